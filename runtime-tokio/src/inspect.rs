@@ -1,0 +1,1 @@
+//! Reading captured messages for `simple-im parse`.

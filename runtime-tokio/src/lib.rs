@@ -1,0 +1,7 @@
+//! # simple-im-tokio
+//!
+//! Drives `simple-im-core` on Tokio. Today it carries the `simple-im` command-line tool; the IM Server
+//! roles come with the server issues.
+#![forbid(unsafe_code)]
+
+pub mod inspect;
