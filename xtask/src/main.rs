@@ -1,1 +1,49 @@
-fn main() {}
+//! `cargo xtask`: the project's own build tasks.
+//!
+//! - `setup`  installs what the tests need (rustup targets, nightly for fuzzing, cargo-fuzz), idempotently.
+//! - `test`   runs setup, then every test suite, and prints one summary line per step and a closing
+//!            `N passed, N failed` line. This is the README's test command and what CI runs.
+//! - `bench`  runs a criterion benchmark (`parse`, ...) in full.
+//! - `size`   builds the size-probe firmware and reports what the core adds to it.
+//! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.
+
+mod fuzz;
+mod setup;
+mod size;
+mod steps;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  setup                 install rustup targets, nightly and cargo-fuzz (idempotent)
+  test [--quick]        setup, then all tests, no_std builds, size report, fuzz smoke run and bench
+                        smoke run; --quick skips fuzzing and benches
+  bench [NAME] [--quick] run criterion benchmarks (NAME: parse; default all), --quick for a short run
+  size                  text/data/bss the core adds to a minimal Cortex-M firmware
+  fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("test") => steps::test(args.iter().any(|a| a == "--quick")),
+        Some("bench") => steps::bench(&args[1..]),
+        Some("size") => size::run().map(|_| ()),
+        Some("fuzz") => fuzz::run_from_args(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
