@@ -74,7 +74,14 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
         timers.start_expiry(TimerName::B, now, config.transaction_timeout());
         let mut outputs = OutputQueue::default();
         outputs.push(Pending::Transmit);
-        ClientInvite { state: ClientInviteState::Calling, config, reliability, request, timers, outputs }
+        ClientInvite {
+            state: ClientInviteState::Calling,
+            config,
+            reliability,
+            request,
+            timers,
+            outputs,
+        }
     }
 
     /// The INVITE's bytes, as given to [`ClientInvite::new`].
@@ -93,19 +100,23 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
             }
             (Calling | Proceeding, StatusClass::Success) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(TimerName::M, now, self.config.transaction_timeout());
+                self.timers
+                    .start_expiry(TimerName::M, now, self.config.transaction_timeout());
                 self.state = Accepted;
                 self.outputs.event(Event::FinalReceived(status_code));
             }
             (Calling | Proceeding, StatusClass::Failure) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(TimerName::D, now, self.config.timer_d(self.reliability));
+                self.timers
+                    .start_expiry(TimerName::D, now, self.config.timer_d(self.reliability));
                 self.state = Completed;
                 self.outputs.push(Pending::SendAck(status_code));
                 self.outputs.event(Event::FinalReceived(status_code));
             }
             (Completed, StatusClass::Failure) => self.outputs.push(Pending::SendAck(status_code)),
-            (Accepted, StatusClass::Success) => self.outputs.event(Event::FinalReceived(status_code)),
+            (Accepted, StatusClass::Success) => {
+                self.outputs.event(Event::FinalReceived(status_code))
+            }
             (state, _) => debug!("INVITE client absorbs {} in {:?}", status_code, state),
         }
         self.fire_due(now);
@@ -113,7 +124,10 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
 
     /// The transport failed to send the INVITE or an ACK.
     pub fn handle_transport_error(&mut self, now: Instant) {
-        if matches!(self.state, ClientInviteState::Calling | ClientInviteState::Completed) {
+        if matches!(
+            self.state,
+            ClientInviteState::Calling | ClientInviteState::Completed
+        ) {
             self.outputs.event(Event::TransportError);
             self.terminate();
         }

@@ -65,7 +65,14 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
         timers.start_expiry(TimerName::F, now, config.transaction_timeout());
         let mut outputs = OutputQueue::default();
         outputs.push(Pending::Transmit);
-        ClientNonInvite { state: ClientNonInviteState::Trying, config, reliability, request, timers, outputs }
+        ClientNonInvite {
+            state: ClientNonInviteState::Trying,
+            config,
+            reliability,
+            request,
+            timers,
+            outputs,
+        }
     }
 
     /// The request's bytes, as given to [`ClientNonInvite::new`].
@@ -83,7 +90,11 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
             }
             (Trying | Proceeding, StatusClass::Success | StatusClass::Failure) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(TimerName::K, now, self.config.t4_or_zero(self.reliability));
+                self.timers.start_expiry(
+                    TimerName::K,
+                    now,
+                    self.config.t4_or_zero(self.reliability),
+                );
                 self.state = Completed;
                 self.outputs.event(Event::FinalReceived(status_code));
             }
@@ -94,7 +105,10 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
 
     /// The transport failed to send the request.
     pub fn handle_transport_error(&mut self, now: Instant) {
-        if matches!(self.state, ClientNonInviteState::Trying | ClientNonInviteState::Proceeding) {
+        if matches!(
+            self.state,
+            ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
+        ) {
             self.outputs.event(Event::TransportError);
             self.terminate();
         }
@@ -113,12 +127,17 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
             match (self.state, name) {
                 (Trying, TimerName::E) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
+                    let next = self
+                        .timers
+                        .interval()
+                        .saturating_mul(2)
+                        .min(self.config.cap());
                     self.timers.start_retransmit(TimerName::E, now, next);
                 }
                 (Proceeding, TimerName::E) => {
                     self.outputs.push(Pending::Transmit);
-                    self.timers.start_retransmit(TimerName::E, now, self.config.cap());
+                    self.timers
+                        .start_retransmit(TimerName::E, now, self.config.cap());
                 }
                 (Trying | Proceeding, TimerName::F) => {
                     self.outputs.event(Event::TimedOut);

@@ -101,7 +101,9 @@ impl fmt::Display for KeyError {
             ),
             KeyError::BranchTooLong => write!(f, "the Via branch exceeds {MAX_BRANCH_LEN} bytes"),
             KeyError::SentByTooLong => write!(f, "the Via sent-by exceeds {MAX_SENT_BY_LEN} bytes"),
-            KeyError::BadMethod => write!(f, "the method is empty or exceeds {MAX_METHOD_LEN} bytes"),
+            KeyError::BadMethod => {
+                write!(f, "the method is empty or exceeds {MAX_METHOD_LEN} bytes")
+            }
         }
     }
 }
@@ -109,7 +111,10 @@ impl fmt::Display for KeyError {
 /// What identifies the request within its method.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum KeyId {
-    Branch { branch: String<MAX_BRANCH_LEN>, sent_by: String<MAX_SENT_BY_LEN> },
+    Branch {
+        branch: String<MAX_BRANCH_LEN>,
+        sent_by: String<MAX_SENT_BY_LEN>,
+    },
     Rfc2543(u64),
 }
 
@@ -144,7 +149,10 @@ impl TransactionKey {
     pub fn client(branch: &str, cseq_method: &str) -> Result<Self, KeyError> {
         Ok(TransactionKey {
             role: Role::Client,
-            id: KeyId::Branch { branch: checked_branch(branch)?, sent_by: String::new() },
+            id: KeyId::Branch {
+                branch: checked_branch(branch)?,
+                sent_by: String::new(),
+            },
             method: checked_method(cseq_method)?,
         })
     }
@@ -154,11 +162,16 @@ impl TransactionKey {
     pub fn server(branch: &str, sent_by: &str, method: &str) -> Result<Self, KeyError> {
         let mut lowered = String::new();
         for c in sent_by.chars() {
-            lowered.push(c.to_ascii_lowercase()).map_err(|_| KeyError::SentByTooLong)?;
+            lowered
+                .push(c.to_ascii_lowercase())
+                .map_err(|_| KeyError::SentByTooLong)?;
         }
         Ok(TransactionKey {
             role: Role::Server,
-            id: KeyId::Branch { branch: checked_branch(branch)?, sent_by: lowered },
+            id: KeyId::Branch {
+                branch: checked_branch(branch)?,
+                sent_by: lowered,
+            },
             method: checked_method(server_method(method))?,
         })
     }
@@ -168,13 +181,22 @@ impl TransactionKey {
     pub fn server_rfc2543(pieces: &Rfc2543Pieces<'_>) -> Result<Self, KeyError> {
         let method = checked_method(server_method(pieces.method))?;
         let mut hash = Fnv1a::new();
-        for piece in [pieces.request_uri, pieces.from_tag, pieces.call_id, pieces.top_via] {
+        for piece in [
+            pieces.request_uri,
+            pieces.from_tag,
+            pieces.call_id,
+            pieces.top_via,
+        ] {
             hash.write(piece.as_bytes());
             // 0xff never occurs in UTF-8, so it separates the pieces unambiguously.
             hash.write(&[0xff]);
         }
         hash.write(&pieces.cseq_number.to_be_bytes());
-        Ok(TransactionKey { role: Role::Server, id: KeyId::Rfc2543(hash.finish()), method })
+        Ok(TransactionKey {
+            role: Role::Server,
+            id: KeyId::Rfc2543(hash.finish()),
+            method,
+        })
     }
 
     /// Client or server.

@@ -111,7 +111,9 @@ pub mod timers;
 
 pub use client_invite::{ClientInvite, ClientInviteState};
 pub use client_non_invite::{ClientNonInvite, ClientNonInviteState};
-pub use key::{generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE};
+pub use key::{
+    generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE,
+};
 pub use output::{Event, Output, OUTPUT_QUEUE_CAPACITY};
 pub use server_invite::{ServerInvite, ServerInviteState, ServerRequest};
 pub use server_non_invite::{ServerNonInvite, ServerNonInviteState};

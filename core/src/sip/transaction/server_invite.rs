@@ -97,21 +97,40 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
     }
 
     /// The TU sends a response with `status_code`, whose bytes are `response`.
-    pub fn send_response(&mut self, now: Instant, status_code: u16, response: B) -> Result<(), SendError> {
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        status_code: u16,
+        response: B,
+    ) -> Result<(), SendError> {
+        // Timers already due fire whatever the TU's response turns out to be.
+        self.fire_due(now);
+        self.accept_response(now, status_code, response)
+    }
+
+    fn accept_response(
+        &mut self,
+        now: Instant,
+        status_code: u16,
+        response: B,
+    ) -> Result<(), SendError> {
         use ServerInviteState::*;
         let class = StatusClass::of(status_code);
         match (self.state, class) {
             (_, StatusClass::Invalid) => return Err(SendError::InvalidStatus(status_code)),
             (Proceeding, StatusClass::Provisional) | (Accepted, StatusClass::Success) => {}
             (Proceeding, StatusClass::Success) => {
-                self.timers.start_expiry(TimerName::L, now, self.config.transaction_timeout());
+                self.timers
+                    .start_expiry(TimerName::L, now, self.config.transaction_timeout());
                 self.state = Accepted;
             }
             (Proceeding, StatusClass::Failure) => {
                 if !self.reliability.is_reliable() {
-                    self.timers.start_retransmit(TimerName::G, now, self.config.first_interval());
+                    self.timers
+                        .start_retransmit(TimerName::G, now, self.config.first_interval());
                 }
-                self.timers.start_expiry(TimerName::H, now, self.config.transaction_timeout());
+                self.timers
+                    .start_expiry(TimerName::H, now, self.config.transaction_timeout());
                 self.state = Completed;
             }
             _ => return Err(SendError::WrongState),
@@ -132,7 +151,11 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
             (Completed, ServerRequest::Retransmission) => self.outputs.push(Pending::Transmit),
             (Completed, ServerRequest::Ack) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(TimerName::I, now, self.config.t4_or_zero(self.reliability));
+                self.timers.start_expiry(
+                    TimerName::I,
+                    now,
+                    self.config.t4_or_zero(self.reliability),
+                );
                 self.state = Confirmed;
             }
             (Accepted, ServerRequest::Ack) => self.outputs.event(Event::AckReceived),
@@ -163,7 +186,11 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
             match (self.state, name) {
                 (Completed, TimerName::G) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
+                    let next = self
+                        .timers
+                        .interval()
+                        .saturating_mul(2)
+                        .min(self.config.cap());
                     self.timers.start_retransmit(TimerName::G, now, next);
                 }
                 (Completed, TimerName::H) => {

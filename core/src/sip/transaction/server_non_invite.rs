@@ -75,13 +75,33 @@ impl<B: AsRef<[u8]>> ServerNonInvite<B> {
     }
 
     /// The TU sends a response with `status_code`, whose bytes are `response`.
-    pub fn send_response(&mut self, now: Instant, status_code: u16, response: B) -> Result<(), SendError> {
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        status_code: u16,
+        response: B,
+    ) -> Result<(), SendError> {
+        // Timers already due fire whatever the TU's response turns out to be.
+        self.fire_due(now);
+        self.accept_response(now, status_code, response)
+    }
+
+    fn accept_response(
+        &mut self,
+        now: Instant,
+        status_code: u16,
+        response: B,
+    ) -> Result<(), SendError> {
         use ServerNonInviteState::*;
         match (self.state, StatusClass::of(status_code)) {
             (_, StatusClass::Invalid) => return Err(SendError::InvalidStatus(status_code)),
             (Trying | Proceeding, StatusClass::Provisional) => self.state = Proceeding,
             (Trying | Proceeding, StatusClass::Success | StatusClass::Failure) => {
-                self.timers.start_expiry(TimerName::J, now, self.config.timeout_or_zero(self.reliability));
+                self.timers.start_expiry(
+                    TimerName::J,
+                    now,
+                    self.config.timeout_or_zero(self.reliability),
+                );
                 self.state = Completed;
             }
             _ => return Err(SendError::WrongState),
@@ -105,7 +125,10 @@ impl<B: AsRef<[u8]>> ServerNonInvite<B> {
 
     /// The transport failed to send a response.
     pub fn handle_transport_error(&mut self, now: Instant) {
-        if matches!(self.state, ServerNonInviteState::Proceeding | ServerNonInviteState::Completed) {
+        if matches!(
+            self.state,
+            ServerNonInviteState::Proceeding | ServerNonInviteState::Completed
+        ) {
             self.outputs.event(Event::TransportError);
             self.terminate();
         }

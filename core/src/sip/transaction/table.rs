@@ -5,6 +5,10 @@
 //! `poll_timeout` is the earliest deadline of all of them, and `poll_output` drains them one output at a
 //! time, tagged with the key of the transaction it came from.
 //!
+//! Every call that takes `now` first fires the timers of *all* transactions that are due by then, so
+//! after any such call and a full drain `poll_timeout()` is `None` or later than `now`, as for a single
+//! machine.
+//!
 //! **Removal.** A terminated transaction stays in the table only until its outputs (ending with
 //! [`Event::Terminated`]) have been polled: the `poll_output` call that returns `None` removes every
 //! terminated transaction. From then on a lookup by its key returns `None` and its timers are gone. The
@@ -124,9 +128,9 @@ impl fmt::Display for DispatchError {
             DispatchError::NoMatch => f.write_str(
                 "no transaction matches; treat a response as stray and a request as new",
             ),
-            DispatchError::WrongKind => {
-                f.write_str("the matching transaction cannot take this kind of message; check the key's role")
-            }
+            DispatchError::WrongKind => f.write_str(
+                "the matching transaction cannot take this kind of message; check the key's role",
+            ),
             DispatchError::Send(e) => e.fmt(f),
         }
     }
@@ -147,7 +151,9 @@ impl<B: AsRef<[u8]>, const N: usize> Default for TransactionTable<B, N> {
 impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
     /// An empty table.
     pub const fn new() -> Self {
-        TransactionTable { entries: Vec::new() }
+        TransactionTable {
+            entries: Vec::new(),
+        }
     }
 
     /// How many transactions are held (terminated ones included until drained).
@@ -165,12 +171,20 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
         N
     }
 
-    /// Adds a transaction under `key`.
-    pub fn insert(&mut self, key: TransactionKey, transaction: Transaction<B>) -> Result<(), TableError> {
+    /// Adds a transaction under `key` at `now` (firing every timer already due first).
+    pub fn insert(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        transaction: Transaction<B>,
+    ) -> Result<(), TableError> {
+        self.handle_timeout(now);
         if self.position(&key).is_some() {
             return Err(TableError::DuplicateKey);
         }
-        self.entries.push((key, transaction)).map_err(|_| TableError::Full)
+        self.entries
+            .push((key, transaction))
+            .map_err(|_| TableError::Full)
     }
 
     /// The transaction with `key`.
@@ -180,7 +194,10 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
 
     /// The transaction with `key`, mutably.
     pub fn get_mut(&mut self, key: &TransactionKey) -> Option<&mut Transaction<B>> {
-        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, t)| t)
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, t)| t)
     }
 
     /// Removes and returns the transaction with `key`; its timers and pending outputs go with it.
@@ -190,7 +207,13 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
     }
 
     /// Delivers a response with `status_code` to the client transaction `key`.
-    pub fn handle_response(&mut self, now: Instant, key: &TransactionKey, status_code: u16) -> Result<(), DispatchError> {
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        status_code: u16,
+    ) -> Result<(), DispatchError> {
+        self.handle_timeout(now);
         match self.get_mut(key).ok_or(DispatchError::NoMatch)? {
             Transaction::ClientInvite(t) => t.handle_response(now, status_code),
             Transaction::ClientNonInvite(t) => t.handle_response(now, status_code),
@@ -200,17 +223,32 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
     }
 
     /// Delivers a retransmitted request or an ACK to the server transaction `key`.
-    pub fn handle_request(&mut self, now: Instant, key: &TransactionKey, request: ServerRequest) -> Result<(), DispatchError> {
+    pub fn handle_request(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        request: ServerRequest,
+    ) -> Result<(), DispatchError> {
+        self.handle_timeout(now);
         match (self.get_mut(key).ok_or(DispatchError::NoMatch)?, request) {
             (Transaction::ServerInvite(t), request) => t.handle_request(now, request),
-            (Transaction::ServerNonInvite(t), ServerRequest::Retransmission) => t.handle_request(now),
+            (Transaction::ServerNonInvite(t), ServerRequest::Retransmission) => {
+                t.handle_request(now)
+            }
             _ => return Err(DispatchError::WrongKind),
         }
         Ok(())
     }
 
     /// Hands the TU's response to the server transaction `key`.
-    pub fn send_response(&mut self, now: Instant, key: &TransactionKey, status_code: u16, response: B) -> Result<(), DispatchError> {
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        status_code: u16,
+        response: B,
+    ) -> Result<(), DispatchError> {
+        self.handle_timeout(now);
         let result = match self.get_mut(key).ok_or(DispatchError::NoMatch)? {
             Transaction::ServerInvite(t) => t.send_response(now, status_code, response),
             Transaction::ServerNonInvite(t) => t.send_response(now, status_code, response),
@@ -220,8 +258,15 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
     }
 
     /// Reports a transport error to the transaction `key`.
-    pub fn handle_transport_error(&mut self, now: Instant, key: &TransactionKey) -> Result<(), DispatchError> {
-        self.get_mut(key).ok_or(DispatchError::NoMatch)?.handle_transport_error(now);
+    pub fn handle_transport_error(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+    ) -> Result<(), DispatchError> {
+        self.handle_timeout(now);
+        self.get_mut(key)
+            .ok_or(DispatchError::NoMatch)?
+            .handle_transport_error(now);
         Ok(())
     }
 
@@ -234,7 +279,10 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
 
     /// The earliest deadline of all transactions.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.entries.iter().filter_map(|(_, t)| t.poll_timeout()).min()
+        self.entries
+            .iter()
+            .filter_map(|(_, t)| t.poll_timeout())
+            .min()
     }
 
     /// The next output of any transaction, with its key. Returns `None` once every transaction is
