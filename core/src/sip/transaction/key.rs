@@ -25,7 +25,7 @@ use core::fmt;
 
 use heapless::String;
 
-use crate::rng::Rng;
+use crate::rng::{push_hex, Rng};
 
 /// The prefix of every RFC 3261 branch parameter (§8.1.1.7).
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -53,12 +53,7 @@ pub fn generate_branch<R: Rng + ?Sized>(rng: &mut R) -> Branch {
     let mut branch = Branch::new();
     // Capacity is exactly cookie + hex digits, so these pushes cannot fail.
     let _ = branch.push_str(MAGIC_COOKIE);
-    for byte in random {
-        for nibble in [byte >> 4, byte & 0x0f] {
-            let digit = char::from_digit(u32::from(nibble), 16).unwrap_or('0');
-            let _ = branch.push(digit);
-        }
-    }
+    push_hex(&mut branch, &random);
     branch
 }
 
