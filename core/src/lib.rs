@@ -46,3 +46,5 @@ extern crate std;
 pub(crate) mod log;
 pub mod sip;
 pub mod time;
+pub mod rng;
+pub mod sim;

@@ -1,2 +1,5 @@
 //! SIP (RFC 3261): the message codec, URIs, typed header values, transactions, dialogs and digest
 //! authentication.
+
+pub mod dialog;
+pub mod transaction;
