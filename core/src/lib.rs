@@ -43,6 +43,8 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod cpim;
 pub(crate) mod log;
 pub mod sip;
 pub mod time;
+pub mod xml;
