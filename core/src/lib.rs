@@ -44,6 +44,7 @@
 extern crate std;
 
 pub mod cpim;
+pub mod imdn;
 pub(crate) mod log;
 pub mod sip;
 pub mod time;
