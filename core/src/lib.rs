@@ -46,6 +46,7 @@ extern crate std;
 pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;
+pub mod sdp;
 pub mod sip;
 pub mod time;
 pub mod xml;
