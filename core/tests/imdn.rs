@@ -351,3 +351,75 @@ fn message_ids_are_long_unique_and_token_safe() {
         assert!(seen.insert(id.as_str().to_string()));
     }
 }
+
+// ---- the tracker table of `imdn::tracker`, row by row ----
+
+fn received_with(request: &str) -> (Vec<u8>, usize) {
+    let mut im = vec![0u8; 1024];
+    let n = build_im(&mut im, DispositionRequest::parse(request), &[]);
+    (im, n)
+}
+
+#[test]
+fn tracker_row_delivered_with_positive_delivery() {
+    let (im, n) = received_with("positive-delivery");
+    let msg = Message::parse(&im[..n]).unwrap();
+    let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
+    assert_eq!(rx.delivered(), Some((NotificationKind::Delivery, Status::Delivered)));
+}
+
+#[test]
+fn tracker_row_delivered_without_positive_delivery() {
+    let (im, n) = received_with("negative-delivery, display");
+    let msg = Message::parse(&im[..n]).unwrap();
+    assert_eq!(Received::from_cpim(&msg).unwrap().unwrap().delivered(), None);
+}
+
+#[test]
+fn tracker_row_delivery_failed_with_negative_delivery() {
+    let (im, n) = received_with("negative-delivery");
+    let msg = Message::parse(&im[..n]).unwrap();
+    let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
+    assert_eq!(rx.delivery_failed(), Some((NotificationKind::Delivery, Status::Failed)));
+}
+
+#[test]
+fn tracker_row_delivery_failed_without_negative_delivery() {
+    let (im, n) = received_with("positive-delivery");
+    let msg = Message::parse(&im[..n]).unwrap();
+    assert_eq!(Received::from_cpim(&msg).unwrap().unwrap().delivery_failed(), None);
+}
+
+#[test]
+fn tracker_row_displayed_with_display() {
+    let (im, n) = received_with("display");
+    let msg = Message::parse(&im[..n]).unwrap();
+    let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
+    assert_eq!(rx.displayed(), Some((NotificationKind::Display, Status::Displayed)));
+}
+
+#[test]
+fn tracker_row_displayed_without_display() {
+    let (im, n) = received_with("positive-delivery, processing");
+    let msg = Message::parse(&im[..n]).unwrap();
+    assert_eq!(Received::from_cpim(&msg).unwrap().unwrap().displayed(), None);
+}
+
+#[test]
+fn tracker_row_any_second_time_for_a_type() {
+    let (im, n) = received_with("positive-delivery, negative-delivery, display");
+    let msg = Message::parse(&im[..n]).unwrap();
+    let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
+    assert!(rx.delivered().is_some());
+    assert_eq!(rx.delivered(), None);
+    assert_eq!(rx.delivery_failed(), None);
+    assert!(rx.displayed().is_some());
+    assert_eq!(rx.displayed(), None);
+}
+
+#[test]
+fn tracker_row_im_is_itself_an_imdn() {
+    // A Disposition-Notification inside an IMDN is ignored (§7.2.1).
+    let text = b"From: <im:b@x>\r\nTo: <im:a@x>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: n1\r\nDateTime: 2024-01-01T00:00:00Z\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>";
+    assert_eq!(Received::from_cpim(&Message::parse(text).unwrap()), Ok(None));
+}

@@ -257,6 +257,15 @@ fn rfc5547_fig24_options_200ok_sdp() {
     assert_eq!(negotiate(&s, &file_caps(&["msrp://x:1/y;tcp"])).unwrap_err(), NegotiateError::NoMsrpMedia);
 }
 
+#[test]
+fn too_many_lines_is_typed() {
+    let mut text = String::from("v=0\r\n");
+    for _ in 0..simple_im_core::sdp::MAX_LINES {
+        text.push_str("a=x\r\n");
+    }
+    assert_eq!(Session::parse(text.as_bytes()), Err(ParseError::TooManyLines));
+}
+
 // ---- offer/answer tables, row by row ----
 
 fn offer_with(setup: Option<&str>, extra: &str) -> Vec<u8> {
@@ -450,6 +459,8 @@ fn builder_errors_are_typed() {
     assert_eq!(desc(Box::leak(Box::new([no_types]))).write(&mut buf), Err(BuildError::EmptyAcceptTypes));
     let no_path = MsrpMediaDesc { path: &[], ..media };
     assert_eq!(desc(Box::leak(Box::new([no_path]))).write(&mut buf), Err(BuildError::EmptyPath));
+    let hold = MsrpMediaDesc { setup: Some(Setup::HoldConn), ..media };
+    assert_eq!(desc(Box::leak(Box::new([hold]))).write(&mut buf), Err(BuildError::HoldConnNotAllowed));
     let bad = MsrpMediaDesc { title: Some("a\r\nb=evil"), ..media };
     assert_eq!(desc(Box::leak(Box::new([bad]))).write(&mut buf), Err(BuildError::InvalidValue));
 }

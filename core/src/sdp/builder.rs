@@ -19,6 +19,8 @@ pub enum BuildError {
     /// A value contains a character that would break the line (CR, LF) or its syntax (a space inside a
     /// single-token value, a quote inside a quoted one).
     InvalidValue,
+    /// `a=setup:holdconn` must not be sent by an MSRP endpoint (RFC 6135 §4.2.1).
+    HoldConnNotAllowed,
 }
 
 impl fmt::Display for BuildError {
@@ -28,6 +30,7 @@ impl fmt::Display for BuildError {
             BuildError::EmptyAcceptTypes => "SDP builder: an MSRP media line needs at least one accept-types entry",
             BuildError::EmptyPath => "SDP builder: an accepted MSRP media line needs a path",
             BuildError::InvalidValue => "SDP builder: a value contains CR, LF, or a space or quote where none is allowed",
+            BuildError::HoldConnNotAllowed => "SDP builder: MSRP endpoints must not send a=setup:holdconn (RFC 6135)",
         })
     }
 }
@@ -252,6 +255,9 @@ pub(crate) fn write_msrp_media(w: &mut ByteWriter<'_>, m: &MsrpMediaDesc<'_>) ->
     }
     if m.port != 0 && m.path.is_empty() {
         return Err(BuildError::EmptyPath);
+    }
+    if m.setup == Some(Setup::HoldConn) {
+        return Err(BuildError::HoldConnNotAllowed);
     }
     w.push(b"m=message ")?;
     w.push_u64(u64::from(m.port))?;

@@ -32,5 +32,11 @@ pub const DEFAULT_MAX_DEPTH: usize = 16;
 pub const DEFAULT_MAX_NAMESPACES: usize = 16;
 /// Bound on the attributes of one element (duplicate detection keeps their names on the stack).
 pub const MAX_ATTRIBUTES: usize = 24;
+/// A reader with the default bounds (`Reader::new` needs the bounds spelled out, e.g. `Reader<'_>`,
+/// because const generic defaults do not take part in inference).
+pub fn reader(input: &[u8]) -> Reader<'_> {
+    Reader::new(input)
+}
+
 /// The namespace bound to the `xml` prefix by definition.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
