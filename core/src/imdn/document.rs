@@ -58,7 +58,8 @@ pub enum Status<'a> {
     Processed,
     /// `<stored/>`.
     Stored,
-    /// A status extension element from another namespace: its local name.
+    /// A status extension element from another namespace: its local name. (Written back as an element of
+    /// the IMDN namespace: extensions that need their own namespace need their own writer.)
     Extension(&'a str),
 }
 
