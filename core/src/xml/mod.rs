@@ -20,11 +20,13 @@
 //! [`Event::End`], so consumers see one shape for both spellings.
 
 mod entity;
+mod event;
 mod reader;
 pub mod writer;
 
 pub use entity::{decode, needs_decoding, DecodeError};
-pub use reader::{Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, Reader, StartElement, Text};
+pub use event::{Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
+pub use reader::Reader;
 
 /// Default bound on nested open elements. The deepest SIMPLE document (conference-info) nests 6 levels.
 pub const DEFAULT_MAX_DEPTH: usize = 16;
