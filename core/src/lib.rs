@@ -43,8 +43,12 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod cpim;
+pub mod imdn;
 pub(crate) mod log;
+pub mod sdp;
 pub mod sip;
 pub mod time;
 pub mod rng;
 pub mod sim;
+pub mod xml;

@@ -8,6 +8,7 @@
 //! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.
 
 mod fuzz;
+mod report;
 mod setup;
 mod size;
 mod steps;

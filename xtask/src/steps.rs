@@ -152,5 +152,24 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         // A smoke run: every benchmark executes and reports, with short warm-up and measurement.
         cmd.args(["--", "--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
     }
-    run(&mut cmd)
+    run(&mut cmd)?;
+    for name in if names.is_empty() { BENCHES.to_vec() } else { names } {
+        report_bench(name)?;
+    }
+    Ok(())
+}
+
+/// The criterion benchmarks of `simple-im-tests`.
+const BENCHES: &[&str] = &["parse"];
+
+/// Prints throughput and the ratio against the peer implementation measured in the same run.
+fn report_bench(name: &str) -> Result<(), String> {
+    match name {
+        "parse" => crate::report::print_group(
+            "parse",
+            &["simple-im/index", "simple-im/typed", "rsip/parse"],
+            &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/parse")],
+        ),
+        other => Err(format!("unknown benchmark `{other}`; have: {}", BENCHES.join(", "))),
+    }
 }
