@@ -5,11 +5,13 @@
 //! messages on streams, [`header`] and [`uri`] parse values on demand, [`validate`] checks RFC 3261
 //! conformance, and [`builder`] writes messages into caller buffers.
 
+pub mod builder;
 pub mod framer;
 pub mod header;
 pub mod message;
 pub mod method;
 pub mod uri;
+pub mod validate;
 
 pub use framer::{frame, FrameError, Framed, MAX_MESSAGE_SIZE};
 pub use header::{Header, HeaderName};

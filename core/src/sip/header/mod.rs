@@ -17,6 +17,7 @@ mod via;
 
 pub use error::{HeaderError, HeaderErrorKind};
 pub use lex::{split_list, trim_lws, SplitList};
+pub(crate) use lex::is_lws as is_lws_byte;
 pub use misc::{check_tokens, tokens, ContentType, Event, FeatureSet, SubState, SubscriptionState};
 pub use name::HeaderName;
 pub use name_addr::{Contact, DisplayName, NameAddr};
