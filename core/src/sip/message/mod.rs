@@ -34,11 +34,14 @@ pub struct ParseConfig {
     /// On a datagram without Content-Length, take the rest of the datagram as the body (RFC 3261
     /// §18.3 permits this for UDP). When false, a missing Content-Length is an error even on datagrams.
     pub datagram_body_to_end: bool,
+    /// On a datagram whose header section is not closed by an empty line, end the headers at the end
+    /// of the datagram (with an empty body). RFC 4475's archive copy of baddn lacks its empty line.
+    pub allow_missing_blank_line: bool,
 }
 
 impl Default for ParseConfig {
     fn default() -> Self {
-        ParseConfig { allow_bare_lf: false, datagram_body_to_end: true }
+        ParseConfig { allow_bare_lf: false, datagram_body_to_end: true, allow_missing_blank_line: false }
     }
 }
 
@@ -202,14 +205,19 @@ fn parse<'h, 'a>(
     // RFC 3261 §7.5: ignore CRLFs before the start line.
     let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
     let rest = buf.get(start..).unwrap_or(&[]);
-    let (head_len, body_start) = find_head_end(rest, config.allow_bare_lf).ok_or(ParseError::Incomplete)?;
+    let (head_len, body_start) = match find_head_end(rest, config.allow_bare_lf) {
+        Some(found) => found,
+        None if transport == Transport::Datagram && config.allow_missing_blank_line && rest.ends_with(b"\n") => {
+            (rest.len(), rest.len())
+        }
+        None => return Err(ParseError::Incomplete),
+    };
     let head_bytes = rest.get(..head_len).unwrap_or(&[]);
     let head = core::str::from_utf8(head_bytes)
         .map_err(|e| ParseError::NonUtf8 { offset: start + e.valid_up_to() })?;
     let body_start = start + body_start;
 
-    let (start_line_text, count) = index_lines(head, start, slots, config.allow_bare_lf)?;
-    let start_line = StartLine::parse(start_line_text)?;
+    let (start_line, start_line_text, count) = index_lines(head, start, slots, config.allow_bare_lf)?;
     let (filled, _) = slots.split_at_mut(count);
     let headers: &'h [Header<'a>] = filled;
 
@@ -251,10 +259,10 @@ fn index_lines<'a>(
     base: usize,
     slots: &mut [Header<'a>],
     allow_bare_lf: bool,
-) -> Result<(&'a str, usize), ParseError> {
+) -> Result<(StartLine<'a>, &'a str, usize), ParseError> {
     let bytes = head.as_bytes();
     let mut line_start = 0;
-    let mut start_line = "";
+    let mut start_line = None;
     let mut count = 0;
     // The header being built: name and value bounds within `head`.
     let mut current: Option<(&'a str, usize, usize)> = None;
@@ -268,7 +276,7 @@ fn index_lines<'a>(
         let line = head.get(line_start..line_end).unwrap_or("");
         let offset = base + line_start;
         if line_start == 0 {
-            start_line = line;
+            start_line = Some((StartLine::parse(line)?, line));
         } else if line.starts_with([' ', '\t']) {
             let (name, value_start, value_end) = current.ok_or(ParseError::OrphanContinuation { offset })?;
             let trimmed_start = line_start + (line.len() - line.trim_start_matches([' ', '\t']).len());
@@ -291,7 +299,8 @@ fn index_lines<'a>(
     if let Some(done) = current {
         push(slots, &mut count, head, done)?;
     }
-    Ok((start_line, count))
+    let (start_line, text) = start_line.ok_or(ParseError::MalformedStartLine)?;
+    Ok((start_line, text, count))
 }
 
 fn split_header_line(line: &str, line_start: usize, offset: usize) -> Result<(&str, usize, usize), ParseError> {

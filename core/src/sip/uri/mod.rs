@@ -145,6 +145,9 @@ fn is_forbidden(b: u8) -> bool {
 impl<'a> Uri<'a> {
     /// Parses a URI (the whole string).
     pub fn parse(s: &'a str) -> Result<Uri<'a>, UriError> {
+        if s.bytes().any(is_forbidden) {
+            return Err(UriError::ForbiddenChar);
+        }
         let colon = memchr::memchr(b':', s.as_bytes()).ok_or(UriError::BadScheme)?;
         let scheme = s.get(..colon).ok_or(UriError::BadScheme)?;
         let rest = s.get(colon + 1..).ok_or(UriError::BadScheme)?;
@@ -152,9 +155,6 @@ impl<'a> Uri<'a> {
             && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !scheme_ok {
             return Err(UriError::BadScheme);
-        }
-        if rest.bytes().any(is_forbidden) {
-            return Err(UriError::ForbiddenChar);
         }
         let is = |name: &str| scheme.eq_ignore_ascii_case(name);
         if is("sip") || is("sips") {
@@ -235,7 +235,7 @@ fn shared_params_match(a: &Params<'_>, b: &Params<'_>) -> bool {
 /// Parameters that must agree whenever either URI has them (RFC 3261 §19.1.4).
 const SIGNIFICANT_PARAMS: [&str; 5] = ["user", "ttl", "method", "maddr", "transport"];
 
-impl SipUri<'_> {
+impl<'a> SipUri<'a> {
     /// RFC 3261 §19.1.4 equivalence (see [`Uri::equivalent`]).
     pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
         let significant_match = SIGNIFICANT_PARAMS.iter().all(|name| {
@@ -253,7 +253,7 @@ impl SipUri<'_> {
     }
 
     /// Iterates over the header part as `(name, value)` pairs, escapes as written.
-    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         header_pairs(self.headers)
     }
 }

@@ -32,7 +32,8 @@ fn user_part_may_hold_semicolons_and_question_marks() {
 #[test]
 fn rejects_what_cannot_be_in_a_uri() {
     assert_eq!(Uri::parse("sip:user@example.com; lr"), Err(UriError::ForbiddenChar));
-    assert_eq!(Uri::parse("<sip:a@b>"), Err(UriError::BadScheme));
+    assert_eq!(Uri::parse("<sip:a@b>"), Err(UriError::ForbiddenChar));
+    assert_eq!(Uri::parse("1sip:a@b"), Err(UriError::BadScheme));
     assert_eq!(Uri::parse("sip:a@b:70000"), Err(UriError::BadPort));
     assert_eq!(Uri::parse("sip:a@"), Err(UriError::BadHost));
     assert_eq!(Uri::parse("sip:%zz@b"), Err(UriError::BadEscape));
