@@ -225,10 +225,12 @@ fn opt_eq(a: Option<&str>, b: Option<&str>, eq: fn(&str, &str) -> bool) -> bool 
     }
 }
 
+/// Parameters present in both must agree. A repeated name (which RFC 3261 §19.1.1 forbids) is
+/// represented by its first occurrence on both sides, so comparison stays reflexive.
 fn shared_params_match(a: &Params<'_>, b: &Params<'_>) -> bool {
-    a.iter().all(|pa| match b.find(pa.name) {
-        Some(pb) => opt_eq(pa.value, pb.value, eq_unescaped_ignore_case),
-        None => true,
+    a.iter().all(|p| match (a.find(p.name), b.find(p.name)) {
+        (Some(pa), Some(pb)) => opt_eq(pa.value, pb.value, eq_unescaped_ignore_case),
+        _ => true,
     })
 }
 
