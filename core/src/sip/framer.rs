@@ -10,8 +10,9 @@
 //! | an unfinished message | `Partial` | reads more |
 //!
 //! Only the header lines starting with `c`/`l` are examined (for `Content-Length` / `l`), so framing
-//! costs one `memmem` search for the empty line plus a `memchr` walk over line starts.
+//! costs one `memchr` walk over the line ends.
 
+use crate::sip::message::find_head_end;
 use core::fmt;
 
 /// Largest message accepted on a stream by default: 65 535 bytes, the largest UDP payload, so a message
@@ -70,12 +71,12 @@ pub fn frame_with_limit(buf: &[u8], limit: usize) -> Result<Framed, FrameError> 
         return Ok(Framed::KeepAlive(keep_alive));
     }
     let window = buf.get(..limit.min(buf.len())).unwrap_or(buf);
-    let Some(blank) = memchr::memmem::find(window, b"\r\n\r\n") else {
+    let Some((head_len, body_start)) = find_head_end(window, false) else {
         return if buf.len() >= limit { Err(FrameError::TooLarge { limit }) } else { Ok(Framed::Partial) };
     };
-    let head = buf.get(..blank + 2).unwrap_or(buf);
+    let head = buf.get(..head_len).unwrap_or(buf);
     let body_len = content_length(head)?.ok_or(FrameError::MissingContentLength)?;
-    let total = (blank + 4).checked_add(body_len).ok_or(FrameError::TooLarge { limit })?;
+    let total = body_start.checked_add(body_len).ok_or(FrameError::TooLarge { limit })?;
     if total > limit {
         Err(FrameError::TooLarge { limit })
     } else if buf.len() >= total {

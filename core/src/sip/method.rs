@@ -91,9 +91,23 @@ impl fmt::Display for Method<'_> {
 }
 
 /// RFC 3261 `token` characters: alphanumerics and `-.!%*_+`'~`.
+#[inline]
 pub fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~')
+    TOKEN_BYTES[usize::from(b)]
 }
+
+/// Lookup table for [`is_token_byte`]: header names and values are scanned byte by byte on the hot path.
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,15 @@ macro_rules! header_names {
         const KNOWN: &[(HeaderName<'static>, &str, Option<u8>, bool)] = &[
             $( (HeaderName::$variant, $name, $compact, $list), )*
         ];
+
+        /// The table row of a known name, by a `match` (a jump table, not a search).
+        #[inline]
+        fn entry(name: &HeaderName<'_>) -> Option<(&'static str, Option<u8>, bool)> {
+            match name {
+                $( HeaderName::$variant => Some(($name, $compact, $list)), )*
+                HeaderName::Other(_) => None,
+            }
+        }
     };
 }
 
@@ -103,19 +112,19 @@ impl<'a> HeaderName<'a> {
     pub fn as_str(&self) -> &'a str {
         match self {
             HeaderName::Other(name) => name,
-            known => entry(known).map_or("", |(_, full, ..)| full),
+            known => entry(known).map_or("", |(full, ..)| full),
         }
     }
 
     /// The compact form (RFC 3261 §7.3.3), if the name has one.
     pub fn compact(&self) -> Option<char> {
-        entry(self).and_then(|(_, _, compact, _)| compact.map(char::from))
+        entry(self).and_then(|(_, compact, _)| compact.map(char::from))
     }
 
     /// Whether the header's value is a comma-separated list that may also be spread over several lines
     /// (RFC 3261 §7.3.1). Unknown headers are treated as single values, which is the safe reading.
     pub fn is_list(&self) -> bool {
-        entry(self).is_some_and(|(.., list)| *list)
+        entry(self).is_some_and(|(.., list)| list)
     }
 
     /// Whether a name as written on the wire denotes this header.
@@ -123,7 +132,7 @@ impl<'a> HeaderName<'a> {
     pub fn matches(&self, wire_name: &str) -> bool {
         match self {
             HeaderName::Other(name) => name.eq_ignore_ascii_case(wire_name),
-            known => entry(known).is_some_and(|(_, full, compact, _)| matches_spelling(wire_name, full, *compact)),
+            known => entry(known).is_some_and(|(full, compact, _)| matches_spelling(wire_name, full, compact)),
         }
     }
 }
@@ -134,10 +143,6 @@ fn matches_spelling(wire_name: &str, full: &str, compact: Option<u8>) -> bool {
         ([single], Some(c)) => single.to_ascii_lowercase() == c,
         _ => wire_name.len() == full.len() && wire_name.eq_ignore_ascii_case(full),
     }
-}
-
-fn entry(name: &HeaderName<'_>) -> Option<&'static (HeaderName<'static>, &'static str, Option<u8>, bool)> {
-    KNOWN.iter().find(|(known, ..)| known == name)
 }
 
 impl fmt::Display for HeaderName<'_> {

@@ -1,7 +1,7 @@
 //! The zero-copy message view (RFC 3261 §7), in the style of httparse.
 //!
 //! [`Message::parse_datagram`] and [`Message::parse_stream`] index a message in one pass: the header
-//! section is located first (one `memmem` search for the empty line), validated as UTF-8 once, then split
+//! section is located first (a `memchr` walk to the empty line), validated as UTF-8 once, then split
 //! into lines with `memchr`; each line becomes a [`Header`] in the caller's slot array, with no copying
 //! and no per-header UTF-8 checks. Nothing is interpreted beyond what framing needs (the start line and
 //! Content-Length): typed values are parsed on demand ([`crate::sip::header`]) and RFC conformance is a
@@ -18,7 +18,7 @@ mod start_line;
 pub use lookup::Values;
 pub use start_line::StartLine;
 
-use crate::sip::header::{parse_content_length, Header, HeaderName};
+use crate::sip::header::{parse_content_length, Header};
 use core::fmt;
 
 /// A default header-slot count: RFC 4475 longreq, the largest torture message, has 47 header lines;
@@ -222,7 +222,7 @@ fn parse<'h, 'a>(
     let headers: &'h [Header<'a>] = filled;
 
     let available = buf.get(body_start..).unwrap_or(&[]);
-    let content_length = headers.iter().find(|h| HeaderName::ContentLength.matches(h.name)).map(|h| parse_content_length(h.value));
+    let content_length = headers.iter().find(|h| is_content_length(h.name)).map(|h| parse_content_length(h.value));
     let body = match (content_length, transport) {
         (Some(Ok(n)), Transport::Datagram) => available.get(..n as usize).unwrap_or(available),
         (Some(Ok(n)), Transport::Stream) => available.get(..n as usize).ok_or(ParseError::Incomplete)?,
@@ -241,16 +241,34 @@ fn parse<'h, 'a>(
     })
 }
 
+/// `HeaderName::ContentLength.matches(name)`, specialised: it runs once per header on every parse.
+#[inline]
+fn is_content_length(name: &str) -> bool {
+    match name.len() {
+        1 => name.eq_ignore_ascii_case("l"),
+        14 => name.eq_ignore_ascii_case("Content-Length"),
+        _ => false,
+    }
+}
+
 /// Finds the end of the header section in `buf` (which starts at the start line): returns the length
 /// of the head including the last header line's terminator, and where the body starts.
-fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, usize)> {
-    let crlf = memchr::memmem::find(buf, b"\r\n\r\n").map(|i| (i + 2, i + 4));
-    if !allow_bare_lf {
-        return crlf;
+///
+/// Walks the LFs with `memchr` and looks at the two bytes after each: this beats a `memmem` search for
+/// CRLFCRLF on SIP text, where CR and LF are too frequent for a substring prefilter to skip anything.
+pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', buf.get(from..)?) {
+        let lf = from + i;
+        let crlf_before = lf > 0 && buf.get(lf - 1) == Some(&b'\r');
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => return Some((lf + 1, lf + 3)),
+            (Some(b'\n'), _) if allow_bare_lf => return Some((lf + 1, lf + 2)),
+            _ => {}
+        }
+        from = lf + 1;
     }
-    let lf = memchr::memmem::find(buf, b"\n\n").map(|i| (i + 1, i + 2));
-    let mixed = memchr::memmem::find(buf, b"\n\r\n").map(|i| (i + 1, i + 3));
-    [crlf, lf, mixed].into_iter().flatten().min_by_key(|(head, _)| *head)
+    None
 }
 
 /// Splits the head into the start line and header slots. `base` is the head's offset in the input.
@@ -277,16 +295,15 @@ fn index_lines<'a>(
         let offset = base + line_start;
         if line_start == 0 {
             start_line = Some((StartLine::parse(line)?, line));
-        } else if line.starts_with([' ', '\t']) {
+        } else if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
             let (name, value_start, value_end) = current.ok_or(ParseError::OrphanContinuation { offset })?;
-            let trimmed_start = line_start + (line.len() - line.trim_start_matches([' ', '\t']).len());
-            let trimmed_end = line_start + line.trim_end_matches([' ', '\t']).len();
-            current = Some(if trimmed_start >= trimmed_end {
+            let (lead, trail) = ws_bounds(line.as_bytes());
+            current = Some(if lead >= trail {
                 (name, value_start, value_end)
             } else if value_start == value_end {
-                (name, trimmed_start, trimmed_end)
+                (name, line_start + lead, line_start + trail)
             } else {
-                (name, value_start, trimmed_end)
+                (name, value_start, line_start + trail)
             });
         } else {
             if let Some(done) = current.take() {
@@ -304,15 +321,26 @@ fn index_lines<'a>(
 }
 
 fn split_header_line(line: &str, line_start: usize, offset: usize) -> Result<(&str, usize, usize), ParseError> {
-    let colon = memchr::memchr(b':', line.as_bytes()).ok_or(ParseError::HeaderWithoutColon { offset })?;
-    let name = line.get(..colon).unwrap_or("").trim_end_matches([' ', '\t']);
+    let bytes = line.as_bytes();
+    let colon = memchr::memchr(b':', bytes).ok_or(ParseError::HeaderWithoutColon { offset })?;
+    let name_bytes = bytes.get(..colon).unwrap_or(&[]);
+    let (_, name_end) = ws_bounds(name_bytes);
+    let name = line.get(..name_end).unwrap_or("");
     if name.is_empty() || !name.bytes().all(crate::sip::method::is_token_byte) {
         return Err(ParseError::BadHeaderName { offset });
     }
-    let after = line.get(colon + 1..).unwrap_or("");
-    let value = after.trim_matches([' ', '\t']);
-    let value_start = line_start + colon + 1 + (after.len() - after.trim_start_matches([' ', '\t']).len());
-    Ok((name, value_start, value_start + value.len()))
+    let (lead, trail) = ws_bounds(bytes.get(colon + 1..).unwrap_or(&[]));
+    let value_start = line_start + colon + 1 + lead;
+    Ok((name, value_start, value_start + trail.saturating_sub(lead)))
+}
+
+/// Index of the first byte that is not SP/HT, and one past the last such byte (`lead >= trail` when
+/// the slice is all whitespace).
+#[inline]
+fn ws_bounds(bytes: &[u8]) -> (usize, usize) {
+    let lead = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
+    let trail = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(lead, |i| i + 1);
+    (lead, trail)
 }
 
 fn push<'a>(

@@ -1,4 +1,5 @@
 use super::*;
+use crate::sip::header::HeaderName;
 use crate::sip::method::Method;
 
 const WS_FOLDED: &[u8] = b"\r\nINVITE sip:a@b SIP/2.0\r\nTO :\r\n sip:a@b ;tag=1\r\ncseq: 0009\r\n  INVITE\r\nv: SIP/2.0/UDP h1;branch=z9hG4bK1 , SIP/2.0/UDP h2\r\nVia: SIP/2.0/UDP h3\r\nX-Folded:   one\r\n two  \r\nl: 4\r\n\r\nbodyEXTRA";
