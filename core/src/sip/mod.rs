@@ -13,8 +13,10 @@ pub mod method;
 pub mod uri;
 pub mod validate;
 
+pub use builder::{ack_for_non_2xx, emit, response_to, BuildError, MessageWriter};
 pub use framer::{frame, FrameError, Framed, MAX_MESSAGE_SIZE};
 pub use header::{Header, HeaderName};
 pub use message::{Message, ParseConfig, ParseError, StartLine, DEFAULT_MAX_HEADERS};
 pub use method::Method;
 pub use uri::Uri;
+pub use validate::{check, Invalid, InvalidKind};

@@ -22,7 +22,7 @@ use crate::sip::header::{parse_content_length, Header};
 use core::fmt;
 
 /// A default header-slot count: RFC 4475 longreq, the largest torture message, has 47 header lines;
-/// 64 slots cost 64 × 32 bytes = 2 KiB of stack on a 32-bit device.
+/// a slot is two `&str` (16 bytes on a 32-bit device), so 64 slots cost 1 KiB of stack there.
 pub const DEFAULT_MAX_HEADERS: usize = 64;
 
 /// Explicit leniencies of the parser. [`ParseConfig::default`] follows RFC 3261 exactly.
