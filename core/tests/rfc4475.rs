@@ -10,7 +10,9 @@ use simple_im_core::sip::header::{
 };
 use simple_im_core::sip::uri::{unescape, Host, Uri, UriError};
 use simple_im_core::sip::validate::{check, check_with, Invalid, InvalidKind, Rules};
-use simple_im_core::sip::{Header, HeaderName, Message, Method, ParseConfig, ParseError, StartLine};
+use simple_im_core::sip::{
+    Header, HeaderName, Message, Method, ParseConfig, ParseError, StartLine,
+};
 use std::net::Ipv4Addr;
 
 macro_rules! vector {
@@ -31,7 +33,11 @@ fn invalid<'a>(m: &Message<'_, 'a>) -> Invalid<'a> {
 
 fn malformed_header<'a>(m: &Message<'_, 'a>) -> (HeaderName<'a>, HeaderErrorKind, usize) {
     match invalid(m) {
-        Invalid { kind: InvalidKind::MalformedHeader(name, e), line, .. } => (name, e.kind, line),
+        Invalid {
+            kind: InvalidKind::MalformedHeader(name, e),
+            line,
+            ..
+        } => (name, e.kind, line),
         other => panic!("expected a malformed header, got {other}"),
     }
 }
@@ -57,29 +63,57 @@ fn wellformed_wsinv() {
     assert!(sip_uri(&ruri).params.contains("unknownparam"));
     assert_eq!(m.to().unwrap().unwrap().tag(), Some("1918181833n"));
     let from = m.from().unwrap().unwrap();
-    assert!(from.display_name.unwrap().chars().eq(r#"J Rosenberg \""#.chars()));
+    assert!(from
+        .display_name
+        .unwrap()
+        .chars()
+        .eq(r#"J Rosenberg \""#.chars()));
     assert_eq!(from.tag(), Some("98asjd8"));
-    assert_eq!(parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()), Ok(68));
+    assert_eq!(
+        parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()),
+        Ok(68)
+    );
     let cseq = m.cseq().unwrap().unwrap();
     assert_eq!((cseq.seq, cseq.method), (9, Method::Invite));
-    let vias: Vec<Via> = m.values(HeaderName::Via).map(|v| Via::parse(v).unwrap()).collect();
+    let vias: Vec<Via> = m
+        .values(HeaderName::Via)
+        .map(|v| Via::parse(v).unwrap())
+        .collect();
     assert_eq!(vias.len(), 3);
-    assert_eq!((vias[0].transport, vias[0].branch), ("UDP", Some("390skdjuw")));
+    assert_eq!(
+        (vias[0].transport, vias[0].branch),
+        ("UDP", Some("390skdjuw"))
+    );
     assert_eq!(vias[0].host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)));
-    assert_eq!((vias[1].transport, vias[1].host, vias[1].branch), ("TCP", Host::Domain("spindle.example.com"), Some("z9hG4bK9ikj8")));
+    assert_eq!(
+        (vias[1].transport, vias[1].host, vias[1].branch),
+        (
+            "TCP",
+            Host::Domain("spindle.example.com"),
+            Some("z9hG4bK9ikj8")
+        )
+    );
     assert_eq!(vias[2].branch, Some("z9hG4bK30239"));
     assert_eq!(m.header(HeaderName::Subject), Some(""));
     assert_eq!(
         m.header(HeaderName::Other("NewFangledHeader")),
         Some("newfangled value\r\n continued newfangled value")
     );
-    assert_eq!(m.header(HeaderName::Other("UnknownHeaderWithUnusualValue")), Some(";;,,;;,;"));
+    assert_eq!(
+        m.header(HeaderName::Other("UnknownHeaderWithUnusualValue")),
+        Some(";;,,;;,;")
+    );
     let route = NameAddr::parse(m.header(HeaderName::Route).unwrap()).unwrap();
     assert!(sip_uri(&route.uri).params.contains("unknown-no-value"));
-    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else {
+    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
+    else {
         panic!("not a star")
     };
-    assert!(contact.display_name.unwrap().chars().eq(r#"Quoted string """#.chars()));
+    assert!(contact
+        .display_name
+        .unwrap()
+        .chars()
+        .eq(r#"Quoted string """#.chars()));
     assert_eq!(contact.params.get("newparam"), Some(Some("newvalue")));
     assert_eq!(contact.params.get("secondparam"), Some(None));
     assert_eq!(contact.q(), Some("0.33"));
@@ -97,19 +131,44 @@ fn wellformed_intmeth() {
     assert_eq!(m.cseq().unwrap().unwrap().method, Method::Other(method));
     let ruri = Uri::parse(m.request_uri().unwrap()).unwrap();
     let ruri = sip_uri(&ruri);
-    assert_eq!(ruri.user, Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-    assert_eq!(ruri.password, Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+    assert_eq!(
+        ruri.user,
+        Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+    );
+    assert_eq!(
+        ruri.password,
+        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+    );
     assert_eq!(ruri.host, Host::Domain("example.com"));
     let to = m.to().unwrap().unwrap();
-    assert_eq!(to.display_name.unwrap().raw, "BEL:\\\x07 NUL:\\\0 DEL:\\\x7f");
+    assert_eq!(
+        to.display_name.unwrap().raw,
+        "BEL:\\\x07 NUL:\\\0 DEL:\\\x7f"
+    );
     let from = m.from().unwrap().unwrap();
-    assert_eq!(from.display_name.unwrap().raw, "token1~` token2'+_ token3*%!.-");
+    assert_eq!(
+        from.display_name.unwrap().raw,
+        "token1~` token2'+_ token3*%!.-"
+    );
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
-    let quoted = from.params.find("fromParam''~+*_!.-%").unwrap().unquoted().unwrap();
+    let quoted = from
+        .params
+        .find("fromParam''~+*_!.-%")
+        .unwrap()
+        .unquoted()
+        .unwrap();
     assert_eq!(quoted, "работающий");
-    assert_eq!(m.call_id(), Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
-    let ext = m.header(HeaderName::Other("extensionHeader-!.%*+_`'~")).unwrap();
-    assert_eq!(ext.as_bytes(), &[0xEF, 0xBB, 0xBF, 0xE5, 0xA4, 0xA7, 0xE5, 0x81, 0x9C, 0xE9, 0x9B, 0xBB]);
+    assert_eq!(
+        m.call_id(),
+        Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{")
+    );
+    let ext = m
+        .header(HeaderName::Other("extensionHeader-!.%*+_`'~"))
+        .unwrap();
+    assert_eq!(
+        ext.as_bytes(),
+        &[0xEF, 0xBB, 0xBF, 0xE5, 0xA4, 0xA7, 0xE5, 0x81, 0x9C, 0xE9, 0x9B, 0xBB]
+    );
 }
 
 #[test]
@@ -119,19 +178,37 @@ fn wellformed_esc01() {
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
     let ruri = Uri::parse(m.request_uri().unwrap()).unwrap();
-    assert_eq!(unescaped(sip_uri(&ruri).user.unwrap()), b"sips:user@example.com");
+    assert_eq!(
+        unescaped(sip_uri(&ruri).user.unwrap()),
+        b"sips:user@example.com"
+    );
     let to = m.to().unwrap().unwrap();
-    assert!(to.uri.equivalent(&Uri::parse("sip:user@example.com").unwrap()));
+    assert!(to
+        .uri
+        .equivalent(&Uri::parse("sip:user@example.com").unwrap()));
     let from = m.from().unwrap().unwrap();
-    assert_eq!(unescaped(sip_uri(&from.uri).user.unwrap()), b"I have spaces");
-    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else {
+    assert_eq!(
+        unescaped(sip_uri(&from.uri).user.unwrap()),
+        b"I have spaces"
+    );
+    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
+    else {
         panic!("not a star")
     };
     let curi = sip_uri(&contact.uri);
     assert_eq!(unescaped(curi.user.unwrap()), b"caller");
-    let params: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-        curi.params.iter().map(|p| (unescaped(p.name), p.value.map(unescaped))).collect();
-    assert_eq!(params, vec![(b"lr".to_vec(), None), (b"name".to_vec(), Some(b"value%41".to_vec()))]);
+    let params: Vec<(Vec<u8>, Option<Vec<u8>>)> = curi
+        .params
+        .iter()
+        .map(|p| (unescaped(p.name), p.value.map(unescaped)))
+        .collect();
+    assert_eq!(
+        params,
+        vec![
+            (b"lr".to_vec(), None),
+            (b"name".to_vec(), Some(b"value%41".to_vec()))
+        ]
+    );
 }
 
 #[test]
@@ -161,9 +238,15 @@ fn wellformed_esc02() {
     // Escapes are not decoded in methods or header names: these are extensions, not REGISTER/Contact.
     assert_eq!(m.method(), Some(Method::Other("RE%47IST%45R")));
     assert_eq!(m.values(HeaderName::Contact).count(), 2);
-    assert_eq!(m.header(HeaderName::Other("C%6Fntact")), Some("<sip:alias2@host2.example.com>"));
+    assert_eq!(
+        m.header(HeaderName::Other("C%6Fntact")),
+        Some("<sip:alias2@host2.example.com>")
+    );
     assert_eq!(m.to().unwrap().unwrap().display_name.unwrap().raw, "%Z%45");
-    assert_eq!(m.top_via().unwrap().unwrap().branch, Some("z9hG4bK209%fzsnel234"));
+    assert_eq!(
+        m.top_via().unwrap().unwrap().branch,
+        Some("z9hG4bK209%fzsnel234")
+    );
 }
 
 #[test]
@@ -184,17 +267,32 @@ fn wellformed_longreq() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
-    let vias: Vec<Via> = m.values(HeaderName::Via).map(|v| Via::parse(v).unwrap()).collect();
+    let vias: Vec<Via> = m
+        .values(HeaderName::Via)
+        .map(|v| Via::parse(v).unwrap())
+        .collect();
     assert_eq!(vias.len(), 34, "sip33 .. sip1 plus host.example.com");
     assert_eq!(vias[0].host, Host::Domain("sip33.example.com"));
     let last = vias[33];
     assert_eq!(last.received, Some("192.0.2.5"));
-    assert!(last.branch.unwrap().starts_with("verylong") && last.branch.unwrap().ends_with("branchvalue"));
+    assert!(
+        last.branch.unwrap().starts_with("verylong")
+            && last.branch.unwrap().ends_with("branchvalue")
+    );
     let to = m.to().unwrap().unwrap();
-    assert!(to.display_name.unwrap().raw.contains("extremeextremeextreme"));
+    assert!(to
+        .display_name
+        .unwrap()
+        .raw
+        .contains("extremeextremeextreme"));
     let to_uri = sip_uri(&to.uri);
     assert_eq!(to_uri.port, Some(6000));
-    assert!(to_uri.params.get("unknownparam1").unwrap().unwrap().ends_with("longvalue"));
+    assert!(to_uri
+        .params
+        .get("unknownparam1")
+        .unwrap()
+        .unwrap()
+        .ends_with("longvalue"));
     assert_eq!(to_uri.params.iter().last().unwrap().value, None);
     let from = m.from().unwrap().unwrap();
     assert!(from.tag().unwrap().len() > 150);
@@ -211,8 +309,14 @@ fn wellformed_dblreq() {
     assert_eq!(m.method(), Some(Method::Register));
     assert_eq!(m.body(), b"");
     let ignored = &bytes[m.wire_len()..];
-    assert!(ignored.windows(6).any(|w| w == b"INVITE"), "the trailing INVITE octets are left unread");
-    assert!(m.headers().iter().all(|h| !h.value.contains("joe@example.com")));
+    assert!(
+        ignored.windows(6).any(|w| w == b"INVITE"),
+        "the trailing INVITE octets are left unread"
+    );
+    assert!(m
+        .headers()
+        .iter()
+        .all(|h| !h.value.contains("joe@example.com")));
 }
 
 #[test]
@@ -237,7 +341,10 @@ fn wellformed_transports() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
-    let transports: Vec<&str> = m.values(HeaderName::Via).map(|v| Via::parse(v).unwrap().transport).collect();
+    let transports: Vec<&str> = m
+        .values(HeaderName::Via)
+        .map(|v| Via::parse(v).unwrap().transport)
+        .collect();
     assert_eq!(transports, ["UDP", "SCTP", "TLS", "UNKNOWN", "TCP"]);
     assert_eq!(m.call_id(), Some("transports.kijh4akdnaqjkwendsasfdj"));
 }
@@ -264,7 +371,9 @@ fn wellformed_unreason() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
-    let StartLine::Response { code, reason, .. } = *m.start_line() else { panic!("a response") };
+    let StartLine::Response { code, reason, .. } = *m.start_line() else {
+        panic!("a response")
+    };
     assert_eq!(code, 200);
     assert_eq!(reason, "= 2**3 * 5**2 но сто девяносто девять - простое");
     assert_eq!(m.body().len(), 154);
@@ -276,7 +385,14 @@ fn wellformed_noreason() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
-    assert_eq!(*m.start_line(), StartLine::Response { version: "SIP/2.0", code: 100, reason: "" });
+    assert_eq!(
+        *m.start_line(),
+        StartLine::Response {
+            version: "SIP/2.0",
+            code: 100,
+            reason: ""
+        }
+    );
 }
 
 // ---- 3.1.2 Invalid messages -----------------------------------------------------------------------
@@ -287,7 +403,10 @@ fn malformed_badinv01() {
     let m = parse(vector!("malformed", "badinv01"), &mut slots);
     let (name, _, line) = malformed_header(&m);
     assert_eq!((name, line), (HeaderName::Via, 7));
-    assert!(NameAddr::parse(m.header(HeaderName::Contact).unwrap()).is_err(), "Contact's ;;;; is malformed too");
+    assert!(
+        NameAddr::parse(m.header(HeaderName::Contact).unwrap()).is_err(),
+        "Contact's ;;;; is malformed too"
+    );
 }
 
 #[test]
@@ -295,7 +414,13 @@ fn malformed_clerr() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "clerr"), &mut slots);
     let body = m.body().len();
-    assert_eq!(invalid(&m).kind, InvalidKind::ContentLengthExceedsBody { declared: 9999, available: body });
+    assert_eq!(
+        invalid(&m).kind,
+        InvalidKind::ContentLengthExceedsBody {
+            declared: 9999,
+            available: body
+        }
+    );
 }
 
 #[test]
@@ -305,7 +430,10 @@ fn malformed_ncl() {
     let (name, kind, _) = malformed_header(&m);
     assert_eq!(name, HeaderName::ContentLength);
     assert!(matches!(kind, HeaderErrorKind::Expected(_)));
-    assert_eq!(frame(vector!("malformed", "ncl")), Err(FrameError::BadContentLength));
+    assert_eq!(
+        frame(vector!("malformed", "ncl")),
+        Err(FrameError::BadContentLength)
+    );
 }
 
 #[test]
@@ -313,12 +441,36 @@ fn malformed_scalar02() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "scalar02"), &mut slots);
     let (name, kind, line) = malformed_header(&m);
-    assert_eq!((name, kind, line), (HeaderName::CSeq, HeaderErrorKind::TooLarge("the CSeq number"), 5));
+    assert_eq!(
+        (name, kind, line),
+        (
+            HeaderName::CSeq,
+            HeaderErrorKind::TooLarge("the CSeq number"),
+            5
+        )
+    );
     // The other overlarge scalars are each rejected by their own parser.
-    assert!(matches!(parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()).unwrap_err().kind, HeaderErrorKind::TooLarge(_)));
-    assert!(matches!(parse_expires(m.header(HeaderName::Expires).unwrap()).unwrap_err().kind, HeaderErrorKind::TooLarge(_)));
-    let Contact::Address(c) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else { panic!() };
-    assert_eq!(c.expires(), Some(u32::MAX), "RFC 3261 §10.3: an overlarge expires is taken as the maximum");
+    assert!(matches!(
+        parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap())
+            .unwrap_err()
+            .kind,
+        HeaderErrorKind::TooLarge(_)
+    ));
+    assert!(matches!(
+        parse_expires(m.header(HeaderName::Expires).unwrap())
+            .unwrap_err()
+            .kind,
+        HeaderErrorKind::TooLarge(_)
+    ));
+    let Contact::Address(c) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        c.expires(),
+        Some(u32::MAX),
+        "RFC 3261 §10.3: an overlarge expires is taken as the maximum"
+    );
 }
 
 #[test]
@@ -327,16 +479,28 @@ fn malformed_scalarlg() {
     let m = parse(vector!("malformed", "scalarlg"), &mut slots);
     assert_eq!(m.status_code(), Some(503));
     let (name, kind, _) = malformed_header(&m);
-    assert_eq!((name, kind), (HeaderName::CSeq, HeaderErrorKind::TooLarge("the CSeq number")));
+    assert_eq!(
+        (name, kind),
+        (
+            HeaderName::CSeq,
+            HeaderErrorKind::TooLarge("the CSeq number")
+        )
+    );
     let retry = m.header(HeaderName::RetryAfter).unwrap();
-    assert!(matches!(parse_retry_after(retry).unwrap_err().kind, HeaderErrorKind::TooLarge(_)));
+    assert!(matches!(
+        parse_retry_after(retry).unwrap_err().kind,
+        HeaderErrorKind::TooLarge(_)
+    ));
 }
 
 #[test]
 fn malformed_quotbal() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "quotbal"), &mut slots);
-    assert_eq!(malformed_header(&m), (HeaderName::To, HeaderErrorKind::UnterminatedQuote, 2));
+    assert_eq!(
+        malformed_header(&m),
+        (HeaderName::To, HeaderErrorKind::UnterminatedQuote, 2)
+    );
 }
 
 #[test]
@@ -344,21 +508,31 @@ fn malformed_ltgtruri() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "ltgtruri"), &mut slots);
     let err = invalid(&m);
-    assert_eq!((err.kind, err.line, err.offset), (InvalidKind::RequestUriInBrackets, 1, 7));
+    assert_eq!(
+        (err.kind, err.line, err.offset),
+        (InvalidKind::RequestUriInBrackets, 1, 7)
+    );
 }
 
 #[test]
 fn malformed_lwsruri() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "lwsruri"), &mut slots);
-    assert_eq!(invalid(&m).kind, InvalidKind::MalformedRequestUri(UriError::ForbiddenChar));
+    assert_eq!(
+        invalid(&m).kind,
+        InvalidKind::MalformedRequestUri(UriError::ForbiddenChar)
+    );
 }
 
 #[test]
 fn malformed_lwsstart() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "lwsstart"), &mut slots);
-    assert_eq!(m.request_uri(), Some("sip:user@example.com"), "the view still finds the parts");
+    assert_eq!(
+        m.request_uri(),
+        Some("sip:user@example.com"),
+        "the view still finds the parts"
+    );
     assert_eq!(invalid(&m).kind, InvalidKind::StartLineSpacing);
 }
 
@@ -382,21 +556,38 @@ fn malformed_baddate() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "baddate"), &mut slots);
     let (name, kind, line) = malformed_header(&m);
-    assert_eq!((name, kind, line), (HeaderName::Date, HeaderErrorKind::Expected("an RFC 1123 date in GMT"), 8));
+    assert_eq!(
+        (name, kind, line),
+        (
+            HeaderName::Date,
+            HeaderErrorKind::Expected("an RFC 1123 date in GMT"),
+            8
+        )
+    );
 }
 
 #[test]
 fn malformed_regbadct() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "regbadct"), &mut slots);
-    assert_eq!(malformed_header(&m), (HeaderName::Contact, HeaderErrorKind::UnbracketedUri, 8));
+    assert_eq!(
+        malformed_header(&m),
+        (HeaderName::Contact, HeaderErrorKind::UnbracketedUri, 8)
+    );
 }
 
 #[test]
 fn malformed_badaspec() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "badaspec"), &mut slots);
-    assert_eq!(malformed_header(&m), (HeaderName::To, HeaderErrorKind::Uri(UriError::ForbiddenChar), 5));
+    assert_eq!(
+        malformed_header(&m),
+        (
+            HeaderName::To,
+            HeaderErrorKind::Uri(UriError::ForbiddenChar),
+            5
+        )
+    );
 }
 
 #[test]
@@ -406,7 +597,10 @@ fn malformed_baddn() {
     // The archive's copy ends after `l: 0` CRLF without the empty line the RFC's text shows.
     let strict = Message::parse_datagram(bytes, &mut slots, &ParseConfig::default());
     assert_eq!(strict.unwrap_err(), ParseError::Incomplete);
-    let lenient = ParseConfig { allow_missing_blank_line: true, ..ParseConfig::default() };
+    let lenient = ParseConfig {
+        allow_missing_blank_line: true,
+        ..ParseConfig::default()
+    };
     let m = Message::parse_datagram(bytes, &mut slots, &lenient).unwrap();
     let (name, _, line) = malformed_header(&m);
     assert_eq!((name, line), (HeaderName::From, 4));
@@ -424,7 +618,13 @@ fn malformed_mismatch01() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("malformed", "mismatch01"), &mut slots);
     let err = invalid(&m);
-    assert_eq!(err.kind, InvalidKind::CseqMethodMismatch { cseq: Method::Invite, request: Method::Options });
+    assert_eq!(
+        err.kind,
+        InvalidKind::CseqMethodMismatch {
+            cseq: Method::Invite,
+            request: Method::Options
+        }
+    );
     assert_eq!(err.line, 6);
 }
 
@@ -434,14 +634,21 @@ fn malformed_mismatch02() {
     let m = parse(vector!("malformed", "mismatch02"), &mut slots);
     assert_eq!(
         invalid(&m).kind,
-        InvalidKind::CseqMethodMismatch { cseq: Method::Invite, request: Method::Other("NEWMETHOD") }
+        InvalidKind::CseqMethodMismatch {
+            cseq: Method::Invite,
+            request: Method::Other("NEWMETHOD")
+        }
     );
 }
 
 #[test]
 fn malformed_bigcode() {
     let mut slots = [Header::EMPTY; SLOTS];
-    let err = Message::parse_datagram(vector!("malformed", "bigcode"), &mut slots, &ParseConfig::default());
+    let err = Message::parse_datagram(
+        vector!("malformed", "bigcode"),
+        &mut slots,
+        &ParseConfig::default(),
+    );
     assert_eq!(err.unwrap_err(), ParseError::BadStatusCode);
 }
 
@@ -454,7 +661,11 @@ fn transaction_badbranch() {
     check(&m).unwrap();
     let via = m.top_via().unwrap().unwrap();
     assert!(via.has_magic_cookie());
-    assert_eq!(via.rfc3261_branch_id(), None, "the bare cookie identifies no transaction");
+    assert_eq!(
+        via.rfc3261_branch_id(),
+        None,
+        "the bare cookie identifies no transaction"
+    );
 }
 
 // ---- 3.3 Application layer ------------------------------------------------------------------------
@@ -464,7 +675,11 @@ fn application_insuf() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "insuf"), &mut slots);
     assert_eq!(invalid(&m).kind, InvalidKind::MissingHeader(HeaderName::To));
-    for missing in [HeaderName::From, HeaderName::CallId, HeaderName::MaxForwards] {
+    for missing in [
+        HeaderName::From,
+        HeaderName::CallId,
+        HeaderName::MaxForwards,
+    ] {
         assert_eq!(m.header(missing), None);
     }
 }
@@ -476,7 +691,10 @@ fn application_unkscm() {
     check(&m).unwrap();
     assert_eq!(
         Uri::parse(m.request_uri().unwrap()),
-        Ok(Uri::Other { scheme: "nobodyKnowsThisScheme", rest: "totallyopaquecontent" })
+        Ok(Uri::Other {
+            scheme: "nobodyKnowsThisScheme",
+            rest: "totallyopaquecontent"
+        })
     );
 }
 
@@ -495,9 +713,21 @@ fn application_unksm2() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "unksm2"), &mut slots);
     check(&m).unwrap();
-    assert_eq!(m.to().unwrap().unwrap().uri, Uri::Other { scheme: "isbn", rest: "2983792873" });
+    assert_eq!(
+        m.to().unwrap().unwrap().uri,
+        Uri::Other {
+            scheme: "isbn",
+            rest: "2983792873"
+        }
+    );
     assert_eq!(m.from().unwrap().unwrap().uri.scheme(), "http");
-    assert_eq!(NameAddr::parse(m.header(HeaderName::Contact).unwrap()).unwrap().uri.scheme(), "name");
+    assert_eq!(
+        NameAddr::parse(m.header(HeaderName::Contact).unwrap())
+            .unwrap()
+            .uri
+            .scheme(),
+        "name"
+    );
 }
 
 #[test]
@@ -505,8 +735,12 @@ fn application_bext01() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "bext01"), &mut slots);
     check(&m).unwrap();
-    assert!(m.values(HeaderName::Require).eq(["nothingSupportsThis", "nothingSupportsThisEither"]));
-    assert!(m.values(HeaderName::ProxyRequire).eq(["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]));
+    assert!(m
+        .values(HeaderName::Require)
+        .eq(["nothingSupportsThis", "nothingSupportsThisEither"]));
+    assert!(m
+        .values(HeaderName::ProxyRequire)
+        .eq(["noProxiesSupportThis", "norDoAnyProxiesSupportThis"]));
 }
 
 #[test]
@@ -514,7 +748,11 @@ fn application_invut() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "invut"), &mut slots);
     check(&m).unwrap();
-    assert!(m.content_type().unwrap().unwrap().is("application", "unknownformat"));
+    assert!(m
+        .content_type()
+        .unwrap()
+        .unwrap()
+        .is("application", "unknownformat"));
     assert_eq!(m.body().len(), 40);
 }
 
@@ -524,7 +762,10 @@ fn application_regaut01() {
     let m = parse(vector!("application", "regaut01"), &mut slots);
     check(&m).unwrap();
     let auth = m.header(HeaderName::Authorization).unwrap();
-    assert_eq!(auth.split_once(' '), Some(("NoOneKnowsThisScheme", "opaque-data=here")));
+    assert_eq!(
+        auth.split_once(' '),
+        Some(("NoOneKnowsThisScheme", "opaque-data=here"))
+    );
 }
 
 #[test]
@@ -532,8 +773,16 @@ fn application_multi01() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "multi01"), &mut slots);
     let err = invalid(&m);
-    assert_eq!((err.kind, err.line), (InvalidKind::MultipleValues(HeaderName::CSeq), 7));
-    for single in [HeaderName::CallId, HeaderName::To, HeaderName::From, HeaderName::MaxForwards] {
+    assert_eq!(
+        (err.kind, err.line),
+        (InvalidKind::MultipleValues(HeaderName::CSeq), 7)
+    );
+    for single in [
+        HeaderName::CallId,
+        HeaderName::To,
+        HeaderName::From,
+        HeaderName::MaxForwards,
+    ] {
         assert_eq!(m.count(single), 2);
     }
 }
@@ -544,7 +793,10 @@ fn application_mcl01() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
     let err = invalid(&m);
-    assert_eq!((err.kind, err.line), (InvalidKind::MultipleValues(HeaderName::ContentLength), 9));
+    assert_eq!(
+        (err.kind, err.line),
+        (InvalidKind::MultipleValues(HeaderName::ContentLength), 9)
+    );
     assert_eq!(frame(bytes), Err(FrameError::ConflictingContentLength));
 }
 
@@ -565,7 +817,10 @@ fn application_zeromf() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "zeromf"), &mut slots);
     check(&m).unwrap();
-    assert_eq!(parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()), Ok(0));
+    assert_eq!(
+        parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()),
+        Ok(0)
+    );
 }
 
 #[test]
@@ -574,7 +829,10 @@ fn application_cparam01() {
     let m = parse(vector!("application", "cparam01"), &mut slots);
     check(&m).unwrap();
     let contact = NameAddr::parse(m.header(HeaderName::Contact).unwrap()).unwrap();
-    assert!(contact.params.contains("unknownparam"), "a bare URI's parameters belong to the header");
+    assert!(
+        contact.params.contains("unknownparam"),
+        "a bare URI's parameters belong to the header"
+    );
     assert!(sip_uri(&contact.uri).params.is_empty());
 }
 
@@ -594,7 +852,10 @@ fn application_regescrt() {
     let m = parse(vector!("application", "regescrt"), &mut slots);
     check(&m).unwrap();
     let contact = NameAddr::parse(m.header(HeaderName::Contact).unwrap()).unwrap();
-    let headers: Vec<(&str, Vec<u8>)> = sip_uri(&contact.uri).header_pairs().map(|(n, v)| (n, unescaped(v))).collect();
+    let headers: Vec<(&str, Vec<u8>)> = sip_uri(&contact.uri)
+        .header_pairs()
+        .map(|(n, v)| (n, unescaped(v)))
+        .collect();
     assert_eq!(headers, vec![("Route", b"<sip:sip.example.com>".to_vec())]);
 }
 
@@ -603,10 +864,16 @@ fn application_sdp01() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "sdp01"), &mut slots);
     check(&m).unwrap();
-    let accepted: Vec<ContentType> = m.values(HeaderName::Accept).map(|a| ContentType::parse(a).unwrap()).collect();
+    let accepted: Vec<ContentType> = m
+        .values(HeaderName::Accept)
+        .map(|a| ContentType::parse(a).unwrap())
+        .collect();
     assert_eq!(accepted.len(), 1);
     assert!(accepted[0].is("text", "nobodyKnowsThis"));
-    assert!(!accepted.iter().any(|a| a.is("application", "sdp")), "SDP may not be sent back: 406");
+    assert!(
+        !accepted.iter().any(|a| a.is("application", "sdp")),
+        "SDP may not be sent back: 406"
+    );
 }
 
 // ---- 3.4 Backward compatibility -------------------------------------------------------------------
@@ -616,15 +883,32 @@ fn backward_inv2543() {
     let bytes = vector!("backward", "inv2543");
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(bytes, &mut slots);
-    assert_eq!(invalid(&m).kind, InvalidKind::MissingHeader(HeaderName::MaxForwards));
-    check_with(&m, &Rules { rfc2543_compat: true }).unwrap();
+    assert_eq!(
+        invalid(&m).kind,
+        InvalidKind::MissingHeader(HeaderName::MaxForwards)
+    );
+    check_with(
+        &m,
+        &Rules {
+            rfc2543_compat: true,
+        },
+    )
+    .unwrap();
     assert_eq!(m.top_via().unwrap().unwrap().branch, None);
     assert_eq!(m.from().unwrap().unwrap().tag(), None);
     assert_eq!(m.content_length(), None);
     let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    assert_eq!(m.body(), &bytes[head_end..], "the body runs to the end of the datagram");
+    assert_eq!(
+        m.body(),
+        &bytes[head_end..],
+        "the body runs to the end of the datagram"
+    );
     let to = m.to().unwrap().unwrap();
-    assert_eq!(to.params.get("user"), Some(Some("phone")), "user=phone belongs to the To header here");
+    assert_eq!(
+        to.params.get("user"),
+        Some(Some("phone")),
+        "user=phone belongs to the To header here"
+    );
 }
 
 // ---- In the archive only --------------------------------------------------------------------------
@@ -632,6 +916,14 @@ fn backward_inv2543() {
 #[test]
 fn archive_extra_test() {
     let mut slots = [Header::EMPTY; SLOTS];
-    let err = Message::parse_datagram(vector!("archive-extra", "test"), &mut slots, &ParseConfig::default());
-    assert_eq!(err.unwrap_err(), ParseError::MalformedStartLine, "the request line has no SIP version");
+    let err = Message::parse_datagram(
+        vector!("archive-extra", "test"),
+        &mut slots,
+        &ParseConfig::default(),
+    );
+    assert_eq!(
+        err.unwrap_err(),
+        ParseError::MalformedStartLine,
+        "the request line has no SIP version"
+    );
 }

@@ -22,8 +22,14 @@ fn host() -> impl Strategy<Value = String> {
 }
 
 fn uri_params() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
-    prop::collection::vec(("x[a-z0-9-]{0,6}", prop::option::of("[a-zA-Z0-9._%-]{1,6}")), 0..4).prop_map(|v| {
-        v.into_iter().map(|(n, val)| (n, val.map(|s| s.replace('%', "%25")))).collect()
+    prop::collection::vec(
+        ("x[a-z0-9-]{0,6}", prop::option::of("[a-zA-Z0-9._%-]{1,6}")),
+        0..4,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .map(|(n, val)| (n, val.map(|s| s.replace('%', "%25"))))
+            .collect()
     })
 }
 
@@ -79,15 +85,17 @@ fn sip_parts() -> impl Strategy<Value = SipParts> {
         uri_params(),
         prop::option::of("[a-z]{1,5}=[a-z0-9]{0,5}(&[a-z]{1,5}=[a-z0-9%]{0,5})?"),
     )
-        .prop_map(|(secure, user, password, host, port, params, headers)| SipParts {
-            password: user.as_ref().and(password),
-            secure,
-            user,
-            host,
-            port,
-            params,
-            headers: headers.map(|h| h.replace('%', "%25")),
-        })
+        .prop_map(
+            |(secure, user, password, host, port, params, headers)| SipParts {
+                password: user.as_ref().and(password),
+                secure,
+                user,
+                host,
+                port,
+                params,
+                headers: headers.map(|h| h.replace('%', "%25")),
+            },
+        )
 }
 
 fn lws() -> impl Strategy<Value = &'static str> {
@@ -95,7 +103,9 @@ fn lws() -> impl Strategy<Value = &'static str> {
 }
 
 fn params_of(v: impl IntoIterator<Item = Param<'static>>) -> Vec<(String, Option<String>)> {
-    v.into_iter().map(|p| (p.name.to_owned(), p.value.map(str::to_owned))).collect()
+    v.into_iter()
+        .map(|p| (p.name.to_owned(), p.value.map(str::to_owned)))
+        .collect()
 }
 
 fn leak(s: String) -> &'static str {
@@ -245,12 +255,20 @@ fn unfold(v: &str) -> String {
 
 fn message() -> impl Strategy<Value = Vec<u8>> {
     let start = prop_oneof![
-        ("[A-Z][A-Za-z0-9.!%*_+`'~-]{0,8}", sip_parts()).prop_map(|(m, u)| format!("{m} {} SIP/2.0", u.text())),
-        (100u16..700, "[A-Za-z]{0,6}( [A-Za-z]{1,6}){0,2}").prop_map(|(c, r)| format!("SIP/2.0 {c} {r}")),
+        ("[A-Z][A-Za-z0-9.!%*_+`'~-]{0,8}", sip_parts())
+            .prop_map(|(m, u)| format!("{m} {} SIP/2.0", u.text())),
+        (100u16..700, "[A-Za-z]{0,6}( [A-Za-z]{1,6}){0,2}")
+            .prop_map(|(c, r)| format!("SIP/2.0 {c} {r}")),
     ];
-    let names = prop::sample::select(vec!["Via", "v", "To", "t", "Call-ID", "i", "X-Custom", "Subject", "s", "CSeq", "VIA"]);
-    (start, prop::collection::vec((names, header_value()), 0..8), prop::collection::vec(any::<u8>(), 0..40)).prop_map(
-        |(start, headers, body)| {
+    let names = prop::sample::select(vec![
+        "Via", "v", "To", "t", "Call-ID", "i", "X-Custom", "Subject", "s", "CSeq", "VIA",
+    ]);
+    (
+        start,
+        prop::collection::vec((names, header_value()), 0..8),
+        prop::collection::vec(any::<u8>(), 0..40),
+    )
+        .prop_map(|(start, headers, body)| {
             let mut text = start + "\r\n";
             for (n, v) in headers {
                 text += &format!("{n}: {v}\r\n");
@@ -259,8 +277,7 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
             let mut bytes = text.into_bytes();
             bytes.extend_from_slice(&body);
             bytes
-        },
-    )
+        })
 }
 
 proptest! {
@@ -344,13 +361,18 @@ fn exercise(bytes: &[u8]) {
     let _ = frame(bytes);
     for cfg in [
         ParseConfig::default(),
-        ParseConfig { allow_bare_lf: true, datagram_body_to_end: false, allow_missing_blank_line: true },
+        ParseConfig {
+            allow_bare_lf: true,
+            datagram_body_to_end: false,
+            allow_missing_blank_line: true,
+        },
     ] {
         let mut slots = [Header::EMPTY; 64];
         if let Ok(m) = Message::parse_datagram(bytes, &mut slots, &cfg) {
             let _ = check(&m);
             let mut out = vec![0u8; bytes.len() * 2 + 64];
-            let n = emit(&m, &mut out).expect("a buffer twice the input always fits the canonical form");
+            let n = emit(&m, &mut out)
+                .expect("a buffer twice the input always fits the canonical form");
             let mut slots2 = [Header::EMPTY; 64];
             let _ = Message::parse_datagram(&out[..n], &mut slots2, &cfg);
             for h in m.headers() {

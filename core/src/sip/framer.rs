@@ -51,10 +51,16 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::TooLarge { limit } => write!(f, "message larger than the {limit}-byte limit"),
-            FrameError::MissingContentLength => f.write_str("message on a stream has no Content-Length"),
+            FrameError::TooLarge { limit } => {
+                write!(f, "message larger than the {limit}-byte limit")
+            }
+            FrameError::MissingContentLength => {
+                f.write_str("message on a stream has no Content-Length")
+            }
             FrameError::BadContentLength => f.write_str("Content-Length is not a decimal number"),
-            FrameError::ConflictingContentLength => f.write_str("several Content-Length headers disagree"),
+            FrameError::ConflictingContentLength => {
+                f.write_str("several Content-Length headers disagree")
+            }
         }
     }
 }
@@ -66,17 +72,26 @@ pub fn frame(buf: &[u8]) -> Result<Framed, FrameError> {
 
 /// Frames the first message of `buf`, refusing messages larger than `limit` bytes.
 pub fn frame_with_limit(buf: &[u8], limit: usize) -> Result<Framed, FrameError> {
-    let keep_alive = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+    let keep_alive = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
     if keep_alive > 0 {
         return Ok(Framed::KeepAlive(keep_alive));
     }
     let window = buf.get(..limit.min(buf.len())).unwrap_or(buf);
     let Some((head_len, body_start)) = find_head_end(window, false) else {
-        return if buf.len() >= limit { Err(FrameError::TooLarge { limit }) } else { Ok(Framed::Partial) };
+        return if buf.len() >= limit {
+            Err(FrameError::TooLarge { limit })
+        } else {
+            Ok(Framed::Partial)
+        };
     };
     let head = buf.get(..head_len).unwrap_or(buf);
     let body_len = content_length(head)?.ok_or(FrameError::MissingContentLength)?;
-    let total = body_start.checked_add(body_len).ok_or(FrameError::TooLarge { limit })?;
+    let total = body_start
+        .checked_add(body_len)
+        .ok_or(FrameError::TooLarge { limit })?;
     if total > limit {
         Err(FrameError::TooLarge { limit })
     } else if buf.len() >= total {
@@ -94,8 +109,12 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
         if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
             continue;
         }
-        let line = line.get(..memchr::memchr(b'\r', line).unwrap_or(line.len())).unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else { continue };
+        let line = line
+            .get(..memchr::memchr(b'\r', line).unwrap_or(line.len()))
+            .unwrap_or(line);
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
         let name = trim(line.get(..colon).unwrap_or(&[]));
         if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
@@ -106,7 +125,9 @@ fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
         }
         let n = value
             .iter()
-            .try_fold(0usize, |n, d| n.checked_mul(10)?.checked_add(usize::from(d - b'0')))
+            .try_fold(0usize, |n, d| {
+                n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+            })
             .unwrap_or(usize::MAX);
         if found.is_some_and(|prev| prev != n) {
             return Err(FrameError::ConflictingContentLength);
@@ -146,7 +167,10 @@ mod tests {
         let mut two = [0u8; 256];
         two[..MSG.len()].copy_from_slice(MSG);
         two[MSG.len()..2 * MSG.len()].copy_from_slice(MSG);
-        assert_eq!(frame(&two[..2 * MSG.len()]), Ok(Framed::Complete(MSG.len())));
+        assert_eq!(
+            frame(&two[..2 * MSG.len()]),
+            Ok(Framed::Complete(MSG.len()))
+        );
     }
 
     #[test]
@@ -155,7 +179,10 @@ mod tests {
         buf[..4].copy_from_slice(b"\r\n\r\n");
         buf[4..4 + MSG.len()].copy_from_slice(MSG);
         assert_eq!(frame(&buf[..4 + MSG.len()]), Ok(Framed::KeepAlive(4)));
-        assert_eq!(frame(&buf[4..4 + MSG.len()]), Ok(Framed::Complete(MSG.len())));
+        assert_eq!(
+            frame(&buf[4..4 + MSG.len()]),
+            Ok(Framed::Complete(MSG.len()))
+        );
         assert_eq!(frame(b"\r\n"), Ok(Framed::KeepAlive(2)));
         assert_eq!(frame(b""), Ok(Framed::Partial));
     }
@@ -174,9 +201,22 @@ mod tests {
 
     #[test]
     fn size_limit_applies_to_headers_and_declared_body() {
-        assert_eq!(frame_with_limit(&[b'a'; 64], 64), Err(FrameError::TooLarge { limit: 64 }));
+        assert_eq!(
+            frame_with_limit(&[b'a'; 64], 64),
+            Err(FrameError::TooLarge { limit: 64 })
+        );
         let big = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n";
-        assert_eq!(frame(big), Err(FrameError::TooLarge { limit: MAX_MESSAGE_SIZE }));
-        assert_eq!(frame_with_limit(MSG, MSG.len() - 1), Err(FrameError::TooLarge { limit: MSG.len() - 1 }));
+        assert_eq!(
+            frame(big),
+            Err(FrameError::TooLarge {
+                limit: MAX_MESSAGE_SIZE
+            })
+        );
+        assert_eq!(
+            frame_with_limit(MSG, MSG.len() - 1),
+            Err(FrameError::TooLarge {
+                limit: MSG.len() - 1
+            })
+        );
     }
 }

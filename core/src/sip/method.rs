@@ -63,7 +63,10 @@ impl<'a> Method<'a> {
     /// Classifies a method token (case-sensitive). Does not check that `s` is a valid token; see
     /// [`Method::parse`] for that.
     pub fn from_token(s: &'a str) -> Method<'a> {
-        KNOWN.iter().find(|(_, name)| *name == s).map_or(Method::Other(s), |(m, _)| *m)
+        KNOWN
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map_or(Method::Other(s), |(m, _)| *m)
     }
 
     /// Parses a method token: non-empty and made only of RFC 3261 token characters.
@@ -79,7 +82,10 @@ impl<'a> Method<'a> {
     pub fn as_str(&self) -> &'a str {
         match self {
             Method::Other(s) => s,
-            known => KNOWN.iter().find(|(m, _)| m == known).map_or("", |(_, name)| name),
+            known => KNOWN
+                .iter()
+                .find(|(m, _)| m == known)
+                .map_or("", |(_, name)| name),
         }
     }
 }
@@ -103,7 +109,10 @@ static TOKEN_BYTES: [bool; 256] = {
     while b < 256 {
         let c = b as u8;
         table[b] = c.is_ascii_alphanumeric()
-            || matches!(c, b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~');
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
         b += 1;
     }
     table
@@ -124,7 +133,10 @@ mod tests {
     #[test]
     fn methods_are_case_sensitive_and_unknown_ones_are_kept() {
         assert_eq!(Method::from_token("invite"), Method::Other("invite"));
-        assert_eq!(Method::parse("RE%47IST%45R"), Some(Method::Other("RE%47IST%45R")));
+        assert_eq!(
+            Method::parse("RE%47IST%45R"),
+            Some(Method::Other("RE%47IST%45R"))
+        );
         assert_eq!(Method::parse("IN VITE"), None);
         assert_eq!(Method::parse(""), None);
     }

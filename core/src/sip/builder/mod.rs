@@ -43,9 +43,15 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::BufferTooSmall => f.write_str("output buffer too small for the message"),
             BuildError::LineBreakInValue => f.write_str("header value contains CR or LF"),
-            BuildError::MissingHeader(name) => write!(f, "the request has no {name} header to copy"),
-            BuildError::MalformedHeader(name) => write!(f, "the {name} header of the request is malformed"),
-            BuildError::WrongKind => f.write_str("expected a request, got a response (or the reverse)"),
+            BuildError::MissingHeader(name) => {
+                write!(f, "the request has no {name} header to copy")
+            }
+            BuildError::MalformedHeader(name) => {
+                write!(f, "the {name} header of the request is malformed")
+            }
+            BuildError::WrongKind => {
+                f.write_str("expected a request, got a response (or the reverse)")
+            }
         }
     }
 }
@@ -90,21 +96,34 @@ impl<'b> MessageWriter<'b> {
     }
 
     /// Adds a header line whose value is formatted (`format_args!("{} INVITE", seq)`).
-    pub fn header_fmt(&mut self, name: HeaderName<'_>, value: fmt::Arguments<'_>) -> Result<&mut Self, BuildError> {
+    pub fn header_fmt(
+        &mut self,
+        name: HeaderName<'_>,
+        value: fmt::Arguments<'_>,
+    ) -> Result<&mut Self, BuildError> {
         if name == HeaderName::ContentLength {
             return Ok(self);
         }
         self.put_all(&[name.as_str(), ": "])?;
         let start = self.len;
         fmt::Write::write_fmt(self, value).map_err(|_| BuildError::BufferTooSmall)?;
-        if self.buf.get(start..self.len).is_some_and(|v| v.iter().any(|&b| b == b'\r' || b == b'\n')) {
+        if self
+            .buf
+            .get(start..self.len)
+            .is_some_and(|v| v.iter().any(|&b| b == b'\r' || b == b'\n'))
+        {
             return Err(BuildError::LineBreakInValue);
         }
         self.put(b"\r\n")?;
         Ok(self)
     }
 
-    fn header_unchecked(&mut self, name: HeaderName<'_>, value: &str, unfold: bool) -> Result<&mut Self, BuildError> {
+    fn header_unchecked(
+        &mut self,
+        name: HeaderName<'_>,
+        value: &str,
+        unfold: bool,
+    ) -> Result<&mut Self, BuildError> {
         if name == HeaderName::ContentLength {
             return Ok(self);
         }
@@ -151,8 +170,14 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), BuildError> {
-        let end = self.len.checked_add(bytes.len()).ok_or(BuildError::BufferTooSmall)?;
-        self.buf.get_mut(self.len..end).ok_or(BuildError::BufferTooSmall)?.copy_from_slice(bytes);
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(BuildError::BufferTooSmall)?;
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(BuildError::BufferTooSmall)?
+            .copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -163,7 +188,11 @@ impl<'b> MessageWriter<'b> {
 
     fn put_code(&mut self, code: u16) -> Result<(), BuildError> {
         let code = code.min(999);
-        self.put(&[b'0' + (code / 100) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8])
+        self.put(&[
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+        ])
     }
 
     /// Writes a value with each LWS run that contains a line break replaced by one SP.
@@ -201,12 +230,20 @@ fn no_line_break(s: &str) -> Result<(), BuildError> {
 /// Writes `message` in canonical form (see the module docs); returns the length written.
 pub fn emit(message: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildError> {
     let mut w = match *message.start_line() {
-        StartLine::Request { method, uri, version } => {
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => {
             let mut w = MessageWriter { buf, len: 0 };
             w.put_all(&[method.as_str(), " ", uri, " ", version, "\r\n"])?;
             w
         }
-        StartLine::Response { version, code, reason } => {
+        StartLine::Response {
+            version,
+            code,
+            reason,
+        } => {
             let mut w = MessageWriter { buf, len: 0 };
             w.put_all(&[version, " "])?;
             w.put_code(code)?;
@@ -237,10 +274,17 @@ pub fn response_to<'b>(
     for via in request.headers_named(HeaderName::Via) {
         w.header_unchecked(HeaderName::Via, via.value, true)?;
     }
-    let from = request.header(HeaderName::From).ok_or(BuildError::MissingHeader("From"))?;
+    let from = request
+        .header(HeaderName::From)
+        .ok_or(BuildError::MissingHeader("From"))?;
     w.header_unchecked(HeaderName::From, from, true)?;
-    let to = request.header(HeaderName::To).ok_or(BuildError::MissingHeader("To"))?;
-    let has_tag = NameAddr::parse(to).map_err(|_| BuildError::MalformedHeader("To"))?.tag().is_some();
+    let to = request
+        .header(HeaderName::To)
+        .ok_or(BuildError::MissingHeader("To"))?;
+    let has_tag = NameAddr::parse(to)
+        .map_err(|_| BuildError::MalformedHeader("To"))?
+        .tag()
+        .is_some();
     match to_tag {
         Some(tag) if !has_tag && code > 100 => {
             no_line_break(tag)?;
@@ -252,9 +296,14 @@ pub fn response_to<'b>(
             w.header_unchecked(HeaderName::To, to, true)?;
         }
     }
-    let call_id = request.call_id().ok_or(BuildError::MissingHeader("Call-ID"))?;
+    let call_id = request
+        .call_id()
+        .ok_or(BuildError::MissingHeader("Call-ID"))?;
     w.header_unchecked(HeaderName::CallId, call_id, true)?;
-    let cseq = request.cseq().ok_or(BuildError::MissingHeader("CSeq"))?.map_err(|_| BuildError::MalformedHeader("CSeq"))?;
+    let cseq = request
+        .cseq()
+        .ok_or(BuildError::MissingHeader("CSeq"))?
+        .map_err(|_| BuildError::MalformedHeader("CSeq"))?;
     w.header_fmt(HeaderName::CSeq, format_args!("{cseq}"))?;
     Ok(w)
 }
@@ -262,12 +311,19 @@ pub fn response_to<'b>(
 /// Builds the ACK for a non-2xx final response to `invite` (RFC 3261 §17.1.1.3): same Request-URI,
 /// Call-ID, From and CSeq number as the INVITE, method ACK, only the INVITE's top Via, the response's To
 /// (with its tag), the INVITE's Route headers, and the INVITE's Max-Forwards (70 when it had none).
-pub fn ack_for_non_2xx(invite: &Message<'_, '_>, response: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildError> {
+pub fn ack_for_non_2xx(
+    invite: &Message<'_, '_>,
+    response: &Message<'_, '_>,
+    buf: &mut [u8],
+) -> Result<usize, BuildError> {
     let (Some(uri), true) = (invite.request_uri(), response.status_code().is_some()) else {
         return Err(BuildError::WrongKind);
     };
     let mut w = MessageWriter::request(buf, Method::Ack, uri)?;
-    let top_via = invite.values(HeaderName::Via).next().ok_or(BuildError::MissingHeader("Via"))?;
+    let top_via = invite
+        .values(HeaderName::Via)
+        .next()
+        .ok_or(BuildError::MissingHeader("Via"))?;
     w.header_unchecked(HeaderName::Via, top_via, true)?;
     match invite.header(HeaderName::MaxForwards) {
         Some(mf) => w.header_unchecked(HeaderName::MaxForwards, mf, true)?,
@@ -276,14 +332,32 @@ pub fn ack_for_non_2xx(invite: &Message<'_, '_>, response: &Message<'_, '_>, buf
     for route in invite.headers_named(HeaderName::Route) {
         w.header_unchecked(HeaderName::Route, route.value, true)?;
     }
-    let from = invite.header(HeaderName::From).ok_or(BuildError::MissingHeader("From"))?;
+    let from = invite
+        .header(HeaderName::From)
+        .ok_or(BuildError::MissingHeader("From"))?;
     w.header_unchecked(HeaderName::From, from, true)?;
-    let to = response.header(HeaderName::To).ok_or(BuildError::MissingHeader("To"))?;
+    let to = response
+        .header(HeaderName::To)
+        .ok_or(BuildError::MissingHeader("To"))?;
     w.header_unchecked(HeaderName::To, to, true)?;
-    let call_id = invite.call_id().ok_or(BuildError::MissingHeader("Call-ID"))?;
+    let call_id = invite
+        .call_id()
+        .ok_or(BuildError::MissingHeader("Call-ID"))?;
     w.header_unchecked(HeaderName::CallId, call_id, true)?;
-    let cseq = invite.cseq().ok_or(BuildError::MissingHeader("CSeq"))?.map_err(|_| BuildError::MalformedHeader("CSeq"))?;
-    w.header_fmt(HeaderName::CSeq, format_args!("{}", CSeq { seq: cseq.seq, method: Method::Ack }))?;
+    let cseq = invite
+        .cseq()
+        .ok_or(BuildError::MissingHeader("CSeq"))?
+        .map_err(|_| BuildError::MalformedHeader("CSeq"))?;
+    w.header_fmt(
+        HeaderName::CSeq,
+        format_args!(
+            "{}",
+            CSeq {
+                seq: cseq.seq,
+                method: Method::Ack
+            }
+        ),
+    )?;
     w.finish(&[])
 }
 

@@ -21,8 +21,12 @@ fn parse<'h, 'a>(bytes: &'a [u8], slots: &'h mut [Header<'a>]) -> Message<'h, 'a
 fn writer_adds_content_length_and_body() {
     let mut buf = [0u8; 128];
     let mut w = MessageWriter::request(&mut buf, Method::Message, "sip:bob@example.com").unwrap();
-    w.header(HeaderName::CallId, "abc").unwrap().header(HeaderName::ContentLength, "999").unwrap();
-    w.header_fmt(HeaderName::CSeq, format_args!("{} MESSAGE", 7)).unwrap();
+    w.header(HeaderName::CallId, "abc")
+        .unwrap()
+        .header(HeaderName::ContentLength, "999")
+        .unwrap();
+    w.header_fmt(HeaderName::CSeq, format_args!("{} MESSAGE", 7))
+        .unwrap();
     let n = w.finish(b"hello").unwrap();
     assert_eq!(
         &buf[..n],
@@ -45,7 +49,10 @@ fn writer_reports_small_buffers_and_injection() {
     }
     let mut buf = [0u8; 64];
     let mut w = MessageWriter::response(&mut buf, 200, "OK").unwrap();
-    assert_eq!(w.header(HeaderName::Subject, "a\r\nVia: evil").unwrap_err(), BuildError::LineBreakInValue);
+    assert_eq!(
+        w.header(HeaderName::Subject, "a\r\nVia: evil").unwrap_err(),
+        BuildError::LineBreakInValue
+    );
 }
 
 #[test]
@@ -70,7 +77,10 @@ fn response_copies_the_dialog_headers_and_adds_a_to_tag() {
     let mut slots = [Header::EMPTY; 16];
     let req = parse(INVITE, &mut slots);
     let mut buf = [0u8; 512];
-    let n = response_to(&req, 486, "Busy Here", Some("a6c85cf"), &mut buf).unwrap().finish(b"").unwrap();
+    let n = response_to(&req, 486, "Busy Here", Some("a6c85cf"), &mut buf)
+        .unwrap()
+        .finish(b"")
+        .unwrap();
     let mut slots2 = [Header::EMPTY; 16];
     let resp = parse(&buf[..n], &mut slots2);
     assert_eq!(resp.status_code(), Some(486));
@@ -82,7 +92,10 @@ fn response_copies_the_dialog_headers_and_adds_a_to_tag() {
     assert_eq!(resp.count(HeaderName::Route), 0);
     // 100 Trying carries no To tag.
     let mut buf100 = [0u8; 512];
-    let n = response_to(&req, 100, "Trying", Some("x"), &mut buf100).unwrap().finish(b"").unwrap();
+    let n = response_to(&req, 100, "Trying", Some("x"), &mut buf100)
+        .unwrap()
+        .finish(b"")
+        .unwrap();
     let mut slots3 = [Header::EMPTY; 16];
     let trying = parse(&buf100[..n], &mut slots3);
     assert_eq!(trying.to().unwrap().unwrap().tag(), None);
@@ -93,7 +106,10 @@ fn ack_for_a_non_2xx_response_follows_17_1_1_3() {
     let mut slots = [Header::EMPTY; 16];
     let invite = parse(INVITE, &mut slots);
     let mut resp_buf = [0u8; 512];
-    let n = response_to(&invite, 404, "Not Found", Some("t1"), &mut resp_buf).unwrap().finish(b"").unwrap();
+    let n = response_to(&invite, 404, "Not Found", Some("t1"), &mut resp_buf)
+        .unwrap()
+        .finish(b"")
+        .unwrap();
     let mut slots2 = [Header::EMPTY; 16];
     let resp = parse(&resp_buf[..n], &mut slots2);
     let mut buf = [0u8; 512];
@@ -102,11 +118,28 @@ fn ack_for_a_non_2xx_response_follows_17_1_1_3() {
     let ack = parse(&buf[..n], &mut slots3);
     assert_eq!(ack.method(), Some(Method::Ack));
     assert_eq!(ack.request_uri(), invite.request_uri());
-    assert!(ack.values(HeaderName::Via).eq(["SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds"]));
-    assert_eq!(ack.cseq().unwrap().unwrap(), CSeq { seq: 314159, method: Method::Ack });
+    assert!(ack
+        .values(HeaderName::Via)
+        .eq(["SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds"]));
+    assert_eq!(
+        ack.cseq().unwrap().unwrap(),
+        CSeq {
+            seq: 314159,
+            method: Method::Ack
+        }
+    );
     assert_eq!(ack.to().unwrap().unwrap().tag(), Some("t1"));
-    assert_eq!(ack.header(HeaderName::Route), Some("<sip:p1.example.com;lr>"));
-    assert_eq!(ack.header(HeaderName::From), invite.header(HeaderName::From));
+    assert_eq!(
+        ack.header(HeaderName::Route),
+        Some("<sip:p1.example.com;lr>")
+    );
+    assert_eq!(
+        ack.header(HeaderName::From),
+        invite.header(HeaderName::From)
+    );
     assert_eq!(ack.body(), b"");
-    assert_eq!(ack_for_non_2xx(&resp, &resp, &mut buf), Err(BuildError::WrongKind));
+    assert_eq!(
+        ack_for_non_2xx(&resp, &resp, &mut buf),
+        Err(BuildError::WrongKind)
+    );
 }

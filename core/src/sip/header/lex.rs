@@ -103,7 +103,10 @@ impl<'a> Cursor<'a> {
                 _ => i += 1,
             }
         }
-        Err(HeaderError { kind: HeaderErrorKind::UnterminatedQuote, at: open })
+        Err(HeaderError {
+            kind: HeaderErrorKind::UnterminatedQuote,
+            at: open,
+        })
     }
 
     /// An unsigned decimal number, rejecting values above `max`.
@@ -115,10 +118,16 @@ impl<'a> Cursor<'a> {
         }
         let mut value: u64 = 0;
         for d in digits.bytes() {
-            value = value.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).unwrap_or(u64::MAX);
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(d - b'0')))
+                .unwrap_or(u64::MAX);
         }
         if value > max {
-            return Err(HeaderError { kind: HeaderErrorKind::TooLarge(what), at: start });
+            return Err(HeaderError {
+                kind: HeaderErrorKind::TooLarge(what),
+                at: start,
+            });
         }
         Ok(value)
     }
@@ -140,7 +149,10 @@ impl<'a> Cursor<'a> {
                 self.skip_lws();
                 if self.peek() == Some(b'"') {
                     self.quoted()?;
-                } else if self.take_while(|b| is_token_byte(b) || matches!(b, b':' | b'[' | b']')).is_empty() {
+                } else if self
+                    .take_while(|b| is_token_byte(b) || matches!(b, b':' | b'[' | b']'))
+                    .is_empty()
+                {
                     return Err(self.err(HeaderErrorKind::Expected("a parameter value")));
                 }
                 end = self.pos;
@@ -152,7 +164,11 @@ impl<'a> Cursor<'a> {
             }
         }
         self.pos = end.max(save);
-        Ok(if end > save { self.s.get(start..end).unwrap_or("") } else { "" })
+        Ok(if end > save {
+            self.s.get(start..end).unwrap_or("")
+        } else {
+            ""
+        })
     }
 
     /// Skips trailing LWS and requires the end of the value.
@@ -242,7 +258,10 @@ mod tests {
     fn numbers_saturate_and_report_overflow() {
         assert_eq!(Cursor::new("0068").number(255, "n").unwrap(), 68);
         assert_eq!(
-            Cursor::new("36893488147419103232").number(u64::from(u32::MAX), "n").unwrap_err().kind,
+            Cursor::new("36893488147419103232")
+                .number(u64::from(u32::MAX), "n")
+                .unwrap_err()
+                .kind,
             HeaderErrorKind::TooLarge("n")
         );
     }

@@ -29,7 +29,11 @@ impl<'a> ContentType<'a> {
         let subtype = c.token("a media subtype")?;
         let params = Params::from_raw(c.params()?);
         c.finish()?;
-        Ok(ContentType { kind, subtype, params })
+        Ok(ContentType {
+            kind,
+            subtype,
+            params,
+        })
     }
 
     /// Case-insensitive comparison with `type/subtype`.
@@ -188,13 +192,17 @@ mod tests {
         let e = Event::parse("presence.winfo;id=12").unwrap();
         assert_eq!((e.package, e.id()), ("presence.winfo", Some("12")));
         let s = SubscriptionState::parse("terminated;reason=timeout;retry-after=30").unwrap();
-        assert_eq!((s.state, s.reason, s.retry_after, s.expires), (SubState::Terminated, Some("timeout"), Some(30), None));
+        assert_eq!(
+            (s.state, s.reason, s.retry_after, s.expires),
+            (SubState::Terminated, Some("timeout"), Some(30), None)
+        );
         assert!(SubscriptionState::parse("active;expires=99999999999").is_err());
     }
 
     #[test]
     fn token_lists_and_feature_sets() {
-        assert!(tokens("nothingSupportsThis, nothingSupportsThisEither").eq(["nothingSupportsThis", "nothingSupportsThisEither"]));
+        assert!(tokens("nothingSupportsThis, nothingSupportsThisEither")
+            .eq(["nothingSupportsThis", "nothingSupportsThisEither"]));
         assert!(check_tokens("a b").is_err());
         let f = FeatureSet::parse("*;+sip.message;require;explicit").unwrap();
         assert!(f.require() && f.params.contains("+sip.message"));

@@ -16,14 +16,15 @@ mod scalar;
 mod via;
 
 pub use error::{HeaderError, HeaderErrorKind};
-pub use lex::{split_list, trim_lws, SplitList};
 pub(crate) use lex::is_lws as is_lws_byte;
+pub use lex::{split_list, trim_lws, SplitList};
 pub use misc::{check_tokens, tokens, ContentType, Event, FeatureSet, SubState, SubscriptionState};
 pub use name::HeaderName;
 pub use name_addr::{Contact, DisplayName, NameAddr};
 pub use params::{Param, ParamIter, Params};
 pub use scalar::{
-    parse_content_length, parse_expires, parse_max_forwards, parse_number, parse_retry_after, CSeq, MAX_CSEQ,
+    parse_content_length, parse_expires, parse_max_forwards, parse_number, parse_retry_after, CSeq,
+    MAX_CSEQ,
 };
 pub use via::{Via, MAGIC_COOKIE};
 
@@ -40,7 +41,10 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     /// An empty slot, to initialise the array passed to the parser: `[Header::EMPTY; 64]`.
-    pub const EMPTY: Header<'static> = Header { name: "", value: "" };
+    pub const EMPTY: Header<'static> = Header {
+        name: "",
+        value: "",
+    };
 
     /// The name classified ([`HeaderName::parse`]).
     pub fn header_name(&self) -> HeaderName<'a> {

@@ -67,8 +67,10 @@ impl<'a> NameAddr<'a> {
             }
             let start = c.pos;
             let rest = c.s.get(start..).unwrap_or("");
-            let close = memchr::memchr(b'>', rest.as_bytes())
-                .ok_or(HeaderError::new(HeaderErrorKind::UnterminatedAngle, start.saturating_sub(1)))?;
+            let close = memchr::memchr(b'>', rest.as_bytes()).ok_or(HeaderError::new(
+                HeaderErrorKind::UnterminatedAngle,
+                start.saturating_sub(1),
+            ))?;
             c.pos = start + close + 1;
             (rest.get(..close).unwrap_or(""), true, start)
         } else {
@@ -79,10 +81,17 @@ impl<'a> NameAddr<'a> {
             }
             (text, false, start)
         };
-        let uri = Uri::parse(uri_text).map_err(|e| HeaderError::new(HeaderErrorKind::Uri(e), uri_start))?;
+        let uri = Uri::parse(uri_text)
+            .map_err(|e| HeaderError::new(HeaderErrorKind::Uri(e), uri_start))?;
         let params = Params::from_raw(c.params()?);
         c.finish()?;
-        Ok(NameAddr { display_name, uri, uri_text, bracketed, params })
+        Ok(NameAddr {
+            display_name,
+            uri,
+            uri_text,
+            bracketed,
+            params,
+        })
     }
 
     /// The `tag` parameter (From/To).
@@ -124,7 +133,10 @@ fn display_name<'a>(c: &mut Cursor<'a>) -> Result<Option<DisplayName<'a>>, Heade
         c.skip_lws();
     }
     if end > start && c.peek() == Some(b'<') {
-        return Ok(Some(DisplayName { raw: c.s.get(start..end).unwrap_or(""), quoted: false }));
+        return Ok(Some(DisplayName {
+            raw: c.s.get(start..end).unwrap_or(""),
+            quoted: false,
+        }));
     }
     c.pos = start;
     Ok(None)
@@ -182,7 +194,10 @@ mod tests {
 
     #[test]
     fn quoted_display_name_with_escapes_and_folded_params() {
-        let n = NameAddr::parse("\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8").unwrap();
+        let n = NameAddr::parse(
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+        )
+        .unwrap();
         let d = n.display_name.unwrap();
         assert!(d.chars().eq("J Rosenberg \\\"".chars()));
         assert_eq!(n.tag(), Some("98asjd8"));
@@ -197,14 +212,21 @@ mod tests {
         let n = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>").unwrap();
         assert!(n.params.is_empty());
         assert!(n.uri.as_sip().unwrap().params.contains("unknownparam"));
-        let n = NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
+        let n =
+            NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
         assert_eq!(n.tag(), Some("1918181833n"));
     }
 
     #[test]
     fn token_display_names() {
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
-        assert_eq!(n.display_name, Some(DisplayName { raw: "caller", quoted: false }));
+        assert_eq!(
+            n.display_name,
+            Some(DisplayName {
+                raw: "caller",
+                quoted: false
+            })
+        );
         let n = NameAddr::parse("A. Bell <sip:a.g.bell@example.com>").unwrap();
         assert_eq!(n.display_name.unwrap().raw, "A. Bell");
     }
@@ -212,10 +234,19 @@ mod tests {
     #[test]
     fn rejects_rfc4475_malformed_addresses() {
         let kind = |v| NameAddr::parse(v).unwrap_err().kind;
-        assert_eq!(kind("\"Mr. J. User <sip:j.user@example.com>"), HeaderErrorKind::UnterminatedQuote);
-        assert!(matches!(kind("\"Watson, Thomas\" < sip:t.watson@example.org >"), HeaderErrorKind::Uri(_)));
+        assert_eq!(
+            kind("\"Mr. J. User <sip:j.user@example.com>"),
+            HeaderErrorKind::UnterminatedQuote
+        );
+        assert!(matches!(
+            kind("\"Watson, Thomas\" < sip:t.watson@example.org >"),
+            HeaderErrorKind::Uri(_)
+        ));
         assert!(NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err());
-        assert_eq!(kind("sip:user@example.com?Route=%3Csip:sip.example.com%3E"), HeaderErrorKind::UnbracketedUri);
+        assert_eq!(
+            kind("sip:user@example.com?Route=%3Csip:sip.example.com%3E"),
+            HeaderErrorKind::UnbracketedUri
+        );
         assert_eq!(kind("<sip:a@b"), HeaderErrorKind::UnterminatedAngle);
         assert!(NameAddr::parse("\"Joe\" <sip:joe@example.org>;;;;").is_err());
     }
@@ -223,7 +254,9 @@ mod tests {
     #[test]
     fn contact_star_and_contact_params() {
         assert_eq!(Contact::parse(" * "), Ok(Contact::Star));
-        let Contact::Address(c) = Contact::parse("<sip:a@b>;expires=280297596632815;q=0.33").unwrap() else {
+        let Contact::Address(c) =
+            Contact::parse("<sip:a@b>;expires=280297596632815;q=0.33").unwrap()
+        else {
             panic!()
         };
         assert_eq!((c.expires(), c.q()), (Some(u32::MAX), Some("0.33")));

@@ -27,7 +27,11 @@ pub struct Param<'a> {
 impl<'a> Param<'a> {
     /// The value without surrounding double quotes (escapes inside are left as written).
     pub fn unquoted(&self) -> Option<&'a str> {
-        self.value.map(|v| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
+        self.value.map(|v| {
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
     }
 }
 
@@ -109,8 +113,14 @@ impl<'a> Iterator for ParamIter<'a> {
                 continue;
             }
             return Some(match piece.split_once('=') {
-                Some((name, value)) => Param { name: trim_lws(name), value: Some(trim_lws(value)) },
-                None => Param { name: piece, value: None },
+                Some((name, value)) => Param {
+                    name: trim_lws(name),
+                    value: Some(trim_lws(value)),
+                },
+                None => Param {
+                    name: piece,
+                    value: None,
+                },
             });
         }
     }
@@ -124,8 +134,20 @@ mod tests {
     fn iterates_flags_values_and_quoted_values() {
         let p = Params::from_raw(";\r\n  tag = 98asjd8 ; lr ;q=\"x;y\"");
         let mut it = p.iter();
-        assert_eq!(it.next(), Some(Param { name: "tag", value: Some("98asjd8") }));
-        assert_eq!(it.next(), Some(Param { name: "lr", value: None }));
+        assert_eq!(
+            it.next(),
+            Some(Param {
+                name: "tag",
+                value: Some("98asjd8")
+            })
+        );
+        assert_eq!(
+            it.next(),
+            Some(Param {
+                name: "lr",
+                value: None
+            })
+        );
         let q = it.next().unwrap();
         assert_eq!((q.value, q.unquoted()), (Some("\"x;y\""), Some("x;y")));
         assert_eq!(it.next(), None);

@@ -51,14 +51,25 @@ impl<'a> Via<'a> {
         c.expect_sep(b'/', "'/' after the protocol version")?;
         let transport = c.token("a transport")?;
         if !c.skip_lws() {
-            return Err(c.err(HeaderErrorKind::Expected("whitespace before the sent-by host")));
+            return Err(c.err(HeaderErrorKind::Expected(
+                "whitespace before the sent-by host",
+            )));
         }
         let (host, port) = sent_by(&mut c)?;
         let params = Params::from_raw(c.params()?);
         c.finish()?;
         let mut via = Via {
-            protocol, version, transport, host, port, params,
-            branch: None, received: None, rport: None, maddr: None, ttl: None,
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+            branch: None,
+            received: None,
+            rport: None,
+            maddr: None,
+            ttl: None,
         };
         for p in params {
             let bad = |what| HeaderError::new(HeaderErrorKind::Expected(what), 0);
@@ -85,7 +96,9 @@ impl<'a> Via<'a> {
     /// has the cookie and something after it (RFC 4475 badbranch has the bare cookie, which identifies
     /// nothing and so gives `None`).
     pub fn rfc3261_branch_id(&self) -> Option<&'a str> {
-        self.branch.and_then(|b| b.strip_prefix(MAGIC_COOKIE)).filter(|id| !id.is_empty())
+        self.branch
+            .and_then(|b| b.strip_prefix(MAGIC_COOKIE))
+            .filter(|id| !id.is_empty())
     }
 
     /// Whether the branch starts with the RFC 3261 magic cookie.
@@ -96,7 +109,8 @@ impl<'a> Via<'a> {
 
 fn sent_by<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, Option<u16>), HeaderError> {
     let rest = c.s.get(c.pos..).unwrap_or("");
-    let (host, used) = Host::parse_prefix(rest).ok_or(c.err(HeaderErrorKind::Expected("a sent-by host")))?;
+    let (host, used) =
+        Host::parse_prefix(rest).ok_or(c.err(HeaderErrorKind::Expected("a sent-by host")))?;
     c.pos += used;
     // RFC 3261 COLON = SWS ":" SWS, so LWS may surround the port's colon.
     let save = c.pos;
@@ -113,7 +127,11 @@ fn sent_by<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, Option<u16>), HeaderErro
 impl fmt::Display for Via<'_> {
     /// Writes the canonical form: no LWS except one SP before sent-by; parameters as parsed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{} {}", self.protocol, self.version, self.transport, self.host)?;
+        write!(
+            f,
+            "{}/{}/{} {}",
+            self.protocol, self.version, self.transport, self.host
+        )?;
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
@@ -139,18 +157,28 @@ mod tests {
         assert_eq!(v.host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)));
         assert_eq!(v.branch, Some("390skdjuw"));
         assert!(!v.has_magic_cookie());
-        let v = Via::parse(" SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239").unwrap();
+        let v = Via::parse(" SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239")
+            .unwrap();
         assert_eq!(v.rfc3261_branch_id(), Some("30239"));
     }
 
     #[test]
     fn extracts_well_known_params_and_ipv6_sent_by() {
         let v = Via::parse("SIP/2.0/TCP [2001:db8::9] : 5070;rport;received=192.0.2.1;maddr=224.2.0.1;ttl=16;branch=z9hG4bKx").unwrap();
-        assert_eq!(v.host, Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9)));
+        assert_eq!(
+            v.host,
+            Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9))
+        );
         assert_eq!(v.port, Some(5070));
         assert_eq!(v.rport, Some(None));
-        assert_eq!((v.received, v.maddr, v.ttl), (Some("192.0.2.1"), Some("224.2.0.1"), Some(16)));
-        assert_eq!(Via::parse("SIP/2.0/UDP h;rport=5061").unwrap().rport, Some(Some(5061)));
+        assert_eq!(
+            (v.received, v.maddr, v.ttl),
+            (Some("192.0.2.1"), Some("224.2.0.1"), Some(16))
+        );
+        assert_eq!(
+            Via::parse("SIP/2.0/UDP h;rport=5061").unwrap().rport,
+            Some(Some(5061))
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use super::{Message, StartLine};
 use crate::sip::header::{
-    parse_content_length, split_list, CSeq, ContentType, Header, HeaderError, HeaderName, NameAddr, SplitList, Via,
+    parse_content_length, split_list, CSeq, ContentType, Header, HeaderError, HeaderName, NameAddr,
+    SplitList, Via,
 };
 use crate::sip::method::Method;
 
@@ -65,7 +66,10 @@ impl<'h, 'a> Message<'h, 'a> {
     }
 
     /// The header lines called `name`, in order.
-    pub fn headers_named<'n>(&self, name: HeaderName<'n>) -> impl Iterator<Item = &'h Header<'a>> + 'n
+    pub fn headers_named<'n>(
+        &self,
+        name: HeaderName<'n>,
+    ) -> impl Iterator<Item = &'h Header<'a>> + 'n
     where
         'h: 'n,
     {
@@ -74,12 +78,19 @@ impl<'h, 'a> Message<'h, 'a> {
 
     /// The value of the first line called `name`.
     pub fn header(&self, name: HeaderName<'_>) -> Option<&'a str> {
-        self.headers.iter().find(|h| name.matches(h.name)).map(|h| h.value)
+        self.headers
+            .iter()
+            .find(|h| name.matches(h.name))
+            .map(|h| h.value)
     }
 
     /// All values of `name` across lines and comma lists (see [`Values`]).
     pub fn values<'n>(&self, name: HeaderName<'n>) -> Values<'h, 'a, 'n> {
-        Values { headers: self.headers.iter(), name, items: None }
+        Values {
+            headers: self.headers.iter(),
+            name,
+            items: None,
+        }
     }
 
     /// How many lines are called `name`.
@@ -119,6 +130,7 @@ impl<'h, 'a> Message<'h, 'a> {
 
     /// Content-Length, typed.
     pub fn content_length(&self) -> Option<Result<u32, HeaderError>> {
-        self.header(HeaderName::ContentLength).map(parse_content_length)
+        self.header(HeaderName::ContentLength)
+            .map(parse_content_length)
     }
 }

@@ -41,7 +41,11 @@ pub struct ParseConfig {
 
 impl Default for ParseConfig {
     fn default() -> Self {
-        ParseConfig { allow_bare_lf: false, datagram_body_to_end: true, allow_missing_blank_line: false }
+        ParseConfig {
+            allow_bare_lf: false,
+            datagram_body_to_end: true,
+            allow_missing_blank_line: false,
+        }
     }
 }
 
@@ -203,29 +207,42 @@ fn parse<'h, 'a>(
     transport: Transport,
 ) -> Result<Message<'h, 'a>, ParseError> {
     // RFC 3261 §7.5: ignore CRLFs before the start line.
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let rest = buf.get(start..).unwrap_or(&[]);
     let (head_len, body_start) = match find_head_end(rest, config.allow_bare_lf) {
         Some(found) => found,
-        None if transport == Transport::Datagram && config.allow_missing_blank_line && rest.ends_with(b"\n") => {
+        None if transport == Transport::Datagram
+            && config.allow_missing_blank_line
+            && rest.ends_with(b"\n") =>
+        {
             (rest.len(), rest.len())
         }
         None => return Err(ParseError::Incomplete),
     };
     let head_bytes = rest.get(..head_len).unwrap_or(&[]);
-    let head = core::str::from_utf8(head_bytes)
-        .map_err(|e| ParseError::NonUtf8 { offset: start + e.valid_up_to() })?;
+    let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::NonUtf8 {
+        offset: start + e.valid_up_to(),
+    })?;
     let body_start = start + body_start;
 
-    let (start_line, start_line_text, count) = index_lines(head, start, slots, config.allow_bare_lf)?;
+    let (start_line, start_line_text, count) =
+        index_lines(head, start, slots, config.allow_bare_lf)?;
     let (filled, _) = slots.split_at_mut(count);
     let headers: &'h [Header<'a>] = filled;
 
     let available = buf.get(body_start..).unwrap_or(&[]);
-    let content_length = headers.iter().find(|h| is_content_length(h.name)).map(|h| parse_content_length(h.value));
+    let content_length = headers
+        .iter()
+        .find(|h| is_content_length(h.name))
+        .map(|h| parse_content_length(h.value));
     let body = match (content_length, transport) {
         (Some(Ok(n)), Transport::Datagram) => available.get(..n as usize).unwrap_or(available),
-        (Some(Ok(n)), Transport::Stream) => available.get(..n as usize).ok_or(ParseError::Incomplete)?,
+        (Some(Ok(n)), Transport::Stream) => {
+            available.get(..n as usize).ok_or(ParseError::Incomplete)?
+        }
         (Some(Err(_)), Transport::Datagram) => available,
         (Some(Err(_)), Transport::Stream) => return Err(ParseError::BadContentLength),
         (None, Transport::Datagram) if config.datagram_body_to_end => available,
@@ -262,7 +279,9 @@ pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, u
         let lf = from + i;
         let crlf_before = lf > 0 && buf.get(lf - 1) == Some(&b'\r');
         match (buf.get(lf + 1), buf.get(lf + 2)) {
-            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => return Some((lf + 1, lf + 3)),
+            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => {
+                return Some((lf + 1, lf + 3))
+            }
             (Some(b'\n'), _) if allow_bare_lf => return Some((lf + 1, lf + 2)),
             _ => {}
         }
@@ -296,7 +315,8 @@ fn index_lines<'a>(
         if line_start == 0 {
             start_line = Some((StartLine::parse(line)?, line));
         } else if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
-            let (name, value_start, value_end) = current.ok_or(ParseError::OrphanContinuation { offset })?;
+            let (name, value_start, value_end) =
+                current.ok_or(ParseError::OrphanContinuation { offset })?;
             let (lead, trail) = ws_bounds(line.as_bytes());
             current = Some(if lead >= trail {
                 (name, value_start, value_end)
@@ -320,7 +340,11 @@ fn index_lines<'a>(
     Ok((start_line, text, count))
 }
 
-fn split_header_line(line: &str, line_start: usize, offset: usize) -> Result<(&str, usize, usize), ParseError> {
+fn split_header_line(
+    line: &str,
+    line_start: usize,
+    offset: usize,
+) -> Result<(&str, usize, usize), ParseError> {
     let bytes = line.as_bytes();
     let colon = memchr::memchr(b':', bytes).ok_or(ParseError::HeaderWithoutColon { offset })?;
     let name_bytes = bytes.get(..colon).unwrap_or(&[]);
@@ -338,8 +362,14 @@ fn split_header_line(line: &str, line_start: usize, offset: usize) -> Result<(&s
 /// the slice is all whitespace).
 #[inline]
 fn ws_bounds(bytes: &[u8]) -> (usize, usize) {
-    let lead = bytes.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(bytes.len());
-    let trail = bytes.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(lead, |i| i + 1);
+    let lead = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let trail = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(lead, |i| i + 1);
     (lead, trail)
 }
 
@@ -349,8 +379,13 @@ fn push<'a>(
     head: &'a str,
     (name, value_start, value_end): (&'a str, usize, usize),
 ) -> Result<(), ParseError> {
-    let slot = slots.get_mut(*count).ok_or(ParseError::TooManyHeaders { capacity: *count })?;
-    *slot = Header { name, value: head.get(value_start..value_end).unwrap_or("") };
+    let slot = slots
+        .get_mut(*count)
+        .ok_or(ParseError::TooManyHeaders { capacity: *count })?;
+    *slot = Header {
+        name,
+        value: head.get(value_start..value_end).unwrap_or(""),
+    };
     *count += 1;
     Ok(())
 }

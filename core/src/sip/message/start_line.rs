@@ -35,7 +35,10 @@ pub enum StartLine<'a> {
 impl<'a> StartLine<'a> {
     pub(crate) fn parse(line: &'a str) -> Result<StartLine<'a>, ParseError> {
         let (first, rest) = line.split_once(' ').ok_or(ParseError::MalformedStartLine)?;
-        let is_response = first.len() > 4 && first.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+        let is_response = first.len() > 4
+            && first
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
         if is_response {
             let rest = rest.trim_start_matches(' ');
             let digits = rest.as_bytes().get(..3).ok_or(ParseError::BadStatusCode)?;
@@ -43,18 +46,30 @@ impl<'a> StartLine<'a> {
             if !digits.iter().all(u8::is_ascii_digit) || after.is_some_and(|b| b != b' ') {
                 return Err(ParseError::BadStatusCode);
             }
-            let code = digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+            let code = digits
+                .iter()
+                .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
             let reason = rest.get(4..).unwrap_or("").trim_end_matches([' ', '\t']);
-            return Ok(StartLine::Response { version: first, code, reason });
+            return Ok(StartLine::Response {
+                version: first,
+                code,
+                reason,
+            });
         }
         let method = Method::parse(first).ok_or(ParseError::MalformedStartLine)?;
         let rest = rest.trim_end_matches([' ', '\t']);
-        let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::MalformedStartLine)?;
+        let (uri, version) = rest
+            .rsplit_once(' ')
+            .ok_or(ParseError::MalformedStartLine)?;
         let uri = uri.trim_matches(' ');
         if uri.is_empty() || version.is_empty() {
             return Err(ParseError::MalformedStartLine);
         }
-        Ok(StartLine::Request { method, uri, version })
+        Ok(StartLine::Request {
+            method,
+            uri,
+            version,
+        })
     }
 
     /// The SIP version string.
@@ -73,21 +88,55 @@ mod tests {
     fn request_lines_split_leniently() {
         assert_eq!(
             StartLine::parse("INVITE  sip:user@example.com  SIP/2.0"),
-            Ok(StartLine::Request { method: Method::Invite, uri: "sip:user@example.com", version: "SIP/2.0" })
+            Ok(StartLine::Request {
+                method: Method::Invite,
+                uri: "sip:user@example.com",
+                version: "SIP/2.0"
+            })
         );
         assert_eq!(
             StartLine::parse("INVITE sip:user@example.com; lr SIP/2.0"),
-            Ok(StartLine::Request { method: Method::Invite, uri: "sip:user@example.com; lr", version: "SIP/2.0" })
+            Ok(StartLine::Request {
+                method: Method::Invite,
+                uri: "sip:user@example.com; lr",
+                version: "SIP/2.0"
+            })
         );
-        assert_eq!(StartLine::parse("INVITE sip:alan@jasomi.com"), Err(ParseError::MalformedStartLine));
-        assert_eq!(StartLine::parse("INVITE"), Err(ParseError::MalformedStartLine));
+        assert_eq!(
+            StartLine::parse("INVITE sip:alan@jasomi.com"),
+            Err(ParseError::MalformedStartLine)
+        );
+        assert_eq!(
+            StartLine::parse("INVITE"),
+            Err(ParseError::MalformedStartLine)
+        );
     }
 
     #[test]
     fn status_lines() {
-        assert_eq!(StartLine::parse("SIP/2.0 100 "), Ok(StartLine::Response { version: "SIP/2.0", code: 100, reason: "" }));
-        assert_eq!(StartLine::parse("SIP/2.0 180"), Ok(StartLine::Response { version: "SIP/2.0", code: 180, reason: "" }));
-        assert_eq!(StartLine::parse("SIP/2.0 4294967301 better not break the receiver"), Err(ParseError::BadStatusCode));
-        assert_eq!(StartLine::parse("SIP/2.0 20x OK"), Err(ParseError::BadStatusCode));
+        assert_eq!(
+            StartLine::parse("SIP/2.0 100 "),
+            Ok(StartLine::Response {
+                version: "SIP/2.0",
+                code: 100,
+                reason: ""
+            })
+        );
+        assert_eq!(
+            StartLine::parse("SIP/2.0 180"),
+            Ok(StartLine::Response {
+                version: "SIP/2.0",
+                code: 180,
+                reason: ""
+            })
+        );
+        assert_eq!(
+            StartLine::parse("SIP/2.0 4294967301 better not break the receiver"),
+            Err(ParseError::BadStatusCode)
+        );
+        assert_eq!(
+            StartLine::parse("SIP/2.0 20x OK"),
+            Err(ParseError::BadStatusCode)
+        );
     }
 }

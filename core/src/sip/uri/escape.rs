@@ -11,7 +11,10 @@ pub struct Unescape<'a> {
 
 /// Decodes percent-escapes in `s` lazily, without allocating.
 pub fn unescape(s: &str) -> Unescape<'_> {
-    Unescape { bytes: s.as_bytes(), pos: 0 }
+    Unescape {
+        bytes: s.as_bytes(),
+        pos: 0,
+    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -49,14 +52,17 @@ pub fn eq_unescaped(a: &str, b: &str) -> bool {
 
 /// Whether `a` and `b` are equal once escapes are decoded, ignoring ASCII case (parameters, headers).
 pub fn eq_unescaped_ignore_case(a: &str, b: &str) -> bool {
-    unescape(a).map(|c| c.to_ascii_lowercase()).eq(unescape(b).map(|c| c.to_ascii_lowercase()))
+    unescape(a)
+        .map(|c| c.to_ascii_lowercase())
+        .eq(unescape(b).map(|c| c.to_ascii_lowercase()))
 }
 
 /// Whether every `%` in `s` starts a valid `%XX` escape.
 pub(crate) fn escapes_are_valid(s: &str) -> bool {
     let bytes = s.as_bytes();
     memchr::memchr_iter(b'%', bytes).all(|i| {
-        bytes.get(i + 1).copied().and_then(hex_value).is_some() && bytes.get(i + 2).copied().and_then(hex_value).is_some()
+        bytes.get(i + 1).copied().and_then(hex_value).is_some()
+            && bytes.get(i + 2).copied().and_then(hex_value).is_some()
     })
 }
 
@@ -72,6 +78,8 @@ mod tests {
         assert!(eq_unescaped("%75se%72", "user"));
         assert!(!eq_unescaped("User", "user"));
         assert!(eq_unescaped_ignore_case("%6C%72", "LR"));
-        assert!(escapes_are_valid("a%20b") && !escapes_are_valid("a%2") && !escapes_are_valid("%ZZ"));
+        assert!(
+            escapes_are_valid("a%20b") && !escapes_are_valid("a%2") && !escapes_are_valid("%ZZ")
+        );
     }
 }

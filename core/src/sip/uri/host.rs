@@ -40,7 +40,10 @@ impl<'a> Host<'a> {
             let addr = Ipv6Addr::from_str(rest.get(..close)?).ok()?;
             return Some((Host::Ipv6(addr), close + 2));
         }
-        let len = s.bytes().position(|b| !is_domain_byte(b)).unwrap_or(s.len());
+        let len = s
+            .bytes()
+            .position(|b| !is_domain_byte(b))
+            .unwrap_or(s.len());
         let text = s.get(..len)?;
         if text.is_empty() || text.starts_with(['.', '-']) || text.contains("..") {
             return None;
@@ -100,10 +103,23 @@ mod tests {
 
     #[test]
     fn parses_the_three_host_forms() {
-        assert_eq!(Host::parse("192.0.2.2"), Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2))));
-        assert_eq!(Host::parse("[2001:db8::10]"), Some(Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10))));
-        assert_eq!(Host::parse("Example.COM"), Some(Host::Domain("Example.COM")));
-        assert!(Host::parse("example.com").unwrap().eq_host(&Host::Domain("EXAMPLE.com")));
+        assert_eq!(
+            Host::parse("192.0.2.2"),
+            Some(Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)))
+        );
+        assert_eq!(
+            Host::parse("[2001:db8::10]"),
+            Some(Host::Ipv6(Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10
+            )))
+        );
+        assert_eq!(
+            Host::parse("Example.COM"),
+            Some(Host::Domain("Example.COM"))
+        );
+        assert!(Host::parse("example.com")
+            .unwrap()
+            .eq_host(&Host::Domain("EXAMPLE.com")));
         assert_eq!(Host::parse(""), None);
         assert_eq!(Host::parse("[::1"), None);
         assert_eq!(Host::parse("a..b"), None);
@@ -111,7 +127,10 @@ mod tests {
 
     #[test]
     fn hostport_reads_the_port_and_rejects_overflow() {
-        assert_eq!(parse_hostport("[::1]:5060;x"), Some((Host::Ipv6(Ipv6Addr::LOCALHOST), Some(5060), 10)));
+        assert_eq!(
+            parse_hostport("[::1]:5060;x"),
+            Some((Host::Ipv6(Ipv6Addr::LOCALHOST), Some(5060), 10))
+        );
         assert_eq!(parse_hostport("h:99999"), None);
         assert_eq!(parse_hostport("h:"), None);
     }

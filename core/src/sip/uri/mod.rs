@@ -3,7 +3,7 @@
 //! on it or answer 416 itself (RFC 4475 unkscm, novelsc, unksm2).
 //!
 //! Parsing is zero-copy: every field borrows from the input, escapes are kept as written, and the
-//! [`escape`] helpers decode them on the fly for comparisons (§19.1.4: `sip:%75ser@h` equals
+//! escape helpers ([`unescape`], [`eq_unescaped`]) decode them on the fly for comparisons (§19.1.4: `sip:%75ser@h` equals
 //! `sip:user@h`). The parser is strict about what may not appear in a URI at all (whitespace, `<`, `>`,
 //! `"`, raw non-ASCII, broken `%` escapes), so a Request-URI or a `<...>` value that contains them is
 //! reported rather than silently truncated.
@@ -12,8 +12,8 @@ mod escape;
 mod host;
 
 pub use escape::{eq_unescaped, eq_unescaped_ignore_case, unescape, Unescape};
-pub use host::Host;
 pub(crate) use host::parse_hostport;
+pub use host::Host;
 
 use crate::sip::header::Params;
 use core::fmt;
@@ -44,7 +44,9 @@ impl fmt::Display for UriError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             UriError::BadScheme => "missing or invalid scheme",
-            UriError::ForbiddenChar => "contains whitespace, '<', '>', '\"' or an unescaped special character",
+            UriError::ForbiddenChar => {
+                "contains whitespace, '<', '>', '\"' or an unescaped special character"
+            }
             UriError::BadEscape => "'%' is not followed by two hex digits",
             UriError::BadUser => "invalid user part",
             UriError::BadHost => "missing or invalid host",
@@ -123,11 +125,19 @@ impl defmt::Format for Uri<'_> {
 
 /// RFC 3261 `unreserved`: alphanumerics and marks.
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
 }
 
 fn is_user_byte(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
+        )
 }
 
 fn is_password_byte(b: u8) -> bool {
@@ -151,8 +161,13 @@ impl<'a> Uri<'a> {
         let colon = memchr::memchr(b':', s.as_bytes()).ok_or(UriError::BadScheme)?;
         let scheme = s.get(..colon).ok_or(UriError::BadScheme)?;
         let rest = s.get(colon + 1..).ok_or(UriError::BadScheme)?;
-        let scheme_ok = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
-            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        let scheme_ok = scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic)
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !scheme_ok {
             return Err(UriError::BadScheme);
         }
@@ -201,17 +216,32 @@ impl<'a> Uri<'a> {
         match (self, other) {
             (Uri::Sip(a), Uri::Sip(b)) => a.equivalent(b),
             (Uri::Tel(a), Uri::Tel(b)) => {
-                let digits = |n: &'a str| n.bytes().filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'));
-                let digits_b = b.number.bytes().filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'));
-                digits(a.number).map(|c| c.to_ascii_lowercase()).eq(digits_b.map(|c| c.to_ascii_lowercase()))
+                let digits = |n: &'a str| {
+                    n.bytes()
+                        .filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'))
+                };
+                let digits_b = b
+                    .number
+                    .bytes()
+                    .filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'));
+                digits(a.number)
+                    .map(|c| c.to_ascii_lowercase())
+                    .eq(digits_b.map(|c| c.to_ascii_lowercase()))
                     && shared_params_match(&a.params, &b.params)
             }
             (Uri::Im(a), Uri::Im(b)) | (Uri::Pres(a), Uri::Pres(b)) => {
                 opt_eq(a.user, b.user, eq_unescaped) && a.host.eq_host(&b.host)
             }
-            (Uri::Other { scheme: sa, rest: ra }, Uri::Other { scheme: sb, rest: rb }) => {
-                sa.eq_ignore_ascii_case(sb) && ra == rb
-            }
+            (
+                Uri::Other {
+                    scheme: sa,
+                    rest: ra,
+                },
+                Uri::Other {
+                    scheme: sb,
+                    rest: rb,
+                },
+            ) => sa.eq_ignore_ascii_case(sb) && ra == rb,
             _ => false,
         }
     }
@@ -240,9 +270,9 @@ const SIGNIFICANT_PARAMS: [&str; 5] = ["user", "ttl", "method", "maddr", "transp
 impl<'a> SipUri<'a> {
     /// RFC 3261 §19.1.4 equivalence (see [`Uri::equivalent`]).
     pub fn equivalent(&self, other: &SipUri<'_>) -> bool {
-        let significant_match = SIGNIFICANT_PARAMS.iter().all(|name| {
-            opt_eq_nested(self.params.get(name), other.params.get(name))
-        });
+        let significant_match = SIGNIFICANT_PARAMS
+            .iter()
+            .all(|name| opt_eq_nested(self.params.get(name), other.params.get(name)));
         self.secure == other.secure
             && opt_eq(self.user, other.user, eq_unescaped)
             && opt_eq(self.password, other.password, eq_unescaped)
@@ -269,7 +299,10 @@ fn opt_eq_nested(a: Option<Option<&str>>, b: Option<Option<&str>>) -> bool {
 }
 
 fn header_pairs(h: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
-    h.unwrap_or("").split('&').filter(|h| !h.is_empty()).map(|h| h.split_once('=').unwrap_or((h, "")))
+    h.unwrap_or("")
+        .split('&')
+        .filter(|h| !h.is_empty())
+        .map(|h| h.split_once('=').unwrap_or((h, "")))
 }
 
 fn headers_match(a: Option<&str>, b: Option<&str>) -> bool {
@@ -287,7 +320,9 @@ fn split_headers(rest: &str) -> (&str, Option<&str>) {
 
 fn check_params(params: &str) -> Result<(), UriError> {
     for piece in params.split(';').skip(1) {
-        let (name, value) = piece.split_once('=').map_or((piece, None), |(n, v)| (n, Some(v)));
+        let (name, value) = piece
+            .split_once('=')
+            .map_or((piece, None), |(n, v)| (n, Some(v)));
         let ok = |s: &str| !s.is_empty() && s.bytes().all(is_param_byte);
         if !ok(name) || value.is_some_and(|v| !ok(v)) {
             return Err(UriError::BadParam);
@@ -306,8 +341,13 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUri<'_>, UriError> {
     };
     let (mut user, mut password) = (None, None);
     if let Some(info) = userinfo {
-        let (u, p) = info.split_once(':').map_or((info, None), |(u, p)| (u, Some(p)));
-        if u.is_empty() || !u.bytes().all(is_user_byte) || p.is_some_and(|p| !p.bytes().all(is_password_byte)) {
+        let (u, p) = info
+            .split_once(':')
+            .map_or((info, None), |(u, p)| (u, Some(p)));
+        if u.is_empty()
+            || !u.bytes().all(is_user_byte)
+            || p.is_some_and(|p| !p.bytes().all(is_password_byte))
+        {
             return Err(UriError::BadUser);
         }
         user = Some(u);
@@ -320,7 +360,15 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUri<'_>, UriError> {
         return Err(UriError::Trailing);
     }
     check_params(params)?;
-    Ok(SipUri { secure, user, password, host, port, params: Params::from_raw(params), headers })
+    Ok(SipUri {
+        secure,
+        user,
+        password,
+        host,
+        port,
+        params: Params::from_raw(params),
+        headers,
+    })
 }
 
 /// Distinguishes a bad port from a bad host for a clearer message.
@@ -332,14 +380,21 @@ fn host_error(hostport: &str) -> UriError {
 }
 
 fn parse_tel(rest: &str) -> Result<TelUri<'_>, UriError> {
-    let (number, params) = rest.find(';').map_or((rest, ""), |i| (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or("")));
+    let (number, params) = rest.find(';').map_or((rest, ""), |i| {
+        (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or(""))
+    });
     let number_ok = !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'));
+        && number.bytes().all(|b| {
+            b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+        });
     if !number_ok {
         return Err(UriError::BadUser);
     }
     check_params(params)?;
-    Ok(TelUri { number, params: Params::from_raw(params) })
+    Ok(TelUri {
+        number,
+        params: Params::from_raw(params),
+    })
 }
 
 fn parse_mailbox(rest: &str) -> Result<MailboxUri<'_>, UriError> {
@@ -350,7 +405,11 @@ fn parse_mailbox(rest: &str) -> Result<MailboxUri<'_>, UriError> {
         None => (None, mailbox),
     };
     let host = Host::parse(domain).ok_or(UriError::BadHost)?;
-    Ok(MailboxUri { user, host, headers })
+    Ok(MailboxUri {
+        user,
+        host,
+        headers,
+    })
 }
 
 impl fmt::Display for SipUri<'_> {

@@ -3,8 +3,9 @@
 
 use super::{InvalidKind, Problem};
 use crate::sip::header::{
-    check_tokens, parse_content_length, parse_expires, parse_max_forwards, parse_retry_after, trim_lws, CSeq,
-    Contact, ContentType, Event, HeaderError, HeaderErrorKind, HeaderName, NameAddr, SubscriptionState, Via,
+    check_tokens, parse_content_length, parse_expires, parse_max_forwards, parse_retry_after,
+    trim_lws, CSeq, Contact, ContentType, Event, HeaderError, HeaderErrorKind, HeaderName,
+    NameAddr, SubscriptionState, Via,
 };
 use crate::sip::message::Message;
 
@@ -35,22 +36,39 @@ pub(super) fn check_headers<'a>(message: &Message<'_, 'a>) -> Result<(), (Invali
                 *flag = true;
             }
         }
-        check_value(message, name, header.value).map_err(|(kind, at)| (kind, at.map_or(value_at, |a| value_at + a)))?;
+        check_value(message, name, header.value)
+            .map_err(|(kind, at)| (kind, at.map_or(value_at, |a| value_at + a)))?;
     }
     Ok(())
 }
 
 /// Checks one header value; the offset in the error is relative to the value.
-fn check_value<'a>(message: &Message<'_, 'a>, name: HeaderName<'a>, value: &'a str) -> Result<(), Problem<'a>> {
+fn check_value<'a>(
+    message: &Message<'_, 'a>,
+    name: HeaderName<'a>,
+    value: &'a str,
+) -> Result<(), Problem<'a>> {
     let malformed = |e: HeaderError| (InvalidKind::MalformedHeader(name, e), Some(e.at));
     let item_at = |item: &str| (item.as_ptr() as usize).saturating_sub(value.as_ptr() as usize);
     let each = |parse: &dyn Fn(&'a str) -> Result<(), HeaderError>| -> Result<(), Problem<'a>> {
         let mut any = false;
         for item in crate::sip::header::split_list(value) {
             any = true;
-            parse(item).map_err(|e| malformed(HeaderError { kind: e.kind, at: item_at(item) + e.at }))?;
+            parse(item).map_err(|e| {
+                malformed(HeaderError {
+                    kind: e.kind,
+                    at: item_at(item) + e.at,
+                })
+            })?;
         }
-        if any { Ok(()) } else { Err(malformed(HeaderError { kind: HeaderErrorKind::Empty, at: 0 })) }
+        if any {
+            Ok(())
+        } else {
+            Err(malformed(HeaderError {
+                kind: HeaderErrorKind::Empty,
+                at: 0,
+            }))
+        }
     };
     match name {
         HeaderName::Via => each(&|v| Via::parse(v).map(drop)),
@@ -60,21 +78,32 @@ fn check_value<'a>(message: &Message<'_, 'a>, name: HeaderName<'a>, value: &'a s
         HeaderName::CSeq => {
             let cseq = CSeq::parse(value).map_err(malformed)?;
             match message.method() {
-                Some(request) if request != cseq.method => {
-                    Err((InvalidKind::CseqMethodMismatch { cseq: cseq.method, request }, None))
-                }
+                Some(request) if request != cseq.method => Err((
+                    InvalidKind::CseqMethodMismatch {
+                        cseq: cseq.method,
+                        request,
+                    },
+                    None,
+                )),
                 _ => Ok(()),
             }
         }
         HeaderName::CallId => check_call_id(value).map_err(malformed),
         HeaderName::MaxForwards => parse_max_forwards(value).map(drop).map_err(malformed),
-        HeaderName::Expires | HeaderName::MinExpires => parse_expires(value).map(drop).map_err(malformed),
+        HeaderName::Expires | HeaderName::MinExpires => {
+            parse_expires(value).map(drop).map_err(malformed)
+        }
         HeaderName::ContentLength => parse_content_length(value).map(drop).map_err(malformed),
         HeaderName::RetryAfter => parse_retry_after(value).map(drop).map_err(malformed),
         HeaderName::ContentType => ContentType::parse(value).map(drop).map_err(malformed),
         HeaderName::Event => Event::parse(value).map(drop).map_err(malformed),
-        HeaderName::SubscriptionState => SubscriptionState::parse(value).map(drop).map_err(malformed),
-        HeaderName::Require | HeaderName::ProxyRequire | HeaderName::Supported | HeaderName::Unsupported
+        HeaderName::SubscriptionState => {
+            SubscriptionState::parse(value).map(drop).map_err(malformed)
+        }
+        HeaderName::Require
+        | HeaderName::ProxyRequire
+        | HeaderName::Supported
+        | HeaderName::Unsupported
         | HeaderName::Allow => check_tokens(value).map_err(malformed),
         HeaderName::Date => check_date(value).map_err(malformed),
         _ => Ok(()),
@@ -87,7 +116,21 @@ fn check_call_id(value: &str) -> Result<(), HeaderError> {
         !w.is_empty()
             && w.bytes().all(|b| {
                 crate::sip::method::is_token_byte(b)
-                    || matches!(b, b'(' | b')' | b'<' | b'>' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'{' | b'}')
+                    || matches!(
+                        b,
+                        b'(' | b')'
+                            | b'<'
+                            | b'>'
+                            | b':'
+                            | b'\\'
+                            | b'"'
+                            | b'/'
+                            | b'['
+                            | b']'
+                            | b'?'
+                            | b'{'
+                            | b'}'
+                    )
             })
     };
     let ok = match value.split_once('@') {
@@ -97,7 +140,10 @@ fn check_call_id(value: &str) -> Result<(), HeaderError> {
     if ok {
         Ok(())
     } else {
-        Err(HeaderError { kind: HeaderErrorKind::Expected("a Call-ID of the form word[@word]"), at: 0 })
+        Err(HeaderError {
+            kind: HeaderErrorKind::Expected("a Call-ID of the form word[@word]"),
+            at: 0,
+        })
     }
 }
 
@@ -108,6 +154,9 @@ fn check_date(value: &str) -> Result<(), HeaderError> {
     if v.len() >= 29 && v.ends_with(" GMT") && v.as_bytes().get(3) == Some(&b',') {
         Ok(())
     } else {
-        Err(HeaderError { kind: HeaderErrorKind::Expected("an RFC 1123 date in GMT"), at: zone_at })
+        Err(HeaderError {
+            kind: HeaderErrorKind::Expected("an RFC 1123 date in GMT"),
+            at: zone_at,
+        })
     }
 }

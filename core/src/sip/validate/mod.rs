@@ -76,22 +76,39 @@ pub enum InvalidKind<'a> {
 impl fmt::Display for InvalidKind<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InvalidKind::UnsupportedVersion(v) => write!(f, "unsupported SIP version {v} (expected SIP/2.0)"),
-            InvalidKind::StartLineSpacing => {
-                f.write_str("request line elements must be separated by single spaces, with none at the end")
+            InvalidKind::UnsupportedVersion(v) => {
+                write!(f, "unsupported SIP version {v} (expected SIP/2.0)")
             }
-            InvalidKind::RequestUriInBrackets => f.write_str("Request-URI must not be enclosed in '<' '>'"),
+            InvalidKind::StartLineSpacing => f.write_str(
+                "request line elements must be separated by single spaces, with none at the end",
+            ),
+            InvalidKind::RequestUriInBrackets => {
+                f.write_str("Request-URI must not be enclosed in '<' '>'")
+            }
             InvalidKind::MalformedRequestUri(e) => write!(f, "malformed Request-URI: {e}"),
-            InvalidKind::RequestUriHeaders => f.write_str("Request-URI must not contain a header part ('?...')"),
+            InvalidKind::RequestUriHeaders => {
+                f.write_str("Request-URI must not contain a header part ('?...')")
+            }
             InvalidKind::StatusCodeOutOfRange(c) => write!(f, "status code {c} is outside 100-699"),
             InvalidKind::MissingHeader(h) => write!(f, "mandatory header {h} is missing"),
-            InvalidKind::MultipleValues(h) => write!(f, "{h} appears more than once but takes a single value"),
+            InvalidKind::MultipleValues(h) => {
+                write!(f, "{h} appears more than once but takes a single value")
+            }
             InvalidKind::MalformedHeader(h, e) => write!(f, "malformed {h}: {}", e.kind),
             InvalidKind::CseqMethodMismatch { cseq, request } => {
-                write!(f, "CSeq method {cseq} differs from request method {request}")
+                write!(
+                    f,
+                    "CSeq method {cseq} differs from request method {request}"
+                )
             }
-            InvalidKind::ContentLengthExceedsBody { declared, available } => {
-                write!(f, "Content-Length {declared} exceeds the {available} octets of body received")
+            InvalidKind::ContentLengthExceedsBody {
+                declared,
+                available,
+            } => {
+                write!(
+                    f,
+                    "Content-Length {declared} exceeds the {available} octets of body received"
+                )
             }
         }
     }
@@ -110,19 +127,38 @@ pub fn check<'a>(message: &Message<'_, 'a>) -> Result<(), Invalid<'a>> {
 
 /// Checks `message` with the given tolerances.
 pub fn check_with<'a>(message: &Message<'_, 'a>, rules: &Rules) -> Result<(), Invalid<'a>> {
-    let at = |kind: InvalidKind<'a>, offset: usize| Invalid { kind, line: message.line_of(offset), offset };
+    let at = |kind: InvalidKind<'a>, offset: usize| Invalid {
+        kind,
+        line: message.line_of(offset),
+        offset,
+    };
     let line_offset = message.offset_of(message.start_line_text()).unwrap_or(0);
     check_start_line(message).map_err(|(kind, offset)| at(kind, offset.unwrap_or(line_offset)))?;
     headers::check_headers(message).map_err(|(kind, offset)| at(kind, offset))?;
 
     let end_of_headers = message.wire_len().saturating_sub(message.body().len() + 2);
-    let mut mandatory: &[HeaderName<'static>] =
-        &[HeaderName::To, HeaderName::From, HeaderName::CSeq, HeaderName::CallId, HeaderName::Via];
-    let with_max_forwards = [HeaderName::To, HeaderName::From, HeaderName::CSeq, HeaderName::CallId, HeaderName::MaxForwards, HeaderName::Via];
+    let mut mandatory: &[HeaderName<'static>] = &[
+        HeaderName::To,
+        HeaderName::From,
+        HeaderName::CSeq,
+        HeaderName::CallId,
+        HeaderName::Via,
+    ];
+    let with_max_forwards = [
+        HeaderName::To,
+        HeaderName::From,
+        HeaderName::CSeq,
+        HeaderName::CallId,
+        HeaderName::MaxForwards,
+        HeaderName::Via,
+    ];
     if message.is_request() && !rules.rfc2543_compat {
         mandatory = &with_max_forwards;
     }
-    if let Some(missing) = mandatory.iter().find(|name| message.header(**name).is_none()) {
+    if let Some(missing) = mandatory
+        .iter()
+        .find(|name| message.header(**name).is_none())
+    {
         return Err(at(InvalidKind::MissingHeader(*missing), end_of_headers));
     }
 
@@ -134,7 +170,13 @@ pub fn check_with<'a>(message: &Message<'_, 'a>, rules: &Rules) -> Result<(), In
         let available = message.body().len();
         if declared as usize > available {
             let offset = message.offset_of(header.value).unwrap_or(end_of_headers);
-            return Err(at(InvalidKind::ContentLengthExceedsBody { declared, available }, offset));
+            return Err(at(
+                InvalidKind::ContentLengthExceedsBody {
+                    declared,
+                    available,
+                },
+                offset,
+            ));
         }
     }
     Ok(())
@@ -154,7 +196,11 @@ fn check_start_line<'a>(message: &Message<'_, 'a>) -> Result<(), Problem<'a>> {
                 return Err((InvalidKind::StatusCodeOutOfRange(code), None));
             }
         }
-        StartLine::Request { method, uri, version } => {
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => {
             let uri_at = message.offset_of(uri);
             let single_spaced = method.as_str().len() + uri.len() + version.len() + 2;
             if message.start_line_text().len() != single_spaced {
@@ -165,7 +211,9 @@ fn check_start_line<'a>(message: &Message<'_, 'a>) -> Result<(), Problem<'a>> {
             }
             match Uri::parse(uri) {
                 Err(e) => return Err((InvalidKind::MalformedRequestUri(e), uri_at)),
-                Ok(Uri::Sip(sip)) if sip.headers.is_some() => return Err((InvalidKind::RequestUriHeaders, uri_at)),
+                Ok(Uri::Sip(sip)) if sip.headers.is_some() => {
+                    return Err((InvalidKind::RequestUriHeaders, uri_at))
+                }
                 Ok(_) => {}
             }
         }

@@ -19,14 +19,27 @@ fn a_conforming_request_passes() {
 fn errors_say_line_byte_and_what() {
     let bad = GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE");
     let err = validate(bad.as_bytes(), Rules::default()).unwrap_err();
-    assert_eq!(err.as_str(), "line 7, byte 137: CSeq method INVITE differs from request method OPTIONS");
+    assert_eq!(
+        err.as_str(),
+        "line 7, byte 137: CSeq method INVITE differs from request method OPTIONS"
+    );
 }
 
 #[test]
 fn max_forwards_is_optional_only_in_2543_mode() {
     let old = GOOD.replace("Max-Forwards: 70\r\n", "");
-    assert!(validate(old.as_bytes(), Rules::default()).unwrap_err().contains("Max-Forwards is missing"));
-    assert_eq!(validate(old.as_bytes(), Rules { rfc2543_compat: true }), Ok(()));
+    assert!(validate(old.as_bytes(), Rules::default())
+        .unwrap_err()
+        .contains("Max-Forwards is missing"));
+    assert_eq!(
+        validate(
+            old.as_bytes(),
+            Rules {
+                rfc2543_compat: true
+            }
+        ),
+        Ok(())
+    );
 }
 
 #[test]
@@ -35,14 +48,27 @@ fn typed_errors_carry_the_offset_inside_the_message() {
     let mut slots = [Header::EMPTY; 16];
     let m = Message::parse_datagram(bad.as_bytes(), &mut slots, &ParseConfig::default()).unwrap();
     let err = check(&m).unwrap_err();
-    assert_eq!(err.kind, InvalidKind::MalformedHeader(HeaderName::MaxForwards, HeaderError {
-        kind: HeaderErrorKind::TooLarge("Max-Forwards"), at: 0 }));
+    assert_eq!(
+        err.kind,
+        InvalidKind::MalformedHeader(
+            HeaderName::MaxForwards,
+            HeaderError {
+                kind: HeaderErrorKind::TooLarge("Max-Forwards"),
+                at: 0
+            }
+        )
+    );
     assert_eq!((err.line, err.offset), (3, bad.find("256").unwrap()));
 }
 
 #[test]
 fn status_codes_outside_100_to_699_are_rejected() {
     let resp = "SIP/2.0 700 Odd\r\nVia: SIP/2.0/UDP h\r\nTo: <sip:a@b>\r\nFrom: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n";
-    assert!(validate(resp.as_bytes(), Rules::default()).unwrap_err().contains("status code 700"));
-    assert_eq!(validate(resp.replace("700", "699").as_bytes(), Rules::default()), Ok(()));
+    assert!(validate(resp.as_bytes(), Rules::default())
+        .unwrap_err()
+        .contains("status code 700"));
+    assert_eq!(
+        validate(resp.replace("700", "699").as_bytes(), Rules::default()),
+        Ok(())
+    );
 }
