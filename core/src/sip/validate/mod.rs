@@ -2,7 +2,8 @@
 //!
 //! [`check`] walks the message once: the start line (version, spacing, Request-URI, status code), then
 //! every header line in order (typed parse of the headers the core relies on, single-value headers
-//! appearing twice, CSeq method agreement), then the mandatory headers (§8.1.1) and the Content-Length
+//! appearing twice, CSeq method agreement), then the mandatory headers (§8.1.1; Content-Type when there
+//! is a body, §20.15) and the Content-Length
 //! against the body (§18.3; fewer declared octets than received is fine on datagrams, RFC 4475 dblreq).
 //! The first problem found is returned with its line number and byte offset, so a CLI can print
 //! `line 5, byte 132: CSeq method INVITE differs from request method OPTIONS`.
@@ -160,6 +161,13 @@ pub fn check_with<'a>(message: &Message<'_, 'a>, rules: &Rules) -> Result<(), In
         .find(|name| message.header(**name).is_none())
     {
         return Err(at(InvalidKind::MissingHeader(*missing), end_of_headers));
+    }
+    // §20.15: a non-empty body must say what it is.
+    if !message.body().is_empty() && message.header(HeaderName::ContentType).is_none() {
+        return Err(at(
+            InvalidKind::MissingHeader(HeaderName::ContentType),
+            end_of_headers,
+        ));
     }
 
     if let Some((header, Ok(declared))) = message

@@ -72,3 +72,18 @@ fn status_codes_outside_100_to_699_are_rejected() {
         Ok(())
     );
 }
+
+#[test]
+fn a_body_needs_a_content_type() {
+    let with_body = GOOD.replace("Content-Length: 0\r\n\r\n", "Content-Length: 2\r\n\r\nhi");
+    let err = validate(with_body.as_bytes(), Rules::default()).unwrap_err();
+    assert!(
+        err.contains("mandatory header Content-Type is missing"),
+        "{err}"
+    );
+    let typed = with_body.replace(
+        "Content-Length: 2",
+        "Content-Type: text/plain\r\nContent-Length: 2",
+    );
+    assert_eq!(validate(typed.as_bytes(), Rules::default()), Ok(()));
+}
