@@ -1,0 +1,394 @@
+//! The zero-copy message view (RFC 3261 §7), in the style of httparse.
+//!
+//! [`Message::parse_datagram`] and [`Message::parse_stream`] index a message in one pass: the header
+//! section is located first (a `memchr` walk to the empty line), validated as UTF-8 once, then split
+//! into lines with `memchr`; each line becomes a [`Header`] in the caller's slot array, with no copying
+//! and no per-header UTF-8 checks. Nothing is interpreted beyond what framing needs (the start line and
+//! Content-Length): typed values are parsed on demand ([`crate::sip::header`]) and RFC conformance is a
+//! separate step ([`crate::sip::validate`]).
+//!
+//! The view is lenient about what it can represent faithfully (unknown methods, headers, schemes and
+//! status codes, odd spacing in the start line, folded lines, duplicate headers, a Content-Length that
+//! disagrees with the datagram) and strict only where guessing would be unsafe; each leniency beyond
+//! RFC 3261 is an explicit [`ParseConfig`] switch.
+
+mod lookup;
+mod start_line;
+
+pub use lookup::Values;
+pub use start_line::StartLine;
+
+use crate::sip::header::{parse_content_length, Header};
+use core::fmt;
+
+/// A default header-slot count: RFC 4475 longreq, the largest torture message, has 47 header lines;
+/// a slot is two `&str` (16 bytes on a 32-bit device), so 64 slots cost 1 KiB of stack there.
+pub const DEFAULT_MAX_HEADERS: usize = 64;
+
+/// Explicit leniencies of the parser. [`ParseConfig::default`] follows RFC 3261 exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ParseConfig {
+    /// Accept lines ending in a bare LF (not allowed by RFC 3261, sent by some hand-written tools).
+    pub allow_bare_lf: bool,
+    /// On a datagram without Content-Length, take the rest of the datagram as the body (RFC 3261
+    /// §18.3 permits this for UDP). When false, a missing Content-Length is an error even on datagrams.
+    pub datagram_body_to_end: bool,
+    /// On a datagram whose header section is not closed by an empty line, end the headers at the end
+    /// of the datagram (with an empty body). RFC 4475's archive copy of baddn lacks its empty line.
+    pub allow_missing_blank_line: bool,
+}
+
+impl Default for ParseConfig {
+    fn default() -> Self {
+        ParseConfig {
+            allow_bare_lf: false,
+            datagram_body_to_end: true,
+            allow_missing_blank_line: false,
+        }
+    }
+}
+
+/// Why bytes could not be indexed as a SIP message. Offsets are from the start of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ParseError {
+    /// The header section has no terminating empty line, or (streams) the body is shorter than its
+    /// Content-Length: more bytes are needed.
+    Incomplete,
+    /// More header lines than slots; pass a bigger slot array.
+    TooManyHeaders {
+        /// Number of slots that were available.
+        capacity: usize,
+    },
+    /// The header section is not valid UTF-8 at this offset.
+    NonUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// A line ends in LF without CR (see [`ParseConfig::allow_bare_lf`]).
+    BareLineFeed {
+        /// Byte offset of the LF.
+        offset: usize,
+    },
+    /// The start line is neither `Method SP Request-URI SP SIP-Version` nor `SIP-Version SP Code ...`.
+    MalformedStartLine,
+    /// The status code is not three digits.
+    BadStatusCode,
+    /// A header line has no colon.
+    HeaderWithoutColon {
+        /// Byte offset of the line.
+        offset: usize,
+    },
+    /// A header name is empty or contains non-token characters.
+    BadHeaderName {
+        /// Byte offset of the line.
+        offset: usize,
+    },
+    /// The first header line starts with whitespace (a continuation with nothing to continue).
+    OrphanContinuation {
+        /// Byte offset of the line.
+        offset: usize,
+    },
+    /// No Content-Length, which streams require (RFC 3261 §18.3).
+    MissingContentLength,
+    /// Content-Length is not a number, so the body cannot be delimited on a stream.
+    BadContentLength,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::Incomplete => f.write_str("message is incomplete (no empty line after the headers, or body shorter than Content-Length)"),
+            ParseError::TooManyHeaders { capacity } => write!(f, "more than {capacity} header lines"),
+            ParseError::NonUtf8 { offset } => write!(f, "byte {offset}: header section is not valid UTF-8"),
+            ParseError::BareLineFeed { offset } => write!(f, "byte {offset}: line ends in LF without CR"),
+            ParseError::MalformedStartLine => f.write_str("line 1: malformed start line"),
+            ParseError::BadStatusCode => f.write_str("line 1: status code is not three digits"),
+            ParseError::HeaderWithoutColon { offset } => write!(f, "byte {offset}: header line has no ':'"),
+            ParseError::BadHeaderName { offset } => write!(f, "byte {offset}: header name is empty or not a token"),
+            ParseError::OrphanContinuation { offset } => {
+                write!(f, "byte {offset}: first header line starts with whitespace")
+            }
+            ParseError::MissingContentLength => f.write_str("Content-Length is required on stream transports"),
+            ParseError::BadContentLength => f.write_str("Content-Length is not a valid number"),
+        }
+    }
+}
+
+/// A parsed message: start line, headers (in the caller's slots) and body, all borrowed from the input.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'h, 'a> {
+    raw: &'a [u8],
+    start_line: StartLine<'a>,
+    start_line_text: &'a str,
+    headers: &'h [Header<'a>],
+    body: &'a [u8],
+    wire_len: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Datagram,
+    Stream,
+}
+
+impl<'h, 'a> Message<'h, 'a> {
+    /// Parses a whole datagram. Bytes after the body (a Content-Length smaller than the datagram) are
+    /// ignored, as RFC 3261 §18.3 requires; a Content-Length larger than the datagram leaves the body
+    /// truncated for [`crate::sip::validate`] to report.
+    pub fn parse_datagram(
+        buf: &'a [u8],
+        slots: &'h mut [Header<'a>],
+        config: &ParseConfig,
+    ) -> Result<Self, ParseError> {
+        parse(buf, slots, config, Transport::Datagram)
+    }
+
+    /// Parses one message from the start of a stream buffer (frame it first with
+    /// [`crate::sip::framer::frame`]). Content-Length is mandatory; bytes after the body are left alone
+    /// ([`Message::wire_len`] says how many were used).
+    pub fn parse_stream(
+        buf: &'a [u8],
+        slots: &'h mut [Header<'a>],
+        config: &ParseConfig,
+    ) -> Result<Self, ParseError> {
+        parse(buf, slots, config, Transport::Stream)
+    }
+
+    /// The start line.
+    pub fn start_line(&self) -> &StartLine<'a> {
+        &self.start_line
+    }
+
+    /// The start line's text, without the line ending.
+    pub fn start_line_text(&self) -> &'a str {
+        self.start_line_text
+    }
+
+    /// The header lines in order.
+    pub fn headers(&self) -> &'h [Header<'a>] {
+        self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Bytes of the input the message occupies, including leading CRLFs it skipped.
+    pub fn wire_len(&self) -> usize {
+        self.wire_len
+    }
+
+    /// The input the message was parsed from.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// Byte offset in the input of `part`, a slice of this message (a header name or value, the URI...).
+    pub fn offset_of(&self, part: &str) -> Option<usize> {
+        let base = self.raw.as_ptr() as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        (at.checked_add(part.len())? <= self.raw.len()).then_some(at)
+    }
+
+    /// 1-based line number of a byte offset.
+    pub fn line_of(&self, offset: usize) -> usize {
+        let upto = self.raw.get(..offset).unwrap_or(self.raw);
+        memchr::memchr_iter(b'\n', upto).count() + 1
+    }
+}
+
+fn parse<'h, 'a>(
+    buf: &'a [u8],
+    slots: &'h mut [Header<'a>],
+    config: &ParseConfig,
+    transport: Transport,
+) -> Result<Message<'h, 'a>, ParseError> {
+    // RFC 3261 §7.5: ignore CRLFs before the start line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let rest = buf.get(start..).unwrap_or(&[]);
+    let (head_len, body_start) = match find_head_end(rest, config.allow_bare_lf) {
+        Some(found) => found,
+        None if transport == Transport::Datagram
+            && config.allow_missing_blank_line
+            && rest.ends_with(b"\n") =>
+        {
+            (rest.len(), rest.len())
+        }
+        None => return Err(ParseError::Incomplete),
+    };
+    let head_bytes = rest.get(..head_len).unwrap_or(&[]);
+    let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::NonUtf8 {
+        offset: start + e.valid_up_to(),
+    })?;
+    let body_start = start + body_start;
+
+    let (start_line, start_line_text, count) =
+        index_lines(head, start, slots, config.allow_bare_lf)?;
+    let (filled, _) = slots.split_at_mut(count);
+    let headers: &'h [Header<'a>] = filled;
+
+    let available = buf.get(body_start..).unwrap_or(&[]);
+    let content_length = headers
+        .iter()
+        .find(|h| is_content_length(h.name))
+        .map(|h| parse_content_length(h.value));
+    let body = match (content_length, transport) {
+        (Some(Ok(n)), Transport::Datagram) => available.get(..n as usize).unwrap_or(available),
+        (Some(Ok(n)), Transport::Stream) => {
+            available.get(..n as usize).ok_or(ParseError::Incomplete)?
+        }
+        (Some(Err(_)), Transport::Datagram) => available,
+        (Some(Err(_)), Transport::Stream) => return Err(ParseError::BadContentLength),
+        (None, Transport::Datagram) if config.datagram_body_to_end => available,
+        (None, _) => return Err(ParseError::MissingContentLength),
+    };
+    Ok(Message {
+        raw: buf,
+        start_line,
+        start_line_text,
+        headers,
+        body,
+        wire_len: body_start + body.len(),
+    })
+}
+
+/// `HeaderName::ContentLength.matches(name)`, specialised: it runs once per header on every parse.
+#[inline]
+fn is_content_length(name: &str) -> bool {
+    match name.len() {
+        1 => name.eq_ignore_ascii_case("l"),
+        14 => name.eq_ignore_ascii_case("Content-Length"),
+        _ => false,
+    }
+}
+
+/// Finds the end of the header section in `buf` (which starts at the start line): returns the length
+/// of the head including the last header line's terminator, and where the body starts.
+///
+/// Walks the LFs with `memchr` and looks at the two bytes after each: this beats a `memmem` search for
+/// CRLFCRLF on SIP text, where CR and LF are too frequent for a substring prefilter to skip anything.
+pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', buf.get(from..)?) {
+        let lf = from + i;
+        let crlf_before = lf > 0 && buf.get(lf - 1) == Some(&b'\r');
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => {
+                return Some((lf + 1, lf + 3))
+            }
+            (Some(b'\n'), _) if allow_bare_lf => return Some((lf + 1, lf + 2)),
+            _ => {}
+        }
+        from = lf + 1;
+    }
+    None
+}
+
+/// Splits the head into the start line and header slots. `base` is the head's offset in the input.
+fn index_lines<'a>(
+    head: &'a str,
+    base: usize,
+    slots: &mut [Header<'a>],
+    allow_bare_lf: bool,
+) -> Result<(StartLine<'a>, &'a str, usize), ParseError> {
+    let bytes = head.as_bytes();
+    let mut line_start = 0;
+    let mut start_line = None;
+    let mut count = 0;
+    // The header being built: name and value bounds within `head`.
+    let mut current: Option<(&'a str, usize, usize)> = None;
+    for lf in memchr::memchr_iter(b'\n', bytes) {
+        let mut line_end = lf;
+        if lf > line_start && bytes.get(lf - 1) == Some(&b'\r') {
+            line_end = lf - 1;
+        } else if !allow_bare_lf {
+            return Err(ParseError::BareLineFeed { offset: base + lf });
+        }
+        let line = head.get(line_start..line_end).unwrap_or("");
+        let offset = base + line_start;
+        if line_start == 0 {
+            start_line = Some((StartLine::parse(line)?, line));
+        } else if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
+            let (name, value_start, value_end) =
+                current.ok_or(ParseError::OrphanContinuation { offset })?;
+            let (lead, trail) = ws_bounds(line.as_bytes());
+            current = Some(if lead >= trail {
+                (name, value_start, value_end)
+            } else if value_start == value_end {
+                (name, line_start + lead, line_start + trail)
+            } else {
+                (name, value_start, line_start + trail)
+            });
+        } else {
+            if let Some(done) = current.take() {
+                push(slots, &mut count, head, done)?;
+            }
+            current = Some(split_header_line(line, line_start, offset)?);
+        }
+        line_start = lf + 1;
+    }
+    if let Some(done) = current {
+        push(slots, &mut count, head, done)?;
+    }
+    let (start_line, text) = start_line.ok_or(ParseError::MalformedStartLine)?;
+    Ok((start_line, text, count))
+}
+
+fn split_header_line(
+    line: &str,
+    line_start: usize,
+    offset: usize,
+) -> Result<(&str, usize, usize), ParseError> {
+    let bytes = line.as_bytes();
+    let colon = memchr::memchr(b':', bytes).ok_or(ParseError::HeaderWithoutColon { offset })?;
+    let name_bytes = bytes.get(..colon).unwrap_or(&[]);
+    let (_, name_end) = ws_bounds(name_bytes);
+    let name = line.get(..name_end).unwrap_or("");
+    if name.is_empty() || !name.bytes().all(crate::sip::method::is_token_byte) {
+        return Err(ParseError::BadHeaderName { offset });
+    }
+    let (lead, trail) = ws_bounds(bytes.get(colon + 1..).unwrap_or(&[]));
+    let value_start = line_start + colon + 1 + lead;
+    Ok((name, value_start, value_start + trail.saturating_sub(lead)))
+}
+
+/// Index of the first byte that is not SP/HT, and one past the last such byte (`lead >= trail` when
+/// the slice is all whitespace).
+#[inline]
+fn ws_bounds(bytes: &[u8]) -> (usize, usize) {
+    let lead = bytes
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(bytes.len());
+    let trail = bytes
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(lead, |i| i + 1);
+    (lead, trail)
+}
+
+fn push<'a>(
+    slots: &mut [Header<'a>],
+    count: &mut usize,
+    head: &'a str,
+    (name, value_start, value_end): (&'a str, usize, usize),
+) -> Result<(), ParseError> {
+    let slot = slots
+        .get_mut(*count)
+        .ok_or(ParseError::TooManyHeaders { capacity: *count })?;
+    *slot = Header {
+        name,
+        value: head.get(value_start..value_end).unwrap_or(""),
+    };
+    *count += 1;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
