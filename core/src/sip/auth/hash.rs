@@ -146,12 +146,21 @@ impl Hasher {
 /// family. For a `-sess` algorithm this is the base value: the per-nonce mixing happens in
 /// [`compute_response`]. Strings are hashed as their UTF-8 bytes (RFC 7616 §4 with `charset=UTF-8`).
 pub fn ha1(algorithm: Algorithm, username: &str, realm: &str, password: &str) -> HexDigest {
-    let mut h = Hasher::new(algorithm.hash);
+    ha1_quoted(algorithm.hash, username, QuotedStr::new(realm), password)
+}
+
+/// [`ha1`] with the realm as received in a challenge.
+pub(crate) fn ha1_quoted(
+    hash: HashFunction,
+    username: &str,
+    realm: QuotedStr<'_>,
+    password: &str,
+) -> HexDigest {
+    let mut h = Hasher::new(hash);
     h.update(username.as_bytes())
         .update(b":")
-        .update(realm.as_bytes())
-        .update(b":")
-        .update(password.as_bytes());
+        .update_quoted(realm);
+    h.update(b":").update(password.as_bytes());
     h.finish().to_hex()
 }
 

@@ -29,11 +29,19 @@
 //! Nothing here reads a clock or a random source: nonce ages are judged against the `now` the caller
 //! passes, and client nonces come from a caller-supplied [`CnonceSource`].
 
+pub mod client;
 pub mod hash;
 pub mod header;
 pub mod hex;
 pub mod params;
+pub mod server;
 
+mod nonce_counts;
+
+pub use client::{
+    select_challenge, ChallengePreference, ClientCredentials, ClientError, CnonceSource,
+    DigestClient, Secret, CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
+};
 pub use hash::{
     compute_response, ha1, userhash, DigestBytes, HexDigest, ResponseError, ResponseInputs,
     MAX_DIGEST_LEN, MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN, SHA512_256_LEN,
@@ -47,7 +55,24 @@ pub use params::{
     ParseErrorKind, QuotedStr,
 };
 
+pub use nonce_counts::{NonceCountRejection, NonceCounts, NonceKey, DEFAULT_NONCE_SLOTS};
+pub use server::{
+    CredentialsDefect, DigestServer, Nonce, ServerConfig, ServerSetupError, Verification,
+    DEFAULT_NONCE_LIFETIME, MAX_CHALLENGE_ALGORITHMS, MAX_REALM_LEN, NONCE_LEN,
+};
+
 use core::fmt;
+
+/// The parts of a SIP request that digest computations cover.
+#[derive(Clone, Copy, Debug)]
+pub struct DigestRequest<'a> {
+    /// The method (`REGISTER`, `MESSAGE`, `INVITE`, ...).
+    pub method: &'a str,
+    /// The Request-URI, as sent on the request line.
+    pub uri: &'a str,
+    /// The message body (empty when none); hashed only for `qop=auth-int`.
+    pub body: &'a [u8],
+}
 
 /// The hash function underneath a digest algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
