@@ -17,7 +17,7 @@ use md5::Md5;
 use sha2::{Digest as _, Sha256, Sha512_256};
 
 use super::hex;
-use super::params::QuotedStr;
+use super::quoted::QuotedStr;
 use super::{Algorithm, HashFunction, Qop};
 
 /// Output length of MD5, in bytes.

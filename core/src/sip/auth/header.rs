@@ -11,12 +11,13 @@
 //! `response`), an `nc` that is not 8 hex digits, and both `username` and `username*` are errors, since
 //! answering or verifying such a header would mean guessing.
 
+use super::emit::{EmitError, Writer};
 use super::hex;
 use super::params::{
-    is_fold_at, is_token_byte, lws_len, run_len, AuthParams, EmitError, KnownParam, OtherParams,
-    ParamValue, ParseError, ParseErrorKind, QuotedStr, Writer, CHALLENGE_PARAMS,
-    CREDENTIALS_PARAMS,
+    is_fold_at, is_token_byte, lws_len, run_len, AuthParams, KnownParam, OtherParams, ParamValue,
+    ParseError, ParseErrorKind, CHALLENGE_PARAMS, CREDENTIALS_PARAMS,
 };
+use super::quoted::QuotedStr;
 use super::{Algorithm, Qop};
 
 /// The `algorithm` parameter as received: one this implementation computes, or another kept verbatim.

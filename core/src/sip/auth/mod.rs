@@ -6,7 +6,9 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`params`] | the auth-param lexer, [`QuotedStr`] (a zero-copy quoted-string with unescape-on-demand), emitting |
+//! | [`params`] | the auth-param lexer and parse errors |
+//! | [`quoted`] | [`QuotedStr`]: a zero-copy quoted-string, unescaped on demand |
+//! | [`emit`] | writing header values into caller buffers, [`EmitError`] |
 //! | [`header`] | typed `WWW-Authenticate`/`Proxy-Authenticate` challenges and `Authorization`/`Proxy-Authorization` credentials |
 //! | [`hash`] | the hash functions, HA1, the request-digest, HMAC-SHA-256, constant-time comparison |
 //! | [`hex`] | hex encoding and decoding into fixed buffers |
@@ -30,10 +32,12 @@
 //! passes, and client nonces come from a caller-supplied [`CnonceSource`].
 
 pub mod client;
+pub mod emit;
 pub mod hash;
 pub mod header;
 pub mod hex;
 pub mod params;
+pub mod quoted;
 pub mod server;
 
 mod nonce_counts;
@@ -42,6 +46,7 @@ pub use client::{
     select_challenge, ChallengePreference, ClientCredentials, ClientError, CnonceSource,
     DigestClient, Secret, CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
 };
+pub use emit::EmitError;
 pub use hash::{
     compute_response, ha1, userhash, DigestBytes, HexDigest, ResponseError, ResponseInputs,
     MAX_DIGEST_LEN, MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN, SHA512_256_LEN,
@@ -51,9 +56,9 @@ pub use header::{
     QopOptions, Username,
 };
 pub use params::{
-    AuthParam, AuthParams, EmitError, KnownParam, OtherParams, ParamValue, ParseError,
-    ParseErrorKind, QuotedStr,
+    AuthParam, AuthParams, KnownParam, OtherParams, ParamValue, ParseError, ParseErrorKind,
 };
+pub use quoted::{QuotedStr, Segments};
 
 pub use nonce_counts::{NonceCountRejection, NonceCounts, NonceKey, DEFAULT_NONCE_SLOTS};
 pub use server::{

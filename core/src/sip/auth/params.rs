@@ -1,4 +1,4 @@
-//! The auth-param list shared by every authentication header, and quoted-strings.
+//! The auth-param list shared by every authentication header.
 //!
 //! Grammar accepted (RFC 3261 §25 `auth-param`, with the leniency of RFC 7230 lists):
 //!
@@ -15,7 +15,7 @@
 
 use core::fmt;
 
-use memchr::memchr;
+use super::quoted::QuotedStr;
 
 /// A parameter whose meaning the digest headers define. Unknown names are kept as [`OtherParams`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -203,30 +203,6 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// Why a header could not be emitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum EmitError {
-    /// The output buffer is too small; a larger buffer will do.
-    BufferTooSmall,
-    /// A value holds a character the header syntax cannot carry (CR or LF outside a fold, or a
-    /// non-token character in a scheme or parameter name).
-    InvalidValue,
-}
-
-impl fmt::Display for EmitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EmitError::BufferTooSmall => {
-                f.write_str("output buffer too small for the header value")
-            }
-            EmitError::InvalidValue => {
-                f.write_str("a value contains CR/LF or a scheme/parameter name is not a token")
-            }
-        }
-    }
-}
-
 /// RFC 3261 `token` characters.
 pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
@@ -268,230 +244,32 @@ pub(crate) fn run_len(bytes: &[u8], pos: usize, accept: fn(u8) -> bool) -> usize
         .map_or(0, |rest| rest.iter().take_while(|b| accept(**b)).count())
 }
 
-/// Scans quoted-string content starting just after the opening quote at `open`; returns the offset of
-/// the closing quote.
-fn scan_quoted(bytes: &[u8], open: usize) -> Result<usize, ParseError> {
-    let mut i = open.saturating_add(1);
+/// Scans quoted-string content from `from` (just after an opening quote, or the start of bare wire
+/// content): returns the offset of the first unescaped `"`, or `None` when the content ends first.
+pub(crate) fn scan_quoted_content(bytes: &[u8], from: usize) -> Result<Option<usize>, ParseError> {
+    let mut i = from;
     loop {
-        match bytes.get(i) {
-            None => {
-                return Err(ParseError {
-                    kind: ParseErrorKind::UnterminatedQuote,
-                    offset: open,
-                })
-            }
-            Some(b'"') => return Ok(i),
+        let kind = match bytes.get(i) {
+            None => return Ok(None),
+            Some(b'"') => return Ok(Some(i)),
             Some(b'\\') => match bytes.get(i + 1) {
-                Some(&b) if b.is_ascii() && b != b'\r' && b != b'\n' => i += 2,
-                _ => {
-                    return Err(ParseError {
-                        kind: ParseErrorKind::InvalidEscape,
-                        offset: i,
-                    })
+                Some(&b) if b.is_ascii() && b != b'\r' && b != b'\n' => {
+                    i += 2;
+                    continue;
                 }
+                _ => ParseErrorKind::InvalidEscape,
             },
-            Some(b'\r' | b'\n') if is_fold_at(bytes, i) => i += 3,
-            Some(b'\r' | b'\n') => {
-                return Err(ParseError {
-                    kind: ParseErrorKind::BareLineBreak,
-                    offset: i,
-                })
+            Some(b'\r' | b'\n') if is_fold_at(bytes, i) => {
+                i += 3;
+                continue;
             }
-            Some(_) => i += 1,
-        }
-    }
-}
-
-/// A quoted-string value, borrowed: either in wire form (the text between the quotes, escapes and all)
-/// or plain text that is escaped when emitted. Equality, hashing and [`fmt::Display`] use the unescaped
-/// content, so `"a\"b"` received equals `a"b` built by hand.
-#[derive(Clone, Copy, Debug)]
-pub struct QuotedStr<'a> {
-    text: &'a str,
-    wire: bool,
-}
-
-impl<'a> QuotedStr<'a> {
-    /// Plain text, to be escaped when emitted.
-    pub const fn new(text: &'a str) -> Self {
-        QuotedStr { text, wire: false }
-    }
-
-    /// The content between the quotes of a quoted-string as it appears on the wire (escapes kept).
-    pub fn from_wire(content: &'a str) -> Result<Self, ParseError> {
-        let bytes = content.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes.get(i) {
-                Some(b'"') => {
-                    return Err(ParseError {
-                        kind: ParseErrorKind::UnterminatedQuote,
-                        offset: i,
-                    })
-                }
-                Some(b'\\') => match bytes.get(i + 1) {
-                    Some(&b) if b.is_ascii() && b != b'\r' && b != b'\n' => i += 2,
-                    _ => {
-                        return Err(ParseError {
-                            kind: ParseErrorKind::InvalidEscape,
-                            offset: i,
-                        })
-                    }
-                },
-                Some(b'\r' | b'\n') if is_fold_at(bytes, i) => i += 3,
-                Some(b'\r' | b'\n') => {
-                    return Err(ParseError {
-                        kind: ParseErrorKind::BareLineBreak,
-                        offset: i,
-                    })
-                }
-                _ => i += 1,
+            Some(b'\r' | b'\n') => ParseErrorKind::BareLineBreak,
+            Some(_) => {
+                i += 1;
+                continue;
             }
-        }
-        Ok(QuotedStr {
-            text: content,
-            wire: true,
-        })
-    }
-
-    /// Already validated wire content (a slice `scan_quoted` accepted, or a sub-slice cut at a byte
-    /// that is neither escaped nor an escape).
-    pub(crate) const fn wire_unchecked(content: &'a str) -> Self {
-        QuotedStr {
-            text: content,
-            wire: true,
-        }
-    }
-
-    /// The text as stored, and whether it is in wire form (escapes present) or plain.
-    pub(crate) fn stored(&self) -> (&'a str, bool) {
-        (self.text, self.wire)
-    }
-
-    /// The content as one `&str` when nothing needs unescaping (the common case).
-    pub fn as_plain(&self) -> Option<&'a str> {
-        if self.wire && memchr(b'\\', self.text.as_bytes()).is_some() {
-            None
-        } else {
-            Some(self.text)
-        }
-    }
-
-    /// The unescaped content as consecutive slices of the original text (no copy).
-    pub fn segments(&self) -> Segments<'a> {
-        Segments {
-            rest: self.text,
-            wire: self.wire,
-            escaped_first: false,
-        }
-    }
-
-    /// The unescaped content, byte by byte.
-    pub fn bytes(&self) -> impl Iterator<Item = u8> + 'a {
-        self.segments().flat_map(str::bytes)
-    }
-
-    /// Length in bytes of the unescaped content.
-    pub fn unescaped_len(&self) -> usize {
-        self.segments().map(str::len).sum()
-    }
-
-    /// `true` when the unescaped content is empty.
-    pub fn is_empty(&self) -> bool {
-        self.unescaped_len() == 0
-    }
-
-    /// Copies the unescaped content into `buf`.
-    pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, EmitError> {
-        let mut len = 0usize;
-        for segment in self.segments() {
-            let end = len
-                .checked_add(segment.len())
-                .ok_or(EmitError::BufferTooSmall)?;
-            buf.get_mut(len..end)
-                .ok_or(EmitError::BufferTooSmall)?
-                .copy_from_slice(segment.as_bytes());
-            len = end;
-        }
-        // Segments end on ASCII boundaries, so their concatenation is UTF-8.
-        buf.get(..len)
-            .and_then(|b| core::str::from_utf8(b).ok())
-            .ok_or(EmitError::InvalidValue)
-    }
-
-    /// Whether the unescaped content is exactly `other`.
-    pub fn eq_str(&self, other: &str) -> bool {
-        self.bytes().eq(other.bytes())
-    }
-
-    /// Whether the unescaped content equals `other` ignoring ASCII case.
-    pub fn eq_ignore_ascii_case(&self, other: &str) -> bool {
-        self.unescaped_len() == other.len()
-            && self
-                .bytes()
-                .zip(other.bytes())
-                .all(|(a, b)| a.eq_ignore_ascii_case(&b))
-    }
-}
-
-impl PartialEq for QuotedStr<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes().eq(other.bytes())
-    }
-}
-
-impl Eq for QuotedStr<'_> {}
-
-impl fmt::Display for QuotedStr<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.segments().try_for_each(|s| f.write_str(s))
-    }
-}
-
-#[cfg(feature = "defmt")]
-impl defmt::Format for QuotedStr<'_> {
-    fn format(&self, f: defmt::Formatter) {
-        defmt::write!(f, "{=str}", self.text)
-    }
-}
-
-/// Iterator over the unescaped pieces of a [`QuotedStr`].
-#[derive(Clone, Debug)]
-pub struct Segments<'a> {
-    rest: &'a str,
-    wire: bool,
-    /// The first byte of `rest` was escaped: take it literally even if it is a backslash.
-    escaped_first: bool,
-}
-
-impl<'a> Iterator for Segments<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        loop {
-            if self.rest.is_empty() {
-                return None;
-            }
-            if !self.wire {
-                return Some(core::mem::take(&mut self.rest));
-            }
-            let from = usize::from(self.escaped_first);
-            let found = self
-                .rest
-                .as_bytes()
-                .get(from..)
-                .and_then(|tail| memchr(b'\\', tail));
-            let Some(backslash) = found.map(|i| i + from) else {
-                return Some(core::mem::take(&mut self.rest));
-            };
-            let segment = self.rest.get(..backslash).unwrap_or("");
-            // Wire content is validated: a backslash is followed by an ASCII byte, a char boundary.
-            self.rest = self.rest.get(backslash + 1..).unwrap_or("");
-            self.escaped_first = true;
-            if !segment.is_empty() {
-                return Some(segment);
-            }
-        }
+        };
+        return Err(ParseError { kind, offset: i });
     }
 }
 
@@ -629,8 +407,9 @@ impl<'a> Iterator for AuthParams<'a> {
         pos += 1;
         pos += lws_len(bytes, pos);
         let value = if bytes.get(pos) == Some(&b'"') {
-            let close = match scan_quoted(bytes, pos) {
-                Ok(close) => close,
+            let close = match scan_quoted_content(bytes, pos + 1) {
+                Ok(Some(close)) => close,
+                Ok(None) => return self.fail(ParseErrorKind::UnterminatedQuote, pos),
                 Err(e) => {
                     self.done = true;
                     return Some(Err(ParseError {
@@ -732,117 +511,5 @@ impl<'a> OtherParams<'a> {
 impl PartialEq for OtherParams<'_> {
     fn eq(&self, other: &Self) -> bool {
         self.iter().eq(other.iter())
-    }
-}
-
-/// Writes a header value into a caller buffer.
-pub(crate) struct Writer<'b> {
-    buf: &'b mut [u8],
-    len: usize,
-    params_written: usize,
-}
-
-impl<'b> Writer<'b> {
-    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
-        Writer {
-            buf,
-            len: 0,
-            params_written: 0,
-        }
-    }
-
-    pub(crate) fn finish(self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EmitError> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(EmitError::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(EmitError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
-    }
-
-    /// A scheme or parameter name: must be a non-empty token.
-    pub(crate) fn token(&mut self, token: &str) -> Result<(), EmitError> {
-        if token.is_empty() || !token.bytes().all(is_token_byte) {
-            return Err(EmitError::InvalidValue);
-        }
-        self.raw(token.as_bytes())
-    }
-
-    /// A quoted-string, escaping plain text as needed.
-    pub(crate) fn quoted(&mut self, value: QuotedStr<'_>) -> Result<(), EmitError> {
-        self.raw(b"\"")?;
-        match value.stored() {
-            (text, true) => self.raw(text.as_bytes())?,
-            (text, false) => {
-                for byte in text.bytes() {
-                    match byte {
-                        b'\r' | b'\n' => return Err(EmitError::InvalidValue),
-                        b'"' | b'\\' | 0x00..=0x08 | 0x0b..=0x1f | 0x7f => {
-                            self.raw(&[b'\\', byte])?
-                        }
-                        _ => self.raw(&[byte])?,
-                    }
-                }
-            }
-        }
-        self.raw(b"\"")
-    }
-
-    /// A value RFC 3261 writes as a token: unquoted when its content allows, quoted otherwise.
-    pub(crate) fn token_or_quoted(&mut self, value: QuotedStr<'_>) -> Result<(), EmitError> {
-        match value.as_plain() {
-            Some(text) if !text.is_empty() && text.bytes().all(is_bare_value_byte) => {
-                self.raw(text.as_bytes())
-            }
-            _ => self.quoted(value),
-        }
-    }
-
-    /// Starts the next parameter: the separator (none before the first), the name and `=`.
-    pub(crate) fn param_name(&mut self, name: &str) -> Result<(), EmitError> {
-        if self.params_written > 0 {
-            self.raw(b", ")?;
-        }
-        self.params_written += 1;
-        self.token(name)?;
-        self.raw(b"=")
-    }
-
-    pub(crate) fn quoted_param(
-        &mut self,
-        name: &str,
-        value: QuotedStr<'_>,
-    ) -> Result<(), EmitError> {
-        self.param_name(name)?;
-        self.quoted(value)
-    }
-
-    pub(crate) fn token_param(
-        &mut self,
-        name: &str,
-        value: QuotedStr<'_>,
-    ) -> Result<(), EmitError> {
-        self.param_name(name)?;
-        self.token_or_quoted(value)
-    }
-
-    /// Extra parameters, each in the form it was received.
-    pub(crate) fn other_params(&mut self, params: &OtherParams<'_>) -> Result<(), EmitError> {
-        for param in params.iter() {
-            self.param_name(param.name)?;
-            match param.value {
-                ParamValue::Bare(text) => self.raw(text.as_bytes())?,
-                ParamValue::Quoted(q) => self.quoted(q)?,
-            }
-        }
-        Ok(())
     }
 }

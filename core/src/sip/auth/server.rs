@@ -51,7 +51,7 @@ use core::time::Duration;
 use super::hash::{self, compute_response, constant_time_eq, hmac_sha256, ResponseInputs};
 use super::header::{AlgorithmValue, DigestChallenge, DigestCredentials, QopOptions};
 use super::nonce_counts::{NonceCountRejection, NonceCounts, NonceKey, DEFAULT_NONCE_SLOTS};
-use super::params::QuotedStr;
+use super::quoted::QuotedStr;
 use super::{hex, Algorithm, DigestRequest, Qop};
 use crate::log::debug;
 use crate::time::Instant;
