@@ -60,6 +60,27 @@ const RFC2617_AUTHORIZATION: &str =
     opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
 const RFC2617_RESPONSE: &str = "6629fae49393a05397450978507c4ef1";
 
+/// RFC 7616 §3.9.2 (SHA-512-256, charset, userhash). The RFC's printed user hash and response are
+/// SHA-512 truncated to 256 bits, not SHA-512/256 (which has its own initial values, FIPS 180-4 §5.3.6):
+/// the test reproduces them that way and checks that this implementation, following the registry's
+/// SHA-512/256, differs from them.
+const RFC7616_3_9_2_CHALLENGE: &str = "Digest\r\n    realm=\"api@example.org\",\r\n    qop=\"auth\",\r\n    \
+    algorithm=SHA-512-256,\r\n    nonce=\"5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK\",\r\n    \
+    opaque=\"HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS\",\r\n    charset=UTF-8,\r\n    userhash=true";
+/// RFC 7616 §3.9.2, the Authorization header with `username*` (the RFC breaks the response over two
+/// lines for page layout: joined here).
+const RFC7616_3_9_2_AUTHORIZATION_EXT: &str =
+    "Digest\r\n    username*=UTF-8''J%C3%A4s%C3%B8n%20Doe,\r\n    \
+    realm=\"api@example.org\",\r\n    uri=\"/doe.json\",\r\n    algorithm=SHA-512-256,\r\n    \
+    nonce=\"5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK\",\r\n    nc=00000001,\r\n    \
+    cnonce=\"NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v\",\r\n    qop=auth,\r\n    \
+    response=\"ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd\",\r\n    \
+    opaque=\"HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS\",\r\n    userhash=false";
+const RFC7616_3_9_2_USERHASH: &str =
+    "488869477bf257147b804c45308cd62ac4e25eb717b12b298c79e62dcea254ec";
+const RFC7616_3_9_2_RESPONSE: &str =
+    "ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd";
+
 const REGAUT01: &[u8] = include_bytes!("vectors/rfc4475/application/regaut01.dat");
 
 /// The value of the first header called `name` in a SIP message, by simple line scanning.

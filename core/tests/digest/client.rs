@@ -130,6 +130,76 @@ fn reference_hex(algorithm: Algorithm, data: &str) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// SHA-512 truncated to its first 256 bits, in hex: what the RFC 7616 §3.9.2 example computed.
+fn truncated_sha512_hex(data: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha512::digest(data)[..32]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn rfc7616_3_9_2_printed_values_are_truncated_sha512_not_sha512_256() {
+    let challenge = digest_challenge(RFC7616_3_9_2_CHALLENGE);
+    assert_eq!(challenge.effective_algorithm(), Ok(Algorithm::SHA512_256));
+    assert_eq!(challenge.userhash, Some(true));
+    assert_eq!(
+        challenge.other.get("charset"),
+        Some(ParamValue::Bare("UTF-8"))
+    );
+    let username = "J\u{e4}s\u{f8}n Doe";
+    let (nonce, cnonce) = (
+        "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
+        "NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
+    );
+    let request = DigestRequest {
+        method: "GET",
+        uri: "/doe.json",
+        body: b"",
+    };
+    let answer = DigestClient::new()
+        .respond_with_cnonce(
+            &challenge,
+            username,
+            Secret::Password("Secret, or not?"),
+            &request,
+            cnonce,
+        )
+        .expect("answerable");
+    let emitted = emit_client(&answer);
+    let sent = digest_credentials(&emitted);
+
+    // The RFC's printed values follow from truncated SHA-512 ...
+    let digest_of = |hash: &dyn Fn(&str) -> String| {
+        let ha1 = hash(&format!("{username}:api@example.org:Secret, or not?"));
+        let ha2 = hash("GET:/doe.json");
+        (
+            hash(&format!("{username}:api@example.org")),
+            hash(&format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}")),
+        )
+    };
+    assert_eq!(
+        digest_of(&truncated_sha512_hex),
+        (
+            RFC7616_3_9_2_USERHASH.to_string(),
+            RFC7616_3_9_2_RESPONSE.to_string()
+        )
+    );
+    // ... while SHA-512/256 proper, which this implementation computes, gives other values.
+    let (userhash, response) = digest_of(&|data: &str| reference_hex(Algorithm::SHA512_256, data));
+    assert_eq!(answer.response(), response);
+    assert_ne!(answer.response(), RFC7616_3_9_2_RESPONSE);
+    assert_eq!(sent.username, Username::Plain(QuotedStr::new(&userhash)));
+    assert_ne!(userhash, RFC7616_3_9_2_USERHASH);
+
+    // The username* form of the same credentials decodes to the user's name.
+    let ext = digest_credentials(RFC7616_3_9_2_AUTHORIZATION_EXT);
+    let mut buf = [0u8; 32];
+    assert_eq!(ext.username.decode_into(&mut buf), Ok(username));
+    assert_eq!(ext.userhash, Some(false));
+}
+
 #[test]
 fn rfc2069_challenge_without_qop_gets_the_old_computation() {
     let challenge = digest_challenge(r#"Digest realm="biloxi.com", nonce="abc123""#);

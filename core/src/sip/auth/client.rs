@@ -26,9 +26,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::emit::EmitError;
 use super::hash::{self, compute_response, HexDigest, ResponseError, ResponseInputs};
-use super::header::{AlgorithmValue, Challenge, DigestChallenge, DigestCredentials, Username};
+use super::header::{AlgorithmValue, Challenge, DigestChallenge, DigestCredentials};
 use super::params::OtherParams;
 use super::quoted::QuotedStr;
+use super::username::Username;
 use super::{hex, Algorithm, DigestRequest, Qop};
 
 /// Random bytes in a generated `cnonce` (sent as twice as many hex digits). 128 bits make a collision

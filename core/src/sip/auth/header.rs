@@ -18,6 +18,7 @@ use super::params::{
     ParseError, ParseErrorKind, CHALLENGE_PARAMS, CREDENTIALS_PARAMS,
 };
 use super::quoted::QuotedStr;
+use super::username::Username;
 use super::{Algorithm, Qop};
 
 /// The `algorithm` parameter as received: one this implementation computes, or another kept verbatim.
@@ -139,15 +140,6 @@ fn trim_item(item: &str) -> &str {
         trimmed = item.get(..trimmed.len() + 1).unwrap_or(trimmed);
     }
     trimmed
-}
-
-/// The user a set of credentials names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Username<'a> {
-    /// `username="..."`: the name, or its hash when `userhash=true`.
-    Plain(QuotedStr<'a>),
-    /// `username*=UTF-8''...`: an RFC 8187 ext-value, kept encoded (RFC 7616 §3.4).
-    Extended(QuotedStr<'a>),
 }
 
 /// A scheme this module does not interpret, kept verbatim.

@@ -10,6 +10,7 @@
 //! | [`quoted`] | [`QuotedStr`]: a zero-copy quoted-string, unescaped on demand |
 //! | [`emit`] | writing header values into caller buffers, [`EmitError`] |
 //! | [`header`] | typed `WWW-Authenticate`/`Proxy-Authenticate` challenges and `Authorization`/`Proxy-Authorization` credentials |
+//! | [`username`] | [`Username`]: `username`, user hashes, and decoding RFC 7616 `username*` |
 //! | [`hash`] | the hash functions, HA1, the request-digest, HMAC-SHA-256, constant-time comparison |
 //! | [`hex`] | hex encoding and decoding into fixed buffers |
 //! | [`client`] | [`DigestClient`]: picks a challenge and answers it, counting `nc` per nonce |
@@ -39,6 +40,7 @@ pub mod hex;
 pub mod params;
 pub mod quoted;
 pub mod server;
+pub mod username;
 
 mod nonce_counts;
 
@@ -53,12 +55,13 @@ pub use hash::{
 };
 pub use header::{
     AlgorithmValue, Challenge, Credentials, DigestChallenge, DigestCredentials, OtherAuth,
-    QopOptions, Username,
+    QopOptions,
 };
 pub use params::{
     AuthParam, AuthParams, KnownParam, OtherParams, ParamValue, ParseError, ParseErrorKind,
 };
 pub use quoted::{QuotedStr, Segments};
+pub use username::{Username, UsernameError};
 
 pub use nonce_counts::{NonceCountRejection, NonceCounts, NonceKey, DEFAULT_NONCE_SLOTS};
 pub use server::{
