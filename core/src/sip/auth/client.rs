@@ -106,6 +106,8 @@ impl fmt::Display for ClientError {
     }
 }
 
+impl core::error::Error for ClientError {}
+
 /// The algorithm and qop this client would use to answer `challenge`.
 fn answer_plan(
     challenge: &DigestChallenge<'_>,

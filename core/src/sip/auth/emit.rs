@@ -29,6 +29,8 @@ impl fmt::Display for EmitError {
     }
 }
 
+impl core::error::Error for EmitError {}
+
 /// Writes a header value into a caller buffer.
 pub(crate) struct Writer<'b> {
     buf: &'b mut [u8],

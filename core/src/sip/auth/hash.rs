@@ -217,6 +217,8 @@ impl core::fmt::Display for ResponseError {
     }
 }
 
+impl core::error::Error for ResponseError {}
+
 /// Computes the request-digest (the `response` parameter) as raw bytes; `.to_hex()` gives the text.
 pub fn compute_response(inputs: &ResponseInputs<'_>) -> Result<DigestBytes, ResponseError> {
     let hash = inputs.algorithm.hash;

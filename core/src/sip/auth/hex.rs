@@ -35,6 +35,8 @@ impl fmt::Display for HexError {
     }
 }
 
+impl core::error::Error for HexError {}
+
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `bytes` as lowercase hex into `out` and returns the text written.

@@ -31,6 +31,40 @@
 //!
 //! Nothing here reads a clock or a random source: nonce ages are judged against the `now` the caller
 //! passes, and client nonces come from a caller-supplied [`CnonceSource`].
+//!
+//! # Use
+//!
+//! ```
+//! use simple_im_core::sip::auth::*;
+//! use simple_im_core::time::Instant;
+//!
+//! // Registrar: answer an unauthenticated REGISTER with 401 and this WWW-Authenticate value.
+//! let mut server: DigestServer = DigestServer::new("example.com", [7; 32], ServerConfig::default())?;
+//! let nonce = server.issue_nonce(Instant::from_millis(0));
+//! let mut buf = [0u8; 256];
+//! let len = server.challenge(&nonce, Algorithm::SHA256, false).emit(&mut buf)?;
+//! let www_authenticate = core::str::from_utf8(&buf[..len])?;
+//!
+//! // User agent: pick a challenge, answer it on the retried request.
+//! struct Random; // a real one draws from the platform's generator
+//! impl CnonceSource for Random {
+//!     fn fill(&mut self, buf: &mut [u8]) { buf.fill(0x42) }
+//! }
+//! let challenge = select_challenge([www_authenticate], ChallengePreference::Strongest).ok_or("none")?;
+//! let request = DigestRequest { method: "REGISTER", uri: "sip:example.com", body: b"" };
+//! let mut client = DigestClient::new();
+//! let answer = client.respond(&challenge, "alice", Secret::Password("pw"), &request, &mut Random)?;
+//! let mut out = [0u8; 512];
+//! let len = answer.emit(&mut out)?;
+//! let authorization = core::str::from_utf8(&out[..len])?;
+//!
+//! // Registrar: parse, look the user's HA1 up by `credentials.username`, verify.
+//! let Credentials::Digest(credentials) = Credentials::parse(authorization)? else { return Err("scheme".into()) };
+//! let stored = ha1(Algorithm::SHA256, "alice", "example.com", "pw");
+//! let outcome = server.verify(&credentials, &request, stored.as_str(), Instant::from_millis(10));
+//! assert_eq!(outcome, Verification::Ok);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod client;
 pub mod emit;

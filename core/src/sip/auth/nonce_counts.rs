@@ -62,11 +62,24 @@ impl fmt::Display for NonceCountRejection {
     }
 }
 
+impl core::error::Error for NonceCountRejection {}
+
+/// One tracked nonce. The key's fields are stored flat so the slot packs into 24 bytes.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    key: NonceKey,
-    last_nc: u32,
+    issued_ms: u64,
     last_use: u64,
+    serial: u32,
+    last_nc: u32,
+}
+
+impl Slot {
+    fn key(&self) -> NonceKey {
+        NonceKey {
+            issued_ms: self.issued_ms,
+            serial: self.serial,
+        }
+    }
 }
 
 /// The highest `nc` accepted per nonce, for up to `N` nonces (LRU eviction, see the module docs).
@@ -100,7 +113,7 @@ impl<const N: usize> NonceCounts<N> {
     pub fn accept(&mut self, key: NonceKey, nc: u32) -> Result<(), NonceCountRejection> {
         self.clock = self.clock.saturating_add(1);
         let clock = self.clock;
-        if let Some(slot) = self.slots.iter_mut().find(|slot| slot.key == key) {
+        if let Some(slot) = self.slots.iter_mut().find(|slot| slot.key() == key) {
             if nc <= slot.last_nc {
                 return Err(NonceCountRejection::Replay { last: slot.last_nc });
             }
@@ -115,14 +128,15 @@ impl<const N: usize> NonceCounts<N> {
             return Err(NonceCountRejection::Replay { last: 0 });
         }
         let slot = Slot {
-            key,
-            last_nc: nc,
+            issued_ms: key.issued_ms,
             last_use: clock,
+            serial: key.serial,
+            last_nc: nc,
         };
         if let Err(slot) = self.slots.push(slot) {
             let lru = self.slots.iter_mut().min_by_key(|s| s.last_use);
             if let Some(victim) = lru {
-                let evicted = victim.key;
+                let evicted = victim.key();
                 *victim = slot;
                 self.evicted_up_to = self.evicted_up_to.max(Some(evicted));
             }
@@ -134,7 +148,7 @@ impl<const N: usize> NonceCounts<N> {
     pub fn last(&self, key: NonceKey) -> Option<u32> {
         self.slots
             .iter()
-            .find(|slot| slot.key == key)
+            .find(|slot| slot.key() == key)
             .map(|slot| slot.last_nc)
     }
 
@@ -143,9 +157,9 @@ impl<const N: usize> NonceCounts<N> {
     pub fn forget_issued_before(&mut self, issued_ms: u64) {
         let mut newest_dropped = None;
         self.slots.retain(|slot| {
-            let keep = slot.key.issued_ms >= issued_ms;
+            let keep = slot.issued_ms >= issued_ms;
             if !keep {
-                newest_dropped = newest_dropped.max(Some(slot.key));
+                newest_dropped = newest_dropped.max(Some(slot.key()));
             }
             keep
         });

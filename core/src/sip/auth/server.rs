@@ -120,6 +120,8 @@ impl fmt::Display for ServerSetupError {
     }
 }
 
+impl core::error::Error for ServerSetupError {}
+
 /// A nonce issued by a [`DigestServer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Nonce {

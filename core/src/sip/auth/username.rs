@@ -48,6 +48,8 @@ impl fmt::Display for UsernameError {
     }
 }
 
+impl core::error::Error for UsernameError {}
+
 /// RFC 8187 `attr-char`: the bytes a value may carry without percent-encoding.
 fn is_attr_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b)
