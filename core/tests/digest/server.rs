@@ -446,7 +446,18 @@ fn server_setup_errors_are_typed() {
         algorithms: Default::default(),
         ..ServerConfig::default()
     };
+    let twice = ServerConfig {
+        algorithms: [Algorithm::SHA256, Algorithm::MD5, Algorithm::SHA256]
+            .into_iter()
+            .collect(),
+        ..ServerConfig::default()
+    };
     let cases = [
+        (
+            "r",
+            twice,
+            ServerSetupError::DuplicateAlgorithm(Algorithm::SHA256),
+        ),
         (
             long.as_str(),
             ServerConfig::default(),

@@ -6,16 +6,16 @@
 //!
 //! Choices made here:
 //!
-//! | offered by the challenge | answered with |
-//! |---|---|
-//! | several challenges | the strongest supported algorithm (SHA-512-256 > SHA-256 > MD5), ties to the topmost; or the topmost supported with [`ChallengePreference::Topmost`] (RFC 8760 §2.4's default) |
-//! | `qop` absent | the RFC 2069 computation: no `qop`, `cnonce` or `nc` (not possible with `-sess`) |
-//! | `qop` lists `auth` | `qop=auth` |
-//! | `qop` lists `auth-int` but not `auth` | `qop=auth-int`, hashing the request body |
-//! | `qop` lists neither | no answer ([`ClientError::UnsupportedQop`]) |
-//! | unknown `algorithm` | no answer (RFC 8760 §2.4: ignore challenges not understood) |
-//! | `userhash=true` | `username` = H(username ":" realm), `userhash=true` (RFC 7616 §3.4.4) |
-//! | the same nonce as last time | `nc` one higher; a new nonce restarts at `00000001` |
+//! | offered by the challenge | answered with | test (`core/tests/digest/client.rs`) |
+//! |---|---|---|
+//! | several challenges | the strongest supported algorithm (SHA-512-256 > SHA-256 > MD5), ties to the topmost; or the topmost supported with [`ChallengePreference::Topmost`] (RFC 8760 §2.4's default) | `the_strongest_supported_challenge_is_chosen` |
+//! | `qop` absent | the RFC 2069 computation: no `qop`, `cnonce` or `nc` (not possible with `-sess`) | `rfc2069_challenge_without_qop_gets_the_old_computation` |
+//! | `qop` lists `auth` | `qop=auth` | `rfc7616_3_9_1_md5_response_matches_the_rfc` |
+//! | `qop` lists `auth-int` but not `auth` | `qop=auth-int`, hashing the request body | `auth_int_hashes_the_body_when_auth_is_not_offered` |
+//! | `qop` lists neither | no answer ([`ClientError::UnsupportedQop`]) | `unanswerable_challenges_are_typed_errors` |
+//! | unknown `algorithm` | no answer (RFC 8760 §2.4: ignore challenges not understood) | `unanswerable_challenges_are_typed_errors` |
+//! | `userhash=true` | `username` = H(username ":" realm), `userhash=true` (RFC 7616 §3.4.4) | `userhash_replaces_the_username_when_the_server_asks` |
+//! | the same nonce as last time | `nc` one higher; a new nonce restarts at `00000001` | `nonce_count_increments_per_nonce_and_restarts_with_a_new_one` |
 //!
 //! One [`DigestClient`] tracks one nonce: use one per protection space (e.g. one for the registrar's
 //! `WWW-Authenticate`, one for an outbound proxy's `Proxy-Authenticate`).

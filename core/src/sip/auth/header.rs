@@ -117,7 +117,7 @@ impl<'a> Iterator for ListItems<'a> {
             let end = end.min(bytes.len());
             let item = self.rest.get(..end).unwrap_or("");
             self.rest = self.rest.get(end + 1..).unwrap_or("");
-            let item = trim_item(item);
+            let item = trim_item(item, self.wire);
             if !item.is_empty() {
                 return Some(if self.wire {
                     QuotedStr::wire_unchecked(item)
@@ -130,13 +130,13 @@ impl<'a> Iterator for ListItems<'a> {
     }
 }
 
-/// Trims surrounding whitespace, keeping a space that a backslash escapes.
-fn trim_item(item: &str) -> &str {
+/// Trims surrounding whitespace, keeping a space that a backslash escapes (in wire form).
+fn trim_item(item: &str, wire: bool) -> &str {
     let start = lws_len(item.as_bytes(), 0);
     let item = item.get(start..).unwrap_or("");
     let mut trimmed = item.trim_end_matches([' ', '\t', '\r', '\n']);
     let backslashes = trimmed.bytes().rev().take_while(|b| *b == b'\\').count();
-    if backslashes % 2 == 1 {
+    if wire && backslashes % 2 == 1 {
         trimmed = item.get(..trimmed.len() + 1).unwrap_or(trimmed);
     }
     trimmed

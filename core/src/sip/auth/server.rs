@@ -19,19 +19,19 @@
 //!
 //! [`DigestServer::verify`] checks, in this order, and stops at the first failure:
 //!
-//! | step | failure | suggested answer ([`Verification::suggested_status`]) |
-//! |---|---|---|
-//! | algorithm known | [`Verification::UnknownAlgorithm`] | 401 with fresh challenges |
-//! | algorithm offered | [`Verification::AlgorithmNotAllowed`] | 401 with fresh challenges |
-//! | realm is ours | [`Verification::RealmMismatch`] | 401 with fresh challenges |
-//! | `uri` equals the Request-URI | [`Verification::UriMismatch`] | 400 |
-//! | qop acceptable, `cnonce`/`nc` present with it | [`Verification::QopNotAcceptable`], [`Verification::MalformedHeader`] | 401 / 400 |
-//! | response is hex of the right length | [`Verification::MalformedHeader`] | 400 |
-//! | nonce is ours (MAC) | [`Verification::ForeignNonce`] | 401 with fresh challenges |
-//! | stored HA1 usable | [`Verification::InvalidStoredHa1`] | 500 |
-//! | response digest matches (constant time) | [`Verification::ResponseMismatch`] | 403 |
-//! | nonce within its lifetime | [`Verification::Stale`] | 401 with `stale=true` |
-//! | `nc` above the last accepted for the nonce | [`Verification::Replay`] (or `Stale` if forgotten) | 401 with fresh challenges |
+//! | step | failure | suggested answer ([`Verification::suggested_status`]) | test (`core/tests/digest/server.rs`) |
+//! |---|---|---|---|
+//! | algorithm known | [`Verification::UnknownAlgorithm`] | 401 with fresh challenges | `algorithms_outside_the_policy_are_rejected` |
+//! | algorithm offered | [`Verification::AlgorithmNotAllowed`] | 401 with fresh challenges | `algorithms_outside_the_policy_are_rejected` |
+//! | realm is ours | [`Verification::RealmMismatch`] | 401 with fresh challenges | `realm_mismatch_is_rejected` |
+//! | `uri` equals the Request-URI | [`Verification::UriMismatch`] | 400 | `tampered_uri_is_rejected` |
+//! | qop acceptable, `cnonce`/`nc` present with it | [`Verification::QopNotAcceptable`], [`Verification::MalformedHeader`] | 401 / 400 | `credentials_without_qop_need_the_rfc2069_allowance`, `auth_int_is_accepted_only_when_offered`, `malformed_credentials_are_reported_with_the_defect` |
+//! | response is hex of the right length | [`Verification::MalformedHeader`] | 400 | `malformed_credentials_are_reported_with_the_defect` |
+//! | nonce is ours (MAC) | [`Verification::ForeignNonce`] | 401 with fresh challenges | `nonce_not_issued_by_this_server_is_foreign` |
+//! | stored HA1 usable | [`Verification::InvalidStoredHa1`] | 500 | `unusable_stored_ha1_is_a_provisioning_error` |
+//! | response digest matches (constant time) | [`Verification::ResponseMismatch`] | 403 | `wrong_password_is_a_response_mismatch` |
+//! | nonce within its lifetime | [`Verification::Stale`] | 401 with `stale=true` | `expired_nonce_is_stale_only_for_the_right_password` |
+//! | `nc` above the last accepted for the nonce | [`Verification::Replay`] (or `Stale` if forgotten) | 401 with fresh challenges | `replayed_nonce_count_is_rejected`, `nonces_forgotten_by_a_full_tracker_are_answered_stale` |
 //!
 //! `Stale` is only reported for credentials that are otherwise right, so `stale=true` never lets a
 //! client skip re-entering a wrong password. Counts are recorded only for fully verified requests, so
@@ -108,6 +108,8 @@ pub enum ServerSetupError {
     RealmInvalid,
     /// The configuration lists no algorithm to challenge with.
     NoAlgorithms,
+    /// The configuration lists an algorithm twice (RFC 8760 §2.3: one challenge per algorithm).
+    DuplicateAlgorithm(Algorithm),
 }
 
 impl fmt::Display for ServerSetupError {
@@ -116,6 +118,7 @@ impl fmt::Display for ServerSetupError {
             ServerSetupError::RealmTooLong => "realm longer than MAX_REALM_LEN",
             ServerSetupError::RealmInvalid => "realm contains CR or LF",
             ServerSetupError::NoAlgorithms => "no digest algorithm configured",
+            ServerSetupError::DuplicateAlgorithm(_) => "a digest algorithm is configured twice",
         })
     }
 }
@@ -244,6 +247,16 @@ impl<const N: usize> DigestServer<N> {
         }
         if config.algorithms.is_empty() {
             return Err(ServerSetupError::NoAlgorithms);
+        }
+        for (index, algorithm) in config.algorithms.iter().enumerate() {
+            if config
+                .algorithms
+                .iter()
+                .skip(index + 1)
+                .any(|a| a == algorithm)
+            {
+                return Err(ServerSetupError::DuplicateAlgorithm(*algorithm));
+            }
         }
         let realm =
             heapless::String::try_from(realm).map_err(|_| ServerSetupError::RealmTooLong)?;
