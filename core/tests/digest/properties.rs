@@ -96,6 +96,93 @@ fn token() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9.!%*_+`'~-]{1,12}"
 }
 
+/// Parameter names: the known ones of both headers (some in odd case) and extensions.
+const NAMES: &[&str] = &[
+    "realm",
+    "NONCE",
+    "domain",
+    "opaque",
+    "stale",
+    "algorithm",
+    "qop",
+    "userhash",
+    "username",
+    "username*",
+    "uri",
+    "response",
+    "cnonce",
+    "nc",
+    "x-ext",
+    "charset",
+];
+
+/// Values: tokens, base64, quoted with escapes, folds, commas and non-ASCII, valid and invalid nc.
+const VALUES: &[&str] = &[
+    "true",
+    "FALSE",
+    "MD5",
+    "sha-256-sess",
+    "SHA-512-256",
+    "weird",
+    "auth",
+    "\"auth,auth-int\"",
+    "\"auth, x\\,y\"",
+    "00000001",
+    "0000000g",
+    "abc/def==",
+    "\"\"",
+    "\"a\\\"b\"",
+    "\"c,d\"",
+    "\"f\r\n g\"",
+    "\"\u{e9}\u{1f600}\"",
+    "UTF-8''%C3%A4",
+    "\"sip:bob@biloxi.com\"",
+];
+
+/// A `Digest` header that often parses: the required parameters of both headers, plus random ones,
+/// shuffled and joined with assorted separators.
+fn noisy_digest_header() -> impl Strategy<Value = String> {
+    let required = [
+        "realm=\"r\"",
+        "nonce=n",
+        "username=\"u\"",
+        "uri=\"sip:a\"",
+        "response=\"\"",
+    ];
+    let random = prop::collection::vec(
+        (prop::sample::select(NAMES), prop::sample::select(VALUES))
+            .prop_map(|(n, v)| format!("{n}={v}")),
+        0..5,
+    );
+    let separators = prop::collection::vec(
+        prop::sample::select(&[", ", ",", " ,\r\n\t", ",, "][..]),
+        12,
+    );
+    (
+        random,
+        prop::sample::select(&["Digest ", "dIgEsT\r\n "][..]),
+        separators,
+    )
+        .prop_flat_map(move |(random, scheme, separators)| {
+            let params: Vec<String> = required
+                .iter()
+                .map(|p| p.to_string())
+                .chain(random)
+                .collect();
+            (Just(params).prop_shuffle(), Just(scheme), Just(separators))
+        })
+        .prop_map(|(params, scheme, separators)| {
+            let mut text = scheme.to_string();
+            for (i, param) in params.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(separators[i % separators.len()]);
+                }
+                text.push_str(param);
+            }
+            text
+        })
+}
+
 prop_compose! {
     fn generated_challenge()(
         realm in quoted_text(),
@@ -162,6 +249,11 @@ proptest! {
     }
 
     #[test]
+    fn noisy_digest_headers_round_trip(text in noisy_digest_header()) {
+        check_total(&text)?;
+    }
+
+    #[test]
     fn parsing_arbitrary_text_never_panics_and_round_trips(text in "\\PC{0,64}") {
         check_total(&text)?;
     }
@@ -189,4 +281,27 @@ proptest! {
         let emitted = std::str::from_utf8(&buf[..len]).expect("utf-8");
         prop_assert_eq!(Challenge::parse(emitted), Ok(Challenge::Digest(challenge)), "{}", emitted);
     }
+}
+
+/// The noisy generator must reach the `Digest` parsers and emitters, not just their error paths.
+#[test]
+fn noisy_digest_headers_mostly_parse() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = noisy_digest_header();
+    let (mut challenges, mut credentials) = (0, 0);
+    let samples = 1000;
+    for _ in 0..samples {
+        let text = strategy.new_tree(&mut runner).expect("strategy").current();
+        challenges += usize::from(matches!(Challenge::parse(&text), Ok(Challenge::Digest(_))));
+        credentials += usize::from(matches!(
+            Credentials::parse(&text),
+            Ok(Credentials::Digest(_))
+        ));
+    }
+    println!("digest parses out of {samples}: challenges {challenges}, credentials {credentials}");
+    assert!(
+        challenges > samples / 4 && credentials > samples / 4,
+        "{challenges} {credentials}"
+    );
 }
