@@ -13,7 +13,7 @@ use super::emit::EmitError;
 use super::params::{scan_quoted_content, ParseError, ParseErrorKind};
 
 /// A quoted-string value, borrowed: either in wire form (the text between the quotes, escapes and all)
-/// or plain text that is escaped when emitted. Equality, hashing and [`fmt::Display`] use the unescaped
+/// or plain text that is escaped when emitted. Equality, digest computation and [`fmt::Display`] use the unescaped
 /// content, so `"a\"b"` received equals `a"b` built by hand.
 #[derive(Clone, Copy, Debug)]
 pub struct QuotedStr<'a> {
