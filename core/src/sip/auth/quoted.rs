@@ -13,8 +13,8 @@ use super::emit::EmitError;
 use super::params::{scan_quoted_content, ParseError, ParseErrorKind};
 
 /// A quoted-string value, borrowed: either in wire form (the text between the quotes, escapes and all)
-/// or plain text that is escaped when emitted. Equality, digest computation and [`fmt::Display`] use the unescaped
-/// content, so `"a\"b"` received equals `a"b` built by hand.
+/// or plain text that is escaped when emitted. Equality, digest computation and [`fmt::Display`] use
+/// the unescaped content, so `"a\"b"` received equals `a"b` built by hand.
 #[derive(Clone, Copy, Debug)]
 pub struct QuotedStr<'a> {
     text: &'a str,
@@ -41,8 +41,8 @@ impl<'a> QuotedStr<'a> {
         }
     }
 
-    /// Already validated wire content (a slice `scan_quoted_content` accepted, or a sub-slice cut at a byte
-    /// that is neither escaped nor an escape).
+    /// Already validated wire content (a slice `scan_quoted_content` accepted, or a sub-slice cut at
+    /// a byte that is neither escaped nor an escape).
     pub(crate) const fn wire_unchecked(content: &'a str) -> Self {
         QuotedStr {
             text: content,
