@@ -44,5 +44,6 @@
 extern crate std;
 
 pub(crate) mod log;
+pub mod msrp;
 pub mod sip;
 pub mod time;
