@@ -7,6 +7,7 @@
 
 pub mod id;
 pub mod uri;
+pub mod session;
 pub mod wire;
 
 pub use id::{generate_session_id, SessionId, SessionIdSource};

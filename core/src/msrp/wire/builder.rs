@@ -61,6 +61,10 @@ impl<'b> Writer<'b> {
         self.len += n;
         Ok(())
     }
+    /// Forgets everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
     /// The written bytes.
     pub fn written(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or(&[])
