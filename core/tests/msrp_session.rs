@@ -1,14 +1,16 @@
 //! The session machine: state-table rows of the module docs, streaming, chunking and reports.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use simple_im_core::msrp::session::{
     AbortReason, BodyRead, BodySink, BodySource, Event, Failure, MessageHandle, Session, SessionConfig, Setup,
 };
-use simple_im_core::msrp::wire::{parse_message, ByteRange, Continuation, Method, Parsed, ReportRequest, Status, Writer};
+use simple_im_core::msrp::wire::{parse_message, ByteRange, Continuation, Method, Parsed, ReportRequest, Status};
 use simple_im_core::msrp::{generate_session_id, SessionIdSource};
 use simple_im_core::time::Instant;
+
+mod msrp_common;
+use msrp_common::{Bodies, Received};
 
 struct XorShift(u64);
 impl SessionIdSource for XorShift {
@@ -26,31 +28,8 @@ const ALICE: &str = "msrp://alice.example:7777/alicesession1;tcp";
 const BOB: &str = "msrp://bob.example:8888/bobsession22;tcp";
 const T0: Instant = Instant::ZERO;
 
-/// Bodies by handle, served from memory.
-#[derive(Default)]
-struct Bodies(HashMap<u32, Vec<u8>>);
-impl BodySource for Bodies {
-    fn read(&mut self, m: MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
-        let body = &self.0[&m.0];
-        let from = offset as usize;
-        let n = buf.len().min(body.len() - from);
-        buf[..n].copy_from_slice(&body[from..from + n]);
-        BodyRead { len: n, end: from + n == body.len() }
-    }
-}
-
-/// Received bodies by Message-ID, written at their offsets.
-#[derive(Default)]
-struct Received(HashMap<String, Vec<u8>>);
-impl BodySink for Received {
-    fn body(&mut self, id: &str, offset: u64, bytes: &[u8]) {
-        let v = self.0.entry(id.to_string()).or_default();
-        let end = offset as usize + bytes.len();
-        if v.len() < end {
-            v.resize(end, 0);
-        }
-        v[offset as usize..end].copy_from_slice(bytes);
-    }
+fn request(tid: &str, method: Method<'_>, to: &str, extra: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
+    msrp_common::request(tid, method, to, ALICE, extra, body)
 }
 
 fn pair(alice_cfg: SessionConfig, bob_cfg: SessionConfig) -> (Session, Session) {
@@ -154,25 +133,6 @@ fn passive_side_does_not_send_before_binding() {
     let mut src = Bodies::default();
     src.0.insert(h.0, b"abc".to_vec());
     assert!(drain_wire(&mut b, T0, &mut src, 4096).is_empty());
-}
-
-fn request(tid: &str, method: Method<'_>, to: &str, extra: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut buf = vec![0u8; 4096];
-    let mut w = Writer::new(&mut buf);
-    w.request_line(tid, method).unwrap();
-    w.header("To-Path", to).unwrap();
-    w.header("From-Path", ALICE).unwrap();
-    for (k, v) in extra {
-        w.header(k, v).unwrap();
-    }
-    if let Some(body) = body {
-        w.blank_line().unwrap();
-        w.bytes(body).unwrap();
-    }
-    w.end_line(tid, Continuation::Complete, body.is_some()).unwrap();
-    let n = w.len();
-    buf.truncate(n);
-    buf
 }
 
 /// Sends one raw request to a fresh Bob and returns the response codes Bob writes.

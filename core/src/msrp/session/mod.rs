@@ -58,7 +58,7 @@
 
 mod ranges;
 mod receiver;
-// pub mod relay;
+pub mod relay;
 mod sender;
 
 use core::fmt;
@@ -72,7 +72,7 @@ use super::wire::{ChunkReader, ReportRequest, MAX_TRANSACTION_ID_LEN};
 use crate::time::Instant;
 
 pub use ranges::{RangeSet, TooFragmented, MAX_RANGES};
-// pub use relay::Relay;
+pub use relay::{ConnectionId, Relay};
 
 /// Longest MSRP URI kept (the session's own URI, path entries). Real URIs are 40-80 bytes.
 pub const MAX_URI_LEN: usize = 128;
@@ -88,6 +88,9 @@ pub const MAX_OUTGOING: usize = 4;
 pub const MAX_PENDING: usize = 8;
 /// Incoming messages being reassembled at once.
 pub const MAX_INCOMING: usize = 4;
+/// Settled outgoing messages remembered so that late REPORTs (a relay's failure REPORT arrives after
+/// the hop-by-hop 200) can still be matched to them.
+pub const MAX_RECENT: usize = 8;
 /// Responses and REPORTs queued for sending.
 pub const MAX_CONTROL: usize = 8;
 /// Events queued for the application between drains.
@@ -332,6 +335,7 @@ pub struct Session {
     id_prefix: [u8; 6],
     counter: u32,
     last_served: Option<MessageHandle>,
+    recent: Deque<(MessageHandle, MessageId), MAX_RECENT>,
     next_handle: u32,
 }
 
@@ -395,6 +399,7 @@ impl Session {
             id_prefix,
             counter: 0,
             last_served: None,
+            recent: Deque::new(),
             next_handle: 1,
         })
     }
@@ -440,8 +445,15 @@ impl Session {
     /// The connection broke: every transaction and unfinished message fails (RFC 4975 §5.4). The
     /// session cannot be used again.
     pub fn connection_lost(&mut self, _now: Instant) {
-        // Bytes not yet acknowledged by a transaction: the unsent rest of each message, including the
-        // chunk being written when the connection broke.
+        self.fail_all(Failure::ConnectionLost);
+        while let Some(incoming) = self.incoming.pop() {
+            self.push_event(Event::MessageAborted { id: incoming.id, reason: AbortReason::ConnectionLost });
+        }
+    }
+
+    /// The session is over: every byte not yet acknowledged fails with `failure`.
+    fn fail_all(&mut self, failure: Failure) {
+        // The unsent rest of each message, including the chunk being written when the session ended.
         let current = self.current.take();
         for i in 0..self.outgoing.len() {
             let Some(out) = self.outgoing.get(i) else { break };
@@ -452,16 +464,13 @@ impl Session {
                 Some(c) if c.handle() == out.handle => c.start_offset() + 1,
                 _ => out.next_offset + 1,
             };
-            let event = Event::SendFailed { message: out.handle, failure: Failure::ConnectionLost, start, end: out.total };
+            let event = Event::SendFailed { message: out.handle, failure, start, end: out.total };
             self.push_event(event);
         }
         while let Some(txn) = self.pending.pop() {
-            self.fail_message(txn.message, Failure::ConnectionLost, txn.start, Some(txn.end));
+            self.fail_message(txn.message, failure, txn.start, Some(txn.end));
         }
         self.outgoing.clear();
-        while let Some(incoming) = self.incoming.pop() {
-            self.push_event(Event::MessageAborted { id: incoming.id, reason: AbortReason::ConnectionLost });
-        }
         self.control.clear();
         self.failed = true;
     }

@@ -82,11 +82,19 @@ fn media_type_accepted(accept: &[&str], content_type: &str) -> bool {
 impl Session {
     /// Feeds bytes read from the connection. Body bytes of accepted messages go to `sink` at once;
     /// returns how many bytes were consumed: keep the rest (a possible start of an end-line, at most
-    /// `MAX_END_LINE_LEN` - 1 bytes) and present it again with the next bytes. A [`FrameError`] means
+    /// `MAX_END_LINE_LEN` - 1 bytes) and present it again with the next bytes. While its response and
+    /// event queues are nearly full it stops before the next message: drain [`Session::poll_transmit`]
+    /// and [`Session::poll_event`], then call again with the rest. A [`FrameError`] means
     /// the stream is not MSRP: close the connection and call [`Session::connection_lost`].
     pub fn handle_input(&mut self, now: Instant, input: &[u8], sink: &mut impl BodySink) -> Result<usize, FrameError> {
         let mut pos = 0;
         loop {
+            // A request may queue a response, a REPORT and three events: between messages, wait until
+            // the caller has drained enough room (back-pressure instead of dropping).
+            let room = self.control.capacity() - self.control.len() >= 2 && self.events.capacity() - self.events.len() >= 3;
+            if self.reader.is_idle() && !room {
+                break;
+            }
             let (used, event) = self.reader.feed(input.get(pos..).unwrap_or(&[]))?;
             pos += used;
             match event {

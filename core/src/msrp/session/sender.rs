@@ -359,19 +359,22 @@ impl Session {
         match code {
             200..=299 => {}
             408 => self.fail_message(txn.message, Failure::Timeout, txn.start, Some(txn.end)),
-            _ => {
-                if code == 481 {
-                    self.failed = true;
-                }
+            481 => {
+                // RFC 4975 §10.8: the session does not exist for the peer; it is over.
                 self.fail_message(txn.message, Failure::Response(code), txn.start, Some(txn.end));
+                self.fail_all(Failure::Response(code));
             }
+            _ => self.fail_message(txn.message, Failure::Response(code), txn.start, Some(txn.end)),
         }
         self.settle();
     }
 
     /// A REPORT for one of our messages arrived (never answered, RFC 4975 §7.1.2).
     pub(super) fn on_report(&mut self, message_id: &str, code: u16, range: Option<ByteRange>) {
-        let Some(out) = self.outgoing.iter_mut().find(|o| o.id == message_id) else { return };
+        let Some(out) = self.outgoing.iter_mut().find(|o| o.id == message_id) else {
+            self.on_late_report(message_id, code, range);
+            return;
+        };
         let handle = out.handle;
         let start = range.map(|r| r.start).unwrap_or(1);
         let end = range.and_then(|r| r.end).or(out.total);
@@ -383,6 +386,18 @@ impl Session {
             self.fail_message(handle, Failure::Report(code), start, end);
         }
         self.settle();
+    }
+
+    /// A REPORT for a message already settled: still worth telling the application.
+    fn on_late_report(&mut self, message_id: &str, code: u16, range: Option<ByteRange>) {
+        let Some(&(message, _)) = self.recent.iter().find(|(_, id)| id == message_id) else { return };
+        let start = range.map(|r| r.start).unwrap_or(1);
+        let end = range.and_then(|r| r.end);
+        if code == 200 {
+            self.push_event(Event::Delivered { message, start, end: end.unwrap_or(start) });
+        } else {
+            self.push_event(Event::SendFailed { message, failure: Failure::Report(code), start, end });
+        }
     }
 
     /// Reports a failure and stops the message (aborting its chunk in progress with `#`).
@@ -401,12 +416,18 @@ impl Session {
 
     /// Drops messages nothing more can happen to.
     fn settle(&mut self) {
-        let pending = &self.pending;
         let current = self.current.as_ref().map(|c| c.handle);
-        self.outgoing.retain(|o| {
+        while let Some(i) = self.outgoing.iter().position(|o| {
             let waiting_report = o.success_report && !o.stopped && !o.delivered.covers_prefix(o.next_offset);
-            !o.finished() || current == Some(o.handle) || waiting_report || pending.iter().any(|p| p.message == o.handle)
-        });
+            let busy = current == Some(o.handle) || self.pending.iter().any(|p| p.message == o.handle);
+            o.finished() && !busy && !waiting_report
+        }) {
+            let done = self.outgoing.remove(i);
+            if self.recent.is_full() {
+                self.recent.pop_front();
+            }
+            let _ = self.recent.push_back((done.handle, done.id));
+        }
     }
 }
 
