@@ -452,3 +452,30 @@ fn response_408_counts_as_timeout() {
     assert_eq!(events(&mut a), vec![Event::SendFailed { message: h, failure: Failure::Timeout, start: 1, end: Some(2) }]);
     let _ = (ByteRange { start: 1, end: None, total: None }, Status { namespace: 0, code: 0, comment: None }, ReportRequest::No, Duration::ZERO);
 }
+
+#[test]
+fn unknown_total_is_fixed_by_the_last_chunk() {
+    let cfg = SessionConfig { chunk_size: 1000, ..SessionConfig::default() };
+    let (mut a, mut b) = pair(cfg, SessionConfig::default());
+    let h = a.send("text/plain", None).unwrap();
+    let mut src = Bodies::default();
+    src.0.insert(h.0, vec![b'x'; 2500]);
+    let wire = drain_wire(&mut a, T0, &mut src, 4096);
+    let m = messages(&wire);
+    let ranges: Vec<_> = m.iter().map(|x| x.3.clone().unwrap()).collect();
+    assert_eq!(ranges, ["1-*/*", "1001-*/*", "2001-*/*"]);
+    let mut got = Received::default();
+    feed(&mut b, T0, &wire, &mut got);
+    assert!(events(&mut b).iter().any(|e| matches!(e, Event::MessageReceived { len: 2500, .. })));
+}
+
+#[test]
+fn sender_with_failure_report_no_keeps_no_transaction() {
+    let (mut a, _) = pair(SessionConfig { failure_report: ReportRequest::No, ..SessionConfig::default() }, SessionConfig::default());
+    let h = a.send("text/plain", Some(2)).unwrap();
+    let mut src = Bodies::default();
+    src.0.insert(h.0, b"hi".to_vec());
+    let wire = drain_wire(&mut a, T0, &mut src, 4096);
+    assert!(String::from_utf8_lossy(&wire).contains("Failure-Report: no\r\n"));
+    assert_eq!(a.poll_timeout(), None);
+}

@@ -255,7 +255,7 @@ impl Relay {
                         origin: leg.id,
                         report_path: template.report_path.clone(),
                         message_id: template.message_id.clone(),
-                        range: ByteRange { start: *next_offset + 1, end: None, total: template.total },
+                        range: ByteRange { start: next_offset.saturating_add(1), end: None, total: template.total },
                         failure_report: template.failure_report,
                         deadline: None,
                     };

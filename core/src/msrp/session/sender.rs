@@ -284,7 +284,7 @@ impl Session {
             return;
         }
         let room = w.remaining().saturating_sub(MAX_END_LINE_LEN) as u64;
-        let want = room.min(cur.limit - cur.written) as usize;
+        let want = room.min(cur.limit.saturating_sub(cur.written)) as usize;
         let mut read = BodyRead { len: 0, end: false };
         if want > 0 {
             let offset = cur.start + cur.written;

@@ -10,8 +10,8 @@
 //! A message is framed by its end-line `-------<transaction-id><flag>CRLF`, where the flag is `$` (the
 //! message is complete), `+` (more chunks follow) or `#` (the message was aborted). The body, when
 //! present, follows a blank line and is separated from the end-line by one CRLF, which belongs to
-//! neither. The end-line is found with `memmem` on `CRLF "-------" transaction-id`, so scanning the
-//! body runs at memory-search speed.
+//! neither. The end-line is found with `memchr` on CR followed by a comparison with
+//! `CRLF "-------" transaction-id`, so scanning the body runs at memory-search speed.
 
 pub mod builder;
 pub mod framer;

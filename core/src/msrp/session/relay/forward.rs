@@ -150,13 +150,13 @@ impl Relay {
         let limit = if template.is_send { u64::from(leg.chunk_limit) } else { u64::MAX };
         let Some(open) = leg.open.as_mut() else { return 0 };
         let room = RELAY_OUT_BUFFER.saturating_sub(leg.out_len + MAX_END_LINE_LEN);
-        let k = bytes.len().min(room).min(usize::try_from(limit - open.written).unwrap_or(usize::MAX));
+        let k = bytes.len().min(room).min(usize::try_from(limit.saturating_sub(open.written)).unwrap_or(usize::MAX));
         if let (Some(dst), Some(src)) = (leg.out.get_mut(leg.out_len..leg.out_len + k), bytes.get(..k)) {
             dst.copy_from_slice(src);
         }
         leg.out_len += k;
-        open.written += k as u64;
-        *next_offset += k as u64;
+        open.written = open.written.saturating_add(k as u64);
+        *next_offset = next_offset.saturating_add(k as u64);
         if open.written >= limit {
             // Re-chunking for a next hop with a smaller limit: close with `+`, go on in a new chunk.
             self.close_chunk(out, template, from, Continuation::More, None);
@@ -185,7 +185,7 @@ impl Relay {
             w.header("To-Path", &template.to_path)?;
             w.header("From-Path", &template.from_path)?;
             if template.is_send {
-                w.byte_range(&ByteRange { start: start + 1, end: None, total: template.total })?;
+                w.byte_range(&ByteRange { start: start.saturating_add(1), end: None, total: template.total })?;
             }
             w.bytes(&template.headers)?;
             if template.has_body {
@@ -228,7 +228,11 @@ impl Relay {
             origin,
             report_path: template.report_path.clone(),
             message_id: template.message_id.clone(),
-            range: ByteRange { start: open.start + 1, end: Some(open.start + open.written), total: template.total },
+            range: ByteRange {
+                start: open.start.saturating_add(1),
+                end: Some(open.start.saturating_add(open.written)),
+                total: template.total,
+            },
             failure_report: template.failure_report,
             deadline,
         };
