@@ -479,3 +479,17 @@ fn sender_with_failure_report_no_keeps_no_transaction() {
     assert!(String::from_utf8_lossy(&wire).contains("Failure-Report: no\r\n"));
     assert_eq!(a.poll_timeout(), None);
 }
+
+#[test]
+fn row_already_bound_506_via_claim() {
+    use simple_im_core::msrp::session::Claim;
+    let (_, mut b) = pair(SessionConfig::default(), SessionConfig::default());
+    let raw = request("tb1", Method::Send, BOB, &TEXT, Some(b"hello"));
+    let Parsed::Complete(m, _) = parse_message(&raw).unwrap() else { panic!() };
+    assert_eq!(b.claim(&m.head), Claim::Accept);
+    feed(&mut b, T0, &raw, &mut Received::default());
+    assert_eq!(b.claim(&m.head), Claim::AlreadyBound, "a second connection must get 506");
+    let other = request("tb2", Method::Send, "msrp://bob.example:8888/else;tcp", &TEXT, Some(b"hello"));
+    let Parsed::Complete(o, _) = parse_message(&other).unwrap() else { panic!() };
+    assert_eq!(b.claim(&o.head), Claim::NotThisSession);
+}

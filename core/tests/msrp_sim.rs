@@ -166,9 +166,15 @@ impl Plan {
             }
         }
     }
+    /// Every message asked for a success report got one (healthy network only).
+    fn check_success_reports(&self, alice: &Endpoint, requested: bool) {
+        for h in self.handles.iter().flatten().filter(|_| requested) {
+            assert!(alice.events.iter().any(|e| matches!(e, Event::Delivered { message, .. } if message == h)), "success report for {h:?}");
+        }
+    }
+
     /// The invariant of the module docs; returns how many messages arrived intact.
     fn check(&self, alice: &Endpoint, bob: &Endpoint, may_fail: bool) -> usize {
-        eprintln!("sizes {:?}", self.messages.iter().map(Vec::len).collect::<Vec<_>>());
         let received: HashMap<&str, u64> = bob
             .events
             .iter()
@@ -203,7 +209,7 @@ impl Plan {
     }
 }
 
-fn direct(seed: u64, lose_at: Option<u64>) {
+fn direct(seed: u64, lose_at: Option<u64>) -> (usize, usize) {
     let mut rng = SplitMix(seed);
     let chunk = 200 + rng.below(5000) as u32;
     let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
@@ -231,12 +237,17 @@ fn direct(seed: u64, lose_at: Option<u64>) {
     let delivered = plan.check(&alice, &bob, lose_at.is_some());
     if lose_at.is_none() {
         assert_eq!(delivered, plan.messages.len());
-        if cfg.success_report {
-            for h in plan.handles.iter().flatten() {
-                assert!(alice.events.iter().any(|e| matches!(e, Event::Delivered { message, .. } if message == h)), "success report for {h:?}");
-            }
-        }
+        plan.check_success_reports(&alice, cfg.success_report);
     }
+    (delivered, plan.messages.len())
+}
+
+/// Over a series of lossy runs, some messages got through and some failed: the break really happened
+/// mid-transfer rather than before or after everything.
+fn assert_mixed(results: &[(usize, usize)]) {
+    let delivered: usize = results.iter().map(|r| r.0).sum();
+    let total: usize = results.iter().map(|r| r.1).sum();
+    assert!(delivered > 0 && delivered < total, "delivered {delivered} of {total}");
 }
 
 #[test]
@@ -248,10 +259,8 @@ fn sim_direct_random_splits_and_delays() {
 
 #[test]
 fn sim_direct_connection_lost_mid_transfer() {
-    for seed in 100..=115 {
-        let lose = SplitMix(seed).below(60) + 5;
-        direct(seed, Some(lose));
-    }
+    let results: Vec<_> = (100..=115).map(|seed| direct(seed, Some(SplitMix(seed).below(60) + 5))).collect();
+    assert_mixed(&results);
 }
 
 struct RelayNode {
@@ -300,7 +309,15 @@ impl RelayNode {
     }
 }
 
-fn via_relay(seed: u64, lose_bob_link_at: Option<u64>) {
+/// Which link of the relayed path breaks, and when.
+#[derive(Clone, Copy, PartialEq)]
+enum Break {
+    Never,
+    RelayToBob(u64),
+    AliceToRelay(u64),
+}
+
+fn via_relay(seed: u64, fault: Break) -> (usize, usize) {
     let mut rng = SplitMix(seed);
     let chunk = 500 + rng.below(8000) as u32;
     let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
@@ -335,32 +352,48 @@ fn via_relay(seed: u64, lose_bob_link_at: Option<u64>) {
         if node.relay.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
             node.relay.handle_timeout(Instant::from_millis(now));
         }
-        if lose_bob_link_at.is_some_and(|t| now >= t) && bob.up {
-            node.relay.connection_lost(ConnectionId(2));
-            node.up.insert(2, false);
-            bob.lose_connection(now);
-            r2b = Stream::default();
-            b2r = Stream::default();
+        match fault {
+            Break::RelayToBob(t) if now >= t && bob.up => {
+                node.relay.connection_lost(ConnectionId(2));
+                node.up.insert(2, false);
+                bob.lose_connection(now);
+                r2b = Stream::default();
+                b2r = Stream::default();
+            }
+            Break::AliceToRelay(t) if now >= t && alice.up => {
+                node.relay.connection_lost(ConnectionId(1));
+                node.up.insert(1, false);
+                alice.lose_connection(now);
+                a2r = Stream::default();
+                r2a = Stream::default();
+            }
+            _ => {}
         }
         now += 1 + rng.below(5);
     }
-    let delivered = plan.check(&alice, &bob, lose_bob_link_at.is_some());
-    if lose_bob_link_at.is_none() {
+    let delivered = plan.check(&alice, &bob, fault != Break::Never);
+    if fault == Break::Never {
         assert_eq!(delivered, plan.messages.len(), "seed {seed}");
+        plan.check_success_reports(&alice, cfg.success_report);
     }
+    (delivered, plan.messages.len())
 }
 
 #[test]
 fn sim_through_relay_with_rechunking() {
     for seed in 200..=211 {
-        via_relay(seed, None);
+        via_relay(seed, Break::Never);
     }
 }
 
 #[test]
 fn sim_relay_next_hop_lost_yields_failure_reports() {
-    for seed in 300..=315 {
-        let lose = SplitMix(seed).below(80) + 5;
-        via_relay(seed, Some(lose));
-    }
+    let results: Vec<_> = (300..=315).map(|seed| via_relay(seed, Break::RelayToBob(SplitMix(seed).below(80) + 5))).collect();
+    assert_mixed(&results);
+}
+
+#[test]
+fn sim_relay_previous_hop_lost_mid_transfer() {
+    let results: Vec<_> = (400..=415).map(|seed| via_relay(seed, Break::AliceToRelay(SplitMix(seed).below(80) + 5))).collect();
+    assert_mixed(&results);
 }

@@ -3,7 +3,13 @@
 //!
 //! - [`wire`]: zero-copy views, a streaming framer ([`wire::ChunkReader`]) and a builder.
 //! - [`uri`]: MSRP URIs and their comparison rules.
-//! - [`id`]: random session-ids, transaction-ids and Message-IDs from the caller's randomness.
+//! - [`id`]: random session-ids from the caller's randomness ([`SessionIdSource`]).
+//! - [`session`]: the sans-IO endpoint ([`session::Session`]: binding, chunking, reassembly,
+//!   responses and reports) and the relay ([`session::Relay`]).
+//!
+//! Nothing here allocates, reads a clock or touches a socket: bytes and `now` go in, bytes, events
+//! and deadlines come out, and message bodies stream through caller traits
+//! ([`session::BodySource`], [`session::BodySink`]) so a file never has to fit in memory.
 
 pub mod id;
 pub mod uri;

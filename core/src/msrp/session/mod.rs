@@ -23,6 +23,7 @@
 //! | To-Path session-id is not this session's | 481 |
 //! | To-Path session-id matches, URI differs (strict matching, not RFC 6714) | 403 |
 //! | method other than SEND and REPORT | 501 |
+//! | (new connection, [`Session::claim`]) session already bound to another connection | 506 (written by the demultiplexer) |
 //! | Message-ID missing, Byte-Range or report headers malformed | 400 |
 //! | total or received bytes beyond `max_message_size`, reassembly table full or too fragmented | 413 |
 //! | Content-Type not in `accept_types` | 415 |
@@ -72,6 +73,7 @@ use super::wire::{ChunkReader, ReportRequest, MAX_TRANSACTION_ID_LEN};
 use crate::time::Instant;
 
 pub use ranges::{RangeSet, TooFragmented, MAX_RANGES};
+pub use receiver::Claim;
 pub use relay::{ConnectionId, Relay};
 
 /// Longest MSRP URI kept (the session's own URI, path entries). Real URIs are 40-80 bytes.

@@ -34,6 +34,18 @@ pub(super) enum Inbound {
     Skipping,
 }
 
+/// Whether a new connection's first request belongs to a session ([`Session::claim`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Claim {
+    /// The request is for this session, which is not bound yet: hand it the connection.
+    Accept,
+    /// The request is for another session (or none): 481 if no session claims it.
+    NotThisSession,
+    /// The request is for this session, already bound to another connection: answer 506.
+    AlreadyBound,
+}
+
 /// How the To-Path relates to this session (RFC 4975 §7.3, RFC 6714).
 #[derive(PartialEq, Eq)]
 enum Matching {
@@ -139,6 +151,18 @@ impl Session {
             content_type: head.content_type().map(truncated),
             status_code: status.ok().flatten().map(|s| s.code),
         })
+    }
+
+    /// For the runtime's connection demultiplexer (RFC 4975 §5.4): may the first request `head`, read
+    /// on a newly accepted connection, bind that connection to this session? A request for another
+    /// session is [`Claim::NotThisSession`] (answer 481 when no session claims it); a request for this
+    /// session once it is bound to another connection is [`Claim::AlreadyBound`] (answer 506).
+    pub fn claim(&self, head: &Head<'_>) -> Claim {
+        match self.match_to_path(head) {
+            Matching::Ours if self.bound => Claim::AlreadyBound,
+            Matching::Ours => Claim::Accept,
+            Matching::NoSuchSession | Matching::WrongUri => Claim::NotThisSession,
+        }
     }
 
     fn match_to_path(&self, head: &Head<'_>) -> Matching {
