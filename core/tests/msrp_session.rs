@@ -493,3 +493,11 @@ fn row_already_bound_506_via_claim() {
     let Parsed::Complete(o, _) = parse_message(&other).unwrap() else { panic!() };
     assert_eq!(b.claim(&o.head), Claim::NotThisSession);
 }
+
+#[test]
+fn session_state_fits_a_small_device() {
+    // Everything a session keeps (reader, queues, tables) is inline; on a 64-bit host it stays under
+    // 10 KiB, less on a 32-bit device. Raising a capacity past this should be a conscious decision.
+    let size = std::mem::size_of::<Session>();
+    assert!(size <= 10 * 1024, "Session is {size} bytes");
+}
