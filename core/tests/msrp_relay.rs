@@ -181,3 +181,20 @@ fn next_hop_connection_lost_reports_408() {
     assert_eq!(c, FROM_ALICE);
     assert!(seen(&buf[..n])[0].status.as_deref().unwrap().starts_with("000 408"));
 }
+
+#[test]
+fn every_rechunked_piece_is_timed_and_reported() {
+    let mut r = relay(4);
+    forwarded_tid(&mut r, &SEND_HEADERS);
+    assert_eq!(r.poll_timeout(), Some(Instant::from_millis(30_000)));
+    r.handle_timeout(Instant::from_millis(30_000));
+    let mut reports = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Some((c, n)) = r.poll_transmit(Instant::from_millis(30_000), &mut buf) {
+        assert_eq!(c, FROM_ALICE);
+        reports.extend_from_slice(&buf[..n]);
+    }
+    let mut ranges: Vec<_> = seen(&reports).into_iter().map(|s| s.range.unwrap()).collect();
+    ranges.sort();
+    assert_eq!(ranges, ["1-4/10", "5-8/10", "9-10/10"]);
+}

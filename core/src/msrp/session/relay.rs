@@ -299,7 +299,7 @@ impl Relay {
                     self.on_head(index);
                 }
                 Some(ChunkEvent::Body(bytes)) => {
-                    let taken = self.on_body(index, bytes);
+                    let taken = self.on_body(now, index, bytes);
                     pos += taken;
                     if taken < bytes.len() {
                         break;

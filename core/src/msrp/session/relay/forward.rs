@@ -117,13 +117,13 @@ impl Relay {
     }
 
     /// Streams body bytes toward the next hop; returns how many were taken.
-    pub(super) fn on_body(&mut self, index: usize, bytes: &[u8]) -> usize {
+    pub(super) fn on_body(&mut self, now: Instant, index: usize, bytes: &[u8]) -> usize {
         let Some(leg) = self.legs.get_mut(index) else { return bytes.len() };
         let from = leg.id;
         let mut inbound = mem::replace(&mut leg.inbound, Inbound::Idle);
         let taken = match &mut inbound {
             Inbound::Forwarding { to, template, tid, next_offset, .. } => {
-                self.forward_body(from, *to, template, tid, next_offset, bytes)
+                self.forward_body(now, from, *to, template, tid, next_offset, bytes)
             }
             _ => bytes.len(),
         };
@@ -133,8 +133,10 @@ impl Relay {
         taken
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn forward_body(
         &mut self,
+        now: Instant,
         from: ConnectionId,
         to: ConnectionId,
         template: &Template,
@@ -159,7 +161,7 @@ impl Relay {
         *next_offset = next_offset.saturating_add(k as u64);
         if open.written >= limit {
             // Re-chunking for a next hop with a smaller limit: close with `+`, go on in a new chunk.
-            self.close_chunk(out, template, from, Continuation::More, None);
+            self.close_chunk(out, template, from, Continuation::More, now);
         }
         k
     }
@@ -203,7 +205,7 @@ impl Relay {
     }
 
     /// Ends the chunk open on output `out` and tracks its transaction.
-    fn close_chunk(&mut self, out: usize, template: &Template, origin: ConnectionId, flag: Continuation, now: Option<Instant>) {
+    fn close_chunk(&mut self, out: usize, template: &Template, origin: ConnectionId, flag: Continuation, now: Instant) {
         let timeout = self.timeout;
         let Some(leg) = self.legs.get_mut(out) else { return };
         let Some(open) = leg.open.take() else { return };
@@ -216,10 +218,8 @@ impl Relay {
         if !template.is_send || template.failure_report == ReportRequest::No {
             return;
         }
-        let deadline = match (template.failure_report, now) {
-            (ReportRequest::Yes, Some(now)) => Some(now + timeout),
-            // Re-chunk boundaries happen during input, where no clock is passed: they are timed by the
-            // closing chunk of the request, whose transaction covers the same path.
+        let deadline = match template.failure_report {
+            ReportRequest::Yes => Some(now + timeout),
             _ => None,
         };
         let pending = Pending {
@@ -253,7 +253,7 @@ impl Relay {
         };
         let Some(out) = self.legs.iter().position(|l| l.id == to) else { return };
         if self.ensure_open(out, from, &template, &mut tid, next_offset) {
-            self.close_chunk(out, &template, from, flag, Some(now));
+            self.close_chunk(out, &template, from, flag, now);
             if self.legs.get(out).is_some_and(|l| l.open.is_none()) {
                 return;
             }
