@@ -28,7 +28,13 @@ pub fn run() -> Result<(), String> {
         run_checked(
             Command::new("apt-get")
                 .env("DEBIAN_FRONTEND", "noninteractive")
-                .args(["-o", "DPkg::Lock::Timeout=900", "install", "-y", "--no-install-recommends"])
+                .args([
+                    "-o",
+                    "DPkg::Lock::Timeout=900",
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                ])
                 .args(["-t", BACKPORTS_SUITE, "qemu-system-arm"]),
         )?;
     }
@@ -48,27 +54,39 @@ fn on_path(program: &str) -> bool {
 
 fn run_checked(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
-    let status = cmd.stdin(Stdio::null()).status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{cmd:?} failed with {status}; installing QEMU needs root (apt-get)"))
+        Err(format!(
+            "{cmd:?} failed with {status}; installing QEMU needs root (apt-get)"
+        ))
     }
 }
 
 /// Adds the bookworm-backports source unless one exists; returns whether it wrote one.
 fn ensure_backports_source() -> Result<bool, String> {
     let sources = apt_source_files();
-    let texts: Vec<String> = sources.iter().filter_map(|p| std::fs::read_to_string(p).ok()).collect();
+    let texts: Vec<String> = sources
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect();
     if texts.iter().any(|t| names_suite(t, BACKPORTS_SUITE)) {
         return Ok(false);
     }
-    let mirror = texts.iter().find_map(|t| bookworm_mirror(t)).unwrap_or_else(|| DEFAULT_MIRROR.to_string());
+    let mirror = texts
+        .iter()
+        .find_map(|t| bookworm_mirror(t))
+        .unwrap_or_else(|| DEFAULT_MIRROR.to_string());
     let mut entry = format!("Types: deb\nURIs: {mirror}\nSuites: {BACKPORTS_SUITE}\nComponents: main\n");
     if Path::new(DEBIAN_KEYRING).is_file() {
         entry.push_str(&format!("Signed-By: {DEBIAN_KEYRING}\n"));
     }
-    std::fs::write(BACKPORTS_FILE, entry).map_err(|e| format!("cannot write {BACKPORTS_FILE}: {e} (needs root)"))?;
+    std::fs::write(BACKPORTS_FILE, entry)
+        .map_err(|e| format!("cannot write {BACKPORTS_FILE}: {e} (needs root)"))?;
     eprintln!("xtask: added {BACKPORTS_SUITE} from {mirror} in {BACKPORTS_FILE}");
     Ok(true)
 }
@@ -91,7 +109,9 @@ fn apt_source_files() -> Vec<PathBuf> {
 
 /// Lines that are not comments, trimmed.
 fn active_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// Whether a one-line (`deb URI SUITE ...`) or deb822 (`Suites: ...`) source names `suite`.
@@ -156,7 +176,10 @@ mod tests {
 
     #[test]
     fn deb822_bookworm_mirror_is_copied() {
-        assert_eq!(bookworm_mirror(DEB822).as_deref(), Some("http://mirror.example/debian"));
+        assert_eq!(
+            bookworm_mirror(DEB822).as_deref(),
+            Some("http://mirror.example/debian")
+        );
         assert!(!names_suite(DEB822, BACKPORTS_SUITE));
     }
 
@@ -169,6 +192,9 @@ mod tests {
 
     #[test]
     fn commented_backports_entry_does_not_count() {
-        assert!(!names_suite("# deb http://m.example/debian bookworm-backports main\n", BACKPORTS_SUITE));
+        assert!(!names_suite(
+            "# deb http://m.example/debian bookworm-backports main\n",
+            BACKPORTS_SUITE
+        ));
     }
 }

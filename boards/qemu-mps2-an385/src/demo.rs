@@ -6,8 +6,9 @@
 //!   listens.
 //! - Every UDP datagram to port 5060 is sent back to its sender prefixed with `ECHO `, except `EXIT`,
 //!   which ends the run with success.
-//! - TCP port 5061 accepts one connection at a time and answers each `\n`-terminated line with
-//!   `ECHO <line>\n`.
+//! - TCP port 5061 is served by `TCP_LISTENERS` tasks, each accepting one connection at a time and
+//!   answering each `\n`-terminated line with `ECHO <line>\n`. With more than one, a socket is still
+//!   listening while another finishes closing, so a host that reconnects at once is not reset.
 //!
 //! The ready port is `DEFAULT_READY_PORT` unless the semihosting command line says `ready-port=N`, so
 //! parallel test runs can each listen on their own port without rebuilding the firmware.
@@ -27,6 +28,8 @@ pub const TCP_PORT: u16 = 5061;
 pub const DEFAULT_READY_PORT: u16 = 15062;
 /// Largest datagram or line echoed; longer ones are truncated (UDP) or answered in pieces (TCP).
 pub const MAX_MESSAGE: usize = 512;
+/// TCP sockets listening on `TCP_PORT` (one task each).
+pub const TCP_LISTENERS: usize = 2;
 const ECHO_PREFIX: &[u8] = b"ECHO ";
 const READY: &[u8] = b"READY 10.0.2.15";
 const EXIT: &[u8] = b"EXIT";
@@ -35,7 +38,10 @@ const EXIT: &[u8] = b"EXIT";
 pub fn ready_port() -> u16 {
     let mut buf = [0u8; 128];
     semihosting::command_line(&mut buf)
-        .and_then(|line| line.split_ascii_whitespace().find_map(|w| w.strip_prefix("ready-port=")))
+        .and_then(|line| {
+            line.split_ascii_whitespace()
+                .find_map(|w| w.strip_prefix("ready-port="))
+        })
         .and_then(|port| port.parse().ok())
         .unwrap_or(DEFAULT_READY_PORT)
 }
@@ -83,7 +89,7 @@ pub async fn udp_echo(stack: Stack<'static>, ready_port: u16) {
     }
 }
 
-#[embassy_executor::task]
+#[embassy_executor::task(pool_size = TCP_LISTENERS)]
 pub async fn tcp_echo(stack: Stack<'static>) {
     let mut rx_buf = [0u8; 2 * MAX_MESSAGE];
     let mut tx_buf = [0u8; 2 * MAX_MESSAGE];
@@ -114,7 +120,12 @@ async fn echo_lines(socket: &mut TcpSocket<'_>) -> Result<(), embassy_net::tcp::
         }
         used += n;
         // Answer every complete line; a line longer than the buffer is answered as it stands.
-        while let Some(end) = line[..used].iter().position(|&b| b == b'\n').map(|i| i + 1).or((used == line.len()).then_some(used)) {
+        while let Some(end) = line[..used]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|i| i + 1)
+            .or((used == line.len()).then_some(used))
+        {
             write_all(socket, ECHO_PREFIX).await?;
             write_all(socket, &line[..end]).await?;
             if line[end - 1] != b'\n' {

@@ -27,7 +27,10 @@ pub struct Executor {
 
 impl Executor {
     pub fn new() -> Self {
-        Self { inner: raw::Executor::new(core::ptr::null_mut()), not_send: PhantomData }
+        Self {
+            inner: raw::Executor::new(core::ptr::null_mut()),
+            not_send: PhantomData,
+        }
     }
 
     /// Lets `init` spawn the first tasks, then polls woken tasks and sleeps in between, forever.

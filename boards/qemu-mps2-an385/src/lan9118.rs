@@ -88,9 +88,14 @@ impl core::fmt::Display for InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::NoDevice { byte_test } => {
-                write!(f, "no LAN9118 at {LAN9118_BASE:#x}: BYTE_TEST read {byte_test:#x}, expected 0x87654321")
+                write!(
+                    f,
+                    "no LAN9118 at {LAN9118_BASE:#x}: BYTE_TEST read {byte_test:#x}, expected 0x87654321"
+                )
             }
-            Self::ResetTimeout => f.write_str("LAN9118 did not finish its soft reset; check its power and clock"),
+            Self::ResetTimeout => {
+                f.write_str("LAN9118 did not finish its soft reset; check its power and clock")
+            }
             Self::MacCsrTimeout => f.write_str("LAN9118 MAC CSR access timed out; the MAC is not responding"),
         }
     }
@@ -161,7 +166,8 @@ impl Lan9118 {
             return Err(InitError::NoDevice { byte_test });
         }
         regs.write(HW_CFG, HW_CFG_SRST);
-        if !regs.wait_clear(HW_CFG, HW_CFG_SRST) || !(0..MAX_POLLS).any(|_| regs.read(PMT_CTRL) & PMT_CTRL_READY != 0)
+        if !regs.wait_clear(HW_CFG, HW_CFG_SRST)
+            || !(0..MAX_POLLS).any(|_| regs.read(PMT_CTRL) & PMT_CTRL_READY != 0)
         {
             return Err(InitError::ResetTimeout);
         }
@@ -175,7 +181,12 @@ impl Lan9118 {
         regs.write(INT_EN, 0);
         regs.write(IRQ_CFG, IRQ_CFG_ENABLED_PUSH_PULL_HIGH);
         defmt::info!("LAN9118 id {=u32:#x}, MAC {=[u8]:02x}", regs.read(ID_REV), mac);
-        Ok(Self { regs, mac, rx_buf: [0; FRAME_BUF], tx_buf: [0; FRAME_BUF] })
+        Ok(Self {
+            regs,
+            mac,
+            rx_buf: [0; FRAME_BUF],
+            tx_buf: [0; FRAME_BUF],
+        })
     }
 
     /// Pops one received frame into `rx_buf`; returns its length without FCS, or None if none waits.
@@ -258,8 +269,15 @@ impl embassy_net_driver::Driver for Lan9118 {
         RX_WAKER.register(cx.waker());
         match self.pop_frame() {
             Some(len) => {
-                let Self { regs, rx_buf, tx_buf, .. } = self;
-                Some((RxToken { frame: &mut rx_buf[..len] }, TxToken { regs, buf: tx_buf }))
+                let Self {
+                    regs, rx_buf, tx_buf, ..
+                } = self;
+                Some((
+                    RxToken {
+                        frame: &mut rx_buf[..len],
+                    },
+                    TxToken { regs, buf: tx_buf },
+                ))
             }
             None => {
                 // Clear a stale status first: a frame arriving after this point sets it again and,
@@ -278,7 +296,10 @@ impl embassy_net_driver::Driver for Lan9118 {
             cx.waker().wake_by_ref();
             return None;
         }
-        Some(TxToken { regs: &self.regs, buf: &mut self.tx_buf })
+        Some(TxToken {
+            regs: &self.regs,
+            buf: &mut self.tx_buf,
+        })
     }
 
     fn link_state(&mut self, _cx: &mut Context) -> LinkState {

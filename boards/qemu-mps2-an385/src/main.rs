@@ -26,8 +26,8 @@ use embassy_net::{Ipv4Cidr, Runner, StackResources, StaticConfigV4};
 use lan9118::Lan9118;
 use static_cell::StaticCell;
 
-/// Sockets: demo UDP + demo TCP, plus headroom for the client that replaces the demo.
-const SOCKETS: usize = 4;
+/// Sockets: the demo's UDP socket and its TCP listeners, plus one spare.
+const SOCKETS: usize = 2 + demo::TCP_LISTENERS;
 /// QEMU offers no entropy source; the seed only varies TCP initial sequence numbers and ports.
 const NET_RANDOM_SEED: u64 = 0x5349_4D50_4C45_494D;
 
@@ -78,12 +78,14 @@ fn main() -> ! {
     let ready_port = demo::ready_port();
 
     EXECUTOR.init(executor::Executor::new()).run(|spawner| {
-        let tasks = [
-            net_task(runner).map(|t| spawner.spawn(t)),
-            demo::udp_echo(stack, ready_port).map(|t| spawner.spawn(t)),
-            demo::tcp_echo(stack).map(|t| spawner.spawn(t)),
-        ];
-        if tasks.iter().any(|t| t.is_err()) {
+        let mut spawned = net_task(runner).map(|t| spawner.spawn(t)).is_ok();
+        spawned &= demo::udp_echo(stack, ready_port)
+            .map(|t| spawner.spawn(t))
+            .is_ok();
+        for _ in 0..demo::TCP_LISTENERS {
+            spawned &= demo::tcp_echo(stack).map(|t| spawner.spawn(t)).is_ok();
+        }
+        if !spawned {
             defmt::error!("a task could not be spawned");
             semihosting::exit_failure();
         }
