@@ -52,8 +52,13 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound from EXIT to QEMU's exit.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 
-const QEMU: &str = "qemu-system-arm";
 const DEFMT_PRINT: &str = "defmt-print";
+
+/// The QEMU binary: `qemu-system-arm` from PATH, or the program named by `SIMPLE_IM_QEMU` (for a
+/// QEMU built elsewhere).
+pub fn qemu_program() -> String {
+    std::env::var("SIMPLE_IM_QEMU").unwrap_or_else(|_| "qemu-system-arm".into())
+}
 
 /// The firmware crate's directory.
 pub fn board_dir() -> PathBuf {
@@ -62,7 +67,7 @@ pub fn board_dir() -> PathBuf {
 
 /// Fails (never skips) when a tool the HIL tests need is missing, saying how to install it.
 pub fn require_tools() -> Result<(), String> {
-    for tool in [QEMU, DEFMT_PRINT] {
+    for tool in [qemu_program().as_str(), DEFMT_PRINT] {
         let found = Command::new(tool)
             .arg("--version")
             .stdout(Stdio::null())
@@ -186,7 +191,8 @@ impl Qemu {
         );
         let semihosting = format!("enable=on,target=native,arg=firmware,arg=ready-port={ready_port}");
         let started = Instant::now();
-        let mut qemu = Command::new(QEMU)
+        let qemu_program = qemu_program();
+        let mut qemu = Command::new(&qemu_program)
             .args([
                 "-machine",
                 board.machine(),
@@ -203,7 +209,7 @@ impl Qemu {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|e| format!("cannot start {QEMU}: {e}; run `cargo xtask setup`"))?;
+            .map_err(|e| format!("cannot start {qemu_program}: {e}; run `cargo xtask setup`"))?;
         let frames = qemu.stdout.take();
         let mut decoder = match Command::new(DEFMT_PRINT)
             .arg("-e")
