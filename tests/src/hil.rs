@@ -313,18 +313,23 @@ impl Qemu {
         Ok(stream)
     }
 
-    /// Sends `EXIT` over UDP and waits (bounded) for QEMU to end; returns its exit status.
-    pub fn request_exit(&mut self, socket: &UdpSocket) -> Result<ExitStatus, String> {
+    /// Sends a datagram the guest does not answer (`EXIT`, `PANIC`) and waits (bounded) for QEMU to end.
+    pub fn send_and_wait_exit(&mut self, socket: &UdpSocket, command: &[u8]) -> Result<ExitStatus, String> {
         socket
-            .send_to(b"EXIT", self.udp_addr)
+            .send_to(command, self.udp_addr)
             .map_err(|e| format!("UDP send: {e}"))?;
         match wait_bounded(&mut self.qemu, EXIT_TIMEOUT)? {
             Some(status) => Ok(status),
             None => Err(format!(
-                "QEMU still running {EXIT_TIMEOUT:?} after EXIT\n{}",
+                "QEMU still running {EXIT_TIMEOUT:?} after {command:?}\n{}",
                 self.log_text()
             )),
         }
+    }
+
+    /// Sends `EXIT` over UDP and waits (bounded) for QEMU to end; returns its exit status.
+    pub fn request_exit(&mut self, socket: &UdpSocket) -> Result<ExitStatus, String> {
+        self.send_and_wait_exit(socket, b"EXIT")
     }
 
     /// CPU time (user + system) QEMU has used so far, from /proc (Linux only).

@@ -132,3 +132,75 @@ fn idle_firmware_leaves_the_host_core_mostly_idle() {
     let socket = host_udp_socket();
     assert_exits_zero(&mut qemu, &socket);
 }
+
+/// A panicking firmware ends QEMU with status 1 (the panic handler logs and exits) instead of hanging.
+#[test]
+fn firmware_panic_ends_qemu_with_failure_status() {
+    let mut qemu = boot(Board::Mps2An385);
+    let socket = host_udp_socket();
+    let status = qemu
+        .send_and_wait_exit(&socket, b"PANIC")
+        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "QEMU exit status after PANIC\n{}",
+        qemu.log_text()
+    );
+}
+
+/// Code (text + rodata + vectors), initialised data and zeroed data of an ELF, from its section flags.
+fn footprint(elf: &[u8]) -> (u64, u64, u64) {
+    use object::{Object, ObjectSection, SectionFlags, SectionKind};
+    let file = object::File::parse(elf).expect("the firmware is an ELF file");
+    let (mut code, mut data, mut bss) = (0, 0, 0);
+    for section in file.sections() {
+        let SectionFlags::Elf { sh_flags } = section.flags() else {
+            continue;
+        };
+        let allocated = sh_flags & u64::from(object::elf::SHF_ALLOC) != 0;
+        let writable = sh_flags & u64::from(object::elf::SHF_WRITE) != 0;
+        match (allocated, writable, section.kind()) {
+            (false, _, _) => {}
+            (true, true, SectionKind::UninitializedData) => bss += section.size(),
+            (true, true, _) => data += section.size(),
+            (true, false, _) => code += section.size(),
+        }
+    }
+    (code, data, bss)
+}
+
+/// The budget for the whole QEMU firmware (<= 128 KiB code, <= 64 KiB RAM), and no allocator.
+#[test]
+fn firmware_fits_the_budget_and_links_no_allocator() {
+    use object::{Object, ObjectSymbol};
+    for board in [Board::Mps2An385, Board::Mps2An386] {
+        let elf = hil::build_firmware(board).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(&elf).expect("the firmware ELF is readable");
+        let (code, data, bss) = footprint(&bytes);
+        eprintln!("{}: code {code} B, data {data} B, bss {bss} B", board.machine());
+        assert!(
+            code + data <= 128 * 1024,
+            "{}: {code} B code + {data} B data over 128 KiB",
+            board.machine()
+        );
+        assert!(
+            data + bss <= 64 * 1024,
+            "{}: {data} B data + {bss} B bss over 64 KiB RAM",
+            board.machine()
+        );
+        let file = object::File::parse(&*bytes).expect("the firmware is an ELF file");
+        let allocator: Vec<String> = file
+            .symbols()
+            .filter_map(|s| s.name().ok().map(str::to_string))
+            .filter(|name| {
+                name.contains("__rust_alloc") || name.contains("__rg_alloc") || name.contains("__rdl_alloc")
+            })
+            .collect();
+        assert!(
+            allocator.is_empty(),
+            "{}: allocator symbols linked: {allocator:?}",
+            board.machine()
+        );
+    }
+}

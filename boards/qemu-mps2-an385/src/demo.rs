@@ -5,7 +5,8 @@
 //!   this datagram instead of retrying connects, because QEMU accepts host connects before the guest
 //!   listens.
 //! - Every UDP datagram to port 5060 is sent back to its sender prefixed with `ECHO `, except `EXIT`,
-//!   which ends the run with success.
+//!   which ends the run with success, and `PANIC`, which panics (so the harness can check that a
+//!   failing firmware ends QEMU with status 1 instead of hanging).
 //! - TCP port 5061 is served by `TCP_LISTENERS` tasks, each accepting one connection at a time and
 //!   answering each `\n`-terminated line with `ECHO <line>\n`. With more than one, a socket is still
 //!   listening while another finishes closing, so a host that reconnects at once is not reset.
@@ -33,6 +34,7 @@ pub const TCP_LISTENERS: usize = 2;
 const ECHO_PREFIX: &[u8] = b"ECHO ";
 const READY: &[u8] = b"READY 10.0.2.15";
 const EXIT: &[u8] = b"EXIT";
+const PANIC: &[u8] = b"PANIC";
 
 /// The ready port from a `ready-port=N` word of the semihosting command line, else the default.
 pub fn ready_port() -> u16 {
@@ -79,6 +81,9 @@ pub async fn udp_echo(stack: Stack<'static>, ready_port: u16) {
         if payload == EXIT {
             defmt::info!("EXIT received: success");
             semihosting::exit_success();
+        }
+        if payload == PANIC {
+            panic!("PANIC requested by the host");
         }
         let reply_len = ECHO_PREFIX.len() + len;
         reply[..ECHO_PREFIX.len()].copy_from_slice(ECHO_PREFIX);
