@@ -4,5 +4,6 @@
 //! roles come with the server issues.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod inspect;
 pub mod store;
