@@ -52,8 +52,7 @@ pub const DEFAULT_CHARGING_LOG: &str = "charging.jsonl";
 /// The default served domain.
 pub const DEFAULT_DOMAIN: &str = "localhost";
 /// The default SIP listen address, on UDP and TCP alike.
-pub const DEFAULT_SIP_LISTEN: SocketAddr =
-    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5060);
+pub const DEFAULT_SIP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5060);
 
 /// The resolved configuration of the server and of the CLI.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,7 +183,9 @@ impl fmt::Display for ConfigError {
                 }
                 write!(f, ": {message}")
             }
-            ConfigError::Syntax { path, line: None, message, .. } => write!(f, "{}: {message}", path.display()),
+            ConfigError::Syntax { path, line: None, message, .. } => {
+                write!(f, "{}: {message}", path.display())
+            }
             ConfigError::Invalid { key, reason } => write!(f, "configuration key `{key}`: {reason}"),
         }
     }

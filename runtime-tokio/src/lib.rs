@@ -7,3 +7,4 @@
 pub mod config;
 pub mod inspect;
 pub mod store;
+pub mod users;

@@ -110,7 +110,10 @@ async fn acknowledged_messages_survive_sigkill() {
     let first_ids: BTreeSet<&str> = first.iter().map(|(id, _)| id.as_str()).collect();
     for (id, kind) in &second {
         if first_ids.contains(id.as_str()) {
-            assert_eq!(kind, "duplicate", "{id} was stored by the first run, the re-send must be a duplicate");
+            assert_eq!(
+                kind, "duplicate",
+                "{id} was stored by the first run, the re-send must be a duplicate"
+            );
         }
     }
     eprintln!(

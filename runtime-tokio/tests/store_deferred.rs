@@ -81,10 +81,16 @@ async fn resend_after_delivery_is_a_duplicate_until_the_message_would_have_expir
     let id = store.enqueue(sent.clone(), ROOMY).await.unwrap().id();
     assert!(store.delivered(id).await.unwrap());
     assert_eq!(store.enqueue(sent.clone(), ROOMY).await.unwrap(), Enqueued::Duplicate(id));
-    assert!(store.pending("bob", 10).await.unwrap().is_empty(), "a duplicate of a delivered message is not re-queued");
+    assert!(
+        store.pending("bob", 10).await.unwrap().is_empty(),
+        "a duplicate of a delivered message is not re-queued"
+    );
     store.expire(expires, 100).await.unwrap();
     let later = store.enqueue(sent, ROOMY).await.unwrap();
-    assert!(matches!(later, Enqueued::Stored(new_id) if new_id != id), "the tombstone is forgotten after expiry");
+    assert!(
+        matches!(later, Enqueued::Stored(new_id) if new_id != id),
+        "the tombstone is forgotten after expiry"
+    );
 }
 
 #[tokio::test]
@@ -94,7 +100,10 @@ async fn full_message_quota_is_a_typed_error_and_stores_nothing() {
     store.enqueue(message("bob", "a", "m1", 1), quota).await.unwrap();
     let second = store.enqueue(message("bob", "a", "m2", 2), quota).await.unwrap().id();
     let refused = store.enqueue(message("bob", "a", "m3", 3), quota).await.unwrap_err();
-    assert_eq!(refused, StoreError::QuotaExceeded { recipient: "bob".into(), limit: QuotaLimit::Messages(2) });
+    assert_eq!(
+        refused,
+        StoreError::QuotaExceeded { recipient: "bob".into(), limit: QuotaLimit::Messages(2) }
+    );
     assert_eq!(message_ids(&store.pending("bob", 10).await.unwrap()), ["m1", "m2"]);
     // Other recipients have their own quota; delivering frees room.
     store.enqueue(message("carol", "a", "m4", 4), quota).await.unwrap();

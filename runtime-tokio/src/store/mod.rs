@@ -38,8 +38,8 @@ mod types;
 
 pub use sqlite::{SqliteStore, DB_FILE_NAME, SCHEMA_VERSION};
 pub use types::{
-    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit,
-    StoreError, UnixMillis, User, UserPolicy,
+    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit, StoreError,
+    UnixMillis, User, UserPolicy,
 };
 
 use std::future::Future;

@@ -2,8 +2,8 @@
 //! the writing ones inside its batch transaction; the reading ones run on pooled reader connections.
 
 use crate::store::{
-    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit,
-    StoreError, UnixMillis, User, UserPolicy,
+    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit, StoreError,
+    UnixMillis, User, UserPolicy,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -259,7 +259,9 @@ pub fn delivered(conn: &Connection, id: DeferredId) -> Result<bool, StoreError> 
 
 pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<DeferredMessage>, StoreError> {
     let now = to_sql_ms(now);
-    let sql = format!("SELECT {DEFERRED_COLUMNS} FROM deferred WHERE expires_ms <= ?1 ORDER BY expires_ms, id LIMIT ?2");
+    let sql = format!(
+        "SELECT {DEFERRED_COLUMNS} FROM deferred WHERE expires_ms <= ?1 ORDER BY expires_ms, id LIMIT ?2"
+    );
     let expired: Vec<DeferredMessage> = {
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![now, limit_to_sql(limit)], deferred_from_row)?;
