@@ -61,7 +61,7 @@ async fn delivered_removes_once() {
 }
 
 #[tokio::test]
-async fn same_sender_and_message_id_is_stored_once() {
+async fn same_recipient_sender_and_message_id_is_stored_once() {
     let (_dir, store) = open();
     let first = store.enqueue(message("bob", "sip:alice@localhost", "m1", 1), ROOMY).await.unwrap();
     let Enqueued::Stored(id) = first else { panic!("first enqueue must store, got {first:?}") };
@@ -71,6 +71,10 @@ async fn same_sender_and_message_id_is_stored_once() {
     let other = store.enqueue(message("bob", "sip:carol@localhost", "m1", 3), ROOMY).await.unwrap();
     assert!(matches!(other, Enqueued::Stored(other_id) if other_id != id));
     assert_eq!(store.pending("bob", 10).await.unwrap().len(), 2);
+    // ... and so is the same message to another recipient.
+    let copy = store.enqueue(message("carol", "sip:alice@localhost", "m1", 4), ROOMY).await.unwrap();
+    assert!(matches!(copy, Enqueued::Stored(copy_id) if copy_id != id));
+    assert_eq!(store.pending("carol", 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -110,6 +114,14 @@ async fn full_message_quota_is_a_typed_error_and_stores_nothing() {
     store.delivered(second).await.unwrap();
     store.enqueue(message("bob", "a", "m3", 5), quota).await.unwrap();
     assert_eq!(message_ids(&store.pending("bob", 10).await.unwrap()), ["m1", "m3"]);
+}
+
+#[tokio::test]
+async fn a_resend_into_a_full_mailbox_is_still_a_duplicate() {
+    let (_dir, store) = open();
+    let quota = Quota { max_messages: 1, max_bytes: 1 << 20 };
+    let id = store.enqueue(message("bob", "a", "m1", 1), quota).await.unwrap().id();
+    assert_eq!(store.enqueue(message("bob", "a", "m1", 2), quota).await, Ok(Enqueued::Duplicate(id)));
 }
 
 #[tokio::test]
@@ -193,6 +205,8 @@ fn file_records_the_schema_version_and_a_newer_file_is_refused() {
     assert_eq!(version, SCHEMA_VERSION);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page_size, 1024);
     conn.execute("UPDATE schema_version SET version = ?1", [SCHEMA_VERSION + 1]).unwrap();
     drop(conn);
     let refused = SqliteStore::open(dir.path()).err().expect("a newer schema must be refused");

@@ -81,12 +81,12 @@ fn in_savepoint<T>(
     conn: &Connection,
     op: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT request")?;
+    conn.prepare_cached("SAVEPOINT request")?.execute([])?;
     let result = op(conn);
     if result.is_err() {
-        conn.execute_batch("ROLLBACK TO request")?;
+        conn.prepare_cached("ROLLBACK TO request")?.execute([])?;
     }
-    conn.execute_batch("RELEASE request")?;
+    conn.prepare_cached("RELEASE request")?.execute([])?;
     result
 }
 
