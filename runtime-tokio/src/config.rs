@@ -233,6 +233,12 @@ impl Config {
         self.data_dir.join(crate::store::DB_FILE_NAME)
     }
 
+    /// Whether a request from `source` comes from a trusted SIP/IP core, whose P-Asserted-Identity the
+    /// server may take as the sender's identity.
+    pub fn is_trusted_core(&self, source: IpAddr) -> bool {
+        self.trusted_cores.contains(&source)
+    }
+
     /// Whether `host` names this server's domain or one of its aliases (case-insensitive, as DNS).
     pub fn is_local_domain(&self, host: &str) -> bool {
         self.domain.eq_ignore_ascii_case(host) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(host))

@@ -202,7 +202,8 @@ fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> Result<T, CliErr
 }
 
 /// `simple-im user add NAME --password PW [--display-name TEXT]`: creates the account with HA1 hashes
-/// for the configured domain. Returns the line to print, e.g. `added user alice (sip:alice@localhost)`.
+/// for the configured domain. Returns the text to print as is (`print!`), e.g.
+/// `added user alice (sip:alice@localhost)` and a newline.
 pub fn cli_add(
     config: &Config,
     name: &str,
@@ -221,11 +222,12 @@ pub fn cli_add(
     };
     let store = SqliteStore::open(&config.data_dir)?;
     block_on(store.add_user(user))??;
-    Ok(format!("added user {name} (sip:{name}@{})", config.domain))
+    Ok(format!("added user {name} (sip:{name}@{})\n", config.domain))
 }
 
-/// `simple-im user list`: one line per account, `NAME<TAB>DISPLAY NAME<TAB>CREATED` (created in UTC,
-/// ISO 8601), ordered by name; empty when there are no accounts.
+/// `simple-im user list`: the text to print as is, one line per account,
+/// `NAME<TAB>DISPLAY NAME<TAB>CREATED` (created in UTC, ISO 8601), ordered by name; empty when there
+/// are no accounts.
 pub fn cli_list(config: &Config) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
     let users: Vec<User> = block_on(store.users())??;
@@ -233,9 +235,10 @@ pub fn cli_list(config: &Config) -> Result<String, CliError> {
 }
 
 /// `simple-im user remove NAME`: deletes the account with its policy and pending deferred messages.
-/// Returns the line to print; fails with [`StoreError::NoSuchUser`] when there is no such account.
+/// Returns the text to print as is (one line); fails with [`StoreError::NoSuchUser`] when there is no
+/// such account.
 pub fn cli_remove(config: &Config, name: &str) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
     block_on(store.remove_user(name))??;
-    Ok(format!("removed user {name}"))
+    Ok(format!("removed user {name}\n"))
 }

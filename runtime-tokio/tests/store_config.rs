@@ -66,6 +66,8 @@ fn file_overrides_every_key() {
     assert_eq!(config.charging_log, PathBuf::from("/var/log/im.jsonl"));
     assert_eq!(config.system_uri, "sip:notices@example.com");
     assert_eq!(config.trusted_cores, ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+    assert!(config.is_trusted_core("10.0.0.5".parse().unwrap()));
+    assert!(!config.is_trusted_core("10.0.0.6".parse().unwrap()));
     assert_eq!(config.sip.udp, ["0.0.0.0:5070".parse::<SocketAddr>().unwrap()]);
     assert!(config.sip.tcp.is_empty());
     assert_eq!(config.limits.max_pager_body_bytes, 4096);

@@ -141,7 +141,8 @@ async fn full_byte_quota_is_a_typed_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_enqueues_share_batches_without_breaking_the_quota() {
     let (_dir, store) = open();
-    let store = Arc::new(store);
+    // As the server holds it: behind the trait object, shared by tasks.
+    let store: Arc<dyn Store> = Arc::new(store);
     let quota = Quota { max_messages: 10, max_bytes: 1 << 20 };
     let tasks: Vec<_> = (0..50)
         .map(|i| {

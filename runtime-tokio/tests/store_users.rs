@@ -85,7 +85,7 @@ fn cli_add_list_remove() {
     assert_eq!(cli_list(&config).unwrap(), "", "the data directory is created, empty");
     assert!(config.db_path().exists());
 
-    assert_eq!(cli_add(&config, "bob", "pw2", None).unwrap(), "added user bob (sip:bob@localhost)");
+    assert_eq!(cli_add(&config, "bob", "pw2", None).unwrap(), "added user bob (sip:bob@localhost)\n");
     cli_add(&config, "alice", "pw1", Some("Alice Liddell")).unwrap();
     let listing = cli_list(&config).unwrap();
     let rows: Vec<Vec<&str>> = listing.lines().map(|l| l.split('\t').collect()).collect();
@@ -94,7 +94,7 @@ fn cli_add_list_remove() {
     assert_eq!(rows[1][..2], ["bob", ""]);
     assert!(rows.iter().all(|r| r.len() == 3 && r[2].ends_with('Z')), "{listing}");
 
-    assert_eq!(cli_remove(&config, "alice").unwrap(), "removed user alice");
+    assert_eq!(cli_remove(&config, "alice").unwrap(), "removed user alice\n");
     assert!(cli_list(&config).unwrap().starts_with("bob\t"));
     assert_eq!(cli_list(&config).unwrap().lines().count(), 1);
 }

@@ -111,6 +111,8 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Queues `op` for the writer at once, not when the future is first polled: dropping the future
+    /// does not cancel the write, it only gives up on learning its outcome.
     fn write<T, F>(&self, op: F) -> StoreFuture<'_, T>
     where
         T: Send + 'static,
