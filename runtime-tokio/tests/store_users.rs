@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::store::{SqliteStore, Store, StoreError, UnixMillis, UserPolicy};
 use simple_im_tokio::users::{
-    cli_add, cli_list, cli_remove, credentials, format_utc, validate_user_name, CliError, UserNameError,
+    cli_add, cli_list, cli_policy, cli_remove, credentials, format_utc, validate_user_name, CliError,
+    PolicyChange, UserNameError,
 };
 use store_support::{message, ROOMY};
 
@@ -180,4 +181,44 @@ async fn removing_a_user_drops_its_policy_and_pending_messages() {
     assert_eq!(store.policy("alice").await.unwrap(), UserPolicy::default());
     assert!(store.pending("alice", 10).await.unwrap().is_empty());
     assert_eq!(store.pending("carol", 10).await.unwrap().len(), 1, "other mailboxes are untouched");
+}
+
+#[test]
+fn cli_policy_applies_changes_in_order_and_shows_the_result() {
+    let (_dir, config, _store) = store_with_alice();
+    let shown = cli_policy(&config, "alice", &[]).unwrap();
+    assert_eq!(shown, "user alice\nincoming IM barred: no\nstore pager messages: no\n");
+    let changes = [
+        PolicyChange::Block("sip:spam@evil.example".into()),
+        PolicyChange::Block("sip:ads@evil.example".into()),
+        PolicyChange::Block("sip:spam@evil.example".into()),
+        PolicyChange::Unblock("sip:ads@evil.example".into()),
+        PolicyChange::Grant("tel:+15551234".into()),
+        PolicyChange::BarIncoming(true),
+        PolicyChange::StorePagerMessages(true),
+    ];
+    let shown = cli_policy(&config, "alice", &changes).unwrap();
+    assert_eq!(
+        shown,
+        "user alice\nincoming IM barred: yes\nstore pager messages: yes\n\
+         blocked: sip:spam@evil.example\ngranted: tel:+15551234\n"
+    );
+    assert_eq!(cli_policy(&config, "alice", &[]).unwrap(), shown, "the changes are stored");
+}
+
+#[test]
+fn cli_policy_refuses_unknown_users_and_non_uris() {
+    let (_dir, config, _store) = store_with_alice();
+    assert_eq!(
+        cli_policy(&config, "ghost", &[]),
+        Err(CliError::Store(StoreError::NoSuchUser("ghost".into())))
+    );
+    for bad in ["bob@example.com", "sip:", "sip:a b@c", "http://x"] {
+        let refused = cli_policy(&config, "alice", &[PolicyChange::Block(bad.into())]);
+        assert_eq!(refused, Err(CliError::InvalidUri(bad.into())), "{bad}");
+    }
+    assert!(
+        cli_policy(&config, "alice", &[]).unwrap().ends_with("store pager messages: no\n"),
+        "nothing changed"
+    );
 }
