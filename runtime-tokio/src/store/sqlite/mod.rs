@@ -93,11 +93,9 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        // The writer never checkpoints (the checkpointer does); its 32 MiB cache holds the hot index
-        // and table pages of a busy queue (SQLite's default is 2 MiB).
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -32768",
-        )?;
+        // The writer never checkpoints: the checkpointer does. (A larger page cache than SQLite's 2 MiB
+        // default measured no faster: every commit then spends longer sweeping the cache.)
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0")?;
         schema::migrate(&mut conn)?;
         let checkpointer = Checkpointer::spawn(open_connection(&path)?)
             .map_err(|e| StoreError::Open(format!("cannot start the store's checkpoint thread: {e}")))?;
