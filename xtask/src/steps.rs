@@ -160,7 +160,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The criterion benchmarks of `simple-im-tests`.
-const BENCHES: &[&str] = &["parse"];
+const BENCHES: &[&str] = &["parse", "msrp"];
 
 /// How many messages one iteration of a corpus benchmark handles: the files in `dir`.
 fn corpus_size(dir: &str) -> Result<u64, String> {
@@ -174,9 +174,15 @@ fn report_bench(name: &str) -> Result<(), String> {
     match name {
         "parse" => crate::report::print_group(
             "parse",
-            corpus_size("tests/corpus/sip")?,
+            (corpus_size("tests/corpus/sip")?, "messages"),
             &["simple-im/index", "simple-im/typed", "rsip/parse", "rsip/typed"],
             &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/typed")],
+        ),
+        "msrp" => crate::report::print_group(
+            "msrp",
+            ((4 << 20) / (32 << 10), "chunks"),
+            &["simple-im/chunk-reader", "memcpy/copy"],
+            &[("simple-im/chunk-reader", "memcpy/copy")],
         ),
         other => Err(format!("unknown benchmark `{other}`; have: {}", BENCHES.join(", "))),
     }
