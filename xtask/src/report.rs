@@ -15,8 +15,15 @@ struct Estimate {
 }
 
 fn function_dir(group: &str, function: &str) -> PathBuf {
-    // criterion replaces '/' in names with '_' on disk.
-    root().join("target").join("criterion").join(group).join(function.replace('/', "_")).join("new")
+    // criterion writes a function named "a/b" as the directory "a_b", and a `BenchmarkId` with a
+    // parameter ("a" with 64) as the nested "a/64".
+    let group_dir = root().join("target").join("criterion").join(group);
+    let flat = group_dir.join(function.replace('/', "_")).join("new");
+    if flat.exists() {
+        flat
+    } else {
+        group_dir.join(function).join("new")
+    }
 }
 
 fn read_estimate(group: &str, function: &str) -> Result<Estimate, String> {
