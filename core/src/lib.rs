@@ -43,6 +43,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod client;
 pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;
