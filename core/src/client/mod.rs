@@ -57,6 +57,7 @@ pub use events::{
     ClientEvent, Destination, Disposition, MessageHandle, ReceivedHandle, Span, Transmit,
 };
 pub use pager::ImdnRequest;
+pub use registration::RegistrationState;
 
 use core::fmt;
 
@@ -514,3 +515,15 @@ pub(crate) fn classify(event: TxEvent) -> Option<TxOutcome> {
         _ => None,
     }
 }
+
+/// The static-RAM budget of the client part on a 64 KiB device (issue 7): checked at compile time for
+/// the default capacities on every target, so a capacity change that breaks it fails the device build.
+pub const CLIENT_RAM_BUDGET: usize = 16 * 1024;
+
+struct BudgetRng;
+impl Rng for BudgetRng {
+    fn fill(&mut self, buf: &mut [u8]) {
+        buf.fill(0);
+    }
+}
+const _: () = assert!(core::mem::size_of::<Client<BudgetRng, [u8; 20]>>() <= CLIENT_RAM_BUDGET);

@@ -32,7 +32,7 @@ pub(crate) fn server_key(msg: &Message<'_, '_>) -> Option<TransactionKey> {
     let via = crate::sip::header::Via::parse(raw).ok()?;
     let branch = via.branch?;
     // sent-by: the text after "SIP/2.0/<transport>" up to the first parameter.
-    let after_protocol = raw.trim_start().splitn(2, char::is_whitespace).nth(1)?;
+    let after_protocol = raw.trim_start().split_once(char::is_whitespace)?.1;
     let sent_by = after_protocol.split(';').next()?.trim();
     let method = msg.method()?;
     TransactionKey::server(branch, sent_by, method.as_str()).ok()
