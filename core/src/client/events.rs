@@ -57,6 +57,11 @@ pub struct MessageHandle(pub u32);
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ReceivedHandle(pub u32);
 
+/// Identifies a chat session (an invitation received or sent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChatId(pub u32);
+
 /// A disposition reported by a notification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -141,6 +146,60 @@ pub enum ClientEvent {
     },
     /// An incoming IM was refused because incoming IMs are barred.
     IncomingBarred,
+    /// Someone invites the user to a chat: answer with `accept_chat` or `decline_chat`.
+    ChatInvitation {
+        /// The chat.
+        chat: ChatId,
+        /// The inviter's From header value (a span into the input).
+        from: Span,
+    },
+    /// Open the MSRP TCP connection of `chat` to `Client::chat_peer_address` (`active`), or accept the
+    /// peer's connection (`!active`); then feed bytes with `handle_msrp`.
+    ChatConnect {
+        /// The chat.
+        chat: ChatId,
+        /// Whether this side connects.
+        active: bool,
+    },
+    /// The chat's SIP dialog is confirmed (ACK received or sent).
+    ChatEstablished {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// Body bytes of an incoming chat message at `offset` (a span into the `handle_msrp` input). Large
+    /// messages arrive as many of these.
+    ChatBody {
+        /// The chat.
+        chat: ChatId,
+        /// Offset of these bytes in the message.
+        offset: u64,
+        /// The bytes.
+        body: Span,
+    },
+    /// An incoming chat message is complete (`len` bytes; 0 when it was aborted).
+    ChatMessageEnd {
+        /// The chat.
+        chat: ChatId,
+        /// Its length.
+        len: u64,
+    },
+    /// Our chat message was written to the connection.
+    ChatSent {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// Our chat message failed (error response, timeout, lost connection).
+    ChatSendFailed {
+        /// The chat.
+        chat: ChatId,
+    },
+    /// The chat ended: 200 after BYE, the final status of a refused invitation, 408 on timeout.
+    ChatClosed {
+        /// The chat.
+        chat: ChatId,
+        /// Why.
+        status: u16,
+    },
     /// A received message was refused as malformed (400) or oversized (413), or dropped.
     Rejected {
         /// The status answered (0 when it could not be answered at all).

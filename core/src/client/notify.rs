@@ -34,7 +34,9 @@ pub(crate) struct PendingDisplay {
     cpim_head: Vec<u8, DISPLAY_RECORD_LEN>,
 }
 
-impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Client<R, A, REQ, OUT, SRV> {
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
     /// The user has seen the IM reported with `handle`: sends its display notification.
     pub fn mark_displayed(&mut self, now: Instant, handle: ReceivedHandle) -> Result<(), CommandError> {
         let index = self

@@ -40,6 +40,7 @@ pub(crate) enum Purpose {
     Notification,
     Publish { barred: bool },
     Register,
+    Bye,
 }
 
 /// One outgoing non-INVITE request and its transaction.
@@ -75,7 +76,9 @@ impl<const REQ: usize> Outgoing<REQ> {
 /// Bytes of a CPIM body built on the stack before it is copied into the request.
 pub const CPIM_SCRATCH: usize = 1280;
 
-impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Client<R, A, REQ, OUT, SRV> {
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
     /// Sends a pager-mode IM to `to` (a SIP URI). With `imdn`, the body is wrapped in CPIM with a fresh
     /// Message-ID asking for delivery (and display) notifications, reported as `DeliveryNotification` /
     /// `DisplayNotification` with the returned handle.
@@ -172,6 +175,49 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
         Ok(index)
     }
 
+    /// Sends BYE in a dialog (fields from the dialog; `routes` as Route headers).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        uri: &str,
+        remote_uri: &str,
+        remote_tag: &str,
+        local_tag: &str,
+        call_id: &str,
+        cseq: u32,
+        routes: &[(HeaderName<'static>, &str)],
+    ) -> Result<(), CommandError> {
+        let index = self.free_outgoing_slot()?;
+        let branch = generate_branch(&mut self.rng);
+        let head = RequestHead {
+            method: Method::Bye,
+            uri,
+            transport: self.transport_token(),
+            local: self.local.as_str(),
+            branch: branch.as_str(),
+            display_name: "",
+            from_uri: self.config.aor.as_str(),
+            from_tag: local_tag,
+            to: remote_uri,
+            call_id,
+            cseq,
+        };
+        let mut bytes: Vec<u8, REQ> = Vec::new();
+        wire::fill(&mut bytes, |buf| {
+            let mut w = wire::start_request(buf, &head)?;
+            for (name, value) in routes {
+                w.header(*name, value)?;
+            }
+            w.finish(b"")
+        })
+        .map_err(|_| CommandError::TooLarge)?;
+        // The To tag: start_request writes `<to>`; add the tag by rewriting the To line.
+        let with_tag = add_to_tag::<REQ>(&bytes, remote_tag).ok_or(CommandError::TooLarge)?;
+        self.start_outgoing(now, index, with_tag, branch, cseq, false, Purpose::Bye);
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn start_outgoing(
         &mut self,
@@ -224,7 +270,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
             Purpose::Pager(handle) => self.push_event(ClientEvent::PagerFailed { handle, status }),
             Purpose::Notification => debug!("IMDN MESSAGE finished with {}", status),
             Purpose::Publish { barred } => self.push_event(ClientEvent::BarringPublished { barred, status }),
-            Purpose::Register => {}
+            Purpose::Register | Purpose::Bye => {}
         }
     }
 
@@ -350,4 +396,16 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Clie
         });
         (200, "OK")
     }
+}
+
+/// Inserts `;tag=<tag>` after the To header's `>` (the client's own requests write `To: <uri>`).
+fn add_to_tag<const REQ: usize>(bytes: &[u8], tag: &str) -> Option<Vec<u8, REQ>> {
+    let at = bytes.windows(6).position(|w| w == b"\r\nTo: ")?;
+    let close = at + bytes.get(at..)?.iter().position(|&b| b == b'>')? + 1;
+    let mut out: Vec<u8, REQ> = Vec::new();
+    out.extend_from_slice(bytes.get(..close)?).ok()?;
+    out.extend_from_slice(b";tag=").ok()?;
+    out.extend_from_slice(tag.as_bytes()).ok()?;
+    out.extend_from_slice(bytes.get(close..)?).ok()?;
+    Some(out)
 }

@@ -139,7 +139,9 @@ pub(crate) fn answer_challenge<'v>(
     Some(out)
 }
 
-impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Client<R, A, REQ, OUT, SRV> {
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
     /// Registers (and keeps the registration refreshed until [`Client::unregister`]).
     pub fn register(&mut self, now: Instant) -> Result<(), CommandError> {
         let expires = self.config.registration_expiry_s;

@@ -32,7 +32,9 @@ pub const SETTINGS_CONTENT_TYPE: &str = "application/vnd.simple-im.settings+xml"
 const BARRED_DOC: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<im-settings xmlns=\"urn:simple-im:params:xml:ns:im-settings\"><incoming-im-barring>true</incoming-im-barring></im-settings>\r\n";
 const OPEN_DOC: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<im-settings xmlns=\"urn:simple-im:params:xml:ns:im-settings\"><incoming-im-barring>false</incoming-im-barring></im-settings>\r\n";
 
-impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize> Client<R, A, REQ, OUT, SRV> {
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
     /// Bars (or allows) incoming IMs locally and publishes the setting; ends with `BarringPublished`.
     pub fn set_barring(&mut self, now: Instant, barred: bool) -> Result<(), CommandError> {
         self.barred = barred;
