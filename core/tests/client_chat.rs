@@ -9,8 +9,14 @@ use simple_im_core::time::Instant;
 type Peer = Client<SimRng, u8>;
 
 fn peer(user: &str, local: &str, seed: u64) -> Peer {
-    let cfg = ClientConfig::new("127.0.0.1:5060", TransportKind::Udp, &format!("sip:{user}@example.com"), user, "pw")
-        .unwrap();
+    let cfg = ClientConfig::new(
+        "127.0.0.1:5060",
+        TransportKind::Udp,
+        &format!("sip:{user}@example.com"),
+        user,
+        "pw",
+    )
+    .unwrap();
     let mut c = Client::new(cfg, Instant::ZERO, SimRng::new(seed));
     c.set_local_address(local).unwrap();
     c
@@ -51,9 +57,12 @@ fn drain(c: &mut Peer, side: &mut Side, input: &[u8]) {
             }
             ClientEvent::ChatMessageEnd { len, .. } => {
                 assert_eq!(len as usize, side.current.len());
-                side.texts.push(String::from_utf8(std::mem::take(&mut side.current)).unwrap());
+                side.texts
+                    .push(String::from_utf8(std::mem::take(&mut side.current)).unwrap());
             }
-            ClientEvent::ChatInvitation { chat, .. } | ClientEvent::ChatConnect { chat, .. } => side.chat = Some(chat),
+            ClientEvent::ChatInvitation { chat, .. } | ClientEvent::ChatConnect { chat, .. } => {
+                side.chat = Some(chat)
+            }
             _ => {}
         }
         side.events.push(e);
@@ -62,7 +71,11 @@ fn drain(c: &mut Peer, side: &mut Side, input: &[u8]) {
 
 impl Pair {
     fn new(loss: u32) -> Self {
-        let link = LinkConfig::lossy(loss, core::time::Duration::from_millis(5), core::time::Duration::from_millis(30));
+        let link = LinkConfig::lossy(
+            loss,
+            core::time::Duration::from_millis(5),
+            core::time::Duration::from_millis(30),
+        );
         Pair {
             clock: SimClock::default(),
             a: peer("alice", "10.0.0.1:5060", 1),
@@ -166,10 +179,31 @@ fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_ea
 
 fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way_body() {
     let (mut p, chat_a, chat_b) = established(0);
-    assert!(p.sa.events.contains(&ClientEvent::ChatConnect { chat: chat_a, active: true }), "{:?}", p.sa.events);
-    assert!(p.sa.events.contains(&ClientEvent::ChatEstablished { chat: chat_a }));
-    assert!(p.sb.events.contains(&ClientEvent::ChatConnect { chat: chat_b, active: false }), "{:?}", p.sb.events);
-    assert!(p.sb.events.contains(&ClientEvent::ChatEstablished { chat: chat_b }), "accepted + ACK row");
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatConnect {
+            chat: chat_a,
+            active: true
+        }),
+        "{:?}",
+        p.sa.events
+    );
+    assert!(p
+        .sa
+        .events
+        .contains(&ClientEvent::ChatEstablished { chat: chat_a }));
+    assert!(
+        p.sb.events.contains(&ClientEvent::ChatConnect {
+            chat: chat_b,
+            active: false
+        }),
+        "{:?}",
+        p.sb.events
+    );
+    assert!(
+        p.sb.events
+            .contains(&ClientEvent::ChatEstablished { chat: chat_b }),
+        "accepted + ACK row"
+    );
     assert_eq!(p.a.chat_peer_address(chat_a), Some("10.0.0.2:2855"));
     for i in 0..3 {
         let now = p.clock.now();
@@ -182,8 +216,17 @@ fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_ea
     let now = p.clock.now();
     p.a.close_chat(now, chat_a).unwrap();
     p.run_for_ms(5_000);
-    assert!(p.sa.events.contains(&ClientEvent::ChatClosed { chat: chat_a, status: 200 }));
-    assert!(p.sb.events.contains(&ClientEvent::ChatClosed { chat: chat_b, status: 200 }), "BYE in the dialog row");
+    assert!(p.sa.events.contains(&ClientEvent::ChatClosed {
+        chat: chat_a,
+        status: 200
+    }));
+    assert!(
+        p.sb.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_b,
+            status: 200
+        }),
+        "BYE in the dialog row"
+    );
 }
 
 #[test]
@@ -200,7 +243,14 @@ fn invited_decline_chat_answers_603_and_the_inviter_sees_it_body() {
     let now = p.clock.now();
     p.b.decline_chat(now, chat_b).unwrap();
     p.run_for_ms(2_000);
-    assert!(p.sa.events.contains(&ClientEvent::ChatClosed { chat: chat_a, status: 603 }), "{:?}", p.sa.events);
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_a,
+            status: 603
+        }),
+        "{:?}",
+        p.sa.events
+    );
 }
 
 #[test]
@@ -223,7 +273,11 @@ fn invite_no_free_chat_slot_answers_486_body() {
     let t = p.b.poll_transmit(&mut buf).unwrap();
     assert!(buf[..t.len].starts_with(b"SIP/2.0 486 Busy Here\r\n"));
     c.handle_datagram(now, 2, &buf[..t.len]);
-    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e == ClientEvent::ChatClosed { chat: chat_c, status: 486 }));
+    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e
+        == ClientEvent::ChatClosed {
+            chat: chat_c,
+            status: 486
+        }));
 }
 
 #[test]
@@ -233,7 +287,12 @@ fn lossy_signalling_still_establishes_the_chat() {
 
 fn lossy_signalling_still_establishes_the_chat_body() {
     let (mut p, chat_a, chat_b) = established(30);
-    assert!(p.sb.events.contains(&ClientEvent::ChatEstablished { chat: chat_b }), "{:?}", p.sb.events);
+    assert!(
+        p.sb.events
+            .contains(&ClientEvent::ChatEstablished { chat: chat_b }),
+        "{:?}",
+        p.sb.events
+    );
     let now = p.clock.now();
     p.a.send_chat(now, chat_a, "through loss").unwrap();
     p.run_for_ms(2_000);
@@ -242,5 +301,10 @@ fn lossy_signalling_still_establishes_the_chat_body() {
 
 /// Two clients, four simulated links and debug-build frames exceed the default 2 MiB test stack.
 fn on_big_stack(f: fn()) {
-    std::thread::Builder::new().stack_size(64 << 20).spawn(f).unwrap().join().unwrap();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
 }

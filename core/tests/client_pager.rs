@@ -16,7 +16,11 @@ fn registered(link: LinkConfig, seed: u64) -> World {
     let now = w.now();
     w.client.register(now).unwrap();
     w.run_for_secs(60);
-    assert!(w.events().contains(&ClientEvent::Registered { expires: 600 }), "{:?}", w.events());
+    assert!(
+        w.events().contains(&ClientEvent::Registered { expires: 600 }),
+        "{:?}",
+        w.events()
+    );
     w.seen.clear();
     w
 }
@@ -41,21 +45,28 @@ Hello World!";
 fn outgoing_2xx_reports_pager_sent_and_the_server_gets_the_body() {
     let mut w = registered(LinkConfig::PERFECT, 10);
     let now = w.now();
-    let handle = w.client.send_pager(now, "sip:bob@example.com", "text/plain", b"hi bob", None).unwrap();
+    let handle = w
+        .client
+        .send_pager(now, "sip:bob@example.com", "text/plain", b"hi bob", None)
+        .unwrap();
     w.run_for_secs(5);
     assert_eq!(w.events(), vec![ClientEvent::PagerSent { handle }]);
     assert_eq!(w.server.requests.len(), 1);
     let raw = &w.server.requests[0];
     assert!(raw.starts_with(b"MESSAGE sip:bob@example.com SIP/2.0\r\n"));
     assert_eq!(body_of(raw), b"hi bob");
-    assert_eq!(header_of(raw, HeaderName::ContentType).as_deref(), Some("text/plain"));
+    assert_eq!(
+        header_of(raw, HeaderName::ContentType).as_deref(),
+        Some("text/plain")
+    );
 }
 
 #[test]
 fn message_otherwise_answers_200_and_reports_pager_received() {
     let mut w = registered(LinkConfig::PERFECT, 11);
     let now = w.now();
-    w.server.send_request(now, "MESSAGE", "text/plain", b"hello alice");
+    w.server
+        .send_request(now, "MESSAGE", "text/plain", b"hello alice");
     w.run_for_secs(5);
     assert_eq!(
         w.pagers(),
@@ -77,14 +88,33 @@ fn lossy_link_30_percent_pagers_arrive_once_each_way() {
     for seed in [21u64, 22, 23, 24] {
         let mut w = registered(link, seed);
         let now = w.now();
-        let handle = w.client.send_pager(now, "sip:bob@example.com", "text/plain", b"through loss", None).unwrap();
-        w.server.send_request(now, "MESSAGE", "text/plain", b"back through loss");
+        let handle = w
+            .client
+            .send_pager(now, "sip:bob@example.com", "text/plain", b"through loss", None)
+            .unwrap();
+        w.server
+            .send_request(now, "MESSAGE", "text/plain", b"back through loss");
         w.run_for_secs(40);
-        assert_eq!(w.server.requests.len(), 1, "seed {seed}: the device's MESSAGE arrived once");
+        assert_eq!(
+            w.server.requests.len(),
+            1,
+            "seed {seed}: the device's MESSAGE arrived once"
+        );
         assert_eq!(body_of(&w.server.requests[0]), b"through loss");
-        assert_eq!(w.pagers().len(), 1, "seed {seed}: retransmissions are not reported twice");
-        assert!(w.events().contains(&ClientEvent::PagerSent { handle }), "seed {seed}: {:?}", w.events());
-        assert!(w.up.stats().lost + w.down.stats().lost > 0, "seed {seed}: the link lost something");
+        assert_eq!(
+            w.pagers().len(),
+            1,
+            "seed {seed}: retransmissions are not reported twice"
+        );
+        assert!(
+            w.events().contains(&ClientEvent::PagerSent { handle }),
+            "seed {seed}: {:?}",
+            w.events()
+        );
+        assert!(
+            w.up.stats().lost + w.down.stats().lost > 0,
+            "seed {seed}: the link lost something"
+        );
     }
 }
 
@@ -92,18 +122,37 @@ fn lossy_link_30_percent_pagers_arrive_once_each_way() {
 fn message_cpim_asking_imdn_gets_delivery_notification_then_display_on_mark_displayed() {
     let mut w = registered(LinkConfig::PERFECT, 12);
     let now = w.now();
-    w.server.send_request(now, "MESSAGE", "message/cpim", IM_ASKING_IMDN.as_bytes());
+    w.server
+        .send_request(now, "MESSAGE", "message/cpim", IM_ASKING_IMDN.as_bytes());
     w.run_for_secs(5);
     let pagers = w.pagers();
-    let Seen::Pager { from, content_type, body, message_id, display_handle } = &pagers[0] else { panic!() };
-    assert_eq!((from.as_str(), content_type.as_str()), ("Bob <sip:bob@example.com>", "text/plain"));
-    assert_eq!((body.as_slice(), message_id.as_deref()), (&b"Hello World!"[..], Some("34jk324j")));
+    let Seen::Pager {
+        from,
+        content_type,
+        body,
+        message_id,
+        display_handle,
+    } = &pagers[0]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (from.as_str(), content_type.as_str()),
+        ("Bob <sip:bob@example.com>", "text/plain")
+    );
+    assert_eq!(
+        (body.as_slice(), message_id.as_deref()),
+        (&b"Hello World!"[..], Some("34jk324j"))
+    );
     let display = display_handle.expect("display was asked");
 
     assert_eq!(w.server.requests.len(), 1, "the delivery notification");
     let delivery = &w.server.requests[0];
     assert!(delivery.starts_with(b"MESSAGE sip:bob@example.com SIP/2.0\r\n"));
-    assert_eq!(header_of(delivery, HeaderName::ContentType).as_deref(), Some("message/cpim"));
+    assert_eq!(
+        header_of(delivery, HeaderName::ContentType).as_deref(),
+        Some("message/cpim")
+    );
     let body = body_of(delivery);
     assert!(contains(&body, "<delivered/>") && contains(&body, "<message-id>34jk324j</message-id>"));
     assert!(contains(&body, "Content-Disposition: notification"));
@@ -114,15 +163,24 @@ fn message_cpim_asking_imdn_gets_delivery_notification_then_display_on_mark_disp
     assert_eq!(w.server.requests.len(), 2, "the display notification");
     let body = body_of(&w.server.requests[1]);
     assert!(contains(&body, "<displayed/>") && contains(&body, "<message-id>34jk324j</message-id>"));
-    assert_eq!(w.client.mark_displayed(now, display), Err(simple_im_core::client::CommandError::UnknownHandle));
+    assert_eq!(
+        w.client.mark_displayed(now, display),
+        Err(simple_im_core::client::CommandError::UnknownHandle)
+    );
 }
 
 #[test]
 fn message_cpim_with_imdn_payload_reports_notifications_for_our_handle() {
     let mut w = registered(LinkConfig::PERFECT, 13);
     let now = w.now();
-    let ask = ImdnRequest { date_time: "2026-11-24T02:00:00Z", display: true };
-    let handle = w.client.send_pager(now, "sip:bob@example.com", "text/plain", b"tell me", Some(ask)).unwrap();
+    let ask = ImdnRequest {
+        date_time: "2026-11-24T02:00:00Z",
+        display: true,
+    };
+    let handle = w
+        .client
+        .send_pager(now, "sip:bob@example.com", "text/plain", b"tell me", Some(ask))
+        .unwrap();
     w.run_for_secs(5);
     let sent = body_of(&w.server.requests[0]);
     // The peer reads the IM's IMDN request with the core tracker and answers both notifications.
@@ -132,7 +190,9 @@ fn message_cpim_with_imdn_payload_reports_notifications_for_our_handle() {
     let mut rng = SimRng::new(5);
     for (kind, status) in [received.delivered().unwrap(), received.displayed().unwrap()] {
         let mut buf = [0u8; 1024];
-        let len = received.build_notification(kind, status, None, &mut rng, &mut buf).unwrap();
+        let len = received
+            .build_notification(kind, status, None, &mut rng, &mut buf)
+            .unwrap();
         let now = w.now();
         w.server.send_request(now, "MESSAGE", "message/cpim", &buf[..len]);
         w.run_for_secs(2);
@@ -140,11 +200,20 @@ fn message_cpim_with_imdn_payload_reports_notifications_for_our_handle() {
     let notes: Vec<ClientEvent> = w
         .events()
         .into_iter()
-        .filter(|e| matches!(e, ClientEvent::DeliveryNotification { .. } | ClientEvent::DisplayNotification { .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                ClientEvent::DeliveryNotification { .. } | ClientEvent::DisplayNotification { .. }
+            )
+        })
         .collect();
     assert_eq!(notes.len(), 2);
-    assert!(matches!(notes[0], ClientEvent::DeliveryNotification { handle: Some(h), status: Disposition::Success, .. } if h == handle));
-    assert!(matches!(notes[1], ClientEvent::DisplayNotification { handle: Some(h), status: Disposition::Success, .. } if h == handle));
+    assert!(
+        matches!(notes[0], ClientEvent::DeliveryNotification { handle: Some(h), status: Disposition::Success, .. } if h == handle)
+    );
+    assert!(
+        matches!(notes[1], ClientEvent::DisplayNotification { handle: Some(h), status: Disposition::Success, .. } if h == handle)
+    );
     assert!(w.pagers().is_empty(), "notifications are not reported as IMs");
     let _ = (NotificationKind::Delivery, Status::Delivered);
 }
@@ -155,18 +224,34 @@ fn message_incoming_ims_barred_answers_480_after_the_publish() {
     let now = w.now();
     w.client.set_barring(now, true).unwrap();
     w.run_for_secs(3);
-    assert_eq!(w.events(), vec![ClientEvent::BarringPublished { barred: true, status: 200 }]);
+    assert_eq!(
+        w.events(),
+        vec![ClientEvent::BarringPublished {
+            barred: true,
+            status: 200
+        }]
+    );
     let publish = &w.server.requests[0];
     assert!(publish.starts_with(b"PUBLISH sip:alice@example.com SIP/2.0\r\n"));
-    assert_eq!(header_of(publish, HeaderName::Event).as_deref(), Some("simple-im-settings"));
-    assert!(contains(&body_of(publish), "<incoming-im-barring>true</incoming-im-barring>"));
+    assert_eq!(
+        header_of(publish, HeaderName::Event).as_deref(),
+        Some("simple-im-settings")
+    );
+    assert!(contains(
+        &body_of(publish),
+        "<incoming-im-barring>true</incoming-im-barring>"
+    ));
 
     let now = w.now();
-    w.server.send_request(now, "MESSAGE", "text/plain", b"are you there");
+    w.server
+        .send_request(now, "MESSAGE", "text/plain", b"are you there");
     w.run_for_secs(3);
     assert!(w.pagers().is_empty());
     assert!(w.events().contains(&ClientEvent::IncomingBarred));
-    assert_eq!(w.server.responses.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![480]);
+    assert_eq!(
+        w.server.responses.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![480]
+    );
 
     let now = w.now();
     w.client.set_barring(now, false).unwrap();
@@ -210,10 +295,18 @@ fn any_failing_check_answers_400_with_the_defect_and_the_next_message_is_handled
 #[test]
 fn any_unparseable_input_is_dropped_without_answer() {
     let mut w = registered(LinkConfig::PERFECT, 16);
-    for garbage in [&b"\x00\x01garbage"[..], b"MESSAGE\r\n\r\n", b"", b"SIP/2.0 999999 x\r\n\r\n"] {
+    for garbage in [
+        &b"\x00\x01garbage"[..],
+        b"MESSAGE\r\n\r\n",
+        b"",
+        b"SIP/2.0 999999 x\r\n\r\n",
+    ] {
         assert!(w.inject(garbage).is_empty());
     }
-    assert!(w.events().iter().all(|e| *e == ClientEvent::Rejected { status: 0 }));
+    assert!(w
+        .events()
+        .iter()
+        .all(|e| *e == ClientEvent::Rejected { status: 0 }));
     let answers = w.inject(&message_from_peer("MESSAGE", "still alive"));
     assert_eq!(status_of(&answers[0].1), "SIP/2.0 200 OK");
 }
@@ -240,13 +333,28 @@ fn message_retransmitted_gets_the_same_answer_and_one_event() {
 }
 
 #[test]
-fn other_methods_get_405_and_invite_488() {
+fn other_methods_get_405_bye_without_dialog_481_and_invite_without_sdp_488() {
     let mut w = registered(LinkConfig::PERFECT, 19);
-    let bye = String::from_utf8(message_from_peer("MESSAGE", "")).unwrap().replace("MESSAGE", "BYE");
-    let answers = w.inject(bye.as_bytes());
+    let info = String::from_utf8(message_from_peer("MESSAGE", ""))
+        .unwrap()
+        .replace("MESSAGE", "INFO");
+    let answers = w.inject(info.as_bytes());
     assert_eq!(status_of(&answers[0].1), "SIP/2.0 405 Method Not Allowed");
-    assert!(contains(&answers[0].1, "Allow: MESSAGE, OPTIONS, ACK\r\n"));
-    let invite = String::from_utf8(message_from_peer("MESSAGE", "")).unwrap().replace("MESSAGE", "INVITE");
+    assert!(contains(
+        &answers[0].1,
+        "Allow: INVITE, ACK, BYE, MESSAGE, OPTIONS\r\n"
+    ));
+    let bye = String::from_utf8(message_from_peer("MESSAGE", ""))
+        .unwrap()
+        .replace("MESSAGE", "BYE");
+    let answers = w.inject(bye.as_bytes());
+    assert_eq!(
+        status_of(&answers[0].1),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+    let invite = String::from_utf8(message_from_peer("MESSAGE", ""))
+        .unwrap()
+        .replace("MESSAGE", "INVITE");
     let answers = w.inject(invite.as_bytes());
     assert_eq!(status_of(&answers[0].1), "SIP/2.0 488 Not Acceptable Here");
 }

@@ -20,7 +20,11 @@ fn registered_world() -> World {
 fn registering_401_unauthenticated_resends_with_credentials_then_2xx_registers() {
     let w = registered_world();
     let auth: Vec<bool> = w.server.registers.iter().map(|(_, a)| *a).collect();
-    assert_eq!(auth, vec![false, true], "first REGISTER bare, second with valid credentials");
+    assert_eq!(
+        auth,
+        vec![false, true],
+        "first REGISTER bare, second with valid credentials"
+    );
     assert_eq!(w.events(), vec![ClientEvent::Registered { expires: 600 }]);
     assert_eq!(w.client.registration_state(), RegistrationState::Registered);
 }
@@ -32,13 +36,21 @@ fn registered_refresh_time_sends_register_at_half_the_granted_time() {
     let now = w.now();
     w.client.register(now).unwrap();
     w.run_for_secs(2);
-    let registered_at = w.seen.iter().find(|(_, s)| matches!(s, client_harness::Seen::Other(ClientEvent::Registered { .. }))).unwrap().0;
+    let registered_at = w
+        .seen
+        .iter()
+        .find(|(_, s)| matches!(s, client_harness::Seen::Other(ClientEvent::Registered { .. })))
+        .unwrap()
+        .0;
     w.run_for_secs(150);
     assert_eq!(w.server.registers.len(), 3, "one refresh within 150 s");
     let (refresh_sent, authed) = w.server.registers[2];
     // The registrar sees it one link delay (10 ms) after the client sends it at registered_at + 100 s.
     assert_eq!(refresh_sent.as_millis(), registered_at.as_millis() + 100_000 + 10);
-    assert!(authed, "the refresh reuses the cached challenge with the next nonce count");
+    assert!(
+        authed,
+        "the refresh reuses the cached challenge with the next nonce count"
+    );
     assert_eq!(w.events().len(), 2, "{:?}", w.events());
 }
 
@@ -47,10 +59,17 @@ fn registering_401_stale_after_nonce_expiry_answers_the_new_challenge() {
     let mut w = registered_world(); // granted 600 s: refresh at 300 s, when the 5-minute nonce is stale
     w.run_for_secs(310);
     let auth: Vec<bool> = w.server.registers.iter().map(|(_, a)| *a).collect();
-    assert_eq!(auth, vec![false, true, false, true], "stale refresh, then fresh credentials");
+    assert_eq!(
+        auth,
+        vec![false, true, false, true],
+        "stale refresh, then fresh credentials"
+    );
     assert_eq!(
         w.events(),
-        vec![ClientEvent::Registered { expires: 600 }, ClientEvent::Registered { expires: 600 }]
+        vec![
+            ClientEvent::Registered { expires: 600 },
+            ClientEvent::Registered { expires: 600 }
+        ]
     );
 }
 
@@ -68,7 +87,11 @@ fn registering_401_after_credentials_fails_and_retries_after_backoff() {
     w.run_for_secs(27); // t = 29 s
     assert_eq!(w.server.registers.len(), 2, "no retry before the 30 s backoff");
     w.run_for_secs(2); // t = 31 s
-    assert_eq!(w.server.registers.len(), 4, "retry (bare, then with credentials) after 30 s");
+    assert_eq!(
+        w.server.registers.len(),
+        4,
+        "retry (bare, then with credentials) after 30 s"
+    );
     w.run_for_secs(58); // t = 89 s
     assert_eq!(w.server.registers.len(), 4, "the backoff doubled to 60 s");
     w.run_for_secs(2); // t = 91 s
@@ -77,12 +100,24 @@ fn registering_401_after_credentials_fails_and_retries_after_backoff() {
 
 #[test]
 fn registering_timer_f_reports_408_and_schedules_a_retry() {
-    let mut w = World::new(config(), LinkConfig::lossy(100, core::time::Duration::from_millis(5), core::time::Duration::from_millis(5)), 4);
+    let mut w = World::new(
+        config(),
+        LinkConfig::lossy(
+            100,
+            core::time::Duration::from_millis(5),
+            core::time::Duration::from_millis(5),
+        ),
+        4,
+    );
     let now = w.now();
     w.client.register(now).unwrap();
     w.run_for_secs(40);
     assert_eq!(w.events(), vec![ClientEvent::RegistrationFailed { status: 408 }]);
-    assert!(w.up.stats().sent >= 10, "UDP retransmissions (timer E): {:?}", w.up.stats());
+    assert!(
+        w.up.stats().sent >= 10,
+        "UDP retransmissions (timer E): {:?}",
+        w.up.stats()
+    );
     assert!(w.client.poll_timeout().is_some());
 }
 

@@ -47,14 +47,21 @@ fn stream_split_at_random_points_yields_each_message_once() {
         }
         let mut buf = [0u8; 1500];
         while let Some(t) = client.poll_transmit(&mut buf) {
-            assert_eq!(t.dest, Destination::Server, "TCP answers go back on the connection");
+            assert_eq!(
+                t.dest,
+                Destination::Server,
+                "TCP answers go back on the connection"
+            );
             assert!(buf.starts_with(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP"));
             answers += 1;
         }
         pending.drain(..used);
     }
     let _ = now;
-    assert_eq!(bodies, (0..5).map(|n| format!("tcp message {n}")).collect::<Vec<_>>());
+    assert_eq!(
+        bodies,
+        (0..5).map(|n| format!("tcp message {n}")).collect::<Vec<_>>()
+    );
     assert_eq!(answers, 5);
     assert!(pending.is_empty());
 }

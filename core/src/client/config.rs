@@ -99,7 +99,9 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::TooLong(field) => write!(f, "config field {field} exceeds its capacity"),
             ConfigError::BufferTooSmall => f.write_str("buffer too small for the encoded config"),
-            ConfigError::Corrupt => f.write_str("stored config is corrupt or from another version; re-provision"),
+            ConfigError::Corrupt => {
+                f.write_str("stored config is corrupt or from another version; re-provision")
+            }
         }
     }
 }
@@ -132,7 +134,10 @@ impl ClientConfig {
             t1_ms: 500,
             t2_ms: 4000,
             t4_ms: 5000,
-            limits: Limits { max_pager_size: 1024, max_chat_sessions: 1 },
+            limits: Limits {
+                max_pager_size: 1024,
+                max_chat_sessions: 1,
+            },
             incoming_im_barred: false,
         })
     }

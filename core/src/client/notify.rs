@@ -44,7 +44,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .iter()
             .position(|d| d.as_ref().is_some_and(|d| d.handle == handle.0))
             .ok_or(CommandError::UnknownHandle)?;
-        let record = self.displays.get_mut(index).and_then(Option::take).ok_or(CommandError::UnknownHandle)?;
+        let record = self
+            .displays
+            .get_mut(index)
+            .and_then(Option::take)
+            .ok_or(CommandError::UnknownHandle)?;
         let im = cpim::Message::parse(&record.cpim_head).map_err(|_| CommandError::UnknownHandle)?;
         let mut received = imdn::Received::from_cpim(&im)
             .ok()
@@ -70,7 +74,16 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         };
         let to = received.destination();
         let body = scratch.get(..len).unwrap_or(&[]);
-        if let Err(e) = self.send_request(now, Method::Message, to, to, "message/cpim", &[], body, Purpose::Notification) {
+        if let Err(e) = self.send_request(
+            now,
+            Method::Message,
+            to,
+            to,
+            "message/cpim",
+            &[],
+            body,
+            Purpose::Notification,
+        ) {
             warning!("IMDN notification not sent: {:?}", e);
         }
     }
@@ -88,7 +101,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             None => {
                 // Evict the oldest (smallest handle, modulo wrapping which takes 4 billion messages).
                 let oldest = self.displays.iter().flatten().map(|d| d.handle).min()?;
-                self.displays.iter().position(|d| d.as_ref().is_some_and(|d| d.handle == oldest))?
+                self.displays
+                    .iter()
+                    .position(|d| d.as_ref().is_some_and(|d| d.handle == oldest))?
             }
         };
         *self.displays.get_mut(index)? = Some(PendingDisplay { handle, cpim_head });
@@ -115,12 +130,16 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         };
         let message_id = Span::within(base, doc.message_id.as_bytes());
         match doc.kind {
-            NotificationKind::Delivery => {
-                self.push_event(ClientEvent::DeliveryNotification { handle, message_id, status })
-            }
-            NotificationKind::Display => {
-                self.push_event(ClientEvent::DisplayNotification { handle, message_id, status })
-            }
+            NotificationKind::Delivery => self.push_event(ClientEvent::DeliveryNotification {
+                handle,
+                message_id,
+                status,
+            }),
+            NotificationKind::Display => self.push_event(ClientEvent::DisplayNotification {
+                handle,
+                message_id,
+                status,
+            }),
             _ => {}
         }
     }

@@ -111,11 +111,21 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                         .map_err(|_| CommandError::InvalidValue)?;
                     imdn::add_request_headers(&mut b, id.as_str(), request.date_time, ask)
                         .map_err(|_| CommandError::TooLarge)?;
-                    b.content_header("Content-Type", content_type).map_err(|_| CommandError::InvalidValue)?;
+                    b.content_header("Content-Type", content_type)
+                        .map_err(|_| CommandError::InvalidValue)?;
                     b.body(body).map_err(|_| CommandError::TooLarge)?
                 };
                 let cpim_body = scratch.get(..len).unwrap_or(&[]);
-                self.send_request(now, Method::Message, to, to, "message/cpim", &[], cpim_body, purpose)?;
+                self.send_request(
+                    now,
+                    Method::Message,
+                    to,
+                    to,
+                    "message/cpim",
+                    &[],
+                    cpim_body,
+                    purpose,
+                )?;
                 if self.sent_ids.is_full() {
                     let _ = self.sent_ids.pop_front();
                 }
@@ -231,13 +241,28 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     ) {
         let tx = ClientNonInvite::new(now, self.config.timers(), self.reliability(), bytes);
         if let Some(slot) = self.outgoing.get_mut(index) {
-            *slot = Some(Outgoing { tx, branch, pending: 0, authed, purpose, cseq });
+            *slot = Some(Outgoing {
+                tx,
+                branch,
+                pending: 0,
+                authed,
+                purpose,
+                cseq,
+            });
         }
         self.pump_outgoing(now, index);
     }
 
-    pub(crate) fn outgoing_response(&mut self, now: Instant, index: usize, status: u16, msg: &Message<'_, '_>) {
-        let Some(Some(o)) = self.outgoing.get_mut(index) else { return };
+    pub(crate) fn outgoing_response(
+        &mut self,
+        now: Instant,
+        index: usize,
+        status: u16,
+        msg: &Message<'_, '_>,
+    ) {
+        let Some(Some(o)) = self.outgoing.get_mut(index) else {
+            return;
+        };
         let was_open = !o.tx.is_terminated()
             && matches!(
                 o.tx.state(),
@@ -250,14 +275,21 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return;
         }
         let (purpose, authed, cseq) = (o.purpose, o.authed, o.cseq);
-        if matches!(status, 401 | 407) && !authed && self.reissue_with_credentials(now, index, status, msg, cseq).is_ok() {
+        if matches!(status, 401 | 407)
+            && !authed
+            && self
+                .reissue_with_credentials(now, index, status, msg, cseq)
+                .is_ok()
+        {
             return;
         }
         self.outgoing_done(purpose, status);
     }
 
     pub(crate) fn outgoing_failed(&mut self, _now: Instant, index: usize, _outcome: TxOutcome) {
-        let Some(Some(o)) = self.outgoing.get(index) else { return };
+        let Some(Some(o)) = self.outgoing.get(index) else {
+            return;
+        };
         let purpose = o.purpose;
         self.outgoing_done(purpose, 408);
     }
@@ -289,7 +321,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             (HeaderName::WwwAuthenticate, HeaderName::Authorization)
         };
         let branch = generate_branch(&mut self.rng);
-        let Some(Some(o)) = self.outgoing.get(index) else { return Err(()) };
+        let Some(Some(o)) = self.outgoing.get(index) else {
+            return Err(());
+        };
         let purpose = o.purpose;
         let old = o.tx.request().clone();
         let mut slots = [Header::EMPTY; super::MAX_HEADERS];
@@ -317,10 +351,16 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                             .and_then(|v| v.branch)
                             .unwrap_or("");
                         let (before, after) = h.value.split_once(old_branch).unwrap_or((h.value, ""));
-                        w.header_fmt(HeaderName::Via, format_args!("{}{}{}", before, branch.as_str(), after))?;
+                        w.header_fmt(
+                            HeaderName::Via,
+                            format_args!("{}{}{}", before, branch.as_str(), after),
+                        )?;
                     }
                     HeaderName::CSeq => {
-                        w.header_fmt(HeaderName::CSeq, format_args!("{} {}", cseq.saturating_add(1), method.as_str()))?;
+                        w.header_fmt(
+                            HeaderName::CSeq,
+                            format_args!("{} {}", cseq.saturating_add(1), method.as_str()),
+                        )?;
                     }
                     HeaderName::Authorization | HeaderName::ProxyAuthorization => {}
                     name => {
@@ -337,7 +377,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     /// A MESSAGE arrived that no transaction knows: decides the answer and reports it.
-    pub(crate) fn receive_message(&mut self, now: Instant, base: &[u8], msg: &Message<'_, '_>) -> (u16, &'static str) {
+    pub(crate) fn receive_message(
+        &mut self,
+        now: Instant,
+        base: &[u8],
+        msg: &Message<'_, '_>,
+    ) -> (u16, &'static str) {
         if self.barred {
             self.push_event(ClientEvent::IncomingBarred);
             return (480, "Temporarily Unavailable");
@@ -368,7 +413,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (400, "Bad Request (CPIM body does not parse)");
         };
         let inner_type = im.content_type().unwrap_or("text/plain");
-        if inner_type.trim_start().get(..16).is_some_and(|t| t.eq_ignore_ascii_case("message/imdn+xml")) {
+        if inner_type
+            .trim_start()
+            .get(..16)
+            .is_some_and(|t| t.eq_ignore_ascii_case("message/imdn+xml"))
+        {
             self.receive_notification(base, im.body());
             return (200, "OK");
         }
@@ -381,7 +430,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     self.send_notification(now, &received, kind, status);
                 }
                 if received.requested.display {
-                    display_handle = self.remember_for_display(body, im.body_offset()).map(ReceivedHandle);
+                    display_handle = self
+                        .remember_for_display(body, im.body_offset())
+                        .map(ReceivedHandle);
                 }
             }
             Ok(None) => {}

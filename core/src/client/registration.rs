@@ -205,7 +205,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             )?;
             w.header_fmt(HeaderName::Expires, format_args!("{}", expires))?;
             if let Some((proxy, value)) = &authorization {
-                let name = if *proxy { HeaderName::ProxyAuthorization } else { HeaderName::Authorization };
+                let name = if *proxy {
+                    HeaderName::ProxyAuthorization
+                } else {
+                    HeaderName::Authorization
+                };
                 w.header(name, value.as_str())?;
             }
             w.finish(b"")
@@ -225,13 +229,22 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         reg.expires_asked = expires;
         reg.refresh_at = None;
         reg.retry_at = None;
-        reg.state = if expires == 0 { RegistrationState::Unregistering } else { RegistrationState::Registering };
+        reg.state = if expires == 0 {
+            RegistrationState::Unregistering
+        } else {
+            RegistrationState::Registering
+        };
         Ok(())
     }
 
     pub(crate) fn registration_response(&mut self, now: Instant, status: u16, msg: &Message<'_, '_>) {
-        let Some(t) = self.registration.tx.as_mut() else { return };
-        let was_open = matches!(t.tx.state(), ClientNonInviteState::Trying | ClientNonInviteState::Proceeding);
+        let Some(t) = self.registration.tx.as_mut() else {
+            return;
+        };
+        let was_open = matches!(
+            t.tx.state(),
+            ClientNonInviteState::Trying | ClientNonInviteState::Proceeding
+        );
         t.tx.handle_response(now, status);
         let _ = t.pump();
         let authed = t.authed;
@@ -242,8 +255,14 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         match status {
             401 | 407 => {
                 let proxy = status == 407;
-                let name = if proxy { HeaderName::ProxyAuthenticate } else { HeaderName::WwwAuthenticate };
-                let value = msg.values(name).find(|v| select_challenge([*v], ChallengePreference::Strongest).is_some());
+                let name = if proxy {
+                    HeaderName::ProxyAuthenticate
+                } else {
+                    HeaderName::WwwAuthenticate
+                };
+                let value = msg
+                    .values(name)
+                    .find(|v| select_challenge([*v], ChallengePreference::Strongest).is_some());
                 let stale = value.is_some_and(|v| contains_ignore_case(v, "stale=true"));
                 let cached = value.and_then(|v| {
                     let mut s = String::new();
@@ -316,7 +335,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 fn granted_expires(msg: &Message<'_, '_>) -> Option<u32> {
     msg.values(HeaderName::Contact)
         .find_map(|v| NameAddr::parse(v).ok().and_then(|c| c.expires()))
-        .or_else(|| msg.header(HeaderName::Expires).and_then(|v| v.trim().parse().ok()))
+        .or_else(|| {
+            msg.header(HeaderName::Expires)
+                .and_then(|v| v.trim().parse().ok())
+        })
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {

@@ -39,7 +39,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     pub fn set_barring(&mut self, now: Instant, barred: bool) -> Result<(), CommandError> {
         self.barred = barred;
         let mut expires: heapless::String<10> = heapless::String::new();
-        let _ = core::fmt::Write::write_fmt(&mut expires, format_args!("{}", self.config.registration_expiry_s));
+        let _ = core::fmt::Write::write_fmt(
+            &mut expires,
+            format_args!("{}", self.config.registration_expiry_s),
+        );
         let aor = self.config.aor.clone();
         let body = if barred { BARRED_DOC } else { OPEN_DOC };
         self.send_request(
@@ -48,7 +51,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             aor.as_str(),
             aor.as_str(),
             SETTINGS_CONTENT_TYPE,
-            &[(HeaderName::Event, SETTINGS_EVENT_PACKAGE), (HeaderName::Expires, expires.as_str())],
+            &[
+                (HeaderName::Event, SETTINGS_EVENT_PACKAGE),
+                (HeaderName::Expires, expires.as_str()),
+            ],
             body.as_bytes(),
             Purpose::Publish { barred },
         )?;

@@ -51,7 +51,7 @@ pub(crate) fn response<const N: usize>(
     let result = (|| {
         let mut w = response_to(msg, code, reason, Some(tag), out.as_mut_slice())?;
         if code == 405 {
-            w.header(HeaderName::Allow, "MESSAGE, OPTIONS, ACK")?;
+            w.header(HeaderName::Allow, "INVITE, ACK, BYE, MESSAGE, OPTIONS")?;
         }
         w.finish(b"")
     })();
@@ -84,32 +84,50 @@ pub(crate) struct RequestHead<'s> {
 
 /// Starts a request with Via (with `rport`, RFC 3581, so NATed devices get answers), Max-Forwards,
 /// From, To, Call-ID and CSeq. The caller adds its own headers and finishes.
-pub(crate) fn start_request<'b>(buf: &'b mut [u8], head: &RequestHead<'_>) -> Result<MessageWriter<'b>, BuildError> {
+pub(crate) fn start_request<'b>(
+    buf: &'b mut [u8],
+    head: &RequestHead<'_>,
+) -> Result<MessageWriter<'b>, BuildError> {
     let mut w = MessageWriter::request(buf, head.method, head.uri)?;
     w.header_fmt(
         HeaderName::Via,
-        format_args!("SIP/2.0/{} {};branch={};rport", head.transport, head.local, head.branch),
+        format_args!(
+            "SIP/2.0/{} {};branch={};rport",
+            head.transport, head.local, head.branch
+        ),
     )?;
     w.header(HeaderName::MaxForwards, "70")?;
     check_value(head.display_name)?;
     check_value(head.from_uri)?;
     check_value(head.to)?;
     if head.display_name.is_empty() {
-        w.header_fmt(HeaderName::From, format_args!("<{}>;tag={}", head.from_uri, head.from_tag))?;
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("<{}>;tag={}", head.from_uri, head.from_tag),
+        )?;
     } else {
         w.header_fmt(
             HeaderName::From,
-            format_args!("\"{}\" <{}>;tag={}", head.display_name, head.from_uri, head.from_tag),
+            format_args!(
+                "\"{}\" <{}>;tag={}",
+                head.display_name, head.from_uri, head.from_tag
+            ),
         )?;
     }
     w.header_fmt(HeaderName::To, format_args!("<{}>", head.to))?;
     w.header(HeaderName::CallId, head.call_id)?;
-    w.header_fmt(HeaderName::CSeq, format_args!("{} {}", head.cseq, head.method.as_str()))?;
+    w.header_fmt(
+        HeaderName::CSeq,
+        format_args!("{} {}", head.cseq, head.method.as_str()),
+    )?;
     Ok(w)
 }
 
 fn check_value(value: &str) -> Result<(), BuildError> {
-    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | b'"' | b'<' | b'>')) {
+    if value
+        .bytes()
+        .any(|b| matches!(b, b'\r' | b'\n' | b'"' | b'<' | b'>'))
+    {
         Err(BuildError::LineBreakInValue)
     } else {
         Ok(())
@@ -148,6 +166,9 @@ pub(crate) fn registrar_uri(aor: &str) -> String<72> {
 
 /// The `user` part of an AoR (`sip:alice@example.com` -> `alice`).
 pub(crate) fn aor_user(aor: &str) -> &str {
-    let s = aor.strip_prefix("sips:").or_else(|| aor.strip_prefix("sip:")).unwrap_or(aor);
+    let s = aor
+        .strip_prefix("sips:")
+        .or_else(|| aor.strip_prefix("sip:"))
+        .unwrap_or(aor);
     s.split_once('@').map_or("", |(u, _)| u)
 }

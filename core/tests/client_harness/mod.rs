@@ -11,9 +11,7 @@ use simple_im_core::sim::{LinkConfig, SimClock, SimLink, SimRng};
 use simple_im_core::sip::auth::{
     ha1, Algorithm, Credentials, DigestRequest, DigestServer, ServerConfig, Verification,
 };
-use simple_im_core::sip::transaction::{
-    generate_branch, ClientNonInvite, Output, Reliability, TimerConfig,
-};
+use simple_im_core::sip::transaction::{generate_branch, ClientNonInvite, Output, Reliability, TimerConfig};
 use simple_im_core::sip::{response_to, Header, HeaderName, Message, MessageWriter, Method, ParseConfig};
 use simple_im_core::time::Instant;
 
@@ -35,8 +33,14 @@ pub enum Seen {
 }
 
 pub fn config() -> ClientConfig {
-    let mut c = ClientConfig::new("127.0.0.1:5060", TransportKind::Udp, "sip:alice@example.com", "alice", PASSWORD)
-        .unwrap();
+    let mut c = ClientConfig::new(
+        "127.0.0.1:5060",
+        TransportKind::Udp,
+        "sip:alice@example.com",
+        "alice",
+        PASSWORD,
+    )
+    .unwrap();
     c.registration_expiry_s = 600;
     c
 }
@@ -80,14 +84,25 @@ impl Server {
     pub fn send_request(&mut self, now: Instant, method: &str, content_type: &str, body: &[u8]) -> String {
         let branch = generate_branch(&mut self.rng);
         let mut buf = vec![0u8; 4096];
-        let mut w = MessageWriter::request(&mut buf, Method::parse(method).unwrap(), "sip:alice@device.invalid").unwrap();
-        w.header_fmt(HeaderName::Via, format_args!("SIP/2.0/UDP 127.0.0.1:5060;branch={}", branch.as_str()))
-            .unwrap();
+        let mut w = MessageWriter::request(
+            &mut buf,
+            Method::parse(method).unwrap(),
+            "sip:alice@device.invalid",
+        )
+        .unwrap();
+        w.header_fmt(
+            HeaderName::Via,
+            format_args!("SIP/2.0/UDP 127.0.0.1:5060;branch={}", branch.as_str()),
+        )
+        .unwrap();
         w.header(HeaderName::MaxForwards, "70").unwrap();
-        w.header(HeaderName::From, "\"Bob\" <sip:bob@example.com>;tag=b0b").unwrap();
+        w.header(HeaderName::From, "\"Bob\" <sip:bob@example.com>;tag=b0b")
+            .unwrap();
         w.header(HeaderName::To, "<sip:alice@example.com>").unwrap();
-        w.header_fmt(HeaderName::CallId, format_args!("call-{}", branch.as_str())).unwrap();
-        w.header_fmt(HeaderName::CSeq, format_args!("1 {}", method)).unwrap();
+        w.header_fmt(HeaderName::CallId, format_args!("call-{}", branch.as_str()))
+            .unwrap();
+        w.header_fmt(HeaderName::CSeq, format_args!("1 {}", method))
+            .unwrap();
         if !body.is_empty() {
             w.header(HeaderName::ContentType, content_type).unwrap();
         }
@@ -123,13 +138,16 @@ impl Server {
 
     pub fn handle(&mut self, now: Instant, bytes: &[u8]) {
         let mut slots = [Header::EMPTY; 64];
-        let msg = Message::parse_datagram(bytes, &mut slots, &ParseConfig::default()).expect("client sent unparseable SIP");
+        let msg = Message::parse_datagram(bytes, &mut slots, &ParseConfig::default())
+            .expect("client sent unparseable SIP");
         simple_im_core::sip::check(&msg).expect("client sent invalid SIP");
         if !msg.is_request() {
             let status = msg.status_code().unwrap();
             let branch = msg.top_via().unwrap().unwrap().branch.unwrap_or("").to_string();
             if let Some((_, tx)) = self.outgoing.iter_mut().find(|(b, _)| *b == branch) {
-                if !tx.is_terminated() && tx.state() != simple_im_core::sip::transaction::ClientNonInviteState::Completed {
+                if !tx.is_terminated()
+                    && tx.state() != simple_im_core::sip::transaction::ClientNonInviteState::Completed
+                {
                     self.responses.push((status, bytes.to_vec()));
                 }
                 tx.handle_response(now, status);
@@ -157,7 +175,11 @@ impl Server {
             self.registrar(now, msg);
             return;
         }
-        let key = format!("{} {}", msg.call_id().unwrap(), msg.header(HeaderName::CSeq).unwrap());
+        let key = format!(
+            "{} {}",
+            msg.call_id().unwrap(),
+            msg.header(HeaderName::CSeq).unwrap()
+        );
         if !self.seen_keys.contains(&key) {
             self.seen_keys.push(key);
             self.requests.push(bytes.to_vec());
@@ -168,9 +190,15 @@ impl Server {
     fn registrar(&mut self, now: Instant, msg: &Message<'_, '_>) {
         let uri = msg.request_uri().unwrap();
         let verdict = msg.header(HeaderName::Authorization).map(|value| {
-            let Ok(Credentials::Digest(c)) = Credentials::parse(value) else { panic!("bad Authorization") };
+            let Ok(Credentials::Digest(c)) = Credentials::parse(value) else {
+                panic!("bad Authorization")
+            };
             let stored = ha1(Algorithm::SHA256, "alice", REALM, PASSWORD);
-            let request = DigestRequest { method: "REGISTER", uri, body: b"" };
+            let request = DigestRequest {
+                method: "REGISTER",
+                uri,
+                body: b"",
+            };
             self.digest.verify(&c, &request, stored.as_str(), now)
         });
         self.registers.push((now, verdict == Some(Verification::Ok)));
@@ -184,14 +212,24 @@ impl Server {
                 let stale = matches!(other, Some(Verification::Stale));
                 let nonce = self.digest.issue_nonce(now);
                 let mut buf = [0u8; 512];
-                let len = self.digest.challenge(&nonce, Algorithm::SHA256, stale).emit(&mut buf).unwrap();
+                let len = self
+                    .digest
+                    .challenge(&nonce, Algorithm::SHA256, stale)
+                    .emit(&mut buf)
+                    .unwrap();
                 let value = std::str::from_utf8(&buf[..len]).unwrap().to_string();
                 self.reply(msg, 401, "Unauthorized", &[(HeaderName::WwwAuthenticate, &value)]);
             }
         }
     }
 
-    pub fn reply(&mut self, msg: &Message<'_, '_>, code: u16, reason: &str, extra: &[(HeaderName<'_>, &str)]) {
+    pub fn reply(
+        &mut self,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+        extra: &[(HeaderName<'_>, &str)],
+    ) {
         let mut buf = vec![0u8; 2048];
         let mut w = response_to(msg, code, reason, Some("srv"), &mut buf).unwrap();
         for (name, value) in extra {
@@ -236,7 +274,13 @@ impl World {
     fn drain_events(&mut self, input: &[u8]) {
         while let Some(e) = self.client.poll_event() {
             let seen = match e {
-                ClientEvent::PagerReceived { from, content_type, body, message_id, display_handle } => Seen::Pager {
+                ClientEvent::PagerReceived {
+                    from,
+                    content_type,
+                    body,
+                    message_id,
+                    display_handle,
+                } => Seen::Pager {
                     from: from.str_of(input).into(),
                     content_type: content_type.str_of(input).into(),
                     body: body.of(input).to_vec(),
@@ -315,11 +359,18 @@ impl World {
     }
 
     pub fn events(&self) -> Vec<ClientEvent> {
-        self.seen.iter().filter_map(|(_, s)| if let Seen::Other(e) = s { Some(*e) } else { None }).collect()
+        self.seen
+            .iter()
+            .filter_map(|(_, s)| if let Seen::Other(e) = s { Some(*e) } else { None })
+            .collect()
     }
 
     pub fn pagers(&self) -> Vec<Seen> {
-        self.seen.iter().filter(|(_, s)| matches!(s, Seen::Pager { .. })).map(|(_, s)| s.clone()).collect()
+        self.seen
+            .iter()
+            .filter(|(_, s)| matches!(s, Seen::Pager { .. }))
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 }
 
