@@ -242,7 +242,9 @@ fn invited_decline_chat_answers_603_and_the_inviter_sees_it_body() {
     let chat_b = p.sb.chat.unwrap();
     let now = p.clock.now();
     p.b.decline_chat(now, chat_b).unwrap();
-    p.run_for_ms(2_000);
+    p.run_for_ms(10_000);
+    // 180 and 603 once each: the ACK for the 603 reached Bob's INVITE transaction and stopped timer G.
+    assert_eq!(p.ba.stats().sent, 2, "{:?}", p.ba.stats());
     assert!(
         p.sa.events.contains(&ClientEvent::ChatClosed {
             chat: chat_a,
