@@ -310,3 +310,65 @@ fn on_big_stack(f: fn()) {
         .join()
         .unwrap();
 }
+
+#[test]
+fn large_message_streams_through_chat_body_events() {
+    on_big_stack(large_message_streams_through_chat_body_events_body);
+}
+
+fn large_message_streams_through_chat_body_events_body() {
+    let (mut p, chat_a, _) = established(0);
+    let (local, remote) =
+        p.a.chat_paths(chat_a)
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .unwrap();
+    let body: Vec<u8> = (0..6000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut wire = Vec::new();
+    for (n, (range, flag)) in [((1usize, 3000usize), '+'), ((3001, 6000), '$')]
+        .into_iter()
+        .enumerate()
+    {
+        wire.extend_from_slice(
+            format!(
+                "MSRP big{n} SEND\r\nTo-Path: {local}\r\nFrom-Path: {remote}\r\nMessage-ID: large1\r\n\
+                 Byte-Range: {}-{}/6000\r\nContent-Type: text/plain\r\n\r\n",
+                range.0, range.1
+            )
+            .as_bytes(),
+        );
+        wire.extend_from_slice(&body[range.0 - 1..range.1]);
+        wire.extend_from_slice(format!("\r\n-------big{n}{flag}\r\n").as_bytes());
+    }
+    // Feed 700-byte pieces, as a small device socket buffer would.
+    let mut pending: Vec<u8> = Vec::new();
+    let mut events = Vec::new();
+    let now = p.clock.now();
+    for piece in wire.chunks(700) {
+        pending.extend_from_slice(piece);
+        let used = p.a.handle_msrp(now, chat_a, &pending).unwrap();
+        let mut side = Side::default();
+        drain(&mut p.a, &mut side, &pending);
+        events.extend(side.events.into_iter().map(|e| (e, pending.clone())));
+        pending.drain(..used);
+    }
+    let mut received = vec![0u8; 6000];
+    let mut pieces = 0;
+    let mut ended = None;
+    for (e, input) in &events {
+        match e {
+            ClientEvent::ChatBody { body, offset, .. } => {
+                let bytes = body.of(input);
+                received[*offset as usize..*offset as usize + bytes.len()].copy_from_slice(bytes);
+                pieces += 1;
+            }
+            ClientEvent::ChatMessageEnd { len, .. } => ended = Some(*len),
+            _ => {}
+        }
+    }
+    assert_eq!(ended, Some(6000));
+    assert_eq!(received, body);
+    assert!(
+        pieces >= 8,
+        "a 6000-byte message in 700-byte reads comes out in pieces: {pieces}"
+    );
+}

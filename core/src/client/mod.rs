@@ -399,6 +399,14 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             warning!("cannot answer {}: request lacks headers or is too long", code);
             return;
         }
+        for slot in self.servers.iter_mut() {
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.tx.is_terminated() && s.pending == 0)
+            {
+                *slot = None;
+            }
+        }
         let free = self.servers.iter().position(Option::is_none);
         let Some(index) = free else {
             // No room to absorb retransmissions: answer statelessly (a retransmission is answered anew).

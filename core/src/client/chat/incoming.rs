@@ -2,7 +2,20 @@
 
 use heapless::Vec;
 
-use super::*;
+use super::{
+    dialog_parts_of, host_of, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState,
+    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+};
+use crate::client::events::{ChatId, ClientEvent, Span};
+use crate::client::{wire, Client, CommandError};
+use crate::msrp::session::{Session as MsrpSession, Setup as MsrpSetup};
+use crate::rng::Rng;
+use crate::sdp::{self, Connection, LocalCaps};
+use crate::sip::builder::response_to;
+use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage};
+use crate::sip::transaction::{ServerInvite, TransactionKey};
+use crate::sip::{Header, HeaderName, Message, ParseConfig};
+use crate::time::Instant;
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
     Client<R, A, REQ, OUT, SRV, CHATS>

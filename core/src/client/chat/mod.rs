@@ -36,18 +36,16 @@ use core::time::Duration;
 
 use heapless::{Deque, String, Vec};
 
-use super::events::{ChatId, ClientEvent, Span};
-use super::wire::{self};
+use super::events::{ChatId, ClientEvent};
 use super::{Client, CommandError, RESPONSE_CAPACITY};
 use crate::log::warning;
-use crate::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig, Setup as MsrpSetup};
+use crate::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig};
 use crate::rng::Rng;
-use crate::sdp::{self, Connection, LocalCaps, Origin};
-use crate::sip::builder::response_to;
-use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage, Tag};
+use crate::sdp::{self, Origin};
+use crate::sip::dialog::{Dialog, DialogParts, Tag};
 use crate::sip::header::NameAddr;
 use crate::sip::transaction::{ClientInvite, Output, ServerInvite, ServerRequest, TransactionKey};
-use crate::sip::{Header, HeaderName, Message, Method, ParseConfig};
+use crate::sip::{HeaderName, Message, Method};
 use crate::time::Instant;
 
 /// Default number of chat sessions at once.

@@ -121,6 +121,13 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         None
     }
 
+    /// The chat's MSRP paths: (our URI, the peer's path), for diagnostics and tests.
+    pub fn chat_paths(&self, chat: ChatId) -> Option<(&str, &str)> {
+        let c = self.chats.get(self.chat_index(chat)?)?.as_ref()?;
+        let session = c.msrp.as_ref()?;
+        Some((session.local_uri(), session.remote_path()))
+    }
+
     /// `host:port` of the MSRP peer of `chat` (the first URI of its path), to connect to.
     pub fn chat_peer_address(&self, chat: ChatId) -> Option<&str> {
         let c = self.chats.get(self.chat_index(chat)?)?.as_ref()?;
