@@ -4,18 +4,41 @@
 //!
 //! # Run loop (what a runtime does)
 //!
-//! ```text
-//! let mut client = Client::new(config, now, rng)?;  client.register(now)?;
-//! loop {
-//!     while let Some(t) = client.poll_transmit(&mut tx_buf) { send(t.dest, &tx_buf[..t.len]) }
-//!     while let Some(e) = client.poll_event() { app(e, &rx_buf) }        // spans index rx_buf
-//!     select {
-//!         datagram (from, n) => client.handle_datagram(now, from, &rx_buf[..n]),
-//!         tcp bytes          => consumed = client.handle_stream(now, &rx_buf[..filled])?; keep the rest,
-//!         user command       => client.send_pager(now, ...) / mark_displayed / set_barring ...,
-//!         at client.poll_timeout() => client.handle_timeout(now),
+//! One UDP socket to the server, one receive buffer, one transmit buffer. The same loop drives the TCP
+//! variant with `handle_stream` (which returns how many bytes it consumed) and a chat's MSRP connection
+//! with `handle_msrp` / `poll_msrp_transmit`.
+//!
+//! ```
+//! use simple_im_core::client::{Client, ClientConfig, ClientEvent, Destination, TransportKind};
+//! use simple_im_core::time::Instant;
+//! # struct HwRng; impl simple_im_core::rng::Rng for HwRng { fn fill(&mut self, b: &mut [u8]) { b.fill(7) } }
+//! # type Addr = u32;
+//! # fn send(_to: Destination<Addr>, _bytes: &[u8]) {}
+//! # fn receive(_buf: &mut [u8]) -> Option<(Addr, usize)> { None }
+//! # fn clock() -> Instant { Instant::ZERO }
+//!
+//! let config = ClientConfig::new("im.example.com:5060", TransportKind::Udp, "sip:alice@example.com", "alice", "pw")?;
+//! let mut client: Client<HwRng, Addr> = Client::new(config, clock(), HwRng);
+//! client.set_local_address("192.0.2.10:5060")?;
+//! client.register(clock())?;
+//! let (mut rx, mut tx) = ([0u8; 1500], [0u8; 1500]);
+//! for _ in 0..3 {
+//!     // 1. Drain: bytes to send, then events (their spans index the last input, here `rx`).
+//!     while let Some(t) = client.poll_transmit(&mut tx) {
+//!         send(t.dest, &tx[..t.len]);
+//!     }
+//!     while let Some(event) = client.poll_event() {
+//!         if let ClientEvent::PagerReceived { from, body, .. } = event {
+//!             let (_from, _text) = (from.str_of(&rx), body.of(&rx));
+//!         }
+//!     }
+//!     // 2. Wait for a datagram or for `client.poll_timeout()`, whichever comes first.
+//!     match receive(&mut rx) {
+//!         Some((from, n)) => client.handle_datagram(clock(), from, &rx[..n]),
+//!         None => client.handle_timeout(clock()),
 //!     }
 //! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! The machine holds no socket and no clock. Every outgoing request lives in a non-INVITE client
@@ -118,6 +141,8 @@ impl fmt::Display for CommandError {
     }
 }
 
+impl core::error::Error for CommandError {}
+
 /// Why stream bytes could not be framed; the runtime should close the connection and reconnect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -128,6 +153,8 @@ impl fmt::Display for StreamError {
         f.write_str("the SIP stream cannot be framed (bad or oversized Content-Length); reconnect")
     }
 }
+
+impl core::error::Error for StreamError {}
 
 pub(crate) struct ServerSlot<A> {
     key: TransactionKey,
