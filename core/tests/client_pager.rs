@@ -358,3 +358,44 @@ fn other_methods_get_405_bye_without_dialog_481_and_invite_without_sdp_488() {
     let answers = w.inject(invite.as_bytes());
     assert_eq!(status_of(&answers[0].1), "SIP/2.0 488 Not Acceptable Here");
 }
+
+#[test]
+fn outgoing_407_not_yet_authenticated_resends_with_credentials_and_cseq_plus_one() {
+    let mut w = registered(LinkConfig::PERFECT, 30);
+    w.server.challenge_messages = true;
+    let now = w.now();
+    let handle = w
+        .client
+        .send_pager(now, "sip:bob@example.com", "text/plain", b"let me in", None)
+        .unwrap();
+    w.run_for_secs(5);
+    assert_eq!(w.events(), vec![ClientEvent::PagerSent { handle }]);
+    assert_eq!(
+        w.server.requests.len(),
+        1,
+        "only the authorized MESSAGE is accepted"
+    );
+    let accepted = &w.server.requests[0];
+    assert_eq!(body_of(accepted), b"let me in");
+    assert_eq!(
+        header_of(accepted, HeaderName::CSeq).as_deref(),
+        Some("2 MESSAGE")
+    );
+    assert!(header_of(accepted, HeaderName::ProxyAuthorization).is_some_and(|v| v.contains("nc=00000001")));
+}
+
+#[test]
+fn outgoing_407_after_credentials_reports_pager_failed() {
+    let mut cfg = config();
+    cfg.secret = simple_im_core::client::StoredSecret::Password("wrong".try_into().unwrap());
+    let mut w = World::new(cfg, LinkConfig::PERFECT, 31);
+    w.server.challenge_messages = true;
+    let now = w.now();
+    let handle = w
+        .client
+        .send_pager(now, "sip:bob@example.com", "text/plain", b"nope", None)
+        .unwrap();
+    w.run_for_secs(5);
+    assert_eq!(w.events(), vec![ClientEvent::PagerFailed { handle, status: 407 }]);
+    assert!(w.server.requests.is_empty());
+}

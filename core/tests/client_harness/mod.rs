@@ -48,6 +48,8 @@ pub fn config() -> ClientConfig {
 pub struct Server {
     pub digest: DigestServer,
     pub granted: u32,
+    /// Challenge non-REGISTER requests with 407 until they carry valid Proxy-Authorization.
+    pub challenge_messages: bool,
     /// (time, authenticated) per REGISTER received (retransmissions included).
     pub registers: Vec<(Instant, bool)>,
     /// Raw requests other than REGISTER received from the client, first copies only.
@@ -69,6 +71,7 @@ impl Server {
         Server {
             digest: DigestServer::new(REALM, [9; 32], cfg).unwrap(),
             granted: 600,
+            challenge_messages: false,
             registers: Vec::new(),
             requests: Vec::new(),
             seen_keys: Vec::new(),
@@ -175,6 +178,23 @@ impl Server {
             self.registrar(now, msg);
             return;
         }
+        if self.challenge_messages && !self.proxy_authorized(now, msg) {
+            let nonce = self.digest.issue_nonce(now);
+            let mut buf = [0u8; 512];
+            let len = self
+                .digest
+                .challenge(&nonce, Algorithm::SHA256, false)
+                .emit(&mut buf)
+                .unwrap();
+            let value = std::str::from_utf8(&buf[..len]).unwrap().to_string();
+            self.reply(
+                msg,
+                407,
+                "Proxy Authentication Required",
+                &[(HeaderName::ProxyAuthenticate, &value)],
+            );
+            return;
+        }
         let key = format!(
             "{} {}",
             msg.call_id().unwrap(),
@@ -185,6 +205,23 @@ impl Server {
             self.requests.push(bytes.to_vec());
         }
         self.reply(msg, 200, "OK", &[]);
+    }
+
+    fn proxy_authorized(&mut self, now: Instant, msg: &Message<'_, '_>) -> bool {
+        let Some(value) = msg.header(HeaderName::ProxyAuthorization) else {
+            return false;
+        };
+        let Ok(Credentials::Digest(c)) = Credentials::parse(value) else {
+            return false;
+        };
+        let stored = ha1(Algorithm::SHA256, "alice", REALM, PASSWORD);
+        let method = msg.method().unwrap();
+        let request = DigestRequest {
+            method: method.as_str(),
+            uri: msg.request_uri().unwrap(),
+            body: msg.body(),
+        };
+        self.digest.verify(&c, &request, stored.as_str(), now) == Verification::Ok
     }
 
     fn registrar(&mut self, now: Instant, msg: &Message<'_, '_>) {
