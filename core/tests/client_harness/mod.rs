@@ -179,14 +179,7 @@ impl Server {
             return;
         }
         if self.challenge_messages && !self.proxy_authorized(now, msg) {
-            let nonce = self.digest.issue_nonce(now);
-            let mut buf = [0u8; 512];
-            let len = self
-                .digest
-                .challenge(&nonce, Algorithm::SHA256, false)
-                .emit(&mut buf)
-                .unwrap();
-            let value = std::str::from_utf8(&buf[..len]).unwrap().to_string();
+            let value = self.challenge(now, false);
             self.reply(
                 msg,
                 407,
@@ -205,6 +198,15 @@ impl Server {
             self.requests.push(bytes.to_vec());
         }
         self.reply(msg, 200, "OK", &[]);
+    }
+
+    /// A fresh SHA-256 challenge (a WWW-Authenticate / Proxy-Authenticate value).
+    fn challenge(&mut self, now: Instant, stale: bool) -> String {
+        let nonce = self.digest.issue_nonce(now);
+        let mut buf = [0u8; 512];
+        let challenge = self.digest.challenge(&nonce, Algorithm::SHA256, stale);
+        let len = challenge.emit(&mut buf).unwrap();
+        std::str::from_utf8(&buf[..len]).unwrap().to_string()
     }
 
     fn proxy_authorized(&mut self, now: Instant, msg: &Message<'_, '_>) -> bool {
@@ -247,14 +249,7 @@ impl Server {
             }
             other => {
                 let stale = matches!(other, Some(Verification::Stale));
-                let nonce = self.digest.issue_nonce(now);
-                let mut buf = [0u8; 512];
-                let len = self
-                    .digest
-                    .challenge(&nonce, Algorithm::SHA256, stale)
-                    .emit(&mut buf)
-                    .unwrap();
-                let value = std::str::from_utf8(&buf[..len]).unwrap().to_string();
+                let value = self.challenge(now, stale);
                 self.reply(msg, 401, "Unauthorized", &[(HeaderName::WwwAuthenticate, &value)]);
             }
         }
