@@ -4,4 +4,7 @@
 //! roles come with the server issues.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod inspect;
+pub mod store;
+pub mod users;
