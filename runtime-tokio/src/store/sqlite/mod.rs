@@ -64,7 +64,10 @@ impl SqliteStore {
     /// blocks while it opens the file and migrates.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Open(format!("cannot create the data directory {}: {e}", data_dir.display()))
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(DB_FILE_NAME);
         let mut conn = open_connection(&path)?;
@@ -78,8 +81,15 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA synchronous = FULL")?;
         schema::migrate(&mut conn)?;
         let writer = Writer::spawn(conn)?;
-        let readers = Arc::new(ReaderPool { path: path.clone(), idle: Mutex::new(Vec::new()) });
-        Ok(SqliteStore { path, writer, readers })
+        let readers = Arc::new(ReaderPool {
+            path: path.clone(),
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers,
+        })
     }
 
     /// The database file.
