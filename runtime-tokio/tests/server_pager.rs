@@ -26,7 +26,10 @@ async fn register_is_challenged_then_accepted_and_lists_the_contact() {
     assert_eq!(ok.status(), Some(200));
     let contact = ok.header(HeaderName::Contact).expect("Contact in 200");
     assert!(contact.contains(&alice.contact()), "{contact}");
-    assert!(contact.contains("expires=600") || contact.contains("expires=599"), "{contact}");
+    assert!(
+        contact.contains("expires=600") || contact.contains("expires=599"),
+        "{contact}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +51,14 @@ async fn register_below_the_minimum_gets_423_and_star_removes_all() {
     assert_eq!(alice.register(120).await.status(), Some(200));
     assert_eq!(running.server.location.lookup("alice").len(), 1);
     let response = alice
-        .request("REGISTER", "sip:localhost", "<sip:alice@localhost>", &[("Contact", "*".into()), ("Expires", "0".into())], None, true)
+        .request(
+            "REGISTER",
+            "sip:localhost",
+            "<sip:alice@localhost>",
+            &[("Contact", "*".into()), ("Expires", "0".into())],
+            None,
+            true,
+        )
         .await;
     assert_eq!(response.status(), Some(200));
     assert!(running.server.location.lookup("alice").is_empty());
@@ -70,9 +80,15 @@ async fn message_between_two_registered_users_both_ways() {
     let received = bob.incoming().await;
     assert_eq!(received.method(), Some("MESSAGE"));
     assert_eq!(received.body(), b"hello bob");
-    assert_eq!(received.header(HeaderName::Date), Some("Sat, 13 Nov 2010 23:29:00 GMT"));
+    assert_eq!(
+        received.header(HeaderName::Date),
+        Some("Sat, 13 Nov 2010 23:29:00 GMT")
+    );
     assert_eq!(received.request_uri(), Some(bob.contact().as_str()));
-    assert!(received.header(HeaderName::ProxyAuthorization).is_none(), "credentials consumed by the proxy");
+    assert!(
+        received.header(HeaderName::ProxyAuthorization).is_none(),
+        "credentials consumed by the proxy"
+    );
     let (mut alice, response) = send.await.unwrap();
     assert_eq!(response.status(), Some(200));
 
@@ -91,10 +107,19 @@ async fn message_without_credentials_from_a_local_user_gets_407() {
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     let response = alice
-        .request("MESSAGE", "sip:bob@localhost", "<sip:bob@localhost>", &[], Some(("text/plain", b"x")), false)
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            Some(("text/plain", b"x")),
+            false,
+        )
         .await;
     assert_eq!(response.status(), Some(407));
-    assert!(response.header(HeaderName::ProxyAuthenticate).is_some_and(|c| c.starts_with("Digest ")));
+    assert!(response
+        .header(HeaderName::ProxyAuthenticate)
+        .is_some_and(|c| c.starts_with("Digest ")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,7 +134,10 @@ async fn message_to_an_unknown_user_gets_404() {
 async fn blocked_sender_gets_403_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
-    let policy = UserPolicy { blocked: vec!["sip:alice@localhost".into()], ..UserPolicy::default() };
+    let policy = UserPolicy {
+        blocked: vec!["sip:alice@localhost".into()],
+        ..UserPolicy::default()
+    };
     running.server.store.set_policy("bob", policy).await.unwrap();
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     let response = alice.message("bob", "let me in").await;
@@ -121,7 +149,10 @@ async fn blocked_sender_gets_403_with_the_reason() {
 async fn incoming_barring_gets_403() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
-    let policy = UserPolicy { incoming_barred: true, ..UserPolicy::default() };
+    let policy = UserPolicy {
+        incoming_barred: true,
+        ..UserPolicy::default()
+    };
     running.server.store.set_policy("bob", policy).await.unwrap();
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     let response = alice.message("bob", "anyone?").await;
@@ -132,11 +163,18 @@ async fn incoming_barring_gets_403() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_message_gets_413_telling_the_maximum() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "[limits]\nmax_pager_body_bytes = 100", Options::default()).await;
+    let running = start(
+        dir.path(),
+        "[limits]\nmax_pager_body_bytes = 100",
+        Options::default(),
+    )
+    .await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     let response = alice.message("bob", &"x".repeat(101)).await;
     assert_eq!(response.status(), Some(413));
-    let warning = response.header(HeaderName::Warning).expect("Warning with the maximum");
+    let warning = response
+        .header(HeaderName::Warning)
+        .expect("Warning with the maximum");
     assert!(warning.contains("100 bytes"), "{warning}");
     // Exactly the maximum passes the size check (bob is offline: stored).
     assert_eq!(alice.message("bob", &"x".repeat(100)).await.status(), Some(202));
@@ -145,12 +183,23 @@ async fn oversized_message_gets_413_telling_the_maximum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disallowed_content_type_gets_415_with_accept() {
     let dir = tempfile::tempdir().unwrap();
-    let options = Options { allowed_content_types: Some(vec!["text/plain".into()]), ..Options::default() };
+    let options = Options {
+        allowed_content_types: Some(vec!["text/plain".into()]),
+        ..Options::default()
+    };
     let running = start(dir.path(), "", options).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     let uri = "sip:bob@localhost";
-    let response =
-        alice.request("MESSAGE", uri, "<sip:bob@localhost>", &[], Some(("text/html", b"<b>x</b>")), true).await;
+    let response = alice
+        .request(
+            "MESSAGE",
+            uri,
+            "<sip:bob@localhost>",
+            &[],
+            Some(("text/html", b"<b>x</b>")),
+            true,
+        )
+        .await;
     assert_eq!(response.status(), Some(415));
     assert_eq!(response.header(HeaderName::Accept), Some("text/plain"));
 }
@@ -163,8 +212,20 @@ async fn privacy_id_anonymises_the_sender_toward_the_recipient() {
     let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
     assert_eq!(bob.register(600).await.status(), Some(200));
     let send = tokio::spawn(async move {
-        let headers = [("Privacy", "id".to_owned()), ("P-Asserted-Identity", "<sip:alice@localhost>".to_owned())];
-        alice.request("MESSAGE", "sip:bob@localhost", "<sip:bob@localhost>", &headers, Some(("text/plain", b"guess")), true).await
+        let headers = [
+            ("Privacy", "id".to_owned()),
+            ("P-Asserted-Identity", "<sip:alice@localhost>".to_owned()),
+        ];
+        alice
+            .request(
+                "MESSAGE",
+                "sip:bob@localhost",
+                "<sip:bob@localhost>",
+                &headers,
+                Some(("text/plain", b"guess")),
+                true,
+            )
+            .await
     });
     let received = bob.incoming().await;
     let from = received.header(HeaderName::From).unwrap();
@@ -187,7 +248,9 @@ async fn tcp_responses_and_requests_use_the_clients_connection() {
     let send = tokio::spawn(async move { alice.message("bob", "over tcp").await });
     let received = bob.incoming().await;
     assert_eq!(received.body(), b"over tcp");
-    assert!(received.header(HeaderName::Via).is_some_and(|v| v.starts_with("SIP/2.0/TCP")));
+    assert!(received
+        .header(HeaderName::Via)
+        .is_some_and(|v| v.starts_with("SIP/2.0/TCP")));
     assert_eq!(send.await.unwrap().status(), Some(200));
 }
 
@@ -203,7 +266,11 @@ CSeq: 1 MESSAGE\r\nContent-Length: 2\r\n\r\nhi";
     ua.send_raw(bad).await;
     let response = ua.receive().await.expect("a 400");
     assert_eq!(response.status(), Some(400));
-    assert!(response.reason().contains("Content-Type"), "{}", response.reason());
+    assert!(
+        response.reason().contains("Content-Type"),
+        "{}",
+        response.reason()
+    );
     let bad_ack = b"ACK sip:bob@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbad2\r\n\
 Max-Forwards: 70\r\nFrom: <sip:alice@localhost>;tag=1\r\nTo: <sip:bob@localhost>\r\nCall-ID: bad2\r\n\
 CSeq: 1 ACK\r\nContent-Length: 2\r\n\r\nhi";
@@ -222,5 +289,9 @@ async fn retransmitted_request_is_answered_from_the_transaction() {
     ua.send_raw(&bytes).await;
     let again = ua.receive().await.expect("the same 200 again");
     assert_eq!(first.status(), Some(200));
-    assert_eq!(first.raw(), again.raw(), "a retransmission gets the stored response, byte for byte");
+    assert_eq!(
+        first.raw(),
+        again.raw(),
+        "a retransmission gets the stored response, byte for byte"
+    );
 }

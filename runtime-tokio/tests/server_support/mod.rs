@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use simple_im_core::sip::auth::{
     select_challenge, ChallengePreference, CnonceSource, DigestClient, DigestRequest, Secret,
 };
-use simple_im_core::sip::{frame, Framed, HeaderName, Method, MessageWriter};
+use simple_im_core::sip::{frame, Framed, HeaderName, MessageWriter, Method};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, reply, Options, Running};
@@ -49,7 +49,9 @@ pub async fn store_with_users(dir: &Path, users: &[(&str, &str)]) -> Arc<dyn Sto
 /// Starts a server in `dir` with users alice/alice-pw and bob/bob-pw.
 pub async fn start(dir: &Path, extra_config: &str, options: Options) -> Running {
     let store = store_with_users(dir, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await;
-    server::start(config(dir, extra_config), options, store).await.expect("server starts")
+    server::start(config(dir, extra_config), options, store)
+        .await
+        .expect("server starts")
 }
 
 struct Cnonces;
@@ -143,7 +145,10 @@ impl Ua {
             match &mut self.link {
                 Link::Udp(socket) => {
                     let mut buf = vec![0u8; 65_535];
-                    let (len, _) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await.ok()?.ok()?;
+                    let (len, _) = tokio::time::timeout_at(deadline, socket.recv_from(&mut buf))
+                        .await
+                        .ok()?
+                        .ok()?;
                     buf.truncate(len);
                     return SipMessage::parse(Bytes::from(buf), false).ok();
                 }
@@ -160,7 +165,10 @@ impl Ua {
                         Ok(Framed::Partial) => {}
                         Err(_) => return None,
                     }
-                    let read = tokio::time::timeout_at(deadline, stream.read_buf(buf)).await.ok()?.ok()?;
+                    let read = tokio::time::timeout_at(deadline, stream.read_buf(buf))
+                        .await
+                        .ok()?
+                        .ok()?;
                     if read == 0 {
                         return None;
                     }
@@ -182,19 +190,44 @@ impl Ua {
     }
 
     /// Builds a request from this UA.
-    pub fn build(&mut self, method: &str, uri: &str, to: &str, headers: &[(&str, String)], body: Option<(&str, &[u8])>) -> (Vec<u8>, u32) {
+    pub fn build(
+        &mut self,
+        method: &str,
+        uri: &str,
+        to: &str,
+        headers: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+    ) -> (Vec<u8>, u32) {
         self.cseq += 1;
         let mut buf = vec![0u8; 8192 + body.map_or(0, |(_, b)| b.len())];
         let mut w = MessageWriter::request(&mut buf, Method::from_token(method), uri).expect("request line");
         let branch = format!("z9hG4bKua{}{}", self.cseq, std::process::id());
-        w.header_fmt(HeaderName::Via, format_args!("SIP/2.0/{} {};branch={branch};rport", self.transport(), self.local)).unwrap();
+        w.header_fmt(
+            HeaderName::Via,
+            format_args!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                self.transport(),
+                self.local
+            ),
+        )
+        .unwrap();
         w.header(HeaderName::MaxForwards, "70").unwrap();
-        w.header_fmt(HeaderName::From, format_args!("<sip:{}@localhost>;tag=t{}", self.name, self.local.port())).unwrap();
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("<sip:{}@localhost>;tag=t{}", self.name, self.local.port()),
+        )
+        .unwrap();
         w.header(HeaderName::To, to).unwrap();
-        w.header_fmt(HeaderName::CallId, format_args!("{}-{}-{}", method, self.name, self.local.port())).unwrap();
-        w.header_fmt(HeaderName::CSeq, format_args!("{} {method}", self.cseq)).unwrap();
+        w.header_fmt(
+            HeaderName::CallId,
+            format_args!("{}-{}-{}", method, self.name, self.local.port()),
+        )
+        .unwrap();
+        w.header_fmt(HeaderName::CSeq, format_args!("{} {method}", self.cseq))
+            .unwrap();
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Contact")) {
-            w.header_fmt(HeaderName::Contact, format_args!("<{}>", self.contact())).unwrap();
+            w.header_fmt(HeaderName::Contact, format_args!("<{}>", self.contact()))
+                .unwrap();
         }
         for (name, value) in headers {
             w.header(HeaderName::parse(name), value).unwrap();
@@ -212,7 +245,15 @@ impl Ua {
 
     /// Sends a request and returns its final response, answering one 401/407 challenge when
     /// `authenticate` is set.
-    pub async fn request(&mut self, method: &str, uri: &str, to: &str, headers: &[(&str, String)], body: Option<(&str, &[u8])>, authenticate: bool) -> SipMessage {
+    pub async fn request(
+        &mut self,
+        method: &str,
+        uri: &str,
+        to: &str,
+        headers: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+        authenticate: bool,
+    ) -> SipMessage {
         let (bytes, cseq) = self.build(method, uri, to, headers, body);
         self.send_raw(&bytes).await;
         let response = self.final_response(cseq).await.expect("a final response");
@@ -220,14 +261,36 @@ impl Ua {
         if !authenticate || !(code == 401 || code == 407) {
             return response;
         }
-        let (challenge_name, answer_name) = if code == 401 { ("WWW-Authenticate", "Authorization") } else { ("Proxy-Authenticate", "Proxy-Authorization") };
-        let values: Vec<String> = response.headers().filter(|(n, _)| n.eq_ignore_ascii_case(challenge_name)).map(|(_, v)| v.to_owned()).collect();
-        let challenge = select_challenge(values.iter().map(String::as_str), ChallengePreference::Strongest).expect("a digest challenge");
+        let (challenge_name, answer_name) = if code == 401 {
+            ("WWW-Authenticate", "Authorization")
+        } else {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        };
+        let values: Vec<String> = response
+            .headers()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(challenge_name))
+            .map(|(_, v)| v.to_owned())
+            .collect();
+        let challenge = select_challenge(values.iter().map(String::as_str), ChallengePreference::Strongest)
+            .expect("a digest challenge");
         let body_bytes = body.map_or(&b""[..], |(_, b)| b);
-        let request = DigestRequest { method, uri, body: body_bytes };
+        let request = DigestRequest {
+            method,
+            uri,
+            body: body_bytes,
+        };
         let name = self.name.clone();
         let password = self.password.clone();
-        let answer = self.digest.respond(&challenge, &name, Secret::Password(&password), &request, &mut Cnonces).expect("answer");
+        let answer = self
+            .digest
+            .respond(
+                &challenge,
+                &name,
+                Secret::Password(&password),
+                &request,
+                &mut Cnonces,
+            )
+            .expect("answer");
         let mut out = [0u8; 1024];
         let len = answer.emit(&mut out).expect("emit");
         let credentials = String::from_utf8_lossy(&out[..len]).into_owned();
@@ -235,13 +298,23 @@ impl Ua {
         with_auth.push((answer_name, credentials));
         let (bytes, cseq) = self.build(method, uri, to, &with_auth, body);
         self.send_raw(&bytes).await;
-        self.final_response(cseq).await.expect("a final response after authenticating")
+        self.final_response(cseq)
+            .await
+            .expect("a final response after authenticating")
     }
 
     /// Registers (with digest) for `expires` seconds; returns the final status.
     pub async fn register(&mut self, expires: u32) -> SipMessage {
         let to = format!("<sip:{}@localhost>", self.name);
-        self.request("REGISTER", "sip:localhost", &to, &[("Expires", expires.to_string())], None, true).await
+        self.request(
+            "REGISTER",
+            "sip:localhost",
+            &to,
+            &[("Expires", expires.to_string())],
+            None,
+            true,
+        )
+        .await
     }
 
     /// Sends a text MESSAGE to `user` (authenticating); returns the final response.
@@ -249,7 +322,15 @@ impl Ua {
         let uri = format!("sip:{user}@localhost");
         let to = format!("<{uri}>");
         let date = ("Date", "Sat, 13 Nov 2010 23:29:00 GMT".to_owned());
-        self.request("MESSAGE", &uri, &to, &[date], Some(("text/plain", text.as_bytes())), true).await
+        self.request(
+            "MESSAGE",
+            &uri,
+            &to,
+            &[date],
+            Some(("text/plain", text.as_bytes())),
+            true,
+        )
+        .await
     }
 
     /// The next request received (answering it 200 OK), or `None` within `wait`.
@@ -275,7 +356,9 @@ impl Ua {
 }
 
 fn cseq_number(msg: &SipMessage) -> u32 {
-    msg.header(HeaderName::CSeq).and_then(|c| c.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+    msg.header(HeaderName::CSeq)
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The server's UDP address.

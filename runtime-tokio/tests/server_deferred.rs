@@ -1,0 +1,135 @@
+//! Deferred Messaging end to end: store-before-202, push on REGISTER exactly once and in order, the
+//! system notice to the sender, charging records, and pending messages surviving a restart.
+
+mod server_support;
+
+use server_support::{start, udp_addr, Ua};
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::Options;
+use simple_im_tokio::store::UserPolicy;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_offline_user_is_stored_then_delivered_once_on_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let accepted = alice.message("bob", "while you were out").await;
+    assert_eq!(accepted.status(), Some(202));
+    // Stored before the 202 was sent.
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+
+    // The sender hears from the system URI that the message was stored.
+    let notice = alice.incoming().await;
+    assert!(notice
+        .header(HeaderName::From)
+        .unwrap()
+        .contains("sip:system@localhost"));
+    assert!(String::from_utf8_lossy(notice.body()).contains("stored"));
+
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let delivered = bob.incoming().await;
+    assert_eq!(delivered.method(), Some("MESSAGE"));
+    assert_eq!(delivered.body(), b"while you were out");
+    assert_eq!(
+        delivered.header(HeaderName::Date),
+        Some("Sat, 13 Nov 2010 23:29:00 GMT")
+    );
+    assert!(delivered
+        .header(HeaderName::From)
+        .unwrap()
+        .contains("sip:alice@localhost"));
+
+    // Removed after bob's 200; a new registration delivers nothing again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    assert!(
+        bob.incoming_within(Duration::from_millis(500)).await.is_none(),
+        "delivered exactly once"
+    );
+
+    let log = std::fs::read_to_string(&running.server.config.charging_log).unwrap();
+    for event in ["submitted", "deferred", "delivered"] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!("\"event\":\"{event}\""))),
+            "{event} missing in {log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_messages_are_pushed_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    for text in ["first", "second", "third"] {
+        assert_eq!(alice.message("bob", text).await.status(), Some(202));
+    }
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    for text in ["first", "second", "third"] {
+        assert_eq!(bob.incoming().await.body(), text.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_pager_messages_defers_even_when_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let policy = UserPolicy {
+        store_pager_messages: true,
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "keep it").await.status(), Some(202));
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quota_gets_480_and_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "[limits]\nquota_messages = 1", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "one").await.status(), Some(202));
+    assert_eq!(alice.message("bob", "two").await.status(), Some(480));
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+}
+
+#[test]
+fn pending_messages_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        let running = start(dir.path(), "", Options::default()).await;
+        let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+        assert_eq!(
+            alice.message("bob", "before the restart").await.status(),
+            Some(202)
+        );
+    });
+    // Drops every task of the first server, its sockets and its store.
+    first.shutdown_timeout(Duration::from_secs(2));
+
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let running = start(dir.path(), "", Options::default()).await;
+        let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+        assert_eq!(bob.register(600).await.status(), Some(200));
+        assert_eq!(bob.incoming().await.body(), b"before the restart");
+        assert!(bob.incoming_within(Duration::from_millis(500)).await.is_none());
+    });
+}
