@@ -133,3 +133,58 @@ fn pending_messages_survive_a_restart() {
         assert!(bob.incoming_within(Duration::from_millis(500)).await.is_none());
     });
 }
+
+const CPIM_ASKING_FOR_DELIVERY: &str = "From: <sip:alice@localhost>\r\nTo: <sip:bob@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: 34jk324j\r\nDateTime: 2006-04-04T12:16:49-05:00\r\n\
+imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_notification_for_an_offline_sender_is_itself_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let body = Some(("message/cpim", CPIM_ASKING_FOR_DELIVERY.as_bytes()));
+    let accepted = alice
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            body,
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status(), Some(202));
+
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let delivered = bob.incoming().await;
+    assert_eq!(
+        delivered.body(),
+        CPIM_ASKING_FOR_DELIVERY.as_bytes(),
+        "CPIM body unaltered"
+    );
+
+    // alice is offline: the notification waits for her.
+    let mut pending = Vec::new();
+    for _ in 0..50 {
+        pending = running.server.store.pending("alice", 10).await.unwrap();
+        if !pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pending.len(),
+        1,
+        "the delivery notification is stored for the offline sender"
+    );
+
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let notification = alice.incoming().await;
+    assert_eq!(notification.header(HeaderName::ContentType), Some("message/cpim"));
+    let text = String::from_utf8_lossy(notification.body()).into_owned();
+    assert!(text.contains("<message-id>34jk324j</message-id>"), "{text}");
+    assert!(text.contains("<delivered/>"), "{text}");
+    assert!(text.contains("Content-Disposition: notification"), "{text}");
+}

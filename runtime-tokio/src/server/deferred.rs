@@ -180,6 +180,7 @@ async fn push_one(server: &Arc<Server>, user: &str, stored: &DeferredMessage) ->
         Ok(response) if response.status().is_some_and(|c| (200..300).contains(&c)) => {
             let _ = server.store.delivered(stored.id).await;
             charge(server, Event::Delivered, stored, response.status().unwrap_or(200));
+            super::imdn::delivered(server, stored).await;
             true
         }
         _ => false,

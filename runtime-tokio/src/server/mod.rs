@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod charging;
 pub mod deferred;
+pub mod imdn;
 pub mod location;
 pub mod pager;
 pub mod participating;
