@@ -18,6 +18,13 @@ async fn register_is_challenged_then_accepted_and_lists_the_contact() {
     alice.send_raw(&bytes).await;
     let challenge = alice.receive().await.expect("a response");
     assert_eq!(challenge.status(), Some(401));
+    // RFC 3581: the empty rport is filled with the source port, and received is added.
+    let via = challenge.header(HeaderName::Via).unwrap();
+    let port = alice.contact().rsplit(':').next().unwrap().to_owned();
+    assert!(
+        via.contains(&format!(";rport={port}")) && via.contains(";received=127.0.0.1"),
+        "{via}"
+    );
     let offered: Vec<&str> = challenge.values(HeaderName::WwwAuthenticate).collect();
     assert!(offered.iter().any(|c| c.contains("SHA-256")), "{offered:?}");
     assert!(offered.iter().any(|c| c.contains("MD5")), "{offered:?}");

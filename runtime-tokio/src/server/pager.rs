@@ -85,7 +85,7 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
             flow: b.flow,
         })
         .collect();
-    match proxy::fork(server, msg, &targets, max_forwards, privacy).await {
+    match proxy::fork(server, msg, &request.flow, &targets, max_forwards, privacy).await {
         Forked::Answered(response) => {
             let code = response.status().unwrap_or(500);
             if (200..300).contains(&code) {

@@ -79,6 +79,7 @@ pub fn next_max_forwards(msg: &SipMessage) -> Option<u32> {
 pub fn build_branch(
     server: &Server,
     msg: &SipMessage,
+    source: &Flow,
     target: &Target,
     branch: &str,
     max_forwards: u32,
@@ -96,6 +97,7 @@ pub fn build_branch(
     w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
         .ok()?;
     let mut top_route_checked = false;
+    let mut top_via_done = false;
     for (name, value) in msg.headers() {
         let header = HeaderName::parse(name);
         if header == HeaderName::MaxForwards || header == HeaderName::ProxyAuthorization {
@@ -107,7 +109,12 @@ pub fn build_branch(
                 continue;
             }
         }
-        let value = unfold(value);
+        let value = if header == HeaderName::Via && !top_via_done {
+            top_via_done = true;
+            std::borrow::Cow::Owned(super::sip::via_with_received(value, source.peer()))
+        } else {
+            unfold(value)
+        };
         let value = if privacy {
             anonymise(header, &value)
         } else {
@@ -147,6 +154,7 @@ fn names_us(server: &Server, route: &str) -> bool {
 pub async fn fork(
     server: &Arc<Server>,
     msg: &SipMessage,
+    source: &Flow,
     targets: &[Target],
     max_forwards: u32,
     privacy: bool,
@@ -155,7 +163,7 @@ pub async fn fork(
     let mut branches = JoinSet::new();
     for target in targets {
         let branch = new_branch();
-        let Some(bytes) = build_branch(server, msg, target, &branch, max_forwards, privacy) else {
+        let Some(bytes) = build_branch(server, msg, source, target, &branch, max_forwards, privacy) else {
             continue;
         };
         let layer = server.transactions.clone();

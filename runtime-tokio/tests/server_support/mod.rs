@@ -3,11 +3,10 @@
 #![allow(dead_code)]
 
 use bytes::{Buf, Bytes, BytesMut};
-use simple_im_core::sip::auth::{
-    select_challenge, ChallengePreference, CnonceSource, DigestClient, DigestRequest, Secret,
-};
+use simple_im_core::sip::auth::{select_challenge, ChallengePreference, DigestClient, DigestRequest, Secret};
 use simple_im_core::sip::{frame, Framed, HeaderName, MessageWriter, Method};
 use simple_im_tokio::config::Config;
+use simple_im_tokio::server::rng::OsRng;
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, reply, Options, Running};
 use simple_im_tokio::store::{NewUser, SqliteStore, Store, UnixMillis};
@@ -52,15 +51,6 @@ pub async fn start(dir: &Path, extra_config: &str, options: Options) -> Running 
     server::start(config(dir, extra_config), options, store)
         .await
         .expect("server starts")
-}
-
-struct Cnonces;
-impl CnonceSource for Cnonces {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
-        }
-    }
 }
 
 enum Link {
@@ -288,7 +278,7 @@ impl Ua {
                 &name,
                 Secret::Password(&password),
                 &request,
-                &mut Cnonces,
+                &mut OsRng,
             )
             .expect("answer");
         let mut out = [0u8; 1024];
@@ -344,7 +334,7 @@ impl Ua {
                 }
             },
         };
-        let ok = reply::build(&msg, 200, "OK", &[], None).expect("200");
+        let ok = reply::build(&msg, None, 200, "OK", &[], None).expect("200");
         self.send_raw(&ok).await;
         Some(msg)
     }
