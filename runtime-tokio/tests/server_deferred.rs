@@ -188,3 +188,47 @@ async fn delivery_notification_for_an_offline_sender_is_itself_deferred() {
     assert!(text.contains("<delivered/>"), "{text}");
     assert!(text.contains("Content-Disposition: notification"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discard_command_to_the_system_uri_deletes_pending_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "never mind").await.status(), Some(202));
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    let policy = UserPolicy {
+        store_pager_messages: true,
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    // Even with store_pager_messages, a registration pushes what waits.
+    let pushed = bob.incoming_within(Duration::from_millis(500)).await;
+    assert!(pushed.is_some_and(|m| m.body() == b"never mind"));
+    assert_eq!(alice.message("bob", "second thoughts").await.status(), Some(202));
+    assert_eq!(bob.message("system", "discard").await.status(), Some(200));
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    let notice = bob.incoming().await;
+    assert!(String::from_utf8_lossy(notice.body()).contains("1 pending message(s) discarded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_command_pushes_pending_messages_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let policy = UserPolicy {
+        store_pager_messages: true,
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "kept for you").await.status(), Some(202));
+    assert!(
+        bob.incoming_within(Duration::from_millis(300)).await.is_none(),
+        "stored, not pushed"
+    );
+    assert_eq!(bob.message("system", "fetch").await.status(), Some(200));
+    assert_eq!(bob.incoming().await.body(), b"kept for you");
+}

@@ -134,6 +134,67 @@ pub async fn defer(server: &Arc<Server>, request: &Request, sender: &str, recipi
     }
 }
 
+/// A user's command to the Deferred Messaging function, sent as a text MESSAGE to the system URI
+/// (until the XDMS-based list exists): `fetch` pushes the pending messages now, to the newest contact;
+/// `discard` deletes them all. The answer is 200 (or 400 for an unknown command, 403 for a sender
+/// that is not a user of this domain), then a system message says what was done.
+pub async fn command(server: &Arc<Server>, request: &Request, sender: &str) {
+    let key = participating::address_key(sender);
+    let local_user = key
+        .split_once('@')
+        .filter(|(_, host)| server.is_local(host))
+        .map(|(user, _)| user.to_owned());
+    let Some(user) = local_user else {
+        reply::send(
+            server,
+            request,
+            403,
+            "Forbidden (commands are for users of this domain)",
+            &[],
+            None,
+        );
+        return;
+    };
+    let text = String::from_utf8_lossy(request.msg.body())
+        .trim()
+        .to_ascii_lowercase();
+    match text.as_str() {
+        "fetch" => {
+            reply::send(server, request, 200, "OK", &[], None);
+            deliver(server, &user).await;
+        }
+        "discard" => {
+            let mut discarded = 0usize;
+            loop {
+                let pending = server.store.pending(&user, PUSH_BATCH).await.unwrap_or_default();
+                let before = discarded;
+                for stored in &pending {
+                    if server.store.delivered(stored.id).await.unwrap_or(false) {
+                        discarded += 1;
+                    }
+                }
+                if pending.len() < PUSH_BATCH || discarded == before {
+                    break;
+                }
+            }
+            reply::send(server, request, 200, "OK", &[], None);
+            system::send(
+                server,
+                sender,
+                format!("{discarded} pending message(s) discarded."),
+            );
+        }
+        _ => reply::send(
+            server,
+            request,
+            400,
+            "Bad Request (commands: fetch, discard)",
+            &[],
+            None,
+        ),
+    }
+}
+
 /// Pushes the user's pending messages to their newest contact, oldest first.
 pub async fn deliver(server: &Arc<Server>, user: &str) {
     {
