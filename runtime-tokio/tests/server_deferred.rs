@@ -76,22 +76,6 @@ async fn stored_messages_are_pushed_oldest_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn store_pager_messages_defers_even_when_registered() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
-    let policy = UserPolicy {
-        store_pager_messages: true,
-        ..UserPolicy::default()
-    };
-    running.server.store.set_policy("bob", policy).await.unwrap();
-    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
-    assert_eq!(alice.message("bob", "keep it").await.status(), Some(202));
-    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_quota_gets_480_and_is_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "[limits]\nquota_messages = 1", Options::default()).await;
@@ -195,13 +179,7 @@ async fn discard_command_to_the_system_uri_deletes_pending_messages() {
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     assert_eq!(alice.message("bob", "never mind").await.status(), Some(202));
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    let policy = UserPolicy {
-        store_pager_messages: true,
-        ..UserPolicy::default()
-    };
-    running.server.store.set_policy("bob", policy).await.unwrap();
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered_bob_storing_pager_messages(&running).await;
     // Even with store_pager_messages, a registration pushes what waits.
     let pushed = bob.incoming_within(Duration::from_millis(500)).await;
     assert!(pushed.is_some_and(|m| m.body() == b"never mind"));
@@ -216,13 +194,7 @@ async fn discard_command_to_the_system_uri_deletes_pending_messages() {
 async fn fetch_command_pushes_pending_messages_now() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
-    let policy = UserPolicy {
-        store_pager_messages: true,
-        ..UserPolicy::default()
-    };
-    running.server.store.set_policy("bob", policy).await.unwrap();
+    let mut bob = registered_bob_storing_pager_messages(&running).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
     assert_eq!(alice.message("bob", "kept for you").await.status(), Some(202));
     assert!(
@@ -231,4 +203,16 @@ async fn fetch_command_pushes_pending_messages_now() {
     );
     assert_eq!(bob.message("system", "fetch").await.status(), Some(200));
     assert_eq!(bob.incoming().await.body(), b"kept for you");
+}
+
+/// bob, registered, with "store pager messages" set.
+async fn registered_bob_storing_pager_messages(running: &simple_im_tokio::server::Running) -> Ua {
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let policy = UserPolicy {
+        store_pager_messages: true,
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    bob
 }
