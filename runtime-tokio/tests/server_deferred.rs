@@ -216,3 +216,20 @@ async fn registered_bob_storing_pager_messages(running: &simple_im_tokio::server
     running.server.store.set_policy("bob", policy).await.unwrap();
     bob
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_a_contact_whose_tcp_connection_closed_is_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = Ua::tcp("bob", "bob-pw", server_support::tcp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    drop(bob);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "are you there").await.status(), Some(202));
+    assert!(
+        running.server.location.lookup("bob").is_empty(),
+        "the dead flow's binding is gone"
+    );
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+}

@@ -302,3 +302,81 @@ async fn retransmitted_request_is_answered_from_the_transaction() {
         "a retransmission gets the stored response, byte for byte"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_max_forwards_gets_483_and_our_own_via_gets_482() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let body = Some(("text/plain", &b"hop"[..]));
+    let to = "<sip:bob@localhost>";
+    let hops = [("Max-Forwards", "0".to_owned())];
+    let response = alice
+        .request("MESSAGE", "sip:bob@localhost", to, &hops, body, true)
+        .await;
+    assert_eq!(response.status(), Some(483));
+    let ours = format!("SIP/2.0/UDP {};branch=z9hG4bKsimlooped", udp_addr(&running));
+    let looped = [("Via", ours)];
+    let response = alice
+        .request("MESSAGE", "sip:bob@localhost", to, &looped, body, true)
+        .await;
+    assert_eq!(response.status(), Some(482));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_core_vouches_for_the_sender_with_p_asserted_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "trusted_cores = [\"127.0.0.1\"]", Options::default()).await;
+    let policy = UserPolicy {
+        blocked: vec!["alice@localhost".into()],
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    // No credentials (the core authenticated the user); the identity is the asserted one.
+    let mut core = Ua::udp("mallory", "unused", udp_addr(&running)).await;
+    let asserted = [("P-Asserted-Identity", "<sip:alice@localhost>".to_owned())];
+    let body = Some(("text/plain", &b"via the core"[..]));
+    let response = core
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &asserted,
+            body,
+            false,
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        Some(403),
+        "alice is blocked, so the sender was taken as alice"
+    );
+    let body = Some(("text/plain", &b"as mallory"[..]));
+    let response = core
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            body,
+            false,
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        Some(202),
+        "without an assertion the From (not blocked) is used; bob is offline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_can_be_addressed_by_display_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let send = tokio::spawn(async move { alice.message("bob%20display", "by name").await });
+    assert_eq!(bob.incoming().await.body(), b"by name");
+    assert_eq!(send.await.unwrap().status(), Some(200));
+}

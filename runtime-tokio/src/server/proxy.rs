@@ -12,6 +12,7 @@
 
 use super::participating::anonymise;
 use super::sip::{unfold, SipMessage};
+use super::transaction::ClientFailure;
 use super::transport::Flow;
 use super::{rng, Server};
 use bytes::Bytes;
@@ -166,10 +167,17 @@ pub async fn fork(
         let Some(bytes) = build_branch(server, msg, source, target, &branch, max_forwards, privacy) else {
             continue;
         };
-        let layer = server.transactions.clone();
+        let server = server.clone();
         let flow = target.flow;
         let method = method.clone();
-        branches.spawn(async move { layer.request(flow, &branch, &method, bytes).await });
+        branches.spawn(async move {
+            let outcome = server.transactions.request(flow, &branch, &method, bytes).await;
+            if outcome == Err(ClientFailure::Transport) {
+                // A closed connection: its registrations cannot be reached any more.
+                server.location.remove_flow(&flow);
+            }
+            outcome
+        });
     }
     let mut best: Option<SipMessage> = None;
     while let Some(done) = branches.join_next().await {

@@ -201,7 +201,10 @@ impl Ua {
             ),
         )
         .unwrap();
-        w.header(HeaderName::MaxForwards, "70").unwrap();
+        let given = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if !given("Max-Forwards") {
+            w.header(HeaderName::MaxForwards, "70").unwrap();
+        }
         w.header_fmt(
             HeaderName::From,
             format_args!("<sip:{}@localhost>;tag=t{}", self.name, self.local.port()),
@@ -215,7 +218,7 @@ impl Ua {
         .unwrap();
         w.header_fmt(HeaderName::CSeq, format_args!("{} {method}", self.cseq))
             .unwrap();
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("Contact")) {
+        if !given("Contact") {
             w.header_fmt(HeaderName::Contact, format_args!("<{}>", self.contact()))
                 .unwrap();
         }
