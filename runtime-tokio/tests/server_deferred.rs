@@ -3,7 +3,7 @@
 
 mod server_support;
 
-use server_support::{start, udp_addr, Ua};
+use server_support::{registered, start, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::Options;
 use simple_im_tokio::store::UserPolicy;
@@ -13,8 +13,7 @@ use std::time::Duration;
 async fn message_to_offline_user_is_stored_then_delivered_once_on_register() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
-    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
-    assert_eq!(alice.register(600).await.status(), Some(200));
+    let mut alice = registered(&running, "alice").await;
     let accepted = alice.message("bob", "while you were out").await;
     assert_eq!(accepted.status(), Some(202));
     // Stored before the 202 was sent.
@@ -28,8 +27,7 @@ async fn message_to_offline_user_is_stored_then_delivered_once_on_register() {
         .contains("sip:system@localhost"));
     assert!(String::from_utf8_lossy(notice.body()).contains("stored"));
 
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered(&running, "bob").await;
     let delivered = bob.incoming().await;
     assert_eq!(delivered.method(), Some("MESSAGE"));
     assert_eq!(delivered.body(), b"while you were out");
@@ -68,8 +66,7 @@ async fn stored_messages_are_pushed_oldest_first() {
     for text in ["first", "second", "third"] {
         assert_eq!(alice.message("bob", text).await.status(), Some(202));
     }
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered(&running, "bob").await;
     for text in ["first", "second", "third"] {
         assert_eq!(bob.incoming().await.body(), text.as_bytes());
     }
@@ -140,8 +137,7 @@ async fn delivery_notification_for_an_offline_sender_is_itself_deferred() {
         .await;
     assert_eq!(accepted.status(), Some(202));
 
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered(&running, "bob").await;
     let delivered = bob.incoming().await;
     assert_eq!(
         delivered.body(),

@@ -3,7 +3,7 @@
 
 mod server_support;
 
-use server_support::{start, tcp_addr, udp_addr, Ua};
+use server_support::{registered, start, tcp_addr, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::Options;
 use simple_im_tokio::store::UserPolicy;
@@ -216,8 +216,7 @@ async fn privacy_id_anonymises_the_sender_toward_the_recipient() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered(&running, "bob").await;
     let send = tokio::spawn(async move {
         let headers = [
             ("Privacy", "id".to_owned()),
@@ -374,8 +373,7 @@ async fn a_user_can_be_addressed_by_display_name() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
-    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut bob = registered(&running, "bob").await;
     let send = tokio::spawn(async move { alice.message("bob%20display", "by name").await });
     assert_eq!(bob.incoming().await.body(), b"by name");
     assert_eq!(send.await.unwrap().status(), Some(200));

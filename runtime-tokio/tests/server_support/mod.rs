@@ -363,3 +363,10 @@ pub fn udp_addr(running: &Running) -> SocketAddr {
 pub fn tcp_addr(running: &Running) -> SocketAddr {
     running.tcp[0]
 }
+
+/// A UDP UA for `name` (password `NAME-pw`), registered for 600 s.
+pub async fn registered(running: &Running, name: &str) -> Ua {
+    let mut ua = Ua::udp(name, &format!("{name}-pw"), udp_addr(running)).await;
+    assert_eq!(ua.register(600).await.status(), Some(200));
+    ua
+}
