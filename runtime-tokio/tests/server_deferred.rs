@@ -229,3 +229,23 @@ async fn message_to_a_contact_whose_tcp_connection_closed_is_deferred() {
     );
     assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_messages_are_removed_and_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        expiry_interval: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let running = start(dir.path(), "[limits]\ndeferred_expiry_seconds = 1", options).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "too late").await.status(), Some(202));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    let log = std::fs::read_to_string(&running.server.config.charging_log).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"expired\"") && l.contains("\"size\":8")),
+        "{log}"
+    );
+}

@@ -42,9 +42,6 @@ const KEPT_HEADERS: &[HeaderName<'static>] = &[
 /// How many pending messages one push reads at a time.
 const PUSH_BATCH: usize = 64;
 
-/// How often expired messages are collected.
-const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Users being pushed to right now; a registration during a push asks for another pass.
 #[derive(Default)]
 pub struct Deliveries {
@@ -318,10 +315,10 @@ fn build_stored(
     Some(Bytes::from(buf))
 }
 
-/// Removes expired messages every [`EXPIRY_INTERVAL`] and charges them, until the server is dropped.
-pub async fn expiry_loop(server: Weak<Server>) {
+/// Removes expired messages every `interval` and charges them, until the server is dropped.
+pub async fn expiry_loop(server: Weak<Server>, interval: std::time::Duration) {
     loop {
-        tokio::time::sleep(EXPIRY_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         let Some(server) = server.upgrade() else { return };
         let expired = server
             .store
