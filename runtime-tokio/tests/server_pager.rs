@@ -323,7 +323,7 @@ async fn exhausted_max_forwards_gets_483_and_our_own_via_gets_482() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_trusted_core_vouches_for_the_sender_with_p_asserted_identity() {
+async fn behind_a_trusted_core_the_asserted_identity_counts_and_delivery_goes_back_through_the_core() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "trusted_cores = [\"127.0.0.1\"]", Options::default()).await;
     let policy = UserPolicy {
@@ -331,41 +331,50 @@ async fn a_trusted_core_vouches_for_the_sender_with_p_asserted_identity() {
         ..UserPolicy::default()
     };
     running.server.store.set_policy("bob", policy).await.unwrap();
-    // No credentials (the core authenticated the user); the identity is the asserted one.
+    // The fake core: no credentials (the core authenticated its user); the identity is asserted.
     let mut core = Ua::udp("mallory", "unused", udp_addr(&running)).await;
     let asserted = [("P-Asserted-Identity", "<sip:alice@localhost>".to_owned())];
     let body = Some(("text/plain", &b"via the core"[..]));
+    let to = "<sip:bob@localhost>";
     let response = core
-        .request(
-            "MESSAGE",
-            "sip:bob@localhost",
-            "<sip:bob@localhost>",
-            &asserted,
-            body,
-            false,
-        )
+        .request("MESSAGE", "sip:bob@localhost", to, &asserted, body, false)
         .await;
     assert_eq!(
         response.status(),
         Some(403),
         "alice is blocked, so the sender was taken as alice"
     );
-    let body = Some(("text/plain", &b"as mallory"[..]));
-    let response = core
-        .request(
-            "MESSAGE",
-            "sip:bob@localhost",
-            "<sip:bob@localhost>",
-            &[],
-            body,
-            false,
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        Some(202),
-        "without an assertion the From (not blocked) is used; bob is offline"
+
+    // Without an assertion the From (mallory, not blocked) counts; bob is not registered here, so
+    // the MESSAGE goes back to the core for terminating delivery, and the core's 200 is relayed.
+    let (bytes, _) = core.build(
+        "MESSAGE",
+        "sip:bob@localhost",
+        to,
+        &[],
+        Some(("text/plain", b"hello bob")),
     );
+    core.send_raw(&bytes).await;
+    let forwarded = core.incoming().await;
+    assert_eq!(forwarded.request_uri(), Some("sip:bob@localhost"));
+    assert_eq!(forwarded.body(), b"hello bob");
+    assert_eq!(core.receive().await.map(|r| r.status()), Some(Some(200)));
+
+    // The core cannot reach bob (404): the message is stored instead, and the sender gets 202.
+    let (bytes, _) = core.build(
+        "MESSAGE",
+        "sip:bob@localhost",
+        to,
+        &[],
+        Some(("text/plain", b"later")),
+    );
+    core.send_raw(&bytes).await;
+    let forwarded = core.receive().await.expect("the MESSAGE back through the core");
+    let not_found =
+        simple_im_tokio::server::reply::build(&forwarded, None, 404, "Not Found", &[], None).unwrap();
+    core.send_raw(&not_found).await;
+    assert_eq!(core.receive().await.map(|r| r.status()), Some(Some(202)));
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 //! | sender of our domain without (valid) Proxy-Authorization, unless from a trusted core | 407 / 403 |
 //! | Participating policy ([`super::participating`]) | 403 / 413 / 415 |
 //! | recipient registered and not storing pager messages | forwarded to every contact; the first 2xx is relayed |
+//! | not registered here but sent by a trusted core (application-server mode) | sent back through that core to the AoR; its 404/408/480 means offline |
 //! | otherwise, or no contact answered | Deferred Messaging: stored, then 202 |
 //!
 //! The sender's identity is the From URI, authenticated for local users; for requests from a
@@ -80,18 +81,33 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     record(server, Event::Submitted, &sender, &recipient, msg, 0);
     let privacy = participating::wants_privacy(msg);
     let bindings = server.location.lookup(&recipient);
-    if policy.store_pager_messages || bindings.is_empty() {
+    // Behind an external SIP/IP core (IM-2), recipients register there: terminating delivery goes
+    // back through the core that sent the request, with the AoR as Request-URI.
+    let via_core = bindings.is_empty() && from_trusted_core(server, request);
+    if policy.store_pager_messages || (bindings.is_empty() && !via_core) {
         deferred::defer(server, request, &sender, &recipient, privacy).await;
         return;
     }
-    let targets: Vec<Target> = bindings
-        .iter()
-        .map(|b| Target {
-            uri: b.uri.clone(),
-            flow: b.flow,
-        })
-        .collect();
+    let targets: Vec<Target> = if via_core {
+        let uri = msg.request_uri().unwrap_or_default().to_owned();
+        vec![Target {
+            uri,
+            flow: request.flow,
+        }]
+    } else {
+        bindings
+            .iter()
+            .map(|b| Target {
+                uri: b.uri.clone(),
+                flow: b.flow,
+            })
+            .collect()
+    };
     match proxy::fork(server, msg, &request.flow, &targets, max_forwards, privacy).await {
+        // The core could not reach the user (not registered there either): store for later.
+        Forked::Answered(response) if via_core && matches!(response.status(), Some(404 | 408 | 480)) => {
+            deferred::defer(server, request, &sender, &recipient, privacy).await;
+        }
         Forked::Answered(response) => {
             let code = response.status().unwrap_or(500);
             if (200..300).contains(&code) {
@@ -107,11 +123,16 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     }
 }
 
+/// Whether the request came from a configured trusted SIP/IP core.
+fn from_trusted_core(server: &Server, request: &Request) -> bool {
+    server.config.trusted_cores.contains(&request.flow.peer().ip())
+}
+
 /// The sender's URI, or `None` after answering (407 challenge, 403).
 async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
     let msg = &request.msg;
     let from = msg.from()?;
-    if server.config.trusted_cores.contains(&request.flow.peer().ip()) {
+    if from_trusted_core(server, request) {
         let asserted = msg
             .values(HeaderName::PAssertedIdentity)
             .find_map(|v| NameAddr::parse(v).ok());
