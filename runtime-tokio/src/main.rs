@@ -47,7 +47,12 @@ enum Command {
     ///
     /// Prints `simple-im: listening on udp ADDR` / `tcp ADDR` for every bound address, then
     /// `simple-im: data in DIR` and `simple-im: ready`. Stops on Ctrl-C / SIGTERM.
-    Server,
+    Server {
+        /// Digest algorithms to challenge with, most preferred first (default `SHA-256,MD5`). Clients
+        /// that read only the first challenge and know only MD5 (SIPp) need `MD5` first.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        digest_algorithms: Vec<String>,
+    },
     /// Manage user accounts (digest credentials are stored as HA1 hashes only).
     User {
         #[command(subcommand)]
@@ -114,13 +119,21 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse { file, kind } => parse(&file, kind),
-        Command::Server => match Config::load(cli.config.as_deref(), cli.data.as_deref()) {
-            Ok(config) => server::run(config),
-            Err(e) => {
-                eprintln!("simple-im server: {e}");
-                ExitCode::from(1)
+        Command::Server { digest_algorithms } => {
+            match Config::load(cli.config.as_deref(), cli.data.as_deref()) {
+                Ok(config) => match server_options(&digest_algorithms) {
+                    Ok(options) => server::run(config, options),
+                    Err(e) => {
+                        eprintln!("simple-im server: {e}");
+                        ExitCode::from(2)
+                    }
+                },
+                Err(e) => {
+                    eprintln!("simple-im server: {e}");
+                    ExitCode::from(1)
+                }
             }
-        },
+        }
         Command::User { action } => user(cli.config.as_deref(), cli.data.as_deref(), action),
     }
 }
@@ -176,6 +189,22 @@ fn user(
             ExitCode::from(1)
         }
     }
+}
+
+/// The server's role options from the command line.
+fn server_options(digest_algorithms: &[String]) -> Result<server::Options, String> {
+    let mut options = server::Options::default();
+    if !digest_algorithms.is_empty() {
+        options.digest_algorithms = digest_algorithms
+            .iter()
+            .map(|name| {
+                simple_im_core::sip::auth::Algorithm::from_name(name.trim()).ok_or_else(|| {
+                    format!("--digest-algorithms: unknown algorithm '{name}' (try MD5, SHA-256)")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(options)
 }
 
 /// `simple-im user policy`: replaces the policy when `change` is given, then prints it.

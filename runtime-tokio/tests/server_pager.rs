@@ -405,3 +405,25 @@ async fn invite_is_refused_with_501_until_sessions_exist() {
         .await;
     assert_eq!(response.status(), Some(501));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_algorithms_are_challenged_in_the_configured_order() {
+    use simple_im_core::sip::auth::Algorithm;
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        digest_algorithms: vec![Algorithm::MD5, Algorithm::SHA256],
+        ..Options::default()
+    };
+    let running = start(dir.path(), "", options).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let (bytes, _) = alice.build("REGISTER", "sip:localhost", "<sip:alice@localhost>", &[], None);
+    alice.send_raw(&bytes).await;
+    let challenge = alice.receive().await.expect("a 401");
+    let offered: Vec<&str> = challenge.values(HeaderName::WwwAuthenticate).collect();
+    assert_eq!(offered.len(), 2);
+    assert!(
+        offered[0].contains("algorithm=MD5") && offered[1].contains("algorithm=SHA-256"),
+        "{offered:?}"
+    );
+    assert_eq!(alice.register(600).await.status(), Some(200));
+}

@@ -11,6 +11,7 @@ use crate::store::Store;
 use simple_im_core::rng::Rng;
 use simple_im_core::sip::auth::{
     Algorithm, Credentials, DigestRequest, DigestServer, HashFunction, ServerConfig, Verification,
+    MAX_CHALLENGE_ALGORITHMS,
 };
 use simple_im_core::sip::HeaderName;
 use simple_im_core::time::Instant;
@@ -69,10 +70,18 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator for `realm` (the server's domain) with a fresh random secret.
-    pub fn new(realm: &str) -> Result<Self, String> {
+    pub fn new(realm: &str, algorithms: &[Algorithm]) -> Result<Self, String> {
         let mut secret = [0u8; 32];
         OsRng.fill(&mut secret);
-        let digest = DigestServer::new(realm, secret, ServerConfig::default()).map_err(|e| e.to_string())?;
+        let mut config = ServerConfig::default();
+        config.algorithms.clear();
+        for algorithm in algorithms {
+            config
+                .algorithms
+                .push(*algorithm)
+                .map_err(|_| format!("at most {MAX_CHALLENGE_ALGORITHMS} digest algorithms"))?;
+        }
+        let digest = DigestServer::new(realm, secret, config).map_err(|e| e.to_string())?;
         Ok(Authenticator {
             digest: Mutex::new(digest),
         })

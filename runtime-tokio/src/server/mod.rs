@@ -52,6 +52,10 @@ pub struct Options {
     pub max_expires: u32,
     /// How often expired deferred messages are collected.
     pub expiry_interval: std::time::Duration,
+    /// Digest algorithms challenged with, most preferred first (RFC 8760 §2.4), one challenge each.
+    /// The default is SHA-256 then MD5; clients that read only the first challenge and know only MD5
+    /// (SIPp 3.6) need MD5 first.
+    pub digest_algorithms: Vec<simple_im_core::sip::auth::Algorithm>,
 }
 
 impl Default for Options {
@@ -61,6 +65,10 @@ impl Default for Options {
             min_expires: 60,
             max_expires: 3600,
             expiry_interval: std::time::Duration::from_secs(30),
+            digest_algorithms: vec![
+                simple_im_core::sip::auth::Algorithm::SHA256,
+                simple_im_core::sip::auth::Algorithm::MD5,
+            ],
         }
     }
 }
@@ -128,7 +136,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         )
     })?;
     let server = Arc::new(Server {
-        auth: auth::Authenticator::new(&config.domain)?,
+        auth: auth::Authenticator::new(&config.domain, &options.digest_algorithms)?,
         config,
         options,
         store,
@@ -242,7 +250,7 @@ impl Server {
 
 /// `simple-im server`: opens the store, starts serving, prints the start-up lines, and runs until
 /// Ctrl-C or SIGTERM. Returns the process exit code.
-pub fn run(config: Config) -> std::process::ExitCode {
+pub fn run(config: Config, options: Options) -> std::process::ExitCode {
     use std::io::Write;
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -260,7 +268,7 @@ pub fn run(config: Config) -> std::process::ExitCode {
             }
         };
         let data_dir = config.data_dir.clone();
-        let running = match start(config, Options::default(), store).await {
+        let running = match start(config, options, store).await {
             Ok(running) => running,
             Err(e) => {
                 eprintln!("simple-im server: {e}");
