@@ -427,3 +427,30 @@ async fn digest_algorithms_are_challenged_in_the_configured_order() {
     );
     assert_eq!(alice.register(600).await.status(), Some(200));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_requests_go_to_the_registered_contact_address_not_the_register_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    // As SIPp does: one socket registers, another (the contact) receives.
+    let mut receiver = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    let mut registrar_client = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+    let contact = [("Contact", format!("<{}>", receiver.contact()))];
+    let to = "<sip:bob@localhost>";
+    let response = registrar_client
+        .request("REGISTER", "sip:localhost", to, &contact, None, true)
+        .await;
+    assert_eq!(response.status(), Some(200));
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let send = tokio::spawn(async move { alice.message("bob", "to the contact").await });
+    let received = receiver.incoming().await;
+    assert_eq!(received.body(), b"to the contact");
+    let vias: Vec<&str> = received.values(HeaderName::Via).collect();
+    let max_forwards_line = received.headers().position(|(n, _)| n == "Max-Forwards").unwrap();
+    assert!(
+        max_forwards_line > 1,
+        "our Via and the sender's stay adjacent: {vias:?}"
+    );
+    assert_eq!(received.header(HeaderName::MaxForwards), Some("69"));
+    assert_eq!(send.await.unwrap().status(), Some(200));
+}

@@ -95,13 +95,18 @@ pub fn build_branch(
         format_args!("SIP/2.0/{} {local};branch={branch}", target.flow.via_transport()),
     )
     .ok()?;
-    w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
-        .ok()?;
+    // Max-Forwards is rewritten in place (appended when absent) so the Via lines stay together.
+    let had_max_forwards = msg.header(HeaderName::MaxForwards).is_some();
     let mut top_route_checked = false;
     let mut top_via_done = false;
     for (name, value) in msg.headers() {
         let header = HeaderName::parse(name);
-        if header == HeaderName::MaxForwards || header == HeaderName::ProxyAuthorization {
+        if header == HeaderName::MaxForwards {
+            w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
+                .ok()?;
+            continue;
+        }
+        if header == HeaderName::ProxyAuthorization {
             continue;
         }
         if header == HeaderName::Route && !top_route_checked {
@@ -124,6 +129,10 @@ pub fn build_branch(
         if let Some(value) = value {
             w.header(header, &value).ok()?;
         }
+    }
+    if !had_max_forwards {
+        w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
+            .ok()?;
     }
     let len = w.finish(msg.body()).ok()?;
     buf.truncate(len);

@@ -16,8 +16,10 @@
 
 use super::auth::{AuthOutcome, Realm};
 use super::location::Binding;
+use super::transport::Flow;
 use super::{deferred, reply, Request, Server};
 use simple_im_core::sip::header::{parse_expires, Contact};
+use simple_im_core::sip::uri::Host;
 use simple_im_core::sip::HeaderName;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,8 +112,8 @@ pub async fn register(server: &Arc<Server>, request: &Request) {
     for (uri, expires) in changes {
         let lifetime = Duration::from_secs(u64::from(expires));
         let binding = Binding {
+            flow: contact_flow(&request.flow, &uri),
             uri,
-            flow: request.flow,
             expires_at: Instant::now() + lifetime,
             call_id: msg.call_id().to_owned(),
             cseq,
@@ -123,6 +125,35 @@ pub async fn register(server: &Arc<Server>, request: &Request) {
     if added {
         let server = server.clone();
         tokio::spawn(async move { deferred::deliver(&server, &user).await });
+    }
+}
+
+/// How requests reach a contact. Over UDP, the contact's own address when it is an IP literal
+/// (RFC 3261 §10.3: the Contact says where to send; a REGISTER may come from another socket than the
+/// one that receives, as SIPp's UAS scenarios do), sent from the socket the REGISTER arrived on. Over
+/// TCP, and for contacts named by host name or asking for RFC 5626 outbound (`;ob`), the flow the
+/// REGISTER came on: the connection the client opened (it may accept no other) or the NAT binding.
+fn contact_flow(flow: &Flow, contact: &str) -> Flow {
+    let Flow::Udp { socket, .. } = *flow else {
+        return *flow;
+    };
+    let Ok(uri) = simple_im_core::sip::Uri::parse(contact) else {
+        return *flow;
+    };
+    let Some(sip) = uri.as_sip() else { return *flow };
+    let outbound = sip.params.get("ob").is_some();
+    let transport = sip.params.get("transport").flatten().unwrap_or("udp");
+    if outbound || !transport.eq_ignore_ascii_case("udp") {
+        return *flow;
+    }
+    let ip = match sip.host {
+        Host::Ipv4(ip) => std::net::IpAddr::V4(ip),
+        Host::Ipv6(ip) => std::net::IpAddr::V6(ip),
+        Host::Domain(_) => return *flow,
+    };
+    Flow::Udp {
+        socket,
+        peer: std::net::SocketAddr::new(ip, sip.port.unwrap_or(5060)),
     }
 }
 
