@@ -40,8 +40,19 @@ impl Refusal {
 }
 
 /// The sender's address as `user@host`, lowercase (the form lists use).
+/// Accepts a bare URI, `user@host`, or a name-addr (`"Name" <sip:user@host>;tag=x`).
 pub fn address_key(uri: &str) -> String {
-    let without_scheme = uri.trim_start_matches("sips:").trim_start_matches("sip:");
+    let uri = match uri.find('<') {
+        Some(open) => uri.get(open + 1..).unwrap_or(""),
+        None => uri,
+    };
+    let uri = uri.trim();
+    let lower = uri.to_ascii_lowercase();
+    let scheme_len = ["sips:", "sip:"]
+        .iter()
+        .find(|s| lower.starts_with(**s))
+        .map_or(0, |s| s.len());
+    let without_scheme = uri.get(scheme_len..).unwrap_or(uri);
     let end = without_scheme
         .find([';', '?', '>'])
         .unwrap_or(without_scheme.len());
@@ -130,5 +141,136 @@ pub fn anonymise(name: HeaderName<'_>, value: &str) -> Option<String> {
             })
         }
         _ => Some(value.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn message(content_type: &str, body: &str) -> SipMessage {
+        let text = format!(
+            "MESSAGE sip:bob@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKp1\r\n\
+Max-Forwards: 70\r\nFrom: <sip:alice@localhost>;tag=1\r\nTo: <sip:bob@localhost>\r\nCall-ID: p1\r\n\
+CSeq: 1 MESSAGE\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        SipMessage::parse(Bytes::from(text), false).expect("valid")
+    }
+
+    fn run(
+        policy: &UserPolicy,
+        limits: &Limits,
+        allowed: Option<&[String]>,
+        msg: &SipMessage,
+    ) -> Result<(), Refusal> {
+        check(policy, limits, allowed, "localhost", "sip:alice@localhost", msg)
+    }
+
+    #[test]
+    fn row_incoming_barred_is_403() {
+        let policy = UserPolicy {
+            incoming_barred: true,
+            ..UserPolicy::default()
+        };
+        let refusal = run(&policy, &Limits::default(), None, &message("text/plain", "x")).unwrap_err();
+        assert_eq!((refusal.code, refusal.reason.contains("barred")), (403, true));
+    }
+
+    #[test]
+    fn row_blocked_sender_is_403_matching_user_at_host_or_uri_ignoring_case() {
+        for entry in ["sip:Alice@localhost", "alice@LOCALHOST", "<sip:alice@localhost>"] {
+            let policy = UserPolicy {
+                blocked: vec![entry.into()],
+                ..UserPolicy::default()
+            };
+            let refusal = run(&policy, &Limits::default(), None, &message("text/plain", "x")).unwrap_err();
+            assert_eq!(refusal.code, 403, "{entry}");
+        }
+    }
+
+    #[test]
+    fn row_grant_list_without_the_sender_is_403_and_with_it_passes() {
+        let policy = UserPolicy {
+            granted: vec!["carol@localhost".into()],
+            ..UserPolicy::default()
+        };
+        assert_eq!(
+            run(&policy, &Limits::default(), None, &message("text/plain", "x"))
+                .unwrap_err()
+                .code,
+            403
+        );
+        let policy = UserPolicy {
+            granted: vec!["alice@localhost".into()],
+            ..UserPolicy::default()
+        };
+        assert!(run(&policy, &Limits::default(), None, &message("text/plain", "x")).is_ok());
+    }
+
+    #[test]
+    fn row_body_over_the_maximum_is_413_with_the_maximum_in_a_warning() {
+        let limits = Limits {
+            max_pager_body_bytes: 3,
+            ..Limits::default()
+        };
+        assert!(run(
+            &UserPolicy::default(),
+            &limits,
+            None,
+            &message("text/plain", "abc")
+        )
+        .is_ok());
+        let refusal = run(
+            &UserPolicy::default(),
+            &limits,
+            None,
+            &message("text/plain", "abcd"),
+        )
+        .unwrap_err();
+        assert_eq!(refusal.code, 413);
+        assert_eq!(
+            refusal.headers,
+            vec![(
+                "Warning",
+                "399 localhost \"Maximum message size is 3 bytes\"".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn row_content_type_not_allowed_is_415_with_accept() {
+        let allowed = vec!["text/plain".to_owned(), "message/cpim".to_owned()];
+        let ok = message("Text/Plain; charset=UTF-8", "x");
+        assert!(run(&UserPolicy::default(), &Limits::default(), Some(&allowed), &ok).is_ok());
+        let refusal = run(
+            &UserPolicy::default(),
+            &Limits::default(),
+            Some(&allowed),
+            &message("text/html", "x"),
+        )
+        .unwrap_err();
+        assert_eq!(refusal.code, 415);
+        assert_eq!(
+            refusal.headers,
+            vec![("Accept", "text/plain, message/cpim".to_owned())]
+        );
+    }
+
+    #[test]
+    fn privacy_replaces_from_keeping_the_tag_and_drops_asserted_identities() {
+        assert_eq!(
+            anonymise(HeaderName::From, "\"Alice\" <sip:alice@localhost>;tag=77").as_deref(),
+            Some("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=77")
+        );
+        assert_eq!(
+            anonymise(HeaderName::PAssertedIdentity, "<sip:alice@localhost>"),
+            None
+        );
+        assert_eq!(
+            anonymise(HeaderName::To, "<sip:bob@localhost>").as_deref(),
+            Some("<sip:bob@localhost>")
+        );
     }
 }

@@ -284,3 +284,42 @@ pub fn via_with_received(value: &str, peer: std::net::SocketAddr) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rport_is_filled_and_received_added() {
+        let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+        assert_eq!(
+            via_with_received("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport", peer),
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKa;rport=40000;received=192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn received_only_when_the_host_differs_and_no_rport() {
+        let peer: std::net::SocketAddr = "192.0.2.7:5060".parse().unwrap();
+        let same = "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bKa";
+        assert_eq!(via_with_received(same, peer), same);
+        assert_eq!(
+            via_with_received("SIP/2.0/UDP pc.example.com;branch=z9hG4bKa", peer),
+            "SIP/2.0/UDP pc.example.com;branch=z9hG4bKa;received=192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn invalid_requests_keep_their_index_for_the_400() {
+        let bytes = Bytes::from_static(
+            b"MESSAGE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 0\r\n\r\n",
+        );
+        match SipMessage::parse(bytes, false) {
+            Err(Rejected::Invalid { message, reason }) => {
+                assert_eq!(message.method(), Some("MESSAGE"));
+                assert!(!reason.is_empty());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
