@@ -12,7 +12,7 @@
 //! lookup, so it sees an added or removed user as soon as the command returns.
 
 use crate::config::{Config, ConfigError};
-use crate::store::{Credentials, NewUser, SqliteStore, Store, StoreError, UnixMillis, User};
+use crate::store::{Credentials, NewUser, SqliteStore, Store, StoreError, UnixMillis, User, UserPolicy};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -97,12 +97,10 @@ pub fn validate_user_name(name: &str) -> Result<(), UserNameError> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 fn ha1<D: Digest>(name: &str, realm: &str, password: &str) -> String {
@@ -137,11 +135,7 @@ pub fn format_utc(time: UnixMillis) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -158,6 +152,8 @@ pub enum CliError {
     InvalidName(UserNameError),
     /// An empty password was given.
     EmptyPassword,
+    /// A block or grant list entry is not a SIP or tel URI.
+    InvalidUri(String),
     /// The configuration could not be loaded.
     Config(ConfigError),
     /// The store refused or failed (existing user, missing user, unreadable database).
@@ -169,6 +165,9 @@ impl fmt::Display for CliError {
         match self {
             CliError::InvalidName(e) => write!(f, "invalid user name: {e}"),
             CliError::EmptyPassword => write!(f, "the password is empty; give one with --password"),
+            CliError::InvalidUri(uri) => {
+                write!(f, "'{uri}' is not a sip:, sips: or tel: URI (e.g. sip:bob@example.com)")
+            }
             CliError::Config(e) => write!(f, "{e}"),
             CliError::Store(e) => write!(f, "{e}"),
         }
@@ -195,24 +194,21 @@ fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> Result<T, CliErr
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .map_err(|e| {
-                        CliError::Store(StoreError::Open(format!("cannot start the async runtime: {e}")))
-                    })?;
+                let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| {
+                    CliError::Store(StoreError::Open(format!("cannot start the async runtime: {e}")))
+                })?;
                 Ok(runtime.block_on(future))
             })
             .join()
             .unwrap_or_else(|_| {
-                Err(CliError::Store(StoreError::Database(
-                    "the store operation panicked".into(),
-                )))
+                Err(CliError::Store(StoreError::Database("the store operation panicked".into())))
             })
     })
 }
 
 /// `simple-im user add NAME --password PW [--display-name TEXT]`: creates the account with HA1 hashes
-/// for the configured domain. Returns the line to print, e.g. `added user alice (sip:alice@localhost)`.
+/// for the configured domain. Returns the text to print as is (`print!`), e.g.
+/// `added user alice (sip:alice@localhost)` and a newline.
 pub fn cli_add(
     config: &Config,
     name: &str,
@@ -231,24 +227,110 @@ pub fn cli_add(
     };
     let store = SqliteStore::open(&config.data_dir)?;
     block_on(store.add_user(user))??;
-    Ok(format!("added user {name} (sip:{name}@{})", config.domain))
+    Ok(format!("added user {name} (sip:{name}@{})\n", config.domain))
 }
 
-/// `simple-im user list`: one line per account, `NAME<TAB>DISPLAY NAME<TAB>CREATED` (created in UTC,
-/// ISO 8601), ordered by name; empty when there are no accounts.
+/// `simple-im user list`: the text to print as is, one line per account,
+/// `NAME<TAB>DISPLAY NAME<TAB>CREATED` (created in UTC, ISO 8601), ordered by name; empty when there
+/// are no accounts.
 pub fn cli_list(config: &Config) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
     let users: Vec<User> = block_on(store.users())??;
-    Ok(users
-        .iter()
-        .map(|u| format!("{}\t{}\t{}\n", u.name, u.display_name, format_utc(u.created)))
-        .collect())
+    Ok(users.iter().map(|u| format!("{}\t{}\t{}\n", u.name, u.display_name, format_utc(u.created))).collect())
 }
 
 /// `simple-im user remove NAME`: deletes the account with its policy and pending deferred messages.
-/// Returns the line to print; fails with [`StoreError::NoSuchUser`] when there is no such account.
+/// Returns the text to print as is (one line); fails with [`StoreError::NoSuchUser`] when there is no
+/// such account.
 pub fn cli_remove(config: &Config, name: &str) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
     block_on(store.remove_user(name))??;
-    Ok(format!("removed user {name}"))
+    Ok(format!("removed user {name}\n"))
+}
+
+/// One change to a user's Participating-function policy (`simple-im user policy NAME ...`), until the
+/// XDMS-based settings exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyChange {
+    /// Refuse messages from this sender URI.
+    Block(String),
+    /// Take this URI off the block list.
+    Unblock(String),
+    /// Accept messages from this URI even while incoming IM is barred.
+    Grant(String),
+    /// Take this URI off the grant list.
+    Ungrant(String),
+    /// Bar (true) or allow (false) incoming IM from anyone not granted.
+    BarIncoming(bool),
+    /// Store pager messages for later delivery even while registered (true), or deliver (false).
+    StorePagerMessages(bool),
+}
+
+fn check_policy_uri(uri: &str) -> Result<(), CliError> {
+    let scheme_ok = ["sip:", "sips:", "tel:"].iter().any(|scheme| {
+        uri.get(..scheme.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
+            && uri.len() > scheme.len()
+    });
+    if scheme_ok && !uri.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(CliError::InvalidUri(uri.to_owned()))
+    }
+}
+
+fn apply(policy: &mut UserPolicy, change: &PolicyChange) {
+    fn add(list: &mut Vec<String>, uri: &str) {
+        if !list.iter().any(|u| u == uri) {
+            list.push(uri.to_owned());
+        }
+    }
+    match change {
+        PolicyChange::Block(uri) => add(&mut policy.blocked, uri),
+        PolicyChange::Unblock(uri) => policy.blocked.retain(|u| u != uri),
+        PolicyChange::Grant(uri) => add(&mut policy.granted, uri),
+        PolicyChange::Ungrant(uri) => policy.granted.retain(|u| u != uri),
+        PolicyChange::BarIncoming(on) => policy.incoming_barred = *on,
+        PolicyChange::StorePagerMessages(on) => policy.store_pager_messages = *on,
+    }
+}
+
+fn describe_policy(name: &str, policy: &UserPolicy) -> String {
+    let yes_no = |on: bool| if on { "yes" } else { "no" };
+    let mut out = format!(
+        "user {name}\nincoming IM barred: {}\nstore pager messages: {}\n",
+        yes_no(policy.incoming_barred),
+        yes_no(policy.store_pager_messages)
+    );
+    for uri in &policy.blocked {
+        out.push_str(&format!("blocked: {uri}\n"));
+    }
+    for uri in &policy.granted {
+        out.push_str(&format!("granted: {uri}\n"));
+    }
+    out
+}
+
+/// `simple-im user policy NAME [changes]`: applies the changes in order (none: only shows) and
+/// returns the resulting policy as text to print as is. Adding a URI already listed or removing one
+/// not listed changes nothing. The read and the write are separate transactions, so two
+/// administrators editing the same user's policy at the same instant could lose one edit.
+pub fn cli_policy(config: &Config, name: &str, changes: &[PolicyChange]) -> Result<String, CliError> {
+    for change in changes {
+        if let PolicyChange::Block(uri) | PolicyChange::Grant(uri) = change {
+            check_policy_uri(uri)?;
+        }
+    }
+    let store = SqliteStore::open(&config.data_dir)?;
+    block_on(async {
+        if store.user(name).await?.is_none() {
+            return Err(StoreError::NoSuchUser(name.to_owned()));
+        }
+        let mut policy = store.policy(name).await?;
+        if !changes.is_empty() {
+            changes.iter().for_each(|change| apply(&mut policy, change));
+            store.set_policy(name, policy.clone()).await?;
+        }
+        Ok(describe_policy(name, &policy))
+    })?
+    .map_err(CliError::Store)
 }

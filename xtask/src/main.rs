@@ -2,7 +2,7 @@
 //!
 //! - `setup`  installs what the tests need (rustup targets, nightly for fuzzing, cargo-fuzz), idempotently.
 //! - `test`   runs setup, then every test suite, and prints one summary line per step and a closing
-//!            `N passed, N failed` line. This is the README's test command and what CI runs.
+//!   `N passed, N failed` line. This is the README's test command and what CI runs.
 //! - `bench`  runs a criterion benchmark (`parse`, ...) in full.
 //! - `size`   builds the size-probe firmware and reports what the core adds to it.
 //! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.

@@ -12,7 +12,11 @@ use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use std::path::PathBuf;
 
 /// The layers the probe can link, each one feature of `boards/size-probe`.
-const LAYERS: &[(&str, &str)] = &[("sip", "SIP message parse + validate + response build")];
+const LAYERS: &[(&str, &str)] = &[
+    ("sip", "SIP codec + validation + transactions + digest"),
+    ("messaging", "MSRP chunk reader + CPIM + IMDN"),
+    ("sip,messaging", "both"),
+];
 
 #[derive(Clone, Copy, Default)]
 struct Footprint {
@@ -26,7 +30,7 @@ fn probe_dir() -> PathBuf {
 }
 
 fn build_probe(feature: Option<&str>) -> Result<Footprint, String> {
-    let target_dir = probe_dir().join("target").join(feature.unwrap_or("bare"));
+    let target_dir = probe_dir().join("target").join(feature.unwrap_or("bare").replace(',', "-"));
     let mut cmd = cargo();
     cmd.current_dir(probe_dir())
         .args(["build", "--release", "--quiet", "--target-dir"])
@@ -99,7 +103,7 @@ pub fn run() -> Result<String, String> {
             bss: with.bss.saturating_sub(bare.bss),
         };
         println!("  {:<52} {:>+8} {:>+8} {:>+8}", format!("+ {feature}: {what}"), added.text, added.data, added.bss);
-        summary.push(format!("{feature} +{} B text", added.text));
+        summary.push(format!("{feature} +{} B text +{} B bss", added.text, added.bss));
     }
     Ok(summary.join(", "))
 }

@@ -25,11 +25,13 @@
 //!
 //! - `enqueue` is durable before it returns `Ok`, enforces the recipient's [`Quota`] atomically (two
 //!   concurrent enqueues cannot both squeeze under it), and stores a message once per
-//!   `(sender, message_id)`: a sender re-sending after a crash, or after the message was already
-//!   delivered, gets [`Enqueued::Duplicate`] with the original id, and should be answered 2xx again.
+//!   `(recipient, sender, message_id)`: a sender re-sending after a crash, or after the message was
+//!   already delivered, gets [`Enqueued::Duplicate`] with the original id, and should be answered 2xx
+//!   again. (The same message id to two recipients is two messages, as when one CPIM message is sent
+//!   to several users.)
 //! - `pending` lists a recipient's messages oldest first (the order they were accepted).
 //! - `delivered` removes a message; call it only after the recipient's 2xx. It keeps a tombstone of the
-//!   `(sender, message_id)` until the message's own expiry, so a late duplicate is still recognised.
+//!   message's identity until the message's own expiry, so a late duplicate is still recognised.
 //! - `expire` removes what is past its expiry and returns it, for charging records and notices.
 //! - Bodies are opaque bytes, stored and returned exactly as received.
 

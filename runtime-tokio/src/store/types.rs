@@ -120,7 +120,8 @@ impl DeferredMessage {
 pub enum Enqueued {
     /// Newly stored with this id.
     Stored(DeferredId),
-    /// The same `(sender, message_id)` was already accepted, under this id; nothing new was stored.
+    /// The same `(recipient, sender, message_id)` was already accepted, under this id; nothing new
+    /// was stored.
     Duplicate(DeferredId),
 }
 

@@ -42,10 +42,7 @@ impl Writer {
             .name("simple-im-store-writer".into())
             .spawn(move || run(conn, queue))
             .map_err(|e| StoreError::Open(format!("cannot start the store's writer thread: {e}")))?;
-        Ok(Writer {
-            jobs: Some(jobs),
-            thread: Some(thread),
-        })
+        Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
     }
 
     /// Queues `op` for the next batch; the receiver yields its result once that batch has committed.
@@ -84,12 +81,12 @@ fn in_savepoint<T>(
     conn: &Connection,
     op: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT request")?;
+    conn.prepare_cached("SAVEPOINT request")?.execute([])?;
     let result = op(conn);
     if result.is_err() {
-        conn.execute_batch("ROLLBACK TO request")?;
+        conn.prepare_cached("ROLLBACK TO request")?.execute([])?;
     }
-    conn.execute_batch("RELEASE request")?;
+    conn.prepare_cached("RELEASE request")?.execute([])?;
     result
 }
 
