@@ -102,7 +102,6 @@ pub struct Server {
     pub charging: charging::Charging,
     /// Users whose deferred messages are being pushed right now.
     pub deliveries: deferred::Deliveries,
-    handler: InboundHandler,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -124,7 +123,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             server.receive(inbound);
         }
     });
-    let transports = transport::start(&config.sip.udp, &config.sip.tcp, handler.clone())
+    let transports = transport::start(&config.sip.udp, &config.sip.tcp, handler)
         .await
         .map_err(|e| format!("cannot bind the SIP listen addresses: {e}"))?;
     let udp = transports.udp_addrs();
@@ -144,7 +143,6 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         location: location::Location::default(),
         charging,
         deliveries: deferred::Deliveries::default(),
-        handler,
     });
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
@@ -235,11 +233,6 @@ impl Server {
                 ),
             }
         });
-    }
-
-    /// The inbound handler, for outgoing TCP connections the server opens itself.
-    pub fn handler(&self) -> InboundHandler {
-        self.handler.clone()
     }
 
     /// Whether `host` is one of this server's domains.

@@ -77,14 +77,3 @@ async fn read_loop(
         }
     }
 }
-
-/// Opens a TCP connection to a peer (for requests to contacts that are not reachable on an existing
-/// flow) and registers it in the table.
-pub async fn connect(
-    peer: SocketAddr,
-    transports: Arc<Transports>,
-    handler: InboundHandler,
-) -> std::io::Result<Flow> {
-    let stream = TcpStream::connect(peer).await?;
-    Ok(attach(stream, peer, transports, handler))
-}
