@@ -6,5 +6,6 @@
 
 pub mod config;
 pub mod inspect;
+pub mod server;
 pub mod store;
 pub mod users;

@@ -4,13 +4,22 @@
 //! (or the operation failed), 2 the command line itself was wrong.
 
 use clap::{Parser, Subcommand};
+use simple_im_tokio::config::Config;
 use simple_im_tokio::inspect::{self, Kind};
+use simple_im_tokio::store::{SqliteStore, Store, UserPolicy};
+use simple_im_tokio::{server, users};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "simple-im", version, about = "OMA SIMPLE IM 2.0 server, client and tools")]
 struct Cli {
+    /// The data directory (database, charging log); overrides the configuration file's `data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// A TOML configuration file (domain, listen addresses, limits, trusted cores, system URI).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,8 +41,64 @@ enum Command {
     },
     /// Run the IM server (registrar, proxy, pager mode, deferred messaging).
     ///
-    /// Not available yet: the server roles are being built (see README.md, "What works today").
-    Server,
+    /// Prints `simple-im: listening on udp ADDR` / `tcp ADDR` for every bound address, then
+    /// `simple-im: data in DIR` and `simple-im: ready`. Stops on Ctrl-C / SIGTERM.
+    Server {
+        /// Digest algorithms to challenge with, most preferred first (default `SHA-256,MD5`). Clients
+        /// that read only the first challenge and know only MD5 (SIPp) need `MD5` first.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        digest_algorithms: Vec<String>,
+    },
+    /// Manage user accounts (digest credentials are stored as HA1 hashes only).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add an account.
+    Add {
+        /// The user name (the user part of sip:NAME@DOMAIN).
+        name: String,
+        /// The password (only its HA1 hashes are stored).
+        #[arg(long)]
+        password: String,
+        /// A display name, for addressing by name in pager mode.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List accounts: name, display name, creation time.
+    List,
+    /// Remove an account with its policy and pending deferred messages.
+    Remove {
+        /// The user name.
+        name: String,
+    },
+    /// Show, or with options replace, a user's Participating-function policy (until the XDMS exists).
+    ///
+    /// Any option given replaces the whole policy: `--block` / `--grant` may repeat; a grant list
+    /// admits only the listed senders. Prints the policy in effect afterwards.
+    Policy {
+        /// The user name.
+        name: String,
+        /// Refuse MESSAGEs from this sender (a SIP URI or user@host); repeatable.
+        #[arg(long, value_name = "URI")]
+        block: Vec<String>,
+        /// Admit only these senders (a SIP URI or user@host); repeatable.
+        #[arg(long, value_name = "URI")]
+        grant: Vec<String>,
+        /// Bar all incoming IM (403 to every sender).
+        #[arg(long)]
+        bar_incoming: bool,
+        /// Store pager messages for later delivery even while registered.
+        #[arg(long)]
+        store_pager_messages: bool,
+        /// Reset the policy to the default (nothing blocked or barred).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,11 +111,116 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Parse { file, kind } => parse(&file, kind),
-        Command::Server => {
-            eprintln!("simple-im server: not available yet in this version; only `simple-im parse` is");
+        Command::Server { digest_algorithms } => {
+            match Config::load(cli.config.as_deref(), cli.data.as_deref()) {
+                Ok(config) => match server_options(&digest_algorithms) {
+                    Ok(options) => server::run(config, options),
+                    Err(e) => {
+                        eprintln!("simple-im server: {e}");
+                        ExitCode::from(2)
+                    }
+                },
+                Err(e) => {
+                    eprintln!("simple-im server: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::User { action } => user(cli.config.as_deref(), cli.data.as_deref(), action),
+    }
+}
+
+fn user(
+    config_file: Option<&std::path::Path>,
+    data: Option<&std::path::Path>,
+    action: UserAction,
+) -> ExitCode {
+    let config = match Config::load(config_file, data) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("simple-im user: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = match &action {
+        UserAction::Add {
+            name,
+            password,
+            display_name,
+        } => users::cli_add(&config, name, password, display_name.as_deref()).map_err(|e| e.to_string()),
+        UserAction::List => users::cli_list(&config).map_err(|e| e.to_string()),
+        UserAction::Remove { name } => users::cli_remove(&config, name).map_err(|e| e.to_string()),
+        UserAction::Policy {
+            name,
+            block,
+            grant,
+            bar_incoming,
+            store_pager_messages,
+            clear,
+        } => {
+            let change =
+                (*clear || !block.is_empty() || !grant.is_empty() || *bar_incoming || *store_pager_messages)
+                    .then(|| UserPolicy {
+                        blocked: block.clone(),
+                        granted: grant.clone(),
+                        incoming_barred: *bar_incoming,
+                        store_pager_messages: *store_pager_messages,
+                    });
+            policy(&config, name, change)
+        }
+    };
+    match outcome {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{}", text.trim_end_matches('\n'));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("simple-im user: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// The server's role options from the command line.
+fn server_options(digest_algorithms: &[String]) -> Result<server::Options, String> {
+    let mut options = server::Options::default();
+    if !digest_algorithms.is_empty() {
+        options.digest_algorithms = digest_algorithms
+            .iter()
+            .map(|name| {
+                simple_im_core::sip::auth::Algorithm::from_name(name.trim()).ok_or_else(|| {
+                    format!("--digest-algorithms: unknown algorithm '{name}' (try MD5, SHA-256)")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(options)
+}
+
+/// `simple-im user policy`: replaces the policy when `change` is given, then prints it.
+fn policy(config: &Config, name: &str, change: Option<UserPolicy>) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        if store.user(name).await.map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("no user named '{name}' (see `simple-im user list`)"));
+        }
+        if let Some(policy) = change {
+            store.set_policy(name, policy).await.map_err(|e| e.to_string())?;
+        }
+        let p = store.policy(name).await.map_err(|e| e.to_string())?;
+        Ok(format!(
+            "blocked\t{}\ngranted\t{}\nincoming_barred\t{}\nstore_pager_messages\t{}\n",
+            p.blocked.join(" "),
+            p.granted.join(" "),
+            p.incoming_barred,
+            p.store_pager_messages
+        ))
+    })
 }
 
 fn parse(file: &std::path::Path, kind: Option<Kind>) -> ExitCode {
