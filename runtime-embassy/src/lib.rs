@@ -1,7 +1,79 @@
 //! # simple-im-embassy
 //!
-//! Will drive the IM client of `simple-im-core` over embassy-net sockets and embassy-time, with every
-//! buffer a const generic chosen by the application and no allocator. Not written yet: it is the subject
-//! of the "IM Client on microcontrollers" issue. The crate exists now so the workspace has its final shape.
+//! Runs the OMA IM Client of `simple-im-core` on an Embassy device: SIP over one embassy-net UDP
+//! socket, timers on embassy-time, commands from an `embassy-sync` channel, events to a callback.
+//! No allocator: the socket buffers are a [`UdpBuffers`] whose sizes are const generics, the client's
+//! capacities are its own const generics, and the command channel's depth and text size are the
+//! application's too.
+//!
+//! ## Adding the client to an Embassy application
+//!
+//! ```ignore
+//! use simple_im_core::client::{ClientConfig, ClientEvent, PagerClient, TransportKind};
+//! use simple_im_embassy::{run, Command, Control, UdpBuffers};
+//!
+//! static COMMANDS: Channel<CriticalSectionRawMutex, Command<256>, 4> = Channel::new();
+//!
+//! #[embassy_executor::task]
+//! async fn im(stack: embassy_net::Stack<'static>, rng: MyHwRng) {
+//!     let config = ClientConfig::new("192.0.2.1:5060", TransportKind::Udp, "sip:dev@example.com", "dev", "pw").unwrap();
+//!     let mut client: PagerClient<_, _> = PagerClient::new(config, simple_im_embassy::now(), rng);
+//!     client.set_local_address("192.0.2.10:5060").unwrap();
+//!     let mut buffers = UdpBuffers::<3072, 1500, 4>::new();
+//!     let mut on_event = |event: &ClientEvent, input: &[u8]| {
+//!         if let ClientEvent::PagerReceived { body, .. } = event { show(body.str_of(input)); }
+//!         Control::Continue
+//!     };
+//!     let _ = run(&mut client, stack, 5060, &mut buffers, COMMANDS.receiver(), &mut on_event).await;
+//! }
+//! // Elsewhere: COMMANDS.send(Command::SendPager { to, body, imdn: None }).await;
+//! ```
+//!
+//! The RNG is any `simple_im_core::rng::Rng` (wrap the chip's TRNG): branches, tags and digest
+//! cnonces come from it, so it should be unpredictable on a real device.
+//!
+//! ## What it does not do (yet)
+//!
+//! SIP over TCP and the MSRP connections of session-mode chats are not driven: chat commands reach
+//! the client, but no MSRP socket is opened, so a chat never gets past `ChatConnect`.
 #![no_std]
 #![forbid(unsafe_code)]
+
+mod command;
+mod log;
+mod runner;
+
+use core::fmt;
+
+pub use command::{Command, Control, ImdnAsk, MAX_DATE_TIME_LEN};
+pub use runner::{now, run, server_endpoint, Application, UdpBuffers, PAGER_CONTENT_TYPE};
+
+use simple_im_core::client::CommandError;
+
+/// Why [`run`] could not start or went on no longer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RunError {
+    /// The configured server is not `a.b.c.d:port` (the runner does no DNS).
+    ServerNotAnAddress,
+    /// The UDP port could not be bound (in use, or no free socket in the stack's resources).
+    Bind,
+    /// The first REGISTER could not be built (AoR or local address too long for the request buffer).
+    Register(CommandError),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::ServerNotAnAddress => {
+                f.write_str("the configured server must be an IPv4 address with a port (no DNS on the device)")
+            }
+            RunError::Bind => f.write_str(
+                "cannot bind the SIP UDP port: in use, or StackResources has no free socket",
+            ),
+            RunError::Register(e) => write!(f, "cannot build the REGISTER: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for RunError {}

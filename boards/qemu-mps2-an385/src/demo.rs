@@ -1,151 +1,203 @@
-//! Network demo that proves the paths a SIP client needs; a later SIP client replaces this module.
+//! The IM client demo: a device that registers, reports every event, "shows" every message it gets
+//! (delivery and display notifications), greets a peer, and ends its run on a pager saying `EXIT`.
 //!
-//! - At boot, once the interface is up, it sends `READY 10.0.2.15` from UDP port 5060 to the host
-//!   (10.0.2.2, which QEMU maps to the host's 127.0.0.1) at the ready port: the host harness waits for
-//!   this datagram instead of retrying connects, because QEMU accepts host connects before the guest
-//!   listens.
-//! - Every UDP datagram to port 5060 is sent back to its sender prefixed with `ECHO `, except `EXIT`,
-//!   which ends the run with success, and `PANIC`, which panics (so the harness can check that a
-//!   failing firmware ends QEMU with status 1 instead of hanging).
-//! - TCP port 5061 is served by `TCP_LISTENERS` tasks, each accepting one connection at a time and
-//!   answering each `\n`-terminated line with `ECHO <line>\n`. With more than one, a socket is still
-//!   listening while another finishes closing, so a host that reconnects at once is not reset.
+//! Settings come from the semihosting command line as `key=value` words, so the host harness can
+//! point each run at its own server and ports without rebuilding:
 //!
-//! The ready port is `DEFAULT_READY_PORT` unless the semihosting command line says `ready-port=N`, so
-//! parallel test runs can each listen on their own port without rebuilding the firmware.
+//! | key | meaning | default |
+//! |---|---|---|
+//! | `ready-port` | host UDP port that gets the READY datagram | 15062 |
+//! | `server` | SIP server, an IPv4 address with port | `10.0.2.2:5060` |
+//! | `contact` | `host:port` the server reaches the device at (Via and Contact) | `10.0.2.15:5060` |
+//! | `aor`, `user`, `password` | identity and digest credentials | `sip:device@localhost`, `device`, `device` |
+//! | `peer` | who gets "hello from device" after the first registration | none |
+//!
+//! Under QEMU user networking the host reaches the guest only through a host forward, so the harness
+//! passes `contact=127.0.0.1:<forwarded port>`: the server then sends its requests (a MESSAGE to the
+//! device) to that forward, whatever NAT binding the device's own datagrams got.
+//!
+//! Event lines (`info` level, parsed by the harness `tests/src/hil.rs`): `EVENT registered
+//! expires=N`, `EVENT registration-failed status=N`, `EVENT pager-received from=F body=B`, `EVENT
+//! pager-sent`, `EVENT pager-failed status=N`, `EVENT delivery-notification`, `EVENT
+//! display-notification`, `EVENT rejected status=N`, `EVENT other`.
+//!
+//! A pager `EXIT` ends the run with success, `PANIC` panics (the harness checks that a failing
+//! firmware ends QEMU with status 1).
 
+use crate::rng::DemoRng;
 use crate::semihosting;
-use embassy_net::tcp::TcpSocket;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpEndpoint, Ipv4Address, Stack};
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::channel::Channel;
+use heapless::String;
+use simple_im_core::client::{ClientConfig, ClientEvent, PagerClient, TransportKind};
+use simple_im_embassy::{Command, Control, UdpBuffers};
 
 /// The firmware's own address (QEMU user networking's default guest address).
 pub const DEVICE_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
 /// The only peer the firmware talks to: QEMU's gateway, which is the host's loopback.
 pub const HOST_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
-pub const UDP_PORT: u16 = 5060;
-pub const TCP_PORT: u16 = 5061;
+/// The SIP port the device listens on (forwarded from the host by QEMU).
+pub const SIP_PORT: u16 = 5060;
 /// Host port that receives the READY datagram unless the command line names another.
 pub const DEFAULT_READY_PORT: u16 = 15062;
-/// Largest datagram or line echoed; longer ones are truncated (UDP) or answered in pieces (TCP).
-pub const MAX_MESSAGE: usize = 512;
-/// TCP sockets listening on `TCP_PORT` (one task each).
-pub const TCP_LISTENERS: usize = 2;
-const ECHO_PREFIX: &[u8] = b"ECHO ";
+/// UDP sockets the demo opens: READY's (closed before the client's opens) and the client's.
+pub const UDP_SOCKETS: usize = 1;
+/// Largest pager text the demo sends (the greeting).
+const BODY: usize = 64;
 const READY: &[u8] = b"READY 10.0.2.15";
-const EXIT: &[u8] = b"EXIT";
-const PANIC: &[u8] = b"PANIC";
+const GREETING: &str = "hello from device";
 
-/// The ready port from a `ready-port=N` word of the semihosting command line, else the default.
-pub fn ready_port() -> u16 {
-    let mut buf = [0u8; 128];
-    semihosting::command_line(&mut buf)
-        .and_then(|line| {
-            line.split_ascii_whitespace()
-                .find_map(|w| w.strip_prefix("ready-port="))
-        })
-        .and_then(|port| port.parse().ok())
-        .unwrap_or(DEFAULT_READY_PORT)
+type Settings = String<64>;
+
+/// The demo's settings, read once at boot from the semihosting command line.
+pub struct DemoConfig {
+    pub ready_port: u16,
+    pub client: ClientConfig,
+    pub contact: Settings,
+    pub peer: Option<Settings>,
 }
 
+/// Reads `key=value` words from the semihosting command line (defaults in the module docs).
+pub fn config() -> Option<DemoConfig> {
+    let mut buf = [0u8; 384];
+    let line = semihosting::command_line(&mut buf).unwrap_or("");
+    let word = |key: &str| {
+        line.split_ascii_whitespace()
+            .find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+    };
+    let ready_port = word("ready-port").and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_READY_PORT);
+    let server = word("server").unwrap_or("10.0.2.2:5060");
+    let aor = word("aor").unwrap_or("sip:device@localhost");
+    let user = word("user").unwrap_or("device");
+    let password = word("password").unwrap_or("device");
+    let client = match ClientConfig::new(server, TransportKind::Udp, aor, user, password) {
+        Ok(config) => config,
+        Err(e) => {
+            defmt::error!("bad client settings: {}", e);
+            return None;
+        }
+    };
+    let setting = |value: &str| {
+        let mut s = Settings::new();
+        s.push_str(value).ok().map(|()| s)
+    };
+    Some(DemoConfig {
+        ready_port,
+        client,
+        contact: setting(word("contact").unwrap_or("10.0.2.15:5060"))?,
+        peer: word("peer").and_then(setting),
+    })
+}
+
+/// Commands to the running client: the event callback posts display notifications here.
+static COMMANDS: Channel<CriticalSectionRawMutex, Command<BODY>, 4> = Channel::new();
+
+/// Socket ring of 3 KiB per direction, datagrams up to 1500 bytes, 4 queued each way.
+type Buffers = UdpBuffers<3072, 1500, 4>;
+
 #[embassy_executor::task]
-pub async fn udp_echo(stack: Stack<'static>, ready_port: u16) {
-    let mut rx_meta = [PacketMetadata::EMPTY; 4];
-    let mut tx_meta = [PacketMetadata::EMPTY; 4];
-    let mut rx_buf = [0u8; 2 * MAX_MESSAGE];
-    let mut tx_buf = [0u8; 2 * MAX_MESSAGE];
-    let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
-    if let Err(e) = socket.bind(UDP_PORT) {
-        defmt::error!("UDP bind {=u16}: {}", UDP_PORT, e);
+pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
+    stack.wait_config_up().await;
+    send_ready(stack, demo.ready_port).await;
+
+    let mut client: PagerClient<DemoRng, IpEndpoint> =
+        PagerClient::new(demo.client, simple_im_embassy::now(), rng);
+    if let Err(e) = client.set_local_address(demo.contact.as_str()) {
+        defmt::error!("contact {=str} unusable: {}", demo.contact.as_str(), e);
         semihosting::exit_failure();
     }
-    stack.wait_config_up().await;
+    let mut greeted = demo.peer.is_none();
+    let peer = demo.peer.unwrap_or_default();
+    let mut on_event = |event: &ClientEvent, input: &[u8]| {
+        report(event, input);
+        match *event {
+            ClientEvent::Registered { .. } if !greeted => {
+                greeted = true;
+                let mut to = String::new();
+                let mut body = String::new();
+                if to.push_str(&peer).is_ok() && body.push_str(GREETING).is_ok() {
+                    let _ = COMMANDS.try_send(Command::SendPager { to, body, imdn: None });
+                }
+            }
+            ClientEvent::PagerReceived { body, display_handle, .. } => {
+                match body.of(input) {
+                    b"EXIT" => return Control::Stop,
+                    b"PANIC" => panic!("PANIC requested by a pager"),
+                    _ => {}
+                }
+                // A demo device "shows" every message at once.
+                if let Some(handle) = display_handle {
+                    if COMMANDS.try_send(Command::MarkDisplayed(handle)).is_err() {
+                        defmt::warn!("command queue full: display notification not sent");
+                    }
+                }
+            }
+            _ => {}
+        }
+        Control::Continue
+    };
+    let mut buffers = Buffers::new();
+    let result = simple_im_embassy::run(
+        &mut client,
+        stack,
+        SIP_PORT,
+        &mut buffers,
+        COMMANDS.receiver(),
+        &mut on_event,
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            defmt::info!("EXIT received: success");
+            // Let the 200 to the EXIT pager leave before QEMU ends.
+            embassy_time::Timer::after_millis(50).await;
+            semihosting::exit_success();
+        }
+        Err(e) => {
+            defmt::error!("client stopped: {}", e);
+            semihosting::exit_failure();
+        }
+    }
+}
+
+/// Tells the host harness the device is up (from the SIP port, as a SIP device's first datagram
+/// would be); the socket is closed again before the client binds the port.
+async fn send_ready(stack: Stack<'static>, ready_port: u16) {
+    let (mut rx_meta, mut tx_meta) = ([PacketMetadata::EMPTY; 1], [PacketMetadata::EMPTY; 1]);
+    let (mut rx_buf, mut tx_buf) = ([0u8; 16], [0u8; 32]);
+    let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
+    if let Err(e) = socket.bind(SIP_PORT) {
+        defmt::error!("UDP bind {=u16}: {}", SIP_PORT, e);
+        semihosting::exit_failure();
+    }
     let host = IpEndpoint::new(HOST_IP.into(), ready_port);
     if let Err(e) = socket.send_to(READY, host).await {
         defmt::error!("READY to port {=u16} not sent: {}", ready_port, e);
         semihosting::exit_failure();
     }
+    socket.flush().await;
     defmt::info!("READY sent to host port {=u16}", ready_port);
-
-    let mut datagram = [0u8; MAX_MESSAGE];
-    let mut reply = [0u8; MAX_MESSAGE + ECHO_PREFIX.len()];
-    loop {
-        let (len, meta) = match socket.recv_from(&mut datagram).await {
-            Ok(received) => received,
-            Err(e) => {
-                defmt::warn!("UDP receive: {}", e);
-                continue;
-            }
-        };
-        let payload = &datagram[..len];
-        if payload == EXIT {
-            defmt::info!("EXIT received: success");
-            semihosting::exit_success();
-        }
-        if payload == PANIC {
-            panic!("PANIC requested by the host");
-        }
-        let reply_len = ECHO_PREFIX.len() + len;
-        reply[..ECHO_PREFIX.len()].copy_from_slice(ECHO_PREFIX);
-        reply[ECHO_PREFIX.len()..reply_len].copy_from_slice(payload);
-        if let Err(e) = socket.send_to(&reply[..reply_len], meta.endpoint).await {
-            defmt::warn!("UDP echo not sent: {}", e);
-        }
-    }
 }
 
-#[embassy_executor::task(pool_size = TCP_LISTENERS)]
-pub async fn tcp_echo(stack: Stack<'static>) {
-    let mut rx_buf = [0u8; 2 * MAX_MESSAGE];
-    let mut tx_buf = [0u8; 2 * MAX_MESSAGE];
-    loop {
-        let mut socket = TcpSocket::new(stack, &mut rx_buf, &mut tx_buf);
-        if let Err(e) = socket.accept(TCP_PORT).await {
-            defmt::warn!("TCP accept: {}", e);
-            continue;
+/// One `EVENT ...` line per client event, in the format the harness parses.
+fn report(event: &ClientEvent, input: &[u8]) {
+    match *event {
+        ClientEvent::Registered { expires } => defmt::info!("EVENT registered expires={=u32}", expires),
+        ClientEvent::RegistrationFailed { status } => {
+            defmt::info!("EVENT registration-failed status={=u16}", status)
         }
-        defmt::info!("TCP connection from {}", socket.remote_endpoint());
-        if let Err(e) = echo_lines(&mut socket).await {
-            defmt::warn!("TCP connection ended: {}", e);
-        }
-        socket.close();
-        // Let the FIN go out before the socket (and its buffers) are reused.
-        let _ = socket.flush().await;
+        ClientEvent::PagerReceived { from, body, .. } => defmt::info!(
+            "EVENT pager-received from={=str} body={=str}",
+            from.str_of(input),
+            body.str_of(input)
+        ),
+        ClientEvent::PagerSent { .. } => defmt::info!("EVENT pager-sent"),
+        ClientEvent::PagerFailed { status, .. } => defmt::info!("EVENT pager-failed status={=u16}", status),
+        ClientEvent::DeliveryNotification { .. } => defmt::info!("EVENT delivery-notification"),
+        ClientEvent::DisplayNotification { .. } => defmt::info!("EVENT display-notification"),
+        ClientEvent::Rejected { status } => defmt::info!("EVENT rejected status={=u16}", status),
+        ref other => defmt::info!("EVENT other {}", other),
     }
-}
-
-/// Answers each complete line with `ECHO <line>\n` until the peer closes.
-async fn echo_lines(socket: &mut TcpSocket<'_>) -> Result<(), embassy_net::tcp::Error> {
-    let mut line = [0u8; MAX_MESSAGE];
-    let mut used = 0;
-    loop {
-        let n = socket.read(&mut line[used..]).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        used += n;
-        // Answer every complete line; a line longer than the buffer is answered as it stands.
-        while let Some(end) = line[..used]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map(|i| i + 1)
-            .or((used == line.len()).then_some(used))
-        {
-            write_all(socket, ECHO_PREFIX).await?;
-            write_all(socket, &line[..end]).await?;
-            if line[end - 1] != b'\n' {
-                write_all(socket, b"\n").await?;
-            }
-            line.copy_within(end..used, 0);
-            used -= end;
-        }
-    }
-}
-
-async fn write_all(socket: &mut TcpSocket<'_>, mut bytes: &[u8]) -> Result<(), embassy_net::tcp::Error> {
-    while !bytes.is_empty() {
-        let n = socket.write(bytes).await?;
-        bytes = &bytes[n..];
-    }
-    Ok(())
 }

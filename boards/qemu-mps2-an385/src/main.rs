@@ -1,14 +1,14 @@
 //! simple-im firmware for QEMU's mps2-an385 (Cortex-M3) and mps2-an386 (Cortex-M4F).
 //!
 //! Boot: SysTick time driver, LAN9118 Ethernet, embassy-net with the static address 10.0.2.15/24 and
-//! gateway 10.0.2.2, then the network demo (`demo`), all on a WFI-sleeping executor. Logs are defmt
+//! gateway 10.0.2.2, then the IM client demo (`demo`), all on a WFI-sleeping executor. Logs are defmt
 //! frames written to the host over semihosting (decode with `defmt-print`), and the run ends with a
 //! semihosting exit whose status QEMU passes on. No allocator is linked: every buffer is static or
 //! lives in a task's statically allocated future.
 //!
 //! Module split (kept for `cargo xtask size`, which attributes symbols by path): `lan9118`,
-//! `time_driver`, `executor` and `semihosting` are the board; `demo` is the application that the
-//! simple-im client replaces; `embassy_net`/`smoltcp` symbols are the network stack.
+//! `time_driver`, `executor`, `semihosting` and `rng` are the board; `demo` is the application on top
+//! of `simple_im_embassy` and `simple_im_core`; `embassy_net`/`smoltcp` symbols are the network stack.
 
 #![no_std]
 #![no_main]
@@ -16,6 +16,7 @@
 mod demo;
 mod executor;
 mod lan9118;
+mod rng;
 mod semihosting;
 mod time_driver;
 
@@ -26,8 +27,8 @@ use embassy_net::{Ipv4Cidr, Runner, StackResources, StaticConfigV4};
 use lan9118::Lan9118;
 use static_cell::StaticCell;
 
-/// Sockets: the demo's UDP socket and its TCP listeners, plus one spare.
-const SOCKETS: usize = 2 + demo::TCP_LISTENERS;
+/// Sockets: the demo's UDP socket plus one spare.
+const SOCKETS: usize = demo::UDP_SOCKETS + 1;
 /// QEMU offers no entropy source; the seed only varies TCP initial sequence numbers and ports.
 const NET_RANDOM_SEED: u64 = 0x5349_4D50_4C45_494D;
 
@@ -73,18 +74,25 @@ fn main() -> ! {
         gateway: Some(demo::HOST_IP),
         dns_servers: heapless::Vec::new(),
     });
+    let mac = match embassy_net_driver::Driver::hardware_address(&ethernet) {
+        embassy_net_driver::HardwareAddress::Ethernet(mac) => mac,
+        _ => [0; 6],
+    };
+    let Some(demo_config) = demo::config() else {
+        semihosting::exit_failure();
+    };
+    // The SysTick count after the Ethernet reset varies with host timing (QEMU's SysTick follows host
+    // time), and the embassy tick count with it: the RNG seed, with the MAC.
+    let boot_ticks = cortex_m::peripheral::SYST::get_current() ^ (embassy_time::Instant::now().as_ticks() as u32).rotate_left(16);
+    let rng = rng::DemoRng::seeded(boot_ticks, mac);
     let resources = NET_RESOURCES.init(StackResources::new());
     let (stack, runner) = embassy_net::new(ethernet, config, resources, NET_RANDOM_SEED);
-    let ready_port = demo::ready_port();
 
     EXECUTOR.init(executor::Executor::new()).run(|spawner| {
         let mut spawned = net_task(runner).map(|t| spawner.spawn(t)).is_ok();
-        spawned &= demo::udp_echo(stack, ready_port)
+        spawned &= demo::im_client(stack, demo_config, rng)
             .map(|t| spawner.spawn(t))
             .is_ok();
-        for _ in 0..demo::TCP_LISTENERS {
-            spawned &= demo::tcp_echo(stack).map(|t| spawner.spawn(t)).is_ok();
-        }
         if !spawned {
             defmt::error!("a task could not be spawned");
             semihosting::exit_failure();

@@ -1,0 +1,187 @@
+//! The run loop: one UDP socket to the server, the client's timers on embassy-time, commands from a
+//! channel, events to the application.
+//!
+//! Each turn drains the client (every datagram to send, then every event), then waits for whichever
+//! comes first: a datagram, the client's next deadline, or a command. Events are handed to the
+//! application right after the input that produced them, while the receive buffer still holds the
+//! bytes their spans point into.
+
+use embassy_futures::select::{select3, Either3};
+use embassy_net::udp::{PacketMetadata, UdpSocket};
+use embassy_net::{IpAddress, IpEndpoint, Stack};
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use embassy_sync::channel::Receiver;
+use embassy_time::Timer;
+use simple_im_core::client::{Client, ClientEvent, CommandError, Destination, ImdnRequest};
+use simple_im_core::rng::Rng;
+use simple_im_core::time::Instant;
+
+use crate::command::{Command, Control};
+use crate::log::{debug, warning};
+use crate::RunError;
+
+/// The content type of pagers sent by [`Command::SendPager`].
+pub const PAGER_CONTENT_TYPE: &str = "text/plain;charset=utf-8";
+
+/// The UDP socket's buffers, owned by the application (put it in a `static` with `StaticCell`, or in
+/// the task's future). `RING` bytes of socket ring per direction, datagrams of up to `DATAGRAM` bytes
+/// (a SIP MESSAGE with a 1 KiB body needs about 1500), `META` datagrams queued per direction.
+pub struct UdpBuffers<const RING: usize, const DATAGRAM: usize, const META: usize> {
+    rx_meta: [PacketMetadata; META],
+    tx_meta: [PacketMetadata; META],
+    rx_ring: [u8; RING],
+    tx_ring: [u8; RING],
+    datagram: [u8; DATAGRAM],
+    transmit: [u8; DATAGRAM],
+}
+
+impl<const RING: usize, const DATAGRAM: usize, const META: usize> UdpBuffers<RING, DATAGRAM, META> {
+    /// Zeroed buffers (usable in a `static` initialiser).
+    pub const fn new() -> Self {
+        UdpBuffers {
+            rx_meta: [PacketMetadata::EMPTY; META],
+            tx_meta: [PacketMetadata::EMPTY; META],
+            rx_ring: [0; RING],
+            tx_ring: [0; RING],
+            datagram: [0; DATAGRAM],
+            transmit: [0; DATAGRAM],
+        }
+    }
+}
+
+impl<const RING: usize, const DATAGRAM: usize, const META: usize> Default for UdpBuffers<RING, DATAGRAM, META> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Receives what the client reports. A closure `FnMut(&ClientEvent, &[u8]) -> Control` is one.
+pub trait Application {
+    /// One event. Spans in it index `input` (the datagram that produced it). To act on it (mark a
+    /// message displayed, accept a chat), `try_send` a [`Command`] on the runner's channel.
+    fn on_event(&mut self, event: &ClientEvent, input: &[u8]) -> Control;
+
+    /// A command was refused by the client (slots busy, text too long, unknown handle).
+    fn on_command_error(&mut self, error: CommandError) -> Control {
+        let _ = error;
+        Control::Continue
+    }
+}
+
+impl<F: FnMut(&ClientEvent, &[u8]) -> Control> Application for F {
+    fn on_event(&mut self, event: &ClientEvent, input: &[u8]) -> Control {
+        self(event, input)
+    }
+}
+
+/// The client's clock: embassy-time's milliseconds since boot.
+pub fn now() -> Instant {
+    Instant::from_millis(embassy_time::Instant::now().as_millis())
+}
+
+/// The server's address from the configuration: an IPv4 literal with a port (`10.0.2.2:5060`).
+/// Devices without DNS are provisioned with an address; names are refused.
+pub fn server_endpoint(server: &str) -> Result<IpEndpoint, RunError> {
+    let parsed: core::net::SocketAddrV4 = server.parse().map_err(|_| RunError::ServerNotAnAddress)?;
+    Ok(IpEndpoint::new(IpAddress::Ipv4(*parsed.ip()), parsed.port()))
+}
+
+/// Registers `client` and runs it over UDP from `local_port` until a [`Command::Stop`] or a
+/// [`Control::Stop`]. Set the client's local address (`Client::set_local_address`: the `host:port`
+/// the server reaches this device at) before calling.
+pub async fn run<R, M, App, const BODY: usize, const CMDS: usize, const RING: usize, const DATAGRAM: usize, const META: usize, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
+    client: &mut Client<R, IpEndpoint, REQ, OUT, SRV, CHATS>,
+    stack: Stack<'_>,
+    local_port: u16,
+    buffers: &mut UdpBuffers<RING, DATAGRAM, META>,
+    commands: Receiver<'_, M, Command<BODY>, CMDS>,
+    app: &mut App,
+) -> Result<(), RunError>
+where
+    R: Rng,
+    M: RawMutex,
+    App: Application,
+{
+    let server = server_endpoint(client.config().server.as_str())?;
+    let UdpBuffers {
+        rx_meta,
+        tx_meta,
+        rx_ring,
+        tx_ring,
+        datagram,
+        transmit,
+    } = buffers;
+    let mut socket = UdpSocket::new(stack, rx_meta, rx_ring, tx_meta, tx_ring);
+    socket.bind(local_port).map_err(|_| RunError::Bind)?;
+    stack.wait_config_up().await;
+    client.register(now()).map_err(RunError::Register)?;
+    let mut input_len = 0usize;
+    let mut stopping = false;
+    loop {
+        while let Some(t) = client.poll_transmit(transmit) {
+            let to = match t.dest {
+                Destination::Server => server,
+                Destination::Peer(peer) => peer,
+            };
+            if let Err(e) = socket.send_to(transmit.get(..t.len).unwrap_or(&[]), to).await {
+                warning!("UDP send of {} bytes failed: {}", t.len, e);
+            }
+        }
+        let input = datagram.get(..input_len).unwrap_or(&[]);
+        while let Some(event) = client.poll_event() {
+            debug!("client event {}", event);
+            stopping |= app.on_event(&event, input) == Control::Stop;
+        }
+        if stopping {
+            return Ok(());
+        }
+        input_len = 0;
+        let deadline = client
+            .poll_timeout()
+            .map_or(embassy_time::Instant::MAX, |at| {
+                embassy_time::Instant::from_millis(at.as_millis())
+            });
+        match select3(socket.recv_from(datagram), Timer::at(deadline), commands.receive()).await {
+            Either3::First(Ok((len, meta))) => {
+                input_len = len;
+                let bytes = datagram.get(..len).unwrap_or(&[]);
+                client.handle_datagram(now(), meta.endpoint, bytes);
+            }
+            Either3::First(Err(e)) => warning!("datagram dropped: {}", e),
+            Either3::Second(()) => client.handle_timeout(now()),
+            Either3::Third(Command::Stop) => stopping = true,
+            Either3::Third(command) => {
+                if let Err(e) = apply(client, command) {
+                    warning!("command refused: {}", e);
+                    stopping |= app.on_command_error(e) == Control::Stop;
+                }
+            }
+        }
+    }
+}
+
+fn apply<R: Rng, const BODY: usize, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
+    client: &mut Client<R, IpEndpoint, REQ, OUT, SRV, CHATS>,
+    command: Command<BODY>,
+) -> Result<(), CommandError> {
+    let at = now();
+    match command {
+        Command::SendPager { to, body, imdn } => {
+            let imdn = imdn.as_ref().map(|ask| ImdnRequest {
+                date_time: ask.date_time.as_str(),
+                display: ask.display,
+            });
+            client
+                .send_pager(at, to.as_str(), PAGER_CONTENT_TYPE, body.as_bytes(), imdn)
+                .map(|_handle| ())
+        }
+        Command::MarkDisplayed(handle) => client.mark_displayed(at, handle),
+        Command::AcceptChat(chat) => client.accept_chat(at, chat),
+        Command::DeclineChat(chat) => client.decline_chat(at, chat),
+        Command::SendChat { chat, text } => client.send_chat(at, chat, text.as_str()),
+        Command::CloseChat(chat) => client.close_chat(at, chat),
+        Command::SetBarring(barred) => client.set_barring(at, barred),
+        Command::Unregister => client.unregister(at),
+        Command::Stop => Ok(()),
+    }
+}
