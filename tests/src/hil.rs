@@ -5,9 +5,17 @@
 //! host connect before the guest listens, so the only readiness signal is the guest's READY datagram.
 //! Every wait is bounded, and `Qemu` kills the emulator (and its log decoder) when dropped, so a failing
 //! assertion never leaves a QEMU behind.
+//!
+//! The firmware is the IM client demo (`boards/qemu-mps2-an385/src/demo.rs`): [`Qemu::boot_with`]
+//! passes it its settings, [`server::ImServer`] is the real server it registers with, and
+//! [`host_user::HostUser`] is a user on the host side. The device reports what happens as `EVENT ...`
+//! log lines, which [`Qemu::wait_log`] waits for.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+pub mod host_user;
+pub mod server;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -41,8 +49,8 @@ impl Board {
 
 /// The guest's address and the datagram it sends when its sockets are open.
 pub const READY_MESSAGE: &str = "READY 10.0.2.15";
-/// Prefix of every echo the demo firmware sends back.
-pub const ECHO_PREFIX: &str = "ECHO ";
+/// Bound on one device event after the input that causes it (a SIP transaction over loopback).
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one firmware build (a clean release build takes 20-30 s alone; the machine is shared).
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Bound from QEMU start to the READY datagram (about 10 ms when the machine is idle).
@@ -178,8 +186,19 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boots `elf` on `board`'s machine with fresh host ports; defmt logs are decoded and kept.
+    /// Boots `elf` on `board`'s machine with fresh host ports and the firmware's default settings.
     pub fn boot(board: Board, elf: &Path) -> Result<Self, String> {
+        Self::boot_with(board, elf, |_| Vec::new())
+    }
+
+    /// Boots `elf` with fresh host ports; `settings` gets the host UDP port forwarded to the guest's
+    /// SIP port and returns `key=value` words for the firmware's command line (no commas). The defmt
+    /// log is decoded and kept.
+    pub fn boot_with(
+        board: Board,
+        elf: &Path,
+        settings: impl FnOnce(u16) -> Vec<String>,
+    ) -> Result<Self, String> {
         let ready_socket =
             UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("READY socket: {e}"))?;
         let ready_port = ready_socket.local_addr().map_err(|e| e.to_string())?.port();
@@ -189,7 +208,14 @@ impl Qemu {
             "user,id=n0,model=lan9118,restrict=off,hostfwd=udp:127.0.0.1:{udp_port}-:5060,\
              hostfwd=tcp:127.0.0.1:{tcp_port}-:5061"
         );
-        let semihosting = format!("enable=on,target=native,arg=firmware,arg=ready-port={ready_port}");
+        let mut semihosting = format!("enable=on,target=native,arg=firmware,arg=ready-port={ready_port}");
+        for word in settings(udp_port) {
+            if word.contains(',') {
+                return Err(format!("firmware setting {word:?} contains a comma"));
+            }
+            semihosting.push_str(",arg=");
+            semihosting.push_str(&word);
+        }
         let started = Instant::now();
         let qemu_program = qemu_program();
         let mut qemu = Command::new(&qemu_program)
@@ -282,7 +308,7 @@ impl Qemu {
         }
     }
 
-    /// Sends one datagram to the guest's UDP 5060 and returns its answer, read within `REPLY_TIMEOUT`.
+    /// Sends one datagram to the guest's SIP port and returns its answer, read within `REPLY_TIMEOUT`.
     pub fn udp_round_trip(&self, socket: &UdpSocket, payload: &[u8]) -> Result<Vec<u8>, String> {
         socket
             .send_to(payload, self.udp_addr)
@@ -293,43 +319,43 @@ impl Qemu {
         let mut buf = [0u8; 2048];
         let (len, from) = socket
             .recv_from(&mut buf)
-            .map_err(|e| format!("no UDP echo within {REPLY_TIMEOUT:?}: {e}\n{}", self.log_text()))?;
+            .map_err(|e| format!("no UDP answer within {REPLY_TIMEOUT:?}: {e}\n{}", self.log_text()))?;
         if from != self.udp_addr {
-            return Err(format!("UDP echo came from {from}, expected {}", self.udp_addr));
+            return Err(format!("UDP answer came from {from}, expected {}", self.udp_addr));
         }
         Ok(buf[..len].to_vec())
     }
 
-    /// Connects to the guest's TCP 5061 with read and write bounded by `REPLY_TIMEOUT`.
-    pub fn tcp_connect(&self) -> Result<TcpStream, String> {
-        let stream = TcpStream::connect_timeout(&self.tcp_addr, REPLY_TIMEOUT)
-            .map_err(|e| format!("TCP connect: {e}"))?;
-        stream
-            .set_read_timeout(Some(REPLY_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        stream
-            .set_write_timeout(Some(REPLY_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        Ok(stream)
-    }
-
-    /// Sends a datagram the guest does not answer (`EXIT`, `PANIC`) and waits (bounded) for QEMU to end.
-    pub fn send_and_wait_exit(&mut self, socket: &UdpSocket, command: &[u8]) -> Result<ExitStatus, String> {
-        socket
-            .send_to(command, self.udp_addr)
-            .map_err(|e| format!("UDP send: {e}"))?;
-        match wait_bounded(&mut self.qemu, EXIT_TIMEOUT)? {
-            Some(status) => Ok(status),
-            None => Err(format!(
-                "QEMU still running {EXIT_TIMEOUT:?} after {command:?}\n{}",
-                self.log_text()
-            )),
+    /// Waits (bounded) until the log has `count` lines containing `pattern`; returns the last one.
+    pub fn wait_log(&self, pattern: &str, count: usize, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let lines = self.log.lock().unwrap_or_else(|p| p.into_inner());
+                let matching: Vec<&String> = lines.iter().filter(|l| l.contains(pattern)).collect();
+                if matching.len() >= count {
+                    return Ok(matching[count - 1].clone());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "no {count} log line(s) with {pattern:?} within {timeout:?}\n{}",
+                    self.log_text()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Sends `EXIT` over UDP and waits (bounded) for QEMU to end; returns its exit status.
-    pub fn request_exit(&mut self, socket: &UdpSocket) -> Result<ExitStatus, String> {
-        self.send_and_wait_exit(socket, b"EXIT")
+    /// Waits (bounded by `EXIT_TIMEOUT`) for QEMU to end, after the firmware was told to stop.
+    pub fn wait_exit(&mut self) -> Result<ExitStatus, String> {
+        match wait_bounded(&mut self.qemu, EXIT_TIMEOUT)? {
+            Some(status) => Ok(status),
+            None => Err(format!(
+                "QEMU still running {EXIT_TIMEOUT:?} after the stop request\n{}",
+                self.log_text()
+            )),
+        }
     }
 
     /// CPU time (user + system) QEMU has used so far, from /proc (Linux only).
@@ -375,29 +401,4 @@ impl Drop for Qemu {
             }
         }
     }
-}
-
-/// Writes `line` (with `\n`) and reads one `\n`-terminated answer line from `reader`.
-pub fn tcp_line_round_trip(
-    writer: &mut TcpStream,
-    reader: &mut impl BufRead,
-    line: &str,
-) -> Result<String, String> {
-    writer
-        .write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| format!("TCP write: {e}"))?;
-    read_line(reader)
-}
-
-/// Reads one `\n`-terminated line (bounded by the stream's read timeout).
-pub fn read_line(reader: &mut impl BufRead) -> Result<String, String> {
-    let mut answer = String::new();
-    reader
-        .read_line(&mut answer)
-        .map_err(|e| format!("TCP read: {e}"))?;
-    if !answer.ends_with('\n') {
-        return Err(format!("TCP stream ended mid-line: {answer:?}"));
-    }
-    answer.pop();
-    Ok(answer)
 }

@@ -1,152 +1,243 @@
-//! Hardware-in-loop tests: the QEMU firmware (`boards/qemu-mps2-an385`) booted under QEMU and driven
-//! over loopback. Each test gets its own host ports, so they run in parallel. A missing QEMU or
-//! defmt-print fails the tests with the command that installs them (`cargo xtask setup`).
+//! Hardware-in-loop tests: the IM client firmware (`boards/qemu-mps2-an385`) booted under QEMU,
+//! registered with the real `simple-im server` on loopback, and exercised by host users. Each test
+//! gets its own server (fresh data directory, OS-chosen ports) and its own QEMU host ports, so they
+//! run in parallel. A missing QEMU or defmt-print fails the tests with the command that installs
+//! them (`cargo xtask setup`).
+//!
+//! How the server reaches the device: QEMU's user network maps the guest's 10.0.2.2 to the host's
+//! 127.0.0.1, so the device sends to the server's loopback port. The other way, the host reaches the
+//! guest only through a host forward: the device registers `Contact: <sip:device@127.0.0.1:F>` where
+//! F is the forwarded host port, so the server's MESSAGEs to the device go through that forward.
 
-use simple_im_tests::hil::{self, Board, Qemu, ECHO_PREFIX};
-use std::io::{BufReader, Write};
+use simple_im_tests::hil::host_user::{HostEvent, HostUser};
+use simple_im_tests::hil::server::ImServer;
+use simple_im_tests::hil::{self, Board, Qemu, EVENT_TIMEOUT};
 use std::net::{Ipv4Addr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn boot(board: Board) -> Qemu {
+const DEVICE: (&str, &str) = ("device", "device-pw");
+const ALICE: (&str, &str) = ("alice", "alice-pw");
+const DEVICE_AOR: &str = "sip:device@localhost";
+const ALICE_AOR: &str = "sip:alice@localhost";
+
+fn start_server() -> ImServer {
+    ImServer::start(&[DEVICE, ALICE]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Boots the client firmware against `server`; `peer` gets the device's greeting after it registers.
+fn boot_device(board: Board, server: &ImServer, peer: Option<&str>) -> Qemu {
     if let Err(e) = hil::require_tools() {
         panic!("{e}");
     }
     let elf = hil::build_firmware(board).unwrap_or_else(|e| panic!("{e}"));
-    let qemu = Qemu::boot(board, &elf).unwrap_or_else(|e| panic!("{e}"));
+    let server_port = server.udp.port();
+    let qemu = Qemu::boot_with(board, &elf, |forwarded| {
+        let mut words = vec![
+            format!("server=10.0.2.2:{server_port}"),
+            format!("contact=127.0.0.1:{forwarded}"),
+            format!("aor={DEVICE_AOR}"),
+            format!("user={}", DEVICE.0),
+            format!("password={}", DEVICE.1),
+        ];
+        words.extend(peer.map(|p| format!("peer={p}")));
+        words
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
     let to_ready = qemu.wait_ready().unwrap_or_else(|e| panic!("{e}"));
-    eprintln!(
-        "{}: boot to READY in {} ms",
-        board.machine(),
-        to_ready.as_millis()
-    );
+    eprintln!("{}: boot to READY in {} ms", board.machine(), to_ready.as_millis());
     qemu
 }
 
-fn host_udp_socket() -> UdpSocket {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback UDP socket")
+fn wait_device_event(qemu: &Qemu, pattern: &str, count: usize) -> String {
+    qemu.wait_log(pattern, count, EVENT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn assert_udp_echo(qemu: &Qemu, socket: &UdpSocket, payload: &str) {
-    let answer = qemu
-        .udp_round_trip(socket, payload.as_bytes())
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    assert_eq!(
-        String::from_utf8_lossy(&answer),
-        format!("{ECHO_PREFIX}{payload}")
-    );
+fn host_user(server: &ImServer, (name, password): (&str, &str)) -> HostUser {
+    HostUser::register(name, password, server.udp).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn assert_exits_zero(qemu: &mut Qemu, socket: &UdpSocket) {
-    let status = qemu
-        .request_exit(socket)
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    assert_eq!(
-        status.code(),
-        Some(0),
-        "QEMU exit status after EXIT\n{}",
+/// A pager `EXIT` from a host user ends the firmware's run with status 0.
+fn stop_device(qemu: &mut Qemu, alice: &mut HostUser) {
+    alice
+        .send_pager(DEVICE_AOR, "EXIT", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The device answers 200 before it exits; the host user's transaction sees it or times out.
+    let _ = alice.wait_for(Duration::from_secs(3), |e| {
+        matches!(e, HostEvent::PagerSent | HostEvent::PagerFailed(_))
+    });
+    let status = qemu.wait_exit().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(0), "QEMU exit status after EXIT\n{}", qemu.log_text());
+}
+
+fn registers_and_exits(board: Board) {
+    let server = start_server();
+    let mut qemu = boot_device(board, &server, None);
+    let line = wait_device_event(&qemu, "EVENT registered", 1);
+    assert!(line.contains("expires="), "{line}");
+    assert!(
+        qemu.log_text().matches("EVENT registration-failed").count() == 0,
+        "{}",
         qemu.log_text()
     );
+    let mut alice = host_user(&server, ALICE);
+    stop_device(&mut qemu, &mut alice);
 }
 
-/// UDP and TCP both ways on one board, then EXIT ends QEMU with status 0.
-fn echoes_both_protocols_then_exits_zero(board: Board) {
-    let started = Instant::now();
-    let mut qemu = boot(board);
-    let first = host_udp_socket();
-    let second = host_udp_socket();
-    assert_udp_echo(&qemu, &first, "hello over udp");
-    // The echo goes to whichever host socket sent the datagram.
-    assert_udp_echo(&qemu, &second, "from another port");
-    assert_udp_echo(&qemu, &first, "INVITE sip:bob@example.com SIP/2.0");
-
-    let mut stream = qemu
-        .tcp_connect()
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    let mut reader = BufReader::new(stream.try_clone().expect("clone of the TCP stream"));
-    let answer = hil::tcp_line_round_trip(&mut stream, &mut reader, "hello over tcp")
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    assert_eq!(answer, format!("{ECHO_PREFIX}hello over tcp"));
-    // Two lines in one segment are answered separately and in order.
-    stream.write_all(b"line one\nline two\n").expect("TCP write");
-    assert_eq!(
-        hil::read_line(&mut reader).unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text())),
-        format!("{ECHO_PREFIX}line one")
-    );
-    assert_eq!(
-        hil::read_line(&mut reader).unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text())),
-        format!("{ECHO_PREFIX}line two")
-    );
-    drop(reader);
-    drop(stream);
-
-    // After the first connection closes, the device accepts a new one.
-    let mut again = qemu
-        .tcp_connect()
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    let mut reader = BufReader::new(again.try_clone().expect("clone of the TCP stream"));
-    let answer = hil::tcp_line_round_trip(&mut again, &mut reader, "second connection")
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    assert_eq!(answer, format!("{ECHO_PREFIX}second connection"));
-
-    assert_exits_zero(&mut qemu, &first);
-    eprintln!(
-        "{}: whole run {} ms",
-        board.machine(),
-        started.elapsed().as_millis()
-    );
-}
-
+/// The server challenges every REGISTER (digest): `registered` means the device answered it.
 #[test]
-fn mps2_an385_echoes_udp_and_tcp_and_exits_zero_on_exit() {
-    echoes_both_protocols_then_exits_zero(Board::Mps2An385);
+fn mps2_an385_device_registers_with_digest() {
+    registers_and_exits(Board::Mps2An385);
 }
 
 #[test]
 fn mps2_an386_runs_the_same_firmware() {
-    echoes_both_protocols_then_exits_zero(Board::Mps2An386);
+    registers_and_exits(Board::Mps2An386);
 }
 
-/// The executor sleeps with WFI: an idle guest must not keep a host core busy (with WFE it would use
-/// the whole idle window).
+#[test]
+fn host_message_reaches_device_which_returns_delivery_and_display_notifications() {
+    let server = start_server();
+    let mut qemu = boot_device(Board::Mps2An385, &server, None);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let mut alice = host_user(&server, ALICE);
+    alice
+        .send_pager_accepted(DEVICE_AOR, "hi device", true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = wait_device_event(&qemu, "EVENT pager-received", 1);
+    assert!(line.contains("body=hi device"), "{line}");
+    assert!(line.contains("alice@localhost"), "{line}");
+    alice
+        .wait_for(EVENT_TIMEOUT, |e| *e == HostEvent::Delivered)
+        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    alice
+        .wait_for(EVENT_TIMEOUT, |e| *e == HostEvent::Displayed)
+        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    stop_device(&mut qemu, &mut alice);
+}
+
+#[test]
+fn device_message_reaches_host_user() {
+    let server = start_server();
+    let mut alice = host_user(&server, ALICE);
+    let mut qemu = boot_device(Board::Mps2An385, &server, Some(ALICE_AOR));
+    let received = alice
+        .wait_for(Duration::from_secs(20), |e| matches!(e, HostEvent::PagerReceived { .. }))
+        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    match received {
+        HostEvent::PagerReceived { from, body } => {
+            assert_eq!(body, "hello from device");
+            assert!(from.contains("device@localhost"), "{from}");
+        }
+        other => panic!("{other:?}"),
+    }
+    wait_device_event(&qemu, "EVENT pager-sent", 1);
+    stop_device(&mut qemu, &mut alice);
+}
+
+#[test]
+fn message_to_an_offline_device_is_deferred_until_it_registers() {
+    let server = start_server();
+    let mut alice = host_user(&server, ALICE);
+    // No device has ever registered: the server stores the message (2xx to the sender).
+    alice
+        .send_pager_accepted(DEVICE_AOR, "stored for later", false)
+        .unwrap_or_else(|e| panic!("the server should accept and defer the message: {e}"));
+    let mut qemu = boot_device(Board::Mps2An385, &server, None);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let line = wait_device_event(&qemu, "EVENT pager-received", 1);
+    assert!(line.contains("body=stored for later"), "{line}");
+    stop_device(&mut qemu, &mut alice);
+}
+
+/// A MESSAGE as a host peer would send it straight to the device's forwarded port.
+fn raw_message(cseq_method: &str, body: &str) -> Vec<u8> {
+    format!(
+        "MESSAGE sip:device@127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-hil-{cseq_method}-{}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:mallory@localhost>;tag=hil1\r\n\
+         To: <sip:device@localhost>\r\n\
+         Call-ID: hil-raw-{}@127.0.0.1\r\n\
+         CSeq: 1 {cseq_method}\r\n\
+         Content-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len(),
+        body.len(),
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn status_of(answer: &[u8]) -> String {
+    let text = String::from_utf8_lossy(answer);
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn malformed_and_oversized_messages_are_refused_and_device_keeps_working() {
+    let server = start_server();
+    let mut qemu = boot_device(Board::Mps2An385, &server, None);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("a loopback UDP socket");
+
+    // CSeq names another method than the request line: RFC 3261 §8.2 makes that a 400.
+    let answer = qemu
+        .udp_round_trip(&socket, &raw_message("INVITE", "bad"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status_of(&answer).starts_with("SIP/2.0 400"), "{}", status_of(&answer));
+    wait_device_event(&qemu, "EVENT rejected status=400", 1);
+
+    // A body over the device's 1024-byte pager limit gets 413. The datagram stays under the
+    // Ethernet MTU: the device's IP stack does not reassemble fragments.
+    let big = "x".repeat(1100);
+    let answer = qemu
+        .udp_round_trip(&socket, &raw_message("MESSAGE", &big))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(status_of(&answer).starts_with("SIP/2.0 413"), "{}", status_of(&answer));
+    wait_device_event(&qemu, "EVENT rejected status=413", 1);
+
+    // Still registered and receiving.
+    let mut alice = host_user(&server, ALICE);
+    alice
+        .send_pager_accepted(DEVICE_AOR, "still there?", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = wait_device_event(&qemu, "EVENT pager-received", 1);
+    assert!(line.contains("body=still there?"), "{line}");
+    stop_device(&mut qemu, &mut alice);
+}
+
+/// The executor sleeps with WFI: an idle registered device must not keep a host core busy.
 #[test]
 fn idle_firmware_leaves_the_host_core_mostly_idle() {
     const IDLE: Duration = Duration::from_secs(2);
-    let mut qemu = boot(Board::Mps2An385);
-    let before = qemu
-        .cpu_time()
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    let server = start_server();
+    let mut qemu = boot_device(Board::Mps2An385, &server, None);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let before = qemu.cpu_time().unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
     std::thread::sleep(IDLE);
     let used = qemu
         .cpu_time()
         .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()))
         .saturating_sub(before);
-    eprintln!(
-        "mps2-an385: QEMU used {} ms of CPU in {} ms idle",
-        used.as_millis(),
-        IDLE.as_millis()
-    );
-    assert!(
-        used < IDLE / 4,
-        "idle QEMU used {used:?} of CPU in {IDLE:?}: is the executor spinning?"
-    );
-    let socket = host_udp_socket();
-    assert_exits_zero(&mut qemu, &socket);
+    eprintln!("mps2-an385: QEMU used {} ms of CPU in {} ms idle", used.as_millis(), IDLE.as_millis());
+    assert!(used < IDLE / 4, "idle QEMU used {used:?} of CPU in {IDLE:?}: is the executor spinning?");
+    let mut alice = host_user(&server, ALICE);
+    stop_device(&mut qemu, &mut alice);
 }
 
 /// A panicking firmware ends QEMU with status 1 (the panic handler logs and exits) instead of hanging.
 #[test]
 fn firmware_panic_ends_qemu_with_failure_status() {
-    let mut qemu = boot(Board::Mps2An385);
-    let socket = host_udp_socket();
-    let status = qemu
-        .send_and_wait_exit(&socket, b"PANIC")
-        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "QEMU exit status after PANIC\n{}",
-        qemu.log_text()
-    );
+    let server = start_server();
+    let mut qemu = boot_device(Board::Mps2An385, &server, None);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let mut alice = host_user(&server, ALICE);
+    alice.send_pager(DEVICE_AOR, "PANIC", false).unwrap_or_else(|e| panic!("{e}"));
+    // Runs the host user through the server's challenge; the device never answers (it panics).
+    let _ = alice.wait_for(Duration::from_secs(3), |e| matches!(e, HostEvent::PagerSent));
+    let status = qemu.wait_exit().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status.code(), Some(1), "QEMU exit status after PANIC\n{}", qemu.log_text());
 }
 
 /// Code (text + rodata + vectors), initialised data and zeroed data of an ELF, from its section flags.

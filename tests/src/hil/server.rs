@@ -1,0 +1,143 @@
+//! The real `simple-im server` for hardware-in-loop runs: built once, started on loopback ports the
+//! OS picks, with users added through its own CLI and a temporary data directory removed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Bound from start to `simple-im: ready` (it opens SQLite and binds two sockets).
+pub const SERVER_READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// The domain the firmware and the host users are in (the server's default).
+pub const DOMAIN: &str = "localhost";
+
+/// Builds the server binary (debug profile, the host workspace's target directory) once per process.
+pub fn build_server() -> Result<PathBuf, String> {
+    static BUILT: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace.join("target"));
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.current_dir(&workspace)
+                .args(["build", "-p", "simple-im-tokio", "--bin", "simple-im"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let output = cmd
+                .output()
+                .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "server build failed:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            Ok(target.join("debug/simple-im"))
+        })
+        .clone()
+}
+
+/// A running server. Dropping it kills the process and removes its data directory.
+pub struct ImServer {
+    child: Child,
+    data: PathBuf,
+    /// The server's UDP SIP address on 127.0.0.1 (QEMU's guest reaches it as 10.0.2.2:port).
+    pub udp: SocketAddr,
+}
+
+impl ImServer {
+    /// Starts a server with these `(name, password)` users in a fresh data directory.
+    pub fn start(users: &[(&str, &str)]) -> Result<ImServer, String> {
+        let bin = build_server()?;
+        let data = fresh_data_dir()?;
+        for (name, password) in users {
+            let out = Command::new(&bin)
+                .arg("--data")
+                .arg(&data)
+                .args(["user", "add", name, "--password", password])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "user add {name} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        let config = data.join("server.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n"
+            ),
+        )
+        .map_err(|e| format!("{}: {e}", config.display()))?;
+        let mut child = Command::new(&bin)
+            .arg("--data")
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .arg("server")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let (lines_tx, lines) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if lines_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut server = ImServer {
+            child,
+            data,
+            udp: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let deadline = std::time::Instant::now() + SERVER_READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .map_err(|_| format!("server not ready within {SERVER_READY_TIMEOUT:?}"))?;
+            if let Some(addr) = line.strip_prefix("simple-im: listening on udp ") {
+                server.udp = addr
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("server printed a bad address {addr:?}: {e}"))?;
+            }
+            if line.trim() == "simple-im: ready" {
+                return Ok(server);
+            }
+        }
+    }
+}
+
+impl Drop for ImServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn fresh_data_dir() -> Result<PathBuf, String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "simple-im-hil-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
