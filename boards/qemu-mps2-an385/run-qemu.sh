@@ -7,6 +7,7 @@
 #   SIMPLE_IM_UDP_PORT   (default 15060) forwarded to the guest's UDP 5060
 #   SIMPLE_IM_TCP_PORT   (default 15061) forwarded to the guest's TCP 5061
 #   SIMPLE_IM_READY_PORT (default 15062) where the guest sends its READY datagram
+# SIMPLE_IM_FIRMWARE_ARGS adds `key=value` settings for the firmware (see src/demo.rs), space-separated.
 # SIMPLE_IM_QEMU names another QEMU binary. The exit status is QEMU's, i.e. the firmware's
 # semihosting verdict (0 success, 1 failure).
 set -euo pipefail
@@ -26,9 +27,14 @@ for tool in "$qemu" defmt-print; do
   command -v "$tool" >/dev/null || { echo "run-qemu.sh: $tool not found; run 'cargo xtask setup'" >&2; exit 127; }
 done
 
+semihosting="enable=on,target=native,arg=firmware,arg=ready-port=$ready"
+for word in ${SIMPLE_IM_FIRMWARE_ARGS:-}; do
+  semihosting+=",arg=$word"
+done
+
 set +e
 "$qemu" -machine "$machine" -display none -serial none -monitor none \
-  -semihosting-config "enable=on,target=native,arg=firmware,arg=ready-port=$ready" \
+  -semihosting-config "$semihosting" \
   -nic "user,id=n0,model=lan9118,restrict=off,hostfwd=udp:127.0.0.1:$udp-:5060,hostfwd=tcp:127.0.0.1:$tcp-:5061" \
   -kernel "$elf" | defmt-print -e "$elf"
 status=("${PIPESTATUS[@]}")

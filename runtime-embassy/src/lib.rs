@@ -9,25 +9,34 @@
 //! ## Adding the client to an Embassy application
 //!
 //! ```ignore
-//! use simple_im_core::client::{ClientConfig, ClientEvent, PagerClient, TransportKind};
-//! use simple_im_embassy::{run, Command, Control, UdpBuffers};
-//!
 //! static COMMANDS: Channel<CriticalSectionRawMutex, Command<256>, 4> = Channel::new();
 //!
 //! #[embassy_executor::task]
-//! async fn im(stack: embassy_net::Stack<'static>, rng: MyHwRng) {
-//!     let config = ClientConfig::new("192.0.2.1:5060", TransportKind::Udp, "sip:dev@example.com", "dev", "pw").unwrap();
+//! async fn im(stack: embassy_net::Stack<'static>, rng: MyTrng /* impl simple_im_core::rng::Rng */) {
+//!     let config = ClientConfig::from_postcard(PROVISIONED_CONFIG).unwrap(); // server "a.b.c.d:5060", AoR, secret
 //!     let mut client: PagerClient<_, _> = PagerClient::new(config, simple_im_embassy::now(), rng);
-//!     client.set_local_address("192.0.2.10:5060").unwrap();
-//!     let mut buffers = UdpBuffers::<3072, 1500, 4>::new();
+//!     client.set_local_address("192.0.2.10:5060").unwrap(); // where the server reaches this device
+//!     let mut buffers = UdpBuffers::<3072, 1500, 4>::new(); // socket ring, largest datagram, queue depth
 //!     let mut on_event = |event: &ClientEvent, input: &[u8]| {
-//!         if let ClientEvent::PagerReceived { body, .. } = event { show(body.str_of(input)); }
+//!         if let ClientEvent::PagerReceived { body, .. } = event { display(body.str_of(input)); }
 //!         Control::Continue
 //!     };
-//!     let _ = run(&mut client, stack, 5060, &mut buffers, COMMANDS.receiver(), &mut on_event).await;
+//!     let _ = simple_im_embassy::run(&mut client, stack, 5060, &mut buffers, COMMANDS.receiver(), &mut on_event).await;
 //! }
-//! // Elsewhere: COMMANDS.send(Command::SendPager { to, body, imdn: None }).await;
+//! // Anywhere else: COMMANDS.send(Command::SendPager { to, body, imdn: None }).await;
 //! ```
+//!
+//! [`run`] registers (digest), refreshes the registration, answers incoming MESSAGEs (delivery
+//! notifications on its own; [`Command::MarkDisplayed`] once the user has seen one) and returns on
+//! [`Command::Stop`] or [`Control::Stop`]. It needs one UDP socket in the stack's `StackResources`.
+//! `boards/qemu-mps2-an385/src/demo.rs` is a complete application, tested against the server under
+//! QEMU.
+//!
+//! ## Memory
+//!
+//! Everything lives where the application puts it: the client (`PagerClient` is about 10.5 KiB on
+//! Cortex-M), the [`UdpBuffers`] (`2 * RING + 2 * DATAGRAM` bytes plus the packet metadata) and
+//! the future of the task calling [`run`] (the run loop's own state is a few words).
 //!
 //! The RNG is any `simple_im_core::rng::Rng` (wrap the chip's TRNG): branches, tags and digest
 //! cnonces come from it, so it should be unpredictable on a real device.

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `ready-port` | host UDP port that gets the READY datagram | 15062 |
 //! | `server` | SIP server, an IPv4 address with port | `10.0.2.2:5060` |
-//! | `contact` | `host:port` the server reaches the device at (Via and Contact) | `10.0.2.15:5060` |
+//! | `contact` | `host:port` the server reaches the device at (Via and Contact) | `127.0.0.1:15060` (`run-qemu.sh`'s forward) |
 //! | `aor`, `user`, `password` | identity and digest credentials | `sip:device@localhost`, `device`, `device` |
 //! | `peer` | who gets "hello from device" after the first registration | none |
 //!
@@ -86,7 +86,7 @@ pub fn config() -> Option<DemoConfig> {
     Some(DemoConfig {
         ready_port,
         client,
-        contact: setting(word("contact").unwrap_or("10.0.2.15:5060"))?,
+        contact: setting(word("contact").unwrap_or("127.0.0.1:15060"))?,
         peer: word("peer").and_then(setting),
     })
 }
