@@ -34,6 +34,7 @@
 //!
 //! 1. Wire codecs, zero-copy: [`sip`] messages, URIs and header values.
 //! 2. Protocol machines: SIP transactions, dialogs, digest authentication.
+//! 3. [`client`]: the OMA IM Client built from them, with its postcard-serialisable configuration.
 //!
 //! See `docs/ARCHITECTURE.md` in the repository for the whole design.
 #![no_std]
@@ -43,6 +44,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod client;
 pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;

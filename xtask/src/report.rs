@@ -15,8 +15,15 @@ struct Estimate {
 }
 
 fn function_dir(group: &str, function: &str) -> PathBuf {
-    // criterion replaces '/' in names with '_' on disk.
-    root().join("target").join("criterion").join(group).join(function.replace('/', "_")).join("new")
+    // criterion writes a function named "a/b" as the directory "a_b", and a `BenchmarkId` with a
+    // parameter ("a" with 64) as the nested "a/64".
+    let group_dir = root().join("target").join("criterion").join(group);
+    let flat = group_dir.join(function.replace('/', "_")).join("new");
+    if flat.exists() {
+        flat
+    } else {
+        group_dir.join(function).join("new")
+    }
 }
 
 fn read_estimate(group: &str, function: &str) -> Result<Estimate, String> {
@@ -38,21 +45,31 @@ fn read_estimate(group: &str, function: &str) -> Result<Estimate, String> {
     })
 }
 
-/// One line per function (MB/s, messages/s), then `ours vs peer` ratios. `messages` is how many
-/// messages one iteration handles; `pairs` are (ours, peer).
-pub fn print_group(group: &str, messages: u64, functions: &[&str], pairs: &[(&str, &str)]) -> Result<(), String> {
-    println!("\n{group}: mean time per iteration ({messages} messages) over criterion samples");
+/// One line per function (MB/s, items/s), then `ours vs peer` ratios. One iteration handles `items`
+/// things named `unit` (messages, chunks); `pairs` are (ours, peer).
+pub fn print_group(
+    group: &str,
+    (items, unit): (u64, &str),
+    functions: &[&str],
+    pairs: &[(&str, &str)],
+) -> Result<(), String> {
+    println!("\n{group}: mean time per iteration ({items} {unit}) over criterion samples");
     for function in functions {
         let e = read_estimate(group, function)?;
         let secs = e.mean_ns / 1e9;
         let mbps = e.bytes.map(|b| format!("{:>10.1} MB/s", b / secs / 1e6)).unwrap_or_default();
-        let per_s = format!("{:>12.0} messages/s", messages as f64 / secs);
+        let per_s = format!("{:>12.0} {unit}/s", items as f64 / secs);
         println!("  {function:<28} {:>12.1} ns/iter {mbps} {per_s}", e.mean_ns);
     }
     for (ours, peer) in pairs {
         let a = read_estimate(group, ours)?;
         let b = read_estimate(group, peer)?;
-        println!("  ratio {ours} vs {peer}: {:.1}x faster", b.mean_ns / a.mean_ns);
+        let speedup = b.mean_ns / a.mean_ns;
+        if speedup >= 1.0 {
+            println!("  ratio: {ours} is {speedup:.1}x faster than {peer}");
+        } else {
+            println!("  ratio: {ours} takes {:.2}x the time of {peer}", 1.0 / speedup);
+        }
     }
     Ok(())
 }

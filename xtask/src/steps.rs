@@ -143,41 +143,66 @@ pub fn test(quick: bool) -> Result<(), String> {
 pub fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let names: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
-    let mut cmd = cargo();
-    cmd.args(["bench", "--package", "simple-im-tests"]);
-    for name in &names {
-        cmd.args(["--bench", name]);
+    let selected: Vec<&(&str, &str)> = if names.is_empty() {
+        BENCHES.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                BENCHES.iter().find(|(name, _)| name == n).ok_or_else(|| {
+                    let known: Vec<&str> = BENCHES.iter().map(|(name, _)| *name).collect();
+                    format!("unknown benchmark `{n}`; have: {}", known.join(", "))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    for (name, package) in &selected {
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", package, "--bench", name]);
+        if quick {
+            // A smoke run: every benchmark executes and reports, with short warm-up and measurement.
+            cmd.args(["--", "--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
+        }
+        run(&mut cmd)?;
     }
-    if quick {
-        // A smoke run: every benchmark executes and reports, with short warm-up and measurement.
-        cmd.args(["--", "--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
-    }
-    run(&mut cmd)?;
-    for name in if names.is_empty() { BENCHES.to_vec() } else { names } {
+    for (name, _) in &selected {
         report_bench(name)?;
     }
     Ok(())
 }
 
-/// The criterion benchmarks of `simple-im-tests`.
-const BENCHES: &[&str] = &["parse"];
-
-/// How many messages one iteration of a corpus benchmark handles: the files in `dir`.
-fn corpus_size(dir: &str) -> Result<u64, String> {
-    let path = root().join(dir);
-    let entries = std::fs::read_dir(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    Ok(entries.filter_map(Result::ok).count() as u64)
-}
+/// The criterion benchmarks, each with the package that holds it.
+const BENCHES: &[(&str, &str)] =
+    &[("parse", "simple-im-tests"), ("msrp", "simple-im-tests"), ("store", "simple-im-tokio")];
 
 /// Prints throughput and the ratio against the peer implementation measured in the same run.
 fn report_bench(name: &str) -> Result<(), String> {
     match name {
         "parse" => crate::report::print_group(
             "parse",
-            corpus_size("tests/corpus/sip")?,
+            (corpus_size("tests/corpus/sip")?, "messages"),
             &["simple-im/index", "simple-im/typed", "rsip/parse", "rsip/typed"],
             &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/typed")],
         ),
-        other => Err(format!("unknown benchmark `{other}`; have: {}", BENCHES.join(", "))),
+        "msrp" => crate::report::print_group(
+            "msrp",
+            ((4 << 20) / (32 << 10), "chunks"),
+            &["simple-im/chunk-reader", "memcpy/copy"],
+            &[("simple-im/chunk-reader", "memcpy/copy")],
+        ),
+        "store" => crate::report::print_group(
+            "durable_enqueue",
+            (1, "messages"),
+            &["concurrency/1", "concurrency/64", "concurrency/1024"],
+            &[],
+        ),
+        other => Err(format!("no report for benchmark `{other}`")),
     }
+}
+
+/// How many messages one iteration of a corpus benchmark handles: the files in `dir`.
+fn corpus_size(dir: &str) -> Result<u64, String> {
+    let path = root().join(dir);
+    let entries = std::fs::read_dir(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(entries.filter_map(Result::ok).count() as u64)
 }

@@ -1,0 +1,178 @@
+//! The MSRP side of a chat: texts out through a [`BodySource`], bodies in through a [`BodySink`] that
+//! turns every slice into a [`ClientEvent::ChatBody`] span (no copy, any message size).
+
+use heapless::{Deque, Vec};
+
+use super::{Text, CHAT_TEXT_QUEUE};
+use crate::client::events::{ChatId, ClientEvent, Span};
+use crate::client::{Client, CommandError, EVENT_QUEUE_CAPACITY};
+use crate::log::{debug, warning};
+use crate::msrp::session::{self as msrp, BodyRead, BodySink, BodySource};
+use crate::rng::Rng;
+use crate::time::Instant;
+
+struct Texts<'q>(&'q Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>);
+
+impl BodySource for Texts<'_> {
+    fn read(&mut self, message: msrp::MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
+        let Some((_, text)) = self.0.iter().find(|(h, _)| *h == message) else {
+            return BodyRead { len: 0, end: true };
+        };
+        let rest = usize::try_from(offset)
+            .ok()
+            .and_then(|o| text.get(o..))
+            .unwrap_or(&[]);
+        let len = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..len), rest.get(..len)) {
+            dst.copy_from_slice(src);
+        }
+        BodyRead {
+            len,
+            end: len == rest.len(),
+        }
+    }
+}
+
+struct Bodies<'e> {
+    chat: ChatId,
+    base: &'e [u8],
+    events: &'e mut Deque<ClientEvent, { EVENT_QUEUE_CAPACITY }>,
+}
+
+impl BodySink for Bodies<'_> {
+    fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+        let event = ClientEvent::ChatBody {
+            chat: self.chat,
+            offset,
+            body: Span::within(self.base, bytes),
+        };
+        if self.events.push_back(event).is_err() {
+            warning!("chat body event dropped: drain events after every handle_msrp call");
+        }
+    }
+}
+
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
+    /// Sends `text` (text/plain) in the chat.
+    pub fn send_chat(&mut self, now: Instant, chat: ChatId, text: &str) -> Result<(), CommandError> {
+        let _ = now;
+        let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
+        let Some(Some(c)) = self.chats.get_mut(index) else {
+            return Err(CommandError::UnknownHandle);
+        };
+        let body = Text::from_slice(text.as_bytes()).map_err(|_| CommandError::TooLarge)?;
+        if c.texts.is_full() {
+            return Err(CommandError::Busy);
+        }
+        let session = c.msrp.as_mut().ok_or(CommandError::UnknownHandle)?;
+        let handle = session
+            .send("text/plain", Some(body.len() as u64))
+            .map_err(|_| CommandError::Busy)?;
+        let _ = c.texts.push_back((handle, body));
+        Ok(())
+    }
+    /// Bytes from the MSRP connection of `chat`. Returns how many were consumed (keep the rest).
+    pub fn handle_msrp(&mut self, now: Instant, chat: ChatId, bytes: &[u8]) -> Result<usize, CommandError> {
+        let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
+        let Some(Some(c)) = self.chats.get_mut(index) else {
+            return Err(CommandError::UnknownHandle);
+        };
+        let session = c.msrp.as_mut().ok_or(CommandError::UnknownHandle)?;
+        let mut sink = Bodies {
+            chat,
+            base: bytes,
+            events: &mut self.events,
+        };
+        let used = session
+            .handle_input(now, bytes, &mut sink)
+            .map_err(|_| CommandError::InvalidValue)?;
+        self.drain_msrp_events(index);
+        Ok(used)
+    }
+
+    /// The MSRP connection of `chat` was closed or failed.
+    pub fn msrp_connection_lost(&mut self, now: Instant, chat: ChatId) {
+        if let Some(index) = self.chat_index(chat) {
+            if let Some(Some(c)) = self.chats.get_mut(index) {
+                if let Some(m) = c.msrp.as_mut() {
+                    m.connection_lost(now);
+                }
+            }
+            self.drain_msrp_events(index);
+        }
+    }
+
+    /// The next MSRP bytes to write, for the connection of the returned chat.
+    pub fn poll_msrp_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(ChatId, usize)> {
+        for index in 0..self.chats.len() {
+            let Some(Some(c)) = self.chats.get_mut(index) else {
+                continue;
+            };
+            let id = ChatId(c.id);
+            let Some(session) = c.msrp.as_mut() else { continue };
+            let written = session.poll_transmit(now, buf, &mut Texts(&c.texts));
+            self.drain_msrp_events(index);
+            if let Some(n) = written {
+                return Some((id, n));
+            }
+        }
+        None
+    }
+
+    /// The chat's MSRP paths: (our URI, the peer's path), for diagnostics and tests.
+    pub fn chat_paths(&self, chat: ChatId) -> Option<(&str, &str)> {
+        let c = self.chats.get(self.chat_index(chat)?)?.as_ref()?;
+        let session = c.msrp.as_ref()?;
+        Some((session.local_uri(), session.remote_path()))
+    }
+
+    /// `host:port` of the MSRP peer of `chat` (the first URI of its path), to connect to.
+    pub fn chat_peer_address(&self, chat: ChatId) -> Option<&str> {
+        let c = self.chats.get(self.chat_index(chat)?)?.as_ref()?;
+        let first = c.msrp.as_ref()?.remote_path().split(' ').next()?;
+        let rest = first
+            .strip_prefix("msrps://")
+            .or_else(|| first.strip_prefix("msrp://"))?;
+        rest.split('/').next()
+    }
+
+    pub(super) fn drain_msrp_events(&mut self, index: usize) {
+        let Some(Some(c)) = self.chats.get_mut(index) else {
+            return;
+        };
+        let chat = ChatId(c.id);
+        let Some(session) = c.msrp.as_mut() else { return };
+        let mut out: Vec<ClientEvent, 4> = Vec::new();
+        while let Some(e) = session.poll_event() {
+            let event = match e {
+                msrp::Event::MessageReceived { len, .. } => Some(ClientEvent::ChatMessageEnd { chat, len }),
+                msrp::Event::Sent { message } => {
+                    if let Some(i) = c.texts.iter().position(|(h, _)| *h == message) {
+                        // Keep the queue order: texts finish in order on one connection.
+                        for _ in 0..=i {
+                            let _ = c.texts.pop_front();
+                        }
+                    }
+                    Some(ClientEvent::ChatSent { chat })
+                }
+                msrp::Event::SendFailed { .. } => Some(ClientEvent::ChatSendFailed { chat }),
+                msrp::Event::MessageAborted { .. } => Some(ClientEvent::ChatMessageEnd { chat, len: 0 }),
+                other => {
+                    let _ = other;
+                    debug!("msrp event without a client event");
+                    None
+                }
+            };
+            if let Some(event) = event {
+                if out.push(event).is_err() {
+                    break;
+                }
+            }
+        }
+        for e in out {
+            self.push_event(e);
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Small helpers that write the client's requests and responses with the SIP builder.
+
+use heapless::{String, Vec};
+
+use crate::rng::Rng;
+use crate::sip::builder::{response_to, BuildError, MessageWriter};
+use crate::sip::transaction::TransactionKey;
+use crate::sip::{HeaderName, Message, Method};
+
+/// Random bytes in a generated Call-ID.
+pub(crate) const CALL_ID_RANDOM_BYTES: usize = 12;
+/// A generated Call-ID (hex).
+pub(crate) type CallId = String<{ 2 * CALL_ID_RANDOM_BYTES }>;
+
+pub(crate) fn new_call_id(rng: &mut impl Rng) -> CallId {
+    let mut random = [0u8; CALL_ID_RANDOM_BYTES];
+    rng.fill(&mut random);
+    let mut id = CallId::new();
+    crate::rng::push_hex(&mut id, &random);
+    id
+}
+
+/// The value is already free of line breaks (built from Display impls that write none); kept as a
+/// function so the call site says why it is safe.
+pub(crate) fn header_safe(value: &str) -> &str {
+    value
+}
+
+/// The server-transaction key of a request (RFC 3261 §17.2.3), when its top Via has an RFC 3261 branch.
+pub(crate) fn server_key(msg: &Message<'_, '_>) -> Option<TransactionKey> {
+    let raw = msg.values(HeaderName::Via).next()?;
+    let via = crate::sip::header::Via::parse(raw).ok()?;
+    let branch = via.branch?;
+    // sent-by: the text after "SIP/2.0/<transport>" up to the first parameter.
+    let after_protocol = raw.trim_start().split_once(char::is_whitespace)?.1;
+    let sent_by = after_protocol.split(';').next()?.trim();
+    let method = msg.method()?;
+    TransactionKey::server(branch, sent_by, method.as_str()).ok()
+}
+
+/// Writes a response to `msg` into `out` (replacing its contents).
+pub(crate) fn response<const N: usize>(
+    msg: &Message<'_, '_>,
+    code: u16,
+    reason: &str,
+    tag: &str,
+    out: &mut Vec<u8, N>,
+) -> Result<(), BuildError> {
+    out.clear();
+    out.resize(N, 0).map_err(|_| BuildError::BufferTooSmall)?;
+    let result = (|| {
+        let mut w = response_to(msg, code, reason, Some(tag), out.as_mut_slice())?;
+        if code == 405 {
+            w.header(HeaderName::Allow, "INVITE, ACK, BYE, MESSAGE, OPTIONS")?;
+        }
+        w.finish(b"")
+    })();
+    match result {
+        Ok(len) => {
+            out.truncate(len);
+            Ok(())
+        }
+        Err(e) => {
+            out.clear();
+            Err(e)
+        }
+    }
+}
+
+/// The parts every out-of-dialog request of the client shares.
+pub(crate) struct RequestHead<'s> {
+    pub method: Method<'s>,
+    pub uri: &'s str,
+    pub transport: &'s str,
+    pub local: &'s str,
+    pub branch: &'s str,
+    pub display_name: &'s str,
+    pub from_uri: &'s str,
+    pub from_tag: &'s str,
+    pub to: &'s str,
+    pub call_id: &'s str,
+    pub cseq: u32,
+}
+
+/// Starts a request with Via (with `rport`, RFC 3581, so NATed devices get answers), Max-Forwards,
+/// From, To, Call-ID and CSeq. The caller adds its own headers and finishes.
+pub(crate) fn start_request<'b>(
+    buf: &'b mut [u8],
+    head: &RequestHead<'_>,
+) -> Result<MessageWriter<'b>, BuildError> {
+    let mut w = MessageWriter::request(buf, head.method, head.uri)?;
+    w.header_fmt(
+        HeaderName::Via,
+        format_args!(
+            "SIP/2.0/{} {};branch={};rport",
+            head.transport, head.local, head.branch
+        ),
+    )?;
+    w.header(HeaderName::MaxForwards, "70")?;
+    check_value(head.display_name)?;
+    check_value(head.from_uri)?;
+    check_value(head.to)?;
+    if head.display_name.is_empty() {
+        w.header_fmt(
+            HeaderName::From,
+            format_args!("<{}>;tag={}", head.from_uri, head.from_tag),
+        )?;
+    } else {
+        w.header_fmt(
+            HeaderName::From,
+            format_args!(
+                "\"{}\" <{}>;tag={}",
+                head.display_name, head.from_uri, head.from_tag
+            ),
+        )?;
+    }
+    w.header_fmt(HeaderName::To, format_args!("<{}>", head.to))?;
+    w.header(HeaderName::CallId, head.call_id)?;
+    w.header_fmt(
+        HeaderName::CSeq,
+        format_args!("{} {}", head.cseq, head.method.as_str()),
+    )?;
+    Ok(w)
+}
+
+fn check_value(value: &str) -> Result<(), BuildError> {
+    if value
+        .bytes()
+        .any(|b| matches!(b, b'\r' | b'\n' | b'"' | b'<' | b'>'))
+    {
+        Err(BuildError::LineBreakInValue)
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs `write` over the whole capacity of `out` and keeps the length it returns.
+pub(crate) fn fill<const N: usize, E>(
+    out: &mut Vec<u8, N>,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<(), E> {
+    out.clear();
+    let _ = out.resize(N, 0);
+    match write(out.as_mut_slice()) {
+        Ok(len) => {
+            out.truncate(len);
+            Ok(())
+        }
+        Err(e) => {
+            out.clear();
+            Err(e)
+        }
+    }
+}
+
+/// The registrar URI for an AoR: `sip:` and the AoR's host part.
+pub(crate) fn registrar_uri(aor: &str) -> String<72> {
+    let host = aor.rsplit_once('@').map_or(aor, |(_, h)| h);
+    let host = host.split([';', '>', '?']).next().unwrap_or(host);
+    let host = host.strip_prefix("sip:").unwrap_or(host);
+    let mut uri = String::new();
+    let _ = uri.push_str("sip:");
+    let _ = uri.push_str(host);
+    uri
+}
+
+/// The `user` part of an AoR (`sip:alice@example.com` -> `alice`).
+pub(crate) fn aor_user(aor: &str) -> &str {
+    let s = aor
+        .strip_prefix("sips:")
+        .or_else(|| aor.strip_prefix("sip:"))
+        .unwrap_or(aor);
+    s.split_once('@').map_or("", |(u, _)| u)
+}

@@ -1,0 +1,374 @@
+//! Session mode between two IM clients: INVITE with an MSRP offer, 200 with the answer, ACK, three
+//! messages each way over simulated TCP streams that split writes at random points, then BYE. Rows of
+//! the chat table in `client::chat`.
+
+use simple_im_core::client::{ChatId, Client, ClientConfig, ClientEvent, TransportKind};
+use simple_im_core::sim::{LinkConfig, SimClock, SimLink, SimRng, SimStream};
+use simple_im_core::time::Instant;
+
+type Peer = Client<SimRng, u8>;
+
+fn peer(user: &str, local: &str, seed: u64) -> Peer {
+    let cfg = ClientConfig::new(
+        "127.0.0.1:5060",
+        TransportKind::Udp,
+        &format!("sip:{user}@example.com"),
+        user,
+        "pw",
+    )
+    .unwrap();
+    let mut c = Client::new(cfg, Instant::ZERO, SimRng::new(seed));
+    c.set_local_address(local).unwrap();
+    c
+}
+
+#[derive(Default)]
+struct Side {
+    events: Vec<ClientEvent>,
+    /// Reassembled incoming chat messages.
+    texts: Vec<String>,
+    current: Vec<u8>,
+    msrp_in: Vec<u8>,
+    chat: Option<ChatId>,
+}
+
+struct Pair {
+    clock: SimClock,
+    a: Peer,
+    b: Peer,
+    sa: Side,
+    sb: Side,
+    ab: SimLink<16, 2048>,
+    ba: SimLink<16, 2048>,
+    msrp_ab: SimStream<16384>,
+    msrp_ba: SimStream<16384>,
+}
+
+fn drain(c: &mut Peer, side: &mut Side, input: &[u8]) {
+    while let Some(e) = c.poll_event() {
+        match e {
+            ClientEvent::ChatBody { body, offset, .. } => {
+                let bytes = body.of(input);
+                let at = offset as usize;
+                if side.current.len() < at + bytes.len() {
+                    side.current.resize(at + bytes.len(), 0);
+                }
+                side.current[at..at + bytes.len()].copy_from_slice(bytes);
+            }
+            ClientEvent::ChatMessageEnd { len, .. } => {
+                assert_eq!(len as usize, side.current.len());
+                side.texts
+                    .push(String::from_utf8(std::mem::take(&mut side.current)).unwrap());
+            }
+            ClientEvent::ChatInvitation { chat, .. } | ClientEvent::ChatConnect { chat, .. } => {
+                side.chat = Some(chat)
+            }
+            _ => {}
+        }
+        side.events.push(e);
+    }
+}
+
+impl Pair {
+    fn new(loss: u32) -> Self {
+        let link = LinkConfig::lossy(
+            loss,
+            core::time::Duration::from_millis(5),
+            core::time::Duration::from_millis(30),
+        );
+        Pair {
+            clock: SimClock::default(),
+            a: peer("alice", "10.0.0.1:5060", 1),
+            b: peer("bob", "10.0.0.2:5060", 2),
+            sa: Side::default(),
+            sb: Side::default(),
+            ab: SimLink::new(link, 11),
+            ba: SimLink::new(link, 12),
+            msrp_ab: SimStream::new(LinkConfig::PERFECT, 13, 21),
+            msrp_ba: SimStream::new(LinkConfig::PERFECT, 17, 22),
+        }
+    }
+
+    fn run_for_ms(&mut self, ms: u64) {
+        let until = Instant::from_millis(self.clock.now().as_millis() + ms);
+        loop {
+            let now = self.clock.now();
+            let mut buf = [0u8; 2048];
+            while let Some(t) = self.a.poll_transmit(&mut buf) {
+                self.ab.send(now, &buf[..t.len]).unwrap();
+            }
+            while let Some(t) = self.b.poll_transmit(&mut buf) {
+                self.ba.send(now, &buf[..t.len]).unwrap();
+            }
+            let mut mbuf = [0u8; 4096];
+            while let Some((_, n)) = self.a.poll_msrp_transmit(now, &mut mbuf) {
+                self.msrp_ab.write(now, &mbuf[..n]).unwrap();
+            }
+            while let Some((_, n)) = self.b.poll_msrp_transmit(now, &mut mbuf) {
+                self.msrp_ba.write(now, &mbuf[..n]).unwrap();
+            }
+            drain(&mut self.a, &mut self.sa, &[]);
+            drain(&mut self.b, &mut self.sb, &[]);
+            let next = [
+                self.a.poll_timeout(),
+                self.b.poll_timeout(),
+                self.ab.next_delivery_time(),
+                self.ba.next_delivery_time(),
+                self.msrp_ab.next_event_time(),
+                self.msrp_ba.next_event_time(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(next) = next.filter(|n| *n <= until) else {
+                self.clock.advance_to(until);
+                return;
+            };
+            let now = self.clock.advance_to(next.max(now));
+            while let Some(d) = self.ab.receive(now) {
+                self.b.handle_datagram(now, 1, &d);
+                drain(&mut self.b, &mut self.sb, &d);
+            }
+            while let Some(d) = self.ba.receive(now) {
+                self.a.handle_datagram(now, 2, &d);
+                drain(&mut self.a, &mut self.sa, &d);
+            }
+            for (stream, client, side) in [
+                (&mut self.msrp_ab, &mut self.b, &mut self.sb),
+                (&mut self.msrp_ba, &mut self.a, &mut self.sa),
+            ] {
+                let mut chunk = [0u8; 512];
+                let n = stream.read(now, &mut chunk);
+                if n > 0 {
+                    side.msrp_in.extend_from_slice(&chunk[..n]);
+                    let input = std::mem::take(&mut side.msrp_in);
+                    let used = client.handle_msrp(now, side.chat.unwrap(), &input).unwrap();
+                    drain(client, side, &input);
+                    side.msrp_in = input[used..].to_vec();
+                }
+            }
+            if self.a.poll_timeout().is_some_and(|t| t <= now) {
+                self.a.handle_timeout(now);
+            }
+            if self.b.poll_timeout().is_some_and(|t| t <= now) {
+                self.b.handle_timeout(now);
+            }
+        }
+    }
+}
+
+fn established(loss: u32) -> (Pair, ChatId, ChatId) {
+    let mut p = Pair::new(loss);
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(5_000);
+    let chat_b = match p.sb.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("expected an invitation, got {other:?}"),
+    };
+    let now = p.clock.now();
+    p.b.accept_chat(now, chat_b).unwrap();
+    p.run_for_ms(10_000);
+    (p, chat_a, chat_b)
+}
+
+#[test]
+fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way() {
+    on_big_stack(inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way_body);
+}
+
+fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way_body() {
+    let (mut p, chat_a, chat_b) = established(0);
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatConnect {
+            chat: chat_a,
+            active: true
+        }),
+        "{:?}",
+        p.sa.events
+    );
+    assert!(p
+        .sa
+        .events
+        .contains(&ClientEvent::ChatEstablished { chat: chat_a }));
+    assert!(
+        p.sb.events.contains(&ClientEvent::ChatConnect {
+            chat: chat_b,
+            active: false
+        }),
+        "{:?}",
+        p.sb.events
+    );
+    assert!(
+        p.sb.events
+            .contains(&ClientEvent::ChatEstablished { chat: chat_b }),
+        "accepted + ACK row"
+    );
+    assert_eq!(p.a.chat_peer_address(chat_a), Some("10.0.0.2:2855"));
+    for i in 0..3 {
+        let now = p.clock.now();
+        p.a.send_chat(now, chat_a, &format!("alice says {i}")).unwrap();
+        p.b.send_chat(now, chat_b, &format!("bob says {i}")).unwrap();
+        p.run_for_ms(2_000);
+    }
+    assert_eq!(p.sb.texts, vec!["alice says 0", "alice says 1", "alice says 2"]);
+    assert_eq!(p.sa.texts, vec!["bob says 0", "bob says 1", "bob says 2"]);
+    let now = p.clock.now();
+    p.a.close_chat(now, chat_a).unwrap();
+    p.run_for_ms(5_000);
+    assert!(p.sa.events.contains(&ClientEvent::ChatClosed {
+        chat: chat_a,
+        status: 200
+    }));
+    assert!(
+        p.sb.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_b,
+            status: 200
+        }),
+        "BYE in the dialog row"
+    );
+}
+
+#[test]
+fn invited_decline_chat_answers_603_and_the_inviter_sees_it() {
+    on_big_stack(invited_decline_chat_answers_603_and_the_inviter_sees_it_body);
+}
+
+fn invited_decline_chat_answers_603_and_the_inviter_sees_it_body() {
+    let mut p = Pair::new(0);
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(2_000);
+    let chat_b = p.sb.chat.unwrap();
+    let now = p.clock.now();
+    p.b.decline_chat(now, chat_b).unwrap();
+    p.run_for_ms(10_000);
+    // 180 and 603 once each: the ACK for the 603 reached Bob's INVITE transaction and stopped timer G.
+    assert_eq!(p.ba.stats().sent, 2, "{:?}", p.ba.stats());
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_a,
+            status: 603
+        }),
+        "{:?}",
+        p.sa.events
+    );
+}
+
+#[test]
+fn invite_no_free_chat_slot_answers_486() {
+    on_big_stack(invite_no_free_chat_slot_answers_486_body);
+}
+
+fn invite_no_free_chat_slot_answers_486_body() {
+    let mut p = Pair::new(0);
+    let now = p.clock.now();
+    p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(2_000);
+    // Bob's only slot holds the pending invitation; a second INVITE is busy.
+    let mut c = peer("carol", "10.0.0.3:5060", 9);
+    let chat_c = c.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    let mut buf = [0u8; 2048];
+    let t = c.poll_transmit(&mut buf).unwrap();
+    let now = p.clock.now();
+    p.b.handle_datagram(now, 3, &buf[..t.len]);
+    let t = p.b.poll_transmit(&mut buf).unwrap();
+    assert!(buf[..t.len].starts_with(b"SIP/2.0 486 Busy Here\r\n"));
+    c.handle_datagram(now, 2, &buf[..t.len]);
+    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| e
+        == ClientEvent::ChatClosed {
+            chat: chat_c,
+            status: 486
+        }));
+}
+
+#[test]
+fn lossy_signalling_still_establishes_the_chat() {
+    on_big_stack(lossy_signalling_still_establishes_the_chat_body);
+}
+
+fn lossy_signalling_still_establishes_the_chat_body() {
+    let (mut p, chat_a, chat_b) = established(30);
+    assert!(
+        p.sb.events
+            .contains(&ClientEvent::ChatEstablished { chat: chat_b }),
+        "{:?}",
+        p.sb.events
+    );
+    let now = p.clock.now();
+    p.a.send_chat(now, chat_a, "through loss").unwrap();
+    p.run_for_ms(2_000);
+    assert_eq!(p.sb.texts, vec!["through loss"]);
+}
+
+/// Two clients, four simulated links and debug-build frames exceed the default 2 MiB test stack.
+fn on_big_stack(f: fn()) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn large_message_streams_through_chat_body_events() {
+    on_big_stack(large_message_streams_through_chat_body_events_body);
+}
+
+fn large_message_streams_through_chat_body_events_body() {
+    let (mut p, chat_a, _) = established(0);
+    let (local, remote) =
+        p.a.chat_paths(chat_a)
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .unwrap();
+    let body: Vec<u8> = (0..6000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut wire = Vec::new();
+    for (n, (range, flag)) in [((1usize, 3000usize), '+'), ((3001, 6000), '$')]
+        .into_iter()
+        .enumerate()
+    {
+        wire.extend_from_slice(
+            format!(
+                "MSRP big{n} SEND\r\nTo-Path: {local}\r\nFrom-Path: {remote}\r\nMessage-ID: large1\r\n\
+                 Byte-Range: {}-{}/6000\r\nContent-Type: text/plain\r\n\r\n",
+                range.0, range.1
+            )
+            .as_bytes(),
+        );
+        wire.extend_from_slice(&body[range.0 - 1..range.1]);
+        wire.extend_from_slice(format!("\r\n-------big{n}{flag}\r\n").as_bytes());
+    }
+    // Feed 700-byte pieces, as a small device socket buffer would.
+    let mut pending: Vec<u8> = Vec::new();
+    let mut events = Vec::new();
+    let now = p.clock.now();
+    for piece in wire.chunks(700) {
+        pending.extend_from_slice(piece);
+        let used = p.a.handle_msrp(now, chat_a, &pending).unwrap();
+        let mut side = Side::default();
+        drain(&mut p.a, &mut side, &pending);
+        events.extend(side.events.into_iter().map(|e| (e, pending.clone())));
+        pending.drain(..used);
+    }
+    let mut received = vec![0u8; 6000];
+    let mut pieces = 0;
+    let mut ended = None;
+    for (e, input) in &events {
+        match e {
+            ClientEvent::ChatBody { body, offset, .. } => {
+                let bytes = body.of(input);
+                received[*offset as usize..*offset as usize + bytes.len()].copy_from_slice(bytes);
+                pieces += 1;
+            }
+            ClientEvent::ChatMessageEnd { len, .. } => ended = Some(*len),
+            _ => {}
+        }
+    }
+    assert_eq!(ended, Some(6000));
+    assert_eq!(received, body);
+    assert!(
+        pieces >= 8,
+        "a 6000-byte message in 700-byte reads comes out in pieces: {pieces}"
+    );
+}
