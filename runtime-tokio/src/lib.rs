@@ -4,4 +4,8 @@
 //! roles come with the server issues.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod inspect;
+pub mod server;
+pub mod store;
+pub mod users;

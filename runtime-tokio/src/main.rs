@@ -4,13 +4,25 @@
 //! (or the operation failed), 2 the command line itself was wrong.
 
 use clap::{Parser, Subcommand};
+use simple_im_tokio::config::Config;
 use simple_im_tokio::inspect::{self, Kind};
+use simple_im_tokio::{server, users};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "simple-im", version, about = "OMA SIMPLE IM 2.0 server, client and tools")]
+#[command(
+    name = "simple-im",
+    version,
+    about = "OMA SIMPLE IM 2.0 server, client and tools"
+)]
 struct Cli {
+    /// The data directory (database, charging log); overrides the configuration file's `data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// A TOML configuration file (domain, listen addresses, limits, trusted cores, system URI).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,8 +44,36 @@ enum Command {
     },
     /// Run the IM server (registrar, proxy, pager mode, deferred messaging).
     ///
-    /// Not available yet: the server roles are being built (see README.md, "What works today").
+    /// Prints `simple-im: listening on udp ADDR` / `tcp ADDR` for every bound address, then
+    /// `simple-im: data in DIR` and `simple-im: ready`. Stops on Ctrl-C / SIGTERM.
     Server,
+    /// Manage user accounts (digest credentials are stored as HA1 hashes only).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add an account.
+    Add {
+        /// The user name (the user part of sip:NAME@DOMAIN).
+        name: String,
+        /// The password (only its HA1 hashes are stored).
+        #[arg(long)]
+        password: String,
+        /// A display name, for addressing by name in pager mode.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List accounts: name, display name, creation time.
+    List,
+    /// Remove an account with its policy and pending deferred messages.
+    Remove {
+        /// The user name.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,13 +81,56 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
         Command::Parse { file, kind } => parse(&file, kind),
-        Command::Server => {
-            eprintln!("simple-im server: not available yet in this version; only `simple-im parse` is");
+        Command::Server => match Config::load(cli.config.as_deref(), cli.data.as_deref()) {
+            Ok(config) => server::run(config),
+            Err(e) => {
+                eprintln!("simple-im server: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::User { action } => user(cli.config.as_deref(), cli.data.as_deref(), action),
+    }
+}
+
+fn user(
+    config_file: Option<&std::path::Path>,
+    data: Option<&std::path::Path>,
+    action: UserAction,
+) -> ExitCode {
+    let config = match Config::load(config_file, data) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("simple-im user: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = match &action {
+        UserAction::Add {
+            name,
+            password,
+            display_name,
+        } => users::cli_add(&config, name, password, display_name.as_deref()),
+        UserAction::List => users::cli_list(&config),
+        UserAction::Remove { name } => users::cli_remove(&config, name),
+    };
+    match outcome {
+        Ok(text) => {
+            if !text.is_empty() {
+                println!("{}", text.trim_end_matches('\n'));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("simple-im user: {e}");
             ExitCode::from(1)
         }
     }
@@ -70,7 +153,11 @@ fn parse(file: &std::path::Path, kind: Option<Kind>) -> ExitCode {
             }
         }
     };
-    let name = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
+    let name = if file.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
     match inspect::inspect(&bytes, kind) {
         Ok(summary) => {
             print!("{summary}");

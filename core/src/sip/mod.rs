@@ -26,6 +26,7 @@
 //! assert!(out[..len].starts_with(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP pc.example.com;branch=z9hG4bK776\r\n"));
 //! ```
 
+pub mod auth;
 pub mod builder;
 pub mod dialog;
 pub mod framer;

@@ -1,0 +1,338 @@
+//! The server's configuration: defaults that make `simple-im server` work with no file at all, and a
+//! TOML file (`--config FILE`) that overrides any of them.
+//!
+//! ## The file
+//!
+//! Every key is optional; an unknown key is an error naming the key and its line, so a typo is never
+//! silently ignored. Relative paths in the file are relative to the file's own directory (so a
+//! service manager's working directory does not matter); the built-in default data directory is
+//! relative to the working directory. The global `--data DIR` option overrides `data_dir`.
+//!
+//! ```toml
+//! domain = "example.com"             # the served domain, digest realm and system URI host
+//! aliases = ["im.example.com"]       # other domains treated as this one
+//! data_dir = "/var/lib/simple-im"    # holds simple-im.db
+//! system_uri = "sip:system@example.com"
+//! charging_log = "/var/log/simple-im/charging.jsonl"
+//! trusted_cores = ["10.0.0.5"]       # SIP/IP cores whose P-Asserted-Identity is believed
+//!
+//! [sip]
+//! udp = ["0.0.0.0:5060"]
+//! tcp = ["0.0.0.0:5060"]
+//!
+//! [limits]
+//! max_pager_body_bytes = 1300
+//! deferred_expiry_seconds = 604800
+//! quota_messages = 1000
+//! quota_bytes = 10485760
+//! ```
+//!
+//! ## Why these defaults
+//!
+//! - `max_pager_body_bytes = 1300`: RFC 3428 caps a MESSAGE request outside a media session at 1300
+//!   bytes unless the path MTU is known, and OMA IM lets the Participating function enforce a
+//!   configured maximum (answering 413 with the allowed size). Using the RFC's figure for the body
+//!   means a sender that follows the RFC is never refused; larger content belongs in a session (MSRP).
+//! - `deferred_expiry_seconds` = 7 days: long enough to outlast a weekend offline, short enough that
+//!   an abandoned account's queue does not grow for ever (the quota bounds it too).
+//! - quota 1000 messages / 10 MiB per recipient: about 7 days of a busy user's pager traffic at the
+//!   default size limit, while 10,000 full mailboxes still fit in 100 GiB.
+
+use crate::store::Quota;
+use serde::Deserialize;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The data directory used when neither `--data` nor the file names one.
+pub const DEFAULT_DATA_DIR: &str = "./simple-im-data";
+/// The charging log's file name inside the data directory, unless `charging_log` says otherwise.
+pub const DEFAULT_CHARGING_LOG: &str = "charging.jsonl";
+/// The default served domain.
+pub const DEFAULT_DOMAIN: &str = "localhost";
+/// The default SIP listen address, on UDP and TCP alike.
+pub const DEFAULT_SIP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5060);
+
+/// The resolved configuration of the server and of the CLI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The served domain: the host part of local users' AoRs and the digest realm.
+    pub domain: String,
+    /// Other domain names accepted as `domain`.
+    pub aliases: Vec<String>,
+    /// Where the store lives (`simple-im.db` inside it).
+    pub data_dir: PathBuf,
+    /// The sender of system messages (e.g. "your message was stored").
+    pub system_uri: String,
+    /// The JSON-lines file of charging records.
+    pub charging_log: PathBuf,
+    /// SIP/IP cores whose P-Asserted-Identity is trusted (application-server mode).
+    pub trusted_cores: Vec<IpAddr>,
+    /// SIP listen addresses.
+    pub sip: SipListen,
+    /// Participating and Deferred Messaging limits.
+    pub limits: Limits,
+}
+
+/// Where the server listens for SIP.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipListen {
+    /// UDP sockets.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listeners.
+    pub tcp: Vec<SocketAddr>,
+}
+
+impl Default for SipListen {
+    fn default() -> Self {
+        SipListen {
+            udp: vec![DEFAULT_SIP_LISTEN],
+            tcp: vec![DEFAULT_SIP_LISTEN],
+        }
+    }
+}
+
+/// Limits enforced by the Participating and Deferred Messaging functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest pager-mode body accepted; larger is refused with 413 telling this figure.
+    pub max_pager_body_bytes: u64,
+    /// How long a deferred message waits for its recipient before it expires.
+    pub deferred_expiry_seconds: u64,
+    /// The most deferred messages one recipient may have pending.
+    pub quota_messages: u64,
+    /// The most deferred body bytes one recipient may have pending.
+    pub quota_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_pager_body_bytes: 1300,
+            deferred_expiry_seconds: 7 * 24 * 3600,
+            quota_messages: 1000,
+            quota_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The per-recipient deferred quota, as the store takes it.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            max_messages: self.quota_messages,
+            max_bytes: self.quota_bytes,
+        }
+    }
+
+    /// How long a deferred message is kept.
+    pub fn deferred_expiry(&self) -> Duration {
+        Duration::from_secs(self.deferred_expiry_seconds)
+    }
+}
+
+/// The file as written: everything optional, resolved into [`Config`] afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ConfigFile {
+    domain: Option<String>,
+    aliases: Vec<String>,
+    data_dir: Option<PathBuf>,
+    system_uri: Option<String>,
+    charging_log: Option<PathBuf>,
+    trusted_cores: Vec<IpAddr>,
+    sip: SipListen,
+    limits: Limits,
+}
+
+/// Why the configuration could not be loaded. Every variant names the file when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The file is not valid TOML or does not fit the schema (unknown key, wrong type).
+    Syntax {
+        /// The file, or `<text>` when parsed from a string.
+        path: PathBuf,
+        /// 1-based line of the offending text, when known.
+        line: Option<usize>,
+        /// 1-based column (in characters), when known.
+        column: Option<usize>,
+        /// What is wrong, as the TOML parser says it.
+        message: String,
+    },
+    /// A value is well-formed but unusable.
+    Invalid {
+        /// The key, as written in the file (`limits.quota_messages`).
+        key: &'static str,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, reason } => write!(f, "cannot read {}: {reason}", path.display()),
+            ConfigError::Syntax {
+                path,
+                line: Some(line),
+                column,
+                message,
+            } => {
+                write!(f, "{}:{line}", path.display())?;
+                if let Some(column) = column {
+                    write!(f, ":{column}")?;
+                }
+                write!(f, ": {message}")
+            }
+            ConfigError::Syntax {
+                path,
+                line: None,
+                message,
+                ..
+            } => {
+                write!(f, "{}: {message}", path.display())
+            }
+            ConfigError::Invalid { key, reason } => write!(f, "configuration key `{key}`: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The built-in defaults; equal to loading an empty file (a test checks that they agree).
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            domain: DEFAULT_DOMAIN.into(),
+            aliases: Vec::new(),
+            data_dir: DEFAULT_DATA_DIR.into(),
+            system_uri: format!("sip:system@{DEFAULT_DOMAIN}"),
+            charging_log: Path::new(DEFAULT_DATA_DIR).join(DEFAULT_CHARGING_LOG),
+            trusted_cores: Vec::new(),
+            sip: SipListen::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration for the command line: the file if `--config` named one (else the defaults),
+    /// then `--data` over its data directory.
+    pub fn load(config_file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = config_file else {
+            return resolve(ConfigFile::default(), Path::new("."), data_dir);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let file = parse_file(&text, path)?;
+        resolve(file, base, data_dir)
+    }
+
+    /// Parses configuration text; relative paths in it are taken relative to `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        resolve(parse_file(text, Path::new("<text>"))?, base_dir, None)
+    }
+
+    /// The database file inside the data directory.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(crate::store::DB_FILE_NAME)
+    }
+
+    /// Whether `host` names this server's domain or one of its aliases (case-insensitive, as DNS).
+    pub fn is_local_domain(&self, host: &str) -> bool {
+        self.domain.eq_ignore_ascii_case(host) || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(host))
+    }
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let position = e.span().map(|span| line_and_column(text, span.start));
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line: position.map(|(line, _)| line),
+            column: position.map(|(_, column)| column),
+            message: e.message().trim_end().to_owned(),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count());
+    (before.matches('\n').count() + 1, column + 1)
+}
+
+fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Result<Config, ConfigError> {
+    let domain = file.domain.unwrap_or_else(|| DEFAULT_DOMAIN.to_owned());
+    if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c == '@' || c == ':') {
+        return Err(ConfigError::Invalid {
+            key: "domain",
+            reason: format!("'{domain}' is not a host name (e.g. \"example.com\")"),
+        });
+    }
+    let system_uri = file.system_uri.unwrap_or_else(|| format!("sip:system@{domain}"));
+    if !(system_uri.starts_with("sip:") || system_uri.starts_with("sips:")) {
+        return Err(ConfigError::Invalid {
+            key: "system_uri",
+            reason: format!("'{system_uri}' is not a SIP URI (it must start with sip: or sips:)"),
+        });
+    }
+    if file.sip.udp.is_empty() && file.sip.tcp.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "sip",
+            reason: "no listen address: give at least one in sip.udp or sip.tcp".into(),
+        });
+    }
+    let positive = [
+        ("limits.max_pager_body_bytes", file.limits.max_pager_body_bytes),
+        (
+            "limits.deferred_expiry_seconds",
+            file.limits.deferred_expiry_seconds,
+        ),
+        ("limits.quota_messages", file.limits.quota_messages),
+        ("limits.quota_bytes", file.limits.quota_bytes),
+    ];
+    if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be greater than 0".into(),
+        });
+    }
+    let data_dir = match (data_override, file.data_dir) {
+        (Some(dir), _) => dir.to_owned(),
+        (None, Some(dir)) => base.join(dir),
+        (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+    };
+    let charging_log = match file.charging_log {
+        Some(path) => base.join(path),
+        None => data_dir.join(DEFAULT_CHARGING_LOG),
+    };
+    Ok(Config {
+        domain,
+        aliases: file.aliases,
+        data_dir,
+        system_uri,
+        charging_log,
+        trusted_cores: file.trusted_cores,
+        sip: file.sip,
+        limits: file.limits,
+    })
+}

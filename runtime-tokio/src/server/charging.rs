@@ -1,0 +1,104 @@
+//! Offline charging records (CH-1): one JSON object per line, appended to the charging log.
+//!
+//! Each line: `{"time":<unix ms>,"event":"submitted|delivered|deferred|expired|rejected",
+//! "sender":"<uri>","recipient":"<uri or user>","size":<body bytes>,"message_id":"<id>",
+//! "status":<SIP status or 0>}`. Lines are written whole with one `write` each, so a crash leaves at
+//! most a torn last line.
+
+use crate::store::UnixMillis;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// A message event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A MESSAGE was accepted from its sender.
+    Submitted,
+    /// A MESSAGE reached its recipient (a 2xx from the recipient's client).
+    Delivered,
+    /// A MESSAGE was stored for later delivery.
+    Deferred,
+    /// A stored MESSAGE expired undelivered.
+    Expired,
+    /// A MESSAGE was refused.
+    Rejected,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::Submitted => "submitted",
+            Event::Delivered => "delivered",
+            Event::Deferred => "deferred",
+            Event::Expired => "expired",
+            Event::Rejected => "rejected",
+        }
+    }
+}
+
+/// One record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// What happened.
+    pub event: Event,
+    /// The sender's URI.
+    pub sender: &'a str,
+    /// The recipient's URI (or user name).
+    pub recipient: &'a str,
+    /// Body size in bytes.
+    pub size: usize,
+    /// The message id (IMDN Message-ID, or Call-ID when there is none).
+    pub message_id: &'a str,
+    /// The SIP status that ended it, 0 when none.
+    pub status: u16,
+}
+
+/// The charging log.
+pub struct Charging {
+    file: Mutex<File>,
+}
+
+fn json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+impl Charging {
+    /// Opens (creating) the log for appending.
+    pub fn open(path: &Path) -> std::io::Result<Charging> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(Charging {
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Appends one record.
+    pub fn record(&self, record: &Record<'_>) {
+        let mut line = format!(
+            "{{\"time\":{},\"event\":\"{}\",\"sender\":",
+            UnixMillis::now().0,
+            record.event.as_str()
+        );
+        json_string(&mut line, record.sender);
+        line.push_str(",\"recipient\":");
+        json_string(&mut line, record.recipient);
+        line.push_str(&format!(",\"size\":{},\"message_id\":", record.size));
+        json_string(&mut line, record.message_id);
+        line.push_str(&format!(",\"status\":{}}}\n", record.status));
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = file.write_all(line.as_bytes());
+    }
+}

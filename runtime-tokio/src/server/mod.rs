@@ -1,0 +1,292 @@
+//! The IM server: the OMA SIMPLE IM server roles over an embedded SIP/IP core, as a pipeline.
+//!
+//! ```text
+//! transport (udp, tcp)  ->  parse once + check (400 on invalid requests)
+//!   -> transaction layer (absorbs retransmissions, matches responses)
+//!   -> dispatch by method:
+//!        REGISTER -> registrar (digest 401) -> location service -> deferred delivery
+//!        MESSAGE  -> pager: proxy auth (407), Participating policy (403/413/415, privacy)
+//!                    -> proxy to every contact (parallel fork, first 2xx wins)
+//!                    -> or Deferred Messaging (store durably, then 202) + system message
+//!        OPTIONS  -> 200 with Allow
+//!   -> charging records for every message event
+//! ```
+//!
+//! Each request is handled in its own Tokio task; shared state (transactions, location, nonces) sits
+//! behind short-lived mutexes that are never held across an `.await`.
+
+pub mod auth;
+pub mod charging;
+pub mod deferred;
+pub mod location;
+pub mod pager;
+pub mod participating;
+pub mod proxy;
+pub mod registrar;
+pub mod reply;
+pub mod rng;
+pub mod sip;
+pub mod system;
+pub mod transaction;
+pub mod transport;
+
+use crate::config::Config;
+use crate::store::Store;
+use simple_im_core::sip::transaction::TransactionKey;
+use sip::{Rejected, SipMessage};
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use transaction::{Arrival, TransactionLayer};
+use transport::{Flow, Inbound, InboundHandler};
+
+/// Settings of the server roles that the configuration file does not (yet) carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Content types a MESSAGE may carry (`type/subtype`, lowercase); `None` allows any (pager mode
+    /// carries "text and any MIME type"). Others get 415 with Accept listing these.
+    pub allowed_content_types: Option<Vec<String>>,
+    /// Registrations shorter than this many seconds get 423 Interval Too Brief.
+    pub min_expires: u32,
+    /// Registrations are capped at this many seconds; also the default when none is asked for.
+    pub max_expires: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allowed_content_types: None,
+            min_expires: 60,
+            max_expires: 3600,
+        }
+    }
+}
+
+/// One received request being handled: the message, its flow, and its server transaction.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The message.
+    pub msg: SipMessage,
+    /// Where it came from (responses go back here).
+    pub flow: Flow,
+    /// The server transaction (`None` for requests answered statelessly).
+    pub key: Option<TransactionKey>,
+}
+
+/// The running server's shared state.
+pub struct Server {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// Role settings beyond the configuration.
+    pub options: Options,
+    /// The durable store.
+    pub store: Arc<dyn Store>,
+    /// Transactions (and through them, the transports).
+    pub transactions: Arc<TransactionLayer>,
+    /// Digest authentication.
+    pub auth: auth::Authenticator,
+    /// Registered contacts.
+    pub location: location::Location,
+    /// Charging records.
+    pub charging: charging::Charging,
+    /// Users whose deferred messages are being pushed right now.
+    pub deliveries: deferred::Deliveries,
+    handler: InboundHandler,
+}
+
+/// A started server: its addresses and a handle to stop it.
+pub struct Running {
+    /// The server.
+    pub server: Arc<Server>,
+    /// Bound UDP addresses.
+    pub udp: Vec<SocketAddr>,
+    /// Bound TCP addresses.
+    pub tcp: Vec<SocketAddr>,
+}
+
+/// Binds the configured addresses and starts serving. Returns once the sockets are bound.
+pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> Result<Running, String> {
+    let cell: Arc<OnceLock<std::sync::Weak<Server>>> = Arc::new(OnceLock::new());
+    let handler_cell = cell.clone();
+    let handler: InboundHandler = Arc::new(move |inbound: Inbound| {
+        if let Some(server) = handler_cell.get().and_then(|weak| weak.upgrade()) {
+            server.receive(inbound);
+        }
+    });
+    let transports = transport::start(&config.sip.udp, &config.sip.tcp, handler.clone())
+        .await
+        .map_err(|e| format!("cannot bind the SIP listen addresses: {e}"))?;
+    let udp = transports.udp_addrs();
+    let tcp = transports.tcp_addrs();
+    let charging = charging::Charging::open(&config.charging_log).map_err(|e| {
+        format!(
+            "cannot open the charging log {}: {e}",
+            config.charging_log.display()
+        )
+    })?;
+    let server = Arc::new(Server {
+        auth: auth::Authenticator::new(&config.domain)?,
+        config,
+        options,
+        store,
+        transactions: TransactionLayer::new(transports),
+        location: location::Location::default(),
+        charging,
+        deliveries: deferred::Deliveries::default(),
+        handler,
+    });
+    let _ = cell.set(Arc::downgrade(&server));
+    tokio::spawn(deferred::expiry_loop(Arc::downgrade(&server)));
+    Ok(Running { server, udp, tcp })
+}
+
+impl Server {
+    /// The transport callback: parse once, validate, then hand to the transaction layer.
+    pub fn receive(self: &Arc<Self>, inbound: Inbound) {
+        let Inbound { bytes, flow } = inbound;
+        match SipMessage::parse(bytes, flow.is_reliable()) {
+            Ok(msg) if msg.status().is_some() => {
+                self.transactions.response(msg);
+            }
+            Ok(msg) => self.dispatch(msg, flow),
+            Err(Rejected::Invalid { message, reason }) => {
+                // Never answer a response or an ACK (RFC 3261 §17.2.1, §8.2.6).
+                if message.method().is_some_and(|m| m != "ACK") {
+                    let request = Request {
+                        msg: *message,
+                        flow,
+                        key: None,
+                    };
+                    reply::send(self, &request, 400, &format!("Bad Request ({reason})"), &[], None);
+                }
+            }
+            Err(Rejected::Unparsable(_)) => {}
+        }
+    }
+
+    fn dispatch(self: &Arc<Self>, msg: SipMessage, flow: Flow) {
+        let method = msg.method().unwrap_or("").to_owned();
+        match method.as_str() {
+            "ACK" => return,
+            // INVITE sessions come with the session-mode issue; until then refuse statelessly, so the
+            // client's ACK (absorbed above) and retransmissions need no transaction.
+            "INVITE" => {
+                let request = Request { msg, flow, key: None };
+                reply::send(
+                    self,
+                    &request,
+                    501,
+                    "Not Implemented (sessions are not supported yet)",
+                    &[],
+                    None,
+                );
+                return;
+            }
+            _ => {}
+        }
+        let key = match self.transactions.arrive(&msg, flow) {
+            Some(Arrival::New(key)) => Some(key),
+            Some(Arrival::Retransmission) => return,
+            None => None,
+        };
+        let request = Request { msg, flow, key };
+        let server = self.clone();
+        tokio::spawn(async move {
+            match method.as_str() {
+                "REGISTER" => registrar::register(&server, &request).await,
+                "MESSAGE" => pager::message(&server, &request).await,
+                "OPTIONS" => reply::send(
+                    &server,
+                    &request,
+                    200,
+                    "OK",
+                    &[("Allow", reply::ALLOW.into())],
+                    None,
+                ),
+                "CANCEL" => reply::send(
+                    &server,
+                    &request,
+                    481,
+                    "Call/Transaction Does Not Exist",
+                    &[],
+                    None,
+                ),
+                _ => reply::send(
+                    &server,
+                    &request,
+                    405,
+                    "Method Not Allowed",
+                    &[("Allow", reply::ALLOW.into())],
+                    None,
+                ),
+            }
+        });
+    }
+
+    /// The inbound handler, for outgoing TCP connections the server opens itself.
+    pub fn handler(&self) -> InboundHandler {
+        self.handler.clone()
+    }
+
+    /// Whether `host` is one of this server's domains.
+    pub fn is_local(&self, host: &str) -> bool {
+        self.config.is_local_domain(host)
+    }
+}
+
+/// `simple-im server`: opens the store, starts serving, prints the start-up lines, and runs until
+/// Ctrl-C or SIGTERM. Returns the process exit code.
+pub fn run(config: Config) -> std::process::ExitCode {
+    use std::io::Write;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("simple-im server: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async move {
+        let store = match crate::store::SqliteStore::open(&config.data_dir) {
+            Ok(store) => Arc::new(store) as Arc<dyn Store>,
+            Err(e) => {
+                eprintln!("simple-im server: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let data_dir = config.data_dir.clone();
+        let running = match start(config, Options::default(), store).await {
+            Ok(running) => running,
+            Err(e) => {
+                eprintln!("simple-im server: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        for addr in &running.udp {
+            let _ = writeln!(out, "simple-im: listening on udp {addr}");
+        }
+        for addr in &running.tcp {
+            let _ = writeln!(out, "simple-im: listening on tcp {addr}");
+        }
+        let _ = writeln!(out, "simple-im: data in {}", data_dir.display());
+        let _ = writeln!(out, "simple-im: ready");
+        let _ = out.flush();
+        drop(out);
+        shutdown_signal().await;
+        std::process::ExitCode::SUCCESS
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

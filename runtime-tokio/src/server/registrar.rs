@@ -1,0 +1,166 @@
+//! The registrar (RFC 3261 §10.3): REGISTER with digest authentication, bindings in the location
+//! service, and the push of deferred messages when a user comes online.
+//!
+//! | request | answer |
+//! |---|---|
+//! | To not in our domain | 404 |
+//! | no credentials, or stale nonce | 401 with one WWW-Authenticate per algorithm |
+//! | wrong credentials, or authenticated as another user | 403 |
+//! | `Contact: *` with `Expires: 0` (and no other Contact) | all bindings removed, 200 |
+//! | `Contact: *` otherwise | 400 |
+//! | an expiry above 0 but below the minimum | 423 with Min-Expires |
+//! | otherwise | bindings added/refreshed/removed, 200 listing every current binding |
+//!
+//! An expiry comes from the contact's `expires` parameter, else the Expires header, else the maximum;
+//! it is capped at the maximum.
+
+use super::auth::{AuthOutcome, Realm};
+use super::location::Binding;
+use super::{deferred, reply, Request, Server};
+use simple_im_core::sip::header::{parse_expires, Contact};
+use simple_im_core::sip::HeaderName;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Handles one REGISTER.
+pub async fn register(server: &Arc<Server>, request: &Request) {
+    let msg = &request.msg;
+    let Some(user) = aor_user(server, msg) else {
+        reply::send(
+            server,
+            request,
+            404,
+            "Not Found (not a user of this domain)",
+            &[],
+            None,
+        );
+        return;
+    };
+    let now = server.transactions.now();
+    match server
+        .auth
+        .check(msg, Realm::Registrar, server.store.as_ref(), now)
+        .await
+    {
+        AuthOutcome::Authenticated(name) if name == user => {}
+        AuthOutcome::Authenticated(name) => {
+            let reason = format!("Forbidden (authenticated as {name}, not {user})");
+            reply::send(server, request, 403, &reason, &[], None);
+            return;
+        }
+        AuthOutcome::Challenge { stale } => {
+            challenge(server, request, Realm::Registrar, stale);
+            return;
+        }
+        AuthOutcome::Forbidden(reason) => {
+            reply::send(server, request, 403, &format!("Forbidden ({reason})"), &[], None);
+            return;
+        }
+    }
+    let header_expires = msg
+        .header(HeaderName::Expires)
+        .and_then(|v| parse_expires(v).ok());
+    let contacts: Vec<&str> = msg.values(HeaderName::Contact).collect();
+    let parsed: Vec<Contact<'_>> = contacts.iter().filter_map(|c| Contact::parse(c).ok()).collect();
+    if parsed.len() != contacts.len() {
+        reply::send(server, request, 400, "Bad Request (malformed Contact)", &[], None);
+        return;
+    }
+    if parsed.contains(&Contact::Star) {
+        if parsed.len() != 1 || header_expires != Some(0) {
+            reply::send(
+                server,
+                request,
+                400,
+                "Bad Request (Contact: * needs Expires: 0 and no other Contact)",
+                &[],
+                None,
+            );
+            return;
+        }
+        server.location.remove_all(&user);
+        ok(server, request, &user);
+        return;
+    }
+    let (min, max) = (server.options.min_expires, server.options.max_expires);
+    let mut changes = Vec::new();
+    for contact in &parsed {
+        let Contact::Address(address) = contact else {
+            continue;
+        };
+        let expires = address.expires().or(header_expires).unwrap_or(max).min(max);
+        if expires > 0 && expires < min {
+            reply::send(
+                server,
+                request,
+                423,
+                "Interval Too Brief",
+                &[("Min-Expires", min.to_string())],
+                None,
+            );
+            return;
+        }
+        changes.push((address.uri_text.to_owned(), expires));
+    }
+    let cseq = msg
+        .header(HeaderName::CSeq)
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let mut added = false;
+    for (uri, expires) in changes {
+        let lifetime = Duration::from_secs(u64::from(expires));
+        let binding = Binding {
+            uri,
+            flow: request.flow,
+            expires_at: Instant::now() + lifetime,
+            call_id: msg.call_id().to_owned(),
+            cseq,
+        };
+        added |= expires > 0;
+        server.location.update(&user, binding, lifetime);
+    }
+    ok(server, request, &user);
+    if added {
+        let server = server.clone();
+        tokio::spawn(async move { deferred::deliver(&server, &user).await });
+    }
+}
+
+/// The user part of the To AoR, when it names this domain.
+fn aor_user(server: &Server, msg: &super::sip::SipMessage) -> Option<String> {
+    let to = msg.to()?;
+    let sip = to.uri.as_sip()?;
+    let host = sip.host.to_string();
+    if !server.is_local(&host) {
+        return None;
+    }
+    sip.user.map(str::to_owned)
+}
+
+/// Answers with a digest challenge (401 or 407).
+pub fn challenge(server: &Arc<Server>, request: &Request, realm: Realm, stale: bool) {
+    let now = server.transactions.now();
+    let name = realm.challenge_header().as_str();
+    let headers: Vec<(&str, String)> = server
+        .auth
+        .challenges(now, stale)
+        .into_iter()
+        .map(|c| (name, c))
+        .collect();
+    let reason = match realm {
+        Realm::Registrar => "Unauthorized",
+        Realm::Proxy => "Proxy Authentication Required",
+    };
+    reply::send(server, request, realm.challenge_code(), reason, &headers, None);
+}
+
+fn ok(server: &Arc<Server>, request: &Request, user: &str) {
+    let now = Instant::now();
+    let headers: Vec<(&str, String)> = server
+        .location
+        .lookup(user)
+        .iter()
+        .map(|b| ("Contact", format!("<{}>;expires={}", b.uri, b.remaining(now))))
+        .collect();
+    reply::send(server, request, 200, "OK", &headers, None);
+}

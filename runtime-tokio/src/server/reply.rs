@@ -1,0 +1,85 @@
+//! Building and sending responses: the server's own (through the core's `response_to`) and relayed
+//! ones (a downstream response with the proxy's Via removed).
+
+use super::sip::{unfold, SipMessage};
+use super::{Request, Server};
+use bytes::Bytes;
+use simple_im_core::sip::header::split_list;
+use simple_im_core::sip::{response_to, HeaderName, MessageWriter};
+use std::sync::Arc;
+
+/// The methods this server handles, for Allow.
+pub const ALLOW: &str = "REGISTER, MESSAGE, OPTIONS, CANCEL, ACK";
+
+/// Room for a response's headers beyond its body.
+const HEADROOM: usize = 8192;
+
+/// Builds the server's response to `request`: `code reason`, the extra `headers`, and an optional body
+/// with its content type. `None` when the request lacks what a response copies (From, To, ...).
+pub fn build(
+    request: &SipMessage,
+    code: u16,
+    reason: &str,
+    headers: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) -> Option<Bytes> {
+    let to_tag = super::rng::token(8);
+    let body_len = body.map_or(0, |(_, b)| b.len());
+    let extra: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    let mut buf = vec![0u8; HEADROOM + body_len + extra + request.raw().len()];
+    let len = request.with_view(|view| {
+        let mut w = response_to(view, code, reason, Some(&to_tag), &mut buf).ok()?;
+        for (name, value) in headers {
+            w.header(HeaderName::parse(name), value).ok()?;
+        }
+        match body {
+            Some((content_type, bytes)) => {
+                w.header(HeaderName::ContentType, content_type).ok()?;
+                w.finish(bytes).ok()
+            }
+            None => w.finish(b"").ok(),
+        }
+    })??;
+    buf.truncate(len);
+    Some(Bytes::from(buf))
+}
+
+/// Sends the server's response to `request` through its transaction.
+pub fn send(
+    server: &Arc<Server>,
+    request: &Request,
+    code: u16,
+    reason: &str,
+    headers: &[(&str, String)],
+    body: Option<(&str, &[u8])>,
+) {
+    if let Some(bytes) = build(&request.msg, code, reason, headers, body) {
+        server
+            .transactions
+            .respond(request.key.as_ref(), &request.flow, code, bytes);
+    }
+}
+
+/// A downstream response rewritten for upstream: everything as received except the top Via (ours).
+pub fn relayed(response: &SipMessage) -> Option<Bytes> {
+    let code = response.status()?;
+    let mut buf = vec![0u8; HEADROOM + response.raw().len()];
+    let mut w = MessageWriter::response(&mut buf, code, response.reason()).ok()?;
+    let mut dropped_ours = false;
+    for (name, value) in response.headers() {
+        let header = HeaderName::parse(name);
+        let value = unfold(value);
+        if header == HeaderName::Via && !dropped_ours {
+            dropped_ours = true;
+            let rest: Vec<&str> = split_list(&value).skip(1).collect();
+            if !rest.is_empty() {
+                w.header(HeaderName::Via, &rest.join(", ")).ok()?;
+            }
+            continue;
+        }
+        w.header(header, &value).ok()?;
+    }
+    let len = w.finish(response.body()).ok()?;
+    buf.truncate(len);
+    Some(Bytes::from(buf))
+}

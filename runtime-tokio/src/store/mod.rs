@@ -1,0 +1,82 @@
+//! The server's durable state behind one trait: user accounts, per-user policy, and the Deferred
+//! Messaging function's queue of stored pager messages.
+//!
+//! Registrations are not here: they are soft state that clients refresh, kept in memory by the registrar.
+//!
+//! ## Why the trait is asynchronous (boxed futures) and object-safe
+//!
+//! The central promise of the Deferred Messaging function is that a MESSAGE acknowledged with a 2xx is
+//! never lost. The server therefore acknowledges only after [`Store::enqueue`] returns, and `enqueue`
+//! returns only after the message is on disk. Making that fast means group commit (many concurrent
+//! enqueues share one transaction and one fsync), which means every caller waits a few milliseconds for
+//! its batch. Waiting as an `async` task costs nothing; waiting on a blocking-pool thread (the
+//! sync-trait-plus-`spawn_blocking` alternative) would spend one thread per in-flight message and cap
+//! the number of messages in flight, hence the batch size, at the pool size. A networked database (the
+//! multi-node deployment the trait exists for) is asynchronous by nature too. Methods return
+//! [`StoreFuture`] (a boxed future) rather than using `async fn` so that `Arc<dyn Store>` works: the
+//! server picks the backend at start-up from its configuration.
+//!
+//! ## Time
+//!
+//! As in the core, time is an input: every operation that depends on the clock takes [`UnixMillis`]
+//! from the caller, so tests control expiry exactly.
+//!
+//! ## The deferred queue's contract
+//!
+//! - `enqueue` is durable before it returns `Ok`, enforces the recipient's [`Quota`] atomically (two
+//!   concurrent enqueues cannot both squeeze under it), and stores a message once per
+//!   `(sender, message_id)`: a sender re-sending after a crash, or after the message was already
+//!   delivered, gets [`Enqueued::Duplicate`] with the original id, and should be answered 2xx again.
+//! - `pending` lists a recipient's messages oldest first (the order they were accepted).
+//! - `delivered` removes a message; call it only after the recipient's 2xx. It keeps a tombstone of the
+//!   `(sender, message_id)` until the message's own expiry, so a late duplicate is still recognised.
+//! - `expire` removes what is past its expiry and returns it, for charging records and notices.
+//! - Bodies are opaque bytes, stored and returned exactly as received.
+
+mod sqlite;
+mod types;
+
+pub use sqlite::{SqliteStore, DB_FILE_NAME, SCHEMA_VERSION};
+pub use types::{
+    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit, StoreError,
+    UnixMillis, User, UserPolicy,
+};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// What every [`Store`] method returns: a boxed future, so the trait stays object-safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The durable state of the IM server. See the module docs for the contract of each group.
+pub trait Store: Send + Sync {
+    /// Creates an account; fails with [`StoreError::UserExists`] when the name is taken.
+    fn add_user(&self, user: NewUser) -> StoreFuture<'_, ()>;
+    /// Deletes an account, its policy and its pending deferred messages; fails with
+    /// [`StoreError::NoSuchUser`] when there is no such account.
+    fn remove_user(&self, name: &str) -> StoreFuture<'_, ()>;
+    /// The account with this user name (the user part of the AoR), read from disk at call time, so an
+    /// account added by `simple-im user add` while the server runs is visible at once.
+    fn user(&self, name: &str) -> StoreFuture<'_, Option<User>>;
+    /// Accounts whose display name equals `display_name` exactly (pager mode addressing by name).
+    fn users_by_display_name(&self, display_name: &str) -> StoreFuture<'_, Vec<User>>;
+    /// All accounts, ordered by name.
+    fn users(&self) -> StoreFuture<'_, Vec<User>>;
+
+    /// The user's Participating-function policy; the default (nothing blocked, nothing barred) when
+    /// none was ever set.
+    fn policy(&self, user: &str) -> StoreFuture<'_, UserPolicy>;
+    /// Replaces the user's whole policy; fails with [`StoreError::NoSuchUser`] for an unknown user.
+    fn set_policy(&self, user: &str, policy: UserPolicy) -> StoreFuture<'_, ()>;
+
+    /// Stores a message for later delivery, durably, before returning. See the module docs.
+    fn enqueue(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued>;
+    /// The recipient's pending messages, oldest first, at most `limit` of them.
+    fn pending(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+    /// Removes a delivered (or discarded) message. Returns `false` when it was not pending (already
+    /// removed or expired), which a caller racing an expiry must tolerate.
+    fn delivered(&self, id: DeferredId) -> StoreFuture<'_, bool>;
+    /// Removes and returns up to `limit` messages whose expiry is at or before `now`, oldest expiry
+    /// first, and forgets the dedupe tombstones that have expired.
+    fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+}

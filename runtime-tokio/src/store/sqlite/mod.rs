@@ -1,0 +1,202 @@
+//! The embedded default [`Store`]: one SQLite file, `<data dir>/simple-im.db`.
+//!
+//! ## Why SQLite
+//!
+//! It is one file an operator can back up and inspect with the `sqlite3` shell, it has decades of
+//! crash-safety testing behind its journal, and several processes may open it at once, which is how
+//! `simple-im user add` changes accounts under a running server without any IPC: the server reads
+//! accounts at lookup time, so it sees a new user as soon as the CLI's transaction commits.
+//! (redb would be a pure-Rust alternative, but is single-process and has no shell.)
+//!
+//! ## Durability: WAL with `synchronous = FULL`
+//!
+//! The promise is that a MESSAGE answered with a 2xx is never dropped, "even across a crash", and a
+//! crash includes the machine losing power, not only the server process dying. In WAL mode,
+//! `synchronous = NORMAL` syncs the log only at checkpoints: a committed transaction survives the
+//! process being killed (the data is in the OS page cache) but the last transactions before a power
+//! cut can be lost, which would break the promise for messages already acknowledged. `FULL` syncs the
+//! log at every commit, so a commit that returned is on stable storage. The cost, one fsync per
+//! commit, is paid per batch rather than per message thanks to the writer's group commit
+//! ([`writer`]), so it does not limit throughput under load.
+//!
+//! ## Threads
+//!
+//! Writes go to the single writer thread (see [`writer`]); callers await their batch's commit. Reads
+//! run on Tokio's blocking pool with connections from a small pool: WAL lets them proceed while the
+//! writer commits, and each sees the last committed state.
+
+mod ops;
+mod schema;
+mod writer;
+
+pub use schema::SCHEMA_VERSION;
+
+use super::{
+    DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, Store, StoreError, StoreFuture,
+    UnixMillis, User, UserPolicy,
+};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use writer::Writer;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "simple-im.db";
+
+/// How long a connection waits for another process's write lock (e.g. the CLI adding a user while
+/// the server commits a batch) before reporting the database as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reader connections kept open between reads; more are opened on demand under bursts.
+const IDLE_READERS: usize = 8;
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReaderPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir`, creating the directory too, and brings the
+    /// schema up to date. Works inside and outside a Tokio runtime alike (it does not use one), but
+    /// blocks while it opens the file and migrates.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let mut conn = open_connection(&path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Open(format!(
+                "{} cannot use write-ahead logging (journal mode stays '{mode}'); is it on a network file system?",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        schema::migrate(&mut conn)?;
+        let writer = Writer::spawn(conn)?;
+        let readers = Arc::new(ReaderPool {
+            path: path.clone(),
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<T, F>(&self, op: F) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let answer = self.writer.submit(op);
+        Box::pin(async move { answer.await.unwrap_or(Err(StoreError::Closed)) })
+    }
+
+    fn read<T, F>(&self, op: F) -> StoreFuture<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || readers.with(op))
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Database(format!("a read was aborted: {e}"))))
+        })
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Open(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn with<T>(&self, op: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = op(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+impl Store for SqliteStore {
+    fn add_user(&self, user: NewUser) -> StoreFuture<'_, ()> {
+        self.write(move |conn| ops::add_user(conn, &user))
+    }
+
+    fn remove_user(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.write(move |conn| ops::remove_user(conn, &name))
+    }
+
+    fn user(&self, name: &str) -> StoreFuture<'_, Option<User>> {
+        let name = name.to_owned();
+        self.read(move |conn| ops::user(conn, &name))
+    }
+
+    fn users_by_display_name(&self, display_name: &str) -> StoreFuture<'_, Vec<User>> {
+        let display_name = display_name.to_owned();
+        self.read(move |conn| ops::users_by_display_name(conn, &display_name))
+    }
+
+    fn users(&self) -> StoreFuture<'_, Vec<User>> {
+        self.read(ops::users)
+    }
+
+    fn policy(&self, user: &str) -> StoreFuture<'_, UserPolicy> {
+        let user = user.to_owned();
+        self.read(move |conn| ops::policy(conn, &user))
+    }
+
+    fn set_policy(&self, user: &str, policy: UserPolicy) -> StoreFuture<'_, ()> {
+        let user = user.to_owned();
+        self.write(move |conn| ops::set_policy(conn, &user, &policy))
+    }
+
+    fn enqueue(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued> {
+        self.write(move |conn| ops::enqueue(conn, &message, quota))
+    }
+
+    fn pending(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        let recipient = recipient.to_owned();
+        self.read(move |conn| ops::pending(conn, &recipient, limit))
+    }
+
+    fn delivered(&self, id: DeferredId) -> StoreFuture<'_, bool> {
+        self.write(move |conn| ops::delivered(conn, id))
+    }
+
+    fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        self.write(move |conn| ops::expire(conn, now, limit))
+    }
+}

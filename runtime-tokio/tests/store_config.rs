@@ -1,0 +1,173 @@
+//! `config::Config`: defaults, overrides from TOML, and the errors for bad input.
+
+use simple_im_tokio::config::{Config, ConfigError, DEFAULT_SIP_LISTEN};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+fn syntax_error(text: &str) -> (Option<usize>, Option<usize>, String) {
+    match Config::from_toml(text, Path::new("/etc/simple-im")) {
+        Err(ConfigError::Syntax {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
+        other => panic!("expected a syntax error for {text:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn no_file_gives_the_documented_defaults() {
+    let config = Config::load(None, None).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(config.domain, "localhost");
+    assert_eq!(config.system_uri, "sip:system@localhost");
+    assert_eq!(config.data_dir, PathBuf::from("./simple-im-data"));
+    assert_eq!(config.db_path(), PathBuf::from("./simple-im-data/simple-im.db"));
+    assert_eq!(
+        config.charging_log,
+        PathBuf::from("./simple-im-data/charging.jsonl")
+    );
+    let loopback: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+    assert_eq!(DEFAULT_SIP_LISTEN, loopback);
+    assert_eq!(config.sip.udp, [loopback]);
+    assert_eq!(config.sip.tcp, [loopback]);
+    assert_eq!(config.limits.max_pager_body_bytes, 1300);
+    assert_eq!(config.limits.deferred_expiry().as_secs(), 7 * 24 * 3600);
+    assert!(config.trusted_cores.is_empty());
+}
+
+#[test]
+fn an_empty_file_equals_the_defaults() {
+    assert_eq!(Config::from_toml("", Path::new(".")).unwrap(), Config::default());
+}
+
+#[test]
+fn data_option_moves_the_data_dir_and_the_default_charging_log() {
+    let config = Config::load(None, Some(Path::new("/srv/im"))).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/srv/im"));
+    assert_eq!(config.charging_log, PathBuf::from("/srv/im/charging.jsonl"));
+}
+
+#[test]
+fn file_overrides_every_key() {
+    let text = r#"
+        domain = "example.com"
+        aliases = ["im.example.com"]
+        data_dir = "data"
+        system_uri = "sip:notices@example.com"
+        charging_log = "/var/log/im.jsonl"
+        trusted_cores = ["10.0.0.5", "::1"]
+        [sip]
+        udp = ["0.0.0.0:5070"]
+        tcp = []
+        [limits]
+        max_pager_body_bytes = 4096
+        deferred_expiry_seconds = 60
+        quota_messages = 5
+        quota_bytes = 100
+    "#;
+    let config = Config::from_toml(text, Path::new("/etc/simple-im")).unwrap();
+    assert_eq!(config.domain, "example.com");
+    assert!(config.is_local_domain("IM.example.com") && !config.is_local_domain("example.org"));
+    assert_eq!(
+        config.data_dir,
+        PathBuf::from("/etc/simple-im/data"),
+        "relative to the file's directory"
+    );
+    assert_eq!(config.charging_log, PathBuf::from("/var/log/im.jsonl"));
+    assert_eq!(config.system_uri, "sip:notices@example.com");
+    assert_eq!(
+        config.trusted_cores,
+        ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+    );
+    assert_eq!(config.sip.udp, ["0.0.0.0:5070".parse::<SocketAddr>().unwrap()]);
+    assert!(config.sip.tcp.is_empty());
+    assert_eq!(config.limits.max_pager_body_bytes, 4096);
+    assert_eq!(config.limits.deferred_expiry().as_secs(), 60);
+    assert_eq!(config.limits.quota().max_messages, 5);
+    assert_eq!(config.limits.quota().max_bytes, 100);
+}
+
+#[test]
+fn partial_sections_keep_the_other_defaults() {
+    let config = Config::from_toml("[limits]\nquota_messages = 7\n", Path::new(".")).unwrap();
+    assert_eq!(config.limits.quota_messages, 7);
+    assert_eq!(config.limits.max_pager_body_bytes, 1300);
+    assert_eq!(config.sip, Config::default().sip);
+}
+
+#[test]
+fn domain_sets_the_default_system_uri() {
+    let config = Config::from_toml("domain = \"example.net\"", Path::new(".")).unwrap();
+    assert_eq!(config.system_uri, "sip:system@example.net");
+}
+
+#[test]
+fn data_option_beats_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("simple-im.toml");
+    std::fs::write(&file, "data_dir = \"from-file\"\n").unwrap();
+    assert_eq!(
+        Config::load(Some(&file), None).unwrap().data_dir,
+        dir.path().join("from-file")
+    );
+    let config = Config::load(Some(&file), Some(Path::new("/override"))).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("/override"));
+}
+
+#[test]
+fn unknown_top_level_key_is_named_with_its_line() {
+    let (line, column, message) = syntax_error("domain = \"a.b\"\n\ndomian = \"typo\"\n");
+    assert_eq!((line, column), (Some(3), Some(1)));
+    assert!(message.contains("domian"), "{message}");
+}
+
+#[test]
+fn unknown_key_in_a_section_is_named_with_its_line() {
+    let (line, _, message) = syntax_error("[limits]\nquota_messages = 3\nquota_mesages = 4\n");
+    assert_eq!(line, Some(3));
+    assert!(message.contains("quota_mesages"), "{message}");
+}
+
+#[test]
+fn wrong_types_and_bad_addresses_are_syntax_errors_at_their_line() {
+    assert_eq!(syntax_error("[limits]\nquota_bytes = \"lots\"\n").0, Some(2));
+    assert_eq!(syntax_error("[sip]\nudp = [\"localhost:5060\"]\n").0, Some(2));
+    assert_eq!(syntax_error("trusted_cores = [\"10.0.0.300\"]").0, Some(1));
+    assert_eq!(syntax_error("domain = ").0, Some(1));
+}
+
+#[test]
+fn unusable_values_name_their_key() {
+    let cases = [
+        ("domain = \"\"", "domain"),
+        ("domain = \"user@host\"", "domain"),
+        ("system_uri = \"mailto:x@y\"", "system_uri"),
+        ("[sip]\nudp = []\ntcp = []", "sip"),
+        ("[limits]\nquota_messages = 0", "limits.quota_messages"),
+        (
+            "[limits]\nmax_pager_body_bytes = 0",
+            "limits.max_pager_body_bytes",
+        ),
+    ];
+    for (text, expected_key) in cases {
+        match Config::from_toml(text, Path::new(".")) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, expected_key, "{text}"),
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn errors_read_as_file_line_column_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "\n  colour = 1\n").unwrap();
+    let shown = Config::load(Some(&file), None).unwrap_err().to_string();
+    assert!(shown.starts_with(&format!("{}:2:3: ", file.display())), "{shown}");
+    assert!(shown.contains("colour"), "{shown}");
+    let missing = Config::load(Some(&dir.path().join("absent.toml")), None).unwrap_err();
+    assert!(matches!(missing, ConfigError::Read { .. }));
+    assert!(missing.to_string().contains("absent.toml"));
+}
