@@ -213,8 +213,10 @@ impl Ua {
         let call_id = msg.call_id().unwrap_or("").to_string();
         let cseq = msg.cseq().and_then(Result::ok);
         if let Some(code) = msg.status_code() {
-            let challenge = msg.header(HeaderName::WwwAuthenticate).or(msg.header(HeaderName::ProxyAuthenticate));
-            return Some(Response { call_id, cseq: cseq.map_or(0, |c| c.seq), code, challenge: challenge.map(str::to_string) });
+            // One challenge per algorithm (RFC 8760); this UA answers the MD5 one.
+            let challenges = msg.values(HeaderName::WwwAuthenticate).chain(msg.values(HeaderName::ProxyAuthenticate));
+            let challenge = challenges.filter(|c| is_md5_challenge(c)).map(str::to_string).next();
+            return Some(Response { call_id, cseq: cseq.map_or(0, |c| c.seq), code, challenge });
         }
         let mut out = [0u8; 4096];
         if let Ok(w) = response_to(&msg, 200, "OK", Some("testua"), &mut out) {
@@ -270,6 +272,13 @@ struct Response {
     challenge: Option<String>,
 }
 
+/// A Digest challenge whose algorithm is MD5 (stated, or absent, which means MD5).
+fn is_md5_challenge(challenge: &str) -> bool {
+    let params = digest_params(challenge);
+    let algorithm = params.iter().find(|(n, _)| n.eq_ignore_ascii_case("algorithm")).map(|(_, v)| v.as_str());
+    algorithm.is_none_or(|a| a.eq_ignore_ascii_case("MD5"))
+}
+
 fn md5_hex(text: &str) -> String {
     Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -299,7 +308,14 @@ fn digest_params(challenge: &str) -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{digest_params, md5_hex};
+    use super::{digest_params, is_md5_challenge, md5_hex};
+
+    #[test]
+    fn only_md5_or_unstated_algorithm_challenges_are_answered() {
+        assert!(is_md5_challenge("Digest realm=\"x\", nonce=\"n\", algorithm=MD5, qop=\"auth\""));
+        assert!(is_md5_challenge("Digest realm=\"x\", nonce=\"n\""));
+        assert!(!is_md5_challenge("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256"));
+    }
 
     #[test]
     fn digest_params_keep_quoted_commas() {
