@@ -39,8 +39,8 @@ fn sipp_receiver_rejects_a_wrong_body() {
 fn kamailio_starts_with_the_committed_config_and_registers_a_user() {
     let dir = scratch_dir("peers-kamailio");
     let port = free_port();
-    let kamailio = Kamailio::start(&dir, port, free_port());
-    let addr = format!("127.0.0.1:{port}");
+    let kamailio = Kamailio::start(&dir, "127.0.0.1", port, free_port());
+    let addr = kamailio.addr.clone();
     assert_eq!(probe_sip(&addr, Duration::from_secs(5)), Some(405), "OPTIONS is refused by the config:\n{}", kamailio.output());
     let mut bob = Ua::new(&addr, "bob", "");
     assert_eq!(bob.register(60), Outcome::Final(200), "{}", kamailio.output());

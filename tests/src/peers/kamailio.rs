@@ -17,32 +17,35 @@ pub const PKG_MB: u32 = 8;
 /// A running Kamailio.
 pub struct Kamailio {
     running: Running,
-    /// Its SIP port on 127.0.0.1 (UDP).
-    pub port: u16,
+    /// Its SIP address, `IP:PORT` (UDP).
+    pub addr: String,
 }
 
 impl Kamailio {
-    /// Starts Kamailio listening on `port`, routing MESSAGE through the AS at 127.0.0.1:`as_port`;
-    /// returns once it answers SIP (an OPTIONS gets a response) or panics after 15 s.
-    pub fn start(dir: &Path, port: u16, as_port: u16) -> Kamailio {
+    /// Starts Kamailio listening on `ip`:`port` (any 127.x.y.z works on Linux's `lo`, which lets a
+    /// test tell the core's address from the clients'), routing MESSAGE through the AS at
+    /// 127.0.0.1:`as_port`; returns once it answers SIP (an OPTIONS gets a response) or panics
+    /// after 15 s.
+    pub fn start(dir: &Path, ip: &str, port: u16, as_port: u16) -> Kamailio {
         let program = require_program("kamailio");
         let config = interop_dir().join("kamailio").join("as-core.cfg");
         let run_dir = dir.join("kamailio-run");
         std::fs::create_dir_all(&run_dir).unwrap_or_else(|e| panic!("creating {}: {e}", run_dir.display()));
         let mut cmd = Command::new(program);
         cmd.arg("-DD").arg("-E").arg("-f").arg(&config);
-        cmd.arg("-l").arg(format!("udp:127.0.0.1:{port}"));
+        cmd.arg("-l").arg(format!("udp:{ip}:{port}"));
         cmd.args(["-m", &SHM_MB.to_string(), "-M", &PKG_MB.to_string()]);
         cmd.arg("-Y").arg(&run_dir).current_dir(&run_dir);
         cmd.arg("-A").arg(format!("AS_URI=\"sip:127.0.0.1:{as_port}\""));
         cmd.arg("-A").arg(format!("AS_PORT={as_port}"));
-        cmd.arg("-A").arg(format!("CORE_ROUTE=\"<sip:127.0.0.1:{port};lr>\""));
+        cmd.arg("-A").arg(format!("CORE_ROUTE=\"<sip:{ip}:{port};lr>\""));
         let mut running = Running::spawn("kamailio", cmd);
-        if probe_sip(&format!("127.0.0.1:{port}"), Duration::from_secs(15)).is_none() {
+        let addr = format!("{ip}:{port}");
+        if probe_sip(&addr, Duration::from_secs(15)).is_none() {
             let status = running.wait_timeout(Duration::from_millis(10));
-            panic!("kamailio did not answer SIP on port {port} within 15 s (exit {status:?}):\n{}", running.output());
+            panic!("kamailio did not answer SIP on {addr} within 15 s (exit {status:?}):\n{}", running.output());
         }
-        Kamailio { running, port }
+        Kamailio { running, addr }
     }
 
     /// Its log so far.

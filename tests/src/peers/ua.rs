@@ -43,6 +43,7 @@ pub struct Ua {
     cseq: u32,
     serial: u64,
     seen: HashSet<(String, String)>,
+    asserted_identity: Option<String>,
     /// MESSAGEs received (answered 200), each transaction once.
     pub inbox: Vec<Received>,
 }
@@ -76,6 +77,7 @@ impl Ua {
             cseq: 0,
             serial: 0,
             seen: HashSet::new(),
+            asserted_identity: None,
             inbox: Vec::new(),
         }
     }
@@ -92,8 +94,17 @@ impl Ua {
 
     /// Sends a text/plain MESSAGE to `to_user`@localhost, answering one challenge.
     pub fn message(&mut self, to_user: &str, body: &str) -> Outcome {
+        self.message_with(to_user, body, None)
+    }
+
+    /// [`Ua::message`] with a P-Asserted-Identity header (what a trusted core would add; a test
+    /// sends it itself to check the server does not believe just anyone).
+    pub fn message_with(&mut self, to_user: &str, body: &str, asserted: Option<&str>) -> Outcome {
+        self.asserted_identity = asserted.map(str::to_string);
         let uri = format!("sip:{to_user}@localhost");
-        self.with_auth(Method::Message, &uri.clone(), &format!("<{uri}>"), None, body.as_bytes())
+        let outcome = self.with_auth(Method::Message, &uri.clone(), &format!("<{uri}>"), None, body.as_bytes());
+        self.asserted_identity = None;
+        outcome
     }
 
     fn with_auth(&mut self, method: Method<'_>, uri: &str, to: &str, expires: Option<u32>, body: &[u8]) -> Outcome {
@@ -175,6 +186,9 @@ impl Ua {
             w.header_fmt(HeaderName::Contact, format_args!("<sip:{}@{local}>", self.user))?;
             if let Some(expires) = extra.expires {
                 w.header_fmt(HeaderName::Expires, format_args!("{expires}"))?;
+            }
+            if let Some(identity) = &self.asserted_identity {
+                w.header(HeaderName::PAssertedIdentity, identity)?;
             }
             if let Some((name, value)) = &extra.auth {
                 w.header(*name, value)?;
