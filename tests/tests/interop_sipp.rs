@@ -39,8 +39,10 @@ fn message_between_registered_users_is_relayed_with_its_body() {
     let bob_port = free_port();
     let bob = flows::receive_message(&dir, bob_port, ALICE.0, "hello bob from alice", Duration::from_secs(20));
     flows::register(&dir, &server.addr(), BOB.0, BOB.1, bob_port).assert_success(1);
-    flows::message(&dir, &server.addr(), ALICE, BOB.0, "hello bob from alice", 200).assert_success(1);
+    let sent = flows::message(&dir, &server.addr(), ALICE, BOB.0, "hello bob from alice", 200);
+    // The receiver's report first: when it refuses the relayed MESSAGE, the sender only sees a timeout.
     bob.finish().assert_success(1);
+    sent.assert_success(1);
 }
 
 #[test]

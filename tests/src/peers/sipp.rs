@@ -101,6 +101,10 @@ impl Sipp {
         self.dir.join(format!("{}-{}.errors", self.name, std::process::id()))
     }
 
+    fn message_file(&self) -> PathBuf {
+        self.dir.join(format!("{}-{}.messages", self.name, std::process::id()))
+    }
+
     fn command(&self, remote: Option<&str>) -> Command {
         let mut cmd = Command::new(require_program("sipp"));
         if let Some(remote) = remote {
@@ -108,10 +112,12 @@ impl Sipp {
         }
         let _ = std::fs::remove_file(self.screen_file());
         let _ = std::fs::remove_file(self.error_file());
+        let _ = std::fs::remove_file(self.message_file());
         cmd.arg("-sf").arg(&self.scenario);
         cmd.args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-trace_screen", "-trace_err"]);
         cmd.arg("-screen_file").arg(self.screen_file());
         cmd.arg("-error_file").arg(self.error_file());
+        cmd.arg("-trace_msg").arg("-message_file").arg(self.message_file());
         cmd.args(["-timeout", &format!("{}s", self.timeout.as_secs().max(1)), "-timeout_error"]);
         cmd.args(&self.args);
         cmd.current_dir(&self.dir);
@@ -135,12 +141,17 @@ impl Sipp {
     fn result(&self, code: Option<i32>, output: &str) -> SippResult {
         let screen = std::fs::read_to_string(self.screen_file()).unwrap_or_default();
         let errors = std::fs::read_to_string(self.error_file()).unwrap_or_default();
+        let messages = std::fs::read_to_string(self.message_file()).unwrap_or_default();
+        let messages = messages.get(messages.len().saturating_sub(4000)..).unwrap_or(&messages);
         SippResult {
             name: self.name.clone(),
             code,
             successful: last_count(&screen, "Successful call"),
             failed: last_count(&screen, "Failed call"),
-            report: format!("--- output\n{output}\n--- last screen\n{}\n--- errors\n{errors}", last_screen(&screen)),
+            report: format!(
+                "--- output\n{output}\n--- last screen\n{}\n--- errors\n{errors}\n--- last messages\n{messages}",
+                last_screen(&screen)
+            ),
         }
     }
 }
@@ -219,6 +230,10 @@ pub mod flows {
         Sipp::new(dir, &file, Duration::from_secs(10))
             .local_port(free_port())
             .user(user, password)
+            // The digest uri must be the Request-URI; SIPp prefixes "sip:" itself and would otherwise use
+            // the remote address.
+            .arg("-auth_uri")
+            .arg("localhost")
             .key("contact_port", &contact_port.to_string())
             .run(server)
     }
@@ -229,7 +244,13 @@ pub mod flows {
         let file = scenario(dir, "message", &[("FINAL", &code), ("BODY", body)]);
         let renamed = dir.join(format!("message-{from}-{to}-{expect}.xml"));
         let _ = std::fs::rename(&file, &renamed);
-        Sipp::new(dir, &renamed, Duration::from_secs(10)).local_port(free_port()).user(from, password).key("to_user", to).run(server)
+        Sipp::new(dir, &renamed, Duration::from_secs(10))
+            .local_port(free_port())
+            .user(from, password)
+            .arg("-auth_uri")
+            .arg(format!("{to}@localhost"))
+            .key("to_user", to)
+            .run(server)
     }
 
     /// A SIPp UAS on `port` waiting (up to `timeout`) for one MESSAGE from `from_user` whose body
