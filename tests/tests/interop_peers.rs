@@ -35,6 +35,20 @@ fn sipp_receiver_rejects_a_wrong_body() {
     assert_ne!(result.code, Some(0), "the UAS accepted a body that does not match:\n{}", result.report);
 }
 
+/// The wire check can fail: a datagram with a negative Content-Length is one tshark flags.
+#[test]
+fn tshark_check_flags_a_broken_sip_datagram() {
+    let dir = scratch_dir("peers-tshark-broken");
+    let port = free_port();
+    let capture = Capture::start(&dir, &[port], Duration::from_secs(20));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    let broken = "MESSAGE sip:bob@localhost SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbroken\r\n\
+                  CSeq: 1 MESSAGE\r\nContent-Length: -999\r\n\r\n";
+    socket.send_to(broken.as_bytes(), ("127.0.0.1", port)).expect("sending on lo");
+    let (_, flagged) = capture.finish();
+    assert!(flagged.contains("MESSAGE"), "tshark did not flag the broken datagram: {flagged:?}");
+}
+
 #[test]
 fn kamailio_starts_with_the_committed_config_and_registers_a_user() {
     let dir = scratch_dir("peers-kamailio");

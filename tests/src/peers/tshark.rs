@@ -36,17 +36,29 @@ impl Capture {
         Capture { running, file, ports: ports.to_vec() }
     }
 
-    /// Stops the capture and decodes it; panics when it holds no SIP packet or any broken one.
-    pub fn assert_clean(mut self) {
+    /// Stops the capture and decodes it: (every SIP packet, the broken ones), one summary line each.
+    pub fn finish(mut self) -> (String, String) {
         std::thread::sleep(Duration::from_millis(300));
         self.running.stop("INT", Duration::from_secs(5));
         let sip = self.decode("sip");
-        assert!(!sip.trim().is_empty(), "tshark captured no SIP packet on ports {:?}; capture log:\n{}", self.ports, self.running.output());
-        let broken = self.decode(BROKEN_FILTER);
+        assert!(
+            !sip.trim().is_empty(),
+            "tshark captured no SIP packet on ports {:?}; capture log:\n{}",
+            self.ports,
+            self.running.output()
+        );
+        (sip, self.decode(BROKEN_FILTER))
+    }
+
+    /// Stops the capture; panics when it holds no SIP packet or any broken one.
+    pub fn assert_clean(self) {
+        let file = self.file.clone();
+        let (sip, broken) = self.finish();
         assert!(
             broken.trim().is_empty(),
-            "tshark flags packets as malformed or with error-level expert items (capture {}):\n{broken}\nall SIP packets:\n{sip}",
-            self.file.display()
+            "tshark flags packets as malformed or with error-level expert items (capture {}):\n{broken}\n\
+             all SIP packets:\n{sip}",
+            file.display()
         );
     }
 
