@@ -75,9 +75,10 @@ def poll_until(ep, deadline, done):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--server", required=True, help="HOST:PORT of the server (UDP)")
+    parser.add_argument("--server", required=True, help="HOST:PORT of the server")
     parser.add_argument("--alice", default="alice:alice-pw", help="USER:PASSWORD of the first account")
     parser.add_argument("--bob", default="bob:bob-pw", help="USER:PASSWORD of the second account")
+    parser.add_argument("--transport", choices=("udp", "tcp"), default="udp")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds for the whole exchange")
     parser.add_argument("--log-level", type=int, default=3)
     args = parser.parse_args()
@@ -96,11 +97,13 @@ def main():
     t_cfg.boundAddress = "127.0.0.1"
     t_cfg.publicAddress = "127.0.0.1"
     t_cfg.port = 0
-    transport = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, t_cfg)
+    kind = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+    transport = ep.transportCreate(kind, t_cfg)
     ep.libStart()
     ep.audDevManager().setNullDev()
 
-    proxy = f"sip:{args.server};lr"
+    # Over TCP the proxy URI must say so, or pjsua would still pick UDP for some requests.
+    proxy = f"sip:{args.server};lr" + (";transport=tcp" if args.transport == "tcp" else "")
     alice = make_account(proxy, alice_user, alice_pw, transport)
     bob = make_account(proxy, bob_user, bob_pw, transport)
     registered = poll_until(ep, deadline, lambda: alice.reg_code is not None and bob.reg_code is not None)
