@@ -82,8 +82,10 @@ fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_nev
         *copies.entry(id).or_default() += 1;
     }
     let delivered: BTreeSet<u32> = copies.keys().copied().collect();
+    let rejections: Vec<String> = rejected.iter().map(|id| format!("{id}: {:?}", outcomes.get(id))).collect();
     let context = format!(
-        "seed {seed}, {kills} kills over {send_time:?}; {} acked, {} rejected, {} unanswered; {} delivered ({} copies)\n\
+        "seed {seed}, {kills} kills over {send_time:?}; {} acked, {} rejected ({rejections:?}), {} unanswered; \
+         {} delivered ({} copies)\n\
          --- server:\n{}",
         acked.len(),
         rejected.len(),
@@ -92,6 +94,7 @@ fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_nev
         bob.inbox.len(),
         server.output()
     );
+    eprintln!("{}", context.lines().next().unwrap_or_default());
     assert!(kills > 0, "the server was never killed while sending: {context}");
     assert!(!acked.is_empty(), "no MESSAGE was acknowledged at all: {context}");
     let lost: Vec<u32> = acked.difference(&delivered).copied().collect();

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 /// RFC 3261 T1.
 const T1: Duration = Duration::from_millis(500);
+/// How many challenges in a row one request answers before giving up (the outcome is then the
+/// last 401/407).
+const MAX_CHALLENGE_ROUNDS: usize = 3;
 /// Header slots per parsed message.
 const SLOTS: usize = 64;
 
@@ -111,15 +114,20 @@ impl Ua {
         let call_id = self.new_id("call");
         let timeout = 32 * T1 / 4;
         let mut extra = RequestExtra { call_id: call_id.clone(), to: to.into(), expires, auth: None };
-        let first = self.send_transaction(method, uri, &extra, body, timeout);
-        let (code, challenge) = match first {
-            (Outcome::Final(code @ (401 | 407)), Some(challenge)) => (code, challenge),
-            (outcome, _) => return outcome,
-        };
-        let header = if code == 401 { HeaderName::Authorization } else { HeaderName::ProxyAuthorization };
-        let credentials = self.answer(&challenge, method.as_str(), uri);
-        extra.auth = Some((header, credentials));
-        self.send_transaction(method, uri, &extra, body, timeout).0
+        let mut attempt = self.send_transaction(method, uri, &extra, body, timeout);
+        // A server restarted between the challenge and the answer no longer knows its nonce and
+        // challenges again (stale): answer each fresh challenge, a bounded number of times.
+        for _ in 0..MAX_CHALLENGE_ROUNDS {
+            let (code, challenge) = match attempt {
+                (Outcome::Final(code @ (401 | 407)), Some(challenge)) => (code, challenge),
+                (outcome, _) => return outcome,
+            };
+            let header = if code == 401 { HeaderName::Authorization } else { HeaderName::ProxyAuthorization };
+            let credentials = self.answer(&challenge, method.as_str(), uri);
+            extra.auth = Some((header, credentials));
+            attempt = self.send_transaction(method, uri, &extra, body, timeout);
+        }
+        attempt.0
     }
 
     fn new_id(&mut self, what: &str) -> String {
