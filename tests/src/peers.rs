@@ -28,7 +28,10 @@ pub const SETUP_HINT: &str = "run `cargo xtask setup` to install the interop pee
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// `tests/interop/`, where the committed scenarios, configs and scripts are.

@@ -24,14 +24,21 @@ fn next(state: &mut u64) -> u64 {
 }
 
 fn message_id(body: &str) -> Option<u32> {
-    body.strip_prefix("crash-safety id=").and_then(|n| n.trim().parse().ok())
+    body.strip_prefix("crash-safety id=")
+        .and_then(|n| n.trim().parse().ok())
 }
 
 #[test]
 fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_never() {
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-    });
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
     let dir = scratch_dir("crash");
     let mut server = Server::new(&dir, ServerOptions::on_port(free_port()));
     server.add_user("alice", "alice-pw");
@@ -67,22 +74,40 @@ fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_nev
         std::thread::sleep(Duration::from_millis(15));
     }
     sending.store(false, Ordering::Relaxed);
-    let (server, kills) = killer.join().unwrap_or_else(|_| panic!("restarting the server failed (seed {seed})"));
+    let (server, kills) = killer
+        .join()
+        .unwrap_or_else(|_| panic!("restarting the server failed (seed {seed})"));
     let send_time = started.elapsed();
 
     let mut bob = Ua::new(&addr, "bob", "bob-pw");
-    assert_eq!(bob.register(300), Outcome::Final(200), "bob could not register after the crashes (seed {seed})");
+    assert_eq!(
+        bob.register(300),
+        Outcome::Final(200),
+        "bob could not register after the crashes (seed {seed})"
+    );
     bob.receive_for(Duration::from_secs(60), Duration::from_secs(3));
 
-    let acked: BTreeSet<u32> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Final(200..=299))).map(|(id, _)| *id).collect();
-    let rejected: BTreeSet<u32> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Final(300..))).map(|(id, _)| *id).collect();
+    let acked: BTreeSet<u32> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Final(200..=299)))
+        .map(|(id, _)| *id)
+        .collect();
+    let rejected: BTreeSet<u32> = outcomes
+        .iter()
+        .filter(|(_, o)| matches!(o, Outcome::Final(300..)))
+        .map(|(id, _)| *id)
+        .collect();
     let mut copies: BTreeMap<u32, usize> = BTreeMap::new();
     for received in &bob.inbox {
-        let id = message_id(&received.body).unwrap_or_else(|| panic!("bob got an unexpected body {:?}", received.body));
+        let id = message_id(&received.body)
+            .unwrap_or_else(|| panic!("bob got an unexpected body {:?}", received.body));
         *copies.entry(id).or_default() += 1;
     }
     let delivered: BTreeSet<u32> = copies.keys().copied().collect();
-    let rejections: Vec<String> = rejected.iter().map(|id| format!("{id}: {:?}", outcomes.get(id))).collect();
+    let rejections: Vec<String> = rejected
+        .iter()
+        .map(|id| format!("{id}: {:?}", outcomes.get(id)))
+        .collect();
     let context = format!(
         "seed {seed}, {kills} kills over {send_time:?}; {} acked, {} rejected ({rejections:?}), {} unanswered; \
          {} delivered ({} copies)\n\
@@ -98,7 +123,13 @@ fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_nev
     assert!(kills > 0, "the server was never killed while sending: {context}");
     assert!(!acked.is_empty(), "no MESSAGE was acknowledged at all: {context}");
     let lost: Vec<u32> = acked.difference(&delivered).copied().collect();
-    assert!(lost.is_empty(), "acknowledged messages never delivered: {lost:?}; {context}");
+    assert!(
+        lost.is_empty(),
+        "acknowledged messages never delivered: {lost:?}; {context}"
+    );
     let wrongly: Vec<u32> = rejected.intersection(&delivered).copied().collect();
-    assert!(wrongly.is_empty(), "rejected messages delivered anyway: {wrongly:?}; {context}");
+    assert!(
+        wrongly.is_empty(),
+        "rejected messages delivered anyway: {wrongly:?}; {context}"
+    );
 }

@@ -23,30 +23,68 @@ fn message_through_kamailio_takes_the_sender_from_p_asserted_identity() {
     let dir = scratch_dir("kamailio-as-run");
     let kamailio = Kamailio::start(&dir, CORE_IP, free_port(), server.options.port);
     let logs = |server: &simple_im_tests::peers::server::Server| {
-        format!("--- kamailio:\n{}\n--- simple-im:\n{}", kamailio.output(), server.output())
+        format!(
+            "--- kamailio:\n{}\n--- simple-im:\n{}",
+            kamailio.output(),
+            server.output()
+        )
     };
 
     let mut bob = Ua::new(&server.addr(), "bob", "bob-pw");
-    assert_eq!(bob.register(300), Outcome::Final(200), "bob could not register with simple-im\n{}", logs(&server));
+    assert_eq!(
+        bob.register(300),
+        Outcome::Final(200),
+        "bob could not register with simple-im\n{}",
+        logs(&server)
+    );
     // alice is a user of the core: registered there, no credentials ever sent to simple-im.
     let mut alice = Ua::new(&kamailio.addr, "alice", "");
-    assert_eq!(alice.register(300), Outcome::Final(200), "Kamailio did not register alice\n{}", logs(&server));
+    assert_eq!(
+        alice.register(300),
+        Outcome::Final(200),
+        "Kamailio did not register alice\n{}",
+        logs(&server)
+    );
     // bob answers on its own thread while alice waits for her final response.
     let receiver = std::thread::spawn(move || {
         bob.receive_for(Duration::from_secs(8), Duration::from_secs(3));
         bob
     });
     let outcome = alice.message("bob", "hello bob, via the core and the AS");
-    let mut bob = receiver.join().unwrap_or_else(|_| panic!("bob's receiver thread panicked"));
-    assert_eq!(outcome, Outcome::Final(200), "MESSAGE via Kamailio and simple-im not delivered\n{}", logs(&server));
+    let mut bob = receiver
+        .join()
+        .unwrap_or_else(|_| panic!("bob's receiver thread panicked"));
+    assert_eq!(
+        outcome,
+        Outcome::Final(200),
+        "MESSAGE via Kamailio and simple-im not delivered\n{}",
+        logs(&server)
+    );
     let bodies: Vec<&str> = bob.inbox.iter().map(|m| m.body.as_str()).collect();
-    assert_eq!(bodies, ["hello bob, via the core and the AS"], "bob's inbox\n{}", logs(&server));
-    assert!(bob.inbox.iter().all(|m| m.from.contains("sip:alice@localhost")), "sender identity: {:?}", bob.inbox);
+    assert_eq!(
+        bodies,
+        ["hello bob, via the core and the AS"],
+        "bob's inbox\n{}",
+        logs(&server)
+    );
+    assert!(
+        bob.inbox.iter().all(|m| m.from.contains("sip:alice@localhost")),
+        "sender identity: {:?}",
+        bob.inbox
+    );
 
     // The same assertion straight from 127.0.0.1 (not a trusted core) must not be believed.
     let mut forger = Ua::new(&server.addr(), "mallory", "wrong");
     let forged = forger.message_with("bob", "forged as alice", Some("<sip:alice@localhost>"));
     bob.receive_for(Duration::from_secs(2), Duration::from_secs(1));
-    assert!(matches!(forged, Outcome::Final(401 | 403 | 407)), "a forged P-Asserted-Identity got {forged:?}\n{}", logs(&server));
-    assert!(bob.inbox.iter().all(|m| m.body != "forged as alice"), "forged message delivered: {:?}", bob.inbox);
+    assert!(
+        matches!(forged, Outcome::Final(401 | 403 | 407)),
+        "a forged P-Asserted-Identity got {forged:?}\n{}",
+        logs(&server)
+    );
+    assert!(
+        bob.inbox.iter().all(|m| m.body != "forged as alice"),
+        "forged message delivered: {:?}",
+        bob.inbox
+    );
 }

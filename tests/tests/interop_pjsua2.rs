@@ -6,7 +6,11 @@ use simple_im_tests::peers::server::start_with_users;
 use std::time::Duration;
 
 fn exchange_over(transport: &str) {
-    let server = start_with_users(&format!("pjsua2-{transport}"), &[("alice", "alice-pw"), ("bob", "bob-pw")], |_| {});
+    let server = start_with_users(
+        &format!("pjsua2-{transport}"),
+        &[("alice", "alice-pw"), ("bob", "bob-pw")],
+        |_| {},
+    );
     let args = [
         "--server".to_string(),
         server.addr(),
@@ -18,7 +22,12 @@ fn exchange_over(transport: &str) {
         "bob:bob-pw".into(),
     ];
     let (code, output) = run_exchange(&args, Duration::from_secs(20));
-    assert_eq!(code, Some(0), "pjsua2 exchange over {transport} failed (exit {code:?}):\n{output}\n--- server:\n{}", server.output());
+    assert_eq!(
+        code,
+        Some(0),
+        "pjsua2 exchange over {transport} failed (exit {code:?}):\n{output}\n--- server:\n{}",
+        server.output()
+    );
 }
 
 #[test]

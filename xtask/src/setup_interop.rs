@@ -12,8 +12,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Debian packages and the executable each one provides (checked to decide whether to install).
-pub const APT_PACKAGES: [(&str, &str); 3] =
-    [("sip-tester", "sipp"), ("kamailio", "kamailio"), ("tshark", "tshark")];
+pub const APT_PACKAGES: [(&str, &str); 3] = [
+    ("sip-tester", "sipp"),
+    ("kamailio", "kamailio"),
+    ("tshark", "tshark"),
+];
 
 /// The pinned Python requirements of the interop tests (pjsua2-python).
 pub const REQUIREMENTS: &str = "tests/interop/requirements.txt";
@@ -56,25 +59,44 @@ fn install_apt(missing: &[&str]) -> Result<(), String> {
     run_cmd(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=900"])
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "-o",
+                "DPkg::Lock::Timeout=900",
+            ])
             .args(missing),
     )
 }
 
 /// Installs whatever the interop tests need and is not there yet.
 pub fn run() -> Result<(), String> {
-    let missing: Vec<&str> =
-        APT_PACKAGES.iter().filter(|(_, program)| !on_path(program)).map(|(package, _)| *package).collect();
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(_, program)| !on_path(program))
+        .map(|(package, _)| *package)
+        .collect();
     if !missing.is_empty() {
         install_apt(&missing)?;
     }
     if !pjsua2_importable() {
         if !venv_python().exists() {
-            run_cmd(Command::new("python3").args(["-m", "venv"]).arg(root().join(VENV_DIR)))?;
+            run_cmd(
+                Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(root().join(VENV_DIR)),
+            )?;
         }
-        run_cmd(Command::new(venv_python()).args(["-m", "pip", "install", "--quiet", "-r"]).arg(root().join(REQUIREMENTS)))?;
+        run_cmd(
+            Command::new(venv_python())
+                .args(["-m", "pip", "install", "--quiet", "-r"])
+                .arg(root().join(REQUIREMENTS)),
+        )?;
         if !pjsua2_importable() {
-            return Err(format!("{REQUIREMENTS} installed in {VENV_DIR} but `import pjsua2` still fails"));
+            return Err(format!(
+                "{REQUIREMENTS} installed in {VENV_DIR} but `import pjsua2` still fails"
+            ));
         }
     }
     Ok(())

@@ -43,7 +43,10 @@ impl Kamailio {
         let addr = format!("{ip}:{port}");
         if probe_sip(&addr, Duration::from_secs(15)).is_none() {
             let status = running.wait_timeout(Duration::from_millis(10));
-            panic!("kamailio did not answer SIP on {addr} within 15 s (exit {status:?}):\n{}", running.output());
+            panic!(
+                "kamailio did not answer SIP on {addr} within 15 s (exit {status:?}):\n{}",
+                running.output()
+            );
         }
         Kamailio { running, addr }
     }

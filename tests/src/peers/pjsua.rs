@@ -10,11 +10,19 @@ use std::time::Duration;
 /// The venv's Python; panics with the setup hint when the venv or pjsua2 is missing.
 pub fn python() -> PathBuf {
     let python = workspace_root().join("target/interop-venv/bin/python");
-    assert!(python.is_file(), "no Python venv at {}: {SETUP_HINT}", python.display());
+    assert!(
+        python.is_file(),
+        "no Python venv at {}: {SETUP_HINT}",
+        python.display()
+    );
     let mut check = Command::new(&python);
     check.args(["-c", "import pjsua2"]);
     let done = run_bounded("python -c 'import pjsua2'", check, Duration::from_secs(30));
-    assert!(done.status.is_some_and(|s| s.success()), "pjsua2 does not import in the venv ({}): {SETUP_HINT}", done.output);
+    assert!(
+        done.status.is_some_and(|s| s.success()),
+        "pjsua2 does not import in the venv ({}): {SETUP_HINT}",
+        done.output
+    );
     python
 }
 
@@ -22,7 +30,8 @@ pub fn python() -> PathBuf {
 /// `--timeout`; this kills it 10 s later in any case.
 pub fn run_exchange(args: &[String], timeout: Duration) -> (Option<i32>, String) {
     let mut cmd = Command::new(python());
-    cmd.arg(interop_dir().join("pjsua2").join("exchange.py")).args(args);
+    cmd.arg(interop_dir().join("pjsua2").join("exchange.py"))
+        .args(args);
     cmd.args(["--timeout", &timeout.as_secs().to_string()]);
     let done = run_bounded("pjsua2 exchange.py", cmd, timeout + Duration::from_secs(10));
     (done.status.and_then(|s| s.code()), done.output)

@@ -33,8 +33,13 @@ pub struct Running {
 impl Running {
     /// Starts `cmd` in a new process group, capturing stdout and stderr.
     pub fn spawn(name: &str, mut cmd: Command) -> Running {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
         let (tx, lines) = channel();
         let log = Arc::new(Mutex::new(Vec::new()));
         let streams: [Option<Box<dyn Read + Send>>; 2] = [
@@ -53,7 +58,12 @@ impl Running {
                 }
             });
         }
-        Running { name: name.into(), child, lines, log }
+        Running {
+            name: name.into(),
+            child,
+            lines,
+            log,
+        }
     }
 
     /// The child's PID.
@@ -71,11 +81,19 @@ impl Running {
                 Ok(line) if wanted(&line) => return line,
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
-                    panic!("{}: no {what} within {timeout:?}; output so far:\n{}", self.name, self.output())
+                    panic!(
+                        "{}: no {what} within {timeout:?}; output so far:\n{}",
+                        self.name,
+                        self.output()
+                    )
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.wait().ok();
-                    panic!("{}: exited ({status:?}) before {what}; output:\n{}", self.name, self.output())
+                    panic!(
+                        "{}: exited ({status:?}) before {what}; output:\n{}",
+                        self.name,
+                        self.output()
+                    )
                 }
             }
         }
@@ -147,5 +165,8 @@ pub fn run_bounded(name: &str, cmd: Command, timeout: Duration) -> Finished {
     }
     // Let the reader threads drain what is left in the pipes.
     std::thread::sleep(Duration::from_millis(50));
-    Finished { status, output: running.output() }
+    Finished {
+        status,
+        output: running.output(),
+    }
 }

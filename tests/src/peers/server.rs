@@ -49,7 +49,11 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// Defaults (domain `localhost`) on the given port.
     pub fn on_port(port: u16) -> ServerOptions {
-        ServerOptions { port, max_pager_body_bytes: None, trusted_cores: Vec::new() }
+        ServerOptions {
+            port,
+            max_pager_body_bytes: None,
+            trusted_cores: Vec::new(),
+        }
     }
 
     /// The config file text. Keys follow runtime-tokio/src/config.rs.
@@ -87,13 +91,22 @@ impl Server {
         let data_dir = dir.join("data");
         let config = dir.join("simple-im.toml");
         std::fs::create_dir_all(&data_dir).unwrap_or_else(|e| panic!("creating {}: {e}", data_dir.display()));
-        std::fs::write(&config, options.to_toml()).unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
-        Server { options, data_dir, config, running: None }
+        std::fs::write(&config, options.to_toml())
+            .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
+        Server {
+            options,
+            data_dir,
+            config,
+            running: None,
+        }
     }
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(binary());
-        cmd.arg("--data").arg(&self.data_dir).arg("--config").arg(&self.config);
+        cmd.arg("--data")
+            .arg(&self.data_dir)
+            .arg("--config")
+            .arg(&self.config);
         cmd
     }
 
@@ -105,7 +118,11 @@ impl Server {
         let done = run_bounded("simple-im cli", cmd, Duration::from_secs(30));
         match done.status {
             Some(status) if status.success() => done.output,
-            other => panic!("`simple-im {}` failed ({other:?}):\n{}", args.join(" "), done.output),
+            other => panic!(
+                "`simple-im {}` failed ({other:?}):\n{}",
+                args.join(" "),
+                done.output
+            ),
         }
     }
 
@@ -123,7 +140,10 @@ impl Server {
         running.wait_for_line(READY_LINE, READY_TIMEOUT, |l| l.trim() == READY_LINE);
         let output = running.output();
         let udp = format!("simple-im: listening on udp 127.0.0.1:{}", self.options.port);
-        assert!(output.contains(&udp), "server did not print `{udp}`; it printed:\n{output}");
+        assert!(
+            output.contains(&udp),
+            "server did not print `{udp}`; it printed:\n{output}"
+        );
         self.running = Some(running);
     }
 
@@ -159,7 +179,11 @@ impl Drop for Server {
 }
 
 /// A started server on a fresh port with `users` (name, password) added, in a scratch dir for `test`.
-pub fn start_with_users(test: &str, users: &[(&str, &str)], configure: impl FnOnce(&mut ServerOptions)) -> Server {
+pub fn start_with_users(
+    test: &str,
+    users: &[(&str, &str)],
+    configure: impl FnOnce(&mut ServerOptions),
+) -> Server {
     let dir = super::scratch_dir(test);
     let mut options = ServerOptions::on_port(super::free_port());
     configure(&mut options);

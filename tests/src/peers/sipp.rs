@@ -68,8 +68,18 @@ impl Sipp {
     /// A run of `scenario` (a file from [`scenario`]) with logs in `dir`, one call, on 127.0.0.1 UDP,
     /// with SIPp's own global timeout at `timeout`.
     pub fn new(dir: &Path, scenario: &Path, timeout: Duration) -> Sipp {
-        let name = scenario.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string();
-        Sipp { name, scenario: scenario.to_path_buf(), dir: dir.to_path_buf(), args: Vec::new(), timeout }
+        let name = scenario
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .to_string();
+        Sipp {
+            name,
+            scenario: scenario.to_path_buf(),
+            dir: dir.to_path_buf(),
+            args: Vec::new(),
+            timeout,
+        }
     }
 
     /// Any extra SIPp arguments.
@@ -90,19 +100,27 @@ impl Sipp {
 
     /// Digest credentials for `[authentication]`, and the user part as `[service]`.
     pub fn user(self, name: &str, password: &str) -> Sipp {
-        self.arg("-s").arg(name).arg("-au").arg(name).arg("-ap").arg(password)
+        self.arg("-s")
+            .arg(name)
+            .arg("-au")
+            .arg(name)
+            .arg("-ap")
+            .arg(password)
     }
 
     fn screen_file(&self) -> PathBuf {
-        self.dir.join(format!("{}-{}.screen", self.name, std::process::id()))
+        self.dir
+            .join(format!("{}-{}.screen", self.name, std::process::id()))
     }
 
     fn error_file(&self) -> PathBuf {
-        self.dir.join(format!("{}-{}.errors", self.name, std::process::id()))
+        self.dir
+            .join(format!("{}-{}.errors", self.name, std::process::id()))
     }
 
     fn message_file(&self) -> PathBuf {
-        self.dir.join(format!("{}-{}.messages", self.name, std::process::id()))
+        self.dir
+            .join(format!("{}-{}.messages", self.name, std::process::id()))
     }
 
     fn command(&self, remote: Option<&str>) -> Command {
@@ -114,11 +132,25 @@ impl Sipp {
         let _ = std::fs::remove_file(self.error_file());
         let _ = std::fs::remove_file(self.message_file());
         cmd.arg("-sf").arg(&self.scenario);
-        cmd.args(["-i", "127.0.0.1", "-m", "1", "-nostdin", "-trace_screen", "-trace_err"]);
+        cmd.args([
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-nostdin",
+            "-trace_screen",
+            "-trace_err",
+        ]);
         cmd.arg("-screen_file").arg(self.screen_file());
         cmd.arg("-error_file").arg(self.error_file());
-        cmd.arg("-trace_msg").arg("-message_file").arg(self.message_file());
-        cmd.args(["-timeout", &format!("{}s", self.timeout.as_secs().max(1)), "-timeout_error"]);
+        cmd.arg("-trace_msg")
+            .arg("-message_file")
+            .arg(self.message_file());
+        cmd.args([
+            "-timeout",
+            &format!("{}s", self.timeout.as_secs().max(1)),
+            "-timeout_error",
+        ]);
         cmd.args(&self.args);
         cmd.current_dir(&self.dir);
         cmd
@@ -127,7 +159,11 @@ impl Sipp {
     /// Runs a client scenario against `remote` (`127.0.0.1:PORT`) to completion.
     pub fn run(self, remote: &str) -> SippResult {
         let cmd = self.command(Some(remote));
-        let done = run_bounded(&format!("sipp {}", self.name), cmd, self.timeout + Duration::from_secs(5));
+        let done = run_bounded(
+            &format!("sipp {}", self.name),
+            cmd,
+            self.timeout + Duration::from_secs(5),
+        );
         self.result(done.status.and_then(|s| s.code()), &done.output)
     }
 
@@ -142,7 +178,9 @@ impl Sipp {
         let screen = std::fs::read_to_string(self.screen_file()).unwrap_or_default();
         let errors = std::fs::read_to_string(self.error_file()).unwrap_or_default();
         let messages = std::fs::read_to_string(self.message_file()).unwrap_or_default();
-        let messages = messages.get(messages.len().saturating_sub(4000)..).unwrap_or(&messages);
+        let messages = messages
+            .get(messages.len().saturating_sub(4000)..)
+            .unwrap_or(&messages);
         SippResult {
             name: self.name.clone(),
             code,
@@ -165,12 +203,15 @@ pub struct RunningSipp {
 impl RunningSipp {
     /// Waits for it to finish (its `-m 1` call done, or its timeout) and collects the result.
     pub fn finish(mut self) -> SippResult {
-        let status = self.running.wait_timeout(self.sipp.timeout + Duration::from_secs(5));
+        let status = self
+            .running
+            .wait_timeout(self.sipp.timeout + Duration::from_secs(5));
         if status.is_none() {
             self.running.stop("KILL", Duration::from_secs(1));
         }
         std::thread::sleep(Duration::from_millis(50));
-        self.sipp.result(status.and_then(|s| s.code()), &self.running.output())
+        self.sipp
+            .result(status.and_then(|s| s.code()), &self.running.output())
     }
 }
 
@@ -213,7 +254,10 @@ mod tests {
     #[test]
     fn unfilled_placeholders_are_found_and_user_parts_are_not() {
         assert_eq!(super::unfilled_placeholder("response=\"@FINAL@\""), Some("FINAL"));
-        assert_eq!(super::unfilled_placeholder("<sip:[service]@localhost> sip:bob@x"), None);
+        assert_eq!(
+            super::unfilled_placeholder("<sip:[service]@localhost> sip:bob@x"),
+            None
+        );
     }
 }
 
@@ -239,7 +283,14 @@ pub mod flows {
     }
 
     /// A MESSAGE from `from` to `to` with `body`, expecting final response `expect`.
-    pub fn message(dir: &Path, server: &str, (from, password): (&str, &str), to: &str, body: &str, expect: u16) -> SippResult {
+    pub fn message(
+        dir: &Path,
+        server: &str,
+        (from, password): (&str, &str),
+        to: &str,
+        body: &str,
+        expect: u16,
+    ) -> SippResult {
         let code = expect.to_string();
         let file = scenario(dir, "message", &[("FINAL", &code), ("BODY", body)]);
         let renamed = dir.join(format!("message-{from}-{to}-{expect}.xml"));
@@ -255,15 +306,31 @@ pub mod flows {
 
     /// A SIPp UAS on `port` waiting (up to `timeout`) for one MESSAGE from `from_user` whose body
     /// matches `body_regex`.
-    pub fn receive_message(dir: &Path, port: u16, from_user: &str, body_regex: &str, timeout: Duration) -> RunningSipp {
-        let file = scenario(dir, "message_uas", &[("BODY_REGEX", body_regex), ("FROM_USER", from_user)]);
+    pub fn receive_message(
+        dir: &Path,
+        port: u16,
+        from_user: &str,
+        body_regex: &str,
+        timeout: Duration,
+    ) -> RunningSipp {
+        let file = scenario(
+            dir,
+            "message_uas",
+            &[("BODY_REGEX", body_regex), ("FROM_USER", from_user)],
+        );
         let renamed = dir.join(format!("message_uas-{port}.xml"));
         let _ = std::fs::rename(&file, &renamed);
         Sipp::new(dir, &renamed, timeout).local_port(port).spawn()
     }
 
     /// A request without credentials: `register_unauthenticated` or `message_unauthenticated`.
-    pub fn unauthenticated(dir: &Path, server: &str, scenario_name: &str, from: &str, to: &str) -> SippResult {
+    pub fn unauthenticated(
+        dir: &Path,
+        server: &str,
+        scenario_name: &str,
+        from: &str,
+        to: &str,
+    ) -> SippResult {
         let file = scenario(dir, scenario_name, &[]);
         Sipp::new(dir, &file, Duration::from_secs(10))
             .local_port(free_port())

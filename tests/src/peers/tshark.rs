@@ -25,15 +25,33 @@ impl Capture {
     pub fn start(dir: &Path, ports: &[u16], max: Duration) -> Capture {
         let program = require_program("tshark");
         let file = dir.join("capture.pcapng");
-        let filter = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
+        let filter = ports
+            .iter()
+            .map(|p| format!("port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
         let mut cmd = Command::new(program);
-        cmd.args(["-i", "lo", "-q", "-f", &filter, "-a", &format!("duration:{}", max.as_secs().max(1))]);
+        cmd.args([
+            "-i",
+            "lo",
+            "-q",
+            "-f",
+            &filter,
+            "-a",
+            &format!("duration:{}", max.as_secs().max(1)),
+        ]);
         cmd.arg("-w").arg(&file);
         let mut running = Running::spawn("tshark capture", cmd);
-        running.wait_for_line("`Capturing on` line", Duration::from_secs(15), |l| l.contains("Capturing on"));
+        running.wait_for_line("`Capturing on` line", Duration::from_secs(15), |l| {
+            l.contains("Capturing on")
+        });
         // dumpcap reports before the filter is applied to the socket; give it a moment.
         std::thread::sleep(Duration::from_millis(300));
-        Capture { running, file, ports: ports.to_vec() }
+        Capture {
+            running,
+            file,
+            ports: ports.to_vec(),
+        }
     }
 
     /// Stops the capture and decodes it: (every SIP packet, the broken ones), one summary line each.
@@ -66,7 +84,12 @@ impl Capture {
         let mut cmd = Command::new(require_program("tshark"));
         cmd.arg("-r").arg(&self.file);
         for port in &self.ports {
-            cmd.args(["-d", &format!("udp.port=={port},sip"), "-d", &format!("tcp.port=={port},sip")]);
+            cmd.args([
+                "-d",
+                &format!("udp.port=={port},sip"),
+                "-d",
+                &format!("tcp.port=={port},sip"),
+            ]);
         }
         cmd.args(["-Y", display_filter]);
         let done = run_bounded("tshark decode", cmd, Duration::from_secs(30));

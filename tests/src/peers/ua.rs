@@ -52,7 +52,8 @@ pub struct Ua {
 }
 
 fn addr(text: &str) -> SocketAddr {
-    text.parse().unwrap_or_else(|e| panic!("bad socket address {text}: {e}"))
+    text.parse()
+        .unwrap_or_else(|e| panic!("bad socket address {text}: {e}"))
 }
 
 /// Sends OPTIONS to `server` every 200 ms until any response comes; returns its status code, or None
@@ -61,7 +62,13 @@ pub fn probe_sip(server: &str, timeout: Duration) -> Option<u16> {
     let mut ua = Ua::new(server, "probe", "");
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if let Outcome::Final(code) = ua.request(Method::Options, "sip:localhost", None, b"", Duration::from_millis(200)) {
+        if let Outcome::Final(code) = ua.request(
+            Method::Options,
+            "sip:localhost",
+            None,
+            b"",
+            Duration::from_millis(200),
+        ) {
             return Some(code);
         }
     }
@@ -92,7 +99,13 @@ impl Ua {
 
     /// REGISTERs this UA's address for `expires` seconds, answering one challenge.
     pub fn register(&mut self, expires: u32) -> Outcome {
-        self.with_auth(Method::Register, "sip:localhost", &format!("<sip:{}@localhost>", self.user), Some(expires), b"")
+        self.with_auth(
+            Method::Register,
+            "sip:localhost",
+            &format!("<sip:{}@localhost>", self.user),
+            Some(expires),
+            b"",
+        )
     }
 
     /// Sends a text/plain MESSAGE to `to_user`@localhost, answering one challenge.
@@ -105,15 +118,33 @@ impl Ua {
     pub fn message_with(&mut self, to_user: &str, body: &str, asserted: Option<&str>) -> Outcome {
         self.asserted_identity = asserted.map(str::to_string);
         let uri = format!("sip:{to_user}@localhost");
-        let outcome = self.with_auth(Method::Message, &uri.clone(), &format!("<{uri}>"), None, body.as_bytes());
+        let outcome = self.with_auth(
+            Method::Message,
+            &uri.clone(),
+            &format!("<{uri}>"),
+            None,
+            body.as_bytes(),
+        );
         self.asserted_identity = None;
         outcome
     }
 
-    fn with_auth(&mut self, method: Method<'_>, uri: &str, to: &str, expires: Option<u32>, body: &[u8]) -> Outcome {
+    fn with_auth(
+        &mut self,
+        method: Method<'_>,
+        uri: &str,
+        to: &str,
+        expires: Option<u32>,
+        body: &[u8],
+    ) -> Outcome {
         let call_id = self.new_id("call");
         let timeout = 32 * T1 / 4;
-        let mut extra = RequestExtra { call_id: call_id.clone(), to: to.into(), expires, auth: None };
+        let mut extra = RequestExtra {
+            call_id: call_id.clone(),
+            to: to.into(),
+            expires,
+            auth: None,
+        };
         let mut attempt = self.send_transaction(method, uri, &extra, body, timeout);
         // A server restarted between the challenge and the answer no longer knows its nonce and
         // challenges again (stale): answer each fresh challenge, a bounded number of times.
@@ -122,7 +153,11 @@ impl Ua {
                 (Outcome::Final(code @ (401 | 407)), Some(challenge)) => (code, challenge),
                 (outcome, _) => return outcome,
             };
-            let header = if code == 401 { HeaderName::Authorization } else { HeaderName::ProxyAuthorization };
+            let header = if code == 401 {
+                HeaderName::Authorization
+            } else {
+                HeaderName::ProxyAuthorization
+            };
             let credentials = self.answer(&challenge, method.as_str(), uri);
             extra.auth = Some((header, credentials));
             attempt = self.send_transaction(method, uri, &extra, body, timeout);
@@ -132,12 +167,27 @@ impl Ua {
 
     fn new_id(&mut self, what: &str) -> String {
         self.serial += 1;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         format!("{what}-{}-{}-{nanos}", self.local().port(), self.serial)
     }
 
-    fn request(&mut self, method: Method<'_>, uri: &str, expires: Option<u32>, body: &[u8], timeout: Duration) -> Outcome {
-        let extra = RequestExtra { call_id: self.new_id("probe"), to: "<sip:localhost>".into(), expires, auth: None };
+    fn request(
+        &mut self,
+        method: Method<'_>,
+        uri: &str,
+        expires: Option<u32>,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Outcome {
+        let extra = RequestExtra {
+            call_id: self.new_id("probe"),
+            to: "<sip:localhost>".into(),
+            expires,
+            auth: None,
+        };
         self.send_transaction(method, uri, &extra, body, timeout).0
     }
 
@@ -156,7 +206,9 @@ impl Ua {
         let branch = format!("z9hG4bK{}", self.new_id("b"));
         let mut buf = vec![0u8; 65_536];
         let len = self.build(&mut buf, method, uri, extra, &branch, cseq, body);
-        let Some(bytes) = buf.get(..len) else { return (Outcome::NoResponse, None) };
+        let Some(bytes) = buf.get(..len) else {
+            return (Outcome::NoResponse, None);
+        };
         let bytes = bytes.to_vec();
         let deadline = Instant::now() + timeout;
         let mut interval = T1;
@@ -171,7 +223,10 @@ impl Ua {
                 next_send = now + interval;
                 interval = (interval * 2).min(4 * T1);
             }
-            let wait = next_send.min(deadline).saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            let wait = next_send
+                .min(deadline)
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
             if let Some(response) = self.receive_one(wait) {
                 if response.call_id == extra.call_id && response.cseq == cseq && response.code >= 200 {
                     return (Outcome::Final(response.code), response.challenge);
@@ -181,13 +236,28 @@ impl Ua {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn build(&self, buf: &mut [u8], method: Method<'_>, uri: &str, extra: &RequestExtra, branch: &str, cseq: u32, body: &[u8]) -> usize {
+    fn build(
+        &self,
+        buf: &mut [u8],
+        method: Method<'_>,
+        uri: &str,
+        extra: &RequestExtra,
+        branch: &str,
+        cseq: u32,
+        body: &[u8],
+    ) -> usize {
         let local = self.local();
         let mut build = || -> Result<usize, simple_im_core::sip::BuildError> {
             let mut w = MessageWriter::request(buf, method, uri)?;
-            w.header_fmt(HeaderName::Via, format_args!("SIP/2.0/UDP {local};branch={branch};rport"))?;
+            w.header_fmt(
+                HeaderName::Via,
+                format_args!("SIP/2.0/UDP {local};branch={branch};rport"),
+            )?;
             w.header(HeaderName::MaxForwards, "70")?;
-            w.header_fmt(HeaderName::From, format_args!("<sip:{}@localhost>;tag={}", self.user, local.port()))?;
+            w.header_fmt(
+                HeaderName::From,
+                format_args!("<sip:{}@localhost>;tag={}", self.user, local.port()),
+            )?;
             w.header(HeaderName::To, &extra.to)?;
             w.header(HeaderName::CallId, &extra.call_id)?;
             w.header_fmt(HeaderName::CSeq, format_args!("{cseq} {}", method.as_str()))?;
@@ -236,9 +306,19 @@ impl Ua {
         let cseq = msg.cseq().and_then(Result::ok);
         if let Some(code) = msg.status_code() {
             // One challenge per algorithm (RFC 8760); this UA answers the MD5 one.
-            let challenges = msg.values(HeaderName::WwwAuthenticate).chain(msg.values(HeaderName::ProxyAuthenticate));
-            let challenge = challenges.filter(|c| is_md5_challenge(c)).map(str::to_string).next();
-            return Some(Response { call_id, cseq: cseq.map_or(0, |c| c.seq), code, challenge });
+            let challenges = msg
+                .values(HeaderName::WwwAuthenticate)
+                .chain(msg.values(HeaderName::ProxyAuthenticate));
+            let challenge = challenges
+                .filter(|c| is_md5_challenge(c))
+                .map(str::to_string)
+                .next();
+            return Some(Response {
+                call_id,
+                cseq: cseq.map_or(0, |c| c.seq),
+                code,
+                challenge,
+            });
         }
         let mut out = [0u8; 4096];
         if let Ok(w) = response_to(&msg, 200, "OK", Some("testua"), &mut out) {
@@ -250,7 +330,10 @@ impl Ua {
             let key = (call_id, cseq.map(|c| c.seq.to_string()).unwrap_or_default());
             if self.seen.insert(key) {
                 let from = msg.header(HeaderName::From).unwrap_or("").to_string();
-                self.inbox.push(Received { from, body: String::from_utf8_lossy(msg.body()).into_owned() });
+                self.inbox.push(Received {
+                    from,
+                    body: String::from_utf8_lossy(msg.body()).into_owned(),
+                });
             }
         }
         None
@@ -259,12 +342,20 @@ impl Ua {
     /// The Authorization value answering `challenge` (a `Digest ...` header value).
     fn answer(&mut self, challenge: &str, method: &str, uri: &str) -> String {
         let params = digest_params(challenge);
-        let get = |k: &str| params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
         let realm = get("realm").unwrap_or("localhost");
         let nonce = get("nonce").unwrap_or("");
         let ha1 = md5_hex(&format!("{}:{realm}:{}", self.user, self.password));
         let ha2 = md5_hex(&format!("{method}:{uri}"));
-        let mut value = format!("Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5", self.user);
+        let mut value = format!(
+            "Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=MD5",
+            self.user
+        );
         let qop_auth = get("qop").is_some_and(|q| q.split(',').any(|t| t.trim() == "auth"));
         if qop_auth {
             let cnonce = self.new_id("cn").replace('-', "");
@@ -297,12 +388,18 @@ struct Response {
 /// A Digest challenge whose algorithm is MD5 (stated, or absent, which means MD5).
 fn is_md5_challenge(challenge: &str) -> bool {
     let params = digest_params(challenge);
-    let algorithm = params.iter().find(|(n, _)| n.eq_ignore_ascii_case("algorithm")).map(|(_, v)| v.as_str());
+    let algorithm = params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("algorithm"))
+        .map(|(_, v)| v.as_str());
     algorithm.is_none_or(|a| a.eq_ignore_ascii_case("MD5"))
 }
 
 fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `name=value` pairs of a `Digest a=1, b="x, y"` challenge (quoted values may hold commas).
@@ -321,7 +418,10 @@ fn digest_params(challenge: &str) -> Vec<(String, String)> {
             chars.next();
             v
         } else {
-            std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().to_string()
+            std::iter::from_fn(|| chars.next_if(|c| *c != ','))
+                .collect::<String>()
+                .trim()
+                .to_string()
         };
         params.push((name.trim().to_string(), value));
     }
@@ -334,15 +434,25 @@ mod tests {
 
     #[test]
     fn only_md5_or_unstated_algorithm_challenges_are_answered() {
-        assert!(is_md5_challenge("Digest realm=\"x\", nonce=\"n\", algorithm=MD5, qop=\"auth\""));
+        assert!(is_md5_challenge(
+            "Digest realm=\"x\", nonce=\"n\", algorithm=MD5, qop=\"auth\""
+        ));
         assert!(is_md5_challenge("Digest realm=\"x\", nonce=\"n\""));
-        assert!(!is_md5_challenge("Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256"));
+        assert!(!is_md5_challenge(
+            "Digest realm=\"x\", nonce=\"n\", algorithm=SHA-256"
+        ));
     }
 
     #[test]
     fn digest_params_keep_quoted_commas() {
-        let p = digest_params("Digest realm=\"localhost\", nonce=\"a,b\", qop=\"auth,auth-int\", algorithm=MD5");
-        let want = [("realm", "localhost"), ("nonce", "a,b"), ("qop", "auth,auth-int"), ("algorithm", "MD5")];
+        let p =
+            digest_params("Digest realm=\"localhost\", nonce=\"a,b\", qop=\"auth,auth-int\", algorithm=MD5");
+        let want = [
+            ("realm", "localhost"),
+            ("nonce", "a,b"),
+            ("qop", "auth,auth-int"),
+            ("algorithm", "MD5"),
+        ];
         let got: Vec<(&str, &str)> = p.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         assert_eq!(got, want);
     }
@@ -350,6 +460,9 @@ mod tests {
     /// RFC 2617 section 3.5's example: HA1 of Mufasa in testrealm@host.com.
     #[test]
     fn md5_matches_rfc2617_example_ha1() {
-        assert_eq!(md5_hex("Mufasa:testrealm@host.com:Circle Of Life"), "939e7578ed9e3c518a452acee763bce9");
+        assert_eq!(
+            md5_hex("Mufasa:testrealm@host.com:Circle Of Life"),
+            "939e7578ed9e3c518a452acee763bce9"
+        );
     }
 }
