@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use simple_im_core::sip::auth::{
     compute_response, ha1, select_challenge, userhash, Algorithm, AlgorithmValue, AuthParams,
-    Challenge, ChallengePreference, ClientCredentials, ClientError, CnonceSource, Credentials,
+    Challenge, ChallengePreference, ClientCredentials, ClientError, Credentials,
     CredentialsDefect, DigestChallenge, DigestClient, DigestCredentials, DigestRequest,
     DigestServer, EmitError, HashFunction, KnownParam, ParamValue, ParseErrorKind, Qop, QopOptions,
     QuotedStr, ResponseInputs, Secret, ServerConfig, ServerSetupError, Username, Verification,
@@ -121,7 +121,7 @@ fn emit_credentials(credentials: &Credentials<'_>, buf: &mut [u8]) -> String {
 /// A deterministic cnonce source for tests: counts up from a seed.
 struct CountingSource(u8);
 
-impl CnonceSource for CountingSource {
+impl simple_im_core::rng::Rng for CountingSource {
     fn fill(&mut self, buf: &mut [u8]) {
         for byte in buf {
             *byte = self.0;

@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::inspect::{self, Kind};
+use simple_im_tokio::store::{SqliteStore, Store, UserPolicy};
 use simple_im_tokio::{server, users};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,29 @@ enum UserAction {
         /// The user name.
         name: String,
     },
+    /// Show, or with options replace, a user's Participating-function policy (until the XDMS exists).
+    ///
+    /// Any option given replaces the whole policy: `--block` / `--grant` may repeat; a grant list
+    /// admits only the listed senders. Prints the policy in effect afterwards.
+    Policy {
+        /// The user name.
+        name: String,
+        /// Refuse MESSAGEs from this sender (a SIP URI or user@host); repeatable.
+        #[arg(long, value_name = "URI")]
+        block: Vec<String>,
+        /// Admit only these senders (a SIP URI or user@host); repeatable.
+        #[arg(long, value_name = "URI")]
+        grant: Vec<String>,
+        /// Bar all incoming IM (403 to every sender).
+        #[arg(long)]
+        bar_incoming: bool,
+        /// Store pager messages for later delivery even while registered.
+        #[arg(long)]
+        store_pager_messages: bool,
+        /// Reset the policy to the default (nothing blocked or barred).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -118,9 +142,27 @@ fn user(
             name,
             password,
             display_name,
-        } => users::cli_add(&config, name, password, display_name.as_deref()),
-        UserAction::List => users::cli_list(&config),
-        UserAction::Remove { name } => users::cli_remove(&config, name),
+        } => users::cli_add(&config, name, password, display_name.as_deref()).map_err(|e| e.to_string()),
+        UserAction::List => users::cli_list(&config).map_err(|e| e.to_string()),
+        UserAction::Remove { name } => users::cli_remove(&config, name).map_err(|e| e.to_string()),
+        UserAction::Policy {
+            name,
+            block,
+            grant,
+            bar_incoming,
+            store_pager_messages,
+            clear,
+        } => {
+            let change =
+                (*clear || !block.is_empty() || !grant.is_empty() || *bar_incoming || *store_pager_messages)
+                    .then(|| UserPolicy {
+                        blocked: block.clone(),
+                        granted: grant.clone(),
+                        incoming_barred: *bar_incoming,
+                        store_pager_messages: *store_pager_messages,
+                    });
+            policy(&config, name, change)
+        }
     };
     match outcome {
         Ok(text) => {
@@ -134,6 +176,30 @@ fn user(
             ExitCode::from(1)
         }
     }
+}
+
+/// `simple-im user policy`: replaces the policy when `change` is given, then prints it.
+fn policy(config: &Config, name: &str, change: Option<UserPolicy>) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        if store.user(name).await.map_err(|e| e.to_string())?.is_none() {
+            return Err(format!("no user named '{name}' (see `simple-im user list`)"));
+        }
+        if let Some(policy) = change {
+            store.set_policy(name, policy).await.map_err(|e| e.to_string())?;
+        }
+        let p = store.policy(name).await.map_err(|e| e.to_string())?;
+        Ok(format!(
+            "blocked\t{}\ngranted\t{}\nincoming_barred\t{}\nstore_pager_messages\t{}\n",
+            p.blocked.join(" "),
+            p.granted.join(" "),
+            p.incoming_barred,
+            p.store_pager_messages
+        ))
+    })
 }
 
 fn parse(file: &std::path::Path, kind: Option<Kind>) -> ExitCode {

@@ -10,6 +10,7 @@
 mod fuzz;
 mod report;
 mod setup;
+mod setup_embedded;
 mod size;
 mod steps;
 

@@ -1,7 +1,7 @@
 //! Reads criterion's estimates after a benchmark run and prints throughput and peer ratios.
 //!
-//! Benchmarks name their functions `<impl>/<what>` inside a group and declare their throughput in bytes
-//! and in elements (messages); criterion stores the mean time per iteration in
+//! Benchmarks name their functions `<impl>/<what>` inside a group and declare their throughput in
+//! bytes; criterion stores the mean time per iteration in
 //! `target/criterion/<group>/<function>/new/estimates.json` and the declared throughput in
 //! `benchmark.json`. A comparison names the function under test and the peer, both in the same group and
 //! the same run.
@@ -12,7 +12,6 @@ use std::path::PathBuf;
 struct Estimate {
     mean_ns: f64,
     bytes: Option<f64>,
-    elements: Option<f64>,
 }
 
 fn function_dir(group: &str, function: &str) -> PathBuf {
@@ -36,18 +35,18 @@ fn read_estimate(group: &str, function: &str) -> Result<Estimate, String> {
     Ok(Estimate {
         mean_ns,
         bytes: throughput["Bytes"].as_f64().or_else(|| throughput["BytesDecimal"].as_f64()),
-        elements: throughput["Elements"].as_f64(),
     })
 }
 
-/// One line per function (MB/s, items/s), then `ours vs peer` ratios. `pairs` are (ours, peer).
-pub fn print_group(group: &str, functions: &[&str], pairs: &[(&str, &str)]) -> Result<(), String> {
-    println!("\n{group}: mean over criterion samples");
+/// One line per function (MB/s, messages/s), then `ours vs peer` ratios. `messages` is how many
+/// messages one iteration handles; `pairs` are (ours, peer).
+pub fn print_group(group: &str, messages: u64, functions: &[&str], pairs: &[(&str, &str)]) -> Result<(), String> {
+    println!("\n{group}: mean time per iteration ({messages} messages) over criterion samples");
     for function in functions {
         let e = read_estimate(group, function)?;
         let secs = e.mean_ns / 1e9;
         let mbps = e.bytes.map(|b| format!("{:>10.1} MB/s", b / secs / 1e6)).unwrap_or_default();
-        let per_s = e.elements.map(|n| format!("{:>14.0} items/s", n / secs)).unwrap_or_default();
+        let per_s = format!("{:>12.0} messages/s", messages as f64 / secs);
         println!("  {function:<28} {:>12.1} ns/iter {mbps} {per_s}", e.mean_ns);
     }
     for (ours, peer) in pairs {

@@ -162,13 +162,21 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 /// The criterion benchmarks of `simple-im-tests`.
 const BENCHES: &[&str] = &["parse"];
 
+/// How many messages one iteration of a corpus benchmark handles: the files in `dir`.
+fn corpus_size(dir: &str) -> Result<u64, String> {
+    let path = root().join(dir);
+    let entries = std::fs::read_dir(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(entries.filter_map(Result::ok).count() as u64)
+}
+
 /// Prints throughput and the ratio against the peer implementation measured in the same run.
 fn report_bench(name: &str) -> Result<(), String> {
     match name {
         "parse" => crate::report::print_group(
             "parse",
-            &["simple-im/index", "simple-im/typed", "rsip/parse"],
-            &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/parse")],
+            corpus_size("tests/corpus/sip")?,
+            &["simple-im/index", "simple-im/typed", "rsip/parse", "rsip/typed"],
+            &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/typed")],
         ),
         other => Err(format!("unknown benchmark `{other}`; have: {}", BENCHES.join(", "))),
     }

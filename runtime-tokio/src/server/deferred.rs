@@ -42,9 +42,6 @@ const KEPT_HEADERS: &[HeaderName<'static>] = &[
 /// How many pending messages one push reads at a time.
 const PUSH_BATCH: usize = 64;
 
-/// How often expired messages are collected.
-const EXPIRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Users being pushed to right now; a registration during a push asks for another pass.
 #[derive(Default)]
 pub struct Deliveries {
@@ -134,6 +131,67 @@ pub async fn defer(server: &Arc<Server>, request: &Request, sender: &str, recipi
     }
 }
 
+/// A user's command to the Deferred Messaging function, sent as a text MESSAGE to the system URI
+/// (until the XDMS-based list exists): `fetch` pushes the pending messages now, to the newest contact;
+/// `discard` deletes them all. The answer is 200 (or 400 for an unknown command, 403 for a sender
+/// that is not a user of this domain), then a system message says what was done.
+pub async fn command(server: &Arc<Server>, request: &Request, sender: &str) {
+    let key = participating::address_key(sender);
+    let local_user = key
+        .split_once('@')
+        .filter(|(_, host)| server.is_local(host))
+        .map(|(user, _)| user.to_owned());
+    let Some(user) = local_user else {
+        reply::send(
+            server,
+            request,
+            403,
+            "Forbidden (commands are for users of this domain)",
+            &[],
+            None,
+        );
+        return;
+    };
+    let text = String::from_utf8_lossy(request.msg.body())
+        .trim()
+        .to_ascii_lowercase();
+    match text.as_str() {
+        "fetch" => {
+            reply::send(server, request, 200, "OK", &[], None);
+            deliver(server, &user).await;
+        }
+        "discard" => {
+            let mut discarded = 0usize;
+            loop {
+                let pending = server.store.pending(&user, PUSH_BATCH).await.unwrap_or_default();
+                let before = discarded;
+                for stored in &pending {
+                    if server.store.delivered(stored.id).await.unwrap_or(false) {
+                        discarded += 1;
+                    }
+                }
+                if pending.len() < PUSH_BATCH || discarded == before {
+                    break;
+                }
+            }
+            reply::send(server, request, 200, "OK", &[], None);
+            system::send(
+                server,
+                sender,
+                format!("{discarded} pending message(s) discarded."),
+            );
+        }
+        _ => reply::send(
+            server,
+            request,
+            400,
+            "Bad Request (commands: fetch, discard)",
+            &[],
+            None,
+        ),
+    }
+}
+
 /// Pushes the user's pending messages to their newest contact, oldest first.
 pub async fn deliver(server: &Arc<Server>, user: &str) {
     {
@@ -180,6 +238,7 @@ async fn push_one(server: &Arc<Server>, user: &str, stored: &DeferredMessage) ->
         Ok(response) if response.status().is_some_and(|c| (200..300).contains(&c)) => {
             let _ = server.store.delivered(stored.id).await;
             charge(server, Event::Delivered, stored, response.status().unwrap_or(200));
+            super::imdn::delivered(server, stored).await;
             true
         }
         _ => false,
@@ -256,10 +315,10 @@ fn build_stored(
     Some(Bytes::from(buf))
 }
 
-/// Removes expired messages every [`EXPIRY_INTERVAL`] and charges them, until the server is dropped.
-pub async fn expiry_loop(server: Weak<Server>) {
+/// Removes expired messages every `interval` and charges them, until the server is dropped.
+pub async fn expiry_loop(server: Weak<Server>, interval: std::time::Duration) {
     loop {
-        tokio::time::sleep(EXPIRY_INTERVAL).await;
+        tokio::time::sleep(interval).await;
         let Some(server) = server.upgrade() else { return };
         let expired = server
             .store

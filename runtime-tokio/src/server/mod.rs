@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod charging;
 pub mod deferred;
+pub mod imdn;
 pub mod location;
 pub mod pager;
 pub mod participating;
@@ -49,6 +50,8 @@ pub struct Options {
     pub min_expires: u32,
     /// Registrations are capped at this many seconds; also the default when none is asked for.
     pub max_expires: u32,
+    /// How often expired deferred messages are collected.
+    pub expiry_interval: std::time::Duration,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             allowed_content_types: None,
             min_expires: 60,
             max_expires: 3600,
+            expiry_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -135,7 +139,10 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         handler,
     });
     let _ = cell.set(Arc::downgrade(&server));
-    tokio::spawn(deferred::expiry_loop(Arc::downgrade(&server)));
+    tokio::spawn(deferred::expiry_loop(
+        Arc::downgrade(&server),
+        server.options.expiry_interval,
+    ));
     Ok(Running { server, udp, tcp })
 }
 

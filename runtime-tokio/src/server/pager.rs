@@ -4,6 +4,7 @@
 //! |---|---|
 //! | our own Via with our branch prefix already present | 482 Loop Detected |
 //! | Max-Forwards exhausted | 483 Too Many Hops |
+//! | Request-URI is the system URI | a deferred-messaging command ([`deferred::command`]) |
 //! | Request-URI not a user of our domain (by name, else by display name) | 404 |
 //! | sender of our domain without (valid) Proxy-Authorization, unless from a trusted core | 407 / 403 |
 //! | Participating policy ([`super::participating`]) | 403 / 413 / 415 |
@@ -38,6 +39,11 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     let Some(sender) = identify(server, request).await else {
         return;
     };
+    let target = msg.request_uri().map(participating::address_key);
+    if target.is_some_and(|t| t == participating::address_key(&server.config.system_uri)) {
+        deferred::command(server, request, &sender).await;
+        return;
+    }
     let Some(recipient) = recipient(server, msg).await else {
         reject(
             server,
@@ -85,7 +91,7 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
             flow: b.flow,
         })
         .collect();
-    match proxy::fork(server, msg, &targets, max_forwards, privacy).await {
+    match proxy::fork(server, msg, &request.flow, &targets, max_forwards, privacy).await {
         Forked::Answered(response) => {
             let code = response.status().unwrap_or(500);
             if (200..300).contains(&code) {

@@ -12,6 +12,7 @@
 
 use super::participating::anonymise;
 use super::sip::{unfold, SipMessage};
+use super::transaction::ClientFailure;
 use super::transport::Flow;
 use super::{rng, Server};
 use bytes::Bytes;
@@ -79,6 +80,7 @@ pub fn next_max_forwards(msg: &SipMessage) -> Option<u32> {
 pub fn build_branch(
     server: &Server,
     msg: &SipMessage,
+    source: &Flow,
     target: &Target,
     branch: &str,
     max_forwards: u32,
@@ -96,6 +98,7 @@ pub fn build_branch(
     w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
         .ok()?;
     let mut top_route_checked = false;
+    let mut top_via_done = false;
     for (name, value) in msg.headers() {
         let header = HeaderName::parse(name);
         if header == HeaderName::MaxForwards || header == HeaderName::ProxyAuthorization {
@@ -107,7 +110,12 @@ pub fn build_branch(
                 continue;
             }
         }
-        let value = unfold(value);
+        let value = if header == HeaderName::Via && !top_via_done {
+            top_via_done = true;
+            std::borrow::Cow::Owned(super::sip::via_with_received(value, source.peer()))
+        } else {
+            unfold(value)
+        };
         let value = if privacy {
             anonymise(header, &value)
         } else {
@@ -147,6 +155,7 @@ fn names_us(server: &Server, route: &str) -> bool {
 pub async fn fork(
     server: &Arc<Server>,
     msg: &SipMessage,
+    source: &Flow,
     targets: &[Target],
     max_forwards: u32,
     privacy: bool,
@@ -155,13 +164,20 @@ pub async fn fork(
     let mut branches = JoinSet::new();
     for target in targets {
         let branch = new_branch();
-        let Some(bytes) = build_branch(server, msg, target, &branch, max_forwards, privacy) else {
+        let Some(bytes) = build_branch(server, msg, source, target, &branch, max_forwards, privacy) else {
             continue;
         };
-        let layer = server.transactions.clone();
+        let server = server.clone();
         let flow = target.flow;
         let method = method.clone();
-        branches.spawn(async move { layer.request(flow, &branch, &method, bytes).await });
+        branches.spawn(async move {
+            let outcome = server.transactions.request(flow, &branch, &method, bytes).await;
+            if outcome == Err(ClientFailure::Transport) {
+                // A closed connection: its registrations cannot be reached any more.
+                server.location.remove_flow(&flow);
+            }
+            outcome
+        });
     }
     let mut best: Option<SipMessage> = None;
     while let Some(done) = branches.join_next().await {

@@ -1,7 +1,7 @@
 //! Building and sending responses: the server's own (through the core's `response_to`) and relayed
 //! ones (a downstream response with the proxy's Via removed).
 
-use super::sip::{unfold, SipMessage};
+use super::sip::{unfold, via_with_received, SipMessage};
 use super::{Request, Server};
 use bytes::Bytes;
 use simple_im_core::sip::header::split_list;
@@ -18,6 +18,7 @@ const HEADROOM: usize = 8192;
 /// with its content type. `None` when the request lacks what a response copies (From, To, ...).
 pub fn build(
     request: &SipMessage,
+    peer: Option<std::net::SocketAddr>,
     code: u16,
     reason: &str,
     headers: &[(&str, String)],
@@ -41,7 +42,28 @@ pub fn build(
         }
     })??;
     buf.truncate(len);
+    if let (Some(peer), Some(top)) = (peer, request.values(HeaderName::Via).next()) {
+        return Some(Bytes::from(with_top_via(
+            &buf,
+            top,
+            &via_with_received(top, peer),
+        )));
+    }
     Some(Bytes::from(buf))
+}
+
+/// `message` with the first `Via: old` line's value replaced by `new`.
+fn with_top_via(message: &[u8], old: &str, new: &str) -> Vec<u8> {
+    let needle = format!("Via: {}", unfold(old));
+    let Some(at) = message.windows(needle.len()).position(|w| w == needle.as_bytes()) else {
+        return message.to_vec();
+    };
+    let mut out = Vec::with_capacity(message.len() + new.len());
+    out.extend_from_slice(message.get(..at).unwrap_or(&[]));
+    out.extend_from_slice(b"Via: ");
+    out.extend_from_slice(new.as_bytes());
+    out.extend_from_slice(message.get(at + needle.len()..).unwrap_or(&[]));
+    out
 }
 
 /// Sends the server's response to `request` through its transaction.
@@ -53,7 +75,14 @@ pub fn send(
     headers: &[(&str, String)],
     body: Option<(&str, &[u8])>,
 ) {
-    if let Some(bytes) = build(&request.msg, code, reason, headers, body) {
+    if let Some(bytes) = build(
+        &request.msg,
+        Some(request.flow.peer()),
+        code,
+        reason,
+        headers,
+        body,
+    ) {
         server
             .transactions
             .respond(request.key.as_ref(), &request.flow, code, bytes);

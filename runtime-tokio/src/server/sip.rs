@@ -255,3 +255,32 @@ impl OffsetOfBytes for Message<'_, '_> {
             .unwrap_or(0)
     }
 }
+
+/// The top Via value as RFC 3581 §4 / RFC 3261 §18.2.1 want it after receipt from `peer`: an empty
+/// `rport` filled with the source port, and `received` added when the client asked for `rport` or
+/// wrote another host than the packet's source address.
+pub fn via_with_received(value: &str, peer: std::net::SocketAddr) -> String {
+    let value = unfold(value);
+    let mut parts = value.split(';');
+    let sent_by_part = parts.next().unwrap_or("");
+    let mut out = sent_by_part.trim_end().to_owned();
+    let mut asked_rport = false;
+    let mut has_received = false;
+    for param in parts {
+        let name = param.split('=').next().unwrap_or("").trim().to_ascii_lowercase();
+        if name == "rport" && !param.contains('=') {
+            asked_rport = true;
+            out.push_str(&format!(";rport={}", peer.port()));
+            continue;
+        }
+        has_received |= name == "received";
+        out.push(';');
+        out.push_str(param.trim());
+    }
+    let host_matches = Via::parse(&value)
+        .is_ok_and(|via| via.host.to_string().trim_matches(['[', ']']) == peer.ip().to_string());
+    if !has_received && (asked_rport || !host_matches) {
+        out.push_str(&format!(";received={}", peer.ip()));
+    }
+    out
+}

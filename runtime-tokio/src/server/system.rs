@@ -4,8 +4,10 @@
 //! this domain, and only to a registered contact (never stored for later: a stale notice is noise, and
 //! storing it could make notices about notices).
 
+use super::location::Binding;
 use super::participating::address_key;
 use super::{proxy, rng, Server};
+use bytes::Bytes;
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
 use std::sync::Arc;
 
@@ -33,42 +35,57 @@ pub fn send(server: &Arc<Server>, to: &str, text: String) {
     let Some(binding) = server.location.lookup(user).pop() else {
         return;
     };
+    let from = format!("<{}>;tag={}", server.config.system_uri, rng::token(6));
+    let Some((branch, bytes)) = originate(
+        server,
+        &binding,
+        &from,
+        to,
+        "text/plain;charset=UTF-8",
+        text.as_bytes(),
+    ) else {
+        return;
+    };
     let server = server.clone();
-    let to = to.to_owned();
     tokio::spawn(async move {
-        let branch = proxy::new_branch();
-        let local = server.transactions.transports().local_addr(&binding.flow);
-        let mut buf = vec![0u8; 2048 + text.len()];
-        let built = (|| {
-            let mut w = MessageWriter::request(&mut buf, Method::Message, &binding.uri).ok()?;
-            let transport = binding.flow.via_transport();
-            w.header_fmt(
-                HeaderName::Via,
-                format_args!("SIP/2.0/{transport} {local};branch={branch}"),
-            )
-            .ok()?;
-            w.header(HeaderName::MaxForwards, "70").ok()?;
-            w.header_fmt(
-                HeaderName::From,
-                format_args!("<{}>;tag={}", server.config.system_uri, rng::token(6)),
-            )
-            .ok()?;
-            w.header_fmt(HeaderName::To, format_args!("<{to}>")).ok()?;
-            w.header_fmt(
-                HeaderName::CallId,
-                format_args!("{}@{}", rng::token(12), server.config.domain),
-            )
-            .ok()?;
-            w.header(HeaderName::CSeq, "1 MESSAGE").ok()?;
-            w.header(HeaderName::ContentType, "text/plain;charset=UTF-8")
-                .ok()?;
-            w.finish(text.as_bytes()).ok()
-        })();
-        let Some(len) = built else { return };
-        buf.truncate(len);
         let _ = server
             .transactions
-            .request(binding.flow, &branch, "MESSAGE", bytes::Bytes::from(buf))
+            .request(binding.flow, &branch, "MESSAGE", bytes)
             .await;
     });
+}
+
+/// A MESSAGE the server originates toward `binding`: `from` (a whole From value, with tag), `to` (a
+/// URI), a fresh Call-ID, and the body as given. Returns the branch and the bytes.
+pub fn originate(
+    server: &Server,
+    binding: &Binding,
+    from: &str,
+    to: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Option<(String, Bytes)> {
+    let branch = proxy::new_branch();
+    let local = server.transactions.transports().local_addr(&binding.flow);
+    let mut buf = vec![0u8; 2048 + from.len() + to.len() + body.len()];
+    let mut w = MessageWriter::request(&mut buf, Method::Message, &binding.uri).ok()?;
+    let transport = binding.flow.via_transport();
+    w.header_fmt(
+        HeaderName::Via,
+        format_args!("SIP/2.0/{transport} {local};branch={branch}"),
+    )
+    .ok()?;
+    w.header(HeaderName::MaxForwards, "70").ok()?;
+    w.header(HeaderName::From, from).ok()?;
+    w.header_fmt(HeaderName::To, format_args!("<{to}>")).ok()?;
+    w.header_fmt(
+        HeaderName::CallId,
+        format_args!("{}@{}", rng::token(12), server.config.domain),
+    )
+    .ok()?;
+    w.header(HeaderName::CSeq, "1 MESSAGE").ok()?;
+    w.header(HeaderName::ContentType, content_type).ok()?;
+    let len = w.finish(body).ok()?;
+    buf.truncate(len);
+    Some((branch, Bytes::from(buf)))
 }

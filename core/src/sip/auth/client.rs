@@ -20,6 +20,7 @@
 //! One [`DigestClient`] tracks one nonce: use one per protection space (e.g. one for the registrar's
 //! `WWW-Authenticate`, one for an outbound proxy's `Proxy-Authenticate`).
 
+use crate::rng::Rng;
 use core::fmt;
 
 use sha2::{Digest as _, Sha256};
@@ -39,13 +40,6 @@ pub const CNONCE_RANDOM_BYTES: usize = 16;
 /// The longest `cnonce` [`DigestClient::respond_with_cnonce`] accepts: room for the 44-character base64
 /// cnonces of the RFC 7616 examples and for generated ones.
 pub const MAX_CNONCE_LEN: usize = 64;
-
-/// A source of unpredictable bytes for client nonces. Kept local to this module so it does not depend
-/// on the crate-wide RNG abstraction; a runtime adapts its generator with a one-line impl.
-pub trait CnonceSource {
-    /// Fills `buf` with unpredictable bytes.
-    fn fill(&mut self, buf: &mut [u8]);
-}
 
 /// What the client knows about the user's secret.
 #[derive(Clone, Copy, Debug)]
@@ -184,7 +178,7 @@ impl DigestClient {
     }
 
     /// Answers `challenge` for `request` with a fresh random cnonce.
-    pub fn respond<'a, R: CnonceSource + ?Sized>(
+    pub fn respond<'a, R: Rng + ?Sized>(
         &mut self,
         challenge: &DigestChallenge<'a>,
         username: &'a str,

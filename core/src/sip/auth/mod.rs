@@ -30,11 +30,12 @@
 //! value equal to the one emitted (quoted-strings compare by their unescaped content).
 //!
 //! Nothing here reads a clock or a random source: nonce ages are judged against the `now` the caller
-//! passes, and client nonces come from a caller-supplied [`CnonceSource`].
+//! passes, and client nonces come from a caller-supplied [`crate::rng::Rng`].
 //!
 //! # Use
 //!
 //! ```
+//! use simple_im_core::rng::Rng;
 //! use simple_im_core::sip::auth::*;
 //! use simple_im_core::time::Instant;
 //!
@@ -47,7 +48,7 @@
 //!
 //! // User agent: pick a challenge, answer it on the retried request.
 //! struct Random; // a real one draws from the platform's generator
-//! impl CnonceSource for Random {
+//! impl Rng for Random {
 //!     fn fill(&mut self, buf: &mut [u8]) { buf.fill(0x42) }
 //! }
 //! let challenge = select_challenge([www_authenticate], ChallengePreference::Strongest).ok_or("none")?;
@@ -79,7 +80,7 @@ pub mod username;
 mod nonce_counts;
 
 pub use client::{
-    select_challenge, ChallengePreference, ClientCredentials, ClientError, CnonceSource,
+    select_challenge, ChallengePreference, ClientCredentials, ClientError,
     DigestClient, Secret, CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
 };
 pub use emit::EmitError;

@@ -1,0 +1,251 @@
+//! Deferred Messaging end to end: store-before-202, push on REGISTER exactly once and in order, the
+//! system notice to the sender, charging records, and pending messages surviving a restart.
+
+mod server_support;
+
+use server_support::{registered, start, udp_addr, Ua};
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::Options;
+use simple_im_tokio::store::UserPolicy;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_offline_user_is_stored_then_delivered_once_on_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = registered(&running, "alice").await;
+    let accepted = alice.message("bob", "while you were out").await;
+    assert_eq!(accepted.status(), Some(202));
+    // Stored before the 202 was sent.
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+
+    // The sender hears from the system URI that the message was stored.
+    let notice = alice.incoming().await;
+    assert!(notice
+        .header(HeaderName::From)
+        .unwrap()
+        .contains("sip:system@localhost"));
+    assert!(String::from_utf8_lossy(notice.body()).contains("stored"));
+
+    let mut bob = registered(&running, "bob").await;
+    let delivered = bob.incoming().await;
+    assert_eq!(delivered.method(), Some("MESSAGE"));
+    assert_eq!(delivered.body(), b"while you were out");
+    assert_eq!(
+        delivered.header(HeaderName::Date),
+        Some("Sat, 13 Nov 2010 23:29:00 GMT")
+    );
+    assert!(delivered
+        .header(HeaderName::From)
+        .unwrap()
+        .contains("sip:alice@localhost"));
+
+    // Removed after bob's 200; a new registration delivers nothing again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    assert!(
+        bob.incoming_within(Duration::from_millis(500)).await.is_none(),
+        "delivered exactly once"
+    );
+
+    let log = std::fs::read_to_string(&running.server.config.charging_log).unwrap();
+    for event in ["submitted", "deferred", "delivered"] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!("\"event\":\"{event}\""))),
+            "{event} missing in {log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_messages_are_pushed_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    for text in ["first", "second", "third"] {
+        assert_eq!(alice.message("bob", text).await.status(), Some(202));
+    }
+    let mut bob = registered(&running, "bob").await;
+    for text in ["first", "second", "third"] {
+        assert_eq!(bob.incoming().await.body(), text.as_bytes());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_quota_gets_480_and_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "[limits]\nquota_messages = 1", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "one").await.status(), Some(202));
+    assert_eq!(alice.message("bob", "two").await.status(), Some(480));
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+}
+
+#[test]
+fn pending_messages_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        let running = start(dir.path(), "", Options::default()).await;
+        let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+        assert_eq!(
+            alice.message("bob", "before the restart").await.status(),
+            Some(202)
+        );
+    });
+    // Drops every task of the first server, its sockets and its store.
+    first.shutdown_timeout(Duration::from_secs(2));
+
+    let second = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    second.block_on(async {
+        let running = start(dir.path(), "", Options::default()).await;
+        let mut bob = Ua::udp("bob", "bob-pw", udp_addr(&running)).await;
+        assert_eq!(bob.register(600).await.status(), Some(200));
+        assert_eq!(bob.incoming().await.body(), b"before the restart");
+        assert!(bob.incoming_within(Duration::from_millis(500)).await.is_none());
+    });
+}
+
+const CPIM_ASKING_FOR_DELIVERY: &str = "From: <sip:alice@localhost>\r\nTo: <sip:bob@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: 34jk324j\r\nDateTime: 2006-04-04T12:16:49-05:00\r\n\
+imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_notification_for_an_offline_sender_is_itself_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let body = Some(("message/cpim", CPIM_ASKING_FOR_DELIVERY.as_bytes()));
+    let accepted = alice
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            body,
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status(), Some(202));
+
+    let mut bob = registered(&running, "bob").await;
+    let delivered = bob.incoming().await;
+    assert_eq!(
+        delivered.body(),
+        CPIM_ASKING_FOR_DELIVERY.as_bytes(),
+        "CPIM body unaltered"
+    );
+
+    // alice is offline: the notification waits for her.
+    let mut pending = Vec::new();
+    for _ in 0..50 {
+        pending = running.server.store.pending("alice", 10).await.unwrap();
+        if !pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pending.len(),
+        1,
+        "the delivery notification is stored for the offline sender"
+    );
+
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let notification = alice.incoming().await;
+    assert_eq!(notification.header(HeaderName::ContentType), Some("message/cpim"));
+    let text = String::from_utf8_lossy(notification.body()).into_owned();
+    assert!(text.contains("<message-id>34jk324j</message-id>"), "{text}");
+    assert!(text.contains("<delivered/>"), "{text}");
+    assert!(text.contains("Content-Disposition: notification"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discard_command_to_the_system_uri_deletes_pending_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "never mind").await.status(), Some(202));
+    let mut bob = registered_bob_storing_pager_messages(&running).await;
+    // Even with store_pager_messages, a registration pushes what waits.
+    let pushed = bob.incoming_within(Duration::from_millis(500)).await;
+    assert!(pushed.is_some_and(|m| m.body() == b"never mind"));
+    assert_eq!(alice.message("bob", "second thoughts").await.status(), Some(202));
+    assert_eq!(bob.message("system", "discard").await.status(), Some(200));
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    let notice = bob.incoming().await;
+    assert!(String::from_utf8_lossy(notice.body()).contains("1 pending message(s) discarded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_command_pushes_pending_messages_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = registered_bob_storing_pager_messages(&running).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "kept for you").await.status(), Some(202));
+    assert!(
+        bob.incoming_within(Duration::from_millis(300)).await.is_none(),
+        "stored, not pushed"
+    );
+    assert_eq!(bob.message("system", "fetch").await.status(), Some(200));
+    assert_eq!(bob.incoming().await.body(), b"kept for you");
+}
+
+/// bob, registered, with "store pager messages" set.
+async fn registered_bob_storing_pager_messages(running: &simple_im_tokio::server::Running) -> Ua {
+    let mut bob = Ua::udp("bob", "bob-pw", udp_addr(running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let policy = UserPolicy {
+        store_pager_messages: true,
+        ..UserPolicy::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    bob
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_to_a_contact_whose_tcp_connection_closed_is_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = Ua::tcp("bob", "bob-pw", server_support::tcp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    drop(bob);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "are you there").await.status(), Some(202));
+    assert!(
+        running.server.location.lookup("bob").is_empty(),
+        "the dead flow's binding is gone"
+    );
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_messages_are_removed_and_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        expiry_interval: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let running = start(dir.path(), "[limits]\ndeferred_expiry_seconds = 1", options).await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    assert_eq!(alice.message("bob", "too late").await.status(), Some(202));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    let log = std::fs::read_to_string(&running.server.config.charging_log).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"expired\"") && l.contains("\"size\":8")),
+        "{log}"
+    );
+}
