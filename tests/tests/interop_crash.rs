@@ -67,6 +67,9 @@ fn messages_acknowledged_before_sigkill_are_delivered_once_and_rejected_ones_nev
     };
 
     let mut alice = Ua::new(&addr, "alice", "alice-pw");
+    // Short enough that a MESSAGE sent while the server is down is given up (its fate unknown to
+    // the sender), long enough for a few retransmissions to a live server.
+    alice.set_transaction_timeout(Duration::from_millis(1200));
     let mut outcomes = BTreeMap::new();
     let started = Instant::now();
     for id in 0..MESSAGES {

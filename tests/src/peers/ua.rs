@@ -16,6 +16,9 @@ const T1: Duration = Duration::from_millis(500);
 /// How many challenges in a row one request answers before giving up (the outcome is then the
 /// last 401/407).
 const MAX_CHALLENGE_ROUNDS: usize = 3;
+/// How long one request waits for its final response (RFC 3261 Timer F is 64*T1; a local test
+/// needs far less).
+pub const DEFAULT_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(4);
 /// Header slots per parsed message.
 const SLOTS: usize = 64;
 
@@ -47,6 +50,7 @@ pub struct Ua {
     serial: u64,
     seen: HashSet<(String, String)>,
     asserted_identity: Option<String>,
+    transaction_timeout: Duration,
     /// MESSAGEs received (answered 200), each transaction once.
     pub inbox: Vec<Received>,
 }
@@ -88,8 +92,14 @@ impl Ua {
             serial: 0,
             seen: HashSet::new(),
             asserted_identity: None,
+            transaction_timeout: DEFAULT_TRANSACTION_TIMEOUT,
             inbox: Vec::new(),
         }
+    }
+
+    /// Changes how long each request waits for its final response.
+    pub fn set_transaction_timeout(&mut self, timeout: Duration) {
+        self.transaction_timeout = timeout;
     }
 
     /// The local address (the Contact).
@@ -138,7 +148,7 @@ impl Ua {
         body: &[u8],
     ) -> Outcome {
         let call_id = self.new_id("call");
-        let timeout = 32 * T1 / 4;
+        let timeout = self.transaction_timeout;
         let mut extra = RequestExtra {
             call_id: call_id.clone(),
             to: to.into(),
