@@ -44,6 +44,9 @@ pub struct ServerOptions {
     pub max_pager_body_bytes: Option<u64>,
     /// `trusted_cores`: addresses whose P-Asserted-Identity is believed.
     pub trusted_cores: Vec<String>,
+    /// `server --digest-algorithms`: the challenge order, most preferred first (server default when
+    /// empty). SIPp answers only the first challenge and only with MD5, so its tests put MD5 first.
+    pub digest_algorithms: Vec<String>,
 }
 
 impl ServerOptions {
@@ -53,6 +56,7 @@ impl ServerOptions {
             port,
             max_pager_body_bytes: None,
             trusted_cores: Vec::new(),
+            digest_algorithms: Vec::new(),
         }
     }
 
@@ -136,6 +140,9 @@ impl Server {
         assert!(self.running.is_none(), "server already running");
         let mut cmd = self.command();
         cmd.arg("server");
+        if !self.options.digest_algorithms.is_empty() {
+            cmd.arg("--digest-algorithms").arg(self.options.digest_algorithms.join(","));
+        }
         let mut running = Running::spawn("simple-im server", cmd);
         running.wait_for_line(READY_LINE, READY_TIMEOUT, |l| l.trim() == READY_LINE);
         let output = running.output();
