@@ -102,6 +102,7 @@ macro_rules! shared_machine_methods {
 
 pub mod client_invite;
 pub mod client_non_invite;
+pub mod from_message;
 pub mod key;
 mod output;
 pub mod server_invite;
@@ -111,6 +112,10 @@ pub mod timers;
 
 pub use client_invite::{ClientInvite, ClientInviteState};
 pub use client_non_invite::{ClientNonInvite, ClientNonInviteState};
+pub use from_message::{
+    cancel_target_key, classify_request, client_key_for_response, server_key_for_request, MatchError,
+    ReceivedRequest,
+};
 pub use key::{
     generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE,
 };
