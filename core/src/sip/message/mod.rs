@@ -346,13 +346,27 @@ fn split_header_line(
     offset: usize,
 ) -> Result<(&str, usize, usize), ParseError> {
     let bytes = line.as_bytes();
-    let colon = memchr::memchr(b':', bytes).ok_or(ParseError::HeaderWithoutColon { offset })?;
-    let name_bytes = bytes.get(..colon).unwrap_or(&[]);
-    let (_, name_end) = ws_bounds(name_bytes);
-    let name = line.get(..name_end).unwrap_or("");
-    if name.is_empty() || !name.bytes().all(crate::sip::method::is_token_byte) {
-        return Err(ParseError::BadHeaderName { offset });
+    // One pass over the name (a few bytes) instead of a colon search over the whole line followed by
+    // a second pass over the name: token bytes, optional SP/HT, then the colon.
+    let name_end = bytes
+        .iter()
+        .position(|&b| !crate::sip::method::is_token_byte(b))
+        .unwrap_or(bytes.len());
+    let colon = name_end
+        + bytes
+            .get(name_end..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .unwrap_or(bytes.len() - name_end);
+    if name_end == 0 || bytes.get(colon) != Some(&b':') {
+        // Not `token *WSP ":"`: the line is malformed; say whether it has a colon at all.
+        return Err(match memchr::memchr(b':', bytes) {
+            Some(_) => ParseError::BadHeaderName { offset },
+            None => ParseError::HeaderWithoutColon { offset },
+        });
     }
+    let name = line.get(..name_end).unwrap_or("");
     let (lead, trail) = ws_bounds(bytes.get(colon + 1..).unwrap_or(&[]));
     let value_start = line_start + colon + 1 + lead;
     Ok((name, value_start, value_start + trail.saturating_sub(lead)))
