@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use super::writer::ByteWriter;
+use crate::write::ByteWriter;
 
 /// Why text could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

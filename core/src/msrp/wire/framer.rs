@@ -12,7 +12,7 @@
 //! ## Finding the end-line
 //!
 //! The body ends at the first `CRLF "-------" tid` followed by a flag byte and CRLF. The scanner looks
-//! for the part every end-line shares, `CRLF "-------"`, with a `memmem` searcher ([`EndLineFinder`],
+//! for the part every end-line shares, `CRLF "-------"`, with a `memmem` searcher (`EndLineFinder`,
 //! built once per reader because building one costs about as much as scanning a 4 KiB read), then
 //! compares the transaction id at each hit; a key whose id, flag or CRLF is wrong is body data and the
 //! search goes on after it. Searching for the 9-byte prefix rather than for CR matters for file data:

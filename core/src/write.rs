@@ -1,7 +1,8 @@
-//! Writing into a caller's buffer.
+//! Writing into a caller's buffer, shared by every encoder of the crate.
 //!
 //! Every builder of the wire codecs (SDP, CPIM, IMDN, XML documents) appends to a `&mut [u8]` the caller
-//! owns and fails with [`BufferTooSmall`] instead of truncating or allocating. The writer never leaves a
+//! owns and fails with [`BufferTooSmall`] instead of truncating or allocating. (This module used to be
+//! `xml::writer`; that path remains as an alias.) The writer never leaves a
 //! half-written piece behind: a push that does not fit writes nothing.
 
 use core::fmt;
@@ -15,6 +16,14 @@ impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("output buffer too small: pass a larger buffer")
     }
+}
+
+/// The two lowercase hex digits of `byte`, high nibble first (the one hex table of the crate: digest
+/// responses, branches and tags, CPIM escapes).
+pub(crate) fn hex_pair(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    [digit(byte >> 4), digit(byte & 0x0f)]
 }
 
 /// An append-only cursor over a caller buffer.
