@@ -68,6 +68,40 @@ impl<'b> ByteWriter<'b> {
         Ok(())
     }
 
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+
+    /// The free part of the buffer, to fill directly (then call [`ByteWriter::advance`]).
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.len..).unwrap_or(&mut [])
+    }
+
+    /// Marks `n` bytes of [`ByteWriter::spare`] as written.
+    pub fn advance(&mut self, n: usize) -> Result<(), BufferTooSmall> {
+        if n > self.remaining() {
+            return Err(BufferTooSmall);
+        }
+        self.len += n;
+        Ok(())
+    }
+
+    /// Forgets everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Appends formatted text, or writes nothing and fails when it does not all fit.
+    pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), BufferTooSmall> {
+        let start = self.len;
+        if fmt::write(self, args).is_err() {
+            self.len = start;
+            return Err(BufferTooSmall);
+        }
+        Ok(())
+    }
+
     /// Appends a string.
     pub fn push_str(&mut self, s: &str) -> Result<(), BufferTooSmall> {
         self.push(s.as_bytes())
@@ -124,6 +158,14 @@ impl<'b> ByteWriter<'b> {
             self.len = start;
         }
         r
+    }
+}
+
+/// `write!` into a writer; a piece that does not fit fails the whole `write!` (use
+/// [`ByteWriter::push_fmt`] to also undo the pieces written before it).
+impl fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 
