@@ -30,6 +30,12 @@ impl fmt::Display for EmitError {
     }
 }
 
+impl From<crate::write::BufferTooSmall> for EmitError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
+        EmitError::BufferTooSmall
+    }
+}
+
 impl core::error::Error for EmitError {}
 
 /// Writes a header value into a caller buffer.
@@ -51,7 +57,7 @@ impl<'b> Writer<'b> {
     }
 
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EmitError> {
-        self.out.push(bytes).map_err(|_| EmitError::BufferTooSmall)
+        Ok(self.out.push(bytes)?)
     }
 
     /// A scheme or parameter name: must be a non-empty token.

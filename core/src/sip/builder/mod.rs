@@ -39,6 +39,12 @@ pub enum BuildError {
     WrongKind,
 }
 
+impl From<crate::write::BufferTooSmall> for BuildError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
+        BuildError::BufferTooSmall
+    }
+}
+
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -142,7 +148,7 @@ impl<'b> MessageWriter<'b> {
     pub fn finish(mut self, body: &[u8]) -> Result<usize, BuildError> {
         self.put(b"Content-Length: ")?;
         let length = u64::try_from(body.len()).unwrap_or(u64::MAX);
-        self.out.push_u64(length).map_err(|_| BuildError::BufferTooSmall)?;
+        self.out.push_u64(length)?;
         self.put(b"\r\n\r\n")?;
         self.put(body)?;
         Ok(self.out.len())
@@ -159,7 +165,7 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), BuildError> {
-        self.out.push(bytes).map_err(|_| BuildError::BufferTooSmall)
+        Ok(self.out.push(bytes)?)
     }
 
     fn put_all(&mut self, parts: &[&str]) -> Result<(), BuildError> {
