@@ -55,5 +55,5 @@ pub mod time;
 pub mod write;
 pub mod xml;
 
-/// The error of every encoder that writes into a caller's buffer (see [`write`]).
+/// The error of every encoder that writes into a caller's buffer (see [`mod@write`]).
 pub use write::BufferTooSmall;

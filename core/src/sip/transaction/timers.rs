@@ -2,7 +2,7 @@
 //!
 //! A transaction never has more than two timers running at once: a *retransmission* timer (A, E or G)
 //! whose interval grows, and an *expiry* timer (B, D, F, H, I, J, K, L or M) that moves the machine to
-//! another state. [`Timers`] holds exactly those two slots, so a machine's next deadline is the earlier
+//! another state. `Timers` holds exactly those two slots, so a machine's next deadline is the earlier
 //! of two instants and firing is "take whichever is due first".
 
 use core::time::Duration;
