@@ -143,6 +143,23 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// The timers a client transaction starts with at `now`: `retransmit` (A or E) on an unreliable
+    /// transport, and `expiry` (B or F) after the transaction timeout.
+    pub(crate) fn for_client(
+        now: Instant,
+        config: &TimerConfig,
+        reliability: Reliability,
+        retransmit: TimerName,
+        expiry: TimerName,
+    ) -> Self {
+        let mut timers = Timers::default();
+        if !reliability.is_reliable() {
+            timers.start_retransmit(retransmit, now, config.first_interval());
+        }
+        timers.start_expiry(expiry, now, config.transaction_timeout());
+        timers
+    }
+
     /// Starts (or restarts) the retransmission timer `name` to fire `interval` after `now`.
     pub(crate) fn start_retransmit(&mut self, name: TimerName, now: Instant, interval: Duration) {
         let interval = interval.max(MIN_RETRANSMIT_INTERVAL);
