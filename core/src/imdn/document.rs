@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter};
 use crate::xml::{self, Event, Reader};
 
 /// The namespace of IMDN documents.

@@ -27,7 +27,7 @@ use super::document::{Imdn, NotificationKind, Status, Subject};
 use super::new_message_id;
 use crate::rng::Rng;
 use crate::cpim::{self, NameAddr, IMDN_NS};
-use crate::xml::writer::ByteWriter;
+use crate::write::ByteWriter;
 
 /// `IMDN-Record-Route` headers kept per IM (each intermediary that wants the IMDN back adds one).
 pub const MAX_ROUTES: usize = 4;
@@ -76,8 +76,8 @@ impl fmt::Display for NotifyError {
     }
 }
 
-impl From<crate::xml::writer::BufferTooSmall> for NotifyError {
-    fn from(_: crate::xml::writer::BufferTooSmall) -> Self {
+impl From<crate::write::BufferTooSmall> for NotifyError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
         NotifyError::BufferTooSmall
     }
 }

@@ -22,11 +22,12 @@
 mod entity;
 mod event;
 mod reader;
-pub mod writer;
 
 pub use entity::{decode, needs_decoding, DecodeError};
 pub use event::{Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
 pub use reader::Reader;
+/// The buffer writer, now shared by the whole crate as [`crate::write`]; kept under its old path.
+pub use crate::write as writer;
 
 /// Default bound on nested open elements. The deepest SIMPLE document (conference-info) nests 6 levels.
 pub const DEFAULT_MAX_DEPTH: usize = 16;
