@@ -54,4 +54,8 @@ pub mod sdp;
 pub mod sim;
 pub mod sip;
 pub mod time;
+pub mod write;
 pub mod xml;
+
+/// The error of every encoder that writes into a caller's buffer (see [`mod@write`]).
+pub use write::BufferTooSmall;

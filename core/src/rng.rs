@@ -24,10 +24,8 @@ impl<R: Rng + ?Sized> Rng for &mut R {
 /// Appends `bytes` to `out` as lowercase hex digits, two per byte. Callers size `N` for the digits they
 /// append, so a full string only happens by mistake; the digits that do not fit are dropped.
 pub(crate) fn push_hex<const N: usize>(out: &mut heapless::String<N>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        for nibble in [byte >> 4, byte & 0x0f] {
-            let digit = DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    for &byte in bytes {
+        for digit in crate::write::hex_pair(byte) {
             let _ = out.push(char::from(digit));
         }
     }

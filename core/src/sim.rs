@@ -96,6 +96,11 @@ impl SimRng {
         }
     }
 
+    /// A value in `0..n` (0 when `n` is 0 or 1); the same draw as `in_range(0, n - 1)`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.in_range(0, n.saturating_sub(1))
+    }
+
     /// `true` with probability `per_million` / 1 000 000.
     pub fn chance(&mut self, per_million: u32) -> bool {
         self.next_u64() % 1_000_000 < u64::from(per_million)
@@ -296,7 +301,9 @@ struct Segment {
     len: usize,
 }
 
-/// One direction of a reliable byte stream holding up to `CAP` unread bytes.
+/// One direction of a reliable byte stream holding up to `CAP` unread bytes in at most `SEGMENTS`
+/// segments (by default as many as bytes, so only `CAP` limits; a smaller `SEGMENTS` keeps a large
+/// stream small in memory, and a write then also stops when the segments run out).
 ///
 /// `write` cuts the bytes into segments of 1..=`max_segment` bytes; each segment arrives after a random
 /// delay, never before the segment written ahead of it (the stream stays in order). `read` returns the
@@ -305,19 +312,20 @@ struct Segment {
 /// API summary: [`SimStream::write`]`(now, bytes) -> Result<usize, WriteError>` (accepts as many bytes as
 /// fit), [`SimStream::read`]`(now, buf) -> usize` (0 when nothing has arrived yet),
 /// [`SimStream::next_event_time`] (when more bytes arrive), [`SimStream::close`] and
-/// [`SimStream::is_finished`] (closed and fully read: end of stream).
-pub struct SimStream<const CAP: usize> {
+/// [`SimStream::is_finished`] (closed and fully read: end of stream), [`SimStream::abort`] (the
+/// connection is lost: unread bytes vanish).
+pub struct SimStream<const CAP: usize, const SEGMENTS: usize = CAP> {
     rng: SimRng,
     latency_min: Duration,
     latency_max: Duration,
     max_segment: usize,
     bytes: Deque<u8, CAP>,
-    segments: Deque<Segment, CAP>,
+    segments: Deque<Segment, SEGMENTS>,
     last_arrival: Instant,
     closed: bool,
 }
 
-impl<const CAP: usize> SimStream<CAP> {
+impl<const CAP: usize, const SEGMENTS: usize> SimStream<CAP, SEGMENTS> {
     /// A stream with delays from `config` (its loss is ignored: streams are reliable), cutting writes
     /// into segments of at most `max_segment` bytes (at least 1), seeded by `seed`.
     pub fn new(config: LinkConfig, max_segment: usize, seed: u64) -> Self {
@@ -339,12 +347,12 @@ impl<const CAP: usize> SimStream<CAP> {
             return Err(WriteError::Closed);
         }
         let room = CAP - self.bytes.len();
-        if room == 0 && !data.is_empty() {
+        if (room == 0 || self.segments.is_full()) && !data.is_empty() {
             return Err(WriteError::Full);
         }
         let taken = data.get(..room.min(data.len())).unwrap_or(&[]);
         let mut rest = taken;
-        while !rest.is_empty() {
+        while !rest.is_empty() && !self.segments.is_full() {
             let max = u64::try_from(self.max_segment.min(rest.len())).unwrap_or(1);
             let len = usize::try_from(self.rng.in_range(1, max)).unwrap_or(1);
             let delay = self.rng.duration_in(self.latency_min, self.latency_max);
@@ -361,7 +369,7 @@ impl<const CAP: usize> SimStream<CAP> {
             });
             rest = tail;
         }
-        Ok(taken.len())
+        Ok(taken.len() - rest.len())
     }
 
     /// Reads into `buf` the bytes that have arrived by `now`; returns how many (0 if none yet).
@@ -397,6 +405,14 @@ impl<const CAP: usize> SimStream<CAP> {
 
     /// Closes the writing side; bytes already written still arrive.
     pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// The connection is lost: bytes not yet read vanish and the stream is closed, so later writes
+    /// fail with [`WriteError::Closed`] and the reader sees the end of the stream.
+    pub fn abort(&mut self) {
+        self.bytes.clear();
+        self.segments.clear();
         self.closed = true;
     }
 
@@ -511,5 +527,40 @@ mod tests {
         assert_eq!(s.read(Instant::from_millis(10), &mut buf), 2);
         assert_eq!(&buf, b"ab");
         assert_eq!(s.unread(), 2);
+    }
+
+    #[test]
+    fn stream_with_few_segments_takes_what_they_hold() {
+        // One byte per segment at most, two segments: a write takes two bytes, then the stream is full.
+        let mut s: SimStream<16, 2> = SimStream::new(LinkConfig::PERFECT, 1, 5);
+        assert_eq!(s.write(Instant::ZERO, b"abcdef"), Ok(2));
+        assert_eq!(s.write(Instant::ZERO, b"c"), Err(WriteError::Full));
+        let mut buf = [0u8; 4];
+        assert_eq!(s.read(Instant::from_millis(10), &mut buf), 2);
+        assert_eq!(&buf[..2], b"ab");
+        assert_eq!(s.write(Instant::from_millis(10), b"cd"), Ok(2));
+    }
+
+    #[test]
+    fn aborted_stream_drops_unread_bytes_and_refuses_writes() {
+        let mut s: SimStream<16> = SimStream::new(LinkConfig::PERFECT, 4, 2);
+        assert_eq!(s.write(Instant::ZERO, b"abcdef"), Ok(6));
+        s.abort();
+        assert_eq!(s.unread(), 0);
+        assert_eq!(s.next_event_time(), None);
+        assert_eq!(s.read(Instant::from_millis(100), &mut [0u8; 8]), 0);
+        assert!(s.is_finished());
+        assert_eq!(s.write(Instant::ZERO, b"x"), Err(WriteError::Closed));
+    }
+
+    #[test]
+    fn below_matches_in_range() {
+        let (mut a, mut b) = (SimRng::new(3), SimRng::new(3));
+        for n in [1u64, 2, 15, 1000] {
+            let x = a.below(n);
+            assert!(x < n);
+            assert_eq!(x, b.in_range(0, n - 1));
+        }
+        assert_eq!(SimRng::new(3).below(0), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! Inputs found by the fuzz targets in `core/fuzz`, kept as regression tests with the property each
 //! target checks. Each file lives in `core/fuzz/regressions/<target>/`.
 
+use simple_im_core::imdn::Imdn;
 use simple_im_core::sip::{emit, Header, Message, ParseConfig};
 
 fn regressions(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -39,5 +40,24 @@ fn sip_message_emit_reparses() {
             assert_eq!(again.start_line(), msg.start_line(), "{name}");
             assert_eq!(again.body(), msg.body(), "{name}");
         }
+    }
+}
+
+/// The `imdn_xml` property: an accepted IMDN document, written back, re-parses to the same decoded text
+/// (no second layer of escaping, CDATA escaped once).
+#[test]
+fn imdn_xml_write_reparses_to_the_same_text() {
+    let cases = regressions("imdn_xml");
+    assert!(!cases.is_empty(), "the regression corpus is present");
+    for (name, data) in cases {
+        let Ok(doc) = Imdn::parse(&data) else { continue };
+        let mut out = [0u8; 4096];
+        let Ok(n) = doc.write(&mut out) else { continue };
+        let again = Imdn::parse(&out[..n]).unwrap_or_else(|e| {
+            panic!("{name}: emitted form does not parse: {e}\n{}", String::from_utf8_lossy(&out[..n]))
+        });
+        let (mut before, mut after) = ([0u8; 4096], [0u8; 4096]);
+        assert_eq!(again.message_id.decode_into(&mut after), doc.message_id.decode_into(&mut before), "{name}");
+        assert_eq!(again, doc, "{name}");
     }
 }

@@ -1,12 +1,13 @@
 //! IMDN (RFC 5438): every vector of `vectors/rfc5438/`, validation, the recipient tracker and round trips.
 
+use proptest::prelude::*;
 use simple_im_core::cpim::{self, Message, IMDN_NS};
 use simple_im_core::imdn::{
     add_request_headers, new_message_id, DispositionRequest, Imdn, ImdnError, NotificationKind, Received,
-    Status, MESSAGE_ID_LEN,
+    Status, Subject, MESSAGE_ID_LEN,
 };
 use simple_im_core::sim::SimRng;
-use simple_im_core::xml::{Event, Reader};
+use simple_im_core::xml::{DeclarationError, ErrorKind, Event, Reader, XmlText};
 
 fn vector(path: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -15,9 +16,9 @@ fn vector(path: &str) -> Vec<u8> {
 fn assert_rfc_payload(doc: &Imdn<'_>, kind: NotificationKind, status: Status<'_>) {
     assert_eq!(doc.message_id, "34jk324j");
     assert_eq!(doc.datetime, "2008-04-04T12:16:49-05:00");
-    assert_eq!(doc.recipient_uri, Some("im:bob@example.com"));
+    assert_eq!(doc.recipient_uri, Some(XmlText::Plain("im:bob@example.com")));
     // The element's text follows a line break inside the start tag as published.
-    assert_eq!(doc.original_recipient_uri, Some("im:bob@example.com"));
+    assert_eq!(doc.original_recipient_uri, Some(XmlText::Plain("im:bob@example.com")));
     assert_eq!(doc.subject, None);
     assert_eq!(doc.kind, kind);
     assert_eq!(doc.status, status);
@@ -157,7 +158,7 @@ fn rfc5438_s7_1_1_3_im_request_cpim() {
     let doc = Imdn::parse(out.body()).unwrap();
     assert_eq!(doc.message_id, "34jk324j");
     assert_eq!(doc.datetime, "2006-04-04T12:16:49-05:00");
-    assert_eq!(doc.recipient_uri, Some("im:bob@example.com"));
+    assert_eq!(doc.recipient_uri, Some(XmlText::Plain("im:bob@example.com")));
     assert_eq!(doc.status, Status::Delivered);
 }
 
@@ -196,8 +197,10 @@ fn imdn_round_trip_delivered_and_displayed_notifications_carry_the_message_id() 
         let doc = Imdn::parse(wrapper.body()).unwrap();
         assert_eq!(doc.message_id, sent_id);
         assert_eq!((doc.kind, doc.status), (kind, status));
-        assert_eq!(doc.subject.unwrap().lang, Some("en"));
-        assert_eq!(doc.subject.unwrap().text, "lunch &amp; &lt;fun&gt;");
+        assert_eq!(doc.subject.unwrap().lang, Some(XmlText::Plain("en")));
+        // Escaped once on the way out, held escaped when parsed, equal to the IM's plain subject.
+        assert!(matches!(doc.subject.unwrap().text, XmlText::Escaped("lunch &amp; &lt;fun&gt;")));
+        assert!(doc.subject.unwrap().text.eq_plain("lunch & <fun>"));
         let id = wrapper.get(IMDN_NS, "Message-ID").unwrap().value.to_string();
         assert_ne!(id, sent_id);
         notification_ids.push(id);
@@ -313,9 +316,9 @@ fn extension_elements_are_ignored_and_extension_status_kept() {
 #[test]
 fn written_documents_parse_back() {
     let doc = Imdn {
-        message_id: "abc",
-        datetime: "2024-01-01T00:00:00Z",
-        recipient_uri: Some("im:b@x"),
+        message_id: XmlText::Plain("abc"),
+        datetime: XmlText::Plain("2024-01-01T00:00:00Z"),
+        recipient_uri: Some(XmlText::Plain("im:b@x")),
         original_recipient_uri: None,
         subject: None,
         kind: NotificationKind::Processing,
@@ -409,4 +412,137 @@ fn tracker_row_im_is_itself_an_imdn() {
     // A Disposition-Notification inside an IMDN is ignored (§7.2.1).
     let text = b"From: <im:b@x>\r\nTo: <im:a@x>\r\nNS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: n1\r\nDateTime: 2024-01-01T00:00:00Z\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: message/imdn+xml\r\nContent-Disposition: notification\r\n\r\n<imdn/>";
     assert_eq!(Received::from_cpim(&Message::parse(text).unwrap()), Ok(None));
+}
+
+// ---- text fields: escaped as parsed, plain as built, never escaped twice ----
+
+const IMDN_OPEN: &str = "<imdn xmlns='urn:ietf:params:xml:ns:imdn'>";
+const IMDN_REST: &str = "<datetime>d</datetime><delivery-notification><status><delivered/></status></delivery-notification></imdn>";
+
+fn doc_with_message_id(content: &str) -> Vec<u8> {
+    format!("{IMDN_OPEN}<message-id>{content}</message-id>{IMDN_REST}").into_bytes()
+}
+
+fn written(doc: &Imdn<'_>) -> Vec<u8> {
+    let mut buf = [0u8; 2048];
+    let n = doc.write(&mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn parsed_references_are_written_back_once_escaped() {
+    let input = doc_with_message_id("a&amp;b &gt; &#x41;");
+    let parsed = Imdn::parse(&input).unwrap();
+    assert!(parsed.message_id.eq_plain("a&b > A"));
+    assert_eq!(parsed.message_id.to_string(), "a&b > A");
+    let out = written(&parsed);
+    assert!(contains(&out, "<message-id>a&amp;b &gt; &#x41;</message-id>"), "{}", String::from_utf8_lossy(&out));
+    assert!(!contains(&out, "&amp;amp;"));
+    let again = Imdn::parse(&out).unwrap();
+    assert_eq!(again, parsed);
+    assert_eq!(again.message_id.as_held(), parsed.message_id.as_held());
+}
+
+#[test]
+fn cdata_content_is_plain_text_and_escaped_when_written() {
+    let input = doc_with_message_id("\n  <![CDATA[a&amp;<b>]]>\n");
+    let parsed = Imdn::parse(&input).unwrap();
+    assert!(matches!(parsed.message_id, XmlText::Plain("a&amp;<b>")));
+    let out = written(&parsed);
+    assert!(contains(&out, "<message-id>a&amp;amp;&lt;b&gt;</message-id>"), "{}", String::from_utf8_lossy(&out));
+    let again = Imdn::parse(&out).unwrap();
+    assert!(again.message_id.eq_plain("a&amp;<b>"));
+    assert_eq!(again, parsed);
+}
+
+#[test]
+fn text_elements_with_more_than_one_piece_are_refused() {
+    for content in ["a<![CDATA[b]]>", "<![CDATA[a]]>b", "<![CDATA[a]]><![CDATA[b]]>", "a<!-- c -->b", "a<x/>b", "a<?pi x?>b"] {
+        assert_eq!(Imdn::parse(&doc_with_message_id(content)), Err(ImdnError::MixedContent), "{content}");
+    }
+    // Whitespace, comments and child elements beside one piece are fine.
+    for content in [" <!-- c --> a <!-- d --> ", "<x/>a", "<![CDATA[]]>a", "a<![CDATA[]]>"] {
+        assert!(Imdn::parse(&doc_with_message_id(content)).unwrap().message_id.eq_plain("a"), "{content}");
+    }
+}
+
+#[test]
+fn parsed_message_id_with_references_matches_the_plain_cpim_value() {
+    let mut im = [0u8; 1024];
+    let mut b = cpim::Builder::new(&mut im);
+    b.from(None, "im:alice@example.com").unwrap();
+    b.to(None, "im:bob@example.com").unwrap();
+    add_request_headers(&mut b, "id&<1>'\"é", "2024-01-02T03:04:05Z", DispositionRequest::parse("display")).unwrap();
+    b.content_header("Content-Type", "text/plain").unwrap();
+    let n = b.body(b"hi").unwrap();
+    let msg = Message::parse(&im[..n]).unwrap();
+    let cpim_id = msg.get(IMDN_NS, "Message-ID").unwrap().value;
+    let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
+    let (kind, status) = rx.displayed().unwrap();
+    let mut buf = [0u8; 1024];
+    let len = rx.build_notification(kind, status, None, &mut SimRng::new(1), &mut buf).unwrap();
+    let wrapper = Message::parse(&buf[..len]).unwrap();
+    let doc = Imdn::parse(wrapper.body()).unwrap();
+    assert!(matches!(doc.message_id, XmlText::Escaped("id&amp;&lt;1&gt;&apos;&quot;é")), "{:?}", doc.message_id);
+    assert!(doc.message_id.eq_plain(cpim_id));
+    let mut decoded = [0u8; 64];
+    assert_eq!(doc.message_id.decode_into(&mut decoded), Ok(cpim_id));
+}
+
+#[test]
+fn declaration_that_swallows_markup_is_refused() {
+    let crash = std::fs::read(format!(
+        "{}/fuzz/regressions/imdn_xml/crash-fd0bdf1bf4d469cfaf9db2d1db2579e0c3e77a9f",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    match Imdn::parse(&crash) {
+        Err(ImdnError::Xml(e)) => {
+            assert_eq!(e.kind, ErrorKind::MalformedDeclaration(DeclarationError::InvalidVersion));
+            assert_eq!(e.offset, "<?xml version=\"".len());
+        }
+        other => panic!("accepted or wrong error: {other:?}"),
+    }
+    // The same document with a proper declaration is a valid IMDN.
+    let fixed = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{IMDN_OPEN}<message-id>m</message-id>{IMDN_REST}");
+    assert!(Imdn::parse(fixed.as_bytes()).is_ok());
+}
+
+fn imdn_text() -> impl Strategy<Value = String> {
+    // No XML whitespace at the ends: the parser trims it, as the schema's whitespace facet allows.
+    proptest::string::string_regex("[a-zA-Z0-9&<>\"'é漢;#@.:-]([a-zA-Z0-9 &<>\"'é漢;#@.:-]{0,30}[a-zA-Z0-9&<>\"'é漢;#@.:-])?")
+        .unwrap()
+}
+
+proptest! {
+    #[test]
+    fn imdn_round_trip_keeps_text_with_special_characters(
+        id in imdn_text(), datetime in imdn_text(), uri in proptest::option::of(imdn_text()),
+        subject in proptest::option::of(imdn_text()), lang in proptest::option::of(imdn_text()),
+    ) {
+        let doc = Imdn {
+            message_id: XmlText::Plain(&id),
+            datetime: XmlText::Plain(&datetime),
+            recipient_uri: uri.as_deref().map(XmlText::Plain),
+            original_recipient_uri: None,
+            subject: subject.as_deref().map(|s| Subject { text: XmlText::Plain(s), lang: lang.as_deref().map(XmlText::Plain) }),
+            kind: NotificationKind::Display,
+            status: Status::Displayed,
+        };
+        let out = written(&doc);
+        let parsed = Imdn::parse(&out).unwrap();
+        prop_assert!(parsed.message_id.eq_plain(&id));
+        prop_assert_eq!(parsed.message_id.to_string(), id.clone());
+        prop_assert!(parsed.datetime.eq_plain(&datetime));
+        prop_assert_eq!(parsed, doc);
+        // Writing what was parsed reproduces the same escaped text, not a second layer of escaping.
+        let again_bytes = written(&parsed);
+        let again = Imdn::parse(&again_bytes).unwrap();
+        prop_assert_eq!(again.message_id.as_held(), parsed.message_id.as_held());
+        prop_assert_eq!(again, parsed);
+    }
 }

@@ -1,73 +1,81 @@
 //! Deterministic simulation: two endpoints directly and through a relay, over byte streams that split
 //! writes and reads at random places and delay them, with connections lost mid-transfer.
 //!
-//! The harness here is local to MSRP (seeded SplitMix64, virtual clock, in-order delayed streams); the
-//! crate-wide `sim` module will replace it. Invariant checked in every run: each message is either
+//! The harness is the crate's `sim` module: `SimRng` for every random choice, `SimClock` for time, and
+//! one `SimStream` per direction of each connection (aborted when the connection is lost). Invariant checked in every run: each message is either
 //! delivered byte-exact, or its sender got the failure RFC 4975 / RFC 4976 prescribe (a failed
 //! transaction, a failure REPORT, or the lost connection), never silently lost or corrupted.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use simple_im_core::msrp::session::{
     ConnectionId, Event, MessageHandle, Relay, Session, SessionConfig, Setup,
 };
-use simple_im_core::rng::Rng;
+use simple_im_core::sim::{LinkConfig, SimClock, SimRng, SimStream, WriteError};
 use simple_im_core::time::Instant;
 
 mod msrp_common;
 use msrp_common::{Bodies, Received};
 
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-impl Rng for SplitMix {
-    fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = self.next() as u8;
-        }
-    }
+/// Bytes a stream may hold unread: a TCP window's worth. Writers keep what does not fit in their
+/// backlog and retry, so the sessions and the relay see back-pressure as over a real connection.
+const STREAM_CAP: usize = 16 * 1024;
+/// Segments a stream may hold; bounds its memory (each is a few words) while allowing many small writes.
+const STREAM_SEGMENTS: usize = 512;
+/// Longest segment a write is cut into.
+const MAX_SEGMENT: usize = 4096;
+
+/// One direction of a connection: the shared simulated stream (in order, random segments, delays of
+/// 0..=14 ms) and the writer's backlog of bytes the stream had no room for yet.
+struct Pipe {
+    stream: SimStream<STREAM_CAP, STREAM_SEGMENTS>,
+    backlog: Vec<u8>,
 }
 
-/// One direction of a TCP-like stream: in order, split into random segments with random delays.
-#[derive(Default)]
-struct Stream {
-    segments: VecDeque<(u64, Vec<u8>)>,
-    last_at: u64,
-}
-impl Stream {
-    fn write(&mut self, now: u64, bytes: &[u8], rng: &mut SplitMix) {
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let n = 1 + rng.below(rest.len() as u64) as usize;
-            let at = (now + rng.below(15)).max(self.last_at);
-            self.last_at = at;
-            self.segments.push_back((at, rest[..n].to_vec()));
-            rest = &rest[n..];
+impl Pipe {
+    fn new(rng: &mut SimRng) -> Self {
+        let delays = LinkConfig { latency_min: Duration::ZERO, latency_max: Duration::from_millis(14), ..LinkConfig::PERFECT };
+        Pipe { stream: SimStream::new(delays, MAX_SEGMENT, rng.next_u64()), backlog: Vec::new() }
+    }
+    /// Moves the backlog into the stream; `true` when it is empty (the writer may produce more). Bytes
+    /// written to a lost connection vanish.
+    fn flush(&mut self, now: Instant) -> bool {
+        while !self.backlog.is_empty() {
+            match self.stream.write(now, &self.backlog) {
+                Ok(n) => drop(self.backlog.drain(..n)),
+                Err(WriteError::Full) => return false,
+                Err(WriteError::Closed) => self.backlog.clear(),
+            }
+        }
+        true
+    }
+    fn write(&mut self, now: Instant, bytes: &[u8]) {
+        self.backlog.extend_from_slice(bytes);
+        self.flush(now);
+    }
+    /// Every byte that has arrived by `now`.
+    fn due(&mut self, now: Instant) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = self.stream.read(now, &mut buf);
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
         }
     }
-    fn due(&mut self, now: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        while self.segments.front().is_some_and(|(at, _)| *at <= now) {
-            out.extend(self.segments.pop_front().unwrap().1);
-        }
-        out
+    /// The connection is lost: nothing in flight arrives any more and later writes vanish.
+    fn lose(&mut self) {
+        self.stream.abort();
+        self.backlog.clear();
     }
 }
 
 fn content(seed: u64, index: usize, len: usize) -> Vec<u8> {
-    let mut r = SplitMix(seed ^ (index as u64).wrapping_mul(0x1234_5678_9abc));
-    (0..len).map(|_| r.next() as u8).collect()
+    let mut r = SimRng::new(seed ^ (index as u64).wrapping_mul(0x1234_5678_9abc));
+    (0..len).map(|_| r.next_u64() as u8).collect()
 }
 
 struct Endpoint {
@@ -80,26 +88,26 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(cfg: SessionConfig, local: &str, remote: &str, setup: Setup, rng: &mut SplitMix) -> Self {
+    fn new(cfg: SessionConfig, local: &str, remote: &str, setup: Setup, rng: &mut SimRng) -> Self {
         let session = Session::new(cfg, local, remote, setup, rng).unwrap();
         Endpoint { session, inbox: Vec::new(), source: Bodies::default(), sink: Received::default(), events: Vec::new(), up: true }
     }
-    fn transmit(&mut self, now: u64, out: &mut Stream, rng: &mut SplitMix) {
+    fn transmit(&mut self, now: Instant, out: &mut Pipe) {
         let mut buf = vec![0u8; 4096];
-        while self.up {
-            let Some(n) = self.session.poll_transmit(Instant::from_millis(now), &mut buf, &mut self.source) else { break };
-            out.write(now, &buf[..n], rng);
+        while self.up && out.flush(now) {
+            let Some(n) = self.session.poll_transmit(now, &mut buf, &mut self.source) else { break };
+            out.write(now, &buf[..n]);
         }
         self.drain_events();
     }
-    fn receive(&mut self, now: u64, bytes: Vec<u8>, rng: &mut SplitMix) {
+    fn receive(&mut self, now: Instant, bytes: Vec<u8>, rng: &mut SimRng) {
         if !self.up {
             return;
         }
         self.inbox.extend(bytes);
         while !self.inbox.is_empty() {
             let window = 1 + rng.below(self.inbox.len() as u64) as usize;
-            let used = self.session.handle_input(Instant::from_millis(now), &self.inbox[..window], &mut self.sink).unwrap();
+            let used = self.session.handle_input(now, &self.inbox[..window], &mut self.sink).unwrap();
             self.inbox.drain(..used);
             if used == 0 && window == self.inbox.len() {
                 break;
@@ -107,15 +115,15 @@ impl Endpoint {
         }
         self.drain_events();
     }
-    fn tick(&mut self, now: u64) {
-        if self.session.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
-            self.session.handle_timeout(Instant::from_millis(now));
+    fn tick(&mut self, now: Instant) {
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
         }
         self.drain_events();
     }
-    fn lose_connection(&mut self, now: u64) {
+    fn lose_connection(&mut self, now: Instant) {
         self.up = false;
-        self.session.connection_lost(Instant::from_millis(now));
+        self.session.connection_lost(now);
         self.drain_events();
     }
     fn drain_events(&mut self) {
@@ -136,7 +144,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(seed: u64, rng: &mut SplitMix) -> Self {
+    fn new(seed: u64, rng: &mut SimRng) -> Self {
         let n = 3 + rng.below(5) as usize;
         let messages = (0..n)
             .map(|i| {
@@ -209,30 +217,36 @@ impl Plan {
     }
 }
 
+/// How long every run lasts in virtual time.
+const END: Instant = Instant::from_millis(200_000);
+
 fn direct(seed: u64, lose_at: Option<u64>) -> (usize, usize) {
-    let mut rng = SplitMix(seed);
+    let mut rng = SimRng::new(seed);
     let chunk = 200 + rng.below(5000) as u32;
     let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
     let mut alice = Endpoint::new(cfg, ALICE, BOB, Setup::Active, &mut rng);
     let mut bob = Endpoint::new(SessionConfig::default(), BOB, ALICE, Setup::Passive, &mut rng);
     let mut plan = Plan::new(seed, &mut rng);
-    let (mut a2b, mut b2a) = (Stream::default(), Stream::default());
-    let mut now = 0;
-    while now < 200_000 {
+    let (mut a2b, mut b2a) = (Pipe::new(&mut rng), Pipe::new(&mut rng));
+    let mut clock = SimClock::new(Instant::ZERO);
+    while clock.now() < END {
+        let now = clock.now();
         plan.submit(&mut alice);
-        alice.transmit(now, &mut a2b, &mut rng);
-        bob.transmit(now, &mut b2a, &mut rng);
+        alice.transmit(now, &mut a2b);
+        bob.transmit(now, &mut b2a);
         let to_bob = a2b.due(now);
         bob.receive(now, to_bob, &mut rng);
         let to_alice = b2a.due(now);
         alice.receive(now, to_alice, &mut rng);
         alice.tick(now);
         bob.tick(now);
-        if lose_at.is_some_and(|t| now >= t) && alice.up {
+        if lose_at.is_some_and(|t| now >= Instant::from_millis(t)) && alice.up {
             alice.lose_connection(now);
             bob.lose_connection(now);
+            a2b.lose();
+            b2a.lose();
         }
-        now += 1 + rng.below(5);
+        clock.advance_by(Duration::from_millis(1 + rng.below(5)));
     }
     let delivered = plan.check(&alice, &bob, lose_at.is_some());
     if lose_at.is_none() {
@@ -259,7 +273,7 @@ fn sim_direct_random_splits_and_delays() {
 
 #[test]
 fn sim_direct_connection_lost_mid_transfer() {
-    let results: Vec<_> = (100..=115).map(|seed| direct(seed, Some(SplitMix(seed).below(60) + 5))).collect();
+    let results: Vec<_> = (100..=115).map(|seed| direct(seed, Some(SimRng::new(seed).below(60) + 5))).collect();
     assert_mixed(&results);
 }
 
@@ -270,16 +284,18 @@ struct RelayNode {
 }
 
 impl RelayNode {
-    fn transmit(&mut self, now: u64, to_alice: &mut Stream, to_bob: &mut Stream, rng: &mut SplitMix) {
+    fn transmit(&mut self, now: Instant, to_alice: &mut Pipe, to_bob: &mut Pipe) {
         let mut buf = vec![0u8; 1500];
-        while let Some((conn, n)) = self.relay.poll_transmit(Instant::from_millis(now), &mut buf) {
+        // The relay cannot be asked for one connection's output only, so it waits for both backlogs.
+        while to_alice.flush(now) && to_bob.flush(now) {
+            let Some((conn, n)) = self.relay.poll_transmit(now, &mut buf) else { break };
             match conn.0 {
-                1 => to_alice.write(now, &buf[..n], rng),
-                _ => to_bob.write(now, &buf[..n], rng),
+                1 => to_alice.write(now, &buf[..n]),
+                _ => to_bob.write(now, &buf[..n]),
             }
         }
     }
-    fn receive(&mut self, now: u64, conn: u32, bytes: Vec<u8>, streams: (&mut Stream, &mut Stream), rng: &mut SplitMix) {
+    fn receive(&mut self, now: Instant, conn: u32, bytes: Vec<u8>, streams: (&mut Pipe, &mut Pipe), rng: &mut SimRng) {
         if !self.up[&conn] {
             return;
         }
@@ -293,11 +309,11 @@ impl RelayNode {
                 break;
             }
             let window = 1 + rng.below(inbox.len() as u64) as usize;
-            let used = self.relay.handle_input(Instant::from_millis(now), ConnectionId(conn), &inbox[..window]).unwrap();
+            let used = self.relay.handle_input(now, ConnectionId(conn), &inbox[..window]).unwrap();
             inbox.drain(..used);
             if used == 0 {
                 // Back-pressure: drain the relay's outputs, then try the whole inbox once more.
-                self.transmit(now, to_alice, to_bob, rng);
+                self.transmit(now, to_alice, to_bob);
                 stalled += 1;
                 if stalled > 3 {
                     break;
@@ -318,7 +334,7 @@ enum Break {
 }
 
 fn via_relay(seed: u64, fault: Break) -> (usize, usize) {
-    let mut rng = SplitMix(seed);
+    let mut rng = SimRng::new(seed);
     let chunk = 500 + rng.below(8000) as u32;
     let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
     let mut alice = Endpoint::new(cfg, ALICE, &format!("{RELAY} {BOB}"), Setup::Active, &mut rng);
@@ -331,45 +347,47 @@ fn via_relay(seed: u64, fault: Break) -> (usize, usize) {
     relay.add_connection(ConnectionId(2), "msrp://bob.example:7002;tcp", bob_limit).unwrap();
     let mut node = RelayNode { relay, inbox: HashMap::new(), up: HashMap::from([(1, true), (2, true)]) };
     let mut plan = Plan::new(seed, &mut rng);
-    let (mut a2r, mut r2a, mut r2b, mut b2r) = (Stream::default(), Stream::default(), Stream::default(), Stream::default());
-    let mut now = 0;
-    while now < 200_000 {
+    let (mut a2r, mut r2a) = (Pipe::new(&mut rng), Pipe::new(&mut rng));
+    let (mut r2b, mut b2r) = (Pipe::new(&mut rng), Pipe::new(&mut rng));
+    let mut clock = SimClock::new(Instant::ZERO);
+    while clock.now() < END {
+        let now = clock.now();
         plan.submit(&mut alice);
-        alice.transmit(now, &mut a2r, &mut rng);
-        bob.transmit(now, &mut b2r, &mut rng);
-        node.transmit(now, &mut r2a, &mut r2b, &mut rng);
+        alice.transmit(now, &mut a2r);
+        bob.transmit(now, &mut b2r);
+        node.transmit(now, &mut r2a, &mut r2b);
         let bytes = a2r.due(now);
         node.receive(now, 1, bytes, (&mut r2a, &mut r2b), &mut rng);
         let bytes = b2r.due(now);
         node.receive(now, 2, bytes, (&mut r2a, &mut r2b), &mut rng);
-        node.transmit(now, &mut r2a, &mut r2b, &mut rng);
+        node.transmit(now, &mut r2a, &mut r2b);
         let bytes = r2b.due(now);
         bob.receive(now, bytes, &mut rng);
         let bytes = r2a.due(now);
         alice.receive(now, bytes, &mut rng);
         alice.tick(now);
         bob.tick(now);
-        if node.relay.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
-            node.relay.handle_timeout(Instant::from_millis(now));
+        if node.relay.poll_timeout().is_some_and(|t| t <= now) {
+            node.relay.handle_timeout(now);
         }
         match fault {
-            Break::RelayToBob(t) if now >= t && bob.up => {
+            Break::RelayToBob(t) if now >= Instant::from_millis(t) && bob.up => {
                 node.relay.connection_lost(ConnectionId(2));
                 node.up.insert(2, false);
                 bob.lose_connection(now);
-                r2b = Stream::default();
-                b2r = Stream::default();
+                r2b.lose();
+                b2r.lose();
             }
-            Break::AliceToRelay(t) if now >= t && alice.up => {
+            Break::AliceToRelay(t) if now >= Instant::from_millis(t) && alice.up => {
                 node.relay.connection_lost(ConnectionId(1));
                 node.up.insert(1, false);
                 alice.lose_connection(now);
-                a2r = Stream::default();
-                r2a = Stream::default();
+                a2r.lose();
+                r2a.lose();
             }
             _ => {}
         }
-        now += 1 + rng.below(5);
+        clock.advance_by(Duration::from_millis(1 + rng.below(5)));
     }
     let delivered = plan.check(&alice, &bob, fault != Break::Never);
     if fault == Break::Never {
@@ -388,12 +406,12 @@ fn sim_through_relay_with_rechunking() {
 
 #[test]
 fn sim_relay_next_hop_lost_yields_failure_reports() {
-    let results: Vec<_> = (300..=315).map(|seed| via_relay(seed, Break::RelayToBob(SplitMix(seed).below(80) + 5))).collect();
+    let results: Vec<_> = (300..=315).map(|seed| via_relay(seed, Break::RelayToBob(SimRng::new(seed).below(80) + 5))).collect();
     assert_mixed(&results);
 }
 
 #[test]
 fn sim_relay_previous_hop_lost_mid_transfer() {
-    let results: Vec<_> = (400..=415).map(|seed| via_relay(seed, Break::AliceToRelay(SplitMix(seed).below(80) + 5))).collect();
+    let results: Vec<_> = (400..=415).map(|seed| via_relay(seed, Break::AliceToRelay(SimRng::new(seed).below(80) + 5))).collect();
     assert_mixed(&results);
 }

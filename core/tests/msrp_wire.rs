@@ -176,36 +176,46 @@ fn chunk_reader_throughput_vs_memcpy() {
     }
     let rounds = 40;
     let mut sink = vec![0u8; 4096];
-    let t = std::time::Instant::now();
     let mut copied = 0usize;
-    for _ in 0..rounds {
-        for piece in stream.chunks(4096) {
-            sink[..piece.len()].copy_from_slice(piece);
-            copied += std::hint::black_box(&sink)[0] as usize;
+    let mut copy_pass = || {
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for piece in stream.chunks(4096) {
+                sink[..piece.len()].copy_from_slice(piece);
+                copied += std::hint::black_box(&sink)[0] as usize;
+            }
         }
-    }
-    let memcpy = t.elapsed();
+        t.elapsed()
+    };
     // The parser reads in place from 4 KiB reads of a contiguous receive buffer (no extra copy) and
     // hands the body out as slices; the baseline copies the same bytes once.
-    let t = std::time::Instant::now();
-    let mut body = 0usize;
-    for _ in 0..rounds {
-        let mut reader: ChunkReader = ChunkReader::new();
-        let (mut pos, mut filled) = (0, 0);
-        while filled < stream.len() {
-            filled = (filled + 4096).min(stream.len());
-            loop {
-                let (used, event) = reader.feed(&stream[pos..filled]).unwrap();
-                pos += used;
-                let Some(ev) = event else { break };
-                if let ChunkEvent::Body(b) = ev {
-                    body += std::hint::black_box(b).len();
+    let parse_pass = || {
+        let t = std::time::Instant::now();
+        let mut body = 0usize;
+        for _ in 0..rounds {
+            let mut reader: ChunkReader = ChunkReader::new();
+            let (mut pos, mut filled) = (0, 0);
+            while filled < stream.len() {
+                filled = (filled + 4096).min(stream.len());
+                loop {
+                    let (used, event) = reader.feed(&stream[pos..filled]).unwrap();
+                    pos += used;
+                    let Some(ev) = event else { break };
+                    if let ChunkEvent::Body(b) = ev {
+                        body += std::hint::black_box(b).len();
+                    }
                 }
             }
         }
+        assert_eq!(body, rounds * 160 * chunk_body);
+        t.elapsed()
+    };
+    // Best of several alternating passes: the machine is shared, and the minimum is the least disturbed.
+    let (mut memcpy, mut parse) = (std::time::Duration::MAX, std::time::Duration::MAX);
+    for _ in 0..7 {
+        memcpy = memcpy.min(copy_pass());
+        parse = parse.min(parse_pass());
     }
-    let parse = t.elapsed();
-    assert_eq!(body, rounds * 160 * chunk_body);
     let mb = (rounds * stream.len()) as f64 / 1e6;
     println!("memcpy {:.0} MB/s, ChunkReader {:.0} MB/s, ratio {:.2} ({copied})", mb / memcpy.as_secs_f64(), mb / parse.as_secs_f64(), parse.as_secs_f64() / memcpy.as_secs_f64());
 }

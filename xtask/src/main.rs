@@ -11,6 +11,7 @@ mod fuzz;
 mod report;
 mod setup;
 mod setup_embedded;
+mod setup_interop;
 mod size;
 mod steps;
 

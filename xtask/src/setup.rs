@@ -1,5 +1,6 @@
 //! `cargo xtask setup`: everything the tests need beyond the stable toolchain, installed idempotently:
-//! the Cortex-M targets, QEMU and defmt-print for the hardware-in-loop tests (`setup_embedded`),
+//! the Cortex-M targets, QEMU and defmt-print for the hardware-in-loop tests (`setup_embedded`), SIPp,
+//! Kamailio, tshark and a pjsua2 venv for the interop tests (`setup_interop`),
 //! nightly and cargo-fuzz for fuzzing.
 //! Each item is checked first, so a second run costs a few process starts.
 
@@ -35,6 +36,7 @@ pub fn run() -> Result<(), String> {
         run_cmd(Command::new("rustup").arg("target").arg("add").args(&missing))?;
     }
     crate::setup_embedded::run()?;
+    crate::setup_interop::run()?;
     if !have_nightly() {
         // Fuzzing wants nightly's sanitizer flags. Where no nightly can be installed, the fuzz step
         // falls back to the stable compiler with RUSTC_BOOTSTRAP (see fuzz.rs), so this is not fatal.

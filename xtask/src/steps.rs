@@ -187,8 +187,8 @@ fn report_bench(name: &str) -> Result<(), String> {
         "msrp" => crate::report::print_group(
             "msrp",
             ((4 << 20) / (32 << 10), "chunks"),
-            &["simple-im/chunk-reader", "memcpy/copy"],
-            &[("simple-im/chunk-reader", "memcpy/copy")],
+            &["simple-im/chunk-reader", "simple-im/receive", "memcpy/copy"],
+            &[("simple-im/chunk-reader", "memcpy/copy"), ("simple-im/receive", "memcpy/copy")],
         ),
         "store" => crate::report::print_group(
             "durable_enqueue",

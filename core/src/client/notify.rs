@@ -119,7 +119,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let handle = self
             .sent_ids
             .iter()
-            .find(|(_, id)| id.as_str() == doc.message_id)
+            .find(|(_, id)| doc.message_id.eq_plain(id.as_str()))
             .map(|(h, _)| *h);
         let status = match doc.status {
             Status::Delivered | Status::Displayed => Disposition::Success,
@@ -128,7 +128,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             Status::Error => Disposition::Error,
             _ => Disposition::Other,
         };
-        let message_id = Span::within(base, doc.message_id.as_bytes());
+        // The span is the text as held in the document (entity references, if any, undecoded).
+        let message_id = Span::within(base, doc.message_id.as_held().as_bytes());
         match doc.kind {
             NotificationKind::Delivery => self.push_event(ClientEvent::DeliveryNotification {
                 handle,

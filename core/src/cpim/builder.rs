@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::escape::push_escaped;
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter};
 
 /// Why a CPIM entity could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

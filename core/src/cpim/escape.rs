@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter};
 
 /// Why a header value could not be unescaped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,9 +125,7 @@ pub fn push_escaped(w: &mut ByteWriter<'_>, value: &str) -> Result<(), BufferToo
         match short {
             Some(s) => w.push(s)?,
             None => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let hi = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
-                let lo = HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0');
+                let [hi, lo] = crate::write::hex_pair(b);
                 w.push(&[b'\\', b'u', b'0', b'0', hi, lo])?;
             }
         }

@@ -1,6 +1,6 @@
 //! The `Disposition-Notification` CPIM header (RFC 5438 §6.2, §10).
 
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter};
 
 /// One `notify-req` of a `Disposition-Notification` value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

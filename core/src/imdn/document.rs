@@ -1,9 +1,20 @@
 //! `message/imdn+xml` documents (RFC 5438 §11): reading with validation, and writing.
+//!
+//! Text fields are [`XmlText`]: a parsed document holds them as [`XmlText::Escaped`] (the character data
+//! as written, references undecoded, surrounding XML whitespace trimmed) or, for a CDATA section, as
+//! [`XmlText::Plain`]; an application building a notification passes plain text. Writing escapes plain
+//! text only, so `parse(write(parse(x)))` equals `parse(x)`. Compare a field with a CPIM value with
+//! [`XmlText::eq_plain`]; show it with `Display`; decode it with [`XmlText::decode_into`].
+//!
+//! The simple text elements (`<message-id>`, `<datetime>`, the URIs, `<subject>`) must hold one piece of
+//! character data: text or one CDATA section, with only whitespace beside it. Text split by a CDATA
+//! section, a comment, a processing instruction or a child element is refused
+//! ([`ImdnError::MixedContent`]) rather than joined, which would need a buffer; no sender writes it.
 
 use core::fmt;
 
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
-use crate::xml::{self, Event, Reader};
+use crate::write::{BufferTooSmall, ByteWriter};
+use crate::xml::{self, Event, Reader, XmlText};
 
 /// The namespace of IMDN documents.
 pub const IMDN_XML_NS: &str = "urn:ietf:params:xml:ns:imdn";
@@ -107,25 +118,25 @@ impl<'a> Status<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Subject<'a> {
-    /// The subject text (raw XML text when parsed; plain text when building).
-    pub text: &'a str,
+    /// The subject text.
+    pub text: XmlText<'a>,
     /// The `xml:lang` attribute.
-    pub lang: Option<&'a str>,
+    pub lang: Option<XmlText<'a>>,
 }
 
-/// An IMDN payload. When parsed, text fields are raw XML character data, trimmed: decode them with
-/// [`xml::decode`] when [`xml::needs_decoding`] says so. When written, they are plain text and escaped.
+/// An IMDN payload. Text fields are [`XmlText`] (see the module docs): escaped as parsed, or plain as an
+/// application gives them; equality compares decoded text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Imdn<'a> {
     /// `<message-id>`: the Message-ID of the IM this notification is about.
-    pub message_id: &'a str,
+    pub message_id: XmlText<'a>,
     /// `<datetime>`: the DateTime of that IM.
-    pub datetime: &'a str,
+    pub datetime: XmlText<'a>,
     /// `<recipient-uri>`.
-    pub recipient_uri: Option<&'a str>,
+    pub recipient_uri: Option<XmlText<'a>>,
     /// `<original-recipient-uri>`.
-    pub original_recipient_uri: Option<&'a str>,
+    pub original_recipient_uri: Option<XmlText<'a>>,
     /// `<subject>`.
     pub subject: Option<Subject<'a>>,
     /// Which notification element is present.
@@ -154,6 +165,9 @@ pub enum ImdnError {
     MissingStatus,
     /// A status §11.1.7 does not allow for this notification (e.g. `<displayed/>` in a delivery one).
     StatusNotAllowed,
+    /// A text element (`<message-id>`, `<datetime>`, a URI, `<subject>`) holds more than one piece of
+    /// text: text and CDATA mixed, or text split by a comment, processing instruction or child element.
+    MixedContent,
 }
 
 impl fmt::Display for ImdnError {
@@ -169,6 +183,9 @@ impl fmt::Display for ImdnError {
             ImdnError::DuplicateElement => f.write_str("IMDN: an element that may appear once appears twice"),
             ImdnError::MissingStatus => f.write_str("IMDN: the notification needs a <status> with one status element"),
             ImdnError::StatusNotAllowed => f.write_str("IMDN: this status is not allowed for this notification type"),
+            ImdnError::MixedContent => {
+                f.write_str("IMDN: a text element must hold plain text or one CDATA section, not both or pieces")
+            }
         }
     }
 }
@@ -179,21 +196,42 @@ impl From<xml::Error> for ImdnError {
     }
 }
 
-/// The trimmed text content of the element whose start was just read (nested elements are skipped).
-fn text_content<'a>(r: &mut Reader<'a>) -> Result<&'a str, ImdnError> {
-    let mut text = "";
+fn trim_xml_space(s: &str) -> &str {
+    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+}
+
+/// The content of the element whose start was just read: its one piece of character data, trimmed of
+/// XML whitespace (see the module docs for what is refused). Child elements are skipped.
+fn text_content<'a>(r: &mut Reader<'a>) -> Result<XmlText<'a>, ImdnError> {
+    let mut text: Option<XmlText<'a>> = None;
+    // A comment, PI or child element after the text means any further text is a second piece.
+    let mut interrupted = false;
     loop {
-        match r.next_event()? {
-            Some(Event::Text(t)) if text.is_empty() => text = t.raw.trim(),
-            Some(Event::CData(c)) if text.is_empty() => text = c.trim(),
-            Some(Event::Start(_)) => r.skip_element()?,
-            Some(Event::End(_)) | None => return Ok(text),
-            Some(_) => {}
+        let piece = match r.next_event()? {
+            Some(Event::Text(t)) => XmlText::Escaped(trim_xml_space(t.raw)),
+            Some(Event::CData(c)) => XmlText::Plain(trim_xml_space(c)),
+            Some(Event::Start(_)) => {
+                r.skip_element()?;
+                interrupted = text.is_some();
+                continue;
+            }
+            Some(Event::End(_)) | None => return Ok(text.unwrap_or(XmlText::Escaped(""))),
+            Some(_) => {
+                interrupted = text.is_some();
+                continue;
+            }
+        };
+        if piece.is_empty() {
+            continue;
         }
+        if text.is_some() || interrupted {
+            return Err(ImdnError::MixedContent);
+        }
+        text = Some(piece);
     }
 }
 
-fn set_once<'a>(slot: &mut Option<&'a str>, value: &'a str) -> Result<(), ImdnError> {
+fn set_once<'a>(slot: &mut Option<XmlText<'a>>, value: XmlText<'a>) -> Result<(), ImdnError> {
     if slot.is_some() {
         return Err(ImdnError::DuplicateElement);
     }
@@ -255,7 +293,8 @@ impl<'a> Imdn<'a> {
                 "subject" => {
                     let lang = start.attributes().find(|a| a.name.prefix == Some("xml") && a.name.local == "lang");
                     let text = text_content(&mut r)?;
-                    if subject.replace(Subject { text, lang: lang.map(|a| a.raw_value) }).is_some() {
+                    let lang = lang.map(|a| XmlText::Escaped(a.raw_value));
+                    if subject.replace(Subject { text, lang }).is_some() {
                         return Err(ImdnError::DuplicateElement);
                     }
                 }
@@ -296,13 +335,13 @@ impl<'a> Imdn<'a> {
         Ok(Imdn { message_id, datetime, recipient_uri: recipient, original_recipient_uri: original, subject, kind, status })
     }
 
-    /// Writes the document (UTF-8, CRLF line ends) and returns its length.
+    /// Writes the document (UTF-8, CRLF line ends): plain text fields escaped, escaped ones verbatim.
     pub fn write_to(&self, w: &mut ByteWriter<'_>) -> Result<(), BufferTooSmall> {
-        fn element(w: &mut ByteWriter<'_>, name: &str, text: &str) -> Result<(), BufferTooSmall> {
+        fn element(w: &mut ByteWriter<'_>, name: &str, text: XmlText<'_>) -> Result<(), BufferTooSmall> {
             w.push(b"  <")?;
             w.push_str(name)?;
             w.push_byte(b'>')?;
-            w.push_xml_escaped(text)?;
+            text.write_content(w)?;
             w.push(b"</")?;
             w.push_str(name)?;
             w.push(b">\r\n")
@@ -322,11 +361,11 @@ impl<'a> Imdn<'a> {
             w.push(b"  <subject")?;
             if let Some(lang) = s.lang {
                 w.push(b" xml:lang=\"")?;
-                w.push_xml_escaped(lang)?;
+                lang.write_attribute_value(w)?;
                 w.push_byte(b'"')?;
             }
             w.push_byte(b'>')?;
-            w.push_xml_escaped(s.text)?;
+            s.text.write_content(w)?;
             w.push(b"</subject>\r\n")?;
         }
         w.push(b"  <")?;

@@ -27,7 +27,8 @@ use super::document::{Imdn, NotificationKind, Status, Subject};
 use super::new_message_id;
 use crate::rng::Rng;
 use crate::cpim::{self, NameAddr, IMDN_NS};
-use crate::xml::writer::ByteWriter;
+use crate::write::ByteWriter;
+use crate::xml::XmlText;
 
 /// `IMDN-Record-Route` headers kept per IM (each intermediary that wants the IMDN back adds one).
 pub const MAX_ROUTES: usize = 4;
@@ -76,8 +77,8 @@ impl fmt::Display for NotifyError {
     }
 }
 
-impl From<crate::xml::writer::BufferTooSmall> for NotifyError {
-    fn from(_: crate::xml::writer::BufferTooSmall) -> Self {
+impl From<crate::write::BufferTooSmall> for NotifyError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
         NotifyError::BufferTooSmall
     }
 }
@@ -187,17 +188,18 @@ impl<'a> Received<'a> {
         Some((NotificationKind::Display, Status::Displayed))
     }
 
-    /// The IMDN payload for `kind`/`status` (text fields as taken from the IM's headers).
+    /// The IMDN payload for `kind`/`status`. The text fields are the IM's header values as plain text,
+    /// escaped when the payload is written.
     pub fn payload<'s>(&self, kind: NotificationKind, status: Status<'s>) -> Imdn<'s>
     where
         'a: 's,
     {
         Imdn {
-            message_id: self.message_id,
-            datetime: self.date_time,
-            recipient_uri: self.recipient.map(|r| r.uri),
-            original_recipient_uri: self.original_recipient,
-            subject: self.subject.map(|(lang, text)| Subject { text, lang }),
+            message_id: XmlText::Plain(self.message_id),
+            datetime: XmlText::Plain(self.date_time),
+            recipient_uri: self.recipient.map(|r| XmlText::Plain(r.uri)),
+            original_recipient_uri: self.original_recipient.map(XmlText::Plain),
+            subject: self.subject.map(|(lang, text)| Subject { text: XmlText::Plain(text), lang: lang.map(XmlText::Plain) }),
             kind,
             status,
         }

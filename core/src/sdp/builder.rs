@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::attrs::{Direction, FileDate, FileRange, FileSelector, Setup};
 use super::{Connection, Origin};
-use crate::xml::writer::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter};
 
 /// Why a description could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

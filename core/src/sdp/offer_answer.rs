@@ -38,7 +38,7 @@ use core::fmt;
 use super::attrs::{media_type_matches, narrower, Direction, Setup};
 use super::builder::{write_msrp_media, write_session_header, BuildError, FileTransfer, MsrpMediaDesc};
 use super::{Connection, Media, Origin, Session};
-use crate::xml::writer::ByteWriter;
+use crate::write::ByteWriter;
 
 /// Entries kept in a negotiated accept-types (or accept-wrapped-types) list.
 pub const MAX_NEGOTIATED_TYPES: usize = 16;

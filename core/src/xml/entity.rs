@@ -6,7 +6,7 @@
 
 use core::fmt;
 
-use super::writer::ByteWriter;
+use crate::write::ByteWriter;
 
 /// Why text could not be decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,12 @@ pub enum DecodeError {
         /// Byte offset of the `&` in the decoded text.
         offset: usize,
     },
+}
+
+impl From<crate::write::BufferTooSmall> for DecodeError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
+        DecodeError::BufferTooSmall
+    }
 }
 
 impl fmt::Display for DecodeError {
@@ -75,13 +81,13 @@ pub fn decode<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o str, DecodeError>
     while let Some(rel) = memchr::memchr(b'&', text.as_bytes().get(i..).unwrap_or(&[])) {
         let at = i + rel;
         let (c, len) = text.get(at..).and_then(reference).ok_or(DecodeError::InvalidReference { offset: at })?;
-        w.push(text.as_bytes().get(plain_from..at).unwrap_or(&[])).map_err(|_| DecodeError::BufferTooSmall)?;
+        w.push(text.as_bytes().get(plain_from..at).unwrap_or(&[]))?;
         let mut enc = [0u8; 4];
-        w.push_str(c.encode_utf8(&mut enc)).map_err(|_| DecodeError::BufferTooSmall)?;
+        w.push_str(c.encode_utf8(&mut enc))?;
         i = at + len;
         plain_from = i;
     }
-    w.push(text.as_bytes().get(plain_from..).unwrap_or(&[])).map_err(|_| DecodeError::BufferTooSmall)?;
+    w.push(text.as_bytes().get(plain_from..).unwrap_or(&[]))?;
     let (buf, len) = w.finish();
     let done: &'o [u8] = buf;
     core::str::from_utf8(done.get(..len).unwrap_or(&[])).map_err(|_| DecodeError::InvalidReference { offset: 0 })

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use super::declaration::DeclarationError;
 use super::entity::{decode, DecodeError};
 
 /// What went wrong, see [`Error`].
@@ -34,8 +35,10 @@ pub enum ErrorKind {
     InvalidCharacter,
     /// `--` inside a comment.
     DoubleHyphenInComment,
-    /// An XML declaration that is not at the very start, or is malformed.
+    /// An XML declaration that is not at the very start of the document (or spelled other than `xml`).
     MisplacedDeclaration,
+    /// An XML declaration whose pseudo-attributes break XML 1.0 §2.8; the offset points at the fault.
+    MalformedDeclaration(DeclarationError),
     /// A DOCTYPE: not supported by this reader.
     DoctypeNotSupported,
     /// A prefix used without a declaration in scope.
@@ -74,7 +77,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::InvalidReference => "`&` must start &lt; &gt; &amp; &quot; &apos; or a character reference",
             ErrorKind::InvalidCharacter => "character not allowed in XML here",
             ErrorKind::DoubleHyphenInComment => "`--` is not allowed inside a comment",
-            ErrorKind::MisplacedDeclaration => "XML declaration must come first and be well-formed",
+            ErrorKind::MisplacedDeclaration => "XML declaration must come first and be spelled <?xml",
+            ErrorKind::MalformedDeclaration(e) => return fmt::Display::fmt(e, f),
             ErrorKind::DoctypeNotSupported => "DOCTYPE declarations are not supported",
             ErrorKind::UnboundPrefix => "namespace prefix used without a declaration",
             ErrorKind::TooDeep => "elements nest deeper than the reader's bound",

@@ -18,15 +18,24 @@
 //!
 //! Empty elements (`<a/>`) produce a [`Event::Start`] with [`StartElement::is_empty`] set, followed by an
 //! [`Event::End`], so consumers see one shape for both spellings.
+//!
+//! Text values that outlive the reader (fields of parsed documents, values for the writers) are
+//! [`XmlText`]: escaped as read from a document, or plain as given by an application. Writing, decoding
+//! and comparing each form is done right without copies.
 
+mod declaration;
 mod entity;
 mod event;
 mod reader;
-pub mod writer;
+mod text;
 
+pub use declaration::DeclarationError;
 pub use entity::{decode, needs_decoding, DecodeError};
 pub use event::{Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
 pub use reader::Reader;
+/// The buffer writer, now shared by the whole crate as [`crate::write`]; kept under its old path.
+pub use crate::write as writer;
+pub use text::XmlText;
 
 /// Default bound on nested open elements. The deepest SIMPLE document (conference-info) nests 6 levels.
 pub const DEFAULT_MAX_DEPTH: usize = 16;

@@ -1,7 +1,8 @@
 //! The pull reader: see the module docs of [`crate::xml`].
 
+use super::declaration;
 use super::entity::{is_xml_char, reference};
-use super::event::{is_space, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
+use super::event::{is_space, Attributes, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
 use super::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_NAMESPACES, MAX_ATTRIBUTES, XML_NS};
 
 fn is_name_start(c: char) -> bool {
@@ -224,27 +225,10 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
     }
 
     fn declaration(&self, data: &'a str, start: usize) -> Result<Event<'a>, Error> {
-        let bad = self.err(ErrorKind::MisplacedDeclaration, start);
-        let mut decl = Declaration { version: "", encoding: None, standalone: None };
-        let mut attrs = Attributes { rest: data };
-        let mut consumed_all = false;
-        for a in attrs.by_ref() {
-            match a.name.local {
-                "version" if decl.version.is_empty() && decl.encoding.is_none() => decl.version = a.raw_value,
-                "encoding" if !decl.version.is_empty() && decl.encoding.is_none() && decl.standalone.is_none() => {
-                    decl.encoding = Some(a.raw_value)
-                }
-                "standalone" if !decl.version.is_empty() && decl.standalone.is_none() => decl.standalone = Some(a.raw_value),
-                _ => return Err(bad),
-            }
-        }
-        if attrs.rest.chars().all(is_space) {
-            consumed_all = true;
-        }
-        if decl.version.is_empty() || !consumed_all {
-            return Err(bad);
-        }
-        Ok(Event::Declaration(decl))
+        // `data` follows `<?xml`.
+        declaration::parse(data)
+            .map(Event::Declaration)
+            .map_err(|(kind, at)| self.err(ErrorKind::MalformedDeclaration(kind), start + 5 + at))
     }
 
     fn comment(&mut self, rest: &'a str, start: usize) -> Result<Event<'a>, Error> {
@@ -390,6 +374,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::DeclarationError;
 
     fn error_of(doc: &str) -> Error {
         let mut r: Reader<'_> = Reader::new(doc.as_bytes());
@@ -424,6 +409,12 @@ mod tests {
             ("<a>]]></a>", ErrorKind::InvalidCharacter, 3),
             ("<a>\u{1}</a>", ErrorKind::InvalidCharacter, 3),
             ("<a x='1'y='2'/>", ErrorKind::MalformedAttribute, 8),
+            (
+                "<?xml version=\"1.0ecipient-uri>\n<a>\" encoding=\"UTF-8\"?><a/>",
+                ErrorKind::MalformedDeclaration(DeclarationError::InvalidVersion),
+                15,
+            ),
+            ("<?xml version='1.0' foo='x'?><a/>", ErrorKind::MalformedDeclaration(DeclarationError::UnknownPseudoAttribute), 20),
         ];
         for &(doc, kind, offset) in cases {
             assert_eq!(error_of(doc), Error { kind, offset }, "{doc:?}");

@@ -2,14 +2,18 @@
 //!
 //! Each line: `{"time":<unix ms>,"event":"submitted|delivered|deferred|expired|rejected",
 //! "sender":"<uri>","recipient":"<uri or user>","size":<body bytes>,"message_id":"<id>",
-//! "status":<SIP status or 0>}`. Lines are written whole with one `write` each, so a crash leaves at
-//! most a torn last line.
+//! "status":<SIP status or 0>}`.
+//!
+//! Records go through a channel to one writer thread, which writes whatever is queued in one buffered
+//! batch and flushes as soon as the queue is empty: under load many records share one `write`, when
+//! idle each is on disk at once. A crash loses at most the batch being written (charging is offline
+//! accounting, not the message store: messages themselves are durable in the store).
 
 use crate::store::UnixMillis;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::mpsc;
 
 /// A message event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +61,7 @@ pub struct Record<'a> {
 
 /// The charging log.
 pub struct Charging {
-    file: Mutex<File>,
+    lines: mpsc::Sender<String>,
 }
 
 fn json_string(out: &mut String, s: &str) {
@@ -80,9 +84,19 @@ impl Charging {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Charging {
-            file: Mutex::new(file),
-        })
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::Builder::new().name("charging".into()).spawn(move || {
+            let mut out = BufWriter::with_capacity(64 * 1024, file);
+            // Ends when the server (the last sender) is dropped.
+            while let Ok(line) = rx.recv() {
+                let _ = out.write_all(line.as_bytes());
+                while let Ok(more) = rx.try_recv() {
+                    let _ = out.write_all(more.as_bytes());
+                }
+                let _ = out.flush();
+            }
+        })?;
+        Ok(Charging { lines: tx })
     }
 
     /// Appends one record.
@@ -98,7 +112,6 @@ impl Charging {
         line.push_str(&format!(",\"size\":{},\"message_id\":", record.size));
         json_string(&mut line, record.message_id);
         line.push_str(&format!(",\"status\":{}}}\n", record.status));
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = file.write_all(line.as_bytes());
+        let _ = self.lines.send(line);
     }
 }

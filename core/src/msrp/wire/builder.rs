@@ -10,6 +10,7 @@ use core::fmt;
 
 use super::head::{ByteRange, Method, Status};
 use super::{Continuation, END_LINE_DASHES};
+use crate::write::{BufferTooSmall, ByteWriter};
 
 /// Why a message could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,66 +26,58 @@ impl fmt::Display for BuildError {
     }
 }
 
-/// Appends MSRP text to a caller buffer.
+impl From<BufferTooSmall> for BuildError {
+    fn from(_: BufferTooSmall) -> Self {
+        BuildError::BufferTooSmall
+    }
+}
+
+/// Appends MSRP text to a caller buffer (the crate's [`ByteWriter`] with the MSRP pieces on top).
 #[derive(Debug)]
 pub struct Writer<'b> {
-    buf: &'b mut [u8],
-    len: usize,
+    out: ByteWriter<'b>,
 }
 
 impl<'b> Writer<'b> {
     /// An empty writer over `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Writer { buf, len: 0 }
+        Writer { out: ByteWriter::new(buf) }
     }
     /// Bytes written so far.
     pub fn len(&self) -> usize {
-        self.len
+        self.out.len()
     }
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.out.is_empty()
     }
     /// Bytes still free.
     pub fn remaining(&self) -> usize {
-        self.buf.len() - self.len
+        self.out.remaining()
     }
     /// The free part of the buffer, to fill directly (then call [`Writer::advance`]).
     pub fn spare(&mut self) -> &mut [u8] {
-        self.buf.get_mut(self.len..).unwrap_or(&mut [])
+        self.out.spare()
     }
     /// Marks `n` bytes of [`Writer::spare`] as written.
     pub fn advance(&mut self, n: usize) -> Result<(), BuildError> {
-        if n > self.remaining() {
-            return Err(BuildError::BufferTooSmall);
-        }
-        self.len += n;
-        Ok(())
+        Ok(self.out.advance(n)?)
     }
     /// Forgets everything written after the first `len` bytes.
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        self.out.truncate(len);
     }
     /// The written bytes.
     pub fn written(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
+        self.out.written()
     }
     /// Appends raw bytes.
     pub fn bytes(&mut self, bytes: &[u8]) -> Result<(), BuildError> {
-        let dst = self.buf.get_mut(self.len..self.len + bytes.len()).ok_or(BuildError::BufferTooSmall)?;
-        dst.copy_from_slice(bytes);
-        self.len += bytes.len();
-        Ok(())
+        Ok(self.out.push(bytes)?)
     }
     /// Appends formatted text.
     pub fn fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), BuildError> {
-        let start = self.len;
-        let result = fmt::write(&mut FmtAdapter(self), args);
-        if result.is_err() {
-            self.len = start;
-            return Err(BuildError::BufferTooSmall);
-        }
-        Ok(())
+        Ok(self.out.push_fmt(args)?)
     }
     /// `MSRP <tid> <METHOD>` CRLF.
     pub fn request_line(&mut self, tid: &str, method: Method<'_>) -> Result<(), BuildError> {
@@ -118,7 +111,7 @@ impl<'b> Writer<'b> {
     }
     /// The end-line. `after_body`: a body was written, so the CRLF that closes it comes first.
     pub fn end_line(&mut self, tid: &str, flag: Continuation, after_body: bool) -> Result<(), BuildError> {
-        let start = self.len;
+        let start = self.len();
         let r = (|| {
             if after_body {
                 self.bytes(b"\r\n")?;
@@ -128,17 +121,9 @@ impl<'b> Writer<'b> {
             self.bytes(&[flag.as_byte(), b'\r', b'\n'])
         })();
         if r.is_err() {
-            self.len = start;
+            self.truncate(start);
         }
         r
-    }
-}
-
-struct FmtAdapter<'w, 'b>(&'w mut Writer<'b>);
-
-impl fmt::Write for FmtAdapter<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.bytes(s.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 

@@ -1,5 +1,6 @@
 //! Writing header values into caller buffers.
 
+use crate::write::ByteWriter;
 use core::fmt;
 
 use super::params::{is_bare_value_byte, is_token_byte, OtherParams, ParamValue};
@@ -29,39 +30,34 @@ impl fmt::Display for EmitError {
     }
 }
 
+impl From<crate::write::BufferTooSmall> for EmitError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
+        EmitError::BufferTooSmall
+    }
+}
+
 impl core::error::Error for EmitError {}
 
 /// Writes a header value into a caller buffer.
 pub(crate) struct Writer<'b> {
-    buf: &'b mut [u8],
-    len: usize,
+    out: ByteWriter<'b>,
     params_written: usize,
 }
 
 impl<'b> Writer<'b> {
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
         Writer {
-            buf,
-            len: 0,
+            out: ByteWriter::new(buf),
             params_written: 0,
         }
     }
 
     pub(crate) fn finish(self) -> usize {
-        self.len
+        self.out.len()
     }
 
     pub(crate) fn raw(&mut self, bytes: &[u8]) -> Result<(), EmitError> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(EmitError::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(EmitError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
+        Ok(self.out.push(bytes)?)
     }
 
     /// A scheme or parameter name: must be a non-empty token.

@@ -37,17 +37,14 @@ impl fmt::Display for HexError {
 
 impl core::error::Error for HexError {}
 
-const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// Writes `bytes` as lowercase hex into `out` and returns the text written.
 pub fn encode<'o>(bytes: &[u8], out: &'o mut [u8]) -> Result<&'o str, HexError> {
     let needed = bytes.len().saturating_mul(2);
     let out = out
         .get_mut(..needed)
         .ok_or(HexError::BufferTooSmall { needed })?;
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = LOWER_HEX[usize::from(byte >> 4)];
-        pair[1] = LOWER_HEX[usize::from(byte & 0x0f)];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&crate::write::hex_pair(byte));
     }
     // Every byte written is an ASCII hex digit, so this never fails; the fallback keeps it total.
     Ok(core::str::from_utf8(out).unwrap_or(""))

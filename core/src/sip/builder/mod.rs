@@ -17,6 +17,7 @@
 //! - folded values unfolded: each run of LWS containing a line break becomes one SP;
 //! - every `Content-Length` dropped and one written last, equal to the body length.
 
+use crate::write::ByteWriter;
 use crate::sip::header::{is_lws_byte, CSeq, HeaderName, NameAddr};
 use crate::sip::message::{Message, StartLine};
 use crate::sip::method::Method;
@@ -36,6 +37,12 @@ pub enum BuildError {
     MalformedHeader(&'static str),
     /// A response was given where a request is needed, or the reverse.
     WrongKind,
+}
+
+impl From<crate::write::BufferTooSmall> for BuildError {
+    fn from(_: crate::write::BufferTooSmall) -> Self {
+        BuildError::BufferTooSmall
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -59,8 +66,7 @@ impl fmt::Display for BuildError {
 /// Writes one message into a caller buffer.
 #[derive(Debug)]
 pub struct MessageWriter<'b> {
-    buf: &'b mut [u8],
-    len: usize,
+    out: ByteWriter<'b>,
 }
 
 impl fmt::Write for MessageWriter<'_> {
@@ -72,7 +78,7 @@ impl fmt::Write for MessageWriter<'_> {
 impl<'b> MessageWriter<'b> {
     /// Starts a request: `METHOD SP uri SP SIP/2.0`.
     pub fn request(buf: &'b mut [u8], method: Method<'_>, uri: &str) -> Result<Self, BuildError> {
-        let mut w = MessageWriter { buf, len: 0 };
+        let mut w = MessageWriter { out: ByteWriter::new(buf) };
         no_line_break(uri)?;
         w.put_all(&[method.as_str(), " ", uri, " SIP/2.0\r\n"])?;
         Ok(w)
@@ -80,7 +86,7 @@ impl<'b> MessageWriter<'b> {
 
     /// Starts a response: `SIP/2.0 SP code SP reason`.
     pub fn response(buf: &'b mut [u8], code: u16, reason: &str) -> Result<Self, BuildError> {
-        let mut w = MessageWriter { buf, len: 0 };
+        let mut w = MessageWriter { out: ByteWriter::new(buf) };
         no_line_break(reason)?;
         w.put(b"SIP/2.0 ")?;
         w.put_code(code)?;
@@ -105,11 +111,12 @@ impl<'b> MessageWriter<'b> {
             return Ok(self);
         }
         self.put_all(&[name.as_str(), ": "])?;
-        let start = self.len;
+        let start = self.out.len();
         fmt::Write::write_fmt(self, value).map_err(|_| BuildError::BufferTooSmall)?;
         if self
-            .buf
-            .get(start..self.len)
+            .out
+            .written()
+            .get(start..)
             .is_some_and(|v| v.iter().any(|&b| b == b'\r' || b == b'\n'))
         {
             return Err(BuildError::LineBreakInValue);
@@ -140,46 +147,25 @@ impl<'b> MessageWriter<'b> {
     /// Writes `Content-Length`, the empty line and the body; returns the message length.
     pub fn finish(mut self, body: &[u8]) -> Result<usize, BuildError> {
         self.put(b"Content-Length: ")?;
-        let mut digits = [0u8; 20];
-        let mut n = body.len();
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            if let Some(d) = digits.get_mut(i) {
-                *d = b'0' + (n % 10) as u8;
-            }
-            n /= 10;
-            if n == 0 || i == 0 {
-                break;
-            }
-        }
-        self.put(digits.get(i..).unwrap_or(&[]))?;
+        let length = u64::try_from(body.len()).unwrap_or(u64::MAX);
+        self.out.push_u64(length)?;
         self.put(b"\r\n\r\n")?;
         self.put(body)?;
-        Ok(self.len)
+        Ok(self.out.len())
     }
 
     /// Bytes written so far.
     pub fn len(&self) -> usize {
-        self.len
+        self.out.len()
     }
 
     /// Whether nothing was written (never true after a constructor succeeded).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.out.is_empty()
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), BuildError> {
-        let end = self
-            .len
-            .checked_add(bytes.len())
-            .ok_or(BuildError::BufferTooSmall)?;
-        self.buf
-            .get_mut(self.len..end)
-            .ok_or(BuildError::BufferTooSmall)?
-            .copy_from_slice(bytes);
-        self.len = end;
-        Ok(())
+        Ok(self.out.push(bytes)?)
     }
 
     fn put_all(&mut self, parts: &[&str]) -> Result<(), BuildError> {
@@ -235,7 +221,7 @@ pub fn emit(message: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildErr
             uri,
             version,
         } => {
-            let mut w = MessageWriter { buf, len: 0 };
+            let mut w = MessageWriter { out: ByteWriter::new(buf) };
             w.put_all(&[method.as_str(), " ", uri, " ", version, "\r\n"])?;
             w
         }
@@ -244,7 +230,7 @@ pub fn emit(message: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildErr
             code,
             reason,
         } => {
-            let mut w = MessageWriter { buf, len: 0 };
+            let mut w = MessageWriter { out: ByteWriter::new(buf) };
             w.put_all(&[version, " "])?;
             w.put_code(code)?;
             w.put_all(&[" ", reason, "\r\n"])?;

@@ -99,13 +99,94 @@ header_names! {
     WwwAuthenticate = "WWW-Authenticate", None, false;
 }
 
+// Classification without a search: every known name is one bit (its index in `KNOWN`) in a mask per
+// length and a mask per first letter; the candidates for a wire name are the AND of its two masks,
+// almost always a single name, which one case-insensitive comparison confirms. Compact forms index a
+// table by letter. All three tables are computed at compile time from `KNOWN`.
+const _: () = assert!(KNOWN.len() <= 128, "a u128 mask holds one bit per known name");
+
+/// Longest known full name.
+const LONGEST_KNOWN: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < KNOWN.len() {
+        if KNOWN[i].1.len() > longest {
+            longest = KNOWN[i].1.len();
+        }
+        i += 1;
+    }
+    longest
+};
+
+/// Bit `i` of `BY_LENGTH[n]` is set when `KNOWN[i]`'s full name has `n` bytes.
+const BY_LENGTH: [u128; LONGEST_KNOWN + 1] = {
+    let mut masks = [0u128; LONGEST_KNOWN + 1];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        masks[KNOWN[i].1.len()] |= 1 << i;
+        i += 1;
+    }
+    masks
+};
+
+/// Bit `i` of `BY_FIRST_LETTER[l]` is set when `KNOWN[i]`'s full name starts with letter `l` (0 = a).
+const BY_FIRST_LETTER: [u128; 26] = {
+    let mut masks = [0u128; 26];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        let first = KNOWN[i].1.as_bytes()[0].to_ascii_lowercase();
+        masks[(first - b'a') as usize] |= 1 << i;
+        i += 1;
+    }
+    masks
+};
+
+/// `BY_COMPACT[l]` is 1 + the index in `KNOWN` of the name whose compact form is letter `l`, or 0.
+const BY_COMPACT: [u8; 26] = {
+    let mut table = [0u8; 26];
+    let mut i = 0;
+    while i < KNOWN.len() {
+        if let Some(c) = KNOWN[i].2 {
+            table[(c - b'a') as usize] = (i + 1) as u8;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// Index of `b` in the alphabet when it is an ASCII letter.
+#[inline]
+fn letter_index(b: u8) -> Option<usize> {
+    b.is_ascii_alphabetic()
+        .then(|| usize::from(b.to_ascii_lowercase() - b'a'))
+}
+
 impl<'a> HeaderName<'a> {
     /// Classifies a header name as written on the wire (full or compact form, any case).
     pub fn parse(name: &'a str) -> HeaderName<'a> {
-        KNOWN
-            .iter()
-            .find(|(_, full, compact, _)| matches_spelling(name, full, *compact))
-            .map_or(HeaderName::Other(name), |(known, ..)| *known)
+        let known = match name.as_bytes() {
+            [single] => letter_index(*single)
+                .and_then(|l| BY_COMPACT.get(l))
+                .and_then(|&slot| usize::from(slot).checked_sub(1))
+                .and_then(|i| KNOWN.get(i)),
+            [first, ..] => {
+                let by_first = letter_index(*first).and_then(|l| BY_FIRST_LETTER.get(l));
+                let by_length = BY_LENGTH.get(name.len());
+                let mut candidates = by_first.zip(by_length).map_or(0, |(a, b)| a & b);
+                let mut found = None;
+                while candidates != 0 {
+                    let i = candidates.trailing_zeros() as usize;
+                    if let Some(entry) = KNOWN.get(i).filter(|e| eq_known_name(name, e.1)) {
+                        found = Some(entry);
+                        break;
+                    }
+                    candidates &= candidates - 1;
+                }
+                found
+            }
+            [] => None,
+        };
+        known.map_or(HeaderName::Other(name), |(known, ..)| *known)
     }
 
     /// The canonical (full) spelling; an [`HeaderName::Other`] name as written.
@@ -142,8 +223,19 @@ impl<'a> HeaderName<'a> {
 fn matches_spelling(wire_name: &str, full: &str, compact: Option<u8>) -> bool {
     match (wire_name.as_bytes(), compact) {
         ([single], Some(c)) => single.to_ascii_lowercase() == c,
-        _ => wire_name.len() == full.len() && wire_name.eq_ignore_ascii_case(full),
+        _ => eq_known_name(wire_name, full),
     }
+}
+
+/// `wire.eq_ignore_ascii_case(known)`, faster for the usual case of a name written in its canonical
+/// spelling: equal bytes are accepted at once, and only letters are compared ignoring case.
+#[inline]
+fn eq_known_name(wire: &str, known: &str) -> bool {
+    wire.len() == known.len()
+        && wire
+            .bytes()
+            .zip(known.bytes())
+            .all(|(w, k)| w == k || (w ^ 0x20 == k && k.is_ascii_alphabetic()))
 }
 
 impl fmt::Display for HeaderName<'_> {
@@ -185,5 +277,33 @@ mod tests {
             }
         }
         assert!(HeaderName::Contact.is_list() && !HeaderName::CSeq.is_list());
+    }
+
+    #[test]
+    fn classification_agrees_with_spelling_matches() {
+        // The compile-time tables must give what a plain search of KNOWN gives, for known names in
+        // other cases, near misses of every length and first letter, and non-letters.
+        fn search(name: &str) -> HeaderName<'_> {
+            KNOWN
+                .iter()
+                .find(|(_, full, compact, _)| matches_spelling(name, full, *compact))
+                .map_or(HeaderName::Other(name), |(known, ..)| *known)
+        }
+        let mut probes: std::vec::Vec<std::string::String> = std::vec::Vec::new();
+        for (_, full, ..) in KNOWN {
+            probes.push(full.to_ascii_uppercase());
+            probes.push(full.to_ascii_lowercase());
+            probes.push(std::format!("{full}x"));
+            probes.push(full[..full.len() - 1].into());
+            probes.push(std::format!("X{}", &full[1..]));
+        }
+        for b in 0u8..=127 {
+            probes.push(char::from(b).into());
+        }
+        probes.push(std::string::String::new());
+        probes.push("é".into());
+        for probe in &probes {
+            assert_eq!(HeaderName::parse(probe), search(probe), "{probe:?}");
+        }
     }
 }

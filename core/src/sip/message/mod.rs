@@ -212,24 +212,12 @@ fn parse<'h, 'a>(
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let rest = buf.get(start..).unwrap_or(&[]);
-    let (head_len, body_start) = match find_head_end(rest, config.allow_bare_lf) {
-        Some(found) => found,
-        None if transport == Transport::Datagram
-            && config.allow_missing_blank_line
-            && rest.ends_with(b"\n") =>
-        {
-            (rest.len(), rest.len())
-        }
-        None => return Err(ParseError::Incomplete),
-    };
-    let head_bytes = rest.get(..head_len).unwrap_or(&[]);
-    let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::NonUtf8 {
-        offset: start + e.valid_up_to(),
-    })?;
+    let (body_start, start_line, start_line_text, count) =
+        match index_in_one_pass(rest, start, slots, config) {
+            Some(found) => found,
+            None => index_in_two_passes(rest, start, slots, config, transport)?,
+        };
     let body_start = start + body_start;
-
-    let (start_line, start_line_text, count) =
-        index_lines(head, start, slots, config.allow_bare_lf)?;
     let (filled, _) = slots.split_at_mut(count);
     let headers: &'h [Header<'a>] = filled;
 
@@ -256,6 +244,70 @@ fn parse<'h, 'a>(
         body,
         wire_len: body_start + body.len(),
     })
+}
+
+/// How many bytes from the start line the one-pass path validates and scans: heads up to about this
+/// size (nearly all: typical ones are 300-900 bytes) take it.
+const ONE_PASS_WINDOW: usize = 2048;
+
+/// What indexing the head yields: where the body starts (relative to the start line), the start line,
+/// its text, and how many header slots were filled.
+type Indexed<'a> = (usize, StartLine<'a>, &'a str, usize);
+
+/// The fast path for the common case, a well-formed message with CRLF line ends: validates UTF-8 once
+/// over everything after the start line's offset and indexes the lines in the same pass that finds the
+/// empty line, instead of one pass to find the end of the head and a second to index it. Returns `None`
+/// whenever anything is unusual (a leniency is configured, a line is malformed, the head is not valid
+/// UTF-8 or not complete); the caller then runs [`index_in_two_passes`], which reports exactly what the
+/// problem is, so both paths give the same results and errors.
+fn index_in_one_pass<'a>(
+    rest: &'a [u8],
+    base: usize,
+    slots: &mut [Header<'a>],
+    config: &ParseConfig,
+) -> Option<Indexed<'a>> {
+    if config.allow_bare_lf {
+        return None;
+    }
+    // Only the head must be UTF-8, and only a bounded window is validated so that a long body or a
+    // stream buffer holding many messages costs nothing extra; a head that does not end inside the
+    // window, or a binary byte before its end, sends the message down the general path.
+    let window = rest.get(..rest.len().min(ONE_PASS_WINDOW)).unwrap_or(rest);
+    let text = match core::str::from_utf8(window) {
+        Ok(text) => text,
+        Err(e) => core::str::from_utf8(window.get(..e.valid_up_to())?).ok()?,
+    };
+    let (start_line, start_line_text, count, head_len) =
+        index_lines(text, base, slots, false, true).ok()?;
+    // The empty line is CRLF right after the head.
+    Some((head_len?.checked_add(2)?, start_line, start_line_text, count))
+}
+
+/// The general path: find the end of the head, validate it, then index its lines.
+fn index_in_two_passes<'a>(
+    rest: &'a [u8],
+    base: usize,
+    slots: &mut [Header<'a>],
+    config: &ParseConfig,
+    transport: Transport,
+) -> Result<Indexed<'a>, ParseError> {
+    let (head_len, body_start) = match find_head_end(rest, config.allow_bare_lf) {
+        Some(found) => found,
+        None if transport == Transport::Datagram
+            && config.allow_missing_blank_line
+            && rest.ends_with(b"\n") =>
+        {
+            (rest.len(), rest.len())
+        }
+        None => return Err(ParseError::Incomplete),
+    };
+    let head_bytes = rest.get(..head_len).unwrap_or(&[]);
+    let head = core::str::from_utf8(head_bytes).map_err(|e| ParseError::NonUtf8 {
+        offset: base + e.valid_up_to(),
+    })?;
+    let (start_line, start_line_text, count, _) =
+        index_lines(head, base, slots, config.allow_bare_lf, false)?;
+    Ok((body_start, start_line, start_line_text, count))
 }
 
 /// `HeaderName::ContentLength.matches(name)`, specialised: it runs once per header on every parse.
@@ -291,18 +343,24 @@ pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, u
 }
 
 /// Splits the head into the start line and header slots. `base` is the head's offset in the input.
+///
+/// With `stop_at_empty_line`, `head` may run past the head: indexing stops at the first empty line and
+/// its offset (the head's length) is returned; `None` then means no empty line was found, and the
+/// lines indexed so far are not a complete head.
 fn index_lines<'a>(
     head: &'a str,
     base: usize,
     slots: &mut [Header<'a>],
     allow_bare_lf: bool,
-) -> Result<(StartLine<'a>, &'a str, usize), ParseError> {
+    stop_at_empty_line: bool,
+) -> Result<(StartLine<'a>, &'a str, usize, Option<usize>), ParseError> {
     let bytes = head.as_bytes();
     let mut line_start = 0;
     let mut start_line = None;
     let mut count = 0;
     // The header being built: name and value bounds within `head`.
     let mut current: Option<(&'a str, usize, usize)> = None;
+    let mut end = None;
     for lf in memchr::memchr_iter(b'\n', bytes) {
         let mut line_end = lf;
         if lf > line_start && bytes.get(lf - 1) == Some(&b'\r') {
@@ -312,6 +370,10 @@ fn index_lines<'a>(
         }
         let line = head.get(line_start..line_end).unwrap_or("");
         let offset = base + line_start;
+        if stop_at_empty_line && line.is_empty() && line_start > 0 {
+            end = Some(line_start);
+            break;
+        }
         if line_start == 0 {
             start_line = Some((StartLine::parse(line)?, line));
         } else if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
@@ -337,7 +399,7 @@ fn index_lines<'a>(
         push(slots, &mut count, head, done)?;
     }
     let (start_line, text) = start_line.ok_or(ParseError::MalformedStartLine)?;
-    Ok((start_line, text, count))
+    Ok((start_line, text, count, end))
 }
 
 fn split_header_line(
@@ -346,13 +408,27 @@ fn split_header_line(
     offset: usize,
 ) -> Result<(&str, usize, usize), ParseError> {
     let bytes = line.as_bytes();
-    let colon = memchr::memchr(b':', bytes).ok_or(ParseError::HeaderWithoutColon { offset })?;
-    let name_bytes = bytes.get(..colon).unwrap_or(&[]);
-    let (_, name_end) = ws_bounds(name_bytes);
-    let name = line.get(..name_end).unwrap_or("");
-    if name.is_empty() || !name.bytes().all(crate::sip::method::is_token_byte) {
-        return Err(ParseError::BadHeaderName { offset });
+    // One pass over the name (a few bytes) instead of a colon search over the whole line followed by
+    // a second pass over the name: token bytes, optional SP/HT, then the colon.
+    let name_end = bytes
+        .iter()
+        .position(|&b| !crate::sip::method::is_token_byte(b))
+        .unwrap_or(bytes.len());
+    let colon = name_end
+        + bytes
+            .get(name_end..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .unwrap_or(bytes.len() - name_end);
+    if name_end == 0 || bytes.get(colon) != Some(&b':') {
+        // Not `token *WSP ":"`: the line is malformed; say whether it has a colon at all.
+        return Err(match memchr::memchr(b':', bytes) {
+            Some(_) => ParseError::BadHeaderName { offset },
+            None => ParseError::HeaderWithoutColon { offset },
+        });
     }
+    let name = line.get(..name_end).unwrap_or("");
     let (lead, trail) = ws_bounds(bytes.get(colon + 1..).unwrap_or(&[]));
     let value_start = line_start + colon + 1 + lead;
     Ok((name, value_start, value_start + trail.saturating_sub(lead)))

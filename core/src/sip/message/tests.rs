@@ -156,3 +156,40 @@ fn responses_parse() {
     );
     assert!(!m.is_request() && m.method().is_none());
 }
+
+/// Every RFC 4475 vector and corpus message, whole, truncated at every length and with a byte flipped
+/// to non-UTF-8 at every 7th position: wherever the one-pass path answers, it gives exactly what the
+/// two-pass path gives (body start, start line, headers), and it answers for the well-formed corpus.
+#[test]
+fn one_pass_indexing_agrees_with_two_passes() {
+    extern crate std;
+    use std::vec::Vec;
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    for dir in ["../tests/corpus/sip", "tests/vectors/rfc4475/wellformed", "tests/vectors/rfc4475/malformed"] {
+        let path = std::format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(path).unwrap() {
+            inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+    }
+    inputs.push(WS_FOLDED.to_vec());
+    let config = ParseConfig::default();
+    let mut answered = 0;
+    for whole in &inputs {
+        let mut variants: Vec<Vec<u8>> = (0..=whole.len()).map(|n| whole[..n].to_vec()).collect();
+        for at in (0..whole.len()).step_by(7) {
+            let mut flipped = whole.clone();
+            flipped[at] = 0xff;
+            variants.push(flipped);
+        }
+        for bytes in &variants {
+            let (mut fast_slots, mut slow_slots) = ([Header::EMPTY; 64], [Header::EMPTY; 64]);
+            let Some(fast) = index_in_one_pass(bytes, 0, &mut fast_slots, &config) else { continue };
+            answered += 1;
+            let slow = index_in_two_passes(bytes, 0, &mut slow_slots, &config, Transport::Datagram)
+                .expect("the two-pass path accepts what the one-pass path accepts");
+            assert_eq!(fast, slow, "{:?}", std::string::String::from_utf8_lossy(bytes));
+            assert_eq!(fast_slots[..fast.3], slow_slots[..slow.3]);
+        }
+    }
+    assert!(answered >= inputs.len(), "the one-pass path takes the well-formed messages");
+}

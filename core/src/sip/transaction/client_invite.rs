@@ -67,20 +67,13 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
 
     /// Starts the transaction: queues the INVITE for transmission and starts timers A and B.
     pub fn new(now: Instant, config: TimerConfig, reliability: Reliability, request: B) -> Self {
-        let mut timers = Timers::default();
-        if !reliability.is_reliable() {
-            timers.start_retransmit(TimerName::A, now, config.first_interval());
-        }
-        timers.start_expiry(TimerName::B, now, config.transaction_timeout());
-        let mut outputs = OutputQueue::default();
-        outputs.push(Pending::Transmit);
         ClientInvite {
             state: ClientInviteState::Calling,
             config,
             reliability,
             request,
-            timers,
-            outputs,
+            timers: Timers::for_client(now, &config, reliability, TimerName::A, TimerName::B),
+            outputs: OutputQueue::transmitting(),
         }
     }
 

@@ -58,20 +58,13 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
 
     /// Starts the transaction: queues the request for transmission and starts timers E and F.
     pub fn new(now: Instant, config: TimerConfig, reliability: Reliability, request: B) -> Self {
-        let mut timers = Timers::default();
-        if !reliability.is_reliable() {
-            timers.start_retransmit(TimerName::E, now, config.first_interval());
-        }
-        timers.start_expiry(TimerName::F, now, config.transaction_timeout());
-        let mut outputs = OutputQueue::default();
-        outputs.push(Pending::Transmit);
         ClientNonInvite {
             state: ClientNonInviteState::Trying,
             config,
             reliability,
             request,
-            timers,
-            outputs,
+            timers: Timers::for_client(now, &config, reliability, TimerName::E, TimerName::F),
+            outputs: OutputQueue::transmitting(),
         }
     }
 

@@ -27,8 +27,9 @@ use heapless::String;
 
 use crate::rng::{push_hex, Rng};
 
-/// The prefix of every RFC 3261 branch parameter (§8.1.1.7).
-pub const MAGIC_COOKIE: &str = "z9hG4bK";
+/// The prefix of every RFC 3261 branch parameter (§8.1.1.7); the same constant as
+/// [`crate::sip::header::MAGIC_COOKIE`].
+pub use crate::sip::header::MAGIC_COOKIE;
 /// Longest branch parameter accepted in a key. Ours are [`GENERATED_BRANCH_LEN`]; 64 leaves room for
 /// proxies that encode state in theirs.
 pub const MAX_BRANCH_LEN: usize = 64;

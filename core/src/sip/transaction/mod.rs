@@ -100,8 +100,32 @@ macro_rules! shared_machine_methods {
     };
 }
 
+/// The response-side methods both server machines share, generated inside their `impl` blocks. Expects
+/// a `response: Option<B>` field and an `accept_response(now, status_code, response)` method.
+macro_rules! shared_server_methods {
+    () => {
+        /// The latest response handed to `send_response`.
+        pub fn last_response(&self) -> Option<&B> {
+            self.response.as_ref()
+        }
+
+        /// The TU sends a response with `status_code`, whose bytes are `response`.
+        pub fn send_response(
+            &mut self,
+            now: Instant,
+            status_code: u16,
+            response: B,
+        ) -> Result<(), SendError> {
+            // Timers already due fire whatever the TU's response turns out to be.
+            self.fire_due(now);
+            self.accept_response(now, status_code, response)
+        }
+    };
+}
+
 pub mod client_invite;
 pub mod client_non_invite;
+pub mod from_message;
 pub mod key;
 mod output;
 pub mod server_invite;
@@ -111,6 +135,10 @@ pub mod timers;
 
 pub use client_invite::{ClientInvite, ClientInviteState};
 pub use client_non_invite::{ClientNonInvite, ClientNonInviteState};
+pub use from_message::{
+    cancel_target_key, classify_request, client_key_for_response, server_key_for_request, MatchError,
+    ReceivedRequest,
+};
 pub use key::{
     generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE,
 };

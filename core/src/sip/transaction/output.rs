@@ -68,6 +68,13 @@ pub(crate) struct OutputQueue {
 }
 
 impl OutputQueue {
+    /// A queue holding one [`Pending::Transmit`]: a client transaction's first output is its request.
+    pub(crate) fn transmitting() -> Self {
+        let mut outputs = OutputQueue::default();
+        outputs.push(Pending::Transmit);
+        outputs
+    }
+
     pub(crate) fn push(&mut self, pending: Pending) {
         if self.queue.is_full() {
             warning!("transaction outputs were not drained; dropping the oldest");

@@ -91,22 +91,7 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
         }
     }
 
-    /// The latest response handed to [`ServerInvite::send_response`].
-    pub fn last_response(&self) -> Option<&B> {
-        self.response.as_ref()
-    }
-
-    /// The TU sends a response with `status_code`, whose bytes are `response`.
-    pub fn send_response(
-        &mut self,
-        now: Instant,
-        status_code: u16,
-        response: B,
-    ) -> Result<(), SendError> {
-        // Timers already due fire whatever the TU's response turns out to be.
-        self.fire_due(now);
-        self.accept_response(now, status_code, response)
-    }
+    shared_server_methods!();
 
     fn accept_response(
         &mut self,

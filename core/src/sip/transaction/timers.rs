@@ -2,7 +2,7 @@
 //!
 //! A transaction never has more than two timers running at once: a *retransmission* timer (A, E or G)
 //! whose interval grows, and an *expiry* timer (B, D, F, H, I, J, K, L or M) that moves the machine to
-//! another state. [`Timers`] holds exactly those two slots, so a machine's next deadline is the earlier
+//! another state. `Timers` holds exactly those two slots, so a machine's next deadline is the earlier
 //! of two instants and firing is "take whichever is due first".
 
 use core::time::Duration;
@@ -143,6 +143,23 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
+    /// The timers a client transaction starts with at `now`: `retransmit` (A or E) on an unreliable
+    /// transport, and `expiry` (B or F) after the transaction timeout.
+    pub(crate) fn for_client(
+        now: Instant,
+        config: &TimerConfig,
+        reliability: Reliability,
+        retransmit: TimerName,
+        expiry: TimerName,
+    ) -> Self {
+        let mut timers = Timers::default();
+        if !reliability.is_reliable() {
+            timers.start_retransmit(retransmit, now, config.first_interval());
+        }
+        timers.start_expiry(expiry, now, config.transaction_timeout());
+        timers
+    }
+
     /// Starts (or restarts) the retransmission timer `name` to fire `interval` after `now`.
     pub(crate) fn start_retransmit(&mut self, name: TimerName, now: Instant, interval: Duration) {
         let interval = interval.max(MIN_RETRANSMIT_INTERVAL);

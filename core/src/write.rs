@@ -1,7 +1,8 @@
-//! Writing into a caller's buffer.
+//! Writing into a caller's buffer, shared by every encoder of the crate.
 //!
 //! Every builder of the wire codecs (SDP, CPIM, IMDN, XML documents) appends to a `&mut [u8]` the caller
-//! owns and fails with [`BufferTooSmall`] instead of truncating or allocating. The writer never leaves a
+//! owns and fails with [`BufferTooSmall`] instead of truncating or allocating. (This module used to be
+//! `xml::writer`; that path remains as an alias.) The writer never leaves a
 //! half-written piece behind: a push that does not fit writes nothing.
 
 use core::fmt;
@@ -15,6 +16,14 @@ impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("output buffer too small: pass a larger buffer")
     }
+}
+
+/// The two lowercase hex digits of `byte`, high nibble first (the one hex table of the crate: digest
+/// responses, branches and tags, CPIM escapes).
+pub(crate) fn hex_pair(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let digit = |nibble: u8| DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0');
+    [digit(byte >> 4), digit(byte & 0x0f)]
 }
 
 /// An append-only cursor over a caller buffer.
@@ -56,6 +65,40 @@ impl<'b> ByteWriter<'b> {
         let dst = self.buf.get_mut(self.len..end).ok_or(BufferTooSmall)?;
         dst.copy_from_slice(bytes);
         self.len = end;
+        Ok(())
+    }
+
+    /// Bytes still free.
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+
+    /// The free part of the buffer, to fill directly (then call [`ByteWriter::advance`]).
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.len..).unwrap_or(&mut [])
+    }
+
+    /// Marks `n` bytes of [`ByteWriter::spare`] as written.
+    pub fn advance(&mut self, n: usize) -> Result<(), BufferTooSmall> {
+        if n > self.remaining() {
+            return Err(BufferTooSmall);
+        }
+        self.len += n;
+        Ok(())
+    }
+
+    /// Forgets everything written after the first `len` bytes.
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Appends formatted text, or writes nothing and fails when it does not all fit.
+    pub fn push_fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), BufferTooSmall> {
+        let start = self.len;
+        if fmt::write(self, args).is_err() {
+            self.len = start;
+            return Err(BufferTooSmall);
+        }
         Ok(())
     }
 
@@ -115,6 +158,14 @@ impl<'b> ByteWriter<'b> {
             self.len = start;
         }
         r
+    }
+}
+
+/// `write!` into a writer; a piece that does not fit fails the whole `write!` (use
+/// [`ByteWriter::push_fmt`] to also undo the pieces written before it).
+impl fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes()).map_err(|_| fmt::Error)
     }
 }
 

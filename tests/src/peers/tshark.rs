@@ -1,0 +1,110 @@
+//! tshark as a wire check: capture on `lo` restricted to the test's ports, bounded in time, then
+//! decode the capture with those ports read as SIP and list every malformed packet or error-level
+//! expert item. It catches broken framing (lengths, start lines, header syntax it knows), not full
+//! RFC conformance.
+
+use super::process::{run_bounded, Running};
+use super::require_program;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// The display filter of broken packets.
+pub const BROKEN_FILTER: &str = "_ws.malformed || _ws.expert.severity >= error";
+
+/// A capture in progress.
+pub struct Capture {
+    running: Running,
+    file: PathBuf,
+    ports: Vec<u16>,
+}
+
+impl Capture {
+    /// Starts capturing UDP and TCP on `lo` for `ports`, stopping on its own after `max`; returns
+    /// once the capture has started.
+    pub fn start(dir: &Path, ports: &[u16], max: Duration) -> Capture {
+        let program = require_program("tshark");
+        let file = dir.join("capture.pcapng");
+        let filter = ports
+            .iter()
+            .map(|p| format!("port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut cmd = Command::new(program);
+        cmd.args([
+            "-i",
+            "lo",
+            "-q",
+            "-f",
+            &filter,
+            "-a",
+            &format!("duration:{}", max.as_secs().max(1)),
+        ]);
+        cmd.arg("-w").arg(&file);
+        let mut running = Running::spawn("tshark capture", cmd);
+        running.wait_for_line("`Capturing on` line", Duration::from_secs(15), |l| {
+            l.contains("Capturing on")
+        });
+        // dumpcap reports before the filter is applied to the socket; give it a moment.
+        std::thread::sleep(Duration::from_millis(300));
+        Capture {
+            running,
+            file,
+            ports: ports.to_vec(),
+        }
+    }
+
+    /// Stops the capture and decodes it: (every SIP packet, the broken ones), one summary line each.
+    pub fn finish(mut self) -> (String, String) {
+        std::thread::sleep(Duration::from_millis(300));
+        self.running.stop("INT", Duration::from_secs(5));
+        let sip = self.decode("sip");
+        assert!(
+            !sip.trim().is_empty(),
+            "tshark captured no SIP packet on ports {:?}; capture log:\n{}",
+            self.ports,
+            self.running.output()
+        );
+        (sip, self.decode(BROKEN_FILTER))
+    }
+
+    /// Stops the capture; panics when it holds no SIP packet or any broken one.
+    pub fn assert_clean(self) {
+        let file = self.file.clone();
+        let (sip, broken) = self.finish();
+        assert!(
+            broken.trim().is_empty(),
+            "tshark flags packets as malformed or with error-level expert items (capture {}):\n{broken}\n\
+             all SIP packets:\n{sip}",
+            file.display()
+        );
+    }
+
+    fn decode(&self, display_filter: &str) -> String {
+        let mut cmd = Command::new(require_program("tshark"));
+        cmd.arg("-r").arg(&self.file);
+        for port in &self.ports {
+            cmd.args([
+                "-d",
+                &format!("udp.port=={port},sip"),
+                "-d",
+                &format!("tcp.port=={port},sip"),
+            ]);
+        }
+        cmd.args(["-Y", display_filter]);
+        let done = run_bounded("tshark decode", cmd, Duration::from_secs(30));
+        assert!(
+            done.status.is_some_and(|s| s.success()),
+            "tshark could not decode {} ({:?}):\n{}",
+            self.file.display(),
+            done.status,
+            done.output
+        );
+        // Keep the packet lines (they start with the frame number); drop tshark's notices on stderr.
+        done.output
+            .lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
