@@ -49,6 +49,22 @@ impl Board {
 
 /// The guest's address and the datagram it sends when its sockets are open.
 pub const READY_MESSAGE: &str = "READY 10.0.2.15";
+/// Flash address of the provisioning blob the firmware reads at boot (`boards/.../memory.x`).
+pub const PROVISIONING_ADDRESS: u32 = 0x003F_F000;
+/// The blob's first bytes; a little-endian u16 length and the postcard `ClientConfig` follow.
+pub const PROVISIONING_MAGIC: &[u8; 4] = b"SIMC";
+
+/// The provisioning blob for `config` (what an OMA DM-1 provisioning step writes into flash).
+pub fn provisioning_blob(config: &simple_im_core::client::ClientConfig) -> Result<Vec<u8>, String> {
+    let mut encoded = [0u8; 512];
+    let bytes = config.to_postcard(&mut encoded).map_err(|e| e.to_string())?;
+    let len = u16::try_from(bytes.len()).map_err(|_| "config too long".to_string())?;
+    let mut blob = PROVISIONING_MAGIC.to_vec();
+    blob.extend_from_slice(&len.to_le_bytes());
+    blob.extend_from_slice(bytes);
+    Ok(blob)
+}
+
 /// Bound on one device event after the input that causes it (a SIP transaction over loopback).
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one firmware build (a clean release build takes 20-30 s alone; the machine is shared).
@@ -199,6 +215,17 @@ impl Qemu {
         elf: &Path,
         settings: impl FnOnce(u16) -> Vec<String>,
     ) -> Result<Self, String> {
+        Self::boot_with_qemu_args(board, elf, settings, &[])
+    }
+
+    /// [`Qemu::boot_with`] with more QEMU arguments (for example a `-device loader` that writes a
+    /// provisioning blob into flash).
+    pub fn boot_with_qemu_args(
+        board: Board,
+        elf: &Path,
+        settings: impl FnOnce(u16) -> Vec<String>,
+        qemu_args: &[String],
+    ) -> Result<Self, String> {
         let ready_socket =
             UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("READY socket: {e}"))?;
         let ready_port = ready_socket.local_addr().map_err(|e| e.to_string())?.port();
@@ -229,6 +256,7 @@ impl Qemu {
                 "-monitor",
                 "none",
             ])
+            .args(qemu_args)
             .args(["-semihosting-config", &semihosting, "-nic", &nic, "-kernel"])
             .arg(elf)
             .stdin(Stdio::null())

@@ -9,6 +9,7 @@
 //! guest only through a host forward: the device registers `Contact: <sip:device@127.0.0.1:F>` where
 //! F is the forwarded host port, so the server's MESSAGEs to the device go through that forward.
 
+use simple_im_core::client::{ClientConfig, TransportKind};
 use simple_im_tests::hil::host_user::{HostEvent, HostUser};
 use simple_im_tests::hil::server::ImServer;
 use simple_im_tests::hil::{self, Board, Qemu, EVENT_TIMEOUT};
@@ -238,6 +239,47 @@ fn firmware_panic_ends_qemu_with_failure_status() {
     let _ = alice.wait_for(Duration::from_secs(3), |e| matches!(e, HostEvent::PagerSent));
     let status = qemu.wait_exit().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status.code(), Some(1), "QEMU exit status after PANIC\n{}", qemu.log_text());
+}
+
+/// OMA DM-1 provisioning: the server address and credentials come only from a postcard blob in flash
+/// (the command line names neither, and the firmware's default password is not the device's), so a
+/// registration proves the firmware read the blob.
+#[test]
+fn device_registers_with_the_configuration_provisioned_in_flash() {
+    let server = start_server();
+    let config = ClientConfig::new(
+        &format!("10.0.2.2:{}", server.udp.port()),
+        TransportKind::Udp,
+        DEVICE_AOR,
+        DEVICE.0,
+        DEVICE.1,
+    )
+    .expect("a valid configuration");
+    let blob = hil::provisioning_blob(&config).unwrap_or_else(|e| panic!("{e}"));
+    let path = std::env::temp_dir().join(format!("simple-im-hil-provisioning-{}.bin", std::process::id()));
+    std::fs::write(&path, &blob).expect("the blob is written");
+    if let Err(e) = hil::require_tools() {
+        panic!("{e}");
+    }
+    let elf = hil::build_firmware(Board::Mps2An385).unwrap_or_else(|e| panic!("{e}"));
+    let loader = format!(
+        "loader,file={},addr={:#x},force-raw=on",
+        path.display(),
+        hil::PROVISIONING_ADDRESS
+    );
+    let mut qemu = Qemu::boot_with_qemu_args(
+        Board::Mps2An385,
+        &elf,
+        |forwarded| vec![format!("contact=127.0.0.1:{forwarded}")],
+        &["-device".to_string(), loader],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    qemu.wait_ready().unwrap_or_else(|e| panic!("{e}"));
+    wait_device_event(&qemu, "configuration provisioned in flash", 1);
+    wait_device_event(&qemu, "EVENT registered", 1);
+    let _ = std::fs::remove_file(&path);
+    let mut alice = host_user(&server, ALICE);
+    stop_device(&mut qemu, &mut alice);
 }
 
 /// Code (text + rodata + vectors), initialised data and zeroed data of an ELF, from its section flags.

@@ -2,7 +2,8 @@
 //! (delivery and display notifications), greets a peer, and ends its run on a pager saying `EXIT`.
 //!
 //! Settings come from the semihosting command line as `key=value` words, so the host harness can
-//! point each run at its own server and ports without rebuilding:
+//! point each run at its own server and ports without rebuilding. When a client configuration was
+//! provisioned into flash (`provisioning.rs`), it replaces `server`, `aor`, `user` and `password`:
 //!
 //! | key | meaning | default |
 //! |---|---|---|
@@ -59,7 +60,8 @@ pub struct DemoConfig {
     pub peer: Option<Settings>,
 }
 
-/// Reads `key=value` words from the semihosting command line (defaults in the module docs).
+/// Reads `key=value` words from the semihosting command line (defaults in the module docs); the
+/// client configuration (server, identity, secret) comes from flash when one was provisioned there.
 pub fn config() -> Option<DemoConfig> {
     let mut buf = [0u8; 384];
     let line = semihosting::command_line(&mut buf).unwrap_or("");
@@ -72,10 +74,18 @@ pub fn config() -> Option<DemoConfig> {
     let aor = word("aor").unwrap_or("sip:device@localhost");
     let user = word("user").unwrap_or("device");
     let password = word("password").unwrap_or("device");
-    let client = match ClientConfig::new(server, TransportKind::Udp, aor, user, password) {
+    let client = match crate::provisioning::read() {
+        Some(Ok(config)) => {
+            defmt::info!("client configuration provisioned in flash: {=str}", config.aor.as_str());
+            Ok(config)
+        }
+        Some(Err(e)) => Err(e),
+        None => ClientConfig::new(server, TransportKind::Udp, aor, user, password),
+    };
+    let client = match client {
         Ok(config) => config,
         Err(e) => {
-            defmt::error!("bad client settings: {}", e);
+            defmt::error!("bad client configuration: {}", e);
             return None;
         }
     };
@@ -198,6 +208,6 @@ fn report(event: &ClientEvent, input: &[u8]) {
         ClientEvent::DeliveryNotification { .. } => defmt::info!("EVENT delivery-notification"),
         ClientEvent::DisplayNotification { .. } => defmt::info!("EVENT display-notification"),
         ClientEvent::Rejected { status } => defmt::info!("EVENT rejected status={=u16}", status),
-        ref other => defmt::info!("EVENT other {}", other),
+        _ => defmt::info!("EVENT other"),
     }
 }

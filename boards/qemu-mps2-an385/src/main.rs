@@ -16,6 +16,7 @@
 mod demo;
 mod executor;
 mod lan9118;
+mod provisioning;
 mod rng;
 mod semihosting;
 mod time_driver;
