@@ -185,3 +185,22 @@ fn apply<R: Rng, const BODY: usize, const REQ: usize, const OUT: usize, const SR
         Command::Stop => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_endpoint_takes_an_ipv4_address_with_port() {
+        let endpoint = server_endpoint("10.0.2.2:5060").expect("an address");
+        assert_eq!(endpoint.port, 5060);
+        assert_eq!(endpoint.addr, IpAddress::v4(10, 0, 2, 2));
+    }
+
+    #[test]
+    fn server_endpoint_refuses_names_missing_ports_and_bad_ports() {
+        for bad in ["im.example.com:5060", "10.0.2.2", "10.0.2.2:", "10.0.2.2:70000", "", ":5060"] {
+            assert_eq!(server_endpoint(bad), Err(RunError::ServerNotAnAddress), "{bad:?}");
+        }
+    }
+}
