@@ -125,6 +125,30 @@ async fn await_answer(socket: &UdpSocket<'_>, buf: &mut [u8], ids: &TransactionI
     }
 }
 
+/// One keep-alive: send an OPTIONS from `local`, wait for its answer, log the outcome.
+async fn keepalive_once(
+    socket: &UdpSocket<'_>,
+    datagram: &mut [u8],
+    local: Ipv4Address,
+    server: IpEndpoint,
+    ids: &TransactionIds,
+    cseq: u32,
+) {
+    let len = match write_options(datagram, local, ids, cseq) {
+        Ok(len) => len,
+        Err(e) => return defmt::error!("OPTIONS does not fit: {}", e),
+    };
+    if let Err(e) = socket.send_to(datagram.get(..len).unwrap_or(&[]), server).await {
+        return defmt::warn!("send to {} failed: {}", server, e);
+    }
+    let timeout = Duration::from_secs(RESPONSE_TIMEOUT_S);
+    match with_timeout(timeout, await_answer(socket, datagram, ids)).await {
+        Ok(code) if (200..300).contains(&code) => {}
+        Ok(code) => defmt::warn!("server refused OPTIONS: {=u16}", code),
+        Err(_) => defmt::warn!("no answer from {} in {} s", server, RESPONSE_TIMEOUT_S),
+    }
+}
+
 /// Sends an OPTIONS keep-alive every period and logs what the server answers. Never returns.
 #[embassy_executor::task]
 pub async fn options_keepalive(stack: Stack<'static>, mut rng: HardwareRng) -> ! {
@@ -134,12 +158,6 @@ pub async fn options_keepalive(stack: Stack<'static>, mut rng: HardwareRng) -> !
     let mut tx_buf = [0u8; DATAGRAM_SIZE];
     let mut datagram = [0u8; DATAGRAM_SIZE];
 
-    stack.wait_config_up().await;
-    let Some(local) = stack.config_v4().map(|c| c.address.address()) else {
-        defmt::panic!("network up without an IPv4 address");
-    };
-    defmt::info!("network up: {}", local);
-
     let mut socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
     if let Err(e) = socket.bind(LOCAL_SIP_PORT) {
         defmt::panic!("cannot bind UDP {}: {}", LOCAL_SIP_PORT, e);
@@ -147,22 +165,18 @@ pub async fn options_keepalive(stack: Stack<'static>, mut rng: HardwareRng) -> !
     let server = IpEndpoint::new(IpAddress::Ipv4(Ipv4Address::from(SERVER_IP)), SERVER_PORT);
     let mut ticker = Ticker::every(Duration::from_secs(KEEPALIVE_PERIOD_S));
     let mut cseq: u32 = 0;
+    let mut last_address = None;
     loop {
-        cseq = cseq.wrapping_add(1);
-        let ids = TransactionIds::new(&mut rng);
-        match write_options(&mut datagram, local, &ids, cseq) {
-            Ok(len) => match socket.send_to(datagram.get(..len).unwrap_or(&[]), server).await {
-                Ok(()) => {
-                    let timeout = Duration::from_secs(RESPONSE_TIMEOUT_S);
-                    match with_timeout(timeout, await_answer(&socket, &mut datagram, &ids)).await {
-                        Ok(code) if (200..300).contains(&code) => {}
-                        Ok(code) => defmt::warn!("server refused OPTIONS: {=u16}", code),
-                        Err(_) => defmt::warn!("no answer from {} in {} s", server, RESPONSE_TIMEOUT_S),
-                    }
-                }
-                Err(e) => defmt::warn!("send to {} failed: {}", server, e),
-            },
-            Err(e) => defmt::error!("OPTIONS does not fit: {}", e),
+        // The address is read every time: a DHCP lease can change it and a link loss removes it.
+        stack.wait_config_up().await;
+        if let Some(local) = stack.config_v4().map(|c| c.address.address()) {
+            if last_address != Some(local) {
+                defmt::info!("network up: {}", local);
+                last_address = Some(local);
+            }
+            cseq = cseq.wrapping_add(1);
+            let ids = TransactionIds::new(&mut rng);
+            keepalive_once(&socket, &mut datagram, local, server, &ids, cseq).await;
         }
         ticker.next().await;
     }
