@@ -38,7 +38,10 @@ pub fn run() -> Result<String, String> {
     }
     let mut summary = Vec::new();
     for dir in &boards {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let elf = build(dir)?;
         let size = measure(&elf)?;
         println!(
@@ -48,7 +51,10 @@ pub fn run() -> Result<String, String> {
             size.bss,
             elf.display()
         );
-        summary.push(format!("{name} text {} B data {} B bss {} B", size.text, size.data, size.bss));
+        summary.push(format!(
+            "{name} text {} B data {} B bss {} B",
+            size.text, size.data, size.bss
+        ));
     }
     Ok(format!("{}; no allocator linked", summary.join(", ")))
 }
@@ -56,8 +62,7 @@ pub fn run() -> Result<String, String> {
 /// The board directories with a Cargo.toml, minus [`BUILT_ELSEWHERE`], in name order.
 fn boards_to_build() -> Result<Vec<PathBuf>, String> {
     let boards = root().join("boards");
-    let entries =
-        std::fs::read_dir(&boards).map_err(|e| format!("reading {}: {e}", boards.display()))?;
+    let entries = std::fs::read_dir(&boards).map_err(|e| format!("reading {}: {e}", boards.display()))?;
     let mut dirs: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -82,7 +87,11 @@ fn build(dir: &Path) -> Result<PathBuf, String> {
     eprintln!("xtask: running {cmd:?} in {}", dir.display());
     let output = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if !output.status.success() {
-        return Err(format!("building {} failed with {}", dir.display(), output.status));
+        return Err(format!(
+            "building {} failed with {}",
+            dir.display(),
+            output.status
+        ));
     }
     String::from_utf8_lossy(&output.stdout)
         .lines()
@@ -96,10 +105,11 @@ fn build(dir: &Path) -> Result<PathBuf, String> {
 /// Sizes of a firmware ELF; an error if it links an allocator.
 pub fn measure(elf: &Path) -> Result<ElfSize, String> {
     let bytes = std::fs::read(elf).map_err(|e| format!("reading {}: {e}", elf.display()))?;
-    let file =
-        object::File::parse(&*bytes).map_err(|e| format!("parsing {}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("parsing {}: {e}", elf.display()))?;
     let allocator = file.symbols().find(|symbol| {
-        symbol.name().is_ok_and(|n| n.contains("__rust_alloc") || n.contains("__rdl_alloc"))
+        symbol
+            .name()
+            .is_ok_and(|n| n.contains("__rust_alloc") || n.contains("__rdl_alloc"))
     });
     if let Some(symbol) = allocator {
         return Err(format!(
