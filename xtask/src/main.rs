@@ -5,8 +5,10 @@
 //!   `N passed, N failed` line. This is the README's test command and what CI runs.
 //! - `bench`  runs a criterion benchmark (`parse`, ...) in full.
 //! - `size`   builds the size-probe firmware and reports what the core adds to it.
+//! - `build-boards` builds the real boards' firmware (not run: no hardware in CI) and reports sizes.
 //! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.
 
+mod build_boards;
 mod fuzz;
 mod report;
 mod setup;
@@ -25,6 +27,7 @@ commands:
                         smoke run; --quick skips fuzzing and benches
   bench [NAME] [--quick] run criterion benchmarks (NAME: parse; default all), --quick for a short run
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
+  build-boards          build the real boards' firmware (release) and print their sizes
   fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => steps::test(args.iter().any(|a| a == "--quick")),
         Some("bench") => steps::bench(&args[1..]),
         Some("size") => size::run().map(|_| ()),
+        Some("build-boards") => build_boards::run().map(|summary| println!("{summary}")),
         Some("fuzz") => fuzz::run_from_args(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -109,6 +109,7 @@ pub fn test(quick: bool) -> Result<(), String> {
         crate::size::check_no_std_builds().map(|_| "both targets build".into())
     });
     step("size report", &mut || crate::size::run());
+    step("real boards build (release, not run)", &mut crate::build_boards::run);
     if !quick {
         step("fuzz smoke run", &mut || crate::fuzz::run_all(crate::fuzz::CI_SECONDS));
         step("bench smoke run", &mut || {

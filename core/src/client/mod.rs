@@ -357,7 +357,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             self.push_event(ClientEvent::Rejected { status: 400 });
             return;
         }
-        let Some(key) = wire::server_key(msg) else {
+        let Ok(key) = crate::sip::transaction::server_key_for_request(msg) else {
             if is_ack {
                 return;
             }
@@ -402,13 +402,20 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         reason: &str,
         dest: Destination<A>,
     ) {
+        if let Some(bytes) = self.build_response(msg, code, reason) {
+            self.queue_stateless(dest, bytes);
+        }
+    }
+
+    /// A response to `msg` with a fresh To tag, or `None` (logged) when it cannot be built.
+    fn build_response(&mut self, msg: &Message<'_, '_>, code: u16, reason: &str) -> Option<Vec<u8, RESPONSE_CAPACITY>> {
         let tag = crate::sip::dialog::generate_tag(&mut self.rng);
         let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
         if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
             warning!("cannot answer {}: request lacks headers or is too long", code);
-            return;
+            return None;
         }
-        self.queue_stateless(dest, bytes);
+        Some(bytes)
     }
 
     pub(crate) fn respond_in_transaction(
@@ -420,12 +427,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         reason: &str,
         dest: Destination<A>,
     ) {
-        let tag = crate::sip::dialog::generate_tag(&mut self.rng);
-        let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
-        if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
-            warning!("cannot answer {}: request lacks headers or is too long", code);
-            return;
-        }
+        let Some(bytes) = self.build_response(msg, code, reason) else { return };
         for slot in self.servers.iter_mut() {
             if slot
                 .as_ref()

@@ -4,7 +4,6 @@ use heapless::{String, Vec};
 
 use crate::rng::Rng;
 use crate::sip::builder::{response_to, BuildError, MessageWriter};
-use crate::sip::transaction::TransactionKey;
 use crate::sip::{HeaderName, Message, Method};
 
 /// Random bytes in a generated Call-ID.
@@ -27,17 +26,6 @@ pub(crate) fn header_safe(value: &str) -> &str {
 }
 
 /// The server-transaction key of a request (RFC 3261 §17.2.3), when its top Via has an RFC 3261 branch.
-pub(crate) fn server_key(msg: &Message<'_, '_>) -> Option<TransactionKey> {
-    let raw = msg.values(HeaderName::Via).next()?;
-    let via = crate::sip::header::Via::parse(raw).ok()?;
-    let branch = via.branch?;
-    // sent-by: the text after "SIP/2.0/<transport>" up to the first parameter.
-    let after_protocol = raw.trim_start().split_once(char::is_whitespace)?.1;
-    let sent_by = after_protocol.split(';').next()?.trim();
-    let method = msg.method()?;
-    TransactionKey::server(branch, sent_by, method.as_str()).ok()
-}
-
 /// Writes a response to `msg` into `out` (replacing its contents).
 pub(crate) fn response<const N: usize>(
     msg: &Message<'_, '_>,
@@ -46,25 +34,13 @@ pub(crate) fn response<const N: usize>(
     tag: &str,
     out: &mut Vec<u8, N>,
 ) -> Result<(), BuildError> {
-    out.clear();
-    out.resize(N, 0).map_err(|_| BuildError::BufferTooSmall)?;
-    let result = (|| {
-        let mut w = response_to(msg, code, reason, Some(tag), out.as_mut_slice())?;
+    fill(out, |buf| {
+        let mut w = response_to(msg, code, reason, Some(tag), buf)?;
         if code == 405 {
             w.header(HeaderName::Allow, "INVITE, ACK, BYE, MESSAGE, OPTIONS")?;
         }
         w.finish(b"")
-    })();
-    match result {
-        Ok(len) => {
-            out.truncate(len);
-            Ok(())
-        }
-        Err(e) => {
-            out.clear();
-            Err(e)
-        }
-    }
+    })
 }
 
 /// The parts every out-of-dialog request of the client shares.
