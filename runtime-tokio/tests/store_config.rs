@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 
 fn syntax_error(text: &str) -> (Option<usize>, Option<usize>, String) {
     match Config::from_toml(text, Path::new("/etc/simple-im")) {
-        Err(ConfigError::Syntax { line, column, message, .. }) => (line, column, message),
+        Err(ConfigError::Syntax {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
         other => panic!("expected a syntax error for {text:?}, got {other:?}"),
     }
 }
@@ -19,7 +24,10 @@ fn no_file_gives_the_documented_defaults() {
     assert_eq!(config.system_uri, "sip:system@localhost");
     assert_eq!(config.data_dir, PathBuf::from("./simple-im-data"));
     assert_eq!(config.db_path(), PathBuf::from("./simple-im-data/simple-im.db"));
-    assert_eq!(config.charging_log, PathBuf::from("./simple-im-data/charging.jsonl"));
+    assert_eq!(
+        config.charging_log,
+        PathBuf::from("./simple-im-data/charging.jsonl")
+    );
     let loopback: SocketAddr = "127.0.0.1:5060".parse().unwrap();
     assert_eq!(DEFAULT_SIP_LISTEN, loopback);
     assert_eq!(config.sip.udp, [loopback]);
@@ -62,10 +70,17 @@ fn file_overrides_every_key() {
     let config = Config::from_toml(text, Path::new("/etc/simple-im")).unwrap();
     assert_eq!(config.domain, "example.com");
     assert!(config.is_local_domain("IM.example.com") && !config.is_local_domain("example.org"));
-    assert_eq!(config.data_dir, PathBuf::from("/etc/simple-im/data"), "relative to the file's directory");
+    assert_eq!(
+        config.data_dir,
+        PathBuf::from("/etc/simple-im/data"),
+        "relative to the file's directory"
+    );
     assert_eq!(config.charging_log, PathBuf::from("/var/log/im.jsonl"));
     assert_eq!(config.system_uri, "sip:notices@example.com");
-    assert_eq!(config.trusted_cores, ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+    assert_eq!(
+        config.trusted_cores,
+        ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+    );
     assert!(config.is_trusted_core("10.0.0.5".parse().unwrap()));
     assert!(!config.is_trusted_core("10.0.0.6".parse().unwrap()));
     assert_eq!(config.sip.udp, ["0.0.0.0:5070".parse::<SocketAddr>().unwrap()]);
@@ -95,7 +110,10 @@ fn data_option_beats_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("simple-im.toml");
     std::fs::write(&file, "data_dir = \"from-file\"\n").unwrap();
-    assert_eq!(Config::load(Some(&file), None).unwrap().data_dir, dir.path().join("from-file"));
+    assert_eq!(
+        Config::load(Some(&file), None).unwrap().data_dir,
+        dir.path().join("from-file")
+    );
     let config = Config::load(Some(&file), Some(Path::new("/override"))).unwrap();
     assert_eq!(config.data_dir, PathBuf::from("/override"));
 }
@@ -130,7 +148,10 @@ fn unusable_values_name_their_key() {
         ("system_uri = \"mailto:x@y\"", "system_uri"),
         ("[sip]\nudp = []\ntcp = []", "sip"),
         ("[limits]\nquota_messages = 0", "limits.quota_messages"),
-        ("[limits]\nmax_pager_body_bytes = 0", "limits.max_pager_body_bytes"),
+        (
+            "[limits]\nmax_pager_body_bytes = 0",
+            "limits.max_pager_body_bytes",
+        ),
     ];
     for (text, expected_key) in cases {
         match Config::from_toml(text, Path::new(".")) {

@@ -8,6 +8,7 @@
 //!        MESSAGE  -> pager: proxy auth (407), Participating policy (403/413/415, privacy)
 //!                    -> proxy to every contact (parallel fork, first 2xx wins)
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
+//!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
 //! ```
@@ -23,6 +24,7 @@ pub mod location;
 pub mod pager;
 pub mod participating;
 pub mod proxy;
+pub mod publish;
 pub mod registrar;
 pub mod reply;
 pub mod rng;
@@ -102,6 +104,8 @@ pub struct Server {
     pub charging: charging::Charging,
     /// Users whose deferred messages are being pushed right now.
     pub deliveries: deferred::Deliveries,
+    /// Live PUBLISHed service settings.
+    pub publications: publish::Publications,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -143,6 +147,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         location: location::Location::default(),
         charging,
         deliveries: deferred::Deliveries::default(),
+        publications: publish::Publications::default(),
     });
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
@@ -207,6 +212,7 @@ impl Server {
             match method.as_str() {
                 "REGISTER" => registrar::register(&server, &request).await,
                 "MESSAGE" => pager::message(&server, &request).await,
+                "PUBLISH" => publish::publish(&server, &request).await,
                 "OPTIONS" => reply::send(
                     &server,
                     &request,
