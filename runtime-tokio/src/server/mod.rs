@@ -42,7 +42,8 @@ use std::sync::{Arc, OnceLock};
 use transaction::{Arrival, TransactionLayer};
 use transport::{Flow, Inbound, InboundHandler};
 
-/// Settings of the server roles that the configuration file does not (yet) carry.
+/// Settings of the server roles: the `[server]` table of the configuration ([`Config::server_options`])
+/// plus the few that only tests change (`expiry_interval`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Content types a MESSAGE may carry (`type/subtype`, lowercase); `None` allows any (pager mode
