@@ -9,6 +9,7 @@
 //!                    -> proxy to every contact (parallel fork, first 2xx wins)
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
+//!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
 //! ```
@@ -20,6 +21,7 @@ pub mod auth;
 pub mod charging;
 pub mod deferred;
 pub mod imdn;
+pub mod invite;
 pub mod location;
 pub mod pager;
 pub mod participating;
@@ -107,6 +109,8 @@ pub struct Server {
     pub deliveries: deferred::Deliveries,
     /// Live PUBLISHed service settings.
     pub publications: publish::Publications,
+    /// INVITE transactions of the proxy.
+    pub invites: invite::Invites,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -149,6 +153,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         charging,
         deliveries: deferred::Deliveries::default(),
         publications: publish::Publications::default(),
+        invites: invite::Invites::default(),
     });
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
@@ -164,7 +169,9 @@ impl Server {
         let Inbound { bytes, flow } = inbound;
         match SipMessage::parse(bytes, flow.is_reliable()) {
             Ok(msg) if msg.status().is_some() => {
-                self.transactions.response(msg);
+                if let Some(msg) = invite::response(self, msg) {
+                    self.transactions.response(msg);
+                }
             }
             Ok(msg) => self.dispatch(msg, flow),
             Err(Rejected::Invalid { message, reason }) => {
@@ -183,25 +190,11 @@ impl Server {
     }
 
     fn dispatch(self: &Arc<Self>, msg: SipMessage, flow: Flow) {
+        // INVITE, ACK, CANCEL of an INVITE, and in-dialog requests have their own transactions.
+        let Some((msg, flow)) = invite::dispatch(self, msg, flow) else {
+            return;
+        };
         let method = msg.method().unwrap_or("").to_owned();
-        match method.as_str() {
-            "ACK" => return,
-            // INVITE sessions come with the session-mode issue; until then refuse statelessly, so the
-            // client's ACK (absorbed above) and retransmissions need no transaction.
-            "INVITE" => {
-                let request = Request { msg, flow, key: None };
-                reply::send(
-                    self,
-                    &request,
-                    501,
-                    "Not Implemented (sessions are not supported yet)",
-                    &[],
-                    None,
-                );
-                return;
-            }
-            _ => {}
-        }
         let key = match self.transactions.arrive(&msg, flow) {
             Some(Arrival::New(key)) => Some(key),
             Some(Arrival::Retransmission) => return,
