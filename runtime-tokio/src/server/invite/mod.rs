@@ -30,7 +30,7 @@ use super::auth::{AuthOutcome, Realm};
 use super::proxy::{self, Target};
 use super::sip::SipMessage;
 use super::transport::Flow;
-use super::{pager, reply, Server};
+use super::{pager, registrar, reply, Server};
 use bytes::Bytes;
 use simple_im_core::sip::transaction::{
     ClientInvite, Event, Output, Reliability, ServerInvite, ServerRequest, TimerConfig, TransactionKey,
@@ -147,34 +147,38 @@ fn absorb_ack(server: &Arc<Server>, msg: &SipMessage) -> bool {
     true
 }
 
-/// A new or retransmitted INVITE.
-pub fn invite(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
-    let Some(key) = super::transaction::TransactionLayer::server_key(&msg) else {
-        return;
-    };
+/// The channel between a call's task and its transactions.
+type CallChannel = (
+    mpsc::UnboundedSender<CallInput>,
+    mpsc::UnboundedReceiver<CallInput>,
+);
+
+/// Opens the INVITE server transaction for `msg` and answers 100 Trying; `None` for a retransmission
+/// (handed to its transaction) or a request without a usable branch.
+fn open(server: &Arc<Server>, msg: &SipMessage, flow: Flow) -> Option<(TransactionKey, CallChannel)> {
+    let key = super::transaction::TransactionLayer::server_key(msg)?;
     let now = server.transactions.now();
+    let (tx, rx) = mpsc::unbounded_channel();
     {
         let mut table = lock(&server.invites.server);
         if let Some(entry) = table.get_mut(&key) {
             entry.machine.handle_request(now, ServerRequest::Retransmission);
             drain_server(server, &mut table, &key);
-            return;
+            return None;
         }
         let machine = ServerInvite::new(now, TimerConfig::default(), reliability(&flow));
-        table.insert(
-            key.clone(),
-            ServerEntry {
-                machine,
-                flow,
-                call: None,
-            },
-        );
+        let call = Some(tx.clone());
+        table.insert(key.clone(), ServerEntry { machine, flow, call });
     }
-    respond(server, &key, &msg, &flow, 100, "Trying", &[]);
-    let (tx, rx) = mpsc::unbounded_channel();
-    if let Some(entry) = lock(&server.invites.server).get_mut(&key) {
-        entry.call = Some(tx.clone());
-    }
+    respond(server, &key, msg, &flow, 100, "Trying", &[]);
+    Some((key, (tx, rx)))
+}
+
+/// A new or retransmitted INVITE.
+pub fn invite(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
+    let Some((key, (tx, rx))) = open(server, &msg, flow) else {
+        return;
+    };
     let server = server.clone();
     tokio::spawn(async move { call(&server, key, msg, flow, tx, rx).await });
 }
@@ -347,13 +351,7 @@ async fn authenticate(
             None
         }
         AuthOutcome::Challenge { stale } => {
-            let name = Realm::Proxy.challenge_header().as_str();
-            let headers: Vec<(&str, String)> = server
-                .auth
-                .challenges(now, stale)
-                .into_iter()
-                .map(|c| (name, c))
-                .collect();
+            let headers = registrar::challenge_headers(server, Realm::Proxy, stale);
             respond(
                 server,
                 key,
@@ -573,32 +571,9 @@ pub(crate) fn cancel_call(server: &Server, key: &TransactionKey) -> bool {
 
 /// Forwards a re-INVITE (in-dialog) statefully to its routed `target`, relaying the answers.
 pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target: Target) {
-    let Some(key) = super::transaction::TransactionLayer::server_key(&msg) else {
+    let Some((key, (tx, rx))) = open(server, &msg, flow) else {
         return;
     };
-    let now = server.transactions.now();
-    {
-        let mut table = lock(&server.invites.server);
-        if let Some(entry) = table.get_mut(&key) {
-            entry.machine.handle_request(now, ServerRequest::Retransmission);
-            drain_server(server, &mut table, &key);
-            return;
-        }
-        let machine = ServerInvite::new(now, TimerConfig::default(), reliability(&flow));
-        table.insert(
-            key.clone(),
-            ServerEntry {
-                machine,
-                flow,
-                call: None,
-            },
-        );
-    }
-    respond(server, &key, &msg, &flow, 100, "Trying", &[]);
-    let (tx, rx) = mpsc::unbounded_channel();
-    if let Some(entry) = lock(&server.invites.server).get_mut(&key) {
-        entry.call = Some(tx.clone());
-    }
     let Some(max_forwards) = proxy::next_max_forwards(&msg) else {
         respond(server, &key, &msg, &flow, 483, "Too Many Hops", &[]);
         return;
