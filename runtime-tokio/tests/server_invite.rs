@@ -278,3 +278,33 @@ async fn unauthenticated_invite_is_challenged_with_407_and_100_comes_first() {
     let challenge = response_with(&mut alice, 407).await;
     assert!(challenge.header(HeaderName::ProxyAuthenticate).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_2xx_of_a_forked_invite_is_relayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut desk = registered(&running, "bob").await;
+    let mut phone = registered(&running, "bob").await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let mut call = Call::new(&alice, "both");
+    invite_authenticated(&mut alice, &mut call, "bob").await;
+    let at_desk = request_with(&mut desk, "INVITE").await;
+    let at_phone = request_with(&mut phone, "INVITE").await;
+    // Both answer before any provisional, so neither branch is cancelled (RFC 3261 §9.1).
+    answer(&mut phone, &at_phone, 200, "OK").await;
+    answer(&mut desk, &at_desk, 200, "OK").await;
+    let first = response_with(&mut alice, 200).await;
+    let second = response_with(&mut alice, 200).await;
+    let contacts: Vec<&str> = [&first, &second]
+        .iter()
+        .map(|r| r.header(HeaderName::Contact).unwrap())
+        .collect();
+    assert!(
+        contacts.iter().any(|c| c.contains(&desk.contact())),
+        "{contacts:?}"
+    );
+    assert!(
+        contacts.iter().any(|c| c.contains(&phone.contact())),
+        "{contacts:?}"
+    );
+}

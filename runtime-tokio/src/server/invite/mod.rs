@@ -20,9 +20,14 @@
 //! transactions and by CANCEL. The task ends when every branch transaction has terminated, so the 2xx
 //! retransmissions and late forks that arrive while a branch is Accepted are still relayed.
 //!
+//! Timer C (§16.8, [`TIMER_C`]): a call whose branches ring longer CANCELs them; if that brings no
+//! final response within another Timer C, the branches are given up and the best response (or 408)
+//! goes upstream.
+//!
 //! Not done yet: in-dialog routing to a TCP-only next hop (requests are routed over UDP from the
-//! socket they came in on), 2xx retransmissions after the branch transaction ended (Timer M), and
-//! session-mode deferral for offline users (480 for now).
+//! socket they came in on), double Record-Route when the two sides use different transports, 2xx
+//! retransmissions after the branch transaction ended (Timer M; they are dropped), and session-mode
+//! deferral for offline users (480 for now).
 
 pub mod route;
 
@@ -48,7 +53,12 @@ enum CallInput {
     Failed(usize),
     /// The caller CANCELled.
     Cancel,
+    /// Timer C fired a second time: the branches are given up.
+    TimerC,
 }
+
+/// Timer C (RFC 3261 §16.8): how long a proxy lets a branch ring (more than 3 minutes).
+pub const TIMER_C: std::time::Duration = std::time::Duration::from_secs(181);
 
 struct ServerEntry {
     machine: ServerInvite<Bytes>,
@@ -479,8 +489,25 @@ async fn relay(
     let mut cancelled = false;
     let mut best: Option<SipMessage> = None;
     let mut final_sent = false;
-    while let Some(input) = rx.recv().await {
+    let mut timer_c = tokio::time::Instant::now() + TIMER_C;
+    loop {
+        let input = match tokio::time::timeout_at(timer_c, rx.recv()).await {
+            Ok(Some(input)) => input,
+            Ok(None) => break,
+            // Timer C (§16.8): the branches rang too long; CANCEL them, and if even that brings no
+            // final response, give up on them.
+            Err(_) if !cancelled => {
+                timer_c += TIMER_C;
+                CallInput::Cancel
+            }
+            Err(_) => {
+                timer_c += TIMER_C;
+                branches.iter_mut().for_each(|b| b.done = true);
+                CallInput::TimerC
+            }
+        };
         match input {
+            CallInput::TimerC => {}
             CallInput::Cancel => {
                 cancelled = true;
                 for b in branches

@@ -206,3 +206,44 @@ fn cancel_for(invite: &SipMessage) -> Option<Bytes> {
     buf.truncate(len);
     Some(Bytes::from(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:bob@127.0.0.1:5072 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsim1\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa\r\n\
+Max-Forwards: 69\r\nRoute: <sip:127.0.0.1:5080;lr>\r\nFrom: <sip:alice@localhost>;tag=1\r\n\
+To: <sip:bob@localhost>\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n";
+
+    fn parse(text: &str) -> SipMessage {
+        SipMessage::parse(Bytes::copy_from_slice(text.as_bytes()), false).expect("valid")
+    }
+
+    #[test]
+    fn cancel_copies_uri_top_via_from_to_call_id_route_and_the_cseq_number() {
+        let cancel = parse(std::str::from_utf8(&cancel_for(&parse(INVITE)).unwrap()).unwrap());
+        assert_eq!(cancel.method(), Some("CANCEL"));
+        assert_eq!(cancel.request_uri(), Some("sip:bob@127.0.0.1:5072"));
+        let vias: Vec<&str> = cancel.values(HeaderName::Via).collect();
+        assert_eq!(vias, ["SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsim1"]);
+        assert_eq!(cancel.header(HeaderName::CSeq), Some("7 CANCEL"));
+        assert_eq!(cancel.header(HeaderName::Route), Some("<sip:127.0.0.1:5080;lr>"));
+        assert_eq!(cancel.header(HeaderName::To), Some("<sip:bob@localhost>"));
+        assert_eq!(cancel.call_id(), "c1");
+    }
+
+    #[test]
+    fn ack_for_an_error_takes_the_responses_to_tag_and_the_invites_branch() {
+        let response = parse(
+            "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKsim1\r\n\
+From: <sip:alice@localhost>;tag=1\r\nTo: <sip:bob@localhost>;tag=b\r\nCall-ID: c1\r\nCSeq: 7 INVITE\r\n\
+Content-Length: 0\r\n\r\n",
+        );
+        let ack = parse(std::str::from_utf8(&ack_for(&parse(INVITE), &response).unwrap()).unwrap());
+        assert_eq!(ack.method(), Some("ACK"));
+        assert_eq!(ack.top_via().unwrap().branch, Some("z9hG4bKsim1"));
+        assert_eq!(ack.to().unwrap().tag(), Some("b"));
+        assert_eq!(ack.header(HeaderName::CSeq), Some("7 ACK"));
+    }
+}
