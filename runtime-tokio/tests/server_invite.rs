@@ -308,3 +308,23 @@ async fn every_2xx_of_a_forked_invite_is_relayed() {
         "{contacts:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dialog_requests_without_our_route_are_not_relayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
+    let call = Call::new(&alice, "norr");
+    let bye = request(
+        &alice,
+        &call,
+        "BYE",
+        &bob.contact(),
+        "<sip:bob@localhost>;tag=x",
+        &[],
+    );
+    alice.send_raw(&bye).await;
+    assert_eq!(response_with(&mut alice, 405).await.cseq_method(), Some("BYE"));
+    assert!(bob.receive_within(Duration::from_millis(300)).await.is_none());
+}

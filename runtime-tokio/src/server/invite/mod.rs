@@ -123,7 +123,7 @@ pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(Si
             None
         }
         "CANCEL" => route::cancel(server, msg, flow),
-        _ if route::is_in_dialog(&msg) => {
+        _ if route::is_in_dialog(server, &msg) => {
             route::in_dialog(server, msg, flow);
             None
         }

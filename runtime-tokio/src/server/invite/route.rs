@@ -4,9 +4,9 @@
 //!
 //! | request | handling |
 //! |---|---|
-//! | in-dialog (To tag), non-INVITE | our own top Route removed; sent statefully (non-INVITE client transaction) to the next Route, else to the Request-URI; the response relayed |
+//! | in-dialog (To tag, top Route naming us), non-INVITE | our own top Route removed; sent statefully (non-INVITE client transaction) to the next Route, else to the Request-URI; the response relayed |
 //! | in-dialog re-INVITE | the same target, through an INVITE client transaction ([`super::reinvite`]) |
-//! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11) |
+//! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11); dropped without our Route |
 //! | CANCEL matching an INVITE server transaction | 200 through its own transaction; the call CANCELs its pending branches |
 //! | CANCEL matching none | given back: the dispatcher answers 481 |
 //!
@@ -26,10 +26,20 @@ use simple_im_core::sip::{ack_for_non_2xx, HeaderName, MessageWriter, Method, Ur
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-/// Whether the request belongs to a dialog (its To has a tag) and so is routed by Route.
-pub fn is_in_dialog(msg: &SipMessage) -> bool {
+/// Whether the request belongs to a dialog this proxy Record-Routed: its To has a tag and its top
+/// Route names us. Requests without our Route are not relayed by Route (no open relay to any address
+/// a request names); they go through the ordinary dispatch.
+pub fn is_in_dialog(server: &Server, msg: &SipMessage) -> bool {
     let method = msg.method().unwrap_or("");
-    method != "REGISTER" && msg.to().and_then(|t| t.tag()).is_some()
+    method != "REGISTER" && msg.to().and_then(|t| t.tag()).is_some() && routed_through_us(server, msg)
+}
+
+/// Whether the top Route names this proxy.
+fn routed_through_us(server: &Server, msg: &SipMessage) -> bool {
+    msg.values(HeaderName::Route)
+        .next()
+        .and_then(|v| split_list(v).next())
+        .is_some_and(|route| proxy::names_us(server, route))
 }
 
 /// The next hop of an in-dialog request: the first Route after ours, else the Request-URI.
@@ -115,6 +125,9 @@ pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
 
 /// An ACK no INVITE server transaction absorbed (the ACK for a 2xx): forwarded statelessly.
 pub fn ack(server: &Arc<Server>, msg: &SipMessage, flow: Flow) {
+    if !routed_through_us(server, msg) {
+        return;
+    }
     let Some(target) = next_hop(server, msg, &flow) else {
         return;
     };
