@@ -101,13 +101,7 @@ pub(super) async fn relay(
             CallInput::TimerC => {}
             CallInput::Cancel => {
                 cancelled = true;
-                for b in branches
-                    .iter_mut()
-                    .filter(|b| !b.done && b.provisional && !b.cancelled)
-                {
-                    b.cancelled = true;
-                    route::send_cancel(server, &b.invite, b.flow);
-                }
+                cancel_pending(server, &mut branches);
             }
             CallInput::Failed(i) => {
                 if let Some(b) = branches.get_mut(i) {
@@ -139,13 +133,7 @@ pub(super) async fn relay(
                     final_sent = true;
                     if !answered {
                         answered = true;
-                        for b in branches
-                            .iter_mut()
-                            .filter(|b| !b.done && b.provisional && !b.cancelled)
-                        {
-                            b.cancelled = true;
-                            route::send_cancel(server, &b.invite, b.flow);
-                        }
+                        cancel_pending(server, &mut branches);
                     }
                     continue;
                 }
@@ -169,5 +157,17 @@ pub(super) async fn relay(
     }
     if !final_sent {
         respond(server, key, msg, flow, 408, "Request Timeout", &[]);
+    }
+}
+
+/// CANCELs every branch still ringing (a branch with no provisional response yet is CANCELled when
+/// its first one arrives, RFC 3261 §9.1).
+fn cancel_pending(server: &Arc<Server>, branches: &mut [Branch]) {
+    for b in branches
+        .iter_mut()
+        .filter(|b| !b.done && b.provisional && !b.cancelled)
+    {
+        b.cancelled = true;
+        route::send_cancel(server, &b.invite, b.flow);
     }
 }

@@ -5,7 +5,7 @@
 //! | request | handling |
 //! |---|---|
 //! | in-dialog (To tag, top Route naming us), non-INVITE | our own top Route removed; sent statefully (non-INVITE client transaction) to the next Route, else to the Request-URI; the response relayed |
-//! | in-dialog re-INVITE | the same target, through an INVITE client transaction ([`super::reinvite`]) |
+//! | in-dialog re-INVITE | the same target, through an INVITE client transaction (`reinvite` in the parent module) |
 //! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11); dropped without our Route |
 //! | CANCEL matching an INVITE server transaction | 200 through its own transaction; the call CANCELs its pending branches |
 //! | CANCEL matching none | given back: the dispatcher answers 481 |
