@@ -3,7 +3,7 @@
 
 mod server_support;
 
-use server_support::{registered, start, udp_addr, Ua};
+use server_support::{registered, start, tcp_addr, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::reply;
 use simple_im_tokio::server::sip::SipMessage;
@@ -35,8 +35,13 @@ fn request(ua: &Ua, call: &Call, method: &str, uri: &str, to: &str, extra: &[(&s
         "ACK" if extra.is_empty() => "INVITE",
         other => other,
     };
+    let transport = if ua.contact().ends_with(";transport=tcp") {
+        "TCP"
+    } else {
+        "UDP"
+    };
     let mut text = format!(
-        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{branch_kind}{}{};rport\r\nMax-Forwards: 70\r\n\
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {};branch=z9hG4bK{branch_kind}{}{};rport\r\nMax-Forwards: 70\r\n\
 From: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {} {method}\r\nContact: <{}>\r\n",
         ua.local(),
         call.cseq,
@@ -327,4 +332,34 @@ async fn in_dialog_requests_without_our_route_are_not_relayed() {
     alice.send_raw(&bye).await;
     assert_eq!(response_with(&mut alice, 405).await.cseq_method(), Some("BYE"));
     assert!(bob.receive_within(Duration::from_millis(300)).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_over_tcp_routes_the_bye_on_the_callees_registered_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = Ua::tcp("bob", "bob-pw", tcp_addr(&running)).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let mut call = Call::new(&alice, "tcp");
+    invite_authenticated(&mut alice, &mut call, "bob").await;
+    let invite = request_with(&mut bob, "INVITE").await;
+    let record_route = invite.header(HeaderName::RecordRoute).unwrap().to_owned();
+    assert!(record_route.contains(";transport=tcp"), "{record_route}");
+    answer(&mut bob, &invite, 200, "OK").await;
+    let ok = response_with(&mut alice, 200).await;
+    let to = ok.header(HeaderName::To).unwrap().to_owned();
+    let route = [("Route", record_route)];
+    alice
+        .send_raw(&request(&alice, &call, "ACK", &bob.contact(), &to, &route))
+        .await;
+    request_with(&mut bob, "ACK").await;
+    call.cseq += 1;
+    alice
+        .send_raw(&request(&alice, &call, "BYE", &bob.contact(), &to, &route))
+        .await;
+    let bye = request_with(&mut bob, "BYE").await;
+    bob.send_raw(&reply::build(&bye, None, 200, "OK", &[], None).unwrap())
+        .await;
+    assert_eq!(response_with(&mut alice, 200).await.cseq_method(), Some("BYE"));
 }

@@ -24,10 +24,10 @@
 //! final response within another Timer C, the branches are given up and the best response (or 408)
 //! goes upstream.
 //!
-//! Not done yet: in-dialog routing to a TCP-only next hop (requests are routed over UDP from the
-//! socket they came in on), double Record-Route when the two sides use different transports, 2xx
-//! retransmissions after the branch transaction ended (Timer M; they are dropped), and session-mode
-//! deferral for offline users (480 for now).
+//! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
+//! connections are known; others are reached over UDP), double Record-Route when the two sides use
+//! different transports, 2xx retransmissions after the branch transaction ended (Timer M; they are
+//! dropped), and session-mode deferral for offline users (480 for now).
 
 mod relay;
 pub mod route;

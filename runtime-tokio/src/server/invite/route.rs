@@ -10,8 +10,9 @@
 //! | CANCEL matching an INVITE server transaction | 200 through its own transaction; the call CANCELs its pending branches |
 //! | CANCEL matching none | given back: the dispatcher answers 481 |
 //!
-//! The next hop's address comes from the URI: an IP literal (port 5060 by default), reached over UDP
-//! from the socket the request came in on; or a user of our domain, reached through the first
+//! The next hop comes from the URI: a registered contact (by URI, or by the peer address of the flow
+//! it registered on) is reached over that flow, TCP included; any other IP literal (port 5060 by
+//! default) over UDP from the socket the request came in on; a user of our domain through the first
 //! registered contact's flow.
 
 use super::super::proxy::{self, Forked, Target};
@@ -68,11 +69,17 @@ pub fn next_hop(server: &Server, msg: &SipMessage, flow: &Flow) -> Option<Target
         });
     }
     let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+    let peer = SocketAddr::new(ip, sip.port.unwrap_or(5060));
+    if let Some(registered) = server.location.flow_to(&hop, Some(peer)) {
+        return Some(Target {
+            uri,
+            flow: registered,
+        });
+    }
     let socket = match flow {
         Flow::Udp { socket, .. } => *socket,
         Flow::Tcp { .. } => 0,
     };
-    let peer = SocketAddr::new(ip, sip.port.unwrap_or(5060));
     Some(Target {
         uri,
         flow: Flow::Udp { socket, peer },
