@@ -85,19 +85,17 @@ impl Charging {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let (tx, rx) = mpsc::channel::<String>();
-        std::thread::Builder::new()
-            .name("charging".into())
-            .spawn(move || {
-                let mut out = BufWriter::with_capacity(64 * 1024, file);
-                // Ends when the server (the last sender) is dropped.
-                while let Ok(line) = rx.recv() {
-                    let _ = out.write_all(line.as_bytes());
-                    while let Ok(more) = rx.try_recv() {
-                        let _ = out.write_all(more.as_bytes());
-                    }
-                    let _ = out.flush();
+        std::thread::Builder::new().name("charging".into()).spawn(move || {
+            let mut out = BufWriter::with_capacity(64 * 1024, file);
+            // Ends when the server (the last sender) is dropped.
+            while let Ok(line) = rx.recv() {
+                let _ = out.write_all(line.as_bytes());
+                while let Ok(more) = rx.try_recv() {
+                    let _ = out.write_all(more.as_bytes());
                 }
-            })?;
+                let _ = out.flush();
+            }
+        })?;
         Ok(Charging { lines: tx })
     }
 
