@@ -25,6 +25,12 @@
 //! deferred_expiry_seconds = 604800
 //! quota_messages = 1000
 //! quota_bytes = 10485760
+//!
+//! [server]
+//! digest_algorithms = ["SHA-256", "MD5"]   # challenged in this order; --digest-algorithms overrides
+//! allowed_content_types = ["text/plain", "message/cpim"]  # MESSAGE bodies accepted; omit for any
+//! min_expires = 60                   # shorter REGISTER/PUBLISH lifetimes get 423
+//! max_expires = 3600                 # longer ones are capped; also the default lifetime
 //! ```
 //!
 //! ## Why these defaults
@@ -73,6 +79,44 @@ pub struct Config {
     pub sip: SipListen,
     /// Participating and Deferred Messaging limits.
     pub limits: Limits,
+    /// Settings of the server roles (`[server]`).
+    pub server: ServerSettings,
+}
+
+/// The `[server]` table: role settings, resolved into [`crate::server::Options`] by
+/// [`Config::server_options`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Digest algorithms challenged with, most preferred first.
+    pub digest_algorithms: Vec<simple_im_core::sip::auth::Algorithm>,
+    /// MESSAGE content types accepted (`type/subtype`, lowercase); `None` accepts any.
+    pub allowed_content_types: Option<Vec<String>>,
+    /// Shortest REGISTER/PUBLISH lifetime accepted (seconds).
+    pub min_expires: u32,
+    /// Longest REGISTER/PUBLISH lifetime granted (seconds), and the default.
+    pub max_expires: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        let options = crate::server::Options::default();
+        ServerSettings {
+            digest_algorithms: options.digest_algorithms,
+            allowed_content_types: options.allowed_content_types,
+            min_expires: options.min_expires,
+            max_expires: options.max_expires,
+        }
+    }
+}
+
+/// `[server]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerFile {
+    digest_algorithms: Option<Vec<String>>,
+    allowed_content_types: Option<Vec<String>>,
+    min_expires: Option<u32>,
+    max_expires: Option<u32>,
 }
 
 /// Where the server listens for SIP.
@@ -140,6 +184,7 @@ struct ConfigFile {
     trusted_cores: Vec<IpAddr>,
     sip: SipListen,
     limits: Limits,
+    server: ServerFile,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file when there is one.
@@ -205,6 +250,7 @@ impl Default for Config {
             trusted_cores: Vec::new(),
             sip: SipListen::default(),
             limits: Limits::default(),
+            server: ServerSettings::default(),
         }
     }
 }
@@ -237,6 +283,17 @@ impl Config {
     /// server may take as the sender's identity.
     pub fn is_trusted_core(&self, source: IpAddr) -> bool {
         self.trusted_cores.contains(&source)
+    }
+
+    /// The server role options: the `[server]` settings over [`crate::server::Options::default`].
+    pub fn server_options(&self) -> crate::server::Options {
+        crate::server::Options {
+            digest_algorithms: self.server.digest_algorithms.clone(),
+            allowed_content_types: self.server.allowed_content_types.clone(),
+            min_expires: self.server.min_expires,
+            max_expires: self.server.max_expires,
+            ..crate::server::Options::default()
+        }
     }
 
     /// Whether `host` names this server's domain or one of its aliases (case-insensitive, as DNS).
@@ -295,6 +352,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
     if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
         return Err(ConfigError::Invalid { key, reason: "must be greater than 0".into() });
     }
+    let server = resolve_server(file.server)?;
     let data_dir = match (data_override, file.data_dir) {
         (Some(dir), _) => dir.to_owned(),
         (None, Some(dir)) => base.join(dir),
@@ -313,5 +371,70 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         trusted_cores: file.trusted_cores,
         sip: file.sip,
         limits: file.limits,
+        server,
     })
+}
+
+/// Digest algorithm names as `--digest-algorithms` and `server.digest_algorithms` take them.
+pub fn digest_algorithms(names: &[String]) -> Result<Vec<simple_im_core::sip::auth::Algorithm>, String> {
+    if names.is_empty() {
+        return Err("needs at least one algorithm (MD5, SHA-256)".into());
+    }
+    names
+        .iter()
+        .map(|name| {
+            simple_im_core::sip::auth::Algorithm::from_name(name.trim())
+                .ok_or_else(|| format!("unknown algorithm '{name}' (try MD5, SHA-256)"))
+        })
+        .collect()
+}
+
+fn resolve_server(file: ServerFile) -> Result<ServerSettings, ConfigError> {
+    let defaults = ServerSettings::default();
+    let digest_algorithms = match file.digest_algorithms {
+        Some(names) => digest_algorithms(&names)
+            .map_err(|reason| ConfigError::Invalid { key: "server.digest_algorithms", reason })?,
+        None => defaults.digest_algorithms,
+    };
+    let allowed_content_types = match file.allowed_content_types {
+        Some(types) if types.is_empty() => {
+            return Err(ConfigError::Invalid {
+                key: "server.allowed_content_types",
+                reason: "an empty list would refuse every MESSAGE; leave the key out to allow any type"
+                    .into(),
+            })
+        }
+        Some(types) => {
+            let types: Vec<String> = types.iter().map(|t| t.trim().to_ascii_lowercase()).collect();
+            if let Some(bad) = types.iter().find(|t| !is_media_type(t)) {
+                return Err(ConfigError::Invalid {
+                    key: "server.allowed_content_types",
+                    reason: format!("'{bad}' is not a type/subtype (e.g. \"text/plain\")"),
+                });
+            }
+            Some(types)
+        }
+        None => defaults.allowed_content_types,
+    };
+    let min_expires = file.min_expires.unwrap_or(defaults.min_expires);
+    let max_expires = file.max_expires.unwrap_or(defaults.max_expires);
+    if min_expires == 0 {
+        return Err(ConfigError::Invalid {
+            key: "server.min_expires",
+            reason: "must be greater than 0 (an Expires of 0 means removal)".into(),
+        });
+    }
+    if max_expires < min_expires {
+        return Err(ConfigError::Invalid {
+            key: "server.max_expires",
+            reason: format!("{max_expires} is below server.min_expires ({min_expires})"),
+        });
+    }
+    Ok(ServerSettings { digest_algorithms, allowed_content_types, min_expires, max_expires })
+}
+
+/// `type/subtype` with both parts non-empty and no parameters or spaces.
+fn is_media_type(text: &str) -> bool {
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"/;,\"".contains(&b));
+    text.split_once('/').is_some_and(|(kind, sub)| token(kind) && token(sub))
 }

@@ -113,7 +113,7 @@ fn main() -> ExitCode {
         Command::Parse { file, kind } => parse(&file, kind),
         Command::Server { digest_algorithms } => {
             match Config::load(cli.config.as_deref(), cli.data.as_deref()) {
-                Ok(config) => match server_options(&digest_algorithms) {
+                Ok(config) => match server_options(&config, &digest_algorithms) {
                     Ok(options) => server::run(config, options),
                     Err(e) => {
                         eprintln!("simple-im server: {e}");
@@ -183,18 +183,12 @@ fn user(
     }
 }
 
-/// The server's role options from the command line.
-fn server_options(digest_algorithms: &[String]) -> Result<server::Options, String> {
-    let mut options = server::Options::default();
+/// The server's role options: the configuration's `[server]` table, then the command line over it.
+fn server_options(config: &Config, digest_algorithms: &[String]) -> Result<server::Options, String> {
+    let mut options = config.server_options();
     if !digest_algorithms.is_empty() {
-        options.digest_algorithms = digest_algorithms
-            .iter()
-            .map(|name| {
-                simple_im_core::sip::auth::Algorithm::from_name(name.trim()).ok_or_else(|| {
-                    format!("--digest-algorithms: unknown algorithm '{name}' (try MD5, SHA-256)")
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        options.digest_algorithms = simple_im_tokio::config::digest_algorithms(digest_algorithms)
+            .map_err(|e| format!("--digest-algorithms: {e}"))?;
     }
     Ok(options)
 }

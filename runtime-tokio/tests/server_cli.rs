@@ -94,3 +94,63 @@ fn server_prints_the_startup_lines_in_order_and_sees_new_users() {
         .unwrap();
     assert!(removed.status.success());
 }
+
+/// Starts `simple-im --config FILE server EXTRA...` with `toml` (plus loopback listeners); returns the
+/// child and the WWW-Authenticate values of its 401 to a REGISTER.
+fn challenges_offered(toml: &str, extra: &[&str]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!("{toml}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n"),
+    )
+    .unwrap();
+    let mut child = simple_im()
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .arg("server")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    let port: u16 = first
+        .strip_prefix("simple-im: listening on udp 127.0.0.1:")
+        .expect("udp line")
+        .parse()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let offered = runtime.block_on(async {
+        let mut ua = server_support::Ua::udp("nobody", "pw", ([127, 0, 0, 1], port).into()).await;
+        let (bytes, _) = ua.build("REGISTER", "sip:localhost", "<sip:nobody@localhost>", &[], None);
+        ua.send_raw(&bytes).await;
+        let challenge = ua.receive().await.expect("a 401");
+        challenge
+            .values(simple_im_core::sip::HeaderName::WwwAuthenticate)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    });
+    child.kill().unwrap();
+    let _ = child.wait();
+    offered
+}
+
+#[test]
+fn digest_algorithms_come_from_the_config_file_and_the_flag_overrides_them() {
+    let toml = "[server]\ndigest_algorithms = [\"SHA-256\"]";
+    let from_file = challenges_offered(toml, &[]);
+    assert_eq!(from_file.len(), 1, "{from_file:?}");
+    assert!(from_file[0].contains("algorithm=SHA-256"), "{from_file:?}");
+    let from_flag = challenges_offered(toml, &["--digest-algorithms", "MD5"]);
+    assert_eq!(from_flag.len(), 1, "{from_flag:?}");
+    assert!(from_flag[0].contains("algorithm=MD5"), "{from_flag:?}");
+}

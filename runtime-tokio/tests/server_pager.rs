@@ -389,24 +389,6 @@ async fn a_user_can_be_addressed_by_display_name() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invite_is_refused_with_501_until_sessions_exist() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
-    let mut alice = Ua::udp("alice", "alice-pw", udp_addr(&running)).await;
-    let response = alice
-        .request(
-            "INVITE",
-            "sip:bob@localhost",
-            "<sip:bob@localhost>",
-            &[],
-            None,
-            false,
-        )
-        .await;
-    assert_eq!(response.status(), Some(501));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_algorithms_are_challenged_in_the_configured_order() {
     use simple_im_core::sip::auth::Algorithm;
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! `config::Config`: defaults, overrides from TOML, and the errors for bad input.
 
+use simple_im_core::sip::auth::Algorithm;
 use simple_im_tokio::config::{Config, ConfigError, DEFAULT_SIP_LISTEN};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -151,4 +152,59 @@ fn errors_read_as_file_line_column_message() {
     let missing = Config::load(Some(&dir.path().join("absent.toml")), None).unwrap_err();
     assert!(matches!(missing, ConfigError::Read { .. }));
     assert!(missing.to_string().contains("absent.toml"));
+}
+
+#[test]
+fn server_table_defaults_match_the_server_options() {
+    let config = Config::from_toml("", Path::new(".")).unwrap();
+    assert_eq!(config.server_options(), simple_im_tokio::server::Options::default());
+}
+
+#[test]
+fn server_table_sets_the_role_options() {
+    let text = r#"
+        [server]
+        digest_algorithms = ["MD5", "SHA-256"]
+        allowed_content_types = ["Text/Plain", "message/cpim"]
+        min_expires = 30
+        max_expires = 7200
+    "#;
+    let options = Config::from_toml(text, Path::new(".")).unwrap().server_options();
+    assert_eq!(options.digest_algorithms, [Algorithm::MD5, Algorithm::SHA256]);
+    assert_eq!(
+        options.allowed_content_types,
+        Some(vec!["text/plain".to_owned(), "message/cpim".to_owned()]),
+        "lowercased, as the Participating check compares them"
+    );
+    assert_eq!((options.min_expires, options.max_expires), (30, 7200));
+    assert_eq!(options.expiry_interval, simple_im_tokio::server::Options::default().expiry_interval);
+}
+
+#[test]
+fn unknown_key_in_the_server_table_is_named_with_its_line() {
+    let (line, _, message) = syntax_error("[server]\nmin_expires = 30\nmax_expire = 60\n");
+    assert_eq!(line, Some(3));
+    assert!(message.contains("max_expire"), "{message}");
+    assert_eq!(syntax_error("[server]\nmin_expires = -1\n").0, Some(2));
+}
+
+#[test]
+fn unusable_server_values_name_their_key() {
+    let cases = [
+        ("[server]\ndigest_algorithms = [\"SHA-1\"]", "server.digest_algorithms", "SHA-1"),
+        ("[server]\ndigest_algorithms = []", "server.digest_algorithms", "at least one"),
+        ("[server]\nallowed_content_types = []", "server.allowed_content_types", "leave the key out"),
+        ("[server]\nallowed_content_types = [\"text\"]", "server.allowed_content_types", "'text'"),
+        ("[server]\nmin_expires = 0", "server.min_expires", "greater than 0"),
+        ("[server]\nmin_expires = 120\nmax_expires = 60", "server.max_expires", "below"),
+    ];
+    for (text, expected_key, expected_reason) in cases {
+        match Config::from_toml(text, Path::new(".")) {
+            Err(ConfigError::Invalid { key, reason }) => {
+                assert_eq!(key, expected_key, "{text}");
+                assert!(reason.contains(expected_reason), "{text}: {reason}");
+            }
+            other => panic!("expected Invalid for {text:?}, got {other:?}"),
+        }
+    }
 }

@@ -82,4 +82,22 @@ impl Location {
         }
         table.retain(|_, list| !list.is_empty());
     }
+
+    /// The flow of a live binding whose contact is `uri` (ignoring case), or whose flow's peer is
+    /// `peer`: how an in-dialog request reaches a registered UA over the connection it registered on.
+    pub fn flow_to(&self, uri: &str, peer: Option<std::net::SocketAddr>) -> Option<Flow> {
+        let now = Instant::now();
+        let table = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let live = table.values().flatten().filter(|b| b.expires_at > now);
+        let mut by_peer = None;
+        for binding in live {
+            if binding.uri.eq_ignore_ascii_case(uri) {
+                return Some(binding.flow);
+            }
+            if by_peer.is_none() && peer == Some(binding.flow.peer()) {
+                by_peer = Some(binding.flow);
+            }
+        }
+        by_peer
+    }
 }

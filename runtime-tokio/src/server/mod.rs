@@ -8,6 +8,8 @@
 //!        MESSAGE  -> pager: proxy auth (407), Participating policy (403/413/415, privacy)
 //!                    -> proxy to every contact (parallel fork, first 2xx wins)
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
+//!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
+//!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
 //! ```
@@ -19,10 +21,12 @@ pub mod auth;
 pub mod charging;
 pub mod deferred;
 pub mod imdn;
+pub mod invite;
 pub mod location;
 pub mod pager;
 pub mod participating;
 pub mod proxy;
+pub mod publish;
 pub mod registrar;
 pub mod reply;
 pub mod rng;
@@ -40,7 +44,8 @@ use std::sync::{Arc, OnceLock};
 use transaction::{Arrival, TransactionLayer};
 use transport::{Flow, Inbound, InboundHandler};
 
-/// Settings of the server roles that the configuration file does not (yet) carry.
+/// Settings of the server roles: the `[server]` table of the configuration ([`Config::server_options`])
+/// plus the few that only tests change (`expiry_interval`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Content types a MESSAGE may carry (`type/subtype`, lowercase); `None` allows any (pager mode
@@ -102,6 +107,10 @@ pub struct Server {
     pub charging: charging::Charging,
     /// Users whose deferred messages are being pushed right now.
     pub deliveries: deferred::Deliveries,
+    /// Live PUBLISHed service settings.
+    pub publications: publish::Publications,
+    /// INVITE transactions of the proxy.
+    pub invites: invite::Invites,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -143,6 +152,8 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         location: location::Location::default(),
         charging,
         deliveries: deferred::Deliveries::default(),
+        publications: publish::Publications::default(),
+        invites: invite::Invites::default(),
     });
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
@@ -158,7 +169,9 @@ impl Server {
         let Inbound { bytes, flow } = inbound;
         match SipMessage::parse(bytes, flow.is_reliable()) {
             Ok(msg) if msg.status().is_some() => {
-                self.transactions.response(msg);
+                if let Some(msg) = invite::response(self, msg) {
+                    self.transactions.response(msg);
+                }
             }
             Ok(msg) => self.dispatch(msg, flow),
             Err(Rejected::Invalid { message, reason }) => {
@@ -177,25 +190,11 @@ impl Server {
     }
 
     fn dispatch(self: &Arc<Self>, msg: SipMessage, flow: Flow) {
+        // INVITE, ACK, CANCEL of an INVITE, and in-dialog requests have their own transactions.
+        let Some((msg, flow)) = invite::dispatch(self, msg, flow) else {
+            return;
+        };
         let method = msg.method().unwrap_or("").to_owned();
-        match method.as_str() {
-            "ACK" => return,
-            // INVITE sessions come with the session-mode issue; until then refuse statelessly, so the
-            // client's ACK (absorbed above) and retransmissions need no transaction.
-            "INVITE" => {
-                let request = Request { msg, flow, key: None };
-                reply::send(
-                    self,
-                    &request,
-                    501,
-                    "Not Implemented (sessions are not supported yet)",
-                    &[],
-                    None,
-                );
-                return;
-            }
-            _ => {}
-        }
         let key = match self.transactions.arrive(&msg, flow) {
             Some(Arrival::New(key)) => Some(key),
             Some(Arrival::Retransmission) => return,
@@ -207,6 +206,7 @@ impl Server {
             match method.as_str() {
                 "REGISTER" => registrar::register(&server, &request).await,
                 "MESSAGE" => pager::message(&server, &request).await,
+                "PUBLISH" => publish::publish(&server, &request).await,
                 "OPTIONS" => reply::send(
                     &server,
                     &request,

@@ -171,7 +171,7 @@ async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
 
 /// The recipient's user name: the Request-URI's user part when it is an account of our domain, else
 /// the one account whose display name is that user part (pager mode addressing by name).
-async fn recipient(server: &Server, msg: &SipMessage) -> Option<String> {
+pub(super) async fn recipient(server: &Server, msg: &SipMessage) -> Option<String> {
     let uri = simple_im_core::sip::Uri::parse(msg.request_uri()?).ok()?;
     let sip = uri.as_sip()?;
     if !server.is_local(&sip.host.to_string()) {

@@ -140,7 +140,7 @@ pub fn build_branch(
 }
 
 /// Whether a Route value names this server (its domain or one of its addresses).
-fn names_us(server: &Server, route: &str) -> bool {
+pub fn names_us(server: &Server, route: &str) -> bool {
     let Ok(addr) = simple_im_core::sip::header::NameAddr::parse(route) else {
         return false;
     };

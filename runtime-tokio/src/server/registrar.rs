@@ -168,16 +168,21 @@ fn aor_user(server: &Server, msg: &super::sip::SipMessage) -> Option<String> {
     sip.user.map(str::to_owned)
 }
 
-/// Answers with a digest challenge (401 or 407).
-pub fn challenge(server: &Arc<Server>, request: &Request, realm: Realm, stale: bool) {
+/// The WWW-/Proxy-Authenticate headers of a challenge: one per configured digest algorithm.
+pub fn challenge_headers(server: &Server, realm: Realm, stale: bool) -> Vec<(&'static str, String)> {
     let now = server.transactions.now();
     let name = realm.challenge_header().as_str();
-    let headers: Vec<(&str, String)> = server
+    server
         .auth
         .challenges(now, stale)
         .into_iter()
         .map(|c| (name, c))
-        .collect();
+        .collect()
+}
+
+/// Answers with a digest challenge (401 or 407).
+pub fn challenge(server: &Arc<Server>, request: &Request, realm: Realm, stale: bool) {
+    let headers = challenge_headers(server, realm, stale);
     let reason = match realm {
         Realm::Registrar => "Unauthorized",
         Realm::Proxy => "Proxy Authentication Required",

@@ -9,7 +9,7 @@ use simple_im_core::sip::{response_to, HeaderName, MessageWriter};
 use std::sync::Arc;
 
 /// The methods this server handles, for Allow.
-pub const ALLOW: &str = "REGISTER, MESSAGE, OPTIONS, CANCEL, ACK";
+pub const ALLOW: &str = "REGISTER, MESSAGE, PUBLISH, OPTIONS, INVITE, ACK, CANCEL, BYE";
 
 /// Room for a response's headers beyond its body.
 const HEADROOM: usize = 8192;

@@ -254,24 +254,38 @@ impl Ua {
         if !authenticate || !(code == 401 || code == 407) {
             return response;
         }
-        let (challenge_name, answer_name) = if code == 401 {
+        let body_bytes = body.map_or(&b""[..], |(_, b)| b);
+        let (answer_name, credentials) = self.authorization(&response, method, uri, body_bytes);
+        let mut with_auth: Vec<(&str, String)> = headers.to_vec();
+        with_auth.push((answer_name, credentials));
+        let (bytes, cseq) = self.build(method, uri, to, &with_auth, body);
+        self.send_raw(&bytes).await;
+        self.final_response(cseq)
+            .await
+            .expect("a final response after authenticating")
+    }
+
+    /// The (Proxy-)Authorization header answering the 401/407 `challenge` for `method uri` with `body`.
+    pub fn authorization(
+        &mut self,
+        challenge: &SipMessage,
+        method: &str,
+        uri: &str,
+        body: &[u8],
+    ) -> (&'static str, String) {
+        let (challenge_name, answer_name) = if challenge.status() == Some(401) {
             ("WWW-Authenticate", "Authorization")
         } else {
             ("Proxy-Authenticate", "Proxy-Authorization")
         };
-        let values: Vec<String> = response
+        let values: Vec<String> = challenge
             .headers()
             .filter(|(n, _)| n.eq_ignore_ascii_case(challenge_name))
             .map(|(_, v)| v.to_owned())
             .collect();
         let challenge = select_challenge(values.iter().map(String::as_str), ChallengePreference::Strongest)
             .expect("a digest challenge");
-        let body_bytes = body.map_or(&b""[..], |(_, b)| b);
-        let request = DigestRequest {
-            method,
-            uri,
-            body: body_bytes,
-        };
+        let request = DigestRequest { method, uri, body };
         let name = self.name.clone();
         let password = self.password.clone();
         let answer = self
@@ -286,14 +300,12 @@ impl Ua {
             .expect("answer");
         let mut out = [0u8; 1024];
         let len = answer.emit(&mut out).expect("emit");
-        let credentials = String::from_utf8_lossy(&out[..len]).into_owned();
-        let mut with_auth: Vec<(&str, String)> = headers.to_vec();
-        with_auth.push((answer_name, credentials));
-        let (bytes, cseq) = self.build(method, uri, to, &with_auth, body);
-        self.send_raw(&bytes).await;
-        self.final_response(cseq)
-            .await
-            .expect("a final response after authenticating")
+        (answer_name, String::from_utf8_lossy(&out[..len]).into_owned())
+    }
+
+    /// The local address of the UA's socket.
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     /// Registers (with digest) for `expires` seconds; returns the final status.
