@@ -7,6 +7,7 @@
 //! - `size`   builds the size-probe firmware and reports what the core adds to it.
 //! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.
 
+mod bench_pager;
 mod fuzz;
 mod report;
 mod setup;
