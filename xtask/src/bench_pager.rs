@@ -479,7 +479,7 @@ fn print_report(results: &[&Measured; 2], secs: u32) {
     match cpu_rate {
         Some(rate) => {
             if rate != CPU_RATE {
-                println!("  ({CPU_RATE}/s is not clean for both on this machine: CPU compared at {rate}/s)");
+                println!("  ({CPU_RATE}/s was not tried or not clean for both: CPU compared at {rate}/s)");
             }
             let (Some(a), Some(b)) = (ours.at(rate), peer.at(rate)) else { return };
             println!("  CPU per relayed MESSAGE at {rate}/s:");
