@@ -222,3 +222,15 @@ fn cli_policy_refuses_unknown_users_and_non_uris() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn a_running_store_sees_policy_changes_by_another_process_at_once() {
+    let (_dir, config, store) = store_with_alice();
+    assert_eq!(store.policy("alice").await.unwrap(), UserPolicy::default());
+    assert_eq!(store.policy("alice").await.unwrap(), UserPolicy::default(), "read again (from memory)");
+    cli_policy(&config, "alice", &[PolicyChange::BarIncoming(true)]).unwrap();
+    assert!(store.policy("alice").await.unwrap().incoming_barred, "visible without reopening");
+    assert!(store.user("alice").await.unwrap().is_some());
+    cli_remove(&config, "alice").unwrap();
+    assert_eq!(store.user("alice").await.unwrap(), None, "a cached account goes with its removal");
+}

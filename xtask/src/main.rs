@@ -8,6 +8,7 @@
 //! - `build-boards` builds the real boards' firmware (not run: no hardware in CI) and reports sizes.
 //! - `fuzz`   runs every fuzz target (or the one named) for a bounded time.
 
+mod bench_pager;
 mod build_boards;
 mod fuzz;
 mod report;
@@ -25,7 +26,8 @@ commands:
   setup                 install rustup targets, nightly and cargo-fuzz (idempotent)
   test [--quick]        setup, then all tests, no_std builds, size report, fuzz smoke run and bench
                         smoke run; --quick skips fuzzing and benches
-  bench [NAME] [--quick] run criterion benchmarks (NAME: parse; default all), --quick for a short run
+  bench [NAME] [--quick] run criterion benchmarks (NAME: parse, msrp, store; default all), --quick for a
+                        short run; `bench pager` runs the SIPp load test against simple-im and Kamailio
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
   build-boards          build the real boards' firmware (release) and print their sizes
   fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";

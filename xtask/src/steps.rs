@@ -144,6 +144,9 @@ pub fn test(quick: bool) -> Result<(), String> {
 pub fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let names: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    if names == ["pager"] {
+        return crate::bench_pager::run(quick);
+    }
     let selected: Vec<&(&str, &str)> = if names.is_empty() {
         BENCHES.iter().collect()
     } else {

@@ -3,8 +3,11 @@
 //!
 //! Time for the core is milliseconds since the layer was created ([`TransactionLayer::now`]). After
 //! every input the layer drains the machine's outputs (sending what it transmits on the transaction's
-//! flow) and, when the machine has a deadline, starts one Tokio task that sleeps until it and feeds
-//! `handle_timeout`. A stale wake-up (the deadline moved) is harmless: the machine only fires what is due.
+//! flow) and, when the machine has a deadline, queues the transaction's key under it; one timer task
+//! for the whole layer sleeps until the earliest deadline and feeds `handle_timeout` to what is due.
+//! (One task per deadline cost a spawn, a task and a wake-up of some worker thread per timer, three
+//! per relayed MESSAGE.) A stale wake-up (the deadline moved) is harmless: the machine only fires what
+//! is due.
 //!
 //! - Server side: the first copy of a request creates a [`ServerNonInvite`] and goes up to the TU;
 //!   retransmissions are absorbed here (the machine resends the last response, if any).
@@ -18,9 +21,10 @@ use simple_im_core::sip::transaction::{
     ClientNonInvite, Event, Output, Reliability, ServerNonInvite, TimerConfig, TransactionKey,
 };
 use simple_im_core::time::Instant;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{oneshot, Notify};
 
 /// How a client transaction ended without a final response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +57,22 @@ struct ClientEntry {
     waiter: Option<oneshot::Sender<Result<SipMessage, ClientFailure>>>,
 }
 
+/// Which table a queued deadline belongs to.
+enum Due {
+    Server(TransactionKey),
+    Client(TransactionKey),
+}
+
+/// Every pending deadline of the layer, earliest first (ties kept apart by a sequence number).
+#[derive(Default)]
+struct Deadlines {
+    queue: Mutex<BTreeMap<(u64, u64), Due>>,
+    sequence: AtomicU64,
+    /// Wakes the timer task when a deadline earlier than all others is queued.
+    earlier: Notify,
+    task_started: AtomicBool,
+}
+
 /// The server's transactions.
 pub struct TransactionLayer {
     epoch: tokio::time::Instant,
@@ -60,6 +80,7 @@ pub struct TransactionLayer {
     transports: Arc<Transports>,
     server: Mutex<HashMap<TransactionKey, ServerEntry>>,
     client: Mutex<HashMap<TransactionKey, ClientEntry>>,
+    deadlines: Deadlines,
 }
 
 fn reliability(flow: &Flow) -> Reliability {
@@ -79,6 +100,7 @@ impl TransactionLayer {
             transports,
             server: Mutex::new(HashMap::new()),
             client: Mutex::new(HashMap::new()),
+            deadlines: Deadlines::default(),
         })
     }
 
@@ -138,15 +160,52 @@ impl TransactionLayer {
         }
     }
 
-    /// Runs `fire` with the layer and the current time once `deadline` is reached.
-    fn at(self: &Arc<Self>, deadline: Instant, fire: impl FnOnce(&Arc<Self>, Instant) + Send + 'static) {
-        let layer = self.clone();
-        let when = self.epoch + std::time::Duration::from_millis(deadline.as_millis());
-        tokio::spawn(async move {
-            tokio::time::sleep_until(when).await;
-            let now = layer.now();
-            fire(&layer, now);
-        });
+    /// Queues `due` for `deadline`, starting the timer task on first use (inside the runtime).
+    fn at(self: &Arc<Self>, deadline: Instant, due: Due) {
+        let millis = deadline.as_millis();
+        let sequence = self.deadlines.sequence.fetch_add(1, Ordering::Relaxed);
+        let earliest = {
+            let mut queue = self.deadlines.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.insert((millis, sequence), due);
+            queue.keys().next() == Some(&(millis, sequence))
+        };
+        if !self.deadlines.task_started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(timer_task(Arc::downgrade(self)));
+        } else if earliest {
+            self.deadlines.earlier.notify_one();
+        }
+    }
+
+    /// Feeds `handle_timeout` to every transaction whose queued deadline is at or before `now`;
+    /// returns the next deadline still queued.
+    fn fire_due(self: &Arc<Self>, now: Instant) -> Option<u64> {
+        loop {
+            let due = {
+                let mut queue = self.deadlines.queue.lock().unwrap_or_else(|e| e.into_inner());
+                match queue.first_key_value() {
+                    Some((&(millis, _), _)) if millis <= now.as_millis() => queue.pop_first().map(|(_, d)| d),
+                    Some((&(millis, _), _)) => return Some(millis),
+                    None => return None,
+                }
+            };
+            match due {
+                Some(Due::Server(key)) => {
+                    let mut table = self.server.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(entry) = table.get_mut(&key) {
+                        entry.machine.handle_timeout(now);
+                        self.drain_server(&mut table, &key);
+                    }
+                }
+                Some(Due::Client(key)) => {
+                    let mut table = self.client.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(entry) = table.get_mut(&key) {
+                        entry.machine.handle_timeout(now);
+                        self.drain_client(&mut table, &key);
+                    }
+                }
+                None => return None,
+            }
+        }
     }
 
     fn drain_server(
@@ -168,14 +227,7 @@ impl TransactionLayer {
         if terminated {
             table.remove(key);
         } else if let Some(deadline) = entry.machine.poll_timeout() {
-            let key = key.clone();
-            self.at(deadline, move |layer, now| {
-                let mut table = layer.server.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(entry) = table.get_mut(&key) {
-                    entry.machine.handle_timeout(now);
-                    layer.drain_server(&mut table, &key);
-                }
-            });
+            self.at(deadline, Due::Server(key.clone()));
         }
     }
 
@@ -270,14 +322,27 @@ impl TransactionLayer {
         if terminated || failed.is_some() {
             table.remove(key);
         } else if let Some(deadline) = entry.machine.poll_timeout() {
-            let key = key.clone();
-            self.at(deadline, move |layer, now| {
-                let mut table = layer.client.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(entry) = table.get_mut(&key) {
-                    entry.machine.handle_timeout(now);
-                    layer.drain_client(&mut table, &key);
+            self.at(deadline, Due::Client(key.clone()));
+        }
+    }
+}
+
+/// The layer's one timer task: fires what is due, then sleeps until the earliest queued deadline or
+/// until an earlier one is queued. Ends when the layer is gone (or with the runtime).
+async fn timer_task(layer: Weak<TransactionLayer>) {
+    while let Some(layer) = layer.upgrade() {
+        let next = layer.fire_due(layer.now());
+        // A deadline queued after `fire_due` looked leaves a permit in the notifier: no lost wake-up.
+        let earlier = layer.deadlines.earlier.notified();
+        match next {
+            Some(millis) => {
+                let when = layer.epoch + std::time::Duration::from_millis(millis);
+                tokio::select! {
+                    () = tokio::time::sleep_until(when) => {}
+                    () = earlier => {}
                 }
-            });
+            }
+            None => earlier.await,
         }
     }
 }

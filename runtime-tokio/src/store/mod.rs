@@ -57,8 +57,9 @@ pub trait Store: Send + Sync {
     /// Deletes an account, its policy and its pending deferred messages; fails with
     /// [`StoreError::NoSuchUser`] when there is no such account.
     fn remove_user(&self, name: &str) -> StoreFuture<'_, ()>;
-    /// The account with this user name (the user part of the AoR), read from disk at call time, so an
-    /// account added by `simple-im user add` while the server runs is visible at once.
+    /// The account with this user name (the user part of the AoR), as last committed at call time
+    /// (possibly from a cache that any commit invalidates), so an account added by
+    /// `simple-im user add` while the server runs is visible at once.
     fn user(&self, name: &str) -> StoreFuture<'_, Option<User>>;
     /// Accounts whose display name equals `display_name` exactly (pager mode addressing by name).
     fn users_by_display_name(&self, display_name: &str) -> StoreFuture<'_, Vec<User>>;

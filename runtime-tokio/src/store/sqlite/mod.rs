@@ -34,8 +34,12 @@
 //! Writes go to the single writer thread (see [`writer`]); callers await their batch's commit. Reads
 //! run on Tokio's blocking pool with connections from a small pool: WAL lets them proceed while the
 //! writer commits, and each sees the last committed state. The checkpointer is the third thread.
+//! Accounts and policies, read for every MESSAGE, are answered from memory while SQLite's change
+//! counter says nothing was committed since they were read ([`cache`]), so a relayed MESSAGE costs no
+//! thread hop.
 
 mod accounts;
+mod cache;
 mod checkpoint;
 mod queue;
 mod schema;
@@ -48,6 +52,7 @@ use super::{
     DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, Store, StoreError, StoreFuture,
     UnixMillis, User, UserPolicy,
 };
+use cache::ReadCache;
 use checkpoint::Checkpointer;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -70,6 +75,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReaderPool>,
+    /// Accounts and policies, read on every relayed MESSAGE.
+    cache: Arc<ReadCache>,
     /// Declared after `writer` so that it stops after the writer's last commit.
     _checkpointer: Checkpointer,
 }
@@ -101,7 +108,8 @@ impl SqliteStore {
             .map_err(|e| StoreError::Open(format!("cannot start the store's checkpoint thread: {e}")))?;
         let writer = Writer::spawn(conn)?;
         let readers = Arc::new(ReaderPool { path: path.clone(), idle: Mutex::new(Vec::new()) });
-        Ok(SqliteStore { path, writer, readers, _checkpointer: checkpointer })
+        let cache = Arc::new(ReadCache::new(open_connection(&path)?));
+        Ok(SqliteStore { path, writer, readers, cache, _checkpointer: checkpointer })
     }
 
     /// The database file.
@@ -126,12 +134,17 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || readers.with(op))
-                .await
-                .unwrap_or_else(|e| Err(StoreError::Database(format!("a read was aborted: {e}"))))
-        })
+        Box::pin(blocking(move || readers.with(op)))
     }
+}
+
+/// Runs a read on Tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Database(format!("a read was aborted: {e}"))))
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -176,8 +189,15 @@ impl Store for SqliteStore {
     }
 
     fn user(&self, name: &str) -> StoreFuture<'_, Option<User>> {
+        let cached = self.cache.cached_user(name);
+        let cache = Arc::clone(&self.cache);
         let name = name.to_owned();
-        self.read(move |conn| accounts::user(conn, &name))
+        Box::pin(async move {
+            match cached {
+                Ok(Some(hit)) => Ok(hit),
+                _ => blocking(move || cache.user(&name)).await,
+            }
+        })
     }
 
     fn users_by_display_name(&self, display_name: &str) -> StoreFuture<'_, Vec<User>> {
@@ -190,8 +210,15 @@ impl Store for SqliteStore {
     }
 
     fn policy(&self, user: &str) -> StoreFuture<'_, UserPolicy> {
+        let cached = self.cache.cached_policy(user);
+        let cache = Arc::clone(&self.cache);
         let user = user.to_owned();
-        self.read(move |conn| accounts::policy(conn, &user))
+        Box::pin(async move {
+            match cached {
+                Ok(Some(hit)) => Ok(hit),
+                _ => blocking(move || cache.policy(&user)).await,
+            }
+        })
     }
 
     fn set_policy(&self, user: &str, policy: UserPolicy) -> StoreFuture<'_, ()> {
