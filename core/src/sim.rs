@@ -169,9 +169,9 @@ impl fmt::Display for LinkError {
             LinkError::TooLarge => {
                 f.write_str("datagram exceeds the simulated link's MTU; raise the MTU parameter")
             }
-            LinkError::Full => f.write_str(
-                "too many datagrams in flight; raise the link's CAP parameter or deliver first",
-            ),
+            LinkError::Full => {
+                f.write_str("too many datagrams in flight; raise the link's CAP parameter or deliver first")
+            }
         }
     }
 }
@@ -464,10 +464,7 @@ mod tests {
             },
             3,
         );
-        assert_eq!(
-            link.send(Instant::ZERO, b"toolong"),
-            Err(LinkError::TooLarge)
-        );
+        assert_eq!(link.send(Instant::ZERO, b"toolong"), Err(LinkError::TooLarge));
         let Ok(Sent::InFlight(t1)) = link.send(Instant::ZERO, b"a") else {
             panic!()
         };

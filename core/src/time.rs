@@ -31,7 +31,9 @@ impl Instant {
     /// `self + d`, saturating at the end of time rather than wrapping (a timer that far out never fires).
     pub fn saturating_add(self, d: Duration) -> Self {
         let add = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        Instant { millis: self.millis.saturating_add(add) }
+        Instant {
+            millis: self.millis.saturating_add(add),
+        }
     }
 
     /// The time from `earlier` to `self`, or zero when `earlier` is later.

@@ -191,6 +191,9 @@ mod tests {
         w.push_u64(0).unwrap();
         w.push_u64(18_446_744_073_709_551_615).unwrap();
         w.push_xml_escaped("a<b&'\"").unwrap();
-        assert_eq!(w.written(), b"018446744073709551615a&lt;b&amp;&apos;&quot;".as_slice());
+        assert_eq!(
+            w.written(),
+            b"018446744073709551615a&lt;b&amp;&apos;&quot;".as_slice()
+        );
     }
 }

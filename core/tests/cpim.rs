@@ -11,7 +11,9 @@ fn vector(path: &str) -> Vec<u8> {
 fn untag(text: &[u8], tags: &[&str]) -> Vec<u8> {
     let mut out = Vec::new();
     for line in std::str::from_utf8(text).unwrap().lines() {
-        let Some((tag, rest)) = line.split_once(':') else { continue };
+        let Some((tag, rest)) = line.split_once(':') else {
+            continue;
+        };
         if tags.contains(&tag) {
             out.extend_from_slice(rest.strip_prefix(' ').unwrap_or(rest).as_bytes());
             out.extend_from_slice(b"\r\n");
@@ -21,29 +23,60 @@ fn untag(text: &[u8], tags: &[&str]) -> Vec<u8> {
 }
 
 fn assert_rfc3862_example(m: &Message<'_>, to_display: &str) {
-    assert_eq!(m.from(), Some(NameAddr { display_name: Some("MR SANDERS"), uri: "im:piglet@100akerwood.com" }));
+    assert_eq!(
+        m.from(),
+        Some(NameAddr {
+            display_name: Some("MR SANDERS"),
+            uri: "im:piglet@100akerwood.com"
+        })
+    );
     let to: Vec<_> = m.to().collect();
-    assert_eq!(to, [NameAddr { display_name: Some(to_display), uri: "im:eeyore@100akerwood.com" }]);
+    assert_eq!(
+        to,
+        [NameAddr {
+            display_name: Some(to_display),
+            uri: "im:eeyore@100akerwood.com"
+        }]
+    );
     assert_eq!(m.date_time(), Some("2000-12-13T13:40:00-08:00"));
     let subjects: Vec<_> = m.subjects().collect();
     assert_eq!(
         subjects,
-        [(None, "the weather will be fine today"), (Some("fr"), "beau temps prevu pour aujourd'hui")]
+        [
+            (None, "the weather will be fine today"),
+            (Some("fr"), "beau temps prevu pour aujourd'hui")
+        ]
     );
     let ns: Vec<_> = m.ns_declarations().collect();
-    assert_eq!(ns, [NsDecl { prefix: Some("MyFeatures"), uri: "mid:MessageFeatures@id.foo.com" }]);
-    assert_eq!(m.required().collect::<Vec<_>>(), ["MyFeatures.VitalMessageOption"]);
+    assert_eq!(
+        ns,
+        [NsDecl {
+            prefix: Some("MyFeatures"),
+            uri: "mid:MessageFeatures@id.foo.com"
+        }]
+    );
+    assert_eq!(
+        m.required().collect::<Vec<_>>(),
+        ["MyFeatures.VitalMessageOption"]
+    );
     // The prefix is resolved through NS, so a reader asks by namespace URI, not by prefix.
-    let vital = m.get("mid:MessageFeatures@id.foo.com", "VitalMessageOption").unwrap();
+    let vital = m
+        .get("mid:MessageFeatures@id.foo.com", "VitalMessageOption")
+        .unwrap();
     assert_eq!(vital.value, "Confirmation-requested");
     assert_eq!(vital.name, "MyFeatures.VitalMessageOption");
-    let wacky = m.get("mid:MessageFeatures@id.foo.com", "WackyMessageOption").unwrap();
+    let wacky = m
+        .get("mid:MessageFeatures@id.foo.com", "WackyMessageOption")
+        .unwrap();
     assert_eq!(wacky.value, "Use-silly-font");
     assert!(m.get(CPIM_NS, "VitalMessageOption").is_none());
     assert!(!m.missing_separator());
     assert_eq!(m.content_type(), Some("text/xml; charset=utf-8"));
     assert_eq!(m.content_header("content-id"), Some("<1234567890@foo.com>"));
-    assert_eq!(m.body(), b"<body>\r\nHere is the text of my message.\r\n</body>\r\n");
+    assert_eq!(
+        m.body(),
+        b"<body>\r\nHere is the text of my message.\r\n</body>\r\n"
+    );
 }
 
 #[test]
@@ -65,13 +98,19 @@ fn rfc3862_s5_1_example_tagged_txt() {
     assert_eq!(m.outer_headers()[0].value, "Message/CPIM");
     assert_rfc3862_example(&m, "Depressed Donkey");
     // Without the m: line the listing is exactly the .cpim vector.
-    assert_eq!(untag(&vector("rfc3862/s5.1-example.tagged.txt"), &["s", "h", "e"]), vector("rfc3862/s5.1-example.cpim"));
+    assert_eq!(
+        untag(&vector("rfc3862/s5.1-example.tagged.txt"), &["s", "h", "e"]),
+        vector("rfc3862/s5.1-example.cpim")
+    );
 }
 
 #[test]
 fn rfc3862_s5_2_multipart_signed_tagged_txt() {
     // The x: lines are the multipart/signed wrapper; the signed part is the message/cpim entity.
-    let bytes = untag(&vector("rfc3862/s5.2-multipart-signed.tagged.txt"), &["m", "s", "h", "e"]);
+    let bytes = untag(
+        &vector("rfc3862/s5.2-multipart-signed.tagged.txt"),
+        &["m", "s", "h", "e"],
+    );
     let m = Message::parse(&bytes).unwrap();
     assert_eq!(m.outer_headers()[0].value, "Message/CPIM");
     assert_rfc3862_example(&m, "Dopey Donkey");
@@ -105,7 +144,13 @@ fn assert_notification_wrapper(path: &str, message_id: Option<&str>, root: &str)
     let bytes = vector(path);
     let m = Message::parse(&bytes).unwrap();
     assert!(m.missing_separator());
-    assert_eq!(m.from().unwrap(), NameAddr { display_name: Some("Bob"), uri: "im:bob@example.com" });
+    assert_eq!(
+        m.from().unwrap(),
+        NameAddr {
+            display_name: Some("Bob"),
+            uri: "im:bob@example.com"
+        }
+    );
     assert_eq!(m.to().next().unwrap().uri, "im:alice@example.com");
     assert_eq!(imdn_message_id(&m), message_id);
     assert_eq!(m.content_header("Content-Disposition"), Some("notification"));
@@ -116,16 +161,30 @@ fn assert_notification_wrapper(path: &str, message_id: Option<&str>, root: &str)
 
 #[test]
 fn rfc5438_s7_2_1_1_delivery_cpim_txt() {
-    assert_notification_wrapper("rfc5438/s7.2.1.1-delivery.cpim.txt", Some("d834jied93rf"), "<?xml");
+    assert_notification_wrapper(
+        "rfc5438/s7.2.1.1-delivery.cpim.txt",
+        Some("d834jied93rf"),
+        "<?xml",
+    );
     let bytes = vector("rfc5438/s7.2.1.1-delivery.cpim.txt");
-    assert_eq!(Message::parse(&bytes).unwrap().body(), vector("rfc5438/s7.2.1.1-delivery.xml"));
+    assert_eq!(
+        Message::parse(&bytes).unwrap().body(),
+        vector("rfc5438/s7.2.1.1-delivery.xml")
+    );
 }
 
 #[test]
 fn rfc5438_s7_2_1_2_display_cpim_txt() {
-    assert_notification_wrapper("rfc5438/s7.2.1.2-display.cpim.txt", Some("dfjkleriou432333"), "<?xml");
+    assert_notification_wrapper(
+        "rfc5438/s7.2.1.2-display.cpim.txt",
+        Some("dfjkleriou432333"),
+        "<?xml",
+    );
     let bytes = vector("rfc5438/s7.2.1.2-display.cpim.txt");
-    assert_eq!(Message::parse(&bytes).unwrap().body(), vector("rfc5438/s7.2.1.2-display.xml"));
+    assert_eq!(
+        Message::parse(&bytes).unwrap().body(),
+        vector("rfc5438/s7.2.1.2-display.xml")
+    );
 }
 
 #[test]
@@ -141,7 +200,11 @@ fn rfc5438_s8_1_processing_cpim_txt() {
 
 #[test]
 fn rfc5438_s8_3_aggregated_cpim_txt() {
-    assert_notification_wrapper("rfc5438/s8.3-aggregated.cpim.txt", Some("d834jied93rf"), "--imdn-boundary");
+    assert_notification_wrapper(
+        "rfc5438/s8.3-aggregated.cpim.txt",
+        Some("d834jied93rf"),
+        "--imdn-boundary",
+    );
     let bytes = vector("rfc5438/s8.3-aggregated.cpim.txt");
     let m = Message::parse(&bytes).unwrap();
     // The folded Content-type keeps its line break; parameters are still reachable.
@@ -163,7 +226,10 @@ fn builder_rejects_out_of_order_sections() {
     let mut buf = [0u8; 128];
     let mut b = Builder::new(&mut buf);
     b.content_header("Content-Type", "text/plain").unwrap();
-    assert_eq!(b.header("Subject", "x").unwrap_err(), simple_im_core::cpim::BuildError::OutOfOrder);
+    assert_eq!(
+        b.header("Subject", "x").unwrap_err(),
+        simple_im_core::cpim::BuildError::OutOfOrder
+    );
 }
 
 #[test]

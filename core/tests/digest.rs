@@ -6,12 +6,12 @@
 use core::time::Duration;
 
 use simple_im_core::sip::auth::{
-    compute_response, ha1, select_challenge, userhash, Algorithm, AlgorithmValue, AuthParams,
-    Challenge, ChallengePreference, ClientCredentials, ClientError, Credentials,
-    CredentialsDefect, DigestChallenge, DigestClient, DigestCredentials, DigestRequest,
-    DigestServer, EmitError, HashFunction, KnownParam, ParamValue, ParseErrorKind, Qop, QopOptions,
-    QuotedStr, ResponseInputs, Secret, ServerConfig, ServerSetupError, Username, Verification,
-    CNONCE_RANDOM_BYTES, DEFAULT_NONCE_LIFETIME, MAX_CNONCE_LEN, MAX_REALM_LEN, MD5_LEN, NONCE_LEN,
+    compute_response, ha1, select_challenge, userhash, Algorithm, AlgorithmValue, AuthParams, Challenge,
+    ChallengePreference, ClientCredentials, ClientError, Credentials, CredentialsDefect, DigestChallenge,
+    DigestClient, DigestCredentials, DigestRequest, DigestServer, EmitError, HashFunction, KnownParam,
+    ParamValue, ParseErrorKind, Qop, QopOptions, QuotedStr, ResponseInputs, Secret, ServerConfig,
+    ServerSetupError, Username, Verification, CNONCE_RANDOM_BYTES, DEFAULT_NONCE_LIFETIME, MAX_CNONCE_LEN,
+    MAX_REALM_LEN, MD5_LEN, NONCE_LEN,
 };
 use simple_im_core::time::Instant;
 
@@ -45,8 +45,7 @@ const RFC7616_AUTHORIZATION_SHA256: &str =
     response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\",\r\n    \
     opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";
 const RFC7616_MD5_RESPONSE: &str = "8ca523f5e9506fed4657c9700eebdbec";
-const RFC7616_SHA256_RESPONSE: &str =
-    "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1";
+const RFC7616_SHA256_RESPONSE: &str = "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1";
 
 /// RFC 2617 §3.5.
 const RFC2617_CHALLENGE: &str = "Digest\r\n        realm=\"testrealm@host.com\",\r\n        \
@@ -69,17 +68,14 @@ const RFC7616_3_9_2_CHALLENGE: &str = "Digest\r\n    realm=\"api@example.org\",\
     opaque=\"HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS\",\r\n    charset=UTF-8,\r\n    userhash=true";
 /// RFC 7616 §3.9.2, the Authorization header with `username*` (the RFC breaks the response over two
 /// lines for page layout: joined here).
-const RFC7616_3_9_2_AUTHORIZATION_EXT: &str =
-    "Digest\r\n    username*=UTF-8''J%C3%A4s%C3%B8n%20Doe,\r\n    \
+const RFC7616_3_9_2_AUTHORIZATION_EXT: &str = "Digest\r\n    username*=UTF-8''J%C3%A4s%C3%B8n%20Doe,\r\n    \
     realm=\"api@example.org\",\r\n    uri=\"/doe.json\",\r\n    algorithm=SHA-512-256,\r\n    \
     nonce=\"5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK\",\r\n    nc=00000001,\r\n    \
     cnonce=\"NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v\",\r\n    qop=auth,\r\n    \
     response=\"ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd\",\r\n    \
     opaque=\"HRPCssKJSGjCrkzDg8OhwpzCiGPChXYjwrI2QmXDnsOS\",\r\n    userhash=false";
-const RFC7616_3_9_2_USERHASH: &str =
-    "488869477bf257147b804c45308cd62ac4e25eb717b12b298c79e62dcea254ec";
-const RFC7616_3_9_2_RESPONSE: &str =
-    "ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd";
+const RFC7616_3_9_2_USERHASH: &str = "488869477bf257147b804c45308cd62ac4e25eb717b12b298c79e62dcea254ec";
+const RFC7616_3_9_2_RESPONSE: &str = "ae66e67d6b427bd3f120414a82e4acff38e8ecd9101d6c861229025f607a79dd";
 
 const REGAUT01: &[u8] = include_bytes!("vectors/rfc4475/application/regaut01.dat");
 
@@ -87,10 +83,7 @@ const REGAUT01: &[u8] = include_bytes!("vectors/rfc4475/application/regaut01.dat
 fn header_value<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.split("\r\n").find_map(|line| {
         let (field, value) = line.split_once(':')?;
-        field
-            .trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim())
+        field.trim().eq_ignore_ascii_case(name).then(|| value.trim())
     })
 }
 

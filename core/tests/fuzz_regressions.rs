@@ -10,7 +10,12 @@ fn regressions(target: &str) -> Vec<(String, Vec<u8>)> {
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
-                .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -25,17 +30,26 @@ fn sip_message_emit_reparses() {
     let cases = regressions("sip_message");
     assert!(!cases.is_empty(), "the regression corpus is present");
     for (name, data) in cases {
-        let lenient = ParseConfig { allow_bare_lf: true, allow_missing_blank_line: true, ..ParseConfig::default() };
+        let lenient = ParseConfig {
+            allow_bare_lf: true,
+            allow_missing_blank_line: true,
+            ..ParseConfig::default()
+        };
         for config in [ParseConfig::default(), lenient] {
             let mut slots = [Header::EMPTY; 64];
-            let Ok(msg) = Message::parse_datagram(&data, &mut slots, &config) else { continue };
+            let Ok(msg) = Message::parse_datagram(&data, &mut slots, &config) else {
+                continue;
+            };
             let mut out = [0u8; 8192];
             let Ok(n) = emit(&msg, &mut out) else { continue };
             // One slot more: emission adds a Content-Length when the input had none.
             let mut again_slots = [Header::EMPTY; 65];
             let again = Message::parse_datagram(&out[..n], &mut again_slots, &ParseConfig::default());
             let again = again.unwrap_or_else(|e| {
-                panic!("{name}: emitted form does not parse: {e}\n{}", String::from_utf8_lossy(&out[..n]))
+                panic!(
+                    "{name}: emitted form does not parse: {e}\n{}",
+                    String::from_utf8_lossy(&out[..n])
+                )
             });
             assert_eq!(again.start_line(), msg.start_line(), "{name}");
             assert_eq!(again.body(), msg.body(), "{name}");
@@ -54,10 +68,17 @@ fn imdn_xml_write_reparses_to_the_same_text() {
         let mut out = [0u8; 4096];
         let Ok(n) = doc.write(&mut out) else { continue };
         let again = Imdn::parse(&out[..n]).unwrap_or_else(|e| {
-            panic!("{name}: emitted form does not parse: {e}\n{}", String::from_utf8_lossy(&out[..n]))
+            panic!(
+                "{name}: emitted form does not parse: {e}\n{}",
+                String::from_utf8_lossy(&out[..n])
+            )
         });
         let (mut before, mut after) = ([0u8; 4096], [0u8; 4096]);
-        assert_eq!(again.message_id.decode_into(&mut after), doc.message_id.decode_into(&mut before), "{name}");
+        assert_eq!(
+            again.message_id.decode_into(&mut after),
+            doc.message_id.decode_into(&mut before),
+            "{name}"
+        );
         assert_eq!(again, doc, "{name}");
     }
 }

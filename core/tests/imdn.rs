@@ -18,7 +18,10 @@ fn assert_rfc_payload(doc: &Imdn<'_>, kind: NotificationKind, status: Status<'_>
     assert_eq!(doc.datetime, "2008-04-04T12:16:49-05:00");
     assert_eq!(doc.recipient_uri, Some(XmlText::Plain("im:bob@example.com")));
     // The element's text follows a line break inside the start tag as published.
-    assert_eq!(doc.original_recipient_uri, Some(XmlText::Plain("im:bob@example.com")));
+    assert_eq!(
+        doc.original_recipient_uri,
+        Some(XmlText::Plain("im:bob@example.com"))
+    );
     assert_eq!(doc.subject, None);
     assert_eq!(doc.kind, kind);
     assert_eq!(doc.status, status);
@@ -40,15 +43,41 @@ fn rfc5438_imdn_rng() {
         }
     }
     let known = [
-        "imdn", "message-id", "datetime", "recipient-uri", "original-recipient-uri", "subject",
-        "delivery-notification", "display-notification", "processing-notification", "status",
-        "delivered", "failed", "forbidden", "error", "displayed", "processed", "stored",
+        "imdn",
+        "message-id",
+        "datetime",
+        "recipient-uri",
+        "original-recipient-uri",
+        "subject",
+        "delivery-notification",
+        "display-notification",
+        "processing-notification",
+        "status",
+        "delivered",
+        "failed",
+        "forbidden",
+        "error",
+        "displayed",
+        "processed",
+        "stored",
     ];
     assert_eq!(names, known.iter().map(|s| s.to_string()).collect());
-    for status in [Status::Delivered, Status::Failed, Status::Forbidden, Status::Error, Status::Displayed, Status::Processed, Status::Stored] {
+    for status in [
+        Status::Delivered,
+        Status::Failed,
+        Status::Forbidden,
+        Status::Error,
+        Status::Displayed,
+        Status::Processed,
+        Status::Stored,
+    ] {
         assert!(names.contains(status.element()));
     }
-    for kind in [NotificationKind::Delivery, NotificationKind::Display, NotificationKind::Processing] {
+    for kind in [
+        NotificationKind::Delivery,
+        NotificationKind::Display,
+        NotificationKind::Processing,
+    ] {
         assert!(names.contains(kind.element()));
     }
 }
@@ -56,31 +85,51 @@ fn rfc5438_imdn_rng() {
 #[test]
 fn rfc5438_s7_2_1_1_delivery_xml() {
     let bytes = vector("rfc5438/s7.2.1.1-delivery.xml");
-    assert_rfc_payload(&Imdn::parse(&bytes).unwrap(), NotificationKind::Delivery, Status::Delivered);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes).unwrap(),
+        NotificationKind::Delivery,
+        Status::Delivered,
+    );
 }
 
 #[test]
 fn rfc5438_s7_2_1_2_display_xml() {
     let bytes = vector("rfc5438/s7.2.1.2-display.xml");
-    assert_rfc_payload(&Imdn::parse(&bytes).unwrap(), NotificationKind::Display, Status::Displayed);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes).unwrap(),
+        NotificationKind::Display,
+        Status::Displayed,
+    );
 }
 
 #[test]
 fn rfc5438_s8_1_processing_xml() {
     let bytes = vector("rfc5438/s8.1-processing.xml");
-    assert_rfc_payload(&Imdn::parse(&bytes).unwrap(), NotificationKind::Processing, Status::Processed);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes).unwrap(),
+        NotificationKind::Processing,
+        Status::Processed,
+    );
 }
 
 #[test]
 fn rfc5438_s8_3_aggregated_part1_xml() {
     let bytes = vector("rfc5438/s8.3-aggregated-part1.xml");
-    assert_rfc_payload(&Imdn::parse(&bytes).unwrap(), NotificationKind::Delivery, Status::Delivered);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes).unwrap(),
+        NotificationKind::Delivery,
+        Status::Delivered,
+    );
 }
 
 #[test]
 fn rfc5438_s8_3_aggregated_part2_xml() {
     let bytes = vector("rfc5438/s8.3-aggregated-part2.xml");
-    assert_rfc_payload(&Imdn::parse(&bytes).unwrap(), NotificationKind::Display, Status::Displayed);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes).unwrap(),
+        NotificationKind::Display,
+        Status::Displayed,
+    );
 }
 
 fn notification_in(path: &str) -> (Vec<u8>, usize) {
@@ -96,14 +145,22 @@ fn rfc5438_s7_2_1_1_delivery_cpim_txt() {
     assert_eq!(wrapper.content_type(), Some("message/imdn+xml"));
     // A notification never asks for, nor gets, a notification.
     assert_eq!(Received::from_cpim(&wrapper), Ok(None));
-    assert_rfc_payload(&Imdn::parse(&bytes[body..]).unwrap(), NotificationKind::Delivery, Status::Delivered);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes[body..]).unwrap(),
+        NotificationKind::Delivery,
+        Status::Delivered,
+    );
 }
 
 #[test]
 fn rfc5438_s7_2_1_2_display_cpim_txt() {
     let (bytes, body) = notification_in("rfc5438/s7.2.1.2-display.cpim.txt");
     assert_eq!(Received::from_cpim(&Message::parse(&bytes).unwrap()), Ok(None));
-    assert_rfc_payload(&Imdn::parse(&bytes[body..]).unwrap(), NotificationKind::Display, Status::Displayed);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes[body..]).unwrap(),
+        NotificationKind::Display,
+        Status::Displayed,
+    );
 }
 
 #[test]
@@ -112,14 +169,21 @@ fn rfc5438_s8_1_processing_cpim_txt() {
     let wrapper = Message::parse(&bytes).unwrap();
     // As published this intermediary's notification has neither NS nor imdn.Message-ID.
     assert!(wrapper.get(IMDN_NS, "Message-ID").is_none());
-    assert_rfc_payload(&Imdn::parse(&bytes[body..]).unwrap(), NotificationKind::Processing, Status::Processed);
+    assert_rfc_payload(
+        &Imdn::parse(&bytes[body..]).unwrap(),
+        NotificationKind::Processing,
+        Status::Processed,
+    );
 }
 
 #[test]
 fn rfc5438_s8_3_aggregated_cpim_txt() {
     let bytes = vector("rfc5438/s8.3-aggregated.cpim.txt");
     let wrapper = Message::parse(&bytes).unwrap();
-    assert!(wrapper.content_type().unwrap().contains("boundary=\"imdn-boundary\""));
+    assert!(wrapper
+        .content_type()
+        .unwrap()
+        .contains("boundary=\"imdn-boundary\""));
     // The vector stops at the first boundary line; the parts are the two part*.xml vectors, both about
     // the same IM.
     assert_eq!(wrapper.body(), b"--imdn-boundary\n");
@@ -127,7 +191,10 @@ fn rfc5438_s8_3_aggregated_cpim_txt() {
     let p2 = vector("rfc5438/s8.3-aggregated-part2.xml");
     let (a, b) = (Imdn::parse(&p1).unwrap(), Imdn::parse(&p2).unwrap());
     assert_eq!(a.message_id, b.message_id);
-    assert_eq!((a.kind, b.kind), (NotificationKind::Delivery, NotificationKind::Display));
+    assert_eq!(
+        (a.kind, b.kind),
+        (NotificationKind::Delivery, NotificationKind::Display)
+    );
 }
 
 #[test]
@@ -136,7 +203,14 @@ fn rfc5438_s7_1_1_3_im_request_cpim() {
     let msg = Message::parse(&bytes).unwrap();
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
     assert_eq!(rx.message_id, "34jk324j");
-    assert_eq!(rx.requested, DispositionRequest { positive_delivery: true, negative_delivery: true, ..Default::default() });
+    assert_eq!(
+        rx.requested,
+        DispositionRequest {
+            positive_delivery: true,
+            negative_delivery: true,
+            ..Default::default()
+        }
+    );
     assert_eq!(rx.destination(), "im:alice@example.com");
     // Display was not requested; one delivery notification at most.
     assert_eq!(rx.displayed(), None);
@@ -146,15 +220,23 @@ fn rfc5438_s7_1_1_3_im_request_cpim() {
     assert_eq!(rx.delivery_failed(), None);
 
     let mut buf = [0u8; 1024];
-    let n = rx.build_notification(kind, status, None, &mut SimRng::new(7), &mut buf).unwrap();
+    let n = rx
+        .build_notification(kind, status, None, &mut SimRng::new(7), &mut buf)
+        .unwrap();
     let out = Message::parse(&buf[..n]).unwrap();
     assert_eq!(out.from().unwrap().uri, "im:bob@example.com");
     assert_eq!(out.from().unwrap().display_name, Some("Bob"));
     assert_eq!(out.to().next().unwrap().uri, "im:alice@example.com");
-    assert_eq!(out.get(IMDN_NS, "Message-ID").unwrap().value.len(), MESSAGE_ID_LEN);
+    assert_eq!(
+        out.get(IMDN_NS, "Message-ID").unwrap().value.len(),
+        MESSAGE_ID_LEN
+    );
     assert!(out.get(IMDN_NS, "Disposition-Notification").is_none());
     assert_eq!(out.content_header("Content-Disposition"), Some("notification"));
-    assert_eq!(out.content_header("Content-Length"), Some(out.body().len().to_string().as_str()));
+    assert_eq!(
+        out.content_header("Content-Length"),
+        Some(out.body().len().to_string().as_str())
+    );
     let doc = Imdn::parse(out.body()).unwrap();
     assert_eq!(doc.message_id, "34jk324j");
     assert_eq!(doc.datetime, "2006-04-04T12:16:49-05:00");
@@ -183,7 +265,10 @@ fn imdn_round_trip_delivered_and_displayed_notifications_carry_the_message_id() 
     let request = DispositionRequest::parse("positive-delivery, display");
     let n = build_im(&mut im, request, &[]);
     let msg = Message::parse(&im[..n]).unwrap();
-    assert_eq!(msg.get(IMDN_NS, "Disposition-Notification").unwrap().value, "positive-delivery, display");
+    assert_eq!(
+        msg.get(IMDN_NS, "Disposition-Notification").unwrap().value,
+        "positive-delivery, display"
+    );
     let sent_id = msg.get(IMDN_NS, "Message-ID").unwrap().value;
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
 
@@ -191,7 +276,9 @@ fn imdn_round_trip_delivered_and_displayed_notifications_carry_the_message_id() 
     let mut notification_ids = Vec::new();
     for (kind, status) in [rx.delivered().unwrap(), rx.displayed().unwrap()] {
         let mut buf = [0u8; 1024];
-        let len = rx.build_notification(kind, status, Some("2024-01-02T03:04:06Z"), &mut ids, &mut buf).unwrap();
+        let len = rx
+            .build_notification(kind, status, Some("2024-01-02T03:04:06Z"), &mut ids, &mut buf)
+            .unwrap();
         let wrapper = Message::parse(&buf[..len]).unwrap();
         assert_eq!(wrapper.date_time(), Some("2024-01-02T03:04:06Z"));
         let doc = Imdn::parse(wrapper.body()).unwrap();
@@ -199,7 +286,10 @@ fn imdn_round_trip_delivered_and_displayed_notifications_carry_the_message_id() 
         assert_eq!((doc.kind, doc.status), (kind, status));
         assert_eq!(doc.subject.unwrap().lang, Some(XmlText::Plain("en")));
         // Escaped once on the way out, held escaped when parsed, equal to the IM's plain subject.
-        assert!(matches!(doc.subject.unwrap().text, XmlText::Escaped("lunch &amp; &lt;fun&gt;")));
+        assert!(matches!(
+            doc.subject.unwrap().text,
+            XmlText::Escaped("lunch &amp; &lt;fun&gt;")
+        ));
         assert!(doc.subject.unwrap().text.eq_plain("lunch & <fun>"));
         let id = wrapper.get(IMDN_NS, "Message-ID").unwrap().value.to_string();
         assert_ne!(id, sent_id);
@@ -221,7 +311,9 @@ fn record_routes_become_imdn_routes_in_order() {
     assert_eq!(rx.destination(), "im:proxy1@example.net");
     let (kind, status) = rx.delivered().unwrap();
     let mut buf = [0u8; 1024];
-    let len = rx.build_notification(kind, status, None, &mut SimRng::new(3), &mut buf).unwrap();
+    let len = rx
+        .build_notification(kind, status, None, &mut SimRng::new(3), &mut buf)
+        .unwrap();
     let wrapper = Message::parse(&buf[..len]).unwrap();
     let got: Vec<_> = wrapper.get_all(IMDN_NS, "IMDN-Route").map(|h| h.value).collect();
     assert_eq!(got, routes);
@@ -236,7 +328,10 @@ fn negative_delivery_only_sends_nothing_on_success_and_failed_on_failure() {
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
     assert_eq!(rx.delivered(), None);
     let mut rx2 = rx.clone();
-    assert_eq!(rx2.delivery_failed(), Some((NotificationKind::Delivery, Status::Failed)));
+    assert_eq!(
+        rx2.delivery_failed(),
+        Some((NotificationKind::Delivery, Status::Failed))
+    );
     assert_eq!(rx.displayed(), None);
 }
 
@@ -249,7 +344,10 @@ fn im_without_request_or_with_only_unknown_values_needs_nothing() {
 #[test]
 fn request_without_message_id_is_an_error() {
     let msg = Message::parse(b"From: <im:a@x>\r\nDateTime: 2024-01-01T00:00:00Z\r\nNS: i <urn:ietf:params:imdn>\r\ni.Disposition-Notification: display\r\n\r\n\r\n").unwrap();
-    assert_eq!(Received::from_cpim(&msg), Err(simple_im_core::imdn::ReceiveError::MissingMessageId));
+    assert_eq!(
+        Received::from_cpim(&msg),
+        Err(simple_im_core::imdn::ReceiveError::MissingMessageId)
+    );
 }
 
 #[test]
@@ -260,7 +358,13 @@ fn wrong_status_for_kind_is_refused_when_building_and_parsing() {
     let rx = Received::from_cpim(&msg).unwrap().unwrap();
     let mut buf = [0u8; 1024];
     assert_eq!(
-        rx.build_notification(NotificationKind::Display, Status::Delivered, None, &mut SimRng::new(5), &mut buf),
+        rx.build_notification(
+            NotificationKind::Display,
+            Status::Delivered,
+            None,
+            &mut SimRng::new(5),
+            &mut buf
+        ),
         Err(simple_im_core::imdn::NotifyError::StatusNotAllowed)
     );
     let doc = br#"<imdn xmlns="urn:ietf:params:xml:ns:imdn"><message-id>a</message-id><datetime>d</datetime><display-notification><status><delivered/></status></display-notification></imdn>"#;
@@ -297,7 +401,10 @@ fn validation_errors() {
     for (doc, want) in cases {
         assert_eq!(Imdn::parse(doc), Err(*want), "{}", String::from_utf8_lossy(doc));
     }
-    assert!(matches!(Imdn::parse(b"<imdn xmlns='urn:ietf:params:xml:ns:imdn'>"), Err(ImdnError::Xml(_))));
+    assert!(matches!(
+        Imdn::parse(b"<imdn xmlns='urn:ietf:params:xml:ns:imdn'>"),
+        Err(ImdnError::Xml(_))
+    ));
 }
 
 #[test]
@@ -337,7 +444,10 @@ fn message_ids_are_long_unique_and_token_safe() {
     for _ in 0..1000 {
         let id = new_message_id(&mut ids);
         assert!(id.as_str().len() >= 16);
-        assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(id
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert!(seen.insert(id.as_str().to_string()));
     }
 }
@@ -355,7 +465,10 @@ fn tracker_row_delivered_with_positive_delivery() {
     let (im, n) = received_with("positive-delivery");
     let msg = Message::parse(&im[..n]).unwrap();
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
-    assert_eq!(rx.delivered(), Some((NotificationKind::Delivery, Status::Delivered)));
+    assert_eq!(
+        rx.delivered(),
+        Some((NotificationKind::Delivery, Status::Delivered))
+    );
 }
 
 #[test]
@@ -370,14 +483,20 @@ fn tracker_row_delivery_failed_with_negative_delivery() {
     let (im, n) = received_with("negative-delivery");
     let msg = Message::parse(&im[..n]).unwrap();
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
-    assert_eq!(rx.delivery_failed(), Some((NotificationKind::Delivery, Status::Failed)));
+    assert_eq!(
+        rx.delivery_failed(),
+        Some((NotificationKind::Delivery, Status::Failed))
+    );
 }
 
 #[test]
 fn tracker_row_delivery_failed_without_negative_delivery() {
     let (im, n) = received_with("positive-delivery");
     let msg = Message::parse(&im[..n]).unwrap();
-    assert_eq!(Received::from_cpim(&msg).unwrap().unwrap().delivery_failed(), None);
+    assert_eq!(
+        Received::from_cpim(&msg).unwrap().unwrap().delivery_failed(),
+        None
+    );
 }
 
 #[test]
@@ -385,7 +504,10 @@ fn tracker_row_displayed_with_display() {
     let (im, n) = received_with("display");
     let msg = Message::parse(&im[..n]).unwrap();
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
-    assert_eq!(rx.displayed(), Some((NotificationKind::Display, Status::Displayed)));
+    assert_eq!(
+        rx.displayed(),
+        Some((NotificationKind::Display, Status::Displayed))
+    );
 }
 
 #[test]
@@ -440,7 +562,11 @@ fn parsed_references_are_written_back_once_escaped() {
     assert!(parsed.message_id.eq_plain("a&b > A"));
     assert_eq!(parsed.message_id.to_string(), "a&b > A");
     let out = written(&parsed);
-    assert!(contains(&out, "<message-id>a&amp;b &gt; &#x41;</message-id>"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        contains(&out, "<message-id>a&amp;b &gt; &#x41;</message-id>"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     assert!(!contains(&out, "&amp;amp;"));
     let again = Imdn::parse(&out).unwrap();
     assert_eq!(again, parsed);
@@ -453,7 +579,11 @@ fn cdata_content_is_plain_text_and_escaped_when_written() {
     let parsed = Imdn::parse(&input).unwrap();
     assert!(matches!(parsed.message_id, XmlText::Plain("a&amp;<b>")));
     let out = written(&parsed);
-    assert!(contains(&out, "<message-id>a&amp;amp;&lt;b&gt;</message-id>"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        contains(&out, "<message-id>a&amp;amp;&lt;b&gt;</message-id>"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     let again = Imdn::parse(&out).unwrap();
     assert!(again.message_id.eq_plain("a&amp;<b>"));
     assert_eq!(again, parsed);
@@ -461,12 +591,34 @@ fn cdata_content_is_plain_text_and_escaped_when_written() {
 
 #[test]
 fn text_elements_with_more_than_one_piece_are_refused() {
-    for content in ["a<![CDATA[b]]>", "<![CDATA[a]]>b", "<![CDATA[a]]><![CDATA[b]]>", "a<!-- c -->b", "a<x/>b", "a<?pi x?>b"] {
-        assert_eq!(Imdn::parse(&doc_with_message_id(content)), Err(ImdnError::MixedContent), "{content}");
+    for content in [
+        "a<![CDATA[b]]>",
+        "<![CDATA[a]]>b",
+        "<![CDATA[a]]><![CDATA[b]]>",
+        "a<!-- c -->b",
+        "a<x/>b",
+        "a<?pi x?>b",
+    ] {
+        assert_eq!(
+            Imdn::parse(&doc_with_message_id(content)),
+            Err(ImdnError::MixedContent),
+            "{content}"
+        );
     }
     // Whitespace, comments and child elements beside one piece are fine.
-    for content in [" <!-- c --> a <!-- d --> ", "<x/>a", "<![CDATA[]]>a", "a<![CDATA[]]>"] {
-        assert!(Imdn::parse(&doc_with_message_id(content)).unwrap().message_id.eq_plain("a"), "{content}");
+    for content in [
+        " <!-- c --> a <!-- d --> ",
+        "<x/>a",
+        "<![CDATA[]]>a",
+        "a<![CDATA[]]>",
+    ] {
+        assert!(
+            Imdn::parse(&doc_with_message_id(content))
+                .unwrap()
+                .message_id
+                .eq_plain("a"),
+            "{content}"
+        );
     }
 }
 
@@ -476,7 +628,13 @@ fn parsed_message_id_with_references_matches_the_plain_cpim_value() {
     let mut b = cpim::Builder::new(&mut im);
     b.from(None, "im:alice@example.com").unwrap();
     b.to(None, "im:bob@example.com").unwrap();
-    add_request_headers(&mut b, "id&<1>'\"é", "2024-01-02T03:04:05Z", DispositionRequest::parse("display")).unwrap();
+    add_request_headers(
+        &mut b,
+        "id&<1>'\"é",
+        "2024-01-02T03:04:05Z",
+        DispositionRequest::parse("display"),
+    )
+    .unwrap();
     b.content_header("Content-Type", "text/plain").unwrap();
     let n = b.body(b"hi").unwrap();
     let msg = Message::parse(&im[..n]).unwrap();
@@ -484,10 +642,16 @@ fn parsed_message_id_with_references_matches_the_plain_cpim_value() {
     let mut rx = Received::from_cpim(&msg).unwrap().unwrap();
     let (kind, status) = rx.displayed().unwrap();
     let mut buf = [0u8; 1024];
-    let len = rx.build_notification(kind, status, None, &mut SimRng::new(1), &mut buf).unwrap();
+    let len = rx
+        .build_notification(kind, status, None, &mut SimRng::new(1), &mut buf)
+        .unwrap();
     let wrapper = Message::parse(&buf[..len]).unwrap();
     let doc = Imdn::parse(wrapper.body()).unwrap();
-    assert!(matches!(doc.message_id, XmlText::Escaped("id&amp;&lt;1&gt;&apos;&quot;é")), "{:?}", doc.message_id);
+    assert!(
+        matches!(doc.message_id, XmlText::Escaped("id&amp;&lt;1&gt;&apos;&quot;é")),
+        "{:?}",
+        doc.message_id
+    );
     assert!(doc.message_id.eq_plain(cpim_id));
     let mut decoded = [0u8; 64];
     assert_eq!(doc.message_id.decode_into(&mut decoded), Ok(cpim_id));
@@ -502,20 +666,26 @@ fn declaration_that_swallows_markup_is_refused() {
     .unwrap();
     match Imdn::parse(&crash) {
         Err(ImdnError::Xml(e)) => {
-            assert_eq!(e.kind, ErrorKind::MalformedDeclaration(DeclarationError::InvalidVersion));
+            assert_eq!(
+                e.kind,
+                ErrorKind::MalformedDeclaration(DeclarationError::InvalidVersion)
+            );
             assert_eq!(e.offset, "<?xml version=\"".len());
         }
         other => panic!("accepted or wrong error: {other:?}"),
     }
     // The same document with a proper declaration is a valid IMDN.
-    let fixed = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{IMDN_OPEN}<message-id>m</message-id>{IMDN_REST}");
+    let fixed =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{IMDN_OPEN}<message-id>m</message-id>{IMDN_REST}");
     assert!(Imdn::parse(fixed.as_bytes()).is_ok());
 }
 
 fn imdn_text() -> impl Strategy<Value = String> {
     // No XML whitespace at the ends: the parser trims it, as the schema's whitespace facet allows.
-    proptest::string::string_regex("[a-zA-Z0-9&<>\"'é漢;#@.:-]([a-zA-Z0-9 &<>\"'é漢;#@.:-]{0,30}[a-zA-Z0-9&<>\"'é漢;#@.:-])?")
-        .unwrap()
+    proptest::string::string_regex(
+        "[a-zA-Z0-9&<>\"'é漢;#@.:-]([a-zA-Z0-9 &<>\"'é漢;#@.:-]{0,30}[a-zA-Z0-9&<>\"'é漢;#@.:-])?",
+    )
+    .unwrap()
 }
 
 proptest! {

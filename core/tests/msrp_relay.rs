@@ -18,8 +18,10 @@ const TO_BOB: ConnectionId = ConnectionId(2);
 
 fn relay(bob_limit: u32) -> Relay {
     let mut r = Relay::new(RELAY).unwrap();
-    r.add_connection(FROM_ALICE, "msrp://alice.example:7001;tcp", 4096).unwrap();
-    r.add_connection(TO_BOB, "msrp://bob.example:7002;tcp", bob_limit).unwrap();
+    r.add_connection(FROM_ALICE, "msrp://alice.example:7001;tcp", 4096)
+        .unwrap();
+    r.add_connection(TO_BOB, "msrp://bob.example:7002;tcp", bob_limit)
+        .unwrap();
     r
 }
 
@@ -38,7 +40,11 @@ fn run(r: &mut Relay, from: ConnectionId, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
         let mut moved = false;
         while let Some((c, n)) = r.poll_transmit(Instant::ZERO, &mut buf) {
             moved = true;
-            if c == FROM_ALICE { to_alice.extend_from_slice(&buf[..n]) } else { to_bob.extend_from_slice(&buf[..n]) }
+            if c == FROM_ALICE {
+                to_alice.extend_from_slice(&buf[..n])
+            } else {
+                to_bob.extend_from_slice(&buf[..n])
+            }
         }
         if !moved && (used == 0 || pos == input.len()) {
             break;
@@ -63,7 +69,9 @@ fn seen(wire: &[u8]) -> Vec<Seen> {
     let mut out = Vec::new();
     let mut rest = wire;
     while !rest.is_empty() {
-        let Parsed::Complete(m, used) = parse_message(rest).unwrap() else { panic!("partial") };
+        let Parsed::Complete(m, used) = parse_message(rest).unwrap() else {
+            panic!("partial")
+        };
         out.push(Seen {
             tid: m.head.transaction_id.into(),
             method: m.head.method().map(|x| x.as_str().into()),
@@ -80,31 +88,62 @@ fn seen(wire: &[u8]) -> Vec<Seen> {
     out
 }
 
-const SEND_HEADERS: [(&str, &str); 3] = [("Message-ID", "msg1"), ("Byte-Range", "1-10/10"), ("Content-Type", "text/plain")];
+const SEND_HEADERS: [(&str, &str); 3] = [
+    ("Message-ID", "msg1"),
+    ("Byte-Range", "1-10/10"),
+    ("Content-Type", "text/plain"),
+];
 
 #[test]
 fn send_is_acknowledged_and_forwarded_with_rewritten_paths() {
     let mut r = relay(4096);
-    let (back, fwd) = run(&mut r, FROM_ALICE, &request(Method::Send, &format!("{RELAY} {BOB}"), &SEND_HEADERS, Some(b"0123456789")));
+    let (back, fwd) = run(
+        &mut r,
+        FROM_ALICE,
+        &request(
+            Method::Send,
+            &format!("{RELAY} {BOB}"),
+            &SEND_HEADERS,
+            Some(b"0123456789"),
+        ),
+    );
     let back = seen(&back);
-    assert_eq!((back.len(), back[0].code, back[0].to.as_deref()), (1, Some(200), Some(ALICE)));
+    assert_eq!(
+        (back.len(), back[0].code, back[0].to.as_deref()),
+        (1, Some(200), Some(ALICE))
+    );
     let fwd = seen(&fwd);
     assert_eq!(fwd.len(), 1);
     assert_eq!(fwd[0].to.as_deref(), Some(BOB));
     assert_eq!(fwd[0].from.clone().unwrap(), format!("{RELAY} {ALICE}"));
     assert_ne!(fwd[0].tid, "in1234", "a new transaction-id per hop");
-    assert_eq!((fwd[0].body.as_slice(), fwd[0].flag), (&b"0123456789"[..], Continuation::Complete));
+    assert_eq!(
+        (fwd[0].body.as_slice(), fwd[0].flag),
+        (&b"0123456789"[..], Continuation::Complete)
+    );
 }
 
 #[test]
 fn smaller_next_hop_limit_rechunks_with_consistent_byte_ranges() {
     let mut r = relay(4);
-    let (_, fwd) = run(&mut r, FROM_ALICE, &request(Method::Send, &format!("{RELAY} {BOB}"), &SEND_HEADERS, Some(b"0123456789")));
+    let (_, fwd) = run(
+        &mut r,
+        FROM_ALICE,
+        &request(
+            Method::Send,
+            &format!("{RELAY} {BOB}"),
+            &SEND_HEADERS,
+            Some(b"0123456789"),
+        ),
+    );
     let fwd = seen(&fwd);
     let ranges: Vec<_> = fwd.iter().map(|s| s.range.clone().unwrap()).collect();
     assert_eq!(ranges, ["1-*/10", "5-*/10", "9-*/10"]);
     let flags: Vec<_> = fwd.iter().map(|s| s.flag).collect();
-    assert_eq!(flags, [Continuation::More, Continuation::More, Continuation::Complete]);
+    assert_eq!(
+        flags,
+        [Continuation::More, Continuation::More, Continuation::Complete]
+    );
     let body: Vec<u8> = fwd.iter().flat_map(|s| s.body.clone()).collect();
     assert_eq!(body, b"0123456789");
 }
@@ -112,7 +151,16 @@ fn smaller_next_hop_limit_rechunks_with_consistent_byte_ranges() {
 #[test]
 fn row_not_this_relay_403() {
     let mut r = relay(4096);
-    let (back, fwd) = run(&mut r, FROM_ALICE, &request(Method::Send, &format!("msrp://other.example:1/x;tcp {BOB}"), &SEND_HEADERS, Some(b"0123456789")));
+    let (back, fwd) = run(
+        &mut r,
+        FROM_ALICE,
+        &request(
+            Method::Send,
+            &format!("msrp://other.example:1/x;tcp {BOB}"),
+            &SEND_HEADERS,
+            Some(b"0123456789"),
+        ),
+    );
     assert_eq!(seen(&back)[0].code, Some(403));
     assert!(fwd.is_empty());
 }
@@ -120,7 +168,16 @@ fn row_not_this_relay_403() {
 #[test]
 fn row_no_route_481() {
     let mut r = relay(4096);
-    let (back, fwd) = run(&mut r, FROM_ALICE, &request(Method::Send, &format!("{RELAY} msrp://carol.example:9/c;tcp"), &SEND_HEADERS, Some(b"0123456789")));
+    let (back, fwd) = run(
+        &mut r,
+        FROM_ALICE,
+        &request(
+            Method::Send,
+            &format!("{RELAY} msrp://carol.example:9/c;tcp"),
+            &SEND_HEADERS,
+            Some(b"0123456789"),
+        ),
+    );
     assert_eq!(seen(&back)[0].code, Some(481));
     assert!(fwd.is_empty());
 }
@@ -128,15 +185,40 @@ fn row_no_route_481() {
 #[test]
 fn row_report_forwarded_never_answered() {
     let mut r = relay(4096);
-    let raw = request(Method::Report, &format!("{RELAY} {BOB}"), &[("Message-ID", "m"), ("Byte-Range", "1-10/10"), ("Status", "000 200 OK")], None);
+    let raw = request(
+        Method::Report,
+        &format!("{RELAY} {BOB}"),
+        &[
+            ("Message-ID", "m"),
+            ("Byte-Range", "1-10/10"),
+            ("Status", "000 200 OK"),
+        ],
+        None,
+    );
     let (back, fwd) = run(&mut r, FROM_ALICE, &raw);
     assert!(back.is_empty(), "no response to a REPORT");
     let fwd = seen(&fwd);
-    assert_eq!((fwd[0].method.as_deref(), fwd[0].range.as_deref(), fwd[0].status.as_deref()), (Some("REPORT"), Some("1-10/10"), Some("000 200 OK")));
+    assert_eq!(
+        (
+            fwd[0].method.as_deref(),
+            fwd[0].range.as_deref(),
+            fwd[0].status.as_deref()
+        ),
+        (Some("REPORT"), Some("1-10/10"), Some("000 200 OK"))
+    );
 }
 
 fn forwarded_tid(r: &mut Relay, extra: &[(&str, &str)]) -> String {
-    let (_, fwd) = run(r, FROM_ALICE, &request(Method::Send, &format!("{RELAY} {BOB}"), extra, Some(b"0123456789")));
+    let (_, fwd) = run(
+        r,
+        FROM_ALICE,
+        &request(
+            Method::Send,
+            &format!("{RELAY} {BOB}"),
+            extra,
+            Some(b"0123456789"),
+        ),
+    );
     seen(&fwd)[0].tid.clone()
 }
 
@@ -149,7 +231,14 @@ fn next_hop_error_becomes_failure_report_upstream() {
     let (back, _) = run(&mut r, TO_BOB, &buf[..n]);
     let back = seen(&back);
     assert_eq!(back.len(), 1);
-    assert_eq!((back[0].method.as_deref(), back[0].to.as_deref(), back[0].range.as_deref()), (Some("REPORT"), Some(ALICE), Some("1-10/10")));
+    assert_eq!(
+        (
+            back[0].method.as_deref(),
+            back[0].to.as_deref(),
+            back[0].range.as_deref()
+        ),
+        (Some("REPORT"), Some(ALICE), Some("1-10/10"))
+    );
     assert!(back[0].status.as_deref().unwrap().starts_with("000 415"));
 }
 
@@ -163,10 +252,19 @@ fn next_hop_silence_is_408_report_after_timeout_only_for_failure_report_yes() {
     let mut buf = [0u8; 1024];
     let (c, n) = r.poll_transmit(Instant::from_millis(30_000), &mut buf).unwrap();
     assert_eq!(c, FROM_ALICE);
-    assert!(seen(&buf[..n])[0].status.as_deref().unwrap().starts_with("000 408"));
+    assert!(seen(&buf[..n])[0]
+        .status
+        .as_deref()
+        .unwrap()
+        .starts_with("000 408"));
 
     let mut r = relay(4096);
-    let partial = [SEND_HEADERS[0], SEND_HEADERS[1], SEND_HEADERS[2], ("Failure-Report", "partial")];
+    let partial = [
+        SEND_HEADERS[0],
+        SEND_HEADERS[1],
+        SEND_HEADERS[2],
+        ("Failure-Report", "partial"),
+    ];
     forwarded_tid(&mut r, &partial);
     assert_eq!(r.poll_timeout(), None, "no timer for Failure-Report: partial");
 }
@@ -179,7 +277,11 @@ fn next_hop_connection_lost_reports_408() {
     let mut buf = [0u8; 1024];
     let (c, n) = r.poll_transmit(Instant::ZERO, &mut buf).unwrap();
     assert_eq!(c, FROM_ALICE);
-    assert!(seen(&buf[..n])[0].status.as_deref().unwrap().starts_with("000 408"));
+    assert!(seen(&buf[..n])[0]
+        .status
+        .as_deref()
+        .unwrap()
+        .starts_with("000 408"));
 }
 
 #[test]

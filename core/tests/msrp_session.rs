@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use simple_im_core::msrp::generate_session_id;
 use simple_im_core::msrp::session::{
     AbortReason, BodyRead, BodySink, BodySource, Event, Failure, MessageHandle, Session, SessionConfig, Setup,
 };
-use simple_im_core::msrp::wire::{parse_message, ByteRange, Continuation, Method, Parsed, ReportRequest, Status};
-use simple_im_core::msrp::generate_session_id;
+use simple_im_core::msrp::wire::{
+    parse_message, ByteRange, Continuation, Method, Parsed, ReportRequest, Status,
+};
 use simple_im_core::rng::Rng;
 use simple_im_core::time::Instant;
 
@@ -59,16 +61,28 @@ fn events(s: &mut Session) -> Vec<Event> {
 }
 
 /// (tid, method or empty, response code, Byte-Range, body, flag) of one message on the wire.
-type WireMessage = (String, Vec<u8>, Option<u16>, Option<String>, Vec<u8>, Continuation);
+type WireMessage = (
+    String,
+    Vec<u8>,
+    Option<u16>,
+    Option<String>,
+    Vec<u8>,
+    Continuation,
+);
 
 fn messages(wire: &[u8]) -> Vec<WireMessage> {
     let mut out = Vec::new();
     let mut rest = wire;
     while !rest.is_empty() {
-        let Parsed::Complete(m, used) = parse_message(rest).unwrap() else { panic!("partial: {:?}", String::from_utf8_lossy(rest)) };
+        let Parsed::Complete(m, used) = parse_message(rest).unwrap() else {
+            panic!("partial: {:?}", String::from_utf8_lossy(rest))
+        };
         out.push((
             m.head.transaction_id.to_string(),
-            m.head.method().map(|x| x.as_str().as_bytes().to_vec()).unwrap_or_default(),
+            m.head
+                .method()
+                .map(|x| x.as_str().as_bytes().to_vec())
+                .unwrap_or_default(),
             m.head.status_code(),
             m.head.get("Byte-Range").map(str::to_string),
             m.body.to_vec(),
@@ -79,7 +93,12 @@ fn messages(wire: &[u8]) -> Vec<WireMessage> {
     out
 }
 
-fn simple_exchange(alice_cfg: SessionConfig, bob_cfg: SessionConfig, ct: &str, body: &[u8]) -> (Session, Session, Received, Vec<u8>) {
+fn simple_exchange(
+    alice_cfg: SessionConfig,
+    bob_cfg: SessionConfig,
+    ct: &str,
+    body: &[u8],
+) -> (Session, Session, Received, Vec<u8>) {
     let (mut a, mut b) = pair(alice_cfg, bob_cfg);
     let h = a.send(ct, Some(body.len() as u64)).unwrap();
     let mut src = Bodies::default();
@@ -97,17 +116,28 @@ fn session_ids_are_100_bit_base32() {
     let a = generate_session_id(&mut XorShift(7));
     let b = generate_session_id(&mut XorShift(8));
     assert_eq!(a.len(), 20);
-    assert!(a.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)));
+    assert!(a
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c)));
     assert_ne!(a, b);
 }
 
 #[test]
 fn row_otherwise_200_and_message_delivered() {
-    let (mut a, mut b, got, back) = simple_exchange(SessionConfig::default(), SessionConfig::default(), "text/plain", b"Hi, I'm Alice!");
+    let (mut a, mut b, got, back) = simple_exchange(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        "text/plain",
+        b"Hi, I'm Alice!",
+    );
     let ev_b = events(&mut b);
     assert_eq!(ev_b[0], Event::Bound);
-    assert!(matches!(&ev_b[1], Event::IncomingMessage { content_type, total: Some(14), .. } if content_type == "text/plain"));
-    let Event::MessageReceived { id, len: 14 } = &ev_b[2] else { panic!("{ev_b:?}") };
+    assert!(
+        matches!(&ev_b[1], Event::IncomingMessage { content_type, total: Some(14), .. } if content_type == "text/plain")
+    );
+    let Event::MessageReceived { id, len: 14 } = &ev_b[2] else {
+        panic!("{ev_b:?}")
+    };
     assert_eq!(got.0[id.as_str()], b"Hi, I'm Alice!");
     assert_eq!(messages(&back)[0].2, Some(200));
     let ev_a = events(&mut a);
@@ -124,7 +154,10 @@ fn active_side_binds_with_bodiless_send() {
     assert_eq!(events(&mut a), vec![Event::Bound]);
     feed(&mut b, T0, &wire, &mut Received::default());
     assert_eq!(events(&mut b), vec![Event::Bound]);
-    assert_eq!(messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096))[0].2, Some(200));
+    assert_eq!(
+        messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096))[0].2,
+        Some(200)
+    );
 }
 
 #[test]
@@ -140,84 +173,238 @@ fn passive_side_does_not_send_before_binding() {
 fn bob_answers(cfg: SessionConfig, raw: &[u8]) -> Vec<Option<u16>> {
     let (_, mut b) = pair(SessionConfig::default(), cfg);
     feed(&mut b, T0, raw, &mut Received::default());
-    messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096)).into_iter().map(|m| m.2).collect()
+    messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096))
+        .into_iter()
+        .map(|m| m.2)
+        .collect()
 }
 
-const TEXT: [(&str, &str); 3] = [("Message-ID", "m1"), ("Byte-Range", "1-5/5"), ("Content-Type", "text/plain")];
+const TEXT: [(&str, &str); 3] = [
+    ("Message-ID", "m1"),
+    ("Byte-Range", "1-5/5"),
+    ("Content-Type", "text/plain"),
+];
 
 #[test]
 fn row_report_is_never_answered() {
-    let raw = request("rep1", Method::Report, BOB, &[("Message-ID", "unknown"), ("Status", "000 200 OK")], None);
-    assert_eq!(bob_answers(SessionConfig::default(), &raw), Vec::<Option<u16>>::new());
-    let wrong_session = request("rep2", Method::Report, "msrp://bob.example:8888/other;tcp", &[("Message-ID", "x"), ("Status", "000 200 OK")], None);
-    assert_eq!(bob_answers(SessionConfig::default(), &wrong_session), Vec::<Option<u16>>::new(), "not even a 481");
+    let raw = request(
+        "rep1",
+        Method::Report,
+        BOB,
+        &[("Message-ID", "unknown"), ("Status", "000 200 OK")],
+        None,
+    );
+    assert_eq!(
+        bob_answers(SessionConfig::default(), &raw),
+        Vec::<Option<u16>>::new()
+    );
+    let wrong_session = request(
+        "rep2",
+        Method::Report,
+        "msrp://bob.example:8888/other;tcp",
+        &[("Message-ID", "x"), ("Status", "000 200 OK")],
+        None,
+    );
+    assert_eq!(
+        bob_answers(SessionConfig::default(), &wrong_session),
+        Vec::<Option<u16>>::new(),
+        "not even a 481"
+    );
 }
 
 #[test]
 fn row_unknown_session_481() {
-    let raw = request("t481", Method::Send, "msrp://bob.example:8888/nosuchsession;tcp", &TEXT, Some(b"hello"));
+    let raw = request(
+        "t481",
+        Method::Send,
+        "msrp://bob.example:8888/nosuchsession;tcp",
+        &TEXT,
+        Some(b"hello"),
+    );
     assert_eq!(bob_answers(SessionConfig::default(), &raw), vec![Some(481)]);
 }
 
 #[test]
 fn row_wrong_uri_same_session_403_unless_rfc6714() {
-    let raw = request("t403", Method::Send, "msrp://10.1.1.1:9999/bobsession22;tcp", &TEXT, Some(b"hello"));
+    let raw = request(
+        "t403",
+        Method::Send,
+        "msrp://10.1.1.1:9999/bobsession22;tcp",
+        &TEXT,
+        Some(b"hello"),
+    );
     assert_eq!(bob_answers(SessionConfig::default(), &raw), vec![Some(403)]);
-    let cema = SessionConfig { match_session_id_only: true, ..SessionConfig::default() };
+    let cema = SessionConfig {
+        match_session_id_only: true,
+        ..SessionConfig::default()
+    };
     assert_eq!(bob_answers(cema, &raw), vec![Some(200)]);
 }
 
 #[test]
 fn row_unknown_method_501() {
-    assert_eq!(bob_answers(SessionConfig::default(), &request("t501", Method::Other("FROB"), BOB, &[], None)), vec![Some(501)]);
-    assert_eq!(bob_answers(SessionConfig::default(), &request("tnick", Method::Nickname, BOB, &[("Use-Nickname", "\"x\"")], None)), vec![Some(501)]);
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("t501", Method::Other("FROB"), BOB, &[], None)
+        ),
+        vec![Some(501)]
+    );
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("tnick", Method::Nickname, BOB, &[("Use-Nickname", "\"x\"")], None)
+        ),
+        vec![Some(501)]
+    );
 }
 
 #[test]
 fn row_malformed_400() {
-    let raw = request("t400", Method::Send, BOB, &[("Byte-Range", "1-5/5"), ("Content-Type", "text/plain")], Some(b"hello"));
-    assert_eq!(bob_answers(SessionConfig::default(), &raw), vec![Some(400)], "Message-ID missing");
-    let raw = request("t400b", Method::Send, BOB, &[("Message-ID", "m"), ("Byte-Range", "x-5/5"), ("Content-Type", "text/plain")], Some(b"hello"));
+    let raw = request(
+        "t400",
+        Method::Send,
+        BOB,
+        &[("Byte-Range", "1-5/5"), ("Content-Type", "text/plain")],
+        Some(b"hello"),
+    );
+    assert_eq!(
+        bob_answers(SessionConfig::default(), &raw),
+        vec![Some(400)],
+        "Message-ID missing"
+    );
+    let raw = request(
+        "t400b",
+        Method::Send,
+        BOB,
+        &[
+            ("Message-ID", "m"),
+            ("Byte-Range", "x-5/5"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"hello"),
+    );
     assert_eq!(bob_answers(SessionConfig::default(), &raw), vec![Some(400)]);
 }
 
 #[test]
 fn row_too_large_413() {
-    let cfg = SessionConfig { max_message_size: Some(4), ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        max_message_size: Some(4),
+        ..SessionConfig::default()
+    };
     let raw = request("t413", Method::Send, BOB, &TEXT, Some(b"hello"));
     assert_eq!(bob_answers(cfg, &raw), vec![Some(413)]);
-    let unknown_total = request("t413b", Method::Send, BOB, &[("Message-ID", "m"), ("Byte-Range", "1-*/*"), ("Content-Type", "text/plain")], Some(b"hello"));
-    assert_eq!(bob_answers(cfg, &unknown_total), vec![Some(413)], "detected while the body streams");
+    let unknown_total = request(
+        "t413b",
+        Method::Send,
+        BOB,
+        &[
+            ("Message-ID", "m"),
+            ("Byte-Range", "1-*/*"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"hello"),
+    );
+    assert_eq!(
+        bob_answers(cfg, &unknown_total),
+        vec![Some(413)],
+        "detected while the body streams"
+    );
 }
 
 #[test]
 fn row_unsupported_type_415() {
-    let cfg = SessionConfig { accept_types: &["text/*", "message/cpim"], ..SessionConfig::default() };
-    assert_eq!(bob_answers(cfg, &request("t415", Method::Send, BOB, &[("Message-ID", "m"), ("Content-Type", "image/png")], Some(b"x"))), vec![Some(415)]);
-    assert_eq!(bob_answers(cfg, &request("t200", Method::Send, BOB, &TEXT, Some(b"hello"))), vec![Some(200)]);
+    let cfg = SessionConfig {
+        accept_types: &["text/*", "message/cpim"],
+        ..SessionConfig::default()
+    };
+    assert_eq!(
+        bob_answers(
+            cfg,
+            &request(
+                "t415",
+                Method::Send,
+                BOB,
+                &[("Message-ID", "m"), ("Content-Type", "image/png")],
+                Some(b"x")
+            )
+        ),
+        vec![Some(415)]
+    );
+    assert_eq!(
+        bob_answers(cfg, &request("t200", Method::Send, BOB, &TEXT, Some(b"hello"))),
+        vec![Some(200)]
+    );
 }
 
 #[test]
 fn failure_report_partial_suppresses_200_but_not_errors() {
-    let partial = [("Message-ID", "m1"), ("Content-Type", "text/plain"), ("Failure-Report", "partial")];
-    assert_eq!(bob_answers(SessionConfig::default(), &request("tp1", Method::Send, BOB, &partial, Some(b"x"))), vec![]);
-    assert_eq!(bob_answers(SessionConfig::default(), &request("tp2", Method::Send, "msrp://b:1/zz;tcp", &partial, Some(b"x"))), vec![Some(481)]);
+    let partial = [
+        ("Message-ID", "m1"),
+        ("Content-Type", "text/plain"),
+        ("Failure-Report", "partial"),
+    ];
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("tp1", Method::Send, BOB, &partial, Some(b"x"))
+        ),
+        vec![]
+    );
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("tp2", Method::Send, "msrp://b:1/zz;tcp", &partial, Some(b"x"))
+        ),
+        vec![Some(481)]
+    );
 }
 
 #[test]
 fn failure_report_no_suppresses_every_response() {
-    let no = [("Message-ID", "m1"), ("Content-Type", "text/plain"), ("Failure-Report", "no")];
-    assert_eq!(bob_answers(SessionConfig::default(), &request("tn1", Method::Send, BOB, &no, Some(b"x"))), vec![]);
-    assert_eq!(bob_answers(SessionConfig::default(), &request("tn2", Method::Send, "msrp://b:1/zz;tcp", &no, Some(b"x"))), vec![]);
+    let no = [
+        ("Message-ID", "m1"),
+        ("Content-Type", "text/plain"),
+        ("Failure-Report", "no"),
+    ];
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("tn1", Method::Send, BOB, &no, Some(b"x"))
+        ),
+        vec![]
+    );
+    assert_eq!(
+        bob_answers(
+            SessionConfig::default(),
+            &request("tn2", Method::Send, "msrp://b:1/zz;tcp", &no, Some(b"x"))
+        ),
+        vec![]
+    );
 }
 
 #[test]
 fn error_response_4xx_fails_the_message() {
-    let bob_cfg = SessionConfig { accept_types: &["text/plain"], ..SessionConfig::default() };
+    let bob_cfg = SessionConfig {
+        accept_types: &["text/plain"],
+        ..SessionConfig::default()
+    };
     let (mut a, _, _, back) = simple_exchange(SessionConfig::default(), bob_cfg, "image/png", b"PNG...");
     assert_eq!(messages(&back)[0].2, Some(415));
-    let failed: Vec<_> = events(&mut a).into_iter().filter(|e| matches!(e, Event::SendFailed { .. })).collect();
-    assert_eq!(failed, vec![Event::SendFailed { message: MessageHandle(1), failure: Failure::Response(415), start: 1, end: Some(6) }]);
+    let failed: Vec<_> = events(&mut a)
+        .into_iter()
+        .filter(|e| matches!(e, Event::SendFailed { .. }))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![Event::SendFailed {
+            message: MessageHandle(1),
+            failure: Failure::Response(415),
+            start: 1,
+            end: Some(6)
+        }]
+    );
 }
 
 /// Alice sent "hi" (one chunk, Failure-Report yes) and nothing came back yet.
@@ -238,17 +425,35 @@ fn sender_timer_30s_fires_timeout() {
     a.handle_timeout(Instant::from_millis(29_999));
     assert_eq!(events(&mut a), vec![]);
     a.handle_timeout(Instant::from_millis(30_000));
-    assert_eq!(events(&mut a), vec![Event::SendFailed { message: h, failure: Failure::Timeout, start: 1, end: Some(2) }]);
+    assert_eq!(
+        events(&mut a),
+        vec![Event::SendFailed {
+            message: h,
+            failure: Failure::Timeout,
+            start: 1,
+            end: Some(2)
+        }]
+    );
 }
 
 #[test]
 fn success_report_yes_yields_report_and_delivered() {
-    let alice_cfg = SessionConfig { success_report: true, ..SessionConfig::default() };
+    let alice_cfg = SessionConfig {
+        success_report: true,
+        ..SessionConfig::default()
+    };
     let (mut a, _, _, back) = simple_exchange(alice_cfg, SessionConfig::default(), "text/plain", b"12345");
     let m = messages(&back);
     assert_eq!(m.len(), 2, "200 and a success REPORT");
-    assert_eq!((m[1].1.as_slice(), m[1].3.as_deref()), (&b"REPORT"[..], Some("1-5/5")));
-    assert!(events(&mut a).contains(&Event::Delivered { message: MessageHandle(1), start: 1, end: 5 }));
+    assert_eq!(
+        (m[1].1.as_slice(), m[1].3.as_deref()),
+        (&b"REPORT"[..], Some("1-5/5"))
+    );
+    assert!(events(&mut a).contains(&Event::Delivered {
+        message: MessageHandle(1),
+        start: 1,
+        end: 5
+    }));
     // And the REPORT was not answered by Alice.
     assert!(drain_wire(&mut a, T0, &mut Bodies::default(), 4096).is_empty());
 }
@@ -257,34 +462,93 @@ fn success_report_yes_yields_report_and_delivered() {
 fn failure_report_from_peer_fails_message() {
     let (mut a, h, _) = alice_sent_hi();
     let mid = a.message_id(h).unwrap().to_string();
-    let raw = request("r1", Method::Report, ALICE, &[("Message-ID", &mid), ("Byte-Range", "1-2/2"), ("Status", "000 413 stop")], None);
+    let raw = request(
+        "r1",
+        Method::Report,
+        ALICE,
+        &[
+            ("Message-ID", &mid),
+            ("Byte-Range", "1-2/2"),
+            ("Status", "000 413 stop"),
+        ],
+        None,
+    );
     events(&mut a);
     feed(&mut a, T0, &raw, &mut Received::default());
-    assert_eq!(events(&mut a), vec![Event::SendFailed { message: h, failure: Failure::Report(413), start: 1, end: Some(2) }]);
-    assert!(drain_wire(&mut a, T0, &mut Bodies::default(), 4096).is_empty(), "REPORTs are never answered");
+    assert_eq!(
+        events(&mut a),
+        vec![Event::SendFailed {
+            message: h,
+            failure: Failure::Report(413),
+            start: 1,
+            end: Some(2)
+        }]
+    );
+    assert!(
+        drain_wire(&mut a, T0, &mut Bodies::default(), 4096).is_empty(),
+        "REPORTs are never answered"
+    );
 }
 
 #[test]
 fn out_of_order_chunks_reassemble() {
     let (_, mut b) = pair(SessionConfig::default(), SessionConfig::default());
-    let second = request("c2", Method::Send, BOB, &[("Message-ID", "mo"), ("Byte-Range", "5-8/8"), ("Content-Type", "text/plain")], Some(b"EFGH"));
-    let mut first = request("c1", Method::Send, BOB, &[("Message-ID", "mo"), ("Byte-Range", "1-4/8"), ("Content-Type", "text/plain")], Some(b"abcd"));
+    let second = request(
+        "c2",
+        Method::Send,
+        BOB,
+        &[
+            ("Message-ID", "mo"),
+            ("Byte-Range", "5-8/8"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"EFGH"),
+    );
+    let mut first = request(
+        "c1",
+        Method::Send,
+        BOB,
+        &[
+            ("Message-ID", "mo"),
+            ("Byte-Range", "1-4/8"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"abcd"),
+    );
     *first.iter_mut().rev().nth(2).unwrap() = b'+';
     let mut got = Received::default();
     feed(&mut b, T0, &second, &mut got);
-    assert!(!events(&mut b).iter().any(|e| matches!(e, Event::MessageReceived { .. })));
+    assert!(!events(&mut b)
+        .iter()
+        .any(|e| matches!(e, Event::MessageReceived { .. })));
     feed(&mut b, T0, &first, &mut got);
-    assert!(events(&mut b).contains(&Event::MessageReceived { id: "mo".try_into().unwrap(), len: 8 }));
+    assert!(events(&mut b).contains(&Event::MessageReceived {
+        id: "mo".try_into().unwrap(),
+        len: 8
+    }));
     assert_eq!(got.0["mo"], b"abcdEFGH");
 }
 
 #[test]
 fn aborted_chunk_aborts_message() {
     let (_, mut b) = pair(SessionConfig::default(), SessionConfig::default());
-    let mut raw = request("c1", Method::Send, BOB, &[("Message-ID", "ma"), ("Byte-Range", "1-*/100"), ("Content-Type", "text/plain")], Some(b"abcd"));
+    let mut raw = request(
+        "c1",
+        Method::Send,
+        BOB,
+        &[
+            ("Message-ID", "ma"),
+            ("Byte-Range", "1-*/100"),
+            ("Content-Type", "text/plain"),
+        ],
+        Some(b"abcd"),
+    );
     *raw.iter_mut().rev().nth(2).unwrap() = b'#';
     feed(&mut b, T0, &raw, &mut Received::default());
-    assert!(events(&mut b).contains(&Event::MessageAborted { id: "ma".try_into().unwrap(), reason: AbortReason::BySender }));
+    assert!(events(&mut b).contains(&Event::MessageAborted {
+        id: "ma".try_into().unwrap(),
+        reason: AbortReason::BySender
+    }));
 }
 
 #[test]
@@ -294,14 +558,31 @@ fn too_fragmented_is_413_and_abort() {
     for i in 0..10u64 {
         let start = i * 10 + 1;
         let range = format!("{}-{}/1000", start, start);
-        let mut raw = request(&format!("f{i}x"), Method::Send, BOB, &[("Message-ID", "mf"), ("Byte-Range", &range), ("Content-Type", "text/plain")], Some(b"z"));
+        let mut raw = request(
+            &format!("f{i}x"),
+            Method::Send,
+            BOB,
+            &[
+                ("Message-ID", "mf"),
+                ("Byte-Range", &range),
+                ("Content-Type", "text/plain"),
+            ],
+            Some(b"z"),
+        );
         *raw.iter_mut().rev().nth(2).unwrap() = b'+';
         feed(&mut b, T0, &raw, &mut Received::default());
-        codes.extend(messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096)).into_iter().map(|m| m.2.unwrap()));
+        codes.extend(
+            messages(&drain_wire(&mut b, T0, &mut Bodies::default(), 4096))
+                .into_iter()
+                .map(|m| m.2.unwrap()),
+        );
     }
     assert_eq!(&codes[..8], &[200; 8]);
     assert_eq!(codes[8], 413);
-    assert!(events(&mut b).contains(&Event::MessageAborted { id: "mf".try_into().unwrap(), reason: AbortReason::TooFragmented }));
+    assert!(events(&mut b).contains(&Event::MessageAborted {
+        id: "mf".try_into().unwrap(),
+        reason: AbortReason::TooFragmented
+    }));
 }
 
 #[test]
@@ -318,9 +599,35 @@ fn connection_lost_fails_pending_and_partial_messages() {
     a.connection_lost(T0);
     b.connection_lost(T0);
     let ev_a = events(&mut a);
-    assert!(ev_a.iter().any(|e| matches!(e, Event::SendFailed { failure: Failure::ConnectionLost, start: 1, .. })), "{ev_a:?}");
-    assert!(ev_a.iter().any(|e| matches!(e, Event::SendFailed { failure: Failure::ConnectionLost, start: 2049, .. })), "unsent rest");
-    assert!(matches!(events(&mut b)[..], [Event::MessageAborted { reason: AbortReason::ConnectionLost, .. }]));
+    assert!(
+        ev_a.iter().any(|e| matches!(
+            e,
+            Event::SendFailed {
+                failure: Failure::ConnectionLost,
+                start: 1,
+                ..
+            }
+        )),
+        "{ev_a:?}"
+    );
+    assert!(
+        ev_a.iter().any(|e| matches!(
+            e,
+            Event::SendFailed {
+                failure: Failure::ConnectionLost,
+                start: 2049,
+                ..
+            }
+        )),
+        "unsent rest"
+    );
+    assert!(matches!(
+        events(&mut b)[..],
+        [Event::MessageAborted {
+            reason: AbortReason::ConnectionLost,
+            ..
+        }]
+    ));
     assert!(a.has_failed() && a.send("text/plain", None).is_err());
 }
 
@@ -336,7 +643,10 @@ impl BodySource for Pattern {
         for (i, b) in buf[..n].iter_mut().enumerate() {
             *b = pattern(offset + i as u64);
         }
-        BodyRead { len: n, end: offset + n as u64 == self.0 }
+        BodyRead {
+            len: n,
+            end: offset + n as u64 == self.0,
+        }
     }
 }
 
@@ -382,7 +692,9 @@ fn stream_through_4k(alice_cfg: SessionConfig, len: u64) -> (Verify, Vec<Event>,
         // The receiver reads through its own 4 KiB window.
         while inbox.len() >= 4096 || (!inbox.is_empty() && inbox.len() < 4096) {
             let window = inbox.len().min(4096);
-            let used = b.handle_input(Instant::from_millis(now), &inbox[..window], &mut sink).unwrap();
+            let used = b
+                .handle_input(Instant::from_millis(now), &inbox[..window], &mut sink)
+                .unwrap();
             inbox.drain(..used);
             if used == 0 {
                 break;
@@ -390,7 +702,8 @@ fn stream_through_4k(alice_cfg: SessionConfig, len: u64) -> (Verify, Vec<Event>,
         }
         let mut back = [0u8; 4096];
         while let Some(m) = b.poll_transmit(Instant::from_millis(now), &mut back, &mut Bodies::default()) {
-            a.handle_input(Instant::from_millis(now), &back[..m], &mut Received::default()).unwrap();
+            a.handle_input(Instant::from_millis(now), &back[..m], &mut Received::default())
+                .unwrap();
         }
         now += 1;
     }
@@ -403,21 +716,31 @@ fn ten_megabytes_through_4k_buffers_byte_exact() {
     let (sink, ev, _) = stream_through_4k(SessionConfig::default(), len);
     assert_eq!(sink.next, len);
     assert_eq!(sink.sum, expected_sum(len));
-    assert!(ev.iter().any(|e| matches!(e, Event::MessageReceived { len: l, .. } if *l == len)));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::MessageReceived { len: l, .. } if *l == len)));
 }
 
 #[test]
 fn long_chunks_span_buffers_with_open_byte_range() {
-    let cfg = SessionConfig { chunk_size: 100_000, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        chunk_size: 100_000,
+        ..SessionConfig::default()
+    };
     let len = 250_000;
     let (sink, ev, _) = stream_through_4k(cfg, len);
     assert_eq!((sink.next, sink.sum), (len, expected_sum(len)));
-    assert!(ev.iter().any(|e| matches!(e, Event::MessageReceived { len: l, .. } if *l == len)));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::MessageReceived { len: l, .. } if *l == len)));
 }
 
 #[test]
 fn long_chunk_is_interrupted_for_another_message_and_resumes() {
-    let cfg = SessionConfig { chunk_size: 1_000_000, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        chunk_size: 1_000_000,
+        ..SessionConfig::default()
+    };
     let (mut a, mut b) = pair(cfg, SessionConfig::default());
     let big = a.send("application/octet-stream", Some(20_000)).unwrap();
     let mut src = Bodies::default();
@@ -447,16 +770,41 @@ fn response_408_counts_as_timeout() {
     let (mut a, h, wire) = alice_sent_hi();
     let tid = messages(&wire)[0].0.clone();
     let mut buf = [0u8; 512];
-    let n = simple_im_core::msrp::wire::builder::write_response(&mut buf, &tid, 408, None, ALICE, BOB).unwrap();
+    let n =
+        simple_im_core::msrp::wire::builder::write_response(&mut buf, &tid, 408, None, ALICE, BOB).unwrap();
     events(&mut a);
     feed(&mut a, T0, &buf[..n], &mut Received::default());
-    assert_eq!(events(&mut a), vec![Event::SendFailed { message: h, failure: Failure::Timeout, start: 1, end: Some(2) }]);
-    let _ = (ByteRange { start: 1, end: None, total: None }, Status { namespace: 0, code: 0, comment: None }, ReportRequest::No, Duration::ZERO);
+    assert_eq!(
+        events(&mut a),
+        vec![Event::SendFailed {
+            message: h,
+            failure: Failure::Timeout,
+            start: 1,
+            end: Some(2)
+        }]
+    );
+    let _ = (
+        ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        },
+        Status {
+            namespace: 0,
+            code: 0,
+            comment: None,
+        },
+        ReportRequest::No,
+        Duration::ZERO,
+    );
 }
 
 #[test]
 fn unknown_total_is_fixed_by_the_last_chunk() {
-    let cfg = SessionConfig { chunk_size: 1000, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        chunk_size: 1000,
+        ..SessionConfig::default()
+    };
     let (mut a, mut b) = pair(cfg, SessionConfig::default());
     let h = a.send("text/plain", None).unwrap();
     let mut src = Bodies::default();
@@ -467,12 +815,20 @@ fn unknown_total_is_fixed_by_the_last_chunk() {
     assert_eq!(ranges, ["1-*/*", "1001-*/*", "2001-*/*"]);
     let mut got = Received::default();
     feed(&mut b, T0, &wire, &mut got);
-    assert!(events(&mut b).iter().any(|e| matches!(e, Event::MessageReceived { len: 2500, .. })));
+    assert!(events(&mut b)
+        .iter()
+        .any(|e| matches!(e, Event::MessageReceived { len: 2500, .. })));
 }
 
 #[test]
 fn sender_with_failure_report_no_keeps_no_transaction() {
-    let (mut a, _) = pair(SessionConfig { failure_report: ReportRequest::No, ..SessionConfig::default() }, SessionConfig::default());
+    let (mut a, _) = pair(
+        SessionConfig {
+            failure_report: ReportRequest::No,
+            ..SessionConfig::default()
+        },
+        SessionConfig::default(),
+    );
     let h = a.send("text/plain", Some(2)).unwrap();
     let mut src = Bodies::default();
     src.0.insert(h.0, b"hi".to_vec());
@@ -486,12 +842,26 @@ fn row_already_bound_506_via_claim() {
     use simple_im_core::msrp::session::Claim;
     let (_, mut b) = pair(SessionConfig::default(), SessionConfig::default());
     let raw = request("tb1", Method::Send, BOB, &TEXT, Some(b"hello"));
-    let Parsed::Complete(m, _) = parse_message(&raw).unwrap() else { panic!() };
+    let Parsed::Complete(m, _) = parse_message(&raw).unwrap() else {
+        panic!()
+    };
     assert_eq!(b.claim(&m.head), Claim::Accept);
     feed(&mut b, T0, &raw, &mut Received::default());
-    assert_eq!(b.claim(&m.head), Claim::AlreadyBound, "a second connection must get 506");
-    let other = request("tb2", Method::Send, "msrp://bob.example:8888/else;tcp", &TEXT, Some(b"hello"));
-    let Parsed::Complete(o, _) = parse_message(&other).unwrap() else { panic!() };
+    assert_eq!(
+        b.claim(&m.head),
+        Claim::AlreadyBound,
+        "a second connection must get 506"
+    );
+    let other = request(
+        "tb2",
+        Method::Send,
+        "msrp://bob.example:8888/else;tcp",
+        &TEXT,
+        Some(b"hello"),
+    );
+    let Parsed::Complete(o, _) = parse_message(&other).unwrap() else {
+        panic!()
+    };
     assert_eq!(b.claim(&o.head), Claim::NotThisSession);
 }
 

@@ -35,8 +35,15 @@ struct Pipe {
 
 impl Pipe {
     fn new(rng: &mut SimRng) -> Self {
-        let delays = LinkConfig { latency_min: Duration::ZERO, latency_max: Duration::from_millis(14), ..LinkConfig::PERFECT };
-        Pipe { stream: SimStream::new(delays, MAX_SEGMENT, rng.next_u64()), backlog: Vec::new() }
+        let delays = LinkConfig {
+            latency_min: Duration::ZERO,
+            latency_max: Duration::from_millis(14),
+            ..LinkConfig::PERFECT
+        };
+        Pipe {
+            stream: SimStream::new(delays, MAX_SEGMENT, rng.next_u64()),
+            backlog: Vec::new(),
+        }
     }
     /// Moves the backlog into the stream; `true` when it is empty (the writer may produce more). Bytes
     /// written to a lost connection vanish.
@@ -90,12 +97,21 @@ struct Endpoint {
 impl Endpoint {
     fn new(cfg: SessionConfig, local: &str, remote: &str, setup: Setup, rng: &mut SimRng) -> Self {
         let session = Session::new(cfg, local, remote, setup, rng).unwrap();
-        Endpoint { session, inbox: Vec::new(), source: Bodies::default(), sink: Received::default(), events: Vec::new(), up: true }
+        Endpoint {
+            session,
+            inbox: Vec::new(),
+            source: Bodies::default(),
+            sink: Received::default(),
+            events: Vec::new(),
+            up: true,
+        }
     }
     fn transmit(&mut self, now: Instant, out: &mut Pipe) {
         let mut buf = vec![0u8; 4096];
         while self.up && out.flush(now) {
-            let Some(n) = self.session.poll_transmit(now, &mut buf, &mut self.source) else { break };
+            let Some(n) = self.session.poll_transmit(now, &mut buf, &mut self.source) else {
+                break;
+            };
             out.write(now, &buf[..n]);
         }
         self.drain_events();
@@ -107,7 +123,10 @@ impl Endpoint {
         self.inbox.extend(bytes);
         while !self.inbox.is_empty() {
             let window = 1 + rng.below(self.inbox.len() as u64) as usize;
-            let used = self.session.handle_input(now, &self.inbox[..window], &mut self.sink).unwrap();
+            let used = self
+                .session
+                .handle_input(now, &self.inbox[..window], &mut self.sink)
+                .unwrap();
             self.inbox.drain(..used);
             if used == 0 && window == self.inbox.len() {
                 break;
@@ -156,7 +175,11 @@ impl Plan {
                 content(seed, i, len)
             })
             .collect();
-        Plan { messages, handles: vec![None; n], ids: vec![None; n] }
+        Plan {
+            messages,
+            handles: vec![None; n],
+            ids: vec![None; n],
+        }
     }
     /// Queues the next messages while the sender has room.
     fn submit(&mut self, alice: &mut Endpoint) {
@@ -164,7 +187,10 @@ impl Plan {
             if self.handles[i].is_some() || !alice.up {
                 continue;
             }
-            match alice.session.send("application/octet-stream", Some(body.len() as u64)) {
+            match alice
+                .session
+                .send("application/octet-stream", Some(body.len() as u64))
+            {
                 Ok(h) => {
                     alice.source.0.insert(h.0, body.clone());
                     self.handles[i] = Some(h);
@@ -177,7 +203,13 @@ impl Plan {
     /// Every message asked for a success report got one (healthy network only).
     fn check_success_reports(&self, alice: &Endpoint, requested: bool) {
         for h in self.handles.iter().flatten().filter(|_| requested) {
-            assert!(alice.events.iter().any(|e| matches!(e, Event::Delivered { message, .. } if message == h)), "success report for {h:?}");
+            assert!(
+                alice
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Delivered { message, .. } if message == h)),
+                "success report for {h:?}"
+            );
         }
     }
 
@@ -197,20 +229,43 @@ impl Plan {
                 assert!(may_fail, "message {i} was never queued");
                 continue;
             };
-            let failed = alice.events.iter().any(|e| matches!(e, Event::SendFailed { message, .. } if *message == h));
+            let failed = alice
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::SendFailed { message, .. } if *message == h));
             let id = &self.ids[i];
             let got = id.as_deref().and_then(|id| received.get(id).map(|len| (id, len)));
             match got {
                 Some((id, len)) => {
                     assert_eq!(*len as usize, body.len(), "message {i} length");
-                    assert!(bob.sink.0.get(id).map_or(body.is_empty(), |b| b == body), "message {i} bytes differ");
+                    assert!(
+                        bob.sink.0.get(id).map_or(body.is_empty(), |b| b == body),
+                        "message {i} bytes differ"
+                    );
                     delivered += 1;
                 }
-                None => assert!(failed, "message {i} ({} bytes) neither delivered nor reported failed; alice: {:?} bob: {:?}", body.len(), alice.events, bob.events.iter().filter(|e| !matches!(e, Event::MessageReceived { .. })).collect::<Vec<_>>()),
+                None => assert!(
+                    failed,
+                    "message {i} ({} bytes) neither delivered nor reported failed; alice: {:?} bob: {:?}",
+                    body.len(),
+                    alice.events,
+                    bob.events
+                        .iter()
+                        .filter(|e| !matches!(e, Event::MessageReceived { .. }))
+                        .collect::<Vec<_>>()
+                ),
             }
             if !may_fail {
-                let why: Vec<_> = alice.events.iter().filter(|e| matches!(e, Event::SendFailed { message, .. } if *message == h)).collect();
-                assert!(!failed, "message {i} ({} bytes) failed on a healthy network: {why:?}", body.len());
+                let why: Vec<_> = alice
+                    .events
+                    .iter()
+                    .filter(|e| matches!(e, Event::SendFailed { message, .. } if *message == h))
+                    .collect();
+                assert!(
+                    !failed,
+                    "message {i} ({} bytes) failed on a healthy network: {why:?}",
+                    body.len()
+                );
             }
         }
         delivered
@@ -223,7 +278,11 @@ const END: Instant = Instant::from_millis(200_000);
 fn direct(seed: u64, lose_at: Option<u64>) -> (usize, usize) {
     let mut rng = SimRng::new(seed);
     let chunk = 200 + rng.below(5000) as u32;
-    let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        chunk_size: chunk,
+        success_report: rng.below(2) == 0,
+        ..SessionConfig::default()
+    };
     let mut alice = Endpoint::new(cfg, ALICE, BOB, Setup::Active, &mut rng);
     let mut bob = Endpoint::new(SessionConfig::default(), BOB, ALICE, Setup::Passive, &mut rng);
     let mut plan = Plan::new(seed, &mut rng);
@@ -261,7 +320,10 @@ fn direct(seed: u64, lose_at: Option<u64>) -> (usize, usize) {
 fn assert_mixed(results: &[(usize, usize)]) {
     let delivered: usize = results.iter().map(|r| r.0).sum();
     let total: usize = results.iter().map(|r| r.1).sum();
-    assert!(delivered > 0 && delivered < total, "delivered {delivered} of {total}");
+    assert!(
+        delivered > 0 && delivered < total,
+        "delivered {delivered} of {total}"
+    );
 }
 
 #[test]
@@ -273,7 +335,9 @@ fn sim_direct_random_splits_and_delays() {
 
 #[test]
 fn sim_direct_connection_lost_mid_transfer() {
-    let results: Vec<_> = (100..=115).map(|seed| direct(seed, Some(SimRng::new(seed).below(60) + 5))).collect();
+    let results: Vec<_> = (100..=115)
+        .map(|seed| direct(seed, Some(SimRng::new(seed).below(60) + 5)))
+        .collect();
     assert_mixed(&results);
 }
 
@@ -288,14 +352,23 @@ impl RelayNode {
         let mut buf = vec![0u8; 1500];
         // The relay cannot be asked for one connection's output only, so it waits for both backlogs.
         while to_alice.flush(now) && to_bob.flush(now) {
-            let Some((conn, n)) = self.relay.poll_transmit(now, &mut buf) else { break };
+            let Some((conn, n)) = self.relay.poll_transmit(now, &mut buf) else {
+                break;
+            };
             match conn.0 {
                 1 => to_alice.write(now, &buf[..n]),
                 _ => to_bob.write(now, &buf[..n]),
             }
         }
     }
-    fn receive(&mut self, now: Instant, conn: u32, bytes: Vec<u8>, streams: (&mut Pipe, &mut Pipe), rng: &mut SimRng) {
+    fn receive(
+        &mut self,
+        now: Instant,
+        conn: u32,
+        bytes: Vec<u8>,
+        streams: (&mut Pipe, &mut Pipe),
+        rng: &mut SimRng,
+    ) {
         if !self.up[&conn] {
             return;
         }
@@ -309,7 +382,10 @@ impl RelayNode {
                 break;
             }
             let window = 1 + rng.below(inbox.len() as u64) as usize;
-            let used = self.relay.handle_input(now, ConnectionId(conn), &inbox[..window]).unwrap();
+            let used = self
+                .relay
+                .handle_input(now, ConnectionId(conn), &inbox[..window])
+                .unwrap();
             inbox.drain(..used);
             if used == 0 {
                 // Back-pressure: drain the relay's outputs, then try the whole inbox once more.
@@ -336,16 +412,34 @@ enum Break {
 fn via_relay(seed: u64, fault: Break) -> (usize, usize) {
     let mut rng = SimRng::new(seed);
     let chunk = 500 + rng.below(8000) as u32;
-    let cfg = SessionConfig { chunk_size: chunk, success_report: rng.below(2) == 0, ..SessionConfig::default() };
+    let cfg = SessionConfig {
+        chunk_size: chunk,
+        success_report: rng.below(2) == 0,
+        ..SessionConfig::default()
+    };
     let mut alice = Endpoint::new(cfg, ALICE, &format!("{RELAY} {BOB}"), Setup::Active, &mut rng);
-    let mut bob = Endpoint::new(SessionConfig::default(), BOB, &format!("{RELAY} {ALICE}"), Setup::Passive, &mut rng);
+    let mut bob = Endpoint::new(
+        SessionConfig::default(),
+        BOB,
+        &format!("{RELAY} {ALICE}"),
+        Setup::Passive,
+        &mut rng,
+    );
     let mut relay = Relay::new(RELAY).unwrap();
     relay.set_transaction_timeout(Duration::from_secs(30));
-    relay.add_connection(ConnectionId(1), "msrp://alice.example:7001;tcp", 4096).unwrap();
+    relay
+        .add_connection(ConnectionId(1), "msrp://alice.example:7001;tcp", 4096)
+        .unwrap();
     // A next hop that takes smaller chunks than Alice sends: the relay re-chunks.
     let bob_limit = 300 + rng.below(1500) as u32;
-    relay.add_connection(ConnectionId(2), "msrp://bob.example:7002;tcp", bob_limit).unwrap();
-    let mut node = RelayNode { relay, inbox: HashMap::new(), up: HashMap::from([(1, true), (2, true)]) };
+    relay
+        .add_connection(ConnectionId(2), "msrp://bob.example:7002;tcp", bob_limit)
+        .unwrap();
+    let mut node = RelayNode {
+        relay,
+        inbox: HashMap::new(),
+        up: HashMap::from([(1, true), (2, true)]),
+    };
     let mut plan = Plan::new(seed, &mut rng);
     let (mut a2r, mut r2a) = (Pipe::new(&mut rng), Pipe::new(&mut rng));
     let (mut r2b, mut b2r) = (Pipe::new(&mut rng), Pipe::new(&mut rng));
@@ -406,12 +500,16 @@ fn sim_through_relay_with_rechunking() {
 
 #[test]
 fn sim_relay_next_hop_lost_yields_failure_reports() {
-    let results: Vec<_> = (300..=315).map(|seed| via_relay(seed, Break::RelayToBob(SimRng::new(seed).below(80) + 5))).collect();
+    let results: Vec<_> = (300..=315)
+        .map(|seed| via_relay(seed, Break::RelayToBob(SimRng::new(seed).below(80) + 5)))
+        .collect();
     assert_mixed(&results);
 }
 
 #[test]
 fn sim_relay_previous_hop_lost_mid_transfer() {
-    let results: Vec<_> = (400..=415).map(|seed| via_relay(seed, Break::AliceToRelay(SimRng::new(seed).below(80) + 5))).collect();
+    let results: Vec<_> = (400..=415)
+        .map(|seed| via_relay(seed, Break::AliceToRelay(SimRng::new(seed).below(80) + 5)))
+        .collect();
     assert_mixed(&results);
 }

@@ -2,11 +2,18 @@
 //! Byte-Range totals in several figures count the CRLF before the end-line (see index.tsv): the parser
 //! accepts them and the tests assert the published values next to the real body length.
 
-use simple_im_core::msrp::wire::{parse_message, ByteRange, ChunkEvent, ChunkReader, Continuation, Message, Method, Parsed, ReportRequest, StartLine};
+use simple_im_core::msrp::wire::{
+    parse_message, ByteRange, ChunkEvent, ChunkReader, Continuation, Message, Method, Parsed, ReportRequest,
+    StartLine,
+};
 use simple_im_core::msrp::MsrpUri;
 
 fn vector(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/vectors/rfc4975/{}.msrp", env!("CARGO_MANIFEST_DIR"), name);
+    let path = format!(
+        "{}/tests/vectors/rfc4975/{}.msrp",
+        env!("CARGO_MANIFEST_DIR"),
+        name
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -40,7 +47,11 @@ fn stream(bytes: &[u8], split: usize) -> (String, Vec<u8>, Continuation) {
         }
         pending.drain(..pos);
     }
-    assert!(pending.is_empty(), "all bytes consumed at split {split}: {:?}", String::from_utf8_lossy(&pending));
+    assert!(
+        pending.is_empty(),
+        "all bytes consumed at split {split}: {:?}",
+        String::from_utf8_lossy(&pending)
+    );
     (tid, body, flag.expect("end-line seen"))
 }
 
@@ -65,11 +76,24 @@ fn fig2_send() {
     let m = parse(&bytes);
     assert_eq!(m.head.transaction_id, "a786hjs2");
     assert_eq!(m.head.method(), Some(Method::Send));
-    assert_eq!(m.head.to_path().unwrap().0, "msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp");
-    assert_eq!(m.head.from_path().unwrap().0, "msrp://atlanta.example.com:7654/jshA7weztas;tcp");
+    assert_eq!(
+        m.head.to_path().unwrap().0,
+        "msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp"
+    );
+    assert_eq!(
+        m.head.from_path().unwrap().0,
+        "msrp://atlanta.example.com:7654/jshA7weztas;tcp"
+    );
     assert_eq!(m.head.message_id(), Some("87652491"));
     // Published 1-25/25 counts the CRLF before the end-line; the body itself is 23 octets.
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(25), total: Some(25) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(25),
+            total: Some(25)
+        })
+    );
     assert_eq!(m.body, b"Hey Bob, are you there?");
     assert_eq!(m.body.len(), 23);
     assert_eq!(m.head.content_type(), Some("text/plain"));
@@ -82,7 +106,13 @@ fn fig2_200ok() {
     let bytes = vector("fig2-200ok");
     let m = parse(&bytes);
     assert_eq!(m.head.transaction_id, "a786hjs2");
-    assert_eq!(m.head.start, StartLine::Response { code: 200, comment: Some("OK") });
+    assert_eq!(
+        m.head.start,
+        StartLine::Response {
+            code: 200,
+            comment: Some("OK")
+        }
+    );
     assert_eq!(uri_session(m.head.to_path().unwrap().0), "jshA7weztas");
     assert_eq!(uri_session(m.head.from_path().unwrap().0), "kjhd37s2s20w2a");
     assert!(m.body.is_empty());
@@ -96,7 +126,14 @@ fn fig3_chunk1() {
     assert_eq!(m.head.transaction_id, "dkei38sd");
     assert_eq!(m.head.to_path(), None, "the RFC figure has no To-Path");
     assert_eq!(m.head.message_id(), Some("4564dpWd"));
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: None, total: Some(8) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: None,
+            total: Some(8)
+        })
+    );
     assert_eq!(m.body, b"abcd");
     assert_eq!(m.continuation, Continuation::More);
     assert_streams_identically(&bytes);
@@ -108,7 +145,14 @@ fn fig3_chunk2() {
     let m = parse(&bytes);
     assert_eq!(m.head.transaction_id, "dkei38ia");
     assert_eq!(m.head.message_id(), Some("4564dpWd"));
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 5, end: Some(8), total: Some(8) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 5,
+            end: Some(8),
+            total: Some(8)
+        })
+    );
     assert_eq!(m.body, b"EFGH");
     assert_eq!(m.continuation, Continuation::Complete);
     assert_streams_identically(&bytes);
@@ -121,7 +165,14 @@ fn s11_1_step4_send() {
     assert_eq!(m.head.transaction_id, "d93kswow");
     assert_eq!(m.head.message_id(), Some("12339sdqwer"));
     // Published 1-16/16; the body is 14 octets (16 with the CRLF).
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(16), total: Some(16) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(16),
+            total: Some(16)
+        })
+    );
     assert_eq!(m.body, b"Hi, I'm Alice!");
     assert_eq!(m.body.len(), 14);
     assert_streams_identically(&bytes);
@@ -133,7 +184,10 @@ fn s11_1_step5_200ok() {
     let m = parse(&bytes);
     assert_eq!(m.head.transaction_id, "d93kswow");
     assert_eq!(m.head.status_code(), Some(200));
-    assert_eq!(m.head.to_path().unwrap().0, "msrp://alicepc.example.com:7777/iau39soe2843z;tcp");
+    assert_eq!(
+        m.head.to_path().unwrap().0,
+        "msrp://alicepc.example.com:7777/iau39soe2843z;tcp"
+    );
     assert_streams_identically(&bytes);
 }
 
@@ -144,7 +198,14 @@ fn s11_1_step6_send() {
     assert_eq!(m.head.transaction_id, "dkei38sd");
     assert_eq!(m.head.message_id(), Some("456s9wlk3"));
     // Published 1-21/21; the body is 20 octets (22 with the CRLF): the RFC is off either way.
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(21), total: Some(21) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(21),
+            total: Some(21)
+        })
+    );
     assert_eq!(m.body, b"Hi, Alice!  I'm Bob!");
     assert_eq!(m.body.len(), 20);
     assert_streams_identically(&bytes);
@@ -167,9 +228,18 @@ fn fig13_xhtml_send() {
     assert_eq!(m.head.transaction_id, "dsdfoe38sd");
     assert_eq!(m.head.content_type(), Some("application/xhtml+xml"));
     // Published 1-374/374; the body is 384 octets.
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(374), total: Some(374) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(374),
+            total: Some(374)
+        })
+    );
     assert_eq!(m.body.len(), 384);
-    assert!(m.body.starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"));
+    assert!(m
+        .body
+        .starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n"));
     assert!(m.body.ends_with(b"</html>"));
     assert_streams_identically(&bytes);
 }
@@ -180,7 +250,14 @@ fn fig14_cpim_chunk1() {
     let m = parse(&bytes);
     assert_eq!(m.head.transaction_id, "d93kswow");
     assert_eq!(m.head.content_type(), Some("message/cpim"));
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(137), total: Some(148) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(137),
+            total: Some(148)
+        })
+    );
     assert_eq!(m.body.len(), 137);
     assert!(m.body.starts_with(b"To: Bob <sip:bob@example.com>\r\n"));
     assert!(m.body.ends_with(b"\r\n\r\nABCD"));
@@ -195,7 +272,14 @@ fn fig15_cpim_chunk2() {
     assert_eq!(m.head.transaction_id, "op2nc9a");
     assert_eq!(m.head.message_id(), Some("12339sdqwer"));
     // Published 138-148/148 (11 octets); the body is 10 octets.
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 138, end: Some(148), total: Some(148) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 138,
+            end: Some(148),
+            total: Some(148)
+        })
+    );
     assert_eq!(m.body, b"1234567890");
     assert_eq!(m.continuation, Continuation::Complete);
     assert_streams_identically(&bytes);
@@ -207,10 +291,20 @@ fn s11_5_system_message() {
     let m = parse(&bytes);
     assert_eq!(m.head.failure_report().unwrap(), Some(ReportRequest::No));
     assert_eq!(m.head.success_report().unwrap(), Some(ReportRequest::No));
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(38), total: Some(38) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(38),
+            total: Some(38)
+        })
+    );
     assert_eq!(m.body, b"This conference will end in 5 minutes");
     assert_eq!(m.body.len(), 37);
-    assert_eq!(MsrpUri::parse(m.head.from_path().unwrap().0).unwrap().host, "example.com");
+    assert_eq!(
+        MsrpUri::parse(m.head.from_path().unwrap().0).unwrap().host,
+        "example.com"
+    );
     assert_streams_identically(&bytes);
 }
 
@@ -223,7 +317,14 @@ fn fig16_send_success_report_yes() {
     assert_eq!(m.head.failure_report().unwrap(), Some(ReportRequest::No));
     assert_eq!(m.head.content_type(), Some("text/html"));
     // Published 1-106/106; the body is 121 octets.
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(106), total: Some(106) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(106),
+            total: Some(106)
+        })
+    );
     assert_eq!(m.body.len(), 121);
     assert!(m.body.starts_with(b"<html><body>\r\n"));
     assert!(m.body.ends_with(b"</body></html>"));
@@ -237,9 +338,19 @@ fn fig17_report() {
     assert_eq!(m.head.transaction_id, "dkei38sd");
     assert_eq!(m.head.method(), Some(Method::Report));
     assert_eq!(m.head.message_id(), Some("12339sdqwer"));
-    assert_eq!(m.head.byte_range().unwrap(), Some(ByteRange { start: 1, end: Some(106), total: Some(106) }));
+    assert_eq!(
+        m.head.byte_range().unwrap(),
+        Some(ByteRange {
+            start: 1,
+            end: Some(106),
+            total: Some(106)
+        })
+    );
     let status = m.head.status().unwrap().unwrap();
-    assert_eq!((status.namespace, status.code, status.comment), (0, 200, Some("OK")));
+    assert_eq!(
+        (status.namespace, status.code, status.comment),
+        (0, 200, Some("OK"))
+    );
     assert!(m.body.is_empty());
     assert_streams_identically(&bytes);
 }

@@ -5,14 +5,12 @@
 
 use simple_im_core::sip::framer::{frame, FrameError};
 use simple_im_core::sip::header::{
-    parse_expires, parse_max_forwards, parse_retry_after, Contact, ContentType, HeaderErrorKind,
-    NameAddr, Via,
+    parse_expires, parse_max_forwards, parse_retry_after, Contact, ContentType, HeaderErrorKind, NameAddr,
+    Via,
 };
 use simple_im_core::sip::uri::{unescape, Host, Uri, UriError};
 use simple_im_core::sip::validate::{check, check_with, Invalid, InvalidKind, Rules};
-use simple_im_core::sip::{
-    Header, HeaderName, Message, Method, ParseConfig, ParseError, StartLine,
-};
+use simple_im_core::sip::{Header, HeaderName, Message, Method, ParseConfig, ParseError, StartLine};
 use std::net::Ipv4Addr;
 
 macro_rules! vector {
@@ -63,11 +61,7 @@ fn wellformed_wsinv() {
     assert!(sip_uri(&ruri).params.contains("unknownparam"));
     assert_eq!(m.to().unwrap().unwrap().tag(), Some("1918181833n"));
     let from = m.from().unwrap().unwrap();
-    assert!(from
-        .display_name
-        .unwrap()
-        .chars()
-        .eq(r#"J Rosenberg \""#.chars()));
+    assert!(from.display_name.unwrap().chars().eq(r#"J Rosenberg \""#.chars()));
     assert_eq!(from.tag(), Some("98asjd8"));
     assert_eq!(
         parse_max_forwards(m.header(HeaderName::MaxForwards).unwrap()),
@@ -80,18 +74,11 @@ fn wellformed_wsinv() {
         .map(|v| Via::parse(v).unwrap())
         .collect();
     assert_eq!(vias.len(), 3);
-    assert_eq!(
-        (vias[0].transport, vias[0].branch),
-        ("UDP", Some("390skdjuw"))
-    );
+    assert_eq!((vias[0].transport, vias[0].branch), ("UDP", Some("390skdjuw")));
     assert_eq!(vias[0].host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)));
     assert_eq!(
         (vias[1].transport, vias[1].host, vias[1].branch),
-        (
-            "TCP",
-            Host::Domain("spindle.example.com"),
-            Some("z9hG4bK9ikj8")
-        )
+        ("TCP", Host::Domain("spindle.example.com"), Some("z9hG4bK9ikj8"))
     );
     assert_eq!(vias[2].branch, Some("z9hG4bK30239"));
     assert_eq!(m.header(HeaderName::Subject), Some(""));
@@ -105,8 +92,7 @@ fn wellformed_wsinv() {
     );
     let route = NameAddr::parse(m.header(HeaderName::Route).unwrap()).unwrap();
     assert!(sip_uri(&route.uri).params.contains("unknown-no-value"));
-    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
-    else {
+    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else {
         panic!("not a star")
     };
     assert!(contact
@@ -135,21 +121,12 @@ fn wellformed_intmeth() {
         ruri.user,
         Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
     );
-    assert_eq!(
-        ruri.password,
-        Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
-    );
+    assert_eq!(ruri.password, Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
     assert_eq!(ruri.host, Host::Domain("example.com"));
     let to = m.to().unwrap().unwrap();
-    assert_eq!(
-        to.display_name.unwrap().raw,
-        "BEL:\\\x07 NUL:\\\0 DEL:\\\x7f"
-    );
+    assert_eq!(to.display_name.unwrap().raw, "BEL:\\\x07 NUL:\\\0 DEL:\\\x7f");
     let from = m.from().unwrap().unwrap();
-    assert_eq!(
-        from.display_name.unwrap().raw,
-        "token1~` token2'+_ token3*%!.-"
-    );
+    assert_eq!(from.display_name.unwrap().raw, "token1~` token2'+_ token3*%!.-");
     assert_eq!(from.tag(), Some("_token~1'+`*%!-."));
     let quoted = from
         .params
@@ -158,13 +135,8 @@ fn wellformed_intmeth() {
         .unquoted()
         .unwrap();
     assert_eq!(quoted, "работающий");
-    assert_eq!(
-        m.call_id(),
-        Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{")
-    );
-    let ext = m
-        .header(HeaderName::Other("extensionHeader-!.%*+_`'~"))
-        .unwrap();
+    assert_eq!(m.call_id(), Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
+    let ext = m.header(HeaderName::Other("extensionHeader-!.%*+_`'~")).unwrap();
     assert_eq!(
         ext.as_bytes(),
         &[0xEF, 0xBB, 0xBF, 0xE5, 0xA4, 0xA7, 0xE5, 0x81, 0x9C, 0xE9, 0x9B, 0xBB]
@@ -178,21 +150,12 @@ fn wellformed_esc01() {
     let m = parse(bytes, &mut slots);
     check(&m).unwrap();
     let ruri = Uri::parse(m.request_uri().unwrap()).unwrap();
-    assert_eq!(
-        unescaped(sip_uri(&ruri).user.unwrap()),
-        b"sips:user@example.com"
-    );
+    assert_eq!(unescaped(sip_uri(&ruri).user.unwrap()), b"sips:user@example.com");
     let to = m.to().unwrap().unwrap();
-    assert!(to
-        .uri
-        .equivalent(&Uri::parse("sip:user@example.com").unwrap()));
+    assert!(to.uri.equivalent(&Uri::parse("sip:user@example.com").unwrap()));
     let from = m.from().unwrap().unwrap();
-    assert_eq!(
-        unescaped(sip_uri(&from.uri).user.unwrap()),
-        b"I have spaces"
-    );
-    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
-    else {
+    assert_eq!(unescaped(sip_uri(&from.uri).user.unwrap()), b"I have spaces");
+    let Contact::Address(contact) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else {
         panic!("not a star")
     };
     let curi = sip_uri(&contact.uri);
@@ -243,10 +206,7 @@ fn wellformed_esc02() {
         Some("<sip:alias2@host2.example.com>")
     );
     assert_eq!(m.to().unwrap().unwrap().display_name.unwrap().raw, "%Z%45");
-    assert_eq!(
-        m.top_via().unwrap().unwrap().branch,
-        Some("z9hG4bK209%fzsnel234")
-    );
+    assert_eq!(m.top_via().unwrap().unwrap().branch, Some("z9hG4bK209%fzsnel234"));
 }
 
 #[test]
@@ -275,16 +235,9 @@ fn wellformed_longreq() {
     assert_eq!(vias[0].host, Host::Domain("sip33.example.com"));
     let last = vias[33];
     assert_eq!(last.received, Some("192.0.2.5"));
-    assert!(
-        last.branch.unwrap().starts_with("verylong")
-            && last.branch.unwrap().ends_with("branchvalue")
-    );
+    assert!(last.branch.unwrap().starts_with("verylong") && last.branch.unwrap().ends_with("branchvalue"));
     let to = m.to().unwrap().unwrap();
-    assert!(to
-        .display_name
-        .unwrap()
-        .raw
-        .contains("extremeextremeextreme"));
+    assert!(to.display_name.unwrap().raw.contains("extremeextremeextreme"));
     let to_uri = sip_uri(&to.uri);
     assert_eq!(to_uri.port, Some(6000));
     assert!(to_uri
@@ -313,10 +266,7 @@ fn wellformed_dblreq() {
         ignored.windows(6).any(|w| w == b"INVITE"),
         "the trailing INVITE octets are left unread"
     );
-    assert!(m
-        .headers()
-        .iter()
-        .all(|h| !h.value.contains("joe@example.com")));
+    assert!(m.headers().iter().all(|h| !h.value.contains("joe@example.com")));
 }
 
 #[test]
@@ -443,11 +393,7 @@ fn malformed_scalar02() {
     let (name, kind, line) = malformed_header(&m);
     assert_eq!(
         (name, kind, line),
-        (
-            HeaderName::CSeq,
-            HeaderErrorKind::TooLarge("the CSeq number"),
-            5
-        )
+        (HeaderName::CSeq, HeaderErrorKind::TooLarge("the CSeq number"), 5)
     );
     // The other overlarge scalars are each rejected by their own parser.
     assert!(matches!(
@@ -462,8 +408,7 @@ fn malformed_scalar02() {
             .kind,
         HeaderErrorKind::TooLarge(_)
     ));
-    let Contact::Address(c) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap()
-    else {
+    let Contact::Address(c) = Contact::parse(m.header(HeaderName::Contact).unwrap()).unwrap() else {
         panic!()
     };
     assert_eq!(
@@ -481,10 +426,7 @@ fn malformed_scalarlg() {
     let (name, kind, _) = malformed_header(&m);
     assert_eq!(
         (name, kind),
-        (
-            HeaderName::CSeq,
-            HeaderErrorKind::TooLarge("the CSeq number")
-        )
+        (HeaderName::CSeq, HeaderErrorKind::TooLarge("the CSeq number"))
     );
     let retry = m.header(HeaderName::RetryAfter).unwrap();
     assert!(matches!(
@@ -582,11 +524,7 @@ fn malformed_badaspec() {
     let m = parse(vector!("malformed", "badaspec"), &mut slots);
     assert_eq!(
         malformed_header(&m),
-        (
-            HeaderName::To,
-            HeaderErrorKind::Uri(UriError::ForbiddenChar),
-            5
-        )
+        (HeaderName::To, HeaderErrorKind::Uri(UriError::ForbiddenChar), 5)
     );
 }
 
@@ -675,11 +613,7 @@ fn application_insuf() {
     let mut slots = [Header::EMPTY; SLOTS];
     let m = parse(vector!("application", "insuf"), &mut slots);
     assert_eq!(invalid(&m).kind, InvalidKind::MissingHeader(HeaderName::To));
-    for missing in [
-        HeaderName::From,
-        HeaderName::CallId,
-        HeaderName::MaxForwards,
-    ] {
+    for missing in [HeaderName::From, HeaderName::CallId, HeaderName::MaxForwards] {
         assert_eq!(m.header(missing), None);
     }
 }
@@ -887,13 +821,7 @@ fn backward_inv2543() {
         invalid(&m).kind,
         InvalidKind::MissingHeader(HeaderName::MaxForwards)
     );
-    check_with(
-        &m,
-        &Rules {
-            rfc2543_compat: true,
-        },
-    )
-    .unwrap();
+    check_with(&m, &Rules { rfc2543_compat: true }).unwrap();
     assert_eq!(m.top_via().unwrap().unwrap().branch, None);
     assert_eq!(m.from().unwrap().unwrap().tag(), None);
     assert_eq!(m.content_length(), None);

@@ -4,8 +4,8 @@ use proptest::prelude::*;
 use simple_im_core::sdp::attrs::{FileDate, FileRange, Hash};
 use simple_im_core::sdp::offer_answer::write_rejection;
 use simple_im_core::sdp::{
-    check_answer, negotiate, AnswerError, BuildError, Connection, Direction, FileSelector, FileTransfer, LocalCaps,
-    MsrpMediaDesc, NegotiateError, Origin, ParseError, Role, Session, SessionDesc, Setup,
+    check_answer, negotiate, AnswerError, BuildError, Connection, Direction, FileSelector, FileTransfer,
+    LocalCaps, MsrpMediaDesc, NegotiateError, Origin, ParseError, Role, Session, SessionDesc, Setup,
 };
 
 fn vector(path: &str) -> Vec<u8> {
@@ -41,7 +41,11 @@ const ORIGIN: Origin<'static> = Origin {
     addr_type: "IP4",
     address: "bob.example.com",
 };
-const CONN: Connection<'static> = Connection { net_type: "IN", addr_type: "IP4", address: "bob.example.com" };
+const CONN: Connection<'static> = Connection {
+    net_type: "IN",
+    addr_type: "IP4",
+    address: "bob.example.com",
+};
 
 fn caps<'x>(types: &'x [&'x str], path: &'x [&'x str]) -> LocalCaps<'x> {
     LocalCaps {
@@ -64,9 +68,18 @@ fn rfc4975_fig9_sdp_a_sdp() {
     assert_eq!(offer.connection().unwrap().address, "alice.example.com");
     assert_eq!(offer.timing(), Some(("0", "0")));
     let m = offer.msrp_media().unwrap();
-    assert_eq!((m.port(), m.proto(), m.formats().collect::<Vec<_>>()), (Some(7394), Some("TCP/MSRP"), vec!["*"]));
-    assert_eq!(m.accept_types().collect::<Vec<_>>(), ["message/cpim", "text/plain", "text/html"]);
-    assert_eq!(m.path().collect::<Vec<_>>(), ["msrp://alice.example.com:7394/2s93i93idj;tcp"]);
+    assert_eq!(
+        (m.port(), m.proto(), m.formats().collect::<Vec<_>>()),
+        (Some(7394), Some("TCP/MSRP"), vec!["*"])
+    );
+    assert_eq!(
+        m.accept_types().collect::<Vec<_>>(),
+        ["message/cpim", "text/plain", "text/html"]
+    );
+    assert_eq!(
+        m.path().collect::<Vec<_>>(),
+        ["msrp://alice.example.com:7394/2s93i93idj;tcp"]
+    );
     // Bob (Figure 10) accepts message/cpim and text/plain only.
     let local_path = ["msrp://bob.example.com:8493/si438dsaodes;tcp"];
     let local = caps(&["message/cpim", "text/plain"], &local_path);
@@ -74,10 +87,15 @@ fn rfc4975_fig9_sdp_a_sdp() {
     assert_eq!(neg.accept_types.as_slice(), ["message/cpim", "text/plain"]);
     assert_eq!((neg.setup, neg.role), (None, Role::Passive));
     let mut buf = [0u8; 512];
-    let n = neg.write_answer(&offer, &local, &ORIGIN, Some(&CONN), &mut buf).unwrap();
+    let n = neg
+        .write_answer(&offer, &local, &ORIGIN, Some(&CONN), &mut buf)
+        .unwrap();
     let answer = Session::parse(&buf[..n]).unwrap();
     let am = answer.msrp_media().unwrap();
-    assert_eq!(am.accept_types().collect::<Vec<_>>(), ["message/cpim", "text/plain"]);
+    assert_eq!(
+        am.accept_types().collect::<Vec<_>>(),
+        ["message/cpim", "text/plain"]
+    );
     assert_eq!(am.path().collect::<Vec<_>>(), local_path);
     assert_eq!(check_answer(&offer, &answer).unwrap().offerer_role, Role::Active);
 }
@@ -89,7 +107,10 @@ fn rfc4975_fig10_sdp_b_sdp() {
     let answer = Session::parse(&bytes).unwrap();
     let m = answer.msrp_media().unwrap();
     assert_eq!(m.port(), Some(8493));
-    assert_eq!(m.accept_types().collect::<Vec<_>>(), ["message/cpim", "text/plain"]);
+    assert_eq!(
+        m.accept_types().collect::<Vec<_>>(),
+        ["message/cpim", "text/plain"]
+    );
     let agreement = check_answer(&Session::parse(&offer_bytes).unwrap(), &answer).unwrap();
     // No a=setup anywhere: the offerer connects (RFC 4975 §8.5).
     assert_eq!(agreement.offerer_role, Role::Active);
@@ -102,7 +123,10 @@ fn rfc4975_s11_1_step1_invite_sdp() {
     let offer = Session::parse(&bytes).unwrap();
     let m = offer.msrp_media().unwrap();
     assert_eq!(m.port(), Some(7777));
-    assert_eq!(m.path().next(), Some("msrp://alicepc.example.com:7777/iau39soe2843z;tcp"));
+    assert_eq!(
+        m.path().next(),
+        Some("msrp://alicepc.example.com:7777/iau39soe2843z;tcp")
+    );
     // A peer accepting only text/* answers with the offered text/plain.
     let path = ["msrp://bob.example.com:8888/9di4eae923wzd;tcp"];
     let neg = negotiate(&offer, &caps(&["text/*"], &path)).unwrap();
@@ -130,7 +154,11 @@ fn rfc5547(path: &str, folded_line: Option<usize>) -> Vec<u8> {
     let bytes = vector(path);
     match folded_line {
         Some(line) => {
-            assert_eq!(Session::parse(&bytes), Err(ParseError::MalformedLine { line }), "{path}");
+            assert_eq!(
+                Session::parse(&bytes),
+                Err(ParseError::MalformedLine { line }),
+                "{path}"
+            );
             unfold(&bytes)
         }
         None => bytes,
@@ -152,18 +180,37 @@ fn rfc5547_fig2_file_selector_sdp() {
     assert_eq!(sel.name, Some("My cool picture.jpg"));
     assert_eq!(sel.media_type, Some("image/jpeg"));
     assert_eq!(sel.size, Some(32349));
-    assert_eq!(sel.hash, Some(Hash { algorithm: "sha-1", value: HASH_1 }));
+    assert_eq!(
+        sel.hash,
+        Some(Hash {
+            algorithm: "sha-1",
+            value: HASH_1
+        })
+    );
     let mut digest = [0u8; 20];
     assert_eq!(sel.hash.unwrap().bytes(&mut digest).unwrap().len(), 20);
     assert_eq!(m.file_transfer_id(), Some("vBnG916bdberum2fFEABR1FR3ExZMUrd"));
     assert_eq!(m.file_disposition(), Some("attachment"));
-    assert_eq!(m.file_date().unwrap().creation, Some("Mon, 15 May 2006 15:01:31 +0300"));
+    assert_eq!(
+        m.file_date().unwrap().creation,
+        Some("Mon, 15 May 2006 15:01:31 +0300")
+    );
     assert_eq!(m.file_icon(), Some("cid:id2@alicepc.example.com"));
-    assert_eq!(m.file_range(), Some(FileRange { start: 1, stop: Some(32349) }));
+    assert_eq!(
+        m.file_range(),
+        Some(FileRange {
+            start: 1,
+            stop: Some(32349)
+        })
+    );
 }
 
 fn file_caps<'x>(path: &'x [&'x str]) -> LocalCaps<'x> {
-    LocalCaps { accept_file_transfer: true, accept_wrapped_types: &["*"], ..caps(&["message/cpim"], path) }
+    LocalCaps {
+        accept_file_transfer: true,
+        accept_wrapped_types: &["*"],
+        ..caps(&["message/cpim"], path)
+    }
 }
 
 #[test]
@@ -175,18 +222,26 @@ fn rfc5547_fig8_offer_sdp() {
     assert_eq!(m.file_disposition(), Some("render"));
     // Declined when file transfer is off; answered recvonly with the same selector and id when on.
     let path = ["msrp://bobpc.example.com:8888/9di4ea;tcp"];
-    assert_eq!(negotiate(&offer, &caps(&["message/cpim"], &path)).unwrap_err(), NegotiateError::FileTransferDeclined);
+    assert_eq!(
+        negotiate(&offer, &caps(&["message/cpim"], &path)).unwrap_err(),
+        NegotiateError::FileTransferDeclined
+    );
     let local = file_caps(&path);
     let neg = negotiate(&offer, &local).unwrap();
     assert_eq!(neg.direction, Some(Direction::RecvOnly));
     let mut buf = [0u8; 1024];
-    let n = neg.write_answer(&offer, &local, &ORIGIN, Some(&CONN), &mut buf).unwrap();
+    let n = neg
+        .write_answer(&offer, &local, &ORIGIN, Some(&CONN), &mut buf)
+        .unwrap();
     let answer = Session::parse(&buf[..n]).unwrap();
     let am = answer.msrp_media().unwrap();
     assert_eq!(am.file_selector(), m.file_selector());
     assert_eq!(am.file_transfer_id(), Some("Q6LMoGymJdh0IKIgD6wD0jkcfgva4xvE"));
     assert_eq!(am.accept_wrapped_types().collect::<Vec<_>>(), ["*"]);
-    assert_eq!(check_answer(&offer, &answer).unwrap().direction, Direction::RecvOnly);
+    assert_eq!(
+        check_answer(&offer, &answer).unwrap().direction,
+        Direction::RecvOnly
+    );
 }
 
 #[test]
@@ -194,7 +249,10 @@ fn rfc5547_fig9_answer_sdp() {
     let offer = rfc5547("rfc5547/fig8-offer.sdp", Some(13));
     let bytes = rfc5547("rfc5547/fig9-answer.sdp", Some(12));
     let answer = Session::parse(&bytes).unwrap();
-    assert_eq!(answer.msrp_media().unwrap().direction(), Some(Direction::RecvOnly));
+    assert_eq!(
+        answer.msrp_media().unwrap().direction(),
+        Some(Direction::RecvOnly)
+    );
     let agreement = check_answer(&Session::parse(&offer).unwrap(), &answer).unwrap();
     assert_eq!(agreement.direction, Direction::RecvOnly);
 }
@@ -206,10 +264,22 @@ fn rfc5547_fig15_offer_sdp() {
     let m = offer.msrp_media().unwrap();
     // The requester knows only the hash of the file it wants.
     let sel = m.file_selector().unwrap();
-    assert_eq!(sel, FileSelector { hash: Some(Hash { algorithm: "sha-1", value: HASH_1 }), ..Default::default() });
+    assert_eq!(
+        sel,
+        FileSelector {
+            hash: Some(Hash {
+                algorithm: "sha-1",
+                value: HASH_1
+            }),
+            ..Default::default()
+        }
+    );
     assert_eq!(m.direction(), Some(Direction::RecvOnly));
     let path = ["msrp://bobpc.example.com:8888/9di4ea;tcp"];
-    assert_eq!(negotiate(&offer, &file_caps(&path)).unwrap().direction, Some(Direction::SendOnly));
+    assert_eq!(
+        negotiate(&offer, &file_caps(&path)).unwrap().direction,
+        Some(Direction::SendOnly)
+    );
 }
 
 #[test]
@@ -219,7 +289,12 @@ fn rfc5547_fig16_answer_sdp() {
     let answer = Session::parse(&bytes).unwrap();
     let m = answer.msrp_media().unwrap();
     assert_eq!(m.file_selector().unwrap().media_type, Some("image/jpeg"));
-    assert_eq!(check_answer(&Session::parse(&offer).unwrap(), &answer).unwrap().direction, Direction::SendOnly);
+    assert_eq!(
+        check_answer(&Session::parse(&offer).unwrap(), &answer)
+            .unwrap()
+            .direction,
+        Direction::SendOnly
+    );
 }
 
 #[test]
@@ -241,7 +316,10 @@ fn rfc5547_fig20_answer_sdp() {
     assert!(check_answer(&Session::parse(&offer).unwrap(), &answer).is_ok());
     // Against the first transfer's offer (another file-transfer-id) the same answer does not fit.
     let first = rfc5547("rfc5547/fig8-offer.sdp", Some(13));
-    assert_eq!(check_answer(&Session::parse(&first).unwrap(), &answer), Err(AnswerError::FileTransferIdMismatch));
+    assert_eq!(
+        check_answer(&Session::parse(&first).unwrap(), &answer),
+        Err(AnswerError::FileTransferIdMismatch)
+    );
 }
 
 #[test]
@@ -254,7 +332,10 @@ fn rfc5547_fig24_options_200ok_sdp() {
     // The bare attribute signals support for file transfer.
     assert!(m.file_selector().unwrap().is_empty());
     // A port-0 media line is not an offer to answer.
-    assert_eq!(negotiate(&s, &file_caps(&["msrp://x:1/y;tcp"])).unwrap_err(), NegotiateError::NoMsrpMedia);
+    assert_eq!(
+        negotiate(&s, &file_caps(&["msrp://x:1/y;tcp"])).unwrap_err(),
+        NegotiateError::NoMsrpMedia
+    );
 }
 
 #[test]
@@ -291,29 +372,44 @@ const PATH: [&str; 1] = ["msrp://b.example:9/y;tcp"];
 fn negotiated_setup(offer_setup: Option<&str>, prefer_passive: bool) -> (Option<Setup>, Role) {
     let bytes = offer_with(offer_setup, "");
     let offer = Session::parse(&bytes).unwrap();
-    let local = LocalCaps { prefer_passive, ..caps(&["text/plain"], &PATH) };
+    let local = LocalCaps {
+        prefer_passive,
+        ..caps(&["text/plain"], &PATH)
+    };
     let n = negotiate(&offer, &local).unwrap();
     (n.setup, n.role)
 }
 
 #[test]
 fn answer_row_actpass_offer_answers_active() {
-    assert_eq!(negotiated_setup(Some("actpass"), false), (Some(Setup::Active), Role::Active));
+    assert_eq!(
+        negotiated_setup(Some("actpass"), false),
+        (Some(Setup::Active), Role::Active)
+    );
 }
 
 #[test]
 fn answer_row_actpass_offer_answers_passive_when_preferred() {
-    assert_eq!(negotiated_setup(Some("actpass"), true), (Some(Setup::Passive), Role::Passive));
+    assert_eq!(
+        negotiated_setup(Some("actpass"), true),
+        (Some(Setup::Passive), Role::Passive)
+    );
 }
 
 #[test]
 fn answer_row_active_offer_answers_passive() {
-    assert_eq!(negotiated_setup(Some("active"), false), (Some(Setup::Passive), Role::Passive));
+    assert_eq!(
+        negotiated_setup(Some("active"), false),
+        (Some(Setup::Passive), Role::Passive)
+    );
 }
 
 #[test]
 fn answer_row_passive_offer_answers_active() {
-    assert_eq!(negotiated_setup(Some("passive"), false), (Some(Setup::Active), Role::Active));
+    assert_eq!(
+        negotiated_setup(Some("passive"), false),
+        (Some(Setup::Active), Role::Active)
+    );
 }
 
 #[test]
@@ -325,7 +421,11 @@ fn answer_row_no_setup_holdconn_or_unknown_means_offerer_connects() {
 
 #[test]
 fn answer_row_sendonly_and_recvonly_are_reversed() {
-    for (offered, answered) in [("sendonly", Direction::RecvOnly), ("recvonly", Direction::SendOnly), ("inactive", Direction::Inactive)] {
+    for (offered, answered) in [
+        ("sendonly", Direction::RecvOnly),
+        ("recvonly", Direction::SendOnly),
+        ("inactive", Direction::Inactive),
+    ] {
         let bytes = offer_with(None, &format!("a={offered}\r\n"));
         let n = negotiate(&Session::parse(&bytes).unwrap(), &caps(&["*"], &PATH)).unwrap();
         assert_eq!(n.direction, Some(answered));
@@ -344,7 +444,9 @@ fn answer_row_wildcards_intersect_to_the_narrower_entry() {
 
 #[test]
 fn answer_row_other_media_lines_are_rejected_in_place() {
-    let bytes = String::from_utf8(offer_with(None, "")).unwrap().replace("m=message", "m=audio 49170 RTP/AVP 0\r\nm=message");
+    let bytes = String::from_utf8(offer_with(None, ""))
+        .unwrap()
+        .replace("m=message", "m=audio 49170 RTP/AVP 0\r\nm=message");
     let offer = Session::parse(bytes.as_bytes()).unwrap();
     let local = caps(&["text/plain"], &PATH);
     let n = negotiate(&offer, &local).unwrap();
@@ -359,8 +461,12 @@ fn answer_row_other_media_lines_are_rejected_in_place() {
 
 #[test]
 fn answer_row_no_msrp_media_is_rejected_with_port_zero() {
-    let offer = Session::parse(b"v=0\r\no=a 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\n").unwrap();
-    assert_eq!(negotiate(&offer, &caps(&["*"], &PATH)).unwrap_err(), NegotiateError::NoMsrpMedia);
+    let offer =
+        Session::parse(b"v=0\r\no=a 1 1 IN IP4 a\r\ns=-\r\nt=0 0\r\nm=audio 4 RTP/AVP 0\r\n").unwrap();
+    assert_eq!(
+        negotiate(&offer, &caps(&["*"], &PATH)).unwrap_err(),
+        NegotiateError::NoMsrpMedia
+    );
     let mut buf = [0u8; 256];
     let n = write_rejection(&offer, &ORIGIN, None, &mut buf).unwrap();
     let answer = Session::parse(&buf[..n]).unwrap();
@@ -417,21 +523,62 @@ fn check_row_other_setup_combinations_conflict() {
 
 #[test]
 fn check_rows_rejections_and_mismatches() {
-    let offer = offer_with(None, "a=sendonly\r\na=file-selector:size:1\r\na=file-transfer-id:abc\r\n");
+    let offer = offer_with(
+        None,
+        "a=sendonly\r\na=file-selector:size:1\r\na=file-transfer-id:abc\r\n",
+    );
     let offer = Session::parse(&offer).unwrap();
     let cases: Vec<(String, AnswerError)> = vec![
-        (String::from_utf8(answer_with(None, "")).unwrap().replace("message 9", "message 0"), AnswerError::Rejected),
-        (String::from_utf8(answer_with(None, "")).unwrap().replace("TCP/MSRP", "TCP/TLS/MSRP"), AnswerError::ProtocolMismatch),
-        (String::from_utf8(answer_with(None, "")).unwrap().replace("text/plain", "image/png"), AnswerError::NoCommonAcceptType),
-        (String::from_utf8(answer_with(None, "")).unwrap().replace("a=accept-types:text/plain\r\n", ""), AnswerError::MissingAcceptTypes),
-        (String::from_utf8(answer_with(None, "")).unwrap().replace("a=path:msrp://b.example:9/y;tcp\r\n", ""), AnswerError::MissingPath),
-        (String::from_utf8(answer_with(None, "a=sendonly\r\na=file-transfer-id:abc\r\n")).unwrap(), AnswerError::DirectionMismatch),
-        (String::from_utf8(answer_with(None, "a=recvonly\r\na=file-transfer-id:xyz\r\n")).unwrap(), AnswerError::FileTransferIdMismatch),
-        (String::from_utf8(answer_with(None, "a=recvonly\r\n")).unwrap(), AnswerError::FileTransferIdMismatch),
+        (
+            String::from_utf8(answer_with(None, ""))
+                .unwrap()
+                .replace("message 9", "message 0"),
+            AnswerError::Rejected,
+        ),
+        (
+            String::from_utf8(answer_with(None, ""))
+                .unwrap()
+                .replace("TCP/MSRP", "TCP/TLS/MSRP"),
+            AnswerError::ProtocolMismatch,
+        ),
+        (
+            String::from_utf8(answer_with(None, ""))
+                .unwrap()
+                .replace("text/plain", "image/png"),
+            AnswerError::NoCommonAcceptType,
+        ),
+        (
+            String::from_utf8(answer_with(None, ""))
+                .unwrap()
+                .replace("a=accept-types:text/plain\r\n", ""),
+            AnswerError::MissingAcceptTypes,
+        ),
+        (
+            String::from_utf8(answer_with(None, ""))
+                .unwrap()
+                .replace("a=path:msrp://b.example:9/y;tcp\r\n", ""),
+            AnswerError::MissingPath,
+        ),
+        (
+            String::from_utf8(answer_with(None, "a=sendonly\r\na=file-transfer-id:abc\r\n")).unwrap(),
+            AnswerError::DirectionMismatch,
+        ),
+        (
+            String::from_utf8(answer_with(None, "a=recvonly\r\na=file-transfer-id:xyz\r\n")).unwrap(),
+            AnswerError::FileTransferIdMismatch,
+        ),
+        (
+            String::from_utf8(answer_with(None, "a=recvonly\r\n")).unwrap(),
+            AnswerError::FileTransferIdMismatch,
+        ),
         ("v=0\r\ns=-\r\n".to_string(), AnswerError::MediaCountMismatch),
     ];
     for (answer, want) in cases {
-        assert_eq!(check_answer(&offer, &Session::parse(answer.as_bytes()).unwrap()), Err(want), "{answer}");
+        assert_eq!(
+            check_answer(&offer, &Session::parse(answer.as_bytes()).unwrap()),
+            Err(want),
+            "{answer}"
+        );
     }
     let good = answer_with(None, "a=recvonly\r\na=file-transfer-id:abc\r\n");
     assert!(check_answer(&offer, &Session::parse(&good).unwrap()).is_ok());
@@ -451,18 +598,47 @@ fn builder_errors_are_typed() {
         setup: Some(Setup::ActPass),
         file: None,
     };
-    let desc = |m: &'static [MsrpMediaDesc<'static>]| SessionDesc { origin: ORIGIN, session_name: "-", connection: None, media: m };
+    let desc = |m: &'static [MsrpMediaDesc<'static>]| SessionDesc {
+        origin: ORIGIN,
+        session_name: "-",
+        connection: None,
+        media: m,
+    };
     let mut small = [0u8; 40];
-    assert_eq!(desc(std::slice::from_ref(Box::leak(Box::new(media)))).write(&mut small), Err(BuildError::BufferTooSmall));
+    assert_eq!(
+        desc(std::slice::from_ref(Box::leak(Box::new(media)))).write(&mut small),
+        Err(BuildError::BufferTooSmall)
+    );
     let mut buf = [0u8; 512];
-    let no_types = MsrpMediaDesc { accept_types: &[], ..media };
-    assert_eq!(desc(Box::leak(Box::new([no_types]))).write(&mut buf), Err(BuildError::EmptyAcceptTypes));
+    let no_types = MsrpMediaDesc {
+        accept_types: &[],
+        ..media
+    };
+    assert_eq!(
+        desc(Box::leak(Box::new([no_types]))).write(&mut buf),
+        Err(BuildError::EmptyAcceptTypes)
+    );
     let no_path = MsrpMediaDesc { path: &[], ..media };
-    assert_eq!(desc(Box::leak(Box::new([no_path]))).write(&mut buf), Err(BuildError::EmptyPath));
-    let hold = MsrpMediaDesc { setup: Some(Setup::HoldConn), ..media };
-    assert_eq!(desc(Box::leak(Box::new([hold]))).write(&mut buf), Err(BuildError::HoldConnNotAllowed));
-    let bad = MsrpMediaDesc { title: Some("a\r\nb=evil"), ..media };
-    assert_eq!(desc(Box::leak(Box::new([bad]))).write(&mut buf), Err(BuildError::InvalidValue));
+    assert_eq!(
+        desc(Box::leak(Box::new([no_path]))).write(&mut buf),
+        Err(BuildError::EmptyPath)
+    );
+    let hold = MsrpMediaDesc {
+        setup: Some(Setup::HoldConn),
+        ..media
+    };
+    assert_eq!(
+        desc(Box::leak(Box::new([hold]))).write(&mut buf),
+        Err(BuildError::HoldConnNotAllowed)
+    );
+    let bad = MsrpMediaDesc {
+        title: Some("a\r\nb=evil"),
+        ..media
+    };
+    assert_eq!(
+        desc(Box::leak(Box::new([bad]))).write(&mut buf),
+        Err(BuildError::InvalidValue)
+    );
 }
 
 fn token() -> impl Strategy<Value = String> {

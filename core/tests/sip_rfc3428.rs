@@ -31,10 +31,7 @@ fn rfc3428_f1_message() {
     let mut slots2 = [Header::EMPTY; 16];
     let ok = Message::parse_stream(&buf[..n], &mut slots2, &ParseConfig::default()).unwrap();
     check(&ok).unwrap();
-    assert_eq!(
-        ok.top_via().unwrap().unwrap().branch,
-        Some("z9hG4bK776sgdkse")
-    );
+    assert_eq!(ok.top_via().unwrap().unwrap().branch, Some("z9hG4bK776sgdkse"));
     assert_eq!(ok.to().unwrap().unwrap().tag(), Some("ab8asdasd9"));
 }
 
@@ -49,11 +46,7 @@ fn rfc3428_f2_message() {
         .map(|v| Via::parse(v).unwrap())
         .collect();
     assert_eq!(vias.len(), 2);
-    assert_eq!(
-        vias[1].received,
-        Some("1.2.3.4"),
-        "the folded received parameter"
-    );
+    assert_eq!(vias[1].received, Some("1.2.3.4"), "the folded received parameter");
     // The vector ends with a bare LF after the 18 declared octets: extra octets, ignored.
     assert_eq!(m.body(), b"Watson, come here.");
     let mut out = [0u8; 512];

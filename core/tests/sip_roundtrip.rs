@@ -85,17 +85,15 @@ fn sip_parts() -> impl Strategy<Value = SipParts> {
         uri_params(),
         prop::option::of("[a-z]{1,5}=[a-z0-9]{0,5}(&[a-z]{1,5}=[a-z0-9%]{0,5})?"),
     )
-        .prop_map(
-            |(secure, user, password, host, port, params, headers)| SipParts {
-                password: user.as_ref().and(password),
-                secure,
-                user,
-                host,
-                port,
-                params,
-                headers: headers.map(|h| h.replace('%', "%25")),
-            },
-        )
+        .prop_map(|(secure, user, password, host, port, params, headers)| SipParts {
+            password: user.as_ref().and(password),
+            secure,
+            user,
+            host,
+            port,
+            params,
+            headers: headers.map(|h| h.replace('%', "%25")),
+        })
 }
 
 fn lws() -> impl Strategy<Value = &'static str> {
@@ -257,8 +255,7 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
     let start = prop_oneof![
         ("[A-Z][A-Za-z0-9.!%*_+`'~-]{0,8}", sip_parts())
             .prop_map(|(m, u)| format!("{m} {} SIP/2.0", u.text())),
-        (100u16..700, "[A-Za-z]{0,6}( [A-Za-z]{1,6}){0,2}")
-            .prop_map(|(c, r)| format!("SIP/2.0 {c} {r}")),
+        (100u16..700, "[A-Za-z]{0,6}( [A-Za-z]{1,6}){0,2}").prop_map(|(c, r)| format!("SIP/2.0 {c} {r}")),
     ];
     let names = prop::sample::select(vec![
         "Via", "v", "To", "t", "Call-ID", "i", "X-Custom", "Subject", "s", "CSeq", "VIA",
@@ -371,8 +368,7 @@ fn exercise(bytes: &[u8]) {
         if let Ok(m) = Message::parse_datagram(bytes, &mut slots, &cfg) {
             let _ = check(&m);
             let mut out = vec![0u8; bytes.len() * 2 + 64];
-            let n = emit(&m, &mut out)
-                .expect("a buffer twice the input always fits the canonical form");
+            let n = emit(&m, &mut out).expect("a buffer twice the input always fits the canonical form");
             let mut slots2 = [Header::EMPTY; 64];
             let _ = Message::parse_datagram(&out[..n], &mut slots2, &cfg);
             for h in m.headers() {

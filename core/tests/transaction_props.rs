@@ -43,8 +43,7 @@ fn input() -> impl Strategy<Value = Input> {
         .prop_map(Input::Response),
         Just(Input::Retransmission),
         Just(Input::Ack),
-        prop_oneof![Just(100u16), Just(180), Just(200), Just(404), 0u16..1000]
-            .prop_map(Input::TuResponse),
+        prop_oneof![Just(100u16), Just(180), Just(200), Just(404), 0u16..1000].prop_map(Input::TuResponse),
         Just(Input::Timeout),
         Just(Input::Timeout),
         Just(Input::Timeout),
@@ -440,8 +439,5 @@ fn invite_486_completes_over_30_percent_loss() {
 fn sim_rng_drives_branch_generation_deterministically() {
     let (mut a, mut b) = (SimRng::new(99), SimRng::new(99));
     assert_eq!(generate_branch(&mut a), generate_branch(&mut b));
-    assert_ne!(
-        generate_branch(&mut a),
-        generate_branch(&mut SimRng::new(100))
-    );
+    assert_ne!(generate_branch(&mut a), generate_branch(&mut SimRng::new(100)));
 }

@@ -80,11 +80,7 @@ fn client_invite_start() {
         let t = ci(rel);
         assert_eq!(t.state(), ClientInviteState::Calling);
         assert_eq!(t.timer(TimerName::B), Some(at(64 * T1)));
-        let a = if rel.is_reliable() {
-            None
-        } else {
-            Some(at(T1))
-        };
+        let a = if rel.is_reliable() { None } else { Some(at(T1)) };
         assert_eq!(t.timer(TimerName::A), a);
     }
 }
@@ -144,10 +140,7 @@ fn client_invite_calling_2xx_to_accepted() {
 fn client_invite_calling_300_699_acks_and_completes() {
     let mut t = ci(Reliability::Unreliable);
     t.handle_response(at(300), 486);
-    assert_eq!(
-        drain!(t),
-        vec![Out::Ack(486), ev(Event::FinalReceived(486))]
-    );
+    assert_eq!(drain!(t), vec![Out::Ack(486), ev(Event::FinalReceived(486))]);
     assert_eq!(t.state(), ClientInviteState::Completed);
     assert_eq!(t.timer(TimerName::D), Some(at(300 + 32_000)));
     // Reliable: ACK is still sent (RFC 6026 §8.4), timer D is zero so Completed is left at once.
@@ -169,10 +162,7 @@ fn client_invite_calling_transport_error() {
     for rel in BOTH {
         let mut t = ci(rel);
         t.handle_transport_error(at(10));
-        assert_eq!(
-            drain!(t),
-            vec![ev(Event::TransportError), ev(Event::Terminated)]
-        );
+        assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
         assert!(t.is_terminated());
     }
 }
@@ -207,10 +197,7 @@ fn client_invite_proceeding_2xx_to_accepted() {
 fn client_invite_proceeding_300_699_acks_and_completes() {
     let mut t = ci_proceeding(Reliability::Unreliable);
     t.handle_response(at(5000), 404);
-    assert_eq!(
-        drain!(t),
-        vec![Out::Ack(404), ev(Event::FinalReceived(404))]
-    );
+    assert_eq!(drain!(t), vec![Out::Ack(404), ev(Event::FinalReceived(404))]);
     assert_eq!(t.state(), ClientInviteState::Completed);
     assert_eq!(t.poll_timeout(), Some(at(5000 + 32_000)));
 }
@@ -235,10 +222,7 @@ fn client_invite_completed_transport_error() {
     t.handle_response(at(300), 500);
     drain!(t);
     t.handle_transport_error(at(301));
-    assert_eq!(
-        drain!(t),
-        vec![ev(Event::TransportError), ev(Event::Terminated)]
-    );
+    assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
 }
 
 #[test]
@@ -303,11 +287,7 @@ fn client_non_invite_start() {
         assert_eq!(t.timer(TimerName::F), Some(at(64 * T1)));
         assert_eq!(
             t.timer(TimerName::E),
-            if rel.is_reliable() {
-                None
-            } else {
-                Some(at(T1))
-            }
+            if rel.is_reliable() { None } else { Some(at(T1)) }
         );
     }
 }
@@ -345,10 +325,7 @@ fn client_non_invite_trying_transport_error() {
     for rel in BOTH {
         let mut t = cn(rel);
         t.handle_transport_error(at(1));
-        assert_eq!(
-            drain!(t),
-            vec![ev(Event::TransportError), ev(Event::Terminated)]
-        );
+        assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
     }
 }
 
@@ -410,10 +387,7 @@ fn client_non_invite_proceeding_transport_error() {
     t.handle_response(at(100), 180);
     drain!(t);
     t.handle_transport_error(at(200));
-    assert_eq!(
-        drain!(t),
-        vec![ev(Event::TransportError), ev(Event::Terminated)]
-    );
+    assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
 }
 
 #[test]
@@ -563,14 +537,8 @@ fn server_invite_completed_invite_resends_final() {
     let mut t = si_completed(Reliability::Unreliable);
     t.handle_request(at(100), ServerRequest::Retransmission);
     assert_eq!(drain!(t), vec![resp(R486)]);
-    assert_eq!(
-        t.send_response(at(101), 180, R180),
-        Err(SendError::WrongState)
-    );
-    assert_eq!(
-        t.send_response(at(101), 200, R200),
-        Err(SendError::WrongState)
-    );
+    assert_eq!(t.send_response(at(101), 180, R180), Err(SendError::WrongState));
+    assert_eq!(t.send_response(at(101), 200, R200), Err(SendError::WrongState));
 }
 
 #[test]
@@ -609,11 +577,7 @@ fn server_invite_completed_timer_h_times_out() {
 fn server_invite_completed_ack_to_confirmed() {
     let mut t = si_completed(Reliability::Unreliable);
     t.handle_request(at(700), ServerRequest::Ack);
-    assert_eq!(
-        drain!(t),
-        vec![],
-        "the ACK to a non-2xx is not passed to the TU"
-    );
+    assert_eq!(drain!(t), vec![], "the ACK to a non-2xx is not passed to the TU");
     assert_eq!(t.state(), ServerInviteState::Confirmed);
     assert_eq!(t.poll_timeout(), Some(at(700 + T4)));
     let mut r = si_completed(Reliability::Reliable);
@@ -675,10 +639,7 @@ fn server_invite_accepted_tu_2xx_sent() {
     let mut t = si_accepted(Reliability::Unreliable);
     t.send_response(at(500), 200, R200).unwrap();
     assert_eq!(drain!(t), vec![resp(R200)]);
-    assert_eq!(
-        t.send_response(at(501), 486, R486),
-        Err(SendError::WrongState)
-    );
+    assert_eq!(t.send_response(at(501), 486, R486), Err(SendError::WrongState));
     assert_eq!(t.state(), ServerInviteState::Accepted);
     // The transaction never retransmits the 2xx by itself.
     let fired = run_until!(t, 64 * T1);
@@ -690,10 +651,7 @@ fn server_invite_accepted_ack_passed_up() {
     let mut t = si_accepted(Reliability::Unreliable);
     t.handle_request(at(100), ServerRequest::Ack);
     t.handle_request(at(200), ServerRequest::Ack);
-    assert_eq!(
-        drain!(t),
-        vec![ev(Event::AckReceived), ev(Event::AckReceived)]
-    );
+    assert_eq!(drain!(t), vec![ev(Event::AckReceived), ev(Event::AckReceived)]);
     assert_eq!(t.state(), ServerInviteState::Accepted);
 }
 
@@ -802,10 +760,7 @@ fn server_non_invite_proceeding_transport_error() {
     t.send_response(at(10), 100, R100).unwrap();
     drain!(t);
     t.handle_transport_error(at(11));
-    assert_eq!(
-        drain!(t),
-        vec![ev(Event::TransportError), ev(Event::Terminated)]
-    );
+    assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
 }
 
 #[test]
@@ -823,14 +778,8 @@ fn server_non_invite_completed_tu_response_refused() {
     let mut t = sn(Reliability::Unreliable);
     t.send_response(at(10), 200, R200).unwrap();
     drain!(t);
-    assert_eq!(
-        t.send_response(at(20), 200, R200),
-        Err(SendError::WrongState)
-    );
-    assert_eq!(
-        t.send_response(at(20), 100, R100),
-        Err(SendError::WrongState)
-    );
+    assert_eq!(t.send_response(at(20), 200, R200), Err(SendError::WrongState));
+    assert_eq!(t.send_response(at(20), 100, R100), Err(SendError::WrongState));
     assert_eq!(
         t.send_response(at(20), 700, R100),
         Err(SendError::InvalidStatus(700))
@@ -850,10 +799,7 @@ fn server_non_invite_completed_transport_error() {
     t.send_response(at(10), 200, R200).unwrap();
     drain!(t);
     t.handle_transport_error(at(11));
-    assert_eq!(
-        drain!(t),
-        vec![ev(Event::TransportError), ev(Event::Terminated)]
-    );
+    assert_eq!(drain!(t), vec![ev(Event::TransportError), ev(Event::Terminated)]);
 }
 
 #[test]
@@ -1018,14 +964,8 @@ fn client_key(n: u32) -> TransactionKey {
 #[test]
 fn table_dispatches_by_key_and_removes_terminated() {
     let mut table: TransactionTable<&'static [u8], 2> = TransactionTable::new();
-    let tx = |now| {
-        Transaction::ClientNonInvite(ClientNonInvite::new(
-            now,
-            cfg(),
-            Reliability::Unreliable,
-            REQ,
-        ))
-    };
+    let tx =
+        |now| Transaction::ClientNonInvite(ClientNonInvite::new(now, cfg(), Reliability::Unreliable, REQ));
     table.insert(at(0), client_key(1), tx(at(0))).unwrap();
     table.insert(at(100), client_key(2), tx(at(100))).unwrap();
     assert_eq!(
@@ -1091,10 +1031,7 @@ fn table_routes_requests_and_responses_to_the_right_kind() {
         Err(DispatchError::Send(SendError::InvalidStatus(99)))
     );
     table.send_response(at(1), &server, 200, R200).unwrap();
-    assert_eq!(
-        table.poll_output().map(|(_, o)| o),
-        Some(Output::Transmit(R200))
-    );
+    assert_eq!(table.poll_output().map(|(_, o)| o), Some(Output::Transmit(R200)));
     assert_eq!(
         table.poll_output().map(|(_, o)| o),
         Some(Output::Event(Event::Terminated))

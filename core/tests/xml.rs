@@ -88,7 +88,13 @@ fn declaration_comment_cdata_and_pi_events() {
     }
     assert!(matches!(events[0], Event::Declaration(d) if d.version == "1.0" && d.encoding == Some("UTF-8")));
     assert_eq!(events[1], Event::Comment(" c "));
-    assert_eq!(events[2], Event::ProcessingInstruction { target: "app", data: "do it" });
+    assert_eq!(
+        events[2],
+        Event::ProcessingInstruction {
+            target: "app",
+            data: "do it"
+        }
+    );
     let Event::Start(root) = events[3] else { panic!() };
     let mut buf = [0u8; 16];
     assert_eq!(root.attributes().next().unwrap().decode(&mut buf).unwrap(), "x&y");
@@ -101,7 +107,13 @@ fn declaration_comment_cdata_and_pi_events() {
 
 #[test]
 fn invalid_utf8_is_reported_at_its_offset() {
-    assert_eq!(read_all(b"<a>\xff</a>").unwrap_err(), Error { kind: ErrorKind::NotUtf8, offset: 3 });
+    assert_eq!(
+        read_all(b"<a>\xff</a>").unwrap_err(),
+        Error {
+            kind: ErrorKind::NotUtf8,
+            offset: 3
+        }
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -122,18 +134,32 @@ fn name() -> impl Strategy<Value = String> {
 }
 
 fn node() -> impl Strategy<Value = Node> {
-    let leaf = (name(), proptest::collection::btree_map(name(), "[ -~é]{0,8}", 0..3))
-        .prop_map(|(name, attrs)| Node { name, attrs: attrs.into_iter().collect(), children: vec![] });
+    let leaf = (
+        name(),
+        proptest::collection::btree_map(name(), "[ -~é]{0,8}", 0..3),
+    )
+        .prop_map(|(name, attrs)| Node {
+            name,
+            attrs: attrs.into_iter().collect(),
+            children: vec![],
+        });
     leaf.prop_recursive(4, 24, 4, |inner| {
         (
             name(),
             proptest::collection::btree_map(name(), "[ -~é]{0,8}", 0..3),
             proptest::collection::vec(
-                prop_oneof![inner.prop_map(Child::Element), "[ -~é\n]{1,12}".prop_map(Child::Text)],
+                prop_oneof![
+                    inner.prop_map(Child::Element),
+                    "[ -~é\n]{1,12}".prop_map(Child::Text)
+                ],
                 0..4,
             ),
         )
-            .prop_map(|(name, attrs, children)| Node { name, attrs: attrs.into_iter().collect(), children })
+            .prop_map(|(name, attrs, children)| Node {
+                name,
+                attrs: attrs.into_iter().collect(),
+                children,
+            })
     })
 }
 

@@ -74,12 +74,12 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RunError::ServerNotAnAddress => {
-                f.write_str("the configured server must be an IPv4 address with a port (no DNS on the device)")
-            }
-            RunError::Bind => f.write_str(
-                "cannot bind the SIP UDP port: in use, or StackResources has no free socket",
+            RunError::ServerNotAnAddress => f.write_str(
+                "the configured server must be an IPv4 address with a port (no DNS on the device)",
             ),
+            RunError::Bind => {
+                f.write_str("cannot bind the SIP UDP port: in use, or StackResources has no free socket")
+            }
             RunError::Register(e) => write!(f, "cannot build the REGISTER: {e}"),
         }
     }

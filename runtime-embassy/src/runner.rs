@@ -49,7 +49,9 @@ impl<const RING: usize, const DATAGRAM: usize, const META: usize> UdpBuffers<RIN
     }
 }
 
-impl<const RING: usize, const DATAGRAM: usize, const META: usize> Default for UdpBuffers<RING, DATAGRAM, META> {
+impl<const RING: usize, const DATAGRAM: usize, const META: usize> Default
+    for UdpBuffers<RING, DATAGRAM, META>
+{
     fn default() -> Self {
         Self::new()
     }
@@ -89,7 +91,20 @@ pub fn server_endpoint(server: &str) -> Result<IpEndpoint, RunError> {
 /// Registers `client` and runs it over UDP from `local_port` until a [`Command::Stop`] or a
 /// [`Control::Stop`]. Set the client's local address (`Client::set_local_address`: the `host:port`
 /// the server reaches this device at) before calling.
-pub async fn run<R, M, App, const BODY: usize, const CMDS: usize, const RING: usize, const DATAGRAM: usize, const META: usize, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
+pub async fn run<
+    R,
+    M,
+    App,
+    const BODY: usize,
+    const CMDS: usize,
+    const RING: usize,
+    const DATAGRAM: usize,
+    const META: usize,
+    const REQ: usize,
+    const OUT: usize,
+    const SRV: usize,
+    const CHATS: usize,
+>(
     client: &mut Client<R, IpEndpoint, REQ, OUT, SRV, CHATS>,
     stack: Stack<'_>,
     local_port: u16,
@@ -136,12 +151,16 @@ where
             return Ok(());
         }
         input_len = 0;
-        let deadline = client
-            .poll_timeout()
-            .map_or(embassy_time::Instant::MAX, |at| {
-                embassy_time::Instant::from_millis(at.as_millis())
-            });
-        match select3(socket.recv_from(datagram), Timer::at(deadline), commands.receive()).await {
+        let deadline = client.poll_timeout().map_or(embassy_time::Instant::MAX, |at| {
+            embassy_time::Instant::from_millis(at.as_millis())
+        });
+        match select3(
+            socket.recv_from(datagram),
+            Timer::at(deadline),
+            commands.receive(),
+        )
+        .await
+        {
             Either3::First(Ok((len, meta))) => {
                 input_len = len;
                 let bytes = datagram.get(..len).unwrap_or(&[]);
@@ -160,7 +179,14 @@ where
     }
 }
 
-fn apply<R: Rng, const BODY: usize, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
+fn apply<
+    R: Rng,
+    const BODY: usize,
+    const REQ: usize,
+    const OUT: usize,
+    const SRV: usize,
+    const CHATS: usize,
+>(
     client: &mut Client<R, IpEndpoint, REQ, OUT, SRV, CHATS>,
     command: Command<BODY>,
 ) -> Result<(), CommandError> {
@@ -199,7 +225,14 @@ mod tests {
 
     #[test]
     fn server_endpoint_refuses_names_missing_ports_and_bad_ports() {
-        for bad in ["im.example.com:5060", "10.0.2.2", "10.0.2.2:", "10.0.2.2:70000", "", ":5060"] {
+        for bad in [
+            "im.example.com:5060",
+            "10.0.2.2",
+            "10.0.2.2:",
+            "10.0.2.2:70000",
+            "",
+            ":5060",
+        ] {
             assert_eq!(server_endpoint(bad), Err(RunError::ServerNotAnAddress), "{bad:?}");
         }
     }

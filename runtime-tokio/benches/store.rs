@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const QUOTA: Quota = Quota { max_messages: u64::MAX, max_bytes: u64::MAX };
+const QUOTA: Quota = Quota {
+    max_messages: u64::MAX,
+    max_bytes: u64::MAX,
+};
 const RECIPIENTS: u64 = 1000;
 const BODY_BYTES: usize = 200;
 
@@ -57,7 +60,10 @@ async fn enqueue_concurrently(store: &Arc<SqliteStore>, concurrency: u64, total:
 }
 
 fn durable_enqueue(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("runtime");
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("bench data dir");
     let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
     let mut group = c.benchmark_group("durable_enqueue");
@@ -65,11 +71,17 @@ fn durable_enqueue(c: &mut Criterion) {
     // Flat sampling: every sample enqueues the same, large number of messages, so the ramp-up of each
     // sample (the first commit holds only the first few requests) does not dominate small samples.
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    group.warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(8));
+    group
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(8));
     for concurrency in [1u64, 64, 1024] {
-        group.bench_with_input(BenchmarkId::new("concurrency", concurrency), &concurrency, |b, &concurrency| {
-            b.iter_custom(|iters| runtime.block_on(enqueue_concurrently(&store, concurrency, iters)))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("concurrency", concurrency),
+            &concurrency,
+            |b, &concurrency| {
+                b.iter_custom(|iters| runtime.block_on(enqueue_concurrently(&store, concurrency, iters)))
+            },
+        );
     }
     group.finish();
 }

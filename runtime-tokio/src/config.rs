@@ -131,7 +131,10 @@ pub struct SipListen {
 
 impl Default for SipListen {
     fn default() -> Self {
-        SipListen { udp: vec![DEFAULT_SIP_LISTEN], tcp: vec![DEFAULT_SIP_LISTEN] }
+        SipListen {
+            udp: vec![DEFAULT_SIP_LISTEN],
+            tcp: vec![DEFAULT_SIP_LISTEN],
+        }
     }
 }
 
@@ -163,7 +166,10 @@ impl Default for Limits {
 impl Limits {
     /// The per-recipient deferred quota, as the store takes it.
     pub fn quota(&self) -> Quota {
-        Quota { max_messages: self.quota_messages, max_bytes: self.quota_bytes }
+        Quota {
+            max_messages: self.quota_messages,
+            max_bytes: self.quota_bytes,
+        }
     }
 
     /// How long a deferred message is kept.
@@ -221,14 +227,24 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Read { path, reason } => write!(f, "cannot read {}: {reason}", path.display()),
-            ConfigError::Syntax { path, line: Some(line), column, message } => {
+            ConfigError::Syntax {
+                path,
+                line: Some(line),
+                column,
+                message,
+            } => {
                 write!(f, "{}:{line}", path.display())?;
                 if let Some(column) = column {
                     write!(f, ":{column}")?;
                 }
                 write!(f, ": {message}")
             }
-            ConfigError::Syntax { path, line: None, message, .. } => {
+            ConfigError::Syntax {
+                path,
+                line: None,
+                message,
+                ..
+            } => {
                 write!(f, "{}: {message}", path.display())
             }
             ConfigError::Invalid { key, reason } => write!(f, "configuration key `{key}`: {reason}"),
@@ -262,9 +278,14 @@ impl Config {
         let Some(path) = config_file else {
             return resolve(ConfigFile::default(), Path::new("."), data_dir);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::Read { path: path.to_owned(), reason: e.to_string() })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let file = parse_file(&text, path)?;
         resolve(file, base, data_dir)
     }
@@ -345,12 +366,18 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
     }
     let positive = [
         ("limits.max_pager_body_bytes", file.limits.max_pager_body_bytes),
-        ("limits.deferred_expiry_seconds", file.limits.deferred_expiry_seconds),
+        (
+            "limits.deferred_expiry_seconds",
+            file.limits.deferred_expiry_seconds,
+        ),
         ("limits.quota_messages", file.limits.quota_messages),
         ("limits.quota_bytes", file.limits.quota_bytes),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
-        return Err(ConfigError::Invalid { key, reason: "must be greater than 0".into() });
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be greater than 0".into(),
+        });
     }
     let server = resolve_server(file.server)?;
     let data_dir = match (data_override, file.data_dir) {
@@ -392,8 +419,10 @@ pub fn digest_algorithms(names: &[String]) -> Result<Vec<simple_im_core::sip::au
 fn resolve_server(file: ServerFile) -> Result<ServerSettings, ConfigError> {
     let defaults = ServerSettings::default();
     let digest_algorithms = match file.digest_algorithms {
-        Some(names) => digest_algorithms(&names)
-            .map_err(|reason| ConfigError::Invalid { key: "server.digest_algorithms", reason })?,
+        Some(names) => digest_algorithms(&names).map_err(|reason| ConfigError::Invalid {
+            key: "server.digest_algorithms",
+            reason,
+        })?,
         None => defaults.digest_algorithms,
     };
     let allowed_content_types = match file.allowed_content_types {
@@ -430,11 +459,17 @@ fn resolve_server(file: ServerFile) -> Result<ServerSettings, ConfigError> {
             reason: format!("{max_expires} is below server.min_expires ({min_expires})"),
         });
     }
-    Ok(ServerSettings { digest_algorithms, allowed_content_types, min_expires, max_expires })
+    Ok(ServerSettings {
+        digest_algorithms,
+        allowed_content_types,
+        min_expires,
+        max_expires,
+    })
 }
 
 /// `type/subtype` with both parts non-empty and no parameters or spaces.
 fn is_media_type(text: &str) -> bool {
     let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && !b"/;,\"".contains(&b));
-    text.split_once('/').is_some_and(|(kind, sub)| token(kind) && token(sub))
+    text.split_once('/')
+        .is_some_and(|(kind, sub)| token(kind) && token(sub))
 }

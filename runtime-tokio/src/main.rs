@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "simple-im", version, about = "OMA SIMPLE IM 2.0 server, client and tools")]
+#[command(
+    name = "simple-im",
+    version,
+    about = "OMA SIMPLE IM 2.0 server, client and tools"
+)]
 struct Cli {
     /// The data directory (database, charging log); overrides the configuration file's `data_dir`.
     #[arg(long, global = true, value_name = "DIR")]
@@ -106,7 +110,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -234,7 +242,11 @@ fn parse(file: &std::path::Path, kind: Option<Kind>) -> ExitCode {
             }
         }
     };
-    let name = if file.as_os_str() == "-" { "<stdin>".to_string() } else { file.display().to_string() };
+    let name = if file.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
     match inspect::inspect(&bytes, kind) {
         Ok(summary) => {
             print!("{summary}");

@@ -97,10 +97,12 @@ pub fn validate_user_name(name: &str) -> Result<(), UserNameError> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn ha1<D: Digest>(name: &str, realm: &str, password: &str) -> String {
@@ -135,7 +137,11 @@ pub fn format_utc(time: UnixMillis) -> String {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
@@ -166,7 +172,10 @@ impl fmt::Display for CliError {
             CliError::InvalidName(e) => write!(f, "invalid user name: {e}"),
             CliError::EmptyPassword => write!(f, "the password is empty; give one with --password"),
             CliError::InvalidUri(uri) => {
-                write!(f, "'{uri}' is not a sip:, sips: or tel: URI (e.g. sip:bob@example.com)")
+                write!(
+                    f,
+                    "'{uri}' is not a sip:, sips: or tel: URI (e.g. sip:bob@example.com)"
+                )
             }
             CliError::Config(e) => write!(f, "{e}"),
             CliError::Store(e) => write!(f, "{e}"),
@@ -194,14 +203,18 @@ fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> Result<T, CliErr
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| {
-                    CliError::Store(StoreError::Open(format!("cannot start the async runtime: {e}")))
-                })?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .map_err(|e| {
+                        CliError::Store(StoreError::Open(format!("cannot start the async runtime: {e}")))
+                    })?;
                 Ok(runtime.block_on(future))
             })
             .join()
             .unwrap_or_else(|_| {
-                Err(CliError::Store(StoreError::Database("the store operation panicked".into())))
+                Err(CliError::Store(StoreError::Database(
+                    "the store operation panicked".into(),
+                )))
             })
     })
 }
@@ -236,7 +249,10 @@ pub fn cli_add(
 pub fn cli_list(config: &Config) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
     let users: Vec<User> = block_on(store.users())??;
-    Ok(users.iter().map(|u| format!("{}\t{}\t{}\n", u.name, u.display_name, format_utc(u.created))).collect())
+    Ok(users
+        .iter()
+        .map(|u| format!("{}\t{}\t{}\n", u.name, u.display_name, format_utc(u.created)))
+        .collect())
 }
 
 /// `simple-im user remove NAME`: deletes the account with its policy and pending deferred messages.
@@ -268,7 +284,8 @@ pub enum PolicyChange {
 
 fn check_policy_uri(uri: &str) -> Result<(), CliError> {
     let scheme_ok = ["sip:", "sips:", "tel:"].iter().any(|scheme| {
-        uri.get(..scheme.len()).is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
+        uri.get(..scheme.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(scheme))
             && uri.len() > scheme.len()
     });
     if scheme_ok && !uri.contains(char::is_whitespace) {

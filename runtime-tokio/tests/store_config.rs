@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 
 fn syntax_error(text: &str) -> (Option<usize>, Option<usize>, String) {
     match Config::from_toml(text, Path::new("/etc/simple-im")) {
-        Err(ConfigError::Syntax { line, column, message, .. }) => (line, column, message),
+        Err(ConfigError::Syntax {
+            line,
+            column,
+            message,
+            ..
+        }) => (line, column, message),
         other => panic!("expected a syntax error for {text:?}, got {other:?}"),
     }
 }
@@ -20,7 +25,10 @@ fn no_file_gives_the_documented_defaults() {
     assert_eq!(config.system_uri, "sip:system@localhost");
     assert_eq!(config.data_dir, PathBuf::from("./simple-im-data"));
     assert_eq!(config.db_path(), PathBuf::from("./simple-im-data/simple-im.db"));
-    assert_eq!(config.charging_log, PathBuf::from("./simple-im-data/charging.jsonl"));
+    assert_eq!(
+        config.charging_log,
+        PathBuf::from("./simple-im-data/charging.jsonl")
+    );
     let loopback: SocketAddr = "127.0.0.1:5060".parse().unwrap();
     assert_eq!(DEFAULT_SIP_LISTEN, loopback);
     assert_eq!(config.sip.udp, [loopback]);
@@ -63,10 +71,17 @@ fn file_overrides_every_key() {
     let config = Config::from_toml(text, Path::new("/etc/simple-im")).unwrap();
     assert_eq!(config.domain, "example.com");
     assert!(config.is_local_domain("IM.example.com") && !config.is_local_domain("example.org"));
-    assert_eq!(config.data_dir, PathBuf::from("/etc/simple-im/data"), "relative to the file's directory");
+    assert_eq!(
+        config.data_dir,
+        PathBuf::from("/etc/simple-im/data"),
+        "relative to the file's directory"
+    );
     assert_eq!(config.charging_log, PathBuf::from("/var/log/im.jsonl"));
     assert_eq!(config.system_uri, "sip:notices@example.com");
-    assert_eq!(config.trusted_cores, ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]);
+    assert_eq!(
+        config.trusted_cores,
+        ["10.0.0.5".parse::<IpAddr>().unwrap(), "::1".parse().unwrap()]
+    );
     assert!(config.is_trusted_core("10.0.0.5".parse().unwrap()));
     assert!(!config.is_trusted_core("10.0.0.6".parse().unwrap()));
     assert_eq!(config.sip.udp, ["0.0.0.0:5070".parse::<SocketAddr>().unwrap()]);
@@ -96,7 +111,10 @@ fn data_option_beats_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("simple-im.toml");
     std::fs::write(&file, "data_dir = \"from-file\"\n").unwrap();
-    assert_eq!(Config::load(Some(&file), None).unwrap().data_dir, dir.path().join("from-file"));
+    assert_eq!(
+        Config::load(Some(&file), None).unwrap().data_dir,
+        dir.path().join("from-file")
+    );
     let config = Config::load(Some(&file), Some(Path::new("/override"))).unwrap();
     assert_eq!(config.data_dir, PathBuf::from("/override"));
 }
@@ -131,7 +149,10 @@ fn unusable_values_name_their_key() {
         ("system_uri = \"mailto:x@y\"", "system_uri"),
         ("[sip]\nudp = []\ntcp = []", "sip"),
         ("[limits]\nquota_messages = 0", "limits.quota_messages"),
-        ("[limits]\nmax_pager_body_bytes = 0", "limits.max_pager_body_bytes"),
+        (
+            "[limits]\nmax_pager_body_bytes = 0",
+            "limits.max_pager_body_bytes",
+        ),
     ];
     for (text, expected_key) in cases {
         match Config::from_toml(text, Path::new(".")) {
@@ -157,7 +178,10 @@ fn errors_read_as_file_line_column_message() {
 #[test]
 fn server_table_defaults_match_the_server_options() {
     let config = Config::from_toml("", Path::new(".")).unwrap();
-    assert_eq!(config.server_options(), simple_im_tokio::server::Options::default());
+    assert_eq!(
+        config.server_options(),
+        simple_im_tokio::server::Options::default()
+    );
 }
 
 #[test]
@@ -177,7 +201,10 @@ fn server_table_sets_the_role_options() {
         "lowercased, as the Participating check compares them"
     );
     assert_eq!((options.min_expires, options.max_expires), (30, 7200));
-    assert_eq!(options.expiry_interval, simple_im_tokio::server::Options::default().expiry_interval);
+    assert_eq!(
+        options.expiry_interval,
+        simple_im_tokio::server::Options::default().expiry_interval
+    );
 }
 
 #[test]
@@ -191,12 +218,36 @@ fn unknown_key_in_the_server_table_is_named_with_its_line() {
 #[test]
 fn unusable_server_values_name_their_key() {
     let cases = [
-        ("[server]\ndigest_algorithms = [\"SHA-1\"]", "server.digest_algorithms", "SHA-1"),
-        ("[server]\ndigest_algorithms = []", "server.digest_algorithms", "at least one"),
-        ("[server]\nallowed_content_types = []", "server.allowed_content_types", "leave the key out"),
-        ("[server]\nallowed_content_types = [\"text\"]", "server.allowed_content_types", "'text'"),
-        ("[server]\nmin_expires = 0", "server.min_expires", "greater than 0"),
-        ("[server]\nmin_expires = 120\nmax_expires = 60", "server.max_expires", "below"),
+        (
+            "[server]\ndigest_algorithms = [\"SHA-1\"]",
+            "server.digest_algorithms",
+            "SHA-1",
+        ),
+        (
+            "[server]\ndigest_algorithms = []",
+            "server.digest_algorithms",
+            "at least one",
+        ),
+        (
+            "[server]\nallowed_content_types = []",
+            "server.allowed_content_types",
+            "leave the key out",
+        ),
+        (
+            "[server]\nallowed_content_types = [\"text\"]",
+            "server.allowed_content_types",
+            "'text'",
+        ),
+        (
+            "[server]\nmin_expires = 0",
+            "server.min_expires",
+            "greater than 0",
+        ),
+        (
+            "[server]\nmin_expires = 120\nmax_expires = 60",
+            "server.max_expires",
+            "below",
+        ),
     ];
     for (text, expected_key, expected_reason) in cases {
         match Config::from_toml(text, Path::new(".")) {

@@ -25,7 +25,9 @@ const CONCURRENT_SENDERS: u64 = 32;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "child process of acknowledged_messages_survive_sigkill"]
 async fn crash_child() {
-    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else { return };
+    let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
+        return;
+    };
     let store = Arc::new(SqliteStore::open(Path::new(&dir)).expect("open store"));
     let senders: Vec<_> = (0..CONCURRENT_SENDERS)
         .map(|sender| {
@@ -33,14 +35,19 @@ async fn crash_child() {
             tokio::spawn(async move {
                 for i in (sender..MESSAGES).step_by(CONCURRENT_SENDERS as usize) {
                     let id = format!("m{i}");
-                    let outcome = store.enqueue(message("bob", "sip:alice@localhost", &id, i), ROOMY).await;
+                    let outcome = store
+                        .enqueue(message("bob", "sip:alice@localhost", &id, i), ROOMY)
+                        .await;
                     let kind = match outcome.expect("enqueue") {
                         Enqueued::Stored(_) => "stored",
                         Enqueued::Duplicate(_) => "duplicate",
                     };
                     // One write per line so a kill never leaves half a line from another task mixed in.
                     let line = format!("ACK {id} {kind}\n");
-                    std::io::stdout().lock().write_all(line.as_bytes()).expect("stdout");
+                    std::io::stdout()
+                        .lock()
+                        .write_all(line.as_bytes())
+                        .expect("stdout");
                 }
             })
         })
@@ -52,7 +59,10 @@ async fn crash_child() {
 
 /// A kill delay between 20 and 300 ms, different on every run.
 fn random_delay() -> Duration {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     Duration::from_millis(20 + u64::from(nanos) % 280)
 }
 
@@ -60,7 +70,13 @@ fn random_delay() -> Duration {
 /// acknowledgement lines it printed, as (message id, "stored" or "duplicate").
 fn run_and_kill_child(dir: &Path) -> Vec<(String, String)> {
     let mut child = Command::new(std::env::current_exe().expect("test executable"))
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_VAR, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -83,7 +99,10 @@ fn run_and_kill_child(dir: &Path) -> Vec<(String, String)> {
     }
     // Lines already in the pipe when the child died were read above: each is a returned enqueue.
     let status = child.wait().expect("reap child");
-    assert!(killed && !status.success(), "the child must be killed mid-run, not finish ({status:?})");
+    assert!(
+        killed && !status.success(),
+        "the child must be killed mid-run, not finish ({status:?})"
+    );
     acks
 }
 
@@ -93,7 +112,10 @@ async fn acknowledged_messages_survive_sigkill() {
     let first = run_and_kill_child(dir.path());
     let second = run_and_kill_child(dir.path());
     assert!(!first.is_empty() && !second.is_empty());
-    assert!(first.iter().all(|(_, kind)| kind == "stored"), "the first run starts from an empty store");
+    assert!(
+        first.iter().all(|(_, kind)| kind == "stored"),
+        "the first run starts from an empty store"
+    );
 
     let store = SqliteStore::open(dir.path()).expect("reopen after the crash");
     let pending = store.pending("bob", usize::MAX).await.expect("pending");
@@ -103,7 +125,11 @@ async fn acknowledged_messages_survive_sigkill() {
     }
     let acknowledged: BTreeSet<&str> = first.iter().chain(&second).map(|(id, _)| id.as_str()).collect();
     for id in &acknowledged {
-        assert_eq!(copies.get(id), Some(&1), "acknowledged message {id} must be stored exactly once");
+        assert_eq!(
+            copies.get(id),
+            Some(&1),
+            "acknowledged message {id} must be stored exactly once"
+        );
     }
     assert!(copies.values().all(|&n| n == 1), "no message is stored twice");
     // The second child re-sent from the start, so what the first had stored came back as duplicates.

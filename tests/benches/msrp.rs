@@ -84,7 +84,9 @@ fn parse(wire: &[u8], mut sink: impl FnMut(usize, &[u8])) -> usize {
 
 /// Parses and writes every body byte to its place in `dest`.
 fn receive(wire: &[u8], dest: &mut [u8]) -> usize {
-    parse(wire, |at, bytes| dest[at..at + bytes.len()].copy_from_slice(bytes))
+    parse(wire, |at, bytes| {
+        dest[at..at + bytes.len()].copy_from_slice(bytes)
+    })
 }
 
 /// The baseline: the same wire bytes copied in the same reads, with no parsing.
@@ -103,16 +105,24 @@ fn msrp(c: &mut Criterion) {
     let wire = wire(&file);
     let mut dest = vec![0u8; wire.len()];
     assert_eq!(receive(&wire, &mut dest), file.len());
-    assert_eq!(&dest[..file.len()], &file[..], "the reader delivers the file byte-exact");
+    assert_eq!(
+        &dest[..file.len()],
+        &file[..],
+        "the reader delivers the file byte-exact"
+    );
 
     let mut group = c.benchmark_group("msrp");
     group.throughput(Throughput::Bytes(wire.len() as u64));
     group.bench_function("simple-im/chunk-reader", |b| {
-        b.iter(|| parse(black_box(&wire), |_, bytes| {
-            black_box(bytes);
-        }))
+        b.iter(|| {
+            parse(black_box(&wire), |_, bytes| {
+                black_box(bytes);
+            })
+        })
     });
-    group.bench_function("simple-im/receive", |b| b.iter(|| receive(black_box(&wire), &mut dest)));
+    group.bench_function("simple-im/receive", |b| {
+        b.iter(|| receive(black_box(&wire), &mut dest))
+    });
     group.bench_function("memcpy/copy", |b| b.iter(|| copy(black_box(&wire), &mut dest)));
     group.finish();
 }

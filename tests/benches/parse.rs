@@ -26,7 +26,10 @@ fn corpus() -> Vec<Vec<u8>> {
         .map(|e| e.expect("directory entry").path())
         .collect();
     files.sort();
-    files.into_iter().map(|p| std::fs::read(p).expect("corpus file")).collect()
+    files
+        .into_iter()
+        .map(|p| std::fs::read(p).expect("corpus file"))
+        .collect()
 }
 
 fn simple_im_index(msg: &[u8]) -> usize {

@@ -45,7 +45,11 @@ fn boot_device(board: Board, server: &ImServer, peer: Option<&str>) -> Qemu {
     })
     .unwrap_or_else(|e| panic!("{e}"));
     let to_ready = qemu.wait_ready().unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("{}: boot to READY in {} ms", board.machine(), to_ready.as_millis());
+    eprintln!(
+        "{}: boot to READY in {} ms",
+        board.machine(),
+        to_ready.as_millis()
+    );
     qemu
 }
 
@@ -68,7 +72,12 @@ fn stop_device(qemu: &mut Qemu, alice: &mut HostUser) {
         matches!(e, HostEvent::PagerSent | HostEvent::PagerFailed(_))
     });
     let status = qemu.wait_exit().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(status.code(), Some(0), "QEMU exit status after EXIT\n{}", qemu.log_text());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "QEMU exit status after EXIT\n{}",
+        qemu.log_text()
+    );
 }
 
 fn registers_and_exits(board: Board) {
@@ -123,7 +132,9 @@ fn device_message_reaches_host_user() {
     let mut alice = host_user(&server, ALICE);
     let mut qemu = boot_device(Board::Mps2An385, &server, Some(ALICE_AOR));
     let received = alice
-        .wait_for(Duration::from_secs(20), |e| matches!(e, HostEvent::PagerReceived { .. }))
+        .wait_for(Duration::from_secs(20), |e| {
+            matches!(e, HostEvent::PagerReceived { .. })
+        })
         .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
     match received {
         HostEvent::PagerReceived { from, body } => {
@@ -186,7 +197,11 @@ fn malformed_and_oversized_messages_are_refused_and_device_keeps_working() {
     let answer = qemu
         .udp_round_trip(&socket, &raw_message("INVITE", "bad"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status_of(&answer).starts_with("SIP/2.0 400"), "{}", status_of(&answer));
+    assert!(
+        status_of(&answer).starts_with("SIP/2.0 400"),
+        "{}",
+        status_of(&answer)
+    );
     wait_device_event(&qemu, "EVENT rejected status=400", 1);
 
     // A body over the device's 1024-byte pager limit gets 413. The datagram stays under the
@@ -195,7 +210,11 @@ fn malformed_and_oversized_messages_are_refused_and_device_keeps_working() {
     let answer = qemu
         .udp_round_trip(&socket, &raw_message("MESSAGE", &big))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(status_of(&answer).starts_with("SIP/2.0 413"), "{}", status_of(&answer));
+    assert!(
+        status_of(&answer).starts_with("SIP/2.0 413"),
+        "{}",
+        status_of(&answer)
+    );
     wait_device_event(&qemu, "EVENT rejected status=413", 1);
 
     // Still registered and receiving.
@@ -215,14 +234,23 @@ fn idle_firmware_leaves_the_host_core_mostly_idle() {
     let server = start_server();
     let mut qemu = boot_device(Board::Mps2An385, &server, None);
     wait_device_event(&qemu, "EVENT registered", 1);
-    let before = qemu.cpu_time().unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
+    let before = qemu
+        .cpu_time()
+        .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()));
     std::thread::sleep(IDLE);
     let used = qemu
         .cpu_time()
         .unwrap_or_else(|e| panic!("{e}\n{}", qemu.log_text()))
         .saturating_sub(before);
-    eprintln!("mps2-an385: QEMU used {} ms of CPU in {} ms idle", used.as_millis(), IDLE.as_millis());
-    assert!(used < IDLE / 4, "idle QEMU used {used:?} of CPU in {IDLE:?}: is the executor spinning?");
+    eprintln!(
+        "mps2-an385: QEMU used {} ms of CPU in {} ms idle",
+        used.as_millis(),
+        IDLE.as_millis()
+    );
+    assert!(
+        used < IDLE / 4,
+        "idle QEMU used {used:?} of CPU in {IDLE:?}: is the executor spinning?"
+    );
     let mut alice = host_user(&server, ALICE);
     stop_device(&mut qemu, &mut alice);
 }
@@ -234,11 +262,18 @@ fn firmware_panic_ends_qemu_with_failure_status() {
     let mut qemu = boot_device(Board::Mps2An385, &server, None);
     wait_device_event(&qemu, "EVENT registered", 1);
     let mut alice = host_user(&server, ALICE);
-    alice.send_pager(DEVICE_AOR, "PANIC", false).unwrap_or_else(|e| panic!("{e}"));
+    alice
+        .send_pager(DEVICE_AOR, "PANIC", false)
+        .unwrap_or_else(|e| panic!("{e}"));
     // Runs the host user through the server's challenge; the device never answers (it panics).
     let _ = alice.wait_for(Duration::from_secs(3), |e| matches!(e, HostEvent::PagerSent));
     let status = qemu.wait_exit().unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(status.code(), Some(1), "QEMU exit status after PANIC\n{}", qemu.log_text());
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "QEMU exit status after PANIC\n{}",
+        qemu.log_text()
+    );
 }
 
 /// OMA DM-1 provisioning: the server address and credentials come only from a postcard blob in flash

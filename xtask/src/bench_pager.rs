@@ -81,7 +81,11 @@ struct Measured {
 
 impl Measured {
     fn highest_clean(&self, secs: u32) -> Option<u32> {
-        self.steps.iter().take_while(|s| s.clean(secs)).map(|s| s.rate).last()
+        self.steps
+            .iter()
+            .take_while(|s| s.clean(secs))
+            .map(|s| s.rate)
+            .last()
     }
 
     fn at(&self, rate: u32) -> Option<&Step> {
@@ -92,7 +96,11 @@ impl Measured {
 /// Runs the whole benchmark and prints the results; `quick` is the short smoke run.
 pub fn run(quick: bool) -> Result<(), String> {
     let started = Instant::now();
-    let (rates, secs) = if quick { (QUICK_RATES, QUICK_STEP_SECS) } else { (FULL_RATES, FULL_STEP_SECS) };
+    let (rates, secs) = if quick {
+        (QUICK_RATES, QUICK_STEP_SECS)
+    } else {
+        (FULL_RATES, FULL_STEP_SECS)
+    };
     for program in ["sipp", "kamailio"] {
         if !program_exists(program) {
             return Err(format!("`{program}` not found: run `cargo xtask setup` first"));
@@ -106,11 +114,25 @@ pub fn run(quick: bool) -> Result<(), String> {
 
     let simple_im = {
         let server = start_simple_im(&dir.join("simple-im"))?;
-        measure("simple-im", &server, &dir.join("simple-im"), &scenarios, rates, secs)
+        measure(
+            "simple-im",
+            &server,
+            &dir.join("simple-im"),
+            &scenarios,
+            rates,
+            secs,
+        )
     }?;
     let kamailio = {
         let server = start_kamailio(&dir.join("kamailio"))?;
-        measure("kamailio", &server, &dir.join("kamailio"), &scenarios, rates, secs)
+        measure(
+            "kamailio",
+            &server,
+            &dir.join("kamailio"),
+            &scenarios,
+            rates,
+            secs,
+        )
     }?;
 
     print_report(&[&simple_im, &kamailio], secs);
@@ -159,12 +181,21 @@ struct Background {
 
 impl Background {
     fn spawn(name: &str, mut cmd: Command) -> Result<Background, String> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
         let mut child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
         let output = Arc::new(Mutex::new(Vec::new()));
         let pipes: Vec<Box<dyn std::io::Read + Send>> = [
-            child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -182,7 +213,11 @@ impl Background {
                 }
             });
         }
-        Ok(Background { name: name.to_string(), child, output })
+        Ok(Background {
+            name: name.to_string(),
+            child,
+            output,
+        })
     }
 
     fn pid(&self) -> u32 {
@@ -195,7 +230,10 @@ impl Background {
     }
 
     fn has_line(&self, wanted: &str) -> bool {
-        self.output.lock().map(|l| l.iter().any(|x| x.trim() == wanted)).unwrap_or(false)
+        self.output
+            .lock()
+            .map(|l| l.iter().any(|x| x.trim() == wanted))
+            .unwrap_or(false)
     }
 
     fn exited(&mut self) -> bool {
@@ -206,12 +244,18 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.exited() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -228,7 +272,10 @@ fn program_exists(program: &str) -> bool {
 /// A UDP port free right now on 127.0.0.1.
 fn free_port() -> Result<u16, String> {
     let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
-    socket.local_addr().map(|a| a.port()).map_err(|e| format!("finding a free port: {e}"))
+    socket
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 fn simple_im_binary() -> PathBuf {
@@ -254,7 +301,10 @@ fn start_simple_im(dir: &Path) -> Result<Server, String> {
         .output()
         .map_err(|e| format!("simple-im user add: {e}"))?;
     if !added.status.success() {
-        return Err(format!("simple-im user add failed: {}", String::from_utf8_lossy(&added.stderr)));
+        return Err(format!(
+            "simple-im user add failed: {}",
+            String::from_utf8_lossy(&added.stderr)
+        ));
     }
     let mut cmd = command();
     // SIPp answers only the first challenge, with MD5.
@@ -267,7 +317,10 @@ fn start_simple_im(dir: &Path) -> Result<Server, String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Server { addr: format!("127.0.0.1:{port}"), process })
+    Ok(Server {
+        addr: format!("127.0.0.1:{port}"),
+        process,
+    })
 }
 
 /// Kamailio with `bench.cfg`, in the foreground (its workers in its process group).
@@ -275,7 +328,11 @@ fn start_kamailio(dir: &Path) -> Result<Server, String> {
     let port = free_port()?;
     let run_dir = dir.join("run");
     std::fs::create_dir_all(&run_dir).map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
-    let config = root().join("tests").join("interop").join("kamailio").join("bench.cfg");
+    let config = root()
+        .join("tests")
+        .join("interop")
+        .join("kamailio")
+        .join("bench.cfg");
     let mut cmd = Command::new("kamailio");
     cmd.arg("-DD").arg("-E").arg("-f").arg(&config);
     cmd.arg("-l").arg(format!("udp:127.0.0.1:{port}"));
@@ -286,7 +343,10 @@ fn start_kamailio(dir: &Path) -> Result<Server, String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !answers_sip(&addr) {
         if process.exited() || Instant::now() > deadline {
-            return Err(format!("kamailio did not answer SIP on {addr}:\n{}", process.output()));
+            return Err(format!(
+                "kamailio did not answer SIP on {addr}:\n{}",
+                process.output()
+            ));
         }
     }
     Ok(Server { addr, process })
@@ -294,8 +354,12 @@ fn start_kamailio(dir: &Path) -> Result<Server, String> {
 
 /// Whether an OPTIONS to `addr` gets any response within 200 ms.
 fn answers_sip(addr: &str) -> bool {
-    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else { return false };
-    let Ok(local) = socket.local_addr() else { return false };
+    let Ok(socket) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let Ok(local) = socket.local_addr() else {
+        return false;
+    };
     let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
     let probe = format!(
         "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKbenchprobe{}\r\n\
@@ -327,8 +391,26 @@ fn measure(
     }
 
     let mut register = sipp_command(dir, &scenarios.register, Some(&server.addr), "register");
-    register.args(["-m", "1", "-s", USER, "-au", USER, "-ap", PASSWORD, "-auth_uri", "localhost"]);
-    register.args(["-key", "contact_port", &uas_port.to_string(), "-timeout", "10s", "-timeout_error"]);
+    register.args([
+        "-m",
+        "1",
+        "-s",
+        USER,
+        "-au",
+        USER,
+        "-ap",
+        PASSWORD,
+        "-auth_uri",
+        "localhost",
+    ]);
+    register.args([
+        "-key",
+        "contact_port",
+        &uas_port.to_string(),
+        "-timeout",
+        "10s",
+        "-timeout_error",
+    ]);
     let registered = register.output().map_err(|e| format!("sipp register: {e}"))?;
     if !registered.status.success() {
         return Err(format!(
@@ -372,15 +454,29 @@ fn sipp_command(dir: &Path, scenario: &Path, remote: Option<&str>, tag: &str) ->
         cmd.arg(remote);
     }
     cmd.arg("-sf").arg(scenario);
-    cmd.args(["-i", "127.0.0.1", "-nostdin", "-buff_size", &SOCKET_BUFFER_BYTES.to_string()]);
+    cmd.args([
+        "-i",
+        "127.0.0.1",
+        "-nostdin",
+        "-buff_size",
+        &SOCKET_BUFFER_BYTES.to_string(),
+    ]);
     cmd.args(["-max_recv_loops", "10000", "-max_sched_loops", "10000"]);
-    cmd.arg("-trace_screen").arg("-screen_file").arg(dir.join(format!("{tag}.screen")));
+    cmd.arg("-trace_screen")
+        .arg("-screen_file")
+        .arg(dir.join(format!("{tag}.screen")));
     cmd.current_dir(dir);
     cmd
 }
 
 /// One step: `rate` MESSAGE/s for `secs` seconds, the server's CPU counted around it.
-fn run_step(server: &Server, dir: &Path, scenarios: &Scenarios, rate: u32, secs: u32) -> Result<Step, String> {
+fn run_step(
+    server: &Server,
+    dir: &Path,
+    scenarios: &Scenarios,
+    rate: u32,
+    secs: u32,
+) -> Result<Step, String> {
     let calls = u64::from(rate) * u64::from(secs);
     let tag = format!("uac-{rate}");
     let mut cmd = sipp_command(dir, &scenarios.uac, Some(&server.addr), &tag);
@@ -398,7 +494,9 @@ fn run_step(server: &Server, dir: &Path, scenarios: &Scenarios, rate: u32, secs:
     let successful = last_count(&screen, "Successful call").unwrap_or(0);
     let failed = last_count(&screen, "Failed call").unwrap_or(0);
     if successful == 0 && failed == 0 {
-        return Err(format!("sipp uac at {rate}/s reported nothing (exit {status}):\n{screen}"));
+        return Err(format!(
+            "sipp uac at {rate}/s reported nothing (exit {status}):\n{screen}"
+        ));
     }
     Ok(Step {
         rate,
@@ -417,16 +515,25 @@ const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 /// utime + stime (clock ticks) summed over the processes of process group `group` (threads are
 /// included in their process's figures).
 fn group_cpu_ticks(group: u32) -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
     let mut total = 0;
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
-        if !name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+        if !name
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
         // Fields after the parenthesised command: state ppid pgrp ... utime(14) stime(15).
-        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
         if field(2) == Some(u64::from(group)) {
@@ -440,7 +547,9 @@ fn group_cpu_ticks(group: u32) -> u64 {
 fn udp_rcvbuf_errors() -> u64 {
     let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
     let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
     names
         .split_whitespace()
         .zip(values.split_whitespace())
@@ -465,11 +574,16 @@ fn print_report(results: &[&Measured; 2], secs: u32) {
     for m in results {
         match m.highest_clean(secs) {
             Some(rate) => println!("  {:<10} highest clean rate: {rate}/s", m.name),
-            None => println!("  {:<10} highest clean rate: none (not even the first step)", m.name),
+            None => println!(
+                "  {:<10} highest clean rate: none (not even the first step)",
+                m.name
+            ),
         }
     }
     let both_clean = |rate: u32| {
-        [ours, peer].iter().all(|m| m.at(rate).is_some_and(|s| s.clean(secs)))
+        [ours, peer]
+            .iter()
+            .all(|m| m.at(rate).is_some_and(|s| s.clean(secs)))
     };
     let cpu_rate = if both_clean(CPU_RATE) {
         Some(CPU_RATE)
@@ -481,12 +595,27 @@ fn print_report(results: &[&Measured; 2], secs: u32) {
             if rate != CPU_RATE {
                 println!("  ({CPU_RATE}/s was not tried or not clean for both: CPU compared at {rate}/s)");
             }
-            let (Some(a), Some(b)) = (ours.at(rate), peer.at(rate)) else { return };
+            let (Some(a), Some(b)) = (ours.at(rate), peer.at(rate)) else {
+                return;
+            };
             println!("  CPU per relayed MESSAGE at {rate}/s:");
-            println!("    {:<10} {:>8.1} us  ({:.2} cores)", ours.name, a.cpu_us_per_message(), a.cpu_seconds / a.seconds);
-            println!("    {:<10} {:>8.1} us  ({:.2} cores)", peer.name, b.cpu_us_per_message(), b.cpu_seconds / b.seconds);
+            println!(
+                "    {:<10} {:>8.1} us  ({:.2} cores)",
+                ours.name,
+                a.cpu_us_per_message(),
+                a.cpu_seconds / a.seconds
+            );
+            println!(
+                "    {:<10} {:>8.1} us  ({:.2} cores)",
+                peer.name,
+                b.cpu_us_per_message(),
+                b.cpu_seconds / b.seconds
+            );
             let ratio = a.cpu_us_per_message() / b.cpu_us_per_message().max(f64::MIN_POSITIVE);
-            println!("  ratio CPU per message {}/{}: {ratio:.2} (target <= 0.5)", ours.name, peer.name);
+            println!(
+                "  ratio CPU per message {}/{}: {ratio:.2} (target <= 0.5)",
+                ours.name, peer.name
+            );
         }
         None => println!("  no rate was clean for both: no CPU comparison"),
     }
@@ -497,7 +626,11 @@ fn print_report(results: &[&Measured; 2], secs: u32) {
             "  ratio highest clean rate {}/{}: {ratio:.2} (target >= 1.5){}",
             ours.name,
             peer.name,
-            if capped { "; simple-im was clean at every rate tried: a lower bound" } else { "" }
+            if capped {
+                "; simple-im was clean at every rate tried: a lower bound"
+            } else {
+                ""
+            }
         );
     }
 }
@@ -508,7 +641,8 @@ mod tests {
 
     #[test]
     fn last_count_reads_the_cumulative_column_of_the_last_screen() {
-        let screen = "  Successful call |  0  |  0\n  Failed call |  0  |  0\n----\n  Successful call |  5  |  9\n";
+        let screen =
+            "  Successful call |  0  |  0\n  Failed call |  0  |  0\n----\n  Successful call |  5  |  9\n";
         assert_eq!(last_count(screen, "Successful call"), Some(9));
         assert_eq!(last_count(screen, "Failed call"), Some(0));
         assert_eq!(last_count(screen, "Dead call"), None);

@@ -53,7 +53,12 @@ fn run_target(target: &str, seconds: u64, keep: bool) -> Result<(), String> {
     } else {
         cmd.arg(&scratch).arg(&seeds);
     }
-    cmd.args(["--", &format!("-max_total_time={seconds}"), "-timeout=10", "-rss_limit_mb=2048"]);
+    cmd.args([
+        "--",
+        &format!("-max_total_time={seconds}"),
+        "-timeout=10",
+        "-rss_limit_mb=2048",
+    ]);
     run(&mut cmd)
 }
 
@@ -69,9 +74,16 @@ pub fn run_all(seconds: u64) -> Result<String, String> {
         }
     }
     if failed.is_empty() {
-        Ok(format!("{} targets x {seconds} s, no crash: {}", names.len(), names.join(", ")))
+        Ok(format!(
+            "{} targets x {seconds} s, no crash: {}",
+            names.len(),
+            names.join(", ")
+        ))
     } else {
-        Err(format!("crash or error in: {} (artifacts in core/fuzz/artifacts)", failed.join(", ")))
+        Err(format!(
+            "crash or error in: {} (artifacts in core/fuzz/artifacts)",
+            failed.join(", ")
+        ))
     }
 }
 
@@ -85,7 +97,9 @@ pub fn run_from_args(args: &[String]) -> Result<(), String> {
         match arg.as_str() {
             "--seconds" => {
                 let value = it.next().ok_or("--seconds needs a number")?;
-                seconds = value.parse().map_err(|_| format!("--seconds: `{value}` is not a number"))?;
+                seconds = value
+                    .parse()
+                    .map_err(|_| format!("--seconds: `{value}` is not a number"))?;
             }
             "--keep" => keep = true,
             name if !name.starts_with('-') => only = Some(name.to_string()),
@@ -95,7 +109,10 @@ pub fn run_from_args(args: &[String]) -> Result<(), String> {
     match only {
         Some(target) => {
             if !targets()?.contains(&target) {
-                return Err(format!("no fuzz target `{target}`; have: {}", targets()?.join(", ")));
+                return Err(format!(
+                    "no fuzz target `{target}`; have: {}",
+                    targets()?.join(", ")
+                ));
             }
             run_target(&target, seconds, keep)
         }

@@ -41,7 +41,9 @@ fn read_estimate(group: &str, function: &str) -> Result<Estimate, String> {
     let throughput = &benchmark["throughput"];
     Ok(Estimate {
         mean_ns,
-        bytes: throughput["Bytes"].as_f64().or_else(|| throughput["BytesDecimal"].as_f64()),
+        bytes: throughput["Bytes"]
+            .as_f64()
+            .or_else(|| throughput["BytesDecimal"].as_f64()),
     })
 }
 
@@ -57,7 +59,10 @@ pub fn print_group(
     for function in functions {
         let e = read_estimate(group, function)?;
         let secs = e.mean_ns / 1e9;
-        let mbps = e.bytes.map(|b| format!("{:>10.1} MB/s", b / secs / 1e6)).unwrap_or_default();
+        let mbps = e
+            .bytes
+            .map(|b| format!("{:>10.1} MB/s", b / secs / 1e6))
+            .unwrap_or_default();
         let per_s = format!("{:>12.0} {unit}/s", items as f64 / secs);
         println!("  {function:<28} {:>12.1} ns/iter {mbps} {per_s}", e.mean_ns);
     }

@@ -12,7 +12,11 @@ pub const EMBEDDED_TARGETS: [&str; 2] = ["thumbv7m-none-eabi", "thumbv7em-none-e
 
 /// Whether a command runs and exits 0, with its output discarded.
 pub fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 fn installed_targets() -> String {
@@ -30,8 +34,11 @@ pub fn have_nightly() -> bool {
 
 pub fn run() -> Result<(), String> {
     let installed = installed_targets();
-    let missing: Vec<&str> =
-        EMBEDDED_TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> = EMBEDDED_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
     if !missing.is_empty() {
         run_cmd(Command::new("rustup").arg("target").arg("add").args(&missing))?;
     }
@@ -40,7 +47,9 @@ pub fn run() -> Result<(), String> {
     if !have_nightly() {
         // Fuzzing wants nightly's sanitizer flags. Where no nightly can be installed, the fuzz step
         // falls back to the stable compiler with RUSTC_BOOTSTRAP (see fuzz.rs), so this is not fatal.
-        if let Err(e) = run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"])) {
+        if let Err(e) =
+            run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))
+        {
             eprintln!("xtask: no nightly toolchain ({e}); fuzzing will use stable with RUSTC_BOOTSTRAP=1");
         }
     }

@@ -30,7 +30,9 @@ fn probe_dir() -> PathBuf {
 }
 
 fn build_probe(feature: Option<&str>) -> Result<Footprint, String> {
-    let target_dir = probe_dir().join("target").join(feature.unwrap_or("bare").replace(',', "-"));
+    let target_dir = probe_dir()
+        .join("target")
+        .join(feature.unwrap_or("bare").replace(',', "-"));
     let mut cmd = cargo();
     cmd.current_dir(probe_dir())
         .args(["build", "--release", "--quiet", "--target-dir"])
@@ -39,17 +41,28 @@ fn build_probe(feature: Option<&str>) -> Result<Footprint, String> {
         cmd.args(["--features", f]);
     }
     run_cmd(&mut cmd)?;
-    let elf = target_dir.join("thumbv7em-none-eabihf").join("release").join("size-probe");
+    let elf = target_dir
+        .join("thumbv7em-none-eabihf")
+        .join("release")
+        .join("size-probe");
     let bytes = std::fs::read(&elf).map_err(|e| format!("reading {}: {e}", elf.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| format!("parsing {}: {e}", elf.display()))?;
-    if let Some(sym) = file.symbols().find(|s| s.name().is_ok_and(|n| n.contains("__rust_alloc") || n.contains("__rdl_alloc"))) {
-        return Err(format!("the probe links an allocator symbol ({:?}): the core must not allocate", sym.name()));
+    if let Some(sym) = file.symbols().find(|s| {
+        s.name()
+            .is_ok_and(|n| n.contains("__rust_alloc") || n.contains("__rdl_alloc"))
+    }) {
+        return Err(format!(
+            "the probe links an allocator symbol ({:?}): the core must not allocate",
+            sym.name()
+        ));
     }
     let mut fp = Footprint::default();
     for section in file.sections() {
         let name = section.name().unwrap_or("");
         match section.kind() {
-            SectionKind::Text | SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => fp.text += section.size(),
+            SectionKind::Text | SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => {
+                fp.text += section.size()
+            }
             SectionKind::Data => fp.data += section.size(),
             SectionKind::UninitializedData => fp.bss += section.size(),
             _ if name == ".vector_table" => fp.text += section.size(),
@@ -63,11 +76,29 @@ fn build_probe(feature: Option<&str>) -> Result<Footprint, String> {
 /// the core declares no `alloc`, so success proves both.
 pub fn check_no_std_builds() -> Result<(), String> {
     for target in crate::setup::EMBEDDED_TARGETS {
-        run_cmd(cargo().args(["build", "--quiet", "--package", "simple-im-core", "--target", target]))?;
-        run_cmd(cargo().args(["build", "--quiet", "--package", "simple-im-core", "--features", "defmt", "--target", target]))?;
+        run_cmd(cargo().args([
+            "build",
+            "--quiet",
+            "--package",
+            "simple-im-core",
+            "--target",
+            target,
+        ]))?;
+        run_cmd(cargo().args([
+            "build",
+            "--quiet",
+            "--package",
+            "simple-im-core",
+            "--features",
+            "defmt",
+            "--target",
+            target,
+        ]))?;
     }
     let lib = root().join("core").join("src");
-    let uses_alloc = walk_rs(&lib)?.into_iter().find(|(_, text)| text.contains("extern crate alloc"));
+    let uses_alloc = walk_rs(&lib)?
+        .into_iter()
+        .find(|(_, text)| text.contains("extern crate alloc"));
     match uses_alloc {
         Some((path, _)) => Err(format!("{} declares `extern crate alloc`", path.display())),
         None => Ok(()),
@@ -81,7 +112,8 @@ fn walk_rs(dir: &std::path::Path) -> Result<Vec<(PathBuf, String)>, String> {
         if path.is_dir() {
             out.extend(walk_rs(&path)?);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
             out.push((path, text));
         }
     }
@@ -93,7 +125,10 @@ pub fn run() -> Result<String, String> {
     let bare = build_probe(None)?;
     println!("\nsize of boards/size-probe (thumbv7em-none-eabihf, opt-level s, LTO), bytes:");
     println!("  {:<52} {:>8} {:>8} {:>8}", "firmware", "text", "data", "bss");
-    println!("  {:<52} {:>8} {:>8} {:>8}", "bare (cortex-m-rt, no simple-im)", bare.text, bare.data, bare.bss);
+    println!(
+        "  {:<52} {:>8} {:>8} {:>8}",
+        "bare (cortex-m-rt, no simple-im)", bare.text, bare.data, bare.bss
+    );
     let mut summary = Vec::new();
     for (feature, what) in LAYERS {
         let with = build_probe(Some(feature))?;
@@ -102,7 +137,13 @@ pub fn run() -> Result<String, String> {
             data: with.data.saturating_sub(bare.data),
             bss: with.bss.saturating_sub(bare.bss),
         };
-        println!("  {:<52} {:>+8} {:>+8} {:>+8}", format!("+ {feature}: {what}"), added.text, added.data, added.bss);
+        println!(
+            "  {:<52} {:>+8} {:>+8} {:>+8}",
+            format!("+ {feature}: {what}"),
+            added.text,
+            added.data,
+            added.bss
+        );
         summary.push(format!("{feature} +{} B text +{} B bss", added.text, added.bss));
     }
     Ok(summary.join(", "))

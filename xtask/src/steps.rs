@@ -60,7 +60,10 @@ fn run_counting(cmd: &mut Command) -> Result<TestCounts, String> {
         Ok(counts)
     } else {
         counts.failed = counts.failed.max(1);
-        Err(format!("{cmd:?} failed with {status} ({} passed, {} failed)", counts.passed, counts.failed))
+        Err(format!(
+            "{cmd:?} failed with {status} ({} passed, {} failed)",
+            counts.passed, counts.failed
+        ))
     }
 }
 
@@ -91,33 +94,52 @@ pub fn test(quick: bool) -> Result<(), String> {
         if let Err(e) = &outcome {
             eprintln!("xtask: step `{name}` failed: {e}");
         }
-        reports.push(StepReport { name, seconds: t.elapsed().as_secs_f64(), outcome });
+        reports.push(StepReport {
+            name,
+            seconds: t.elapsed().as_secs_f64(),
+            outcome,
+        });
     };
 
-    step("setup", &mut || crate::setup::run().map(|_| "targets, nightly and cargo-fuzz ready".into()));
+    step("setup", &mut || {
+        crate::setup::run().map(|_| "targets, nightly and cargo-fuzz ready".into())
+    });
     step("cargo test (workspace)", &mut || {
         let counts = run_counting(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
         tests.passed += counts.passed;
         tests.failed += counts.failed;
-        Ok(format!("{} tests passed, {} failed", counts.passed, counts.failed))
+        Ok(format!(
+            "{} tests passed, {} failed",
+            counts.passed, counts.failed
+        ))
     });
+    step("rustfmt check (workspace, boards, fuzz)", &mut check_formatting);
     step("clippy (deny warnings)", &mut || {
         run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
             .map(|_| "no warnings".into())
     });
-    step("core builds for thumbv7m/thumbv7em, no std, no alloc", &mut || {
-        crate::size::check_no_std_builds().map(|_| "both targets build".into())
-    });
+    step(
+        "core builds for thumbv7m/thumbv7em, no std, no alloc",
+        &mut || crate::size::check_no_std_builds().map(|_| "both targets build".into()),
+    );
     step("size report", &mut || crate::size::run());
-    step("real boards build (release, not run)", &mut crate::build_boards::run);
+    step(
+        "real boards build (release, not run)",
+        &mut crate::build_boards::run,
+    );
     if !quick {
-        step("fuzz smoke run", &mut || crate::fuzz::run_all(crate::fuzz::CI_SECONDS));
+        step("fuzz smoke run", &mut || {
+            crate::fuzz::run_all(crate::fuzz::CI_SECONDS)
+        });
         step("bench smoke run", &mut || {
             bench(&["--quick".to_string()]).map(|_| "criterion benches ran".into())
         });
     }
 
-    println!("\n==== xtask test summary ({:.0} s) ====", started.elapsed().as_secs_f64());
+    println!(
+        "\n==== xtask test summary ({:.0} s) ====",
+        started.elapsed().as_secs_f64()
+    );
     let (mut ok, mut bad) = (0u64, 0u64);
     for r in &reports {
         match &r.outcome {
@@ -140,10 +162,38 @@ pub fn test(quick: bool) -> Result<(), String> {
     }
 }
 
+/// `cargo fmt --check` over the workspace and over each crate kept outside it (boards, fuzz targets).
+fn check_formatting() -> Result<String, String> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    let mut outside = vec![root().join("core").join("fuzz").join("Cargo.toml")];
+    let boards = std::fs::read_dir(root().join("boards")).map_err(|e| format!("reading boards/: {e}"))?;
+    outside.extend(
+        boards
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("Cargo.toml"))
+            .filter(|p| p.exists()),
+    );
+    for manifest in &outside {
+        run(cargo()
+            .arg("fmt")
+            .arg("--manifest-path")
+            .arg(manifest)
+            .args(["--", "--check"]))?;
+    }
+    Ok(format!(
+        "formatted: workspace and {} crates outside it",
+        outside.len()
+    ))
+}
+
 /// `cargo xtask bench [NAME] [--quick]`.
 pub fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
-    let names: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let names: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     if names == ["pager"] {
         return crate::bench_pager::run(quick);
     }
@@ -165,7 +215,15 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         cmd.args(["bench", "--package", package, "--bench", name]);
         if quick {
             // A smoke run: every benchmark executes and reports, with short warm-up and measurement.
-            cmd.args(["--", "--warm-up-time", "0.2", "--measurement-time", "0.5", "--sample-size", "10"]);
+            cmd.args([
+                "--",
+                "--warm-up-time",
+                "0.2",
+                "--measurement-time",
+                "0.5",
+                "--sample-size",
+                "10",
+            ]);
         }
         run(&mut cmd)?;
     }
@@ -176,8 +234,11 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 }
 
 /// The criterion benchmarks, each with the package that holds it.
-const BENCHES: &[(&str, &str)] =
-    &[("parse", "simple-im-tests"), ("msrp", "simple-im-tests"), ("store", "simple-im-tokio")];
+const BENCHES: &[(&str, &str)] = &[
+    ("parse", "simple-im-tests"),
+    ("msrp", "simple-im-tests"),
+    ("store", "simple-im-tokio"),
+];
 
 /// Prints throughput and the ratio against the peer implementation measured in the same run.
 fn report_bench(name: &str) -> Result<(), String> {
@@ -186,13 +247,19 @@ fn report_bench(name: &str) -> Result<(), String> {
             "parse",
             (corpus_size("tests/corpus/sip")?, "messages"),
             &["simple-im/index", "simple-im/typed", "rsip/parse", "rsip/typed"],
-            &[("simple-im/index", "rsip/parse"), ("simple-im/typed", "rsip/typed")],
+            &[
+                ("simple-im/index", "rsip/parse"),
+                ("simple-im/typed", "rsip/typed"),
+            ],
         ),
         "msrp" => crate::report::print_group(
             "msrp",
             ((4 << 20) / (32 << 10), "chunks"),
             &["simple-im/chunk-reader", "simple-im/receive", "memcpy/copy"],
-            &[("simple-im/chunk-reader", "memcpy/copy"), ("simple-im/receive", "memcpy/copy")],
+            &[
+                ("simple-im/chunk-reader", "memcpy/copy"),
+                ("simple-im/receive", "memcpy/copy"),
+            ],
         ),
         "store" => crate::report::print_group(
             "durable_enqueue",

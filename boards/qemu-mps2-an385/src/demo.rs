@@ -69,14 +69,19 @@ pub fn config() -> Option<DemoConfig> {
         line.split_ascii_whitespace()
             .find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
     };
-    let ready_port = word("ready-port").and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_READY_PORT);
+    let ready_port = word("ready-port")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(DEFAULT_READY_PORT);
     let server = word("server").unwrap_or("10.0.2.2:5060");
     let aor = word("aor").unwrap_or("sip:device@localhost");
     let user = word("user").unwrap_or("device");
     let password = word("password").unwrap_or("device");
     let client = match crate::provisioning::read() {
         Some(Ok(config)) => {
-            defmt::info!("client configuration provisioned in flash: {=str}", config.aor.as_str());
+            defmt::info!(
+                "client configuration provisioned in flash: {=str}",
+                config.aor.as_str()
+            );
             Ok(config)
         }
         Some(Err(e)) => Err(e),
@@ -131,7 +136,9 @@ pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
                     let _ = COMMANDS.try_send(Command::SendPager { to, body, imdn: None });
                 }
             }
-            ClientEvent::PagerReceived { body, display_handle, .. } => {
+            ClientEvent::PagerReceived {
+                body, display_handle, ..
+            } => {
                 match body.of(input) {
                     b"EXIT" => return Control::Stop,
                     b"PANIC" => panic!("PANIC requested by a pager"),

@@ -84,7 +84,8 @@ fn main() -> ! {
     };
     // The SysTick count after the Ethernet reset varies with host timing (QEMU's SysTick follows host
     // time), and the embassy tick count with it: the RNG seed, with the MAC.
-    let boot_ticks = cortex_m::peripheral::SYST::get_current() ^ (embassy_time::Instant::now().as_ticks() as u32).rotate_left(16);
+    let boot_ticks = cortex_m::peripheral::SYST::get_current()
+        ^ (embassy_time::Instant::now().as_ticks() as u32).rotate_left(16);
     let rng = rng::DemoRng::seeded(boot_ticks, mac);
     let resources = NET_RESOURCES.init(StackResources::new());
     let (stack, runner) = embassy_net::new(ethernet, config, resources, NET_RANDOM_SEED);

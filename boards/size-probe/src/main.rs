@@ -47,7 +47,9 @@ fn main() -> ! {
 #[cfg(feature = "sip")]
 mod sip {
     use simple_im_core::rng::Rng;
-    use simple_im_core::sip::auth::{select_challenge, ChallengePreference, DigestClient, DigestRequest, Secret};
+    use simple_im_core::sip::auth::{
+        select_challenge, ChallengePreference, DigestClient, DigestRequest, Secret,
+    };
     use simple_im_core::sip::transaction::{ClientNonInvite, Output, Reliability, TimerConfig};
     use simple_im_core::sip::{check, response_to, Header, Message, ParseConfig};
     use simple_im_core::time::Instant;
@@ -56,15 +58,24 @@ mod sip {
     /// transaction to completion, and answer a digest challenge.
     pub fn exercise(input: &[u8], rng: &mut impl Rng) -> usize {
         let mut slots = [Header::EMPTY; 24];
-        let Ok(msg) = Message::parse_datagram(input, &mut slots, &ParseConfig::default()) else { return 1 };
+        let Ok(msg) = Message::parse_datagram(input, &mut slots, &ParseConfig::default()) else {
+            return 1;
+        };
         if check(&msg).is_err() {
             return 2;
         }
         let mut out = [0u8; 512];
-        let Ok(writer) = response_to(&msg, 200, "OK", Some("a6c85cf"), &mut out) else { return 3 };
+        let Ok(writer) = response_to(&msg, 200, "OK", Some("a6c85cf"), &mut out) else {
+            return 3;
+        };
         let Ok(len) = writer.finish(b"") else { return 4 };
 
-        let mut tx = ClientNonInvite::new(Instant::ZERO, TimerConfig::default(), Reliability::Unreliable, &out[..len]);
+        let mut tx = ClientNonInvite::new(
+            Instant::ZERO,
+            TimerConfig::default(),
+            Reliability::Unreliable,
+            &out[..len],
+        );
         tx.handle_response(Instant::from_millis(10), 200);
         let mut sent = 0;
         while let Some(output) = tx.poll_output() {
@@ -74,13 +85,20 @@ mod sip {
         }
 
         let challenge = "Digest realm=\"example.com\", nonce=\"abc\", qop=\"auth\", algorithm=SHA-256";
-        let Some(challenge) = select_challenge([core::hint::black_box(challenge)], ChallengePreference::Strongest)
+        let Some(challenge) =
+            select_challenge([core::hint::black_box(challenge)], ChallengePreference::Strongest)
         else {
             return 5;
         };
-        let request = DigestRequest { method: "REGISTER", uri: "sip:example.com", body: b"" };
+        let request = DigestRequest {
+            method: "REGISTER",
+            uri: "sip:example.com",
+            body: b"",
+        };
         let mut client = DigestClient::new();
-        let Ok(answer) = client.respond(&challenge, "dev", Secret::Password("pw"), &request, rng) else { return 6 };
+        let Ok(answer) = client.respond(&challenge, "dev", Secret::Password("pw"), &request, rng) else {
+            return 6;
+        };
         let mut auth = [0u8; 384];
         sent + answer.emit(&mut auth).unwrap_or(0)
     }
@@ -100,11 +118,15 @@ mod messaging {
         let mut body = [0u8; 1024];
         let (mut pos, mut body_len) = (0, 0);
         while pos < input.len() {
-            let Ok((used, event)) = reader.feed(&input[pos..]) else { return 1 };
+            let Ok((used, event)) = reader.feed(&input[pos..]) else {
+                return 1;
+            };
             pos += used;
             match event {
                 Some(ChunkEvent::Body(bytes)) => {
-                    let Some(dst) = body.get_mut(body_len..body_len + bytes.len()) else { return 2 };
+                    let Some(dst) = body.get_mut(body_len..body_len + bytes.len()) else {
+                        return 2;
+                    };
                     dst.copy_from_slice(bytes);
                     body_len += bytes.len();
                 }
@@ -112,8 +134,12 @@ mod messaging {
                 Some(ChunkEvent::Head) => {}
             }
         }
-        let Ok(msg) = cpim::Message::parse(&body[..body_len]) else { return 3 };
-        let Ok(Some(received)) = Received::from_cpim(&msg) else { return 4 };
+        let Ok(msg) = cpim::Message::parse(&body[..body_len]) else {
+            return 3;
+        };
+        let Ok(Some(received)) = Received::from_cpim(&msg) else {
+            return 4;
+        };
         let mut out = [0u8; 1024];
         received
             .build_notification(NotificationKind::Delivery, Status::Delivered, None, rng, &mut out)

@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
             // Decoded values must survive the round trip: escaped text is written verbatim, plain text
             // (CDATA) escaped once.
             let (mut before, mut after) = ([0u8; 4096], [0u8; 4096]);
-            assert_eq!(again.message_id.decode_into(&mut after), doc.message_id.decode_into(&mut before));
+            assert_eq!(
+                again.message_id.decode_into(&mut after),
+                doc.message_id.decode_into(&mut before)
+            );
             assert_eq!(again, doc);
         }
     }

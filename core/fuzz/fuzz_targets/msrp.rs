@@ -7,11 +7,18 @@ use simple_im_core::msrp::wire::{parse_message, ChunkEvent, ChunkReader, Parsed}
 use simple_im_core::msrp::MsrpUri;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, data)) = data.split_first() else { return };
+    let Some((&step, data)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step % 64) + 1;
     let whole = parse_message(data);
     if let Ok(Parsed::Complete(msg, _)) = &whole {
-        let _ = (msg.head.byte_range(), msg.head.success_report(), msg.head.failure_report(), msg.head.status());
+        let _ = (
+            msg.head.byte_range(),
+            msg.head.success_report(),
+            msg.head.failure_report(),
+            msg.head.status(),
+        );
         for path in [msg.head.to_path(), msg.head.from_path()].into_iter().flatten() {
             for uri in path.texts() {
                 if let Ok(uri) = MsrpUri::parse(uri) {
@@ -36,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
                     pos += used;
                     match event {
                         None => break,
-                        Some(ChunkEvent::Body(bytes)) => match body.get_mut(body_len..body_len + bytes.len()) {
+                        Some(ChunkEvent::Body(bytes)) => match body.get_mut(body_len..body_len + bytes.len())
+                        {
                             Some(dst) => {
                                 dst.copy_from_slice(bytes);
                                 body_len += bytes.len();
@@ -57,7 +65,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let (Ok(Parsed::Complete(msg, _)), Some(flag), false) = (&whole, end, overflow) {
-        assert_eq!(flag, msg.continuation, "streaming and whole-message parsing agree on the end-line");
-        assert_eq!(&body[..body_len], msg.body, "streaming and whole-message parsing agree on the body");
+        assert_eq!(
+            flag, msg.continuation,
+            "streaming and whole-message parsing agree on the end-line"
+        );
+        assert_eq!(
+            &body[..body_len],
+            msg.body,
+            "streaming and whole-message parsing agree on the body"
+        );
     }
 });

@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
     }
     for cut in 0..data.len().min(256) {
         if let Ok(Framed::Complete(n)) = frame(&data[..cut]) {
-            assert_eq!(whole, Ok(Framed::Complete(n)), "a frame found in a prefix is found in the whole");
+            assert_eq!(
+                whole,
+                Ok(Framed::Complete(n)),
+                "a frame found in a prefix is found in the whole"
+            );
         }
     }
 });

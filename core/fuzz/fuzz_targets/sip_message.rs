@@ -6,15 +6,26 @@ use simple_im_core::sip::header::{CSeq, ContentType, NameAddr, Via};
 use simple_im_core::sip::{check, emit, Header, HeaderName, Message, ParseConfig};
 
 fuzz_target!(|data: &[u8]| {
-    let lenient = ParseConfig { allow_bare_lf: true, allow_missing_blank_line: true, ..ParseConfig::default() };
+    let lenient = ParseConfig {
+        allow_bare_lf: true,
+        allow_missing_blank_line: true,
+        ..ParseConfig::default()
+    };
     for config in [ParseConfig::default(), lenient] {
         let mut slots = [Header::EMPTY; 64];
-        let Ok(msg) = Message::parse_datagram(data, &mut slots, &config) else { continue };
+        let Ok(msg) = Message::parse_datagram(data, &mut slots, &config) else {
+            continue;
+        };
         let _ = check(&msg);
         for value in msg.values(HeaderName::Via) {
             let _ = Via::parse(value);
         }
-        for name in [HeaderName::From, HeaderName::To, HeaderName::Contact, HeaderName::Route] {
+        for name in [
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::Contact,
+            HeaderName::Route,
+        ] {
             for value in msg.values(name) {
                 let _ = NameAddr::parse(value);
             }

@@ -5,8 +5,14 @@ use libfuzzer_sys::fuzz_target;
 use simple_im_core::sip::uri::{unescape, Uri};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = core::str::from_utf8(data) else { return };
-    let (left, right) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    let (left, right) = text.split_at(
+        text.char_indices()
+            .nth(text.chars().count() / 2)
+            .map_or(0, |(i, _)| i),
+    );
     let _ = unescape(text).count();
     let a = Uri::parse(left);
     let b = Uri::parse(right);

@@ -408,7 +408,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     /// A response to `msg` with a fresh To tag, or `None` (logged) when it cannot be built.
-    fn build_response(&mut self, msg: &Message<'_, '_>, code: u16, reason: &str) -> Option<Vec<u8, RESPONSE_CAPACITY>> {
+    fn build_response(
+        &mut self,
+        msg: &Message<'_, '_>,
+        code: u16,
+        reason: &str,
+    ) -> Option<Vec<u8, RESPONSE_CAPACITY>> {
         let tag = crate::sip::dialog::generate_tag(&mut self.rng);
         let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
         if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
@@ -427,7 +432,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         reason: &str,
         dest: Destination<A>,
     ) {
-        let Some(bytes) = self.build_response(msg, code, reason) else { return };
+        let Some(bytes) = self.build_response(msg, code, reason) else {
+            return;
+        };
         for slot in self.servers.iter_mut() {
             if slot
                 .as_ref()

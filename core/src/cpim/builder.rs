@@ -63,7 +63,10 @@ fn valid_name(name: &str) -> bool {
 impl<'b> Builder<'b> {
     /// A builder writing at the start of `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Builder { w: ByteWriter::new(buf), section: Section::Start }
+        Builder {
+            w: ByteWriter::new(buf),
+            section: Section::Start,
+        }
     }
 
     fn enter(&mut self, section: Section) -> Result<(), BuildError> {
@@ -87,7 +90,14 @@ impl<'b> Builder<'b> {
         Ok(())
     }
 
-    fn line(&mut self, section: Section, name: &str, params: &str, value: &str, escape: bool) -> Result<&mut Self, BuildError> {
+    fn line(
+        &mut self,
+        section: Section,
+        name: &str,
+        params: &str,
+        value: &str,
+        escape: bool,
+    ) -> Result<&mut Self, BuildError> {
         if !valid_name(name) {
             return Err(BuildError::InvalidName);
         }
@@ -116,7 +126,12 @@ impl<'b> Builder<'b> {
     }
 
     /// A CPIM header with parameters (`params` written as given, e.g. `;lang=fr`); `value` is escaped.
-    pub fn header_with_params(&mut self, name: &str, params: &str, value: &str) -> Result<&mut Self, BuildError> {
+    pub fn header_with_params(
+        &mut self,
+        name: &str,
+        params: &str,
+        value: &str,
+    ) -> Result<&mut Self, BuildError> {
         self.line(Section::Cpim, name, params, value, true)
     }
 

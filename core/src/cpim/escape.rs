@@ -24,9 +24,14 @@ pub enum UnescapeError {
 impl fmt::Display for UnescapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            UnescapeError::BufferTooSmall => f.write_str("CPIM header value: output buffer too small to unescape into"),
+            UnescapeError::BufferTooSmall => {
+                f.write_str("CPIM header value: output buffer too small to unescape into")
+            }
             UnescapeError::InvalidCodePoint { offset } => {
-                write!(f, "CPIM header value: \\u escape at byte {offset} is not a Unicode scalar value")
+                write!(
+                    f,
+                    "CPIM header value: \\u escape at byte {offset} is not a Unicode scalar value"
+                )
             }
         }
     }
@@ -89,7 +94,10 @@ pub fn unescape<'o>(value: &str, out: &'o mut [u8]) -> Result<&'o str, UnescapeE
                 };
                 // `other` may be the first byte of a multi-byte character: copy the whole character.
                 if decoded == c && c >= 0x80 {
-                    let ch_len = value.get(at + 1..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
+                    let ch_len = value
+                        .get(at + 1..)
+                        .and_then(|s| s.chars().next())
+                        .map_or(1, char::len_utf8);
                     w.push(bytes.get(at + 1..at + 1 + ch_len).unwrap_or(&[]))?;
                     1 + ch_len
                 } else {
@@ -155,7 +163,10 @@ mod tests {
     #[test]
     fn surrogate_escape_is_rejected_with_its_offset() {
         let mut out = [0u8; 16];
-        assert_eq!(unescape(r"ab\ud800", &mut out), Err(UnescapeError::InvalidCodePoint { offset: 2 }));
+        assert_eq!(
+            unescape(r"ab\ud800", &mut out),
+            Err(UnescapeError::InvalidCodePoint { offset: 2 })
+        );
     }
 
     #[test]

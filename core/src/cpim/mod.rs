@@ -71,7 +71,11 @@ impl<'a> Header<'a> {
 
     /// The value of a `;name=value` parameter.
     pub fn param(&self, name: &str) -> Option<&'a str> {
-        self.params.split(';').filter_map(|p| p.split_once('=')).find(|(n, _)| n.trim() == name).map(|(_, v)| v.trim())
+        self.params
+            .split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim())
     }
 
     /// The `;lang=` parameter (RFC 3862 §3.3.7 Subject).
@@ -97,9 +101,15 @@ impl<'a> NameAddr<'a> {
         if let (Some(open), true) = (value.rfind('<'), value.ends_with('>')) {
             let display = value.get(..open).unwrap_or("").trim();
             let uri = value.get(open + 1..value.len() - 1).unwrap_or("").trim();
-            NameAddr { display_name: (!display.is_empty()).then_some(display), uri }
+            NameAddr {
+                display_name: (!display.is_empty()).then_some(display),
+                uri,
+            }
         } else {
-            NameAddr { display_name: None, uri: value }
+            NameAddr {
+                display_name: None,
+                uri: value,
+            }
         }
     }
 }
@@ -118,7 +128,10 @@ impl<'a> NsDecl<'a> {
     /// Parses an `NS` header value.
     pub fn parse(value: &'a str) -> NsDecl<'a> {
         let addr = NameAddr::parse(value);
-        NsDecl { prefix: addr.display_name, uri: addr.uri }
+        NsDecl {
+            prefix: addr.display_name,
+            uri: addr.uri,
+        }
     }
 }
 
@@ -168,7 +181,10 @@ impl fmt::Display for ParseError {
                     Part::Cpim => ("CPIM", MAX_CPIM_HEADERS),
                     Part::Content => ("content MIME", MAX_CONTENT_HEADERS),
                 };
-                write!(f, "CPIM: more than {cap} {block} headers; raise the capacity or reject the message")
+                write!(
+                    f,
+                    "CPIM: more than {cap} {block} headers; raise the capacity or reject the message"
+                )
             }
         }
     }
@@ -193,7 +209,26 @@ struct Line<'a> {
 }
 
 fn is_name_char(b: u8) -> bool {
-    b.is_ascii_graphic() && !matches!(b, b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'/' | b'[' | b']' | b'?' | b'=' | b'{' | b'}')
+    b.is_ascii_graphic()
+        && !matches!(
+            b,
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b'@'
+                | b','
+                | b';'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'/'
+                | b'['
+                | b']'
+                | b'?'
+                | b'='
+                | b'{'
+                | b'}'
+        )
 }
 
 /// Reads the logical header line at `start`, joining folded continuation lines (leading SP/HT).
@@ -215,7 +250,11 @@ fn read_line(input: &[u8], start: usize) -> Result<Option<Line<'_>>, ParseError>
                     end = after;
                     continue;
                 }
-                end = if line_end > 0 && rest.get(line_end - 1) == Some(&b'\r') { line_end - 1 } else { line_end };
+                end = if line_end > 0 && rest.get(line_end - 1) == Some(&b'\r') {
+                    line_end - 1
+                } else {
+                    line_end
+                };
                 next = start + after;
                 break;
             }
@@ -232,7 +271,9 @@ fn read_line(input: &[u8], start: usize) -> Result<Option<Line<'_>>, ParseError>
 }
 
 fn split_header(text: &str, offset: usize) -> Result<Header<'_>, ParseError> {
-    let (name, rest) = text.split_once(':').ok_or(ParseError::MalformedHeader { offset })?;
+    let (name, rest) = text
+        .split_once(':')
+        .ok_or(ParseError::MalformedHeader { offset })?;
     if name.is_empty() || !name.bytes().all(|b| is_name_char(b) || b == b'.') {
         return Err(ParseError::MalformedHeader { offset });
     }
@@ -241,7 +282,11 @@ fn split_header(text: &str, offset: usize) -> Result<Header<'_>, ParseError> {
     } else {
         ("", rest)
     };
-    Ok(Header { name, params, value: value.trim() })
+    Ok(Header {
+        name,
+        params,
+        value: value.trim(),
+    })
 }
 
 impl<'a> Message<'a> {
@@ -264,8 +309,14 @@ impl<'a> Message<'a> {
             Some(l) => {
                 let h = split_header(l.text, 0)?;
                 let is_outer = h.name.eq_ignore_ascii_case("Content-Type")
-                    && h.value.get(..12).is_some_and(|v| v.eq_ignore_ascii_case("message/cpim"));
-                if is_outer { Part::Outer } else { Part::Cpim }
+                    && h.value
+                        .get(..12)
+                        .is_some_and(|v| v.eq_ignore_ascii_case("message/cpim"));
+                if is_outer {
+                    Part::Outer
+                } else {
+                    Part::Cpim
+                }
             }
             None => return Ok(msg),
         };
@@ -285,7 +336,13 @@ impl<'a> Message<'a> {
                 continue;
             }
             let header = split_header(line.text, line_start)?;
-            if part == Part::Cpim && header.name.len() > 8 && header.name.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("Content-")) {
+            if part == Part::Cpim
+                && header.name.len() > 8
+                && header
+                    .name
+                    .get(..8)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("Content-"))
+            {
                 part = Part::Content;
                 msg.missing_separator = true;
             }
@@ -408,12 +465,16 @@ impl<'a> Message<'a> {
 
     /// Every header name listed by `Require` headers (§3.3.7).
     pub fn required(&self) -> impl Iterator<Item = &'a str> + '_ {
-        self.get_all(CPIM_NS, "Require").flat_map(|h| h.value.split(',').map(str::trim).filter(|s| !s.is_empty()))
+        self.get_all(CPIM_NS, "Require")
+            .flat_map(|h| h.value.split(',').map(str::trim).filter(|s| !s.is_empty()))
     }
 
     /// A MIME header of the encapsulated content, by case-insensitive name.
     pub fn content_header(&self, name: &str) -> Option<&'a str> {
-        self.content.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+        self.content
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
     }
 
     /// The content's `Content-Type`.
@@ -428,7 +489,9 @@ mod tests {
 
     #[test]
     fn folded_mime_header_is_one_value() {
-        let m = Message::parse(b"From: <im:a@b>\r\n\r\nContent-Type: text/plain;\r\n charset=utf-8\r\n\r\nhi").unwrap();
+        let m =
+            Message::parse(b"From: <im:a@b>\r\n\r\nContent-Type: text/plain;\r\n charset=utf-8\r\n\r\nhi")
+                .unwrap();
         assert_eq!(m.content_type(), Some("text/plain;\r\n charset=utf-8"));
         assert_eq!(m.body(), b"hi");
     }
@@ -442,7 +505,10 @@ mod tests {
 
     #[test]
     fn header_without_colon_is_malformed_at_its_offset() {
-        assert_eq!(Message::parse(b"From: <im:a@b>\r\nbroken\r\n"), Err(ParseError::MalformedHeader { offset: 16 }));
+        assert_eq!(
+            Message::parse(b"From: <im:a@b>\r\nbroken\r\n"),
+            Err(ParseError::MalformedHeader { offset: 16 })
+        );
     }
 
     #[test]
@@ -453,6 +519,9 @@ mod tests {
             buf[n..n + 9].copy_from_slice(b"To: <x>\r\n");
             n += 9;
         }
-        assert_eq!(Message::parse(&buf[..n]), Err(ParseError::TooManyHeaders { part: Part::Cpim }));
+        assert_eq!(
+            Message::parse(&buf[..n]),
+            Err(ParseError::TooManyHeaders { part: Part::Cpim })
+        );
     }
 }

@@ -44,13 +44,17 @@ impl<'a> NotifyReq<'a> {
 /// Every `notify-req` of a header value with its parameters (`;p=v`, leading `;` kept), in order.
 /// Case matters (§10: names are used exactly as given).
 pub fn notify_reqs(value: &str) -> impl Iterator<Item = (NotifyReq<'_>, &str)> {
-    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|item| {
-        let (token, params) = match item.find(';') {
-            Some(i) => (item.get(..i).unwrap_or(""), item.get(i..).unwrap_or("")),
-            None => (item, ""),
-        };
-        (NotifyReq::from_token(token.trim()), params)
-    })
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (token, params) = match item.find(';') {
+                Some(i) => (item.get(..i).unwrap_or(""), item.get(i..).unwrap_or("")),
+                None => (item, ""),
+            };
+            (NotifyReq::from_token(token.trim()), params)
+        })
 }
 
 /// The dispositions an IM Sender asked for: the known values of a `Disposition-Notification` header.
@@ -125,18 +129,35 @@ mod tests {
 
     #[test]
     fn parses_known_values_and_keeps_unknown_ones() {
-        let items: heapless::Vec<_, 8> = notify_reqs("positive-delivery ;x=1, display,  frobnicate ,").collect();
+        let items: heapless::Vec<_, 8> =
+            notify_reqs("positive-delivery ;x=1, display,  frobnicate ,").collect();
         assert_eq!(
             items.as_slice(),
-            [(NotifyReq::PositiveDelivery, ";x=1"), (NotifyReq::Display, ""), (NotifyReq::Other("frobnicate"), "")]
+            [
+                (NotifyReq::PositiveDelivery, ";x=1"),
+                (NotifyReq::Display, ""),
+                (NotifyReq::Other("frobnicate"), "")
+            ]
         );
         let req = DispositionRequest::parse("negative-delivery, Display, processing");
-        assert_eq!(req, DispositionRequest { negative_delivery: true, processing: true, ..Default::default() });
+        assert_eq!(
+            req,
+            DispositionRequest {
+                negative_delivery: true,
+                processing: true,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn writes_and_reparses() {
-        let all = DispositionRequest { positive_delivery: true, negative_delivery: true, display: true, processing: true };
+        let all = DispositionRequest {
+            positive_delivery: true,
+            negative_delivery: true,
+            display: true,
+            processing: true,
+        };
         let mut buf = [0u8; 64];
         let text = all.to_str(&mut buf).unwrap();
         assert_eq!(text, "negative-delivery, positive-delivery, processing, display");

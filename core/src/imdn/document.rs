@@ -291,7 +291,9 @@ impl<'a> Imdn<'a> {
                 "recipient-uri" => set_once(&mut recipient, text_content(&mut r)?)?,
                 "original-recipient-uri" => set_once(&mut original, text_content(&mut r)?)?,
                 "subject" => {
-                    let lang = start.attributes().find(|a| a.name.prefix == Some("xml") && a.name.local == "lang");
+                    let lang = start
+                        .attributes()
+                        .find(|a| a.name.prefix == Some("xml") && a.name.local == "lang");
                     let text = text_content(&mut r)?;
                     let lang = lang.map(|a| XmlText::Escaped(a.raw_value));
                     if subject.replace(Subject { text, lang }).is_some() {
@@ -325,14 +327,26 @@ impl<'a> Imdn<'a> {
         }
         // Drain to the end so trailing garbage is still reported as a well-formedness error.
         while r.next_event()?.is_some() {}
-        let message_id = message_id.filter(|s| !s.is_empty()).ok_or(ImdnError::MissingMessageId)?;
-        let datetime = datetime.filter(|s| !s.is_empty()).ok_or(ImdnError::MissingDatetime)?;
+        let message_id = message_id
+            .filter(|s| !s.is_empty())
+            .ok_or(ImdnError::MissingMessageId)?;
+        let datetime = datetime
+            .filter(|s| !s.is_empty())
+            .ok_or(ImdnError::MissingDatetime)?;
         let (kind, status) = notification.ok_or(ImdnError::MissingNotification)?;
         let status = status.ok_or(ImdnError::MissingStatus)?;
         if !status.allowed_in(kind) {
             return Err(ImdnError::StatusNotAllowed);
         }
-        Ok(Imdn { message_id, datetime, recipient_uri: recipient, original_recipient_uri: original, subject, kind, status })
+        Ok(Imdn {
+            message_id,
+            datetime,
+            recipient_uri: recipient,
+            original_recipient_uri: original,
+            subject,
+            kind,
+            status,
+        })
     }
 
     /// Writes the document (UTF-8, CRLF line ends): plain text fields escaped, escaped ones verbatim.

@@ -65,7 +65,9 @@ pub fn add_request_headers(
     request: DispositionRequest,
 ) -> Result<(), cpim::BuildError> {
     let mut value = [0u8; 64];
-    let value = request.to_str(&mut value).map_err(|_| cpim::BuildError::BufferTooSmall)?;
+    let value = request
+        .to_str(&mut value)
+        .map_err(|_| cpim::BuildError::BufferTooSmall)?;
     b.ns(Some("imdn"), cpim::IMDN_NS)?;
     b.raw_header("imdn.Message-ID", message_id)?;
     b.date_time(date_time)?;

@@ -25,8 +25,8 @@ use core::fmt;
 use super::disposition::DispositionRequest;
 use super::document::{Imdn, NotificationKind, Status, Subject};
 use super::new_message_id;
-use crate::rng::Rng;
 use crate::cpim::{self, NameAddr, IMDN_NS};
+use crate::rng::Rng;
 use crate::write::ByteWriter;
 use crate::xml::XmlText;
 
@@ -119,26 +119,38 @@ impl<'a> Received<'a> {
     /// itself a notification).
     pub fn from_cpim(msg: &cpim::Message<'a>) -> Result<Option<Received<'a>>, ReceiveError> {
         let is_notification = msg.content_header("Content-Disposition").is_some_and(|v| {
-            v.split(';').next().is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"))
+            v.split(';')
+                .next()
+                .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"))
         });
-        let requested = msg.get(IMDN_NS, "Disposition-Notification").map(|h| DispositionRequest::parse(h.value));
+        let requested = msg
+            .get(IMDN_NS, "Disposition-Notification")
+            .map(|h| DispositionRequest::parse(h.value));
         let requested = match requested {
             Some(r) if !is_notification && !r.is_empty() => r,
             _ => return Ok(None),
         };
-        let message_id = msg.get(IMDN_NS, "Message-ID").map(|h| h.value).filter(|v| !v.is_empty());
+        let message_id = msg
+            .get(IMDN_NS, "Message-ID")
+            .map(|h| h.value)
+            .filter(|v| !v.is_empty());
         let mut routes = heapless::Vec::new();
         for h in msg.get_all(IMDN_NS, "IMDN-Record-Route") {
             routes.push(h.value).map_err(|_| ReceiveError::TooManyRoutes)?;
         }
-        let sender_value = msg.get(cpim::CPIM_NS, "From").map(|h| h.value).ok_or(ReceiveError::MissingFrom)?;
+        let sender_value = msg
+            .get(cpim::CPIM_NS, "From")
+            .map(|h| h.value)
+            .ok_or(ReceiveError::MissingFrom)?;
         let recipient_value = msg.get(cpim::CPIM_NS, "To").map(|h| h.value);
         Ok(Some(Received {
             message_id: message_id.ok_or(ReceiveError::MissingMessageId)?,
             date_time: msg.date_time().ok_or(ReceiveError::MissingDateTime)?,
             sender: NameAddr::parse(sender_value),
             recipient: recipient_value.map(NameAddr::parse),
-            original_recipient: msg.get(IMDN_NS, "Original-To").map(|h| NameAddr::parse(h.value).uri),
+            original_recipient: msg
+                .get(IMDN_NS, "Original-To")
+                .map(|h| NameAddr::parse(h.value).uri),
             subject: msg.subjects().next(),
             requested,
             routes,
@@ -156,10 +168,16 @@ impl<'a> Received<'a> {
 
     /// Where the notification is sent: the top route's URI, else the IM's `From` URI.
     pub fn destination(&self) -> &'a str {
-        self.routes.first().map_or(self.sender.uri, |r| NameAddr::parse(r).uri)
+        self.routes
+            .first()
+            .map_or(self.sender.uri, |r| NameAddr::parse(r).uri)
     }
 
-    fn due_delivery(&mut self, wanted: bool, status: Status<'static>) -> Option<(NotificationKind, Status<'static>)> {
+    fn due_delivery(
+        &mut self,
+        wanted: bool,
+        status: Status<'static>,
+    ) -> Option<(NotificationKind, Status<'static>)> {
         if !wanted || self.delivery_sent {
             return None;
         }
@@ -199,7 +217,10 @@ impl<'a> Received<'a> {
             datetime: XmlText::Plain(self.date_time),
             recipient_uri: self.recipient.map(|r| XmlText::Plain(r.uri)),
             original_recipient_uri: self.original_recipient.map(XmlText::Plain),
-            subject: self.subject.map(|(lang, text)| Subject { text: XmlText::Plain(text), lang: lang.map(XmlText::Plain) }),
+            subject: self.subject.map(|(lang, text)| Subject {
+                text: XmlText::Plain(text),
+                lang: lang.map(XmlText::Plain),
+            }),
             kind,
             status,
         }
@@ -245,7 +266,10 @@ impl<'a> Received<'a> {
         let mut w = ByteWriter::new(tail);
         self.payload(kind, status).write_to(&mut w)?;
         let xml_len = w.len();
-        let mut head = ByteWriter::new(buf.get_mut(header_len..xml_start).ok_or(NotifyError::BufferTooSmall)?);
+        let mut head = ByteWriter::new(
+            buf.get_mut(header_len..xml_start)
+                .ok_or(NotifyError::BufferTooSmall)?,
+        );
         head.push(b"Content-Length: ")?;
         head.push_u64(xml_len as u64)?;
         head.push(b"\r\n\r\n")?;

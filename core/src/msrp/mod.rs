@@ -12,8 +12,8 @@
 //! ([`session::BodySource`], [`session::BodySink`]) so a file never has to fit in memory.
 
 pub mod id;
-pub mod uri;
 pub mod session;
+pub mod uri;
 pub mod wire;
 
 pub use id::{generate_session_id, SessionId};

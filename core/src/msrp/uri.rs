@@ -94,7 +94,16 @@ impl<'a> MsrpUri<'a> {
         if transport.is_empty() {
             return Err(UriError::MissingTransport);
         }
-        Ok(MsrpUri { secure, userinfo, host, port, session_id, transport, params, text })
+        Ok(MsrpUri {
+            secure,
+            userinfo,
+            host,
+            port,
+            session_id,
+            transport,
+            params,
+            text,
+        })
     }
 
     /// RFC 4975 §6.1 equivalence.
@@ -182,11 +191,16 @@ fn split_host_port(hostport: &str) -> Result<(&str, Option<u16>), UriError> {
     // A bracketed IPv6 reference contains colons of its own.
     let port_sep = if hostport.starts_with('[') {
         match hostport.find(']') {
-            Some(close) => hostport.get(close + 1..).and_then(|r| r.strip_prefix(':')).map(|p| (close + 1, p)),
+            Some(close) => hostport
+                .get(close + 1..)
+                .and_then(|r| r.strip_prefix(':'))
+                .map(|p| (close + 1, p)),
             None => return Err(UriError::MissingHost),
         }
     } else {
-        hostport.rfind(':').and_then(|i| hostport.get(i + 1..).map(|p| (i, p)))
+        hostport
+            .rfind(':')
+            .and_then(|i| hostport.get(i + 1..).map(|p| (i, p)))
     };
     match port_sep {
         Some((i, port)) => {

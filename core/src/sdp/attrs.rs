@@ -175,7 +175,9 @@ impl<'a> FileSelector<'a> {
             } else if let Some(v) = word.strip_prefix("size:") {
                 sel.size = v.parse().ok();
             } else if let Some(v) = word.strip_prefix("hash:") {
-                sel.hash = v.split_once(':').map(|(algorithm, value)| Hash { algorithm, value });
+                sel.hash = v
+                    .split_once(':')
+                    .map(|(algorithm, value)| Hash { algorithm, value });
             }
         }
         sel
@@ -277,7 +279,9 @@ mod tests {
 
     #[test]
     fn selector_with_quoted_name_and_hash() {
-        let s = FileSelector::parse(r#"name:"My cool picture.jpg" type:image/jpeg size:32349 hash:sha-1:72:24:5F"#);
+        let s = FileSelector::parse(
+            r#"name:"My cool picture.jpg" type:image/jpeg size:32349 hash:sha-1:72:24:5F"#,
+        );
         assert_eq!(s.name, Some("My cool picture.jpg"));
         assert_eq!(s.media_type, Some("image/jpeg"));
         assert_eq!(s.size, Some(32349));
@@ -302,8 +306,20 @@ mod tests {
 
     #[test]
     fn ranges_and_dates() {
-        assert_eq!(FileRange::parse("1-32349"), Some(FileRange { start: 1, stop: Some(32349) }));
-        assert_eq!(FileRange::parse("10-*"), Some(FileRange { start: 10, stop: None }));
+        assert_eq!(
+            FileRange::parse("1-32349"),
+            Some(FileRange {
+                start: 1,
+                stop: Some(32349)
+            })
+        );
+        assert_eq!(
+            FileRange::parse("10-*"),
+            Some(FileRange {
+                start: 10,
+                stop: None
+            })
+        );
         assert_eq!(FileRange::parse("x-1"), None);
         let d = FileDate::parse(r#"creation:"Mon, 15 May 2006 15:01:31 +0300" read:"x""#);
         assert_eq!(d.creation, Some("Mon, 15 May 2006 15:01:31 +0300"));

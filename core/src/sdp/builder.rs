@@ -27,10 +27,16 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             BuildError::BufferTooSmall => "SDP builder: output buffer too small",
-            BuildError::EmptyAcceptTypes => "SDP builder: an MSRP media line needs at least one accept-types entry",
+            BuildError::EmptyAcceptTypes => {
+                "SDP builder: an MSRP media line needs at least one accept-types entry"
+            }
             BuildError::EmptyPath => "SDP builder: an accepted MSRP media line needs a path",
-            BuildError::InvalidValue => "SDP builder: a value contains CR, LF, or a space or quote where none is allowed",
-            BuildError::HoldConnNotAllowed => "SDP builder: MSRP endpoints must not send a=setup:holdconn (RFC 6135)",
+            BuildError::InvalidValue => {
+                "SDP builder: a value contains CR, LF, or a space or quote where none is allowed"
+            }
+            BuildError::HoldConnNotAllowed => {
+                "SDP builder: MSRP endpoints must not send a=setup:holdconn (RFC 6135)"
+            }
         })
     }
 }
@@ -148,10 +154,33 @@ pub(crate) fn write_session_header(
 ) -> Result<(), BuildError> {
     w.push(b"v=0\r\n")?;
     let o = origin;
-    for f in [o.username, o.session_id, o.session_version, o.net_type, o.addr_type, o.address] {
+    for f in [
+        o.username,
+        o.session_id,
+        o.session_version,
+        o.net_type,
+        o.addr_type,
+        o.address,
+    ] {
         check_token(f)?;
     }
-    line(w, b"o=", &[o.username, " ", o.session_id, " ", o.session_version, " ", o.net_type, " ", o.addr_type, " ", o.address])?;
+    line(
+        w,
+        b"o=",
+        &[
+            o.username,
+            " ",
+            o.session_id,
+            " ",
+            o.session_version,
+            " ",
+            o.net_type,
+            " ",
+            o.addr_type,
+            " ",
+            o.address,
+        ],
+    )?;
     line(w, b"s=", &[session_name])?;
     if let Some(c) = connection {
         for f in [c.net_type, c.addr_type, c.address] {
@@ -214,7 +243,11 @@ fn write_file(w: &mut ByteWriter<'_>, f: &FileTransfer<'_>) -> Result<(), BuildE
     if let Some(d) = f.date {
         w.push(b"a=file-date:")?;
         let mut first = true;
-        for (label, v) in [("creation:\"", d.creation), ("modification:\"", d.modification), ("read:\"", d.read)] {
+        for (label, v) in [
+            ("creation:\"", d.creation),
+            ("modification:\"", d.modification),
+            ("read:\"", d.read),
+        ] {
             if let Some(v) = v {
                 check_line(v)?;
                 if v.contains('"') {
@@ -261,7 +294,11 @@ pub(crate) fn write_msrp_media(w: &mut ByteWriter<'_>, m: &MsrpMediaDesc<'_>) ->
     }
     w.push(b"m=message ")?;
     w.push_u64(u64::from(m.port))?;
-    w.push_str(if m.tls { " TCP/TLS/MSRP *\r\n" } else { " TCP/MSRP *\r\n" })?;
+    w.push_str(if m.tls {
+        " TCP/TLS/MSRP *\r\n"
+    } else {
+        " TCP/MSRP *\r\n"
+    })?;
     if let Some(t) = m.title {
         line(w, b"i=", &[t])?;
     }

@@ -18,7 +18,9 @@ pub mod offer_answer;
 
 pub use attrs::{media_type_matches, Direction, FileDate, FileRange, FileSelector, Hash, Setup};
 pub use builder::{BuildError, FileTransfer, MsrpMediaDesc, SessionDesc};
-pub use offer_answer::{check_answer, negotiate, Agreement, AnswerError, LocalCaps, Negotiated, NegotiateError, Role};
+pub use offer_answer::{
+    check_answer, negotiate, Agreement, AnswerError, LocalCaps, NegotiateError, Negotiated, Role,
+};
 
 use core::fmt;
 
@@ -75,7 +77,10 @@ impl fmt::Display for ParseError {
             ParseError::NotUtf8 { offset } => write!(f, "SDP: invalid UTF-8 at byte {offset}"),
             ParseError::MissingVersion => f.write_str("SDP: the first line must be v=0"),
             ParseError::MalformedLine { line } => {
-                write!(f, "SDP: line {line} is not <letter>=<value> (folded lines are not allowed in SDP)")
+                write!(
+                    f,
+                    "SDP: line {line} is not <letter>=<value> (folded lines are not allowed in SDP)"
+                )
             }
             ParseError::TooManyLines => write!(f, "SDP: more than {MAX_LINES} lines"),
         }
@@ -132,7 +137,11 @@ impl<'a> Connection<'a> {
     /// Splits a `c=` value.
     pub fn parse(value: &'a str) -> Option<Connection<'a>> {
         let mut f = value.split(' ').filter(|s| !s.is_empty());
-        let c = Connection { net_type: f.next()?, addr_type: f.next()?, address: f.next()? };
+        let c = Connection {
+            net_type: f.next()?,
+            addr_type: f.next()?,
+            address: f.next()?,
+        };
         f.next().is_none().then_some(c)
     }
 }
@@ -148,13 +157,19 @@ fn first<'a>(lines: &[Line<'a>], kind: u8) -> Option<&'a str> {
 }
 
 fn attribute<'a>(lines: &[Line<'a>], name: &str) -> Option<Option<&'a str>> {
-    lines.iter().filter_map(Line::attribute).find(|(n, _)| *n == name).map(|(_, v)| v)
+    lines
+        .iter()
+        .filter_map(Line::attribute)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
 }
 
 impl<'a> Session<'a> {
     /// Parses a session description.
     pub fn parse(input: &'a [u8]) -> Result<Session<'a>, ParseError> {
-        let text = core::str::from_utf8(input).map_err(|e| ParseError::NotUtf8 { offset: e.valid_up_to() })?;
+        let text = core::str::from_utf8(input).map_err(|e| ParseError::NotUtf8 {
+            offset: e.valid_up_to(),
+        })?;
         let mut lines = heapless::Vec::new();
         let mut rest = text;
         let mut i = 0;
@@ -180,7 +195,9 @@ impl<'a> Session<'a> {
             if i == 0 && (kind != b'v' || value != "0") {
                 return Err(ParseError::MissingVersion);
             }
-            lines.push(Line { kind, value }).map_err(|_| ParseError::TooManyLines)?;
+            lines
+                .push(Line { kind, value })
+                .map_err(|_| ParseError::TooManyLines)?;
             i += 1;
         }
         if lines.is_empty() {
@@ -195,7 +212,11 @@ impl<'a> Session<'a> {
     }
 
     fn session_lines(&self) -> &[Line<'a>] {
-        let end = self.lines.iter().position(|l| l.kind == b'm').unwrap_or(self.lines.len());
+        let end = self
+            .lines
+            .iter()
+            .position(|l| l.kind == b'm')
+            .unwrap_or(self.lines.len());
         self.lines.get(..end).unwrap_or(&[])
     }
 
@@ -228,11 +249,22 @@ impl<'a> Session<'a> {
     pub fn media(&self) -> impl Iterator<Item = Media<'_, 'a>> + '_ {
         let session = self.session_lines();
         let lines: &[Line<'a>] = &self.lines;
-        lines.iter().enumerate().filter(|(_, l)| l.kind == b'm').map(move |(start, _)| {
-            let rest = lines.get(start..).unwrap_or(&[]);
-            let len = rest.iter().skip(1).position(|l| l.kind == b'm').map_or(rest.len(), |p| p + 1);
-            Media { lines: rest.get(..len).unwrap_or(&[]), session }
-        })
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.kind == b'm')
+            .map(move |(start, _)| {
+                let rest = lines.get(start..).unwrap_or(&[]);
+                let len = rest
+                    .iter()
+                    .skip(1)
+                    .position(|l| l.kind == b'm')
+                    .map_or(rest.len(), |p| p + 1);
+                Media {
+                    lines: rest.get(..len).unwrap_or(&[]),
+                    session,
+                }
+            })
     }
 
     /// The first MSRP media section (`m=message <port> TCP/MSRP` or `TCP/TLS/MSRP`).
@@ -251,7 +283,12 @@ pub struct Media<'s, 'a> {
 
 impl<'s, 'a> Media<'s, 'a> {
     fn m_field(&self, n: usize) -> Option<&'a str> {
-        self.lines.first()?.value.split(' ').filter(|s| !s.is_empty()).nth(n)
+        self.lines
+            .first()?
+            .value
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .nth(n)
     }
 
     /// The lines of this section, `m=` first.
@@ -282,7 +319,8 @@ impl<'s, 'a> Media<'s, 'a> {
 
     /// True for `m=message <port> TCP/MSRP` and `TCP/TLS/MSRP`.
     pub fn is_msrp(&self) -> bool {
-        self.media_type() == Some("message") && matches!(self.proto(), Some("TCP/MSRP") | Some("TCP/TLS/MSRP"))
+        self.media_type() == Some("message")
+            && matches!(self.proto(), Some("TCP/MSRP") | Some("TCP/TLS/MSRP"))
     }
 
     /// True for `TCP/TLS/MSRP`.
@@ -300,7 +338,11 @@ impl<'s, 'a> Media<'s, 'a> {
     where
         's: 'n,
     {
-        self.lines.iter().filter_map(Line::attribute).filter(move |(n, _)| *n == name).map(|(_, v)| v)
+        self.lines
+            .iter()
+            .filter_map(Line::attribute)
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 
     fn value(&self, name: &str) -> Option<&'a str> {
@@ -309,7 +351,9 @@ impl<'s, 'a> Media<'s, 'a> {
 
     /// The `c=` line of the section, else the session's.
     pub fn connection(&self) -> Option<Connection<'a>> {
-        first(self.lines, b'c').or_else(|| first(self.session, b'c')).and_then(Connection::parse)
+        first(self.lines, b'c')
+            .or_else(|| first(self.session, b'c'))
+            .and_then(Connection::parse)
     }
 
     /// `i=` (media title).
@@ -319,17 +363,26 @@ impl<'s, 'a> Media<'s, 'a> {
 
     /// `a=path`: the MSRP URIs, in order (RFC 4975 §8.2; parsed by the MSRP layer).
     pub fn path(&self) -> impl Iterator<Item = &'a str> + 's {
-        self.value("path").unwrap_or("").split(' ').filter(|s| !s.is_empty())
+        self.value("path")
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 
     /// `a=accept-types` entries.
     pub fn accept_types(&self) -> impl Iterator<Item = &'a str> + 's {
-        self.value("accept-types").unwrap_or("").split(' ').filter(|s| !s.is_empty())
+        self.value("accept-types")
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 
     /// `a=accept-wrapped-types` entries.
     pub fn accept_wrapped_types(&self) -> impl Iterator<Item = &'a str> + 's {
-        self.value("accept-wrapped-types").unwrap_or("").split(' ').filter(|s| !s.is_empty())
+        self.value("accept-wrapped-types")
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 
     /// `a=max-size` in octets (`None` when absent or not a number).
@@ -339,18 +392,26 @@ impl<'s, 'a> Media<'s, 'a> {
 
     /// `a=setup` (RFC 4145), media level then session level.
     pub fn setup(&self) -> Option<Setup> {
-        self.value("setup").or_else(|| attribute(self.session, "setup").flatten()).map(Setup::parse)
+        self.value("setup")
+            .or_else(|| attribute(self.session, "setup").flatten())
+            .map(Setup::parse)
     }
 
     /// The direction attribute, media level then session level; `None` when neither has one (sendrecv).
     pub fn direction(&self) -> Option<Direction> {
-        let find = |lines: &[Line<'a>]| lines.iter().filter_map(Line::attribute).find_map(|(n, _)| Direction::parse(n));
+        let find = |lines: &[Line<'a>]| {
+            lines
+                .iter()
+                .filter_map(Line::attribute)
+                .find_map(|(n, _)| Direction::parse(n))
+        };
         find(self.lines).or_else(|| find(self.session))
     }
 
     /// `a=file-selector` (RFC 5547 §6); `Some` with all fields `None` for the bare flag.
     pub fn file_selector(&self) -> Option<FileSelector<'a>> {
-        self.attribute("file-selector").map(|v| FileSelector::parse(v.unwrap_or("")))
+        self.attribute("file-selector")
+            .map(|v| FileSelector::parse(v.unwrap_or("")))
     }
 
     /// `a=file-transfer-id`.
@@ -395,8 +456,14 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_reported_by_number() {
-        assert_eq!(Session::parse(b"v=0\r\n\r\ns=x\r\n"), Err(ParseError::MalformedLine { line: 2 }));
-        assert_eq!(Session::parse(b"v=0\r\nS=x\r\n"), Err(ParseError::MalformedLine { line: 2 }));
+        assert_eq!(
+            Session::parse(b"v=0\r\n\r\ns=x\r\n"),
+            Err(ParseError::MalformedLine { line: 2 })
+        );
+        assert_eq!(
+            Session::parse(b"v=0\r\nS=x\r\n"),
+            Err(ParseError::MalformedLine { line: 2 })
+        );
         assert_eq!(Session::parse(b"s=x\r\n"), Err(ParseError::MissingVersion));
         assert_eq!(Session::parse(b""), Err(ParseError::MissingVersion));
         assert_eq!(Session::parse(b"v=0\xff"), Err(ParseError::NotUtf8 { offset: 3 }));
@@ -404,7 +471,8 @@ mod tests {
 
     #[test]
     fn session_level_direction_and_setup_are_inherited() {
-        let s = Session::parse(b"v=0\r\na=recvonly\r\na=setup:passive\r\nm=message 1 TCP/TLS/MSRP *\r\n").unwrap();
+        let s = Session::parse(b"v=0\r\na=recvonly\r\na=setup:passive\r\nm=message 1 TCP/TLS/MSRP *\r\n")
+            .unwrap();
         let m = s.msrp_media().unwrap();
         assert!(m.is_tls());
         assert_eq!(m.direction(), Some(Direction::RecvOnly));

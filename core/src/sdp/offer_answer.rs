@@ -97,8 +97,12 @@ impl fmt::Display for NegotiateError {
             NegotiateError::NoMsrpMedia => "SDP offer has no active m=message TCP/MSRP or TCP/TLS/MSRP line",
             NegotiateError::MissingAcceptTypes => "SDP offer's MSRP media has no a=accept-types",
             NegotiateError::MissingPath => "SDP offer's MSRP media has no a=path",
-            NegotiateError::NoCommonAcceptType => "SDP offer: none of the offered accept-types is acceptable here",
-            NegotiateError::FileTransferDeclined => "SDP offer is a file transfer, which is not accepted here",
+            NegotiateError::NoCommonAcceptType => {
+                "SDP offer: none of the offered accept-types is acceptable here"
+            }
+            NegotiateError::FileTransferDeclined => {
+                "SDP offer is a file transfer, which is not accepted here"
+            }
             NegotiateError::TooManyTypes => "SDP offer: more common accept-types than MAX_NEGOTIATED_TYPES",
         })
     }
@@ -140,8 +144,12 @@ impl fmt::Display for AnswerError {
             AnswerError::MissingAcceptTypes => "SDP answer's MSRP media has no a=accept-types",
             AnswerError::NoCommonAcceptType => "SDP answer's accept-types share no type with the offer",
             AnswerError::MissingPath => "SDP answer's MSRP media has no a=path",
-            AnswerError::SetupConflict => "SDP answer's a=setup does not combine with the offer's (RFC 4145/6135)",
-            AnswerError::DirectionMismatch => "SDP answer's direction is not allowed for the offered direction",
+            AnswerError::SetupConflict => {
+                "SDP answer's a=setup does not combine with the offer's (RFC 4145/6135)"
+            }
+            AnswerError::DirectionMismatch => {
+                "SDP answer's direction is not allowed for the offered direction"
+            }
             AnswerError::FileTransferIdMismatch => "SDP answer does not echo the offer's a=file-transfer-id",
         })
     }
@@ -220,7 +228,9 @@ pub fn negotiate<'a>(offer: &Session<'a>, local: &LocalCaps<'a>) -> Result<Negot
         Some(_) => (Some(Setup::Passive), Role::Passive),
     };
     let file = match (m.file_selector(), m.file_transfer_id()) {
-        (Some(_), _) | (_, Some(_)) if !local.accept_file_transfer => return Err(NegotiateError::FileTransferDeclined),
+        (Some(_), _) | (_, Some(_)) if !local.accept_file_transfer => {
+            return Err(NegotiateError::FileTransferDeclined)
+        }
         (Some(selector), Some(transfer_id)) => Some(FileTransfer {
             selector,
             transfer_id,
@@ -326,7 +336,13 @@ impl<'a> Negotiated<'a> {
         connection: Option<&Connection<'_>>,
         buf: &mut [u8],
     ) -> Result<usize, BuildError> {
-        write_answer_lines(offer, Some((self.media_index, &self.media_desc(local))), origin, connection, buf)
+        write_answer_lines(
+            offer,
+            Some((self.media_index, &self.media_desc(local))),
+            origin,
+            connection,
+            buf,
+        )
     }
 }
 
@@ -346,8 +362,15 @@ pub struct Agreement {
 
 /// Checks `answer` against the `offer` it answers (see the module table).
 pub fn check_answer(offer: &Session<'_>, answer: &Session<'_>) -> Result<Agreement, AnswerError> {
-    let (media_index, o) = offer.media().enumerate().find(|(_, m)| m.is_msrp()).ok_or(AnswerError::NoMsrpMedia)?;
-    let a = answer.media().nth(media_index).ok_or(AnswerError::MediaCountMismatch)?;
+    let (media_index, o) = offer
+        .media()
+        .enumerate()
+        .find(|(_, m)| m.is_msrp())
+        .ok_or(AnswerError::NoMsrpMedia)?;
+    let a = answer
+        .media()
+        .nth(media_index)
+        .ok_or(AnswerError::MediaCountMismatch)?;
     if a.port() == Some(0) {
         return Err(AnswerError::Rejected);
     }
@@ -357,7 +380,10 @@ pub fn check_answer(offer: &Session<'_>, answer: &Session<'_>) -> Result<Agreeme
     if a.accept_types().next().is_none() {
         return Err(AnswerError::MissingAcceptTypes);
     }
-    if !a.accept_types().any(|at| o.accept_types().any(|ot| media_type_matches(ot, at))) {
+    if !a
+        .accept_types()
+        .any(|at| o.accept_types().any(|ot| media_type_matches(ot, at)))
+    {
         return Err(AnswerError::NoCommonAcceptType);
     }
     if a.path().next().is_none() {
@@ -380,5 +406,10 @@ pub fn check_answer(offer: &Session<'_>, answer: &Session<'_>) -> Result<Agreeme
             return Err(AnswerError::FileTransferIdMismatch);
         }
     }
-    Ok(Agreement { media_index, offerer_role, direction, remote_max_size: a.max_size() })
+    Ok(Agreement {
+        media_index,
+        offerer_role,
+        direction,
+        remote_max_size: a.max_size(),
+    })
 }

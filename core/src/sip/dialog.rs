@@ -44,10 +44,7 @@ pub const MAX_ROUTE_LEN: usize = 160;
 /// Most routes in a route set. Four proxies covers an IMS-style path (P-CSCF, S-CSCF, AS, I-CSCF);
 /// a dialog then takes about 1.3 KiB.
 pub const MAX_ROUTES: usize = 4;
-const _: () = assert!(
-    MAX_ROUTE_LEN <= MAX_URI_LEN,
-    "a route must fit as a Request-URI"
-);
+const _: () = assert!(MAX_ROUTE_LEN <= MAX_URI_LEN, "a route must fit as a Request-URI");
 /// Random bytes in a generated tag (64 bits; §19.3 wants at least 32).
 pub const TAG_RANDOM_BYTES: usize = 8;
 /// Length of a tag made by [`generate_tag`].
@@ -69,10 +66,7 @@ pub fn generate_tag<R: Rng + ?Sized>(rng: &mut R) -> Tag {
 
 /// `true` for methods whose requests (and 2xx responses) replace a dialog's remote target.
 pub fn is_target_refresh(method: &str) -> bool {
-    matches!(
-        method,
-        "INVITE" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER"
-    )
+    matches!(method, "INVITE" | "UPDATE" | "SUBSCRIBE" | "NOTIFY" | "REFER")
 }
 
 /// The dialog's secure flag (§12.1.1, §12.1.2): the request went over TLS and its Request-URI is SIPS.
@@ -303,8 +297,7 @@ fn strict_request_uri(route: &str) -> Result<String<MAX_URI_LEN>, DialogError> {
             continue;
         }
         if i > 0 {
-            out.push(';')
-                .map_err(|_| DialogError::TooLong(Field::Route))?;
+            out.push(';').map_err(|_| DialogError::TooLong(Field::Route))?;
         }
         out.push_str(part)
             .map_err(|_| DialogError::TooLong(Field::Route))?;

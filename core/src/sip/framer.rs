@@ -54,13 +54,9 @@ impl fmt::Display for FrameError {
             FrameError::TooLarge { limit } => {
                 write!(f, "message larger than the {limit}-byte limit")
             }
-            FrameError::MissingContentLength => {
-                f.write_str("message on a stream has no Content-Length")
-            }
+            FrameError::MissingContentLength => f.write_str("message on a stream has no Content-Length"),
             FrameError::BadContentLength => f.write_str("Content-Length is not a decimal number"),
-            FrameError::ConflictingContentLength => {
-                f.write_str("several Content-Length headers disagree")
-            }
+            FrameError::ConflictingContentLength => f.write_str("several Content-Length headers disagree"),
         }
     }
 }
@@ -72,10 +68,7 @@ pub fn frame(buf: &[u8]) -> Result<Framed, FrameError> {
 
 /// Frames the first message of `buf`, refusing messages larger than `limit` bytes.
 pub fn frame_with_limit(buf: &[u8], limit: usize) -> Result<Framed, FrameError> {
-    let keep_alive = buf
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
+    let keep_alive = buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     if keep_alive > 0 {
         return Ok(Framed::KeepAlive(keep_alive));
     }
@@ -167,10 +160,7 @@ mod tests {
         let mut two = [0u8; 256];
         two[..MSG.len()].copy_from_slice(MSG);
         two[MSG.len()..2 * MSG.len()].copy_from_slice(MSG);
-        assert_eq!(
-            frame(&two[..2 * MSG.len()]),
-            Ok(Framed::Complete(MSG.len()))
-        );
+        assert_eq!(frame(&two[..2 * MSG.len()]), Ok(Framed::Complete(MSG.len())));
     }
 
     #[test]
@@ -179,10 +169,7 @@ mod tests {
         buf[..4].copy_from_slice(b"\r\n\r\n");
         buf[4..4 + MSG.len()].copy_from_slice(MSG);
         assert_eq!(frame(&buf[..4 + MSG.len()]), Ok(Framed::KeepAlive(4)));
-        assert_eq!(
-            frame(&buf[4..4 + MSG.len()]),
-            Ok(Framed::Complete(MSG.len()))
-        );
+        assert_eq!(frame(&buf[4..4 + MSG.len()]), Ok(Framed::Complete(MSG.len())));
         assert_eq!(frame(b"\r\n"), Ok(Framed::KeepAlive(2)));
         assert_eq!(frame(b""), Ok(Framed::Partial));
     }
@@ -214,9 +201,7 @@ mod tests {
         );
         assert_eq!(
             frame_with_limit(MSG, MSG.len() - 1),
-            Err(FrameError::TooLarge {
-                limit: MSG.len() - 1
-            })
+            Err(FrameError::TooLarge { limit: MSG.len() - 1 })
         );
     }
 }

@@ -133,10 +133,7 @@ mod tests {
     #[test]
     fn methods_are_case_sensitive_and_unknown_ones_are_kept() {
         assert_eq!(Method::from_token("invite"), Method::Other("invite"));
-        assert_eq!(
-            Method::parse("RE%47IST%45R"),
-            Some(Method::Other("RE%47IST%45R"))
-        );
+        assert_eq!(Method::parse("RE%47IST%45R"), Some(Method::Other("RE%47IST%45R")));
         assert_eq!(Method::parse("IN VITE"), None);
         assert_eq!(Method::parse(""), None);
     }

@@ -52,7 +52,8 @@ impl fmt::Display for DeclarationError {
 }
 
 fn is_version(v: &str) -> bool {
-    v.strip_prefix("1.").is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    v.strip_prefix("1.")
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn is_encoding_name(v: &str) -> bool {
@@ -69,7 +70,11 @@ fn skip_spaces(s: &str, at: usize) -> usize {
 /// Reads the pseudo-attributes in `data` (everything between `<?xml` and `?>`). On error, returns the
 /// byte offset in `data` of the offending part.
 pub(crate) fn parse(data: &str) -> Result<Declaration<'_>, (DeclarationError, usize)> {
-    let mut decl = Declaration { version: "", encoding: None, standalone: None };
+    let mut decl = Declaration {
+        version: "",
+        encoding: None,
+        standalone: None,
+    };
     let mut seen_version = false;
     let mut pos = 0;
     loop {
@@ -90,7 +95,11 @@ pub(crate) fn parse(data: &str) -> Result<Declaration<'_>, (DeclarationError, us
             _ => return Err((DeclarationError::UnknownPseudoAttribute, name_at)),
         };
         if !order_ok {
-            let error = if seen_version { DeclarationError::OutOfOrder } else { DeclarationError::MissingVersion };
+            let error = if seen_version {
+                DeclarationError::OutOfOrder
+            } else {
+                DeclarationError::MissingVersion
+            };
             return Err((error, name_at));
         }
         let eq_at = skip_spaces(data, name_at + name_len);
@@ -132,7 +141,14 @@ mod tests {
     #[test]
     fn accepts_the_three_pseudo_attributes_in_order() {
         let d = parse(" version = '1.0' encoding=\"UTF-8\"\tstandalone='yes' ").unwrap();
-        assert_eq!(d, Declaration { version: "1.0", encoding: Some("UTF-8"), standalone: Some("yes") });
+        assert_eq!(
+            d,
+            Declaration {
+                version: "1.0",
+                encoding: Some("UTF-8"),
+                standalone: Some("yes")
+            }
+        );
         assert_eq!(parse(" version=\"1.10\"").unwrap().version, "1.10");
     }
 
@@ -141,18 +157,42 @@ mod tests {
         let cases: &[(&str, DeclarationError, usize)] = &[
             ("", DeclarationError::MissingVersion, 0),
             (" encoding='UTF-8'", DeclarationError::MissingVersion, 1),
-            (" version='1.0ecipient-uri>' encoding='UTF-8'", DeclarationError::InvalidVersion, 10),
+            (
+                " version='1.0ecipient-uri>' encoding='UTF-8'",
+                DeclarationError::InvalidVersion,
+                10,
+            ),
             (" version='2.0'", DeclarationError::InvalidVersion, 10),
             (" version='1.'", DeclarationError::InvalidVersion, 10),
-            (" version='1.0' foo='x'", DeclarationError::UnknownPseudoAttribute, 15),
-            (" version='1.0' standalone='no' encoding='UTF-8'", DeclarationError::OutOfOrder, 31),
+            (
+                " version='1.0' foo='x'",
+                DeclarationError::UnknownPseudoAttribute,
+                15,
+            ),
+            (
+                " version='1.0' standalone='no' encoding='UTF-8'",
+                DeclarationError::OutOfOrder,
+                31,
+            ),
             (" version='1.0' version='1.0'", DeclarationError::OutOfOrder, 15),
-            (" version='1.0'encoding='UTF-8'", DeclarationError::MissingSpace, 14),
+            (
+                " version='1.0'encoding='UTF-8'",
+                DeclarationError::MissingSpace,
+                14,
+            ),
             (" version '1.0'", DeclarationError::MalformedValue, 9),
             (" version='1.0\"", DeclarationError::MalformedValue, 9),
             (" version=1.0", DeclarationError::MalformedValue, 9),
-            (" version='1.0' encoding='8bit'", DeclarationError::InvalidEncoding, 25),
-            (" version='1.0' standalone='maybe'", DeclarationError::InvalidStandalone, 27),
+            (
+                " version='1.0' encoding='8bit'",
+                DeclarationError::InvalidEncoding,
+                25,
+            ),
+            (
+                " version='1.0' standalone='maybe'",
+                DeclarationError::InvalidStandalone,
+                27,
+            ),
         ];
         for &(data, error, offset) in cases {
             assert_eq!(parse(data), Err((error, offset)), "{data:?}");

@@ -33,7 +33,10 @@ impl fmt::Display for DecodeError {
         match self {
             DecodeError::BufferTooSmall => f.write_str("XML text: output buffer too small to decode into"),
             DecodeError::InvalidReference { offset } => {
-                write!(f, "XML text: invalid entity or character reference at byte {offset}")
+                write!(
+                    f,
+                    "XML text: invalid entity or character reference at byte {offset}"
+                )
             }
         }
     }
@@ -58,8 +61,12 @@ pub(crate) fn reference(text: &str) -> Option<(char, usize)> {
         _ => {
             let digits = name.strip_prefix('#')?;
             let code = match digits.strip_prefix('x') {
-                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => u32::from_str_radix(hex, 16).ok()?,
-                None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => digits.parse::<u32>().ok()?,
+                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    u32::from_str_radix(hex, 16).ok()?
+                }
+                None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    digits.parse::<u32>().ok()?
+                }
                 _ => return None,
             };
             char::from_u32(code).filter(|c| is_xml_char(*c))?
@@ -80,7 +87,10 @@ pub fn decode<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o str, DecodeError>
     let mut i = 0;
     while let Some(rel) = memchr::memchr(b'&', text.as_bytes().get(i..).unwrap_or(&[])) {
         let at = i + rel;
-        let (c, len) = text.get(at..).and_then(reference).ok_or(DecodeError::InvalidReference { offset: at })?;
+        let (c, len) = text
+            .get(at..)
+            .and_then(reference)
+            .ok_or(DecodeError::InvalidReference { offset: at })?;
         w.push(text.as_bytes().get(plain_from..at).unwrap_or(&[]))?;
         let mut enc = [0u8; 4];
         w.push_str(c.encode_utf8(&mut enc))?;
@@ -90,7 +100,8 @@ pub fn decode<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o str, DecodeError>
     w.push(text.as_bytes().get(plain_from..).unwrap_or(&[]))?;
     let (buf, len) = w.finish();
     let done: &'o [u8] = buf;
-    core::str::from_utf8(done.get(..len).unwrap_or(&[])).map_err(|_| DecodeError::InvalidReference { offset: 0 })
+    core::str::from_utf8(done.get(..len).unwrap_or(&[]))
+        .map_err(|_| DecodeError::InvalidReference { offset: 0 })
 }
 
 #[cfg(test)]
@@ -100,17 +111,35 @@ mod tests {
     #[test]
     fn decodes_predefined_and_numeric_references() {
         let mut out = [0u8; 32];
-        assert_eq!(decode("a&lt;b&gt;&amp;&quot;&apos;&#65;&#x263A;", &mut out).unwrap(), "a<b>&\"'A\u{263a}");
+        assert_eq!(
+            decode("a&lt;b&gt;&amp;&quot;&apos;&#65;&#x263A;", &mut out).unwrap(),
+            "a<b>&\"'A\u{263a}"
+        );
     }
 
     #[test]
     fn rejects_unknown_and_non_characters() {
         let mut out = [0u8; 32];
-        assert_eq!(decode("x&nbsp;", &mut out), Err(DecodeError::InvalidReference { offset: 1 }));
-        assert_eq!(decode("&#0;", &mut out), Err(DecodeError::InvalidReference { offset: 0 }));
-        assert_eq!(decode("&#xD800;", &mut out), Err(DecodeError::InvalidReference { offset: 0 }));
-        assert_eq!(decode("&amp", &mut out), Err(DecodeError::InvalidReference { offset: 0 }));
-        assert_eq!(decode("&#x;", &mut out), Err(DecodeError::InvalidReference { offset: 0 }));
+        assert_eq!(
+            decode("x&nbsp;", &mut out),
+            Err(DecodeError::InvalidReference { offset: 1 })
+        );
+        assert_eq!(
+            decode("&#0;", &mut out),
+            Err(DecodeError::InvalidReference { offset: 0 })
+        );
+        assert_eq!(
+            decode("&#xD800;", &mut out),
+            Err(DecodeError::InvalidReference { offset: 0 })
+        );
+        assert_eq!(
+            decode("&amp", &mut out),
+            Err(DecodeError::InvalidReference { offset: 0 })
+        );
+        assert_eq!(
+            decode("&#x;", &mut out),
+            Err(DecodeError::InvalidReference { offset: 0 })
+        );
     }
 
     #[test]

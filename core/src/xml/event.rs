@@ -69,12 +69,16 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NoRootElement => "document has no root element",
             ErrorKind::ContentOutsideRoot => "text or a second element outside the root element",
             ErrorKind::InvalidName => "missing or invalid element or attribute name",
-            ErrorKind::MalformedMarkup => "`<` does not start a tag, comment, CDATA section or processing instruction",
+            ErrorKind::MalformedMarkup => {
+                "`<` does not start a tag, comment, CDATA section or processing instruction"
+            }
             ErrorKind::MalformedAttribute => "attribute needs name=\"value\" with no `<` in the value",
             ErrorKind::DuplicateAttribute => "attribute appears twice on the same element",
             ErrorKind::MismatchedEndTag => "end tag does not match the open element",
             ErrorKind::UnexpectedEndTag => "end tag without an open element",
-            ErrorKind::InvalidReference => "`&` must start &lt; &gt; &amp; &quot; &apos; or a character reference",
+            ErrorKind::InvalidReference => {
+                "`&` must start &lt; &gt; &amp; &quot; &apos; or a character reference"
+            }
             ErrorKind::InvalidCharacter => "character not allowed in XML here",
             ErrorKind::DoubleHyphenInComment => "`--` is not allowed inside a comment",
             ErrorKind::MisplacedDeclaration => "XML declaration must come first and be spelled <?xml",
@@ -107,8 +111,14 @@ pub struct QName<'a> {
 impl<'a> QName<'a> {
     pub(crate) fn split(name: &'a str) -> QName<'a> {
         match name.split_once(':') {
-            Some((p, l)) => QName { prefix: Some(p), local: l },
-            None => QName { prefix: None, local: name },
+            Some((p, l)) => QName {
+                prefix: Some(p),
+                local: l,
+            },
+            None => QName {
+                prefix: None,
+                local: name,
+            },
         }
     }
 }
@@ -163,7 +173,10 @@ impl<'a> Iterator for Attributes<'a> {
         let body = after.get(1..)?;
         let close = body.find(quote)?;
         self.rest = body.get(close + 1..)?;
-        Some(Attribute { name: QName::split(name.trim_end_matches(is_space)), raw_value: body.get(..close)? })
+        Some(Attribute {
+            name: QName::split(name.trim_end_matches(is_space)),
+            raw_value: body.get(..close)?,
+        })
     }
 }
 
@@ -188,7 +201,9 @@ impl<'a> StartElement<'a> {
 
     /// The raw value of the unprefixed attribute `local`.
     pub fn attribute(&self, local: &str) -> Option<&'a str> {
-        self.attributes().find(|a| a.name.prefix.is_none() && a.name.local == local).map(|a| a.raw_value)
+        self.attributes()
+            .find(|a| a.name.prefix.is_none() && a.name.local == local)
+            .map(|a| a.raw_value)
     }
 
     /// True for `<a/>`: the matching [`Event::End`] follows immediately.
@@ -233,7 +248,9 @@ impl<'a> Text<'a> {
 
     /// True when the text is only XML whitespace.
     pub fn is_whitespace(&self) -> bool {
-        self.raw.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        self.raw
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
     }
 }
 

@@ -29,12 +29,14 @@ mod event;
 mod reader;
 mod text;
 
-pub use declaration::DeclarationError;
-pub use entity::{decode, needs_decoding, DecodeError};
-pub use event::{Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
-pub use reader::Reader;
 /// The buffer writer, now shared by the whole crate as [`crate::write`]; kept under its old path.
 pub use crate::write as writer;
+pub use declaration::DeclarationError;
+pub use entity::{decode, needs_decoding, DecodeError};
+pub use event::{
+    Attribute, Attributes, Declaration, EndElement, Error, ErrorKind, Event, QName, StartElement, Text,
+};
+pub use reader::Reader;
 pub use text::XmlText;
 
 /// Default bound on nested open elements. The deepest SIMPLE document (conference-info) nests 6 levels.

@@ -40,7 +40,11 @@ struct NsBinding<'a> {
 
 /// The pull reader. `MAX_DEPTH` bounds nesting, `MAX_NS` the namespace declarations in scope.
 #[derive(Debug)]
-pub struct Reader<'a, const MAX_DEPTH: usize = DEFAULT_MAX_DEPTH, const MAX_NS: usize = DEFAULT_MAX_NAMESPACES> {
+pub struct Reader<
+    'a,
+    const MAX_DEPTH: usize = DEFAULT_MAX_DEPTH,
+    const MAX_NS: usize = DEFAULT_MAX_NAMESPACES,
+> {
     src: &'a str,
     pos: usize,
     open: heapless::Vec<&'a str, MAX_DEPTH>,
@@ -55,7 +59,13 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
     pub fn new(input: &'a [u8]) -> Self {
         let (src, failed) = match core::str::from_utf8(input) {
             Ok(s) => (s, None),
-            Err(e) => ("", Some(Error { kind: ErrorKind::NotUtf8, offset: e.valid_up_to() })),
+            Err(e) => (
+                "",
+                Some(Error {
+                    kind: ErrorKind::NotUtf8,
+                    offset: e.valid_up_to(),
+                }),
+            ),
         };
         let pos = if src.starts_with('\u{FEFF}') { 3 } else { 0 };
         Reader {
@@ -84,7 +94,12 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         if prefix == Some("xml") {
             return Some(XML_NS);
         }
-        self.ns.iter().rev().find(|b| b.prefix == prefix).map(|b| b.uri).filter(|u| !u.is_empty())
+        self.ns
+            .iter()
+            .rev()
+            .find(|b| b.prefix == prefix)
+            .map(|b| b.uri)
+            .filter(|u| !u.is_empty())
     }
 
     /// The next event, `Ok(None)` after the end of a well-formed document. After an error every call
@@ -159,7 +174,9 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                     return Err(self.err(ErrorKind::ContentOutsideRoot, start));
                 }
                 let body = rest.get(9..).unwrap_or("");
-                let end = body.find("]]>").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
+                let end = body
+                    .find("]]>")
+                    .ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
                 let data = body.get(..end).unwrap_or("");
                 self.check_chars(data, start + 9)?;
                 self.pos = start + 9 + end + 3;
@@ -193,7 +210,10 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         let mut from = 0;
         while let Some(rel) = memchr::memchr(b'&', s.as_bytes().get(from..).unwrap_or(&[])) {
             let at = from + rel;
-            let (_, len) = s.get(at..).and_then(reference).ok_or(self.err(ErrorKind::InvalidReference, offset + at))?;
+            let (_, len) = s
+                .get(at..)
+                .and_then(reference)
+                .ok_or(self.err(ErrorKind::InvalidReference, offset + at))?;
             from = at + len;
         }
         Ok(())
@@ -221,7 +241,10 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             }
             return self.declaration(data, start);
         }
-        Ok(Event::ProcessingInstruction { target, data: data.trim_matches(is_space) })
+        Ok(Event::ProcessingInstruction {
+            target,
+            data: data.trim_matches(is_space),
+        })
     }
 
     fn declaration(&self, data: &'a str, start: usize) -> Result<Event<'a>, Error> {
@@ -253,7 +276,11 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         let after = body.get(len..).unwrap_or("");
         let trimmed = after.trim_start_matches(is_space);
         if !trimmed.starts_with('>') {
-            let kind = if trimmed.is_empty() { ErrorKind::UnexpectedEof } else { ErrorKind::MalformedMarkup };
+            let kind = if trimmed.is_empty() {
+                ErrorKind::UnexpectedEof
+            } else {
+                ErrorKind::MalformedMarkup
+            };
             return Err(self.err(kind, start + 2 + len));
         }
         match self.open.last() {
@@ -316,7 +343,9 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             if names.contains(&aname) {
                 return Err(self.err(ErrorKind::DuplicateAttribute, start + name_at));
             }
-            names.push(aname).map_err(|_| self.err(ErrorKind::TooManyAttributes, start + name_at))?;
+            names
+                .push(aname)
+                .map_err(|_| self.err(ErrorKind::TooManyAttributes, start + name_at))?;
             i += alen;
             let at = rest.get(i..).unwrap_or("");
             let t = at.trim_start_matches(is_space);
@@ -332,7 +361,9 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                 None => return Err(self.err(ErrorKind::UnexpectedEof, start + i)),
             };
             let value_area = t2.get(1..).unwrap_or("");
-            let close = value_area.find(quote).ok_or(self.err(ErrorKind::UnexpectedEof, start + i))?;
+            let close = value_area
+                .find(quote)
+                .ok_or(self.err(ErrorKind::UnexpectedEof, start + i))?;
             let value = value_area.get(..close).unwrap_or("");
             if let Some(lt) = value.find('<') {
                 return Err(self.err(ErrorKind::MalformedAttribute, start + i + 1 + lt));
@@ -342,7 +373,9 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         };
         let attrs = rest.get(attrs_start..attrs_end).unwrap_or("");
         let depth = self.open.len() + 1;
-        self.open.push(name).map_err(|_| self.err(ErrorKind::TooDeep, start))?;
+        self.open
+            .push(name)
+            .map_err(|_| self.err(ErrorKind::TooDeep, start))?;
         self.root_seen = true;
         for a in (Attributes { rest: attrs }) {
             let prefix = match (a.name.prefix, a.name.local) {
@@ -350,8 +383,14 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                 (None, "xmlns") => None,
                 _ => continue,
             };
-            let binding = NsBinding { prefix, uri: a.raw_value, depth };
-            self.ns.push(binding).map_err(|_| self.err(ErrorKind::TooManyNamespaces, start))?;
+            let binding = NsBinding {
+                prefix,
+                uri: a.raw_value,
+                depth,
+            };
+            self.ns
+                .push(binding)
+                .map_err(|_| self.err(ErrorKind::TooManyNamespaces, start))?;
         }
         let qname = QName::split(name);
         let namespace = self.resolve(qname.prefix);
@@ -367,7 +406,13 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         }
         self.pos = start + tag_end;
         self.pending_end = empty;
-        Ok(Event::Start(StartElement { name: qname, namespace, attrs, empty, offset: start }))
+        Ok(Event::Start(StartElement {
+            name: qname,
+            namespace,
+            attrs,
+            empty,
+            offset: start,
+        }))
     }
 }
 
@@ -414,7 +459,11 @@ mod tests {
                 ErrorKind::MalformedDeclaration(DeclarationError::InvalidVersion),
                 15,
             ),
-            ("<?xml version='1.0' foo='x'?><a/>", ErrorKind::MalformedDeclaration(DeclarationError::UnknownPseudoAttribute), 20),
+            (
+                "<?xml version='1.0' foo='x'?><a/>",
+                ErrorKind::MalformedDeclaration(DeclarationError::UnknownPseudoAttribute),
+                20,
+            ),
         ];
         for &(doc, kind, offset) in cases {
             assert_eq!(error_of(doc), Error { kind, offset }, "{doc:?}");
@@ -429,11 +478,29 @@ mod tests {
                 break e;
             }
         };
-        assert_eq!(e, Error { kind: ErrorKind::TooDeep, offset: 6 });
+        assert_eq!(
+            e,
+            Error {
+                kind: ErrorKind::TooDeep,
+                offset: 6
+            }
+        );
         let mut r: Reader<'_, 4, 1> = Reader::new(b"<a xmlns='u'><b xmlns:p='v'/></a>");
         assert!(r.next_event().is_ok());
-        assert_eq!(r.next_event(), Err(Error { kind: ErrorKind::TooManyNamespaces, offset: 13 }));
-        assert_eq!(r.next_event(), Err(Error { kind: ErrorKind::TooManyNamespaces, offset: 13 }));
+        assert_eq!(
+            r.next_event(),
+            Err(Error {
+                kind: ErrorKind::TooManyNamespaces,
+                offset: 13
+            })
+        );
+        assert_eq!(
+            r.next_event(),
+            Err(Error {
+                kind: ErrorKind::TooManyNamespaces,
+                offset: 13
+            })
+        );
     }
 
     #[test]
@@ -446,6 +513,14 @@ mod tests {
                 seen.push((s.name.local, s.namespace));
             }
         }
-        assert_eq!(seen, [("r", Some("d")), ("a", Some("inner")), ("b", Some("pp")), ("c", None)]);
+        assert_eq!(
+            seen,
+            [
+                ("r", Some("d")),
+                ("a", Some("inner")),
+                ("b", Some("pp")),
+                ("c", None)
+            ]
+        );
     }
 }

@@ -112,8 +112,14 @@ impl<'a> XmlText<'a> {
 
     fn pieces(&self) -> Pieces<'a> {
         match self {
-            XmlText::Escaped(s) => Pieces { rest: s, escaped: true },
-            XmlText::Plain(s) => Pieces { rest: s, escaped: false },
+            XmlText::Escaped(s) => Pieces {
+                rest: s,
+                escaped: true,
+            },
+            XmlText::Plain(s) => Pieces {
+                rest: s,
+                escaped: false,
+            },
         }
     }
 
@@ -280,13 +286,22 @@ mod tests {
 
     #[test]
     fn escaped_is_written_verbatim_and_plain_is_escaped() {
-        assert_eq!(written(XmlText::Escaped("a &amp; b &gt; &#x41;"), false), "a &amp; b &gt; &#x41;");
-        assert_eq!(written(XmlText::Plain("a &amp; <b> \"'"), false), "a &amp;amp; &lt;b&gt; &quot;&apos;");
+        assert_eq!(
+            written(XmlText::Escaped("a &amp; b &gt; &#x41;"), false),
+            "a &amp; b &gt; &#x41;"
+        );
+        assert_eq!(
+            written(XmlText::Plain("a &amp; <b> \"'"), false),
+            "a &amp;amp; &lt;b&gt; &quot;&apos;"
+        );
     }
 
     #[test]
     fn escaped_attribute_value_from_single_quotes_gets_its_double_quotes_escaped() {
-        assert_eq!(written(XmlText::Escaped("say \"hi\" &amp; go"), true), "say &quot;hi&quot; &amp; go");
+        assert_eq!(
+            written(XmlText::Escaped("say \"hi\" &amp; go"), true),
+            "say &quot;hi&quot; &amp; go"
+        );
         assert_eq!(written(XmlText::Plain("en\"x"), true), "en&quot;x");
     }
 
@@ -301,12 +316,24 @@ mod tests {
     #[test]
     fn decode_into_replaces_references_only_in_escaped_text() {
         let mut out = [0u8; 64];
-        assert_eq!(XmlText::Escaped("&lt;id&gt;&#65;&#x263A;&amp;amp;").decode_into(&mut out), Ok("<id>A\u{263a}&amp;"));
+        assert_eq!(
+            XmlText::Escaped("&lt;id&gt;&#65;&#x263A;&amp;amp;").decode_into(&mut out),
+            Ok("<id>A\u{263a}&amp;")
+        );
         assert_eq!(XmlText::Plain("&lt;").decode_into(&mut out), Ok("&lt;"));
-        assert_eq!(XmlText::Escaped("x&bogus;").decode_into(&mut out), Err(DecodeError::InvalidReference { offset: 1 }));
+        assert_eq!(
+            XmlText::Escaped("x&bogus;").decode_into(&mut out),
+            Err(DecodeError::InvalidReference { offset: 1 })
+        );
         let mut small = [0u8; 3];
-        assert_eq!(XmlText::Plain("abcd").decode_into(&mut small), Err(DecodeError::BufferTooSmall));
-        assert_eq!(XmlText::Escaped("&amp;&amp;&amp;&amp;").decode_into(&mut small), Err(DecodeError::BufferTooSmall));
+        assert_eq!(
+            XmlText::Plain("abcd").decode_into(&mut small),
+            Err(DecodeError::BufferTooSmall)
+        );
+        assert_eq!(
+            XmlText::Escaped("&amp;&amp;&amp;&amp;").decode_into(&mut small),
+            Err(DecodeError::BufferTooSmall)
+        );
     }
 
     #[test]
@@ -326,8 +353,14 @@ mod tests {
     fn eq_plain_never_matches_an_invalid_reference() {
         assert!(!XmlText::Escaped("a&b").eq_plain("a&b"));
         assert!(!XmlText::Escaped("&#0;").eq_plain("\0"));
-        assert_eq!(XmlText::escaped("a&b"), Err(DecodeError::InvalidReference { offset: 1 }));
-        assert_eq!(XmlText::escaped("&amp;&x"), Err(DecodeError::InvalidReference { offset: 5 }));
+        assert_eq!(
+            XmlText::escaped("a&b"),
+            Err(DecodeError::InvalidReference { offset: 1 })
+        );
+        assert_eq!(
+            XmlText::escaped("&amp;&x"),
+            Err(DecodeError::InvalidReference { offset: 5 })
+        );
         assert_eq!(XmlText::escaped("&amp;"), Ok(XmlText::Escaped("&amp;")));
     }
 
@@ -335,7 +368,11 @@ mod tests {
     fn eq_plain_is_exact_for_long_texts() {
         // Far longer than any stack chunk: a reference every few characters, differing only at the end.
         let plain: String = (0..5000).map(|i| ["x<", "&y", "é>", "'z"][i % 4]).collect();
-        let escaped = plain.replace('&', "&amp;").replace('<', "&#60;").replace('>', "&#x3e;").replace('\'', "&apos;");
+        let escaped = plain
+            .replace('&', "&amp;")
+            .replace('<', "&#60;")
+            .replace('>', "&#x3e;")
+            .replace('\'', "&apos;");
         assert!(XmlText::Escaped(&escaped).eq_plain(&plain));
         let mut other = plain.clone();
         other.pop();

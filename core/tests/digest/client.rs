@@ -18,10 +18,7 @@ fn check_rfc7616_3_9_1(challenge: &str, authorization: &str, response: &str) {
         .expect("answerable");
     assert_eq!(answer.response(), response);
     let emitted = emit_client(&answer);
-    assert_eq!(
-        digest_credentials(&emitted),
-        digest_credentials(authorization)
-    );
+    assert_eq!(digest_credentials(&emitted), digest_credentials(authorization));
 }
 
 #[test]
@@ -65,44 +62,23 @@ fn rfc2617_3_5_response_matches_the_rfc() {
 #[test]
 fn rfc2617_3_5_response_from_a_stored_ha1() {
     let challenge = digest_challenge(RFC2617_CHALLENGE);
-    let stored = ha1(
-        Algorithm::MD5,
-        "Mufasa",
-        "testrealm@host.com",
-        "Circle Of Life",
-    );
+    let stored = ha1(Algorithm::MD5, "Mufasa", "testrealm@host.com", "Circle Of Life");
     let upper = stored.as_str().to_ascii_uppercase();
     for secret in [stored.as_str(), upper.as_str()] {
         let answer = DigestClient::new()
-            .respond_with_cnonce(
-                &challenge,
-                "Mufasa",
-                Secret::Ha1(secret),
-                &GET_INDEX,
-                "0a4f113b",
-            )
+            .respond_with_cnonce(&challenge, "Mufasa", Secret::Ha1(secret), &GET_INDEX, "0a4f113b")
             .expect("answerable");
         assert_eq!(answer.response(), RFC2617_RESPONSE);
     }
     let short = &stored.as_str()[..30];
-    let err = DigestClient::new().respond_with_cnonce(
-        &challenge,
-        "Mufasa",
-        Secret::Ha1(short),
-        &GET_INDEX,
-        "c",
-    );
+    let err =
+        DigestClient::new().respond_with_cnonce(&challenge, "Mufasa", Secret::Ha1(short), &GET_INDEX, "c");
     assert_eq!(err.err(), Some(ClientError::InvalidHa1));
 }
 
 #[test]
 fn compute_response_reproduces_rfc2617_3_5() {
-    let stored = ha1(
-        Algorithm::MD5,
-        "Mufasa",
-        "testrealm@host.com",
-        "Circle Of Life",
-    );
+    let stored = ha1(Algorithm::MD5, "Mufasa", "testrealm@host.com", "Circle Of Life");
     let response = compute_response(&ResponseInputs {
         algorithm: Algorithm::MD5,
         ha1: stored.as_str(),
@@ -144,10 +120,7 @@ fn rfc7616_3_9_2_printed_values_are_truncated_sha512_not_sha512_256() {
     let challenge = digest_challenge(RFC7616_3_9_2_CHALLENGE);
     assert_eq!(challenge.effective_algorithm(), Ok(Algorithm::SHA512_256));
     assert_eq!(challenge.userhash, Some(true));
-    assert_eq!(
-        challenge.other.get("charset"),
-        Some(ParamValue::Bare("UTF-8"))
-    );
+    assert_eq!(challenge.other.get("charset"), Some(ParamValue::Bare("UTF-8")));
     let username = "J\u{e4}s\u{f8}n Doe";
     let (nonce, cnonce) = (
         "5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
@@ -214,16 +187,12 @@ fn rfc2069_challenge_without_qop_gets_the_old_computation() {
     let ha2 = reference_hex(Algorithm::MD5, "REGISTER:sip:biloxi.com");
     let expected = reference_hex(Algorithm::MD5, &format!("{ha1}:abc123:{ha2}"));
     assert!(sent.response.eq_str(&expected), "{emitted}");
-    assert_eq!(
-        (sent.qop, sent.cnonce, sent.nonce_count),
-        (None, None, None)
-    );
+    assert_eq!((sent.qop, sent.cnonce, sent.nonce_count), (None, None, None));
 }
 
 #[test]
 fn auth_int_hashes_the_body_when_auth_is_not_offered() {
-    let challenge =
-        digest_challenge(r#"Digest realm="r", nonce="n", qop="auth-int", algorithm=SHA-256"#);
+    let challenge = digest_challenge(r#"Digest realm="r", nonce="n", qop="auth-int", algorithm=SHA-256"#);
     let body = b"v=0\r\n";
     let request = DigestRequest {
         method: "MESSAGE",
@@ -236,18 +205,14 @@ fn auth_int_hashes_the_body_when_auth_is_not_offered() {
     assert_eq!(answer.qop(), Some(Qop::AuthInt));
     let sha = Algorithm::SHA256;
     let ha1 = reference_hex(sha, "u:r:p");
-    let ha2 = reference_hex(
-        sha,
-        &format!("MESSAGE:sip:a@b:{}", reference_hex(sha, "v=0\r\n")),
-    );
+    let ha2 = reference_hex(sha, &format!("MESSAGE:sip:a@b:{}", reference_hex(sha, "v=0\r\n")));
     let expected = reference_hex(sha, &format!("{ha1}:n:00000001:cn:auth-int:{ha2}"));
     assert_eq!(answer.response(), expected);
 }
 
 #[test]
 fn sess_algorithms_mix_the_nonces_into_ha1() {
-    let challenge =
-        digest_challenge(r#"Digest realm="r", nonce="n", qop="auth", algorithm=MD5-sess"#);
+    let challenge = digest_challenge(r#"Digest realm="r", nonce="n", qop="auth", algorithm=MD5-sess"#);
     let request = DigestRequest {
         method: "REGISTER",
         uri: "sip:r",
@@ -331,12 +296,7 @@ fn userhash_replaces_the_username_when_the_server_asks() {
     assert_eq!(sent.username, Username::Plain(QuotedStr::new(&expected)));
     assert_eq!(sent.userhash, Some(true));
     assert_eq!(
-        userhash(
-            HashFunction::Sha256,
-            "Mufasa",
-            QuotedStr::new("api@example.org")
-        )
-        .as_str(),
+        userhash(HashFunction::Sha256, "Mufasa", QuotedStr::new("api@example.org")).as_str(),
         expected
     );
 }
@@ -364,25 +324,15 @@ fn unanswerable_challenges_are_typed_errors() {
     ];
     for (value, error) in cases {
         let challenge = digest_challenge(value);
-        let result = DigestClient::new().respond_with_cnonce(
-            &challenge,
-            "u",
-            Secret::Password("p"),
-            &request,
-            "c",
-        );
+        let result =
+            DigestClient::new().respond_with_cnonce(&challenge, "u", Secret::Password("p"), &request, "c");
         assert_eq!(result.err(), Some(error), "{value}");
         assert!(!error.to_string().is_empty());
     }
     let challenge = digest_challenge(r#"Digest realm="r", nonce="n", qop="auth""#);
     let long = "c".repeat(MAX_CNONCE_LEN + 1);
-    let result = DigestClient::new().respond_with_cnonce(
-        &challenge,
-        "u",
-        Secret::Password("p"),
-        &request,
-        &long,
-    );
+    let result =
+        DigestClient::new().respond_with_cnonce(&challenge, "u", Secret::Password("p"), &request, &long);
     assert_eq!(result.err(), Some(ClientError::CnonceTooLong));
 }
 
@@ -395,16 +345,12 @@ fn the_strongest_supported_challenge_is_chosen() {
         RFC7616_CHALLENGE_SHA256,
         "Digest garbage",
     ];
-    let strongest =
-        select_challenge(values, ChallengePreference::Strongest).expect("one is supported");
+    let strongest = select_challenge(values, ChallengePreference::Strongest).expect("one is supported");
     assert_eq!(strongest.effective_algorithm(), Ok(Algorithm::SHA256));
     let topmost = select_challenge(values, ChallengePreference::Topmost).expect("one is supported");
     assert_eq!(topmost.effective_algorithm(), Ok(Algorithm::MD5));
     let none = select_challenge(
-        [
-            "Basic realm=\"r\"",
-            r#"Digest realm="r", nonce="n", algorithm=X"#,
-        ],
+        ["Basic realm=\"r\"", r#"Digest realm="r", nonce="n", algorithm=X"#],
         Default::default(),
     );
     assert_eq!(none, None);

@@ -10,9 +10,7 @@ fn rfc7616_3_9_1_challenges_parse() {
     ] {
         let c = digest_challenge(value);
         assert!(c.realm.eq_str("http-auth@example.org"));
-        assert!(c
-            .nonce
-            .eq_str("7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"));
+        assert!(c.nonce.eq_str("7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v"));
         assert_eq!(
             c.opaque.map(|o| o.to_string()).as_deref(),
             Some("FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS")
@@ -28,11 +26,7 @@ fn rfc7616_3_9_1_challenges_parse() {
 #[test]
 fn rfc7616_3_9_1_authorizations_parse() {
     for (value, algorithm, response) in [
-        (
-            RFC7616_AUTHORIZATION_MD5,
-            Algorithm::MD5,
-            RFC7616_MD5_RESPONSE,
-        ),
+        (RFC7616_AUTHORIZATION_MD5, Algorithm::MD5, RFC7616_MD5_RESPONSE),
         (
             RFC7616_AUTHORIZATION_SHA256,
             Algorithm::SHA256,
@@ -69,8 +63,7 @@ fn rfc2617_3_5_headers_parse() {
 #[test]
 fn rfc4475_regaut01_unknown_scheme_is_kept() {
     let message = core::str::from_utf8(REGAUT01).expect("regaut01 is ASCII");
-    let value =
-        header_value(message, "Authorization").expect("regaut01 has an Authorization header");
+    let value = header_value(message, "Authorization").expect("regaut01 has an Authorization header");
     let Ok(Credentials::Other(other)) = Credentials::parse(value) else {
         panic!("regaut01 must parse as an unknown scheme")
     };
@@ -85,10 +78,7 @@ fn rfc4475_regaut01_unknown_scheme_is_kept() {
     assert_eq!(params[0].value, ParamValue::Bare("here"));
     // Forwarded unmodified (RFC 4475 §3.3.7): emitting gives the received value back.
     let mut buf = [0u8; 64];
-    assert_eq!(
-        emit_credentials(&Credentials::Other(other), &mut buf),
-        value
-    );
+    assert_eq!(emit_credentials(&Credentials::Other(other), &mut buf), value);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -97,11 +87,7 @@ fn rfc4475_regaut01_unknown_scheme_is_kept() {
 #[test]
 fn quoted_strings_keep_escapes_and_commas_until_read() {
     let c = digest_challenge(r#"Digest realm="a \"quoted\", realm\\", nonce="n,1""#);
-    assert_eq!(
-        c.realm.as_plain(),
-        None,
-        "escapes present: no single plain slice"
-    );
+    assert_eq!(c.realm.as_plain(), None, "escapes present: no single plain slice");
     assert_eq!(c.realm.to_string(), r#"a "quoted", realm\"#);
     assert!(c.realm.eq_str(r#"a "quoted", realm\"#));
     let mut buf = [0u8; 32];
@@ -115,15 +101,11 @@ fn quoted_strings_keep_escapes_and_commas_until_read() {
 
 #[test]
 fn names_and_scheme_are_case_insensitive_and_unknown_params_kept() {
-    let c = digest_challenge(
-        r#"dIgEsT REALM="r", Nonce=abc, x-extra="1,2", ALGORITHM=sha-256-SESS, flag=on"#,
-    );
+    let c =
+        digest_challenge(r#"dIgEsT REALM="r", Nonce=abc, x-extra="1,2", ALGORITHM=sha-256-SESS, flag=on"#);
     assert!(c.realm.eq_str("r"));
     assert!(c.nonce.eq_str("abc"));
-    assert_eq!(
-        c.algorithm,
-        Some(AlgorithmValue::Known(Algorithm::SHA256_SESS))
-    );
+    assert_eq!(c.algorithm, Some(AlgorithmValue::Known(Algorithm::SHA256_SESS)));
     let extras: Vec<_> = c
         .other
         .iter()
@@ -134,10 +116,7 @@ fn names_and_scheme_are_case_insensitive_and_unknown_params_kept() {
         [("x-extra", "1,2".to_string()), ("flag", "on".to_string())]
     );
     assert_eq!(
-        c.other
-            .get("X-EXTRA")
-            .map(|v| v.content().to_string())
-            .as_deref(),
+        c.other.get("X-EXTRA").map(|v| v.content().to_string()).as_deref(),
         Some("1,2")
     );
 }
@@ -158,14 +137,8 @@ fn unknown_algorithm_is_kept_and_reported() {
 #[test]
 fn every_registry_algorithm_name_parses() {
     for algorithm in Algorithm::ALL {
-        let value = format!(
-            r#"Digest realm="r", nonce="n", algorithm={}"#,
-            algorithm.name()
-        );
-        assert_eq!(
-            digest_challenge(&value).effective_algorithm(),
-            Ok(algorithm)
-        );
+        let value = format!(r#"Digest realm="r", nonce="n", algorithm={}"#, algorithm.name());
+        assert_eq!(digest_challenge(&value).effective_algorithm(), Ok(algorithm));
     }
 }
 
@@ -185,18 +158,14 @@ fn qop_options_accept_token_form_and_unknown_values() {
     assert_eq!(c.qop.expect("qop").iter().collect::<Vec<_>>(), [Qop::Auth]);
     let c = digest_challenge("Digest realm=\"r\", nonce=\"n\", qop=\" auth-conf ,, AUTH \"");
     let options: Vec<_> = c.qop.expect("qop").iter().collect();
-    assert_eq!(
-        options,
-        [Qop::Other(QuotedStr::new("auth-conf")), Qop::Auth]
-    );
+    assert_eq!(options, [Qop::Other(QuotedStr::new("auth-conf")), Qop::Auth]);
     assert!(c.qop.expect("qop").contains(Qop::Auth));
     assert!(!c.qop.expect("qop").contains(Qop::AuthInt));
 }
 
 #[test]
 fn domain_lists_split_on_whitespace() {
-    let c =
-        digest_challenge(r#"Digest realm="r", nonce="n", domain="sip:a.example  sip:b.example""#);
+    let c = digest_challenge(r#"Digest realm="r", nonce="n", domain="sip:a.example  sip:b.example""#);
     assert_eq!(
         c.domain_uris().collect::<Vec<_>>(),
         ["sip:a.example", "sip:b.example"]
@@ -219,14 +188,14 @@ fn nonce_count_must_be_eight_hex_digits() {
 
 #[test]
 fn username_star_is_kept_encoded_and_conflicts_with_username() {
-    let value = r#"Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm="r", nonce="n", uri="/", response="""#;
+    let value =
+        r#"Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm="r", nonce="n", uri="/", response="""#;
     let c = digest_credentials(value);
     assert_eq!(
         c.username,
         Username::Extended(QuotedStr::new("UTF-8''J%C3%A4s%C3%B8n%20Doe"))
     );
-    let both =
-        r#"Digest username="u", username*=UTF-8''u, realm="r", nonce="n", uri="/", response="""#;
+    let both = r#"Digest username="u", username*=UTF-8''u, realm="r", nonce="n", uri="/", response="""#;
     let err = Credentials::parse(both).expect_err("both usernames");
     assert_eq!(err.kind, ParseErrorKind::ConflictingUsernames);
     assert_eq!(err.offset, 21);
@@ -242,22 +211,14 @@ fn syntax_errors_name_the_problem_and_the_offset() {
         ("Digest realm=", ParseErrorKind::ExpectedValue, 13),
         ("Digest =r", ParseErrorKind::ExpectedParamName, 7),
         ("Digest realm=\"abc", ParseErrorKind::UnterminatedQuote, 13),
-        (
-            "Digest realm=\"a\\\u{e9}\"",
-            ParseErrorKind::InvalidEscape,
-            15,
-        ),
+        ("Digest realm=\"a\\\u{e9}\"", ParseErrorKind::InvalidEscape, 15),
         ("Digest realm=r nonce=n", ParseErrorKind::ExpectedComma, 15),
         (
             "Digest realm=\"a\r\nb\", nonce=n",
             ParseErrorKind::BareLineBreak,
             15,
         ),
-        (
-            "Digest realm=r,\nnonce=n",
-            ParseErrorKind::BareLineBreak,
-            15,
-        ),
+        ("Digest realm=r,\nnonce=n", ParseErrorKind::BareLineBreak, 15),
         (
             "Digest realm=r, nonce=n, REALM=s",
             ParseErrorKind::DuplicateParam(KnownParam::Realm),
@@ -279,8 +240,8 @@ fn syntax_errors_name_the_problem_and_the_offset() {
         assert_eq!((err.kind, err.offset), (*kind, *offset), "{value:?}");
         assert!(!err.to_string().is_empty());
     }
-    let err = Credentials::parse(r#"Digest username="u", realm="r", nonce="n", response="""#)
-        .expect_err("uri");
+    let err =
+        Credentials::parse(r#"Digest username="u", realm="r", nonce="n", response="""#).expect_err("uri");
     assert_eq!(err.kind, ParseErrorKind::MissingParam(KnownParam::Uri));
 }
 
@@ -331,10 +292,7 @@ fn emitting_escapes_plain_text_and_rejects_line_breaks() {
     assert_eq!(text, r#"Digest realm="say \"hi\"\\", nonce="n""#);
     assert_eq!(digest_challenge(&text).realm, c.realm);
     c.realm = QuotedStr::new("evil\r\nVia: injected");
-    assert_eq!(
-        Challenge::Digest(c).emit(&mut buf),
-        Err(EmitError::InvalidValue)
-    );
+    assert_eq!(Challenge::Digest(c).emit(&mut buf), Err(EmitError::InvalidValue));
 }
 
 #[test]

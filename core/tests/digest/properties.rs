@@ -150,25 +150,17 @@ fn noisy_digest_header() -> impl Strategy<Value = String> {
         "response=\"\"",
     ];
     let random = prop::collection::vec(
-        (prop::sample::select(NAMES), prop::sample::select(VALUES))
-            .prop_map(|(n, v)| format!("{n}={v}")),
+        (prop::sample::select(NAMES), prop::sample::select(VALUES)).prop_map(|(n, v)| format!("{n}={v}")),
         0..5,
     );
-    let separators = prop::collection::vec(
-        prop::sample::select(&[", ", ",", " ,\r\n\t", ",, "][..]),
-        12,
-    );
+    let separators = prop::collection::vec(prop::sample::select(&[", ", ",", " ,\r\n\t", ",, "][..]), 12);
     (
         random,
         prop::sample::select(&["Digest ", "dIgEsT\r\n "][..]),
         separators,
     )
         .prop_flat_map(move |(random, scheme, separators)| {
-            let params: Vec<String> = required
-                .iter()
-                .map(|p| p.to_string())
-                .chain(random)
-                .collect();
+            let params: Vec<String> = required.iter().map(|p| p.to_string()).chain(random).collect();
             (Just(params).prop_shuffle(), Just(scheme), Just(separators))
         })
         .prop_map(|(params, scheme, separators)| {
@@ -294,10 +286,7 @@ fn noisy_digest_headers_mostly_parse() {
     for _ in 0..samples {
         let text = strategy.new_tree(&mut runner).expect("strategy").current();
         challenges += usize::from(matches!(Challenge::parse(&text), Ok(Challenge::Digest(_))));
-        credentials += usize::from(matches!(
-            Credentials::parse(&text),
-            Ok(Credentials::Digest(_))
-        ));
+        credentials += usize::from(matches!(Credentials::parse(&text), Ok(Credentials::Digest(_))));
     }
     println!("digest parses out of {samples}: challenges {challenges}, credentials {credentials}");
     assert!(

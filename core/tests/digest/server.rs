@@ -40,12 +40,7 @@ fn emit_server_challenge(challenge: &DigestChallenge<'_>) -> String {
 }
 
 /// The client's Authorization value for a challenge value.
-fn answer(
-    client: &mut DigestClient,
-    challenge: &str,
-    password: &str,
-    request: &DigestRequest<'_>,
-) -> String {
+fn answer(client: &mut DigestClient, challenge: &str, password: &str, request: &DigestRequest<'_>) -> String {
     let challenge = digest_challenge(challenge);
     let answer = client
         .respond(
@@ -150,10 +145,7 @@ fn replayed_nonce_count_is_rejected() {
     assert_eq!(replay, Verification::Replay(1));
     assert_eq!(replay.suggested_status(), Some(401));
     let second = answer(&mut client, &challenge, "zanzibar", &REGISTER);
-    assert_eq!(
-        verify(&mut server, &second, &REGISTER, T0),
-        Verification::Ok
-    );
+    assert_eq!(verify(&mut server, &second, &REGISTER, T0), Verification::Ok);
     assert_eq!(
         verify(&mut server, &first, &REGISTER, T0),
         Verification::Replay(1),
@@ -186,8 +178,7 @@ fn tampered_uri_is_rejected() {
 #[test]
 fn realm_mismatch_is_rejected() {
     let mut server = registrar(ServerConfig::default());
-    let mut other =
-        DigestServer::<4>::new("atlanta.com", SECRET, ServerConfig::default()).expect("setup");
+    let mut other = DigestServer::<4>::new("atlanta.com", SECRET, ServerConfig::default()).expect("setup");
     let challenge = challenge_text(&mut other, T0, Algorithm::SHA256);
     let authorization = answer(&mut DigestClient::new(), &challenge, "zanzibar", &REGISTER);
     assert_eq!(
@@ -199,8 +190,7 @@ fn realm_mismatch_is_rejected() {
 #[test]
 fn nonce_not_issued_by_this_server_is_foreign() {
     let mut server = registrar(ServerConfig::default());
-    let mut restarted =
-        DigestServer::<4>::new(REALM, [0x11; 32], ServerConfig::default()).expect("setup");
+    let mut restarted = DigestServer::<4>::new(REALM, [0x11; 32], ServerConfig::default()).expect("setup");
     let challenge = challenge_text(&mut restarted, T0, Algorithm::SHA256);
     let authorization = answer(&mut DigestClient::new(), &challenge, "zanzibar", &REGISTER);
     assert_eq!(
@@ -295,11 +285,7 @@ fn auth_int_is_accepted_only_when_offered() {
                 ha1(Algorithm::SHA256, "bob", REALM, "zanzibar").as_str(),
                 T0,
             );
-            assert_eq!(
-                outcome,
-                Verification::ResponseMismatch,
-                "the body is covered"
-            );
+            assert_eq!(outcome, Verification::ResponseMismatch, "the body is covered");
         }
     }
 }
@@ -311,9 +297,8 @@ fn malformed_credentials_are_reported_with_the_defect() {
     let authorization = answer(&mut DigestClient::new(), &challenge, "zanzibar", &REGISTER);
     let parsed = digest_credentials(&authorization);
     let stored = ha1(Algorithm::SHA256, "bob", REALM, "zanzibar");
-    let mut check = |credentials: DigestCredentials<'_>| {
-        server.verify(&credentials, &REGISTER, stored.as_str(), T0)
-    };
+    let mut check =
+        |credentials: DigestCredentials<'_>| server.verify(&credentials, &REGISTER, stored.as_str(), T0);
     let outcome = check(DigestCredentials {
         cnonce: None,
         ..parsed
@@ -417,11 +402,7 @@ fn nonces_forgotten_by_a_full_tracker_are_answered_stale() {
         .map(|_| challenge_text(&mut server, T0, Algorithm::SHA256))
         .collect();
     let stored = ha1(Algorithm::SHA256, "bob", REALM, "zanzibar");
-    let mut clients = [
-        DigestClient::new(),
-        DigestClient::new(),
-        DigestClient::new(),
-    ];
+    let mut clients = [DigestClient::new(), DigestClient::new(), DigestClient::new()];
     for (client, challenge) in clients.iter_mut().zip(&challenges) {
         let authorization = answer(client, challenge, "zanzibar", &REGISTER);
         let outcome = server.verify(
@@ -463,17 +444,10 @@ fn server_setup_errors_are_typed() {
             ServerConfig::default(),
             ServerSetupError::RealmTooLong,
         ),
-        (
-            "a\r\nb",
-            ServerConfig::default(),
-            ServerSetupError::RealmInvalid,
-        ),
+        ("a\r\nb", ServerConfig::default(), ServerSetupError::RealmInvalid),
         ("r", no_algorithms, ServerSetupError::NoAlgorithms),
     ];
     for (realm, config, error) in cases {
-        assert_eq!(
-            DigestServer::<4>::new(realm, SECRET, config).err(),
-            Some(error)
-        );
+        assert_eq!(DigestServer::<4>::new(realm, SECRET, config).err(), Some(error));
     }
 }

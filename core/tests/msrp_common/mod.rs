@@ -15,7 +15,10 @@ impl BodySource for Bodies {
         let from = offset as usize;
         let n = buf.len().min(body.len() - from);
         buf[..n].copy_from_slice(&body[from..from + n]);
-        BodyRead { len: n, end: from + n == body.len() }
+        BodyRead {
+            len: n,
+            end: from + n == body.len(),
+        }
     }
 }
 
@@ -34,7 +37,14 @@ impl BodySink for Received {
 }
 
 /// A complete request as a peer would write it.
-pub fn request(tid: &str, method: Method<'_>, to: &str, from: &str, extra: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
+pub fn request(
+    tid: &str,
+    method: Method<'_>,
+    to: &str,
+    from: &str,
+    extra: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Vec<u8> {
     let mut buf = vec![0u8; 8192];
     let mut w = Writer::new(&mut buf);
     w.request_line(tid, method).unwrap();

@@ -20,10 +20,19 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         report.line("datetime", dt);
     }
     for (lang, subject) in msg.subjects() {
-        report.line("subject", format!("{subject}{}", lang.map(|l| format!(" (lang {l})")).unwrap_or_default()));
+        report.line(
+            "subject",
+            format!(
+                "{subject}{}",
+                lang.map(|l| format!(" (lang {l})")).unwrap_or_default()
+            ),
+        );
     }
     for ns in msg.ns_declarations() {
-        report.line("namespace", format!("{} = {}", ns.prefix.unwrap_or("(default)"), ns.uri));
+        report.line(
+            "namespace",
+            format!("{} = {}", ns.prefix.unwrap_or("(default)"), ns.uri),
+        );
     }
     for required in msg.required() {
         report.line("require", required);
@@ -34,7 +43,10 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
     if let Some(dn) = msg.get(IMDN_NS, "Disposition-Notification") {
         report.line("imdn requests", dn.value);
     }
-    if imdn::Received::from_cpim(&msg).map_err(|e| format!("IMDN headers: {e}"))?.is_some() {
+    if imdn::Received::from_cpim(&msg)
+        .map_err(|e| format!("IMDN headers: {e}"))?
+        .is_some()
+    {
         report.detail("notifications are due for this message (RFC 5438 §7)");
     }
     match msg.content_type() {
@@ -42,7 +54,9 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         None => report.line("content-type", "(none: text/plain assumed)"),
     }
     if msg.missing_separator() {
-        report.detail("note: no empty line between the CPIM headers and the MIME headers (as in RFC 5438's examples)");
+        report.detail(
+            "note: no empty line between the CPIM headers and the MIME headers (as in RFC 5438's examples)",
+        );
     }
     report.line("body", format!("{} bytes", msg.body().len()));
     Ok(())

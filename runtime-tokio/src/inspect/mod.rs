@@ -76,9 +76,11 @@ pub fn inspect(bytes: &[u8], kind: Option<Kind>) -> Result<String, String> {
     let kind = match kind.or_else(|| detect(bytes)) {
         Some(kind) => kind,
         None => {
-            return Err("cannot tell what kind of message this is (not SIP, MSRP, SDP, CPIM or IMDN by its \
+            return Err(
+                "cannot tell what kind of message this is (not SIP, MSRP, SDP, CPIM or IMDN by its \
                         first line); name it with --as"
-                .into())
+                    .into(),
+            )
         }
     };
     let mut report = Report::new(kind, bytes.len());

@@ -8,7 +8,15 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
     if let Some(origin) = session.origin() {
         report.line(
             "origin",
-            format!("{} session {} version {} {} {} {}", origin.username, origin.session_id, origin.session_version, origin.net_type, origin.addr_type, origin.address),
+            format!(
+                "{} session {} version {} {} {} {}",
+                origin.username,
+                origin.session_id,
+                origin.session_version,
+                origin.net_type,
+                origin.addr_type,
+                origin.address
+            ),
         );
     }
     if let Some(name) = session.name() {
@@ -33,7 +41,9 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         }
         let path: Vec<&str> = media.path().collect();
         if path.is_empty() {
-            return Err(format!("media {index}: an MSRP media line needs a=path (RFC 4975 §8.1)"));
+            return Err(format!(
+                "media {index}: an MSRP media line needs a=path (RFC 4975 §8.1)"
+            ));
         }
         for uri in &path {
             simple_im_core::msrp::MsrpUri::parse(uri)
@@ -42,7 +52,9 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         report.detail(format!("path {}", path.join(" ")));
         let accept: Vec<&str> = media.accept_types().collect();
         if accept.is_empty() {
-            return Err(format!("media {index}: an MSRP media line needs a=accept-types (RFC 4975 §8.6)"));
+            return Err(format!(
+                "media {index}: an MSRP media line needs a=accept-types (RFC 4975 §8.6)"
+            ));
         }
         report.detail(format!("accept-types {}", accept.join(" ")));
         let wrapped: Vec<&str> = media.accept_wrapped_types().collect();

@@ -19,14 +19,21 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
     if let Err(strict) = check(&msg) {
         // RFC 4475 §3.4.1: requests in RFC 2543 syntax (no Max-Forwards, ...) are to be accepted.
         check_with(&msg, &Rules { rfc2543_compat: true }).map_err(|_| strict.to_string())?;
-        report.line("note", format!("valid only as RFC 2543 (backward compatibility): {strict}"));
+        report.line(
+            "note",
+            format!("valid only as RFC 2543 (backward compatibility): {strict}"),
+        );
     }
 
     match msg.start_line() {
         StartLine::Request { method, uri, version } => {
             report.line("request", format!("{} {uri} {version}", method.as_str()));
         }
-        StartLine::Response { version, code, reason } => {
+        StartLine::Response {
+            version,
+            code,
+            reason,
+        } => {
             report.line("response", format!("{version} {code} {reason}"));
         }
     }
@@ -69,7 +76,10 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
             let mut text = String::new();
             if let Some(display) = &addr.display_name {
                 let name: String = display.chars().collect();
-                text.push_str(&format!("\"{}\" ", name.replace('\\', "\\\\").replace('"', "\\\"")));
+                text.push_str(&format!(
+                    "\"{}\" ",
+                    name.replace('\\', "\\\\").replace('"', "\\\"")
+                ));
             }
             text.push_str(&format!("<{}>", addr.uri_text));
             if let Some(tag) = addr.tag() {
@@ -89,16 +99,26 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         report.line("cseq", format!("{} {}", cseq.seq, cseq.method.as_str()));
     }
     if let Some(value) = msg.header(HeaderName::MaxForwards) {
-        let hops = parse_max_forwards(value).map_err(|e| at(&msg, value, format!("malformed Max-Forwards: {}", e.kind)))?;
+        let hops = parse_max_forwards(value)
+            .map_err(|e| at(&msg, value, format!("malformed Max-Forwards: {}", e.kind)))?;
         report.line("max-forwards", hops);
     }
     if let Some(value) = msg.header(HeaderName::Expires) {
-        let secs = parse_expires(value).map_err(|e| at(&msg, value, format!("malformed Expires: {}", e.kind)))?;
+        let secs =
+            parse_expires(value).map_err(|e| at(&msg, value, format!("malformed Expires: {}", e.kind)))?;
         report.line("expires", format!("{secs} s"));
     }
     if let Some(value) = msg.header(HeaderName::Event) {
-        let event = Event::parse(value).map_err(|e| at(&msg, value, format!("malformed Event: {}", e.kind)))?;
-        report.line("event", format!("{}{}", event.package, event.id().map(|id| format!(" id={id}")).unwrap_or_default()));
+        let event =
+            Event::parse(value).map_err(|e| at(&msg, value, format!("malformed Event: {}", e.kind)))?;
+        report.line(
+            "event",
+            format!(
+                "{}{}",
+                event.package,
+                event.id().map(|id| format!(" id={id}")).unwrap_or_default()
+            ),
+        );
     }
     if let Some(value) = msg.header(HeaderName::SubscriptionState) {
         SubscriptionState::parse(value)
@@ -117,21 +137,32 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         }
     }
     for value in msg.values(HeaderName::AcceptContact) {
-        FeatureSet::parse(value).map_err(|e| at(&msg, value, format!("malformed Accept-Contact: {}", e.kind)))?;
+        FeatureSet::parse(value)
+            .map_err(|e| at(&msg, value, format!("malformed Accept-Contact: {}", e.kind)))?;
         report.line("accept-contact", value);
     }
-    for (label, name) in [("www-authenticate", HeaderName::WwwAuthenticate), ("proxy-authenticate", HeaderName::ProxyAuthenticate)] {
+    for (label, name) in [
+        ("www-authenticate", HeaderName::WwwAuthenticate),
+        ("proxy-authenticate", HeaderName::ProxyAuthenticate),
+    ] {
         for h in msg.headers_named(name) {
-            let text = match Challenge::parse(h.value).map_err(|e| at(&msg, h.value, format!("malformed {label}: {e}")))? {
+            let text = match Challenge::parse(h.value)
+                .map_err(|e| at(&msg, h.value, format!("malformed {label}: {e}")))?
+            {
                 Challenge::Digest(_) => "Digest challenge".to_string(),
                 Challenge::Other(other) => format!("{} (scheme not interpreted)", other.scheme),
             };
             report.line(label, text);
         }
     }
-    for (label, name) in [("authorization", HeaderName::Authorization), ("proxy-authorization", HeaderName::ProxyAuthorization)] {
+    for (label, name) in [
+        ("authorization", HeaderName::Authorization),
+        ("proxy-authorization", HeaderName::ProxyAuthorization),
+    ] {
         for h in msg.headers_named(name) {
-            let text = match Credentials::parse(h.value).map_err(|e| at(&msg, h.value, format!("malformed {label}: {e}")))? {
+            let text = match Credentials::parse(h.value)
+                .map_err(|e| at(&msg, h.value, format!("malformed {label}: {e}")))?
+            {
                 Credentials::Digest(_) => "Digest credentials".to_string(),
                 Credentials::Other(other) => format!("{} (scheme not interpreted)", other.scheme),
             };
@@ -139,7 +170,8 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
         }
     }
     if let Some(value) = msg.header(HeaderName::ContentType) {
-        let ct = ContentType::parse(value).map_err(|e| at(&msg, value, format!("malformed Content-Type: {}", e.kind)))?;
+        let ct = ContentType::parse(value)
+            .map_err(|e| at(&msg, value, format!("malformed Content-Type: {}", e.kind)))?;
         report.line("content-type", format!("{}/{}", ct.kind, ct.subtype));
     }
     let others: Vec<&str> = msg
@@ -156,7 +188,10 @@ pub(crate) fn inspect(bytes: &[u8], report: &mut Report) -> Result<(), String> {
     if msg.wire_len() < bytes.len() {
         report.line(
             "note",
-            format!("{} bytes after the body (beyond Content-Length) ignored, as RFC 3261 §18.3 says", bytes.len() - msg.wire_len()),
+            format!(
+                "{} bytes after the body (beyond Content-Length) ignored, as RFC 3261 §18.3 says",
+                bytes.len() - msg.wire_len()
+            ),
         );
     }
     Ok(())

@@ -89,20 +89,22 @@ impl Charging {
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let (tx, rx) = mpsc::channel::<String>();
-        std::thread::Builder::new().name("charging".into()).spawn(move || {
-            let mut out = BufWriter::with_capacity(64 * 1024, file);
-            // Ends when the server (the last sender) is dropped.
-            while let Ok(line) = rx.recv() {
-                let _ = out.write_all(line.as_bytes());
-                while let Ok(more) = rx.try_recv() {
-                    let _ = out.write_all(more.as_bytes());
+        std::thread::Builder::new()
+            .name("charging".into())
+            .spawn(move || {
+                let mut out = BufWriter::with_capacity(64 * 1024, file);
+                // Ends when the server (the last sender) is dropped.
+                while let Ok(line) = rx.recv() {
+                    let _ = out.write_all(line.as_bytes());
+                    while let Ok(more) = rx.try_recv() {
+                        let _ = out.write_all(more.as_bytes());
+                    }
+                    let _ = out.flush();
+                    // Let the next records gather: under load the thread wakes once per interval instead
+                    // of once per record (each wake-up costs the sending worker a futex call too).
+                    std::thread::sleep(GATHER_INTERVAL);
                 }
-                let _ = out.flush();
-                // Let the next records gather: under load the thread wakes once per interval instead
-                // of once per record (each wake-up costs the sending worker a futex call too).
-                std::thread::sleep(GATHER_INTERVAL);
-            }
-        })?;
+            })?;
         Ok(Charging { lines: tx })
     }
 

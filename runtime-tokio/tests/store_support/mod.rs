@@ -4,7 +4,10 @@
 use simple_im_tokio::store::{NewDeferred, Quota, UnixMillis};
 
 /// A quota no test reaches unless it means to.
-pub const ROOMY: Quota = Quota { max_messages: 1_000_000, max_bytes: 1 << 40 };
+pub const ROOMY: Quota = Quota {
+    max_messages: 1_000_000,
+    max_bytes: 1 << 40,
+};
 
 /// A plain-text pager message from `sender` to `recipient` with the given message id, submitted at
 /// `submitted` ms and expiring one hour later.

@@ -2,7 +2,9 @@
 //! driven over a blocking std UDP socket. Using the core client (not a second SIP implementation)
 //! keeps the harness small; the server in the middle is what both sides must agree with.
 
-use simple_im_core::client::{ClientConfig, ClientEvent, Destination, ImdnRequest, PagerClient, TransportKind};
+use simple_im_core::client::{
+    ClientConfig, ClientEvent, Destination, ImdnRequest, PagerClient, TransportKind,
+};
 use simple_im_core::rng::Rng;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -143,12 +145,18 @@ impl HostUser {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(format!("host user: nothing wanted within {within:?}; saw {:?}", self.events));
+                return Err(format!(
+                    "host user: nothing wanted within {within:?}; saw {:?}",
+                    self.events
+                ));
             }
-            let timer = self.client.poll_timeout().map(|at| {
-                self.epoch + Duration::from_millis(at.as_millis())
-            });
-            let wake = timer.map_or(deadline, |t| t.min(deadline)).max(now + Duration::from_millis(1));
+            let timer = self
+                .client
+                .poll_timeout()
+                .map(|at| self.epoch + Duration::from_millis(at.as_millis()));
+            let wake = timer
+                .map_or(deadline, |t| t.min(deadline))
+                .max(now + Duration::from_millis(1));
             self.socket
                 .set_read_timeout(Some(wake - now))
                 .map_err(|e| e.to_string())?;
@@ -159,7 +167,12 @@ impl HostUser {
                     let now = self.now();
                     self.client.handle_datagram(now, from, &buf[..n]);
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
                     let now = self.now();
                     self.client.handle_timeout(now);
                 }

@@ -27,9 +27,7 @@ pub fn build_server() -> Result<PathBuf, String> {
                 .args(["build", "-p", "simple-im-tokio", "--bin", "simple-im"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
-            let output = cmd
-                .output()
-                .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+            let output = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
             if !output.status.success() {
                 return Err(format!(
                     "server build failed:\n{}",
@@ -71,9 +69,7 @@ impl ImServer {
         let config = data.join("server.toml");
         std::fs::write(
             &config,
-            format!(
-                "domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n"
-            ),
+            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n"),
         )
         .map_err(|e| format!("{}: {e}", config.display()))?;
         let mut child = Command::new(&bin)

@@ -141,7 +141,8 @@ impl Server {
         let mut cmd = self.command();
         cmd.arg("server");
         if !self.options.digest_algorithms.is_empty() {
-            cmd.arg("--digest-algorithms").arg(self.options.digest_algorithms.join(","));
+            cmd.arg("--digest-algorithms")
+                .arg(self.options.digest_algorithms.join(","));
         }
         let mut running = Running::spawn("simple-im server", cmd);
         running.wait_for_line(READY_LINE, READY_TIMEOUT, |l| l.trim() == READY_LINE);

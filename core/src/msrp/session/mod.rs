@@ -68,9 +68,9 @@ use core::time::Duration;
 use heapless::{Deque, String, Vec};
 
 use super::id::fill_base32;
-use crate::rng::Rng;
 use super::uri::{MsrpUri, Path, UriError};
 use super::wire::{ChunkReader, ReportRequest, MAX_TRANSACTION_ID_LEN};
+use crate::rng::Rng;
 use crate::time::Instant;
 
 pub use ranges::{RangeSet, TooFragmented, MAX_RANGES};
@@ -304,7 +304,9 @@ pub enum SendError {
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            SendError::QueueFull => "MSRP outgoing queue is full (MAX_OUTGOING); wait for Sent/Delivered events",
+            SendError::QueueFull => {
+                "MSRP outgoing queue is full (MAX_OUTGOING); wait for Sent/Delivered events"
+            }
             SendError::BadContentType => "Content-Type must be 1 to MAX_CONTENT_TYPE_LEN characters",
             SendError::SessionFailed => "MSRP session has failed; set up a new session",
         })
@@ -314,8 +316,17 @@ impl fmt::Display for SendError {
 /// A reply waiting to be written.
 #[derive(Clone, Debug)]
 enum Control {
-    Response { tid: String<MAX_TRANSACTION_ID_LEN>, code: u16 },
-    Report { message_id: MessageId, start: u64, end: u64, total: u64, code: u16 },
+    Response {
+        tid: String<MAX_TRANSACTION_ID_LEN>,
+        code: u16,
+    },
+    Report {
+        message_id: MessageId,
+        start: u64,
+        end: u64,
+        total: u64,
+        code: u16,
+    },
 }
 
 /// One MSRP session endpoint. See the module docs for the behaviour tables.
@@ -439,7 +450,11 @@ impl Session {
 
     /// Fires the transaction timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(i) = self.pending.iter().position(|p| p.deadline.is_some_and(|d| d <= now)) {
+        while let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.deadline.is_some_and(|d| d <= now))
+        {
             let txn = self.pending.swap_remove(i);
             self.fail_message(txn.message, Failure::Timeout, txn.start, Some(txn.end));
         }
@@ -450,7 +465,10 @@ impl Session {
     pub fn connection_lost(&mut self, _now: Instant) {
         self.fail_all(Failure::ConnectionLost);
         while let Some(incoming) = self.incoming.pop() {
-            self.push_event(Event::MessageAborted { id: incoming.id, reason: AbortReason::ConnectionLost });
+            self.push_event(Event::MessageAborted {
+                id: incoming.id,
+                reason: AbortReason::ConnectionLost,
+            });
         }
     }
 
@@ -467,7 +485,12 @@ impl Session {
                 Some(c) if c.handle() == out.handle => c.start_offset() + 1,
                 _ => out.next_offset + 1,
             };
-            let event = Event::SendFailed { message: out.handle, failure, start, end: out.total };
+            let event = Event::SendFailed {
+                message: out.handle,
+                failure,
+                start,
+                end: out.total,
+            };
             self.push_event(event);
         }
         while let Some(txn) = self.pending.pop() {

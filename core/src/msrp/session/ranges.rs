@@ -26,7 +26,9 @@ pub struct RangeSet {
 impl RangeSet {
     /// An empty set.
     pub const fn new() -> Self {
-        RangeSet { ranges: heapless::Vec::new() }
+        RangeSet {
+            ranges: heapless::Vec::new(),
+        }
     }
 
     /// Adds `[start, end)`, merging with overlapping or touching ranges.

@@ -4,9 +4,7 @@
 use heapless::String;
 
 use super::sender::Tid;
-use super::{
-    truncated, AbortReason, BodySink, Control, Event, MessageId, RangeSet, Session, TooFragmented,
-};
+use super::{truncated, AbortReason, BodySink, Control, Event, MessageId, RangeSet, Session, TooFragmented};
 use crate::msrp::uri::MsrpUri;
 use crate::msrp::wire::framer::start_line_tid;
 use crate::msrp::wire::{ByteRange, ChunkEvent, Continuation, FrameError, Head, Method, ReportRequest};
@@ -25,11 +23,23 @@ pub(super) struct Incoming {
 pub(super) enum Inbound {
     Idle,
     /// A SEND whose body goes to the sink.
-    Accepting { tid: Tid, id: MessageId, offset: u64, failure_report: ReportRequest },
+    Accepting {
+        tid: Tid,
+        id: MessageId,
+        offset: u64,
+        failure_report: ReportRequest,
+    },
     /// A bodiless SEND (binding or keep-alive): answered, nothing delivered.
-    Bodiless { tid: Tid, failure_report: ReportRequest },
+    Bodiless {
+        tid: Tid,
+        failure_report: ReportRequest,
+    },
     /// A request answered with an error code; its body is skipped.
-    Rejecting { tid: Tid, code: u16, failure_report: ReportRequest },
+    Rejecting {
+        tid: Tid,
+        code: u16,
+        failure_report: ReportRequest,
+    },
     /// Nothing to do with the rest (responses, REPORTs).
     Skipping,
 }
@@ -87,7 +97,9 @@ fn media_type_accepted(accept: &[&str], content_type: &str) -> bool {
     let (ty, _) = media.split_once('/').unwrap_or((media, ""));
     accept.is_empty()
         || accept.iter().any(|a| {
-            *a == "*" || a.eq_ignore_ascii_case(media) || a.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(ty))
+            *a == "*"
+                || a.eq_ignore_ascii_case(media)
+                || a.strip_suffix("/*").is_some_and(|t| t.eq_ignore_ascii_case(ty))
         })
 }
 
@@ -98,12 +110,18 @@ impl Session {
     /// event queues are nearly full it stops before the next message: drain [`Session::poll_transmit`]
     /// and [`Session::poll_event`], then call again with the rest. A [`FrameError`] means
     /// the stream is not MSRP: close the connection and call [`Session::connection_lost`].
-    pub fn handle_input(&mut self, now: Instant, input: &[u8], sink: &mut impl BodySink) -> Result<usize, FrameError> {
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        input: &[u8],
+        sink: &mut impl BodySink,
+    ) -> Result<usize, FrameError> {
         let mut pos = 0;
         loop {
             // A request may queue a response, a REPORT and three events: between messages, wait until
             // the caller has drained enough room (back-pressure instead of dropping).
-            let room = self.control.capacity() - self.control.len() >= 2 && self.events.capacity() - self.events.len() >= 3;
+            let room = self.control.capacity() - self.control.len() >= 2
+                && self.events.capacity() - self.events.len() >= 3;
             if self.reader.is_idle() && !room {
                 break;
             }
@@ -123,7 +141,10 @@ impl Session {
         let head = match self.reader.head() {
             Ok(head) => head,
             Err(_) => {
-                let tid = start_line_tid(self.reader.header_block()).ok().flatten().unwrap_or(b"");
+                let tid = start_line_tid(self.reader.header_block())
+                    .ok()
+                    .flatten()
+                    .unwrap_or(b"");
                 return Err(core::str::from_utf8(tid).ok().and_then(copy).unwrap_or_default());
             }
         };
@@ -166,10 +187,16 @@ impl Session {
     }
 
     fn match_to_path(&self, head: &Head<'_>) -> Matching {
-        let Ok(local) = MsrpUri::parse(&self.local_uri) else { return Matching::NoSuchSession };
+        let Ok(local) = MsrpUri::parse(&self.local_uri) else {
+            return Matching::NoSuchSession;
+        };
         let mut uris = head.to_path().into_iter().flat_map(|p| p.texts());
-        let (Some(first), None) = (uris.next(), uris.next()) else { return Matching::NoSuchSession };
-        let Ok(to) = MsrpUri::parse(first) else { return Matching::NoSuchSession };
+        let (Some(first), None) = (uris.next(), uris.next()) else {
+            return Matching::NoSuchSession;
+        };
+        let Ok(to) = MsrpUri::parse(first) else {
+            return Matching::NoSuchSession;
+        };
         if !local.matches_session_id(&to) {
             Matching::NoSuchSession
         } else if self.config.match_session_id_only || local.matches(&to) {
@@ -183,7 +210,11 @@ impl Session {
         let summary = match self.summarise() {
             Ok(s) => s,
             Err(tid) => {
-                self.inbound = Inbound::Rejecting { tid, code: 400, failure_report: ReportRequest::Yes };
+                self.inbound = Inbound::Rejecting {
+                    tid,
+                    code: 400,
+                    failure_report: ReportRequest::Yes,
+                };
                 return;
             }
         };
@@ -197,7 +228,11 @@ impl Session {
             }
             return Inbound::Skipping;
         };
-        let reject = |code| Inbound::Rejecting { tid: s.tid.clone(), code, failure_report: s.failure_report };
+        let reject = |code| Inbound::Rejecting {
+            tid: s.tid.clone(),
+            code,
+            failure_report: s.failure_report,
+        };
         if method == MethodKind::Report {
             if s.matching == Matching::Ours {
                 if let (Some(id), Some(code)) = (&s.message_id, s.status_code) {
@@ -222,10 +257,17 @@ impl Session {
             return reject(400);
         }
         let Some(content_type) = s.content_type else {
-            return Inbound::Bodiless { tid: s.tid, failure_report: s.failure_report };
+            return Inbound::Bodiless {
+                tid: s.tid,
+                failure_report: s.failure_report,
+            };
         };
         let id = s.message_id.unwrap_or_default();
-        let range = s.range.unwrap_or(ByteRange { start: 1, end: None, total: None });
+        let range = s.range.unwrap_or(ByteRange {
+            start: 1,
+            end: None,
+            total: None,
+        });
         let too_large = |n: u64| self.config.max_message_size.is_some_and(|max| n > max);
         if range.total.is_some_and(too_large) || range.end.is_some_and(too_large) {
             self.abort_incoming(&id, AbortReason::TooLarge);
@@ -235,18 +277,40 @@ impl Session {
             return reject(415);
         }
         if !self.incoming.iter().any(|m| m.id == id) {
-            let entry = Incoming { id: id.clone(), total: range.total, ranges: RangeSet::new(), success_report: s.success_report };
+            let entry = Incoming {
+                id: id.clone(),
+                total: range.total,
+                ranges: RangeSet::new(),
+                success_report: s.success_report,
+            };
             if self.incoming.push(entry).is_err() {
                 return reject(413);
             }
-            self.push_event(Event::IncomingMessage { id: id.clone(), content_type, total: range.total });
+            self.push_event(Event::IncomingMessage {
+                id: id.clone(),
+                content_type,
+                total: range.total,
+            });
         }
         let offset = range.start.saturating_sub(1);
-        Inbound::Accepting { tid: s.tid, id, offset, failure_report: s.failure_report }
+        Inbound::Accepting {
+            tid: s.tid,
+            id,
+            offset,
+            failure_report: s.failure_report,
+        }
     }
 
     fn on_body(&mut self, bytes: &[u8], sink: &mut impl BodySink) {
-        let Inbound::Accepting { tid, id, offset, failure_report } = &mut self.inbound else { return };
+        let Inbound::Accepting {
+            tid,
+            id,
+            offset,
+            failure_report,
+        } = &mut self.inbound
+        else {
+            return;
+        };
         let end = offset.saturating_add(bytes.len() as u64);
         let over = self.config.max_message_size.is_some_and(|max| end > max);
         let inserted = match self.incoming.iter_mut().find(|m| m.id == *id) {
@@ -259,9 +323,17 @@ impl Session {
             return;
         }
         let (tid, id, failure_report) = (tid.clone(), id.clone(), *failure_report);
-        let reason = if over { AbortReason::TooLarge } else { AbortReason::TooFragmented };
+        let reason = if over {
+            AbortReason::TooLarge
+        } else {
+            AbortReason::TooFragmented
+        };
         self.abort_incoming(&id, reason);
-        self.inbound = Inbound::Rejecting { tid, code: 413, failure_report };
+        self.inbound = Inbound::Rejecting {
+            tid,
+            code: 413,
+            failure_report,
+        };
     }
 
     fn abort_incoming(&mut self, id: &str, reason: AbortReason) {
@@ -273,7 +345,12 @@ impl Session {
 
     fn on_end(&mut self, _now: Instant, flag: Continuation) {
         match core::mem::replace(&mut self.inbound, Inbound::Idle) {
-            Inbound::Accepting { tid, id, offset, failure_report } => {
+            Inbound::Accepting {
+                tid,
+                id,
+                offset,
+                failure_report,
+            } => {
                 self.respond(tid, 200, failure_report);
                 match flag {
                     Continuation::Aborted => self.abort_incoming(&id, AbortReason::BySender),
@@ -282,7 +359,11 @@ impl Session {
                 }
             }
             Inbound::Bodiless { tid, failure_report } => self.respond(tid, 200, failure_report),
-            Inbound::Rejecting { tid, code, failure_report } => self.respond(tid, code, failure_report),
+            Inbound::Rejecting {
+                tid,
+                code,
+                failure_report,
+            } => self.respond(tid, code, failure_report),
             Inbound::Idle | Inbound::Skipping => {}
         }
     }
@@ -302,15 +383,25 @@ impl Session {
     /// `last_end`: the chunk ended the message (`$`) at this 0-based offset, which fixes the total
     /// (RFC 4975 §7.3.1: the body's real length wins over the announced one).
     fn check_complete(&mut self, id: &str, last_end: Option<u64>) {
-        let Some(i) = self.incoming.iter().position(|m| m.id == id) else { return };
+        let Some(i) = self.incoming.iter().position(|m| m.id == id) else {
+            return;
+        };
         let Some(m) = self.incoming.get_mut(i) else { return };
         if let Some(end) = last_end {
             m.total = Some(end);
         }
-        let Some(total) = m.total.filter(|t| m.ranges.covers_prefix(*t)) else { return };
+        let Some(total) = m.total.filter(|t| m.ranges.covers_prefix(*t)) else {
+            return;
+        };
         let m = self.incoming.swap_remove(i);
         if m.success_report {
-            let report = Control::Report { message_id: m.id.clone(), start: 1, end: total, total, code: 200 };
+            let report = Control::Report {
+                message_id: m.id.clone(),
+                start: 1,
+                end: total,
+                total,
+                code: 200,
+            };
             self.push_control(report);
         }
         self.push_event(Event::MessageReceived { id: m.id, len: total });

@@ -81,8 +81,17 @@ impl fmt::Display for RelayError {
 // bounded worst case either way.
 #[allow(clippy::large_enum_variant)]
 enum RelayControl {
-    Response { tid: Tid, code: u16, to: String<MAX_URI_LEN> },
-    Report { to_path: String<MAX_PATH_LEN>, message_id: MessageId, range: ByteRange, code: u16 },
+    Response {
+        tid: Tid,
+        code: u16,
+        to: String<MAX_URI_LEN>,
+    },
+    Report {
+        to_path: String<MAX_PATH_LEN>,
+        message_id: MessageId,
+        range: ByteRange,
+        code: u16,
+    },
 }
 
 /// What to repeat at the top of every chunk forwarded for one incoming request.
@@ -103,8 +112,19 @@ struct Template {
 #[allow(clippy::large_enum_variant)]
 enum Inbound {
     Idle,
-    Forwarding { to: ConnectionId, template: Template, tid: Tid, next_offset: u64, end: Option<Continuation> },
-    Rejecting { tid: Tid, code: u16, failure_report: ReportRequest, to: String<MAX_URI_LEN> },
+    Forwarding {
+        to: ConnectionId,
+        template: Template,
+        tid: Tid,
+        next_offset: u64,
+        end: Option<Continuation>,
+    },
+    Rejecting {
+        tid: Tid,
+        code: u16,
+        failure_report: ReportRequest,
+        to: String<MAX_URI_LEN>,
+    },
     Skipping,
 }
 
@@ -174,7 +194,12 @@ impl Relay {
 
     /// Registers a connection to `peer` (an MSRP URI; its authority routes To-Paths), whose chunks
     /// carry at most `chunk_limit` body bytes.
-    pub fn add_connection(&mut self, id: ConnectionId, peer: &str, chunk_limit: u32) -> Result<(), RelayError> {
+    pub fn add_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: &str,
+        chunk_limit: u32,
+    ) -> Result<(), RelayError> {
         MsrpUri::parse(peer).map_err(|_| RelayError::BadPeerUri)?;
         let leg = Leg {
             id,
@@ -208,7 +233,11 @@ impl Relay {
 
     /// Fires due transaction timers: REPORT 408 upstream (§6.4.1).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(i) = self.pending.iter().position(|p| p.deadline.is_some_and(|d| d <= now)) {
+        while let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.deadline.is_some_and(|d| d <= now))
+        {
             let p = self.pending.swap_remove(i);
             self.report_failure(p, 408);
         }
@@ -218,7 +247,12 @@ impl Relay {
         if p.failure_report == ReportRequest::No {
             return;
         }
-        let report = RelayControl::Report { to_path: p.report_path, message_id: p.message_id, range: p.range, code };
+        let report = RelayControl::Report {
+            to_path: p.report_path,
+            message_id: p.message_id,
+            range: p.range,
+            code,
+        };
         if let Some(leg) = self.leg(p.origin) {
             if leg.control.push_back(report).is_err() {
                 crate::log::warning!("relay control queue full; a failure REPORT was dropped");
@@ -247,7 +281,13 @@ impl Relay {
         // Requests that were being forwarded into the lost connection: report what was received.
         let mut reports: Vec<(ConnectionId, Pending), MAX_RELAY_CONNECTIONS> = Vec::new();
         for leg in self.legs.iter_mut().filter(|l| l.id != id) {
-            if let Inbound::Forwarding { to, template, next_offset, .. } = &mut leg.inbound {
+            if let Inbound::Forwarding {
+                to,
+                template,
+                next_offset,
+                ..
+            } = &mut leg.inbound
+            {
                 if *to == id && template.is_send {
                     let p = Pending {
                         tid: Tid::new(),
@@ -255,7 +295,11 @@ impl Relay {
                         origin: leg.id,
                         report_path: template.report_path.clone(),
                         message_id: template.message_id.clone(),
-                        range: ByteRange { start: next_offset.saturating_add(1), end: None, total: template.total },
+                        range: ByteRange {
+                            start: next_offset.saturating_add(1),
+                            end: None,
+                            total: template.total,
+                        },
                         failure_report: template.failure_report,
                         deadline: None,
                     };
@@ -274,15 +318,28 @@ impl Relay {
 
     /// Feeds bytes read from connection `from`; returns how many were consumed (the rest must be
     /// presented again: an end-line fragment, or bytes held back until the next hop's buffer drains).
-    pub fn handle_input(&mut self, now: Instant, from: ConnectionId, input: &[u8]) -> Result<usize, FrameError> {
-        let Some(index) = self.legs.iter().position(|l| l.id == from) else { return Ok(0) };
+    pub fn handle_input(
+        &mut self,
+        now: Instant,
+        from: ConnectionId,
+        input: &[u8],
+    ) -> Result<usize, FrameError> {
+        let Some(index) = self.legs.iter().position(|l| l.id == from) else {
+            return Ok(0);
+        };
         self.flush_all(now);
         let mut pos = 0;
         loop {
-            if self.legs.get(index).is_some_and(|l| matches!(l.inbound, Inbound::Forwarding { end: Some(_), .. })) {
+            if self
+                .legs
+                .get(index)
+                .is_some_and(|l| matches!(l.inbound, Inbound::Forwarding { end: Some(_), .. }))
+            {
                 break; // an end-line waits for room at the next hop
             }
-            let Some(leg) = self.legs.get_mut(index) else { break };
+            let Some(leg) = self.legs.get_mut(index) else {
+                break;
+            };
             // Half the control queue stays free for failure REPORTs caused by other connections; new
             // requests wait until the caller drains (back-pressure instead of dropping).
             if leg.reader.is_idle() && leg.control.len() > MAX_RELAY_CONTROL / 2 {
@@ -307,7 +364,11 @@ impl Relay {
                 }
                 Some(ChunkEvent::End(flag)) => {
                     pos += used;
-                    if let Some(Leg { inbound: Inbound::Forwarding { end, .. }, .. }) = self.legs.get_mut(index) {
+                    if let Some(Leg {
+                        inbound: Inbound::Forwarding { end, .. },
+                        ..
+                    }) = self.legs.get_mut(index)
+                    {
                         *end = Some(flag);
                     } else {
                         self.finish_simple(index);
@@ -343,12 +404,29 @@ impl Relay {
                     RelayControl::Response { tid, code, to } => {
                         write_response(spare, tid, *code, Some(reason_phrase(*code)), to, &self.own_uri)
                     }
-                    RelayControl::Report { to_path, message_id, range, code } => {
+                    RelayControl::Report {
+                        to_path,
+                        message_id,
+                        range,
+                        code,
+                    } => {
                         self.counter = self.counter.wrapping_add(1);
                         let mut tid = Tid::new();
                         let _ = fmt::write(&mut tid, format_args!("rrp{:08x}", self.counter));
-                        let status = Status { namespace: 0, code: *code, comment: Some(reason_phrase(*code)) };
-                        write_report(spare, &tid, to_path, &self.own_uri, message_id, Some(range), &status)
+                        let status = Status {
+                            namespace: 0,
+                            code: *code,
+                            comment: Some(reason_phrase(*code)),
+                        };
+                        write_report(
+                            spare,
+                            &tid,
+                            to_path,
+                            &self.own_uri,
+                            message_id,
+                            Some(range),
+                            &status,
+                        )
                     }
                 };
                 match written {

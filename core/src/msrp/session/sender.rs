@@ -10,7 +10,8 @@ use super::{
 use crate::msrp::uri::Path;
 use crate::msrp::wire::builder::{write_report, write_response};
 use crate::msrp::wire::{
-    BuildError, ByteRange, Continuation, Method, ReportRequest, Status, Writer, MAX_END_LINE_LEN, MAX_TRANSACTION_ID_LEN,
+    BuildError, ByteRange, Continuation, Method, ReportRequest, Status, Writer, MAX_END_LINE_LEN,
+    MAX_TRANSACTION_ID_LEN,
 };
 use crate::time::Instant;
 
@@ -123,7 +124,10 @@ impl Session {
 
     /// The Message-ID given to an outgoing message.
     pub fn message_id(&self, message: MessageHandle) -> Option<&str> {
-        self.outgoing.iter().find(|o| o.handle == message).map(|o| o.id.as_str())
+        self.outgoing
+            .iter()
+            .find(|o| o.handle == message)
+            .map(|o| o.id.as_str())
     }
 
     /// Forgets an outgoing message (for example one whose success report never came).
@@ -142,7 +146,12 @@ impl Session {
     /// Writes the next bytes to send into `buf` (at least [`MIN_TRANSMIT_BUFFER`] long) and returns
     /// their length; `None` when there is nothing to send now. Call again until `None` after every
     /// input, and when the body source has new data.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], source: &mut impl BodySource) -> Option<usize> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut impl BodySource,
+    ) -> Option<usize> {
         if self.failed || buf.len() < MIN_TRANSMIT_BUFFER {
             return None;
         }
@@ -187,22 +196,54 @@ impl Session {
             return None;
         }
         // Round robin: the message after the one served last, so an interrupted chunk lets the others in.
-        let after = self.last_served.and_then(|h| self.outgoing.iter().position(|o| o.handle == h)).map_or(0, |i| i + 1);
+        let after = self
+            .last_served
+            .and_then(|h| self.outgoing.iter().position(|o| o.handle == h))
+            .map_or(0, |i| i + 1);
         let n = self.outgoing.len();
-        (0..n).map(|k| (after + k) % n).find(|&i| self.outgoing.get(i).is_some_and(Outgoing::has_data))
+        (0..n)
+            .map(|k| (after + k) % n)
+            .find(|&i| self.outgoing.get(i).is_some_and(Outgoing::has_data))
     }
 
     fn write_control(&mut self, w: &mut Writer<'_>, control: &Control) -> Result<(), BuildError> {
         let to_first = Path(&self.remote_path).texts().next().unwrap_or("");
         let n = match control {
-            Control::Response { tid, code } => {
-                write_response(w.spare(), tid, *code, Some(reason_phrase(*code)), to_first, &self.local_uri)?
-            }
-            Control::Report { message_id, start, end, total, code } => {
+            Control::Response { tid, code } => write_response(
+                w.spare(),
+                tid,
+                *code,
+                Some(reason_phrase(*code)),
+                to_first,
+                &self.local_uri,
+            )?,
+            Control::Report {
+                message_id,
+                start,
+                end,
+                total,
+                code,
+            } => {
                 let tid: Tid = self.fresh_id('r');
-                let range = ByteRange { start: *start, end: Some(*end), total: Some(*total) };
-                let status = Status { namespace: 0, code: *code, comment: Some(reason_phrase(*code)) };
-                write_report(w.spare(), &tid, &self.remote_path, &self.local_uri, message_id, Some(&range), &status)?
+                let range = ByteRange {
+                    start: *start,
+                    end: Some(*end),
+                    total: Some(*total),
+                };
+                let status = Status {
+                    namespace: 0,
+                    code: *code,
+                    comment: Some(reason_phrase(*code)),
+                };
+                write_report(
+                    w.spare(),
+                    &tid,
+                    &self.remote_path,
+                    &self.local_uri,
+                    message_id,
+                    Some(&range),
+                    &status,
+                )?
             }
         };
         w.advance(n)
@@ -215,11 +256,21 @@ impl Session {
         w.header("To-Path", &self.remote_path)?;
         w.header("From-Path", &self.local_uri)?;
         w.header("Message-ID", &mid)?;
-        w.byte_range(&ByteRange { start: 1, end: Some(0), total: Some(0) })?;
+        w.byte_range(&ByteRange {
+            start: 1,
+            end: Some(0),
+            total: Some(0),
+        })?;
         w.end_line(&tid, Continuation::Complete, false)
     }
 
-    fn write_send_head(&self, w: &mut Writer<'_>, tid: &str, out: &Outgoing, range: &ByteRange) -> Result<(), BuildError> {
+    fn write_send_head(
+        &self,
+        w: &mut Writer<'_>,
+        tid: &str,
+        out: &Outgoing,
+        range: &ByteRange,
+    ) -> Result<(), BuildError> {
         w.request_line(tid, Method::Send)?;
         w.header("To-Path", &self.remote_path)?;
         w.header("From-Path", &self.local_uri)?;
@@ -237,14 +288,26 @@ impl Session {
 
     fn start_chunk(&mut self, now: Instant, w: &mut Writer<'_>, index: usize, source: &mut impl BodySource) {
         let tid: Tid = self.fresh_id('t');
-        let Some(out) = self.outgoing.get(index) else { return };
+        let Some(out) = self.outgoing.get(index) else {
+            return;
+        };
         let start = out.next_offset;
         let remaining = out.total.map(|t| t.saturating_sub(start));
-        let limit = remaining.unwrap_or(u64::MAX).min(u64::from(self.config.chunk_size.max(1)));
+        let limit = remaining
+            .unwrap_or(u64::MAX)
+            .min(u64::from(self.config.chunk_size.max(1)));
         // An exact Byte-Range when the whole chunk fits this buffer; otherwise `*`, which allows
         // interrupting the chunk later.
-        let exact = ByteRange { start: start + 1, end: Some(start + limit), total: out.total };
-        let open = ByteRange { start: start + 1, end: None, total: out.total };
+        let exact = ByteRange {
+            start: start + 1,
+            end: Some(start + limit),
+            total: out.total,
+        };
+        let open = ByteRange {
+            start: start + 1,
+            end: None,
+            total: out.total,
+        };
         let mark = w.len();
         let fits_exactly = out.total.is_some() && self.write_send_head(w, &tid, out, &exact).is_ok() && {
             let room = w.remaining().saturating_sub(MAX_END_LINE_LEN) as u64;
@@ -261,20 +324,35 @@ impl Session {
         }
         let handle = out.handle;
         self.last_served = Some(handle);
-        self.current = Some(ChunkOut { handle, tid, start, written: 0, limit, interruptible, abort: false });
+        self.current = Some(ChunkOut {
+            handle,
+            tid,
+            start,
+            written: 0,
+            limit,
+            interruptible,
+            abort: false,
+        });
         self.mark_bound();
         self.continue_chunk(now, w, source);
     }
 
     fn continue_chunk(&mut self, now: Instant, w: &mut Writer<'_>, source: &mut impl BodySource) {
-        let Some(mut cur) = self.current.take() else { return };
-        let Some(index) = self.outgoing.iter().position(|o| o.handle == cur.handle) else { return };
+        let Some(mut cur) = self.current.take() else {
+            return;
+        };
+        let Some(index) = self.outgoing.iter().position(|o| o.handle == cur.handle) else {
+            return;
+        };
         if cur.abort {
             let _ = w.end_line(&cur.tid, Continuation::Aborted, true);
             return;
         }
         let others_waiting = !self.control.is_empty()
-            || self.outgoing.iter().any(|o| o.handle != cur.handle && o.has_data());
+            || self
+                .outgoing
+                .iter()
+                .any(|o| o.handle != cur.handle && o.has_data());
         if cur.interruptible && cur.written > 0 && others_waiting {
             if w.end_line(&cur.tid, Continuation::More, true).is_ok() {
                 self.chunk_done(now, &cur, index);
@@ -293,7 +371,9 @@ impl Session {
             read.len = read.len.min(want);
             let _ = w.advance(read.len);
         }
-        let Some(out) = self.outgoing.get_mut(index) else { return };
+        let Some(out) = self.outgoing.get_mut(index) else {
+            return;
+        };
         cur.written += read.len as u64;
         out.next_offset += read.len as u64;
         if read.end || out.total == Some(out.next_offset) {
@@ -322,7 +402,12 @@ impl Session {
             out.stopped = true;
             let start = out.next_offset + 1;
             let (handle, end) = (out.handle, out.total);
-            self.push_event(Event::SendFailed { message: handle, failure: Failure::SourceEnded, start, end });
+            self.push_event(Event::SendFailed {
+                message: handle,
+                failure: Failure::SourceEnded,
+                start,
+                end,
+            });
         } else {
             self.chunk_done(now, &cur, index);
         }
@@ -334,7 +419,9 @@ impl Session {
 
     /// Registers the transaction of a chunk just closed.
     fn chunk_done(&mut self, now: Instant, cur: &ChunkOut, index: usize) {
-        let Some(out) = self.outgoing.get(index) else { return };
+        let Some(out) = self.outgoing.get(index) else {
+            return;
+        };
         let deadline = match out.failure_report {
             ReportRequest::No => return,
             ReportRequest::Partial => None,
@@ -354,7 +441,9 @@ impl Session {
 
     /// A transaction response arrived.
     pub(super) fn on_response(&mut self, tid: &str, code: u16) {
-        let Some(i) = self.pending.iter().position(|p| p.tid == tid) else { return };
+        let Some(i) = self.pending.iter().position(|p| p.tid == tid) else {
+            return;
+        };
         let txn = self.pending.swap_remove(i);
         match code {
             200..=299 => {}
@@ -381,7 +470,11 @@ impl Session {
         if code == 200 {
             let end = end.unwrap_or(out.next_offset);
             let _ = out.delivered.insert(start.saturating_sub(1), end);
-            self.push_event(Event::Delivered { message: handle, start, end });
+            self.push_event(Event::Delivered {
+                message: handle,
+                start,
+                end,
+            });
         } else {
             self.fail_message(handle, Failure::Report(code), start, end);
         }
@@ -390,19 +483,41 @@ impl Session {
 
     /// A REPORT for a message already settled: still worth telling the application.
     fn on_late_report(&mut self, message_id: &str, code: u16, range: Option<ByteRange>) {
-        let Some(&(message, _)) = self.recent.iter().find(|(_, id)| id == message_id) else { return };
+        let Some(&(message, _)) = self.recent.iter().find(|(_, id)| id == message_id) else {
+            return;
+        };
         let start = range.map(|r| r.start).unwrap_or(1);
         let end = range.and_then(|r| r.end);
         if code == 200 {
-            self.push_event(Event::Delivered { message, start, end: end.unwrap_or(start) });
+            self.push_event(Event::Delivered {
+                message,
+                start,
+                end: end.unwrap_or(start),
+            });
         } else {
-            self.push_event(Event::SendFailed { message, failure: Failure::Report(code), start, end });
+            self.push_event(Event::SendFailed {
+                message,
+                failure: Failure::Report(code),
+                start,
+                end,
+            });
         }
     }
 
     /// Reports a failure and stops the message (aborting its chunk in progress with `#`).
-    pub(super) fn fail_message(&mut self, message: MessageHandle, failure: Failure, start: u64, end: Option<u64>) {
-        self.push_event(Event::SendFailed { message, failure, start, end });
+    pub(super) fn fail_message(
+        &mut self,
+        message: MessageHandle,
+        failure: Failure,
+        start: u64,
+        end: Option<u64>,
+    ) {
+        self.push_event(Event::SendFailed {
+            message,
+            failure,
+            start,
+            end,
+        });
         if let Some(out) = self.outgoing.iter_mut().find(|o| o.handle == message) {
             out.stopped = true;
             out.success_report = false;

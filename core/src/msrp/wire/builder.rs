@@ -41,7 +41,9 @@ pub struct Writer<'b> {
 impl<'b> Writer<'b> {
     /// An empty writer over `buf`.
     pub fn new(buf: &'b mut [u8]) -> Self {
-        Writer { out: ByteWriter::new(buf) }
+        Writer {
+            out: ByteWriter::new(buf),
+        }
     }
     /// Bytes written so far.
     pub fn len(&self) -> usize {
@@ -101,8 +103,14 @@ impl<'b> Writer<'b> {
     /// `Status: NNN NNN[ comment]` CRLF.
     pub fn status(&mut self, status: &Status<'_>) -> Result<(), BuildError> {
         match status.comment {
-            Some(c) => self.fmt(format_args!("Status: {:03} {:03} {}\r\n", status.namespace, status.code, c)),
-            None => self.fmt(format_args!("Status: {:03} {:03}\r\n", status.namespace, status.code)),
+            Some(c) => self.fmt(format_args!(
+                "Status: {:03} {:03} {}\r\n",
+                status.namespace, status.code, c
+            )),
+            None => self.fmt(format_args!(
+                "Status: {:03} {:03}\r\n",
+                status.namespace, status.code
+            )),
         }
     }
     /// The blank line between headers and body.

@@ -27,7 +27,9 @@ use core::fmt;
 use memchr::memmem;
 
 use super::head::{Head, HeadError};
-use super::{is_valid_transaction_id, Continuation, END_LINE_DASHES, MAX_END_LINE_LEN, MAX_TRANSACTION_ID_LEN};
+use super::{
+    is_valid_transaction_id, Continuation, END_LINE_DASHES, MAX_END_LINE_LEN, MAX_TRANSACTION_ID_LEN,
+};
 
 /// Default capacity of a [`ChunkReader`]'s header buffer. A request with a three-hop To-Path and
 /// From-Path of ~80-byte URIs, Message-ID, Byte-Range, report headers and a Content-Type needs about
@@ -51,9 +53,9 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::HeadTooLarge => {
-                f.write_str("MSRP header block exceeds the reader's header buffer; raise HEAD or reject the peer")
-            }
+            FrameError::HeadTooLarge => f.write_str(
+                "MSRP header block exceeds the reader's header buffer; raise HEAD or reject the peer",
+            ),
             FrameError::BadStartLine => f.write_str("stream does not start with 'MSRP <transaction-id> '"),
             FrameError::Head(e) => write!(f, "malformed MSRP header block: {}", e),
         }
@@ -103,7 +105,11 @@ impl EndLineFinder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BodyScan {
     /// The body ends after `body_len` bytes; the end-line (with its leading CRLF) ends at `end`.
-    End { body_len: usize, end: usize, flag: Continuation },
+    End {
+        body_len: usize,
+        end: usize,
+        flag: Continuation,
+    },
     /// The first `safe` bytes are body; the rest may begin the end-line and needs more input.
     Body { safe: usize },
 }
@@ -146,7 +152,13 @@ pub(crate) fn scan_body(
             }
             match end_line_at(hay, 0, bare.len()) {
                 None => return BodyScan::Body { safe: 0 },
-                Some(Some((flag, end))) => return BodyScan::End { body_len: 0, end, flag },
+                Some(Some((flag, end))) => {
+                    return BodyScan::End {
+                        body_len: 0,
+                        end,
+                        flag,
+                    }
+                }
                 Some(None) => {}
             }
         }
@@ -159,13 +171,21 @@ pub(crate) fn scan_body(
                 let at = from + i;
                 match end_line_at(hay, at, key.len()) {
                     None => return BodyScan::Body { safe: at },
-                    Some(Some((flag, end))) => return BodyScan::End { body_len: at, end, flag },
+                    Some(Some((flag, end))) => {
+                        return BodyScan::End {
+                            body_len: at,
+                            end,
+                            flag,
+                        }
+                    }
                     Some(None) => from = at + 1,
                 }
             }
             None => {
                 let held = partial_key_suffix(window, key);
-                return BodyScan::Body { safe: hay.len() - held };
+                return BodyScan::Body {
+                    safe: hay.len() - held,
+                };
             }
         }
     }
@@ -242,8 +262,14 @@ pub(crate) fn find_head_end(buf: &[u8], key: &EndLineKey, from: usize) -> Option
     let blank = memmem::find(window, b"\r\n\r\n").map(|i| from + i);
     let end_line = memmem::find(window, key.key()).map(|i| from + i);
     match (blank, end_line) {
-        (Some(b), e) if e.is_none_or(|e| b < e) => Some(HeadEnd { head_len: b + 2, body_start: b + 4 }),
-        (_, Some(e)) => Some(HeadEnd { head_len: e + 2, body_start: e + 2 }),
+        (Some(b), e) if e.is_none_or(|e| b < e) => Some(HeadEnd {
+            head_len: b + 2,
+            body_start: b + 4,
+        }),
+        (_, Some(e)) => Some(HeadEnd {
+            head_len: e + 2,
+            body_start: e + 2,
+        }),
         _ => None,
     }
 }
@@ -272,16 +298,31 @@ pub enum Parsed<'a> {
 
 /// Parses one message from the start of `input`.
 pub fn parse_message(input: &[u8]) -> Result<Parsed<'_>, FrameError> {
-    let Some(tid) = start_line_tid(input)? else { return Ok(Parsed::Partial) };
+    let Some(tid) = start_line_tid(input)? else {
+        return Ok(Parsed::Partial);
+    };
     let key = EndLineKey::new(tid);
-    let Some(end) = find_head_end(input, &key, 0) else { return Ok(Parsed::Partial) };
+    let Some(end) = find_head_end(input, &key, 0) else {
+        return Ok(Parsed::Partial);
+    };
     let rest = input.get(end.body_start..).unwrap_or(&[]);
     match scan_body(rest, &key, &EndLineFinder::new(), true) {
         BodyScan::Body { .. } => Ok(Parsed::Partial),
-        BodyScan::End { body_len, end: used, flag } => {
+        BodyScan::End {
+            body_len,
+            end: used,
+            flag,
+        } => {
             let head = Head::parse(input.get(..end.head_len).unwrap_or(&[]))?;
             let body = rest.get(..body_len).unwrap_or(&[]);
-            Ok(Parsed::Complete(Message { head, body, continuation: flag }, end.body_start + used))
+            Ok(Parsed::Complete(
+                Message {
+                    head,
+                    body,
+                    continuation: flag,
+                },
+                end.body_start + used,
+            ))
         }
     }
 }
@@ -345,7 +386,9 @@ impl<const HEAD: usize> ChunkReader<HEAD> {
             head_len: 0,
             head_block_len: 0,
             scanned: 0,
-            key: EndLineKey { bytes: heapless::Vec::new() },
+            key: EndLineKey {
+                bytes: heapless::Vec::new(),
+            },
             finder: None,
             state: ReaderState::Head,
         }
@@ -388,7 +431,10 @@ impl<const HEAD: usize> ChunkReader<HEAD> {
         let space = HEAD - self.head_len;
         let take = input.len().min(space);
         let before = self.head_len;
-        let dst = self.head.get_mut(before..before + take).ok_or(FrameError::HeadTooLarge)?;
+        let dst = self
+            .head
+            .get_mut(before..before + take)
+            .ok_or(FrameError::HeadTooLarge)?;
         dst.copy_from_slice(input.get(..take).unwrap_or(&[]));
         self.head_len += take;
         let buf = self.head.get(..self.head_len).unwrap_or(&[]);
@@ -429,14 +475,21 @@ impl<const HEAD: usize> ChunkReader<HEAD> {
     fn feed_body<'a>(&mut self, input: &'a [u8], at_start: bool) -> (usize, Option<ChunkEvent<'a>>) {
         let finder = self.finder.get_or_insert_with(EndLineFinder::new);
         match scan_body(input, &self.key, finder, at_start) {
-            BodyScan::End { body_len: 0, end, flag } => {
+            BodyScan::End {
+                body_len: 0,
+                end,
+                flag,
+            } => {
                 self.state = ReaderState::Done;
                 self.key = EndLineKey::default();
                 (end, Some(ChunkEvent::End(flag)))
             }
             BodyScan::End { body_len, .. } | BodyScan::Body { safe: body_len } if body_len > 0 => {
                 self.state = ReaderState::Body { at_start: false };
-                (body_len, Some(ChunkEvent::Body(input.get(..body_len).unwrap_or(&[]))))
+                (
+                    body_len,
+                    Some(ChunkEvent::Body(input.get(..body_len).unwrap_or(&[]))),
+                )
             }
             _ => (0, None),
         }

@@ -36,8 +36,12 @@ impl fmt::Display for HeadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             HeadError::NotUtf8 => "MSRP header block is not valid UTF-8",
-            HeadError::BadStartLine => "first line is not 'MSRP <transaction-id> <METHOD>' or 'MSRP <transaction-id> <code>'",
-            HeadError::BadTransactionId => "transaction-id must be 1 to 32 characters of A-Z a-z 0-9 . - + % =",
+            HeadError::BadStartLine => {
+                "first line is not 'MSRP <transaction-id> <METHOD>' or 'MSRP <transaction-id> <code>'"
+            }
+            HeadError::BadTransactionId => {
+                "transaction-id must be 1 to 32 characters of A-Z a-z 0-9 . - + % ="
+            }
             HeadError::BadHeaderLine => "an MSRP header line has no ':' between name and value",
             HeadError::TooManyHeaders => "more MSRP header fields than MAX_HEADERS (16)",
             HeadError::BadHeaderValue => "an MSRP header value does not follow RFC 4975 syntax",
@@ -219,7 +223,11 @@ impl<'a> Status<'a> {
             Some((c, comment)) => (c, Some(comment.trim()).filter(|c| !c.is_empty())),
             None => (rest, None),
         };
-        Ok(Status { namespace: parse_three_digits(namespace)?, code: parse_three_digits(code)?, comment })
+        Ok(Status {
+            namespace: parse_three_digits(namespace)?,
+            code: parse_three_digits(code)?,
+            comment,
+        })
     }
 }
 
@@ -256,14 +264,26 @@ impl<'a> Head<'a> {
             if name.is_empty() {
                 return Err(HeadError::BadHeaderLine);
             }
-            headers.push(Header { name, value: value.trim() }).map_err(|_| HeadError::TooManyHeaders)?;
+            headers
+                .push(Header {
+                    name,
+                    value: value.trim(),
+                })
+                .map_err(|_| HeadError::TooManyHeaders)?;
         }
-        Ok(Head { transaction_id, start, headers })
+        Ok(Head {
+            transaction_id,
+            start,
+            headers,
+        })
     }
 
     /// The first value of the header `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&'a str> {
-        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
     }
     /// The method, for a request.
     pub fn method(&self) -> Option<Method<'a>> {
@@ -334,5 +354,10 @@ fn parse_start_line(line: &str) -> Result<(&str, StartLine<'_>), HeadError> {
     if word.is_empty() || comment.is_some() || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(HeadError::BadStartLine);
     }
-    Ok((tid, StartLine::Request { method: Method::from_name(word) }))
+    Ok((
+        tid,
+        StartLine::Request {
+            method: Method::from_name(word),
+        },
+    ))
 }

@@ -79,5 +79,7 @@ impl fmt::Display for Continuation {
 pub fn is_valid_transaction_id(tid: &str) -> bool {
     !tid.is_empty()
         && tid.len() <= MAX_TRANSACTION_ID_LEN
-        && tid.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'='))
+        && tid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'%' | b'='))
 }

@@ -82,12 +82,8 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ClientError::UnsupportedAlgorithm => {
-                "the challenge's digest algorithm is not supported"
-            }
-            ClientError::UnsupportedQop => {
-                "the challenge offers no supported qop (auth or auth-int)"
-            }
+            ClientError::UnsupportedAlgorithm => "the challenge's digest algorithm is not supported",
+            ClientError::UnsupportedQop => "the challenge offers no supported qop (auth or auth-int)",
             ClientError::SessionWithoutQop => {
                 "a -sess algorithm was offered without qop: cannot send a cnonce"
             }
@@ -103,9 +99,7 @@ impl fmt::Display for ClientError {
 impl core::error::Error for ClientError {}
 
 /// The algorithm and qop this client would use to answer `challenge`.
-fn answer_plan(
-    challenge: &DigestChallenge<'_>,
-) -> Result<(Algorithm, Option<Qop<'static>>), ClientError> {
+fn answer_plan(challenge: &DigestChallenge<'_>) -> Result<(Algorithm, Option<Qop<'static>>), ClientError> {
     let algorithm = challenge
         .effective_algorithm()
         .map_err(|_| ClientError::UnsupportedAlgorithm)?;
@@ -208,15 +202,11 @@ impl DigestClient {
             Secret::Password(password) => {
                 hash::ha1_quoted(algorithm.hash, username, challenge.realm, password)
             }
-            Secret::Ha1(text) => {
-                HexDigest::parse(algorithm.hash, text).ok_or(ClientError::InvalidHa1)?
-            }
+            Secret::Ha1(text) => HexDigest::parse(algorithm.hash, text).ok_or(ClientError::InvalidHa1)?,
         };
         let nonce_count = self.count(challenge)?;
         let cnonce: heapless::String<MAX_CNONCE_LEN> = match qop {
-            Some(_) => {
-                heapless::String::try_from(cnonce).map_err(|_| ClientError::CnonceTooLong)?
-            }
+            Some(_) => heapless::String::try_from(cnonce).map_err(|_| ClientError::CnonceTooLong)?,
             None => heapless::String::new(),
         };
         let response = compute_response(&ResponseInputs {

@@ -20,9 +20,7 @@ pub enum EmitError {
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EmitError::BufferTooSmall => {
-                f.write_str("output buffer too small for the header value")
-            }
+            EmitError::BufferTooSmall => f.write_str("output buffer too small for the header value"),
             EmitError::InvalidValue => {
                 f.write_str("a value contains CR/LF or a scheme/parameter name is not a token")
             }
@@ -77,9 +75,7 @@ impl<'b> Writer<'b> {
                 for byte in text.bytes() {
                     match byte {
                         b'\r' | b'\n' => return Err(EmitError::InvalidValue),
-                        b'"' | b'\\' | 0x00..=0x08 | 0x0b..=0x1f | 0x7f => {
-                            self.raw(&[b'\\', byte])?
-                        }
+                        b'"' | b'\\' | 0x00..=0x08 | 0x0b..=0x1f | 0x7f => self.raw(&[b'\\', byte])?,
                         _ => self.raw(&[byte])?,
                     }
                 }
@@ -108,20 +104,12 @@ impl<'b> Writer<'b> {
         self.raw(b"=")
     }
 
-    pub(crate) fn quoted_param(
-        &mut self,
-        name: &str,
-        value: QuotedStr<'_>,
-    ) -> Result<(), EmitError> {
+    pub(crate) fn quoted_param(&mut self, name: &str, value: QuotedStr<'_>) -> Result<(), EmitError> {
         self.param_name(name)?;
         self.quoted(value)
     }
 
-    pub(crate) fn token_param(
-        &mut self,
-        name: &str,
-        value: QuotedStr<'_>,
-    ) -> Result<(), EmitError> {
+    pub(crate) fn token_param(&mut self, name: &str, value: QuotedStr<'_>) -> Result<(), EmitError> {
         self.param_name(name)?;
         self.token_or_quoted(value)
     }

@@ -157,9 +157,7 @@ pub(crate) fn ha1_quoted(
     password: &str,
 ) -> HexDigest {
     let mut h = Hasher::new(hash);
-    h.update(username.as_bytes())
-        .update(b":")
-        .update_quoted(realm);
+    h.update(username.as_bytes()).update(b":").update_quoted(realm);
     h.update(b":").update(password.as_bytes());
     h.finish().to_hex()
 }
@@ -167,9 +165,7 @@ pub(crate) fn ha1_quoted(
 /// The RFC 7616 §3.4.4 user hash, H(username ":" realm) in hex, sent as `username` with `userhash=true`.
 pub fn userhash(hash: HashFunction, username: &str, realm: QuotedStr<'_>) -> HexDigest {
     let mut h = Hasher::new(hash);
-    h.update(username.as_bytes())
-        .update(b":")
-        .update_quoted(realm);
+    h.update(username.as_bytes()).update(b":").update_quoted(realm);
     h.finish().to_hex()
 }
 
@@ -209,9 +205,7 @@ pub enum ResponseError {
 impl core::fmt::Display for ResponseError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ResponseError::InvalidHa1 => {
-                f.write_str("HA1 is not hex of the algorithm's digest length")
-            }
+            ResponseError::InvalidHa1 => f.write_str("HA1 is not hex of the algorithm's digest length"),
             ResponseError::UnsupportedQop => f.write_str("qop is neither auth nor auth-int"),
         }
     }
@@ -243,8 +237,7 @@ pub fn compute_response(inputs: &ResponseInputs<'_>) -> Result<DigestBytes, Resp
         Some(Qop::AuthInt) => {
             let mut body = Hasher::new(hash);
             body.update(inputs.body);
-            a2.update(b":")
-                .update(body.finish().to_hex().as_str().as_bytes());
+            a2.update(b":").update(body.finish().to_hex().as_str().as_bytes());
         }
         Some(Qop::Other(_)) => return Err(ResponseError::UnsupportedQop),
     }

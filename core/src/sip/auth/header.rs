@@ -14,8 +14,8 @@
 use super::emit::{EmitError, Writer};
 use super::hex;
 use super::params::{
-    is_fold_at, is_token_byte, lws_len, run_len, AuthParams, KnownParam, OtherParams, ParamValue,
-    ParseError, ParseErrorKind, CHALLENGE_PARAMS, CREDENTIALS_PARAMS,
+    is_fold_at, is_token_byte, lws_len, run_len, AuthParams, KnownParam, OtherParams, ParamValue, ParseError,
+    ParseErrorKind, CHALLENGE_PARAMS, CREDENTIALS_PARAMS,
 };
 use super::quoted::QuotedStr;
 use super::username::Username;
@@ -48,9 +48,7 @@ impl<'a> AlgorithmValue<'a> {
 
 /// The effective algorithm of an optional `algorithm` parameter: MD5 when absent (RFC 3261 §25),
 /// `Err(name)` when unknown.
-pub fn effective_algorithm<'a>(
-    value: Option<AlgorithmValue<'a>>,
-) -> Result<Algorithm, QuotedStr<'a>> {
+pub fn effective_algorithm<'a>(value: Option<AlgorithmValue<'a>>) -> Result<Algorithm, QuotedStr<'a>> {
     match value {
         None => Ok(Algorithm::MD5),
         Some(AlgorithmValue::Known(a)) => Ok(a),
@@ -221,8 +219,7 @@ pub enum Credentials<'a> {
 impl<'a> Credentials<'a> {
     /// Parses a header value.
     pub fn parse(value: &'a str) -> Result<Self, ParseError> {
-        let digest =
-            |list, base| DigestCredentials::parse_params(list, base).map(Credentials::Digest);
+        let digest = |list, base| DigestCredentials::parse_params(list, base).map(Credentials::Digest);
         parse_scheme(value, digest, Credentials::Other)
     }
 
@@ -287,8 +284,7 @@ impl<'a> DigestChallenge<'a> {
     /// The URIs of `domain`, split on whitespace.
     pub fn domain_uris(&self) -> impl Iterator<Item = &'a str> + 'a {
         let text = self.domain.and_then(|d| d.as_plain()).unwrap_or("");
-        text.split([' ', '\t', '\r', '\n'])
-            .filter(|uri| !uri.is_empty())
+        text.split([' ', '\t', '\r', '\n']).filter(|uri| !uri.is_empty())
     }
 
     fn parse_params(list: &'a str, base: usize) -> Result<Self, ParseError> {
@@ -412,9 +408,7 @@ impl<'a> DigestCredentials<'a> {
                 KnownParam::Opaque => opaque = Some(content),
                 KnownParam::Qop => qop = Some(Qop::from_value(content)),
                 KnownParam::NonceCount => {
-                    let count = content
-                        .as_plain()
-                        .and_then(|text| hex::parse_fixed_u64(text, 8));
+                    let count = content.as_plain().and_then(|text| hex::parse_fixed_u64(text, 8));
                     let count = count.and_then(|c| u32::try_from(c).ok());
                     nonce_count = Some(count.ok_or(ParseError {
                         kind: ParseErrorKind::InvalidNonceCount,
@@ -482,8 +476,8 @@ impl<'a> DigestCredentials<'a> {
         }
         if let Some(count) = self.nonce_count {
             let mut digits = [0u8; 8];
-            let text = hex::encode(&count.to_be_bytes(), &mut digits)
-                .map_err(|_| EmitError::BufferTooSmall)?;
+            let text =
+                hex::encode(&count.to_be_bytes(), &mut digits).map_err(|_| EmitError::BufferTooSmall)?;
             w.token_param("nc", QuotedStr::new(text))?;
         }
         if let Some(userhash) = self.userhash {

@@ -40,9 +40,7 @@ impl core::error::Error for HexError {}
 /// Writes `bytes` as lowercase hex into `out` and returns the text written.
 pub fn encode<'o>(bytes: &[u8], out: &'o mut [u8]) -> Result<&'o str, HexError> {
     let needed = bytes.len().saturating_mul(2);
-    let out = out
-        .get_mut(..needed)
-        .ok_or(HexError::BufferTooSmall { needed })?;
+    let out = out.get_mut(..needed).ok_or(HexError::BufferTooSmall { needed })?;
     for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
         pair.copy_from_slice(&crate::write::hex_pair(byte));
     }
@@ -57,9 +55,7 @@ pub fn decode<'o>(hex: &str, out: &'o mut [u8]) -> Result<&'o [u8], HexError> {
         return Err(HexError::OddLength);
     }
     let needed = hex.len() / 2;
-    let out = out
-        .get_mut(..needed)
-        .ok_or(HexError::BufferTooSmall { needed })?;
+    let out = out.get_mut(..needed).ok_or(HexError::BufferTooSmall { needed })?;
     for (index, (byte, pair)) in out.iter_mut().zip(hex.chunks_exact(2)).enumerate() {
         let high = digit_value(pair[0]).ok_or(HexError::InvalidDigit { offset: 2 * index })?;
         let low = digit_value(pair[1]).ok_or(HexError::InvalidDigit {

@@ -80,21 +80,18 @@ pub mod username;
 mod nonce_counts;
 
 pub use client::{
-    select_challenge, ChallengePreference, ClientCredentials, ClientError,
-    DigestClient, Secret, CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
+    select_challenge, ChallengePreference, ClientCredentials, ClientError, DigestClient, Secret,
+    CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
 };
 pub use emit::EmitError;
 pub use hash::{
-    compute_response, ha1, userhash, DigestBytes, HexDigest, ResponseError, ResponseInputs,
-    MAX_DIGEST_LEN, MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN, SHA512_256_LEN,
+    compute_response, ha1, userhash, DigestBytes, HexDigest, ResponseError, ResponseInputs, MAX_DIGEST_LEN,
+    MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN, SHA512_256_LEN,
 };
 pub use header::{
-    AlgorithmValue, Challenge, Credentials, DigestChallenge, DigestCredentials, OtherAuth,
-    QopOptions,
+    AlgorithmValue, Challenge, Credentials, DigestChallenge, DigestCredentials, OtherAuth, QopOptions,
 };
-pub use params::{
-    AuthParam, AuthParams, KnownParam, OtherParams, ParamValue, ParseError, ParseErrorKind,
-};
+pub use params::{AuthParam, AuthParams, KnownParam, OtherParams, ParamValue, ParseError, ParseErrorKind};
 pub use quoted::{QuotedStr, Segments};
 pub use username::{Username, UsernameError};
 

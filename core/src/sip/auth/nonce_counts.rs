@@ -55,9 +55,7 @@ impl fmt::Display for NonceCountRejection {
                     last
                 )
             }
-            NonceCountRejection::Forgotten => {
-                f.write_str("nonce no longer tracked: issue a fresh nonce")
-            }
+            NonceCountRejection::Forgotten => f.write_str("nonce no longer tracked: issue a fresh nonce"),
         }
     }
 }
@@ -182,10 +180,7 @@ mod tests {
     use super::*;
 
     fn key(issued_ms: u64) -> NonceKey {
-        NonceKey {
-            issued_ms,
-            serial: 0,
-        }
+        NonceKey { issued_ms, serial: 0 }
     }
 
     #[test]
@@ -222,15 +217,8 @@ mod tests {
         counts.accept(key(3), 1).unwrap(); // evicts key 2
         assert_eq!(counts.last(key(2)), None);
         assert_eq!(counts.last(key(1)), Some(2));
-        assert_eq!(
-            counts.accept(key(2), 1),
-            Err(NonceCountRejection::Forgotten)
-        );
-        assert_eq!(
-            counts.accept(key(4), 1),
-            Ok(()),
-            "newer nonces are still welcome"
-        );
+        assert_eq!(counts.accept(key(2), 1), Err(NonceCountRejection::Forgotten));
+        assert_eq!(counts.accept(key(4), 1), Ok(()), "newer nonces are still welcome");
     }
 
     #[test]
@@ -240,15 +228,8 @@ mod tests {
         counts.accept(key(20), 1).unwrap();
         counts.forget_issued_before(15);
         assert_eq!(counts.len(), 1);
-        assert_eq!(
-            counts.accept(key(10), 2),
-            Err(NonceCountRejection::Forgotten)
-        );
+        assert_eq!(counts.accept(key(10), 2), Err(NonceCountRejection::Forgotten));
         assert_eq!(counts.accept(key(30), 1), Ok(()));
-        assert_eq!(
-            counts.last(key(20)),
-            Some(1),
-            "the live nonce was not evicted"
-        );
+        assert_eq!(counts.last(key(20)), Some(1), "the live nonce was not evicted");
     }
 }

@@ -74,9 +74,7 @@ impl KnownParam {
 
     /// Which of `set` is called `name` (case-insensitively).
     pub fn lookup(name: &str, set: &[KnownParam]) -> Option<KnownParam> {
-        set.iter()
-            .copied()
-            .find(|p| p.name().eq_ignore_ascii_case(name))
+        set.iter().copied().find(|p| p.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -347,11 +345,7 @@ impl<'a> AuthParams<'a> {
         }
     }
 
-    fn fail(
-        &mut self,
-        kind: ParseErrorKind,
-        pos: usize,
-    ) -> Option<Result<AuthParam<'a>, ParseError>> {
+    fn fail(&mut self, kind: ParseErrorKind, pos: usize) -> Option<Result<AuthParam<'a>, ParseError>> {
         self.done = true;
         Some(Err(ParseError {
             kind,
@@ -375,10 +369,7 @@ impl<'a> Iterator for AuthParams<'a> {
         let bytes = self.src.as_bytes();
         let mut pos = self.pos + lws_len(bytes, self.pos);
         if self.after_param && pos < bytes.len() && bytes.get(pos) != Some(&b',') {
-            return self.fail(
-                bare_break_or(bytes, pos, ParseErrorKind::ExpectedComma),
-                pos,
-            );
+            return self.fail(bare_break_or(bytes, pos, ParseErrorKind::ExpectedComma), pos);
         }
         // Skip separators and empty list elements.
         while bytes.get(pos) == Some(&b',') {
@@ -392,19 +383,13 @@ impl<'a> Iterator for AuthParams<'a> {
         let name_start = pos;
         let name_len = run_len(bytes, pos, is_token_byte);
         if name_len == 0 {
-            return self.fail(
-                bare_break_or(bytes, pos, ParseErrorKind::ExpectedParamName),
-                pos,
-            );
+            return self.fail(bare_break_or(bytes, pos, ParseErrorKind::ExpectedParamName), pos);
         }
         pos += name_len;
         let name = self.slice(name_start, pos);
         pos += lws_len(bytes, pos);
         if bytes.get(pos) != Some(&b'=') {
-            return self.fail(
-                bare_break_or(bytes, pos, ParseErrorKind::ExpectedEquals),
-                pos,
-            );
+            return self.fail(bare_break_or(bytes, pos, ParseErrorKind::ExpectedEquals), pos);
         }
         pos += 1;
         pos += lws_len(bytes, pos);
@@ -426,10 +411,7 @@ impl<'a> Iterator for AuthParams<'a> {
         } else {
             let len = run_len(bytes, pos, is_bare_value_byte);
             if len == 0 {
-                return self.fail(
-                    bare_break_or(bytes, pos, ParseErrorKind::ExpectedValue),
-                    pos,
-                );
+                return self.fail(bare_break_or(bytes, pos, ParseErrorKind::ExpectedValue), pos);
             }
             let text = self.slice(pos, pos + len);
             pos += len;
@@ -481,11 +463,7 @@ impl<'a> OtherParams<'a> {
     }
 
     /// A validated list (parsed as part of a header) minus the names in `skip`.
-    pub(crate) const fn from_parsed(
-        source: &'a str,
-        base: usize,
-        skip: &'static [KnownParam],
-    ) -> Self {
+    pub(crate) const fn from_parsed(source: &'a str, base: usize, skip: &'static [KnownParam]) -> Self {
         OtherParams { source, base, skip }
     }
 

@@ -92,9 +92,7 @@ impl<'a> QuotedStr<'a> {
     pub fn unescape_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, EmitError> {
         let mut len = 0usize;
         for segment in self.segments() {
-            let end = len
-                .checked_add(segment.len())
-                .ok_or(EmitError::BufferTooSmall)?;
+            let end = len.checked_add(segment.len()).ok_or(EmitError::BufferTooSmall)?;
             buf.get_mut(len..end)
                 .ok_or(EmitError::BufferTooSmall)?
                 .copy_from_slice(segment.as_bytes());

@@ -202,9 +202,7 @@ impl fmt::Display for Verification {
         match self {
             Verification::Ok => f.write_str("credentials valid"),
             Verification::Stale => f.write_str("nonce expired; credentials otherwise valid"),
-            Verification::ResponseMismatch => {
-                f.write_str("response digest mismatch: wrong password or user")
-            }
+            Verification::ResponseMismatch => f.write_str("response digest mismatch: wrong password or user"),
             Verification::UnknownAlgorithm => f.write_str("unknown digest algorithm"),
             Verification::AlgorithmNotAllowed(a) => {
                 write!(f, "algorithm {} not offered by this server", a)
@@ -217,9 +215,7 @@ impl fmt::Display for Verification {
             Verification::UriMismatch => f.write_str("digest uri differs from the Request-URI"),
             Verification::QopNotAcceptable => f.write_str("qop missing or not offered"),
             Verification::ForeignNonce => f.write_str("nonce not issued by this server"),
-            Verification::InvalidStoredHa1 => {
-                f.write_str("stored HA1 is not hex of the algorithm's length")
-            }
+            Verification::InvalidStoredHa1 => f.write_str("stored HA1 is not hex of the algorithm's length"),
         }
     }
 }
@@ -237,11 +233,7 @@ pub struct DigestServer<const N: usize = DEFAULT_NONCE_SLOTS> {
 impl<const N: usize> DigestServer<N> {
     /// A server for `realm`, keyed by `secret` (32 random bytes, fresh at every start: see the module
     /// docs).
-    pub fn new(
-        realm: &str,
-        secret: [u8; 32],
-        config: ServerConfig,
-    ) -> Result<Self, ServerSetupError> {
+    pub fn new(realm: &str, secret: [u8; 32], config: ServerConfig) -> Result<Self, ServerSetupError> {
         if realm.contains(['\r', '\n']) {
             return Err(ServerSetupError::RealmInvalid);
         }
@@ -249,17 +241,11 @@ impl<const N: usize> DigestServer<N> {
             return Err(ServerSetupError::NoAlgorithms);
         }
         for (index, algorithm) in config.algorithms.iter().enumerate() {
-            if config
-                .algorithms
-                .iter()
-                .skip(index + 1)
-                .any(|a| a == algorithm)
-            {
+            if config.algorithms.iter().skip(index + 1).any(|a| a == algorithm) {
                 return Err(ServerSetupError::DuplicateAlgorithm(*algorithm));
             }
         }
-        let realm =
-            heapless::String::try_from(realm).map_err(|_| ServerSetupError::RealmTooLong)?;
+        let realm = heapless::String::try_from(realm).map_err(|_| ServerSetupError::RealmTooLong)?;
         Ok(DigestServer {
             realm,
             secret,
@@ -308,8 +294,7 @@ impl<const N: usize> DigestServer<N> {
         algorithm: Algorithm,
         stale: bool,
     ) -> DigestChallenge<'s> {
-        let mut challenge =
-            DigestChallenge::new(QuotedStr::new(&self.realm), QuotedStr::new(nonce.as_str()));
+        let mut challenge = DigestChallenge::new(QuotedStr::new(&self.realm), QuotedStr::new(nonce.as_str()));
         challenge.algorithm = Some(AlgorithmValue::Known(algorithm));
         let qop = if self.config.offer_auth_int {
             "auth,auth-int"
@@ -379,9 +364,7 @@ impl<const N: usize> DigestServer<N> {
             .as_plain()
             .and_then(|text| hex::decode(text, &mut claimed).ok())
             .filter(|bytes| bytes.len() == algorithm.hash.output_len())
-            .ok_or(Verification::MalformedHeader(
-                CredentialsDefect::InvalidResponse,
-            ))?;
+            .ok_or(Verification::MalformedHeader(CredentialsDefect::InvalidResponse))?;
 
         let key = self
             .check_nonce(credentials.nonce)
@@ -441,14 +424,12 @@ impl<const N: usize> DigestServer<N> {
     fn cnonce_and_count<'c>(
         credentials: &DigestCredentials<'c>,
     ) -> Result<(QuotedStr<'c>, u32), Verification> {
-        let cnonce = credentials.cnonce.ok_or(Verification::MalformedHeader(
-            CredentialsDefect::MissingCnonce,
+        let cnonce = credentials
+            .cnonce
+            .ok_or(Verification::MalformedHeader(CredentialsDefect::MissingCnonce))?;
+        let count = credentials.nonce_count.ok_or(Verification::MalformedHeader(
+            CredentialsDefect::MissingNonceCount,
         ))?;
-        let count = credentials
-            .nonce_count
-            .ok_or(Verification::MalformedHeader(
-                CredentialsDefect::MissingNonceCount,
-            ))?;
         Ok((cnonce, count))
     }
 

@@ -40,9 +40,7 @@ impl fmt::Display for UsernameError {
             UsernameError::BufferTooSmall => "username buffer too small",
             UsernameError::MalformedExtValue => "username* is not charset'language'value",
             UsernameError::UnsupportedCharset => "username* charset is not UTF-8",
-            UsernameError::InvalidEncoding => {
-                "username* has a bad percent-encoding or unencoded byte"
-            }
+            UsernameError::InvalidEncoding => "username* has a bad percent-encoding or unencoded byte",
             UsernameError::NotUtf8 => "username* does not decode to UTF-8",
         })
     }
@@ -60,9 +58,7 @@ impl Username<'_> {
     /// With `userhash=true` the plain form is the hash, which the caller looks up as such.
     pub fn decode_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b str, UsernameError> {
         match self {
-            Username::Plain(name) => name
-                .unescape_into(buf)
-                .map_err(|_| UsernameError::BufferTooSmall),
+            Username::Plain(name) => name.unescape_into(buf).map_err(|_| UsernameError::BufferTooSmall),
             Username::Extended(ext) => {
                 let text = ext.as_plain().ok_or(UsernameError::MalformedExtValue)?;
                 decode_ext_value(text, buf)
@@ -74,8 +70,7 @@ impl Username<'_> {
 /// Decodes an RFC 8187 ext-value whose charset is UTF-8 into `buf`.
 fn decode_ext_value<'b>(text: &str, buf: &'b mut [u8]) -> Result<&'b str, UsernameError> {
     let mut parts = text.splitn(3, '\'');
-    let (Some(charset), Some(_language), Some(value)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(charset), Some(_language), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(UsernameError::MalformedExtValue);
     };
     if !charset.eq_ignore_ascii_case("UTF-8") {
@@ -123,22 +118,13 @@ mod tests {
             Ok("J\u{e4}s\u{f8}n Doe")
         );
         assert_eq!(decode("utf-8'en'a.b").as_deref(), Ok("a.b"));
-        assert_eq!(
-            decode("ISO-8859-1''J%E4"),
-            Err(UsernameError::UnsupportedCharset)
-        );
+        assert_eq!(decode("ISO-8859-1''J%E4"), Err(UsernameError::UnsupportedCharset));
         assert_eq!(decode("UTF-8''%E4"), Err(UsernameError::NotUtf8));
         assert_eq!(decode("UTF-8''a%2"), Err(UsernameError::InvalidEncoding));
         assert_eq!(decode("UTF-8''a b"), Err(UsernameError::InvalidEncoding));
-        assert_eq!(
-            decode("UTF-8-no-quotes"),
-            Err(UsernameError::MalformedExtValue)
-        );
+        assert_eq!(decode("UTF-8-no-quotes"), Err(UsernameError::MalformedExtValue));
         let mut tiny = [0u8; 2];
         let long = Username::Extended(QuotedStr::new("UTF-8''abc"));
-        assert_eq!(
-            long.decode_into(&mut tiny),
-            Err(UsernameError::BufferTooSmall)
-        );
+        assert_eq!(long.decode_into(&mut tiny), Err(UsernameError::BufferTooSmall));
     }
 }

@@ -17,10 +17,10 @@
 //! - folded values unfolded: each run of LWS containing a line break becomes one SP;
 //! - every `Content-Length` dropped and one written last, equal to the body length.
 
-use crate::write::ByteWriter;
 use crate::sip::header::{is_lws_byte, CSeq, HeaderName, NameAddr};
 use crate::sip::message::{Message, StartLine};
 use crate::sip::method::Method;
+use crate::write::ByteWriter;
 use core::fmt;
 
 /// Why a message could not be written.
@@ -56,9 +56,7 @@ impl fmt::Display for BuildError {
             BuildError::MalformedHeader(name) => {
                 write!(f, "the {name} header of the request is malformed")
             }
-            BuildError::WrongKind => {
-                f.write_str("expected a request, got a response (or the reverse)")
-            }
+            BuildError::WrongKind => f.write_str("expected a request, got a response (or the reverse)"),
         }
     }
 }
@@ -78,7 +76,9 @@ impl fmt::Write for MessageWriter<'_> {
 impl<'b> MessageWriter<'b> {
     /// Starts a request: `METHOD SP uri SP SIP/2.0`.
     pub fn request(buf: &'b mut [u8], method: Method<'_>, uri: &str) -> Result<Self, BuildError> {
-        let mut w = MessageWriter { out: ByteWriter::new(buf) };
+        let mut w = MessageWriter {
+            out: ByteWriter::new(buf),
+        };
         no_line_break(uri)?;
         w.put_all(&[method.as_str(), " ", uri, " SIP/2.0\r\n"])?;
         Ok(w)
@@ -86,7 +86,9 @@ impl<'b> MessageWriter<'b> {
 
     /// Starts a response: `SIP/2.0 SP code SP reason`.
     pub fn response(buf: &'b mut [u8], code: u16, reason: &str) -> Result<Self, BuildError> {
-        let mut w = MessageWriter { out: ByteWriter::new(buf) };
+        let mut w = MessageWriter {
+            out: ByteWriter::new(buf),
+        };
         no_line_break(reason)?;
         w.put(b"SIP/2.0 ")?;
         w.put_code(code)?;
@@ -216,12 +218,10 @@ fn no_line_break(s: &str) -> Result<(), BuildError> {
 /// Writes `message` in canonical form (see the module docs); returns the length written.
 pub fn emit(message: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildError> {
     let mut w = match *message.start_line() {
-        StartLine::Request {
-            method,
-            uri,
-            version,
-        } => {
-            let mut w = MessageWriter { out: ByteWriter::new(buf) };
+        StartLine::Request { method, uri, version } => {
+            let mut w = MessageWriter {
+                out: ByteWriter::new(buf),
+            };
             w.put_all(&[method.as_str(), " ", uri, " ", version, "\r\n"])?;
             w
         }
@@ -230,7 +230,9 @@ pub fn emit(message: &Message<'_, '_>, buf: &mut [u8]) -> Result<usize, BuildErr
             code,
             reason,
         } => {
-            let mut w = MessageWriter { out: ByteWriter::new(buf) };
+            let mut w = MessageWriter {
+                out: ByteWriter::new(buf),
+            };
             w.put_all(&[version, " "])?;
             w.put_code(code)?;
             w.put_all(&[" ", reason, "\r\n"])?;
@@ -282,9 +284,7 @@ pub fn response_to<'b>(
             w.header_unchecked(HeaderName::To, to, true)?;
         }
     }
-    let call_id = request
-        .call_id()
-        .ok_or(BuildError::MissingHeader("Call-ID"))?;
+    let call_id = request.call_id().ok_or(BuildError::MissingHeader("Call-ID"))?;
     w.header_unchecked(HeaderName::CallId, call_id, true)?;
     let cseq = request
         .cseq()
@@ -326,9 +326,7 @@ pub fn ack_for_non_2xx(
         .header(HeaderName::To)
         .ok_or(BuildError::MissingHeader("To"))?;
     w.header_unchecked(HeaderName::To, to, true)?;
-    let call_id = invite
-        .call_id()
-        .ok_or(BuildError::MissingHeader("Call-ID"))?;
+    let call_id = invite.call_id().ok_or(BuildError::MissingHeader("Call-ID"))?;
     w.header_unchecked(HeaderName::CallId, call_id, true)?;
     let cseq = invite
         .cseq()

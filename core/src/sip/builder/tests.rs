@@ -129,14 +129,8 @@ fn ack_for_a_non_2xx_response_follows_17_1_1_3() {
         }
     );
     assert_eq!(ack.to().unwrap().unwrap().tag(), Some("t1"));
-    assert_eq!(
-        ack.header(HeaderName::Route),
-        Some("<sip:p1.example.com;lr>")
-    );
-    assert_eq!(
-        ack.header(HeaderName::From),
-        invite.header(HeaderName::From)
-    );
+    assert_eq!(ack.header(HeaderName::Route), Some("<sip:p1.example.com;lr>"));
+    assert_eq!(ack.header(HeaderName::From), invite.header(HeaderName::From));
     assert_eq!(ack.body(), b"");
     assert_eq!(
         ack_for_non_2xx(&resp, &resp, &mut buf),

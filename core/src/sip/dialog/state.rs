@@ -3,9 +3,8 @@
 use heapless::{String, Vec};
 
 use super::{
-    copy, is_loose_route, route_uri, strict_request_uri, DialogError, DialogId, DialogParts,
-    DialogState, DialogUsage, Field, RequestTarget, MAX_CSEQ, MAX_ROUTES, MAX_ROUTE_LEN,
-    MAX_URI_LEN,
+    copy, is_loose_route, route_uri, strict_request_uri, DialogError, DialogId, DialogParts, DialogState,
+    DialogUsage, Field, RequestTarget, MAX_CSEQ, MAX_ROUTES, MAX_ROUTE_LEN, MAX_URI_LEN,
 };
 
 type RouteSet = Vec<String<MAX_ROUTE_LEN>, MAX_ROUTES>;
@@ -25,10 +24,7 @@ pub struct Dialog {
     secure: bool,
 }
 
-fn route_set<'a>(
-    values: impl Iterator<Item = &'a str>,
-    count: usize,
-) -> Result<RouteSet, DialogError> {
+fn route_set<'a>(values: impl Iterator<Item = &'a str>, count: usize) -> Result<RouteSet, DialogError> {
     if count > MAX_ROUTES {
         return Err(DialogError::TooManyRoutes);
     }
@@ -167,10 +163,7 @@ impl Dialog {
         self.ensure_alive()?;
         let rr = response.record_route;
         let routes = route_set(rr.iter().rev().copied(), rr.len())?;
-        let target = response
-            .contact
-            .map(|c| copy(c, Field::Contact))
-            .transpose()?;
+        let target = response.contact.map(|c| copy(c, Field::Contact)).transpose()?;
         self.route_set = routes;
         if let Some(target) = target {
             self.remote_target = target;

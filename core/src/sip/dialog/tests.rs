@@ -32,10 +32,7 @@ fn s12_1_only_tagged_1xx_and_2xx_to_invite_create_dialogs() {
     assert_eq!(early.state(), DialogState::Early);
     let confirmed = Dialog::new_uac(DialogUsage::Invite, 200, &parts, false).unwrap();
     assert_eq!(confirmed.state(), DialogState::Confirmed);
-    let untagged = DialogParts {
-        to_tag: "",
-        ..parts
-    };
+    let untagged = DialogParts { to_tag: "", ..parts };
     assert_eq!(
         Dialog::new_uac(DialogUsage::Invite, 180, &untagged, false),
         Err(DialogError::NotDialogCreating(180))
@@ -115,10 +112,7 @@ fn s12_1_1_uas_state_from_request() {
 #[test]
 fn s12_1_2_uac_state_from_response_with_reversed_route_set() {
     let d = Dialog::new_uac(DialogUsage::Invite, 200, &response_parts(&RR), false).unwrap();
-    assert_eq!(
-        d.route_set().collect::<std::vec::Vec<_>>(),
-        vec![RR[1], RR[0]]
-    );
+    assert_eq!(d.route_set().collect::<std::vec::Vec<_>>(), vec![RR[1], RR[0]]);
     assert_eq!(d.remote_target(), "sip:bob@192.0.2.4");
     assert_eq!((d.local_seq(), d.remote_seq()), (Some(314159), None));
     assert_eq!(
@@ -149,8 +143,7 @@ fn s12_1_secure_flag_needs_tls_and_sips() {
 
 #[test]
 fn s13_2_2_4_2xx_confirms_early_dialog_and_recomputes_routes() {
-    let mut d =
-        Dialog::new_uac(DialogUsage::Invite, 183, &response_parts(&RR[..1]), false).unwrap();
+    let mut d = Dialog::new_uac(DialogUsage::Invite, 183, &response_parts(&RR[..1]), false).unwrap();
     assert_eq!(d.route_set().count(), 1);
     let ok = DialogParts {
         contact: Some("sip:bob@192.0.2.99"),
@@ -158,10 +151,7 @@ fn s13_2_2_4_2xx_confirms_early_dialog_and_recomputes_routes() {
     };
     d.confirm_uac(&ok).unwrap();
     assert_eq!(d.state(), DialogState::Confirmed);
-    assert_eq!(
-        d.route_set().collect::<std::vec::Vec<_>>(),
-        vec![RR[1], RR[0]]
-    );
+    assert_eq!(d.route_set().collect::<std::vec::Vec<_>>(), vec![RR[1], RR[0]]);
     assert_eq!(d.remote_target(), "sip:bob@192.0.2.99");
 }
 
@@ -217,12 +207,7 @@ fn s12_2_1_1_strict_router_example() {
         to_uri: BOB,
         to_tag: "",
         contact: Some("sip:user@remoteua"),
-        record_route: &[
-            "<sip:proxy1>",
-            "<sip:proxy2>",
-            "<sip:proxy3;lr>",
-            "<sip:proxy4>",
-        ],
+        record_route: &["<sip:proxy1>", "<sip:proxy2>", "<sip:proxy3;lr>", "<sip:proxy4>"],
         cseq: 1,
     };
     let d = Dialog::new_uas(DialogUsage::Invite, 200, &request, "t", false).unwrap();
@@ -289,10 +274,7 @@ fn s12_2_1_2_481_and_408_terminate() {
         d.handle_response("INFO", code, None).unwrap();
         assert_eq!(d.state(), DialogState::Terminated);
         assert_eq!(d.next_local_cseq(), Err(DialogError::Terminated));
-        assert_eq!(
-            d.handle_request("BYE", 9, None).unwrap_err().status_code(),
-            481
-        );
+        assert_eq!(d.handle_request("BYE", 9, None).unwrap_err().status_code(), 481);
     }
 }
 
@@ -324,14 +306,11 @@ fn s12_2_2_remote_cseq_monotonic_out_of_order_is_500() {
 #[test]
 fn s12_2_2_target_refresh_request_replaces_remote_target() {
     let mut d = Dialog::new_uac(DialogUsage::Subscribe, 200, &response_parts(&[]), false).unwrap();
-    d.handle_request("MESSAGE", 1, Some("sip:bob@ignored"))
-        .unwrap();
+    d.handle_request("MESSAGE", 1, Some("sip:bob@ignored")).unwrap();
     assert_eq!(d.remote_target(), "sip:bob@192.0.2.4");
-    d.handle_request("NOTIFY", 2, Some("sip:bob@192.0.2.77"))
-        .unwrap();
+    d.handle_request("NOTIFY", 2, Some("sip:bob@192.0.2.77")).unwrap();
     assert_eq!(d.remote_target(), "sip:bob@192.0.2.77");
-    d.handle_request("ACK", 2, Some("sip:bob@not-a-refresh"))
-        .unwrap();
+    d.handle_request("ACK", 2, Some("sip:bob@not-a-refresh")).unwrap();
     assert_eq!(
         d.remote_target(),
         "sip:bob@192.0.2.77",
@@ -344,8 +323,7 @@ fn s12_3_non_2xx_final_ends_early_dialog_and_bye_ends_confirmed() {
     let mut early = Dialog::new_uac(DialogUsage::Invite, 180, &response_parts(&[]), false).unwrap();
     early.handle_response("INVITE", 486, None).unwrap();
     assert_eq!(early.state(), DialogState::Terminated);
-    let mut confirmed =
-        Dialog::new_uac(DialogUsage::Invite, 200, &response_parts(&[]), false).unwrap();
+    let mut confirmed = Dialog::new_uac(DialogUsage::Invite, 200, &response_parts(&[]), false).unwrap();
     confirmed.handle_response("INVITE", 488, None).unwrap();
     assert_eq!(
         confirmed.state(),

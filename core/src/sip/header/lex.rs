@@ -236,8 +236,7 @@ mod tests {
 
     #[test]
     fn list_splitting_respects_quotes_angles_and_escapes() {
-        let items: heapless::Vec<&str, 8> =
-            split_list(r#""a, \"b," <sip:x@y;p=1,2>;q=1 , c,, d"#).collect();
+        let items: heapless::Vec<&str, 8> = split_list(r#""a, \"b," <sip:x@y;p=1,2>;q=1 , c,, d"#).collect();
         assert_eq!(&items[..], &[r#""a, \"b," <sip:x@y;p=1,2>;q=1"#, "c", "d"]);
         assert_eq!(split_list(";;,,;;,;").count(), 3);
         assert_eq!(split_list(" , ").count(), 0);

@@ -23,8 +23,7 @@ pub use name::HeaderName;
 pub use name_addr::{Contact, DisplayName, NameAddr};
 pub use params::{Param, ParamIter, Params};
 pub use scalar::{
-    parse_content_length, parse_expires, parse_max_forwards, parse_number, parse_retry_after, CSeq,
-    MAX_CSEQ,
+    parse_content_length, parse_expires, parse_max_forwards, parse_number, parse_retry_after, CSeq, MAX_CSEQ,
 };
 pub use via::{Via, MAGIC_COOKIE};
 
@@ -41,10 +40,7 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     /// An empty slot, to initialise the array passed to the parser: `[Header::EMPTY; 64]`.
-    pub const EMPTY: Header<'static> = Header {
-        name: "",
-        value: "",
-    };
+    pub const EMPTY: Header<'static> = Header { name: "", value: "" };
 
     /// The name classified ([`HeaderName::parse`]).
     pub fn header_name(&self) -> HeaderName<'a> {

@@ -213,8 +213,9 @@ impl<'a> HeaderName<'a> {
     pub fn matches(&self, wire_name: &str) -> bool {
         match self {
             HeaderName::Other(name) => name.eq_ignore_ascii_case(wire_name),
-            known => entry(known)
-                .is_some_and(|(full, compact, _)| matches_spelling(wire_name, full, compact)),
+            known => {
+                entry(known).is_some_and(|(full, compact, _)| matches_spelling(wire_name, full, compact))
+            }
         }
     }
 }
@@ -256,10 +257,7 @@ mod tests {
         assert_eq!(HeaderName::parse("x"), HeaderName::SessionExpires);
         assert!(HeaderName::Via.matches("v") && HeaderName::Via.matches("VIA"));
         assert!(!HeaderName::Via.matches("Vias"));
-        assert_eq!(
-            HeaderName::parse("C%6Fntact"),
-            HeaderName::Other("C%6Fntact")
-        );
+        assert_eq!(HeaderName::parse("C%6Fntact"), HeaderName::Other("C%6Fntact"));
         assert!(HeaderName::Other("X-Foo").matches("x-foo"));
     }
 
@@ -270,10 +268,7 @@ mod tests {
             assert_eq!(known.as_str(), *full);
             if let Some(c) = compact {
                 let lower = [*c];
-                assert_eq!(
-                    HeaderName::parse(core::str::from_utf8(&lower).unwrap()),
-                    *known
-                );
+                assert_eq!(HeaderName::parse(core::str::from_utf8(&lower).unwrap()), *known);
             }
         }
         assert!(HeaderName::Contact.is_list() && !HeaderName::CSeq.is_list());

@@ -81,8 +81,7 @@ impl<'a> NameAddr<'a> {
             }
             (text, false, start)
         };
-        let uri = Uri::parse(uri_text)
-            .map_err(|e| HeaderError::new(HeaderErrorKind::Uri(e), uri_start))?;
+        let uri = Uri::parse(uri_text).map_err(|e| HeaderError::new(HeaderErrorKind::Uri(e), uri_start))?;
         let params = Params::from_raw(c.params()?);
         c.finish()?;
         Ok(NameAddr {
@@ -212,8 +211,7 @@ mod tests {
         let n = NameAddr::parse("<sip:+19725552222@gw1.example.net;unknownparam>").unwrap();
         assert!(n.params.is_empty());
         assert!(n.uri.as_sip().unwrap().params.contains("unknownparam"));
-        let n =
-            NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
+        let n = NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
         assert_eq!(n.tag(), Some("1918181833n"));
     }
 
@@ -254,9 +252,7 @@ mod tests {
     #[test]
     fn contact_star_and_contact_params() {
         assert_eq!(Contact::parse(" * "), Ok(Contact::Star));
-        let Contact::Address(c) =
-            Contact::parse("<sip:a@b>;expires=280297596632815;q=0.33").unwrap()
-        else {
+        let Contact::Address(c) = Contact::parse("<sip:a@b>;expires=280297596632815;q=0.33").unwrap() else {
             panic!()
         };
         assert_eq!((c.expires(), c.q()), (Some(u32::MAX), Some("0.33")));

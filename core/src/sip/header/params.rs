@@ -27,11 +27,8 @@ pub struct Param<'a> {
 impl<'a> Param<'a> {
     /// The value without surrounding double quotes (escapes inside are left as written).
     pub fn unquoted(&self) -> Option<&'a str> {
-        self.value.map(|v| {
-            v.strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v)
-        })
+        self.value
+            .map(|v| v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v))
     }
 }
 

@@ -29,9 +29,7 @@ impl<'a> CSeq<'a> {
         c.skip_lws();
         let seq = c.number(u64::from(MAX_CSEQ), "the CSeq number")?;
         if !c.skip_lws() {
-            return Err(c.err(HeaderErrorKind::Expected(
-                "whitespace after the CSeq number",
-            )));
+            return Err(c.err(HeaderErrorKind::Expected("whitespace after the CSeq number")));
         }
         let method = Method::from_token(c.token("the CSeq method")?);
         c.finish()?;
@@ -64,14 +62,12 @@ pub fn parse_max_forwards(value: &str) -> Result<u8, HeaderError> {
 
 /// `Expires` / `Min-Expires` delta-seconds (0..=2^32-1, RFC 3261 §20.19).
 pub fn parse_expires(value: &str) -> Result<u32, HeaderError> {
-    parse_number(value, u64::from(u32::MAX), "Expires")
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    parse_number(value, u64::from(u32::MAX), "Expires").map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// `Content-Length` (0..=2^32-1).
 pub fn parse_content_length(value: &str) -> Result<u32, HeaderError> {
-    parse_number(value, u64::from(u32::MAX), "Content-Length")
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    parse_number(value, u64::from(u32::MAX), "Content-Length").map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// `Retry-After`: delta-seconds, an optional comment and parameters (RFC 3261 §20.33); returns the
@@ -106,9 +102,8 @@ mod tests {
 
     #[test]
     fn overlarge_scalars_are_errors() {
-        let too_large = |r: Result<CSeq, HeaderError>| {
-            matches!(r.unwrap_err().kind, HeaderErrorKind::TooLarge(_))
-        };
+        let too_large =
+            |r: Result<CSeq, HeaderError>| matches!(r.unwrap_err().kind, HeaderErrorKind::TooLarge(_));
         assert!(too_large(CSeq::parse("36893488147419103232 REGISTER")));
         assert!(too_large(CSeq::parse("2147483648 INVITE")));
         assert_eq!(CSeq::parse("2147483647 INVITE").unwrap().seq, MAX_CSEQ);

@@ -51,9 +51,7 @@ impl<'a> Via<'a> {
         c.expect_sep(b'/', "'/' after the protocol version")?;
         let transport = c.token("a transport")?;
         if !c.skip_lws() {
-            return Err(c.err(HeaderErrorKind::Expected(
-                "whitespace before the sent-by host",
-            )));
+            return Err(c.err(HeaderErrorKind::Expected("whitespace before the sent-by host")));
         }
         let (host, port) = sent_by(&mut c)?;
         let params = Params::from_raw(c.params()?);
@@ -109,8 +107,7 @@ impl<'a> Via<'a> {
 
 fn sent_by<'a>(c: &mut Cursor<'a>) -> Result<(Host<'a>, Option<u16>), HeaderError> {
     let rest = c.s.get(c.pos..).unwrap_or("");
-    let (host, used) =
-        Host::parse_prefix(rest).ok_or(c.err(HeaderErrorKind::Expected("a sent-by host")))?;
+    let (host, used) = Host::parse_prefix(rest).ok_or(c.err(HeaderErrorKind::Expected("a sent-by host")))?;
     c.pos += used;
     // RFC 3261 COLON = SWS ":" SWS, so LWS may surround the port's colon.
     let save = c.pos;
@@ -157,18 +154,14 @@ mod tests {
         assert_eq!(v.host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 2)));
         assert_eq!(v.branch, Some("390skdjuw"));
         assert!(!v.has_magic_cookie());
-        let v = Via::parse(" SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239")
-            .unwrap();
+        let v = Via::parse(" SIP  /    2.0   / UDP  192.168.255.111   ; branch=\r\n z9hG4bK30239").unwrap();
         assert_eq!(v.rfc3261_branch_id(), Some("30239"));
     }
 
     #[test]
     fn extracts_well_known_params_and_ipv6_sent_by() {
         let v = Via::parse("SIP/2.0/TCP [2001:db8::9] : 5070;rport;received=192.0.2.1;maddr=224.2.0.1;ttl=16;branch=z9hG4bKx").unwrap();
-        assert_eq!(
-            v.host,
-            Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9))
-        );
+        assert_eq!(v.host, Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9)));
         assert_eq!(v.port, Some(5070));
         assert_eq!(v.rport, Some(None));
         assert_eq!(

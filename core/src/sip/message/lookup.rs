@@ -66,10 +66,7 @@ impl<'h, 'a> Message<'h, 'a> {
     }
 
     /// The header lines called `name`, in order.
-    pub fn headers_named<'n>(
-        &self,
-        name: HeaderName<'n>,
-    ) -> impl Iterator<Item = &'h Header<'a>> + 'n
+    pub fn headers_named<'n>(&self, name: HeaderName<'n>) -> impl Iterator<Item = &'h Header<'a>> + 'n
     where
         'h: 'n,
     {
@@ -130,7 +127,6 @@ impl<'h, 'a> Message<'h, 'a> {
 
     /// Content-Length, typed.
     pub fn content_length(&self) -> Option<Result<u32, HeaderError>> {
-        self.header(HeaderName::ContentLength)
-            .map(parse_content_length)
+        self.header(HeaderName::ContentLength).map(parse_content_length)
     }
 }

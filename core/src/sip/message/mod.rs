@@ -212,11 +212,11 @@ fn parse<'h, 'a>(
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let rest = buf.get(start..).unwrap_or(&[]);
-    let (body_start, start_line, start_line_text, count) =
-        match index_in_one_pass(rest, start, slots, config) {
-            Some(found) => found,
-            None => index_in_two_passes(rest, start, slots, config, transport)?,
-        };
+    let (body_start, start_line, start_line_text, count) = match index_in_one_pass(rest, start, slots, config)
+    {
+        Some(found) => found,
+        None => index_in_two_passes(rest, start, slots, config, transport)?,
+    };
     let body_start = start + body_start;
     let (filled, _) = slots.split_at_mut(count);
     let headers: &'h [Header<'a>] = filled;
@@ -228,9 +228,7 @@ fn parse<'h, 'a>(
         .map(|h| parse_content_length(h.value));
     let body = match (content_length, transport) {
         (Some(Ok(n)), Transport::Datagram) => available.get(..n as usize).unwrap_or(available),
-        (Some(Ok(n)), Transport::Stream) => {
-            available.get(..n as usize).ok_or(ParseError::Incomplete)?
-        }
+        (Some(Ok(n)), Transport::Stream) => available.get(..n as usize).ok_or(ParseError::Incomplete)?,
         (Some(Err(_)), Transport::Datagram) => available,
         (Some(Err(_)), Transport::Stream) => return Err(ParseError::BadContentLength),
         (None, Transport::Datagram) if config.datagram_body_to_end => available,
@@ -277,8 +275,7 @@ fn index_in_one_pass<'a>(
         Ok(text) => text,
         Err(e) => core::str::from_utf8(window.get(..e.valid_up_to())?).ok()?,
     };
-    let (start_line, start_line_text, count, head_len) =
-        index_lines(text, base, slots, false, true).ok()?;
+    let (start_line, start_line_text, count, head_len) = index_lines(text, base, slots, false, true).ok()?;
     // The empty line is CRLF right after the head.
     Some((head_len?.checked_add(2)?, start_line, start_line_text, count))
 }
@@ -331,9 +328,7 @@ pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, u
         let lf = from + i;
         let crlf_before = lf > 0 && buf.get(lf - 1) == Some(&b'\r');
         match (buf.get(lf + 1), buf.get(lf + 2)) {
-            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => {
-                return Some((lf + 1, lf + 3))
-            }
+            (Some(b'\r'), Some(b'\n')) if crlf_before || allow_bare_lf => return Some((lf + 1, lf + 3)),
             (Some(b'\n'), _) if allow_bare_lf => return Some((lf + 1, lf + 2)),
             _ => {}
         }
@@ -377,8 +372,7 @@ fn index_lines<'a>(
         if line_start == 0 {
             start_line = Some((StartLine::parse(line)?, line));
         } else if matches!(line.as_bytes().first(), Some(b' ' | b'\t')) {
-            let (name, value_start, value_end) =
-                current.ok_or(ParseError::OrphanContinuation { offset })?;
+            let (name, value_start, value_end) = current.ok_or(ParseError::OrphanContinuation { offset })?;
             let (lead, trail) = ws_bounds(line.as_bytes());
             current = Some(if lead >= trail {
                 (name, value_start, value_end)

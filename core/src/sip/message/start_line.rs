@@ -35,10 +35,7 @@ pub enum StartLine<'a> {
 impl<'a> StartLine<'a> {
     pub(crate) fn parse(line: &'a str) -> Result<StartLine<'a>, ParseError> {
         let (first, rest) = line.split_once(' ').ok_or(ParseError::MalformedStartLine)?;
-        let is_response = first.len() > 4
-            && first
-                .get(..4)
-                .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+        let is_response = first.len() > 4 && first.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
         if is_response {
             let rest = rest.trim_start_matches(' ');
             let digits = rest.as_bytes().get(..3).ok_or(ParseError::BadStatusCode)?;
@@ -46,9 +43,7 @@ impl<'a> StartLine<'a> {
             if !digits.iter().all(u8::is_ascii_digit) || after.is_some_and(|b| b != b' ') {
                 return Err(ParseError::BadStatusCode);
             }
-            let code = digits
-                .iter()
-                .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+            let code = digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
             let reason = rest.get(4..).unwrap_or("").trim_end_matches([' ', '\t']);
             return Ok(StartLine::Response {
                 version: first,
@@ -58,18 +53,12 @@ impl<'a> StartLine<'a> {
         }
         let method = Method::parse(first).ok_or(ParseError::MalformedStartLine)?;
         let rest = rest.trim_end_matches([' ', '\t']);
-        let (uri, version) = rest
-            .rsplit_once(' ')
-            .ok_or(ParseError::MalformedStartLine)?;
+        let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::MalformedStartLine)?;
         let uri = uri.trim_matches(' ');
         if uri.is_empty() || version.is_empty() {
             return Err(ParseError::MalformedStartLine);
         }
-        Ok(StartLine::Request {
-            method,
-            uri,
-            version,
-        })
+        Ok(StartLine::Request { method, uri, version })
     }
 
     /// The SIP version string.
@@ -106,10 +95,7 @@ mod tests {
             StartLine::parse("INVITE sip:alan@jasomi.com"),
             Err(ParseError::MalformedStartLine)
         );
-        assert_eq!(
-            StartLine::parse("INVITE"),
-            Err(ParseError::MalformedStartLine)
-        );
+        assert_eq!(StartLine::parse("INVITE"), Err(ParseError::MalformedStartLine));
     }
 
     #[test]
@@ -134,9 +120,6 @@ mod tests {
             StartLine::parse("SIP/2.0 4294967301 better not break the receiver"),
             Err(ParseError::BadStatusCode)
         );
-        assert_eq!(
-            StartLine::parse("SIP/2.0 20x OK"),
-            Err(ParseError::BadStatusCode)
-        );
+        assert_eq!(StartLine::parse("SIP/2.0 20x OK"), Err(ParseError::BadStatusCode));
     }
 }

@@ -80,9 +80,7 @@ fn content_length_rules_differ_by_transport() {
     let no_cl = b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\nrest";
     let cfg = ParseConfig::default();
     assert_eq!(
-        Message::parse_datagram(no_cl, &mut slots, &cfg)
-            .unwrap()
-            .body(),
+        Message::parse_datagram(no_cl, &mut slots, &cfg).unwrap().body(),
         b"rest"
     );
     assert_eq!(
@@ -99,9 +97,7 @@ fn content_length_rules_differ_by_transport() {
     );
     let short = b"OPTIONS sip:a@b SIP/2.0\r\nl: 10\r\n\r\nabc";
     assert_eq!(
-        Message::parse_datagram(short, &mut slots, &cfg)
-            .unwrap()
-            .body(),
+        Message::parse_datagram(short, &mut slots, &cfg).unwrap().body(),
         b"abc"
     );
     assert_eq!(
@@ -165,7 +161,11 @@ fn one_pass_indexing_agrees_with_two_passes() {
     extern crate std;
     use std::vec::Vec;
     let mut inputs: Vec<Vec<u8>> = Vec::new();
-    for dir in ["../tests/corpus/sip", "tests/vectors/rfc4475/wellformed", "tests/vectors/rfc4475/malformed"] {
+    for dir in [
+        "../tests/corpus/sip",
+        "tests/vectors/rfc4475/wellformed",
+        "tests/vectors/rfc4475/malformed",
+    ] {
         let path = std::format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
         for entry in std::fs::read_dir(path).unwrap() {
             inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
@@ -183,7 +183,9 @@ fn one_pass_indexing_agrees_with_two_passes() {
         }
         for bytes in &variants {
             let (mut fast_slots, mut slow_slots) = ([Header::EMPTY; 64], [Header::EMPTY; 64]);
-            let Some(fast) = index_in_one_pass(bytes, 0, &mut fast_slots, &config) else { continue };
+            let Some(fast) = index_in_one_pass(bytes, 0, &mut fast_slots, &config) else {
+                continue;
+            };
             answered += 1;
             let slow = index_in_two_passes(bytes, 0, &mut slow_slots, &config, Transport::Datagram)
                 .expect("the two-pass path accepts what the one-pass path accepts");
@@ -191,5 +193,8 @@ fn one_pass_indexing_agrees_with_two_passes() {
             assert_eq!(fast_slots[..fast.3], slow_slots[..slow.3]);
         }
     }
-    assert!(answered >= inputs.len(), "the one-pass path takes the well-formed messages");
+    assert!(
+        answered >= inputs.len(),
+        "the one-pass path takes the well-formed messages"
+    );
 }

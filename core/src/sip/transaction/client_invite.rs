@@ -107,9 +107,7 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
                 self.outputs.event(Event::FinalReceived(status_code));
             }
             (Completed, StatusClass::Failure) => self.outputs.push(Pending::SendAck(status_code)),
-            (Accepted, StatusClass::Success) => {
-                self.outputs.event(Event::FinalReceived(status_code))
-            }
+            (Accepted, StatusClass::Success) => self.outputs.event(Event::FinalReceived(status_code)),
             (state, _) => debug!("INVITE client absorbs {} in {:?}", status_code, state),
         }
         self.fire_due(now);

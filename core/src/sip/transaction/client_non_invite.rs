@@ -83,11 +83,8 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
             }
             (Trying | Proceeding, StatusClass::Success | StatusClass::Failure) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(
-                    TimerName::K,
-                    now,
-                    self.config.t4_or_zero(self.reliability),
-                );
+                self.timers
+                    .start_expiry(TimerName::K, now, self.config.t4_or_zero(self.reliability));
                 self.state = Completed;
                 self.outputs.event(Event::FinalReceived(status_code));
             }
@@ -120,17 +117,12 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
             match (self.state, name) {
                 (Trying, TimerName::E) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self
-                        .timers
-                        .interval()
-                        .saturating_mul(2)
-                        .min(self.config.cap());
+                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
                     self.timers.start_retransmit(TimerName::E, now, next);
                 }
                 (Proceeding, TimerName::E) => {
                     self.outputs.push(Pending::Transmit);
-                    self.timers
-                        .start_retransmit(TimerName::E, now, self.config.cap());
+                    self.timers.start_retransmit(TimerName::E, now, self.config.cap());
                 }
                 (Trying | Proceeding, TimerName::F) => {
                     self.outputs.event(Event::TimedOut);

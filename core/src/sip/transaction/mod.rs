@@ -139,9 +139,7 @@ pub use from_message::{
     cancel_target_key, classify_request, client_key_for_response, server_key_for_request, MatchError,
     ReceivedRequest,
 };
-pub use key::{
-    generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE,
-};
+pub use key::{generate_branch, Branch, KeyError, Rfc2543Pieces, Role, TransactionKey, MAGIC_COOKIE};
 pub use output::{Event, Output, OUTPUT_QUEUE_CAPACITY};
 pub use server_invite::{ServerInvite, ServerInviteState, ServerRequest};
 pub use server_non_invite::{ServerNonInvite, ServerNonInviteState};
@@ -165,7 +163,10 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SendError::InvalidStatus(code) => {
-                write!(f, "status code {code} is not a SIP status (100..=699); send a valid response")
+                write!(
+                    f,
+                    "status code {code} is not a SIP status (100..=699); send a valid response"
+                )
             }
             SendError::WrongState => f.write_str(
                 "the transaction already sent its final response or has terminated; \

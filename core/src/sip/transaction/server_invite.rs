@@ -93,12 +93,7 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
 
     shared_server_methods!();
 
-    fn accept_response(
-        &mut self,
-        now: Instant,
-        status_code: u16,
-        response: B,
-    ) -> Result<(), SendError> {
+    fn accept_response(&mut self, now: Instant, status_code: u16, response: B) -> Result<(), SendError> {
         use ServerInviteState::*;
         let class = StatusClass::of(status_code);
         match (self.state, class) {
@@ -136,11 +131,8 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
             (Completed, ServerRequest::Retransmission) => self.outputs.push(Pending::Transmit),
             (Completed, ServerRequest::Ack) => {
                 self.timers.stop_all();
-                self.timers.start_expiry(
-                    TimerName::I,
-                    now,
-                    self.config.t4_or_zero(self.reliability),
-                );
+                self.timers
+                    .start_expiry(TimerName::I, now, self.config.t4_or_zero(self.reliability));
                 self.state = Confirmed;
             }
             (Accepted, ServerRequest::Ack) => self.outputs.event(Event::AckReceived),
@@ -171,11 +163,7 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
             match (self.state, name) {
                 (Completed, TimerName::G) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self
-                        .timers
-                        .interval()
-                        .saturating_mul(2)
-                        .min(self.config.cap());
+                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
                     self.timers.start_retransmit(TimerName::G, now, next);
                 }
                 (Completed, TimerName::H) => {

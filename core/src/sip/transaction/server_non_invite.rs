@@ -71,22 +71,14 @@ impl<B: AsRef<[u8]>> ServerNonInvite<B> {
 
     shared_server_methods!();
 
-    fn accept_response(
-        &mut self,
-        now: Instant,
-        status_code: u16,
-        response: B,
-    ) -> Result<(), SendError> {
+    fn accept_response(&mut self, now: Instant, status_code: u16, response: B) -> Result<(), SendError> {
         use ServerNonInviteState::*;
         match (self.state, StatusClass::of(status_code)) {
             (_, StatusClass::Invalid) => return Err(SendError::InvalidStatus(status_code)),
             (Trying | Proceeding, StatusClass::Provisional) => self.state = Proceeding,
             (Trying | Proceeding, StatusClass::Success | StatusClass::Failure) => {
-                self.timers.start_expiry(
-                    TimerName::J,
-                    now,
-                    self.config.timeout_or_zero(self.reliability),
-                );
+                self.timers
+                    .start_expiry(TimerName::J, now, self.config.timeout_or_zero(self.reliability));
                 self.state = Completed;
             }
             _ => return Err(SendError::WrongState),

@@ -102,9 +102,9 @@ impl fmt::Display for TableError {
             TableError::Full => f.write_str(
                 "the transaction table is full; answer 503 to new requests or retry once transactions end",
             ),
-            TableError::DuplicateKey => f.write_str(
-                "a transaction with this key already exists; the message is a retransmission",
-            ),
+            TableError::DuplicateKey => {
+                f.write_str("a transaction with this key already exists; the message is a retransmission")
+            }
         }
     }
 }
@@ -125,12 +125,12 @@ pub enum DispatchError {
 impl fmt::Display for DispatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DispatchError::NoMatch => f.write_str(
-                "no transaction matches; treat a response as stray and a request as new",
-            ),
-            DispatchError::WrongKind => f.write_str(
-                "the matching transaction cannot take this kind of message; check the key's role",
-            ),
+            DispatchError::NoMatch => {
+                f.write_str("no transaction matches; treat a response as stray and a request as new")
+            }
+            DispatchError::WrongKind => {
+                f.write_str("the matching transaction cannot take this kind of message; check the key's role")
+            }
             DispatchError::Send(e) => e.fmt(f),
         }
     }
@@ -151,9 +151,7 @@ impl<B: AsRef<[u8]>, const N: usize> Default for TransactionTable<B, N> {
 impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
     /// An empty table.
     pub const fn new() -> Self {
-        TransactionTable {
-            entries: Vec::new(),
-        }
+        TransactionTable { entries: Vec::new() }
     }
 
     /// How many transactions are held (terminated ones included until drained).
@@ -194,10 +192,7 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
 
     /// The transaction with `key`, mutably.
     pub fn get_mut(&mut self, key: &TransactionKey) -> Option<&mut Transaction<B>> {
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k == key)
-            .map(|(_, t)| t)
+        self.entries.iter_mut().find(|(k, _)| k == key).map(|(_, t)| t)
     }
 
     /// Removes and returns the transaction with `key`; its timers and pending outputs go with it.
@@ -232,9 +227,7 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
         self.handle_timeout(now);
         match (self.get_mut(key).ok_or(DispatchError::NoMatch)?, request) {
             (Transaction::ServerInvite(t), request) => t.handle_request(now, request),
-            (Transaction::ServerNonInvite(t), ServerRequest::Retransmission) => {
-                t.handle_request(now)
-            }
+            (Transaction::ServerNonInvite(t), ServerRequest::Retransmission) => t.handle_request(now),
             _ => return Err(DispatchError::WrongKind),
         }
         Ok(())
@@ -279,10 +272,7 @@ impl<B: AsRef<[u8]>, const N: usize> TransactionTable<B, N> {
 
     /// The earliest deadline of all transactions.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.entries
-            .iter()
-            .filter_map(|(_, t)| t.poll_timeout())
-            .min()
+        self.entries.iter().filter_map(|(_, t)| t.poll_timeout()).min()
     }
 
     /// The next output of any transaction, with its key. Returns `None` once every transaction is

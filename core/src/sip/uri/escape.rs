@@ -78,8 +78,6 @@ mod tests {
         assert!(eq_unescaped("%75se%72", "user"));
         assert!(!eq_unescaped("User", "user"));
         assert!(eq_unescaped_ignore_case("%6C%72", "LR"));
-        assert!(
-            escapes_are_valid("a%20b") && !escapes_are_valid("a%2") && !escapes_are_valid("%ZZ")
-        );
+        assert!(escapes_are_valid("a%20b") && !escapes_are_valid("a%2") && !escapes_are_valid("%ZZ"));
     }
 }

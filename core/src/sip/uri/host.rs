@@ -40,10 +40,7 @@ impl<'a> Host<'a> {
             let addr = Ipv6Addr::from_str(rest.get(..close)?).ok()?;
             return Some((Host::Ipv6(addr), close + 2));
         }
-        let len = s
-            .bytes()
-            .position(|b| !is_domain_byte(b))
-            .unwrap_or(s.len());
+        let len = s.bytes().position(|b| !is_domain_byte(b)).unwrap_or(s.len());
         let text = s.get(..len)?;
         if text.is_empty() || text.starts_with(['.', '-']) || text.contains("..") {
             return None;
@@ -109,14 +106,9 @@ mod tests {
         );
         assert_eq!(
             Host::parse("[2001:db8::10]"),
-            Some(Host::Ipv6(Ipv6Addr::new(
-                0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10
-            )))
+            Some(Host::Ipv6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)))
         );
-        assert_eq!(
-            Host::parse("Example.COM"),
-            Some(Host::Domain("Example.COM"))
-        );
+        assert_eq!(Host::parse("Example.COM"), Some(Host::Domain("Example.COM")));
         assert!(Host::parse("example.com")
             .unwrap()
             .eq_host(&Host::Domain("EXAMPLE.com")));

@@ -125,19 +125,11 @@ impl defmt::Format for Uri<'_> {
 
 /// RFC 3261 `unreserved`: alphanumerics and marks.
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
-        )
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
 }
 
 fn is_user_byte(b: u8) -> bool {
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/'
-        )
+    is_unreserved(b) || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/')
 }
 
 fn is_password_byte(b: u8) -> bool {
@@ -161,10 +153,7 @@ impl<'a> Uri<'a> {
         let colon = memchr::memchr(b':', s.as_bytes()).ok_or(UriError::BadScheme)?;
         let scheme = s.get(..colon).ok_or(UriError::BadScheme)?;
         let rest = s.get(colon + 1..).ok_or(UriError::BadScheme)?;
-        let scheme_ok = scheme
-            .as_bytes()
-            .first()
-            .is_some_and(u8::is_ascii_alphabetic)
+        let scheme_ok = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
             && scheme
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -216,10 +205,7 @@ impl<'a> Uri<'a> {
         match (self, other) {
             (Uri::Sip(a), Uri::Sip(b)) => a.equivalent(b),
             (Uri::Tel(a), Uri::Tel(b)) => {
-                let digits = |n: &'a str| {
-                    n.bytes()
-                        .filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'))
-                };
+                let digits = |n: &'a str| n.bytes().filter(|c| !matches!(c, b'-' | b'.' | b'(' | b')'));
                 let digits_b = b
                     .number
                     .bytes()
@@ -232,16 +218,9 @@ impl<'a> Uri<'a> {
             (Uri::Im(a), Uri::Im(b)) | (Uri::Pres(a), Uri::Pres(b)) => {
                 opt_eq(a.user, b.user, eq_unescaped) && a.host.eq_host(&b.host)
             }
-            (
-                Uri::Other {
-                    scheme: sa,
-                    rest: ra,
-                },
-                Uri::Other {
-                    scheme: sb,
-                    rest: rb,
-                },
-            ) => sa.eq_ignore_ascii_case(sb) && ra == rb,
+            (Uri::Other { scheme: sa, rest: ra }, Uri::Other { scheme: sb, rest: rb }) => {
+                sa.eq_ignore_ascii_case(sb) && ra == rb
+            }
             _ => false,
         }
     }
@@ -320,9 +299,7 @@ fn split_headers(rest: &str) -> (&str, Option<&str>) {
 
 fn check_params(params: &str) -> Result<(), UriError> {
     for piece in params.split(';').skip(1) {
-        let (name, value) = piece
-            .split_once('=')
-            .map_or((piece, None), |(n, v)| (n, Some(v)));
+        let (name, value) = piece.split_once('=').map_or((piece, None), |(n, v)| (n, Some(v)));
         let ok = |s: &str| !s.is_empty() && s.bytes().all(is_param_byte);
         if !ok(name) || value.is_some_and(|v| !ok(v)) {
             return Err(UriError::BadParam);
@@ -341,12 +318,8 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUri<'_>, UriError> {
     };
     let (mut user, mut password) = (None, None);
     if let Some(info) = userinfo {
-        let (u, p) = info
-            .split_once(':')
-            .map_or((info, None), |(u, p)| (u, Some(p)));
-        if u.is_empty()
-            || !u.bytes().all(is_user_byte)
-            || p.is_some_and(|p| !p.bytes().all(is_password_byte))
+        let (u, p) = info.split_once(':').map_or((info, None), |(u, p)| (u, Some(p)));
+        if u.is_empty() || !u.bytes().all(is_user_byte) || p.is_some_and(|p| !p.bytes().all(is_password_byte))
         {
             return Err(UriError::BadUser);
         }
@@ -384,9 +357,9 @@ fn parse_tel(rest: &str) -> Result<TelUri<'_>, UriError> {
         (rest.get(..i).unwrap_or(""), rest.get(i..).unwrap_or(""))
     });
     let number_ok = !number.is_empty()
-        && number.bytes().all(|b| {
-            b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
-        });
+        && number
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#'));
     if !number_ok {
         return Err(UriError::BadUser);
     }
@@ -405,11 +378,7 @@ fn parse_mailbox(rest: &str) -> Result<MailboxUri<'_>, UriError> {
         None => (None, mailbox),
     };
     let host = Host::parse(domain).ok_or(UriError::BadHost)?;
-    Ok(MailboxUri {
-        user,
-        host,
-        headers,
-    })
+    Ok(MailboxUri { user, host, headers })
 }
 
 impl fmt::Display for SipUri<'_> {

@@ -25,10 +25,7 @@ fn sip_uri_components() {
         (u.user, u.host, u.port),
         (None, Host::Domain("example.com"), None)
     );
-    assert_eq!(
-        sip("sip:192.0.2.1").host,
-        Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1))
-    );
+    assert_eq!(sip("sip:192.0.2.1").host, Host::Ipv4(Ipv4Addr::new(192, 0, 2, 1)));
 }
 
 #[test]
@@ -78,16 +75,10 @@ fn other_schemes_are_kept() {
         other => panic!("{other:?}"),
     }
     match Uri::parse("im:fred@example.com") {
-        Ok(Uri::Im(m)) => assert_eq!(
-            (m.user, m.host),
-            (Some("fred"), Host::Domain("example.com"))
-        ),
+        Ok(Uri::Im(m)) => assert_eq!((m.user, m.host), (Some("fred"), Host::Domain("example.com"))),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        Uri::parse("pres:fred@example.com"),
-        Ok(Uri::Pres(_))
-    ));
+    assert!(matches!(Uri::parse("pres:fred@example.com"), Ok(Uri::Pres(_))));
 }
 
 #[test]
@@ -98,10 +89,7 @@ fn rfc3261_equivalence_examples() {
         "sip:%61lice@atlanta.com;transport=TCP",
         "sip:alice@AtLanTa.CoM;Transport=tcp"
     ));
-    assert!(eq(
-        "sip:carol@chicago.com",
-        "sip:carol@chicago.com;newparam=5"
-    ));
+    assert!(eq("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"));
     assert!(eq(
         "sip:carol@chicago.com;security=on",
         "sip:carol@chicago.com;newparam=5"
@@ -120,10 +108,7 @@ fn rfc3261_equivalence_examples() {
         "sip:alice@AtLanTa.CoM;Transport=UDP"
     ));
     assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"));
-    assert!(!eq(
-        "sip:bob@biloxi.com",
-        "sip:bob@biloxi.com;transport=udp"
-    ));
+    assert!(!eq("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"));
     assert!(!eq(
         "sip:carol@chicago.com",
         "sip:carol@chicago.com?Subject=next%20meeting"

@@ -3,9 +3,8 @@
 
 use super::{InvalidKind, Problem};
 use crate::sip::header::{
-    check_tokens, parse_content_length, parse_expires, parse_max_forwards, parse_retry_after,
-    trim_lws, CSeq, Contact, ContentType, Event, HeaderError, HeaderErrorKind, HeaderName,
-    NameAddr, SubscriptionState, Via,
+    check_tokens, parse_content_length, parse_expires, parse_max_forwards, parse_retry_after, trim_lws, CSeq,
+    Contact, ContentType, Event, HeaderError, HeaderErrorKind, HeaderName, NameAddr, SubscriptionState, Via,
 };
 use crate::sip::message::Message;
 
@@ -90,16 +89,12 @@ fn check_value<'a>(
         }
         HeaderName::CallId => check_call_id(value).map_err(malformed),
         HeaderName::MaxForwards => parse_max_forwards(value).map(drop).map_err(malformed),
-        HeaderName::Expires | HeaderName::MinExpires => {
-            parse_expires(value).map(drop).map_err(malformed)
-        }
+        HeaderName::Expires | HeaderName::MinExpires => parse_expires(value).map(drop).map_err(malformed),
         HeaderName::ContentLength => parse_content_length(value).map(drop).map_err(malformed),
         HeaderName::RetryAfter => parse_retry_after(value).map(drop).map_err(malformed),
         HeaderName::ContentType => ContentType::parse(value).map(drop).map_err(malformed),
         HeaderName::Event => Event::parse(value).map(drop).map_err(malformed),
-        HeaderName::SubscriptionState => {
-            SubscriptionState::parse(value).map(drop).map_err(malformed)
-        }
+        HeaderName::SubscriptionState => SubscriptionState::parse(value).map(drop).map_err(malformed),
         HeaderName::Require
         | HeaderName::ProxyRequire
         | HeaderName::Supported

@@ -80,12 +80,10 @@ impl fmt::Display for InvalidKind<'_> {
             InvalidKind::UnsupportedVersion(v) => {
                 write!(f, "unsupported SIP version {v} (expected SIP/2.0)")
             }
-            InvalidKind::StartLineSpacing => f.write_str(
-                "request line elements must be separated by single spaces, with none at the end",
-            ),
-            InvalidKind::RequestUriInBrackets => {
-                f.write_str("Request-URI must not be enclosed in '<' '>'")
+            InvalidKind::StartLineSpacing => {
+                f.write_str("request line elements must be separated by single spaces, with none at the end")
             }
+            InvalidKind::RequestUriInBrackets => f.write_str("Request-URI must not be enclosed in '<' '>'"),
             InvalidKind::MalformedRequestUri(e) => write!(f, "malformed Request-URI: {e}"),
             InvalidKind::RequestUriHeaders => {
                 f.write_str("Request-URI must not contain a header part ('?...')")
@@ -97,15 +95,9 @@ impl fmt::Display for InvalidKind<'_> {
             }
             InvalidKind::MalformedHeader(h, e) => write!(f, "malformed {h}: {}", e.kind),
             InvalidKind::CseqMethodMismatch { cseq, request } => {
-                write!(
-                    f,
-                    "CSeq method {cseq} differs from request method {request}"
-                )
+                write!(f, "CSeq method {cseq} differs from request method {request}")
             }
-            InvalidKind::ContentLengthExceedsBody {
-                declared,
-                available,
-            } => {
+            InvalidKind::ContentLengthExceedsBody { declared, available } => {
                 write!(
                     f,
                     "Content-Length {declared} exceeds the {available} octets of body received"
@@ -156,10 +148,7 @@ pub fn check_with<'a>(message: &Message<'_, 'a>, rules: &Rules) -> Result<(), In
     if message.is_request() && !rules.rfc2543_compat {
         mandatory = &with_max_forwards;
     }
-    if let Some(missing) = mandatory
-        .iter()
-        .find(|name| message.header(**name).is_none())
-    {
+    if let Some(missing) = mandatory.iter().find(|name| message.header(**name).is_none()) {
         return Err(at(InvalidKind::MissingHeader(*missing), end_of_headers));
     }
     // §20.15: a non-empty body must say what it is.
@@ -179,10 +168,7 @@ pub fn check_with<'a>(message: &Message<'_, 'a>, rules: &Rules) -> Result<(), In
         if declared as usize > available {
             let offset = message.offset_of(header.value).unwrap_or(end_of_headers);
             return Err(at(
-                InvalidKind::ContentLengthExceedsBody {
-                    declared,
-                    available,
-                },
+                InvalidKind::ContentLengthExceedsBody { declared, available },
                 offset,
             ));
         }
@@ -204,11 +190,7 @@ fn check_start_line<'a>(message: &Message<'_, 'a>) -> Result<(), Problem<'a>> {
                 return Err((InvalidKind::StatusCodeOutOfRange(code), None));
             }
         }
-        StartLine::Request {
-            method,
-            uri,
-            version,
-        } => {
+        StartLine::Request { method, uri, version } => {
             let uri_at = message.offset_of(uri);
             let single_spaced = method.as_str().len() + uri.len() + version.len() + 2;
             if message.start_line_text().len() != single_spaced {

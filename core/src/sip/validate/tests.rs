@@ -31,15 +31,7 @@ fn max_forwards_is_optional_only_in_2543_mode() {
     assert!(validate(old.as_bytes(), Rules::default())
         .unwrap_err()
         .contains("Max-Forwards is missing"));
-    assert_eq!(
-        validate(
-            old.as_bytes(),
-            Rules {
-                rfc2543_compat: true
-            }
-        ),
-        Ok(())
-    );
+    assert_eq!(validate(old.as_bytes(), Rules { rfc2543_compat: true }), Ok(()));
 }
 
 #[test]
@@ -77,10 +69,7 @@ fn status_codes_outside_100_to_699_are_rejected() {
 fn a_body_needs_a_content_type() {
     let with_body = GOOD.replace("Content-Length: 0\r\n\r\n", "Content-Length: 2\r\n\r\nhi");
     let err = validate(with_body.as_bytes(), Rules::default()).unwrap_err();
-    assert!(
-        err.contains("mandatory header Content-Type is missing"),
-        "{err}"
-    );
+    assert!(err.contains("mandatory header Content-Type is missing"), "{err}");
     let typed = with_body.replace(
         "Content-Length: 2",
         "Content-Type: text/plain\r\nContent-Length: 2",

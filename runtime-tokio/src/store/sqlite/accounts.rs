@@ -11,7 +11,11 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
         name: row.get(0)?,
         display_name: row.get(1)?,
-        credentials: Credentials { realm: row.get(2)?, ha1_md5: row.get(3)?, ha1_sha256: row.get(4)? },
+        credentials: Credentials {
+            realm: row.get(2)?,
+            ha1_md5: row.get(3)?,
+            ha1_sha256: row.get(4)?,
+        },
         created: from_sql_ms(row.get(5)?),
     })
 }
@@ -49,7 +53,10 @@ pub fn remove_user(conn: &Connection, name: &str) -> Result<(), StoreError> {
 
 pub fn user(conn: &Connection, name: &str) -> Result<Option<User>, StoreError> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([name], user_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([name], user_from_row)
+        .optional()?)
 }
 
 pub fn users_by_display_name(conn: &Connection, display_name: &str) -> Result<Vec<User>, StoreError> {
@@ -93,8 +100,9 @@ pub fn policy(conn: &Connection, user: &str) -> Result<UserPolicy, StoreError> {
 }
 
 pub fn set_policy(conn: &Connection, user: &str, policy: &UserPolicy) -> Result<(), StoreError> {
-    let exists: Option<i64> =
-        conn.query_row("SELECT 1 FROM users WHERE name = ?1", [user], |row| row.get(0)).optional()?;
+    let exists: Option<i64> = conn
+        .query_row("SELECT 1 FROM users WHERE name = ?1", [user], |row| row.get(0))
+        .optional()?;
     if exists.is_none() {
         return Err(StoreError::NoSuchUser(user.to_owned()));
     }

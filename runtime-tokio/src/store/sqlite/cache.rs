@@ -42,8 +42,10 @@ struct Inner {
 impl Inner {
     /// Empties the maps when another connection committed since they were filled.
     fn refresh(&mut self) -> Result<(), StoreError> {
-        let version: i64 =
-            self.conn.prepare_cached("PRAGMA data_version")?.query_row([], |row| row.get(0))?;
+        let version: i64 = self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
         if version != self.version {
             self.users.clear();
             self.policies.clear();

@@ -36,13 +36,18 @@ impl Checkpointer {
     /// Starts the thread over its own connection to the database.
     pub fn spawn(conn: Connection) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new().name("simple-im-store-checkpoint".into()).spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+        let thread = thread::Builder::new()
+            .name("simple-im-store-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                    checkpoint(&conn);
+                }
                 checkpoint(&conn);
-            }
-            checkpoint(&conn);
-        })?;
-        Ok(Checkpointer { stop: Some(stop), thread: Some(thread) })
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -59,7 +64,10 @@ impl Drop for Checkpointer {
 /// a failed checkpoint loses nothing, it only leaves the WAL longer.
 fn checkpoint(conn: &Connection) {
     let frames = |mode: &str| -> Option<i64> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| row.get::<_, i64>(1)).ok()
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+            row.get::<_, i64>(1)
+        })
+        .ok()
     };
     if frames("PASSIVE").is_some_and(|wal_frames| wal_frames > RESTART_FRAMES) {
         let _ = frames("RESTART");

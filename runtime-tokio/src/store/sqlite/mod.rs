@@ -87,7 +87,10 @@ impl SqliteStore {
     /// blocks while it opens the file and migrates.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Open(format!("cannot create the data directory {}: {e}", data_dir.display()))
+            StoreError::Open(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(DB_FILE_NAME);
         let mut conn = open_connection(&path)?;
@@ -107,9 +110,18 @@ impl SqliteStore {
         let checkpointer = Checkpointer::spawn(open_connection(&path)?)
             .map_err(|e| StoreError::Open(format!("cannot start the store's checkpoint thread: {e}")))?;
         let writer = Writer::spawn(conn)?;
-        let readers = Arc::new(ReaderPool { path: path.clone(), idle: Mutex::new(Vec::new()) });
+        let readers = Arc::new(ReaderPool {
+            path: path.clone(),
+            idle: Mutex::new(Vec::new()),
+        });
         let cache = Arc::new(ReadCache::new(open_connection(&path)?));
-        Ok(SqliteStore { path, writer, readers, cache, _checkpointer: checkpointer })
+        Ok(SqliteStore {
+            path,
+            writer,
+            readers,
+            cache,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The database file.

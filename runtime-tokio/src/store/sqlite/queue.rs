@@ -92,7 +92,9 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
     let hash = dedupe_hash(&message.recipient, &message.sender, &message.message_id);
     let existing: Option<(i64, i64, i64)> = conn
         .prepare_cached("SELECT id, messages, bytes FROM mailboxes WHERE recipient = ?1")?
-        .query_row([&message.recipient], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .query_row([&message.recipient], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     let (mailbox, messages, bytes) = match existing {
         Some((mailbox, messages, bytes)) => {
@@ -117,7 +119,10 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
         None
     };
     if let Some(limit) = limit {
-        return Err(StoreError::QuotaExceeded { recipient: message.recipient.clone(), limit });
+        return Err(StoreError::QuotaExceeded {
+            recipient: message.recipient.clone(),
+            limit,
+        });
     }
 
     conn.prepare_cached(
@@ -162,7 +167,8 @@ pub fn delivered(conn: &Connection, id: DeferredId) -> Result<bool, StoreError> 
     if tombstoned == 0 {
         return Ok(false);
     }
-    conn.prepare_cached("DELETE FROM deferred WHERE id = ?1")?.execute([id.0])?;
+    conn.prepare_cached("DELETE FROM deferred WHERE id = ?1")?
+        .execute([id.0])?;
     Ok(true)
 }
 
@@ -181,14 +187,19 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
     for message in &expired {
         delete.execute([message.id.0])?;
     }
-    conn.prepare_cached("DELETE FROM delivered_tombstones WHERE until_ms <= ?1")?.execute([now])?;
+    conn.prepare_cached("DELETE FROM delivered_tombstones WHERE until_ms <= ?1")?
+        .execute([now])?;
     Ok(expired)
 }
 
 /// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal).
 pub fn remove_mailbox(conn: &Connection, recipient: &str) -> Result<(), StoreError> {
     let mailbox: Option<i64> = conn
-        .query_row("SELECT id FROM mailboxes WHERE recipient = ?1", [recipient], |row| row.get(0))
+        .query_row(
+            "SELECT id FROM mailboxes WHERE recipient = ?1",
+            [recipient],
+            |row| row.get(0),
+        )
         .optional()?;
     if let Some(mailbox) = mailbox {
         conn.execute("DELETE FROM deferred WHERE mailbox = ?1", [mailbox])?;
@@ -206,15 +217,24 @@ mod tests {
     /// implementation (64-bit, the NUL-joined fields, read as a signed integer).
     #[test]
     fn dedupe_hash_is_fnv1a_of_the_nul_joined_fields() {
-        assert_eq!(dedupe_hash("bob", "sip:alice@localhost", "m1"), 3_269_452_166_374_372_931);
+        assert_eq!(
+            dedupe_hash("bob", "sip:alice@localhost", "m1"),
+            3_269_452_166_374_372_931
+        );
         assert_eq!(dedupe_hash("a", "", ""), -1_886_173_607_098_907_028);
-        assert_ne!(dedupe_hash("ab", "c", ""), dedupe_hash("a", "bc", ""), "field boundaries count");
+        assert_ne!(
+            dedupe_hash("ab", "c", ""),
+            dedupe_hash("a", "bc", ""),
+            "field boundaries count"
+        );
     }
 
     #[test]
     fn extra_headers_round_trip_including_colons_in_values() {
-        let headers =
-            vec![("Subject".to_owned(), "re: a: b".to_owned()), ("X-Empty".to_owned(), String::new())];
+        let headers = vec![
+            ("Subject".to_owned(), "re: a: b".to_owned()),
+            ("X-Empty".to_owned(), String::new()),
+        ];
         assert_eq!(decode_headers(&encode_headers(&headers)), headers);
         assert!(decode_headers("").is_empty());
     }

@@ -101,10 +101,15 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let found: i64 =
-            tx.query_row("SELECT version FROM schema_version", [], |row| row.get(0)).optional()?.unwrap_or(0);
+        let found: i64 = tx
+            .query_row("SELECT version FROM schema_version", [], |row| row.get(0))
+            .optional()?
+            .unwrap_or(0);
         if found > SCHEMA_VERSION {
-            return Err(StoreError::SchemaTooNew { found, supported: SCHEMA_VERSION });
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
         }
         let Some(step) = usize::try_from(found).ok().and_then(|i| MIGRATIONS.get(i)) else {
             return Ok(());

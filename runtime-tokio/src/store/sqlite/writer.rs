@@ -42,7 +42,10 @@ impl Writer {
             .name("simple-im-store-writer".into())
             .spawn(move || run(conn, queue))
             .map_err(|e| StoreError::Open(format!("cannot start the store's writer thread: {e}")))?;
-        Ok(Writer { jobs: Some(jobs), thread: Some(thread) })
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
     }
 
     /// Queues `op` for the next batch; the receiver yields its result once that batch has committed.

@@ -4,7 +4,10 @@
 use core::fmt::Write as _;
 use core::mem;
 
-use super::{copy, ConnectionId, Tid, Inbound, Leg, OpenChunk, Pending, Relay, RelayControl, Template, RELAY_OUT_BUFFER};
+use super::{
+    copy, ConnectionId, Inbound, Leg, OpenChunk, Pending, Relay, RelayControl, Template, Tid,
+    RELAY_OUT_BUFFER,
+};
 use crate::msrp::uri::{MsrpUri, Path};
 use crate::msrp::wire::framer::start_line_tid;
 use crate::msrp::wire::{ByteRange, Continuation, Head, Method, ReportRequest, Writer, MAX_END_LINE_LEN};
@@ -25,18 +28,32 @@ impl Relay {
         let inbound = match leg.reader.head() {
             Ok(head) => self.decide(leg, &head),
             Err(_) => {
-                let tid = start_line_tid(leg.reader.header_block()).ok().flatten().unwrap_or(b"");
+                let tid = start_line_tid(leg.reader.header_block())
+                    .ok()
+                    .flatten()
+                    .unwrap_or(b"");
                 let tid = core::str::from_utf8(tid).ok().and_then(copy).unwrap_or_default();
-                Inbound::Rejecting { tid, code: 400, failure_report: ReportRequest::Yes, to: leg.peer.clone() }
+                Inbound::Rejecting {
+                    tid,
+                    code: 400,
+                    failure_report: ReportRequest::Yes,
+                    to: leg.peer.clone(),
+                }
             }
         };
         // A SEND with Failure-Report `yes` is acknowledged at once, hop by hop (§6.4.1).
         if let Inbound::Forwarding { template, .. } = &inbound {
             if template.is_send && template.failure_report == ReportRequest::Yes {
-                let tid = self.legs.get(index).and_then(|l| l.reader.head().ok()).and_then(|h| copy(h.transaction_id));
+                let tid = self
+                    .legs
+                    .get(index)
+                    .and_then(|l| l.reader.head().ok())
+                    .and_then(|h| copy(h.transaction_id));
                 let to = Path(&template.report_path).texts().next().and_then(copy);
                 if let (Some(tid), Some(to), Some(leg)) = (tid, to, self.legs.get_mut(index)) {
-                    let _ = leg.control.push_back(RelayControl::Response { tid, code: 200, to });
+                    let _ = leg
+                        .control
+                        .push_back(RelayControl::Response { tid, code: 200, to });
                 }
             }
         }
@@ -51,8 +68,16 @@ impl Relay {
     fn on_response_head(&mut self, index: usize) {
         let Some(leg) = self.legs.get(index) else { return };
         let Ok(head) = leg.reader.head() else { return };
-        let (Some(code), on) = (head.status_code(), leg.id) else { return };
-        let Some(i) = self.pending.iter().position(|p| p.tid == head.transaction_id && p.on == on) else { return };
+        let (Some(code), on) = (head.status_code(), leg.id) else {
+            return;
+        };
+        let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.tid == head.transaction_id && p.on == on)
+        else {
+            return;
+        };
         drop(head);
         let p = self.pending.swap_remove(i);
         if !(200..300).contains(&code) {
@@ -62,14 +87,29 @@ impl Relay {
 
     /// The table of the module docs, for one request or response head.
     fn decide(&self, leg: &Leg, head: &Head<'_>) -> Inbound {
-        let Some(method) = head.method() else { return Inbound::Skipping };
+        let Some(method) = head.method() else {
+            return Inbound::Skipping;
+        };
         let failure_report = head.failure_report().ok().flatten().unwrap_or(ReportRequest::Yes);
         let from = head.from_path().map(|p| p.0.trim()).unwrap_or("");
         let tid = copy(head.transaction_id).unwrap_or_default();
         let reject = |code| {
-            let to = Path(from).texts().next().and_then(copy).unwrap_or_else(|| leg.peer.clone());
-            let fr = if method == Method::Send { failure_report } else { ReportRequest::No };
-            Inbound::Rejecting { tid: tid.clone(), code, failure_report: fr, to }
+            let to = Path(from)
+                .texts()
+                .next()
+                .and_then(copy)
+                .unwrap_or_else(|| leg.peer.clone());
+            let fr = if method == Method::Send {
+                failure_report
+            } else {
+                ReportRequest::No
+            };
+            Inbound::Rejecting {
+                tid: tid.clone(),
+                code,
+                failure_report: fr,
+                to,
+            }
         };
         let to_path = head.to_path().unwrap_or(Path(""));
         let own = MsrpUri::parse(&self.own_uri);
@@ -79,9 +119,13 @@ impl Relay {
         }
         let rest = to_path.rest_after_first();
         let next_leg = Path(rest).first().and_then(Result::ok).and_then(|next| {
-            self.legs.iter().find(|l| MsrpUri::parse(&l.peer).is_ok_and(|peer| peer.same_authority(&next)))
+            self.legs
+                .iter()
+                .find(|l| MsrpUri::parse(&l.peer).is_ok_and(|peer| peer.same_authority(&next)))
         });
-        let Some(next_leg) = next_leg else { return reject(481) };
+        let Some(next_leg) = next_leg else {
+            return reject(481);
+        };
         let is_send = method == Method::Send;
         let range = head.byte_range().ok().flatten();
         let mut template = Template {
@@ -93,14 +137,20 @@ impl Relay {
             headers: heapless::Vec::new(),
             has_body: head.content_type().is_some(),
             is_send,
-            failure_report: if is_send { failure_report } else { ReportRequest::No },
+            failure_report: if is_send {
+                failure_report
+            } else {
+                ReportRequest::No
+            },
             total: range.and_then(|r| r.total),
         };
         if write!(template.from_path, "{} {}", self.own_uri, from).is_err() {
             return reject(400);
         }
         for h in head.headers.iter() {
-            let rewritten = ["To-Path", "From-Path"].iter().any(|n| h.name.eq_ignore_ascii_case(n))
+            let rewritten = ["To-Path", "From-Path"]
+                .iter()
+                .any(|n| h.name.eq_ignore_ascii_case(n))
                 || (is_send && h.name.eq_ignore_ascii_case("Byte-Range"));
             if rewritten {
                 continue;
@@ -113,18 +163,30 @@ impl Relay {
             }
         }
         let next_offset = range.map_or(0, |r| r.start.saturating_sub(1));
-        Inbound::Forwarding { to: next_leg.id, template, tid: Tid::new(), next_offset, end: None }
+        Inbound::Forwarding {
+            to: next_leg.id,
+            template,
+            tid: Tid::new(),
+            next_offset,
+            end: None,
+        }
     }
 
     /// Streams body bytes toward the next hop; returns how many were taken.
     pub(super) fn on_body(&mut self, now: Instant, index: usize, bytes: &[u8]) -> usize {
-        let Some(leg) = self.legs.get_mut(index) else { return bytes.len() };
+        let Some(leg) = self.legs.get_mut(index) else {
+            return bytes.len();
+        };
         let from = leg.id;
         let mut inbound = mem::replace(&mut leg.inbound, Inbound::Idle);
         let taken = match &mut inbound {
-            Inbound::Forwarding { to, template, tid, next_offset, .. } => {
-                self.forward_body(now, from, *to, template, tid, next_offset, bytes)
-            }
+            Inbound::Forwarding {
+                to,
+                template,
+                tid,
+                next_offset,
+                ..
+            } => self.forward_body(now, from, *to, template, tid, next_offset, bytes),
             _ => bytes.len(),
         };
         if let Some(leg) = self.legs.get_mut(index) {
@@ -144,15 +206,26 @@ impl Relay {
         next_offset: &mut u64,
         bytes: &[u8],
     ) -> usize {
-        let Some(out) = self.legs.iter().position(|l| l.id == to) else { return bytes.len() };
+        let Some(out) = self.legs.iter().position(|l| l.id == to) else {
+            return bytes.len();
+        };
         if !self.ensure_open(out, from, template, tid, *next_offset) {
             return 0;
         }
-        let Some(leg) = self.legs.get_mut(out) else { return 0 };
-        let limit = if template.is_send { u64::from(leg.chunk_limit) } else { u64::MAX };
+        let Some(leg) = self.legs.get_mut(out) else {
+            return 0;
+        };
+        let limit = if template.is_send {
+            u64::from(leg.chunk_limit)
+        } else {
+            u64::MAX
+        };
         let Some(open) = leg.open.as_mut() else { return 0 };
         let room = RELAY_OUT_BUFFER.saturating_sub(leg.out_len + MAX_END_LINE_LEN);
-        let k = bytes.len().min(room).min(usize::try_from(limit.saturating_sub(open.written)).unwrap_or(usize::MAX));
+        let k = bytes
+            .len()
+            .min(room)
+            .min(usize::try_from(limit.saturating_sub(open.written)).unwrap_or(usize::MAX));
         if let (Some(dst), Some(src)) = (leg.out.get_mut(leg.out_len..leg.out_len + k), bytes.get(..k)) {
             dst.copy_from_slice(src);
         }
@@ -167,7 +240,14 @@ impl Relay {
     }
 
     /// Opens a forwarded chunk on output `out` if none is open; false when the output is busy or full.
-    fn ensure_open(&mut self, out: usize, from: ConnectionId, template: &Template, tid: &mut Tid, start: u64) -> bool {
+    fn ensure_open(
+        &mut self,
+        out: usize,
+        from: ConnectionId,
+        template: &Template,
+        tid: &mut Tid,
+        start: u64,
+    ) -> bool {
         match self.legs.get(out).map(|l| l.open.as_ref().map(|o| o.from)) {
             None => return false,
             Some(Some(owner)) => return owner == from,
@@ -179,7 +259,9 @@ impl Relay {
             return false;
         }
         let fresh = self.fresh_tid();
-        let Some(leg) = self.legs.get_mut(out) else { return false };
+        let Some(leg) = self.legs.get_mut(out) else {
+            return false;
+        };
         let spare = leg.out.get_mut(leg.out_len..).unwrap_or(&mut []);
         let mut w = Writer::new(spare);
         let written = (|| {
@@ -187,7 +269,11 @@ impl Relay {
             w.header("To-Path", &template.to_path)?;
             w.header("From-Path", &template.from_path)?;
             if template.is_send {
-                w.byte_range(&ByteRange { start: start.saturating_add(1), end: None, total: template.total })?;
+                w.byte_range(&ByteRange {
+                    start: start.saturating_add(1),
+                    end: None,
+                    total: template.total,
+                })?;
             }
             w.bytes(&template.headers)?;
             if template.has_body {
@@ -199,13 +285,25 @@ impl Relay {
             return false;
         }
         leg.out_len += w.len();
-        leg.open = Some(OpenChunk { from, tid: fresh.clone(), start, written: 0 });
+        leg.open = Some(OpenChunk {
+            from,
+            tid: fresh.clone(),
+            start,
+            written: 0,
+        });
         *tid = fresh;
         true
     }
 
     /// Ends the chunk open on output `out` and tracks its transaction.
-    fn close_chunk(&mut self, out: usize, template: &Template, origin: ConnectionId, flag: Continuation, now: Instant) {
+    fn close_chunk(
+        &mut self,
+        out: usize,
+        template: &Template,
+        origin: ConnectionId,
+        flag: Continuation,
+        now: Instant,
+    ) {
         let timeout = self.timeout;
         let Some(leg) = self.legs.get_mut(out) else { return };
         let Some(open) = leg.open.take() else { return };
@@ -243,15 +341,26 @@ impl Relay {
 
     /// Writes the end-line of a request whose input has ended, when the next hop has room.
     pub(super) fn finish_forward(&mut self, now: Instant, index: usize) {
-        let Some(leg) = self.legs.get_mut(index) else { return };
+        let Some(leg) = self.legs.get_mut(index) else {
+            return;
+        };
         if !matches!(leg.inbound, Inbound::Forwarding { end: Some(_), .. }) {
             return;
         }
         let from = leg.id;
-        let Inbound::Forwarding { to, template, mut tid, next_offset, end: Some(flag) } = mem::replace(&mut leg.inbound, Inbound::Idle) else {
+        let Inbound::Forwarding {
+            to,
+            template,
+            mut tid,
+            next_offset,
+            end: Some(flag),
+        } = mem::replace(&mut leg.inbound, Inbound::Idle)
+        else {
             return;
         };
-        let Some(out) = self.legs.iter().position(|l| l.id == to) else { return };
+        let Some(out) = self.legs.iter().position(|l| l.id == to) else {
+            return;
+        };
         if self.ensure_open(out, from, &template, &mut tid, next_offset) {
             self.close_chunk(out, &template, from, flag, now);
             if self.legs.get(out).is_some_and(|l| l.open.is_none()) {
@@ -259,14 +368,28 @@ impl Relay {
             }
         }
         if let Some(leg) = self.legs.get_mut(index) {
-            leg.inbound = Inbound::Forwarding { to, template, tid, next_offset, end: Some(flag) };
+            leg.inbound = Inbound::Forwarding {
+                to,
+                template,
+                tid,
+                next_offset,
+                end: Some(flag),
+            };
         }
     }
 
     /// Ends a request that was not forwarded: the response it deserves.
     pub(super) fn finish_simple(&mut self, index: usize) {
-        let Some(leg) = self.legs.get_mut(index) else { return };
-        if let Inbound::Rejecting { tid, code, failure_report, to } = mem::replace(&mut leg.inbound, Inbound::Idle) {
+        let Some(leg) = self.legs.get_mut(index) else {
+            return;
+        };
+        if let Inbound::Rejecting {
+            tid,
+            code,
+            failure_report,
+            to,
+        } = mem::replace(&mut leg.inbound, Inbound::Idle)
+        {
             if response_allowed(failure_report, code) {
                 let _ = leg.control.push_back(RelayControl::Response { tid, code, to });
             }
