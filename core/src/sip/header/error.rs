@@ -27,6 +27,9 @@ pub enum HeaderErrorKind {
     UnterminatedAngle,
     /// A number is larger than its field allows (the text names the field).
     TooLarge(&'static str),
+    /// A field that takes a non-negative decimal number holds something else, such as `-999` (the
+    /// text names the field).
+    NotANumber(&'static str),
     /// Unexpected text after a complete value.
     Trailing,
     /// A URI is malformed (see [`crate::sip::uri::UriError`]).
@@ -50,6 +53,7 @@ impl fmt::Display for HeaderErrorKind {
             HeaderErrorKind::UnterminatedQuote => f.write_str("quoted string is not terminated"),
             HeaderErrorKind::UnterminatedAngle => f.write_str("'<' has no matching '>'"),
             HeaderErrorKind::TooLarge(what) => write!(f, "{what} is too large"),
+            HeaderErrorKind::NotANumber(what) => write!(f, "{what} must be a non-negative decimal number"),
             HeaderErrorKind::Trailing => f.write_str("unexpected text after the value"),
             HeaderErrorKind::Uri(e) => write!(f, "malformed URI: {e}"),
             HeaderErrorKind::UnbracketedUri => {

@@ -114,7 +114,7 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let digits = self.take_while(|b| b.is_ascii_digit());
         if digits.is_empty() {
-            return Err(self.err(HeaderErrorKind::Expected(what)));
+            return Err(self.err(HeaderErrorKind::NotANumber(what)));
         }
         let mut value: u64 = 0;
         for d in digits.bytes() {
