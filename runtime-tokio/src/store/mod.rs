@@ -82,4 +82,17 @@ pub trait Store: Send + Sync {
     /// Removes and returns up to `limit` messages whose expiry is at or before `now`, oldest expiry
     /// first, and forgets the dedupe tombstones that have expired.
     fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+
+    /// Stores a session-mode message (an MSRP SEND accepted for an offline user) durably before
+    /// returning, in a queue of its own with the same dedupe and quota rules as [`Store::enqueue`].
+    /// Its ids name messages of this queue only: pass them to [`Store::session_delivered`].
+    fn enqueue_session(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued>;
+    /// The recipient's pending session-mode messages, oldest first, at most `limit` of them.
+    fn pending_session(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+    /// Marks a session-mode message delivered (its body is dropped, its identity kept until its expiry
+    /// for dedupe); `false` when it was not pending.
+    fn session_delivered(&self, id: DeferredId, now: UnixMillis) -> StoreFuture<'_, bool>;
+    /// Removes and returns up to `limit` pending session-mode messages past their expiry, and forgets
+    /// delivered ones past theirs.
+    fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
 }

@@ -26,8 +26,9 @@
 //!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
-//! different transports, 2xx retransmissions after the branch transaction ended (Timer M; they are
-//! dropped), and session-mode deferral for offline users (480 for now).
+//! different transports, and 2xx retransmissions after the branch transaction ended (Timer M; they are
+//! dropped). An INVITE to a user with no contact goes to the Deferred Messaging function
+//! ([`super::deferred_session`]), which answers it itself.
 
 mod relay;
 pub mod route;
@@ -126,6 +127,10 @@ pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(Si
             None
         }
         "CANCEL" => route::cancel(server, msg, flow),
+        _ if super::deferred_session::owns(server, &msg) => {
+            super::deferred_session::in_dialog(server, msg, flow);
+            None
+        }
         _ if route::is_in_dialog(server, &msg) => {
             route::in_dialog(server, msg, flow);
             None
@@ -417,8 +422,11 @@ async fn call(
         })
         .collect();
     if targets.is_empty() {
-        let reason = "Temporarily Unavailable (not registered; session invitations are not stored)";
-        respond(server, &key, &msg, &flow, 480, reason, &[]);
+        // No contact: the Deferred Messaging function answers and stores the session (OMA 1a/2a).
+        match super::deferred_session::answer(server, &msg, &flow, &recipient).await {
+            Some((code, bytes)) => send_upstream(server, &key, code, bytes),
+            None => respond(server, &key, &msg, &flow, 500, "Server Internal Error", &[]),
+        }
         return;
     }
     relay(server, &key, &msg, &flow, &targets, max_forwards, true, tx, rx).await;

@@ -43,6 +43,7 @@ mod cache;
 mod checkpoint;
 mod queue;
 mod schema;
+mod session_queue;
 mod sql;
 mod writer;
 
@@ -253,5 +254,22 @@ impl Store for SqliteStore {
 
     fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
         self.write(move |conn| queue::expire(conn, now, limit))
+    }
+
+    fn enqueue_session(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued> {
+        self.write(move |conn| session_queue::enqueue(conn, &message, quota))
+    }
+
+    fn pending_session(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        let recipient = recipient.to_owned();
+        self.read(move |conn| session_queue::pending(conn, &recipient, limit))
+    }
+
+    fn session_delivered(&self, id: DeferredId, now: UnixMillis) -> StoreFuture<'_, bool> {
+        self.write(move |conn| session_queue::delivered(conn, id, now))
+    }
+
+    fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        self.write(move |conn| session_queue::expire(conn, now, limit))
     }
 }

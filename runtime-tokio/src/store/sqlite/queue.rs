@@ -27,7 +27,7 @@ fn dedupe_hash(recipient: &str, sender: &str, message_id: &str) -> i64 {
 /// Extra headers are stored as `Name: value` lines separated by CRLF: SIP header names cannot contain
 /// `:` and unfolded values cannot contain CR or LF, so the encoding is unambiguous for what a parsed
 /// request yields.
-fn encode_headers(headers: &[(String, String)]) -> String {
+pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
     let mut out = String::new();
     for (name, value) in headers {
         out.push_str(name);
@@ -38,7 +38,7 @@ fn encode_headers(headers: &[(String, String)]) -> String {
     out
 }
 
-fn decode_headers(text: &str) -> Vec<(String, String)> {
+pub(super) fn decode_headers(text: &str) -> Vec<(String, String)> {
     text.split_terminator("\r\n")
         .map(|line| match line.split_once(": ") {
             Some((name, value)) => (name.to_owned(), value.to_owned()),

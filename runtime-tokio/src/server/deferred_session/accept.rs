@@ -1,0 +1,281 @@
+//! Accepting a session for a user with no contact: the SDP answer, then every MSRP message of the
+//! session stored durably before the session's 200 and success REPORT for it are written (see the
+//! table in the module docs of the parent).
+
+use super::super::charging::{Event as Charge, Record};
+use super::super::rng::OsRng;
+use super::super::sip::SipMessage;
+use super::super::transport::Flow;
+use super::super::{reply, Server};
+use super::pump::{Gather, NoBody, Pump, CHUNK_SIZE};
+use super::signalling::contact;
+use super::Handover;
+use crate::store::{Enqueued, NewDeferred, UnixMillis};
+use bytes::Bytes;
+use simple_im_core::cpim;
+use simple_im_core::msrp::session::{Event, Session, SessionConfig, Setup};
+use simple_im_core::sdp::offer_answer::{negotiate, LocalCaps, Role};
+use simple_im_core::sdp::{Connection, Origin};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// How long the sender has to connect after our 200.
+pub(super) const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What we accept in a stored session: any message type (the recipient's client decides later).
+const ACCEPT_TYPES: &[&str] = &["*"];
+const ACCEPT_WRAPPED_TYPES: &[&str] = &["*"];
+
+/// Who a stored session is from and for.
+struct Parties {
+    sender: String,
+    recipient: String,
+}
+
+/// The Deferred Messaging function's answer to an INVITE for `recipient`, who has no contact: a
+/// 200 with our SDP answer (the session is then served in its own task), or a 488 when the offer
+/// holds nothing we store. `None` when the response cannot be built.
+pub async fn answer(
+    server: &Arc<Server>,
+    msg: &SipMessage,
+    flow: &Flow,
+    recipient: &str,
+) -> Option<(u16, Bytes)> {
+    let reject = |code: u16, reason: &str| {
+        reply::build(msg, Some(flow.peer()), code, reason, &[], None).map(|b| (code, b))
+    };
+    let Ok(offer) = simple_im_core::sdp::Session::parse(msg.body()) else {
+        return reject(
+            488,
+            "Not Acceptable Here (the user is offline; only an MSRP session offer can be stored)",
+        );
+    };
+    let sessions = &server.deferred_sessions;
+    let (id, uri) = sessions.new_uri();
+    let path = [uri.as_str()];
+    let max_size = server.config.limits.quota_bytes;
+    let local = LocalCaps {
+        accept_types: ACCEPT_TYPES,
+        accept_wrapped_types: ACCEPT_WRAPPED_TYPES,
+        path: &path,
+        port: sessions.msrp_addr.port(),
+        max_size: Some(max_size),
+        prefer_passive: true,
+        accept_file_transfer: false,
+    };
+    let negotiated = match negotiate(&offer, &local) {
+        Ok(negotiated) => negotiated,
+        Err(e) => return reject(488, &format!("Not Acceptable Here (user offline: {e})")),
+    };
+    let remote_path: Vec<&str> = offer
+        .media()
+        .nth(negotiated.media_index)
+        .map(|m| m.path().collect())
+        .unwrap_or_default();
+    let remote_path = remote_path.join(" ");
+    let ip = sessions.msrp_addr.ip().to_string();
+    let addr_type = if sessions.msrp_addr.is_ipv6() {
+        "IP6"
+    } else {
+        "IP4"
+    };
+    let session_id = super::super::rng::token(4);
+    let origin = Origin {
+        username: "-",
+        session_id: &session_id,
+        session_version: "1",
+        net_type: "IN",
+        addr_type,
+        address: &ip,
+    };
+    let connection = Connection {
+        net_type: "IN",
+        addr_type,
+        address: &ip,
+    };
+    let mut sdp = vec![0u8; 4096];
+    let len = negotiated
+        .write_answer(&offer, &local, &origin, Some(&connection), &mut sdp)
+        .ok()?;
+    sdp.truncate(len);
+    let config = SessionConfig {
+        chunk_size: CHUNK_SIZE,
+        max_message_size: Some(max_size),
+        ..SessionConfig::default()
+    };
+    let setup = match negotiated.role {
+        Role::Passive => Setup::Passive,
+        Role::Active => Setup::Active,
+    };
+    let Ok(session) = Session::new(config, &uri, &remote_path, setup, &mut OsRng) else {
+        return reject(488, "Not Acceptable Here (the offer's a=path is not usable)");
+    };
+    let Some(sender) = msg.from().map(|f| f.uri_text.to_owned()) else {
+        return reject(400, "Bad Request (no From)");
+    };
+    let connected = match negotiated.role {
+        Role::Passive => Connect::Wait(sessions.expect_connection(&id)),
+        Role::Active => Connect::Dial(remote_path.clone()),
+    };
+    let ended = sessions.open_dialog(msg.call_id());
+    let headers = [("Contact", format!("<{}>", contact(server, flow)))];
+    let Some(ok) = reply::build(
+        msg,
+        Some(flow.peer()),
+        200,
+        "OK",
+        &headers,
+        Some(("application/sdp", &sdp)),
+    ) else {
+        sessions.forget_connection(&id);
+        sessions.close_dialog(msg.call_id());
+        return None;
+    };
+    let parties = Parties {
+        sender,
+        recipient: recipient.to_owned(),
+    };
+    let server = server.clone();
+    let call_id = msg.call_id().to_owned();
+    tokio::spawn(async move {
+        if let Some(pump) = connected.establish(session).await {
+            serve(&server, pump, &parties, ended).await;
+        }
+        server.deferred_sessions.forget_connection(&id);
+        server.deferred_sessions.close_dialog(&call_id);
+    });
+    Some((200, ok))
+}
+
+/// How the MSRP connection comes about.
+pub(super) enum Connect {
+    /// The peer connects to our listener.
+    Wait(oneshot::Receiver<Handover>),
+    /// We connect to the last URI of this path.
+    Dial(String),
+}
+
+impl Connect {
+    /// The connection, driven for `session`; `None` when it never came.
+    pub(super) async fn establish(self, session: Session) -> Option<Pump> {
+        match self {
+            Connect::Wait(handover) => {
+                let (stream, read) = tokio::time::timeout(CONNECT_WAIT, handover).await.ok()?.ok()?;
+                Some(Pump::new(stream, session, read))
+            }
+            Connect::Dial(path) => {
+                let last = path.split_whitespace().last()?;
+                let uri = simple_im_core::msrp::MsrpUri::parse(last).ok()?;
+                let authority = format!("{}:{}", uri.host, uri.port?);
+                let connect = tokio::net::TcpStream::connect(authority);
+                let stream = tokio::time::timeout(CONNECT_WAIT, connect).await.ok()?.ok()?;
+                Some(Pump::new(stream, session, Vec::new()))
+            }
+        }
+    }
+}
+
+/// Serves the sender's session until BYE or the connection ends.
+async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ended: oneshot::Receiver<()>) {
+    let mut sink = Gather {
+        limit: server.config.limits.quota_bytes,
+        bodies: Default::default(),
+    };
+    let mut types = std::collections::HashMap::new();
+    'session: loop {
+        loop {
+            let Ok(consumed) = pump.feed(&mut sink) else {
+                break 'session;
+            };
+            while let Some(event) = pump.session.poll_event() {
+                match event {
+                    Event::IncomingMessage { id, content_type, .. } => {
+                        types.insert(id.as_str().to_owned(), content_type.as_str().to_owned());
+                    }
+                    Event::MessageReceived { id, .. } => {
+                        let body = sink.bodies.remove(id.as_str()).unwrap_or_default();
+                        let content_type = types.remove(id.as_str()).unwrap_or_else(|| "text/plain".into());
+                        if !store(server, parties, id.as_str(), content_type, body).await {
+                            // Not stored: the 200 must not go out. Closing tells the sender.
+                            break 'session;
+                        }
+                    }
+                    Event::MessageAborted { id, .. } => {
+                        sink.bodies.remove(id.as_str());
+                        types.remove(id.as_str());
+                    }
+                    _ => {}
+                }
+            }
+            if pump.flush(&mut NoBody).await.is_err() {
+                break 'session;
+            }
+            if consumed == 0 {
+                break;
+            }
+        }
+        tokio::select! {
+            more = pump.read_more() => {
+                if !matches!(more, Ok(true)) {
+                    break;
+                }
+            }
+            _ = &mut ended => break,
+        }
+    }
+    pump.close().await;
+}
+
+/// Stores one received message; `false` when the store did not take it.
+async fn store(
+    server: &Arc<Server>,
+    parties: &Parties,
+    msrp_id: &str,
+    content_type: String,
+    body: Vec<u8>,
+) -> bool {
+    let is_cpim = content_type
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("message/cpim");
+    let message_id = is_cpim
+        .then(|| cpim::Message::parse(&body).ok())
+        .flatten()
+        .and_then(|m| m.get(cpim::IMDN_NS, "Message-ID").map(|h| h.value.to_owned()))
+        .unwrap_or_else(|| msrp_id.to_owned());
+    let now = UnixMillis::now();
+    let expiry = u64::try_from(server.config.limits.deferred_expiry().as_millis()).unwrap_or(u64::MAX);
+    let size = body.len();
+    let message = NewDeferred {
+        recipient: parties.recipient.clone(),
+        sender: parties.sender.clone(),
+        message_id: message_id.clone(),
+        content_type,
+        date: None,
+        cpim: is_cpim,
+        extra_headers: Vec::new(),
+        body,
+        submitted: now,
+        expires: now.plus_millis(expiry),
+    };
+    match server
+        .store
+        .enqueue_session(message, server.config.limits.quota())
+        .await
+    {
+        Ok(outcome) => {
+            if let Enqueued::Stored(_) = outcome {
+                server.charging.record(&Record {
+                    event: Charge::Deferred,
+                    sender: &parties.sender,
+                    recipient: &parties.recipient,
+                    size,
+                    message_id: &message_id,
+                    status: 200,
+                });
+            }
+            true
+        }
+        Err(_) => false,
+    }
+}

@@ -1,0 +1,158 @@
+//! The Deferred Messaging function for session mode (OMA IM options 1a/2a): the server answers an
+//! MSRP session invitation on behalf of a user who is not registered, stores every message of the
+//! session durably, and pushes the stored messages to the user in a session of its own when the user
+//! registers. Large Message mode (INVITE, one SEND, BYE) is the one-message case of the same thing.
+//!
+//! ## Accepting (the sender's session, [`accept`])
+//!
+//! | event | action |
+//! |---|---|
+//! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`) |
+//! | INVITE without an acceptable MSRP offer, or a file transfer | 488 Not Acceptable Here (only messages are stored) |
+//! | the sender connects and SENDs (chunked or not) | body bytes gathered up to the quota's byte limit (413 above it) |
+//! | last chunk of a message | stored durably (dedupe by CPIM `imdn.Message-ID`, else the MSRP Message-ID), charged `deferred`; only then are the 200 and the success REPORT written |
+//! | store refuses (quota) or fails | the connection is closed without the 200: the sender sees a failure, nothing is acknowledged |
+//! | BYE (or the connection ends) | session over |
+//!
+//! ## Pushing (a new session to the recipient, [`push`])
+//!
+//! | event | action |
+//! |---|---|
+//! | REGISTER adds a binding | pending messages, grouped by sender, oldest sender first |
+//! | per sender | INVITE from the sender's identity to the newest contact, `a=setup:actpass`, our MSRP URI |
+//! | 2xx | ACK; the contact connects (or we connect when it answered `passive`) |
+//! | per message | SEND with Success-Report; the message is marked delivered, charged `delivered`, and its positive-delivery IMDN sent, only after the success REPORT |
+//! | decline, no answer, MSRP failure | the push stops; the rest waits for the next registration |
+//! | all sent | BYE |
+//!
+//! The SIP side of our own dialogs (BYE in either direction, responses to our INVITEs) is matched by
+//! Call-ID in [`DeferredSessions`]; the MSRP side by the session-id of our URI, which is random and
+//! given to one peer only, so a connection that did not negotiate the session cannot join it.
+
+mod accept;
+mod listener;
+mod pump;
+mod push;
+mod signalling;
+
+pub use accept::answer;
+pub use push::deliver;
+pub use signalling::response;
+
+use super::sip::SipMessage;
+use super::transport::Flow;
+use super::{reply, Request, Server};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// A connection handed over by the listener: the stream and the bytes already read from it.
+type Handover = (TcpStream, Vec<u8>);
+
+/// The function's shared state.
+pub struct DeferredSessions {
+    /// The MSRP listener's address (advertised in our `a=path`).
+    pub msrp_addr: SocketAddr,
+    /// Sessions waiting for their peer's connection, by the session-id of our URI.
+    waiting: Mutex<HashMap<String, oneshot::Sender<Handover>>>,
+    /// Dialogs we are an end of, by Call-ID: told when the peer sends BYE.
+    dialogs: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Users whose session-mode messages are being pushed; `true` asks for another pass.
+    busy: Mutex<HashMap<String, bool>>,
+    /// Our outstanding INVITE client transactions.
+    invites: signalling::Outgoing,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl DeferredSessions {
+    /// Binds the MSRP listener at `addr`; [`DeferredSessions::serve`] accepts on it.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<(DeferredSessions, tokio::net::TcpListener)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let msrp_addr = listener.local_addr()?;
+        let state = DeferredSessions {
+            msrp_addr,
+            waiting: Mutex::default(),
+            dialogs: Mutex::default(),
+            busy: Mutex::default(),
+            invites: signalling::Outgoing::default(),
+        };
+        Ok((state, listener))
+    }
+
+    /// Accepts MSRP connections until the server is dropped.
+    pub fn serve(server: std::sync::Weak<Server>, listener: tokio::net::TcpListener) {
+        tokio::spawn(listener::serve(server, listener));
+    }
+
+    /// A new session-id, and our MSRP URI carrying it.
+    fn new_uri(&self) -> (String, String) {
+        let id = super::rng::token(10);
+        let uri = format!("msrp://{}/{id};tcp", self.msrp_addr);
+        (id, uri)
+    }
+
+    /// Waits for the peer of session `id` to connect (registered before the SDP goes out).
+    fn expect_connection(&self, id: &str) -> oneshot::Receiver<Handover> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiting).insert(id.to_owned(), tx);
+        rx
+    }
+
+    fn forget_connection(&self, id: &str) {
+        lock(&self.waiting).remove(id);
+    }
+
+    /// Notes a dialog of ours; the receiver fires when the peer sends BYE.
+    fn open_dialog(&self, call_id: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.dialogs).insert(call_id.to_owned(), tx);
+        rx
+    }
+
+    fn close_dialog(&self, call_id: &str) {
+        lock(&self.dialogs).remove(call_id);
+    }
+}
+
+/// Whether `msg` is a request inside one of our dialogs (a BYE from the sender or the recipient).
+pub fn owns(server: &Server, msg: &SipMessage) -> bool {
+    msg.method()
+        .is_some_and(|m| m != "ACK" && m != "INVITE" && m != "CANCEL")
+        && msg.to().and_then(|t| t.tag()).is_some()
+        && lock(&server.deferred_sessions.dialogs).contains_key(msg.call_id())
+}
+
+/// Answers a request inside one of our dialogs: BYE ends the session (200), anything else is not
+/// supported here (405).
+pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
+    let key = match server.transactions.arrive(&msg, flow) {
+        Some(super::transaction::Arrival::New(key)) => Some(key),
+        Some(super::transaction::Arrival::Retransmission) => return,
+        None => None,
+    };
+    let is_bye = msg.method() == Some("BYE");
+    if is_bye {
+        if let Some(ended) = lock(&server.deferred_sessions.dialogs).remove(msg.call_id()) {
+            let _ = ended.send(());
+        }
+    }
+    let request = Request { msg, flow, key };
+    if is_bye {
+        reply::send(server, &request, 200, "OK", &[], None);
+    } else {
+        let allow = [("Allow", "ACK, BYE".to_owned())];
+        reply::send(
+            server,
+            &request,
+            405,
+            "Method Not Allowed (a stored session)",
+            &allow,
+            None,
+        );
+    }
+}
