@@ -35,13 +35,13 @@ pub(super) async fn serve(server: Weak<Server>, listener: TcpListener) {
     }
 }
 
-/// Reads until the first header block is complete; the session-id of its To-Path and the handover.
+/// Reads until the first request's To-Path line is complete (a bodiless SEND has no blank line, so
+/// the header block's end cannot be waited for); its session-id and the handover.
 async fn first_head(mut stream: TcpStream) -> Option<(String, Handover)> {
     let mut read = Vec::with_capacity(1024);
     loop {
-        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(read.get(..end)?).ok()?;
-            let id = to_path_session_id(head)?;
+        let text = String::from_utf8_lossy(&read);
+        if let Some(id) = to_path_session_id(&text) {
             return Some((id, (stream, read)));
         }
         if read.len() >= FIRST_HEAD_LIMIT {
@@ -58,7 +58,9 @@ async fn first_head(mut stream: TcpStream) -> Option<(String, Handover)> {
 
 /// The session-id of the first URI of the To-Path header in an MSRP header block.
 fn to_path_session_id(head: &str) -> Option<String> {
-    let value = head.lines().find_map(|line| {
+    // Only complete lines count: a To-Path cut short by the read would name another session.
+    let complete = head.get(..head.rfind("\r\n")?)?;
+    let value = complete.lines().find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.trim().eq_ignore_ascii_case("To-Path").then_some(value)
     })?;
@@ -74,6 +76,11 @@ mod tests {
     #[test]
     fn the_session_id_comes_from_the_first_to_path_uri() {
         let head = "MSRP a1 SEND\r\nTo-Path: msrp://127.0.0.1:9/abc;tcp msrp://h:1/z;tcp\r\nFrom-Path: msrp://x:2/y;tcp";
+        assert_eq!(
+            to_path_session_id("MSRP a1 SEND\r\nTo-Path: msrp://127.0.0.1:9/ab"),
+            None,
+            "line incomplete"
+        );
         assert_eq!(to_path_session_id(head).as_deref(), Some("abc"));
         assert_eq!(
             to_path_session_id("MSRP a1 SEND\r\nFrom-Path: msrp://x:2/y;tcp"),

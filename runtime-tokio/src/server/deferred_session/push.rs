@@ -282,7 +282,9 @@ async fn send_all(
             message_id: &m.message_id,
             status: 200,
         });
-        super::super::imdn::delivered(server, stored).await;
+        // The notification goes its own way: a slow or offline sender must not hold up the push.
+        let (server, stored) = (server.clone(), (*stored).clone());
+        tokio::spawn(async move { super::super::imdn::delivered(&server, &stored).await });
     }
     pump.close().await;
     all

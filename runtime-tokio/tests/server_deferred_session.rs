@@ -1,0 +1,405 @@
+//! The Deferred Messaging function in session mode, end to end on loopback: a sender's MSRP session
+//! to a user who is offline is accepted and stored by the server; when the user registers, the server
+//! invites them and delivers the stored messages in a session of its own. The MSRP peers here are the
+//! core's `msrp::session::Session` on real TCP connections.
+
+mod server_support;
+
+use server_support::{registered, start, Ua};
+use simple_im_core::msrp::session::{
+    BodyRead, BodySink, BodySource, Event, MessageHandle, Session, SessionConfig, Setup,
+};
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::rng::OsRng;
+use simple_im_tokio::server::sip::SipMessage;
+use simple_im_tokio::server::{reply, Options, Running};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Bodies in memory, for both directions.
+#[derive(Default)]
+struct Bodies {
+    outgoing: HashMap<MessageHandle, Vec<u8>>,
+    incoming: HashMap<String, Vec<u8>>,
+}
+
+impl BodySource for Bodies {
+    fn read(&mut self, message: MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
+        let body = self.outgoing.get(&message).map_or(&[][..], Vec::as_slice);
+        let start = (offset as usize).min(body.len());
+        let len = (body.len() - start).min(buf.len());
+        buf[..len].copy_from_slice(&body[start..start + len]);
+        BodyRead {
+            len,
+            end: start + len == body.len(),
+        }
+    }
+}
+
+impl BodySink for Bodies {
+    fn body(&mut self, id: &str, offset: u64, bytes: &[u8]) {
+        let body = self.incoming.entry(id.to_owned()).or_default();
+        let end = offset as usize + bytes.len();
+        if body.len() < end {
+            body.resize(end, 0);
+        }
+        body[offset as usize..end].copy_from_slice(bytes);
+    }
+}
+
+/// A test MSRP endpoint: a core session on a TCP connection it opened (the active side).
+struct Peer {
+    stream: TcpStream,
+    session: Session,
+    bodies: Bodies,
+    input: Vec<u8>,
+    epoch: std::time::Instant,
+}
+
+impl Peer {
+    async fn connect(local_uri: &str, remote_path: &str, success_report: bool) -> Peer {
+        let last = remote_path.split_whitespace().last().unwrap();
+        let authority = last.trim_start_matches("msrp://").split('/').next().unwrap();
+        let stream = TcpStream::connect(authority).await.expect("MSRP connect");
+        let config = SessionConfig {
+            success_report,
+            chunk_size: 8192,
+            ..SessionConfig::default()
+        };
+        let session = Session::new(config, local_uri, remote_path, Setup::Active, &mut OsRng).unwrap();
+        let mut peer = Peer {
+            stream,
+            session,
+            bodies: Bodies::default(),
+            input: Vec::new(),
+            epoch: std::time::Instant::now(),
+        };
+        peer.flush().await;
+        peer
+    }
+
+    fn now(&self) -> simple_im_core::time::Instant {
+        simple_im_core::time::Instant::from_millis(self.epoch.elapsed().as_millis() as u64)
+    }
+
+    async fn flush(&mut self) {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            let now = self.now();
+            let Some(len) = self.session.poll_transmit(now, &mut buf, &mut self.bodies) else {
+                return;
+            };
+            self.stream.write_all(&buf[..len]).await.expect("MSRP write");
+        }
+    }
+
+    /// The next event, reading and writing as needed; `None` when the connection ends or after WAIT.
+    async fn event(&mut self) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(event) = self.session.poll_event() {
+                return Some(event);
+            }
+            let now = self.now();
+            let consumed = self
+                .session
+                .handle_input(now, &self.input, &mut self.bodies)
+                .ok()?;
+            self.input.drain(..consumed);
+            self.flush().await;
+            if let Some(event) = self.session.poll_event() {
+                return Some(event);
+            }
+            if consumed == 0 {
+                let mut chunk = vec![0u8; 32 * 1024];
+                let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
+                    .await
+                    .ok()?
+                    .ok()?;
+                if n == 0 {
+                    return None;
+                }
+                self.input.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+
+    /// Sends one message and waits for its success REPORT (the server's word that it is stored).
+    async fn send_and_confirm(&mut self, content_type: &str, body: &[u8]) {
+        let handle = self.session.send(content_type, Some(body.len() as u64)).unwrap();
+        self.bodies.outgoing.insert(handle, body.to_vec());
+        self.flush().await;
+        loop {
+            match self.event().await.expect("a report for the message") {
+                Event::Delivered { message, end, .. } if message == handle && end == body.len() as u64 => {
+                    return
+                }
+                Event::SendFailed { message, failure, .. } if message == handle => {
+                    panic!("the server refused the message: {failure:?}")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The next complete incoming message's body.
+    async fn receive(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Event::MessageReceived { id, .. } = self.event().await? {
+                return self.bodies.incoming.remove(id.as_str());
+            }
+        }
+    }
+}
+
+fn sdp(path: &str, setup: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\n\
+a=accept-types:message/cpim text/plain\r\na=path:{path}\r\na=setup:{setup}\r\n"
+    )
+}
+
+/// The `a=path` of an SDP body.
+fn path_of(body: &[u8]) -> String {
+    let text = std::str::from_utf8(body).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .expect("an a=path")
+        .trim()
+        .to_owned()
+}
+
+fn cpim(i: usize) -> Vec<u8> {
+    let text = format!("message {i}");
+    format!(
+        "From: <sip:alice@localhost>\r\nTo: <sip:bob@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+imdn.Message-ID: chat{i}\r\nDateTime: 2026-11-24T04:00:00Z\r\nimdn.Disposition-Notification: positive-delivery\r\n\r\n\
+Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+    .into_bytes()
+}
+
+/// Alice INVITEs `user` (who is offline) and connects to the MSRP URI of the server's answer;
+/// returns the MSRP peer and the 200 (the dialog).
+async fn alice_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
+    let local_uri = format!("msrp://127.0.0.1:{}/alice{};tcp", alice.local().port(), user);
+    let uri = format!("sip:{user}@localhost");
+    let offer = sdp(&local_uri, "active");
+    let ok = alice
+        .request(
+            "INVITE",
+            &uri,
+            &format!("<{uri}>"),
+            &[],
+            Some(("application/sdp", offer.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    let answer = std::str::from_utf8(ok.body()).unwrap().to_owned();
+    assert!(answer.contains("a=setup:passive"), "{answer}");
+    let peer = Peer::connect(&local_uri, &path_of(ok.body()), true).await;
+    (peer, ok)
+}
+
+/// Ends alice's call: BYE in the dialog of the server's 200, which must answer 200.
+async fn alice_bye(alice: &mut Ua, ok: &SipMessage) {
+    let contact = ok.header(HeaderName::Contact).expect("Contact in the 200");
+    let target = contact.trim().trim_start_matches('<').trim_end_matches('>');
+    let bye = format!(
+        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKbye{}\r\nMax-Forwards: 70\r\nFrom: {}\r\n\
+To: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
+        alice.local(),
+        alice.local().port(),
+        ok.header(HeaderName::From).unwrap(),
+        ok.header(HeaderName::To).unwrap(),
+        ok.call_id()
+    );
+    alice.send_raw(bye.as_bytes()).await;
+    loop {
+        let msg = alice.receive_within(WAIT).await.expect("the answer to BYE");
+        if msg.cseq_method() == Some("BYE") {
+            assert_eq!(msg.status(), Some(200), "{}", msg.reason());
+            return;
+        }
+    }
+}
+
+/// The next request with `method` that reaches `ua`, skipping others.
+async fn request_with(ua: &mut Ua, method: &str) -> SipMessage {
+    loop {
+        let msg = ua
+            .receive_within(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("no {method}"));
+        if msg.method() == Some(method) {
+            return msg;
+        }
+    }
+}
+
+async fn answer(ua: &mut Ua, req: &SipMessage, code: u16, body: Option<&str>) {
+    let headers = [("Contact", format!("<{}>", ua.contact()))];
+    let body = body.map(|b| ("application/sdp", b.as_bytes()));
+    let bytes = reply::build(req, None, code, "Answer", &headers, body).unwrap();
+    ua.send_raw(&bytes).await;
+}
+
+/// Bob accepts the server's INVITE and opens the MSRP connection it offered.
+async fn bob_accepts(bob: &mut Ua, running: &Running) -> Peer {
+    let invite = request_with(bob, "INVITE").await;
+    assert_eq!(
+        invite.from().map(|f| f.uri_text.to_owned()).as_deref(),
+        Some("sip:alice@localhost"),
+        "the push comes from the original sender's identity"
+    );
+    let offer = std::str::from_utf8(invite.body()).unwrap().to_owned();
+    assert!(offer.contains("a=setup:actpass"), "{offer}");
+    let server_path = path_of(invite.body());
+    let msrp_addr: SocketAddr = running.server.deferred_sessions.msrp_addr;
+    assert!(server_path.contains(&msrp_addr.to_string()), "{server_path}");
+    let local_uri = format!("msrp://127.0.0.1:{}/bobsid;tcp", bob.local().port());
+    answer(bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
+    Peer::connect(&local_uri, &server_path, false).await
+}
+
+async fn pending(running: &Running, user: &str) -> usize {
+    running
+        .server
+        .store
+        .pending_session(user, 1000)
+        .await
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_register() {
+    const N: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = registered(&running, "alice").await;
+    let (mut chat, ok) = alice_session(&mut alice, "bob").await;
+    for i in 0..N {
+        chat.send_and_confirm("message/cpim", &cpim(i)).await;
+    }
+    // A re-sent message (same imdn.Message-ID) is acknowledged but stored once.
+    chat.send_and_confirm("message/cpim", &cpim(0)).await;
+    alice_bye(&mut alice, &ok).await;
+    assert_eq!(pending(&running, "bob").await, N);
+
+    let mut bob = registered(&running, "bob").await;
+    let mut push = bob_accepts(&mut bob, &running).await;
+    for i in 0..N {
+        let body = push.receive().await.unwrap_or_else(|| panic!("message {i}"));
+        assert_eq!(body, cpim(i), "message {i} in order and unaltered");
+    }
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    assert!(
+        push.receive().await.is_none(),
+        "nothing after the last stored message"
+    );
+    assert_eq!(pending(&running, "bob").await, 0);
+
+    // Alice asked for positive-delivery: one notification per message, sent as she is online.
+    // (Retransmissions of a notification she was slow to answer may arrive twice.)
+    let mut notified = std::collections::BTreeSet::new();
+    while notified.len() < N {
+        let msg = alice
+            .incoming_within(WAIT)
+            .await
+            .expect("a delivery notification");
+        let body = String::from_utf8_lossy(msg.body()).into_owned();
+        assert!(body.contains("<delivered/>"), "{body}");
+        let id = (0..N).find(|i| body.contains(&format!("<message-id>chat{i}</message-id>")));
+        notified.insert(id.expect("a notification for one of the messages"));
+    }
+
+    // Registering again pushes nothing: each message went exactly once.
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let again = bob.receive_within(Duration::from_secs(1)).await;
+    assert!(
+        again.is_none_or(|m| m.method() != Some("INVITE")),
+        "no second push"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let large: Vec<u8> = (0..1_048_576u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (mut session, ok) = alice_session(&mut alice, "bob").await;
+    session.send_and_confirm("text/plain", &large).await;
+    alice_bye(&mut alice, &ok).await;
+    assert_eq!(pending(&running, "bob").await, 1);
+
+    let mut bob = registered(&running, "bob").await;
+    let mut push = bob_accepts(&mut bob, &running).await;
+    let body = push.receive().await.expect("the large message");
+    assert_eq!(body.len(), large.len());
+    assert!(body == large, "the 1 MB body arrives byte for byte");
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    assert_eq!(pending(&running, "bob").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let (mut chat, ok) = alice_session(&mut alice, "bob").await;
+    for i in 0..3 {
+        chat.send_and_confirm("message/cpim", &cpim(i)).await;
+    }
+    alice_bye(&mut alice, &ok).await;
+
+    let mut bob = registered(&running, "bob").await;
+    let invite = request_with(&mut bob, "INVITE").await;
+    answer(&mut bob, &invite, 486, None).await;
+    request_with(&mut bob, "ACK").await;
+    assert_eq!(
+        pending(&running, "bob").await,
+        3,
+        "nothing removed after a decline"
+    );
+
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut push = bob_accepts(&mut bob, &running).await;
+    for i in 0..3 {
+        assert_eq!(push.receive().await.expect("message"), cpim(i));
+    }
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    assert_eq!(pending(&running, "bob").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_without_an_msrp_offer_to_an_offline_user_is_not_acceptable() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let audio =
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    let response = alice
+        .request(
+            "INVITE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            Some(("application/sdp", audio.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(response.status(), Some(488), "{}", response.reason());
+    assert_eq!(response.header(HeaderName::ContentType), None);
+}
