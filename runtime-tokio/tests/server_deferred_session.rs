@@ -384,7 +384,7 @@ async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_invite_without_an_msrp_offer_to_an_offline_user_is_not_acceptable() {
+async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_transfer() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
@@ -400,6 +400,28 @@ async fn an_invite_without_an_msrp_offer_to_an_offline_user_is_not_acceptable() 
             true,
         )
         .await;
-    assert_eq!(response.status(), Some(488), "{}", response.reason());
+    assert_eq!(response.status(), Some(480), "{}", response.reason());
     assert_eq!(response.header(HeaderName::ContentType), None);
+
+    let file = format!(
+        "{}a=file-selector:name:\"a.bin\" type:application/octet-stream size:10\r\na=file-transfer-id:f1\r\n",
+        sdp("msrp://127.0.0.1:9/file;tcp", "active")
+    );
+    let response = alice
+        .request(
+            "INVITE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            Some(("application/sdp", file.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(response.status(), Some(488), "{}", response.reason());
+    assert!(
+        response.reason().contains("file transfer"),
+        "{}",
+        response.reason()
+    );
+    assert_eq!(pending(&running, "bob").await, 0);
 }

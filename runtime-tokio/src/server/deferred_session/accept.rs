@@ -44,10 +44,14 @@ pub async fn answer(
     let reject = |code: u16, reason: &str| {
         reply::build(msg, Some(flow.peer()), code, reason, &[], None).map(|b| (code, b))
     };
-    let Ok(offer) = simple_im_core::sdp::Session::parse(msg.body()) else {
+    // Without an MSRP offer there is nothing to store: the user is simply not reachable now.
+    let offer = simple_im_core::sdp::Session::parse(msg.body())
+        .ok()
+        .filter(|offer| offer.msrp_media().is_some());
+    let Some(offer) = offer else {
         return reject(
-            488,
-            "Not Acceptable Here (the user is offline; only an MSRP session offer can be stored)",
+            480,
+            "Temporarily Unavailable (not registered; only MSRP message sessions are stored)",
         );
     };
     let sessions = &server.deferred_sessions;

@@ -8,7 +8,8 @@
 //! | event | action |
 //! |---|---|
 //! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`) |
-//! | INVITE without an acceptable MSRP offer, or a file transfer | 488 Not Acceptable Here (only messages are stored) |
+//! | INVITE to such a user without an MSRP offer (no SDP, audio only) | 480 Temporarily Unavailable, as before |
+//! | MSRP offer we cannot take (a file transfer, no usable path or type) | 488 Not Acceptable Here |
 //! | the sender connects and SENDs (chunked or not) | body bytes gathered up to the quota's byte limit (413 above it) |
 //! | last chunk of a message | stored durably (dedupe by CPIM `imdn.Message-ID`, else the MSRP Message-ID), charged `deferred`; only then are the 200 and the success REPORT written |
 //! | store refuses (quota) or fails | the connection is closed without the 200: the sender sees a failure, nothing is acknowledged |
