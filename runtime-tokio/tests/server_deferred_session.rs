@@ -425,3 +425,95 @@ async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_
     );
     assert_eq!(pending(&running, "bob").await, 0);
 }
+
+/// A `simple-im server` process on `data` (users already added), and its UDP address.
+fn server_process(dir: &std::path::Path, data: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    use std::io::BufRead;
+    let config = dir.join("server.toml");
+    std::fs::write(
+        &config,
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simple-im"))
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(&config)
+        .arg("server")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("server process");
+    let mut udp = None;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(addr) = line.strip_prefix("simple-im: listening on udp ") {
+            udp = Some(addr.parse().unwrap());
+        }
+        if line == "simple-im: ready" {
+            break;
+        }
+    }
+    (child, udp.expect("a udp line"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_acknowledged_before_a_kill_9_are_delivered_after_the_restart_exactly_once() {
+    const CONFIRMED: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(server_support::store_with_users(&data, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await);
+    let (mut first, addr) = server_process(dir.path(), &data);
+    let mut alice = Ua::udp("alice", "alice-pw", addr).await;
+    let (mut chat, _) = alice_session(&mut alice, "bob").await;
+    for i in 0..CONFIRMED {
+        chat.send_and_confirm("message/cpim", &cpim(i)).await;
+    }
+    // One more goes out, unconfirmed, as the server dies: it may or may not have been stored.
+    let handle = chat
+        .session
+        .send("message/cpim", Some(cpim(CONFIRMED).len() as u64))
+        .unwrap();
+    chat.bodies.outgoing.insert(handle, cpim(CONFIRMED));
+    chat.flush().await;
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+
+    let (mut second, addr) = server_process(dir.path(), &data);
+    let mut bob = Ua::udp("bob", "bob-pw", addr).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let invite = request_with(&mut bob, "INVITE").await;
+    let server_path = path_of(invite.body());
+    let local_uri = format!("msrp://127.0.0.1:{}/bobsid;tcp", bob.local().port());
+    answer(&mut bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
+    let mut push = Peer::connect(&local_uri, &server_path, false).await;
+    let mut received = Vec::new();
+    loop {
+        tokio::select! {
+            body = push.receive() => match body {
+                Some(body) => received.push(body),
+                None => break,
+            },
+            bye = request_with(&mut bob, "BYE") => {
+                answer(&mut bob, &bye, 200, None).await;
+                break;
+            }
+        }
+    }
+    // A message whose event was still queued when the BYE won the race.
+    while let Some(event) = push.session.poll_event() {
+        if let Event::MessageReceived { id, .. } = event {
+            received.extend(push.bodies.incoming.remove(id.as_str()));
+        }
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(
+        received.len() == CONFIRMED || received.len() == CONFIRMED + 1,
+        "{} messages",
+        received.len()
+    );
+    for (i, body) in received.iter().enumerate() {
+        assert_eq!(body, &cpim(i), "message {i}: in order, once");
+    }
+}
