@@ -317,6 +317,9 @@ async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_regi
             .await
             .expect("a delivery notification");
         let body = String::from_utf8_lossy(msg.body()).into_owned();
+        if body.contains("was stored and will be delivered") {
+            continue; // the system notice of the stored session (retransmitted while unanswered)
+        }
         assert!(body.contains("<delivered/>"), "{body}");
         let id = (0..N).find(|i| body.contains(&format!("<message-id>chat{i}</message-id>")));
         notified.insert(id.expect("a notification for one of the messages"));

@@ -6,7 +6,7 @@ use super::super::charging::{Event as Charge, Record};
 use super::super::rng::OsRng;
 use super::super::sip::SipMessage;
 use super::super::transport::Flow;
-use super::super::{reply, Server};
+use super::super::{reply, system, Server};
 use super::pump::{Gather, NoBody, Pump, CHUNK_SIZE};
 use super::signalling::contact;
 use super::Handover;
@@ -186,6 +186,7 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
         bodies: Default::default(),
     };
     let mut types = std::collections::HashMap::new();
+    let mut told = false;
     'session: loop {
         loop {
             let Ok(consumed) = pump.feed(&mut sink) else {
@@ -199,9 +200,15 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
                     Event::MessageReceived { id, .. } => {
                         let body = sink.bodies.remove(id.as_str()).unwrap_or_default();
                         let content_type = types.remove(id.as_str()).unwrap_or_else(|| "text/plain".into());
-                        if !store(server, parties, id.as_str(), content_type, body).await {
+                        match store(server, parties, id.as_str(), content_type, body).await {
                             // Not stored: the 200 must not go out. Closing tells the sender.
-                            break 'session;
+                            None => break 'session,
+                            Some(Enqueued::Stored(_)) if !told => {
+                                // One notice per session, not per message (a chat is many).
+                                told = true;
+                                system::message_stored(server, &parties.sender, &parties.recipient);
+                            }
+                            Some(_) => {}
                         }
                     }
                     Event::MessageAborted { id, .. } => {
@@ -230,14 +237,14 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
     pump.close().await;
 }
 
-/// Stores one received message; `false` when the store did not take it.
+/// Stores one received message; `None` when the store did not take it.
 async fn store(
     server: &Arc<Server>,
     parties: &Parties,
     msrp_id: &str,
     content_type: String,
     body: Vec<u8>,
-) -> bool {
+) -> Option<Enqueued> {
     let is_cpim = content_type
         .trim()
         .to_ascii_lowercase()
@@ -278,8 +285,8 @@ async fn store(
                     status: 200,
                 });
             }
-            true
+            Some(outcome)
         }
-        Err(_) => false,
+        Err(_) => None,
     }
 }

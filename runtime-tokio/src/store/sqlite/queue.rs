@@ -192,8 +192,10 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
     Ok(expired)
 }
 
-/// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal).
+/// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal),
+/// session-mode messages included.
 pub fn remove_mailbox(conn: &Connection, recipient: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM session_messages WHERE recipient = ?1", [recipient])?;
     let mailbox: Option<i64> = conn
         .query_row(
             "SELECT id FROM mailboxes WHERE recipient = ?1",

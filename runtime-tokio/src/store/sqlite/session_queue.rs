@@ -126,3 +126,102 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
         .execute([now])?;
     Ok(expired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn message(id: &str, body: &[u8], expires: u64) -> NewDeferred {
+        NewDeferred {
+            recipient: "bob".into(),
+            sender: "sip:alice@localhost".into(),
+            message_id: id.into(),
+            content_type: "text/plain".into(),
+            date: None,
+            cpim: false,
+            extra_headers: Vec::new(),
+            body: body.to_vec(),
+            submitted: UnixMillis(1),
+            expires: UnixMillis(expires),
+        }
+    }
+
+    const ROOMY: Quota = Quota {
+        max_messages: 10,
+        max_bytes: 1000,
+    };
+
+    #[test]
+    fn a_message_is_stored_once_even_after_delivery_until_it_expires() {
+        let conn = store();
+        let first = enqueue(&conn, &message("m1", b"hi", 100), ROOMY).unwrap();
+        assert!(matches!(first, Enqueued::Stored(_)));
+        assert_eq!(
+            enqueue(&conn, &message("m1", b"hi", 100), ROOMY).unwrap(),
+            Enqueued::Duplicate(first.id())
+        );
+        enqueue(&conn, &message("m2", b"there", 100), ROOMY).unwrap();
+        let pending_now = pending(&conn, "bob", 10).unwrap();
+        assert_eq!(
+            pending_now
+                .iter()
+                .map(|m| m.message.message_id.as_str())
+                .collect::<Vec<_>>(),
+            ["m1", "m2"]
+        );
+        assert_eq!(pending_now[1].message.body, b"there");
+        assert!(delivered(&conn, first.id(), UnixMillis(5)).unwrap());
+        assert!(!delivered(&conn, first.id(), UnixMillis(6)).unwrap(), "only once");
+        assert_eq!(pending(&conn, "bob", 10).unwrap().len(), 1);
+        assert!(matches!(
+            enqueue(&conn, &message("m1", b"hi", 100), ROOMY).unwrap(),
+            Enqueued::Duplicate(_)
+        ));
+        let expired = expire(&conn, UnixMillis(100), 10).unwrap();
+        assert_eq!(
+            expired.len(),
+            1,
+            "the pending one expires, the delivered one is forgotten"
+        );
+        assert!(matches!(
+            enqueue(&conn, &message("m1", b"hi", 200), ROOMY).unwrap(),
+            Enqueued::Stored(_)
+        ));
+    }
+
+    #[test]
+    fn the_quota_counts_pending_messages_and_bytes() {
+        let conn = store();
+        let small = Quota {
+            max_messages: 2,
+            max_bytes: 10,
+        };
+        let a = enqueue(&conn, &message("a", b"12345", 100), small).unwrap();
+        assert!(matches!(
+            enqueue(&conn, &message("b", b"123456", 100), small),
+            Err(StoreError::QuotaExceeded {
+                limit: QuotaLimit::Bytes(10),
+                ..
+            })
+        ));
+        enqueue(&conn, &message("c", b"1", 100), small).unwrap();
+        assert!(matches!(
+            enqueue(&conn, &message("d", b"1", 100), small),
+            Err(StoreError::QuotaExceeded {
+                limit: QuotaLimit::Messages(2),
+                ..
+            })
+        ));
+        delivered(&conn, a.id(), UnixMillis(2)).unwrap();
+        assert!(
+            enqueue(&conn, &message("d", b"1", 100), small).is_ok(),
+            "delivered ones no longer count"
+        );
+    }
+}
