@@ -185,9 +185,9 @@ Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
     .into_bytes()
 }
 
-/// Alice INVITEs `user` (who is offline) and connects to the MSRP URI of the server's answer;
+/// A sender INVITEs `user` (who is offline) and connects to the MSRP URI of the server's answer;
 /// returns the MSRP peer and the 200 (the dialog).
-async fn alice_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
+async fn sender_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
     let local_uri = format!("msrp://127.0.0.1:{}/alice{};tcp", alice.local().port(), user);
     let uri = format!("sip:{user}@localhost");
     let offer = sdp(&local_uri, "active");
@@ -208,8 +208,8 @@ async fn alice_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
     (peer, ok)
 }
 
-/// Ends alice's call: BYE in the dialog of the server's 200, which must answer 200.
-async fn alice_bye(alice: &mut Ua, ok: &SipMessage) {
+/// Ends the sender's call: BYE in the dialog of the server's 200, which must answer 200.
+async fn sender_bye(alice: &mut Ua, ok: &SipMessage) {
     let contact = ok.header(HeaderName::Contact).expect("Contact in the 200");
     let target = contact.trim().trim_start_matches('<').trim_end_matches('>');
     let bye = format!(
@@ -285,13 +285,13 @@ async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_regi
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = registered(&running, "alice").await;
-    let (mut chat, ok) = alice_session(&mut alice, "bob").await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
     for i in 0..N {
         chat.send_and_confirm("message/cpim", &cpim(i)).await;
     }
     // A re-sent message (same imdn.Message-ID) is acknowledged but stored once.
     chat.send_and_confirm("message/cpim", &cpim(0)).await;
-    alice_bye(&mut alice, &ok).await;
+    sender_bye(&mut alice, &ok).await;
     assert_eq!(pending(&running, "bob").await, N);
 
     let mut bob = registered(&running, "bob").await;
@@ -340,9 +340,9 @@ async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_registe
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let large: Vec<u8> = (0..1_048_576u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let (mut session, ok) = alice_session(&mut alice, "bob").await;
+    let (mut session, ok) = sender_session(&mut alice, "bob").await;
     session.send_and_confirm("text/plain", &large).await;
-    alice_bye(&mut alice, &ok).await;
+    sender_bye(&mut alice, &ok).await;
     assert_eq!(pending(&running, "bob").await, 1);
 
     let mut bob = registered(&running, "bob").await;
@@ -360,11 +360,11 @@ async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() 
     let dir = tempfile::tempdir().unwrap();
     let running = start(dir.path(), "", Options::default()).await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
-    let (mut chat, ok) = alice_session(&mut alice, "bob").await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
     for i in 0..3 {
         chat.send_and_confirm("message/cpim", &cpim(i)).await;
     }
-    alice_bye(&mut alice, &ok).await;
+    sender_bye(&mut alice, &ok).await;
 
     let mut bob = registered(&running, "bob").await;
     let invite = request_with(&mut bob, "INVITE").await;
@@ -468,7 +468,7 @@ async fn messages_acknowledged_before_a_kill_9_are_delivered_after_the_restart_e
     drop(server_support::store_with_users(&data, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await);
     let (mut first, addr) = server_process(dir.path(), &data);
     let mut alice = Ua::udp("alice", "alice-pw", addr).await;
-    let (mut chat, _) = alice_session(&mut alice, "bob").await;
+    let (mut chat, _) = sender_session(&mut alice, "bob").await;
     for i in 0..CONFIRMED {
         chat.send_and_confirm("message/cpim", &cpim(i)).await;
     }
@@ -519,4 +519,88 @@ async fn messages_acknowledged_before_a_kill_9_are_delivered_after_the_restart_e
     for (i, body) in received.iter().enumerate() {
         assert_eq!(body, &cpim(i), "message {i}: in order, once");
     }
+}
+
+/// What became of a message the server did not acknowledge.
+async fn refused(peer: &mut Peer, body: &[u8]) -> Option<simple_im_core::msrp::session::Failure> {
+    let handle = peer.session.send("text/plain", Some(body.len() as u64)).unwrap();
+    peer.bodies.outgoing.insert(handle, body.to_vec());
+    peer.flush().await;
+    loop {
+        match peer.event().await {
+            None => return None,
+            Some(Event::Delivered { message, .. }) if message == handle => panic!("acknowledged"),
+            Some(Event::SendFailed { message, failure, .. }) if message == handle => return Some(failure),
+            Some(_) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_quota_nothing_is_acknowledged_and_too_large_is_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "[limits]\nquota_bytes = 2000\n", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+
+    let (mut session, _) = sender_session(&mut alice, "bob").await;
+    let too_large = refused(&mut session, &[b'x'; 3000]).await;
+    assert_eq!(
+        too_large,
+        Some(simple_im_core::msrp::session::Failure::Response(413))
+    );
+    session.send_and_confirm("text/plain", &[b'a'; 1500]).await;
+    // Fits the session's max-size but not what is left of bob's quota: the store refuses it, and the
+    // server closes the connection rather than acknowledge it.
+    let over_quota = refused(&mut session, &[b'b'; 1500]).await;
+    assert!(
+        matches!(
+            over_quota,
+            None | Some(simple_im_core::msrp::session::Failure::ConnectionLost)
+        ),
+        "{over_quota:?}"
+    );
+    assert_eq!(pending(&running, "bob").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_from_two_senders_come_in_one_session_per_sender_from_each_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = server_support::store_with_users(
+        dir.path(),
+        &[("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")],
+    )
+    .await;
+    let running =
+        simple_im_tokio::server::start(server_support::config(dir.path(), ""), Options::default(), store)
+            .await
+            .unwrap();
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let mut carol = Ua::udp("carol", "carol-pw", server_support::udp_addr(&running)).await;
+    let (mut from_alice, ok) = sender_session(&mut alice, "bob").await;
+    from_alice.send_and_confirm("text/plain", b"alice 1").await;
+    let (mut from_carol, carol_ok) = sender_session(&mut carol, "bob").await;
+    from_carol.send_and_confirm("text/plain", b"carol 1").await;
+    from_alice.send_and_confirm("text/plain", b"alice 2").await;
+    sender_bye(&mut alice, &ok).await;
+    sender_bye(&mut carol, &carol_ok).await;
+
+    let mut bob = registered(&running, "bob").await;
+    for (sender, bodies) in [
+        ("alice", ["alice 1", "alice 2"].as_slice()),
+        ("carol", ["carol 1"].as_slice()),
+    ] {
+        let invite = request_with(&mut bob, "INVITE").await;
+        let from = invite.from().map(|f| f.uri_text.to_owned());
+        assert_eq!(from.as_deref(), Some(format!("sip:{sender}@localhost").as_str()));
+        let server_path = path_of(invite.body());
+        let local_uri = format!("msrp://127.0.0.1:{}/bob{sender};tcp", bob.local().port());
+        answer(&mut bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
+        let mut push = Peer::connect(&local_uri, &server_path, false).await;
+        for body in bodies {
+            assert_eq!(push.receive().await.expect("a message"), body.as_bytes());
+        }
+        let bye = request_with(&mut bob, "BYE").await;
+        answer(&mut bob, &bye, 200, None).await;
+    }
+    assert_eq!(pending(&running, "bob").await, 0);
 }
