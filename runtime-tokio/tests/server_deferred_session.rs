@@ -189,18 +189,7 @@ Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
 /// returns the MSRP peer and the 200 (the dialog).
 async fn sender_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
     let local_uri = format!("msrp://127.0.0.1:{}/alice{};tcp", alice.local().port(), user);
-    let uri = format!("sip:{user}@localhost");
-    let offer = sdp(&local_uri, "active");
-    let ok = alice
-        .request(
-            "INVITE",
-            &uri,
-            &format!("<{uri}>"),
-            &[],
-            Some(("application/sdp", offer.as_bytes())),
-            true,
-        )
-        .await;
+    let ok = invite_with(alice, user, &sdp(&local_uri, "active")).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.reason());
     let answer = std::str::from_utf8(ok.body()).unwrap().to_owned();
     assert!(answer.contains("a=setup:passive"), "{answer}");
@@ -251,22 +240,29 @@ async fn answer(ua: &mut Ua, req: &SipMessage, code: u16, body: Option<&str>) {
     ua.send_raw(&bytes).await;
 }
 
-/// Bob accepts the server's INVITE and opens the MSRP connection it offered.
-async fn bob_accepts(bob: &mut Ua, running: &Running) -> Peer {
+/// Bob accepts the server's INVITE, which must come from `sender`, and opens the MSRP connection it
+/// offered; returns the peer and the server's MSRP path.
+async fn bob_accepts(bob: &mut Ua, sender: &str) -> (Peer, String) {
     let invite = request_with(bob, "INVITE").await;
     assert_eq!(
-        invite.from().map(|f| f.uri_text.to_owned()).as_deref(),
-        Some("sip:alice@localhost"),
+        invite.from().map(|f| f.uri_text.to_owned()),
+        Some(format!("sip:{sender}@localhost")),
         "the push comes from the original sender's identity"
     );
     let offer = std::str::from_utf8(invite.body()).unwrap().to_owned();
     assert!(offer.contains("a=setup:actpass"), "{offer}");
     let server_path = path_of(invite.body());
-    let msrp_addr: SocketAddr = running.server.deferred_sessions.msrp_addr;
-    assert!(server_path.contains(&msrp_addr.to_string()), "{server_path}");
-    let local_uri = format!("msrp://127.0.0.1:{}/bobsid;tcp", bob.local().port());
+    let local_uri = format!("msrp://127.0.0.1:{}/bob{sender};tcp", bob.local().port());
     answer(bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
-    Peer::connect(&local_uri, &server_path, false).await
+    (Peer::connect(&local_uri, &server_path, false).await, server_path)
+}
+
+/// `ua` INVITEs `user` with the SDP `offer` (authenticating); the final response.
+async fn invite_with(ua: &mut Ua, user: &str, offer: &str) -> SipMessage {
+    let uri = format!("sip:{user}@localhost");
+    let body = Some(("application/sdp", offer.as_bytes()));
+    ua.request("INVITE", &uri, &format!("<{uri}>"), &[], body, true)
+        .await
 }
 
 async fn pending(running: &Running, user: &str) -> usize {
@@ -295,7 +291,9 @@ async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_regi
     assert_eq!(pending(&running, "bob").await, N);
 
     let mut bob = registered(&running, "bob").await;
-    let mut push = bob_accepts(&mut bob, &running).await;
+    let (mut push, server_path) = bob_accepts(&mut bob, "alice").await;
+    let msrp_addr = running.server.deferred_sessions.msrp_addr;
+    assert!(server_path.contains(&msrp_addr.to_string()), "{server_path}");
     for i in 0..N {
         let body = push.receive().await.unwrap_or_else(|| panic!("message {i}"));
         assert_eq!(body, cpim(i), "message {i} in order and unaltered");
@@ -346,7 +344,9 @@ async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_registe
     assert_eq!(pending(&running, "bob").await, 1);
 
     let mut bob = registered(&running, "bob").await;
-    let mut push = bob_accepts(&mut bob, &running).await;
+    let (mut push, server_path) = bob_accepts(&mut bob, "alice").await;
+    let msrp_addr = running.server.deferred_sessions.msrp_addr;
+    assert!(server_path.contains(&msrp_addr.to_string()), "{server_path}");
     let body = push.receive().await.expect("the large message");
     assert_eq!(body.len(), large.len());
     assert!(body == large, "the 1 MB body arrives byte for byte");
@@ -377,7 +377,9 @@ async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() 
     );
 
     assert_eq!(bob.register(600).await.status(), Some(200));
-    let mut push = bob_accepts(&mut bob, &running).await;
+    let (mut push, server_path) = bob_accepts(&mut bob, "alice").await;
+    let msrp_addr = running.server.deferred_sessions.msrp_addr;
+    assert!(server_path.contains(&msrp_addr.to_string()), "{server_path}");
     for i in 0..3 {
         assert_eq!(push.receive().await.expect("message"), cpim(i));
     }
@@ -393,16 +395,7 @@ async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let audio =
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
-    let response = alice
-        .request(
-            "INVITE",
-            "sip:bob@localhost",
-            "<sip:bob@localhost>",
-            &[],
-            Some(("application/sdp", audio.as_bytes())),
-            true,
-        )
-        .await;
+    let response = invite_with(&mut alice, "bob", audio).await;
     assert_eq!(response.status(), Some(480), "{}", response.reason());
     assert_eq!(response.header(HeaderName::ContentType), None);
 
@@ -410,16 +403,7 @@ async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_
         "{}a=file-selector:name:\"a.bin\" type:application/octet-stream size:10\r\na=file-transfer-id:f1\r\n",
         sdp("msrp://127.0.0.1:9/file;tcp", "active")
     );
-    let response = alice
-        .request(
-            "INVITE",
-            "sip:bob@localhost",
-            "<sip:bob@localhost>",
-            &[],
-            Some(("application/sdp", file.as_bytes())),
-            true,
-        )
-        .await;
+    let response = invite_with(&mut alice, "bob", &file).await;
     assert_eq!(response.status(), Some(488), "{}", response.reason());
     assert!(
         response.reason().contains("file transfer"),
@@ -485,11 +469,7 @@ async fn messages_acknowledged_before_a_kill_9_are_delivered_after_the_restart_e
     let (mut second, addr) = server_process(dir.path(), &data);
     let mut bob = Ua::udp("bob", "bob-pw", addr).await;
     assert_eq!(bob.register(600).await.status(), Some(200));
-    let invite = request_with(&mut bob, "INVITE").await;
-    let server_path = path_of(invite.body());
-    let local_uri = format!("msrp://127.0.0.1:{}/bobsid;tcp", bob.local().port());
-    answer(&mut bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
-    let mut push = Peer::connect(&local_uri, &server_path, false).await;
+    let (mut push, _) = bob_accepts(&mut bob, "alice").await;
     let mut received = Vec::new();
     loop {
         tokio::select! {
@@ -589,13 +569,7 @@ async fn messages_from_two_senders_come_in_one_session_per_sender_from_each_send
         ("alice", ["alice 1", "alice 2"].as_slice()),
         ("carol", ["carol 1"].as_slice()),
     ] {
-        let invite = request_with(&mut bob, "INVITE").await;
-        let from = invite.from().map(|f| f.uri_text.to_owned());
-        assert_eq!(from.as_deref(), Some(format!("sip:{sender}@localhost").as_str()));
-        let server_path = path_of(invite.body());
-        let local_uri = format!("msrp://127.0.0.1:{}/bob{sender};tcp", bob.local().port());
-        answer(&mut bob, &invite, 200, Some(&sdp(&local_uri, "active"))).await;
-        let mut push = Peer::connect(&local_uri, &server_path, false).await;
+        let (mut push, _) = bob_accepts(&mut bob, sender).await;
         for body in bodies {
             assert_eq!(push.receive().await.expect("a message"), body.as_bytes());
         }

@@ -9,13 +9,12 @@ use super::super::transport::Flow;
 use super::super::{reply, system, Server};
 use super::pump::{Gather, NoBody, Pump, CHUNK_SIZE};
 use super::signalling::contact;
-use super::Handover;
+use super::{Handover, SdpHost};
 use crate::store::{Enqueued, NewDeferred, UnixMillis};
 use bytes::Bytes;
 use simple_im_core::cpim;
 use simple_im_core::msrp::session::{Event, Session, SessionConfig, Setup};
 use simple_im_core::sdp::offer_answer::{negotiate, LocalCaps, Role};
-use simple_im_core::sdp::{Connection, Origin};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
@@ -77,29 +76,10 @@ pub async fn answer(
         .map(|m| m.path().collect())
         .unwrap_or_default();
     let remote_path = remote_path.join(" ");
-    let ip = sessions.msrp_addr.ip().to_string();
-    let addr_type = if sessions.msrp_addr.is_ipv6() {
-        "IP6"
-    } else {
-        "IP4"
-    };
-    let session_id = super::super::rng::token(4);
-    let origin = Origin {
-        username: "-",
-        session_id: &session_id,
-        session_version: "1",
-        net_type: "IN",
-        addr_type,
-        address: &ip,
-    };
-    let connection = Connection {
-        net_type: "IN",
-        addr_type,
-        address: &ip,
-    };
+    let host = SdpHost::new(sessions.msrp_addr);
     let mut sdp = vec![0u8; 4096];
     let len = negotiated
-        .write_answer(&offer, &local, &origin, Some(&connection), &mut sdp)
+        .write_answer(&offer, &local, &host.origin(), Some(&host.connection()), &mut sdp)
         .ok()?;
     sdp.truncate(len);
     let config = SessionConfig {

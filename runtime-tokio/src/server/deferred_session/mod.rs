@@ -120,6 +120,42 @@ impl DeferredSessions {
     }
 }
 
+/// The `o=` and `c=` values of our SDP: the MSRP listener's address and a fresh SDP session id.
+struct SdpHost {
+    address: String,
+    addr_type: &'static str,
+    session_id: String,
+}
+
+impl SdpHost {
+    fn new(msrp_addr: SocketAddr) -> SdpHost {
+        SdpHost {
+            address: msrp_addr.ip().to_string(),
+            addr_type: if msrp_addr.is_ipv6() { "IP6" } else { "IP4" },
+            session_id: super::rng::token(4),
+        }
+    }
+
+    fn origin(&self) -> simple_im_core::sdp::Origin<'_> {
+        simple_im_core::sdp::Origin {
+            username: "-",
+            session_id: &self.session_id,
+            session_version: "1",
+            net_type: "IN",
+            addr_type: self.addr_type,
+            address: &self.address,
+        }
+    }
+
+    fn connection(&self) -> simple_im_core::sdp::Connection<'_> {
+        simple_im_core::sdp::Connection {
+            net_type: "IN",
+            addr_type: self.addr_type,
+            address: &self.address,
+        }
+    }
+}
+
 /// Whether `msg` is a request inside one of our dialogs (a BYE from the sender or the recipient).
 pub fn owns(server: &Server, msg: &SipMessage) -> bool {
     msg.method()

@@ -9,13 +9,12 @@ use super::super::Server;
 use super::accept::Connect;
 use super::pump::{Gather, OneBody, Pump, CHUNK_SIZE};
 use super::signalling::{new_dialog, send_invite, Answer, Dialog};
-use super::{lock, DeferredSessions};
+use super::{lock, DeferredSessions, SdpHost};
 use crate::store::{DeferredMessage, UnixMillis};
 use simple_im_core::msrp::session::{Event, Session, SessionConfig, Setup};
 use simple_im_core::msrp::wire::ReportRequest;
 use simple_im_core::sdp::builder::{MsrpMediaDesc, SessionDesc};
 use simple_im_core::sdp::offer_answer::{check_answer, Role};
-use simple_im_core::sdp::{Connection, Origin};
 use simple_im_core::sip::header::NameAddr;
 use simple_im_core::sip::{HeaderName, Method};
 use std::sync::Arc;
@@ -104,13 +103,7 @@ async fn push_session(server: &Arc<Server>, user: &str, messages: &[&DeferredMes
 
 /// Our SDP offer: one MSRP stream at our URI, `a=setup:actpass`.
 fn offer_sdp(sessions: &DeferredSessions, uri: &str) -> Option<Vec<u8>> {
-    let ip = sessions.msrp_addr.ip().to_string();
-    let addr_type = if sessions.msrp_addr.is_ipv6() {
-        "IP6"
-    } else {
-        "IP4"
-    };
-    let session_id = super::super::rng::token(4);
+    let host = SdpHost::new(sessions.msrp_addr);
     let path = [uri];
     let media = [MsrpMediaDesc {
         port: sessions.msrp_addr.port(),
@@ -125,20 +118,9 @@ fn offer_sdp(sessions: &DeferredSessions, uri: &str) -> Option<Vec<u8>> {
         file: None,
     }];
     let desc = SessionDesc {
-        origin: Origin {
-            username: "-",
-            session_id: &session_id,
-            session_version: "1",
-            net_type: "IN",
-            addr_type,
-            address: &ip,
-        },
+        origin: host.origin(),
         session_name: "-",
-        connection: Some(Connection {
-            net_type: "IN",
-            addr_type,
-            address: &ip,
-        }),
+        connection: Some(host.connection()),
         media: &media,
     };
     let mut buf = vec![0u8; 2048];

@@ -38,7 +38,7 @@ pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
     out
 }
 
-pub(super) fn decode_headers(text: &str) -> Vec<(String, String)> {
+fn decode_headers(text: &str) -> Vec<(String, String)> {
     text.split_terminator("\r\n")
         .map(|line| match line.split_once(": ") {
             Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -51,7 +51,7 @@ pub(super) fn decode_headers(text: &str) -> Vec<(String, String)> {
 const DEFERRED_COLUMNS: &str = "d.id, m.recipient, d.sender, d.message_id, d.content_type, d.date, d.cpim, \
                                 d.extra_headers, d.body, d.submitted_ms, d.expires_ms";
 
-fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
+pub(super) fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
     let headers: String = row.get(7)?;
     Ok(DeferredMessage {
         id: DeferredId(row.get(0)?),
@@ -68,6 +68,31 @@ fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
             expires: from_sql_ms(row.get(10)?),
         },
     })
+}
+
+/// Whether `message` fits in a mailbox holding `messages` pending messages of `bytes` bytes in all;
+/// its size (as stored) when it does.
+pub(super) fn check_quota(
+    message: &NewDeferred,
+    messages: i64,
+    bytes: i64,
+    quota: Quota,
+) -> Result<i64, StoreError> {
+    let size = to_sql_count(u64::try_from(message.body.len()).unwrap_or(u64::MAX));
+    let limit = if messages >= to_sql_count(quota.max_messages) {
+        Some(QuotaLimit::Messages(quota.max_messages))
+    } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
+        Some(QuotaLimit::Bytes(quota.max_bytes))
+    } else {
+        None
+    };
+    match limit {
+        Some(limit) => Err(StoreError::QuotaExceeded {
+            recipient: message.recipient.clone(),
+            limit,
+        }),
+        None => Ok(size),
+    }
 }
 
 /// The id of an earlier copy of this message, pending or delivered, if any.
@@ -110,20 +135,7 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
         }
     };
 
-    let size = to_sql_count(u64::try_from(message.body.len()).unwrap_or(u64::MAX));
-    let limit = if messages >= to_sql_count(quota.max_messages) {
-        Some(QuotaLimit::Messages(quota.max_messages))
-    } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
-        Some(QuotaLimit::Bytes(quota.max_bytes))
-    } else {
-        None
-    };
-    if let Some(limit) = limit {
-        return Err(StoreError::QuotaExceeded {
-            recipient: message.recipient.clone(),
-            limit,
-        });
-    }
+    let size = check_quota(message, messages, bytes, quota)?;
 
     conn.prepare_cached(
         "INSERT INTO deferred (mailbox, dedupe_hash, sender, message_id, content_type, date, cpim, extra_headers,

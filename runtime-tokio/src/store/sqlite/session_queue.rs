@@ -4,34 +4,14 @@
 //! rows stay, bodiless, as the tombstone until their expiry), pending oldest first, and the quota
 //! counted over the pending rows.
 
-use super::queue::{decode_headers, encode_headers};
-use super::sql::{from_sql_ms, limit_to_sql, to_sql_count, to_sql_ms};
-use crate::store::{
-    DeferredId, DeferredMessage, Enqueued, NewDeferred, Quota, QuotaLimit, StoreError, UnixMillis,
-};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use super::queue::{check_quota, deferred_from_row, encode_headers};
+use super::sql::{limit_to_sql, to_sql_ms};
+use crate::store::{DeferredId, DeferredMessage, Enqueued, NewDeferred, Quota, StoreError, UnixMillis};
+use rusqlite::{params, Connection, OptionalExtension};
 
+/// The columns [`deferred_from_row`] reads, in its order.
 const COLUMNS: &str = "id, recipient, sender, message_id, content_type, date, cpim, extra_headers, body, \
                        submitted_ms, expires_ms";
-
-fn from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
-    let headers: String = row.get(7)?;
-    Ok(DeferredMessage {
-        id: DeferredId(row.get(0)?),
-        message: NewDeferred {
-            recipient: row.get(1)?,
-            sender: row.get(2)?,
-            message_id: row.get(3)?,
-            content_type: row.get(4)?,
-            date: row.get(5)?,
-            cpim: row.get(6)?,
-            extra_headers: decode_headers(&headers),
-            body: row.get(8)?,
-            submitted: from_sql_ms(row.get(9)?),
-            expires: from_sql_ms(row.get(10)?),
-        },
-    })
-}
 
 pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result<Enqueued, StoreError> {
     let earlier: Option<i64> = conn
@@ -52,20 +32,7 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
              WHERE recipient = ?1 AND delivered_ms IS NULL",
         )?
         .query_row([&message.recipient], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let size = to_sql_count(u64::try_from(message.body.len()).unwrap_or(u64::MAX));
-    let limit = if messages >= to_sql_count(quota.max_messages) {
-        Some(QuotaLimit::Messages(quota.max_messages))
-    } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
-        Some(QuotaLimit::Bytes(quota.max_bytes))
-    } else {
-        None
-    };
-    if let Some(limit) = limit {
-        return Err(StoreError::QuotaExceeded {
-            recipient: message.recipient.clone(),
-            limit,
-        });
-    }
+    let size = check_quota(message, messages, bytes, quota)?;
     conn.prepare_cached(
         "INSERT INTO session_messages (recipient, sender, message_id, content_type, date, cpim, extra_headers,
                                        body, size, submitted_ms, expires_ms)
@@ -93,7 +60,7 @@ pub fn pending(conn: &Connection, recipient: &str, limit: usize) -> Result<Vec<D
          ORDER BY id LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![recipient, limit_to_sql(limit)], from_row)?;
+    let rows = stmt.query_map(params![recipient, limit_to_sql(limit)], deferred_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -115,7 +82,7 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
     );
     let expired: Vec<DeferredMessage> = {
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, limit_to_sql(limit)], from_row)?;
+        let rows = stmt.query_map(params![now, limit_to_sql(limit)], deferred_from_row)?;
         rows.collect::<Result<_, _>>()?
     };
     let mut delete = conn.prepare_cached("DELETE FROM session_messages WHERE id = ?1")?;
@@ -130,6 +97,7 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::QuotaLimit;
 
     fn store() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
