@@ -191,6 +191,11 @@ async fn sender_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
     let local_uri = format!("msrp://127.0.0.1:{}/alice{};tcp", alice.local().port(), user);
     let ok = invite_with(alice, user, &sdp(&local_uri, "active")).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    let cseq = ok
+        .header(HeaderName::CSeq)
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    alice.send_raw(&in_dialog(alice, &ok, "ACK", cseq)).await;
     let answer = std::str::from_utf8(ok.body()).unwrap().to_owned();
     assert!(answer.contains("a=setup:passive"), "{answer}");
     let peer = Peer::connect(&local_uri, &path_of(ok.body()), true).await;
@@ -199,18 +204,7 @@ async fn sender_session(alice: &mut Ua, user: &str) -> (Peer, SipMessage) {
 
 /// Ends the sender's call: BYE in the dialog of the server's 200, which must answer 200.
 async fn sender_bye(alice: &mut Ua, ok: &SipMessage) {
-    let contact = ok.header(HeaderName::Contact).expect("Contact in the 200");
-    let target = contact.trim().trim_start_matches('<').trim_end_matches('>');
-    let bye = format!(
-        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKbye{}\r\nMax-Forwards: 70\r\nFrom: {}\r\n\
-To: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
-        alice.local(),
-        alice.local().port(),
-        ok.header(HeaderName::From).unwrap(),
-        ok.header(HeaderName::To).unwrap(),
-        ok.call_id()
-    );
-    alice.send_raw(bye.as_bytes()).await;
+    alice.send_raw(&in_dialog(alice, ok, "BYE", 9)).await;
     loop {
         let msg = alice.receive_within(WAIT).await.expect("the answer to BYE");
         if msg.cseq_method() == Some("BYE") {
@@ -218,6 +212,22 @@ To: {}\r\nCall-ID: {}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n",
             return;
         }
     }
+}
+
+/// A request of the dialog the server's 200 `ok` (to an INVITE from `ua`) set up.
+fn in_dialog(ua: &Ua, ok: &SipMessage, method: &str, cseq: u32) -> Vec<u8> {
+    let contact = ok.header(HeaderName::Contact).expect("Contact in the 200");
+    let target = contact.trim().trim_start_matches('<').trim_end_matches('>');
+    format!(
+        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bK{method}{cseq}{}\r\nMax-Forwards: 70\r\n\
+From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+        ua.local(),
+        ua.local().port(),
+        ok.header(HeaderName::From).unwrap(),
+        ok.header(HeaderName::To).unwrap(),
+        ok.call_id()
+    )
+    .into_bytes()
 }
 
 /// The next request with `method` that reaches `ua`, skipping others.
@@ -577,4 +587,43 @@ async fn messages_from_two_senders_come_in_one_session_per_sender_from_each_send
         answer(&mut bob, &bye, 200, None).await;
     }
     assert_eq!(pending(&running, "bob").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_200_is_retransmitted_over_udp_until_the_ack() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let ok = invite_with(
+        &mut alice,
+        "bob",
+        &sdp("msrp://127.0.0.1:9/unacked;tcp", "active"),
+    )
+    .await;
+    assert_eq!(ok.status(), Some(200));
+    // Not ACKed: the same 200 comes again after T1 (500 ms). (The 407 of the first attempt, which
+    // this UA does not ACK, is retransmitted too: skipped.)
+    let again = next_200(&mut alice, Duration::from_secs(2))
+        .await
+        .expect("a retransmitted 200");
+    assert_eq!(again.raw(), ok.raw(), "the same response");
+    let cseq = ok
+        .header(HeaderName::CSeq)
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    alice.send_raw(&in_dialog(&alice, &ok, "ACK", cseq)).await;
+    // Once ACKed, no more (the next retransmission would have come after 1 s).
+    assert!(next_200(&mut alice, Duration::from_millis(2500)).await.is_none());
+}
+
+/// The next 200 that reaches `ua` within `wait`, skipping other messages.
+async fn next_200(ua: &mut Ua, wait: Duration) -> Option<SipMessage> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let msg = ua.receive_within(left).await?;
+        if msg.status() == Some(200) {
+            return Some(msg);
+        }
+    }
 }

@@ -119,6 +119,7 @@ pub async fn answer(
         sender,
         recipient: recipient.to_owned(),
     };
+    super::keep_2xx_alive(server, msg.call_id(), *flow, ok.clone());
     let server = server.clone();
     let call_id = msg.call_id().to_owned();
     tokio::spawn(async move {

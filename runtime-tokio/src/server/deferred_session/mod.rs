@@ -7,7 +7,7 @@
 //!
 //! | event | action |
 //! |---|---|
-//! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`) |
+//! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
 //! | INVITE to such a user without an MSRP offer (no SDP, audio only) | 480 Temporarily Unavailable, as before |
 //! | MSRP offer we cannot take (a file transfer, no usable path or type) | 488 Not Acceptable Here |
 //! | the sender connects and SENDs (chunked or not) | body bytes gathered up to the quota's byte limit (413 above it) |
@@ -60,6 +60,8 @@ pub struct DeferredSessions {
     waiting: Mutex<HashMap<String, oneshot::Sender<Handover>>>,
     /// Dialogs we are an end of, by Call-ID: told when the peer sends BYE.
     dialogs: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// Our 2xx answers sent over UDP and not yet ACKed, by Call-ID (RFC 3261 §13.3.1.4).
+    unacked: Mutex<HashMap<String, oneshot::Sender<()>>>,
     /// Users whose session-mode messages are being pushed; `true` asks for another pass.
     busy: Mutex<HashMap<String, bool>>,
     /// Our outstanding INVITE client transactions.
@@ -79,6 +81,7 @@ impl DeferredSessions {
             msrp_addr,
             waiting: Mutex::default(),
             dialogs: Mutex::default(),
+            unacked: Mutex::default(),
             busy: Mutex::default(),
             invites: signalling::Outgoing::default(),
         };
@@ -156,17 +159,56 @@ impl SdpHost {
     }
 }
 
-/// Whether `msg` is a request inside one of our dialogs (a BYE from the sender or the recipient).
+/// Whether `msg` is a request inside one of our dialogs (the ACK of our 2xx, a BYE from the sender or
+/// the recipient). Requests without a To tag (every out-of-dialog request) are ruled out before any
+/// lock is taken.
 pub fn owns(server: &Server, msg: &SipMessage) -> bool {
-    msg.method()
-        .is_some_and(|m| m != "ACK" && m != "INVITE" && m != "CANCEL")
+    msg.method().is_some_and(|m| m != "INVITE" && m != "CANCEL")
         && msg.to().and_then(|t| t.tag()).is_some()
         && lock(&server.deferred_sessions.dialogs).contains_key(msg.call_id())
 }
 
-/// Answers a request inside one of our dialogs: BYE ends the session (200), anything else is not
-/// supported here (405).
+/// Retransmits our 2xx `bytes` over UDP from T1, doubling up to T2, until the ACK comes or 64*T1
+/// passes (RFC 3261 §13.3.1.4: the UAS core, not the transaction, keeps a 2xx alive).
+fn keep_2xx_alive(server: &Arc<Server>, call_id: &str, flow: Flow, bytes: bytes::Bytes) {
+    if flow.is_reliable() {
+        return;
+    }
+    let (tx, mut acked) = oneshot::channel();
+    lock(&server.deferred_sessions.unacked).insert(call_id.to_owned(), tx);
+    let timers = simple_im_core::sip::transaction::TimerConfig::default();
+    let (t1, t2) = (timers.t1, timers.t2);
+    let server = Arc::downgrade(server);
+    let call_id = call_id.to_owned();
+    tokio::spawn(async move {
+        let give_up = tokio::time::Instant::now() + t1 * 64;
+        let mut interval = t1;
+        loop {
+            let next = (tokio::time::Instant::now() + interval).min(give_up);
+            tokio::select! {
+                _ = &mut acked => return,
+                () = tokio::time::sleep_until(next) => {}
+            }
+            let Some(server) = server.upgrade() else { return };
+            if next >= give_up {
+                lock(&server.deferred_sessions.unacked).remove(&call_id);
+                return;
+            }
+            let _ = server.transactions.transports().send(&flow, bytes.clone());
+            interval = (interval * 2).min(t2);
+        }
+    });
+}
+
+/// Handles a request inside one of our dialogs: an ACK stops our 2xx retransmissions, BYE ends the
+/// session (200), anything else is not supported here (405).
 pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
+    if msg.method() == Some("ACK") {
+        if let Some(acked) = lock(&server.deferred_sessions.unacked).remove(msg.call_id()) {
+            let _ = acked.send(());
+        }
+        return;
+    }
     let key = match server.transactions.arrive(&msg, flow) {
         Some(super::transaction::Arrival::New(key)) => Some(key),
         Some(super::transaction::Arrival::Retransmission) => return,

@@ -120,6 +120,10 @@ fn at(
 pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(SipMessage, Flow)> {
     let method = msg.method().unwrap_or("").to_owned();
     match method.as_str() {
+        _ if super::deferred_session::owns(server, &msg) => {
+            super::deferred_session::in_dialog(server, msg, flow);
+            None
+        }
         "ACK" => {
             if !absorb_ack(server, &msg) {
                 route::ack(server, &msg, flow);
@@ -127,10 +131,6 @@ pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(Si
             None
         }
         "CANCEL" => route::cancel(server, msg, flow),
-        _ if super::deferred_session::owns(server, &msg) => {
-            super::deferred_session::in_dialog(server, msg, flow);
-            None
-        }
         _ if route::is_in_dialog(server, &msg) => {
             route::in_dialog(server, msg, flow);
             None
