@@ -627,3 +627,103 @@ async fn next_200(ua: &mut Ua, wait: Duration) -> Option<SipMessage> {
         }
     }
 }
+
+/// A tshark capture on `lo` limited to some ports (tshark is a Debian package the interop tests need).
+struct Capture {
+    child: std::process::Child,
+    file: std::path::PathBuf,
+}
+
+impl Capture {
+    fn start(dir: &std::path::Path, ports: &[u16]) -> Capture {
+        use std::io::BufRead;
+        let file = dir.join("deferred-session.pcapng");
+        let filter = ports
+            .iter()
+            .map(|p| format!("port {p}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut child = std::process::Command::new("tshark")
+            .args(["-i", "lo", "-q", "-f", &filter, "-a", "duration:120", "-w"])
+            .arg(&file)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tshark (Debian package tshark) runs");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        loop {
+            let line = lines.next().expect("tshark starts capturing").unwrap();
+            if line.contains("Capturing on") {
+                break;
+            }
+        }
+        // Keep draining tshark's notices so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        std::thread::sleep(Duration::from_millis(300));
+        Capture { child, file }
+    }
+
+    /// Stops the capture and decodes it with `decode_as` (`-d` rules) and the display `filter`.
+    fn decode(&mut self, decode_as: &[String], filter: &str) -> String {
+        let output = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&self.file)
+            .args(decode_as.iter().flat_map(|d| ["-d", d.as_str()]))
+            .args(["-Y", filter])
+            .output()
+            .expect("tshark decodes");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn stop(&mut self) {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tshark_decodes_the_stored_and_the_pushed_session_with_no_malformed_packet() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let sip_port = server_support::udp_addr(&running).port();
+    let msrp_port = running.server.deferred_sessions.msrp_addr.port();
+    let mut capture = Capture::start(dir.path(), &[sip_port, msrp_port]);
+
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
+    for i in 0..3 {
+        chat.send_and_confirm("message/cpim", &cpim(i)).await;
+    }
+    let large: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    chat.send_and_confirm("text/plain", &large).await;
+    sender_bye(&mut alice, &ok).await;
+    let mut bob = registered(&running, "bob").await;
+    let (mut push, _) = bob_accepts(&mut bob, "alice").await;
+    for _ in 0..4 {
+        push.receive().await.expect("a pushed message");
+    }
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    capture.stop();
+
+    let decode_as = [
+        format!("udp.port=={sip_port},sip"),
+        format!("tcp.port=={msrp_port},msrp"),
+    ];
+    let sip = capture.decode(&decode_as, "sip");
+    let msrp = capture.decode(&decode_as, "msrp");
+    let broken = capture.decode(&decode_as, "_ws.malformed || _ws.expert.severity >= error");
+    assert!(
+        sip.contains("INVITE") && sip.contains("BYE"),
+        "SIP decoded:\n{sip}"
+    );
+    assert!(
+        msrp.contains("SEND") && msrp.contains("REPORT"),
+        "MSRP decoded:\n{msrp}"
+    );
+    assert!(broken.trim().is_empty(), "malformed packets:\n{broken}");
+}
