@@ -95,4 +95,22 @@ pub trait Store: Send + Sync {
     /// Removes and returns up to `limit` pending session-mode messages past their expiry, and forgets
     /// delivered ones past theirs.
     fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+    /// Writes bytes of a large session-mode message while it is still arriving: `bytes` at the
+    /// 0-based `offset` of the whole message, under the caller's `upload` key (unique per message in
+    /// flight). Durable before returning, but part of no message until [`Store::enqueue_session_staged`]
+    /// adopts it; parts never adopted are collected by [`Store::expire_session`] after an hour.
+    fn stage_session_part(&self, upload: &str, offset: u64, bytes: Vec<u8>) -> StoreFuture<'_, ()>;
+    /// [`Store::enqueue_session`] for a message whose body holds only its first bytes, the rest
+    /// having been staged under `upload`; `total` is the whole message's size (what the quota counts).
+    /// A duplicate or a refusal discards the staged parts.
+    fn enqueue_session_staged(
+        &self,
+        message: NewDeferred,
+        upload: &str,
+        total: u64,
+        quota: Quota,
+    ) -> StoreFuture<'_, Enqueued>;
+    /// Up to `max` bytes of a pending session-mode message from the 0-based `offset` on, and its
+    /// total size (0 when it is no longer pending).
+    fn session_body(&self, id: DeferredId, offset: u64, max: usize) -> StoreFuture<'_, (Vec<u8>, u64)>;
 }

@@ -29,6 +29,14 @@ const ACCEPT_WRAPPED_TYPES: &[&str] = &["*"];
 struct Parties {
     sender: String,
     recipient: String,
+    /// Prefix of the upload keys of this session's large messages (our session-id: unique).
+    uploads: String,
+}
+
+impl Parties {
+    fn upload(&self, msrp_id: &str) -> String {
+        format!("{}/{msrp_id}", self.uploads)
+    }
 }
 
 /// The Deferred Messaging function's answer to an INVITE for `recipient`, who has no contact: a
@@ -118,6 +126,7 @@ pub async fn answer(
     let parties = Parties {
         sender,
         recipient: recipient.to_owned(),
+        uploads: id.clone(),
     };
     super::keep_2xx_alive(server, msg.call_id(), *flow, ok.clone());
     let server = server.clone();
@@ -162,10 +171,7 @@ impl Connect {
 
 /// Serves the sender's session until BYE or the connection ends.
 async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ended: oneshot::Receiver<()>) {
-    let mut sink = Gather {
-        limit: server.config.limits.quota_bytes,
-        bodies: Default::default(),
-    };
+    let mut sink = Gather::new(server.config.limits.quota_bytes);
     let mut types = std::collections::HashMap::new();
     let mut told = false;
     'session: loop {
@@ -173,15 +179,31 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
             let Ok(consumed) = pump.feed(&mut sink) else {
                 break 'session;
             };
+            // Bytes beyond a message's first ones go to the store before anything else happens, so
+            // a message is complete in the store by the time its last chunk is seen.
+            for (id, offset, bytes) in std::mem::take(&mut sink.spill) {
+                let staged = server
+                    .store
+                    .stage_session_part(&parties.upload(&id), offset, bytes);
+                if staged.await.is_err() {
+                    break 'session;
+                }
+            }
             while let Some(event) = pump.session.poll_event() {
                 match event {
                     Event::IncomingMessage { id, content_type, .. } => {
                         types.insert(id.as_str().to_owned(), content_type.as_str().to_owned());
                     }
-                    Event::MessageReceived { id, .. } => {
-                        let body = sink.bodies.remove(id.as_str()).unwrap_or_default();
+                    Event::MessageReceived { id, len } => {
+                        let (head, spilled) = sink.forget(id.as_str());
                         let content_type = types.remove(id.as_str()).unwrap_or_else(|| "text/plain".into());
-                        match store(server, parties, id.as_str(), content_type, body).await {
+                        let received = Received {
+                            msrp_id: id.as_str(),
+                            content_type,
+                            head,
+                            total: spilled.then_some(len),
+                        };
+                        match store(server, parties, received).await {
                             // Not stored: the 200 must not go out. Closing tells the sender.
                             None => break 'session,
                             Some(Enqueued::Stored(_)) if !told => {
@@ -193,7 +215,8 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
                         }
                     }
                     Event::MessageAborted { id, .. } => {
-                        sink.bodies.remove(id.as_str());
+                        // Staged parts of it, if any, are collected by the expiry loop.
+                        sink.forget(id.as_str());
                         types.remove(id.as_str());
                     }
                     _ => {}
@@ -218,26 +241,35 @@ async fn serve(server: &Arc<Server>, mut pump: Pump, parties: &Parties, mut ende
     pump.close().await;
 }
 
-/// Stores one received message; `None` when the store did not take it.
-async fn store(
-    server: &Arc<Server>,
-    parties: &Parties,
-    msrp_id: &str,
+/// A message received in full: its first bytes, and its total size when the rest was staged.
+struct Received<'a> {
+    msrp_id: &'a str,
     content_type: String,
-    body: Vec<u8>,
-) -> Option<Enqueued> {
+    head: Vec<u8>,
+    total: Option<u64>,
+}
+
+/// Stores one received message; `None` when the store did not take it.
+async fn store(server: &Arc<Server>, parties: &Parties, received: Received<'_>) -> Option<Enqueued> {
+    let Received {
+        msrp_id,
+        content_type,
+        head,
+        total,
+    } = received;
     let is_cpim = content_type
         .trim()
         .to_ascii_lowercase()
         .starts_with("message/cpim");
+    // The CPIM headers are at the start: the first bytes hold them.
     let message_id = is_cpim
-        .then(|| cpim::Message::parse(&body).ok())
+        .then(|| cpim::Message::parse(&head).ok())
         .flatten()
         .and_then(|m| m.get(cpim::IMDN_NS, "Message-ID").map(|h| h.value.to_owned()))
         .unwrap_or_else(|| msrp_id.to_owned());
     let now = UnixMillis::now();
     let expiry = u64::try_from(server.config.limits.deferred_expiry().as_millis()).unwrap_or(u64::MAX);
-    let size = body.len();
+    let size = total.map_or(head.len(), |t| usize::try_from(t).unwrap_or(usize::MAX));
     let message = NewDeferred {
         recipient: parties.recipient.clone(),
         sender: parties.sender.clone(),
@@ -246,15 +278,22 @@ async fn store(
         date: None,
         cpim: is_cpim,
         extra_headers: Vec::new(),
-        body,
+        body: head,
         submitted: now,
         expires: now.plus_millis(expiry),
     };
-    match server
-        .store
-        .enqueue_session(message, server.config.limits.quota())
-        .await
-    {
+    let quota = server.config.limits.quota();
+    let stored = match total {
+        Some(total) => {
+            let upload = parties.upload(msrp_id);
+            server
+                .store
+                .enqueue_session_staged(message, &upload, total, quota)
+                .await
+        }
+        None => server.store.enqueue_session(message, quota).await,
+    };
+    match stored {
         Ok(outcome) => {
             if let Enqueued::Stored(_) = outcome {
                 server.charging.record(&Record {

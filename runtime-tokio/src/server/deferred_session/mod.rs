@@ -10,7 +10,7 @@
 //! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
 //! | INVITE to such a user without an MSRP offer (no SDP, audio only) | 480 Temporarily Unavailable, as before |
 //! | MSRP offer we cannot take (a file transfer, no usable path or type) | 488 Not Acceptable Here |
-//! | the sender connects and SENDs (chunked or not) | body bytes gathered up to the quota's byte limit (413 above it) |
+//! | the sender connects and SENDs (chunked or not) | a message's first 64 KiB kept in memory, later bytes written to the store as they arrive (so memory per message stays bounded); 413 above the quota's byte limit |
 //! | last chunk of a message | stored durably (dedupe by CPIM `imdn.Message-ID`, else the MSRP Message-ID), charged `deferred`; only then are the 200 and the success REPORT written |
 //! | store refuses (quota) or fails | the connection is closed without the 200: the sender sees a failure, nothing is acknowledged |
 //! | BYE (or the connection ends) | session over |
@@ -22,7 +22,7 @@
 //! | REGISTER adds a binding | pending messages, grouped by sender, oldest sender first |
 //! | per sender | INVITE from the sender's identity to the newest contact, `a=setup:actpass`, our MSRP URI |
 //! | 2xx | ACK; the contact connects (or we connect when it answered `passive`) |
-//! | per message | SEND with Success-Report; the message is marked delivered, charged `delivered`, and its positive-delivery IMDN sent, only after the success REPORT |
+//! | per message | SEND with Success-Report, the body read from the store 64 KiB at a time; the message is marked delivered, charged `delivered`, and its positive-delivery IMDN sent, only after the success REPORT |
 //! | decline, no answer, MSRP failure | the push stops; the rest waits for the next registration |
 //! | all sent | BYE |
 //!

@@ -25,35 +25,107 @@ impl BodySource for NoBody {
     }
 }
 
-/// A [`BodySource`] sending one stored body.
-pub(super) struct OneBody<'a> {
+/// How many bytes of a message are kept in memory (and in the message's row): the rest goes to the
+/// store as it arrives, and is read back in windows of this size when the message is pushed.
+pub(super) const IN_MEMORY: usize = 64 * 1024;
+
+/// A [`BodySource`] for one stored message: its first bytes, then a window of the rest that the
+/// caller refills from the store when the session asks beyond it ([`Window::starved_at`]).
+pub(super) struct Window {
     pub handle: Option<MessageHandle>,
-    pub body: &'a [u8],
+    pub total: u64,
+    head: Vec<u8>,
+    window_start: u64,
+    window: Vec<u8>,
+    starved_at: Option<u64>,
 }
 
-impl BodySource for OneBody<'_> {
+impl Window {
+    pub fn new(head: Vec<u8>, total: u64) -> Window {
+        let window_start = head.len() as u64;
+        Window {
+            handle: None,
+            total,
+            head,
+            window_start,
+            window: Vec::new(),
+            starved_at: None,
+        }
+    }
+
+    /// The offset the session asked for and could not get, if it did since the last refill.
+    pub fn starved_at(&self) -> Option<u64> {
+        self.starved_at
+    }
+
+    /// Puts `bytes`, read from the store at `offset`, in the window.
+    pub fn refill(&mut self, offset: u64, bytes: Vec<u8>) {
+        self.window_start = offset;
+        self.window = bytes;
+        self.starved_at = None;
+    }
+}
+
+fn copy_from(from: &[u8], skip: u64, buf: &mut [u8]) -> usize {
+    let rest = usize::try_from(skip)
+        .ok()
+        .and_then(|s| from.get(s..))
+        .unwrap_or(&[]);
+    let len = rest.len().min(buf.len());
+    if let (Some(to), Some(from)) = (buf.get_mut(..len), rest.get(..len)) {
+        to.copy_from_slice(from);
+    }
+    len
+}
+
+impl BodySource for Window {
     fn read(&mut self, message: MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
-        if self.handle != Some(message) {
+        if self.handle != Some(message) || offset >= self.total {
             return BodyRead { len: 0, end: true };
         }
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.body.len());
-        let rest = self.body.get(start..).unwrap_or(&[]);
-        let len = rest.len().min(buf.len());
-        if let (Some(to), Some(from)) = (buf.get_mut(..len), rest.get(..len)) {
-            to.copy_from_slice(from);
-        }
+        let head_len = self.head.len() as u64;
+        let window_end = self.window_start + self.window.len() as u64;
+        let len = if offset < head_len {
+            copy_from(&self.head, offset, buf)
+        } else if offset >= self.window_start && offset < window_end {
+            copy_from(&self.window, offset - self.window_start, buf)
+        } else {
+            self.starved_at = Some(offset);
+            0
+        };
         BodyRead {
             len,
-            end: start + len >= self.body.len(),
+            end: offset + len as u64 >= self.total,
         }
     }
 }
 
-/// A [`BodySink`] gathering incoming bodies in memory, each at most `limit` bytes (the session
-/// answers 413 above its `max_message_size`, which is the same figure).
+/// A [`BodySink`] for incoming messages: each message's first [`IN_MEMORY`] bytes are kept in
+/// `heads`, later bytes are queued in `spill` (offset and bytes, at most what one input feed
+/// carried) for the caller to write to the store before it reads more. Bytes beyond `limit` (the
+/// session's max-size, which it answers 413 for) are dropped.
 pub(super) struct Gather {
     pub limit: u64,
-    pub bodies: std::collections::HashMap<String, Vec<u8>>,
+    pub heads: std::collections::HashMap<String, Vec<u8>>,
+    pub spill: Vec<(String, u64, Vec<u8>)>,
+    /// Messages that spilled: their bodies are in the store beyond their heads.
+    pub spilled: std::collections::HashSet<String>,
+}
+
+impl Gather {
+    pub fn new(limit: u64) -> Gather {
+        Gather {
+            limit,
+            heads: Default::default(),
+            spill: Vec::new(),
+            spilled: Default::default(),
+        }
+    }
+
+    /// Forgets a message (received and stored, or aborted).
+    pub fn forget(&mut self, id: &str) -> (Vec<u8>, bool) {
+        (self.heads.remove(id).unwrap_or_default(), self.spilled.remove(id))
+    }
 }
 
 impl BodySink for Gather {
@@ -62,16 +134,35 @@ impl BodySink for Gather {
         if end > self.limit {
             return;
         }
-        let (Ok(start), Ok(end)) = (usize::try_from(offset), usize::try_from(end)) else {
+        let in_memory = IN_MEMORY as u64;
+        let split = usize::try_from(in_memory.saturating_sub(offset))
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let (kept, rest) = bytes.split_at(split);
+        if !kept.is_empty() {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX);
+            let head = self.heads.entry(id.to_owned()).or_default();
+            let head_end = start + kept.len();
+            if head.len() < head_end {
+                head.resize(head_end, 0);
+            }
+            if let Some(slot) = head.get_mut(start..head_end) {
+                slot.copy_from_slice(kept);
+            }
+        }
+        if rest.is_empty() {
             return;
-        };
-        let body = self.bodies.entry(id.to_owned()).or_default();
-        if body.len() < end {
-            body.resize(end, 0);
         }
-        if let Some(slot) = body.get_mut(start..end) {
-            slot.copy_from_slice(bytes);
+        let rest_offset = offset.max(in_memory);
+        self.spilled.insert(id.to_owned());
+        // Extend the last queued piece when this one follows it (a chunk arrives in several reads).
+        if let Some((last_id, last_offset, last)) = self.spill.last_mut() {
+            if last_id == id && *last_offset + last.len() as u64 == rest_offset {
+                last.extend_from_slice(rest);
+                return;
+            }
         }
+        self.spill.push((id.to_owned(), rest_offset, rest.to_vec()));
     }
 }
 
@@ -154,5 +245,47 @@ impl Pump {
     /// Closes the connection.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_keeps_the_first_bytes_and_queues_the_rest_for_the_store() {
+        let mut sink = Gather::new(1_000_000);
+        let whole: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        // Arrives in pieces of 30,000 bytes, one straddling the in-memory limit.
+        for (i, piece) in whole.chunks(30_000).enumerate() {
+            sink.body("m", (i * 30_000) as u64, piece);
+        }
+        assert_eq!(sink.heads["m"], &whole[..IN_MEMORY]);
+        let (id, offset, rest) = &sink.spill[0];
+        assert_eq!((id.as_str(), *offset), ("m", IN_MEMORY as u64));
+        assert_eq!(rest, &whole[IN_MEMORY..], "adjacent pieces are merged");
+        assert_eq!(sink.spill.len(), 1);
+        sink.body("m", 999_990, &[1; 20]);
+        assert_eq!(sink.spill.len(), 1, "bytes past the limit are dropped");
+        assert_eq!(sink.forget("m"), (whole[..IN_MEMORY].to_vec(), true));
+    }
+
+    #[test]
+    fn the_window_serves_the_head_then_asks_for_the_rest() {
+        let mut window = Window::new(vec![1, 2, 3], 8);
+        window.handle = Some(MessageHandle(7));
+        let mut buf = [0u8; 8];
+        let read = window.read(MessageHandle(7), 0, &mut buf);
+        assert_eq!((read.len, read.end, &buf[..3]), (3, false, &[1, 2, 3][..]));
+        assert_eq!(window.read(MessageHandle(7), 3, &mut buf).len, 0);
+        assert_eq!(window.starved_at(), Some(3));
+        window.refill(3, vec![4, 5, 6, 7, 8]);
+        let read = window.read(MessageHandle(7), 3, &mut buf);
+        assert_eq!((read.len, read.end, &buf[..5]), (5, true, &[4, 5, 6, 7, 8][..]));
+        assert_eq!(window.starved_at(), None);
+        assert!(
+            window.read(MessageHandle(8), 0, &mut buf).end,
+            "another message gets nothing"
+        );
     }
 }

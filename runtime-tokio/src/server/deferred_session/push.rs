@@ -7,7 +7,7 @@ use super::super::rng::OsRng;
 use super::super::sip::SipMessage;
 use super::super::Server;
 use super::accept::Connect;
-use super::pump::{Gather, OneBody, Pump, CHUNK_SIZE};
+use super::pump::{Gather, Pump, Window, CHUNK_SIZE, IN_MEMORY};
 use super::signalling::{new_dialog, send_invite, Answer, Dialog};
 use super::{lock, DeferredSessions, SdpHost};
 use crate::store::{DeferredMessage, UnixMillis};
@@ -194,64 +194,12 @@ async fn send_all(
 ) -> bool {
     // Whatever the recipient sends us in this session is not kept (it is for the original sender's
     // session, which is over).
-    let mut discard = Gather {
-        limit: 0,
-        bodies: Default::default(),
-    };
+    let mut discard = Gather::new(0);
     let mut all = true;
     for stored in messages {
         let m = &stored.message;
-        let total = m.body.len() as u64;
-        let delivered = if total == 0 {
-            true
-        } else {
-            match pump
-                .session
-                .send_with_reports(&m.content_type, Some(total), true, ReportRequest::Yes)
-            {
-                Ok(handle) => {
-                    let mut source = OneBody {
-                        handle: Some(handle),
-                        body: &m.body,
-                    };
-                    let wait = tokio::time::timeout(DELIVERY_WAIT, async {
-                        loop {
-                            if pump.flush(&mut source).await.is_err() {
-                                return false;
-                            }
-                            if pump.feed(&mut discard).is_err() {
-                                return false;
-                            }
-                            while let Some(event) = pump.session.poll_event() {
-                                match event {
-                                    Event::Delivered { message, end, .. }
-                                        if message == handle && end >= total =>
-                                    {
-                                        return true;
-                                    }
-                                    Event::SendFailed { message, .. } if message == handle => return false,
-                                    _ => {}
-                                }
-                            }
-                            if pump.flush(&mut source).await.is_err() {
-                                return false;
-                            }
-                            tokio::select! {
-                                more = pump.read_more() => {
-                                    if !matches!(more, Ok(true)) {
-                                        return false;
-                                    }
-                                }
-                                _ = &mut ended => return false,
-                            }
-                        }
-                    });
-                    wait.await.unwrap_or(false)
-                }
-                Err(_) => false,
-            }
-        };
-        if !delivered {
+        let delivered = send_one(server, &mut pump, stored, &mut discard, &mut ended).await;
+        if delivered.is_none() {
             all = false;
             break;
         }
@@ -260,7 +208,7 @@ async fn send_all(
             event: Charge::Delivered,
             sender: &m.sender,
             recipient: &m.recipient,
-            size: m.body.len(),
+            size: delivered_size(stored, &delivered),
             message_id: &m.message_id,
             status: 200,
         });
@@ -270,6 +218,81 @@ async fn send_all(
     }
     pump.close().await;
     all
+}
+
+fn delivered_size(stored: &DeferredMessage, delivered: &Option<u64>) -> usize {
+    delivered.map_or(stored.size(), |total| {
+        usize::try_from(total).unwrap_or(usize::MAX)
+    })
+}
+
+/// Sends one stored message (its first bytes from the row, the rest read from the store a window
+/// at a time) and waits for its success REPORT; its size when it was reported delivered.
+async fn send_one(
+    server: &Arc<Server>,
+    pump: &mut Pump,
+    stored: &DeferredMessage,
+    discard: &mut Gather,
+    ended: &mut oneshot::Receiver<()>,
+) -> Option<u64> {
+    let m = &stored.message;
+    let head_len = m.body.len() as u64;
+    let (first_window, total) = server
+        .store
+        .session_body(stored.id, head_len, IN_MEMORY)
+        .await
+        .ok()?;
+    if total == 0 {
+        // Empty, or no longer pending (expired meanwhile): nothing to send.
+        return Some(0);
+    }
+    let mut source = Window::new(m.body.clone(), total);
+    source.refill(head_len, first_window);
+    let handle = pump
+        .session
+        .send_with_reports(&m.content_type, Some(total), true, ReportRequest::Yes)
+        .ok()?;
+    source.handle = Some(handle);
+    let exchange = async {
+        loop {
+            pump.flush(&mut source).await.ok()?;
+            if let Some(offset) = source.starved_at() {
+                let (bytes, _) = server
+                    .store
+                    .session_body(stored.id, offset, IN_MEMORY)
+                    .await
+                    .ok()?;
+                if bytes.is_empty() {
+                    return None; // the stored message is shorter than its size says
+                }
+                source.refill(offset, bytes);
+                continue;
+            }
+            pump.feed(discard).ok()?;
+            while let Some(event) = pump.session.poll_event() {
+                match event {
+                    Event::Delivered { message, end, .. } if message == handle && end >= total => {
+                        return Some(total);
+                    }
+                    Event::SendFailed { message, .. } if message == handle => return None,
+                    _ => {}
+                }
+            }
+            pump.flush(&mut source).await.ok()?;
+            if source.starved_at().is_some() {
+                continue;
+            }
+            tokio::select! {
+                more = pump.read_more() => {
+                    if !matches!(more, Ok(true)) {
+                        return None;
+                    }
+                }
+                _ = &mut *ended => return None,
+            }
+        }
+    };
+    tokio::time::timeout(DELIVERY_WAIT, exchange).await.ok()?
 }
 
 /// Ends the dialog (best effort: the messages' fate is already settled).

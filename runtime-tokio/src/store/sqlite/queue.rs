@@ -70,15 +70,16 @@ pub(super) fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessa
     })
 }
 
-/// Whether `message` fits in a mailbox holding `messages` pending messages of `bytes` bytes in all;
-/// its size (as stored) when it does.
+/// Whether `message`, `size` bytes long, fits in a mailbox holding `messages` pending messages of
+/// `bytes` bytes in all; its size (as stored) when it does.
 pub(super) fn check_quota(
     message: &NewDeferred,
+    size: u64,
     messages: i64,
     bytes: i64,
     quota: Quota,
 ) -> Result<i64, StoreError> {
-    let size = to_sql_count(u64::try_from(message.body.len()).unwrap_or(u64::MAX));
+    let size = to_sql_count(size);
     let limit = if messages >= to_sql_count(quota.max_messages) {
         Some(QuotaLimit::Messages(quota.max_messages))
     } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
@@ -135,7 +136,8 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
         }
     };
 
-    let size = check_quota(message, messages, bytes, quota)?;
+    let body_len = u64::try_from(message.body.len()).unwrap_or(u64::MAX);
+    let size = check_quota(message, body_len, messages, bytes, quota)?;
 
     conn.prepare_cached(
         "INSERT INTO deferred (mailbox, dedupe_hash, sender, message_id, content_type, date, cpim, extra_headers,
@@ -207,6 +209,10 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
 /// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal),
 /// session-mode messages included.
 pub fn remove_mailbox(conn: &Connection, recipient: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM session_parts WHERE message IN (SELECT id FROM session_messages WHERE recipient = ?1)",
+        [recipient],
+    )?;
     conn.execute("DELETE FROM session_messages WHERE recipient = ?1", [recipient])?;
     let mailbox: Option<i64> = conn
         .query_row(
