@@ -5,7 +5,7 @@
 
 mod server_support;
 
-use server_support::{registered, start, Ua};
+use server_support::{registered, store_with_users, Ua};
 use simple_im_core::msrp::session::{
     BodyRead, BodySink, BodySource, Event, MessageHandle, Session, SessionConfig, Setup,
 };
@@ -275,6 +275,25 @@ async fn invite_with(ua: &mut Ua, user: &str, offer: &str) -> SipMessage {
         .await
 }
 
+/// SIP over UDP only: these tests use no SIP over TCP, and a TCP listener on the UDP socket's
+/// ephemeral port can collide with loopback ports left in TIME-WAIT by other programs.
+const SIP_UDP_ONLY: &str = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n";
+
+/// A server in `dir` with `extra` configuration and the given users (name, password).
+async fn start_with(dir: &std::path::Path, extra: &str, users: &[(&str, &str)]) -> Running {
+    let store = store_with_users(dir, users).await;
+    let text = format!("data_dir = \"{}\"\n{extra}\n{SIP_UDP_ONLY}", dir.display());
+    let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
+    simple_im_tokio::server::start(config, Options::default(), store)
+        .await
+        .expect("server starts")
+}
+
+/// A server in `dir` with users alice and bob.
+async fn start(dir: &std::path::Path, extra: &str) -> Running {
+    start_with(dir, extra, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await
+}
+
 async fn pending(running: &Running, user: &str) -> usize {
     running
         .server
@@ -289,7 +308,7 @@ async fn pending(running: &Running, user: &str) -> usize {
 async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_register() {
     const N: usize = 12;
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let mut alice = registered(&running, "alice").await;
     let (mut chat, ok) = sender_session(&mut alice, "bob").await;
     for i in 0..N {
@@ -345,7 +364,7 @@ async fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_regi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_register() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let large: Vec<u8> = (0..1_048_576u32).map(|i| b'a' + (i % 26) as u8).collect();
     let (mut session, ok) = sender_session(&mut alice, "bob").await;
@@ -368,7 +387,7 @@ async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_registe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let (mut chat, ok) = sender_session(&mut alice, "bob").await;
     for i in 0..3 {
@@ -401,7 +420,7 @@ async fn a_declined_push_leaves_the_messages_stored_for_the_next_registration() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_transfer() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let audio =
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
@@ -427,11 +446,7 @@ async fn an_offline_user_is_unavailable_for_audio_and_not_acceptable_for_a_file_
 fn server_process(dir: &std::path::Path, data: &std::path::Path) -> (std::process::Child, SocketAddr) {
     use std::io::BufRead;
     let config = dir.join("server.toml");
-    std::fs::write(
-        &config,
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&config, SIP_UDP_ONLY).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simple-im"))
         .arg("--data")
         .arg(data)
@@ -459,7 +474,7 @@ async fn messages_acknowledged_before_a_kill_9_are_delivered_after_the_restart_e
     const CONFIRMED: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    drop(server_support::store_with_users(&data, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await);
+    drop(store_with_users(&data, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await);
     let (mut first, addr) = server_process(dir.path(), &data);
     let mut alice = Ua::udp("alice", "alice-pw", addr).await;
     let (mut chat, _) = sender_session(&mut alice, "bob").await;
@@ -529,7 +544,7 @@ async fn refused(peer: &mut Peer, body: &[u8]) -> Option<simple_im_core::msrp::s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_quota_nothing_is_acknowledged_and_too_large_is_413() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "[limits]\nquota_bytes = 2000\n", Options::default()).await;
+    let running = start(dir.path(), "[limits]\nquota_bytes = 2000\n").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
 
     let (mut session, _) = sender_session(&mut alice, "bob").await;
@@ -555,15 +570,12 @@ async fn over_the_quota_nothing_is_acknowledged_and_too_large_is_413() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_from_two_senders_come_in_one_session_per_sender_from_each_sender() {
     let dir = tempfile::tempdir().unwrap();
-    let store = server_support::store_with_users(
+    let running = start_with(
         dir.path(),
+        "",
         &[("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")],
     )
     .await;
-    let running =
-        simple_im_tokio::server::start(server_support::config(dir.path(), ""), Options::default(), store)
-            .await
-            .unwrap();
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let mut carol = Ua::udp("carol", "carol-pw", server_support::udp_addr(&running)).await;
     let (mut from_alice, ok) = sender_session(&mut alice, "bob").await;
@@ -592,7 +604,7 @@ async fn messages_from_two_senders_come_in_one_session_per_sender_from_each_send
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_200_is_retransmitted_over_udp_until_the_ack() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
     let ok = invite_with(
         &mut alice,
@@ -688,7 +700,7 @@ impl Capture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tshark_decodes_the_stored_and_the_pushed_session_with_no_malformed_packet() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let running = start(dir.path(), "").await;
     let sip_port = server_support::udp_addr(&running).port();
     let msrp_port = running.server.deferred_sessions.msrp_addr.port();
     let mut capture = Capture::start(dir.path(), &[sip_port, msrp_port]);

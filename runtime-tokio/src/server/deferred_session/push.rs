@@ -18,6 +18,7 @@ use simple_im_core::sdp::offer_answer::{check_answer, Role};
 use simple_im_core::sip::header::NameAddr;
 use simple_im_core::sip::{HeaderName, Method};
 use std::sync::Arc;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::oneshot;
 
 /// How many pending messages one pass reads.
@@ -82,12 +83,12 @@ async fn push_session(server: &Arc<Server>, user: &str, messages: &[&DeferredMes
     let to_uri = format!("sip:{user}@{}", server.config.domain);
     let mut dialog = new_dialog(server, &first.message.sender, &to_uri, &binding.uri, binding.flow);
     let handover = sessions.expect_connection(&id);
-    let Some(answer) = invite(server, &dialog, &offer).await else {
+    let Some((answer, retransmissions)) = invite(server, &dialog, &offer).await else {
         sessions.forget_connection(&id);
         return false;
     };
     let ended = sessions.open_dialog(&dialog.call_id);
-    confirm(server, &mut dialog, &answer);
+    confirm(server, &mut dialog, &answer, retransmissions);
     let delivered = match session_for(&offer, &answer, &uri, handover) {
         Some((session, connect)) => match connect.establish(session).await {
             Some(pump) => send_all(server, pump, messages, ended).await,
@@ -130,20 +131,32 @@ fn offer_sdp(sessions: &DeferredSessions, uri: &str) -> Option<Vec<u8>> {
 }
 
 /// Sends the INVITE and waits for its final response; the 2xx, or `None`.
-async fn invite(server: &Arc<Server>, dialog: &Dialog, offer: &[u8]) -> Option<SipMessage> {
+/// The 2xx with the channel that hears its retransmissions, or `None`.
+async fn invite(
+    server: &Arc<Server>,
+    dialog: &Dialog,
+    offer: &[u8],
+) -> Option<(SipMessage, UnboundedReceiver<Answer>)> {
     let (branch, bytes) = dialog.request(server, Method::Invite, 1, Some(("application/sdp", offer)))?;
     let mut answers = send_invite(server, dialog.flow, &branch, bytes)?;
     let answer = tokio::time::timeout(ANSWER_WAIT, answers.recv()).await.ok()??;
     match answer {
         Answer::Final(response) if response.status().is_some_and(|c| (200..300).contains(&c)) => {
-            Some(response)
+            Some((response, answers))
         }
         _ => None,
     }
 }
 
-/// Takes the dialog's remote tag and target from the 2xx and ACKs it.
-fn confirm(server: &Arc<Server>, dialog: &mut Dialog, answer: &SipMessage) {
+/// Takes the dialog's remote tag and target from the 2xx and ACKs it, and every retransmission of it
+/// (an ACK lost over UDP would otherwise make the recipient end the dialog) until the INVITE
+/// transaction ends.
+fn confirm(
+    server: &Arc<Server>,
+    dialog: &mut Dialog,
+    answer: &SipMessage,
+    mut retransmissions: UnboundedReceiver<Answer>,
+) {
     if let Some(to) = answer.header(HeaderName::To) {
         dialog.remote = to.to_owned();
     }
@@ -154,9 +167,17 @@ fn confirm(server: &Arc<Server>, dialog: &mut Dialog, answer: &SipMessage) {
     {
         dialog.target = target;
     }
-    if let Some((_, ack)) = dialog.request(server, Method::Ack, 1, None) {
-        let _ = server.transactions.transports().send(&dialog.flow, ack);
-    }
+    let Some((_, ack)) = dialog.request(server, Method::Ack, 1, None) else {
+        return;
+    };
+    let _ = server.transactions.transports().send(&dialog.flow, ack.clone());
+    let (server, flow) = (Arc::downgrade(server), dialog.flow);
+    tokio::spawn(async move {
+        while let Some(Answer::Final(_)) = retransmissions.recv().await {
+            let Some(server) = server.upgrade() else { return };
+            let _ = server.transactions.transports().send(&flow, ack.clone());
+        }
+    });
 }
 
 /// The MSRP session the answer agreed on, and how its connection comes about.
@@ -203,7 +224,15 @@ async fn send_all(
             all = false;
             break;
         }
-        let _ = server.store.session_delivered(stored.id, UnixMillis::now()).await;
+        // Not marked (a store failure, or it expired meanwhile): stop here rather than push it again
+        // and again; the next registration tries once more.
+        if !matches!(
+            server.store.session_delivered(stored.id, UnixMillis::now()).await,
+            Ok(true)
+        ) {
+            all = false;
+            break;
+        }
         server.charging.record(&Record {
             event: Charge::Delivered,
             sender: &m.sender,
