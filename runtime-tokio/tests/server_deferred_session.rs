@@ -739,3 +739,24 @@ async fn tshark_decodes_the_stored_and_the_pushed_session_with_no_malformed_pack
     );
     assert!(broken.trim().is_empty(), "malformed packets:\n{broken}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_the_recipient_blocked_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "").await;
+    let policy = simple_im_tokio::store::UserPolicy {
+        blocked: vec!["sip:alice@localhost".into()],
+        ..Default::default()
+    };
+    running.server.store.set_policy("bob", policy).await.unwrap();
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let refused = invite_with(
+        &mut alice,
+        "bob",
+        &sdp("msrp://127.0.0.1:9/blocked;tcp", "active"),
+    )
+    .await;
+    assert_eq!(refused.status(), Some(403), "{}", refused.reason());
+    assert!(refused.reason().contains("Blocked"), "{}", refused.reason());
+    assert_eq!(pending(&running, "bob").await, 0);
+}

@@ -6,7 +6,7 @@ use super::super::charging::{Event as Charge, Record};
 use super::super::rng::OsRng;
 use super::super::sip::SipMessage;
 use super::super::transport::Flow;
-use super::super::{reply, system, Server};
+use super::super::{participating, reply, system, Server};
 use super::pump::{Gather, NoBody, Pump, CHUNK_SIZE};
 use super::signalling::contact;
 use super::{Handover, SdpHost};
@@ -61,6 +61,14 @@ pub async fn answer(
             "Temporarily Unavailable (not registered; only MSRP message sessions are stored)",
         );
     };
+    let Some(sender) = msg.from().map(|f| f.uri_text.to_owned()) else {
+        return reject(400, "Bad Request (no From)");
+    };
+    // The recipient's lists hold for what is stored on their behalf as for what reaches them.
+    let policy = server.store.policy(recipient).await.unwrap_or_default();
+    if let Err(refusal) = participating::check_sender(&policy, &sender) {
+        return reject(refusal.code, &refusal.reason);
+    }
     let sessions = &server.deferred_sessions;
     let (id, uri) = sessions.new_uri();
     let path = [uri.as_str()];
@@ -101,9 +109,6 @@ pub async fn answer(
     };
     let Ok(session) = Session::new(config, &uri, &remote_path, setup, &mut OsRng) else {
         return reject(488, "Not Acceptable Here (the offer's a=path is not usable)");
-    };
-    let Some(sender) = msg.from().map(|f| f.uri_text.to_owned()) else {
-        return reject(400, "Bad Request (no From)");
     };
     let connected = match negotiated.role {
         Role::Passive => Connect::Wait(sessions.expect_connection(&id)),
