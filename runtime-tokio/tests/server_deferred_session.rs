@@ -760,3 +760,39 @@ async fn a_sender_the_recipient_blocked_is_refused_and_nothing_is_stored() {
     assert!(refused.reason().contains("Blocked"), "{}", refused.reason());
     assert_eq!(pending(&running, "bob").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_msrp_connection_that_did_not_negotiate_the_session_cannot_inject_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "").await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
+    chat.send_and_confirm("text/plain", b"from alice").await;
+    // Someone who read the URI off the wire connects and SENDs with the same To-Path: the session is
+    // bound to alice's connection, so the intruder gets 481 and the connection is closed.
+    let server_uri = path_of(ok.body());
+    let mut intruder = TcpStream::connect(running.server.deferred_sessions.msrp_addr)
+        .await
+        .unwrap();
+    let send = format!(
+        "MSRP x1 SEND\r\nTo-Path: {server_uri}\r\nFrom-Path: msrp://127.0.0.1:9/evil;tcp\r\nMessage-ID: e1\r\n\
+Byte-Range: 1-8/8\r\nContent-Type: text/plain\r\n\r\ninjected\r\n-------x1$\r\n"
+    );
+    intruder.write_all(send.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, intruder.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("MSRP x1 481 "), "{answer}");
+    assert!(
+        answer.contains("To-Path: msrp://127.0.0.1:9/evil;tcp\r\n"),
+        "{answer}"
+    );
+    chat.send_and_confirm("text/plain", b"still alice").await;
+    sender_bye(&mut alice, &ok).await;
+    let stored = running.server.store.pending_session("bob", 10).await.unwrap();
+    let bodies: Vec<&[u8]> = stored.iter().map(|m| m.message.body.as_slice()).collect();
+    assert_eq!(bodies, [&b"from alice"[..], &b"still alice"[..]]);
+}

@@ -1,11 +1,12 @@
 //! The function's own MSRP listener: a new connection's first request names the session it is for
-//! in its To-Path; the connection is handed to that session if one is waiting for it, else closed
-//! (there is no session to answer 481 from, and no other session may be joined).
+//! in its To-Path; the connection is handed to that session if one is waiting for it, else answered
+//! 481 and closed (a session already bound to a connection is never joined by another).
 
 use super::{lock, Handover, Server};
+use simple_im_core::msrp::wire::builder::write_response;
 use simple_im_core::msrp::MsrpUri;
 use std::sync::Weak;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The most bytes read while looking for the first request's To-Path.
@@ -27,8 +28,11 @@ pub(super) async fn serve(server: Weak<Server>, listener: TcpListener) {
             {
                 let Some(server) = server.upgrade() else { return };
                 let waiting = lock(&server.deferred_sessions.waiting).remove(&id);
-                if let Some(waiting) = waiting {
-                    let _ = waiting.send(handover);
+                match waiting {
+                    Some(waiting) => {
+                        let _ = waiting.send(handover);
+                    }
+                    None => no_such_session(handover).await,
                 }
             }
         });
@@ -54,6 +58,39 @@ async fn first_head(mut stream: TcpStream) -> Option<(String, Handover)> {
         }
         read.extend_from_slice(chunk.get(..n)?);
     }
+}
+
+/// Answers the first request of a connection no session claims with 481 (RFC 4975 §7.3: the session
+/// does not exist, or is bound to another connection, which for this connection is the same), then
+/// closes it. A REPORT is never answered (§7.1.2).
+async fn no_such_session((mut stream, read): Handover) {
+    let text = String::from_utf8_lossy(&read);
+    let mut lines = text.split("\r\n");
+    let mut start = lines.next().unwrap_or("").split(' ');
+    let (Some("MSRP"), Some(tid), Some(method)) = (start.next(), start.next(), start.next()) else {
+        return;
+    };
+    if method == "REPORT" {
+        return;
+    }
+    let first_of = |name: &str| {
+        lines.clone().find_map(|line| {
+            let (n, value) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.split_whitespace().next())
+                .flatten()
+        })
+    };
+    let (Some(from), Some(to)) = (first_of("From-Path"), first_of("To-Path")) else {
+        return;
+    };
+    let mut buf = [0u8; 1024];
+    let Ok(len) = write_response(&mut buf, tid, 481, Some("Session Does Not Exist"), from, to) else {
+        return;
+    };
+    let _ = stream.write_all(buf.get(..len).unwrap_or(&[])).await;
+    let _ = stream.shutdown().await;
 }
 
 /// The session-id of the first URI of the To-Path header in an MSRP header block.
