@@ -62,25 +62,43 @@ struct Peer {
 }
 
 impl Peer {
+    /// The active side: connects to the last URI of `remote_path` and binds the connection.
     async fn connect(local_uri: &str, remote_path: &str, success_report: bool) -> Peer {
         let last = remote_path.split_whitespace().last().unwrap();
         let authority = last.trim_start_matches("msrp://").split('/').next().unwrap();
         let stream = TcpStream::connect(authority).await.expect("MSRP connect");
+        let mut peer = Peer::on(stream, local_uri, remote_path, Setup::Active, success_report);
+        peer.flush().await;
+        peer
+    }
+
+    /// The passive side: takes the connection the server opens on `listener`.
+    async fn accept(
+        listener: &tokio::net::TcpListener,
+        local_uri: &str,
+        remote_path: &str,
+        success_report: bool,
+    ) -> Peer {
+        let (stream, _) = tokio::time::timeout(WAIT, listener.accept())
+            .await
+            .expect("the server connects")
+            .unwrap();
+        Peer::on(stream, local_uri, remote_path, Setup::Passive, success_report)
+    }
+
+    fn on(stream: TcpStream, local_uri: &str, remote_path: &str, setup: Setup, success_report: bool) -> Peer {
         let config = SessionConfig {
             success_report,
             chunk_size: 8192,
             ..SessionConfig::default()
         };
-        let session = Session::new(config, local_uri, remote_path, Setup::Active, &mut OsRng).unwrap();
-        let mut peer = Peer {
+        Peer {
             stream,
-            session,
+            session: Session::new(config, local_uri, remote_path, setup, &mut OsRng).unwrap(),
             bodies: Bodies::default(),
             input: Vec::new(),
             epoch: std::time::Instant::now(),
-        };
-        peer.flush().await;
-        peer
+        }
     }
 
     fn now(&self) -> simple_im_core::time::Instant {
@@ -795,4 +813,32 @@ Byte-Range: 1-8/8\r\nContent-Type: text/plain\r\n\r\ninjected\r\n-------x1$\r\n"
     let stored = running.server.store.pending_session("bob", 10).await.unwrap();
     let bodies: Vec<&[u8]> = stored.iter().map(|m| m.message.body.as_slice()).collect();
     assert_eq!(bodies, [&b"from alice"[..], &b"still alice"[..]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_connects_to_peers_that_answer_or_offer_passive() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "").await;
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    let alice_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let alice_uri = format!("msrp://{}/alicepassive;tcp", alice_listener.local_addr().unwrap());
+    let ok = invite_with(&mut alice, "bob", &sdp(&alice_uri, "passive")).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=setup:active"));
+    let mut chat = Peer::accept(&alice_listener, &alice_uri, &path_of(ok.body()), true).await;
+    chat.send_and_confirm("text/plain", b"one").await;
+    chat.send_and_confirm("text/plain", b"two").await;
+    sender_bye(&mut alice, &ok).await;
+
+    let mut bob = registered(&running, "bob").await;
+    let invite = request_with(&mut bob, "INVITE").await;
+    let bob_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bob_uri = format!("msrp://{}/bobpassive;tcp", bob_listener.local_addr().unwrap());
+    answer(&mut bob, &invite, 200, Some(&sdp(&bob_uri, "passive"))).await;
+    let mut push = Peer::accept(&bob_listener, &bob_uri, &path_of(invite.body()), false).await;
+    assert_eq!(push.receive().await.expect("one"), b"one");
+    assert_eq!(push.receive().await.expect("two"), b"two");
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    assert_eq!(pending(&running, "bob").await, 0);
 }
