@@ -400,6 +400,19 @@ async fn a_large_message_to_an_offline_user_is_delivered_in_a_session_on_registe
     let bye = request_with(&mut bob, "BYE").await;
     answer(&mut bob, &bye, 200, None).await;
     assert_eq!(pending(&running, "bob").await, 0);
+
+    // Charged whole, though most of it never sat in memory: stored once, delivered once.
+    let charged = |event: &str| {
+        let log = std::fs::read_to_string(dir.path().join("charging.jsonl")).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains(&format!("\"event\":\"{event}\"")) && l.contains("\"size\":1048576"))
+            .count()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while charged("delivered") == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!((charged("deferred"), charged("delivered")), (1, 1));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
