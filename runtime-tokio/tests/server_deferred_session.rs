@@ -228,7 +228,7 @@ async fn over_the_quota_nothing_is_acknowledged_and_too_large_is_413() {
     let running = start(dir.path(), "[limits]\nquota_bytes = 2000\n").await;
     let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
 
-    let (mut session, _) = sender_session(&mut alice, "bob").await;
+    let (mut session, ok) = sender_session(&mut alice, "bob").await;
     let too_large = refused(&mut session, &[b'x'; 3000]).await;
     assert_eq!(
         too_large,
@@ -246,6 +246,8 @@ async fn over_the_quota_nothing_is_acknowledged_and_too_large_is_413() {
         "{over_quota:?}"
     );
     assert_eq!(pending(&running, "bob").await, 1);
+    // The server closed the connection; the dialog still ends properly.
+    sender_bye(&mut alice, &ok).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,9 @@ use tokio::sync::oneshot;
 /// How long the sender has to connect after our 200.
 pub(super) const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a dialog whose MSRP connection ended still answers the sender's BYE.
+const DIALOG_LINGER: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// What we accept in a stored session: any message type (the recipient's client decides later).
 const ACCEPT_TYPES: &[&str] = &["*"];
 const ACCEPT_WRAPPED_TYPES: &[&str] = &["*"];
@@ -141,7 +144,12 @@ pub async fn answer(
             serve(&server, pump, &parties, ended).await;
         }
         server.deferred_sessions.forget_connection(&id);
-        server.deferred_sessions.close_dialog(&call_id);
+        // The connection can end before the sender's BYE comes: keep answering it for a while.
+        let server = Arc::downgrade(&server);
+        tokio::time::sleep(DIALOG_LINGER).await;
+        if let Some(server) = server.upgrade() {
+            server.deferred_sessions.close_dialog(&call_id);
+        }
     });
     Some((200, ok))
 }

@@ -14,7 +14,7 @@
 //! | the sender connects and SENDs (chunked or not) | a message's first 64 KiB kept in memory, later bytes written to the store as they arrive (so memory per message stays bounded); 413 above the quota's byte limit |
 //! | last chunk of a message | stored durably (dedupe by CPIM `imdn.Message-ID`, else the MSRP Message-ID), charged `deferred`; only then are the 200 and the success REPORT written |
 //! | store refuses (quota) or fails | the connection is closed without the 200: the sender sees a failure, nothing is acknowledged |
-//! | BYE (or the connection ends) | session over |
+//! | BYE (or the connection ends) | session over; a BYE after the connection ended still gets 200 (for 5 minutes) |
 //!
 //! ## Pushing (a new session to the recipient, [`push`])
 //!
