@@ -438,3 +438,37 @@ async fn the_server_connects_to_peers_that_answer_or_offer_passive() {
     answer(&mut bob, &bye, 200, None).await;
     assert_eq!(pending(&running, "bob").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_registered_over_a_tcp_connection_that_is_gone_is_offline_and_gets_the_session_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_with_tcp(dir.path()).await;
+    let tcp = running.tcp[0];
+    let mut gone = Ua::tcp("bob", "bob-pw", tcp).await;
+    assert_eq!(gone.register(600).await.status(), Some(200));
+    drop(gone);
+    let mut alice = Ua::udp("alice", "alice-pw", server_support::udp_addr(&running)).await;
+    // The registration stands, but nothing reaches bob: the server stores the session. (It notices
+    // the closed connection when it reads its end: retry until it has.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let local_uri = format!("msrp://127.0.0.1:{}/alicetcp;tcp", alice.local().port());
+    let ok = loop {
+        let answer = invite_with(&mut alice, "bob", &sdp(&local_uri, "active")).await;
+        if answer.status() == Some(200) {
+            break answer;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", answer.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut chat = Peer::connect(&local_uri, &path_of(ok.body()), true).await;
+    chat.send_and_confirm("text/plain", b"while you were away").await;
+    sender_bye(&mut alice, &ok).await;
+
+    let mut bob = Ua::tcp("bob", "bob-pw", tcp).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let (mut push, _) = bob_accepts(&mut bob, "alice").await;
+    assert_eq!(push.receive().await.expect("the message"), b"while you were away");
+    let bye = request_with(&mut bob, "BYE").await;
+    answer(&mut bob, &bye, 200, None).await;
+    assert_eq!(pending(&running, "bob").await, 0);
+}

@@ -301,10 +301,25 @@ pub async fn invite_with(ua: &mut Ua, user: &str, offer: &str) -> SipMessage {
 /// ephemeral port can collide with loopback ports left in TIME-WAIT by other programs.
 pub const SIP_UDP_ONLY: &str = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n";
 
+/// A server in `dir` with users alice and bob, SIP over UDP and TCP (on a port of its own: see
+/// [`SIP_UDP_ONLY`]).
+pub async fn start_with_tcp(dir: &std::path::Path) -> Running {
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sip = format!("[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"{free}\"]\n");
+    start_configured(dir, "", &sip, &[("alice", "alice-pw"), ("bob", "bob-pw")]).await
+}
+
 /// A server in `dir` with `extra` configuration and the given users (name, password).
 pub async fn start_with(dir: &std::path::Path, extra: &str, users: &[(&str, &str)]) -> Running {
+    start_configured(dir, extra, SIP_UDP_ONLY, users).await
+}
+
+async fn start_configured(dir: &std::path::Path, extra: &str, sip: &str, users: &[(&str, &str)]) -> Running {
     let store = store_with_users(dir, users).await;
-    let text = format!("data_dir = \"{}\"\n{extra}\n{SIP_UDP_ONLY}", dir.display());
+    let text = format!("data_dir = \"{}\"\n{extra}\n{sip}", dir.display());
     let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
     simple_im_tokio::server::start(config, Options::default(), store)
         .await

@@ -7,7 +7,7 @@
 //!
 //! | event | action |
 //! |---|---|
-//! | INVITE with an MSRP offer to a user of ours with no contact | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
+//! | INVITE with an MSRP offer to a user of ours with no contact (or only contacts whose TCP connection is gone) | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
 //! | the sender is barred, blocked or not granted by the recipient's policy | 403, as for pager mode |
 //! | INVITE to such a user without an MSRP offer (no SDP, audio only) | 480 Temporarily Unavailable, as before |
 //! | MSRP offer we cannot take (a file transfer, no usable path or type) | 488 Not Acceptable Here |

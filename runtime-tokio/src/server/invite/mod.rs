@@ -421,8 +421,10 @@ async fn call(
             flow: b.flow,
         })
         .collect();
-    if targets.is_empty() {
-        // No contact: the Deferred Messaging function answers and stores the session (OMA 1a/2a).
+    // No contact, or only contacts whose TCP connection is gone (registered but offline: the server
+    // cannot reach them): the Deferred Messaging function answers and stores the session (OMA 1a/2a).
+    let transports = server.transactions.transports();
+    if targets.iter().all(|t| !transports.is_open(&t.flow)) {
         match super::deferred_session::answer(server, &msg, &flow, &recipient).await {
             Some((code, bytes)) => send_upstream(server, &key, code, bytes),
             None => respond(server, &key, &msg, &flow, 500, "Server Internal Error", &[]),
