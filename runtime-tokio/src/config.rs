@@ -26,6 +26,9 @@
 //! quota_messages = 1000
 //! quota_bytes = 10485760
 //!
+//! [msrp]
+//! deferred_msrp_listen = "127.0.0.1:0"   # the Deferred Messaging function's own MSRP listener
+//!
 //! [server]
 //! digest_algorithms = ["SHA-256", "MD5"]   # challenged in this order; --digest-algorithms overrides
 //! allowed_content_types = ["text/plain", "message/cpim"]  # MESSAGE bodies accepted; omit for any
@@ -81,6 +84,25 @@ pub struct Config {
     pub limits: Limits,
     /// Settings of the server roles (`[server]`).
     pub server: ServerSettings,
+    /// MSRP settings (`[msrp]`).
+    pub msrp: MsrpSettings,
+}
+
+/// The `[msrp]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsrpSettings {
+    /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
+    /// the SDP it sends). Port 0 picks a free port at start-up.
+    pub deferred_msrp_listen: SocketAddr,
+}
+
+impl Default for MsrpSettings {
+    fn default() -> Self {
+        MsrpSettings {
+            deferred_msrp_listen: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
+        }
+    }
 }
 
 /// The `[server]` table: role settings, resolved into [`crate::server::Options`] by
@@ -191,6 +213,7 @@ struct ConfigFile {
     sip: SipListen,
     limits: Limits,
     server: ServerFile,
+    msrp: MsrpSettings,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file when there is one.
@@ -267,6 +290,7 @@ impl Default for Config {
             sip: SipListen::default(),
             limits: Limits::default(),
             server: ServerSettings::default(),
+            msrp: MsrpSettings::default(),
         }
     }
 }
@@ -399,6 +423,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         sip: file.sip,
         limits: file.limits,
         server,
+        msrp: file.msrp,
     })
 }
 

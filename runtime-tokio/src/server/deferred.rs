@@ -325,7 +325,12 @@ pub async fn expiry_loop(server: Weak<Server>, interval: std::time::Duration) {
             .expire(UnixMillis::now(), 1000)
             .await
             .unwrap_or_default();
-        for stored in &expired {
+        let expired_sessions = server
+            .store
+            .expire_session(UnixMillis::now(), 1000)
+            .await
+            .unwrap_or_default();
+        for stored in expired.iter().chain(&expired_sessions) {
             charge(&server, Event::Expired, stored, 0);
         }
     }

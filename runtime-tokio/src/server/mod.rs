@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod charging;
 pub mod deferred;
+pub mod deferred_session;
 pub mod imdn;
 pub mod invite;
 pub mod location;
@@ -111,6 +112,8 @@ pub struct Server {
     pub publications: publish::Publications,
     /// INVITE transactions of the proxy.
     pub invites: invite::Invites,
+    /// The Deferred Messaging function for session mode.
+    pub deferred_sessions: deferred_session::DeferredSessions,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -143,6 +146,10 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             config.charging_log.display()
         )
     })?;
+    let (deferred_sessions, msrp_listener) =
+        deferred_session::DeferredSessions::bind(config.msrp.deferred_msrp_listen)
+            .await
+            .map_err(|e| format!("cannot bind msrp.deferred_msrp_listen: {e}"))?;
     let server = Arc::new(Server {
         auth: auth::Authenticator::new(&config.domain, &options.digest_algorithms)?,
         config,
@@ -154,7 +161,9 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         deliveries: deferred::Deliveries::default(),
         publications: publish::Publications::default(),
         invites: invite::Invites::default(),
+        deferred_sessions,
     });
+    deferred_session::DeferredSessions::serve(Arc::downgrade(&server), msrp_listener);
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
         Arc::downgrade(&server),
@@ -169,7 +178,9 @@ impl Server {
         let Inbound { bytes, flow } = inbound;
         match SipMessage::parse(bytes, flow.is_reliable()) {
             Ok(msg) if msg.status().is_some() => {
-                if let Some(msg) = invite::response(self, msg) {
+                if let Some(msg) =
+                    invite::response(self, msg).and_then(|m| deferred_session::response(self, m))
+                {
                     self.transactions.response(msg);
                 }
             }

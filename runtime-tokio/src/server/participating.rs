@@ -76,15 +76,7 @@ pub fn check(
     sender: &str,
     msg: &SipMessage,
 ) -> Result<(), Refusal> {
-    if policy.incoming_barred {
-        return Err(Refusal::forbidden("Incoming IM barred by the recipient"));
-    }
-    if listed(&policy.blocked, sender) {
-        return Err(Refusal::forbidden("Blocked by the recipient"));
-    }
-    if !policy.granted.is_empty() && !listed(&policy.granted, sender) {
-        return Err(Refusal::forbidden("Sender not on the recipient's grant list"));
-    }
+    check_sender(policy, sender)?;
     let max = limits.max_pager_body_bytes;
     if u64::try_from(msg.body().len()).unwrap_or(u64::MAX) > max {
         return Err(Refusal {
@@ -111,6 +103,21 @@ pub fn check(
                 headers: vec![("Accept", allowed.join(", "))],
             });
         }
+    }
+    Ok(())
+}
+
+/// Applies the recipient's barring, block and grant lists to `sender` (a URI): the part of
+/// [`check`] that holds for sessions too.
+pub fn check_sender(policy: &UserPolicy, sender: &str) -> Result<(), Refusal> {
+    if policy.incoming_barred {
+        return Err(Refusal::forbidden("Incoming IM barred by the recipient"));
+    }
+    if listed(&policy.blocked, sender) {
+        return Err(Refusal::forbidden("Blocked by the recipient"));
+    }
+    if !policy.granted.is_empty() && !listed(&policy.granted, sender) {
+        return Err(Refusal::forbidden("Sender not on the recipient's grant list"));
     }
     Ok(())
 }

@@ -124,7 +124,10 @@ pub async fn register(server: &Arc<Server>, request: &Request) {
     ok(server, request, &user);
     if added {
         let server = server.clone();
-        tokio::spawn(async move { deferred::deliver(&server, &user).await });
+        tokio::spawn(async move {
+            deferred::deliver(&server, &user).await;
+            super::deferred_session::deliver(&server, &user).await;
+        });
     }
 }
 

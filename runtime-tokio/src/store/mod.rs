@@ -82,4 +82,35 @@ pub trait Store: Send + Sync {
     /// Removes and returns up to `limit` messages whose expiry is at or before `now`, oldest expiry
     /// first, and forgets the dedupe tombstones that have expired.
     fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+
+    /// Stores a session-mode message (an MSRP SEND accepted for an offline user) durably before
+    /// returning, in a queue of its own with the same dedupe and quota rules as [`Store::enqueue`].
+    /// Its ids name messages of this queue only: pass them to [`Store::session_delivered`].
+    fn enqueue_session(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued>;
+    /// The recipient's pending session-mode messages, oldest first, at most `limit` of them.
+    fn pending_session(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+    /// Marks a session-mode message delivered (its body is dropped, its identity kept until its expiry
+    /// for dedupe); `false` when it was not pending.
+    fn session_delivered(&self, id: DeferredId, now: UnixMillis) -> StoreFuture<'_, bool>;
+    /// Removes and returns up to `limit` pending session-mode messages past their expiry, and forgets
+    /// delivered ones past theirs.
+    fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>>;
+    /// Writes bytes of a large session-mode message while it is still arriving: `bytes` at the
+    /// 0-based `offset` of the whole message, under the caller's `upload` key (unique per message in
+    /// flight). Durable before returning, but part of no message until [`Store::enqueue_session_staged`]
+    /// adopts it; parts never adopted are collected by [`Store::expire_session`] after an hour.
+    fn stage_session_part(&self, upload: &str, offset: u64, bytes: Vec<u8>) -> StoreFuture<'_, ()>;
+    /// [`Store::enqueue_session`] for a message whose body holds only its first bytes, the rest
+    /// having been staged under `upload`; `total` is the whole message's size (what the quota counts).
+    /// A duplicate or a refusal discards the staged parts.
+    fn enqueue_session_staged(
+        &self,
+        message: NewDeferred,
+        upload: &str,
+        total: u64,
+        quota: Quota,
+    ) -> StoreFuture<'_, Enqueued>;
+    /// Up to `max` bytes of a pending session-mode message from the 0-based `offset` on, and its
+    /// total size (0 when it is no longer pending).
+    fn session_body(&self, id: DeferredId, offset: u64, max: usize) -> StoreFuture<'_, (Vec<u8>, u64)>;
 }

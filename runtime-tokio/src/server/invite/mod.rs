@@ -26,8 +26,9 @@
 //!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
-//! different transports, 2xx retransmissions after the branch transaction ended (Timer M; they are
-//! dropped), and session-mode deferral for offline users (480 for now).
+//! different transports, and 2xx retransmissions after the branch transaction ended (Timer M; they are
+//! dropped). An INVITE to a user with no contact goes to the Deferred Messaging function
+//! ([`super::deferred_session`]), which answers it itself.
 
 mod relay;
 pub mod route;
@@ -119,6 +120,10 @@ fn at(
 pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(SipMessage, Flow)> {
     let method = msg.method().unwrap_or("").to_owned();
     match method.as_str() {
+        _ if super::deferred_session::owns(server, &msg) => {
+            super::deferred_session::in_dialog(server, msg, flow);
+            None
+        }
         "ACK" => {
             if !absorb_ack(server, &msg) {
                 route::ack(server, &msg, flow);
@@ -416,9 +421,14 @@ async fn call(
             flow: b.flow,
         })
         .collect();
-    if targets.is_empty() {
-        let reason = "Temporarily Unavailable (not registered; session invitations are not stored)";
-        respond(server, &key, &msg, &flow, 480, reason, &[]);
+    // No contact, or only contacts whose TCP connection is gone (registered but offline: the server
+    // cannot reach them): the Deferred Messaging function answers and stores the session (OMA 1a/2a).
+    let transports = server.transactions.transports();
+    if targets.iter().all(|t| !transports.is_open(&t.flow)) {
+        match super::deferred_session::answer(server, &msg, &flow, &recipient).await {
+            Some((code, bytes)) => send_upstream(server, &key, code, bytes),
+            None => respond(server, &key, &msg, &flow, 500, "Server Internal Error", &[]),
+        }
         return;
     }
     relay(server, &key, &msg, &flow, &targets, max_forwards, true, tx, rx).await;

@@ -43,6 +43,7 @@ mod cache;
 mod checkpoint;
 mod queue;
 mod schema;
+mod session_queue;
 mod sql;
 mod writer;
 
@@ -253,5 +254,42 @@ impl Store for SqliteStore {
 
     fn expire(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
         self.write(move |conn| queue::expire(conn, now, limit))
+    }
+
+    fn enqueue_session(&self, message: NewDeferred, quota: Quota) -> StoreFuture<'_, Enqueued> {
+        self.write(move |conn| session_queue::enqueue(conn, &message, None, quota))
+    }
+
+    fn stage_session_part(&self, upload: &str, offset: u64, bytes: Vec<u8>) -> StoreFuture<'_, ()> {
+        let upload = upload.to_owned();
+        self.write(move |conn| session_queue::stage(conn, &upload, offset, &bytes, UnixMillis::now()))
+    }
+
+    fn enqueue_session_staged(
+        &self,
+        message: NewDeferred,
+        upload: &str,
+        total: u64,
+        quota: Quota,
+    ) -> StoreFuture<'_, Enqueued> {
+        let upload = upload.to_owned();
+        self.write(move |conn| session_queue::enqueue(conn, &message, Some((&upload, total)), quota))
+    }
+
+    fn session_body(&self, id: DeferredId, offset: u64, max: usize) -> StoreFuture<'_, (Vec<u8>, u64)> {
+        self.read(move |conn| session_queue::body(conn, id, offset, max))
+    }
+
+    fn pending_session(&self, recipient: &str, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        let recipient = recipient.to_owned();
+        self.read(move |conn| session_queue::pending(conn, &recipient, limit))
+    }
+
+    fn session_delivered(&self, id: DeferredId, now: UnixMillis) -> StoreFuture<'_, bool> {
+        self.write(move |conn| session_queue::delivered(conn, id, now))
+    }
+
+    fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
+        self.write(move |conn| session_queue::expire(conn, now, limit))
     }
 }

@@ -27,7 +27,7 @@ fn dedupe_hash(recipient: &str, sender: &str, message_id: &str) -> i64 {
 /// Extra headers are stored as `Name: value` lines separated by CRLF: SIP header names cannot contain
 /// `:` and unfolded values cannot contain CR or LF, so the encoding is unambiguous for what a parsed
 /// request yields.
-fn encode_headers(headers: &[(String, String)]) -> String {
+pub(super) fn encode_headers(headers: &[(String, String)]) -> String {
     let mut out = String::new();
     for (name, value) in headers {
         out.push_str(name);
@@ -51,7 +51,7 @@ fn decode_headers(text: &str) -> Vec<(String, String)> {
 const DEFERRED_COLUMNS: &str = "d.id, m.recipient, d.sender, d.message_id, d.content_type, d.date, d.cpim, \
                                 d.extra_headers, d.body, d.submitted_ms, d.expires_ms";
 
-fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
+pub(super) fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
     let headers: String = row.get(7)?;
     Ok(DeferredMessage {
         id: DeferredId(row.get(0)?),
@@ -68,6 +68,32 @@ fn deferred_from_row(row: &Row<'_>) -> rusqlite::Result<DeferredMessage> {
             expires: from_sql_ms(row.get(10)?),
         },
     })
+}
+
+/// Whether `message`, `size` bytes long, fits in a mailbox holding `messages` pending messages of
+/// `bytes` bytes in all; its size (as stored) when it does.
+pub(super) fn check_quota(
+    message: &NewDeferred,
+    size: u64,
+    messages: i64,
+    bytes: i64,
+    quota: Quota,
+) -> Result<i64, StoreError> {
+    let size = to_sql_count(size);
+    let limit = if messages >= to_sql_count(quota.max_messages) {
+        Some(QuotaLimit::Messages(quota.max_messages))
+    } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
+        Some(QuotaLimit::Bytes(quota.max_bytes))
+    } else {
+        None
+    };
+    match limit {
+        Some(limit) => Err(StoreError::QuotaExceeded {
+            recipient: message.recipient.clone(),
+            limit,
+        }),
+        None => Ok(size),
+    }
 }
 
 /// The id of an earlier copy of this message, pending or delivered, if any.
@@ -110,20 +136,8 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
         }
     };
 
-    let size = to_sql_count(u64::try_from(message.body.len()).unwrap_or(u64::MAX));
-    let limit = if messages >= to_sql_count(quota.max_messages) {
-        Some(QuotaLimit::Messages(quota.max_messages))
-    } else if bytes.saturating_add(size) > to_sql_count(quota.max_bytes) {
-        Some(QuotaLimit::Bytes(quota.max_bytes))
-    } else {
-        None
-    };
-    if let Some(limit) = limit {
-        return Err(StoreError::QuotaExceeded {
-            recipient: message.recipient.clone(),
-            limit,
-        });
-    }
+    let body_len = u64::try_from(message.body.len()).unwrap_or(u64::MAX);
+    let size = check_quota(message, body_len, messages, bytes, quota)?;
 
     conn.prepare_cached(
         "INSERT INTO deferred (mailbox, dedupe_hash, sender, message_id, content_type, date, cpim, extra_headers,
@@ -192,8 +206,14 @@ pub fn expire(conn: &Connection, now: UnixMillis, limit: usize) -> Result<Vec<De
     Ok(expired)
 }
 
-/// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal).
+/// Forgets a recipient's queue entirely: pending messages, tombstones and counters (for account removal),
+/// session-mode messages included.
 pub fn remove_mailbox(conn: &Connection, recipient: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM session_parts WHERE message IN (SELECT id FROM session_messages WHERE recipient = ?1)",
+        [recipient],
+    )?;
+    conn.execute("DELETE FROM session_messages WHERE recipient = ?1", [recipient])?;
     let mailbox: Option<i64> = conn
         .query_row(
             "SELECT id FROM mailboxes WHERE recipient = ?1",

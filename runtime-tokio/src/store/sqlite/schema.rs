@@ -90,6 +90,44 @@ const MIGRATIONS: &[&str] = &[
         UPDATE mailboxes SET messages = messages - 1, bytes = bytes - OLD.size WHERE id = OLD.mailbox;
     END;
     "#,
+    // Version 2: session-mode messages stored by the Deferred Messaging function (MSRP SENDs to an
+    // offline user), kept apart from the pager queue so the pager push never sees them, with the
+    // parts of large ones. A delivered
+    // message keeps its row (body emptied, `delivered_ms` set) until its expiry, so a re-sent copy is
+    // still recognised as a duplicate by the UNIQUE constraint.
+    r#"
+    CREATE TABLE session_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        date TEXT,
+        cpim INTEGER NOT NULL,
+        extra_headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        submitted_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        delivered_ms INTEGER,
+        UNIQUE (recipient, sender, message_id)
+    );
+    CREATE INDEX session_messages_pending ON session_messages(recipient, delivered_ms, id);
+        CREATE INDEX session_messages_by_expiry ON session_messages(expires_ms);
+
+    -- The bytes of a large session-mode message beyond those kept in its row's `body`, written as
+    -- they arrive (so the server never holds a whole large message), under the upload's key until the
+    -- message is committed, which sets `message`. Offsets are 0-based within the whole message.
+    CREATE TABLE session_parts (
+        upload TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        bytes BLOB NOT NULL,
+        message INTEGER,
+        staged_ms INTEGER NOT NULL,
+        PRIMARY KEY (upload, offset)
+    ) WITHOUT ROWID;
+    CREATE INDEX session_parts_by_message ON session_parts(message, offset);
+    "#,
 ];
 
 /// The schema version this build creates and understands.
