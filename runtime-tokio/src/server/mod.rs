@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod charging;
 pub mod deferred;
+pub mod groups;
 pub mod imdn;
 pub mod invite;
 pub mod location;

@@ -90,6 +90,25 @@ const MIGRATIONS: &[&str] = &[
         UPDATE mailboxes SET messages = messages - 1, bytes = bytes - OLD.size WHERE id = OLD.mailbox;
     END;
     "#,
+    // Version 2: pre-defined groups of the Controlling IM Function and their members.
+    r#"
+    CREATE TABLE groups (
+        name TEXT PRIMARY KEY NOT NULL,
+        owner TEXT NOT NULL,
+        private INTEGER NOT NULL,
+        may_invite TEXT NOT NULL CHECK (may_invite IN ('owner', 'members')),
+        max_participants INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    -- `position` keeps the order members were added (fan-out order).
+    CREATE TABLE group_members (
+        group_name TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        member TEXT NOT NULL,
+        PRIMARY KEY (group_name, position),
+        UNIQUE (group_name, member)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build creates and understands.

@@ -1,0 +1,150 @@
+//! The Controlling IM Function (OMA IM 2.0, AD 5.3.2.4.2) for pre-defined groups: chat URIs
+//! `sip:NAME@DOMAIN` whose members and policy are kept in the store (`simple-im group ...` until the
+//! XDMS holds group documents).
+//!
+//! ## Pager mode into a group
+//!
+//! A MESSAGE whose Request-URI names no account of the domain is offered to [`message`]; when the name
+//! is a group, the request is answered here, after these checks, in order:
+//!
+//! | check | answer |
+//! |---|---|
+//! | the request carries [`CONTROLLING_HEADER`] (it already passed a Controlling function) | 403, nested group (the OMA loop rule) |
+//! | the sender is the system URI | 403, system messages are never sent into a group |
+//! | the group is private and the sender is neither a member nor the owner | 403, not a member |
+//! | otherwise | one copy per member except the sender, see below |
+//!
+//! Each copy is a new MESSAGE from the server (the B2BUA role of the Controlling function), built
+//! like a deferred message ([`super::deferred::stored_copy`]): the sender's From (anonymised when
+//! the sender asked for privacy, RFC 3323), To = the group URI (so the member sees which group it
+//! came through), Date, Subject and Content-Type as sent, the body byte for byte (a CPIM body keeps
+//! its CPIM From, the sender's identity for CPIM-aware clients), a fresh Call-ID, and
+//! [`CONTROLLING_HEADER`]`: <group URI>`, which names the function downstream and is what the loop
+//! rule looks for.
+//!
+//! | member | outcome of its copy |
+//! |---|---|
+//! | is itself a group | refused (the copy would pass a second Controlling function): counted, not sent |
+//! | no such account | refused (404) |
+//! | its Participating policy refuses the sender | refused (the policy's 403/413/415) |
+//! | registered, not storing pager messages, a contact answers 2xx | delivered |
+//! | registered, a contact answers non-2xx | refused (the member's client declined) |
+//! | offline, storing pager messages, or no contact answered | stored durably (Deferred Messaging), pushed on register |
+//! | storing failed (quota full, store error) | failed |
+//!
+//! The sender is answered only when every copy has an outcome: 200 when every copy was delivered
+//! or refused, 202 when at least one was stored, and 480 when any copy failed (neither delivered nor
+//! stored), so a 2xx never hides a dropped copy. The reason phrase counts the outcomes, e.g.
+//! `OK (delivered 3, stored 1, refused 0)`. When copies were stored, the sender gets one system
+//! notice (not one per member: fan-out must not multiply notices).
+
+pub mod cli;
+mod pager;
+
+pub use pager::{fan_out, Outcome, Tally};
+
+use super::participating::address_key;
+use super::{reply, Request, Server};
+use crate::store::Group;
+use simple_im_core::sip::Uri;
+use std::sync::Arc;
+
+/// The header a fanned-out request carries: `Simple-IM-Controlling: <sip:GROUP@DOMAIN>`. Its presence
+/// means the request already passed a Controlling IM Function, so a group or exploder receiving it
+/// refuses it (nested-group loop prevention).
+pub const CONTROLLING_HEADER: &str = "Simple-IM-Controlling";
+
+/// The group named by a Request-URI of our domain, if any.
+pub async fn lookup(server: &Server, request_uri: &str) -> Option<Group> {
+    let uri = Uri::parse(request_uri).ok()?;
+    let sip = uri.as_sip()?;
+    if !server.is_local(&sip.host.to_string()) {
+        return None;
+    }
+    server.store.group(sip.user?).await.ok().flatten()
+}
+
+/// The local user name of `uri` (a URI or name-addr of our domain), lowercase.
+fn local_user(server: &Server, uri: &str) -> Option<String> {
+    let key = address_key(uri);
+    let (user, host) = key.split_once('@')?;
+    server.is_local(host).then(|| user.to_owned())
+}
+
+/// Whether `sender` may send into `group` (OMA: private groups admit only their members).
+pub fn may_send(server: &Server, group: &Group, sender: &str) -> bool {
+    if !group.private {
+        return true;
+    }
+    local_user(server, sender)
+        .is_some_and(|user| group.owner.eq_ignore_ascii_case(&user) || is_member(group, &user))
+}
+
+fn is_member(group: &Group, user: &str) -> bool {
+    group.members.iter().any(|m| m.eq_ignore_ascii_case(user))
+}
+
+/// Handles a MESSAGE to a Request-URI that is not an account: returns `false` without answering when
+/// the URI is not a group either (the caller answers 404), else answers it (see the module docs).
+pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
+    let msg = &request.msg;
+    let Some(group) = lookup(server, msg.request_uri().unwrap_or("")).await else {
+        return false;
+    };
+    if msg
+        .headers()
+        .any(|(name, _)| name.eq_ignore_ascii_case(CONTROLLING_HEADER))
+    {
+        let reason = "Forbidden (nested group: the request already passed a Controlling IM Function)";
+        reply::send(server, request, 403, reason, &[], None);
+        return true;
+    }
+    if address_key(sender) == address_key(&server.config.system_uri) {
+        let reason = "Forbidden (system messages are never sent into a group)";
+        reply::send(server, request, 403, reason, &[], None);
+        return true;
+    }
+    if !may_send(server, &group, sender) {
+        let reason = format!("Forbidden (not a member of the private group {})", group.name);
+        reply::send(server, request, 403, &reason, &[], None);
+        return true;
+    }
+    let sender_user = local_user(server, sender);
+    let members: Vec<String> = group
+        .members
+        .iter()
+        .filter(|m| sender_user.as_deref().is_none_or(|s| !m.eq_ignore_ascii_case(s)))
+        .cloned()
+        .collect();
+    let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
+    let tally = fan_out(server, msg, sender, &group_uri, &members).await;
+    let counts = format!(
+        "delivered {}, stored {}, refused {}",
+        tally.delivered, tally.stored, tally.refused
+    );
+    let (code, reason) = if tally.failed > 0 {
+        (
+            480,
+            format!(
+                "Temporarily Unavailable ({} cop(ies) could neither be delivered nor stored; {counts})",
+                tally.failed
+            ),
+        )
+    } else if tally.stored > 0 {
+        (202, format!("Accepted ({counts})"))
+    } else {
+        (200, format!("OK ({counts})"))
+    };
+    reply::send(server, request, code, &reason, &[], None);
+    if tally.stored > 0 {
+        super::system::send(
+            server,
+            sender,
+            format!(
+                "Your message to {group_uri} was stored for {} member(s) who are offline; they get it when they register.",
+                tally.stored
+            ),
+        );
+    }
+    true
+}
