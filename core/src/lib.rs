@@ -49,6 +49,8 @@ pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;
 pub mod msrp;
+pub mod multipart;
+pub mod resource_lists;
 pub mod rng;
 pub mod sdp;
 pub mod sim;
