@@ -2,14 +2,16 @@
 //! (live or stored), the private-group rule, privacy, the nested-group loop rule, no system messages
 //! into groups, and a storm of mutually nested groups that yields an exactly counted number of copies.
 
+mod groups_support;
 mod server_support;
+
+use groups_support::{drain, from_system, header, listen};
 
 use server_support::{config, registered, store_with_users, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::{self, sip::SipMessage, Options, Running};
+use simple_im_tokio::server::{self, Options, Running};
 use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
-use std::time::Duration;
 
 const USERS: &[(&str, &str)] = &[
     ("alice", "alice-pw"),
@@ -18,9 +20,6 @@ const USERS: &[(&str, &str)] = &[
     ("dave", "dave-pw"),
     ("erin", "erin-pw"),
 ];
-
-/// How long a test listens for copies that must not come.
-const QUIET: Duration = Duration::from_millis(400);
 
 fn group(name: &str, private: bool, members: &[&str]) -> Group {
     Group {
@@ -42,71 +41,6 @@ async fn start_with_groups(dir: &std::path::Path, extra: &str, groups: &[Group])
     server::start(config(dir, extra), Options::default(), store)
         .await
         .expect("server starts")
-}
-
-fn header<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m str> {
-    msg.headers()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-/// Every request `ua` receives within [`QUIET`] (answered 200), retransmissions (same Call-ID and
-/// CSeq) counted once.
-async fn drain(ua: &mut Ua) -> Vec<SipMessage> {
-    let mut got: Vec<SipMessage> = Vec::new();
-    while let Some(msg) = ua.incoming_within(QUIET).await {
-        let seen = got.iter().any(|m| {
-            m.call_id() == msg.call_id() && m.header(HeaderName::CSeq) == msg.header(HeaderName::CSeq)
-        });
-        if !seen {
-            got.push(msg);
-        }
-    }
-    got
-}
-
-/// A member's UA answering every request in the background (as a real client does while the
-/// sender waits for its answer), until [`Listening::stop`].
-struct Listening {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<(Ua, Vec<SipMessage>)>,
-}
-
-fn listen(mut ua: Ua) -> Listening {
-    let (stop, mut stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(async move {
-        let mut got = Vec::new();
-        loop {
-            tokio::select! {
-                _ = &mut stopped => break,
-                msg = ua.incoming_within(Duration::from_secs(3600)) => got.extend(msg),
-            }
-        }
-        // Whatever is still arriving (retransmissions included) is collected by a final drain.
-        got.extend(drain(&mut ua).await);
-        (ua, got)
-    });
-    Listening { stop, task }
-}
-
-impl Listening {
-    /// Stops listening; the UA and the distinct requests it received, system notices left out.
-    async fn stop(self) -> (Ua, Vec<SipMessage>) {
-        let _ = self.stop.send(());
-        let (ua, got) = self.task.await.expect("listener");
-        let mut distinct: Vec<SipMessage> = Vec::new();
-        for msg in got.into_iter().filter(|m| !from_system(m)) {
-            if !distinct.iter().any(|m| m.call_id() == msg.call_id()) {
-                distinct.push(msg);
-            }
-        }
-        (ua, distinct)
-    }
-}
-
-fn from_system(msg: &SipMessage) -> bool {
-    msg.header(HeaderName::From)
-        .is_some_and(|f| f.contains("sip:system@localhost"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +89,7 @@ async fn message_into_group_reaches_every_other_member_once_and_offline_ones_on_
     let to_alice = drain(&mut alice).await;
     assert_eq!(to_alice.len(), 1);
     assert!(from_system(&to_alice[0]));
-    assert!(String::from_utf8_lossy(to_alice[0].body()).contains("stored for 1 member"));
+    assert!(String::from_utf8_lossy(to_alice[0].body()).contains("stored for 1 recipient"));
 
     let mut dave = registered(&running, "dave").await;
     let copy = dave.incoming().await;
@@ -311,17 +245,40 @@ async fn storm_of_nested_groups_yields_an_exactly_counted_number_of_copies() {
     assert_eq!(answer.status(), Some(202), "{}", answer.reason());
     assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 1)");
 
+    // An exploder list naming both groups, dave, and erin again (offline, deferral on).
+    let list = "--b1\r\nContent-Type: text/plain\r\n\r\nstorm 3\r\n--b1\r\n\
+        Content-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n\
+        <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>\
+        <entry uri=\"sip:red@localhost\"/><entry uri=\"sip:blue@localhost\"/>\
+        <entry uri=\"sip:dave@localhost\"/><entry uri=\"sip:erin@localhost\"/></list></resource-lists>\r\n--b1--\r\n";
+    let answer = bob
+        .request(
+            "MESSAGE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[],
+            Some(("multipart/mixed;boundary=b1", list.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(answer.status(), Some(202), "{}", answer.reason());
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 2)");
+
     let mut received = bob_copies.len();
     assert_eq!(bob_copies.len(), 1);
-    for (member, expected) in [(alice, 0), (carol, 2), (dave, 1)] {
+    for (member, expected) in [(alice, 0), (carol, 2), (dave, 2)] {
         let (ua, copies) = member.stop().await;
         assert_eq!(copies.len(), expected, "copies to {}", ua.name);
         received += copies.len();
     }
-    assert_eq!(received, 4);
-    assert_eq!(running.server.store.pending("erin", 10).await.unwrap().len(), 1);
+    assert_eq!(received, 5);
+    // Exactly one notice per message that had stored copies, never one per copy.
+    let to_bob = drain(&mut bob).await;
+    assert!(to_bob.iter().all(from_system), "bob gets only notices");
+    assert_eq!(to_bob.len(), 2);
+    assert_eq!(running.server.store.pending("erin", 10).await.unwrap().len(), 2);
     let mut erin = registered(&running, "erin").await;
     let got = drain(&mut erin).await;
-    assert_eq!(got.len(), 1);
+    assert_eq!(got.len(), 2, "erin's two stored copies, once each");
     assert_eq!(got[0].body(), b"storm 2");
 }

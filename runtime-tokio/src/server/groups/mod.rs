@@ -39,9 +39,10 @@
 //! notice (not one per member: fan-out must not multiply notices).
 
 pub mod cli;
+pub mod exploder;
 mod pager;
 
-pub use pager::{fan_out, Outcome, Tally};
+pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
 
 use super::participating::address_key;
 use super::{reply, Request, Server};
@@ -84,24 +85,40 @@ fn is_member(group: &Group, user: &str) -> bool {
     group.members.iter().any(|m| m.eq_ignore_ascii_case(user))
 }
 
-/// Handles a MESSAGE to a Request-URI that is not an account: returns `false` without answering when
-/// the URI is not a group either (the caller answers 404), else answers it (see the module docs).
-pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
+/// The rules every request into a group or the exploder must pass (the first rows of the table in
+/// the module docs); answers the 403 and returns `false` when one fails.
+pub fn passes_rules(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
     let msg = &request.msg;
-    let Some(group) = lookup(server, msg.request_uri().unwrap_or("")).await else {
-        return false;
-    };
     if msg
         .headers()
         .any(|(name, _)| name.eq_ignore_ascii_case(CONTROLLING_HEADER))
     {
         let reason = "Forbidden (nested group: the request already passed a Controlling IM Function)";
         reply::send(server, request, 403, reason, &[], None);
-        return true;
+        return false;
     }
     if address_key(sender) == address_key(&server.config.system_uri) {
         let reason = "Forbidden (system messages are never sent into a group)";
         reply::send(server, request, 403, reason, &[], None);
+        return false;
+    }
+    true
+}
+
+/// Handles a MESSAGE to a Request-URI that is not an account: returns `false` without answering when
+/// the URI is neither the URI-list service nor a group (the caller answers 404), else answers it (see
+/// the module docs).
+pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
+    let msg = &request.msg;
+    let request_uri = msg.request_uri().unwrap_or("");
+    if exploder::is_exploder(server, request_uri) {
+        exploder::message(server, request, sender).await;
+        return true;
+    }
+    let Some(group) = lookup(server, request_uri).await else {
+        return false;
+    };
+    if !passes_rules(server, request, sender) {
         return true;
     }
     if !may_send(server, &group, sender) {
@@ -118,6 +135,13 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
         .collect();
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
     let tally = fan_out(server, msg, sender, &group_uri, &members).await;
+    answer(server, request, sender, &group_uri, tally);
+    true
+}
+
+/// Answers the sender once every copy has its outcome (200/202/480 with the counts), and sends the
+/// one system notice when copies were stored.
+pub fn answer(server: &Arc<Server>, request: &Request, sender: &str, target_uri: &str, tally: Tally) {
     let counts = format!(
         "delivered {}, stored {}, refused {}",
         tally.delivered, tally.stored, tally.refused
@@ -141,10 +165,9 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
             server,
             sender,
             format!(
-                "Your message to {group_uri} was stored for {} member(s) who are offline; they get it when they register.",
+                "Your message to {target_uri} was stored for {} recipient(s) who are offline; they get it when they register.",
                 tally.stored
             ),
         );
     }
-    true
 }

@@ -57,16 +57,33 @@ pub async fn fan_out(
     members: &[String],
 ) -> Tally {
     let privacy = participating::wants_privacy(msg);
-    let mut copies = JoinSet::new();
-    for member in members {
-        let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
-        copy.extra_headers
-            .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
+    let copies = members
+        .iter()
+        .map(|member| {
+            let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
+            copy.extra_headers
+                .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
+            copy
+        })
+        .collect();
+    fan_out_copies(server, msg, sender, copies).await
+}
+
+/// Delivers (or stores) every prepared copy in parallel and waits for every outcome. `msg` is the
+/// request the copies came from (policy checks and charging records read it).
+pub async fn fan_out_copies(
+    server: &Arc<Server>,
+    msg: &SipMessage,
+    sender: &str,
+    copies: Vec<NewDeferred>,
+) -> Tally {
+    let mut tasks = JoinSet::new();
+    for copy in copies {
         let server = server.clone();
         let msg = msg.clone();
         let sender = sender.to_owned();
-        let member = member.clone();
-        copies.spawn(async move {
+        tasks.spawn(async move {
+            let member = copy.recipient.clone();
             let outcome = deliver_copy(&server, &msg, &sender, copy).await;
             let (event, status) = match outcome {
                 Outcome::Delivered => (Event::Delivered, 200),
@@ -82,7 +99,7 @@ pub async fn fan_out(
         });
     }
     let mut tally = Tally::default();
-    while let Some(done) = copies.join_next().await {
+    while let Some(done) = tasks.join_next().await {
         tally.add(done.unwrap_or(Outcome::Failed));
     }
     tally
@@ -101,7 +118,17 @@ async fn deliver_copy(server: &Arc<Server>, msg: &SipMessage, sender: &str, copy
     let policy = server.store.policy(&member).await.unwrap_or_default();
     let allowed = server.options.allowed_content_types.as_deref();
     let domain = &server.config.domain;
-    if let Err(refusal) = participating::check(&policy, &server.config.limits, allowed, domain, sender, msg) {
+    // The copy's own content is checked: a URI-list copy is smaller than the request that listed it.
+    let refusal = participating::check_sender(&policy, sender).and_then(|()| {
+        participating::check_content(
+            &server.config.limits,
+            allowed,
+            domain,
+            &copy.content_type,
+            copy.body.len(),
+        )
+    });
+    if let Err(refusal) = refusal {
         return Outcome::Refused(refusal.code);
     }
     let bindings = server.location.lookup(&member);
