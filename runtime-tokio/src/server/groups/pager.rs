@@ -108,11 +108,13 @@ pub async fn fan_out_copies(
 /// One member's copy: the outcome table of the module docs, row by row.
 async fn deliver_copy(server: &Arc<Server>, msg: &SipMessage, sender: &str, copy: NewDeferred) -> Outcome {
     let member = copy.recipient.clone();
-    if server.store.group(&member).await.ok().flatten().is_some() {
-        // The copy carries CONTROLLING_HEADER; the nested group would refuse it (the OMA rule).
-        return Outcome::Refused(403);
-    }
+    // Accounts first, as in pager routing (an account shadows a group of the same name); the account
+    // lookup is cached, so a fan-out to users never waits for a database read.
     if !matches!(server.store.user(&member).await, Ok(Some(_))) {
+        if server.store.group(&member).await.ok().flatten().is_some() {
+            // The copy carries CONTROLLING_HEADER; the nested group would refuse it (the OMA rule).
+            return Outcome::Refused(403);
+        }
         return Outcome::Refused(404);
     }
     let policy = server.store.policy(&member).await.unwrap_or_default();
