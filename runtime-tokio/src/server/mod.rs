@@ -8,6 +8,8 @@
 //!        MESSAGE  -> pager: proxy auth (407), Participating policy (403/413/415, privacy)
 //!                    -> proxy to every contact (parallel fork, first 2xx wins)
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
+//!                    -> not an account: a group or the URI-list service (groups, the Controlling
+//!                       IM Function: one copy per member/recipient, delivered or stored)
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
 //!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
 //!        OPTIONS  -> 200 with Allow

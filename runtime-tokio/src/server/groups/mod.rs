@@ -4,8 +4,10 @@
 //!
 //! ## Pager mode into a group
 //!
-//! A MESSAGE whose Request-URI names no account of the domain is offered to [`message`]; when the name
-//! is a group, the request is answered here, after these checks, in order:
+//! A MESSAGE whose Request-URI names no account of the domain is offered to [`message`]. The bare
+//! domain URI and `exploder@DOMAIN` are the URI-list service ([`exploder`], RFC 5365), which shares
+//! the first two checks below and the fan-out; when the name is a group, the request is answered
+//! here, after these checks, in order:
 //!
 //! | check | answer |
 //! |---|---|
