@@ -45,6 +45,7 @@
 extern crate std;
 
 pub mod client;
+pub mod conference_info;
 pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;
