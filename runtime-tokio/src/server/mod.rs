@@ -114,6 +114,8 @@ pub struct Server {
     pub publications: publish::Publications,
     /// INVITE transactions of the proxy.
     pub invites: invite::Invites,
+    /// Group chats: participants and conference-event subscriptions.
+    pub focus: groups::focus::Focus,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -157,6 +159,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         deliveries: deferred::Deliveries::default(),
         publications: publish::Publications::default(),
         invites: invite::Invites::default(),
+        focus: groups::focus::Focus::default(),
     });
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
@@ -210,6 +213,13 @@ impl Server {
                 "REGISTER" => registrar::register(&server, &request).await,
                 "MESSAGE" => pager::message(&server, &request).await,
                 "PUBLISH" => publish::publish(&server, &request).await,
+                "SUBSCRIBE" => groups::conference::subscribe(&server, &request).await,
+                "BYE" => {
+                    if !groups::focus::bye(&server, &request).await {
+                        let reason = "Call/Transaction Does Not Exist";
+                        reply::send(&server, &request, 481, reason, &[], None);
+                    }
+                }
                 "OPTIONS" => reply::send(
                     &server,
                     &request,

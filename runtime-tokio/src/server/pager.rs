@@ -134,7 +134,7 @@ fn from_trusted_core(server: &Server, request: &Request) -> bool {
 }
 
 /// The sender's URI, or `None` after answering (407 challenge, 403).
-async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
+pub(crate) async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
     let msg = &request.msg;
     let from = msg.from()?;
     if from_trusted_core(server, request) {

@@ -41,12 +41,15 @@
 //! notice (not one per member: fan-out must not multiply notices).
 
 pub mod cli;
+pub mod conference;
 pub mod exploder;
+pub mod focus;
 mod pager;
 
 pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
 
 use super::participating::address_key;
+use super::sip::SipMessage;
 use super::{reply, Request, Server};
 use crate::store::Group;
 use simple_im_core::sip::Uri;
@@ -88,23 +91,31 @@ fn is_member(group: &Group, user: &str) -> bool {
 }
 
 /// The rules every request into a group or the exploder must pass (the first rows of the table in
-/// the module docs); answers the 403 and returns `false` when one fails.
-pub fn passes_rules(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
-    let msg = &request.msg;
+/// the module docs): `Err` with the status and reason to answer when one fails.
+pub fn passes_invite_rules(server: &Server, msg: &SipMessage, sender: &str) -> Result<(), (u16, String)> {
     if msg
         .headers()
         .any(|(name, _)| name.eq_ignore_ascii_case(CONTROLLING_HEADER))
     {
         let reason = "Forbidden (nested group: the request already passed a Controlling IM Function)";
-        reply::send(server, request, 403, reason, &[], None);
-        return false;
+        return Err((403, reason.to_owned()));
     }
     if address_key(sender) == address_key(&server.config.system_uri) {
         let reason = "Forbidden (system messages are never sent into a group)";
-        reply::send(server, request, 403, reason, &[], None);
-        return false;
+        return Err((403, reason.to_owned()));
     }
-    true
+    Ok(())
+}
+
+/// [`passes_invite_rules`] for a non-INVITE request: answers the refusal and returns `false`.
+pub fn passes_rules(server: &Arc<Server>, request: &Request, sender: &str) -> bool {
+    match passes_invite_rules(server, &request.msg, sender) {
+        Ok(()) => true,
+        Err((code, reason)) => {
+            reply::send(server, request, code, &reason, &[], None);
+            false
+        }
+    }
 }
 
 /// Handles a MESSAGE to a Request-URI that is not an account: returns `false` without answering when
