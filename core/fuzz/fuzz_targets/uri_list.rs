@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(len) = write_history(data, &mut out) {
         let written: Vec<_> = entries(&out[..len]).collect();
         assert!(written.iter().all(Result::is_ok), "a written history reads back");
-        assert!(written.len() <= visible, "a history never shows more than the list");
+        assert!(
+            written.len() <= visible,
+            "a history never shows more than the list"
+        );
     }
 });

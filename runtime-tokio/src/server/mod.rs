@@ -11,6 +11,7 @@
 //!                    -> not an account: a group or the URI-list service (groups, the Controlling
 //!                       IM Function: one copy per member/recipient, delivered or stored)
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
+//!        SUBSCRIBE -> conference event package of a group (groups::conference)
 //!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event

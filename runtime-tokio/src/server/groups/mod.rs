@@ -2,6 +2,9 @@
 //! `sip:NAME@DOMAIN` whose members and policy are kept in the store (`simple-im group ...` until the
 //! XDMS holds group documents).
 //!
+//! Modules: [`pager`](fan_out) (this page), [`exploder`] (RFC 5365 URI lists), [`focus`] (joining and
+//! leaving with INVITE/BYE), [`conference`] (RFC 4575 subscriptions), [`cli`].
+//!
 //! ## Pager mode into a group
 //!
 //! A MESSAGE whose Request-URI names no account of the domain is offered to [`message`]. The bare
