@@ -221,13 +221,14 @@ fn group(
             member,
         } => cli::cli_add(
             &config,
-            cli::NewGroup {
+            simple_im_tokio::store::Group {
                 name,
                 owner,
                 private,
                 may_invite: simple_im_tokio::store::InvitePolicy::parse(&invite).unwrap_or_default(),
                 max_participants,
                 members: member,
+                created: simple_im_tokio::store::UnixMillis::now(),
             },
         ),
         GroupAction::List => cli::cli_list(&config),

@@ -2,8 +2,8 @@
 //! member order, the maximum enforced, names shared with accounts refused, unknown owners refused.
 
 use simple_im_tokio::config::Config;
-use simple_im_tokio::server::groups::cli::{cli_add, cli_list, cli_member, cli_remove, NewGroup};
-use simple_im_tokio::store::{InvitePolicy, SqliteStore, Store, StoreError};
+use simple_im_tokio::server::groups::cli::{cli_add, cli_list, cli_member, cli_remove};
+use simple_im_tokio::store::{Group, InvitePolicy, SqliteStore, Store, StoreError, UnixMillis};
 use simple_im_tokio::users::{cli_add as add_user, CliError};
 
 fn setup() -> (tempfile::TempDir, Config) {
@@ -15,14 +15,15 @@ fn setup() -> (tempfile::TempDir, Config) {
     (dir, config)
 }
 
-fn new_group(name: &str, max: u32, members: &[&str]) -> NewGroup {
-    NewGroup {
+fn new_group(name: &str, max: u32, members: &[&str]) -> Group {
+    Group {
         name: name.into(),
         owner: "alice".into(),
         private: true,
         may_invite: InvitePolicy::Members,
         max_participants: max,
         members: members.iter().map(|m| (*m).to_owned()).collect(),
+        created: UnixMillis::now(),
     }
 }
 

@@ -215,11 +215,9 @@ impl Server {
                 "MESSAGE" => pager::message(&server, &request).await,
                 "PUBLISH" => publish::publish(&server, &request).await,
                 "SUBSCRIBE" => groups::conference::subscribe(&server, &request).await,
-                "BYE" => {
-                    if !groups::focus::bye(&server, &request).await {
-                        let reason = "Call/Transaction Does Not Exist";
-                        reply::send(&server, &request, 481, reason, &[], None);
-                    }
+                // A BYE ending a group-chat participant's dialog; any other is refused as before.
+                "BYE" if groups::focus::is_participant_dialog(&server, &request.msg) => {
+                    groups::focus::bye(&server, &request).await;
                 }
                 "OPTIONS" => reply::send(
                     &server,

@@ -3,51 +3,29 @@
 //! seen by the next MESSAGE).
 
 use crate::config::Config;
-use crate::store::{Group, InvitePolicy, SqliteStore, Store, StoreError, UnixMillis};
+use crate::store::{Group, SqliteStore, Store, StoreError};
 use crate::users::{block_on, validate_user_name, CliError};
 
-/// What `simple-im group add` creates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewGroup {
-    /// The group's name: the user part of its URI.
-    pub name: String,
-    /// The owning user.
-    pub owner: String,
-    /// Only members may send into (or join) a private group.
-    pub private: bool,
-    /// Who may invite others (session mode).
-    pub may_invite: InvitePolicy,
-    /// The most members (0: no limit).
-    pub max_participants: u32,
-    /// The first members.
-    pub members: Vec<String>,
-}
-
-/// `simple-im group add NAME --owner USER ...`: returns the line to print.
-pub fn cli_add(config: &Config, new: NewGroup) -> Result<String, CliError> {
-    validate_user_name(&new.name).map_err(CliError::InvalidName)?;
-    for member in &new.members {
+/// `simple-im group add NAME --owner USER ...`: creates `group` (its members included); returns the
+/// line to print.
+pub fn cli_add(config: &Config, group: Group) -> Result<String, CliError> {
+    validate_user_name(&group.name).map_err(CliError::InvalidName)?;
+    for member in &group.members {
         validate_user_name(member).map_err(CliError::InvalidName)?;
     }
-    let store = SqliteStore::open(&config.data_dir)?;
-    if new.max_participants > 0 && new.members.len() > new.max_participants as usize {
+    if group.max_participants > 0 && group.members.len() > group.max_participants as usize {
         return Err(CliError::Store(StoreError::GroupFull {
-            group: new.name,
-            max: new.max_participants,
+            group: group.name,
+            max: group.max_participants,
         }));
     }
-    let uri = format!("sip:{}@{}", new.name, config.domain);
-    let group = Group {
-        name: new.name.clone(),
-        owner: new.owner,
-        private: new.private,
-        may_invite: new.may_invite,
-        max_participants: new.max_participants,
-        members: new.members,
-        created: UnixMillis::now(),
-    };
+    let store = SqliteStore::open(&config.data_dir)?;
+    let line = format!(
+        "added group {} (sip:{}@{})\n",
+        group.name, group.name, config.domain
+    );
     block_on(store.add_group(group))??;
-    Ok(format!("added group {} ({uri})\n", new.name))
+    Ok(line)
 }
 
 /// `simple-im group list`: one line per group,

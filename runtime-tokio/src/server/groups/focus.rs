@@ -224,6 +224,11 @@ pub fn ack(server: &Arc<Server>, msg: &SipMessage) -> bool {
     }
 }
 
+/// Whether `msg` (a BYE) belongs to a participant's dialog with the focus.
+pub fn is_participant_dialog(server: &Server, msg: &SipMessage) -> bool {
+    server.focus.find(msg.call_id()).is_some()
+}
+
 /// A BYE: when it ends a participant's dialog, answers 200, removes the participant and tells the
 /// subscribers; `false` (nothing sent) otherwise.
 pub async fn bye(server: &Arc<Server>, request: &Request) -> bool {
