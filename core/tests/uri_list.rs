@@ -152,3 +152,50 @@ fn invalid_lists_get_specific_errors() {
         MultipartError::NoDelimiter
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fuzz target's properties (`core/fuzz/fuzz_targets/uri_list.rs`) over inputs near the vectors:
+    /// never a panic, and a written history reads back with no more entries than the list shows.
+    fn check(data: &[u8]) {
+        for part in multipart::parts(data, "boundary1").into_iter().flatten().take(64) {
+            let Ok(part) = part else { break };
+            let _ = (part.media_type(), part.disposition());
+        }
+        let visible = entries(data)
+            .map_while(Result::ok)
+            .filter(|e| e.copy_control != CopyControl::Bcc)
+            .count();
+        let mut out = [0u8; 8192];
+        if let Ok(len) = write_history(data, &mut out) {
+            let written: Vec<_> = entries(&out[..len]).collect();
+            assert!(written.iter().all(Result::is_ok));
+            assert!(written.len() <= visible);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_vectors_never_panic(
+            which in 0usize..3,
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let source = [FIG2_MESSAGE, FIG2_LIST, FIG3_HISTORY][which];
+            let mut data = source.to_vec();
+            for (at, byte) in edits {
+                let i = at.index(data.len());
+                data[i] = byte;
+            }
+            data.truncate(cut.index(data.len() + 1));
+            check(&data);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            check(&data);
+        }
+    }
+}
