@@ -45,10 +45,13 @@
 extern crate std;
 
 pub mod client;
+pub mod conference_info;
 pub mod cpim;
 pub mod imdn;
 pub(crate) mod log;
 pub mod msrp;
+pub mod multipart;
+pub mod resource_lists;
 pub mod rng;
 pub mod sdp;
 pub mod sim;

@@ -58,6 +58,65 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage pre-defined groups (chat URIs sip:NAME@DOMAIN of the Controlling IM Function).
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupAction {
+    /// Create a group owned by a user.
+    Add {
+        /// The group name (the user part of sip:NAME@DOMAIN); must not be a user name.
+        name: String,
+        /// The owning user.
+        #[arg(long)]
+        owner: String,
+        /// Only members may send into or join the group (others get 403).
+        #[arg(long)]
+        private: bool,
+        /// Who may invite others: `owner` or `members`.
+        #[arg(long, default_value = "owner", value_parser = ["owner", "members"])]
+        invite: String,
+        /// The most members (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_participants: u32,
+        /// A first member (a user name, or another group's name); repeatable.
+        #[arg(long, value_name = "NAME")]
+        member: Vec<String>,
+    },
+    /// List groups: name, owner, public/private, invite policy, maximum, members.
+    List,
+    /// Remove a group.
+    Remove {
+        /// The group name.
+        name: String,
+    },
+    /// Add or remove a member.
+    Member {
+        #[command(subcommand)]
+        action: MemberAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MemberAction {
+    /// Add a member (refused past the group's maximum).
+    Add {
+        /// The group name.
+        group: String,
+        /// The member (a user name, or another group's name).
+        member: String,
+    },
+    /// Remove a member.
+    Remove {
+        /// The group name.
+        group: String,
+        /// The member.
+        member: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +194,61 @@ fn main() -> ExitCode {
             }
         }
         Command::User { action } => user(cli.config.as_deref(), cli.data.as_deref(), action),
+        Command::Group { action } => group(cli.config.as_deref(), cli.data.as_deref(), action),
+    }
+}
+
+fn group(
+    config_file: Option<&std::path::Path>,
+    data: Option<&std::path::Path>,
+    action: GroupAction,
+) -> ExitCode {
+    use simple_im_tokio::server::groups::cli;
+    let config = match Config::load(config_file, data) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("simple-im group: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = match action {
+        GroupAction::Add {
+            name,
+            owner,
+            private,
+            invite,
+            max_participants,
+            member,
+        } => cli::cli_add(
+            &config,
+            simple_im_tokio::store::Group {
+                name,
+                owner,
+                private,
+                may_invite: simple_im_tokio::store::InvitePolicy::parse(&invite).unwrap_or_default(),
+                max_participants,
+                members: member,
+                created: simple_im_tokio::store::UnixMillis::now(),
+            },
+        ),
+        GroupAction::List => cli::cli_list(&config),
+        GroupAction::Remove { name } => cli::cli_remove(&config, &name),
+        GroupAction::Member {
+            action: MemberAction::Add { group, member },
+        } => cli::cli_member(&config, &group, &member, true),
+        GroupAction::Member {
+            action: MemberAction::Remove { group, member },
+        } => cli::cli_member(&config, &group, &member, false),
+    };
+    match outcome {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("simple-im group: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

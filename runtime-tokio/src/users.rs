@@ -199,7 +199,7 @@ impl From<ConfigError> for CliError {
 
 /// Runs one store operation to completion for a synchronous caller. It runs on a scoped thread with its
 /// own current-thread runtime, so it works whether or not the caller is inside a Tokio runtime.
-fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> Result<T, CliError> {
+pub(crate) fn block_on<T: Send>(future: impl Future<Output = T> + Send) -> Result<T, CliError> {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {

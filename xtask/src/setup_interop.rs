@@ -12,10 +12,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Debian packages and the executable each one provides (checked to decide whether to install).
-pub const APT_PACKAGES: [(&str, &str); 3] = [
+pub const APT_PACKAGES: [(&str, &str); 4] = [
     ("sip-tester", "sipp"),
     ("kamailio", "kamailio"),
     ("tshark", "tshark"),
+    ("libxml2-utils", "xmllint"),
 ];
 
 /// The pinned Python requirements of the interop tests (pjsua2-python).

@@ -197,6 +197,15 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     if names == ["pager"] {
         return crate::bench_pager::run(quick);
     }
+    if names == ["groups"] {
+        // A plain bench binary that prints fan-out percentiles and rates itself (see its docs).
+        let mut cmd = cargo();
+        cmd.args(["bench", "--package", "simple-im-tokio", "--bench", "groups"]);
+        if quick {
+            cmd.args(["--", "--quick"]);
+        }
+        return run(&mut cmd);
+    }
     let selected: Vec<&(&str, &str)> = if names.is_empty() {
         BENCHES.iter().collect()
     } else {

@@ -70,6 +70,46 @@ pub fn message_id(msg: &SipMessage) -> String {
 /// Stores a MESSAGE for `recipient` and answers it (202, or the failure).
 pub async fn defer(server: &Arc<Server>, request: &Request, sender: &str, recipient: &str, privacy: bool) {
     let msg = &request.msg;
+    let new = stored_copy(server, msg, sender, recipient, privacy);
+    match server.store.enqueue(new, server.config.limits.quota()).await {
+        Ok(outcome) => {
+            if let Enqueued::Stored(_) = outcome {
+                super::pager::record(server, Event::Deferred, sender, recipient, msg, 202);
+            }
+            reply::send(server, request, 202, "Accepted", &[], None);
+            if let Enqueued::Stored(_) = outcome {
+                system::message_stored(server, sender, recipient);
+            }
+        }
+        Err(StoreError::QuotaExceeded { .. }) => {
+            super::pager::record(server, Event::Rejected, sender, recipient, msg, 480);
+            let reason = "Temporarily Unavailable (the recipient's deferred-message store is full)";
+            reply::send(server, request, 480, reason, &[], None);
+        }
+        Err(_) => {
+            super::pager::record(server, Event::Rejected, sender, recipient, msg, 500);
+            reply::send(
+                server,
+                request,
+                500,
+                "Server Internal Error (message not stored)",
+                &[],
+                None,
+            );
+        }
+    }
+}
+
+/// The message to store for `recipient`: the headers worth replaying (anonymised when `privacy`),
+/// Date, Content-Type and the body as received, with the configured expiry. Also what the group
+/// fan-out ([`super::groups`]) stores or delivers per member.
+pub fn stored_copy(
+    server: &Server,
+    msg: &SipMessage,
+    sender: &str,
+    recipient: &str,
+    privacy: bool,
+) -> NewDeferred {
     let now = UnixMillis::now();
     let expiry = u64::try_from(server.config.limits.deferred_expiry().as_millis()).unwrap_or(u64::MAX);
     let mut extra_headers = Vec::new();
@@ -102,33 +142,7 @@ pub async fn defer(server: &Arc<Server>, request: &Request, sender: &str, recipi
         submitted: now,
         expires: now.plus_millis(expiry),
     };
-    match server.store.enqueue(new, server.config.limits.quota()).await {
-        Ok(outcome) => {
-            if let Enqueued::Stored(_) = outcome {
-                super::pager::record(server, Event::Deferred, sender, recipient, msg, 202);
-            }
-            reply::send(server, request, 202, "Accepted", &[], None);
-            if let Enqueued::Stored(_) = outcome {
-                system::message_stored(server, sender, recipient);
-            }
-        }
-        Err(StoreError::QuotaExceeded { .. }) => {
-            super::pager::record(server, Event::Rejected, sender, recipient, msg, 480);
-            let reason = "Temporarily Unavailable (the recipient's deferred-message store is full)";
-            reply::send(server, request, 480, reason, &[], None);
-        }
-        Err(_) => {
-            super::pager::record(server, Event::Rejected, sender, recipient, msg, 500);
-            reply::send(
-                server,
-                request,
-                500,
-                "Server Internal Error (message not stored)",
-                &[],
-                None,
-            );
-        }
-    }
+    new
 }
 
 /// A user's command to the Deferred Messaging function, sent as a text MESSAGE to the system URI
@@ -227,7 +241,7 @@ async fn push_one(server: &Arc<Server>, user: &str, stored: &DeferredMessage) ->
         return false;
     };
     let branch = proxy::new_branch();
-    let Some(bytes) = build_stored(server, stored, &binding.uri, &binding.flow, &branch) else {
+    let Some(bytes) = build_stored(server, &stored.message, &binding.uri, &binding.flow, &branch) else {
         return false;
     };
     match server
@@ -258,14 +272,13 @@ fn charge(server: &Server, event: Event, stored: &DeferredMessage, status: u16) 
 
 /// The MESSAGE that delivers a stored message: a new transaction (fresh Call-ID) carrying the stored
 /// From/To and headers, the original Date, and the body exactly as received.
-fn build_stored(
+pub(crate) fn build_stored(
     server: &Server,
-    stored: &DeferredMessage,
+    m: &NewDeferred,
     uri: &str,
     flow: &super::transport::Flow,
     branch: &str,
 ) -> Option<Bytes> {
-    let m = &stored.message;
     let local = server.transactions.transports().local_addr(flow);
     let mut buf = vec![
         0u8;

@@ -8,7 +8,10 @@
 //!        MESSAGE  -> pager: proxy auth (407), Participating policy (403/413/415, privacy)
 //!                    -> proxy to every contact (parallel fork, first 2xx wins)
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
+//!                    -> not an account: a group or the URI-list service (groups, the Controlling
+//!                       IM Function: one copy per member/recipient, delivered or stored)
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
+//!        SUBSCRIBE -> conference event package of a group (groups::conference)
 //!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
@@ -21,6 +24,7 @@ pub mod auth;
 pub mod charging;
 pub mod deferred;
 pub mod deferred_session;
+pub mod groups;
 pub mod imdn;
 pub mod invite;
 pub mod location;
@@ -114,6 +118,8 @@ pub struct Server {
     pub invites: invite::Invites,
     /// The Deferred Messaging function for session mode.
     pub deferred_sessions: deferred_session::DeferredSessions,
+    /// Group chats: participants and conference-event subscriptions.
+    pub focus: groups::focus::Focus,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -162,6 +168,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         publications: publish::Publications::default(),
         invites: invite::Invites::default(),
         deferred_sessions,
+        focus: groups::focus::Focus::default(),
     });
     deferred_session::DeferredSessions::serve(Arc::downgrade(&server), msrp_listener);
     let _ = cell.set(Arc::downgrade(&server));
@@ -218,6 +225,11 @@ impl Server {
                 "REGISTER" => registrar::register(&server, &request).await,
                 "MESSAGE" => pager::message(&server, &request).await,
                 "PUBLISH" => publish::publish(&server, &request).await,
+                "SUBSCRIBE" => groups::conference::subscribe(&server, &request).await,
+                // A BYE ending a group-chat participant's dialog; any other is refused as before.
+                "BYE" if groups::focus::is_participant_dialog(&server, &request.msg) => {
+                    groups::focus::bye(&server, &request).await;
+                }
                 "OPTIONS" => reply::send(
                     &server,
                     &request,

@@ -5,7 +5,8 @@
 //! | our own Via with our branch prefix already present | 482 Loop Detected |
 //! | Max-Forwards exhausted | 483 Too Many Hops |
 //! | Request-URI is the system URI | a deferred-messaging command ([`deferred::command`]) |
-//! | Request-URI not a user of our domain (by name, else by display name) | 404 |
+//! | Request-URI not a user of our domain (by name, else by display name) but a group | the Controlling IM Function ([`super::groups`]) |
+//! | Request-URI neither a user nor a group | 404 |
 //! | sender of our domain without (valid) Proxy-Authorization, unless from a trusted core | 407 / 403 |
 //! | Participating policy ([`super::participating`]) | 403 / 413 / 415 |
 //! | recipient registered and not storing pager messages | forwarded to every contact; the first 2xx is relayed |
@@ -46,6 +47,10 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
         return;
     }
     let Some(recipient) = recipient(server, msg).await else {
+        // Not an account: a group URI is the Controlling IM Function's.
+        if super::groups::message(server, request, &sender).await {
+            return;
+        }
         reject(
             server,
             request,
@@ -129,7 +134,7 @@ fn from_trusted_core(server: &Server, request: &Request) -> bool {
 }
 
 /// The sender's URI, or `None` after answering (407 challenge, 403).
-async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
+pub(crate) async fn identify(server: &Arc<Server>, request: &Request) -> Option<String> {
     let msg = &request.msg;
     let from = msg.from()?;
     if from_trusted_core(server, request) {

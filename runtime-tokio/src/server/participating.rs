@@ -77,8 +77,36 @@ pub fn check(
     msg: &SipMessage,
 ) -> Result<(), Refusal> {
     check_sender(policy, sender)?;
+    let content_type = msg.header(HeaderName::ContentType).unwrap_or("");
+    check_content(limits, allowed_types, domain, content_type, msg.body().len())
+}
+
+/// The recipient's barring, block and grant lists applied to `sender` (a URI) alone: what holds for
+/// sessions too, and what a group copy (whose content differs from the request's) is checked against
+/// before [`check_content`].
+pub fn check_sender(policy: &UserPolicy, sender: &str) -> Result<(), Refusal> {
+    if policy.incoming_barred {
+        return Err(Refusal::forbidden("Incoming IM barred by the recipient"));
+    }
+    if listed(&policy.blocked, sender) {
+        return Err(Refusal::forbidden("Blocked by the recipient"));
+    }
+    if !policy.granted.is_empty() && !listed(&policy.granted, sender) {
+        return Err(Refusal::forbidden("Sender not on the recipient's grant list"));
+    }
+    Ok(())
+}
+
+/// The server's size limit and allowed content types for a body of `body_len` bytes.
+pub fn check_content(
+    limits: &Limits,
+    allowed_types: Option<&[String]>,
+    domain: &str,
+    content_type: &str,
+    body_len: usize,
+) -> Result<(), Refusal> {
     let max = limits.max_pager_body_bytes;
-    if u64::try_from(msg.body().len()).unwrap_or(u64::MAX) > max {
+    if u64::try_from(body_len).unwrap_or(u64::MAX) > max {
         return Err(Refusal {
             code: 413,
             reason: format!("Request Entity Too Large (maximum {max} bytes)"),
@@ -89,7 +117,6 @@ pub fn check(
         });
     }
     if let Some(allowed) = allowed_types {
-        let content_type = msg.header(HeaderName::ContentType).unwrap_or("");
         let essence = content_type
             .split(';')
             .next()
@@ -103,21 +130,6 @@ pub fn check(
                 headers: vec![("Accept", allowed.join(", "))],
             });
         }
-    }
-    Ok(())
-}
-
-/// Applies the recipient's barring, block and grant lists to `sender` (a URI): the part of
-/// [`check`] that holds for sessions too.
-pub fn check_sender(policy: &UserPolicy, sender: &str) -> Result<(), Refusal> {
-    if policy.incoming_barred {
-        return Err(Refusal::forbidden("Incoming IM barred by the recipient"));
-    }
-    if listed(&policy.blocked, sender) {
-        return Err(Refusal::forbidden("Blocked by the recipient"));
-    }
-    if !policy.granted.is_empty() && !listed(&policy.granted, sender) {
-        return Err(Refusal::forbidden("Sender not on the recipient's grant list"));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! The server's durable state behind one trait: user accounts, per-user policy, and the Deferred
-//! Messaging function's queue of stored pager messages.
+//! The server's durable state behind one trait: user accounts, per-user policy, the Deferred
+//! Messaging function's queue of stored pager messages, and the pre-defined groups of the Controlling
+//! IM Function.
 //!
 //! Registrations are not here: they are soft state that clients refresh, kept in memory by the registrar.
 //!
@@ -40,8 +41,8 @@ mod types;
 
 pub use sqlite::{SqliteStore, DB_FILE_NAME, SCHEMA_VERSION};
 pub use types::{
-    Credentials, DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, QuotaLimit, StoreError,
-    UnixMillis, User, UserPolicy,
+    Credentials, DeferredId, DeferredMessage, Enqueued, Group, InvitePolicy, NewDeferred, NewUser, Quota,
+    QuotaLimit, StoreError, UnixMillis, User, UserPolicy,
 };
 
 use std::future::Future;
@@ -113,4 +114,20 @@ pub trait Store: Send + Sync {
     /// Up to `max` bytes of a pending session-mode message from the 0-based `offset` on, and its
     /// total size (0 when it is no longer pending).
     fn session_body(&self, id: DeferredId, offset: u64, max: usize) -> StoreFuture<'_, (Vec<u8>, u64)>;
+
+    /// Creates a pre-defined group (with the members it lists); fails with [`StoreError::GroupExists`]
+    /// when the name is a group or an account already, [`StoreError::NoSuchUser`] for an unknown owner.
+    fn add_group(&self, group: Group) -> StoreFuture<'_, ()>;
+    /// Deletes a group; fails with [`StoreError::NoSuchGroup`] when there is none.
+    fn remove_group(&self, name: &str) -> StoreFuture<'_, ()>;
+    /// The group with this name as last committed (not cached: a change by `simple-im group` is seen
+    /// by the next lookup).
+    fn group(&self, name: &str) -> StoreFuture<'_, Option<Group>>;
+    /// All groups, ordered by name.
+    fn groups(&self) -> StoreFuture<'_, Vec<Group>>;
+    /// Adds a member (a user or group name) atomically against the maximum; `Ok(false)` when it was a
+    /// member already. Fails with [`StoreError::GroupFull`] or [`StoreError::NoSuchGroup`].
+    fn add_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool>;
+    /// Removes a member; `Ok(false)` when it was not a member. Fails with [`StoreError::NoSuchGroup`].
+    fn remove_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool>;
 }

@@ -179,6 +179,17 @@ pub enum StoreError {
     Database(String),
     /// The store was shut down (its writer thread is gone); nothing was written.
     Closed,
+    /// `add_group` with a name that is already a group or an account.
+    GroupExists(String),
+    /// An operation on a group that does not exist.
+    NoSuchGroup(String),
+    /// Adding a member would exceed the group's maximum number of participants.
+    GroupFull {
+        /// The group.
+        group: String,
+        /// Its maximum number of participants.
+        max: u32,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -200,11 +211,68 @@ impl fmt::Display for StoreError {
             StoreError::Open(reason) => write!(f, "cannot open the store: {reason}"),
             StoreError::Database(reason) => write!(f, "database error: {reason}"),
             StoreError::Closed => write!(f, "the store is shut down; the operation was not performed"),
+            StoreError::GroupExists(name) => {
+                write!(f, "'{name}' is already a group or a user; choose another group name")
+            }
+            StoreError::NoSuchGroup(name) => write!(f, "no group named '{name}' (see `simple-im group list`)"),
+            StoreError::GroupFull { group, max } => {
+                write!(f, "group '{group}' already has its maximum of {max} participants")
+            }
         }
     }
 }
 
 impl std::error::Error for StoreError {}
+
+/// Who may invite others into a pre-defined group's chat (OMA IM group policy; kept for session mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InvitePolicy {
+    /// Only the owner.
+    #[default]
+    Owner,
+    /// Any member.
+    Members,
+}
+
+impl InvitePolicy {
+    /// The stored and printed form: `owner` or `members`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitePolicy::Owner => "owner",
+            InvitePolicy::Members => "members",
+        }
+    }
+
+    /// Parses [`InvitePolicy::as_str`]'s forms.
+    pub fn parse(text: &str) -> Option<InvitePolicy> {
+        match text {
+            "owner" => Some(InvitePolicy::Owner),
+            "members" => Some(InvitePolicy::Members),
+            _ => None,
+        }
+    }
+}
+
+/// A pre-defined group (a chat URI `sip:NAME@DOMAIN` hosted by the Controlling IM Function), with its
+/// policy, until the XDMS holds group documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// The user part of the group URI; never also an account name.
+    pub name: String,
+    /// The owning user (a user name of this domain); the owner is always allowed in.
+    pub owner: String,
+    /// Private: only members (and the owner) may send into or join the group. Public: anyone may.
+    pub private: bool,
+    /// Who may invite others (session mode).
+    pub may_invite: InvitePolicy,
+    /// The most members the group may have (0: no limit).
+    pub max_participants: u32,
+    /// Members: user names of this domain, or names of other groups (nesting, which the loop rule
+    /// then refuses at delivery), in the order they were added.
+    pub members: Vec<String>,
+    /// When the group was created.
+    pub created: UnixMillis,
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {

@@ -125,6 +125,9 @@ pub fn dispatch(server: &Arc<Server>, msg: SipMessage, flow: Flow) -> Option<(Si
             None
         }
         "ACK" => {
+            if super::groups::focus::ack(server, &msg) {
+                return None;
+            }
             if !absorb_ack(server, &msg) {
                 route::ack(server, &msg, flow);
             }
@@ -217,7 +220,7 @@ fn respond(
 }
 
 /// Sends response bytes through the INVITE server transaction `key`.
-fn send_upstream(server: &Arc<Server>, key: &TransactionKey, code: u16, bytes: Bytes) {
+pub(crate) fn send_upstream(server: &Arc<Server>, key: &TransactionKey, code: u16, bytes: Bytes) {
     let mut table = lock(&server.invites.server);
     if let Some(entry) = table.get_mut(key) {
         if entry
@@ -409,6 +412,10 @@ async fn call(
         return;
     }
     let Some(recipient) = pager::recipient(server, &msg).await else {
+        // Not an account: a group URI is the focus's (the Controlling IM Function).
+        if super::groups::focus::invite(server, &key, &msg, &flow).await {
+            return;
+        }
         respond(server, &key, &msg, &flow, 404, "Not Found", &[]);
         return;
     };

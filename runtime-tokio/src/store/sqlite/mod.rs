@@ -41,6 +41,7 @@
 mod accounts;
 mod cache;
 mod checkpoint;
+mod groups;
 mod queue;
 mod schema;
 mod session_queue;
@@ -50,8 +51,8 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    DeferredId, DeferredMessage, Enqueued, NewDeferred, NewUser, Quota, Store, StoreError, StoreFuture,
-    UnixMillis, User, UserPolicy,
+    DeferredId, DeferredMessage, Enqueued, Group, NewDeferred, NewUser, Quota, Store, StoreError,
+    StoreFuture, UnixMillis, User, UserPolicy,
 };
 use cache::ReadCache;
 use checkpoint::Checkpointer;
@@ -291,5 +292,33 @@ impl Store for SqliteStore {
 
     fn expire_session(&self, now: UnixMillis, limit: usize) -> StoreFuture<'_, Vec<DeferredMessage>> {
         self.write(move |conn| session_queue::expire(conn, now, limit))
+    }
+
+    fn add_group(&self, group: Group) -> StoreFuture<'_, ()> {
+        self.write(move |conn| groups::add_group(conn, &group))
+    }
+
+    fn remove_group(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.write(move |conn| groups::remove_group(conn, &name))
+    }
+
+    fn group(&self, name: &str) -> StoreFuture<'_, Option<Group>> {
+        let name = name.to_owned();
+        self.read(move |conn| groups::group(conn, &name))
+    }
+
+    fn groups(&self) -> StoreFuture<'_, Vec<Group>> {
+        self.read(groups::groups)
+    }
+
+    fn add_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool> {
+        let (group, member) = (group.to_owned(), member.to_owned());
+        self.write(move |conn| groups::add_member(conn, &group, &member))
+    }
+
+    fn remove_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool> {
+        let (group, member) = (group.to_owned(), member.to_owned());
+        self.write(move |conn| groups::remove_member(conn, &group, &member))
     }
 }

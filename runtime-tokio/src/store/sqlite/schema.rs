@@ -127,6 +127,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (upload, offset)
     ) WITHOUT ROWID;
     CREATE INDEX session_parts_by_message ON session_parts(message, offset);
+    // Version 3: pre-defined groups of the Controlling IM Function and their members.
+    r#"
+    CREATE TABLE groups (
+        name TEXT PRIMARY KEY NOT NULL,
+        owner TEXT NOT NULL,
+        private INTEGER NOT NULL,
+        may_invite TEXT NOT NULL CHECK (may_invite IN ('owner', 'members')),
+        max_participants INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    -- `position` keeps the order members were added (fan-out order).
+    CREATE TABLE group_members (
+        group_name TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        member TEXT NOT NULL,
+        PRIMARY KEY (group_name, position),
+        UNIQUE (group_name, member)
+    ) WITHOUT ROWID;
     "#,
 ];
 

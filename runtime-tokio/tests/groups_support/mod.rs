@@ -1,0 +1,76 @@
+//! Helpers of the group and URI-list tests: member UAs that answer in the background while a sender
+//! waits, and counting what each received.
+#![allow(dead_code)]
+
+use crate::server_support::Ua;
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::sip::SipMessage;
+use std::time::Duration;
+
+/// How long a test listens for copies that must not come.
+pub const QUIET: Duration = Duration::from_millis(400);
+
+pub fn header<'m>(msg: &'m SipMessage, name: &str) -> Option<&'m str> {
+    msg.headers()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// Every request `ua` receives within [`QUIET`] (answered 200), retransmissions (same Call-ID and
+/// CSeq) counted once.
+pub async fn drain(ua: &mut Ua) -> Vec<SipMessage> {
+    let mut got: Vec<SipMessage> = Vec::new();
+    while let Some(msg) = ua.incoming_within(QUIET).await {
+        let seen = got.iter().any(|m| {
+            m.call_id() == msg.call_id() && m.header(HeaderName::CSeq) == msg.header(HeaderName::CSeq)
+        });
+        if !seen {
+            got.push(msg);
+        }
+    }
+    got
+}
+
+/// A member's UA answering every request in the background (as a real client does while the
+/// sender waits for its answer), until [`Listening::stop`].
+pub struct Listening {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<(Ua, Vec<SipMessage>)>,
+}
+
+pub fn listen(mut ua: Ua) -> Listening {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut got = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                msg = ua.incoming_within(Duration::from_secs(3600)) => got.extend(msg),
+            }
+        }
+        // Whatever is still arriving (retransmissions included) is collected by a final drain.
+        got.extend(drain(&mut ua).await);
+        (ua, got)
+    });
+    Listening { stop, task }
+}
+
+impl Listening {
+    /// Stops listening; the UA and the distinct requests it received, system notices left out.
+    pub async fn stop(self) -> (Ua, Vec<SipMessage>) {
+        let _ = self.stop.send(());
+        let (ua, got) = self.task.await.expect("listener");
+        let mut distinct: Vec<SipMessage> = Vec::new();
+        for msg in got.into_iter().filter(|m| !from_system(m)) {
+            if !distinct.iter().any(|m| m.call_id() == msg.call_id()) {
+                distinct.push(msg);
+            }
+        }
+        (ua, distinct)
+    }
+}
+
+pub fn from_system(msg: &SipMessage) -> bool {
+    msg.header(HeaderName::From)
+        .is_some_and(|f| f.contains("sip:system@localhost"))
+}

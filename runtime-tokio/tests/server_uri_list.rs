@@ -1,0 +1,256 @@
+//! The URI-list service (RFC 5365) for MESSAGE: explosion to every distinct recipient with To and the
+//! recipient-list history per copyControl, offline recipients served on register, delivery
+//! notifications reaching the sender, the loop rule, and malformed lists refused with the defect named.
+
+mod groups_support;
+mod server_support;
+
+use groups_support::{drain, header, listen};
+use server_support::{config, registered, store_with_users, Ua};
+use simple_im_core::multipart;
+use simple_im_core::resource_lists::{entries, CopyControl};
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::groups::CONTROLLING_HEADER;
+use simple_im_tokio::server::{self, sip::SipMessage, Options, Running};
+use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+
+async fn start(dir: &std::path::Path, users: &[(String, String)]) -> Running {
+    let users: Vec<(&str, &str)> = users.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
+    let store = store_with_users(dir, &users).await;
+    let team = Group {
+        name: "team".into(),
+        owner: "alice".into(),
+        private: false,
+        may_invite: InvitePolicy::Owner,
+        max_participants: 0,
+        members: vec!["bob".into()],
+        created: UnixMillis::now(),
+    };
+    store.add_group(team).await.unwrap();
+    // Lists are larger than RFC 3428's 1300 bytes; the test sends them over UDP on loopback anyway.
+    server::start(
+        config(dir, "[limits]\nmax_pager_body_bytes = 65000"),
+        Options::default(),
+        store,
+    )
+    .await
+    .expect("server starts")
+}
+
+fn users(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| ((*n).to_owned(), format!("{n}-pw")))
+        .collect()
+}
+
+/// A URI-list body: the message part, then the list of `(uri, copyControl, anonymize)`.
+fn list_body(message_type: &str, message: &str, recipients: &[(&str, &str, bool)]) -> Vec<u8> {
+    let mut list = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\" \
+         xmlns:cp=\"urn:ietf:params:xml:ns:copycontrol\">\r\n<list>\r\n",
+    );
+    for (uri, cc, anonymize) in recipients {
+        list.push_str(&format!(
+            "<entry uri=\"{uri}\" cp:copyControl=\"{cc}\" cp:anonymize=\"{anonymize}\"/>\r\n"
+        ));
+    }
+    list.push_str("</list>\r\n</resource-lists>\r\n");
+    format!(
+        "--b1\r\nContent-Type: {message_type}\r\n\r\n{message}\r\n--b1\r\n\
+         Content-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n{list}--b1--\r\n"
+    )
+    .into_bytes()
+}
+
+async fn send_list(ua: &mut Ua, uri: &str, body: &[u8]) -> SipMessage {
+    ua.request(
+        "MESSAGE",
+        uri,
+        &format!("<{uri}>"),
+        &[("Require", "recipient-list-message".to_owned())],
+        Some(("multipart/mixed;boundary=\"b1\"", body)),
+        true,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_message_is_exploded_with_to_and_history_per_copy_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), &users(&["alice", "bob", "carol", "dave", "erin"])).await;
+    let mut alice = registered(&running, "alice").await;
+    let bob = listen(registered(&running, "bob").await);
+    let carol = listen(registered(&running, "carol").await);
+    let body = list_body(
+        "text/plain",
+        "Hello World!",
+        &[
+            ("sip:bob@localhost", "to", false),
+            ("sip:carol@localhost", "cc", true),
+            ("sip:dave@localhost", "to", false),
+            ("sip:erin@localhost", "bcc", false),
+            ("sip:zed@example.org", "to", false),
+            ("sip:team@localhost", "to", false),
+            ("sip:BOB@localhost", "to", false),
+        ],
+    );
+    let answer = send_list(&mut alice, "sip:localhost", &body).await;
+    // bob and carol online; dave and erin stored; the foreign URI and the group refused; bob once.
+    assert_eq!(answer.status(), Some(202), "{}", answer.reason());
+    assert_eq!(answer.reason(), "Accepted (delivered 2, stored 2, refused 2)");
+
+    for (member, name) in [(bob, "bob"), (carol, "carol")] {
+        let (_, copies) = member.stop().await;
+        assert_eq!(copies.len(), 1, "one copy to {name}");
+        let copy = &copies[0];
+        assert_eq!(
+            copy.header(HeaderName::To),
+            Some(format!("<sip:{name}@localhost>").as_str())
+        );
+        assert!(copy
+            .header(HeaderName::From)
+            .unwrap()
+            .contains("sip:alice@localhost"));
+        assert_eq!(header(copy, CONTROLLING_HEADER), Some("<sip:localhost>"));
+        let content_type = copy.header(HeaderName::ContentType).unwrap();
+        let boundary = content_type.split("boundary=").nth(1).unwrap().trim_matches('"');
+        let mut parts = multipart::parts(copy.body(), boundary).unwrap();
+        let message = parts.next().unwrap().unwrap();
+        assert_eq!(message.media_type(), "text/plain");
+        assert_eq!(message.body, b"Hello World!");
+        let history = parts.next().unwrap().unwrap();
+        assert_eq!(history.disposition(), Some("recipient-list-history"));
+        let shown: Vec<(String, CopyControl, Option<u32>)> = entries(history.body)
+            .map(|e| e.unwrap())
+            .map(|e| (e.uri.to_string(), e.copy_control, e.count))
+            .collect();
+        // Visible to and cc entries as listed; carol anonymised into a count; erin (bcc) absent.
+        let to = |uri: &str| (uri.to_owned(), CopyControl::To, None);
+        assert_eq!(
+            shown,
+            [
+                to("sip:bob@localhost"),
+                to("sip:dave@localhost"),
+                to("sip:zed@example.org"),
+                to("sip:team@localhost"),
+                to("sip:BOB@localhost"),
+                (
+                    "sip:anonymous@anonymous.invalid".to_owned(),
+                    CopyControl::Cc,
+                    Some(1)
+                ),
+            ]
+        );
+    }
+    for offline in ["dave", "erin"] {
+        let mut ua = registered(&running, offline).await;
+        let copies = drain(&mut ua).await;
+        assert_eq!(copies.len(), 1, "stored copy delivered once to {offline}");
+        assert_eq!(
+            copies[0].header(HeaderName::To),
+            Some(format!("<sip:{offline}@localhost>").as_str())
+        );
+    }
+    drop(alice);
+}
+
+const CPIM_LIST_MESSAGE: &str = "From: <sip:alice@localhost>\r\nTo: <sip:exploder@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: list-0001\r\nDateTime: 2026-11-24T04:00:00Z\r\n\
+imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+/// 50 recipients, 10 of them offline: everyone gets the CPIM message once, the offline ones when they
+/// register, and the sender gets a delivery notification for each stored copy delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_of_fifty_with_offline_recipients_and_delivery_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..50).map(|i| format!("user{i:02}")).collect();
+    let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+    all.push("alice");
+    let running = start(dir.path(), &users(&all)).await;
+    let mut online = Vec::new();
+    for name in &names[..40] {
+        online.push(listen(registered(&running, name).await));
+    }
+    let mut alice = registered(&running, "alice").await;
+    let recipients: Vec<(String, &str, bool)> = names
+        .iter()
+        .map(|n| (format!("sip:{n}@localhost"), "to", false))
+        .collect();
+    let recipients: Vec<(&str, &str, bool)> =
+        recipients.iter().map(|(u, c, a)| (u.as_str(), *c, *a)).collect();
+    let body = list_body("message/cpim", CPIM_LIST_MESSAGE, &recipients);
+    let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
+    assert_eq!(answer.status(), Some(202), "{}", answer.reason());
+    assert_eq!(answer.reason(), "Accepted (delivered 40, stored 10, refused 0)");
+    for member in online {
+        let (ua, copies) = member.stop().await;
+        assert_eq!(copies.len(), 1, "copies to {}", ua.name);
+        assert_eq!(copies[0].header(HeaderName::ContentType), Some("message/cpim"));
+        assert_eq!(copies[0].body(), CPIM_LIST_MESSAGE.as_bytes(), "CPIM unaltered");
+    }
+    let alice = listen(alice);
+    for name in &names[40..] {
+        let mut ua = registered(&running, name).await;
+        let copies = drain(&mut ua).await;
+        assert_eq!(copies.len(), 1, "stored copy to {name}");
+        assert_eq!(copies[0].body(), CPIM_LIST_MESSAGE.as_bytes());
+    }
+    let (_, to_alice) = alice.stop().await;
+    let notifications: Vec<&SipMessage> = to_alice
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("<delivered/>"))
+        .collect();
+    assert_eq!(
+        notifications.len(),
+        10,
+        "one delivery notification per stored copy"
+    );
+    for n in notifications {
+        assert!(String::from_utf8_lossy(n.body()).contains("<message-id>list-0001</message-id>"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_looping_list_requests_are_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), &users(&["alice", "bob"])).await;
+    let mut alice = registered(&running, "alice").await;
+
+    let plain = alice
+        .request(
+            "MESSAGE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[],
+            Some(("text/plain", b"no list")),
+            true,
+        )
+        .await;
+    assert_eq!(plain.status(), Some(415));
+    assert_eq!(plain.header(HeaderName::Accept), Some("multipart/mixed"));
+
+    let no_list = b"--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n";
+    let answer = send_list(&mut alice, "sip:localhost", no_list).await;
+    assert_eq!(answer.status(), Some(400));
+    assert!(answer.reason().contains("recipient-list"), "{}", answer.reason());
+
+    let bad_entry = list_body("text/plain", "hi", &[("sip:bob@localhost", "from", false)]);
+    let answer = send_list(&mut alice, "sip:localhost", &bad_entry).await;
+    assert_eq!(answer.status(), Some(400));
+    assert!(answer.reason().contains("copyControl"), "{}", answer.reason());
+
+    let body = list_body("text/plain", "hi", &[("sip:bob@localhost", "to", false)]);
+    let looping = alice
+        .request(
+            "MESSAGE",
+            "sip:localhost",
+            "<sip:localhost>",
+            &[(CONTROLLING_HEADER, "<sip:team@localhost>".to_owned())],
+            Some(("multipart/mixed;boundary=b1", &body)),
+            true,
+        )
+        .await;
+    assert_eq!(looping.status(), Some(403));
+    assert!(looping.reason().contains("nested group"), "{}", looping.reason());
+}
