@@ -11,6 +11,7 @@ pub mod tcp;
 pub mod udp;
 
 use bytes::Bytes;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,33 @@ use tokio::sync::mpsc;
 /// Socket buffer size asked for on every UDP socket (see `shared/notes/peers.md`: bursts overflow the
 /// kernel default of ~208 KiB from a few thousand messages per second).
 pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    /// The buffer outgoing messages are written into before being copied out at their exact size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes one outgoing message with `write` (given at least `capacity` bytes, returning the length
+/// it wrote) and returns exactly those bytes.
+///
+/// The writing happens in a buffer kept per thread: a fresh zeroed buffer of a few KiB per message
+/// cost more than the message itself (the allocator hands large blocks back to the kernel and takes
+/// them again, one page fault per 4 KiB), while copying out the few hundred bytes written is cheap.
+pub fn encode(capacity: usize, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<Bytes> {
+    let mut write = Some(write);
+    let mut run = |buf: &mut Vec<u8>| -> Option<Bytes> {
+        if buf.len() < capacity {
+            buf.resize(capacity, 0);
+        }
+        let len = (write.take()?)(buf.as_mut_slice())?;
+        buf.get(..len).map(Bytes::copy_from_slice)
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        // Only when `write` itself encodes another message: that one gets a buffer of its own.
+        Err(_) => run(&mut Vec::new()),
+    })
+}
 
 /// The way back to a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
