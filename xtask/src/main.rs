@@ -28,6 +28,8 @@ commands:
                         smoke run; --quick skips fuzzing and benches
   bench [NAME] [--quick] run criterion benchmarks (NAME: parse, msrp, store; default all), --quick for a
                         short run; `bench pager` runs the SIPp load test against simple-im and Kamailio
+                        (--quick, --smoke: one rate, fails if simple-im loses a message, --rates R1,R2
+                        --secs N)
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
   build-boards          build the real boards' firmware (release) and print their sizes
   fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";

@@ -132,7 +132,9 @@ pub fn test(quick: bool) -> Result<(), String> {
             crate::fuzz::run_all(crate::fuzz::CI_SECONDS)
         });
         step("bench smoke run", &mut || {
-            bench(&["--quick".to_string()]).map(|_| "criterion benches ran".into())
+            bench(&["--quick".to_string()])?;
+            let pager = ["pager".to_string(), "--smoke".to_string()];
+            bench(&pager).map(|_| "criterion benches and the pager smoke (no message lost) ran".into())
         });
     }
 
@@ -195,7 +197,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         .filter(|a| !a.starts_with("--"))
         .collect();
     if names == ["pager"] {
-        return crate::bench_pager::run(quick);
+        return crate::bench_pager::run(&crate::bench_pager::Plan::from_args(args)?);
     }
     let selected: Vec<&(&str, &str)> = if names.is_empty() {
         BENCHES.iter().collect()
