@@ -175,7 +175,17 @@ pub fn run(plan: &Plan) -> Result<(), String> {
             return Err(format!("`{program}` not found: run `cargo xtask setup` first"));
         }
     }
-    crate::steps::run(cargo().args(["build", "--release", "--bin", "simple-im"]))?;
+    // Built as `cargo bench` builds it (the package's binary comes with its benchmark, in the release
+    // directory): the bench smoke step has just done so, and a plain `cargo build --release` would
+    // build the whole dependency tree again with other features (no dev-dependencies unified in).
+    crate::steps::run(cargo().args([
+        "bench",
+        "--package",
+        "simple-im-tokio",
+        "--bench",
+        "store",
+        "--no-run",
+    ]))?;
     let dir = std::env::temp_dir().join(format!("simple-im-bench-pager-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
