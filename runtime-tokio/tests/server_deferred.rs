@@ -359,3 +359,24 @@ async fn a_message_refused_for_now_stays_stored_without_a_notification() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_recipient_with_pending_messages_tells_their_senders_at_next_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = alice_asks_for_negative_delivery(&running).await;
+    let said = simple_im_tokio::users::cli_remove(&running.server.config, "bob").unwrap();
+    assert!(
+        said.contains("1 pending message(s); 1 negative delivery notification(s) stored"),
+        "{said}"
+    );
+    // Stored for alice by the CLI; the server pushes it when alice registers again (a refresh).
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let text = next_notification(&mut alice).await;
+    assert!(text.contains("<message-id>neg-77</message-id>"), "{text}");
+    assert!(text.contains("<failed/>"), "{text}");
+    charged(&running, |l| {
+        l.contains("\"event\":\"rejected\"") && l.contains("neg-77") && l.contains("\"status\":404")
+    })
+    .await;
+}

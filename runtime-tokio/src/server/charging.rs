@@ -110,6 +110,30 @@ impl Charging {
 
     /// Appends one record.
     pub fn record(&self, record: &Record<'_>) {
+        let _ = self.lines.send(line(record));
+    }
+}
+
+/// Appends `records` to the log at `path` at once, from a process that runs no server (the CLI): one
+/// `write` on a file opened for appending, so its lines never interleave with the server's.
+pub fn append(path: &Path, records: &[Record<'_>]) -> std::io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text: String = records.iter().map(line).collect();
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
+/// One record as its JSON line.
+fn line(record: &Record<'_>) -> String {
+    {
         let mut line = format!(
             "{{\"time\":{},\"event\":\"{}\",\"sender\":",
             UnixMillis::now().0,
@@ -121,6 +145,6 @@ impl Charging {
         line.push_str(&format!(",\"size\":{},\"message_id\":", record.size));
         json_string(&mut line, record.message_id);
         line.push_str(&format!(",\"status\":{}}}\n", record.status));
-        let _ = self.lines.send(line);
+        line
     }
 }

@@ -5,6 +5,7 @@
 //! | the recipient's client took it (2xx) | `positive-delivery` | `<delivered/>` |
 //! | it expired undelivered | `negative-delivery` | `<failed/>` |
 //! | every contact refused it for good (4xx other than 408/480, or 6xx) | `negative-delivery` | `<failed/>` |
+//! | its recipient's account was removed (`simple-im user remove`) | `negative-delivery` | `<failed/>`, stored for the sender |
 //!
 //! The server, on the recipient's behalf, builds the notification with the core's IMDN tracker and
 //! sends it toward the sender (the top `IMDN-Record-Route`, else the CPIM From). A sender of our domain who is registered gets it at once; one who is offline gets it stored
@@ -43,50 +44,108 @@ pub async fn failed(server: &Arc<Server>, stored: &DeferredMessage) {
     notify(server, stored, Fate::Failed).await;
 }
 
-/// Sends (or stores) the delivery notification for `fate` that `stored` asked for, if any.
-async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
+/// A delivery notification due to a user of our domain, built and not yet sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The user it goes to (the IM's sender, or its IMDN-Record-Route).
+    pub user: String,
+    /// Its destination URI.
+    pub destination: String,
+    /// Who it is from: the IM's recipient.
+    pub from_uri: String,
+    /// Its own `imdn.Message-ID`.
+    pub message_id: String,
+    /// The `message/cpim` body.
+    pub body: Vec<u8>,
+}
+
+impl Notification {
+    /// The notification as a deferred message of its own, kept for `expiry` (for a sender who is
+    /// offline now; OMA-AD 5.3.2.1.3).
+    pub fn to_deferred(&self, expiry: std::time::Duration) -> NewDeferred {
+        let expiry = u64::try_from(expiry.as_millis()).unwrap_or(u64::MAX);
+        let submitted = UnixMillis::now();
+        NewDeferred {
+            recipient: self.user.clone(),
+            sender: self.from_uri.clone(),
+            message_id: self.message_id.clone(),
+            content_type: "message/cpim".into(),
+            date: None,
+            cpim: true,
+            extra_headers: vec![
+                (
+                    "From".into(),
+                    format!("<{}>;tag={}", self.from_uri, super::rng::token(6)),
+                ),
+                ("To".into(), format!("<{}>", self.destination)),
+            ],
+            body: self.body.clone(),
+            submitted,
+            expires: submitted.plus_millis(expiry),
+        }
+    }
+}
+
+/// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
+/// to a user of our domain (`domain`, or a host `is_local` accepts). Routing toward other domains
+/// comes with the interworking issue.
+pub fn build(
+    domain: &str,
+    is_local: impl Fn(&str) -> bool,
+    stored: &DeferredMessage,
+    fate: Fate,
+) -> Option<Notification> {
     let m = &stored.message;
     if !m.cpim {
-        return;
+        return None;
     }
-    let Ok(parsed) = cpim::Message::parse(&m.body) else {
-        return;
-    };
-    let Ok(Some(mut received)) = Received::from_cpim(&parsed) else {
-        return;
-    };
-    let due = match fate {
+    let parsed = cpim::Message::parse(&m.body).ok()?;
+    let mut received = Received::from_cpim(&parsed).ok()??;
+    let (kind, status) = match fate {
         Fate::Delivered => received.delivered(),
         Fate::Failed => received.delivery_failed(),
-    };
-    let Some((kind, status)) = due else {
-        return;
-    };
+    }?;
     let now = crate::users::format_utc(UnixMillis::now());
-    let mut buf = vec![0u8; NOTIFICATION_BYTES + m.body.len()];
-    let Ok(len) = received.build_notification(kind, status, Some(&now), &mut OsRng, &mut buf) else {
-        return;
-    };
-    buf.truncate(len);
+    let mut body = vec![0u8; NOTIFICATION_BYTES + m.body.len()];
+    let len = received
+        .build_notification(kind, status, Some(&now), &mut OsRng, &mut body)
+        .ok()?;
+    body.truncate(len);
     let destination = received.destination().to_owned();
-    let from_uri = format!("sip:{}@{}", m.recipient, server.config.domain);
     let key = address_key(&destination);
-    let Some((user, host)) = key.split_once('@') else {
-        return;
-    };
-    if !server.is_local(host) {
-        // Routing toward other domains comes with the interworking issue.
-        return;
+    let (user, host) = key.split_once('@')?;
+    if !is_local(host) {
+        return None;
     }
-    let notification_id = cpim::Message::parse(&buf)
+    let message_id = cpim::Message::parse(&body)
         .ok()
         .and_then(|n| n.get(cpim::IMDN_NS, "Message-ID").map(|h| h.value.to_owned()))
         .unwrap_or_default();
-    if let Some(binding) = server.location.lookup(user).pop() {
-        let from = format!("<{from_uri}>;tag={}", super::rng::token(6));
-        if let Some((branch, bytes)) =
-            system::originate(server, &binding, &from, &destination, "message/cpim", &buf)
-        {
+    Some(Notification {
+        user: user.to_owned(),
+        destination,
+        from_uri: format!("sip:{}@{domain}", m.recipient),
+        message_id,
+        body,
+    })
+}
+
+/// Sends the delivery notification for `fate` that `stored` asked for, if any, to the sender's
+/// newest contact, or stores it for the sender when that fails.
+async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
+    let Some(notification) = build(&server.config.domain, |h| server.is_local(h), stored, fate) else {
+        return;
+    };
+    if let Some(binding) = server.location.lookup(&notification.user).pop() {
+        let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
+        if let Some((branch, bytes)) = system::originate(
+            server,
+            &binding,
+            &from,
+            &notification.destination,
+            "message/cpim",
+            &notification.body,
+        ) {
             let answer = server
                 .transactions
                 .request(binding.flow, &branch, "MESSAGE", bytes)
@@ -96,40 +155,55 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
             }
         }
     }
-    let expiry = u64::try_from(server.config.limits.deferred_expiry().as_millis()).unwrap_or(u64::MAX);
-    let submitted = UnixMillis::now();
-    let notification = NewDeferred {
-        recipient: user.to_owned(),
-        sender: from_uri.clone(),
-        message_id: notification_id.clone(),
-        content_type: "message/cpim".into(),
-        date: None,
-        cpim: true,
-        extra_headers: vec![
-            (
-                "From".into(),
-                format!("<{from_uri}>;tag={}", super::rng::token(6)),
-            ),
-            ("To".into(), format!("<{destination}>")),
-        ],
-        body: buf,
-        submitted,
-        expires: submitted.plus_millis(expiry),
-    };
-    let size = notification.body.len();
+    let deferred = notification.to_deferred(server.config.limits.deferred_expiry());
+    let size = deferred.body.len();
     if server
         .store
-        .enqueue(notification, server.config.limits.quota())
+        .enqueue(deferred, server.config.limits.quota())
         .await
         .is_ok()
     {
         server.charging.record(&super::charging::Record {
             event: Event::Deferred,
-            sender: &from_uri,
-            recipient: user,
+            sender: &notification.from_uri,
+            recipient: &notification.user,
             size,
-            message_id: &notification_id,
+            message_id: &notification.message_id,
             status: 0,
         });
     }
+}
+
+/// The CLI's part when it removes `user`, whose `pending` messages will never be delivered: charges
+/// each as rejected (404) and stores a negative delivery notification for each sender who asked for
+/// one (the server pushes it at the sender's next registration). Returns how many were stored.
+pub async fn recipient_removed(
+    config: &crate::config::Config,
+    store: &dyn crate::store::Store,
+    pending: &[DeferredMessage],
+) -> std::io::Result<usize> {
+    let mut stored = 0;
+    for message in pending {
+        let is_local = |host: &str| config.is_local_domain(host);
+        let Some(notification) = build(&config.domain, is_local, message, Fate::Failed) else {
+            continue;
+        };
+        let deferred = notification.to_deferred(config.limits.deferred_expiry());
+        if store.enqueue(deferred, config.limits.quota()).await.is_ok() {
+            stored += 1;
+        }
+    }
+    let records: Vec<super::charging::Record<'_>> = pending
+        .iter()
+        .map(|m| super::charging::Record {
+            event: Event::Rejected,
+            sender: &m.message.sender,
+            recipient: &m.message.recipient,
+            size: m.size(),
+            message_id: &m.message.message_id,
+            status: 404,
+        })
+        .collect();
+    super::charging::append(&config.charging_log, &records)?;
+    Ok(stored)
 }
