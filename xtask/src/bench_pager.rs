@@ -218,7 +218,11 @@ pub fn run(plan: &Plan) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&dir);
     println!("\npager bench took {:.0} s", started.elapsed().as_secs_f64());
     if plan.fail_on_loss {
+        println!(
+            "(smoke run: one rate, so the rate ratio is 1 by construction; it fails only on lost messages)"
+        );
         check_nothing_lost(&simple_im)?;
+        println!("pager smoke: simple-im lost no message");
     }
     if !plan.store_bench {
         return Ok(());
