@@ -56,15 +56,17 @@ pub fn new_branch() -> String {
 /// branches (a spiral through our own domain would carry a different Request-URI, which a single-domain
 /// server never produces, so this is a loop).
 pub fn is_loop(server: &Server, msg: &SipMessage, flow: &Flow) -> bool {
-    let local = server.transactions.transports().local_addr(flow).to_string();
+    let local = server.transactions.transports().local_addr(flow);
     msg.values(HeaderName::Via)
         .filter_map(|v| simple_im_core::sip::header::Via::parse(v).ok())
+        // Our branch prefix first: it is rare on arrival, and cheaper to test than the sent-by.
+        .filter(|via| via.branch.is_some_and(|b| b.starts_with(BRANCH_PREFIX)))
         .any(|via| {
             let sent_by = match via.port {
                 Some(port) => format!("{}:{port}", via.host),
                 None => via.host.to_string(),
             };
-            sent_by == local && via.branch.is_some_and(|b| b.starts_with(BRANCH_PREFIX))
+            sent_by == local.to_string()
         })
 }
 
