@@ -70,14 +70,21 @@ pub struct Charging {
 
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters that need no escape are copied at once (most records have no escape).
+    let mut rest = s;
+    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || (c as u32) < 0x20) {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        match chars.next() {
+            Some('"') => out.push_str("\\\""),
+            Some('\\') => out.push_str("\\\\"),
+            Some(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            None => {}
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -146,5 +153,25 @@ fn line(record: &Record<'_>) -> String {
         json_string(&mut line, record.message_id);
         line.push_str(&format!(",\"status\":{}}}\n", record.status));
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    fn quoted(s: &str) -> String {
+        let mut out = String::new();
+        json_string(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_are_quoted_with_quotes_backslashes_and_controls_escaped() {
+        assert_eq!(quoted("sip:alice@localhost"), r#""sip:alice@localhost""#);
+        assert_eq!(quoted(""), r#""""#);
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quoted("x\ny\u{1}"), r#""x\u000ay\u0001""#);
+        assert_eq!(quoted("é\"ü"), "\"é\\\"ü\"");
     }
 }

@@ -54,7 +54,8 @@ pub struct Deliveries {
 pub fn message_id(msg: &SipMessage) -> String {
     let is_cpim = msg
         .header(HeaderName::ContentType)
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("message/cpim"));
+        .and_then(|ct| ct.trim().get(..12))
+        .is_some_and(|ct| ct.eq_ignore_ascii_case("message/cpim"));
     if is_cpim {
         if let Ok(parsed) = cpim::Message::parse(msg.body()) {
             if let Some(id) = parsed.get(cpim::IMDN_NS, "Message-ID") {
