@@ -260,8 +260,24 @@ pub fn cli_list(config: &Config) -> Result<String, CliError> {
 /// such account.
 pub fn cli_remove(config: &Config, name: &str) -> Result<String, CliError> {
     let store = SqliteStore::open(&config.data_dir)?;
+    // What was waiting for the user can never be delivered now: its senders are told (those who
+    // asked for negative delivery notifications) once the account is gone. A message stored between
+    // this read and the removal goes with the account untold.
+    let pending = block_on(store.pending(name, usize::MAX))?.unwrap_or_default();
     block_on(store.remove_user(name))??;
-    Ok(format!("removed user {name}\n"))
+    if pending.is_empty() {
+        return Ok(format!("removed user {name}\n"));
+    }
+    match block_on(crate::server::imdn::recipient_removed(config, &store, &pending))? {
+        Ok(told) => Ok(format!(
+            "removed user {name} and {} pending message(s); {told} negative delivery notification(s) stored\n",
+            pending.len()
+        )),
+        Err(e) => Ok(format!(
+            "removed user {name} and {} pending message(s); the charging log could not be written: {e}\n",
+            pending.len()
+        )),
+    }
 }
 
 /// One change to a user's Participating-function policy (`simple-im user policy NAME ...`), until the

@@ -1,9 +1,10 @@
 //! Deferred Messaging end to end: store-before-202, push on REGISTER exactly once and in order, the
-//! system notice to the sender, charging records, and pending messages surviving a restart.
+//! system notice to the sender, charging records, pending messages surviving a restart, and negative
+//! delivery notifications for messages that expire or are refused for good.
 
 mod server_support;
 
-use server_support::{registered, start, udp_addr, Ua};
+use server_support::{registered, start, udp_addr, Ua, WAIT};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::Options;
 use simple_im_tokio::store::UserPolicy;
@@ -248,4 +249,134 @@ async fn expired_messages_are_removed_and_charged() {
             .any(|l| l.contains("\"event\":\"expired\"") && l.contains("\"size\":8")),
         "{log}"
     );
+}
+
+const CPIM_ASKING_FOR_FAILURE: &str = "From: <sip:alice@localhost>\r\nTo: <sip:bob@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: neg-77\r\nDateTime: 2006-04-04T12:16:49-05:00\r\n\
+imdn.Disposition-Notification: negative-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+/// alice (registered) sends bob (offline) a CPIM message asking for negative delivery notifications.
+async fn alice_asks_for_negative_delivery(running: &simple_im_tokio::server::Running) -> Ua {
+    let mut alice = registered(running, "alice").await;
+    let body = Some(("message/cpim", CPIM_ASKING_FOR_FAILURE.as_bytes()));
+    let accepted = alice
+        .request(
+            "MESSAGE",
+            "sip:bob@localhost",
+            "<sip:bob@localhost>",
+            &[],
+            body,
+            true,
+        )
+        .await;
+    assert_eq!(accepted.status(), Some(202));
+    alice
+}
+
+/// The next IMDN alice receives (skipping system messages), as text.
+async fn next_notification(alice: &mut Ua) -> String {
+    for _ in 0..5 {
+        let Some(msg) = alice.incoming_within(Duration::from_secs(5)).await else {
+            break;
+        };
+        let text = String::from_utf8_lossy(msg.body()).into_owned();
+        if text.contains("Content-Disposition: notification") {
+            return text;
+        }
+    }
+    panic!("no delivery notification reached alice");
+}
+
+/// Whether a line of the charging log satisfies `wanted` within a few seconds (the log is written in
+/// batches by its own thread); panics with the log otherwise.
+async fn charged(running: &simple_im_tokio::server::Running, wanted: impl Fn(&str) -> bool) {
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = std::fs::read_to_string(&running.server.config.charging_log).unwrap_or_default();
+        if log.lines().any(&wanted) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no such charging record in:\n{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_message_gets_a_negative_delivery_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        expiry_interval: Duration::from_millis(100),
+        ..Options::default()
+    };
+    let running = start(dir.path(), "[limits]\ndeferred_expiry_seconds = 1", options).await;
+    let mut alice = alice_asks_for_negative_delivery(&running).await;
+    let text = next_notification(&mut alice).await;
+    assert!(text.contains("<message-id>neg-77</message-id>"), "{text}");
+    assert!(text.contains("<delivery-notification>"), "{text}");
+    assert!(text.contains("<failed/>"), "{text}");
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    charged(&running, |l| {
+        l.contains("\"event\":\"expired\"") && l.contains("neg-77")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_for_good_is_dropped_with_a_negative_delivery_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = alice_asks_for_negative_delivery(&running).await;
+    let mut bob = registered(&running, "bob").await;
+    let pushed = bob
+        .incoming_answered_within(WAIT, 415, "Unsupported Media Type")
+        .await
+        .expect("the stored message is pushed");
+    assert_eq!(pushed.body(), CPIM_ASKING_FOR_FAILURE.as_bytes());
+    let text = next_notification(&mut alice).await;
+    assert!(text.contains("<message-id>neg-77</message-id>"), "{text}");
+    assert!(text.contains("<failed/>"), "{text}");
+    assert!(running.server.store.pending("bob", 10).await.unwrap().is_empty());
+    charged(&running, |l| {
+        l.contains("\"event\":\"rejected\"") && l.contains("neg-77") && l.contains("\"status\":415")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_refused_for_now_stays_stored_without_a_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = alice_asks_for_negative_delivery(&running).await;
+    let mut bob = registered(&running, "bob").await;
+    bob.incoming_answered_within(WAIT, 480, "Temporarily Unavailable")
+        .await
+        .expect("the stored message is pushed");
+    assert_eq!(running.server.store.pending("bob", 10).await.unwrap().len(), 1);
+    for _ in 0..3 {
+        if let Some(msg) = alice.incoming_within(Duration::from_millis(500)).await {
+            let text = String::from_utf8_lossy(msg.body()).into_owned();
+            assert!(!text.contains("Content-Disposition: notification"), "{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_recipient_with_pending_messages_tells_their_senders_at_next_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut alice = alice_asks_for_negative_delivery(&running).await;
+    let said = simple_im_tokio::users::cli_remove(&running.server.config, "bob").unwrap();
+    assert!(
+        said.contains("1 pending message(s); 1 negative delivery notification(s) stored"),
+        "{said}"
+    );
+    // Stored for alice by the CLI; the server pushes it when alice registers again (a refresh).
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let text = next_notification(&mut alice).await;
+    assert!(text.contains("<message-id>neg-77</message-id>"), "{text}");
+    assert!(text.contains("<failed/>"), "{text}");
+    charged(&running, |l| {
+        l.contains("\"event\":\"rejected\"") && l.contains("neg-77") && l.contains("\"status\":404")
+    })
+    .await;
 }

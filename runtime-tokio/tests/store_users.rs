@@ -206,7 +206,23 @@ async fn a_running_store_sees_users_added_by_another_process_at_once() {
     assert_eq!(dave.display_name, "Dave");
     assert_eq!(server.users_by_display_name("Dave").await.unwrap(), [dave]);
     cli_remove(&config, "dave").unwrap();
+    tokio::time::sleep(SqliteStore::OUTSIDE_CHANGES_SEEN_WITHIN).await;
     assert_eq!(server.user("dave").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_running_store_sees_its_own_writes_at_once_even_between_polls() {
+    let (_dir, _config, store) = store_with_alice();
+    assert_eq!(store.policy("alice").await.unwrap(), UserPolicy::default());
+    let barred = UserPolicy {
+        incoming_barred: true,
+        ..UserPolicy::default()
+    };
+    // Back to back, far inside one poll interval: only the writer's commit counter can tell.
+    store.set_policy("alice", barred.clone()).await.unwrap();
+    assert_eq!(store.policy("alice").await.unwrap(), barred);
+    store.remove_user("alice").await.unwrap();
+    assert_eq!(store.user("alice").await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -323,7 +339,7 @@ fn cli_policy_refuses_unknown_users_and_non_uris() {
 }
 
 #[tokio::test]
-async fn a_running_store_sees_policy_changes_by_another_process_at_once() {
+async fn a_running_store_sees_policy_changes_by_another_process_within_the_poll_interval() {
     let (_dir, config, store) = store_with_alice();
     assert_eq!(store.policy("alice").await.unwrap(), UserPolicy::default());
     assert_eq!(
@@ -332,12 +348,14 @@ async fn a_running_store_sees_policy_changes_by_another_process_at_once() {
         "read again (from memory)"
     );
     cli_policy(&config, "alice", &[PolicyChange::BarIncoming(true)]).unwrap();
+    tokio::time::sleep(SqliteStore::OUTSIDE_CHANGES_SEEN_WITHIN).await;
     assert!(
         store.policy("alice").await.unwrap().incoming_barred,
         "visible without reopening"
     );
     assert!(store.user("alice").await.unwrap().is_some());
     cli_remove(&config, "alice").unwrap();
+    tokio::time::sleep(SqliteStore::OUTSIDE_CHANGES_SEEN_WITHIN).await;
     assert_eq!(
         store.user("alice").await.unwrap(),
         None,

@@ -4,8 +4,10 @@
 //! same test shows that a P-Asserted-Identity from anywhere else is not believed. The test starts
 //! Kamailio itself and stops it by PID.
 //!
-//! The recipient registers with simple-im directly: the server delivers to its own location
-//! service and does not (yet) hand terminating requests back to the core through the core's Route.
+//! In the first test the recipient registers with simple-im directly. In the second every user
+//! registers with the core only: a MESSAGE to an offline user is stored by simple-im (the core
+//! answered 404 for the AoR), and the core's third-party REGISTER when the user comes online makes
+//! simple-im push it back through the core.
 
 use simple_im_tests::peers::kamailio::Kamailio;
 use simple_im_tests::peers::server::start_with_users;
@@ -86,5 +88,57 @@ fn message_through_kamailio_takes_the_sender_from_p_asserted_identity() {
         bob.inbox.iter().all(|m| m.body != "forged as alice"),
         "forged message delivered: {:?}",
         bob.inbox
+    );
+}
+
+#[test]
+fn a_message_stored_via_kamailio_is_pushed_through_it_when_the_user_registers_there() {
+    let server = start_with_users(
+        "kamailio-as-push",
+        &[("alice", "alice-pw"), ("bob", "bob-pw")],
+        |o| {
+            o.trusted_cores = vec![CORE_IP.into()];
+        },
+    );
+    let dir = scratch_dir("kamailio-as-push-run");
+    let kamailio = Kamailio::start(&dir, CORE_IP, free_port(), server.options.port);
+    let logs = |server: &simple_im_tests::peers::server::Server| {
+        format!(
+            "--- kamailio:\n{}\n--- simple-im:\n{}",
+            kamailio.output(),
+            server.output()
+        )
+    };
+    let mut alice = Ua::new(&kamailio.addr, "alice", "");
+    assert_eq!(alice.register(300), Outcome::Final(200), "{}", logs(&server));
+    // bob is offline: the core cannot reach him, so simple-im stores the message (202).
+    let stored = alice.message("bob", "stored while bob was away");
+    assert_eq!(
+        stored,
+        Outcome::Final(202),
+        "MESSAGE to offline bob via Kamailio\n{}",
+        logs(&server)
+    );
+    let mut bob = Ua::new(&kamailio.addr, "bob", "");
+    assert_eq!(bob.register(300), Outcome::Final(200), "{}", logs(&server));
+    bob.receive_for(Duration::from_secs(8), Duration::from_secs(2));
+    let bodies: Vec<&str> = bob.inbox.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["stored while bob was away"],
+        "bob's inbox after registering with the core\n{}",
+        logs(&server)
+    );
+    assert!(
+        bob.inbox.iter().all(|m| m.from.contains("sip:alice@localhost")),
+        "sender identity: {:?}",
+        bob.inbox
+    );
+    assert!(
+        kamailio
+            .output()
+            .contains("third-party REGISTER of sip:bob@localhost"),
+        "the push must follow the core's third-party registration\n{}",
+        logs(&server)
     );
 }

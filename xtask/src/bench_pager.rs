@@ -37,6 +37,10 @@ const QUICK_RATES: &[u32] = &[2_000, 4_000];
 /// Seconds per rate step.
 const FULL_STEP_SECS: u32 = 10;
 const QUICK_STEP_SECS: u32 = 2;
+/// The one rate and duration of a `--smoke` run (the CI bench smoke step): moderate, so that a busy
+/// CI box still keeps it, and long enough to count thousands of messages.
+const SMOKE_RATE: u32 = 2_000;
+const SMOKE_STEP_SECS: u32 = 3;
 /// The rate the issue asks the CPU per message at.
 const CPU_RATE: u32 = 10_000;
 /// Socket buffers of every SIPp (the `rmem_max` of the bench machine).
@@ -93,20 +97,95 @@ impl Measured {
     }
 }
 
-/// Runs the whole benchmark and prints the results; `quick` is the short smoke run.
-pub fn run(quick: bool) -> Result<(), String> {
+/// What one run measures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The rates stepped through (MESSAGE/s), lowest first.
+    pub rates: Vec<u32>,
+    /// Seconds per step.
+    pub secs: u32,
+    /// Whether the criterion benchmark of durable deferred storing runs afterwards.
+    pub store_bench: bool,
+    /// Whether a message simple-im loses fails the run (the smoke run's check; timing and the
+    /// ratios never fail it, as a shared CI box makes them noisy).
+    pub fail_on_loss: bool,
+}
+
+impl Plan {
+    /// The plan of `cargo xtask bench pager [--quick | --smoke] [--rates R1,R2,..] [--secs N]`.
+    pub fn from_args(args: &[String]) -> Result<Plan, String> {
+        let has = |flag: &str| args.iter().any(|a| a == flag);
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .map(|i| args.get(i + 1).ok_or(format!("{flag} needs a value")))
+                .transpose()
+        };
+        let mut plan = if has("--smoke") {
+            Plan {
+                rates: vec![SMOKE_RATE],
+                secs: SMOKE_STEP_SECS,
+                store_bench: false,
+                fail_on_loss: true,
+            }
+        } else if has("--quick") {
+            Plan {
+                rates: QUICK_RATES.to_vec(),
+                secs: QUICK_STEP_SECS,
+                store_bench: true,
+                fail_on_loss: false,
+            }
+        } else {
+            Plan {
+                rates: FULL_RATES.to_vec(),
+                secs: FULL_STEP_SECS,
+                store_bench: true,
+                fail_on_loss: false,
+            }
+        };
+        if let Some(rates) = value("--rates")? {
+            plan.rates = rates
+                .split(',')
+                .map(|r| {
+                    r.trim()
+                        .parse::<u32>()
+                        .map_err(|_| format!("--rates: `{r}` is not a rate"))
+                })
+                .collect::<Result<_, _>>()?;
+            plan.store_bench = false;
+        }
+        if let Some(secs) = value("--secs")? {
+            plan.secs = secs
+                .parse()
+                .map_err(|_| format!("--secs: `{secs}` is not a number of seconds"))?;
+        }
+        if plan.rates.is_empty() || plan.secs == 0 {
+            return Err("bench pager needs at least one rate and one second per step".into());
+        }
+        Ok(plan)
+    }
+}
+
+/// Runs the benchmark as `plan` says and prints the results.
+pub fn run(plan: &Plan) -> Result<(), String> {
     let started = Instant::now();
-    let (rates, secs) = if quick {
-        (QUICK_RATES, QUICK_STEP_SECS)
-    } else {
-        (FULL_RATES, FULL_STEP_SECS)
-    };
+    let (rates, secs) = (plan.rates.as_slice(), plan.secs);
     for program in ["sipp", "kamailio"] {
         if !program_exists(program) {
             return Err(format!("`{program}` not found: run `cargo xtask setup` first"));
         }
     }
-    crate::steps::run(cargo().args(["build", "--release", "--bin", "simple-im"]))?;
+    // Built as `cargo bench` builds it (the package's binary comes with its benchmark, in the release
+    // directory): the bench smoke step has just done so, and a plain `cargo build --release` would
+    // build the whole dependency tree again with other features (no dev-dependencies unified in).
+    crate::steps::run(cargo().args([
+        "bench",
+        "--package",
+        "simple-im-tokio",
+        "--bench",
+        "store",
+        "--no-run",
+    ]))?;
     let dir = std::env::temp_dir().join(format!("simple-im-bench-pager-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -138,13 +217,38 @@ pub fn run(quick: bool) -> Result<(), String> {
     print_report(&[&simple_im, &kamailio], secs);
     let _ = std::fs::remove_dir_all(&dir);
     println!("\npager bench took {:.0} s", started.elapsed().as_secs_f64());
-
+    if plan.fail_on_loss {
+        println!(
+            "(smoke run: one rate, so the rate ratio is 1 by construction; it fails only on lost messages)"
+        );
+        check_nothing_lost(&simple_im)?;
+        println!("pager smoke: simple-im lost no message");
+    }
+    if !plan.store_bench {
+        return Ok(());
+    }
     // Deferred storing (durable enqueue with group commit) has its own criterion benchmark.
     let mut args = vec!["store".to_string()];
-    if quick {
+    if plan.secs < FULL_STEP_SECS {
         args.push("--quick".to_string());
     }
     crate::steps::bench(&args)
+}
+
+/// Fails when any step of `measured` lost a MESSAGE (sent by the UAC, never answered 200 through the
+/// server).
+fn check_nothing_lost(measured: &Measured) -> Result<(), String> {
+    match measured.steps.iter().find(|s| s.successful < s.calls) {
+        Some(step) => Err(format!(
+            "{} lost messages at {}/s: {} of {} were not answered 200 ({} failed calls)",
+            measured.name,
+            step.rate,
+            step.calls - step.successful,
+            step.calls,
+            step.failed
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The committed scenario files.
@@ -637,7 +741,47 @@ fn print_report(results: &[&Measured; 2], secs: u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::{last_count, Step};
+    use super::{check_nothing_lost, last_count, Measured, Plan, Step};
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_smoke_plan_is_one_moderate_rate_that_fails_on_loss_only() {
+        let plan = Plan::from_args(&args("pager --smoke")).unwrap();
+        assert_eq!(plan.rates, [super::SMOKE_RATE]);
+        assert!(plan.fail_on_loss && !plan.store_bench);
+        let full = Plan::from_args(&args("pager")).unwrap();
+        assert!(!full.fail_on_loss && full.store_bench);
+        let custom = Plan::from_args(&args("pager --rates 8000,10000 --secs 3")).unwrap();
+        assert_eq!((custom.rates, custom.secs), (vec![8_000, 10_000], 3));
+        assert!(Plan::from_args(&args("pager --rates 8k")).is_err());
+        assert!(Plan::from_args(&args("pager --secs")).is_err());
+    }
+
+    #[test]
+    fn one_lost_message_fails_the_smoke_check() {
+        let step = |successful| Step {
+            rate: 2000,
+            calls: 6000,
+            successful,
+            failed: 6000 - successful,
+            seconds: 9.0,
+            cpu_seconds: 1.0,
+            rcvbuf_errors: 0,
+        };
+        let measured = |s| Measured {
+            name: "simple-im",
+            steps: vec![step(6000), s],
+        };
+        assert!(
+            check_nothing_lost(&measured(step(6000))).is_ok(),
+            "late is not lost"
+        );
+        let lost = check_nothing_lost(&measured(step(5999))).unwrap_err();
+        assert!(lost.contains("1 of 6000"), "{lost}");
+    }
 
     #[test]
     fn last_count_reads_the_cumulative_column_of_the_last_screen() {

@@ -27,8 +27,9 @@ commands:
   test [--quick]        setup, then all tests, no_std builds, size report, fuzz smoke run and bench
                         smoke run; --quick skips fuzzing and benches
   bench [NAME] [--quick] run criterion benchmarks (NAME: parse, msrp, store; default all), --quick for a
-                        short run; `bench pager` runs the SIPp load test against simple-im and Kamailio;
-                        `bench groups` measures group fan-out (1,000 members: p50/p99, messages/s)
+                        short run; `bench pager` runs the SIPp load test against simple-im and Kamailio
+                        (--quick, --smoke: one rate, fails if simple-im loses a message, --rates R1,R2
+                        --secs N); `bench groups` measures group fan-out (1,000 members: p50/p99, msg/s)
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
   build-boards          build the real boards' firmware (release) and print their sizes
   fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";

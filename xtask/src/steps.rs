@@ -132,7 +132,9 @@ pub fn test(quick: bool) -> Result<(), String> {
             crate::fuzz::run_all(crate::fuzz::CI_SECONDS)
         });
         step("bench smoke run", &mut || {
-            bench(&["--quick".to_string()]).map(|_| "criterion benches ran".into())
+            bench(&["--quick".to_string()])?;
+            let pager = ["pager".to_string(), "--smoke".to_string()];
+            bench(&pager).map(|_| "criterion benches and the pager smoke (no message lost) ran".into())
         });
     }
 
@@ -194,8 +196,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    if names == ["pager"] {
-        return crate::bench_pager::run(quick);
+    // `pager` takes option values (`--rates 8000,10000`), which the name filter above also keeps.
+    if names.first() == Some(&"pager") {
+        return crate::bench_pager::run(&crate::bench_pager::Plan::from_args(args)?);
     }
     if names == ["groups"] {
         // A plain bench binary that prints fan-out percentiles and rates itself (see its docs).

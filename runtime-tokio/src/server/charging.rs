@@ -70,14 +70,21 @@ pub struct Charging {
 
 fn json_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Runs of characters that need no escape are copied at once (most records have no escape).
+    let mut rest = s;
+    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || (c as u32) < 0x20) {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        match chars.next() {
+            Some('"') => out.push_str("\\\""),
+            Some('\\') => out.push_str("\\\\"),
+            Some(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
+            None => {}
         }
+        rest = chars.as_str();
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -110,6 +117,30 @@ impl Charging {
 
     /// Appends one record.
     pub fn record(&self, record: &Record<'_>) {
+        let _ = self.lines.send(line(record));
+    }
+}
+
+/// Appends `records` to the log at `path` at once, from a process that runs no server (the CLI): one
+/// `write` on a file opened for appending, so its lines never interleave with the server's.
+pub fn append(path: &Path, records: &[Record<'_>]) -> std::io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text: String = records.iter().map(line).collect();
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
+/// One record as its JSON line.
+fn line(record: &Record<'_>) -> String {
+    {
         let mut line = format!(
             "{{\"time\":{},\"event\":\"{}\",\"sender\":",
             UnixMillis::now().0,
@@ -121,6 +152,26 @@ impl Charging {
         line.push_str(&format!(",\"size\":{},\"message_id\":", record.size));
         json_string(&mut line, record.message_id);
         line.push_str(&format!(",\"status\":{}}}\n", record.status));
-        let _ = self.lines.send(line);
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    fn quoted(s: &str) -> String {
+        let mut out = String::new();
+        json_string(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn strings_are_quoted_with_quotes_backslashes_and_controls_escaped() {
+        assert_eq!(quoted("sip:alice@localhost"), r#""sip:alice@localhost""#);
+        assert_eq!(quoted(""), r#""""#);
+        assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quoted("x\ny\u{1}"), r#""x\u000ay\u0001""#);
+        assert_eq!(quoted("é\"ü"), "\"é\\\"ü\"");
     }
 }

@@ -9,8 +9,10 @@
 //! | store failure | 500, nothing acknowledged |
 //! | REGISTER adds a binding | pending messages pushed oldest first to the newest contact, one at a time |
 //! | the contact answers 2xx | the message is removed (only then) and charged as delivered |
-//! | the contact fails or answers non-2xx | the push stops; the rest waits for the next registration |
-//! | expiry passes | removed by the expiry loop and charged as expired |
+//! | the contact refuses it for good (4xx other than 408/480, or 6xx) | the next older contact is tried |
+//! | every contact refused it for good | removed, charged as rejected, negative IMDN ([`super::imdn`]) |
+//! | a contact times out, fails or answers otherwise | the push stops; the rest waits for the next registration |
+//! | expiry passes | removed by the expiry loop, charged as expired, negative IMDN |
 //!
 //! Why 480 when the quota is full: the recipient is not reachable now (the message would otherwise have
 //! been forwarded) and the server cannot hold it, so "currently unavailable, try later" is the truth;
@@ -52,7 +54,8 @@ pub struct Deliveries {
 pub fn message_id(msg: &SipMessage) -> String {
     let is_cpim = msg
         .header(HeaderName::ContentType)
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("message/cpim"));
+        .and_then(|ct| ct.trim().get(..12))
+        .is_some_and(|ct| ct.eq_ignore_ascii_case("message/cpim"));
     if is_cpim {
         if let Ok(parsed) = cpim::Message::parse(msg.body()) {
             if let Some(id) = parsed.get(cpim::IMDN_NS, "Message-ID") {
@@ -235,28 +238,54 @@ pub async fn deliver(server: &Arc<Server>, user: &str) {
     }
 }
 
-/// Sends one stored message; `true` when the recipient took it (and it was removed).
+/// Sends one stored message to the user's contacts, newest first; `true` when it is settled (taken
+/// by the recipient, or refused for good by every contact) and the push may go on.
 async fn push_one(server: &Arc<Server>, user: &str, stored: &DeferredMessage) -> bool {
-    let Some(binding) = server.location.lookup(user).pop() else {
+    let bindings = server.location.lookup(user);
+    if bindings.is_empty() {
         return false;
-    };
-    let branch = proxy::new_branch();
-    let Some(bytes) = build_stored(server, &stored.message, &binding.uri, &binding.flow, &branch) else {
-        return false;
-    };
-    match server
-        .transactions
-        .request(binding.flow, &branch, "MESSAGE", bytes)
-        .await
-    {
-        Ok(response) if response.status().is_some_and(|c| (200..300).contains(&c)) => {
-            let _ = server.store.delivered(stored.id).await;
-            charge(server, Event::Delivered, stored, response.status().unwrap_or(200));
-            super::imdn::delivered(server, stored).await;
-            true
-        }
-        _ => false,
     }
+    let mut refusal = 0;
+    for binding in bindings.iter().rev() {
+        let branch = proxy::new_branch();
+        let Some(bytes) = build_stored(server, &stored.message, &binding.uri, &binding.flow, &branch) else {
+            return false;
+        };
+        let answer = server
+            .transactions
+            .request(binding.flow, &branch, "MESSAGE", bytes)
+            .await;
+        let code = match answer {
+            Ok(response) => response.status().unwrap_or(500),
+            Err(_) => return false,
+        };
+        if (200..300).contains(&code) {
+            let _ = server.store.delivered(stored.id).await;
+            charge(server, Event::Delivered, stored, code);
+            super::imdn::delivered(server, stored).await;
+            return true;
+        }
+        // Through a core (application-server mode) a 404 says the user is not registered there
+        // (any more): offline, not refused.
+        let offline = code == 404 && super::pager::is_trusted_core(server, &binding.flow);
+        if offline || !refused_for_good(code) {
+            return false;
+        }
+        refusal = code;
+    }
+    // Every contact refused it: it can never be delivered, so it leaves the queue now rather than
+    // blocking the messages behind it until it expires.
+    if server.store.delivered(stored.id).await.unwrap_or(false) {
+        charge(server, Event::Rejected, stored, refusal);
+        super::imdn::failed(server, stored).await;
+    }
+    true
+}
+
+/// Whether a contact's final answer means "never" (RFC 3261 §21.4, §21.6) rather than "not now":
+/// 408 (a timeout) and 480 (temporarily unavailable) are worth another try at the next registration.
+fn refused_for_good(code: u16) -> bool {
+    ((400..500).contains(&code) && code != 408 && code != 480) || (600..700).contains(&code)
 }
 
 fn charge(server: &Server, event: Event, stored: &DeferredMessage, status: u16) {
@@ -345,6 +374,7 @@ pub async fn expiry_loop(server: Weak<Server>, interval: std::time::Duration) {
             .unwrap_or_default();
         for stored in expired.iter().chain(&expired_sessions) {
             charge(&server, Event::Expired, stored, 0);
+            super::imdn::failed(&server, stored).await;
         }
     }
 }

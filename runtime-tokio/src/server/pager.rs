@@ -10,7 +10,7 @@
 //! | sender of our domain without (valid) Proxy-Authorization, unless from a trusted core | 407 / 403 |
 //! | Participating policy ([`super::participating`]) | 403 / 413 / 415 |
 //! | recipient registered and not storing pager messages | forwarded to every contact; the first 2xx is relayed |
-//! | not registered here but sent by a trusted core (application-server mode) | sent back through that core to the AoR; its 404/408/480 means offline |
+//! | not registered here but sent by a trusted core, or registered only by a core's third-party REGISTER (application-server mode) | sent through that core to the AoR; its 404/408/480 means offline |
 //! | otherwise, or no contact answered | Deferred Messaging: stored, then 202 |
 //!
 //! The sender's identity is the From URI, authenticated for local users; for requests from a
@@ -87,8 +87,10 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     let privacy = participating::wants_privacy(msg);
     let bindings = server.location.lookup(&recipient);
     // Behind an external SIP/IP core (IM-2), recipients register there: terminating delivery goes
-    // back through the core that sent the request, with the AoR as Request-URI.
-    let via_core = bindings.is_empty() && from_trusted_core(server, request);
+    // back through the core that sent the request, with the AoR as Request-URI. A binding from the
+    // core's third-party registration ([`registrar`]) leads there too.
+    let via_core = (bindings.is_empty() && from_trusted_core(server, request))
+        || (!bindings.is_empty() && bindings.iter().all(|b| is_trusted_core(server, &b.flow)));
     if policy.store_pager_messages || (bindings.is_empty() && !via_core) {
         deferred::defer(server, request, &sender, &recipient, privacy).await;
         return;
@@ -129,8 +131,13 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
 }
 
 /// Whether the request came from a configured trusted SIP/IP core.
-fn from_trusted_core(server: &Server, request: &Request) -> bool {
-    server.config.trusted_cores.contains(&request.flow.peer().ip())
+pub(super) fn from_trusted_core(server: &Server, request: &Request) -> bool {
+    is_trusted_core(server, &request.flow)
+}
+
+/// Whether `flow` leads to a configured trusted SIP/IP core.
+pub(super) fn is_trusted_core(server: &Server, flow: &super::transport::Flow) -> bool {
+    server.config.trusted_cores.contains(&flow.peer().ip())
 }
 
 /// The sender's URI, or `None` after answering (407 challenge, 403).

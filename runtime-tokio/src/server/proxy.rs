@@ -56,15 +56,17 @@ pub fn new_branch() -> String {
 /// branches (a spiral through our own domain would carry a different Request-URI, which a single-domain
 /// server never produces, so this is a loop).
 pub fn is_loop(server: &Server, msg: &SipMessage, flow: &Flow) -> bool {
-    let local = server.transactions.transports().local_addr(flow).to_string();
+    let local = server.transactions.transports().local_addr(flow);
     msg.values(HeaderName::Via)
         .filter_map(|v| simple_im_core::sip::header::Via::parse(v).ok())
+        // Our branch prefix first: it is rare on arrival, and cheaper to test than the sent-by.
+        .filter(|via| via.branch.is_some_and(|b| b.starts_with(BRANCH_PREFIX)))
         .any(|via| {
             let sent_by = match via.port {
                 Some(port) => format!("{}:{port}", via.host),
                 None => via.host.to_string(),
             };
-            sent_by == local && via.branch.is_some_and(|b| b.starts_with(BRANCH_PREFIX))
+            sent_by == local.to_string()
         })
 }
 
@@ -88,55 +90,51 @@ pub fn build_branch(
 ) -> Option<Bytes> {
     let method = Method::from_token(msg.method()?);
     let local = server.transactions.transports().local_addr(&target.flow);
-    let mut buf = vec![0u8; 4096 + msg.raw().len()];
-    let mut w = MessageWriter::request(&mut buf, method, &target.uri).ok()?;
-    w.header_fmt(
-        HeaderName::Via,
-        format_args!("SIP/2.0/{} {local};branch={branch}", target.flow.via_transport()),
-    )
-    .ok()?;
-    // Max-Forwards is rewritten in place (appended when absent) so the Via lines stay together.
-    let had_max_forwards = msg.header(HeaderName::MaxForwards).is_some();
-    let mut top_route_checked = false;
-    let mut top_via_done = false;
-    for (name, value) in msg.headers() {
-        let header = HeaderName::parse(name);
-        if header == HeaderName::MaxForwards {
-            w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
-                .ok()?;
-            continue;
-        }
-        if header == HeaderName::ProxyAuthorization {
-            continue;
-        }
-        if header == HeaderName::Route && !top_route_checked {
-            top_route_checked = true;
-            if names_us(server, value) {
+    super::transport::encode(4096 + msg.raw().len(), |buf| {
+        let mut w = MessageWriter::request(buf, method, &target.uri).ok()?;
+        w.header_fmt(
+            HeaderName::Via,
+            format_args!("SIP/2.0/{} {local};branch={branch}", target.flow.via_transport()),
+        )
+        .ok()?;
+        // Max-Forwards is rewritten in place (appended when absent) so the Via lines stay together.
+        let had_max_forwards = msg.header(HeaderName::MaxForwards).is_some();
+        let mut top_route_checked = false;
+        let mut top_via_done = false;
+        for (name, value) in msg.headers() {
+            let header = HeaderName::parse(name);
+            if header == HeaderName::MaxForwards {
+                w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
+                    .ok()?;
                 continue;
             }
+            if header == HeaderName::ProxyAuthorization {
+                continue;
+            }
+            if header == HeaderName::Route && !top_route_checked {
+                top_route_checked = true;
+                if names_us(server, value) {
+                    continue;
+                }
+            }
+            let value = if header == HeaderName::Via && !top_via_done {
+                top_via_done = true;
+                std::borrow::Cow::Owned(super::sip::via_with_received(value, source.peer()))
+            } else {
+                unfold(value)
+            };
+            if !privacy {
+                w.header(header, &value).ok()?;
+            } else if let Some(value) = anonymise(header, &value) {
+                w.header(header, &value).ok()?;
+            }
         }
-        let value = if header == HeaderName::Via && !top_via_done {
-            top_via_done = true;
-            std::borrow::Cow::Owned(super::sip::via_with_received(value, source.peer()))
-        } else {
-            unfold(value)
-        };
-        let value = if privacy {
-            anonymise(header, &value)
-        } else {
-            Some(value.into_owned())
-        };
-        if let Some(value) = value {
-            w.header(header, &value).ok()?;
+        if !had_max_forwards {
+            w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
+                .ok()?;
         }
-    }
-    if !had_max_forwards {
-        w.header_fmt(HeaderName::MaxForwards, format_args!("{max_forwards}"))
-            .ok()?;
-    }
-    let len = w.finish(msg.body()).ok()?;
-    buf.truncate(len);
-    Some(Bytes::from(buf))
+        w.finish(msg.body()).ok()
+    })
 }
 
 /// Whether a Route value names this server (its domain or one of its addresses).

@@ -13,6 +13,17 @@
 //!
 //! An expiry comes from the contact's `expires` parameter, else the Expires header, else the maximum;
 //! it is capped at the maximum.
+//!
+//! ## Third-party registration (application-server mode)
+//!
+//! Behind an external SIP/IP core the users register there, and the core tells the server with a
+//! REGISTER of its own (3GPP TS 24.229 §5.4.1.7 calls it third-party registration; the committed
+//! Kamailio config sends it with the `uac` module after saving the user's binding): To is the user's
+//! AoR, Contact the core, Expires the registration's lifetime. Such a REGISTER from a configured
+//! trusted core is not challenged (the core authenticated the user). It becomes one binding whose
+//! URI is the AoR and whose flow is the core, so terminating requests (a new MESSAGE, the push of
+//! deferred messages) go to the core with the AoR as Request-URI, and the core routes them to the
+//! user's devices. `Expires: 0` removes that binding.
 
 use super::auth::{AuthOutcome, Realm};
 use super::location::Binding;
@@ -38,6 +49,10 @@ pub async fn register(server: &Arc<Server>, request: &Request) {
         );
         return;
     };
+    if super::pager::from_trusted_core(server, request) {
+        third_party(server, request, user).await;
+        return;
+    }
     let now = server.transactions.now();
     match server
         .auth
@@ -128,6 +143,42 @@ pub async fn register(server: &Arc<Server>, request: &Request) {
             deferred::deliver(&server, &user).await;
             super::deferred_session::deliver(&server, &user).await;
         });
+    }
+}
+
+/// A trusted core's third-party REGISTER for `user` (see the module docs).
+async fn third_party(server: &Arc<Server>, request: &Request, user: String) {
+    let msg = &request.msg;
+    if !matches!(server.store.user(&user).await, Ok(Some(_))) {
+        reply::send(server, request, 404, "Not Found (no such user)", &[], None);
+        return;
+    }
+    let contact_expires = msg
+        .values(HeaderName::Contact)
+        .filter_map(|c| match Contact::parse(c) {
+            Ok(Contact::Address(address)) => address.expires(),
+            _ => None,
+        })
+        .max();
+    let header_expires = msg
+        .header(HeaderName::Expires)
+        .and_then(|v| parse_expires(v).ok());
+    let max = server.options.max_expires;
+    let expires = contact_expires.or(header_expires).unwrap_or(max).min(max);
+    let aor = format!("sip:{user}@{}", server.config.domain);
+    let lifetime = Duration::from_secs(u64::from(expires));
+    let binding = Binding {
+        flow: request.flow,
+        uri: aor,
+        expires_at: Instant::now() + lifetime,
+        call_id: msg.call_id().to_owned(),
+        cseq: 0,
+    };
+    server.location.update(&user, binding, lifetime);
+    ok(server, request, &user);
+    if expires > 0 {
+        let server = server.clone();
+        tokio::spawn(async move { deferred::deliver(&server, &user).await });
     }
 }
 

@@ -2,6 +2,7 @@
 //! ones (a downstream response with the proxy's Via removed).
 
 use super::sip::{unfold, via_with_received, SipMessage};
+use super::transport::encode;
 use super::{Request, Server};
 use bytes::Bytes;
 use simple_im_core::sip::header::split_list;
@@ -27,29 +28,29 @@ pub fn build(
     let to_tag = super::rng::token(8);
     let body_len = body.map_or(0, |(_, b)| b.len());
     let extra: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-    let mut buf = vec![0u8; HEADROOM + body_len + extra + request.raw().len()];
-    let len = request.with_view(|view| {
-        let mut w = response_to(view, code, reason, Some(&to_tag), &mut buf).ok()?;
-        for (name, value) in headers {
-            w.header(HeaderName::parse(name), value).ok()?;
-        }
-        match body {
-            Some((content_type, bytes)) => {
-                w.header(HeaderName::ContentType, content_type).ok()?;
-                w.finish(bytes).ok()
+    let bytes = encode(HEADROOM + body_len + extra + request.raw().len(), |buf| {
+        request.with_view(|view| {
+            let mut w = response_to(view, code, reason, Some(&to_tag), buf).ok()?;
+            for (name, value) in headers {
+                w.header(HeaderName::parse(name), value).ok()?;
             }
-            None => w.finish(b"").ok(),
-        }
-    })??;
-    buf.truncate(len);
+            match body {
+                Some((content_type, bytes)) => {
+                    w.header(HeaderName::ContentType, content_type).ok()?;
+                    w.finish(bytes).ok()
+                }
+                None => w.finish(b"").ok(),
+            }
+        })?
+    })?;
     if let (Some(peer), Some(top)) = (peer, request.values(HeaderName::Via).next()) {
         return Some(Bytes::from(with_top_via(
-            &buf,
+            &bytes,
             top,
             &via_with_received(top, peer),
         )));
     }
-    Some(Bytes::from(buf))
+    Some(bytes)
 }
 
 /// `message` with the first `Via: old` line's value replaced by `new`.
@@ -92,23 +93,22 @@ pub fn send(
 /// A downstream response rewritten for upstream: everything as received except the top Via (ours).
 pub fn relayed(response: &SipMessage) -> Option<Bytes> {
     let code = response.status()?;
-    let mut buf = vec![0u8; HEADROOM + response.raw().len()];
-    let mut w = MessageWriter::response(&mut buf, code, response.reason()).ok()?;
-    let mut dropped_ours = false;
-    for (name, value) in response.headers() {
-        let header = HeaderName::parse(name);
-        let value = unfold(value);
-        if header == HeaderName::Via && !dropped_ours {
-            dropped_ours = true;
-            let rest: Vec<&str> = split_list(&value).skip(1).collect();
-            if !rest.is_empty() {
-                w.header(HeaderName::Via, &rest.join(", ")).ok()?;
+    encode(HEADROOM + response.raw().len(), |buf| {
+        let mut w = MessageWriter::response(buf, code, response.reason()).ok()?;
+        let mut dropped_ours = false;
+        for (name, value) in response.headers() {
+            let header = HeaderName::parse(name);
+            let value = unfold(value);
+            if header == HeaderName::Via && !dropped_ours {
+                dropped_ours = true;
+                let rest: Vec<&str> = split_list(&value).skip(1).collect();
+                if !rest.is_empty() {
+                    w.header(HeaderName::Via, &rest.join(", ")).ok()?;
+                }
+                continue;
             }
-            continue;
+            w.header(header, &value).ok()?;
         }
-        w.header(header, &value).ok()?;
-    }
-    let len = w.finish(response.body()).ok()?;
-    buf.truncate(len);
-    Some(Bytes::from(buf))
+        w.finish(response.body()).ok()
+    })
 }

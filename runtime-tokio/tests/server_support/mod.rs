@@ -340,6 +340,16 @@ impl Ua {
 
     /// The next request received (answering it 200 OK), or `None` within `wait`.
     pub async fn incoming_within(&mut self, wait: Duration) -> Option<SipMessage> {
+        self.incoming_answered_within(wait, 200, "OK").await
+    }
+
+    /// The next request received, answered `code reason`, or `None` within `wait`.
+    pub async fn incoming_answered_within(
+        &mut self,
+        wait: Duration,
+        code: u16,
+        reason: &str,
+    ) -> Option<SipMessage> {
         let msg = match self.inbox.pop_front() {
             Some(msg) => msg,
             None => loop {
@@ -349,8 +359,8 @@ impl Ua {
                 }
             },
         };
-        let ok = reply::build(&msg, None, 200, "OK", &[], None).expect("200");
-        self.send_raw(&ok).await;
+        let answer = reply::build(&msg, None, code, reason, &[], None).expect("a response");
+        self.send_raw(&answer).await;
         Some(msg)
     }
 

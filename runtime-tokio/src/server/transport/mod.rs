@@ -11,6 +11,7 @@ pub mod tcp;
 pub mod udp;
 
 use bytes::Bytes;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,33 @@ use tokio::sync::mpsc;
 /// Socket buffer size asked for on every UDP socket (see `shared/notes/peers.md`: bursts overflow the
 /// kernel default of ~208 KiB from a few thousand messages per second).
 pub const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    /// The buffer outgoing messages are written into before being copied out at their exact size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes one outgoing message with `write` (given at least `capacity` bytes, returning the length
+/// it wrote) and returns exactly those bytes.
+///
+/// The writing happens in a buffer kept per thread: a fresh zeroed buffer of a few KiB per message
+/// cost more than the message itself (the allocator hands large blocks back to the kernel and takes
+/// them again, one page fault per 4 KiB), while copying out the few hundred bytes written is cheap.
+pub fn encode(capacity: usize, write: impl FnOnce(&mut [u8]) -> Option<usize>) -> Option<Bytes> {
+    let mut write = Some(write);
+    let mut run = |buf: &mut Vec<u8>| -> Option<Bytes> {
+        if buf.len() < capacity {
+            buf.resize(capacity, 0);
+        }
+        let len = (write.take()?)(buf.as_mut_slice())?;
+        buf.get(..len).map(Bytes::copy_from_slice)
+    };
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        // Only when `write` itself encodes another message: that one gets a buffer of its own.
+        Err(_) => run(&mut Vec::new()),
+    })
+}
 
 /// The way back to a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,6 +185,26 @@ impl Transports {
     }
 }
 
+/// Attempts at finding a port free for both UDP and TCP.
+const PAIR_ATTEMPTS: usize = 32;
+
+/// A UDP socket on an ephemeral port of `addr`'s IP and a TCP listener on the same port. The port
+/// the kernel picks for UDP may be taken for TCP (another process's connection uses it as its local
+/// port): then both are closed and another port is tried.
+async fn bind_pair(addr: SocketAddr) -> std::io::Result<(UdpSocket, tokio::net::TcpListener)> {
+    let mut last_error = None;
+    for _ in 0..PAIR_ATTEMPTS {
+        let socket = udp::bind(addr)?;
+        let port = socket.local_addr()?.port();
+        match tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
+}
+
 /// Binds every configured address and starts the receive tasks, which call `handler`.
 pub async fn start(
     udp_addrs: &[SocketAddr],
@@ -165,16 +213,35 @@ pub async fn start(
 ) -> std::io::Result<Arc<Transports>> {
     let mut transports = Transports::default();
     let mut udp_sockets = Vec::new();
+    let mut listeners = Vec::new();
+    let mut paired = Vec::new();
     for addr in udp_addrs {
-        let socket = Arc::new(udp::bind(*addr)?);
+        // Port 0 for TCP next to a UDP socket of port 0 means "one port for both", as a SIP server
+        // normally has (a test's ephemeral configuration relies on it).
+        let pair = addr.port() == 0
+            && !paired.contains(&addr.ip())
+            && tcp_addrs.iter().any(|t| t.port() == 0 && t.ip() == addr.ip());
+        let (socket, listener) = if pair {
+            let (socket, listener) = bind_pair(*addr).await?;
+            paired.push(addr.ip());
+            (socket, Some(listener))
+        } else {
+            (udp::bind(*addr)?, None)
+        };
+        let socket = Arc::new(socket);
         let local = socket.local_addr()?;
         udp_sockets.push(socket.clone());
         transports.udp.push((socket, local));
+        if let Some(listener) = listener {
+            transports.tcp_listen.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
     }
-    let mut listeners = Vec::new();
     for addr in tcp_addrs {
-        // Port 0 for TCP next to a UDP socket means "the same port as UDP" when one is bound, so a
-        // test's ephemeral configuration gets one port for both, as a SIP server normally has.
+        if addr.port() == 0 && paired.contains(&addr.ip()) {
+            continue;
+        }
+        // Port 0 next to a UDP socket of a fixed port: that port.
         let addr = match (
             addr.port(),
             transports.udp.iter().find(|(_, a)| a.ip() == addr.ip()),

@@ -34,9 +34,9 @@
 //! Writes go to the single writer thread (see [`writer`]); callers await their batch's commit. Reads
 //! run on Tokio's blocking pool with connections from a small pool: WAL lets them proceed while the
 //! writer commits, and each sees the last committed state. The checkpointer is the third thread.
-//! Accounts and policies, read for every MESSAGE, are answered from memory while SQLite's change
-//! counter says nothing was committed since they were read ([`cache`]), so a relayed MESSAGE costs no
-//! thread hop.
+//! Accounts and policies, read for every MESSAGE, are answered from memory while nothing was
+//! committed since they were read (the writer's own commit counter, and SQLite's change counter for
+//! other processes, see [`cache`]), so a relayed MESSAGE costs no thread hop.
 
 mod accounts;
 mod cache;
@@ -84,6 +84,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// How late, at most, a running store sees an account's removal or a policy change committed by
+    /// another process (an account *added* by another process is seen at once); its own writes are
+    /// seen at once.
+    pub const OUTSIDE_CHANGES_SEEN_WITHIN: Duration = cache::POLL_INTERVAL;
+
     /// Opens (creating if needed) the store in `data_dir`, creating the directory too, and brings the
     /// schema up to date. Works inside and outside a Tokio runtime alike (it does not use one), but
     /// blocks while it opens the file and migrates.
@@ -111,12 +116,13 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let checkpointer = Checkpointer::spawn(open_connection(&path)?)
             .map_err(|e| StoreError::Open(format!("cannot start the store's checkpoint thread: {e}")))?;
-        let writer = Writer::spawn(conn)?;
+        let commits = cache::Generation::default();
+        let writer = Writer::spawn(conn, commits.clone())?;
         let readers = Arc::new(ReaderPool {
             path: path.clone(),
             idle: Mutex::new(Vec::new()),
         });
-        let cache = Arc::new(ReadCache::new(open_connection(&path)?));
+        let cache = Arc::new(ReadCache::new(open_connection(&path)?, commits));
         Ok(SqliteStore {
             path,
             writer,

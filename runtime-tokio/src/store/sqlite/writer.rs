@@ -11,6 +11,7 @@
 //! is rolled back alone and answered with its error, while the rest of the batch commits. If the
 //! commit itself fails, every request of the batch is answered with that error, and none is stored.
 
+use super::cache::Generation;
 use crate::store::StoreError;
 use rusqlite::Connection;
 use std::sync::mpsc;
@@ -35,12 +36,13 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `conn`, which must already be configured and migrated.
-    pub fn spawn(conn: Connection) -> Result<Self, StoreError> {
+    /// Starts the writer thread over `conn`, which must already be configured and migrated; it bumps
+    /// `commits` after every commit, before answering the batch's callers.
+    pub fn spawn(conn: Connection, commits: Generation) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let thread = thread::Builder::new()
             .name("simple-im-store-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || run(conn, queue, commits))
             .map_err(|e| StoreError::Open(format!("cannot start the store's writer thread: {e}")))?;
         Ok(Writer {
             jobs: Some(jobs),
@@ -93,7 +95,7 @@ fn in_savepoint<T>(
     result
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, commits: Generation) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = queue.recv() {
@@ -112,6 +114,8 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
                     // Leave no half-open transaction behind for the next batch.
                     let _ = conn.execute_batch("ROLLBACK");
                 }
+                // Before the answers: a caller that reads after its write must see it.
+                commits.bump();
                 for complete in completions.drain(..) {
                     complete(committed.clone());
                 }
