@@ -127,6 +127,7 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (upload, offset)
     ) WITHOUT ROWID;
     CREATE INDEX session_parts_by_message ON session_parts(message, offset);
+    "#,
     // Version 3: pre-defined groups of the Controlling IM Function and their members.
     r#"
     CREATE TABLE groups (
