@@ -1,0 +1,179 @@
+//! The MSRP connections of chats. The core client is always the active MSRP side: on `ChatConnect`
+//! with `active` the runtime connects to the first hop of the peer's path (the peer, or the server's
+//! relay), then moves bytes between that TCP connection and the core (`handle_msrp`,
+//! `poll_msrp_transmit`).
+//!
+//! Each connection is two small tasks: a reader that forwards chunks of bytes to the session over one
+//! channel ([`MsrpInput`]), and a writer fed through its own channel, so the session loop never blocks
+//! on a slow peer.
+//!
+//! Not done: the passive side (an offer with `a=setup:active` needs a listening socket whose port the
+//! core would have to put in its MSRP URI; the core writes a fixed port today), so such a chat is
+//! closed with a `chat_failed` event.
+
+use super::output::Note;
+use super::session::Session;
+use simple_im_core::client::ChatId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Bytes of the buffer MSRP chunks are written from.
+pub const MSRP_CHUNK_BUFFER: usize = 16 * 1024;
+
+/// What the MSRP connection tasks tell the session.
+#[derive(Debug)]
+pub enum MsrpInput {
+    /// Bytes read on the chat's connection.
+    Bytes(u32, Vec<u8>),
+    /// The connection could not be opened, or it closed.
+    Lost(u32, String),
+}
+
+/// One chat's connection.
+pub struct ChatLink {
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes read but not yet consumed by the core (a partial MSRP frame).
+    unread: Vec<u8>,
+    /// The body of the chat message being received.
+    pub incoming: Vec<u8>,
+}
+
+/// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
+pub fn chat_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.starts_with("From:") || text.starts_with("To:") || text.starts_with("NS:") {
+        // message/cpim: headers, blank line, MIME headers, blank line, content.
+        let mut parts = text.splitn(3, "\r\n\r\n");
+        let (_, _, content) = (parts.next(), parts.next(), parts.next());
+        if let Some(content) = content {
+            return content.to_owned();
+        }
+    }
+    text.into_owned()
+}
+
+impl Session {
+    /// The core asked for the MSRP connection of `chat`.
+    pub(super) fn chat_connect(&mut self, chat: ChatId, active: bool) {
+        let peer = self.core().chat_peer_address(chat).map(str::to_owned);
+        let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        self.chats.insert(
+            chat.0,
+            ChatLink {
+                writer,
+                unread: Vec::new(),
+                incoming: Vec::new(),
+            },
+        );
+        let report = self.msrp_sender.clone();
+        let Some(peer) = peer.filter(|_| active) else {
+            let why = "passive MSRP (the offer asked us to listen) is not supported".to_owned();
+            let _ = report.send(MsrpInput::Lost(chat.0, why));
+            return;
+        };
+        tokio::spawn(async move {
+            let stream = match TcpStream::connect(peer.as_str()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = report.send(MsrpInput::Lost(chat.0, format!("cannot connect to {peer}: {e}")));
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (mut read, mut write) = stream.into_split();
+            tokio::spawn(async move {
+                while let Some(bytes) = queue.recv().await {
+                    if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
+            loop {
+                match read.read(&mut buf).await {
+                    Ok(0) => {
+                        let _ = report.send(MsrpInput::Lost(chat.0, "connection closed".into()));
+                        return;
+                    }
+                    Ok(n) => {
+                        if report.send(MsrpInput::Bytes(chat.0, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = report.send(MsrpInput::Lost(chat.0, e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Feeds what a connection task reported.
+    pub(super) fn feed_msrp(&mut self, input: MsrpInput) {
+        let now = self.now();
+        match input {
+            MsrpInput::Bytes(chat, bytes) => {
+                let Some(link) = self.chats.get_mut(&chat) else {
+                    return;
+                };
+                let mut unread = std::mem::take(&mut link.unread);
+                unread.extend_from_slice(&bytes);
+                let used = self.core().handle_msrp(now, ChatId(chat), &unread);
+                self.drain_events(&unread);
+                match used {
+                    Ok(n) => {
+                        unread.drain(..n.min(unread.len()));
+                        if let Some(link) = self.chats.get_mut(&chat) {
+                            link.unread = unread;
+                        }
+                    }
+                    Err(e) => {
+                        self.notes.push_back(
+                            Note::new("chat_failed")
+                                .with("chat", chat)
+                                .with("reason", e.to_string()),
+                        );
+                        self.core().msrp_connection_lost(now, ChatId(chat));
+                        let _ = self.core().close_chat(now, ChatId(chat));
+                        self.drain_events(&[]);
+                    }
+                }
+            }
+            MsrpInput::Lost(chat, why) => {
+                if self.chats.contains_key(&chat) {
+                    self.notes
+                        .push_back(Note::new("chat_failed").with("chat", chat).with("reason", why));
+                    self.core().msrp_connection_lost(now, ChatId(chat));
+                    let _ = self.core().close_chat(now, ChatId(chat));
+                    self.drain_events(&[]);
+                }
+            }
+        }
+    }
+
+    /// Writes the MSRP bytes the core has queued to their connections.
+    pub(super) async fn flush_msrp(&mut self) {
+        let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
+        loop {
+            let now = self.now();
+            let Some((chat, n)) = self.core().poll_msrp_transmit(now, &mut buf) else {
+                break;
+            };
+            if let Some(link) = self.chats.get(&chat.0) {
+                let _ = link.writer.send(buf.get(..n).unwrap_or(&[]).to_vec());
+            }
+        }
+        self.drain_events(&[]);
+    }
+
+    /// Ends every chat with BYE (on shutdown).
+    pub(super) fn close_chats(&mut self) {
+        let now = self.now();
+        for chat in self.chat_ids() {
+            let _ = self.core().close_chat(now, chat);
+        }
+        self.drain_events(&[]);
+    }
+}

@@ -1,0 +1,512 @@
+//! The core's [`Client`] driven on Tokio: the SIP link, the clock, and the translation of the core's
+//! events (whose text is spans into the last input) into owned [`Note`]s the commands print.
+//!
+//! Each `step` waits for one input (SIP bytes, an MSRP chunk, or the core's next deadline), feeds it
+//! to the core, then drains: transmissions first (SIP to the link, MSRP to the chat connection), then
+//! events, converted while the input buffer still holds their spans.
+
+use super::chat::{ChatLink, MsrpInput};
+use super::link::{Arrival, Link};
+use super::output::Note;
+use crate::server::rng::OsRng;
+use simple_im_core::client::{
+    ChatId, Client, ClientConfig, ClientEvent, Destination, Disposition, ImdnRequest, MessageHandle,
+    ReceivedHandle, TransportKind,
+};
+use simple_im_core::time::Instant as CoreInstant;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Bytes of one outgoing request the core keeps (room for a 1300-byte pager body and its headers).
+pub const REQUEST_CAPACITY: usize = 4096;
+/// Outgoing non-INVITE requests in flight at once (pagers, notifications, REGISTER refreshes apart).
+pub const OUTGOING_SLOTS: usize = 4;
+/// Incoming requests whose answers are kept for retransmissions.
+pub const SERVER_SLOTS: usize = 8;
+
+/// The core client as this runtime instantiates it.
+pub type CoreClient = Client<OsRng, SocketAddr, REQUEST_CAPACITY, OUTGOING_SLOTS, SERVER_SLOTS, 1>;
+
+/// The latest final response the server sent us, as read off the wire (the core reports only the
+/// status): the `send` and `pending` commands print its reason phrase and body.
+#[derive(Clone, Debug, Default)]
+pub struct FinalResponse {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: String,
+    /// Body (the `pending` summary).
+    pub body: String,
+}
+
+/// A running client session.
+pub struct Session {
+    client: CoreClient,
+    link: Link,
+    epoch: Instant,
+    input: Vec<u8>,
+    tx: Vec<u8>,
+    /// Events converted but not yet taken by the command.
+    pub notes: VecDeque<Note>,
+    /// The latest final response seen.
+    pub last_final: Option<FinalResponse>,
+    /// Received IMs awaiting a display notification, by the id printed in their `message` event.
+    displays: HashMap<String, ReceivedHandle>,
+    /// Chats: their MSRP connections and the text of the message being received.
+    pub(super) chats: HashMap<u32, ChatLink>,
+    msrp_inputs: tokio::sync::mpsc::UnboundedReceiver<MsrpInput>,
+    pub(super) msrp_sender: tokio::sync::mpsc::UnboundedSender<MsrpInput>,
+    controls: tokio::sync::mpsc::UnboundedReceiver<Control>,
+    control_sender: tokio::sync::mpsc::UnboundedSender<Control>,
+}
+
+/// Input from the user rather than the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// A line on standard input.
+    Line(String),
+    /// Standard input ended.
+    EndOfInput,
+    /// Ctrl-C or SIGTERM.
+    Stop,
+}
+
+/// How to reach and authenticate to the server.
+pub struct Account {
+    /// The server's address.
+    pub server: SocketAddr,
+    /// TCP instead of UDP.
+    pub tcp: bool,
+    /// The address-of-record, `sip:user@domain`.
+    pub aor: String,
+    /// Digest user name.
+    pub user: String,
+    /// Digest password.
+    pub password: String,
+    /// Largest pager body accepted from others.
+    pub max_pager_size: u16,
+}
+
+impl Session {
+    /// Opens the link and sets up the core client (not yet registered).
+    pub async fn open(account: &Account) -> Result<Session, String> {
+        let link = Link::open(account.server, account.tcp)
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", account.server))?;
+        let local = link.local_addr().map_err(|e| e.to_string())?;
+        let transport = if account.tcp {
+            TransportKind::Tcp
+        } else {
+            TransportKind::Udp
+        };
+        let mut config = ClientConfig::new(
+            &account.server.to_string(),
+            transport,
+            &account.aor,
+            &account.user,
+            &account.password,
+        )
+        .map_err(|e| e.to_string())?;
+        config.limits.max_pager_size = account.max_pager_size;
+        let epoch = Instant::now();
+        let mut client = CoreClient::new(config, CoreInstant::ZERO, OsRng);
+        client
+            .set_local_address(&local.to_string())
+            .map_err(|e| e.to_string())?;
+        let (msrp_sender, msrp_inputs) = tokio::sync::mpsc::unbounded_channel();
+        let (control_sender, controls) = tokio::sync::mpsc::unbounded_channel();
+        Ok(Session {
+            client,
+            link,
+            epoch,
+            input: Vec::new(),
+            tx: vec![0u8; REQUEST_CAPACITY.max(super::chat::MSRP_CHUNK_BUFFER)],
+            notes: VecDeque::new(),
+            last_final: None,
+            displays: HashMap::new(),
+            chats: HashMap::new(),
+            msrp_inputs,
+            msrp_sender,
+            controls,
+            control_sender,
+        })
+    }
+
+    /// The core clock: milliseconds since the session opened.
+    pub fn now(&self) -> CoreInstant {
+        CoreInstant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The core client, for commands.
+    pub fn core(&mut self) -> &mut CoreClient {
+        &mut self.client
+    }
+
+    /// Starts registering.
+    pub fn register(&mut self) -> Result<(), String> {
+        let now = self.now();
+        self.client.register(now).map_err(|e| e.to_string())
+    }
+
+    /// Starts removing the registration.
+    pub fn unregister(&mut self) -> Result<(), String> {
+        let now = self.now();
+        self.client.unregister(now).map_err(|e| e.to_string())
+    }
+
+    /// Sends a text pager; with `imdn`, asks for delivery and display notifications.
+    pub fn send_pager(&mut self, to: &str, text: &str, imdn: bool) -> Result<MessageHandle, String> {
+        let now = self.now();
+        let date_time = rfc3339_now();
+        let ask = imdn.then_some(ImdnRequest {
+            date_time: &date_time,
+            display: true,
+        });
+        self.client
+            .send_pager(now, to, "text/plain;charset=utf-8", text.as_bytes(), ask)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends the display notification of the IM printed with `id`.
+    pub fn mark_displayed(&mut self, id: &str) -> Result<(), String> {
+        let handle = self
+            .displays
+            .remove(id)
+            .ok_or_else(|| format!("no received message {id} awaits a display notification"))?;
+        let now = self.now();
+        self.client
+            .mark_displayed(now, handle)
+            .map_err(|e| format!("display {id}: {e}"))
+    }
+
+    /// Sends what the core has queued (SIP and MSRP).
+    pub async fn flush(&mut self) -> Result<(), String> {
+        while let Some(t) = self.client.poll_transmit(&mut self.tx) {
+            let peer = match t.dest {
+                Destination::Server => None,
+                Destination::Peer(peer) => Some(peer),
+            };
+            let bytes = self.tx.get(..t.len).unwrap_or(&[]);
+            self.link
+                .send(peer, bytes)
+                .await
+                .map_err(|e| format!("send to the server: {e}"))?;
+        }
+        self.flush_msrp().await;
+        Ok(())
+    }
+
+    /// Where user input (stdin lines, signals) is sent to reach [`Session::step`].
+    pub fn control_sender(&self) -> tokio::sync::mpsc::UnboundedSender<Control> {
+        self.control_sender.clone()
+    }
+
+    /// Waits (until `deadline` at the latest) for one input, feeds it to the core and drains. Returns
+    /// user input, which the command handles.
+    pub async fn step(&mut self, deadline: Instant) -> Result<Option<Control>, String> {
+        self.flush().await?;
+        let timer = self
+            .client
+            .poll_timeout()
+            .map(|at| self.epoch + Duration::from_millis(at.as_millis()));
+        let wake = timer.map_or(deadline, |t| t.min(deadline));
+        tokio::select! {
+            arrival = self.link.receive(&mut self.input) => {
+                let arrival = arrival.map_err(|e| format!("receive from the server: {e}"))?;
+                self.feed_sip(arrival)?;
+            }
+            Some(input) = self.msrp_inputs.recv() => self.feed_msrp(input),
+            () = tokio::time::sleep_until(wake.into()) => {
+                let now = self.now();
+                self.client.handle_timeout(now);
+                self.drain_events(&[]);
+            }
+            Some(control) = self.controls.recv() => {
+                self.flush().await?;
+                return Ok(Some(control));
+            }
+        }
+        self.flush().await?;
+        Ok(None)
+    }
+
+    fn feed_sip(&mut self, arrival: Arrival) -> Result<(), String> {
+        let now = self.now();
+        let input = std::mem::take(&mut self.input);
+        match arrival {
+            Arrival::Datagram(from, n) => {
+                let bytes = input.get(..n).unwrap_or(&[]);
+                self.note_final_response(bytes);
+                self.client.handle_datagram(now, from, bytes);
+                self.drain_events(bytes);
+                self.input = input;
+            }
+            Arrival::Stream => {
+                let used = self
+                    .client
+                    .handle_stream(now, &input)
+                    .map_err(|e| e.to_string())?;
+                self.note_final_response(input.get(..used).unwrap_or(&[]));
+                self.drain_events(&input);
+                let mut input = input;
+                input.drain(..used.min(input.len()));
+                self.input = input;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers the status line and body of the last final response in `bytes` (the core keeps
+    /// neither).
+    fn note_final_response(&mut self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        for message in text.split("SIP/2.0 ").skip(1) {
+            let (line, rest) = message.split_once("\r\n").unwrap_or((message, ""));
+            let mut parts = line.splitn(2, ' ');
+            let Some(status) = parts.next().and_then(|s| s.parse::<u16>().ok()) else {
+                continue;
+            };
+            if status < 200 {
+                continue;
+            }
+            let body = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            self.last_final = Some(FinalResponse {
+                status,
+                reason: parts.next().unwrap_or("").to_owned(),
+                body: body.to_owned(),
+            });
+        }
+    }
+
+    /// Converts the core's events, whose spans index `input`.
+    pub(super) fn drain_events(&mut self, input: &[u8]) {
+        while let Some(event) = self.client.poll_event() {
+            if let Some(note) = self.convert(&event, input) {
+                self.notes.push_back(note);
+            }
+        }
+    }
+
+    fn convert(&mut self, event: &ClientEvent, input: &[u8]) -> Option<Note> {
+        let note = match *event {
+            ClientEvent::Registered { expires } => Note::new("registered").with("expires", expires),
+            ClientEvent::RegistrationFailed { status } => {
+                let reason = self.reason_of(status);
+                Note::new("registration_failed")
+                    .with("status", status)
+                    .with("reason", reason)
+            }
+            ClientEvent::Unregistered => Note::new("unregistered"),
+            ClientEvent::PagerReceived {
+                from,
+                content_type,
+                body,
+                message_id,
+                display_handle,
+            } => {
+                let mut note = Note::new("message")
+                    .with("from", uri_only(from.str_of(input)))
+                    .with("content_type", content_type.str_of(input))
+                    .with("text", String::from_utf8_lossy(body.of(input)).into_owned());
+                let id = message_id.map(|m| m.str_of(input).to_owned());
+                if let Some(id) = &id {
+                    note = note.with("id", id.as_str());
+                }
+                if let Some(handle) = display_handle {
+                    let key = id.unwrap_or_else(|| handle.0.to_string());
+                    self.displays.insert(key, handle);
+                    note = note.with("display", "requested");
+                }
+                note
+            }
+            ClientEvent::PagerSent { handle } => Note::new("sent").with("handle", handle.0),
+            ClientEvent::PagerFailed { handle, status } => {
+                let reason = self.reason_of(status);
+                Note::new("send_failed")
+                    .with("handle", handle.0)
+                    .with("status", status)
+                    .with("reason", reason)
+            }
+            ClientEvent::DeliveryNotification {
+                handle,
+                message_id,
+                status,
+            } => notification("delivered", "delivered", handle, message_id.str_of(input), status),
+            ClientEvent::DisplayNotification {
+                handle,
+                message_id,
+                status,
+            } => notification("displayed", "displayed", handle, message_id.str_of(input), status),
+            ClientEvent::BarringPublished { barred, status } => Note::new("barring_published")
+                .with("barred", if barred { "yes" } else { "no" })
+                .with("status", status),
+            ClientEvent::IncomingBarred => Note::new("incoming_barred"),
+            ClientEvent::Rejected { status } => Note::new("rejected").with("status", status),
+            ClientEvent::ChatInvitation { chat, from } => Note::new("invitation")
+                .with("chat", chat.0)
+                .with("from", uri_only(from.str_of(input))),
+            ClientEvent::ChatConnect { chat, active } => {
+                self.chat_connect(chat, active);
+                return None;
+            }
+            ClientEvent::ChatEstablished { chat } => Note::new("chat_established").with("chat", chat.0),
+            ClientEvent::ChatBody { chat, body, .. } => {
+                if let Some(link) = self.chats.get_mut(&chat.0) {
+                    link.incoming.extend_from_slice(body.of(input));
+                }
+                return None;
+            }
+            ClientEvent::ChatMessageEnd { chat, len } => {
+                let text = self
+                    .chats
+                    .get_mut(&chat.0)
+                    .map(|l| std::mem::take(&mut l.incoming))
+                    .unwrap_or_default();
+                if len == 0 {
+                    Note::new("chat_aborted").with("chat", chat.0)
+                } else {
+                    Note::new("chat_message")
+                        .with("chat", chat.0)
+                        .with("text", super::chat::chat_text(&text))
+                }
+            }
+            ClientEvent::ChatSent { chat } => Note::new("chat_sent").with("chat", chat.0),
+            ClientEvent::ChatSendFailed { chat } => Note::new("chat_send_failed").with("chat", chat.0),
+            ClientEvent::ChatClosed { chat, status } => {
+                self.chats.remove(&chat.0);
+                Note::new("chat_closed")
+                    .with("chat", chat.0)
+                    .with("status", status)
+            }
+        };
+        Some(note)
+    }
+
+    /// The reason phrase of the latest final response with `status` (empty when not seen).
+    fn reason_of(&self, status: u16) -> String {
+        self.last_final
+            .as_ref()
+            .filter(|f| f.status == status)
+            .map(|f| f.reason.clone())
+            .unwrap_or_else(|| {
+                if status == 408 {
+                    "Request Timeout (no answer)".into()
+                } else {
+                    String::new()
+                }
+            })
+    }
+
+    /// Runs until a note matching `wanted` is queued (and takes it), passing every other note to
+    /// `other`; fails at `deadline` or when the user stops the command.
+    pub async fn wait_for(
+        &mut self,
+        deadline: Instant,
+        wanted: impl Fn(&Note) -> bool,
+        mut other: impl FnMut(&mut Session, Note),
+    ) -> Result<Note, String> {
+        loop {
+            while let Some(note) = self.notes.pop_front() {
+                if wanted(&note) {
+                    return Ok(note);
+                }
+                other(self, note);
+            }
+            if Instant::now() >= deadline {
+                return Err("timed out".into());
+            }
+            if self.step(deadline).await? == Some(Control::Stop) {
+                return Err("interrupted".into());
+            }
+        }
+    }
+
+    /// Un-registers and waits (bounded) for the answer.
+    pub async fn shut_down(&mut self) {
+        self.close_chats();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // The core reuses the registration's nonce for the un-REGISTER; when the server has retired it
+        // (401 without stale=true) the core reports `Unregistered` without retrying, having dropped
+        // the old challenge, so one more attempt starts afresh and answers the new challenge.
+        for _attempt in 0..2 {
+            if self.unregister().is_err() {
+                break;
+            }
+            let _ = self
+                .wait_for(
+                    deadline,
+                    |n| matches!(n.event, "unregistered" | "registration_failed"),
+                    |_, _| {},
+                )
+                .await;
+            let challenged = self
+                .last_final
+                .as_ref()
+                .is_some_and(|f| matches!(f.status, 401 | 407));
+            if !challenged {
+                break;
+            }
+        }
+        let _ = self.flush().await;
+    }
+
+    /// The chat id of a chat in progress, for commands.
+    pub fn chat_ids(&self) -> Vec<ChatId> {
+        self.chats.keys().map(|id| ChatId(*id)).collect()
+    }
+}
+
+/// The URI of a From value (`"Name" <sip:a@b>;tag=x` gives `sip:a@b`).
+fn uri_only(name_addr: &str) -> &str {
+    match (name_addr.find('<'), name_addr.rfind('>')) {
+        (Some(open), Some(close)) if open < close => name_addr.get(open + 1..close).unwrap_or(name_addr),
+        _ => name_addr.split(';').next().unwrap_or(name_addr).trim(),
+    }
+}
+
+fn notification(
+    event: &'static str,
+    success: &'static str,
+    handle: Option<MessageHandle>,
+    message_id: &str,
+    status: Disposition,
+) -> Note {
+    let status = match status {
+        Disposition::Success => success,
+        Disposition::Failed => "failed",
+        Disposition::Forbidden => "forbidden",
+        Disposition::Error => "error",
+        Disposition::Other => "other",
+    };
+    let mut note = Note::new(event).with("id", message_id).with("status", status);
+    if let Some(h) = handle {
+        note = note.with("handle", h.0);
+    }
+    note
+}
+
+/// The wall clock as an RFC 3339 UTC date-time (CPIM `DateTime`).
+pub fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rest = secs % 86_400;
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar, era arithmetic).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
