@@ -1,0 +1,197 @@
+//! `simple-im client` end to end: real client processes through a real `simple-im server`, in pager
+//! mode with IMDN, deferred delivery, the `pending` list, failures and `--help`.
+
+mod client_support;
+
+use client_support::{field, stderr, stdout, ServerProcess};
+
+#[test]
+fn pagers_go_both_ways_with_delivery_and_display_notifications() {
+    let server = ServerProcess::start();
+    // bob is online over UDP and marks everything displayed; alice over TCP marks by hand.
+    let mut bob = server.online("bob", &["--auto-display"]);
+    let mut alice = server.online("alice", &["--tcp"]);
+
+    let sent = server.run("alice", &["send", "bob", "hello \"bob\"", "--imdn", "--wait"]);
+    assert!(sent.status.success(), "{sent:?}");
+    let out = stdout(&sent);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("sent handle=1 status=200"), "{out}");
+    let id = field(lines[1], "id").unwrap();
+    assert_eq!(lines[1], format!("delivered id={id} status=delivered handle=1"));
+    assert_eq!(lines[2], format!("displayed id={id} status=displayed handle=1"));
+    let got = bob.expect(|l| l.starts_with("message "));
+    assert_eq!(field(&got, "from").as_deref(), Some("sip:alice@localhost"));
+    assert_eq!(field(&got, "text").as_deref(), Some("hello \"bob\""));
+    assert_eq!(field(&got, "id"), Some(id));
+    assert_eq!(field(&got, "display").as_deref(), Some("requested"));
+
+    // The other way, in JSON, with the display notification sent by a `display ID` line.
+    let sender = server
+        .client_command(
+            "bob",
+            &["--json", "send", "alice", "two\nlines", "--imdn", "--wait"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let got = alice.expect(|l| l.starts_with("message "));
+    assert_eq!(field(&got, "text").as_deref(), Some("two\nlines"));
+    assert_eq!(field(&got, "from").as_deref(), Some("sip:bob@localhost"));
+    let id = field(&got, "id").unwrap();
+    alice.say(&format!("display {id}"));
+    let sent = sender.wait_with_output().unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    let out = stdout(&sent);
+    assert!(
+        out.contains("{\"event\":\"sent\",\"handle\":1,\"status\":200"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{{\"event\":\"delivered\",\"id\":\"{id}\",\"status\":\"delivered\""
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{{\"event\":\"displayed\",\"id\":\"{id}\",\"status\":\"displayed\""
+        )),
+        "{out}"
+    );
+
+    // Clean exits on end of input, with the registrations removed: a new message to bob is stored.
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert_eq!(rest.last().map(String::as_str), Some("unregistered"));
+    let (status, _) = alice.finish();
+    assert!(status.success());
+    let stored = server.run("alice", &["send", "bob", "later"]);
+    assert!(
+        stdout(&stored).starts_with("sent handle=1 status=202"),
+        "{stored:?}"
+    );
+}
+
+#[test]
+fn a_message_to_an_offline_user_is_listed_by_pending_then_delivered_on_register() {
+    let server = ServerProcess::start();
+    for text in ["first", "second one"] {
+        let sent = server.run("alice", &["send", "sip:bob@localhost", text]);
+        assert!(sent.status.success(), "{sent:?}");
+        assert!(stdout(&sent).contains("status=202 reason=Accepted"), "{sent:?}");
+    }
+    let listed = server.run("bob", &["pending"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let out = stdout(&listed);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "2 pending message(s)");
+    let columns: Vec<&str> = lines[2].split('\t').collect();
+    assert_eq!(
+        &columns[1..],
+        ["sip:alice@localhost", "text/plain;charset=utf-8", "10"]
+    );
+
+    // Listing fetched nothing: the messages arrive, in order, when bob comes online.
+    let mut bob = server.online("bob", &[]);
+    let first = bob.expect(|l| l.starts_with("message "));
+    let second = bob.expect(|l| l.starts_with("message "));
+    assert_eq!(field(&first, "text").as_deref(), Some("first"));
+    assert_eq!(field(&second, "text").as_deref(), Some("second one"));
+    let (status, _) = bob.finish();
+    assert!(status.success());
+    let json = server.run("bob", &["--json", "pending"]);
+    assert_eq!(
+        stdout(&json),
+        "{\"event\":\"pending\",\"summary\":\"0 pending message(s)\"}\n"
+    );
+}
+
+#[test]
+fn failures_exit_1_with_the_status_and_reason() {
+    let server = ServerProcess::start();
+    let unknown = server.run("alice", &["send", "nobody", "hi"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("sip:nobody@localhost: 404 Not Found"),
+        "{unknown:?}"
+    );
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_simple-im"));
+    let wrong = command
+        .args([
+            "client",
+            "--server",
+            &server.address,
+            "--user",
+            "alice",
+            "--password",
+            "nope",
+        ])
+        .args(["send", "bob", "hi", "--wait"])
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).contains("registration failed: 403 Forbidden"),
+        "{wrong:?}"
+    );
+
+    let large = "x".repeat(1301);
+    let too_big = server.run("alice", &["send", "bob", &large]);
+    assert_eq!(too_big.status.code(), Some(1));
+    assert!(
+        stderr(&too_big).contains("over the pager limit of 1300"),
+        "{too_big:?}"
+    );
+}
+
+#[test]
+fn help_mentions_every_option_and_event() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_simple-im"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        stdout(&out)
+    };
+    let help = run(&["client", "--help"]);
+    for option in [
+        "--server",
+        "--user",
+        "--password",
+        "--domain",
+        "--tcp",
+        "--json",
+        "--auto-display",
+        "--accept-chats",
+        "--pager-limit",
+        "--timeout",
+        "--system-uri",
+        "send",
+        "pending",
+    ] {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+    for event in [
+        "registered",
+        "registration_failed",
+        "unregistered",
+        "message from content_type text",
+        "sent handle status reason",
+        "send_failed",
+        "delivered id status",
+        "displayed id status",
+        "invitation",
+        "chat_message",
+        "display ID",
+    ] {
+        assert!(help.contains(event), "{event} missing from:\n{help}");
+    }
+    let send = run(&["client", "send", "--help"]);
+    for option in ["--imdn", "--wait", "<TO>", "<TEXT>"] {
+        assert!(send.contains(option), "{option} missing from:\n{send}");
+    }
+}
