@@ -65,10 +65,12 @@ enum Command {
     ///   delivered id status handle | displayed id status handle
     ///     (status: delivered/displayed, failed, forbidden, error, other)
     ///   invitation chat from | chat_established chat | chat_message chat text | chat_sent chat
-    ///   chat_send_failed chat | chat_aborted chat | chat_closed chat status | chat_failed chat reason
+    ///   chat_delivered chat | chat_send_failed chat | chat_aborted chat | chat_closed chat status
+    ///   [reason] | chat_failed chat reason
     ///   incoming_barred | rejected status | error reason
     /// Lines read on standard input while online: `display ID` (send the display notification of the
-    /// message printed with id=ID), `send TO TEXT`, `quit`.
+    /// message printed with id=ID), `send TO TEXT`, `chat CHAT TEXT` (a line in chat CHAT), `bye CHAT`,
+    /// `quit`. A `send` text over --pager-limit goes in Large Message mode (its own MSRP session).
     ///
     /// Exit codes: 0 success; 1 failure (registration refused, a non-2xx answer: the status and reason
     /// are printed on stderr, a negative notification, a timeout); 2 usage error.
@@ -108,7 +110,8 @@ struct ClientArgs {
     /// Send a display notification for every received message that asks for one.
     #[arg(long)]
     auto_display: bool,
-    /// Accept chat invitations (otherwise they are printed and left ringing).
+    /// Accept chat invitations, including Large Message sessions (otherwise they are printed and left
+    /// ringing).
     #[arg(long)]
     accept_chats: bool,
     /// The largest pager-mode body in bytes, sent or accepted (larger texts need Large Message mode).
@@ -143,6 +146,13 @@ enum ClientAction {
     /// line, then one line per message: store id, sender, content type, bytes (tab-separated; with
     /// --json, `pending summary` then `pending_message store_id from content_type bytes`).
     Pending,
+    /// Open an MSRP chat with TO (registering first): every line on standard input is sent, the
+    /// peer's lines are printed as `chat_message` events; the end of input (or Ctrl-C) ends the chat
+    /// with BYE. Exit 1 with the status and reason when the invitation is refused.
+    Chat {
+        /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -296,6 +306,7 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         None => Mode::Online,
         Some(ClientAction::Send { to, text, imdn, wait }) => Mode::Send { to, text, imdn, wait },
         Some(ClientAction::Pending) => Mode::Pending,
+        Some(ClientAction::Chat { to }) => Mode::Chat { to },
     };
     client::run(options, mode)
 }

@@ -33,10 +33,25 @@ pub enum MsrpInput {
 /// One chat's connection.
 pub struct ChatLink {
     writer: mpsc::UnboundedSender<Vec<u8>>,
-    /// Bytes read but not yet consumed by the core (a partial MSRP frame).
-    unread: Vec<u8>,
+    /// Bytes read but not yet consumed by the session (a partial MSRP frame).
+    pub(super) unread: Vec<u8>,
     /// The body of the chat message being received.
     pub incoming: Vec<u8>,
+}
+
+impl ChatLink {
+    /// Queues bytes for the connection's writer task.
+    pub fn send(&self, bytes: Vec<u8>) {
+        let _ = self.writer.send(bytes);
+    }
+}
+
+/// How a chat's MSRP connection comes about.
+pub enum Connect {
+    /// We connect to this `host:port`.
+    To(String),
+    /// The peer connects to this listener (its first connection is taken).
+    Accept(tokio::net::TcpListener),
 }
 
 /// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
@@ -57,9 +72,21 @@ impl Session {
     /// The core asked for the MSRP connection of `chat`.
     pub(super) fn chat_connect(&mut self, chat: ChatId, active: bool) {
         let peer = self.core().chat_peer_address(chat).map(str::to_owned);
+        match peer.filter(|_| active) {
+            Some(peer) => self.open_msrp(chat.0, Connect::To(peer)),
+            None => {
+                self.open_msrp(chat.0, Connect::To(String::new()));
+                let why = "passive MSRP (the offer asked us to listen) is not supported".to_owned();
+                let _ = self.msrp_sender.send(MsrpInput::Lost(chat.0, why));
+            }
+        }
+    }
+
+    /// Opens (or accepts) the MSRP connection of session `id`; its bytes come back as [`MsrpInput`].
+    pub(super) fn open_msrp(&mut self, id: u32, connect: Connect) {
         let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
         self.chats.insert(
-            chat.0,
+            id,
             ChatLink {
                 writer,
                 unread: Vec::new(),
@@ -67,16 +94,24 @@ impl Session {
             },
         );
         let report = self.msrp_sender.clone();
-        let Some(peer) = peer.filter(|_| active) else {
-            let why = "passive MSRP (the offer asked us to listen) is not supported".to_owned();
-            let _ = report.send(MsrpInput::Lost(chat.0, why));
+        if matches!(&connect, Connect::To(peer) if peer.is_empty()) {
             return;
-        };
+        }
         tokio::spawn(async move {
-            let stream = match TcpStream::connect(peer.as_str()).await {
+            let opened = match connect {
+                Connect::To(peer) => TcpStream::connect(peer.as_str())
+                    .await
+                    .map_err(|e| format!("cannot connect to {peer}: {e}")),
+                Connect::Accept(listener) => listener
+                    .accept()
+                    .await
+                    .map(|(s, _)| s)
+                    .map_err(|e| format!("cannot accept the MSRP connection: {e}")),
+            };
+            let stream = match opened {
                 Ok(s) => s,
                 Err(e) => {
-                    let _ = report.send(MsrpInput::Lost(chat.0, format!("cannot connect to {peer}: {e}")));
+                    let _ = report.send(MsrpInput::Lost(id, e));
                     return;
                 }
             };
@@ -93,16 +128,16 @@ impl Session {
             loop {
                 match read.read(&mut buf).await {
                     Ok(0) => {
-                        let _ = report.send(MsrpInput::Lost(chat.0, "connection closed".into()));
+                        let _ = report.send(MsrpInput::Lost(id, "connection closed".into()));
                         return;
                     }
                     Ok(n) => {
-                        if report.send(MsrpInput::Bytes(chat.0, buf[..n].to_vec())).is_err() {
+                        if report.send(MsrpInput::Bytes(id, buf[..n].to_vec())).is_err() {
                             return;
                         }
                     }
                     Err(e) => {
-                        let _ = report.send(MsrpInput::Lost(chat.0, e.to_string()));
+                        let _ = report.send(MsrpInput::Lost(id, e.to_string()));
                         return;
                     }
                 }
@@ -162,17 +197,22 @@ impl Session {
                 break;
             };
             if let Some(link) = self.chats.get(&chat.0) {
-                let _ = link.writer.send(buf.get(..n).unwrap_or(&[]).to_vec());
+                link.send(buf.get(..n).unwrap_or(&[]).to_vec());
             }
         }
         self.drain_events(&[]);
+        self.flush_outgoing_msrp(&mut buf);
     }
 
     /// Ends every chat with BYE (on shutdown).
     pub(super) fn close_chats(&mut self) {
         let now = self.now();
         for chat in self.chat_ids() {
-            let _ = self.core().close_chat(now, chat);
+            if chat.0 >= super::outgoing::FIRST_OUTGOING_ID {
+                self.hang_up(chat.0);
+            } else {
+                let _ = self.core().close_chat(now, chat);
+            }
         }
         self.drain_events(&[]);
     }

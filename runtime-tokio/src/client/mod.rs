@@ -39,6 +39,7 @@
 
 pub mod chat;
 pub mod link;
+pub mod outgoing;
 pub mod output;
 pub mod session;
 
@@ -95,6 +96,11 @@ pub enum Mode {
     },
     /// List the pending deferred messages.
     Pending,
+    /// Open a chat and send each stdin line.
+    Chat {
+        /// Recipient.
+        to: String,
+    },
 }
 
 /// Runs `simple-im client`.
@@ -143,6 +149,7 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
             .await
         }
         Mode::Pending => pending(options, &mut session).await,
+        Mode::Chat { to } => chat(options, &mut session, &uri_of(&to, &options.domain)).await,
     }
 }
 
@@ -238,17 +245,7 @@ fn sent_note(session: &Session, note: Note) -> Note {
 async fn online(options: &Options, session: &mut Session) -> Result<(), String> {
     let registered = register(options, session).await?;
     print(options, &registered);
-    let lines = session.control_sender();
-    // A blocking reader thread: standard input is not pollable everywhere (files, terminals).
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if lines.send(Control::Line(line)).is_err() {
-                return;
-            }
-        }
-        let _ = lines.send(Control::EndOfInput);
-    });
+    read_stdin(session);
     loop {
         while let Some(note) = session.notes.pop_front() {
             online_note(options, session, note);
@@ -270,6 +267,21 @@ async fn online(options: &Options, session: &mut Session) -> Result<(), String> 
     session.shut_down().await;
     print(options, &Note::new("unregistered"));
     Ok(())
+}
+
+/// Feeds standard input to the session as [`Control`]s, from a blocking reader thread (standard
+/// input is not pollable everywhere: files, terminals).
+fn read_stdin(session: &Session) {
+    let lines = session.control_sender();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if lines.send(Control::Line(line)).is_err() {
+                return;
+            }
+        }
+        let _ = lines.send(Control::EndOfInput);
+    });
 }
 
 fn online_note(options: &Options, session: &mut Session, note: Note) {
@@ -339,11 +351,7 @@ async fn send(
     wait: bool,
 ) -> Result<(), String> {
     if text.len() > options.pager_limit {
-        return Err(format!(
-            "the text is {} bytes, over the pager limit of {} (Large Message mode is not implemented yet)",
-            text.len(),
-            options.pager_limit
-        ));
+        return large_message(options, session, to, text).await;
     }
     if wait {
         register(options, session).await?;
@@ -404,6 +412,118 @@ async fn send(
         session.shut_down().await;
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// Large Message mode (OMA IM): the text goes in its own MSRP session: INVITE, one SEND, BYE once
+/// the receiver's success REPORT covers every byte.
+async fn large_message(options: &Options, session: &mut Session, to: &str, text: &str) -> Result<(), String> {
+    let deadline = Instant::now() + options.timeout;
+    let id = session.invite(to).await?;
+    session.say(id, text)?;
+    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
+    let mut result = Err("timed out waiting for the Large Message session".to_owned());
+    loop {
+        let note = match session.wait_for(deadline, |_| true, |_, _| {}).await {
+            Ok(note) => note,
+            Err(e) => {
+                result = Err(format!("{to}: {e} (Large Message)"));
+                break;
+            }
+        };
+        match note.event {
+            "chat_delivered" if mine(&note) && session.all_confirmed(id) => {
+                print(
+                    options,
+                    &Note::new("sent")
+                        .with("mode", "large")
+                        .with("bytes", text.len() as u64)
+                        .with("status", 200u16)
+                        .with("reason", "OK"),
+                );
+                result = Ok(());
+                session.hang_up(id);
+            }
+            "chat_closed" if mine(&note) => {
+                if result.is_err() {
+                    result = Err(format!(
+                        "{to}: {} {} (Large Message)",
+                        note.number("status").unwrap_or(0),
+                        note.text("reason").unwrap_or("")
+                    ));
+                }
+                break;
+            }
+            "chat_send_failed" | "chat_failed" if mine(&note) => {
+                result = Err(format!(
+                    "{to}: {} (Large Message)",
+                    note.text("reason").unwrap_or("failed")
+                ));
+                session.hang_up(id);
+            }
+            _ => {}
+        }
+    }
+    result
+}
+
+/// `chat TO`: registers, invites, sends each stdin line, prints the peer's lines; ends with BYE at
+/// the end of input (or when the peer hangs up).
+async fn chat(options: &Options, session: &mut Session, to: &str) -> Result<(), String> {
+    let registered = register(options, session).await?;
+    print(options, &registered);
+    let id = session.invite(to).await?;
+    read_stdin(session);
+    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
+    let mut established = false;
+    let mut result = Ok(());
+    let mut ending_since: Option<Instant> = None;
+    loop {
+        let mut closed = false;
+        while let Some(note) = session.notes.pop_front() {
+            if matches!(note.event, "registered" | "unregistered") {
+                continue;
+            }
+            print(options, &note);
+            if mine(&note) && note.event == "chat_established" {
+                established = true;
+            }
+            if mine(&note) && note.event == "chat_closed" {
+                closed = true;
+                if !established {
+                    result = Err(format!(
+                        "{to}: {} {}",
+                        note.number("status").unwrap_or(0),
+                        note.text("reason").unwrap_or("")
+                    ));
+                }
+            }
+        }
+        if closed || ending_since.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
+            break;
+        }
+        let far = Instant::now() + Duration::from_secs(3600);
+        match session.step(far).await? {
+            None => {}
+            Some(Control::Line(line)) => {
+                if let Err(reason) = session.say(id, &line) {
+                    print(options, &Note::new("error").with("reason", reason));
+                }
+            }
+            Some(Control::EndOfInput | Control::Stop) => {
+                ending_since.get_or_insert_with(Instant::now);
+                // Let queued lines reach the peer before the BYE.
+                let drained = Instant::now() + Duration::from_secs(3);
+                while !session.all_confirmed(id) && Instant::now() < drained && session.outgoing_is_open(id) {
+                    if session.step(drained).await? == Some(Control::Stop) {
+                        break;
+                    }
+                }
+                session.hang_up(id);
+            }
+        }
+    }
+    session.shut_down().await;
+    result
 }
 
 async fn pending(options: &Options, session: &mut Session) -> Result<(), String> {

@@ -26,7 +26,11 @@ pub const OUTGOING_SLOTS: usize = 4;
 pub const SERVER_SLOTS: usize = 8;
 
 /// The core client as this runtime instantiates it.
-pub type CoreClient = Client<OsRng, SocketAddr, REQUEST_CAPACITY, OUTGOING_SLOTS, SERVER_SLOTS, 1>;
+pub type CoreClient = Client<OsRng, SocketAddr, REQUEST_CAPACITY, OUTGOING_SLOTS, SERVER_SLOTS, CHAT_SLOTS>;
+
+/// Chats (invitations received) at once; a closed chat's slot stays busy until its INVITE
+/// transaction ends (32 s after the 2xx on UDP).
+pub const CHAT_SLOTS: usize = 8;
 
 /// The latest final response the server sent us, as read off the wire (the core reports only the
 /// status): the `send` and `pending` commands print its reason phrase and body.
@@ -59,6 +63,13 @@ pub struct Session {
     pub(super) msrp_sender: tokio::sync::mpsc::UnboundedSender<MsrpInput>,
     controls: tokio::sync::mpsc::UnboundedReceiver<Control>,
     control_sender: tokio::sync::mpsc::UnboundedSender<Control>,
+    /// Sessions this runtime started (see [`super::outgoing`]).
+    pub(super) outgoing: HashMap<u32, super::outgoing::Outgoing>,
+    pub(super) next_outgoing: u32,
+    /// SIP messages built by this runtime, waiting to go to the server.
+    pub(super) sip_out: Vec<Vec<u8>>,
+    account: Account,
+    local: SocketAddr,
 }
 
 /// Input from the user rather than the network.
@@ -73,6 +84,7 @@ pub enum Control {
 }
 
 /// How to reach and authenticate to the server.
+#[derive(Clone, Debug)]
 pub struct Account {
     /// The server's address.
     pub server: SocketAddr,
@@ -109,6 +121,7 @@ impl Session {
         )
         .map_err(|e| e.to_string())?;
         config.limits.max_pager_size = account.max_pager_size;
+        config.limits.max_chat_sessions = CHAT_SLOTS as u8;
         let epoch = Instant::now();
         let mut client = CoreClient::new(config, CoreInstant::ZERO, OsRng);
         client
@@ -130,12 +143,47 @@ impl Session {
             msrp_sender,
             controls,
             control_sender,
+            outgoing: HashMap::new(),
+            next_outgoing: 0,
+            sip_out: Vec::new(),
+            account: account.clone(),
+            local,
         })
     }
 
     /// The core clock: milliseconds since the session opened.
     pub fn now(&self) -> CoreInstant {
         CoreInstant::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The std instant of a core instant.
+    pub(super) fn instant_of(&self, at: CoreInstant) -> Instant {
+        self.epoch + Duration::from_millis(at.as_millis())
+    }
+
+    /// Our address as the server sees it.
+    pub(super) fn local_address(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The server's address.
+    pub(super) fn server_address(&self) -> SocketAddr {
+        self.account.server
+    }
+
+    /// Our address-of-record.
+    pub(super) fn aor(&self) -> &str {
+        &self.account.aor
+    }
+
+    /// Whether SIP runs over TCP.
+    pub(super) fn is_tcp(&self) -> bool {
+        self.account.tcp
+    }
+
+    /// The digest user name and password.
+    pub(super) fn secret(&self) -> (String, String) {
+        (self.account.user.clone(), self.account.password.clone())
     }
 
     /// The core client, for commands.
@@ -193,6 +241,12 @@ impl Session {
                 .await
                 .map_err(|e| format!("send to the server: {e}"))?;
         }
+        for bytes in std::mem::take(&mut self.sip_out) {
+            self.link
+                .send(None, &bytes)
+                .await
+                .map_err(|e| format!("send to the server: {e}"))?;
+        }
         self.flush_msrp().await;
         Ok(())
     }
@@ -210,17 +264,29 @@ impl Session {
             .client
             .poll_timeout()
             .map(|at| self.epoch + Duration::from_millis(at.as_millis()));
-        let wake = timer.map_or(deadline, |t| t.min(deadline));
+        let wake = [timer, self.outgoing_deadline(), Some(deadline)]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(deadline);
+        // Biased: SIP before MSRP, so a BYE already received is handled before the connection
+        // closing after it (the peer closes once our 200 arrives) is taken for a failure.
         tokio::select! {
+            biased;
             arrival = self.link.receive(&mut self.input) => {
                 let arrival = arrival.map_err(|e| format!("receive from the server: {e}"))?;
                 self.feed_sip(arrival)?;
             }
-            Some(input) = self.msrp_inputs.recv() => self.feed_msrp(input),
+            Some(input) = self.msrp_inputs.recv() => {
+                if let Some(input) = self.outgoing_msrp(input) {
+                    self.feed_msrp(input);
+                }
+            }
             () = tokio::time::sleep_until(wake.into()) => {
                 let now = self.now();
                 self.client.handle_timeout(now);
                 self.drain_events(&[]);
+                self.outgoing_timeout();
             }
             Some(control) = self.controls.recv() => {
                 self.flush().await?;
@@ -237,18 +303,36 @@ impl Session {
         match arrival {
             Arrival::Datagram(from, n) => {
                 let bytes = input.get(..n).unwrap_or(&[]);
-                self.note_final_response(bytes);
-                self.client.handle_datagram(now, from, bytes);
-                self.drain_events(bytes);
+                if !self.outgoing_sip(bytes, false) {
+                    self.note_final_response(bytes);
+                    self.client.handle_datagram(now, from, bytes);
+                    self.drain_events(bytes);
+                }
                 self.input = input;
             }
             Arrival::Stream => {
-                let used = self
-                    .client
-                    .handle_stream(now, &input)
-                    .map_err(|e| e.to_string())?;
-                self.note_final_response(input.get(..used).unwrap_or(&[]));
-                self.drain_events(&input);
+                // Frame here so messages of the sessions this runtime started can be taken out; the
+                // core gets every other message whole.
+                let mut used = 0usize;
+                loop {
+                    let rest = input.get(used..).unwrap_or(&[]);
+                    let n = match simple_im_core::sip::frame(rest) {
+                        Ok(simple_im_core::sip::Framed::Complete(n)) => n,
+                        Ok(simple_im_core::sip::Framed::KeepAlive(n)) => {
+                            used += n.max(1);
+                            continue;
+                        }
+                        Ok(simple_im_core::sip::Framed::Partial) => break,
+                        Err(e) => return Err(format!("the server's SIP stream cannot be framed: {e:?}")),
+                    };
+                    let one = rest.get(..n).unwrap_or(&[]);
+                    if !self.outgoing_sip(one, true) {
+                        self.note_final_response(one);
+                        self.client.handle_stream(now, one).map_err(|e| e.to_string())?;
+                        self.drain_events(one);
+                    }
+                    used += n.max(1);
+                }
                 let mut input = input;
                 input.drain(..used.min(input.len()));
                 self.input = input;
