@@ -114,7 +114,8 @@ struct ClientArgs {
     /// ringing).
     #[arg(long)]
     accept_chats: bool,
-    /// The largest pager-mode body in bytes, sent or accepted (larger texts need Large Message mode).
+    /// The largest pager-mode body in bytes, sent or accepted (at most 3000); a longer text is sent in
+    /// Large Message mode (its own MSRP session: INVITE, one SEND, BYE).
     #[arg(long, value_name = "BYTES", default_value_t = simple_im_tokio::client::DEFAULT_PAGER_LIMIT)]
     pager_limit: usize,
     /// How long `send` and `pending` wait for answers and notifications, in seconds.

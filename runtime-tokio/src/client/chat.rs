@@ -35,8 +35,10 @@ pub struct ChatLink {
     writer: mpsc::UnboundedSender<Vec<u8>>,
     /// Bytes read but not yet consumed by the session (a partial MSRP frame).
     pub(super) unread: Vec<u8>,
-    /// The body of the chat message being received.
-    pub incoming: Vec<u8>,
+    /// Bodies of the chat messages being received, oldest first: one `handle_msrp` call can report
+    /// the bodies of several messages before their ends, so a body at offset 0 starts a new entry
+    /// and each end takes the oldest.
+    pub incoming: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl ChatLink {
@@ -90,7 +92,7 @@ impl Session {
             ChatLink {
                 writer,
                 unread: Vec::new(),
-                incoming: Vec::new(),
+                incoming: std::collections::VecDeque::new(),
             },
         );
         let report = self.msrp_sender.clone();

@@ -50,6 +50,8 @@ use std::time::{Duration, Instant};
 
 /// Default largest pager body, in bytes (above it, OMA IM uses Large Message mode).
 pub const DEFAULT_PAGER_LIMIT: usize = 1300;
+/// The largest `--pager-limit`: what fits the core client's request buffer with its headers.
+pub const MAX_PAGER_LIMIT: usize = 3000;
 
 /// Options common to every client command.
 #[derive(Clone, Debug)]
@@ -124,6 +126,12 @@ pub fn run(options: Options, mode: Mode) -> ExitCode {
 }
 
 async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
+    if options.pager_limit > MAX_PAGER_LIMIT {
+        return Err(format!(
+            "--pager-limit {} is over the maximum, {MAX_PAGER_LIMIT}",
+            options.pager_limit
+        ));
+    }
     let server = resolve(&options.server).await?;
     let account = Account {
         server,
@@ -335,9 +343,39 @@ fn online_command(options: &Options, session: &mut Session, line: &str) -> Resul
                 .send_pager(&uri_of(to, &options.domain), text, false)
                 .map(|_| ())
         }
+        "chat" => {
+            let (chat, text) = rest.trim_start().split_once(' ').ok_or("usage: chat CHAT TEXT")?;
+            let chat: u32 = chat
+                .parse()
+                .map_err(|_| format!("'{chat}' is not a chat number"))?;
+            if chat >= outgoing::FIRST_OUTGOING_ID {
+                return session.say(chat, text);
+            }
+            let now = session.now();
+            let sent = session
+                .core()
+                .send_chat(now, simple_im_core::client::ChatId(chat), text)
+                .map_err(|e| format!("chat {chat}: {e}"));
+            session.drain_events(&[]);
+            sent
+        }
+        "bye" => {
+            let chat: u32 = rest.trim().parse().map_err(|_| "usage: bye CHAT".to_owned())?;
+            if chat >= outgoing::FIRST_OUTGOING_ID {
+                session.hang_up(chat);
+                return Ok(());
+            }
+            let now = session.now();
+            let closed = session
+                .core()
+                .close_chat(now, simple_im_core::client::ChatId(chat))
+                .map_err(|e| format!("bye {chat}: {e}"));
+            session.drain_events(&[]);
+            closed
+        }
         "" => Ok(()),
         other => Err(format!(
-            "unknown command '{other}' (display ID, send TO TEXT, quit)"
+            "unknown command '{other}' (display ID, send TO TEXT, chat CHAT TEXT, bye CHAT, quit)"
         )),
     }
 }

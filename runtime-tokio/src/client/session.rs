@@ -435,9 +435,14 @@ impl Session {
                 return None;
             }
             ClientEvent::ChatEstablished { chat } => Note::new("chat_established").with("chat", chat.0),
-            ClientEvent::ChatBody { chat, body, .. } => {
+            ClientEvent::ChatBody { chat, body, offset } => {
                 if let Some(link) = self.chats.get_mut(&chat.0) {
-                    link.incoming.extend_from_slice(body.of(input));
+                    if offset == 0 || link.incoming.is_empty() {
+                        link.incoming.push_back(Vec::new());
+                    }
+                    if let Some(last) = link.incoming.back_mut() {
+                        last.extend_from_slice(body.of(input));
+                    }
                 }
                 return None;
             }
@@ -445,7 +450,7 @@ impl Session {
                 let text = self
                     .chats
                     .get_mut(&chat.0)
-                    .map(|l| std::mem::take(&mut l.incoming))
+                    .and_then(|l| l.incoming.pop_front())
                     .unwrap_or_default();
                 if len == 0 {
                     Note::new("chat_aborted").with("chat", chat.0)

@@ -43,27 +43,43 @@ impl ServerProcess {
                 .unwrap();
             assert!(added.status.success(), "{added:?}");
         }
-        let mut child = simple_im()
-            .arg("--data")
-            .arg(&data)
-            .arg("--config")
-            .arg(&config)
-            .arg("server")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let address = first
-            .strip_prefix("simple-im: listening on udp ")
-            .expect("udp line first")
-            .to_owned();
-        for line in lines.by_ref() {
-            if line.unwrap() == "simple-im: ready" {
-                break;
+        // Port 0 for TCP takes the UDP port, which another test may hold over TCP: retry then.
+        let mut attempts = 0;
+        let (child, address, lines) = loop {
+            attempts += 1;
+            let mut child = simple_im()
+                .arg("--data")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .arg("server")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let first = lines.next().and_then(Result::ok);
+            let address = first
+                .as_deref()
+                .and_then(|l| l.strip_prefix("simple-im: listening on udp "))
+                .map(str::to_owned);
+            let mut ready = false;
+            if address.is_some() {
+                for line in lines.by_ref() {
+                    if line.unwrap() == "simple-im: ready" {
+                        ready = true;
+                        break;
+                    }
+                }
             }
-        }
+            match address {
+                Some(address) if ready => break (child, address, lines),
+                _ => {
+                    let output = child.wait_with_output().unwrap();
+                    assert!(attempts < 10, "server did not start: {output:?}");
+                }
+            }
+        };
         // Keep reading so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         ServerProcess {
@@ -93,6 +109,13 @@ impl ServerProcess {
 
     /// Starts an online client (its first line, `registered`, already read).
     pub fn online(&self, user: &str, args: &[&str]) -> OnlineClient {
+        let mut client = self.interactive(user, args);
+        client.expect(|l| l.contains("registered") && l.contains("expires"));
+        client
+    }
+
+    /// Starts a client command whose standard input and output the test drives.
+    pub fn interactive(&self, user: &str, args: &[&str]) -> OnlineClient {
         let mut child = self
             .client_command(user, args)
             .stdin(Stdio::piped())
@@ -111,14 +134,12 @@ impl ServerProcess {
                 }
             }
         });
-        let mut client = OnlineClient {
+        OnlineClient {
             child,
             stdin,
             lines: rx,
             seen: Vec::new(),
-        };
-        client.expect(|l| l.contains("registered") && l.contains("expires"));
-        client
+        }
     }
 }
 
