@@ -67,6 +67,8 @@ enum Command {
     ///   invitation chat from | chat_established chat | chat_message chat text | chat_sent chat
     ///   chat_delivered chat | chat_send_failed chat | chat_aborted chat | chat_closed chat status
     ///   [reason] | chat_failed chat reason
+    ///   file_offered chat from name bytes | file_received chat path bytes sha256
+    ///   file_declined chat reason | file_failed chat reason | file_sent chat path bytes
     ///   incoming_barred | rejected status | error reason
     /// Lines read on standard input while online: `display ID` (send the display notification of the
     /// message printed with id=ID), `send TO TEXT`, `chat CHAT TEXT` (a line in chat CHAT), `bye CHAT`,
@@ -124,6 +126,10 @@ struct ClientArgs {
     /// The URI of the server's Deferred Messaging commands (default sip:system@DOMAIN).
     #[arg(long, value_name = "URI")]
     system_uri: Option<String>,
+    /// Save files pushed to this user here (NAME.part while receiving, renamed to NAME once the size
+    /// and SHA-256 announced by the sender match); without it file transfers are declined (603).
+    #[arg(long, value_name = "DIR")]
+    download_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -153,6 +159,16 @@ enum ClientAction {
     Chat {
         /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
         to: String,
+    },
+    /// Push a file to TO (RFC 5547: a sendonly MSRP session whose file-selector gives the name,
+    /// size and SHA-256), streamed from disk with a progress bar on stderr; prints `file_sent` and
+    /// exits 0 once the receiver's success REPORT covers the whole file. Exit 1 with a clear reason
+    /// when the receiver declines (603) or the transfer breaks.
+    SendFile {
+        /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
+        to: String,
+        /// The file to send.
+        path: PathBuf,
     },
 }
 
@@ -302,12 +318,14 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         pager_limit: args.pager_limit,
         timeout: std::time::Duration::from_secs(args.timeout),
         system_uri: args.system_uri,
+        download_dir: args.download_dir,
     };
     let mode = match action {
         None => Mode::Online,
         Some(ClientAction::Send { to, text, imdn, wait }) => Mode::Send { to, text, imdn, wait },
         Some(ClientAction::Pending) => Mode::Pending,
         Some(ClientAction::Chat { to }) => Mode::Chat { to },
+        Some(ClientAction::SendFile { to, path }) => Mode::SendFile { to, path },
     };
     client::run(options, mode)
 }

@@ -17,9 +17,17 @@ fn pagers_go_both_ways_with_delivery_and_display_notifications() {
     let out = stdout(&sent);
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("sent handle=1 status=200"), "{out}");
+    // The two notifications are separate MESSAGEs: either may arrive first.
     let id = field(lines[1], "id").unwrap();
-    assert_eq!(lines[1], format!("delivered id={id} status=delivered handle=1"));
-    assert_eq!(lines[2], format!("displayed id={id} status=displayed handle=1"));
+    let mut notifications = vec![lines[1], lines[2]];
+    notifications.sort();
+    assert_eq!(
+        notifications,
+        [
+            format!("delivered id={id} status=delivered handle=1"),
+            format!("displayed id={id} status=displayed handle=1")
+        ]
+    );
     let got = bob.expect(|l| l.starts_with("message "));
     assert_eq!(field(&got, "from").as_deref(), Some("sip:alice@localhost"));
     assert_eq!(field(&got, "text").as_deref(), Some("hello \"bob\""));
@@ -169,8 +177,11 @@ fn help_mentions_every_option_and_event() {
         "--pager-limit",
         "--timeout",
         "--system-uri",
+        "--download-dir",
         "send",
         "pending",
+        "chat",
+        "send-file",
     ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
     }
@@ -185,12 +196,24 @@ fn help_mentions_every_option_and_event() {
         "displayed id status",
         "invitation",
         "chat_message",
+        "chat_closed chat status",
+        "file_offered chat from name bytes",
+        "file_received chat path bytes sha256",
+        "file_declined",
+        "file_failed",
+        "file_sent",
         "display ID",
+        "chat CHAT TEXT",
+        "bye CHAT",
     ] {
         assert!(help.contains(event), "{event} missing from:\n{help}");
     }
     let send = run(&["client", "send", "--help"]);
     for option in ["--imdn", "--wait", "<TO>", "<TEXT>"] {
         assert!(send.contains(option), "{option} missing from:\n{send}");
+    }
+    let send_file = run(&["client", "send-file", "--help"]);
+    for words in ["<TO>", "<PATH>", "603", "progress bar"] {
+        assert!(send_file.contains(words), "{words} missing from:\n{send_file}");
     }
 }

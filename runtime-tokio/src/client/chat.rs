@@ -28,11 +28,18 @@ pub enum MsrpInput {
     Bytes(u32, Vec<u8>),
     /// The connection could not be opened, or it closed.
     Lost(u32, String),
+    /// The writer emptied its queue: more can be written.
+    Writable(u32),
 }
+
+/// Bytes queued for a connection's writer above which the session stops pulling from its MSRP
+/// machine (a file is then read from disk as fast as the peer takes it, never held whole).
+pub const MAX_IN_FLIGHT: usize = 256 * 1024;
 
 /// One chat's connection.
 pub struct ChatLink {
     writer: mpsc::UnboundedSender<Vec<u8>>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Bytes read but not yet consumed by the session (a partial MSRP frame).
     pub(super) unread: Vec<u8>,
     /// Bodies of the chat messages being received, oldest first: one `handle_msrp` call can report
@@ -44,7 +51,14 @@ pub struct ChatLink {
 impl ChatLink {
     /// Queues bytes for the connection's writer task.
     pub fn send(&self, bytes: Vec<u8>) {
+        self.in_flight
+            .fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
         let _ = self.writer.send(bytes);
+    }
+
+    /// Whether the writer's queue is short enough to add more.
+    pub fn writable(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) < MAX_IN_FLIGHT
     }
 }
 
@@ -87,10 +101,13 @@ impl Session {
     /// Opens (or accepts) the MSRP connection of session `id`; its bytes come back as [`MsrpInput`].
     pub(super) fn open_msrp(&mut self, id: u32, connect: Connect) {
         let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let in_flight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let written = in_flight.clone();
         self.chats.insert(
             id,
             ChatLink {
                 writer,
+                in_flight,
                 unread: Vec::new(),
                 incoming: std::collections::VecDeque::new(),
             },
@@ -119,9 +136,14 @@ impl Session {
             };
             let _ = stream.set_nodelay(true);
             let (mut read, mut write) = stream.into_split();
+            let wake = report.clone();
             tokio::spawn(async move {
                 while let Some(bytes) = queue.recv().await {
                     if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                    let before = written.fetch_sub(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                    if before == bytes.len() && wake.send(MsrpInput::Writable(id)).is_err() {
                         break;
                     }
                 }
@@ -178,8 +200,9 @@ impl Session {
                     }
                 }
             }
+            MsrpInput::Writable(_) => {}
             MsrpInput::Lost(chat, why) => {
-                if self.chats.contains_key(&chat) {
+                if self.chats.contains_key(&chat) && chat < super::outgoing::FIRST_OUTGOING_ID {
                     self.notes
                         .push_back(Note::new("chat_failed").with("chat", chat).with("reason", why));
                     self.core().msrp_connection_lost(now, ChatId(chat));
@@ -204,6 +227,7 @@ impl Session {
         }
         self.drain_events(&[]);
         self.flush_outgoing_msrp(&mut buf);
+        self.flush_incoming_msrp(&mut buf);
     }
 
     /// Ends every chat with BYE (on shutdown).

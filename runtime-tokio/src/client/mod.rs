@@ -38,6 +38,7 @@
 //! line format in [`output`].
 
 pub mod chat;
+pub mod incoming;
 pub mod link;
 pub mod outgoing;
 pub mod output;
@@ -78,6 +79,8 @@ pub struct Options {
     pub timeout: Duration,
     /// The Deferred Messaging function's command URI (default `sip:system@DOMAIN`).
     pub system_uri: Option<String>,
+    /// Where received files are saved (none: file transfers are declined with 603).
+    pub download_dir: Option<std::path::PathBuf>,
 }
 
 /// What to do once connected.
@@ -102,6 +105,13 @@ pub enum Mode {
     Chat {
         /// Recipient.
         to: String,
+    },
+    /// Push a file (RFC 5547).
+    SendFile {
+        /// Recipient.
+        to: String,
+        /// The file.
+        path: std::path::PathBuf,
     },
 }
 
@@ -140,6 +150,7 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         user: options.user.clone(),
         password: options.password.clone(),
         max_pager_size: u16::try_from(options.pager_limit).unwrap_or(u16::MAX),
+        download_dir: options.download_dir.clone(),
     };
     let mut session = Session::open(&account).await?;
     watch_signals(&session);
@@ -158,6 +169,9 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         }
         Mode::Pending => pending(options, &mut session).await,
         Mode::Chat { to } => chat(options, &mut session, &uri_of(&to, &options.domain)).await,
+        Mode::SendFile { to, path } => {
+            send_file(options, &mut session, &uri_of(&to, &options.domain), &path).await
+        }
     }
 }
 
@@ -562,6 +576,113 @@ async fn chat(options: &Options, session: &mut Session, to: &str) -> Result<(), 
     }
     session.shut_down().await;
     result
+}
+
+/// `send-file TO PATH`: offers the file, streams it once accepted, draws progress on stderr (bytes
+/// handed to the connection; 100% when the receiver's success REPORT covers the whole file), then BYE.
+async fn send_file(
+    options: &Options,
+    session: &mut Session,
+    to: &str,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    let offer = outgoing::FileOffer::open(path)?;
+    let size = offer.size;
+    let id = session.invite_file(to, offer).await?;
+    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
+    let mut result: Result<(), String> = Err("the transfer did not complete".into());
+    let mut shown = u64::MAX;
+    let mut last_draw = Instant::now();
+    let mut confirmed = false;
+    loop {
+        let far = Instant::now() + options.timeout;
+        let before = Instant::now();
+        if session.step(far).await? == Some(Control::Stop) {
+            result = Err("interrupted".into());
+            session.hang_up(id);
+        }
+        if before.elapsed() >= options.timeout && !confirmed {
+            result = Err(format!(
+                "{to}: no progress within {} s",
+                options.timeout.as_secs()
+            ));
+            session.hang_up(id);
+        }
+        let sent = if confirmed {
+            size
+        } else {
+            session.file_progress(id).unwrap_or(0).min(size)
+        };
+        if sent != shown && (last_draw.elapsed() > Duration::from_millis(100) || sent == size) {
+            progress(sent, size, confirmed);
+            shown = sent;
+            last_draw = Instant::now();
+        }
+        let mut closed = false;
+        while let Some(note) = session.notes.pop_front() {
+            if !mine(&note) {
+                continue;
+            }
+            match note.event {
+                "chat_delivered" if session.all_confirmed(id) => {
+                    confirmed = true;
+                    progress(size, size, true);
+                    eprintln!();
+                    print(
+                        options,
+                        &Note::new("file_sent")
+                            .with("chat", id)
+                            .with("path", path.display().to_string())
+                            .with("bytes", size),
+                    );
+                    result = Ok(());
+                    session.hang_up(id);
+                }
+                "chat_closed" => {
+                    closed = true;
+                    if !confirmed {
+                        result = Err(match note.number("status") {
+                            Some(603) => format!(
+                                "{to} declined the file: 603 {}",
+                                note.text("reason").unwrap_or("Decline")
+                            ),
+                            status => format!(
+                                "{to}: {} {}",
+                                status.unwrap_or(0),
+                                note.text("reason").unwrap_or("")
+                            ),
+                        });
+                    }
+                }
+                "chat_failed" | "chat_send_failed" if !confirmed => {
+                    result = Err(format!(
+                        "the transfer broke after {} of {size} bytes: {}",
+                        session.file_progress(id).unwrap_or(0),
+                        note.text("reason").unwrap_or("")
+                    ));
+                    session.hang_up(id);
+                }
+                _ => {}
+            }
+        }
+        if closed || !session.outgoing_is_open(id) {
+            break;
+        }
+    }
+    if !confirmed && shown != u64::MAX {
+        eprintln!();
+    }
+    result
+}
+
+/// Draws the progress bar on stderr (one line, redrawn in place).
+fn progress(sent: u64, size: u64, confirmed: bool) {
+    const WIDTH: u64 = 30;
+    let filled = sent.saturating_mul(WIDTH).checked_div(size).unwrap_or(WIDTH);
+    let percent = sent.saturating_mul(100).checked_div(size).unwrap_or(100);
+    let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '-' }).collect();
+    let state = if confirmed { "delivered" } else { "sent" };
+    eprint!("\r[{bar}] {percent:3}% {sent}/{size} bytes {state}");
 }
 
 async fn pending(options: &Options, session: &mut Session) -> Result<(), String> {

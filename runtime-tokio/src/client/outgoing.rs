@@ -44,14 +44,35 @@ const WRAPPED_TYPES: &[&str] = &["text/plain", "message/imdn+xml"];
 /// How long an INVITE may ring.
 const INVITE_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Where our MSRP bodies come from.
+/// Where our MSRP bodies come from: queued texts, or one file read from disk at the offset asked.
 #[derive(Default)]
 pub struct Outbox {
     texts: HashMap<MessageHandle, Vec<u8>>,
+    file: Option<(MessageHandle, std::fs::File, u64)>,
+    /// Bytes of the file handed to the MSRP machine so far (the sender's progress).
+    pub file_read: u64,
 }
 
 impl BodySource for Outbox {
     fn read(&mut self, message: MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
+        if let Some((handle, file, size)) = self.file.as_mut() {
+            if *handle == message {
+                use std::io::{Read, Seek, SeekFrom};
+                let want = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
+                let want = want.min(buf.len());
+                let len = file
+                    .seek(SeekFrom::Start(offset))
+                    .and_then(|_| file.read(&mut buf[..want]))
+                    .unwrap_or(0);
+                self.file_read = self.file_read.max(offset + len as u64);
+                return BodyRead {
+                    len,
+                    // A short read (the file shrank) ends the message; the receiver's size check
+                    // then reports it.
+                    end: offset + len as u64 >= *size || len == 0,
+                };
+            }
+        }
         let text = self.texts.get(&message).map_or(&[][..], Vec::as_slice);
         let rest = usize::try_from(offset)
             .ok()
@@ -114,7 +135,70 @@ pub struct Outgoing {
     queued: Vec<String>,
     /// Messages sent whose success REPORT has not covered every byte yet: (handle, length).
     unconfirmed: Vec<(MessageHandle, u64)>,
+    /// The file offered, sent once the session is up.
+    file: Option<FileOffer>,
 }
+
+/// A file to push (RFC 5547).
+pub struct FileOffer {
+    /// The open file.
+    pub file: std::fs::File,
+    /// Its name as offered (percent-encoded where the selector needs it).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256 as colon-separated upper-case hex pairs (RFC 4572 style).
+    pub sha256: String,
+}
+
+impl FileOffer {
+    /// Opens `path` and hashes it (streamed: the file is never held whole).
+    pub fn open(path: &std::path::Path) -> Result<FileOffer, String> {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        let shown = path.display();
+        let mut file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = file.read(&mut buf).map_err(|e| format!("{shown}: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_owned());
+        let mut name = String::new();
+        for byte in base.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                name.push(char::from(byte));
+            } else {
+                name.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+        Ok(FileOffer {
+            file,
+            name,
+            size,
+            sha256,
+        })
+    }
+}
+
+/// The media type files are offered as.
+const FILE_TYPE: &str = "application/octet-stream";
 
 fn token(bytes: usize) -> String {
     crate::server::rng::token(bytes)
@@ -124,6 +208,16 @@ impl Session {
     /// Invites `to` to an MSRP session (a chat, or one Large Message when `texts` is given and the
     /// caller closes after it is confirmed). Returns the session id printed as `chat=`.
     pub async fn invite(&mut self, to: &str) -> Result<u32, String> {
+        self.invite_with(to, None).await
+    }
+
+    /// Offers `file` to `to` (RFC 5547 push: `sendonly`, a file-selector with name, type, size and
+    /// SHA-256). The file is streamed from disk once the receiver accepts.
+    pub async fn invite_file(&mut self, to: &str, file: FileOffer) -> Result<u32, String> {
+        self.invite_with(to, Some(file)).await
+    }
+
+    async fn invite_with(&mut self, to: &str, file: Option<FileOffer>) -> Result<u32, String> {
         let local = self.local_address();
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
             .await
@@ -133,17 +227,34 @@ impl Session {
         let host = local.ip().to_string();
         let session_id = token(6);
         let path = [local_uri.as_str()];
+        let transfer_id = token(8);
+        let file_types = [FILE_TYPE];
         let media = [MsrpMediaDesc {
             port,
             tls: false,
             title: None,
-            direction: None,
-            accept_types: CHAT_TYPES,
-            accept_wrapped_types: WRAPPED_TYPES,
+            direction: file.as_ref().map(|_| sdp::Direction::SendOnly),
+            accept_types: if file.is_some() { &file_types } else { CHAT_TYPES },
+            accept_wrapped_types: if file.is_some() { &[] } else { WRAPPED_TYPES },
             path: &path,
             max_size: None,
             setup: Some(sdp::Setup::ActPass),
-            file: None,
+            file: file.as_ref().map(|f| sdp::FileTransfer {
+                selector: sdp::FileSelector {
+                    name: Some(&f.name),
+                    media_type: Some(FILE_TYPE),
+                    size: Some(f.size),
+                    hash: Some(sdp::Hash {
+                        algorithm: "sha-256",
+                        value: &f.sha256,
+                    }),
+                },
+                transfer_id: &transfer_id,
+                disposition: Some("attachment"),
+                date: None,
+                icon: None,
+                range: None,
+            }),
         }];
         let desc = SessionDesc {
             origin: Origin {
@@ -192,6 +303,7 @@ impl Session {
             incoming: Vec::new(),
             queued: Vec::new(),
             unconfirmed: Vec::new(),
+            file,
         };
         self.send_invite(&mut out, None)?;
         self.outgoing.insert(id, out);
@@ -505,6 +617,7 @@ impl Session {
         let config = SessionConfig {
             accept_types: CHAT_TYPES,
             success_report: true,
+            chunk_size: if out.file.is_some() { 8192 } else { 2048 },
             ..SessionConfig::default()
         };
         let session = MsrpSession::new(config, &out.local_uri, &remote_path, setup, &mut OsRng)
@@ -524,6 +637,14 @@ impl Session {
         self.open_msrp(out.id, connect);
         for text in std::mem::take(&mut out.queued) {
             Self::queue_text(out, &text)?;
+        }
+        if let Some(offer) = out.file.take() {
+            let session = out.msrp.as_mut().ok_or("the session is not established")?;
+            let handle = session
+                .send(FILE_TYPE, Some(offer.size))
+                .map_err(|e| format!("cannot send the file: {e:?}"))?;
+            out.outbox.file = Some((handle, offer.file, offer.size));
+            out.unconfirmed.push((handle, offer.size));
         }
         Ok(())
     }
@@ -555,7 +676,12 @@ impl Session {
     pub fn all_confirmed(&self, id: u32) -> bool {
         self.outgoing
             .get(&id)
-            .is_some_and(|o| o.unconfirmed.is_empty() && o.queued.is_empty())
+            .is_some_and(|o| o.unconfirmed.is_empty() && o.queued.is_empty() && o.file.is_none())
+    }
+
+    /// Bytes of the file of session `id` handed to the connection so far.
+    pub fn file_progress(&self, id: u32) -> Option<u64> {
+        self.outgoing.get(&id).map(|o| o.outbox.file_read)
     }
 
     /// Whether outgoing session `id` still exists (not closed).
@@ -666,7 +792,7 @@ impl Session {
     /// Bytes on the MSRP connection of an outgoing session.
     pub(super) fn outgoing_msrp(&mut self, input: MsrpInput) -> Option<MsrpInput> {
         let id = match &input {
-            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) => *id,
+            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) | MsrpInput::Writable(id) => *id,
         };
         let Some(mut out) = self.outgoing.remove(&id) else {
             return Some(input);
@@ -696,6 +822,7 @@ impl Session {
                     link.unread = unread;
                 }
             }
+            MsrpInput::Writable(_) => {}
             MsrpInput::Lost(_, why) => {
                 if out.state == State::Established {
                     self.notes
@@ -740,6 +867,9 @@ impl Session {
                     if done {
                         out.unconfirmed.retain(|(h, _)| *h != message);
                         out.outbox.texts.remove(&message);
+                        if out.outbox.file.as_ref().is_some_and(|(h, _, _)| *h == message) {
+                            out.outbox.file = None;
+                        }
                         self.notes.push_back(Note::new("chat_delivered").with("chat", id));
                     }
                 }
@@ -764,11 +894,12 @@ impl Session {
             let Some(mut out) = self.outgoing.remove(&id) else {
                 continue;
             };
-            if let Some(session) = out.msrp.as_mut() {
-                while let Some(n) = session.poll_transmit(now, buf, &mut out.outbox) {
-                    if let Some(link) = self.chats.get(&id) {
-                        link.send(buf.get(..n).unwrap_or(&[]).to_vec());
-                    }
+            if let (Some(session), Some(link)) = (out.msrp.as_mut(), self.chats.get(&id)) {
+                while link.writable() {
+                    let Some(n) = session.poll_transmit(now, buf, &mut out.outbox) else {
+                        break;
+                    };
+                    link.send(buf.get(..n).unwrap_or(&[]).to_vec());
                 }
             }
             self.outgoing_msrp_events(&mut out);

@@ -70,6 +70,11 @@ pub struct Session {
     pub(super) sip_out: Vec<Vec<u8>>,
     account: Account,
     local: SocketAddr,
+    /// Files being received (see [`super::incoming`]).
+    pub(super) incoming: HashMap<u32, super::incoming::Incoming>,
+    pub(super) next_incoming: u32,
+    /// Where received files go (`None`: file transfers are declined).
+    pub(super) download_dir: Option<std::path::PathBuf>,
 }
 
 /// Input from the user rather than the network.
@@ -98,6 +103,8 @@ pub struct Account {
     pub password: String,
     /// Largest pager body accepted from others.
     pub max_pager_size: u16,
+    /// Where received files are saved (`None` declines file transfers).
+    pub download_dir: Option<std::path::PathBuf>,
 }
 
 impl Session {
@@ -148,6 +155,9 @@ impl Session {
             sip_out: Vec::new(),
             account: account.clone(),
             local,
+            incoming: HashMap::new(),
+            next_incoming: 0,
+            download_dir: account.download_dir.clone(),
         })
     }
 
@@ -264,11 +274,16 @@ impl Session {
             .client
             .poll_timeout()
             .map(|at| self.epoch + Duration::from_millis(at.as_millis()));
-        let wake = [timer, self.outgoing_deadline(), Some(deadline)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(deadline);
+        let wake = [
+            timer,
+            self.outgoing_deadline(),
+            self.incoming_deadline(),
+            Some(deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(deadline);
         // Biased: SIP before MSRP, so a BYE already received is handled before the connection
         // closing after it (the peer closes once our 200 arrives) is taken for a failure.
         tokio::select! {
@@ -278,7 +293,7 @@ impl Session {
                 self.feed_sip(arrival)?;
             }
             Some(input) = self.msrp_inputs.recv() => {
-                if let Some(input) = self.outgoing_msrp(input) {
+                if let Some(input) = self.incoming_msrp(input).and_then(|i| self.outgoing_msrp(i)) {
                     self.feed_msrp(input);
                 }
             }
@@ -287,6 +302,7 @@ impl Session {
                 self.client.handle_timeout(now);
                 self.drain_events(&[]);
                 self.outgoing_timeout();
+                self.incoming_timeout();
             }
             Some(control) = self.controls.recv() => {
                 self.flush().await?;
@@ -303,7 +319,7 @@ impl Session {
         match arrival {
             Arrival::Datagram(from, n) => {
                 let bytes = input.get(..n).unwrap_or(&[]);
-                if !self.outgoing_sip(bytes, false) {
+                if !self.incoming_sip(bytes, false) && !self.outgoing_sip(bytes, false) {
                     self.note_final_response(bytes);
                     self.client.handle_datagram(now, from, bytes);
                     self.drain_events(bytes);
@@ -326,7 +342,7 @@ impl Session {
                         Err(e) => return Err(format!("the server's SIP stream cannot be framed: {e:?}")),
                     };
                     let one = rest.get(..n).unwrap_or(&[]);
-                    if !self.outgoing_sip(one, true) {
+                    if !self.incoming_sip(one, true) && !self.outgoing_sip(one, true) {
                         self.note_final_response(one);
                         self.client.handle_stream(now, one).map_err(|e| e.to_string())?;
                         self.drain_events(one);

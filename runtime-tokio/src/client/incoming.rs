@@ -1,0 +1,532 @@
+//! Files pushed to us (RFC 5547): an INVITE whose MSRP stream carries `a=file-selector`. The core
+//! client refuses file transfers (it has nowhere to put them), so the runtime takes these INVITEs
+//! before the core sees them and writes the file to `--download-dir`, checking only what the selector
+//! announced (size, SHA-256).
+//!
+//! | state | input | action | next |
+//! |---|---|---|---|
+//! | - | file INVITE, no download directory | 603 Decline, `file_declined` | - |
+//! | - | file INVITE, unusable offer | 488 Not Acceptable Here | - |
+//! | - | file INVITE | 200 with a `recvonly` answer (`active` whenever allowed), connect MSRP, `file_offered` | Answered |
+//! | Answered | (UDP) no ACK after T1, 2T1, ... | resend the 200 | Answered |
+//! | Answered | INVITE retransmission | resend the 200 | Answered |
+//! | any | body chunk | written at its offset in `DIR/NAME.part` | |
+//! | any | message complete | check size and hash, rename to `DIR/NAME`, `file_received` | |
+//! | any | BYE | 200, `chat_closed` (a transfer not complete: `file_failed`, the part file removed) | - |
+
+use super::chat::{Connect, MsrpInput};
+use super::output::Note;
+use super::session::Session;
+use crate::server::rng::OsRng;
+use crate::server::sip::SipMessage;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use simple_im_core::msrp::session::{self as msrp, BodyRead, BodySink, BodySource, Session as MsrpSession};
+use simple_im_core::sdp::{self, Connection, LocalCaps, Origin};
+use simple_im_core::sip::{response_to, HeaderName};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Incoming transfer ids start here (apart from core chat ids and our outgoing sessions).
+pub const FIRST_INCOMING_ID: u32 = 2 << 20;
+
+/// One file being received.
+pub struct Incoming {
+    id: u32,
+    call_id: String,
+    response: Vec<u8>,
+    acked: bool,
+    resend_at: Option<Instant>,
+    resend_interval: Duration,
+    msrp: Option<MsrpSession>,
+    part: Option<std::fs::File>,
+    part_path: PathBuf,
+    final_path: PathBuf,
+    expected_size: Option<u64>,
+    expected_sha256: Option<Vec<u8>>,
+    received: u64,
+    done: bool,
+}
+
+/// Writes chunks at their offsets.
+struct ToFile<'a> {
+    file: Option<&'a mut std::fs::File>,
+    received: &'a mut u64,
+    error: &'a mut Option<String>,
+}
+
+impl BodySink for ToFile<'_> {
+    fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+        let Some(file) = self.file.as_mut() else { return };
+        let written = file
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| file.write_all(bytes));
+        match written {
+            Ok(()) => *self.received = (*self.received).max(offset + bytes.len() as u64),
+            Err(e) => *self.error = Some(e.to_string()),
+        }
+    }
+}
+
+/// Nothing to send from the receiving side.
+struct NoBodies;
+
+impl BodySource for NoBodies {
+    fn read(&mut self, _message: msrp::MessageHandle, _offset: u64, _buf: &mut [u8]) -> BodyRead {
+        BodyRead { len: 0, end: true }
+    }
+}
+
+/// A file name from a selector, made safe to join to the download directory.
+fn safe_name(selector_name: &str) -> String {
+    let mut bytes = Vec::new();
+    let raw = selector_name.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        let decoded = (raw[i] == b'%')
+            .then(|| raw.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match decoded {
+            Some(b) => {
+                bytes.push(b);
+                i += 3;
+            }
+            None => {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    let name: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    match name.trim_start_matches('.') {
+        "" => "file".to_owned(),
+        n => n.to_owned(),
+    }
+}
+
+impl Session {
+    /// Whether `bytes` (one SIP message) is a file transfer for us, or part of one; handles it if so.
+    pub(super) fn incoming_sip(&mut self, bytes: &[u8], stream: bool) -> bool {
+        let looks_like_file = bytes.windows(15).any(|w| w == b"a=file-selector");
+        if self.incoming.is_empty() && !looks_like_file {
+            return false;
+        }
+        let Ok(msg) = SipMessage::parse(Bytes::copy_from_slice(bytes), stream) else {
+            return false;
+        };
+        let Some(method) = msg.method().map(str::to_owned) else {
+            return false;
+        };
+        let existing = self
+            .incoming
+            .values()
+            .find(|i| i.call_id == msg.call_id())
+            .map(|i| i.id);
+        match (method.as_str(), existing) {
+            ("INVITE", Some(id)) => {
+                if let Some(response) = self.incoming.get(&id).map(|i| i.response.clone()) {
+                    self.sip_out.push(response);
+                }
+                true
+            }
+            ("ACK", Some(id)) => {
+                if let Some(i) = self.incoming.get_mut(&id) {
+                    i.acked = true;
+                    i.resend_at = None;
+                }
+                true
+            }
+            ("BYE", Some(id)) => {
+                self.respond(&msg, 200, "OK", None, &[]);
+                if let Some(mut i) = self.incoming.remove(&id) {
+                    self.chats.remove(&id);
+                    if !i.done {
+                        i.part = None;
+                        let _ = std::fs::remove_file(&i.part_path);
+                        self.notes.push_back(
+                            Note::new("file_failed")
+                                .with("chat", id)
+                                .with("reason", format!("ended after {} bytes", i.received)),
+                        );
+                    }
+                    self.notes
+                        .push_back(Note::new("chat_closed").with("chat", id).with("status", 200u16));
+                }
+                true
+            }
+            ("INVITE", None) if looks_like_file && msg.to().is_some_and(|t| t.tag().is_none()) => {
+                self.file_invite(&msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Answers `msg` statelessly (a 2xx to INVITE is kept by the caller for retransmissions).
+    fn respond(
+        &mut self,
+        msg: &SipMessage,
+        code: u16,
+        reason: &str,
+        tag: Option<&str>,
+        extra: &[u8],
+    ) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096 + extra.len()];
+        let local = self.local_address();
+        let user = self
+            .aor()
+            .trim_start_matches("sip:")
+            .split('@')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let record_routes: Vec<String> = msg.values(HeaderName::RecordRoute).map(str::to_owned).collect();
+        let built = msg
+            .with_view(|m| {
+                let mut w = response_to(m, code, reason, tag, &mut buf)?;
+                if code == 200 && !extra.is_empty() {
+                    for rr in &record_routes {
+                        w.header(HeaderName::RecordRoute, rr)?;
+                    }
+                    w.header_fmt(HeaderName::Contact, format_args!("<sip:{user}@{local}>"))?;
+                    w.header(HeaderName::ContentType, "application/sdp")?;
+                }
+                w.finish(extra)
+            })
+            .and_then(Result::ok);
+        match built {
+            Some(len) => {
+                buf.truncate(len);
+                self.sip_out.push(buf.clone());
+                buf
+            }
+            None => Vec::new(),
+        }
+    }
+
+    fn file_invite(&mut self, msg: &SipMessage) {
+        let from = msg.from().map(|f| f.uri_text.to_owned()).unwrap_or_default();
+        let Ok(offer) = sdp::Session::parse(msg.body()) else {
+            self.respond(msg, 488, "Not Acceptable Here (unreadable SDP)", None, &[]);
+            return;
+        };
+        let selector = offer
+            .msrp_media()
+            .and_then(|m| m.file_selector())
+            .unwrap_or_default();
+        let name = safe_name(selector.name.unwrap_or("file"));
+        self.next_incoming += 1;
+        let id = FIRST_INCOMING_ID + self.next_incoming;
+        let offered = Note::new("file_offered")
+            .with("chat", id)
+            .with("from", from.as_str())
+            .with("name", name.as_str())
+            .with("bytes", selector.size.unwrap_or(0));
+        let Some(dir) = self.download_dir.clone() else {
+            self.notes.push_back(offered);
+            self.respond(msg, 603, "Decline (no download directory)", None, &[]);
+            self.notes.push_back(
+                Note::new("file_declined")
+                    .with("chat", id)
+                    .with("reason", "no --download-dir"),
+            );
+            return;
+        };
+        let local = self.local_address();
+        let local_uri = format!("msrp://{}:9/{};tcp", local.ip(), crate::server::rng::token(8));
+        let path = [local_uri.as_str()];
+        let caps = LocalCaps {
+            accept_types: &["*"],
+            accept_wrapped_types: &[],
+            path: &path,
+            port: 9,
+            max_size: None,
+            prefer_passive: false,
+            accept_file_transfer: true,
+        };
+        let host = local.ip().to_string();
+        let negotiated = match sdp::negotiate(&offer, &caps) {
+            Ok(n) => n,
+            Err(e) => {
+                self.respond(msg, 488, &format!("Not Acceptable Here ({e:?})"), None, &[]);
+                return;
+            }
+        };
+        let session_id = crate::server::rng::token(6);
+        let mut answer = vec![0u8; 2048];
+        let origin = Origin {
+            username: "-",
+            session_id: &session_id,
+            session_version: "1",
+            net_type: "IN",
+            addr_type: "IP4",
+            address: &host,
+        };
+        let connection = Connection {
+            net_type: "IN",
+            addr_type: "IP4",
+            address: &host,
+        };
+        let Ok(len) = negotiated.write_answer(&offer, &caps, &origin, Some(&connection), &mut answer) else {
+            self.respond(msg, 500, "Server Internal Error (SDP answer)", None, &[]);
+            return;
+        };
+        answer.truncate(len);
+        let remote_path = offer
+            .media()
+            .nth(negotiated.media_index)
+            .map(|m| m.path().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        let active = negotiated.role == sdp::Role::Active;
+        let setup = if active {
+            msrp::Setup::Active
+        } else {
+            msrp::Setup::Passive
+        };
+        let Ok(session) = MsrpSession::new(
+            msrp::SessionConfig::default(),
+            &local_uri,
+            &remote_path,
+            setup,
+            &mut OsRng,
+        ) else {
+            self.respond(msg, 488, "Not Acceptable Here (MSRP path)", None, &[]);
+            return;
+        };
+        let first = remote_path.split(' ').next().unwrap_or("");
+        let authority = first.strip_prefix("msrp://").and_then(|r| r.split('/').next());
+        let (Some(authority), true) = (authority, active) else {
+            self.respond(msg, 488, "Not Acceptable Here (we only connect out)", None, &[]);
+            return;
+        };
+        let final_path = dir.join(&name);
+        let part_path = dir.join(format!("{name}.part"));
+        let part = match std::fs::File::create(&part_path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.respond(msg, 603, "Decline (cannot write the file)", None, &[]);
+                self.notes.push_back(
+                    Note::new("file_declined")
+                        .with("chat", id)
+                        .with("reason", format!("{}: {e}", part_path.display())),
+                );
+                return;
+            }
+        };
+        let expected_sha256 = selector
+            .hash
+            .filter(|h| h.algorithm.eq_ignore_ascii_case("sha-256"))
+            .and_then(|h| {
+                let mut out = [0u8; 32];
+                h.bytes(&mut out).map(<[u8]>::to_vec)
+            });
+        let tag = crate::server::rng::token(6);
+        let response = self.respond(msg, 200, "OK", Some(&tag), &answer);
+        self.notes.push_back(offered);
+        let udp = !self.is_tcp();
+        self.incoming.insert(
+            id,
+            Incoming {
+                id,
+                call_id: msg.call_id().to_owned(),
+                response,
+                acked: false,
+                resend_at: udp.then(|| Instant::now() + Duration::from_millis(500)),
+                resend_interval: Duration::from_millis(500),
+                msrp: Some(session),
+                part: Some(part),
+                part_path,
+                final_path,
+                expected_size: selector.size,
+                expected_sha256,
+                received: 0,
+                done: false,
+            },
+        );
+        self.open_msrp(id, Connect::To(authority.to_owned()));
+    }
+
+    /// MSRP input of an incoming transfer (`Some` gives it back when it is not ours).
+    pub(super) fn incoming_msrp(&mut self, input: MsrpInput) -> Option<MsrpInput> {
+        let id = match &input {
+            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) | MsrpInput::Writable(id) => *id,
+        };
+        let Some(mut transfer) = self.incoming.remove(&id) else {
+            return Some(input);
+        };
+        let now = self.now();
+        match input {
+            MsrpInput::Bytes(_, bytes) => {
+                let mut unread = self
+                    .chats
+                    .get_mut(&id)
+                    .map(|l| std::mem::take(&mut l.unread))
+                    .unwrap_or_default();
+                unread.extend_from_slice(&bytes);
+                let mut error = None;
+                if let Some(session) = transfer.msrp.as_mut() {
+                    let mut sink = ToFile {
+                        file: transfer.part.as_mut(),
+                        received: &mut transfer.received,
+                        error: &mut error,
+                    };
+                    match session.handle_input(now, &unread, &mut sink) {
+                        Ok(n) => {
+                            unread.drain(..n.min(unread.len()));
+                        }
+                        Err(e) => error = Some(format!("MSRP: {e:?}")),
+                    }
+                }
+                if let Some(link) = self.chats.get_mut(&id) {
+                    link.unread = unread;
+                }
+                if let Some(reason) = error {
+                    self.notes
+                        .push_back(Note::new("file_failed").with("chat", id).with("reason", reason));
+                    transfer.msrp = None;
+                }
+            }
+            MsrpInput::Lost(_, why) if !transfer.done => {
+                self.notes
+                    .push_back(Note::new("file_failed").with("chat", id).with("reason", why));
+                transfer.msrp = None;
+                transfer.part = None;
+                let _ = std::fs::remove_file(&transfer.part_path);
+            }
+            _ => {}
+        }
+        self.incoming_events(&mut transfer);
+        self.incoming.insert(id, transfer);
+        None
+    }
+
+    fn incoming_events(&mut self, transfer: &mut Incoming) {
+        let Some(session) = transfer.msrp.as_mut() else {
+            return;
+        };
+        let mut complete = false;
+        while let Some(event) = session.poll_event() {
+            match event {
+                msrp::Event::MessageReceived { len, .. } if len > 0 => complete = true,
+                msrp::Event::MessageAborted { reason, .. } => self.notes.push_back(
+                    Note::new("file_failed")
+                        .with("chat", transfer.id)
+                        .with("reason", format!("aborted by the sender: {reason:?}")),
+                ),
+                _ => {}
+            }
+        }
+        if complete && !transfer.done {
+            transfer.done = true;
+            let note = self.finish_file(transfer);
+            self.notes.push_back(note);
+        }
+    }
+
+    /// Checks the received file against the selector and moves it into place.
+    fn finish_file(&mut self, transfer: &mut Incoming) -> Note {
+        let id = transfer.id;
+        if let Some(file) = transfer.part.take() {
+            let _ = file.sync_all();
+        }
+        let mut hasher = Sha256::new();
+        let hashed = std::fs::File::open(&transfer.part_path).and_then(|mut f| {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    return Ok(size);
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+        });
+        let digest: Vec<u8> = hasher.finalize().to_vec();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let problem = match hashed {
+            Err(e) => Some(format!("cannot read back the file: {e}")),
+            Ok(size) if transfer.expected_size.is_some_and(|s| s != size) => Some(format!(
+                "size {size} differs from the announced {}",
+                transfer.expected_size.unwrap_or(0)
+            )),
+            Ok(_) if transfer.expected_sha256.as_ref().is_some_and(|h| *h != digest) => {
+                Some("SHA-256 differs from the announced hash".to_owned())
+            }
+            Ok(_) => None,
+        };
+        if let Some(reason) = problem {
+            let _ = std::fs::remove_file(&transfer.part_path);
+            return Note::new("file_failed").with("chat", id).with("reason", reason);
+        }
+        if let Err(e) = std::fs::rename(&transfer.part_path, &transfer.final_path) {
+            return Note::new("file_failed")
+                .with("chat", id)
+                .with("reason", format!("cannot move the file into place: {e}"));
+        }
+        Note::new("file_received")
+            .with("chat", id)
+            .with("path", transfer.final_path.display().to_string())
+            .with("bytes", transfer.received)
+            .with("sha256", hex)
+    }
+
+    /// Writes MSRP bytes of incoming transfers (REPORTs, responses, the binding SEND).
+    pub(super) fn flush_incoming_msrp(&mut self, buf: &mut [u8]) {
+        let now = self.now();
+        for (id, transfer) in self.incoming.iter_mut() {
+            let (Some(session), Some(link)) = (transfer.msrp.as_mut(), self.chats.get(id)) else {
+                continue;
+            };
+            while let Some(n) = session.poll_transmit(now, buf, &mut NoBodies) {
+                link.send(buf.get(..n).unwrap_or(&[]).to_vec());
+            }
+        }
+    }
+
+    /// Retransmits unacknowledged 200s (UDP) and runs the transfers' MSRP timers.
+    pub(super) fn incoming_timeout(&mut self) {
+        let now = Instant::now();
+        let core_now = self.now();
+        let mut resend = Vec::new();
+        for transfer in self.incoming.values_mut() {
+            if let Some(m) = transfer.msrp.as_mut() {
+                m.handle_timeout(core_now);
+            }
+            if transfer.resend_at.is_some_and(|t| t <= now) && !transfer.acked {
+                resend.push(transfer.response.clone());
+                transfer.resend_interval = (transfer.resend_interval * 2).min(Duration::from_secs(4));
+                transfer.resend_at = Some(now + transfer.resend_interval);
+            }
+        }
+        self.sip_out.extend(resend);
+    }
+
+    /// The earliest deadline of incoming transfers.
+    pub(super) fn incoming_deadline(&self) -> Option<Instant> {
+        self.incoming
+            .values()
+            .flat_map(|t| {
+                let msrp = t
+                    .msrp
+                    .as_ref()
+                    .and_then(MsrpSession::poll_timeout)
+                    .map(|at| self.instant_of(at));
+                [t.resend_at, msrp]
+            })
+            .flatten()
+            .min()
+    }
+}
