@@ -32,6 +32,15 @@ pub enum MsrpInput {
     Writable(u32),
 }
 
+impl MsrpInput {
+    /// The session the input belongs to.
+    pub fn id(&self) -> u32 {
+        match self {
+            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) | MsrpInput::Writable(id) => *id,
+        }
+    }
+}
+
 /// Bytes queued for a connection's writer above which the session stops pulling from its MSRP
 /// machine (a file is then read from disk as fast as the peer takes it, never held whole).
 pub const MAX_IN_FLIGHT: usize = 256 * 1024;
@@ -169,25 +178,38 @@ impl Session {
         });
     }
 
+    /// The bytes of session `id` not consumed yet, with `bytes` appended: what to feed next.
+    pub(super) fn unread_with(&mut self, id: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut unread = self
+            .chats
+            .get_mut(&id)
+            .map(|l| std::mem::take(&mut l.unread))
+            .unwrap_or_default();
+        unread.extend_from_slice(bytes);
+        unread
+    }
+
+    /// Keeps what the session did not consume (`used` bytes were) for the next read.
+    pub(super) fn keep_unread(&mut self, id: u32, mut unread: Vec<u8>, used: usize) {
+        unread.drain(..used.min(unread.len()));
+        if let Some(link) = self.chats.get_mut(&id) {
+            link.unread = unread;
+        }
+    }
+
     /// Feeds what a connection task reported.
     pub(super) fn feed_msrp(&mut self, input: MsrpInput) {
         let now = self.now();
         match input {
             MsrpInput::Bytes(chat, bytes) => {
-                let Some(link) = self.chats.get_mut(&chat) else {
+                if !self.chats.contains_key(&chat) {
                     return;
-                };
-                let mut unread = std::mem::take(&mut link.unread);
-                unread.extend_from_slice(&bytes);
+                }
+                let unread = self.unread_with(chat, &bytes);
                 let used = self.core().handle_msrp(now, ChatId(chat), &unread);
                 self.drain_events(&unread);
                 match used {
-                    Ok(n) => {
-                        unread.drain(..n.min(unread.len()));
-                        if let Some(link) = self.chats.get_mut(&chat) {
-                            link.unread = unread;
-                        }
-                    }
+                    Ok(n) => self.keep_unread(chat, unread, n),
                     Err(e) => {
                         self.notes.push_back(
                             Note::new("chat_failed")

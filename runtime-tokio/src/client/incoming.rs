@@ -360,21 +360,15 @@ impl Session {
 
     /// MSRP input of an incoming transfer (`Some` gives it back when it is not ours).
     pub(super) fn incoming_msrp(&mut self, input: MsrpInput) -> Option<MsrpInput> {
-        let id = match &input {
-            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) | MsrpInput::Writable(id) => *id,
-        };
+        let id = input.id();
         let Some(mut transfer) = self.incoming.remove(&id) else {
             return Some(input);
         };
         let now = self.now();
         match input {
             MsrpInput::Bytes(_, bytes) => {
-                let mut unread = self
-                    .chats
-                    .get_mut(&id)
-                    .map(|l| std::mem::take(&mut l.unread))
-                    .unwrap_or_default();
-                unread.extend_from_slice(&bytes);
+                let unread = self.unread_with(id, &bytes);
+                let mut used = 0;
                 let mut error = None;
                 if let Some(session) = transfer.msrp.as_mut() {
                     let mut sink = ToFile {
@@ -383,15 +377,11 @@ impl Session {
                         error: &mut error,
                     };
                     match session.handle_input(now, &unread, &mut sink) {
-                        Ok(n) => {
-                            unread.drain(..n.min(unread.len()));
-                        }
+                        Ok(n) => used = n,
                         Err(e) => error = Some(format!("MSRP: {e:?}")),
                     }
                 }
-                if let Some(link) = self.chats.get_mut(&id) {
-                    link.unread = unread;
-                }
+                self.keep_unread(id, unread, used);
                 if let Some(reason) = error {
                     self.notes
                         .push_back(Note::new("file_failed").with("chat", id).with("reason", reason));

@@ -38,11 +38,15 @@
 //! line format in [`output`].
 
 pub mod chat;
+pub mod events;
 pub mod incoming;
 pub mod link;
+pub mod online;
 pub mod outgoing;
+pub mod outgoing_msrp;
 pub mod output;
 pub mod session;
+pub mod transfer;
 
 use output::Note;
 use session::{Account, Control, Session};
@@ -155,7 +159,7 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
     let mut session = Session::open(&account).await?;
     watch_signals(&session);
     match mode {
-        Mode::Online => online(options, &mut session).await,
+        Mode::Online => online::online(options, &mut session).await,
         Mode::Send { to, text, imdn, wait } => {
             send(
                 options,
@@ -168,9 +172,9 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
             .await
         }
         Mode::Pending => pending(options, &mut session).await,
-        Mode::Chat { to } => chat(options, &mut session, &uri_of(&to, &options.domain)).await,
+        Mode::Chat { to } => transfer::chat(options, &mut session, &uri_of(&to, &options.domain)).await,
         Mode::SendFile { to, path } => {
-            send_file(options, &mut session, &uri_of(&to, &options.domain), &path).await
+            transfer::send_file(options, &mut session, &uri_of(&to, &options.domain), &path).await
         }
     }
 }
@@ -264,136 +268,6 @@ fn sent_note(session: &Session, note: Note) -> Note {
     }
 }
 
-async fn online(options: &Options, session: &mut Session) -> Result<(), String> {
-    let registered = register(options, session).await?;
-    print(options, &registered);
-    read_stdin(session);
-    loop {
-        while let Some(note) = session.notes.pop_front() {
-            online_note(options, session, note);
-        }
-        let far = Instant::now() + Duration::from_secs(3600);
-        match session.step(far).await? {
-            None => {}
-            Some(Control::Stop | Control::EndOfInput) => break,
-            Some(Control::Line(line)) => {
-                if line.trim() == "quit" {
-                    break;
-                }
-                if let Err(reason) = online_command(options, session, line.trim()) {
-                    print(options, &Note::new("error").with("reason", reason));
-                }
-            }
-        }
-    }
-    session.shut_down().await;
-    print(options, &Note::new("unregistered"));
-    Ok(())
-}
-
-/// Feeds standard input to the session as [`Control`]s, from a blocking reader thread (standard
-/// input is not pollable everywhere: files, terminals).
-fn read_stdin(session: &Session) {
-    let lines = session.control_sender();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if lines.send(Control::Line(line)).is_err() {
-                return;
-            }
-        }
-        let _ = lines.send(Control::EndOfInput);
-    });
-}
-
-fn online_note(options: &Options, session: &mut Session, note: Note) {
-    let note = if note.event == "sent" {
-        sent_note(session, note)
-    } else {
-        note
-    };
-    if matches!(note.event, "unregistered" | "registered") {
-        // Refreshes are silent; the session's first and last lines are printed by `online`.
-        return;
-    }
-    print(options, &note);
-    if note.event == "message" && options.auto_display && note.text("display").is_some() {
-        if let Some(id) = note.text("id") {
-            if let Err(reason) = session.mark_displayed(id) {
-                print(options, &Note::new("error").with("reason", reason));
-            }
-        }
-    }
-    if note.event == "invitation" && options.accept_chats {
-        if let Some(chat) = note.number("chat").and_then(|c| u32::try_from(c).ok()) {
-            let now = session.now();
-            if let Err(e) = session
-                .core()
-                .accept_chat(now, simple_im_core::client::ChatId(chat))
-            {
-                print(
-                    options,
-                    &Note::new("error").with("reason", format!("accept chat {chat}: {e}")),
-                );
-            }
-            session.drain_events(&[]);
-        }
-    }
-}
-
-fn online_command(options: &Options, session: &mut Session, line: &str) -> Result<(), String> {
-    let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
-    match command {
-        "display" => session.mark_displayed(rest.trim()),
-        "send" => {
-            let (to, text) = rest.trim_start().split_once(' ').ok_or("usage: send TO TEXT")?;
-            if text.len() > options.pager_limit {
-                return Err(format!(
-                    "text over the pager limit ({} bytes)",
-                    options.pager_limit
-                ));
-            }
-            session
-                .send_pager(&uri_of(to, &options.domain), text, false)
-                .map(|_| ())
-        }
-        "chat" => {
-            let (chat, text) = rest.trim_start().split_once(' ').ok_or("usage: chat CHAT TEXT")?;
-            let chat: u32 = chat
-                .parse()
-                .map_err(|_| format!("'{chat}' is not a chat number"))?;
-            if chat >= outgoing::FIRST_OUTGOING_ID {
-                return session.say(chat, text);
-            }
-            let now = session.now();
-            let sent = session
-                .core()
-                .send_chat(now, simple_im_core::client::ChatId(chat), text)
-                .map_err(|e| format!("chat {chat}: {e}"));
-            session.drain_events(&[]);
-            sent
-        }
-        "bye" => {
-            let chat: u32 = rest.trim().parse().map_err(|_| "usage: bye CHAT".to_owned())?;
-            if chat >= outgoing::FIRST_OUTGOING_ID {
-                session.hang_up(chat);
-                return Ok(());
-            }
-            let now = session.now();
-            let closed = session
-                .core()
-                .close_chat(now, simple_im_core::client::ChatId(chat))
-                .map_err(|e| format!("bye {chat}: {e}"));
-            session.drain_events(&[]);
-            closed
-        }
-        "" => Ok(()),
-        other => Err(format!(
-            "unknown command '{other}' (display ID, send TO TEXT, chat CHAT TEXT, bye CHAT, quit)"
-        )),
-    }
-}
-
 async fn send(
     options: &Options,
     session: &mut Session,
@@ -403,7 +277,7 @@ async fn send(
     wait: bool,
 ) -> Result<(), String> {
     if text.len() > options.pager_limit {
-        return large_message(options, session, to, text).await;
+        return transfer::large_message(options, session, to, text).await;
     }
     if wait {
         register(options, session).await?;
@@ -464,225 +338,6 @@ async fn send(
         session.shut_down().await;
     }
     failure.map_or(Ok(()), Err)
-}
-
-/// Large Message mode (OMA IM): the text goes in its own MSRP session: INVITE, one SEND, BYE once
-/// the receiver's success REPORT covers every byte.
-async fn large_message(options: &Options, session: &mut Session, to: &str, text: &str) -> Result<(), String> {
-    let deadline = Instant::now() + options.timeout;
-    let id = session.invite(to).await?;
-    session.say(id, text)?;
-    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
-    let mut result = Err("timed out waiting for the Large Message session".to_owned());
-    loop {
-        let note = match session.wait_for(deadline, |_| true, |_, _| {}).await {
-            Ok(note) => note,
-            Err(e) => {
-                result = Err(format!("{to}: {e} (Large Message)"));
-                break;
-            }
-        };
-        match note.event {
-            "chat_delivered" if mine(&note) && session.all_confirmed(id) => {
-                print(
-                    options,
-                    &Note::new("sent")
-                        .with("mode", "large")
-                        .with("bytes", text.len() as u64)
-                        .with("status", 200u16)
-                        .with("reason", "OK"),
-                );
-                result = Ok(());
-                session.hang_up(id);
-            }
-            "chat_closed" if mine(&note) => {
-                if result.is_err() {
-                    result = Err(format!(
-                        "{to}: {} {} (Large Message)",
-                        note.number("status").unwrap_or(0),
-                        note.text("reason").unwrap_or("")
-                    ));
-                }
-                break;
-            }
-            "chat_send_failed" | "chat_failed" if mine(&note) => {
-                result = Err(format!(
-                    "{to}: {} (Large Message)",
-                    note.text("reason").unwrap_or("failed")
-                ));
-                session.hang_up(id);
-            }
-            _ => {}
-        }
-    }
-    result
-}
-
-/// `chat TO`: registers, invites, sends each stdin line, prints the peer's lines; ends with BYE at
-/// the end of input (or when the peer hangs up).
-async fn chat(options: &Options, session: &mut Session, to: &str) -> Result<(), String> {
-    let registered = register(options, session).await?;
-    print(options, &registered);
-    let id = session.invite(to).await?;
-    read_stdin(session);
-    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
-    let mut established = false;
-    let mut result = Ok(());
-    let mut ending_since: Option<Instant> = None;
-    loop {
-        let mut closed = false;
-        while let Some(note) = session.notes.pop_front() {
-            if matches!(note.event, "registered" | "unregistered") {
-                continue;
-            }
-            print(options, &note);
-            if mine(&note) && note.event == "chat_established" {
-                established = true;
-            }
-            if mine(&note) && note.event == "chat_closed" {
-                closed = true;
-                if !established {
-                    result = Err(format!(
-                        "{to}: {} {}",
-                        note.number("status").unwrap_or(0),
-                        note.text("reason").unwrap_or("")
-                    ));
-                }
-            }
-        }
-        if closed || ending_since.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
-            break;
-        }
-        let far = Instant::now() + Duration::from_secs(3600);
-        match session.step(far).await? {
-            None => {}
-            Some(Control::Line(line)) => {
-                if let Err(reason) = session.say(id, &line) {
-                    print(options, &Note::new("error").with("reason", reason));
-                }
-            }
-            Some(Control::EndOfInput | Control::Stop) => {
-                ending_since.get_or_insert_with(Instant::now);
-                // Let queued lines reach the peer before the BYE.
-                let drained = Instant::now() + Duration::from_secs(3);
-                while !session.all_confirmed(id) && Instant::now() < drained && session.outgoing_is_open(id) {
-                    if session.step(drained).await? == Some(Control::Stop) {
-                        break;
-                    }
-                }
-                session.hang_up(id);
-            }
-        }
-    }
-    session.shut_down().await;
-    result
-}
-
-/// `send-file TO PATH`: offers the file, streams it once accepted, draws progress on stderr (bytes
-/// handed to the connection; 100% when the receiver's success REPORT covers the whole file), then BYE.
-async fn send_file(
-    options: &Options,
-    session: &mut Session,
-    to: &str,
-    path: &std::path::Path,
-) -> Result<(), String> {
-    let offer = outgoing::FileOffer::open(path)?;
-    let size = offer.size;
-    let id = session.invite_file(to, offer).await?;
-    let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
-    let mut result: Result<(), String> = Err("the transfer did not complete".into());
-    let mut shown = u64::MAX;
-    let mut last_draw = Instant::now();
-    let mut confirmed = false;
-    loop {
-        let far = Instant::now() + options.timeout;
-        let before = Instant::now();
-        if session.step(far).await? == Some(Control::Stop) {
-            result = Err("interrupted".into());
-            session.hang_up(id);
-        }
-        if before.elapsed() >= options.timeout && !confirmed {
-            result = Err(format!(
-                "{to}: no progress within {} s",
-                options.timeout.as_secs()
-            ));
-            session.hang_up(id);
-        }
-        let sent = if confirmed {
-            size
-        } else {
-            session.file_progress(id).unwrap_or(0).min(size)
-        };
-        if sent != shown && (last_draw.elapsed() > Duration::from_millis(100) || sent == size) {
-            progress(sent, size, confirmed);
-            shown = sent;
-            last_draw = Instant::now();
-        }
-        let mut closed = false;
-        while let Some(note) = session.notes.pop_front() {
-            if !mine(&note) {
-                continue;
-            }
-            match note.event {
-                "chat_delivered" if session.all_confirmed(id) => {
-                    confirmed = true;
-                    progress(size, size, true);
-                    eprintln!();
-                    print(
-                        options,
-                        &Note::new("file_sent")
-                            .with("chat", id)
-                            .with("path", path.display().to_string())
-                            .with("bytes", size),
-                    );
-                    result = Ok(());
-                    session.hang_up(id);
-                }
-                "chat_closed" => {
-                    closed = true;
-                    if !confirmed {
-                        result = Err(match note.number("status") {
-                            Some(603) => format!(
-                                "{to} declined the file: 603 {}",
-                                note.text("reason").unwrap_or("Decline")
-                            ),
-                            status => format!(
-                                "{to}: {} {}",
-                                status.unwrap_or(0),
-                                note.text("reason").unwrap_or("")
-                            ),
-                        });
-                    }
-                }
-                "chat_failed" | "chat_send_failed" if !confirmed => {
-                    result = Err(format!(
-                        "the transfer broke after {} of {size} bytes: {}",
-                        session.file_progress(id).unwrap_or(0),
-                        note.text("reason").unwrap_or("")
-                    ));
-                    session.hang_up(id);
-                }
-                _ => {}
-            }
-        }
-        if closed || !session.outgoing_is_open(id) {
-            break;
-        }
-    }
-    if !confirmed && shown != u64::MAX {
-        eprintln!();
-    }
-    result
-}
-
-/// Draws the progress bar on stderr (one line, redrawn in place).
-fn progress(sent: u64, size: u64, confirmed: bool) {
-    const WIDTH: u64 = 30;
-    let filled = sent.saturating_mul(WIDTH).checked_div(size).unwrap_or(WIDTH);
-    let percent = sent.saturating_mul(100).checked_div(size).unwrap_or(100);
-    let bar: String = (0..WIDTH).map(|i| if i < filled { '#' } else { '-' }).collect();
-    let state = if confirmed { "delivered" } else { "sent" };
-    eprint!("\r[{bar}] {percent:3}% {sent}/{size} bytes {state}");
 }
 
 async fn pending(options: &Options, session: &mut Session) -> Result<(), String> {
