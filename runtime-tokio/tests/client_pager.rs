@@ -117,6 +117,33 @@ fn a_message_to_an_offline_user_is_listed_by_pending_then_delivered_on_register(
 }
 
 #[test]
+fn sigterm_and_quit_unregister_before_exiting() {
+    let server = ServerProcess::start();
+    let bob = server.online("bob", &["--json"]);
+    bob.terminate();
+    let (status, rest) = bob.wait_exit();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(rest, ["{\"event\":\"unregistered\"}"]);
+    // Un-registered, not merely gone: the server stores the next message (202) at once.
+    let stored = server.run("alice", &["send", "bob", "are you there?"]);
+    assert!(
+        stdout(&stored).starts_with("sent handle=1 status=202"),
+        "{stored:?}"
+    );
+
+    let mut alice = server.online("alice", &[]);
+    alice.say("quit");
+    let (status, rest) = alice.wait_exit();
+    assert!(status.success());
+    assert_eq!(rest, ["unregistered"]);
+    let stored = server.run("bob", &["send", "alice", "hello?"]);
+    assert!(
+        stdout(&stored).starts_with("sent handle=1 status=202"),
+        "{stored:?}"
+    );
+}
+
+#[test]
 fn failures_exit_1_with_the_status_and_reason() {
     let server = ServerProcess::start();
     let unknown = server.run("alice", &["send", "nobody", "hi"]);

@@ -184,6 +184,28 @@ impl OnlineClient {
         stdin.flush().unwrap();
     }
 
+    /// Sends SIGTERM (with the `kill` command: no libc binding needed).
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the client to exit by itself; returns its status and the lines it printed after.
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let rest: Vec<String> = self.lines.try_iter().collect();
+                return (status, rest);
+            }
+            assert!(Instant::now() < deadline, "client did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Closes standard input and waits for the client to un-register and exit; returns its status
     /// and the lines it printed after.
     pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>) {
