@@ -116,6 +116,10 @@ struct ClientArgs {
     /// ringing).
     #[arg(long)]
     accept_chats: bool,
+    /// Offer `a=setup:active` (this side connects, as devices do) in the chats, Large Messages and
+    /// files this client starts, instead of `actpass` with a listening socket.
+    #[arg(long)]
+    msrp_active: bool,
     /// The largest pager-mode body in bytes, sent or accepted (at most 3000); a longer text is sent in
     /// Large Message mode (its own MSRP session: INVITE, one SEND, BYE).
     #[arg(long, value_name = "BYTES", default_value_t = simple_im_tokio::client::DEFAULT_PAGER_LIMIT)]
@@ -315,6 +319,7 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         json: args.json,
         auto_display: args.auto_display,
         accept_chats: args.accept_chats,
+        msrp_active: args.msrp_active,
         pager_limit: args.pager_limit,
         timeout: std::time::Duration::from_secs(args.timeout),
         system_uri: args.system_uri,

@@ -205,6 +205,7 @@ fn help_mentions_every_option_and_event() {
         "--timeout",
         "--system-uri",
         "--download-dir",
+        "--msrp-active",
         "send",
         "pending",
         "chat",

@@ -81,3 +81,27 @@ fn a_large_message_to_an_offline_user_fails_with_the_status_and_reason() {
         "{sent:?}"
     );
 }
+
+#[test]
+fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
+    let server = ServerProcess::start();
+    let mut bob = server.online("bob", &["--accept-chats", "--tcp"]);
+    // alice offers a=setup:active and never listens: the chat works only if bob listens.
+    let mut alice = server.online("alice", &["--msrp-active", "chat", "bob"]);
+    alice.say("are you listening?");
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    let chat = field(&invitation, "chat").unwrap();
+    let got = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some("are you listening?"));
+    bob.say(&format!("chat {chat} yes"));
+    let reply = alice.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&reply, "text").as_deref(), Some("yes"));
+    let (status, _) = alice.finish();
+    assert!(status.success());
+    let closed = bob.expect(|l| l.starts_with("chat_closed ") || l.starts_with("chat_failed "));
+    assert!(
+        closed.starts_with(&format!("chat_closed chat={chat} status=200")),
+        "{:?}",
+        bob.seen
+    );
+}

@@ -21,7 +21,7 @@ use crate::server::rng::OsRng;
 use crate::server::sip::SipMessage;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use simple_im_core::msrp::session::{self as msrp, BodyRead, BodySink, BodySource, Session as MsrpSession};
+use simple_im_core::msrp::session::{self as msrp, BodySink, Session as MsrpSession};
 use simple_im_core::sdp::{self, Connection, LocalCaps, Origin};
 use simple_im_core::sip::{response_to, HeaderName};
 use std::io::{Seek, SeekFrom, Write};
@@ -33,31 +33,44 @@ pub const FIRST_INCOMING_ID: u32 = 2 << 20;
 
 /// One file being received.
 pub struct Incoming {
-    id: u32,
-    call_id: String,
-    response: Vec<u8>,
-    acked: bool,
-    resend_at: Option<Instant>,
-    resend_interval: Duration,
-    msrp: Option<MsrpSession>,
-    part: Option<std::fs::File>,
-    part_path: PathBuf,
-    final_path: PathBuf,
-    expected_size: Option<u64>,
-    expected_sha256: Option<Vec<u8>>,
-    received: u64,
-    done: bool,
+    pub(super) id: u32,
+    pub(super) call_id: String,
+    pub(super) response: Vec<u8>,
+    pub(super) acked: bool,
+    pub(super) resend_at: Option<Instant>,
+    pub(super) resend_interval: Duration,
+    pub(super) msrp: Option<MsrpSession>,
+    pub(super) part: Option<std::fs::File>,
+    pub(super) part_path: PathBuf,
+    pub(super) final_path: PathBuf,
+    pub(super) expected_size: Option<u64>,
+    pub(super) expected_sha256: Option<Vec<u8>>,
+    pub(super) received: u64,
+    pub(super) done: bool,
+    /// A chat we listen for (its offer said `a=setup:active`) rather than a file.
+    pub(super) chat: bool,
+    /// Our chat lines.
+    pub(super) outbox: super::outgoing_msrp::Outbox,
+    /// The chat message being received.
+    pub(super) text: Vec<u8>,
 }
 
-/// Writes chunks at their offsets.
+/// Writes chunks at their offsets (a file), or gathers a chat message.
 struct ToFile<'a> {
     file: Option<&'a mut std::fs::File>,
+    text: Option<&'a mut Vec<u8>>,
     received: &'a mut u64,
     error: &'a mut Option<String>,
 }
 
 impl BodySink for ToFile<'_> {
     fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+        if let Some(text) = self.text.as_mut() {
+            if usize::try_from(offset).is_ok_and(|o| o == text.len()) {
+                text.extend_from_slice(bytes);
+            }
+            return;
+        }
         let Some(file) = self.file.as_mut() else { return };
         let written = file
             .seek(SeekFrom::Start(offset))
@@ -66,15 +79,6 @@ impl BodySink for ToFile<'_> {
             Ok(()) => *self.received = (*self.received).max(offset + bytes.len() as u64),
             Err(e) => *self.error = Some(e.to_string()),
         }
-    }
-}
-
-/// Nothing to send from the receiving side.
-struct NoBodies;
-
-impl BodySource for NoBodies {
-    fn read(&mut self, _message: msrp::MessageHandle, _offset: u64, _buf: &mut [u8]) -> BodyRead {
-        BodyRead { len: 0, end: true }
     }
 }
 
@@ -119,8 +123,12 @@ fn safe_name(selector_name: &str) -> String {
 impl Session {
     /// Whether `bytes` (one SIP message) is a file transfer for us, or part of one; handles it if so.
     pub(super) fn incoming_sip(&mut self, bytes: &[u8], stream: bool) -> bool {
-        let looks_like_file = bytes.windows(15).any(|w| w == b"a=file-selector");
-        if self.incoming.is_empty() && !looks_like_file {
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let looks_like_file = has(b"a=file-selector");
+        // A chat offer that makes us the passive side: the core would answer with a port it does
+        // not listen on, so the runtime listens instead.
+        let wants_listener = !looks_like_file && has(b"m=message") && has(b"a=setup:active");
+        if self.incoming.is_empty() && !looks_like_file && !wants_listener {
             return false;
         }
         let Ok(msg) = SipMessage::parse(Bytes::copy_from_slice(bytes), stream) else {
@@ -152,7 +160,7 @@ impl Session {
                 self.respond(&msg, 200, "OK", None, &[]);
                 if let Some(mut i) = self.incoming.remove(&id) {
                     self.chats.remove(&id);
-                    if !i.done {
+                    if !i.done && !i.chat {
                         i.part = None;
                         let _ = std::fs::remove_file(&i.part_path);
                         self.notes.push_back(
@@ -170,12 +178,16 @@ impl Session {
                 self.file_invite(&msg);
                 true
             }
+            ("INVITE", None) if wants_listener && msg.to().is_some_and(|t| t.tag().is_none()) => {
+                self.listening_chat_invite(&msg);
+                true
+            }
             _ => false,
         }
     }
 
     /// Answers `msg` statelessly (a 2xx to INVITE is kept by the caller for retransmissions).
-    fn respond(
+    pub(super) fn respond(
         &mut self,
         msg: &SipMessage,
         code: u16,
@@ -214,6 +226,44 @@ impl Session {
             }
             None => Vec::new(),
         }
+    }
+
+    /// Our SDP answer to `offer` (having answered `msg` with the error when there is none).
+    pub(super) fn answer<'o>(
+        &mut self,
+        msg: &SipMessage,
+        offer: &sdp::Session<'o>,
+        caps: &LocalCaps<'o>,
+    ) -> Option<(sdp::Negotiated<'o>, Vec<u8>)> {
+        let host = self.local_address().ip().to_string();
+        let negotiated = match sdp::negotiate(offer, caps) {
+            Ok(n) => n,
+            Err(e) => {
+                self.respond(msg, 488, &format!("Not Acceptable Here ({e:?})"), None, &[]);
+                return None;
+            }
+        };
+        let session_id = crate::server::rng::token(6);
+        let mut answer = vec![0u8; 2048];
+        let origin = Origin {
+            username: "-",
+            session_id: &session_id,
+            session_version: "1",
+            net_type: "IN",
+            addr_type: "IP4",
+            address: &host,
+        };
+        let connection = Connection {
+            net_type: "IN",
+            addr_type: "IP4",
+            address: &host,
+        };
+        let Ok(len) = negotiated.write_answer(offer, caps, &origin, Some(&connection), &mut answer) else {
+            self.respond(msg, 500, "Server Internal Error (SDP answer)", None, &[]);
+            return None;
+        };
+        answer.truncate(len);
+        Some((negotiated, answer))
     }
 
     fn file_invite(&mut self, msg: &SipMessage) {
@@ -256,34 +306,9 @@ impl Session {
             prefer_passive: false,
             accept_file_transfer: true,
         };
-        let host = local.ip().to_string();
-        let negotiated = match sdp::negotiate(&offer, &caps) {
-            Ok(n) => n,
-            Err(e) => {
-                self.respond(msg, 488, &format!("Not Acceptable Here ({e:?})"), None, &[]);
-                return;
-            }
-        };
-        let session_id = crate::server::rng::token(6);
-        let mut answer = vec![0u8; 2048];
-        let origin = Origin {
-            username: "-",
-            session_id: &session_id,
-            session_version: "1",
-            net_type: "IN",
-            addr_type: "IP4",
-            address: &host,
-        };
-        let connection = Connection {
-            net_type: "IN",
-            addr_type: "IP4",
-            address: &host,
-        };
-        let Ok(len) = negotiated.write_answer(&offer, &caps, &origin, Some(&connection), &mut answer) else {
-            self.respond(msg, 500, "Server Internal Error (SDP answer)", None, &[]);
+        let Some((negotiated, answer)) = self.answer(msg, &offer, &caps) else {
             return;
         };
-        answer.truncate(len);
         let remote_path = offer
             .media()
             .nth(negotiated.media_index)
@@ -353,6 +378,9 @@ impl Session {
                 expected_sha256,
                 received: 0,
                 done: false,
+                chat: false,
+                outbox: Default::default(),
+                text: Vec::new(),
             },
         );
         self.open_msrp(id, Connect::To(authority.to_owned()));
@@ -373,6 +401,7 @@ impl Session {
                 if let Some(session) = transfer.msrp.as_mut() {
                     let mut sink = ToFile {
                         file: transfer.part.as_mut(),
+                        text: transfer.chat.then_some(&mut transfer.text),
                         received: &mut transfer.received,
                         error: &mut error,
                     };
@@ -387,6 +416,13 @@ impl Session {
                         .push_back(Note::new("file_failed").with("chat", id).with("reason", reason));
                     transfer.msrp = None;
                 }
+            }
+            MsrpInput::Lost(_, why) if transfer.chat => {
+                if transfer.msrp.is_some() {
+                    self.notes
+                        .push_back(Note::new("chat_failed").with("chat", id).with("reason", why));
+                }
+                transfer.msrp = None;
             }
             MsrpInput::Lost(_, why) if !transfer.done => {
                 self.notes
@@ -409,6 +445,18 @@ impl Session {
         let mut complete = false;
         while let Some(event) = session.poll_event() {
             match event {
+                msrp::Event::MessageReceived { .. } if transfer.chat => {
+                    let text = super::chat::chat_text(&std::mem::take(&mut transfer.text));
+                    self.notes.push_back(
+                        Note::new("chat_message")
+                            .with("chat", transfer.id)
+                            .with("text", text),
+                    );
+                }
+                msrp::Event::Sent { .. } if transfer.chat => {
+                    self.notes
+                        .push_back(Note::new("chat_sent").with("chat", transfer.id));
+                }
                 msrp::Event::MessageReceived { len, .. } if len > 0 => complete = true,
                 msrp::Event::MessageAborted { reason, .. } => self.notes.push_back(
                     Note::new("file_failed")
@@ -480,7 +528,7 @@ impl Session {
             let (Some(session), Some(link)) = (transfer.msrp.as_mut(), self.chats.get(id)) else {
                 continue;
             };
-            while let Some(n) = session.poll_transmit(now, buf, &mut NoBodies) {
+            while let Some(n) = session.poll_transmit(now, buf, &mut transfer.outbox) {
                 link.send(buf.get(..n).unwrap_or(&[]).to_vec());
             }
         }

@@ -41,6 +41,7 @@ pub mod chat;
 pub mod events;
 pub mod incoming;
 pub mod link;
+pub mod listening;
 pub mod online;
 pub mod outgoing;
 pub mod outgoing_msrp;
@@ -77,6 +78,8 @@ pub struct Options {
     pub auto_display: bool,
     /// Accept chat invitations.
     pub accept_chats: bool,
+    /// Offer `a=setup:active` in the sessions this client starts.
+    pub msrp_active: bool,
     /// Largest pager body sent or accepted.
     pub pager_limit: usize,
     /// How long one-shot commands wait.
@@ -155,6 +158,8 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         password: options.password.clone(),
         max_pager_size: u16::try_from(options.pager_limit).unwrap_or(u16::MAX),
         download_dir: options.download_dir.clone(),
+        accept_chats: options.accept_chats,
+        offer_active: options.msrp_active,
     };
     let mut session = Session::open(&account).await?;
     watch_signals(&session);

@@ -68,7 +68,11 @@ fn online_note(options: &Options, session: &mut Session, note: Note) {
             }
         }
     }
-    if note.event == "invitation" && options.accept_chats {
+    // Invitations the runtime answered itself (listening chats) have ids past the core's.
+    let core_chat = note
+        .number("chat")
+        .is_some_and(|c| c < u64::from(FIRST_OUTGOING_ID));
+    if note.event == "invitation" && options.accept_chats && core_chat {
         if let Some(chat) = note.number("chat").and_then(|c| u32::try_from(c).ok()) {
             let now = session.now();
             if let Err(e) = session
@@ -106,6 +110,9 @@ fn online_command(options: &Options, session: &mut Session, line: &str) -> Resul
             let chat: u32 = chat
                 .parse()
                 .map_err(|_| format!("'{chat}' is not a chat number"))?;
+            if chat >= super::incoming::FIRST_INCOMING_ID {
+                return session.say_incoming(chat, text);
+            }
             if chat >= FIRST_OUTGOING_ID {
                 return session.say(chat, text);
             }

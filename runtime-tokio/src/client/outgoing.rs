@@ -119,7 +119,11 @@ impl Session {
             accept_wrapped_types: if file.is_some() { &[] } else { WRAPPED_TYPES },
             path: &path,
             max_size: None,
-            setup: Some(sdp::Setup::ActPass),
+            setup: Some(if self.offer_active() {
+                sdp::Setup::Active
+            } else {
+                sdp::Setup::ActPass
+            }),
             file: file.as_ref().map(|f| sdp::FileTransfer {
                 selector: sdp::FileSelector {
                     name: Some(&f.name),

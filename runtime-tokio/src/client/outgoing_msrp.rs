@@ -23,6 +23,13 @@ pub struct Outbox {
     pub file_read: u64,
 }
 
+impl Outbox {
+    /// Queues the body of message `handle`.
+    pub fn add_text(&mut self, handle: MessageHandle, text: Vec<u8>) {
+        self.texts.insert(handle, text);
+    }
+}
+
 impl BodySource for Outbox {
     fn read(&mut self, message: MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
         if let Some((handle, file, size)) = self.file.as_mut() {
@@ -142,7 +149,7 @@ impl Session {
             .ok_or("SDP answer without the MSRP stream")?;
         let remote_path = media.path().collect::<Vec<_>>().join(" ");
         // The answerer chose: `active` connects to us, anything else (passive) waits for us.
-        let we_listen = media.setup() == Some(sdp::Setup::Active);
+        let we_listen = !self.offer_active() && media.setup() == Some(sdp::Setup::Active);
         drop(answer);
         drop(offer);
         let setup = if we_listen {

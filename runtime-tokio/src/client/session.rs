@@ -74,6 +74,8 @@ pub struct Session {
     pub(super) next_incoming: u32,
     /// Where received files go (`None`: file transfers are declined).
     pub(super) download_dir: Option<std::path::PathBuf>,
+    /// Whether chat invitations are accepted (those the runtime answers itself).
+    pub(super) accept_chats: bool,
 }
 
 /// Input from the user rather than the network.
@@ -104,6 +106,10 @@ pub struct Account {
     pub max_pager_size: u16,
     /// Where received files are saved (`None` declines file transfers).
     pub download_dir: Option<std::path::PathBuf>,
+    /// Accept chat invitations.
+    pub accept_chats: bool,
+    /// Offer `a=setup:active` in sessions we start (and connect) instead of `actpass`.
+    pub offer_active: bool,
 }
 
 impl Session {
@@ -157,6 +163,7 @@ impl Session {
             incoming: HashMap::new(),
             next_incoming: 0,
             download_dir: account.download_dir.clone(),
+            accept_chats: account.accept_chats,
         })
     }
 
@@ -183,6 +190,11 @@ impl Session {
     /// Our address-of-record.
     pub(super) fn aor(&self) -> &str {
         &self.account.aor
+    }
+
+    /// Whether our offers say `a=setup:active` (we connect) rather than `actpass`.
+    pub(super) fn offer_active(&self) -> bool {
+        self.account.offer_active
     }
 
     /// Whether SIP runs over TCP.
