@@ -55,6 +55,31 @@ pub struct Incoming {
     pub(super) text: Vec<u8>,
 }
 
+impl Incoming {
+    /// A session answered with `response` (200), its MSRP machine ready, nothing received yet.
+    pub(super) fn answered(id: u32, call_id: &str, response: Vec<u8>, udp: bool, msrp: MsrpSession) -> Self {
+        Incoming {
+            id,
+            call_id: call_id.to_owned(),
+            response,
+            acked: false,
+            resend_at: udp.then(|| Instant::now() + Duration::from_millis(500)),
+            resend_interval: Duration::from_millis(500),
+            msrp: Some(msrp),
+            part: None,
+            part_path: PathBuf::new(),
+            final_path: PathBuf::new(),
+            expected_size: None,
+            expected_sha256: None,
+            received: 0,
+            done: false,
+            chat: false,
+            outbox: Default::default(),
+            text: Vec::new(),
+        }
+    }
+}
+
 /// Writes chunks at their offsets (a file), or gathers a chat message.
 struct ToFile<'a> {
     file: Option<&'a mut std::fs::File>,
@@ -228,13 +253,14 @@ impl Session {
         }
     }
 
-    /// Our SDP answer to `offer` (having answered `msg` with the error when there is none).
+    /// Our SDP answer to `offer` and the offerer's MSRP path (having answered `msg` with the error
+    /// when there is none).
     pub(super) fn answer<'o>(
         &mut self,
         msg: &SipMessage,
         offer: &sdp::Session<'o>,
         caps: &LocalCaps<'o>,
-    ) -> Option<(sdp::Negotiated<'o>, Vec<u8>)> {
+    ) -> Option<(sdp::Negotiated<'o>, Vec<u8>, String)> {
         let host = self.local_address().ip().to_string();
         let negotiated = match sdp::negotiate(offer, caps) {
             Ok(n) => n,
@@ -263,7 +289,12 @@ impl Session {
             return None;
         };
         answer.truncate(len);
-        Some((negotiated, answer))
+        let remote_path = offer
+            .media()
+            .nth(negotiated.media_index)
+            .map(|m| m.path().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        Some((negotiated, answer, remote_path))
     }
 
     fn file_invite(&mut self, msg: &SipMessage) {
@@ -306,14 +337,9 @@ impl Session {
             prefer_passive: false,
             accept_file_transfer: true,
         };
-        let Some((negotiated, answer)) = self.answer(msg, &offer, &caps) else {
+        let Some((negotiated, answer, remote_path)) = self.answer(msg, &offer, &caps) else {
             return;
         };
-        let remote_path = offer
-            .media()
-            .nth(negotiated.media_index)
-            .map(|m| m.path().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default();
         let active = negotiated.role == sdp::Role::Active;
         let setup = if active {
             msrp::Setup::Active
@@ -361,28 +387,13 @@ impl Session {
         let response = self.respond(msg, 200, "OK", Some(&tag), &answer);
         self.notes.push_back(offered);
         let udp = !self.is_tcp();
-        self.incoming.insert(
-            id,
-            Incoming {
-                id,
-                call_id: msg.call_id().to_owned(),
-                response,
-                acked: false,
-                resend_at: udp.then(|| Instant::now() + Duration::from_millis(500)),
-                resend_interval: Duration::from_millis(500),
-                msrp: Some(session),
-                part: Some(part),
-                part_path,
-                final_path,
-                expected_size: selector.size,
-                expected_sha256,
-                received: 0,
-                done: false,
-                chat: false,
-                outbox: Default::default(),
-                text: Vec::new(),
-            },
-        );
+        let mut transfer = Incoming::answered(id, msg.call_id(), response, udp, session);
+        transfer.part = Some(part);
+        transfer.part_path = part_path;
+        transfer.final_path = final_path;
+        transfer.expected_size = selector.size;
+        transfer.expected_sha256 = expected_sha256;
+        self.incoming.insert(id, transfer);
         self.open_msrp(id, Connect::To(authority.to_owned()));
     }
 

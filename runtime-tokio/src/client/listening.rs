@@ -15,7 +15,6 @@ use crate::server::rng::OsRng;
 use crate::server::sip::SipMessage;
 use simple_im_core::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig};
 use simple_im_core::sdp::{self, LocalCaps};
-use std::time::{Duration, Instant};
 
 /// Media types a chat accepts.
 const CHAT_TYPES: &[&str] = &["message/cpim", "text/plain"];
@@ -79,14 +78,9 @@ impl Session {
             prefer_passive: true,
             accept_file_transfer: false,
         };
-        let Some((negotiated, answer)) = self.answer(msg, &offer, &caps) else {
+        let Some((negotiated, answer, remote_path)) = self.answer(msg, &offer, &caps) else {
             return;
         };
-        let remote_path = offer
-            .media()
-            .nth(negotiated.media_index)
-            .map(|m| m.path().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default();
         let config = SessionConfig {
             accept_types: CHAT_TYPES,
             ..SessionConfig::default()
@@ -99,28 +93,9 @@ impl Session {
         let tag = crate::server::rng::token(6);
         let response = self.respond(msg, 200, "OK", Some(&tag), &answer);
         let udp = !self.is_tcp();
-        self.incoming.insert(
-            id,
-            Incoming {
-                id,
-                call_id: msg.call_id().to_owned(),
-                response,
-                acked: false,
-                resend_at: udp.then(|| Instant::now() + Duration::from_millis(500)),
-                resend_interval: Duration::from_millis(500),
-                msrp: Some(session),
-                part: None,
-                part_path: Default::default(),
-                final_path: Default::default(),
-                expected_size: None,
-                expected_sha256: None,
-                received: 0,
-                done: false,
-                chat: true,
-                outbox: Default::default(),
-                text: Vec::new(),
-            },
-        );
+        let mut chat = Incoming::answered(id, msg.call_id(), response, udp, session);
+        chat.chat = true;
+        self.incoming.insert(id, chat);
         self.open_msrp(id, Connect::Accept(listener));
         self.notes
             .push_back(Note::new("chat_established").with("chat", id));
