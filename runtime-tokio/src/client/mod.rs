@@ -38,6 +38,7 @@
 //! line format in [`output`].
 
 pub mod chat;
+pub mod download;
 pub mod events;
 pub mod incoming;
 pub mod link;
