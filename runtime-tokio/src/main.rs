@@ -53,29 +53,37 @@ enum Command {
         #[arg(long, value_name = "LIST", value_delimiter = ',')]
         digest_algorithms: Vec<String>,
     },
-    /// Run an IM client: stay online printing events, or send one message, or list pending messages.
+    /// Run an IM client: stay online printing events; send a message, a chat or a file; list pending.
     ///
-    /// Without a subcommand the client registers and prints one line per event until Ctrl-C, SIGTERM,
-    /// `quit` or the end of standard input, then un-registers. Plain lines are `EVENT key=value ...`
-    /// (values with spaces quoted and escaped like JSON strings); --json prints one JSON object per line
-    /// with the same names, `{"event":"EVENT","key":value,...}`. Events and their fields:
-    ///   registered expires | registration_failed status reason | unregistered
+    /// Without a subcommand the client registers and prints one line per event until Ctrl-C,
+    /// SIGTERM, `quit` or the end of standard input, then un-registers. Plain lines are
+    /// `EVENT key=value ...` (values with spaces are quoted and escaped like JSON strings); --json
+    /// prints one object per line with the same names: {"event":"EVENT","key":value,...}.
+    ///
+    /// Events and their fields:
+    ///   registered expires          registration_failed status reason          unregistered
     ///   message from content_type text [id] [display=requested]
-    ///   sent handle status reason | send_failed handle status reason
-    ///   delivered id status handle | displayed id status handle
-    ///     (status: delivered/displayed, failed, forbidden, error, other)
-    ///   invitation chat from | chat_established chat | chat_message chat text | chat_sent chat
-    ///   chat_delivered chat | chat_send_failed chat | chat_aborted chat | chat_closed chat status
-    ///   [reason] | chat_failed chat reason
-    ///   file_offered chat from name bytes | file_received chat path bytes sha256
-    ///   file_declined chat reason | file_failed chat reason | file_sent chat path bytes
-    ///   incoming_barred | rejected status | error reason
-    /// Lines read on standard input while online: `display ID` (send the display notification of the
-    /// message printed with id=ID), `send TO TEXT`, `chat CHAT TEXT` (a line in chat CHAT), `bye CHAT`,
-    /// `quit`. A `send` text over --pager-limit goes in Large Message mode (its own MSRP session).
+    ///   sent handle status reason   send_failed handle status reason
+    ///   delivered id status handle  displayed id status handle
+    ///       (status: delivered/displayed, failed, forbidden, error, other)
+    ///   invitation chat from        chat_established chat      chat_message chat text
+    ///   chat_sent chat              chat_delivered chat        chat_send_failed chat
+    ///   chat_aborted chat           chat_closed chat status [reason]
+    ///   chat_failed chat reason
+    ///   file_offered chat from name bytes                      file_received chat path bytes sha256
+    ///   file_declined chat reason   file_failed chat reason    file_sent chat path bytes
+    ///   incoming_barred             rejected status            error reason
     ///
-    /// Exit codes: 0 success; 1 failure (registration refused, a non-2xx answer: the status and reason
-    /// are printed on stderr, a negative notification, a timeout); 2 usage error.
+    /// Lines read on standard input while online:
+    ///   display ID       send the display notification of the message printed with id=ID
+    ///   send TO TEXT     send a pager (over --pager-limit: Large Message mode, its own MSRP session)
+    ///   chat CHAT TEXT   a line in chat CHAT
+    ///   bye CHAT         end chat CHAT
+    ///   quit             un-register and exit
+    ///
+    /// Exit codes: 0 success; 1 failure (registration refused; a non-2xx answer, whose status and
+    /// reason are printed on stderr; a negative notification; a timeout); 2 usage error.
+    #[command(verbatim_doc_comment)]
     Client {
         #[command(flatten)]
         options: ClientArgs,

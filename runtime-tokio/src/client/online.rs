@@ -126,6 +126,15 @@ fn online_command(options: &Options, session: &mut Session, line: &str) -> Resul
         }
         "bye" => {
             let chat: u32 = rest.trim().parse().map_err(|_| "usage: bye CHAT".to_owned())?;
+            if chat >= super::incoming::FIRST_INCOMING_ID {
+                return Err(format!(
+                    "bye {chat}: ending a chat this client answered by listening is not supported yet \
+                     (the peer ends it)"
+                ));
+            }
+            if !session.outgoing_is_open(chat) && chat >= FIRST_OUTGOING_ID {
+                return Err(format!("bye {chat}: no such chat"));
+            }
             if chat >= FIRST_OUTGOING_ID {
                 session.hang_up(chat);
                 return Ok(());
