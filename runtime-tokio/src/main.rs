@@ -124,6 +124,10 @@ struct ClientArgs {
     /// ringing).
     #[arg(long)]
     accept_chats: bool,
+    /// The registration lifetime to ask for, in seconds; the client refreshes at half of what the
+    /// server grants.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    expires: u32,
     /// Offer `a=setup:active` (this side connects, as devices do) in the chats, Large Messages and
     /// files this client starts, instead of `actpass` with a listening socket.
     #[arg(long)]
@@ -328,6 +332,7 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         auto_display: args.auto_display,
         accept_chats: args.accept_chats,
         msrp_active: args.msrp_active,
+        expires: args.expires,
         pager_limit: args.pager_limit,
         timeout: std::time::Duration::from_secs(args.timeout),
         system_uri: args.system_uri,

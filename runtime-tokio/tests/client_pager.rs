@@ -117,6 +117,27 @@ fn a_message_to_an_offline_user_is_listed_by_pending_then_delivered_on_register(
 }
 
 #[test]
+fn the_registration_is_refreshed_before_it_expires() {
+    let server = ServerProcess::start();
+    let mut bob = server.online("bob", &["--expires", "2"]);
+    // Several lifetimes later bob is still registered: the message is delivered (200), not stored.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = server.run("alice", &["send", "bob", "still there?"]);
+    assert!(stdout(&sent).starts_with("sent handle=1 status=200"), "{sent:?}");
+    bob.expect(|l| l.starts_with("message "));
+    let seen = bob.seen.clone();
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert!(
+        !seen
+            .iter()
+            .chain(&rest)
+            .any(|l| l.starts_with("registration_failed")),
+        "refreshes are silent unless they fail: {seen:?} {rest:?}"
+    );
+}
+
+#[test]
 fn sigterm_and_quit_unregister_before_exiting() {
     let server = ServerProcess::start();
     let bob = server.online("bob", &["--json"]);
@@ -206,6 +227,7 @@ fn help_mentions_every_option_and_event() {
         "--system-uri",
         "--download-dir",
         "--msrp-active",
+        "--expires",
         "send",
         "pending",
         "chat",

@@ -81,6 +81,8 @@ pub struct Options {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in the sessions this client starts.
     pub msrp_active: bool,
+    /// Registration lifetime asked for, in seconds.
+    pub expires: u32,
     /// Largest pager body sent or accepted.
     pub pager_limit: usize,
     /// How long one-shot commands wait.
@@ -161,6 +163,7 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         download_dir: options.download_dir.clone(),
         accept_chats: options.accept_chats,
         offer_active: options.msrp_active,
+        expires: options.expires,
     };
     let mut session = Session::open(&account).await?;
     watch_signals(&session);

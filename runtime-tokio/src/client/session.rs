@@ -110,6 +110,8 @@ pub struct Account {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in sessions we start (and connect) instead of `actpass`.
     pub offer_active: bool,
+    /// Registration lifetime asked for, in seconds (refreshed at half of what is granted).
+    pub expires: u32,
 }
 
 impl Session {
@@ -134,6 +136,7 @@ impl Session {
         .map_err(|e| e.to_string())?;
         config.limits.max_pager_size = account.max_pager_size;
         config.limits.max_chat_sessions = CHAT_SLOTS as u8;
+        config.registration_expiry_s = account.expires;
         let epoch = Instant::now();
         let mut client = CoreClient::new(config, CoreInstant::ZERO, OsRng);
         client
