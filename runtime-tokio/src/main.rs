@@ -62,13 +62,13 @@ enum Command {
     ///
     /// Events and their fields:
     ///   registered expires          registration_failed status reason          unregistered
-    ///   message from content_type text [id] [display=requested]
+    ///   message from content_type text (id) (display=requested)     (x): only when it applies
     ///   sent handle status reason   send_failed handle status reason
     ///   delivered id status handle  displayed id status handle
     ///       (status: delivered/displayed, failed, forbidden, error, other)
     ///   invitation chat from        chat_established chat      chat_message chat text
     ///   chat_sent chat              chat_delivered chat        chat_send_failed chat
-    ///   chat_aborted chat           chat_closed chat status [reason]
+    ///   chat_aborted chat           chat_closed chat status (reason)
     ///   chat_failed chat reason
     ///   file_offered chat from name bytes                      file_received chat path bytes sha256
     ///   file_declined chat reason   file_failed chat reason    file_sent chat path bytes
