@@ -105,3 +105,23 @@ fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
         bob.seen
     );
 }
+
+#[test]
+fn ending_a_chat_that_still_rings_cancels_the_invitation() {
+    let server = ServerProcess::start();
+    // bob does not accept chats: the invitation rings until alice gives up. The server answers the
+    // CANCEL and forwards it; the core client does not answer CANCEL with 487 yet, so alice's client
+    // closes on its own 4 s after cancelling.
+    let mut bob = server.online("bob", &[]);
+    let alice = server.online("alice", &["chat", "bob"]);
+    bob.expect(|l| l.starts_with("invitation "));
+    let started = std::time::Instant::now();
+    let (status, rest) = alice.finish();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("chat_closed ") && l.contains("status=487")),
+        "{rest:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}

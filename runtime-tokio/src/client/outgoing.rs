@@ -11,7 +11,10 @@
 //! | Inviting | 401/407, first time | ACK, INVITE again with credentials (CSeq + 1) | Inviting |
 //! | Inviting | other non-2xx | ACK, `chat_closed status reason` | Closed |
 //! | Inviting | 2xx with a usable answer | ACK (routes from Record-Route), MSRP connect or accept, `chat_established` | Established |
-//! | Inviting | no final answer in 64*T1 (UDP) / 3 min | `chat_closed 408` | Closed |
+//! | Inviting | no final answer in 3 min | `chat_closed 408` | Closed |
+//! | Inviting | `close` (end of input, Ctrl-C) | CANCEL | Inviting (cancelled) |
+//! | Inviting (cancelled) | 487 (or any final), or 4 s without one | `chat_closed 487` | Closed |
+//! | Inviting (cancelled) | 2xx that crossed the CANCEL | ACK, BYE | Closing |
 //! | Established | 2xx again | ACK again | Established |
 //! | Established | BYE from the peer | 200, `chat_closed 200` | Closed |
 //! | Established | `close` | BYE (resent on UDP until answered) | Closing |
@@ -77,6 +80,8 @@ pub struct Outgoing {
     pub(super) queued: Vec<String>,
     /// Messages sent whose success REPORT has not covered every byte yet: (handle, length).
     pub(super) unconfirmed: Vec<(MessageHandle, u64)>,
+    /// We gave up while inviting and sent CANCEL.
+    pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
 }
@@ -188,6 +193,7 @@ impl Session {
             incoming: Vec::new(),
             queued: Vec::new(),
             unconfirmed: Vec::new(),
+            cancelled: false,
             file,
         };
         self.send_invite(&mut out, None)?;
@@ -281,6 +287,10 @@ impl Session {
 
     fn outgoing_response(&mut self, out: &mut Outgoing, msg: &SipMessage) {
         let status = msg.status().unwrap_or(0);
+        if msg.cseq_method() == Some("CANCEL") {
+            // The CANCEL's own answer; the INVITE's final response is what ends the session.
+            return;
+        }
         if msg.cseq_method() == Some("BYE") {
             if status >= 200 && out.state == State::Closing {
                 self.closed(out, status, msg.reason());
@@ -306,7 +316,7 @@ impl Session {
             if out.state != State::Inviting {
                 return;
             }
-            if matches!(status, 401 | 407) && !out.authenticated {
+            if matches!(status, 401 | 407) && !out.authenticated && !out.cancelled {
                 out.authenticated = true;
                 match self.credentials(msg, "INVITE", &out.to.clone(), &out.offer.clone()) {
                     Some(credentials) => {
@@ -358,6 +368,11 @@ impl Session {
         let ack = self.in_dialog(out, "ACK", out.cseq);
         out.ack = Some(ack.clone());
         self.sip_out.push(ack);
+        if out.cancelled {
+            out.state = State::Established;
+            self.close(out);
+            return;
+        }
         match self.start_msrp(out, msg.body()) {
             Ok(()) => {
                 out.state = State::Established;
@@ -508,8 +523,16 @@ impl Session {
                 out.give_up_at = Instant::now() + Duration::from_secs(4);
                 out.msrp = None;
             }
-            State::Inviting => self.closed(out, 487, "Request Terminated (given up)"),
-            State::Closing | State::Closed => {}
+            State::Inviting if !out.cancelled => {
+                // CANCEL; the INVITE's final answer (487, or a 2xx that crossed it and is then
+                // ended with BYE) closes the session, or the give-up timer does.
+                out.cancelled = true;
+                if let Some(cancel) = cancel_for(&out.invite, self.is_tcp()) {
+                    self.sip_out.push(cancel);
+                }
+                out.give_up_at = Instant::now() + Duration::from_secs(4);
+            }
+            State::Inviting | State::Closing | State::Closed => {}
         }
     }
 
@@ -571,6 +594,9 @@ impl Session {
             }
             if out.give_up_at <= now {
                 match out.state {
+                    State::Inviting if out.cancelled => {
+                        self.closed(&mut out, 487, "Request Terminated (cancelled)")
+                    }
                     State::Inviting => self.closed(&mut out, 408, "Request Timeout (no answer)"),
                     State::Closing => self.closed(&mut out, 200, "OK (BYE unanswered)"),
                     _ => {}
@@ -584,4 +610,32 @@ impl Session {
             }
         }
     }
+}
+
+/// The CANCEL of `invite` (RFC 3261 §9.1): its Request-URI, top Via, From, To, Call-ID and Route,
+/// CSeq number with method CANCEL.
+fn cancel_for(invite: &Bytes, stream: bool) -> Option<Vec<u8>> {
+    let msg = SipMessage::parse(invite.clone(), stream).ok()?;
+    let uri = msg.request_uri()?;
+    let cseq = msg
+        .header(HeaderName::CSeq)?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let mut buf = vec![0u8; 2048];
+    let mut w = MessageWriter::request(&mut buf, Method::Cancel, uri).ok()?;
+    w.header(HeaderName::Via, msg.values(HeaderName::Via).next()?)
+        .ok()?;
+    w.header(HeaderName::MaxForwards, "70").ok()?;
+    for route in msg.values(HeaderName::Route) {
+        w.header(HeaderName::Route, route).ok()?;
+    }
+    w.header(HeaderName::From, msg.header(HeaderName::From)?).ok()?;
+    w.header(HeaderName::To, msg.header(HeaderName::To)?).ok()?;
+    w.header(HeaderName::CallId, msg.call_id()).ok()?;
+    w.header_fmt(HeaderName::CSeq, format_args!("{cseq} CANCEL"))
+        .ok()?;
+    let len = w.finish(b"").ok()?;
+    buf.truncate(len);
+    Some(buf)
 }
