@@ -69,3 +69,40 @@ fn a_receiver_without_a_download_directory_declines_and_the_sender_says_so() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn a_transfer_that_breaks_is_reported_with_how_far_it_got() {
+    let server = ServerProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let mut bob = server.online("bob", &["--download-dir", downloads.to_str().unwrap()]);
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, vec![0x5au8; 24 * 1024 * 1024]).unwrap();
+    let sender = server
+        .client_command(
+            "alice",
+            &["--timeout", "10", "send-file", "bob", file.to_str().unwrap()],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    bob.expect(|l| l.starts_with("file_offered "));
+    // Kill bob once part of the file has arrived.
+    let part = downloads.join("big.bin.part");
+    let deadline = std::time::Instant::now() + client_support::WAIT;
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) < 1024 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "the transfer did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    bob.kill();
+    let out = sender.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr(&out).contains("the transfer broke after "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(" of 25165824 bytes"), "{}", stderr(&out));
+}

@@ -135,7 +135,8 @@ pub(super) async fn send_file(
     let size = offer.size;
     let id = session.invite_file(to, offer).await?;
     let mine = |n: &Note| n.number("chat") == Some(u64::from(id));
-    let mut result: Result<(), String> = Err("the transfer did not complete".into());
+    // The first failure seen is the one reported (a BYE or timeout that follows it says less).
+    let mut failure: Option<String> = None;
     let mut shown = u64::MAX;
     let mut last_draw = Instant::now();
     let mut confirmed = false;
@@ -143,14 +144,12 @@ pub(super) async fn send_file(
         let far = Instant::now() + options.timeout;
         let before = Instant::now();
         if session.step(far).await? == Some(Control::Stop) {
-            result = Err("interrupted".into());
+            failure.get_or_insert_with(|| "interrupted".into());
             session.hang_up(id);
         }
         if before.elapsed() >= options.timeout && !confirmed {
-            result = Err(format!(
-                "{to}: no progress within {} s",
-                options.timeout.as_secs()
-            ));
+            failure
+                .get_or_insert_with(|| format!("{to}: no progress within {} s", options.timeout.as_secs()));
             session.hang_up(id);
         }
         let sent = if confirmed {
@@ -180,13 +179,12 @@ pub(super) async fn send_file(
                             .with("path", path.display().to_string())
                             .with("bytes", size),
                     );
-                    result = Ok(());
                     session.hang_up(id);
                 }
                 "chat_closed" => {
                     closed = true;
                     if !confirmed {
-                        result = Err(match note.number("status") {
+                        failure.get_or_insert(match note.number("status") {
                             Some(603) => format!(
                                 "{to} declined the file: 603 {}",
                                 note.text("reason").unwrap_or("Decline")
@@ -200,7 +198,7 @@ pub(super) async fn send_file(
                     }
                 }
                 "chat_failed" | "chat_send_failed" if !confirmed => {
-                    result = Err(format!(
+                    failure.get_or_insert(format!(
                         "the transfer broke after {} of {size} bytes: {}",
                         session.file_progress(id).unwrap_or(0),
                         note.text("reason").unwrap_or("")
@@ -214,10 +212,13 @@ pub(super) async fn send_file(
             break;
         }
     }
-    if !confirmed && shown != u64::MAX {
+    if confirmed {
+        return Ok(());
+    }
+    if shown != u64::MAX {
         eprintln!();
     }
-    result
+    Err(failure.unwrap_or_else(|| "the transfer did not complete".into()))
 }
 
 /// Draws the progress bar on stderr (one line, redrawn in place).

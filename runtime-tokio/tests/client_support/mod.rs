@@ -182,6 +182,12 @@ impl OnlineClient {
         stdin.flush().unwrap();
     }
 
+    /// Kills the process at once (no un-registration, connections reset).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM (with the `kill` command: no libc binding needed).
     pub fn terminate(&self) {
         let status = std::process::Command::new("kill")
