@@ -4,6 +4,7 @@
 //! roles come with the server issues.
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod config;
 pub mod inspect;
 pub mod server;

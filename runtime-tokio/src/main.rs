@@ -59,6 +59,43 @@ enum Command {
         #[arg(long, value_name = "LIST", value_delimiter = ',')]
         digest_algorithms: Vec<String>,
     },
+    /// Run an IM client: stay online printing events; send a message, a chat or a file; list pending.
+    ///
+    /// Without a subcommand the client registers and prints one line per event until Ctrl-C,
+    /// SIGTERM, `quit` or the end of standard input, then un-registers. Plain lines are
+    /// `EVENT key=value ...` (values with spaces are quoted and escaped like JSON strings); --json
+    /// prints one object per line with the same names: {"event":"EVENT","key":value,...}.
+    ///
+    /// Events and their fields:
+    ///   registered expires          registration_failed status reason          unregistered
+    ///   message from content_type text (id) (display=requested)     (x): only when it applies
+    ///   sent handle status reason   send_failed handle status reason
+    ///   delivered id status handle  displayed id status handle
+    ///       (status: delivered/displayed, failed, forbidden, error, other)
+    ///   invitation chat from        chat_established chat      chat_message chat text
+    ///   chat_sent chat              chat_delivered chat        chat_send_failed chat
+    ///   chat_aborted chat           chat_closed chat status (reason)
+    ///   chat_failed chat reason
+    ///   file_offered chat from name bytes                      file_received chat path bytes sha256
+    ///   file_declined chat reason   file_failed chat reason    file_sent chat path bytes
+    ///   incoming_barred             rejected status            error reason
+    ///
+    /// Lines read on standard input while online:
+    ///   display ID       send the display notification of the message printed with id=ID
+    ///   send TO TEXT     send a pager (over --pager-limit: Large Message mode, its own MSRP session)
+    ///   chat CHAT TEXT   a line in chat CHAT
+    ///   bye CHAT         end chat CHAT
+    ///   quit             un-register and exit
+    ///
+    /// Exit codes: 0 success; 1 failure (registration refused; a non-2xx answer, whose status and
+    /// reason are printed on stderr; a negative notification; a timeout); 2 usage error.
+    #[command(verbatim_doc_comment)]
+    Client {
+        #[command(flatten)]
+        options: ClientArgs,
+        #[command(subcommand)]
+        action: Option<ClientAction>,
+    },
     /// Manage user accounts (digest credentials are stored as HA1 hashes only).
     User {
         #[command(subcommand)]
@@ -122,6 +159,97 @@ enum MemberAction {
         group: String,
         /// The member.
         member: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// The server (registrar and outbound proxy) as HOST:PORT; the port defaults to 5060.
+    #[arg(long, value_name = "ADDR")]
+    server: String,
+    /// The user name: the AoR is sip:USER@DOMAIN, and the digest user name is USER.
+    #[arg(long)]
+    user: String,
+    /// The digest password.
+    #[arg(long)]
+    password: String,
+    /// The user's domain (the host part of AoRs; also used for recipients given without one).
+    #[arg(long, default_value = "localhost")]
+    domain: String,
+    /// SIP over TCP (one connection to the server) instead of UDP.
+    #[arg(long)]
+    tcp: bool,
+    /// Print events as JSON lines instead of plain text.
+    #[arg(long)]
+    json: bool,
+    /// Send a display notification for every received message that asks for one.
+    #[arg(long)]
+    auto_display: bool,
+    /// Accept chat invitations, including Large Message sessions (otherwise they are printed and left
+    /// ringing).
+    #[arg(long)]
+    accept_chats: bool,
+    /// The registration lifetime to ask for, in seconds; the client refreshes at half of what the
+    /// server grants.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    expires: u32,
+    /// Offer `a=setup:active` (this side connects, as devices do) in the chats, Large Messages and
+    /// files this client starts, instead of `actpass` with a listening socket.
+    #[arg(long)]
+    msrp_active: bool,
+    /// The largest pager-mode body in bytes, sent or accepted (at most 3000); a longer text is sent in
+    /// Large Message mode (its own MSRP session: INVITE, one SEND, BYE).
+    #[arg(long, value_name = "BYTES", default_value_t = simple_im_tokio::client::DEFAULT_PAGER_LIMIT)]
+    pager_limit: usize,
+    /// How long `send` and `pending` wait for answers and notifications, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+    /// The URI of the server's Deferred Messaging commands (default sip:system@DOMAIN).
+    #[arg(long, value_name = "URI")]
+    system_uri: Option<String>,
+    /// Save files pushed to this user here (NAME.part while receiving, renamed to NAME once the size
+    /// and SHA-256 announced by the sender match); without it file transfers are declined (603).
+    #[arg(long, value_name = "DIR")]
+    download_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ClientAction {
+    /// Send one pager-mode message and exit: 0 on a 2xx (202: stored for an offline recipient),
+    /// 1 with the status and reason otherwise.
+    Send {
+        /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
+        to: String,
+        /// The text (text/plain; UTF-8).
+        text: String,
+        /// Ask for delivery and display notifications (IMDN; the body is wrapped in CPIM).
+        #[arg(long)]
+        imdn: bool,
+        /// Register first, and with --imdn wait for both notifications (exit 1 if one is negative or
+        /// does not come within --timeout); un-register at the end.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List the messages the server stores for this user (deferred), without fetching them: a count
+    /// line, then one line per message: store id, sender, content type, bytes (tab-separated; with
+    /// --json, `pending summary` then `pending_message store_id from content_type bytes`).
+    Pending,
+    /// Open an MSRP chat with TO (registering first): every line on standard input is sent, the
+    /// peer's lines are printed as `chat_message` events; the end of input (or Ctrl-C) ends the chat
+    /// with BYE. Exit 1 with the status and reason when the invitation is refused.
+    Chat {
+        /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
+        to: String,
+    },
+    /// Push a file to TO (RFC 5547: a sendonly MSRP session whose file-selector gives the name,
+    /// size and SHA-256), streamed from disk with a progress bar on stderr; prints `file_sent` and
+    /// exits 0 once the receiver's success REPORT covers the whole file. Exit 1 with a clear reason
+    /// when the receiver declines (603) or the transfer breaks.
+    SendFile {
+        /// The recipient: a SIP URI, USER@HOST, or a user name of DOMAIN.
+        to: String,
+        /// The file to send.
+        path: PathBuf,
     },
 }
 
@@ -199,6 +327,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Client { options, action } => client(options, action),
         Command::User { action } => user(cli.config.as_deref(), cli.data.as_deref(), action),
         Command::Group { action } => group(cli.config.as_deref(), cli.data.as_deref(), action),
     }
@@ -309,6 +438,34 @@ fn user(
             ExitCode::from(1)
         }
     }
+}
+
+fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
+    use simple_im_tokio::client::{self, Mode, Options};
+    let options = Options {
+        server: args.server,
+        user: args.user,
+        password: args.password,
+        domain: args.domain,
+        tcp: args.tcp,
+        json: args.json,
+        auto_display: args.auto_display,
+        accept_chats: args.accept_chats,
+        msrp_active: args.msrp_active,
+        expires: args.expires,
+        pager_limit: args.pager_limit,
+        timeout: std::time::Duration::from_secs(args.timeout),
+        system_uri: args.system_uri,
+        download_dir: args.download_dir,
+    };
+    let mode = match action {
+        None => Mode::Online,
+        Some(ClientAction::Send { to, text, imdn, wait }) => Mode::Send { to, text, imdn, wait },
+        Some(ClientAction::Pending) => Mode::Pending,
+        Some(ClientAction::Chat { to }) => Mode::Chat { to },
+        Some(ClientAction::SendFile { to, path }) => Mode::SendFile { to, path },
+    };
+    client::run(options, mode)
 }
 
 /// The server's role options: the configuration's `[server]` table, then the command line over it.

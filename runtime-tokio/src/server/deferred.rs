@@ -150,8 +150,11 @@ pub fn stored_copy(
 
 /// A user's command to the Deferred Messaging function, sent as a text MESSAGE to the system URI
 /// (until the XDMS-based list exists): `fetch` pushes the pending messages now, to the newest contact;
-/// `discard` deletes them all. The answer is 200 (or 400 for an unknown command, 403 for a sender
-/// that is not a user of this domain), then a system message says what was done.
+/// `discard` deletes them all; `list` answers 200 with a `text/plain` summary in the body (one line
+/// `N pending message(s)`, then one line per message: store id, sender, content type, body bytes,
+/// tab-separated, oldest first, at most [`LIST_LIMIT`]) and changes nothing, so an unregistered client
+/// can look without triggering delivery. The answer is 200 (or 400 for an unknown command, 403 for a
+/// sender that is not a user of this domain), then (fetch, discard) a system message says what was done.
 pub async fn command(server: &Arc<Server>, request: &Request, sender: &str) {
     let key = participating::address_key(sender);
     let local_user = key
@@ -176,6 +179,17 @@ pub async fn command(server: &Arc<Server>, request: &Request, sender: &str) {
         "fetch" => {
             reply::send(server, request, 200, "OK", &[], None);
             deliver(server, &user).await;
+        }
+        "list" => {
+            let summary = pending_summary(server, &user).await;
+            reply::send(
+                server,
+                request,
+                200,
+                "OK",
+                &[],
+                Some(("text/plain;charset=utf-8", summary.as_bytes())),
+            );
         }
         "discard" => {
             let mut discarded = 0usize;
@@ -202,10 +216,34 @@ pub async fn command(server: &Arc<Server>, request: &Request, sender: &str) {
             server,
             request,
             400,
-            "Bad Request (commands: fetch, discard)",
+            "Bad Request (commands: fetch, discard, list)",
             &[],
             None,
         ),
+    }
+}
+
+/// Most messages listed by the `list` command.
+pub const LIST_LIMIT: usize = 100;
+
+/// The `list` command's answer body (see [`command`]).
+async fn pending_summary(server: &Arc<Server>, user: &str) -> String {
+    match server.store.pending(user, LIST_LIMIT).await {
+        Ok(pending) => {
+            let mut out = format!("{} pending message(s)\n", pending.len());
+            for stored in &pending {
+                let m = &stored.message;
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\n",
+                    stored.id,
+                    m.sender,
+                    m.content_type,
+                    stored.size()
+                ));
+            }
+            out
+        }
+        Err(e) => format!("pending messages unavailable: {e}\n"),
     }
 }
 

@@ -1,0 +1,267 @@
+//! The MSRP connections of chats. The core client is always the active MSRP side: on `ChatConnect`
+//! with `active` the runtime connects to the first hop of the peer's path (the peer, or the server's
+//! relay), then moves bytes between that TCP connection and the core (`handle_msrp`,
+//! `poll_msrp_transmit`).
+//!
+//! Each connection is two small tasks: a reader that forwards chunks of bytes to the session over one
+//! channel ([`MsrpInput`]), and a writer fed through its own channel, so the session loop never blocks
+//! on a slow peer.
+//!
+//! Not done: the passive side (an offer with `a=setup:active` needs a listening socket whose port the
+//! core would have to put in its MSRP URI; the core writes a fixed port today), so such a chat is
+//! closed with a `chat_failed` event.
+
+use super::output::Note;
+use super::session::Session;
+use simple_im_core::client::ChatId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// Bytes of the buffer MSRP chunks are written from.
+pub const MSRP_CHUNK_BUFFER: usize = 16 * 1024;
+
+/// What the MSRP connection tasks tell the session.
+#[derive(Debug)]
+pub enum MsrpInput {
+    /// Bytes read on the chat's connection.
+    Bytes(u32, Vec<u8>),
+    /// The connection could not be opened, or it closed.
+    Lost(u32, String),
+    /// The writer emptied its queue: more can be written.
+    Writable(u32),
+}
+
+impl MsrpInput {
+    /// The session the input belongs to.
+    pub fn id(&self) -> u32 {
+        match self {
+            MsrpInput::Bytes(id, _) | MsrpInput::Lost(id, _) | MsrpInput::Writable(id) => *id,
+        }
+    }
+}
+
+/// Bytes queued for a connection's writer above which the session stops pulling from its MSRP
+/// machine (a file is then read from disk as fast as the peer takes it, never held whole).
+pub const MAX_IN_FLIGHT: usize = 256 * 1024;
+
+/// One chat's connection.
+pub struct ChatLink {
+    writer: mpsc::UnboundedSender<Vec<u8>>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Bytes read but not yet consumed by the session (a partial MSRP frame).
+    pub(super) unread: Vec<u8>,
+    /// Bodies of the chat messages being received, oldest first: one `handle_msrp` call can report
+    /// the bodies of several messages before their ends, so a body at offset 0 starts a new entry
+    /// and each end takes the oldest.
+    pub incoming: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl ChatLink {
+    /// Queues bytes for the connection's writer task.
+    pub fn send(&self, bytes: Vec<u8>) {
+        self.in_flight
+            .fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+        let _ = self.writer.send(bytes);
+    }
+
+    /// Whether the writer's queue is short enough to add more.
+    pub fn writable(&self) -> bool {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed) < MAX_IN_FLIGHT
+    }
+}
+
+/// How a chat's MSRP connection comes about.
+pub enum Connect {
+    /// We connect to this `host:port`.
+    To(String),
+    /// The peer connects to this listener (its first connection is taken).
+    Accept(tokio::net::TcpListener),
+}
+
+/// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
+pub fn chat_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.starts_with("From:") || text.starts_with("To:") || text.starts_with("NS:") {
+        // message/cpim: headers, blank line, MIME headers, blank line, content.
+        let mut parts = text.splitn(3, "\r\n\r\n");
+        let (_, _, content) = (parts.next(), parts.next(), parts.next());
+        if let Some(content) = content {
+            return content.to_owned();
+        }
+    }
+    text.into_owned()
+}
+
+impl Session {
+    /// The core asked for the MSRP connection of `chat`.
+    pub(super) fn chat_connect(&mut self, chat: ChatId, active: bool) {
+        let peer = self.core().chat_peer_address(chat).map(str::to_owned);
+        match peer.filter(|_| active) {
+            Some(peer) => self.open_msrp(chat.0, Connect::To(peer)),
+            None => {
+                self.open_msrp(chat.0, Connect::To(String::new()));
+                let why = "passive MSRP (the offer asked us to listen) is not supported".to_owned();
+                let _ = self.msrp_sender.send(MsrpInput::Lost(chat.0, why));
+            }
+        }
+    }
+
+    /// Opens (or accepts) the MSRP connection of session `id`; its bytes come back as [`MsrpInput`].
+    pub(super) fn open_msrp(&mut self, id: u32, connect: Connect) {
+        let (writer, mut queue) = mpsc::unbounded_channel::<Vec<u8>>();
+        let in_flight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let written = in_flight.clone();
+        self.chats.insert(
+            id,
+            ChatLink {
+                writer,
+                in_flight,
+                unread: Vec::new(),
+                incoming: std::collections::VecDeque::new(),
+            },
+        );
+        let report = self.msrp_sender.clone();
+        if matches!(&connect, Connect::To(peer) if peer.is_empty()) {
+            return;
+        }
+        tokio::spawn(async move {
+            let opened = match connect {
+                Connect::To(peer) => TcpStream::connect(peer.as_str())
+                    .await
+                    .map_err(|e| format!("cannot connect to {peer}: {e}")),
+                Connect::Accept(listener) => listener
+                    .accept()
+                    .await
+                    .map(|(s, _)| s)
+                    .map_err(|e| format!("cannot accept the MSRP connection: {e}")),
+            };
+            let stream = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = report.send(MsrpInput::Lost(id, e));
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let (mut read, mut write) = stream.into_split();
+            let wake = report.clone();
+            tokio::spawn(async move {
+                while let Some(bytes) = queue.recv().await {
+                    if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                    let before = written.fetch_sub(bytes.len(), std::sync::atomic::Ordering::Relaxed);
+                    if before == bytes.len() && wake.send(MsrpInput::Writable(id)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
+            loop {
+                match read.read(&mut buf).await {
+                    Ok(0) => {
+                        let _ = report.send(MsrpInput::Lost(id, "connection closed".into()));
+                        return;
+                    }
+                    Ok(n) => {
+                        if report.send(MsrpInput::Bytes(id, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = report.send(MsrpInput::Lost(id, e.to_string()));
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The bytes of session `id` not consumed yet, with `bytes` appended: what to feed next.
+    pub(super) fn unread_with(&mut self, id: u32, bytes: &[u8]) -> Vec<u8> {
+        let mut unread = self
+            .chats
+            .get_mut(&id)
+            .map(|l| std::mem::take(&mut l.unread))
+            .unwrap_or_default();
+        unread.extend_from_slice(bytes);
+        unread
+    }
+
+    /// Keeps what the session did not consume (`used` bytes were) for the next read.
+    pub(super) fn keep_unread(&mut self, id: u32, mut unread: Vec<u8>, used: usize) {
+        unread.drain(..used.min(unread.len()));
+        if let Some(link) = self.chats.get_mut(&id) {
+            link.unread = unread;
+        }
+    }
+
+    /// Feeds what a connection task reported.
+    pub(super) fn feed_msrp(&mut self, input: MsrpInput) {
+        let now = self.now();
+        match input {
+            MsrpInput::Bytes(chat, bytes) => {
+                if !self.chats.contains_key(&chat) {
+                    return;
+                }
+                let unread = self.unread_with(chat, &bytes);
+                let used = self.core().handle_msrp(now, ChatId(chat), &unread);
+                self.drain_events(&unread);
+                match used {
+                    Ok(n) => self.keep_unread(chat, unread, n),
+                    Err(e) => {
+                        self.notes.push_back(
+                            Note::new("chat_failed")
+                                .with("chat", chat)
+                                .with("reason", e.to_string()),
+                        );
+                        self.core().msrp_connection_lost(now, ChatId(chat));
+                        let _ = self.core().close_chat(now, ChatId(chat));
+                        self.drain_events(&[]);
+                    }
+                }
+            }
+            MsrpInput::Writable(_) => {}
+            MsrpInput::Lost(chat, why) => {
+                if self.chats.contains_key(&chat) && chat < super::outgoing::FIRST_OUTGOING_ID {
+                    self.notes
+                        .push_back(Note::new("chat_failed").with("chat", chat).with("reason", why));
+                    self.core().msrp_connection_lost(now, ChatId(chat));
+                    let _ = self.core().close_chat(now, ChatId(chat));
+                    self.drain_events(&[]);
+                }
+            }
+        }
+    }
+
+    /// Writes the MSRP bytes the core has queued to their connections.
+    pub(super) async fn flush_msrp(&mut self) {
+        let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
+        loop {
+            let now = self.now();
+            let Some((chat, n)) = self.core().poll_msrp_transmit(now, &mut buf) else {
+                break;
+            };
+            if let Some(link) = self.chats.get(&chat.0) {
+                link.send(buf.get(..n).unwrap_or(&[]).to_vec());
+            }
+        }
+        self.drain_events(&[]);
+        self.flush_outgoing_msrp(&mut buf);
+        self.flush_incoming_msrp(&mut buf);
+    }
+
+    /// Ends every chat with BYE (on shutdown).
+    pub(super) fn close_chats(&mut self) {
+        let now = self.now();
+        for chat in self.chat_ids() {
+            if chat.0 >= super::outgoing::FIRST_OUTGOING_ID {
+                self.hang_up(chat.0);
+            } else {
+                let _ = self.core().close_chat(now, chat);
+            }
+        }
+        self.drain_events(&[]);
+    }
+}

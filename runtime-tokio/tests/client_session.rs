@@ -1,0 +1,127 @@
+//! `simple-im client` in session mode end to end: an MSRP chat both ways and Large Message mode
+//! between real client processes through a real `simple-im server` (its INVITE proxy, direct MSRP
+//! path).
+
+mod client_support;
+
+use client_support::{field, stderr, stdout, ServerProcess};
+
+#[test]
+fn a_chat_carries_lines_both_ways_and_ends_with_bye() {
+    let server = ServerProcess::start();
+    let mut bob = server.online("bob", &["--accept-chats"]);
+    let mut alice = server.online("alice", &["chat", "bob"]);
+    alice.say("hello bob");
+    alice.say("second line, with \"quotes\"");
+
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    assert_eq!(field(&invitation, "from").as_deref(), Some("sip:alice@localhost"));
+    let chat = field(&invitation, "chat").unwrap();
+    let first = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&first, "text").as_deref(), Some("hello bob"));
+    let second = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(
+        field(&second, "text").as_deref(),
+        Some("second line, with \"quotes\"")
+    );
+    bob.say(&format!("chat {chat} hi alice"));
+
+    // Alice's side prints bob's line; then the end of her input ends the chat with BYE.
+    let reply = alice.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&reply, "text").as_deref(), Some("hi alice"));
+    assert!(
+        alice.seen.iter().any(|l| l.starts_with("chat_established ")),
+        "{:?}",
+        alice.seen
+    );
+    let (status, rest) = alice.finish();
+    assert!(status.success());
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("chat_closed ") && l.contains("status=200")),
+        "{rest:?}"
+    );
+    let closed = bob.expect(|l| l.starts_with("chat_closed ") || l.starts_with("chat_failed "));
+    assert!(
+        closed.starts_with(&format!("chat_closed chat={chat} status=200")),
+        "{:?}",
+        bob.seen
+    );
+}
+
+#[test]
+fn a_message_over_the_pager_limit_goes_in_its_own_msrp_session() {
+    let server = ServerProcess::start();
+    let mut bob = server.online("bob", &["--accept-chats", "--tcp"]);
+    let large: String = (0..6000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let sent = server.run("alice", &["send", "bob", &large]);
+    assert!(sent.status.success(), "{sent:?}");
+    assert_eq!(stdout(&sent), "sent mode=large bytes=6000 status=200 reason=OK\n");
+    let got = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some(large.as_str()));
+    let closed = bob.expect(|l| l.starts_with("chat_closed "));
+    assert_eq!(field(&closed, "status").as_deref(), Some("200"), "{:?}", bob.seen);
+
+    // The pager limit is a flag: under a larger limit the same text is one MESSAGE, which bob's
+    // client (default limit 1300) refuses with 413, reported with the status and reason.
+    let text = &large[..2500];
+    let refused = server.run("alice", &["--pager-limit", "3000", "send", "bob", text]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(stderr(&refused).contains("sip:bob@localhost: 413"), "{refused:?}");
+}
+
+#[test]
+fn a_large_message_to_an_offline_user_fails_with_the_status_and_reason() {
+    let server = ServerProcess::start();
+    let large = "z".repeat(2000);
+    let sent = server.run("alice", &["send", "bob", &large]);
+    assert_eq!(sent.status.code(), Some(1), "{sent:?}");
+    assert!(
+        stderr(&sent).contains("sip:bob@localhost: 480 Temporarily Unavailable"),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
+    let server = ServerProcess::start();
+    let mut bob = server.online("bob", &["--accept-chats", "--tcp"]);
+    // alice offers a=setup:active and never listens: the chat works only if bob listens.
+    let mut alice = server.online("alice", &["--msrp-active", "chat", "bob"]);
+    alice.say("are you listening?");
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    let chat = field(&invitation, "chat").unwrap();
+    let got = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some("are you listening?"));
+    bob.say(&format!("chat {chat} yes"));
+    let reply = alice.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&reply, "text").as_deref(), Some("yes"));
+    let (status, _) = alice.finish();
+    assert!(status.success());
+    let closed = bob.expect(|l| l.starts_with("chat_closed ") || l.starts_with("chat_failed "));
+    assert!(
+        closed.starts_with(&format!("chat_closed chat={chat} status=200")),
+        "{:?}",
+        bob.seen
+    );
+}
+
+#[test]
+fn ending_a_chat_that_still_rings_cancels_the_invitation() {
+    let server = ServerProcess::start();
+    // bob does not accept chats: the invitation rings until alice gives up. The server answers the
+    // CANCEL and forwards it; the core client does not answer CANCEL with 487 yet, so alice's client
+    // closes on its own 4 s after cancelling.
+    let mut bob = server.online("bob", &[]);
+    let alice = server.online("alice", &["chat", "bob"]);
+    bob.expect(|l| l.starts_with("invitation "));
+    let started = std::time::Instant::now();
+    let (status, rest) = alice.finish();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("chat_closed ") && l.contains("status=487")),
+        "{rest:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
