@@ -31,6 +31,11 @@
 //! allowed_content_types = ["text/plain", "message/cpim"]  # MESSAGE bodies accepted; omit for any
 //! min_expires = 60                   # shorter REGISTER/PUBLISH lifetimes get 423
 //! max_expires = 3600                 # longer ones are capped; also the default lifetime
+//!
+//! [msrp]
+//! listen = "127.0.0.1:2855"          # the MSRP relay's TCP listener (port 0: any free port)
+//! advertise = "10.0.2.2"             # host put in the relay's MSRP URIs and c= lines; default: listen IP
+//! media_path = "relay"               # "relay": the server relays MSRP (OMA option 2); "direct": SDP untouched
 //! ```
 //!
 //! ## Why these defaults
@@ -50,6 +55,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The default MSRP relay listen address (2855 is MSRP's registered port).
+pub const DEFAULT_MSRP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 2855);
 
 /// The data directory used when neither `--data` nor the file names one.
 pub const DEFAULT_DATA_DIR: &str = "./simple-im-data";
@@ -79,6 +87,8 @@ pub struct Config {
     pub sip: SipListen,
     /// Participating and Deferred Messaging limits.
     pub limits: Limits,
+    /// The MSRP relay (`[msrp]`).
+    pub msrp: MsrpSettings,
     /// Settings of the server roles (`[server]`).
     pub server: ServerSettings,
 }
@@ -138,6 +148,39 @@ impl Default for SipListen {
     }
 }
 
+/// Whether session media goes through the server (OMA SIMPLE IM media-path options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaPath {
+    /// Option 2: the Participating functions relay MSRP; SDP is rewritten to point at the server.
+    #[default]
+    Relay,
+    /// Option 1: endpoints connect to each other; SDP passes untouched.
+    Direct,
+}
+
+/// The `[msrp]` table: the MSRP relay in the media path.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsrpSettings {
+    /// Where the relay listens (TCP).
+    pub listen: SocketAddr,
+    /// The host the relay names in its MSRP URIs and SDP `c=` lines, when not the listen IP.
+    pub advertise: Option<String>,
+    /// Relay or direct media path.
+    pub media_path: MediaPath,
+}
+
+impl Default for MsrpSettings {
+    fn default() -> Self {
+        MsrpSettings {
+            listen: DEFAULT_MSRP_LISTEN,
+            advertise: None,
+            media_path: MediaPath::Relay,
+        }
+    }
+}
+
 /// Limits enforced by the Participating and Deferred Messaging functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -191,6 +234,7 @@ struct ConfigFile {
     sip: SipListen,
     limits: Limits,
     server: ServerFile,
+    msrp: MsrpSettings,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file when there is one.
@@ -267,6 +311,7 @@ impl Default for Config {
             sip: SipListen::default(),
             limits: Limits::default(),
             server: ServerSettings::default(),
+            msrp: MsrpSettings::default(),
         }
     }
 }
@@ -399,6 +444,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         sip: file.sip,
         limits: file.limits,
         server,
+        msrp: file.msrp,
     })
 }
 

@@ -17,7 +17,7 @@ fn server_prints_the_startup_lines_in_order_and_sees_new_users() {
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -102,7 +102,7 @@ fn challenges_offered(toml: &str, extra: &[&str]) -> Vec<String> {
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
-        format!("{toml}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n"),
+        format!("{toml}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n"),
     )
     .unwrap();
     let mut child = simple_im()

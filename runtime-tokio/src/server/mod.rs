@@ -10,6 +10,7 @@
 //!                    -> or Deferred Messaging (store durably, then 202) + system message
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
 //!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
+//!                    MSRP offers/answers rewritten to put the relay in the media path (msrp)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
 //! ```
@@ -23,6 +24,7 @@ pub mod deferred;
 pub mod imdn;
 pub mod invite;
 pub mod location;
+pub mod msrp;
 pub mod pager;
 pub mod participating;
 pub mod proxy;
@@ -111,6 +113,8 @@ pub struct Server {
     pub publications: publish::Publications,
     /// INVITE transactions of the proxy.
     pub invites: invite::Invites,
+    /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
+    pub msrp: Option<Arc<msrp::MsrpRelay>>,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -121,6 +125,8 @@ pub struct Running {
     pub udp: Vec<SocketAddr>,
     /// Bound TCP addresses.
     pub tcp: Vec<SocketAddr>,
+    /// The MSRP relay's bound address (`None` with a direct media path).
+    pub msrp: Option<SocketAddr>,
 }
 
 /// Binds the configured addresses and starts serving. Returns once the sockets are bound.
@@ -143,7 +149,17 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             config.charging_log.display()
         )
     })?;
+    let msrp = match config.msrp.media_path {
+        crate::config::MediaPath::Relay => Some(
+            msrp::MsrpRelay::start(config.msrp.listen, config.msrp.advertise.as_deref())
+                .await
+                .map_err(|e| format!("cannot bind the MSRP listen address {}: {e}", config.msrp.listen))?,
+        ),
+        crate::config::MediaPath::Direct => None,
+    };
+    let msrp_addr = msrp.as_ref().map(|relay| relay.local_addr());
     let server = Arc::new(Server {
+        msrp,
         auth: auth::Authenticator::new(&config.domain, &options.digest_algorithms)?,
         config,
         options,
@@ -160,7 +176,12 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         Arc::downgrade(&server),
         server.options.expiry_interval,
     ));
-    Ok(Running { server, udp, tcp })
+    Ok(Running {
+        server,
+        udp,
+        tcp,
+        msrp: msrp_addr,
+    })
 }
 
 impl Server {
@@ -279,6 +300,9 @@ pub fn run(config: Config, options: Options) -> std::process::ExitCode {
         }
         for addr in &running.tcp {
             let _ = writeln!(out, "simple-im: listening on tcp {addr}");
+        }
+        if let Some(addr) = running.msrp {
+            let _ = writeln!(out, "simple-im: msrp on tcp {addr}");
         }
         let _ = writeln!(out, "simple-im: data in {}", data_dir.display());
         let _ = writeln!(out, "simple-im: ready");
