@@ -1,0 +1,103 @@
+//! The MSRP relay in the media path, end to end: two SIP UAs set up a session through the running
+//! server, then talk MSRP (the core's session machine) through the relay: chat both ways, a message
+//! forwarded in many chunks, injection from an unauthorised connection, and teardown on BYE.
+
+mod msrp_support;
+mod server_support;
+
+use msrp_support::{establish, hang_up, inject, Outgoing, Peer};
+use server_support::{registered, start, tcp_addr, Ua};
+use simple_im_core::msrp::session::SessionConfig;
+use simple_im_tokio::server::Options;
+use std::time::Duration;
+
+const ALICE: &str = "msrp://127.0.0.1:9/alicesession1;tcp";
+const BOB: &str = "msrp://127.0.0.1:9/bobsession22;tcp";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The relay authority (host:port) of a path whose first hop is the relay.
+fn relay_of(path: &str) -> String {
+    let first = path.split_whitespace().next().unwrap();
+    first
+        .trim_start_matches("msrp://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_through_the_relay_both_ways_rejects_injection_and_ends_on_bye() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let relay_addr = running.msrp.expect("the relay listens").to_string();
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let mut call = establish(&mut alice, &mut bob, ALICE, BOB).await;
+
+    // Each side is told to talk to the relay, on its own leg URI, with the far endpoint behind it.
+    assert_eq!(relay_of(&call.alice_remote), relay_addr);
+    assert_eq!(relay_of(&call.bob_remote), relay_addr);
+    assert!(call.alice_remote.ends_with(BOB), "{}", call.alice_remote);
+    assert!(call.bob_remote.ends_with(ALICE), "{}", call.bob_remote);
+    let alice_leg = call.alice_remote.split_whitespace().next().unwrap().to_owned();
+    let bob_leg = call.bob_remote.split_whitespace().next().unwrap().to_owned();
+    assert_ne!(alice_leg, bob_leg, "every leg has its own session-id");
+    assert_eq!(running.server.msrp.as_ref().unwrap().session_count(), 1);
+
+    let config = SessionConfig::default();
+    let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, config).await;
+
+    alice_msrp
+        .send
+        .send(Outgoing::Text(b"hello bob".to_vec()))
+        .unwrap();
+    let (content_type, body, ..) = bob_msrp.message(WAIT).await;
+    assert_eq!(
+        (content_type.as_str(), body.as_slice()),
+        ("text/plain", &b"hello bob"[..])
+    );
+    bob_msrp.send.send(Outgoing::Text(b"hi alice".to_vec())).unwrap();
+    assert_eq!(alice_msrp.message(WAIT).await.1, b"hi alice");
+
+    // 300 KB in 2 KB chunks: every chunk is forwarded and the message arrives whole.
+    let len = 300_000;
+    bob_msrp.send.send(Outgoing::Generated(len)).unwrap();
+    let (_, _, got_len, sha) = alice_msrp.message(WAIT).await;
+    assert_eq!((got_len, sha), (len, msrp_support::pattern_sha256(len)));
+
+    // An outsider names bob's leg URI but is not bob's SDP path: 403, closed.
+    let forged = format!(
+        "MSRP evil1 SEND\r\nTo-Path: {bob_leg} {ALICE}\r\nFrom-Path: msrp://127.0.0.1:9/mallory;tcp\r\n\
+Message-ID: m1\r\nByte-Range: 1-4/4\r\nContent-Type: text/plain\r\n\r\nevil\r\n-------evil1$\r\n"
+    );
+    let (answer, closed) = inject(&relay_addr, forged.as_bytes()).await;
+    assert!(answer.starts_with("MSRP evil1 403"), "{answer}");
+    assert!(closed, "the unauthorised connection is closed");
+    // Even with bob's own path copied, a second connection to a bound leg is refused (506).
+    let copied = forged.replace("msrp://127.0.0.1:9/mallory;tcp", BOB);
+    let (answer, closed) = inject(&relay_addr, copied.as_bytes()).await;
+    assert!(answer.starts_with("MSRP evil1 506"), "{answer}");
+    assert!(closed);
+    // An unknown session-id: 481.
+    let unknown = forged.replace(&bob_leg, "msrp://127.0.0.1:1/nosuchsession;tcp");
+    let (answer, closed) = inject(&relay_addr, unknown.as_bytes()).await;
+    assert!(answer.starts_with("MSRP evil1 481"), "{answer}");
+    assert!(closed);
+    // The peers saw none of it: the next message alice gets is bob's real one.
+    bob_msrp.send.send(Outgoing::Text(b"still me".to_vec())).unwrap();
+    assert_eq!(alice_msrp.message(WAIT).await.1, b"still me");
+
+    // BYE ends the relay session: both MSRP connections close, the leg URIs are gone.
+    hang_up(&mut alice, &mut bob, &mut call).await;
+    assert!(
+        alice_msrp.closed_within(WAIT).await,
+        "alice's MSRP connection closes"
+    );
+    assert!(bob_msrp.closed_within(WAIT).await, "bob's MSRP connection closes");
+    assert_eq!(running.server.msrp.as_ref().unwrap().session_count(), 0);
+    let late = forged.replace("msrp://127.0.0.1:9/mallory;tcp", BOB);
+    let (answer, _) = inject(&relay_addr, late.as_bytes()).await;
+    assert!(answer.starts_with("MSRP evil1 481"), "{answer}");
+}
