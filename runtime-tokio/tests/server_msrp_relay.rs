@@ -101,3 +101,43 @@ Message-ID: m1\r\nByte-Range: 1-4/4\r\nContent-Type: text/plain\r\n\r\nevil\r\n-
     let (answer, _) = inject(&relay_addr, late.as_bytes()).await;
     assert!(answer.starts_with("MSRP evil1 481"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_call_ends_its_relay_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let relay = running.server.msrp.clone().expect("relay");
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let (_call, invite) = msrp_support::offer(&mut alice, &mut bob, ALICE).await;
+    let bob_leg = msrp_support::path_of(invite.body());
+    let bob_leg = bob_leg.split_whitespace().next().unwrap().to_owned();
+    assert_eq!(relay.session_count(), 1, "the offer opened a relay session");
+    let busy = simple_im_tokio::server::reply::build(&invite, None, 486, "Busy Here", &[], None).unwrap();
+    bob.send_raw(&busy).await;
+    msrp_support::response_with(&mut alice, 486).await;
+    assert_eq!(relay.session_count(), 0, "the failed call ended it");
+    let late = format!(
+        "MSRP late1 SEND\r\nTo-Path: {bob_leg} {ALICE}\r\nFrom-Path: {BOB}\r\nMessage-ID: m1\r\n\
+Byte-Range: 1-2/2\r\nContent-Type: text/plain\r\n\r\nhi\r\n-------late1$\r\n"
+    );
+    let (answer, closed) = inject(&relay_of(&bob_leg), late.as_bytes()).await;
+    assert!(answer.starts_with("MSRP late1 481"), "{answer}");
+    assert!(closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_media_path_leaves_the_sdp_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[msrp]\nlisten = \"127.0.0.1:0\"\nmedia_path = \"direct\"\n";
+    let running = start(dir.path(), extra, Options::default()).await;
+    assert!(
+        running.msrp.is_none() && running.server.msrp.is_none(),
+        "no relay in option 1"
+    );
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let (_call, invite) = msrp_support::offer(&mut alice, &mut bob, ALICE).await;
+    assert_eq!(msrp_support::path_of(invite.body()), ALICE);
+    assert_eq!(invite.body(), msrp_support::sdp(ALICE).as_bytes());
+}

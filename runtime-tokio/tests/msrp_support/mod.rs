@@ -353,8 +353,9 @@ pub struct Established {
     pub bob_contact: String,
 }
 
-/// Alice (TCP UA) INVITEs bob with an MSRP offer of `alice_path`; bob answers 200 with `bob_path`.
-pub async fn establish(alice: &mut Ua, bob: &mut Ua, alice_path: &str, bob_path: &str) -> Established {
+/// Alice (TCP UA) INVITEs bob with an MSRP offer of `alice_path` (answering the 407); returns the
+/// call and the INVITE as bob received it.
+pub async fn offer(alice: &mut Ua, bob: &mut Ua, alice_path: &str) -> (Call, SipMessage) {
     let mut call = Call {
         call_id: format!("msrp-{}", alice.local().port()),
         from: format!("<sip:alice@localhost>;tag=a{}", alice.local().port()),
@@ -384,7 +385,12 @@ pub async fn establish(alice: &mut Ua, bob: &mut Ua, alice_path: &str, bob_path:
             Some(&offer),
         ))
         .await;
-    let invite = request_with(bob, "INVITE").await;
+    (call, request_with(bob, "INVITE").await)
+}
+
+/// [`offer`], then bob answers 200 with `bob_path`.
+pub async fn establish(alice: &mut Ua, bob: &mut Ua, alice_path: &str, bob_path: &str) -> Established {
+    let (call, invite) = offer(alice, bob, alice_path).await;
     let bob_remote = path_of(invite.body());
     let mut headers = vec![("Contact", format!("<{}>", bob.contact()))];
     for rr in invite.values(HeaderName::RecordRoute) {

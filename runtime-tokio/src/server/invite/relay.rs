@@ -152,6 +152,10 @@ pub(super) async fn relay(
         }
         if !final_sent && branches.iter().all(|b| b.done) {
             final_sent = true;
+            // No 2xx: the MSRP relay session ends now, not when the branches' timers run out.
+            if let Some(media) = media {
+                media.end();
+            }
             match best.take().and_then(|r| Some((r.status()?, reply::relayed(&r)?))) {
                 Some((code, bytes)) => send_upstream(server, key, code, bytes),
                 None if cancelled => respond(server, key, msg, flow, 487, "Request Terminated", &[]),
