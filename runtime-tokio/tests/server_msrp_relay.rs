@@ -141,3 +141,89 @@ async fn direct_media_path_leaves_the_sdp_untouched() {
     assert_eq!(msrp_support::path_of(invite.body()), ALICE);
     assert_eq!(invite.body(), msrp_support::sdp(ALICE).as_bytes());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_connects_to_a_passive_callee() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bob_path = format!("msrp://{}/bobpassive1;tcp", listener.local_addr().unwrap());
+    let call = msrp_support::establish_with(&mut alice, &mut bob, ALICE, &bob_path, "passive").await;
+    let config = SessionConfig::default();
+    let mut bob_msrp = Peer::accept(listener, &bob_path, &call.bob_remote, config).await;
+    let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
+    alice_msrp
+        .send
+        .send(Outgoing::Text(b"are you there".to_vec()))
+        .unwrap();
+    assert_eq!(bob_msrp.message(WAIT).await.1, b"are you there");
+    bob_msrp.send.send(Outgoing::Text(b"yes".to_vec())).unwrap();
+    assert_eq!(alice_msrp.message(WAIT).await.1, b"yes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_from_the_next_hop_becomes_a_failure_report_to_the_sender() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
+    let bob_leg = call.bob_remote.split_whitespace().next().unwrap().to_owned();
+
+    // Bob's side is a raw connection: bind with a bodiless SEND, then read what the relay forwards.
+    let mut raw = tokio::net::TcpStream::connect(relay_of(&call.bob_remote))
+        .await
+        .unwrap();
+    let bind = format!(
+        "MSRP bind1 SEND\r\nTo-Path: {}\r\nFrom-Path: {BOB}\r\nMessage-ID: b1\r\nByte-Range: 1-0/0\r\n-------bind1$\r\n",
+        call.bob_remote
+    );
+    raw.write_all(bind.as_bytes()).await.unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("-------bind1$") {
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(n > 0, "relay closed the connection: {got}");
+        got.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    assert!(got.starts_with("MSRP bind1 200 OK"), "{got}");
+
+    let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, SessionConfig::default()).await;
+    alice_msrp
+        .send
+        .send(Outgoing::Text(b"<b>rich</b>".to_vec()))
+        .unwrap();
+    let mut forwarded = String::new();
+    while !forwarded.contains("$\r\n") {
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        forwarded.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
+    // RFC 4976 §6.4.1: our leg URI leaves To-Path and the far leg's URI heads From-Path.
+    assert!(forwarded.contains(&format!("To-Path: {BOB}\r\n")), "{forwarded}");
+    assert!(
+        forwarded.contains(&format!("From-Path: {bob_leg} {ALICE}\r\n")),
+        "{forwarded}"
+    );
+    let tid = forwarded
+        .strip_prefix("MSRP ")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refuse = format!(
+        "MSRP {tid} 415 Unsupported Media Type\r\nTo-Path: {bob_leg}\r\nFrom-Path: {BOB}\r\n-------{tid}$\r\n"
+    );
+    raw.write_all(refuse.as_bytes()).await.unwrap();
+    let failure = alice_msrp
+        .event(WAIT, |e| match e {
+            simple_im_core::msrp::session::Event::SendFailed { failure, .. } => Some(*failure),
+            _ => None,
+        })
+        .await;
+    assert_eq!(failure, simple_im_core::msrp::session::Failure::Report(415));
+}

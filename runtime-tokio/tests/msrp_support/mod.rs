@@ -80,6 +80,43 @@ impl Peer {
         Peer { events, send }
     }
 
+    /// Accepts one connection on `listener` and runs a passive session on it.
+    pub async fn accept(
+        listener: tokio::net::TcpListener,
+        local_uri: &str,
+        remote_path: &str,
+        config: SessionConfig,
+    ) -> Peer {
+        let session = Session::new(config, local_uri, remote_path, Setup::Passive, &mut Seed(9)).unwrap();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (send, commands) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("the relay connects");
+            drive(session, stream, commands, events_tx).await;
+        });
+        Peer { events, send }
+    }
+
+    /// The next session event that `pick` selects, skipping others; panics after `wait`.
+    pub async fn event<T>(
+        &mut self,
+        wait: std::time::Duration,
+        mut pick: impl FnMut(&Event) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Ok(Some(PeerEvent::Session(event))) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => panic!("the expected session event did not come"),
+            }
+        }
+    }
+
     /// The next whole message, skipping other events; panics after `wait`.
     pub async fn message(&mut self, wait: std::time::Duration) -> (String, Vec<u8>, u64, [u8; 32]) {
         let deadline = tokio::time::Instant::now() + wait;
@@ -258,9 +295,14 @@ async fn drive(
 
 /// The SDP offer or answer of an active MSRP endpoint at `path`.
 pub fn sdp(path: &str) -> String {
+    sdp_with_setup(path, "active")
+}
+
+/// The SDP of an MSRP endpoint at `path` with `a=setup:SETUP`.
+pub fn sdp_with_setup(path: &str, setup: &str) -> String {
     format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-m=message 9 TCP/MSRP *\r\na=accept-types:text/plain application/octet-stream\r\na=path:{path}\r\na=setup:active\r\n"
+m=message 9 TCP/MSRP *\r\na=accept-types:text/plain application/octet-stream\r\na=path:{path}\r\na=setup:{setup}\r\n"
     )
 }
 
@@ -388,15 +430,26 @@ pub async fn offer(alice: &mut Ua, bob: &mut Ua, alice_path: &str) -> (Call, Sip
     (call, request_with(bob, "INVITE").await)
 }
 
-/// [`offer`], then bob answers 200 with `bob_path`.
+/// [`offer`], then bob answers 200 with `bob_path` (active).
 pub async fn establish(alice: &mut Ua, bob: &mut Ua, alice_path: &str, bob_path: &str) -> Established {
+    establish_with(alice, bob, alice_path, bob_path, "active").await
+}
+
+/// [`offer`], then bob answers 200 with `bob_path` and `a=setup:BOB_SETUP`.
+pub async fn establish_with(
+    alice: &mut Ua,
+    bob: &mut Ua,
+    alice_path: &str,
+    bob_path: &str,
+    bob_setup: &str,
+) -> Established {
     let (call, invite) = offer(alice, bob, alice_path).await;
     let bob_remote = path_of(invite.body());
     let mut headers = vec![("Contact", format!("<{}>", bob.contact()))];
     for rr in invite.values(HeaderName::RecordRoute) {
         headers.push(("Record-Route", rr.to_owned()));
     }
-    let answer = sdp(bob_path);
+    let answer = sdp_with_setup(bob_path, bob_setup);
     let ok = reply::build(
         &invite,
         None,
