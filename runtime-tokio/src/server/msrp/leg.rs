@@ -57,8 +57,12 @@ use tokio::sync::OwnedMutexGuard;
 
 /// Bytes read at once while a connection is busy.
 pub const READ_BUFFER: usize = 64 * 1024;
+/// Bytes read at once when a message starts: most messages (and every bind) are small.
+const FIRST_READ: usize = 4 * 1024;
 /// Forwarded bytes gathered before they are written to the far connection.
 const FLUSH_AT: usize = 64 * 1024;
+/// Body pieces at least this long are written without being copied into the gathering buffer.
+const DIRECT_WRITE: usize = 8 * 1024;
 
 /// The writing side of one connection, shared by the two legs' tasks.
 pub(crate) struct LegIo {
@@ -251,7 +255,7 @@ pub(super) async fn serve(relay: Arc<MsrpRelay>, stream: TcpStream) {
     let (read, write) = stream.into_split();
     let mut conn = Connection::new(relay, LegIo::new(write), None);
     conn.run(read).await;
-    conn.finish().await;
+    Box::pin(conn.finish()).await;
 }
 
 /// Connects to the passive endpoint of leg `index` and binds the connection with a bodiless SEND
@@ -259,7 +263,7 @@ pub(super) async fn serve(relay: Arc<MsrpRelay>, stream: TcpStream) {
 pub(super) fn dial(relay: Arc<MsrpRelay>, session: Arc<RelaySession>, index: usize) {
     tokio::spawn(async move {
         let Some(leg) = session.leg(index) else { return };
-        let Some(path) = lock(&leg.endpoint).as_ref().map(|m| m.path.clone()) else {
+        let Some(path) = lock(&leg.endpoint).as_deref().map(str::to_owned) else {
             return;
         };
         let Some(Ok(first)) = Path(&path).first() else {
@@ -296,7 +300,7 @@ pub(super) fn dial(relay: Arc<MsrpRelay>, session: Arc<RelaySession>, index: usi
         io.try_flush().await;
         let mut conn = Connection::new(relay, io, Some((session, index)));
         conn.run(read).await;
-        conn.finish().await;
+        Box::pin(conn.finish()).await;
     });
 }
 
@@ -317,8 +321,16 @@ impl Connection {
         let mut buf: Vec<u8> = Vec::new();
         let mut filled = 0;
         loop {
+            // An idle connection keeps no buffers while it waits (10,000 quiet sessions must stay
+            // cheap); this runs before every wait, also after a read that found nothing.
+            if filled == 0 && self.reader.as_ref().is_none_or(|r| r.is_idle()) {
+                buf = Vec::new();
+                self.reader = None;
+                self.out = Vec::new();
+            }
             let ready = match self.bound.clone() {
-                None => tokio::time::timeout(BIND_TIMEOUT, read.readable())
+                // Boxed: the timer would otherwise enlarge every connection's task for its lifetime.
+                None => Box::pin(tokio::time::timeout(BIND_TIMEOUT, read.readable()))
                     .await
                     .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
                 Some((session, _)) => {
@@ -337,8 +349,10 @@ impl Connection {
             if ready.is_err() {
                 return;
             }
-            if buf.len() < READ_BUFFER {
-                buf.resize(READ_BUFFER, 0);
+            let streaming = self.reader.as_ref().is_some_and(|r| !r.is_idle());
+            let want = if streaming { READ_BUFFER } else { FIRST_READ };
+            if buf.len() < want {
+                buf.resize(want, 0);
             }
             let n = match read.try_read(buf.get_mut(filled..).unwrap_or(&mut [])) {
                 Ok(0) => return,
@@ -347,19 +361,15 @@ impl Connection {
                 Err(_) => return,
             };
             filled += n;
-            let Ok(used) = self.process(buf.get(..filled).unwrap_or(&[])).await else {
+            // Boxed, like every state that exists only while bytes flow: the task of an idle
+            // connection holds just the wait above.
+            let Ok(used) = Box::pin(self.process(buf.get(..filled).unwrap_or(&[]))).await else {
                 return;
             };
             buf.copy_within(used..filled, 0);
             filled -= used;
-            if self.flush().await.is_err() || self.close {
+            if Box::pin(self.flush()).await.is_err() || self.close {
                 return;
-            }
-            // An idle connection keeps no buffers: 10,000 quiet sessions must stay cheap.
-            if filled == 0 && self.reader.as_ref().is_none_or(|r| r.is_idle()) {
-                buf = Vec::new();
-                self.reader = None;
-                self.out = Vec::new();
             }
         }
     }
@@ -374,7 +384,9 @@ impl Connection {
                 None => return Ok(pos + used),
                 Some(ChunkEvent::Head) => {
                     pos += used;
-                    self.on_head().await?;
+                    // Boxed: its state (the head, the waits for the far leg) would otherwise sit in
+                    // every idle connection's task.
+                    Box::pin(self.on_head()).await?;
                 }
                 Some(ChunkEvent::Body(bytes)) => {
                     pos += bytes.len();
@@ -447,12 +459,12 @@ impl Connection {
             return Ok(());
         }
         let to_path = Path(&info.to_path);
-        if session_id_of(to_path.first()) != Some(leg.sid.as_str()) {
+        if session_id_of(to_path.first()) != Some(&*leg.sid) {
             self.reject(&info, 403, &leg.uri);
             return Ok(());
         }
         let rest = to_path.rest_after_first().trim();
-        let far_path = lock(&far.endpoint).as_ref().map(|m| m.path.clone());
+        let far_path = lock(&far.endpoint).as_deref().map(str::to_owned);
         let Some(far_path) = far_path else {
             self.reject(&info, 481, &leg.uri);
             return Ok(());
@@ -515,7 +527,7 @@ impl Connection {
         let sid = session_id_of(to_path.first());
         let found = sid.and_then(|sid| {
             let session = self.relay.find(sid)?;
-            let index = session.legs.iter().position(|l| l.sid == sid)?;
+            let index = session.legs.iter().position(|l| &*l.sid == sid)?;
             Some((session, index))
         });
         let verdict = match &found {
@@ -523,7 +535,7 @@ impl Connection {
             None => Err(481),
             Some((session, index)) => {
                 let leg = session.leg(*index);
-                let endpoint = leg.and_then(|l| lock(&l.endpoint).as_ref().map(|m| m.path.clone()));
+                let endpoint = leg.and_then(|l| lock(&l.endpoint).as_deref().map(str::to_owned));
                 match (leg, endpoint) {
                     (Some(leg), Some(path)) if same_path(&info.from_path, &path) => {
                         let mut slot = lock(&leg.io);
@@ -574,13 +586,13 @@ impl Connection {
             writer: Some(writer), ..
         } = &mut self.inbound
         {
-            if self.out.len() + bytes.len() < FLUSH_AT {
+            // Small pieces are gathered; a large one goes out at once, behind what was gathered.
+            if bytes.len() < DIRECT_WRITE && self.out.len() + bytes.len() < FLUSH_AT {
                 self.out.extend_from_slice(bytes);
                 return Ok(());
             }
-            let mut ok = self.out.is_empty() || writer.write_all(&self.out).await.is_ok();
+            let ok = write_both(writer, &self.out, bytes).await.is_ok();
             self.out.clear();
-            ok = ok && writer.write_all(bytes).await.is_ok();
             if !ok {
                 self.drop_far_writer();
             }
@@ -664,6 +676,22 @@ impl Connection {
         }
         self.relay.end_session(&session);
     }
+}
+
+/// Writes `first` then `second` with as few system calls as the socket allows (one `writev` when it
+/// takes both).
+async fn write_both(writer: &mut OwnedWriteHalf, mut first: &[u8], mut second: &[u8]) -> std::io::Result<()> {
+    while !first.is_empty() {
+        let slices = [std::io::IoSlice::new(first), std::io::IoSlice::new(second)];
+        let n = writer.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_first = n.min(first.len());
+        first = first.get(from_first..).unwrap_or(&[]);
+        second = second.get(n - from_first..).unwrap_or(&[]);
+    }
+    writer.write_all(second).await
 }
 
 /// The connection of leg `index`, waiting up to [`BIND_TIMEOUT`] for its endpoint to connect.

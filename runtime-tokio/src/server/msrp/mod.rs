@@ -69,9 +69,9 @@ pub struct MsrpRelay {
     local: SocketAddr,
     host: String,
     /// Sessions by the session-id of either leg.
-    sessions: Mutex<HashMap<String, Arc<RelaySession>>>,
+    sessions: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
     /// Sessions by SIP Call-ID.
-    calls: Mutex<HashMap<String, Arc<RelaySession>>>,
+    calls: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
 }
 
 /// A forwarded SEND awaiting its response from the next hop.
@@ -89,9 +89,11 @@ struct Pending {
 
 /// One leg: the server URI an endpoint connects to, and the endpoint's own path.
 struct Leg {
-    sid: String,
-    uri: String,
-    endpoint: Mutex<Option<sdp::MsrpMedia>>,
+    // Boxed strings: no spare capacity, as 10,000 idle sessions keep all of these.
+    sid: Box<str>,
+    uri: Box<str>,
+    /// The endpoint's own `a=path`, once its SDP is seen.
+    endpoint: Mutex<Option<Box<str>>>,
     io: Mutex<Option<Arc<LegIo>>>,
     /// The relay connects to this endpoint (it answered or offered `a=setup:passive`).
     dialing: AtomicBool,
@@ -99,7 +101,7 @@ struct Leg {
 
 /// A relay session: two legs of one call.
 pub(crate) struct RelaySession {
-    call_id: String,
+    call_id: Box<str>,
     legs: [Leg; 2],
     ended: AtomicBool,
     /// Woken when the session ends.
@@ -189,8 +191,8 @@ impl MsrpRelay {
         let new_leg = || {
             let sid = generate_session_id(&mut OsRng).as_str().to_owned();
             Leg {
-                uri: self.uri_for(&sid),
-                sid,
+                uri: self.uri_for(&sid).into_boxed_str(),
+                sid: sid.into_boxed_str(),
                 endpoint: Mutex::new(None),
                 io: Mutex::new(None),
                 dialing: AtomicBool::new(false),
@@ -201,10 +203,10 @@ impl MsrpRelay {
         let body = sdp::rewrite(msg.body(), &self.host, self.local.port(), &path, "actpass")?;
         let rewritten = sdp::with_body(msg, &body)?;
         let caller_passive = caller.is_passive();
-        *lock(&legs[0].endpoint) = Some(caller);
+        *lock(&legs[0].endpoint) = Some(caller.path.into_boxed_str());
         legs[0].dialing.store(caller_passive, Ordering::Relaxed);
         let session = Arc::new(RelaySession {
-            call_id: msg.call_id().to_owned(),
+            call_id: msg.call_id().into(),
             legs,
             ended: AtomicBool::new(false),
             end: Notify::new(),
@@ -265,21 +267,33 @@ impl MsrpRelay {
         session.bound.notify_waiters();
     }
 
-    /// Fires due forwarding timers and collects sessions nobody connected to.
+    /// Fires due forwarding timers and collects sessions nobody connected to. Only the sessions that
+    /// need something are copied out of the table (a sweep of 10,000 idle sessions allocates nothing).
     fn sweep(self: &Arc<Self>, now: Instant) {
-        let sessions: Vec<Arc<RelaySession>> = lock(&self.calls).values().cloned().collect();
-        for session in sessions {
-            if !session.ever_bound.load(Ordering::Acquire)
-                && now.duration_since(session.created) > UNBOUND_LIFETIME
-            {
-                self.end_session(&session);
-                continue;
-            }
+        let due_now = |p: &Pending| p.deadline.is_some_and(|d| d <= now);
+        let (stale, timed_out): (Vec<_>, Vec<_>) = {
+            let calls = lock(&self.calls);
+            let stale = calls
+                .values()
+                .filter(|s| {
+                    !s.ever_bound.load(Ordering::Acquire) && now.duration_since(s.created) > UNBOUND_LIFETIME
+                })
+                .cloned()
+                .collect();
+            let timed_out = calls
+                .values()
+                .filter(|s| lock(&s.pending).iter().any(due_now))
+                .cloned()
+                .collect();
+            (stale, timed_out)
+        };
+        for session in stale {
+            self.end_session(&session);
+        }
+        for session in timed_out {
             let due: Vec<Pending> = {
                 let mut pending = lock(&session.pending);
-                let (due, keep) = pending
-                    .drain(..)
-                    .partition(|p| p.deadline.is_some_and(|d| d <= now));
+                let (due, keep) = pending.drain(..).partition(due_now);
                 *pending = keep;
                 due
             };
@@ -304,7 +318,9 @@ impl Media {
         let body = sdp::rewrite(response.body(), &relay.host, relay.local.port(), &path, setup)?;
         let rewritten = sdp::with_body(response, &body)?;
         let callee_passive = callee.is_passive();
-        let first_answer = lock(&callee_leg.endpoint).replace(callee).is_none();
+        let first_answer = lock(&callee_leg.endpoint)
+            .replace(callee.path.into_boxed_str())
+            .is_none();
         if first_answer {
             callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
             for (index, leg) in session.legs.iter().enumerate() {
