@@ -36,6 +36,11 @@
 //! | no connection bound within [`UNBOUND_LIFETIME`] | session collected by the sweeper |
 //!
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
+//!
+//! Not done yet: MSRP over TLS; re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
+//! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
+//! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
+//! method for clients that use the server as their own relay.
 
 mod leg;
 pub mod sdp;
