@@ -26,14 +26,17 @@
 //! quota_messages = 1000
 //! quota_bytes = 10485760
 //!
-//! [msrp]
-//! deferred_msrp_listen = "127.0.0.1:0"   # the Deferred Messaging function's own MSRP listener
-//!
 //! [server]
 //! digest_algorithms = ["SHA-256", "MD5"]   # challenged in this order; --digest-algorithms overrides
 //! allowed_content_types = ["text/plain", "message/cpim"]  # MESSAGE bodies accepted; omit for any
 //! min_expires = 60                   # shorter REGISTER/PUBLISH lifetimes get 423
 //! max_expires = 3600                 # longer ones are capped; also the default lifetime
+//!
+//! [msrp]
+//! listen = "127.0.0.1:2855"          # the MSRP relay's TCP listener (port 0: any free port)
+//! advertise = "10.0.2.2"             # host put in the relay's MSRP URIs and c= lines; default: listen IP
+//! media_path = "relay"               # "relay": the server relays MSRP (OMA option 2); "direct": SDP untouched
+//! deferred_msrp_listen = "127.0.0.1:0"  # the Deferred Messaging function's own MSRP listener
 //! ```
 //!
 //! ## Why these defaults
@@ -53,6 +56,9 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The default MSRP relay listen address (2855 is MSRP's registered port).
+pub const DEFAULT_MSRP_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 2855);
 
 /// The data directory used when neither `--data` nor the file names one.
 pub const DEFAULT_DATA_DIR: &str = "./simple-im-data";
@@ -82,27 +88,10 @@ pub struct Config {
     pub sip: SipListen,
     /// Participating and Deferred Messaging limits.
     pub limits: Limits,
+    /// The MSRP relay and the Deferred Messaging function's MSRP endpoint (`[msrp]`).
+    pub msrp: MsrpSettings,
     /// Settings of the server roles (`[server]`).
     pub server: ServerSettings,
-    /// MSRP settings (`[msrp]`).
-    pub msrp: MsrpSettings,
-}
-
-/// The `[msrp]` table.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MsrpSettings {
-    /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
-    /// the SDP it sends). Port 0 picks a free port at start-up.
-    pub deferred_msrp_listen: SocketAddr,
-}
-
-impl Default for MsrpSettings {
-    fn default() -> Self {
-        MsrpSettings {
-            deferred_msrp_listen: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
-        }
-    }
 }
 
 /// The `[server]` table: role settings, resolved into [`crate::server::Options`] by
@@ -156,6 +145,43 @@ impl Default for SipListen {
         SipListen {
             udp: vec![DEFAULT_SIP_LISTEN],
             tcp: vec![DEFAULT_SIP_LISTEN],
+        }
+    }
+}
+
+/// Whether session media goes through the server (OMA SIMPLE IM media-path options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaPath {
+    /// Option 2: the Participating functions relay MSRP; SDP is rewritten to point at the server.
+    #[default]
+    Relay,
+    /// Option 1: endpoints connect to each other; SDP passes untouched.
+    Direct,
+}
+
+/// The `[msrp]` table: the MSRP relay in the media path.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsrpSettings {
+    /// Where the relay listens (TCP).
+    pub listen: SocketAddr,
+    /// The host the relay names in its MSRP URIs and SDP `c=` lines, when not the listen IP.
+    pub advertise: Option<String>,
+    /// Relay or direct media path.
+    pub media_path: MediaPath,
+    /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
+    /// the SDP it sends). Port 0 picks a free port at start-up.
+    pub deferred_msrp_listen: SocketAddr,
+}
+
+impl Default for MsrpSettings {
+    fn default() -> Self {
+        MsrpSettings {
+            listen: DEFAULT_MSRP_LISTEN,
+            advertise: None,
+            media_path: MediaPath::Relay,
+            deferred_msrp_listen: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
         }
     }
 }

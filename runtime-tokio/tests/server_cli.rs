@@ -17,7 +17,7 @@ fn server_prints_the_startup_lines_in_order_and_sees_new_users() {
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
+        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
     let data = dir.path().join("data");
@@ -40,7 +40,7 @@ fn server_prints_the_startup_lines_in_order_and_sees_new_users() {
             break;
         }
     }
-    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.len(), 5, "{seen:?}");
     let udp = seen[0]
         .strip_prefix("simple-im: listening on udp 127.0.0.1:")
         .expect("udp line first");
@@ -48,7 +48,11 @@ fn server_prints_the_startup_lines_in_order_and_sees_new_users() {
         .strip_prefix("simple-im: listening on tcp 127.0.0.1:")
         .expect("tcp line second");
     assert_eq!(udp, tcp, "port 0 for TCP takes the UDP port");
-    assert_eq!(seen[2], format!("simple-im: data in {}", data.display()));
+    let msrp = seen[2]
+        .strip_prefix("simple-im: msrp on tcp 127.0.0.1:")
+        .expect("msrp line third");
+    assert_ne!(msrp, "0", "the real bound port is printed");
+    assert_eq!(seen[3], format!("simple-im: data in {}", data.display()));
 
     let add = simple_im()
         .arg("--data")
@@ -102,7 +106,7 @@ fn challenges_offered(toml: &str, extra: &[&str]) -> Vec<String> {
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
-        format!("{toml}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n"),
+        format!("{toml}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n"),
     )
     .unwrap();
     let mut child = simple_im()

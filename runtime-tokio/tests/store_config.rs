@@ -259,3 +259,31 @@ fn unusable_server_values_name_their_key() {
         }
     }
 }
+
+#[test]
+fn msrp_table_defaults_and_overrides() {
+    use simple_im_tokio::config::{MediaPath, DEFAULT_MSRP_LISTEN};
+    let defaults = Config::default().msrp;
+    assert_eq!(
+        DEFAULT_MSRP_LISTEN,
+        "127.0.0.1:2855".parse::<SocketAddr>().unwrap()
+    );
+    assert_eq!(defaults.listen, DEFAULT_MSRP_LISTEN);
+    assert_eq!(
+        (defaults.advertise, defaults.media_path),
+        (None, MediaPath::Relay)
+    );
+    let text = "[msrp]\nlisten = \"0.0.0.0:0\"\nadvertise = \"10.0.2.2\"\nmedia_path = \"direct\"\n";
+    let msrp = Config::from_toml(text, Path::new(".")).unwrap().msrp;
+    assert_eq!(msrp.listen, "0.0.0.0:0".parse::<SocketAddr>().unwrap());
+    assert_eq!(msrp.advertise.as_deref(), Some("10.0.2.2"));
+    assert_eq!(msrp.media_path, MediaPath::Direct);
+    let (line, _, message) = syntax_error("[msrp]\nmedia_path = \"sideways\"\n");
+    assert_eq!(line, Some(2), "{message}");
+    assert!(
+        message.contains("relay") && message.contains("direct"),
+        "{message}"
+    );
+    let (line, _, message) = syntax_error("[msrp]\nport = 1\n");
+    assert_eq!(line, Some(2), "{message}");
+}

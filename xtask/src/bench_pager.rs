@@ -393,7 +393,7 @@ fn start_simple_im(dir: &Path) -> Result<Server, String> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).map_err(|e| format!("creating {}: {e}", data.display()))?;
     let config = dir.join("simple-im.toml");
-    let text = format!("domain = \"localhost\"\n\n[sip]\nudp = [\"127.0.0.1:{port}\"]\ntcp = []\n");
+    let text = format!("domain = \"localhost\"\n\n[sip]\nudp = [\"127.0.0.1:{port}\"]\ntcp = []\n\n[msrp]\nlisten = \"127.0.0.1:0\"\n");
     std::fs::write(&config, text).map_err(|e| format!("writing {}: {e}", config.display()))?;
     let command = || {
         let mut cmd = Command::new(simple_im_binary());

@@ -242,7 +242,21 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     for (name, _) in &selected {
         report_bench(name)?;
     }
+    if selected.iter().any(|(name, _)| *name == "msrp") {
+        msrp_relay_bench(quick)?;
+    }
     Ok(())
+}
+
+/// The MSRP relay's throughput against a copy-proxy and its cost per idle session
+/// (`runtime-tokio/benches/msrp_relay.rs`, which prints its own figures).
+fn msrp_relay_bench(quick: bool) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["bench", "--package", "simple-im-tokio", "--bench", "msrp_relay"]);
+    if quick {
+        cmd.args(["--", "--quick"]);
+    }
+    run(&mut cmd)
 }
 
 /// The criterion benchmarks, each with the package that holds it.

@@ -13,6 +13,7 @@
 //!        PUBLISH  -> service settings (incoming-IM barring) into the user's policy
 //!        SUBSCRIBE -> conference event package of a group (groups::conference)
 //!        INVITE   -> stateful INVITE proxy with Record-Route; CANCEL, ACK, in-dialog by Route (invite)
+//!                    MSRP offers/answers rewritten to put the relay in the media path (msrp)
 //!        OPTIONS  -> 200 with Allow
 //!   -> charging records for every message event
 //! ```
@@ -28,6 +29,7 @@ pub mod groups;
 pub mod imdn;
 pub mod invite;
 pub mod location;
+pub mod msrp;
 pub mod pager;
 pub mod participating;
 pub mod proxy;
@@ -120,6 +122,8 @@ pub struct Server {
     pub deferred_sessions: deferred_session::DeferredSessions,
     /// Group chats: participants and conference-event subscriptions.
     pub focus: groups::focus::Focus,
+    /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
+    pub msrp: Option<Arc<msrp::MsrpRelay>>,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -130,6 +134,8 @@ pub struct Running {
     pub udp: Vec<SocketAddr>,
     /// Bound TCP addresses.
     pub tcp: Vec<SocketAddr>,
+    /// The MSRP relay's bound address (`None` with a direct media path).
+    pub msrp: Option<SocketAddr>,
 }
 
 /// Binds the configured addresses and starts serving. Returns once the sockets are bound.
@@ -156,7 +162,17 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         deferred_session::DeferredSessions::bind(config.msrp.deferred_msrp_listen)
             .await
             .map_err(|e| format!("cannot bind msrp.deferred_msrp_listen: {e}"))?;
+    let msrp = match config.msrp.media_path {
+        crate::config::MediaPath::Relay => Some(
+            msrp::MsrpRelay::start(config.msrp.listen, config.msrp.advertise.as_deref())
+                .await
+                .map_err(|e| format!("cannot bind the MSRP listen address {}: {e}", config.msrp.listen))?,
+        ),
+        crate::config::MediaPath::Direct => None,
+    };
+    let msrp_addr = msrp.as_ref().map(|relay| relay.local_addr());
     let server = Arc::new(Server {
+        msrp,
         auth: auth::Authenticator::new(&config.domain, &options.digest_algorithms)?,
         config,
         options,
@@ -176,7 +192,12 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         Arc::downgrade(&server),
         server.options.expiry_interval,
     ));
-    Ok(Running { server, udp, tcp })
+    Ok(Running {
+        server,
+        udp,
+        tcp,
+        msrp: msrp_addr,
+    })
 }
 
 impl Server {
@@ -302,6 +323,9 @@ pub fn run(config: Config, options: Options) -> std::process::ExitCode {
         }
         for addr in &running.tcp {
             let _ = writeln!(out, "simple-im: listening on tcp {addr}");
+        }
+        if let Some(addr) = running.msrp {
+            let _ = writeln!(out, "simple-im: msrp on tcp {addr}");
         }
         let _ = writeln!(out, "simple-im: data in {}", data_dir.display());
         let _ = writeln!(out, "simple-im: ready");

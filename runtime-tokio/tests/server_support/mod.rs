@@ -27,6 +27,12 @@ pub fn config(dir: &Path, extra: &str) -> Config {
         "data_dir = \"{}\"\n{extra}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n",
         dir.display()
     );
+    // Ephemeral MSRP relay port unless the test configures [msrp] itself.
+    let text = if extra.contains("[msrp]") {
+        text
+    } else {
+        format!("{text}[msrp]\nlisten = \"127.0.0.1:0\"\n")
+    };
     Config::from_toml(&text, dir).expect("test config")
 }
 

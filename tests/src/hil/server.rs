@@ -69,7 +69,7 @@ impl ImServer {
         let config = data.join("server.toml");
         std::fs::write(
             &config,
-            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n"),
+            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n"),
         )
         .map_err(|e| format!("{}: {e}", config.display()))?;
         let mut child = Command::new(&bin)

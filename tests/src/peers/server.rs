@@ -69,7 +69,7 @@ impl ServerOptions {
         }
         let _ = write!(
             text,
-            "\n[sip]\nudp = [\"127.0.0.1:{p}\"]\ntcp = [\"127.0.0.1:{p}\"]\n",
+            "\n[sip]\nudp = [\"127.0.0.1:{p}\"]\ntcp = [\"127.0.0.1:{p}\"]\n\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
             p = self.port
         );
         if let Some(max) = self.max_pager_body_bytes {

@@ -17,16 +17,25 @@ pub struct Capture {
     running: Running,
     file: PathBuf,
     ports: Vec<u16>,
+    /// Ports decoded as MSRP (RFC 4975) instead of SIP.
+    msrp_ports: Vec<u16>,
 }
 
 impl Capture {
     /// Starts capturing UDP and TCP on `lo` for `ports`, stopping on its own after `max`; returns
     /// once the capture has started.
     pub fn start(dir: &Path, ports: &[u16], max: Duration) -> Capture {
+        Capture::start_with_msrp(dir, ports, &[], max)
+    }
+
+    /// [`Capture::start`], also capturing `msrp_ports` and decoding them as MSRP; [`Capture::finish`]
+    /// then also requires at least one MSRP packet.
+    pub fn start_with_msrp(dir: &Path, ports: &[u16], msrp_ports: &[u16], max: Duration) -> Capture {
         let program = require_program("tshark");
         let file = dir.join("capture.pcapng");
         let filter = ports
             .iter()
+            .chain(msrp_ports)
             .map(|p| format!("port {p}"))
             .collect::<Vec<_>>()
             .join(" or ");
@@ -51,6 +60,7 @@ impl Capture {
             running,
             file,
             ports: ports.to_vec(),
+            msrp_ports: msrp_ports.to_vec(),
         }
     }
 
@@ -65,6 +75,14 @@ impl Capture {
             self.ports,
             self.running.output()
         );
+        if !self.msrp_ports.is_empty() {
+            let msrp = self.decode("msrp");
+            assert!(
+                !msrp.trim().is_empty(),
+                "tshark decoded no MSRP packet on ports {:?}",
+                self.msrp_ports
+            );
+        }
         (sip, self.decode(BROKEN_FILTER))
     }
 
@@ -90,6 +108,9 @@ impl Capture {
                 "-d",
                 &format!("tcp.port=={port},sip"),
             ]);
+        }
+        for port in &self.msrp_ports {
+            cmd.args(["-d", &format!("tcp.port=={port},msrp")]);
         }
         cmd.args(["-Y", display_filter]);
         let done = run_bounded("tshark decode", cmd, Duration::from_secs(30));

@@ -24,6 +24,10 @@
 //! final response within another Timer C, the branches are given up and the best response (or 408)
 //! goes upstream.
 //!
+//! MSRP (OMA media-path option 2): an initial INVITE offering MSRP has its SDP rewritten by the relay
+//! ([`super::msrp`]) before it is forked, and so has the 2xx answer on its way upstream; a call that
+//! ends without a 2xx, and a BYE routed through us, end the relay session.
+//!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
 //! different transports, and 2xx retransmissions after the branch transaction ended (Timer M; they are
@@ -438,7 +442,30 @@ async fn call(
         }
         return;
     }
-    relay(server, &key, &msg, &flow, &targets, max_forwards, true, tx, rx).await;
+    // OMA media-path option 2: the MSRP relay goes into the offer (and, in `relay`, the answer).
+    let (msg, media) = match server.msrp.as_ref().and_then(|relay| relay.offer(&msg)) {
+        Some((rewritten, media)) => (rewritten, Some(media)),
+        None => (msg, None),
+    };
+    let answered = relay(
+        server,
+        &key,
+        &msg,
+        &flow,
+        &targets,
+        max_forwards,
+        true,
+        media.as_ref(),
+        tx,
+        rx,
+    )
+    .await;
+    if !answered {
+        // Declined, cancelled, timed out (Timer C) or unreachable: nothing will use the relay.
+        if let Some(media) = media {
+            media.end();
+        }
+    }
 }
 
 /// Tells the call of the INVITE server transaction `key` that the caller CANCELled; false when there
@@ -467,6 +494,18 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
     };
     let server = server.clone();
     tokio::spawn(async move {
-        relay(&server, &key, &msg, &flow, &[target], max_forwards, false, tx, rx).await;
+        relay(
+            &server,
+            &key,
+            &msg,
+            &flow,
+            &[target],
+            max_forwards,
+            false,
+            None,
+            tx,
+            rx,
+        )
+        .await;
     });
 }

@@ -1,6 +1,7 @@
 //! A call's branches: the INVITE sent to every target through its own client transaction, and the
 //! responses chosen and relayed upstream (RFC 3261 §16.7), with CANCEL and Timer C.
 
+use super::super::msrp::Media;
 use super::super::proxy::{self, Target};
 use super::super::sip::SipMessage;
 use super::super::transport::Flow;
@@ -21,7 +22,8 @@ struct Branch {
     cancelled: bool,
 }
 
-/// Forks `msg` to `targets` and relays the responses upstream through the server transaction `key`.
+/// Forks `msg` to `targets` and relays the responses upstream through the server transaction `key`;
+/// a 2xx's SDP goes through `media` (the MSRP relay) first. Returns whether a 2xx went upstream.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn relay(
     server: &Arc<Server>,
@@ -31,9 +33,10 @@ pub(super) async fn relay(
     targets: &[Target],
     max_forwards: u32,
     record_route: bool,
+    media: Option<&Media>,
     tx: mpsc::UnboundedSender<CallInput>,
     mut rx: mpsc::UnboundedReceiver<CallInput>,
-) {
+) -> bool {
     let mut branches = Vec::new();
     for target in targets {
         let branch_id = proxy::new_branch();
@@ -127,6 +130,7 @@ pub(super) async fn relay(
                 b.done = true;
                 if code < 300 {
                     // Every 2xx goes upstream (§16.7 step 5); the first one ends the other branches.
+                    let response = media.and_then(|m| m.answer(&response)).unwrap_or(response);
                     if let Some(bytes) = reply::relayed(&response) {
                         send_upstream(server, key, code, bytes);
                     }
@@ -148,6 +152,10 @@ pub(super) async fn relay(
         }
         if !final_sent && branches.iter().all(|b| b.done) {
             final_sent = true;
+            // No 2xx: the MSRP relay session ends now, not when the branches' timers run out.
+            if let Some(media) = media {
+                media.end();
+            }
             match best.take().and_then(|r| Some((r.status()?, reply::relayed(&r)?))) {
                 Some((code, bytes)) => send_upstream(server, key, code, bytes),
                 None if cancelled => respond(server, key, msg, flow, 487, "Request Terminated", &[]),
@@ -158,6 +166,7 @@ pub(super) async fn relay(
     if !final_sent {
         respond(server, key, msg, flow, 408, "Request Timeout", &[]);
     }
+    answered
 }
 
 /// CANCELs every branch still ringing (a branch with no provisional response yet is CANCELled when

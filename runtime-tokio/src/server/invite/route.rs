@@ -104,6 +104,12 @@ pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
         super::reinvite(server, msg, flow, target);
         return;
     }
+    if msg.method() == Some("BYE") {
+        // The call is over: so is its MSRP relay session (its connections close).
+        if let Some(relay) = &server.msrp {
+            relay.end_call(msg.call_id());
+        }
+    }
     let key = match server.transactions.arrive(&msg, flow) {
         Some(Arrival::New(key)) => Some(key),
         Some(Arrival::Retransmission) => return,

@@ -211,6 +211,36 @@ pub async fn start(
     tcp_addrs: &[SocketAddr],
     handler: InboundHandler,
 ) -> std::io::Result<Arc<Transports>> {
+    // With port 0 the TCP listener takes the UDP socket's port, which some other TCP socket (another
+    // server's ephemeral MSRP listener, a client connection) may hold already: then pick again.
+    let ephemeral = udp_addrs.iter().chain(tcp_addrs).any(|a| a.port() == 0);
+    let mut attempts = 0;
+    let (transports, udp_sockets, listeners) = loop {
+        match bind(udp_addrs, tcp_addrs).await {
+            Err(e) if ephemeral && e.kind() == std::io::ErrorKind::AddrInUse && attempts < 16 => {
+                attempts += 1
+            }
+            other => break other?,
+        }
+    };
+    let transports = Arc::new(transports);
+    for (index, socket) in udp_sockets.into_iter().enumerate() {
+        tokio::spawn(udp::receive_loop(index, socket, handler.clone()));
+    }
+    for listener in listeners {
+        tokio::spawn(tcp::accept_loop(listener, transports.clone(), handler.clone()));
+    }
+    Ok(transports)
+}
+
+/// The sockets [`start`] binds, not yet serving.
+type Bound = (
+    Transports,
+    Vec<Arc<tokio::net::UdpSocket>>,
+    Vec<tokio::net::TcpListener>,
+);
+
+async fn bind(udp_addrs: &[SocketAddr], tcp_addrs: &[SocketAddr]) -> std::io::Result<Bound> {
     let mut transports = Transports::default();
     let mut udp_sockets = Vec::new();
     let mut listeners = Vec::new();
@@ -253,12 +283,5 @@ pub async fn start(
         transports.tcp_listen.push(listener.local_addr()?);
         listeners.push(listener);
     }
-    let transports = Arc::new(transports);
-    for (index, socket) in udp_sockets.into_iter().enumerate() {
-        tokio::spawn(udp::receive_loop(index, socket, handler.clone()));
-    }
-    for listener in listeners {
-        tokio::spawn(tcp::accept_loop(listener, transports.clone(), handler.clone()));
-    }
-    Ok(transports)
+    Ok((transports, udp_sockets, listeners))
 }

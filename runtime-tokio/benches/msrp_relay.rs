@@ -1,0 +1,396 @@
+//! The MSRP relay's throughput and idle cost, run by `cargo xtask bench msrp` after the criterion parts.
+//!
+//! The relay runs in a child process (this binary with `--child`), on a one-thread Tokio runtime like
+//! `simple-im server`, with the relay code the server uses (`server::msrp::MsrpRelay`); sessions are
+//! opened through the same offer/answer calls the INVITE proxy makes, from synthetic SIP messages.
+//! The same child also runs the reference: a plain Tokio TCP copy-proxy (`tokio::io::copy_buf` each
+//! way, with the relay's 64 KiB reads, between the first two connections it accepts).
+//!
+//! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (64 MiB
+//!    with `--quick`) through the relay, and then through the copy-proxy; one receiver parses the
+//!    stream with the core's `ChunkReader` and stops at the last body byte. Printed: MB/s of each and
+//!    the ratio relay / copy-proxy (target >= 0.8).
+//! 2. Idle sessions: 10,000 relay sessions (1,000 with `--quick`), both legs connected and bound with a
+//!    bodiless SEND, then nothing. Printed: the child's resident memory growth per session (target
+//!    < 4 KiB). Kernel socket buffers are not in a process's RSS, so this is the relay's own cost.
+//!
+//! Both parts run on the bench machine next to the client side; on a loaded 2-core machine the
+//! absolute figures move, the ratio less so.
+
+use bytes::Bytes;
+use simple_im_core::msrp::wire::{ChunkEvent, ChunkReader};
+use simple_im_tokio::server::msrp::MsrpRelay;
+use simple_im_tokio::server::sip::SipMessage;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const CHUNK: usize = 1 << 20;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--child") {
+        child();
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let (bytes, sessions) = if quick {
+        (64u64 << 20, 1_000)
+    } else {
+        (1u64 << 30, 10_000)
+    };
+    let allowed = raise_fd_limit(2 * sessions as u64 + 100);
+    // Each side holds two descriptors per session: without the privilege to raise the hard limit,
+    // run as many sessions as it allows (and say so).
+    let sessions = sessions.min((allowed.saturating_sub(100) / 2) as usize);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(parent(bytes, sessions));
+}
+
+/// Lets this process and the child hold two descriptors per session (root may raise the hard
+/// limit); returns the soft limit in force.
+fn raise_fd_limit(want: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur >= want {
+            return limit.rlim_cur;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: limit.rlim_max.max(want),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur
+    }
+}
+
+/// The child: answers one command per stdin line.
+///
+/// | command | answer |
+/// |---|---|
+/// | `relay` | `ADDR` of the relay |
+/// | `proxy` | `ADDR` of the copy-proxy |
+/// | `sessions N` | N lines `CALLER-REMOTE-PATH|CALLEE-REMOTE-PATH` |
+fn child() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let relay = MsrpRelay::start("127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .expect("relay");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut calls = 0u64;
+        while let Some(line) = rx.recv().await {
+            let mut out = std::io::stdout().lock();
+            match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+                ["relay"] => {
+                    let _ = writeln!(out, "{}", relay.local_addr());
+                }
+                ["proxy"] => {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
+                    let _ = writeln!(out, "{}", listener.local_addr().unwrap());
+                    tokio::spawn(copy_proxy(listener));
+                }
+                ["sessions", n] => {
+                    for _ in 0..n.parse::<u64>().unwrap_or(0) {
+                        calls += 1;
+                        let (caller, callee) = open_session(&relay, calls);
+                        let _ = writeln!(out, "{caller}|{callee}");
+                    }
+                }
+                _ => {}
+            }
+            let _ = out.flush();
+        }
+    });
+}
+
+async fn copy_proxy(listener: TcpListener) {
+    let (a, _) = listener.accept().await.expect("first connection");
+    let (b, _) = listener.accept().await.expect("second connection");
+    let _ = a.set_nodelay(true);
+    let _ = b.set_nodelay(true);
+    let (ar, mut aw) = a.into_split();
+    let (br, mut bw) = b.into_split();
+    // The same 64 KiB reads as the relay (plain `tokio::io::copy` reads 8 KiB at a time).
+    let mut ar = tokio::io::BufReader::with_capacity(64 * 1024, ar);
+    let mut br = tokio::io::BufReader::with_capacity(64 * 1024, br);
+    let one = tokio::spawn(async move { tokio::io::copy_buf(&mut ar, &mut bw).await });
+    let _ = tokio::io::copy_buf(&mut br, &mut aw).await;
+    let _ = one.await;
+}
+
+fn endpoint(kind: &str, call: u64) -> String {
+    format!("msrp://127.0.0.1:9/{kind}{call};tcp")
+}
+
+fn sdp(path: &str) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=message 9 TCP/MSRP *\r\n\
+a=accept-types:*\r\na=path:{path}\r\na=setup:active\r\n"
+    )
+}
+
+fn sip(start: &str, call: u64, body: &str) -> SipMessage {
+    let text = format!(
+        "{start}\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bKbench{call}\r\nMax-Forwards: 70\r\n\
+From: <sip:alice@localhost>;tag=a{call}\r\nTo: <sip:bob@localhost>\r\nCall-ID: bench-{call}\r\n\
+CSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    SipMessage::parse(Bytes::from(text), true).expect("synthetic SIP message")
+}
+
+fn path_of(msg: &SipMessage) -> String {
+    let body = std::str::from_utf8(msg.body()).unwrap_or("");
+    body.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=path:"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Opens a relay session as the INVITE proxy does; returns the paths the caller and callee are given.
+fn open_session(relay: &std::sync::Arc<MsrpRelay>, call: u64) -> (String, String) {
+    let invite = sip(
+        "INVITE sip:bob@localhost SIP/2.0",
+        call,
+        &sdp(&endpoint("a", call)),
+    );
+    let (offer, media) = relay.offer(&invite).expect("offer");
+    let ok = sip("SIP/2.0 200 OK", call, &sdp(&endpoint("b", call)));
+    let answer = media.answer(&ok).expect("answer");
+    (path_of(&answer), path_of(&offer))
+}
+
+struct Relay {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Relay {
+    fn spawn() -> Relay {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg("--child")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("child");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Relay { child, stdin, stdout }
+    }
+
+    fn ask(&mut self, command: &str, lines: usize) -> Vec<String> {
+        writeln!(self.stdin, "{command}").expect("child alive");
+        self.stdin.flush().unwrap();
+        (0..lines)
+            .map(|_| {
+                let mut line = String::new();
+                self.stdout.read_line(&mut line).expect("child answers");
+                line.trim_end().to_owned()
+            })
+            .collect()
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn authority(path: &str) -> String {
+    let first = path.split_whitespace().next().unwrap_or("");
+    first
+        .trim_start_matches("msrp://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Connects an endpoint whose remote path is `remote` and binds it with a bodiless SEND.
+async fn bind(local: &str, remote: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(authority(remote))
+        .await
+        .expect("connect to the relay");
+    let _ = stream.set_nodelay(true);
+    let send = format!(
+        "MSRP bind SEND\r\nTo-Path: {remote}\r\nFrom-Path: {local}\r\nMessage-ID: bind\r\nByte-Range: 1-0/0\r\n-------bind$\r\n"
+    );
+    stream.write_all(send.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !got.ends_with(b"-------bind$\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the relay closed a binding connection");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"MSRP bind 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    stream
+}
+
+fn body() -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..CHUNK)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s.
+async fn transfer(mut tx: TcpStream, mut rx: TcpStream, to: &str, from: &str, total: u64) -> f64 {
+    let body = body();
+    let receiver = tokio::spawn(async move {
+        let mut reader: Box<ChunkReader> = Box::default();
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut filled, mut received) = (0usize, 0u64);
+        while received < total {
+            let n = rx.read(&mut buf[filled..]).await.expect("receiver reads");
+            assert!(n > 0, "connection closed after {received} bytes");
+            filled += n;
+            let mut pos = 0;
+            loop {
+                let (used, event) = reader.feed(&buf[pos..filled]).expect("MSRP framing");
+                match event {
+                    None => {
+                        pos += used;
+                        break;
+                    }
+                    Some(ChunkEvent::Body(bytes)) => {
+                        received += bytes.len() as u64;
+                        pos += bytes.len();
+                    }
+                    Some(_) => pos += used,
+                }
+            }
+            buf.copy_within(pos..filled, 0);
+            filled -= pos;
+        }
+    });
+    let started = Instant::now();
+    let mut offset = 0u64;
+    let mut n = 0;
+    while offset < total {
+        let len = (total - offset).min(CHUNK as u64);
+        let last = offset + len == total;
+        n += 1;
+        let head = format!(
+            "MSRP c{n} SEND\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\nMessage-ID: big\r\nByte-Range: {}-{}/{total}\r\n\
+Failure-Report: no\r\nContent-Type: application/octet-stream\r\n\r\n",
+            offset + 1,
+            offset + len
+        );
+        tx.write_all(head.as_bytes()).await.unwrap();
+        tx.write_all(&body[..len as usize]).await.unwrap();
+        let end = format!("\r\n-------c{n}{}\r\n", if last { '$' } else { '+' });
+        tx.write_all(end.as_bytes()).await.unwrap();
+        offset += len;
+    }
+    receiver.await.expect("receiver");
+    total as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+async fn parent(bytes: u64, sessions: usize) {
+    let mut relay = Relay::spawn();
+    let relay_addr = relay.ask("relay", 1).remove(0);
+    println!(
+        "msrp relay bench (relay child pid {}, at {relay_addr})",
+        relay.child.id()
+    );
+
+    // 1. Throughput through the relay, then through the copy-proxy, same sender and receiver.
+    let legs = relay.ask("sessions 1", 1).remove(0);
+    let (caller_remote, callee_remote) = legs.split_once('|').expect("two paths");
+    let caller = endpoint("a", 1);
+    let callee = endpoint("b", 1);
+    let a = bind(&caller, caller_remote).await;
+    let b = bind(&callee, callee_remote).await;
+    let through_relay = transfer(a, b, caller_remote, &caller, bytes).await;
+    let proxy_addr = relay.ask("proxy", 1).remove(0);
+    let a = TcpStream::connect(&proxy_addr).await.unwrap();
+    let b = TcpStream::connect(&proxy_addr).await.unwrap();
+    let _ = (a.set_nodelay(true), b.set_nodelay(true));
+    let through_copy = transfer(a, b, &callee, &caller, bytes).await;
+    let mib = bytes >> 20;
+    println!("msrp relay/throughput      {through_relay:>10.1} MB/s  ({mib} MiB, 1 MiB chunks)");
+    println!("copy-proxy/throughput      {through_copy:>10.1} MB/s  (tokio::io::copy_buf, 64 KiB reads, same bytes)");
+    println!(
+        "ratio relay / copy-proxy   {:>10.2}      (target >= 0.8)",
+        through_relay / through_copy
+    );
+
+    // 2. Idle sessions: both legs bound, then quiet.
+    let baseline = relay.rss_kib();
+    let mut held = Vec::with_capacity(2 * sessions);
+    let started = Instant::now();
+    let mut opened = 0;
+    while opened < sessions {
+        let batch = (sessions - opened).min(500);
+        for line in relay.ask(&format!("sessions {batch}"), batch) {
+            let call = 2 + opened as u64;
+            let (caller_remote, callee_remote) = line.split_once('|').expect("two paths");
+            held.push(bind(&endpoint("a", call), caller_remote).await);
+            held.push(bind(&endpoint("b", call), callee_remote).await);
+            opened += 1;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let loaded = relay.rss_kib();
+    let per_session = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / sessions as f64;
+    println!(
+        "idle sessions              {sessions:>10}      (bound in {:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    println!("relay RSS                  {baseline:>10} -> {loaded} KiB");
+    println!("relay RSS per idle session {per_session:>10.0} B    (target < 4096)");
+    drop(held);
+}

@@ -1,0 +1,714 @@
+//! One MSRP connection of the relay: binding it to a leg, then forwarding what it sends to the other
+//! leg (RFC 4976 §6.4) with bounded buffers.
+//!
+//! ## Binding (OMA SIMPLE IM 5.6.5, RFC 4975 §7.3)
+//!
+//! The first request on an accepted connection decides:
+//!
+//! | first request | answer |
+//! |---|---|
+//! | To-Path's first session-id is no live leg | 481, connection closed |
+//! | From-Path is not the path the leg's SIP endpoint put in its SDP | 403, connection closed |
+//! | the leg already has a connection | 506, connection closed |
+//! | otherwise | bound; the request is handled like every later one |
+//!
+//! ## Requests and responses on a bound connection
+//!
+//! | condition | action |
+//! |---|---|
+//! | response | completes the forwarded SEND it answers; non-2xx: failure REPORT to the sender (§6.4.3) |
+//! | To-Path's first URI is not this leg's | 403 (SEND, Failure-Report permitting) |
+//! | next To-Path URI is not the far endpoint's path | 403, or 481 while the far path is unknown |
+//! | bodiless SEND (binds the hop only) | 200 (Failure-Report permitting), not forwarded |
+//! | the far leg has no connection within [`BIND_TIMEOUT`] | 481 (SEND, Failure-Report permitting) |
+//! | SEND | 200 at once when Failure-Report is `yes` (§6.4.1); forwarded with a new transaction-id |
+//! | other request (REPORT, unknown) | forwarded, never answered (§6.4.2) |
+//!
+//! Forwarding moves this leg's URI out of To-Path and puts the far leg's URI in front of From-Path, so
+//! each endpoint sees only the relay URI it was given in SDP. Chunks are forwarded as they stream in
+//! (no re-chunking is needed: the relay never holds a whole chunk), with the original Byte-Range.
+//!
+//! ## Forwarded SEND transactions
+//!
+//! | Failure-Report | timer ([`FORWARD_TIMEOUT`]) | next hop answers non-2xx | no answer in time | next hop's connection lost |
+//! |---|---|---|---|---|
+//! | yes | yes | REPORT with its code | REPORT 408 | REPORT 408 |
+//! | partial | no | REPORT with its code | - | REPORT 408 |
+//! | no | no | - | - | - |
+//!
+//! ## Buffers and back-pressure
+//!
+//! A connection reads into a [`READ_BUFFER`] buffer that exists only while bytes are in flight, and
+//! writes forwarded bytes to the far connection before it reads again: when the far endpoint reads
+//! slowly, this connection stops reading and TCP pushes back on the sender. Responses and REPORTs
+//! for an endpoint queue on its [`LegIo`] and are written between forwarded chunks, never inside one.
+
+use super::{lock, MsrpRelay, Pending, RelaySession, BIND_TIMEOUT, FORWARD_TIMEOUT};
+use simple_im_core::msrp::uri::{MsrpUri, Path};
+use simple_im_core::msrp::wire::builder::{write_report, write_response};
+use simple_im_core::msrp::wire::{ByteRange, ChunkEvent, ChunkReader, Continuation, ReportRequest, Status};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedMutexGuard;
+
+/// Bytes read at once while a connection is busy.
+pub const READ_BUFFER: usize = 64 * 1024;
+/// Bytes read at once when a message starts: most messages (and every bind) are small.
+const FIRST_READ: usize = 4 * 1024;
+/// Forwarded bytes gathered before they are written to the far connection.
+const FLUSH_AT: usize = 64 * 1024;
+/// Body pieces at least this long are written without being copied into the gathering buffer.
+const DIRECT_WRITE: usize = 8 * 1024;
+
+/// The writing side of one connection, shared by the two legs' tasks.
+pub(crate) struct LegIo {
+    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
+    /// Complete responses and REPORTs waiting for the end of the chunk being forwarded.
+    control: Mutex<Vec<u8>>,
+}
+
+impl LegIo {
+    fn new(writer: OwnedWriteHalf) -> Arc<LegIo> {
+        Arc::new(LegIo {
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            control: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn queue(&self, bytes: &[u8]) {
+        lock(&self.control).extend_from_slice(bytes);
+    }
+
+    /// Writes the queued control messages unless a forwarded chunk holds the connection (its holder
+    /// writes them when the chunk ends).
+    async fn try_flush(&self) {
+        loop {
+            let Ok(mut writer) = self.writer.try_lock() else {
+                return;
+            };
+            let batch = std::mem::take(&mut *lock(&self.control));
+            if batch.is_empty() || writer.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Writes the queued control messages through the writer the caller holds.
+    async fn flush_held(&self, writer: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        let batch = std::mem::take(&mut *lock(&self.control));
+        if batch.is_empty() {
+            return Ok(());
+        }
+        writer.write_all(&batch).await
+    }
+}
+
+/// The parts of a head the relay keeps after the reader moves on.
+struct HeadInfo {
+    tid: String,
+    method: Option<String>,
+    status: Option<u16>,
+    to_path: String,
+    from_path: String,
+    message_id: String,
+    byte_range: Option<String>,
+    failure_report: ReportRequest,
+    has_body: bool,
+    /// Every header but the paths, in order.
+    others: Vec<(String, String)>,
+}
+
+impl HeadInfo {
+    fn read(reader: &ChunkReader) -> Option<HeadInfo> {
+        let head = reader.head().ok()?;
+        let owned = |v: Option<&str>| v.unwrap_or("").to_owned();
+        Some(HeadInfo {
+            tid: head.transaction_id.to_owned(),
+            method: head.method().map(|m| m.as_str().to_owned()),
+            status: head.status_code(),
+            to_path: owned(head.to_path().map(|p| p.0.trim())),
+            from_path: owned(head.from_path().map(|p| p.0.trim())),
+            message_id: owned(head.message_id()),
+            byte_range: head.get("Byte-Range").map(str::to_owned),
+            failure_report: head.failure_report().ok().flatten().unwrap_or(ReportRequest::Yes),
+            has_body: head.content_type().is_some(),
+            others: head
+                .headers
+                .iter()
+                .filter(|h| {
+                    !h.name.eq_ignore_ascii_case("To-Path") && !h.name.eq_ignore_ascii_case("From-Path")
+                })
+                .map(|h| (h.name.to_owned(), h.value.to_owned()))
+                .collect(),
+        })
+    }
+
+    fn is_send(&self) -> bool {
+        self.method.as_deref() == Some("SEND")
+    }
+
+    /// Whether a response with `code` may be sent (RFC 4975 §7.2); only SENDs are ever answered here.
+    fn answerable(&self, code: u16) -> bool {
+        self.is_send()
+            && match self.failure_report {
+                ReportRequest::Yes => true,
+                ReportRequest::Partial => code != 200,
+                ReportRequest::No => false,
+            }
+    }
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        481 => "Session Does Not Exist",
+        506 => "Session Already Bound",
+        _ => "Error",
+    }
+}
+
+fn response_bytes(info: &HeadInfo, code: u16, from: &str) -> Option<Vec<u8>> {
+    let to = Path(&info.from_path).texts().next()?;
+    let mut buf = vec![0u8; 512 + to.len() + from.len()];
+    let len = write_response(&mut buf, &info.tid, code, Some(reason(code)), to, from).ok()?;
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// Whether two paths name the same URIs in the same order (RFC 4975 §6.1 comparison).
+fn same_path(a: &str, b: &str) -> bool {
+    let (a, b) = (Path(a), Path(b));
+    a.len() == b.len()
+        && a.uris()
+            .zip(b.uris())
+            .all(|(x, y)| matches!((x, y), (Ok(x), Ok(y)) if x.matches(&y)))
+}
+
+fn session_id_of(uri: Option<Result<MsrpUri<'_>, simple_im_core::msrp::UriError>>) -> Option<&str> {
+    uri.and_then(Result::ok).and_then(|u| u.session_id)
+}
+
+/// Sends the failure REPORT for a forwarded SEND to its sender (nothing when Failure-Report is `no`).
+pub(super) fn report_failure(session: &RelaySession, p: Pending, code: u16) {
+    if p.failure_report == ReportRequest::No {
+        return;
+    }
+    let origin = 1 - p.on;
+    let (Some(io), Some(leg)) = (session.io(origin), session.leg(origin)) else {
+        return;
+    };
+    let tid = session.next_tid();
+    let status = Status {
+        namespace: 0,
+        code,
+        comment: Some(reason(code)),
+    };
+    let range = p.byte_range.as_deref().and_then(|r| ByteRange::parse(r).ok());
+    let mut buf = vec![0u8; 1024 + p.report_path.len() + leg.uri.len()];
+    let Ok(len) = write_report(
+        &mut buf,
+        &tid,
+        &p.report_path,
+        &leg.uri,
+        &p.message_id,
+        range.as_ref(),
+        &status,
+    ) else {
+        return;
+    };
+    buf.truncate(len);
+    io.queue(&buf);
+    tokio::spawn(async move { io.try_flush().await });
+}
+
+/// What the connection is doing with the message being read.
+enum Inbound {
+    Idle,
+    Forwarding {
+        writer: Option<OwnedMutexGuard<OwnedWriteHalf>>,
+        to: Arc<LegIo>,
+        tid: String,
+        has_body: bool,
+    },
+    Discarding,
+}
+
+struct Connection {
+    relay: Arc<MsrpRelay>,
+    io: Arc<LegIo>,
+    bound: Option<(Arc<RelaySession>, usize)>,
+    reader: Option<Box<ChunkReader>>,
+    inbound: Inbound,
+    out: Vec<u8>,
+    close: bool,
+}
+
+/// Serves an accepted connection until it closes or its session ends.
+pub(super) async fn serve(relay: Arc<MsrpRelay>, stream: TcpStream) {
+    let (read, write) = stream.into_split();
+    let mut conn = Connection::new(relay, LegIo::new(write), None);
+    conn.run(read).await;
+    Box::pin(conn.finish()).await;
+}
+
+/// Connects to the passive endpoint of leg `index` and binds the connection with a bodiless SEND
+/// (RFC 4975 §5.4: the active side sends first).
+pub(super) fn dial(relay: Arc<MsrpRelay>, session: Arc<RelaySession>, index: usize) {
+    tokio::spawn(async move {
+        let Some(leg) = session.leg(index) else { return };
+        let Some(path) = lock(&leg.endpoint).as_deref().map(str::to_owned) else {
+            return;
+        };
+        let Some(Ok(first)) = Path(&path).first() else {
+            return;
+        };
+        let Some(port) = first.port else { return };
+        let host = first
+            .host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let connect = TcpStream::connect((host.as_str(), port));
+        let Ok(Ok(stream)) = tokio::time::timeout(BIND_TIMEOUT, connect).await else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let io = LegIo::new(write);
+        let tid = session.next_tid();
+        let bind = format!(
+            "MSRP {tid} SEND\r\nTo-Path: {path}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\nByte-Range: 1-0/0\r\n-------{tid}$\r\n",
+            leg.uri
+        );
+        io.queue(bind.as_bytes());
+        {
+            let mut slot = lock(&leg.io);
+            if slot.is_some() || session.is_ended() {
+                return;
+            }
+            *slot = Some(io.clone());
+        }
+        session.ever_bound.store(true, Ordering::Release);
+        session.bound.notify_waiters();
+        io.try_flush().await;
+        let mut conn = Connection::new(relay, io, Some((session, index)));
+        conn.run(read).await;
+        Box::pin(conn.finish()).await;
+    });
+}
+
+impl Connection {
+    fn new(relay: Arc<MsrpRelay>, io: Arc<LegIo>, bound: Option<(Arc<RelaySession>, usize)>) -> Self {
+        Connection {
+            relay,
+            io,
+            bound,
+            reader: None,
+            inbound: Inbound::Idle,
+            out: Vec::new(),
+            close: false,
+        }
+    }
+
+    async fn run(&mut self, read: OwnedReadHalf) {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut filled = 0;
+        loop {
+            // An idle connection keeps no buffers while it waits (10,000 quiet sessions must stay
+            // cheap); this runs before every wait, also after a read that found nothing.
+            if filled == 0 && self.reader.as_ref().is_none_or(|r| r.is_idle()) {
+                buf = Vec::new();
+                self.reader = None;
+                self.out = Vec::new();
+            }
+            let ready = match self.bound.clone() {
+                // Boxed: the timer would otherwise enlarge every connection's task for its lifetime.
+                None => Box::pin(tokio::time::timeout(BIND_TIMEOUT, read.readable()))
+                    .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+                Some((session, _)) => {
+                    let ended = session.end.notified();
+                    tokio::pin!(ended);
+                    ended.as_mut().enable();
+                    if session.is_ended() {
+                        return;
+                    }
+                    tokio::select! {
+                        ready = read.readable() => ready,
+                        _ = ended => return,
+                    }
+                }
+            };
+            if ready.is_err() {
+                return;
+            }
+            let streaming = self.reader.as_ref().is_some_and(|r| !r.is_idle());
+            let want = if streaming { READ_BUFFER } else { FIRST_READ };
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            let n = match read.try_read(buf.get_mut(filled..).unwrap_or(&mut [])) {
+                Ok(0) => return,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            };
+            filled += n;
+            // Boxed, like every state that exists only while bytes flow: the task of an idle
+            // connection holds just the wait above.
+            let Ok(used) = Box::pin(self.process(buf.get(..filled).unwrap_or(&[]))).await else {
+                return;
+            };
+            buf.copy_within(used..filled, 0);
+            filled -= used;
+            if Box::pin(self.flush()).await.is_err() || self.close {
+                return;
+            }
+        }
+    }
+
+    /// Feeds `data` to the reader; returns how much was consumed.
+    async fn process(&mut self, data: &[u8]) -> Result<usize, ()> {
+        let mut pos = 0;
+        loop {
+            let reader = self.reader.get_or_insert_with(Default::default);
+            let (used, event) = reader.feed(data.get(pos..).unwrap_or(&[])).map_err(|_| ())?;
+            match event {
+                None => return Ok(pos + used),
+                Some(ChunkEvent::Head) => {
+                    pos += used;
+                    // Boxed: its state (the head, the waits for the far leg) would otherwise sit in
+                    // every idle connection's task.
+                    Box::pin(self.on_head()).await?;
+                }
+                Some(ChunkEvent::Body(bytes)) => {
+                    pos += bytes.len();
+                    self.on_body(bytes).await?;
+                }
+                Some(ChunkEvent::End(flag)) => {
+                    pos += used;
+                    self.on_end(flag).await?;
+                }
+            }
+            if self.close {
+                return Ok(pos);
+            }
+        }
+    }
+
+    /// Writes gathered forwarded bytes and this connection's queued responses.
+    async fn flush(&mut self) -> Result<(), ()> {
+        if let Inbound::Forwarding {
+            writer: Some(writer), ..
+        } = &mut self.inbound
+        {
+            if !self.out.is_empty() {
+                let ok = writer.write_all(&self.out).await.is_ok();
+                self.out.clear();
+                if !ok {
+                    self.drop_far_writer();
+                }
+            }
+        }
+        self.io.try_flush().await;
+        Ok(())
+    }
+
+    /// The far connection failed mid-chunk: the rest of the chunk is read and dropped (its
+    /// transaction is reported by the far connection's task).
+    fn drop_far_writer(&mut self) {
+        if let Inbound::Forwarding { writer, .. } = &mut self.inbound {
+            writer.take();
+        }
+        self.out.clear();
+    }
+
+    fn reject(&mut self, info: &HeadInfo, code: u16, from: &str) {
+        if info.answerable(code) {
+            if let Some(bytes) = response_bytes(info, code, from) {
+                self.io.queue(&bytes);
+            }
+        }
+        self.inbound = Inbound::Discarding;
+    }
+
+    async fn on_head(&mut self) -> Result<(), ()> {
+        let info = self.reader.as_deref().and_then(HeadInfo::read).ok_or(())?;
+        if self.bound.is_none() {
+            self.bind(&info);
+            if self.close {
+                self.inbound = Inbound::Discarding;
+                return Ok(());
+            }
+        }
+        let (session, me) = self.bound.clone().ok_or(())?;
+        let other = 1 - me;
+        let (Some(leg), Some(far)) = (session.leg(me), session.leg(other)) else {
+            return Err(());
+        };
+        if let Some(code) = info.status {
+            self.on_response(&session, me, &info, code);
+            self.inbound = Inbound::Discarding;
+            return Ok(());
+        }
+        let to_path = Path(&info.to_path);
+        if session_id_of(to_path.first()) != Some(&*leg.sid) {
+            self.reject(&info, 403, &leg.uri);
+            return Ok(());
+        }
+        let rest = to_path.rest_after_first().trim();
+        let far_path = lock(&far.endpoint).as_deref().map(str::to_owned);
+        let Some(far_path) = far_path else {
+            self.reject(&info, 481, &leg.uri);
+            return Ok(());
+        };
+        let next_ok = matches!((Path(rest).first(), Path(&far_path).first()),
+            (Some(Ok(next)), Some(Ok(expected))) if next.matches(&expected));
+        if !next_ok {
+            self.reject(&info, 403, &leg.uri);
+            return Ok(());
+        }
+        if info.is_send() && !info.has_body {
+            self.reject(&info, 200, &leg.uri);
+            return Ok(());
+        }
+        let Some(to) = wait_for_leg(&session, other).await else {
+            self.reject(&info, 481, &leg.uri);
+            return Ok(());
+        };
+        let writer = to.writer.clone().lock_owned().await;
+        if info.is_send() && info.failure_report == ReportRequest::Yes {
+            if let Some(bytes) = response_bytes(&info, 200, &leg.uri) {
+                self.io.queue(&bytes);
+            }
+        }
+        let tid = session.next_tid();
+        if info.is_send() && info.failure_report != ReportRequest::No {
+            lock(&session.pending).push(Pending {
+                tid: tid.clone(),
+                on: other,
+                report_path: info.from_path.clone(),
+                message_id: info.message_id.clone(),
+                byte_range: info.byte_range.clone(),
+                failure_report: info.failure_report,
+                deadline: None,
+            });
+        }
+        let method = info.method.as_deref().unwrap_or("SEND");
+        let out = &mut self.out;
+        out.extend_from_slice(format!("MSRP {tid} {method}\r\nTo-Path: {rest}\r\n").as_bytes());
+        out.extend_from_slice(format!("From-Path: {} {}\r\n", far.uri, info.from_path).as_bytes());
+        for (name, value) in &info.others {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        if info.has_body {
+            out.extend_from_slice(b"\r\n");
+        }
+        self.inbound = Inbound::Forwarding {
+            writer: Some(writer),
+            to,
+            tid,
+            has_body: info.has_body,
+        };
+        Ok(())
+    }
+
+    /// The binding table of the module docs.
+    fn bind(&mut self, info: &HeadInfo) {
+        let to_path = Path(&info.to_path);
+        let named = to_path.texts().next().unwrap_or("").to_owned();
+        let sid = session_id_of(to_path.first());
+        let found = sid.and_then(|sid| {
+            let session = self.relay.find(sid)?;
+            let index = session.legs.iter().position(|l| &*l.sid == sid)?;
+            Some((session, index))
+        });
+        let verdict = match &found {
+            _ if info.status.is_some() => Err(400),
+            None => Err(481),
+            Some((session, index)) => {
+                let leg = session.leg(*index);
+                let endpoint = leg.and_then(|l| lock(&l.endpoint).as_deref().map(str::to_owned));
+                match (leg, endpoint) {
+                    (Some(leg), Some(path)) if same_path(&info.from_path, &path) => {
+                        let mut slot = lock(&leg.io);
+                        if slot.is_some() {
+                            Err(506)
+                        } else {
+                            *slot = Some(self.io.clone());
+                            Ok(())
+                        }
+                    }
+                    _ => Err(403),
+                }
+            }
+        };
+        match (verdict, found) {
+            (Ok(()), Some((session, index))) => {
+                session.ever_bound.store(true, Ordering::Release);
+                session.bound.notify_waiters();
+                self.bound = Some((session, index));
+            }
+            (Err(code), _) => {
+                if info.method.as_deref() != Some("REPORT") && info.status.is_none() {
+                    if let Some(bytes) = response_bytes(info, code, &named) {
+                        self.io.queue(&bytes);
+                    }
+                }
+                self.close = true;
+            }
+            (Ok(()), None) => self.close = true,
+        }
+    }
+
+    fn on_response(&mut self, session: &RelaySession, me: usize, info: &HeadInfo, code: u16) {
+        let pending = {
+            let mut pending = lock(&session.pending);
+            let index = pending.iter().position(|p| p.tid == info.tid && p.on == me);
+            index.map(|i| pending.swap_remove(i))
+        };
+        if let Some(p) = pending {
+            if !(200..300).contains(&code) {
+                report_failure(session, p, code);
+            }
+        }
+    }
+
+    async fn on_body(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        if let Inbound::Forwarding {
+            writer: Some(writer), ..
+        } = &mut self.inbound
+        {
+            // Small pieces are gathered; a large one goes out at once, behind what was gathered.
+            if bytes.len() < DIRECT_WRITE && self.out.len() + bytes.len() < FLUSH_AT {
+                self.out.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let ok = write_both(writer, &self.out, bytes).await.is_ok();
+            self.out.clear();
+            if !ok {
+                self.drop_far_writer();
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_end(&mut self, flag: Continuation) -> Result<(), ()> {
+        let inbound = std::mem::replace(&mut self.inbound, Inbound::Idle);
+        let Inbound::Forwarding {
+            writer,
+            to,
+            tid,
+            has_body,
+        } = inbound
+        else {
+            return Ok(());
+        };
+        if let Some((session, _)) = &self.bound {
+            let deadline = Instant::now() + FORWARD_TIMEOUT;
+            let mut pending = lock(&session.pending);
+            if let Some(p) = pending.iter_mut().find(|p| p.tid == tid) {
+                if p.failure_report == ReportRequest::Yes {
+                    p.deadline = Some(deadline);
+                }
+            }
+        }
+        if let Some(mut writer) = writer {
+            if has_body {
+                self.out.extend_from_slice(b"\r\n");
+            }
+            self.out
+                .extend_from_slice(format!("-------{tid}{}\r\n", char::from(flag.as_byte())).as_bytes());
+            let _ = writer.write_all(&self.out).await;
+            self.out.clear();
+            let _ = to.flush_held(&mut writer).await;
+            drop(writer);
+            to.try_flush().await;
+        }
+        Ok(())
+    }
+
+    /// The connection is over: a chunk it was feeding is closed with `#`, SENDs forwarded into it
+    /// are reported failed (408), and its session ends.
+    async fn finish(&mut self) {
+        let inbound = std::mem::replace(&mut self.inbound, Inbound::Idle);
+        if let Inbound::Forwarding {
+            writer: Some(mut writer),
+            to,
+            tid,
+            has_body,
+        } = inbound
+        {
+            if has_body {
+                self.out.extend_from_slice(b"\r\n");
+            }
+            self.out
+                .extend_from_slice(format!("-------{tid}#\r\n").as_bytes());
+            let _ = writer.write_all(&self.out).await;
+            let _ = to.flush_held(&mut writer).await;
+        }
+        let Some((session, me)) = self.bound.take() else {
+            self.io.try_flush().await;
+            return;
+        };
+        let lost: Vec<Pending> = {
+            let mut pending = lock(&session.pending);
+            let (lost, keep) = pending.drain(..).partition(|p| p.on == me);
+            *pending = keep;
+            lost
+        };
+        for p in lost {
+            report_failure(&session, p, 408);
+        }
+        self.io.try_flush().await;
+        if let Some(leg) = session.leg(me) {
+            let mut slot = lock(&leg.io);
+            if slot.as_ref().is_some_and(|io| Arc::ptr_eq(io, &self.io)) {
+                slot.take();
+            }
+        }
+        self.relay.end_session(&session);
+    }
+}
+
+/// Writes `first` then `second` with as few system calls as the socket allows (one `writev` when it
+/// takes both).
+async fn write_both(writer: &mut OwnedWriteHalf, mut first: &[u8], mut second: &[u8]) -> std::io::Result<()> {
+    while !first.is_empty() {
+        let slices = [std::io::IoSlice::new(first), std::io::IoSlice::new(second)];
+        let n = writer.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_first = n.min(first.len());
+        first = first.get(from_first..).unwrap_or(&[]);
+        second = second.get(n - from_first..).unwrap_or(&[]);
+    }
+    writer.write_all(second).await
+}
+
+/// The connection of leg `index`, waiting up to [`BIND_TIMEOUT`] for its endpoint to connect.
+async fn wait_for_leg(session: &RelaySession, index: usize) -> Option<Arc<LegIo>> {
+    let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
+    loop {
+        let bound = session.bound.notified();
+        tokio::pin!(bound);
+        bound.as_mut().enable();
+        if session.is_ended() {
+            return None;
+        }
+        if let Some(io) = session.io(index) {
+            return Some(io);
+        }
+        if tokio::time::timeout_at(deadline, bound).await.is_err() {
+            return None;
+        }
+    }
+}

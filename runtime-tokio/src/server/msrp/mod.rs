@@ -1,0 +1,365 @@
+//! The MSRP relay in the media path (OMA SIMPLE IM media-path option 2; RFC 4976 forwarding rules).
+//!
+//! When the INVITE proxy relays an offer with MSRP media, [`MsrpRelay::offer`] opens a relay session
+//! of two *legs*: leg 0 toward the caller, leg 1 toward the callee. Each leg has its own server URI
+//! `msrp://HOST:PORT/SID;tcp` with a fresh 100-bit session-id. The offer the callee receives names
+//! `leg1-uri caller-path` in `a=path`; the 2xx the caller receives names `leg0-uri callee-path`
+//! ([`Media::answer`]). Each endpoint therefore opens its MSRP connection to the server, and the
+//! server forwards between the two connections.
+//!
+//! ```text
+//! caller ---- TCP (leg 0) ----> relay <---- TCP (leg 1) ---- callee
+//!   To-Path: leg0-uri callee       |          To-Path: leg1-uri caller
+//!                                  v
+//!   forwarded to the callee with To-Path: callee, From-Path: leg1-uri caller
+//! ```
+//!
+//! ## Why not the core's `Relay` machine
+//!
+//! The core's RFC 4976 machine (`simple_im_core::msrp::session::Relay`) has one URI for the whole
+//! relay and about 8 KiB of fixed buffers per connection. Here every leg needs its own URI (so that
+//! a connection is bound to exactly one authenticated endpoint, OMA 5.6.5) and an idle session must
+//! cost a few hundred bytes (10,000 idle sessions are a benchmark target). The connection code in
+//! [`leg`] therefore applies the same rules with the core's streaming framer
+//! ([`simple_im_core::msrp::wire::ChunkReader`], boxed only while a chunk is being read) and the
+//! core's response and REPORT builders, and it uses large buffers while data flows.
+//!
+//! ## Lifetime of a relay session
+//!
+//! | event | effect |
+//! |---|---|
+//! | INVITE with an MSRP offer relayed | session created, offer rewritten |
+//! | 2xx relayed upstream | callee's path learnt, answer rewritten; a passive endpoint is connected to |
+//! | final non-2xx, CANCEL, Timer C, branch failure | session ended |
+//! | BYE routed through the proxy | session ended |
+//! | a bound connection closes | session ended (the other connection is closed too, as a direct connection would fail) |
+//! | no connection bound within [`UNBOUND_LIFETIME`] | session collected by the sweeper |
+//!
+//! Ending a session removes its URIs (later connections get 481) and closes its connections.
+//!
+//! Not done yet: MSRP over TLS; re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
+//! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
+//! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
+//! method for clients that use the server as their own relay.
+
+mod leg;
+pub mod sdp;
+
+use super::rng::OsRng;
+use super::sip::SipMessage;
+use leg::LegIo;
+use simple_im_core::msrp::generate_session_id;
+use simple_im_core::msrp::wire::ReportRequest;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// How long a relay session may wait for its first connection before it is collected.
+pub const UNBOUND_LIFETIME: Duration = Duration::from_secs(600);
+/// How long a forwarded SEND with Failure-Report `yes` waits for the next hop (RFC 4976 §6.4.1).
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new connection may take to send its first request.
+pub const BIND_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The relay: its listener and its sessions.
+pub struct MsrpRelay {
+    local: SocketAddr,
+    host: String,
+    /// Sessions by the session-id of either leg.
+    sessions: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
+    /// Sessions by SIP Call-ID.
+    calls: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
+}
+
+/// A forwarded SEND awaiting its response from the next hop.
+struct Pending {
+    tid: String,
+    /// The leg it was forwarded on.
+    on: usize,
+    /// The original From-Path (where a failure REPORT goes).
+    report_path: String,
+    message_id: String,
+    byte_range: Option<String>,
+    failure_report: ReportRequest,
+    deadline: Option<Instant>,
+}
+
+/// One leg: the server URI an endpoint connects to, and the endpoint's own path.
+struct Leg {
+    // Boxed strings: no spare capacity, as 10,000 idle sessions keep all of these.
+    sid: Box<str>,
+    uri: Box<str>,
+    /// The endpoint's own `a=path`, once its SDP is seen.
+    endpoint: Mutex<Option<Box<str>>>,
+    io: Mutex<Option<Arc<LegIo>>>,
+    /// The relay connects to this endpoint (it answered or offered `a=setup:passive`).
+    dialing: AtomicBool,
+}
+
+/// A relay session: two legs of one call.
+pub(crate) struct RelaySession {
+    call_id: Box<str>,
+    legs: [Leg; 2],
+    ended: AtomicBool,
+    /// Woken when the session ends.
+    end: Notify,
+    /// Woken when a leg binds.
+    bound: Notify,
+    ever_bound: AtomicBool,
+    created: Instant,
+    counter: AtomicU64,
+    pending: Mutex<Vec<Pending>>,
+}
+
+impl RelaySession {
+    fn leg(&self, index: usize) -> Option<&Leg> {
+        self.legs.get(index)
+    }
+
+    fn io(&self, index: usize) -> Option<Arc<LegIo>> {
+        self.leg(index).and_then(|l| lock(&l.io).clone())
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    fn next_tid(&self) -> String {
+        format!("r{:x}", self.counter.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The relay's part in one call, held by the INVITE proxy.
+pub struct Media {
+    relay: Arc<MsrpRelay>,
+    session: Arc<RelaySession>,
+}
+
+impl MsrpRelay {
+    /// Binds `listen` and starts accepting MSRP connections; `advertise` is the host put in the
+    /// relay's URIs and `c=` lines (the listen address's IP when `None`).
+    pub async fn start(listen: SocketAddr, advertise: Option<&str>) -> std::io::Result<Arc<MsrpRelay>> {
+        let listener = TcpListener::bind(listen).await?;
+        let local = listener.local_addr()?;
+        let host = match advertise {
+            Some(host) => host.to_owned(),
+            None if local.ip().is_unspecified() => "127.0.0.1".to_owned(),
+            None => local.ip().to_string(),
+        };
+        let relay = Arc::new(MsrpRelay {
+            local,
+            host,
+            sessions: Mutex::default(),
+            calls: Mutex::default(),
+        });
+        let weak = Arc::downgrade(&relay);
+        tokio::spawn(accept_loop(weak.clone(), listener));
+        tokio::spawn(sweep_loop(weak));
+        Ok(relay)
+    }
+
+    /// The bound listen address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Relay sessions alive now.
+    pub fn session_count(&self) -> usize {
+        lock(&self.calls).len()
+    }
+
+    fn uri_for(&self, sid: &str) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("msrp://{host}:{}/{sid};tcp", self.local.port())
+    }
+
+    fn find(&self, sid: &str) -> Option<Arc<RelaySession>> {
+        lock(&self.sessions).get(sid).cloned()
+    }
+
+    /// Puts the relay in the media path of the INVITE `msg` when it offers MSRP: returns the INVITE
+    /// with its offer rewritten for the callee, and the call's [`Media`].
+    pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
+        let caller = sdp::find(msg.body())?;
+        let new_leg = || {
+            let sid = generate_session_id(&mut OsRng).as_str().to_owned();
+            Leg {
+                uri: self.uri_for(&sid).into_boxed_str(),
+                sid: sid.into_boxed_str(),
+                endpoint: Mutex::new(None),
+                io: Mutex::new(None),
+                dialing: AtomicBool::new(false),
+            }
+        };
+        let legs = [new_leg(), new_leg()];
+        let path = format!("{} {}", legs[1].uri, caller.path);
+        let body = sdp::rewrite(msg.body(), &self.host, self.local.port(), &path, "actpass")?;
+        let rewritten = sdp::with_body(msg, &body)?;
+        let caller_passive = caller.is_passive();
+        *lock(&legs[0].endpoint) = Some(caller.path.into_boxed_str());
+        legs[0].dialing.store(caller_passive, Ordering::Relaxed);
+        let session = Arc::new(RelaySession {
+            call_id: msg.call_id().into(),
+            legs,
+            ended: AtomicBool::new(false),
+            end: Notify::new(),
+            bound: Notify::new(),
+            ever_bound: AtomicBool::new(false),
+            created: Instant::now(),
+            counter: AtomicU64::new(1),
+            pending: Mutex::new(Vec::new()),
+        });
+        {
+            let mut sessions = lock(&self.sessions);
+            for leg in &session.legs {
+                sessions.insert(leg.sid.clone(), session.clone());
+            }
+        }
+        // A retransmitted or forked INVITE with the same Call-ID replaces the older session.
+        if let Some(old) = lock(&self.calls).insert(session.call_id.clone(), session.clone()) {
+            self.end_session(&old);
+        }
+        let media = Media {
+            relay: self.clone(),
+            session,
+        };
+        Some((rewritten, media))
+    }
+
+    /// Ends the relay session of the SIP call `call_id` (BYE), if there is one.
+    pub fn end_call(&self, call_id: &str) {
+        let session = lock(&self.calls).get(call_id).cloned();
+        if let Some(session) = session {
+            self.end_session(&session);
+        }
+    }
+
+    fn end_session(&self, session: &Arc<RelaySession>) {
+        if session.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        {
+            let mut sessions = lock(&self.sessions);
+            for leg in &session.legs {
+                sessions.remove(&leg.sid);
+            }
+        }
+        {
+            let mut calls = lock(&self.calls);
+            if calls
+                .get(&session.call_id)
+                .is_some_and(|s| Arc::ptr_eq(s, session))
+            {
+                calls.remove(&session.call_id);
+            }
+        }
+        for leg in &session.legs {
+            lock(&leg.io).take();
+        }
+        session.end.notify_waiters();
+        session.bound.notify_waiters();
+    }
+
+    /// Fires due forwarding timers and collects sessions nobody connected to. Only the sessions that
+    /// need something are copied out of the table (a sweep of 10,000 idle sessions allocates nothing).
+    fn sweep(self: &Arc<Self>, now: Instant) {
+        let due_now = |p: &Pending| p.deadline.is_some_and(|d| d <= now);
+        let (stale, timed_out): (Vec<_>, Vec<_>) = {
+            let calls = lock(&self.calls);
+            let stale = calls
+                .values()
+                .filter(|s| {
+                    !s.ever_bound.load(Ordering::Acquire) && now.duration_since(s.created) > UNBOUND_LIFETIME
+                })
+                .cloned()
+                .collect();
+            let timed_out = calls
+                .values()
+                .filter(|s| lock(&s.pending).iter().any(due_now))
+                .cloned()
+                .collect();
+            (stale, timed_out)
+        };
+        for session in stale {
+            self.end_session(&session);
+        }
+        for session in timed_out {
+            let due: Vec<Pending> = {
+                let mut pending = lock(&session.pending);
+                let (due, keep) = pending.drain(..).partition(due_now);
+                *pending = keep;
+                due
+            };
+            for p in due {
+                leg::report_failure(&session, p, 408);
+            }
+        }
+    }
+}
+
+impl Media {
+    /// Rewrites a 2xx answer for the caller (the callee's path learnt, the relay put in its place);
+    /// `None` when the answer carries no MSRP media (then it is relayed as it is).
+    pub fn answer(&self, response: &SipMessage) -> Option<SipMessage> {
+        let callee = sdp::find(response.body())?;
+        let session = &self.session;
+        let [caller_leg, callee_leg] = &session.legs;
+        let caller_passive = caller_leg.dialing.load(Ordering::Relaxed);
+        let path = format!("{} {}", caller_leg.uri, callee.path);
+        let setup = if caller_passive { "active" } else { "passive" };
+        let relay = &self.relay;
+        let body = sdp::rewrite(response.body(), &relay.host, relay.local.port(), &path, setup)?;
+        let rewritten = sdp::with_body(response, &body)?;
+        let callee_passive = callee.is_passive();
+        let first_answer = lock(&callee_leg.endpoint)
+            .replace(callee.path.into_boxed_str())
+            .is_none();
+        if first_answer {
+            callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
+            for (index, leg) in session.legs.iter().enumerate() {
+                if leg.dialing.load(Ordering::Relaxed) {
+                    leg::dial(self.relay.clone(), session.clone(), index);
+                }
+            }
+        }
+        Some(rewritten)
+    }
+
+    /// The call failed or was cancelled: the relay session ends.
+    pub fn end(&self) {
+        self.relay.end_session(&self.session);
+    }
+}
+
+async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Some(strong) = relay.upgrade() else { return };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(leg::serve(strong, stream));
+    }
+}
+
+async fn sweep_loop(relay: Weak<MsrpRelay>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(relay) = relay.upgrade() else { return };
+        relay.sweep(Instant::now());
+    }
+}
