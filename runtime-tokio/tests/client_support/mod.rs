@@ -29,7 +29,7 @@ impl ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("server.toml");
         // Short registrations allowed, so a test can watch refreshes.
-        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n";
+        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n[server]\nmin_expires = 1\n";
         std::fs::write(&config, text).unwrap();
         let data = dir.path().join("data");
         for (name, password) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
