@@ -79,7 +79,7 @@ fn boards_to_build() -> Result<Vec<PathBuf>, String> {
 
 /// `cargo build --release` in the board's directory (so its `.cargo/config.toml` applies); returns
 /// the path of the executable cargo reports.
-fn build(dir: &Path) -> Result<PathBuf, String> {
+pub fn build(dir: &Path) -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.current_dir(dir)
         .args(["build", "--release", "--message-format=json-render-diagnostics"])

@@ -7,9 +7,22 @@
 //! bss = zeroed RAM. The build also proves the core needs no allocator: the firmware links without one,
 //! and no allocator symbol may appear in it.
 
+use crate::size_split::Part;
 use crate::steps::{cargo, root, run as run_cmd};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use std::path::PathBuf;
+
+/// The firmwares split into network stack, simple-im and the rest (see `size_split`).
+const FIRMWARES: &[(&str, &str)] = &[
+    (
+        "qemu-mps2-an385",
+        "QEMU mps2-an385 IM client firmware (thumbv7m-none-eabi, release)",
+    ),
+    (
+        "nucleo-f767zi",
+        "Nucleo-F767ZI firmware (thumbv7em-none-eabihf, release)",
+    ),
+];
 
 /// The layers the probe can link, each one feature of `boards/size-probe`.
 const LAYERS: &[(&str, &str)] = &[
@@ -145,6 +158,22 @@ pub fn run() -> Result<String, String> {
             added.bss
         );
         summary.push(format!("{feature} +{} B text +{} B bss", added.text, added.bss));
+    }
+    for (board, title) in FIRMWARES {
+        let elf = crate::build_boards::build(&root().join("boards").join(board))?;
+        crate::build_boards::measure(&elf)?; // refuses an allocator
+        let split = crate::size_split::split(&elf)?;
+        crate::size_split::print_table(title, &split);
+        let simple_im =
+            |m: &std::collections::BTreeMap<Part, u64>| m.get(&Part::SimpleIm).copied().unwrap_or(0);
+        let total = |m: &std::collections::BTreeMap<Part, u64>| m.values().sum::<u64>();
+        summary.push(format!(
+            "{board}: {} B text, {} B RAM (simple-im {} B text, {} B RAM)",
+            total(&split.text),
+            total(&split.data) + total(&split.bss),
+            simple_im(&split.text),
+            simple_im(&split.data) + simple_im(&split.bss)
+        ));
     }
     Ok(summary.join(", "))
 }
