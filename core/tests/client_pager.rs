@@ -5,7 +5,7 @@ mod client_harness;
 
 use client_harness::{body_of, config, header_of, Seen, World};
 use core::time::Duration;
-use simple_im_core::client::{ClientEvent, Destination, Disposition, ImdnRequest};
+use simple_im_core::client::{ClientEvent, CommandError, Destination, Disposition, ImdnRequest};
 use simple_im_core::cpim;
 use simple_im_core::imdn::{NotificationKind, Received, Status};
 use simple_im_core::sim::{LinkConfig, SimRng};
@@ -398,4 +398,34 @@ fn outgoing_407_after_credentials_reports_pager_failed() {
     w.run_for_secs(5);
     assert_eq!(w.events(), vec![ClientEvent::PagerFailed { handle, status: 407 }]);
     assert!(w.server.requests.is_empty());
+}
+
+#[test]
+fn a_pager_client_without_session_mode_answers_invite_and_bye_with_405_allowing_message_and_options() {
+    use simple_im_core::client::PagerClient;
+    use simple_im_core::time::Instant;
+    const { assert!(!PagerClient::<SimRng, u8>::SESSION_MODE) };
+    let mut client: PagerClient<SimRng, u8> = PagerClient::new(config(), Instant::ZERO, SimRng::new(21));
+    let mut buf = [0u8; 1500];
+    for method in ["INVITE", "BYE"] {
+        let request = String::from_utf8(message_from_peer("MESSAGE", ""))
+            .unwrap()
+            .replace("MESSAGE", method);
+        client.handle_datagram(Instant::ZERO, 9, request.as_bytes());
+        let sent = client.poll_transmit(&mut buf).expect("an answer");
+        assert_eq!(sent.dest, Destination::Peer(9));
+        let answer = &buf[..sent.len];
+        assert_eq!(status_of(answer), "SIP/2.0 405 Method Not Allowed", "{method}");
+        assert!(contains(answer, "Allow: MESSAGE, OPTIONS\r\n"), "{method}");
+        assert!(client.poll_transmit(&mut buf).is_none());
+    }
+    let now = Instant::from_millis(1);
+    assert_eq!(
+        client.invite_chat(now, "sip:bob@example.com"),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(
+        client.accept_chat(now, simple_im_core::client::ChatId(1)),
+        Err(CommandError::UnknownHandle)
+    );
 }

@@ -32,12 +32,13 @@ pub(crate) fn response<const N: usize>(
     code: u16,
     reason: &str,
     tag: &str,
+    allow: &str,
     out: &mut Vec<u8, N>,
 ) -> Result<(), BuildError> {
     fill(out, |buf| {
         let mut w = response_to(msg, code, reason, Some(tag), buf)?;
         if code == 405 {
-            w.header(HeaderName::Allow, "INVITE, ACK, BYE, MESSAGE, OPTIONS")?;
+            w.header(HeaderName::Allow, allow)?;
         }
         w.finish(b"")
     })

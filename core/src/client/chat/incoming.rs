@@ -86,6 +86,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Accepts the invitation `chat`: answers 200 with our SDP and asks the runtime to connect MSRP.
     pub fn accept_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let local = self.local.clone();
         let timers = self.config.timers();
@@ -188,6 +191,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Declines the invitation `chat` (603 Decline).
     pub fn decline_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return Err(CommandError::UnknownHandle);

@@ -332,6 +332,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Ends the chat with BYE.
     pub fn close_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         self.end_chat(now, index);
         self.push_event(ClientEvent::ChatClosed { chat, status: 200 });

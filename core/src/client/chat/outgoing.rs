@@ -23,6 +23,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 {
     /// Invites `to` to a chat: sends an INVITE with an MSRP offer. `ChatConnect` follows the answer.
     pub fn invite_chat(&mut self, now: Instant, to: &str) -> Result<ChatId, CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::Busy); // no chat slot at all
+        }
         let index = self.free_chat_slot().ok_or(CommandError::Busy)?;
         let local_uri = self.new_local_msrp_uri();
         let branch = generate_branch(&mut self.rng);
