@@ -26,6 +26,7 @@ use std::path::Path;
 pub enum Part {
     Network,
     SimpleIm,
+    SocketBuffers,
     RustLibrary,
     Rest,
 }
@@ -35,6 +36,7 @@ impl Part {
         match self {
             Part::Network => "network stack (embassy-net, smoltcp, driver)",
             Part::SimpleIm => "simple-im (core + runtime-embassy)",
+            Part::SocketBuffers => "simple-im's UDP socket buffers (UdpBuffers)",
             Part::RustLibrary => "Rust core library + compiler builtins",
             Part::Rest => "board, executor, HAL, defmt, rest",
         }
@@ -42,11 +44,12 @@ impl Part {
 }
 
 /// Statics that the application declares but that hold another part's state (suffix of the demangled
-/// path): the client and its SIP socket buffers, kept in `StaticCell`s by the boards, and the network
-/// stack's resources and its runner task.
+/// path): the client and its SIP socket buffers (smoltcp rings and the runtime's datagram scratch,
+/// sized by the application, shown on their own row), kept in `StaticCell`s by the boards, and the
+/// network stack's resources and its runner task.
 pub const STATIC_OWNERS: &[(&str, Part)] = &[
     ("::IM_CLIENT", Part::SimpleIm),
-    ("::IM_BUFFERS", Part::SimpleIm),
+    ("::IM_BUFFERS", Part::SocketBuffers),
     ("::NET_RESOURCES", Part::Network),
     ("net_task::POOL", Part::Network),
 ];
@@ -352,7 +355,13 @@ fn line_table_ranges(file: &object::File<'_>) -> Result<BTreeMap<u64, (u64, Stri
 pub fn print_table(title: &str, split: &Split) {
     println!("\n{title}, bytes:");
     println!("  {:<48} {:>8} {:>8} {:>8}", "part", "text", "data", "bss");
-    let parts = [Part::Network, Part::SimpleIm, Part::RustLibrary, Part::Rest];
+    let parts = [
+        Part::Network,
+        Part::SimpleIm,
+        Part::SocketBuffers,
+        Part::RustLibrary,
+        Part::Rest,
+    ];
     let get = |m: &BTreeMap<Part, u64>, p| m.get(&p).copied().unwrap_or(0);
     for part in parts {
         println!(

@@ -34,6 +34,7 @@ use embassy_sync::channel::Channel;
 use heapless::String;
 use simple_im_core::client::{ClientConfig, ClientEvent, PagerClient, TransportKind};
 use simple_im_embassy::{Command, Control, UdpBuffers};
+use static_cell::StaticCell;
 
 /// The firmware's own address (QEMU user networking's default guest address).
 pub const DEVICE_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
@@ -112,13 +113,17 @@ static COMMANDS: Channel<CriticalSectionRawMutex, Command<BODY>, 4> = Channel::n
 /// Socket ring of 3 KiB per direction, datagrams up to 1500 bytes, 4 queued each way.
 type Buffers = UdpBuffers<3072, 1500, 4>;
 
+/// The client and its socket buffers live in statics of their own (not in the task's future), so
+/// `cargo xtask size` can charge their RAM to simple-im by name (`IM_CLIENT`, `IM_BUFFERS`).
+static IM_CLIENT: StaticCell<PagerClient<DemoRng, IpEndpoint>> = StaticCell::new();
+static IM_BUFFERS: StaticCell<Buffers> = StaticCell::new();
+
 #[embassy_executor::task]
 pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
     stack.wait_config_up().await;
     send_ready(stack, demo.ready_port).await;
 
-    let mut client: PagerClient<DemoRng, IpEndpoint> =
-        PagerClient::new(demo.client, simple_im_embassy::now(), rng);
+    let client = IM_CLIENT.init(PagerClient::new(demo.client, simple_im_embassy::now(), rng));
     if let Err(e) = client.set_local_address(demo.contact.as_str()) {
         defmt::error!("contact {=str} unusable: {}", demo.contact.as_str(), e);
         semihosting::exit_failure();
@@ -155,12 +160,12 @@ pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
         }
         Control::Continue
     };
-    let mut buffers = Buffers::new();
+    let buffers = IM_BUFFERS.init(Buffers::new());
     let result = simple_im_embassy::run(
-        &mut client,
+        client,
         stack,
         SIP_PORT,
-        &mut buffers,
+        buffers,
         COMMANDS.receiver(),
         &mut on_event,
     )
