@@ -429,3 +429,96 @@ fn a_pager_client_without_session_mode_answers_invite_and_bye_with_405_allowing_
         Err(CommandError::UnknownHandle)
     );
 }
+
+#[test]
+fn barring_publication_is_refreshed_at_half_its_lifetime_so_the_server_keeps_it() {
+    let mut w = registered(LinkConfig::PERFECT, 40);
+    w.server.publish_granted = Some(120);
+    let now = w.now();
+    w.client.set_barring(now, true).unwrap();
+    w.run_for_secs(600);
+    let barring_events: Vec<_> = w
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::BarringPublished { .. }))
+        .collect();
+    assert_eq!(
+        barring_events,
+        vec![ClientEvent::BarringPublished {
+            barred: true,
+            status: 200
+        }],
+        "refreshes report nothing"
+    );
+    let publishes = &w.server.publishes;
+    assert!(publishes.len() >= 10, "a refresh every 60 s: {publishes:?}");
+    assert_eq!(
+        (publishes[0].1.as_deref(), publishes[0].2, publishes[0].3),
+        (None, true, 200)
+    );
+    for (index, pair) in publishes.windows(2).enumerate() {
+        let (before, refresh) = (&pair[0], &pair[1]);
+        // The server tags the publication made by its n-th PUBLISH "e<n>".
+        let previous_etag = format!("e{}", index + 1);
+        assert_eq!(refresh.1.as_deref(), Some(previous_etag.as_str()));
+        assert!(!refresh.2, "a refresh carries no body");
+        assert_eq!(refresh.3, 200);
+        let gap_ms = refresh.0.as_millis() - before.0.as_millis();
+        // Half of the granted 120 s, counted from the 2xx (one link round trip after the request).
+        assert!(
+            (60_000..60_100).contains(&gap_ms),
+            "{gap_ms} ms between PUBLISHes"
+        );
+    }
+    let (_, until) = w.server.publication.clone().expect("still published");
+    assert!(until > w.now(), "the server still bars after 600 s");
+
+    let now = w.now();
+    w.server
+        .send_request(now, "MESSAGE", "text/plain", b"still barred?");
+    w.run_for_secs(3);
+    assert!(w.pagers().is_empty());
+    assert_eq!(
+        w.server.responses.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![480]
+    );
+}
+
+#[test]
+fn a_refresh_answered_412_starts_a_new_publication_with_the_document() {
+    let mut w = registered(LinkConfig::PERFECT, 41);
+    w.server.publish_granted = Some(100);
+    let now = w.now();
+    w.client.set_barring(now, true).unwrap();
+    w.run_for_secs(10);
+    w.server.publication = None; // the server restarted and lost its publications
+    w.run_for_secs(50);
+    let statuses: Vec<_> = w
+        .server
+        .publishes
+        .iter()
+        .map(|(_, if_match, body, status)| (if_match.is_some(), *body, *status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(false, true, 200), (true, false, 412), (false, true, 200)]
+    );
+    assert!(contains(
+        &body_of(w.server.requests.last().unwrap()),
+        "<incoming-im-barring>true</incoming-im-barring>"
+    ));
+    assert_eq!(
+        w.events(),
+        vec![
+            ClientEvent::BarringPublished {
+                barred: true,
+                status: 200
+            },
+            ClientEvent::BarringPublished {
+                barred: true,
+                status: 200
+            }
+        ]
+    );
+    assert!(w.server.publication.is_some());
+}

@@ -189,6 +189,7 @@ pub struct Client<
     pub(crate) sent_ids: Deque<(MessageHandle, crate::imdn::MessageId), { notify::SENT_ID_SLOTS }>,
     pub(crate) next_handle: u32,
     pub(crate) chats: [Option<chat::Chat<REQ>>; CHATS],
+    pub(crate) publication: Option<settings::Publication>,
 }
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
@@ -226,6 +227,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             sent_ids: Deque::new(),
             next_handle: 1,
             chats: core::array::from_fn(|_| None),
+            publication: None,
         };
         client.registration.init(&mut client.rng);
         client
@@ -515,6 +517,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
         }
         self.registration_timeout(now);
+        self.publication_timeout(now);
         if Self::SESSION_MODE {
             self.chat_timeout(now);
         }
@@ -529,6 +532,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .chain(outgoing)
             .chain(chats)
             .chain(self.registration.poll_timeout())
+            .chain(self.publication_deadline())
             .min()
     }
 

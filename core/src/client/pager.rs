@@ -38,7 +38,10 @@ pub struct ImdnRequest<'a> {
 pub(crate) enum Purpose {
     Pager(MessageHandle),
     Notification,
-    Publish { barred: bool },
+    Publish {
+        barred: bool,
+        kind: super::settings::PublishKind,
+    },
     Register,
     Bye,
 }
@@ -283,14 +286,22 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         {
             return;
         }
+        if let Purpose::Publish { barred, kind } = purpose {
+            self.publish_done(now, barred, kind, status, Some(msg));
+            return;
+        }
         self.outgoing_done(purpose, status);
     }
 
-    pub(crate) fn outgoing_failed(&mut self, _now: Instant, index: usize, _outcome: TxOutcome) {
+    pub(crate) fn outgoing_failed(&mut self, now: Instant, index: usize, _outcome: TxOutcome) {
         let Some(Some(o)) = self.outgoing.get(index) else {
             return;
         };
         let purpose = o.purpose;
+        if let Purpose::Publish { barred, kind } = purpose {
+            self.publish_done(now, barred, kind, 408, None);
+            return;
+        }
         self.outgoing_done(purpose, 408);
     }
 
@@ -301,7 +312,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
             Purpose::Pager(handle) => self.push_event(ClientEvent::PagerFailed { handle, status }),
             Purpose::Notification => debug!("IMDN MESSAGE finished with {}", status),
-            Purpose::Publish { barred } => self.push_event(ClientEvent::BarringPublished { barred, status }),
+            Purpose::Publish { .. } => {} // publish_done
             Purpose::Register | Purpose::Bye => {}
         }
     }
