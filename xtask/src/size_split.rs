@@ -52,6 +52,7 @@ pub const STATIC_OWNERS: &[(&str, Part)] = &[
     ("::IM_BUFFERS", Part::SocketBuffers),
     ("::NET_RESOURCES", Part::Network),
     ("net_task::POOL", Part::Network),
+    ("board::PACKETS", Part::Network),
 ];
 
 /// Crates that belong to each part (as they appear in paths `.../name-1.2.3/src/...` or as the first
@@ -117,6 +118,9 @@ fn part_of_path(path: &str) -> Option<Part> {
     }
     if p.contains("compiler_builtins") || p.contains("compiler-builtins") {
         return Some(Part::RustLibrary);
+    }
+    if p.contains("/embassy-stm32-") && p.contains("/src/eth/") {
+        return Some(Part::Network); // the STM32 Ethernet MAC driver
     }
     let in_crate = |names: &[&str]| {
         names.iter().any(|n| {
