@@ -82,10 +82,24 @@ pub fn now() -> Instant {
 }
 
 /// The server's address from the configuration: an IPv4 literal with a port (`10.0.2.2:5060`).
-/// Devices without DNS are provisioned with an address; names are refused.
+/// Devices without DNS are provisioned with an address; names are refused. (The core's compact
+/// address parser, not `SocketAddrV4`'s, which would link `core::net`'s parser into the firmware.)
 pub fn server_endpoint(server: &str) -> Result<IpEndpoint, RunError> {
-    let parsed: core::net::SocketAddrV4 = server.parse().map_err(|_| RunError::ServerNotAnAddress)?;
-    Ok(IpEndpoint::new(IpAddress::Ipv4(*parsed.ip()), parsed.port()))
+    let (host, port) = server.rsplit_once(':').ok_or(RunError::ServerNotAnAddress)?;
+    let ip = simple_im_core::sip::uri::parse_ipv4(host).ok_or(RunError::ServerNotAnAddress)?;
+    let port = decimal_u16(port).ok_or(RunError::ServerNotAnAddress)?;
+    Ok(IpEndpoint::new(IpAddress::Ipv4(ip), port))
+}
+
+/// A port: one or more ASCII digits (no sign) whose value fits 16 bits.
+fn decimal_u16(digits: &str) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u16, |value, b| {
+        let digit = u16::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
+        value.checked_mul(10)?.checked_add(digit)
+    })
 }
 
 /// Registers `client` and runs it over UDP from `local_port` until a [`Command::Stop`] or a
@@ -221,11 +235,22 @@ mod tests {
         let endpoint = server_endpoint("10.0.2.2:5060").expect("an address");
         assert_eq!(endpoint.port, 5060);
         assert_eq!(endpoint.addr, IpAddress::v4(10, 0, 2, 2));
+        // As `SocketAddrV4` reads it: leading zeros in the port are fine.
+        assert_eq!(server_endpoint("192.0.2.1:05061").expect("an address").port, 5061);
+        assert_eq!(
+            server_endpoint("192.0.2.1:65535").expect("an address").port,
+            65535
+        );
     }
 
     #[test]
     fn server_endpoint_refuses_names_missing_ports_and_bad_ports() {
         for bad in [
+            "+10.0.2.2:5060",
+            "10.0.2.2:+5060",
+            "10.0.2.2:-1",
+            "10.0.2.2:5060:1",
+            "010.0.2.2:5060",
             "im.example.com:5060",
             "10.0.2.2",
             "10.0.2.2:",
