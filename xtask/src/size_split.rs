@@ -36,7 +36,7 @@ impl Part {
         match self {
             Part::Network => "network stack (embassy-net, smoltcp, driver)",
             Part::SimpleIm => "simple-im (core + runtime-embassy)",
-            Part::SocketBuffers => "simple-im's UDP socket buffers (UdpBuffers)",
+            Part::SocketBuffers => "simple-im's socket buffers (UDP; MSRP's TCP)",
             Part::RustLibrary => "Rust core library + compiler builtins",
             Part::Rest => "board, executor, HAL, defmt, rest",
         }
@@ -50,6 +50,7 @@ impl Part {
 pub const STATIC_OWNERS: &[(&str, Part)] = &[
     ("::IM_CLIENT", Part::SimpleIm),
     ("::IM_BUFFERS", Part::SocketBuffers),
+    ("::IM_MSRP_BUFFERS", Part::SocketBuffers),
     ("::NET_RESOURCES", Part::Network),
     ("net_task::POOL", Part::Network),
     ("board::PACKETS", Part::Network),
