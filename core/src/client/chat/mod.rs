@@ -21,11 +21,12 @@
 //! | - | `invite_chat` | INVITE with the offer | Inviting |
 //! | Inviting | 2xx with a matching answer | ACK, `ChatConnect`, `ChatEstablished` | Active |
 //! | Inviting | 2xx with an unusable answer | ACK, BYE, `ChatClosed{488}` | Closed |
+//! | Inviting | first 401/407 | ACK, INVITE again with credentials (new branch, CSeq + 1) | Inviting |
 //! | Inviting | non-2xx final / timeout | (ACK by the transaction) `ChatClosed{status}` | Closed |
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! Not done: authentication of INVITE (401/407), re-INVITE/UPDATE, CANCEL of a pending invitation,
+//! Not done: re-INVITE/UPDATE, CANCEL of a pending invitation,
 //! MSRP over TLS, chat IMDN inside the session.
 
 mod incoming;
@@ -92,6 +93,8 @@ pub(crate) struct Chat<const REQ: usize> {
     msrp: Option<MsrpSession>,
     local_uri: String<{ msrp::MAX_URI_LEN }>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
+    /// Our INVITE already carries credentials (a second 401/407 ends the chat).
+    authed: bool,
 }
 
 /// The INVITE transaction of a chat: ours (we invited) or the peer's (we were invited), never both.
@@ -165,6 +168,7 @@ impl<const REQ: usize> Chat<REQ> {
             msrp: None,
             local_uri,
             texts: Deque::new(),
+            authed: false,
         }
     }
 

@@ -130,6 +130,18 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 }
             }
         }
+        let authed = self
+            .chats
+            .get(index)
+            .and_then(|c| c.as_ref())
+            .is_some_and(|c| c.authed);
+        if matches!(status, 401 | 407)
+            && state == ChatState::Inviting
+            && !authed
+            && self.reinvite_with_credentials(now, index, status, msg).is_ok()
+        {
+            return true;
+        }
         match status {
             200..=299 if state == ChatState::Inviting => self.invite_accepted(now, index, msg),
             // A retransmitted 2xx: our ACK was lost.
@@ -147,6 +159,64 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             _ => {}
         }
         true
+    }
+
+    /// Answers the challenge in `challenge_msg` (a 401 or 407 to our INVITE) and sends the INVITE
+    /// again in a new transaction: same dialog identifiers and offer, new branch, CSeq + 1.
+    fn reinvite_with_credentials(
+        &mut self,
+        now: Instant,
+        index: usize,
+        status: u16,
+        challenge_msg: &Message<'_, '_>,
+    ) -> Result<(), ()> {
+        let (challenge_name, answer_name) = if status == 407 {
+            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+        } else {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        };
+        let old = self
+            .chats
+            .get(index)
+            .and_then(|c| c.as_ref())
+            .ok_or(())?
+            .our_invite();
+        let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
+        let old_msg = Message::parse_datagram(&old, &mut slots, &ParseConfig::default()).map_err(|_| ())?;
+        let uri = old_msg.request_uri().ok_or(())?;
+        let cseq = old_msg
+            .cseq()
+            .and_then(Result::ok)
+            .ok_or(())?
+            .seq
+            .saturating_add(1);
+        let answer = crate::client::registration::answer_challenge(
+            &mut self.registration.digest,
+            &mut self.rng,
+            &self.config,
+            challenge_msg.values(challenge_name),
+            "INVITE",
+            uri,
+            old_msg.body(),
+        )
+        .ok_or(())?;
+        let branch = generate_branch(&mut self.rng);
+        let mut bytes: Vec<u8, REQ> = Vec::new();
+        wire::fill(&mut bytes, |buf| {
+            wire::reissue_with_answer(buf, &old_msg, branch.as_str(), cseq, answer_name, answer.as_str())
+        })
+        .map_err(|_| ())?;
+        let tx = ClientInvite::new(now, self.config.timers(), self.reliability(), bytes);
+        let Some(Some(c)) = self.chats.get_mut(index) else {
+            return Err(());
+        };
+        c.tx = Some(ChatTx::Client(tx));
+        c.branch.clear();
+        let _ = c.branch.push_str(branch.as_str());
+        c.authed = true;
+        c.ack = None;
+        let _ = pump_client_invite(c);
+        Ok(())
     }
 
     fn invite_accepted(&mut self, now: Instant, index: usize, msg: &Message<'_, '_>) {
