@@ -2,8 +2,40 @@
 //! [`NoChat`], whose connection never has bytes; [`run_with_chat`](crate::run_with_chat) (feature
 //! `chat`) drives one TCP connection (`crate::msrp`).
 
-use simple_im_core::client::{ChatId, Client, ClientEvent};
+use simple_im_core::client::{ChatId, Client, ClientEvent, CommandError};
 use simple_im_core::rng::Rng;
+
+use crate::runner::now;
+
+/// What a chat connection asks of the client (every `Client` does it; the clock is the runtime's).
+/// Only the `chat` feature's connection calls it; [`NoChat`] never does.
+#[cfg_attr(not(feature = "chat"), allow(dead_code))]
+pub(crate) trait MsrpClient {
+    fn chat_peer_address(&self, chat: ChatId) -> Option<&str>;
+    fn handle_msrp(&mut self, chat: ChatId, bytes: &[u8]) -> Result<usize, CommandError>;
+    fn poll_msrp_transmit(&mut self, buf: &mut [u8]) -> Option<(ChatId, usize)>;
+    fn msrp_connection_lost(&mut self, chat: ChatId);
+}
+
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize> MsrpClient
+    for Client<R, A, REQ, OUT, SRV, CHATS>
+{
+    fn chat_peer_address(&self, chat: ChatId) -> Option<&str> {
+        Client::chat_peer_address(self, chat)
+    }
+
+    fn handle_msrp(&mut self, chat: ChatId, bytes: &[u8]) -> Result<usize, CommandError> {
+        Client::handle_msrp(self, now(), chat, bytes)
+    }
+
+    fn poll_msrp_transmit(&mut self, buf: &mut [u8]) -> Option<(ChatId, usize)> {
+        Client::poll_msrp_transmit(self, now(), buf)
+    }
+
+    fn msrp_connection_lost(&mut self, chat: ChatId) {
+        Client::msrp_connection_lost(self, now(), chat)
+    }
+}
 
 /// What the events of one turn ask of the connection, noted while the application sees them and
 /// acted on after (the events' spans may point into the connection's receive buffer).
@@ -30,40 +62,16 @@ pub(crate) trait ChatLink {
     /// Opens or accepts the connection the notes ask for, closes the one they end. Reports a failed
     /// connection to the client (`msrp_connection_lost`). `true` when the client may have something
     /// new to send or report.
-    async fn apply<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-        notes: LinkNotes,
-    ) -> bool;
+    async fn apply(&mut self, client: &mut impl MsrpClient, notes: LinkNotes) -> bool;
 
     /// Writes what the client has to send on the connection.
-    async fn transmit<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    );
+    async fn transmit(&mut self, client: &mut impl MsrpClient);
 
     /// Waits for bytes on the connection (forever when there is none) and keeps them.
     async fn receive(&mut self);
 
     /// Feeds the kept bytes to the client.
-    fn feed<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    );
+    fn feed(&mut self, client: &mut impl MsrpClient);
 
     /// The bytes of the last [`ChatLink::feed`] (the events' spans index them).
     fn input(&self) -> &[u8];
@@ -76,43 +84,17 @@ pub(crate) trait ChatLink {
 pub(crate) struct NoChat;
 
 impl ChatLink for NoChat {
-    async fn apply<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        _client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-        _notes: LinkNotes,
-    ) -> bool {
+    async fn apply(&mut self, _client: &mut impl MsrpClient, _notes: LinkNotes) -> bool {
         false
     }
 
-    async fn transmit<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        _client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    ) {
-    }
+    async fn transmit(&mut self, _client: &mut impl MsrpClient) {}
 
     async fn receive(&mut self) {
         core::future::pending::<()>().await
     }
 
-    fn feed<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
-        &mut self,
-        _client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    ) {
-    }
+    fn feed(&mut self, _client: &mut impl MsrpClient) {}
 
     fn input(&self) -> &[u8] {
         &[]

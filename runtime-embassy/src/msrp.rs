@@ -20,7 +20,7 @@ use embassy_time::{with_timeout, Duration};
 use simple_im_core::client::{ChatId, Client};
 use simple_im_core::rng::Rng;
 
-use crate::chat_link::{ChatLink, LinkNotes};
+use crate::chat_link::{ChatLink, LinkNotes, MsrpClient};
 use crate::log::warning;
 use crate::runner::{drive, server_endpoint, Application, UdpBuffers};
 use crate::{Command, RunError};
@@ -130,40 +130,19 @@ impl<'a> TcpLink<'a> {
         }
     }
 
-    fn drop_connection<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    ) {
+    fn drop_connection(&mut self, client: &mut impl MsrpClient) {
         self.socket.abort();
         self.kept = 0;
         self.used = 0;
         self.lost = false;
         if let Some(chat) = self.chat.take() {
-            client.msrp_connection_lost(crate::runner::now(), chat);
+            client.msrp_connection_lost(chat);
         }
     }
 }
 
 impl ChatLink for TcpLink<'_> {
-    async fn apply<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-        notes: LinkNotes,
-    ) -> bool {
+    async fn apply(&mut self, client: &mut impl MsrpClient, notes: LinkNotes) -> bool {
         let mut reported = false;
         if self.lost {
             self.drop_connection(client);
@@ -181,7 +160,7 @@ impl ChatLink for TcpLink<'_> {
         };
         if self.chat.is_some() {
             warning!("a second chat connection was asked for; one at a time");
-            client.msrp_connection_lost(crate::runner::now(), chat);
+            client.msrp_connection_lost(chat);
             return true;
         }
         self.socket.abort();
@@ -204,24 +183,14 @@ impl ChatLink for TcpLink<'_> {
         } else {
             warning!("MSRP connection not established");
             self.socket.abort();
-            client.msrp_connection_lost(crate::runner::now(), chat);
+            client.msrp_connection_lost(chat);
         }
         true
     }
 
-    async fn transmit<
-        R: Rng,
-        A: Copy,
-        const REQ: usize,
-        const OUT: usize,
-        const SRV: usize,
-        const CHATS: usize,
-    >(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    ) {
+    async fn transmit(&mut self, client: &mut impl MsrpClient) {
         let Some(connected) = self.chat else { return };
-        while let Some((chat, len)) = client.poll_msrp_transmit(crate::runner::now(), self.output) {
+        while let Some((chat, len)) = client.poll_msrp_transmit(self.output) {
             if chat != connected {
                 continue; // no connection for that chat: MSRP's own timers report the failure
             }
@@ -250,16 +219,13 @@ impl ChatLink for TcpLink<'_> {
         }
     }
 
-    fn feed<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>(
-        &mut self,
-        client: &mut Client<R, A, REQ, OUT, SRV, CHATS>,
-    ) {
+    fn feed(&mut self, client: &mut impl MsrpClient) {
         self.used = 0;
         let Some(chat) = self.chat.filter(|_| !self.lost) else {
             return;
         };
         let bytes = self.input.get(..self.kept).unwrap_or(&[]);
-        match client.handle_msrp(crate::runner::now(), chat, bytes) {
+        match client.handle_msrp(chat, bytes) {
             Ok(used) => self.used = used.min(self.kept),
             Err(e) => {
                 warning!("MSRP input refused: {}", e);
