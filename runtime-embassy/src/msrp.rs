@@ -11,6 +11,11 @@
 //! | connected | `ChatClosed` | close | idle |
 //!
 //! A second `ChatConnect` while connected is refused with `msrp_connection_lost` (one socket).
+//!
+//! Known limit: connecting (or waiting for the peer's connection) is awaited inside the run loop, so
+//! SIP input and timers wait too, for up to [`CONNECT_TIMEOUT`] when the peer never comes. UDP
+//! datagrams queue in the socket meanwhile; a select over the connect and the loop's other inputs
+//! would remove the stall. No hardware-in-loop test covers this module yet.
 
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{IpEndpoint, Stack};
