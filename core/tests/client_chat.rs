@@ -532,3 +532,33 @@ fn inviting_a_second_407_ends_the_chat_with_that_status_body() {
     );
     assert!(p.sb.events.is_empty());
 }
+
+#[test]
+fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to() {
+    on_big_stack(set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_body);
+}
+
+fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_body() {
+    let mut p = Pair::new(0);
+    assert!(p.a.set_msrp_address("no-port").is_err());
+    p.a.set_msrp_address("192.0.2.50:40000").unwrap();
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(5_000);
+    let chat_b = match p.sb.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("expected an invitation, got {other:?}"),
+    };
+    let now = p.clock.now();
+    p.b.accept_chat(now, chat_b).unwrap();
+    p.run_for_ms(10_000);
+    assert!(p
+        .sa
+        .events
+        .contains(&ClientEvent::ChatEstablished { chat: chat_a }));
+    let (a_local, _) = p.a.chat_paths(chat_a).unwrap();
+    assert!(a_local.starts_with("msrp://192.0.2.50:40000/"), "{a_local}");
+    assert_eq!(p.b.chat_peer_address(chat_b), Some("192.0.2.50:40000"));
+    // Bob's own path keeps the default: his local host and the MSRP port.
+    assert_eq!(p.a.chat_peer_address(chat_a), Some("10.0.0.2:2855"));
+}

@@ -190,6 +190,9 @@ pub struct Client<
     pub(crate) next_handle: u32,
     pub(crate) chats: [Option<chat::Chat<REQ>>; CHATS],
     pub(crate) publication: Option<settings::Publication>,
+    /// Where peers reach our MSRP (host, port) when it is not the local address's host and
+    /// `chat::MSRP_PORT` (see [`Client::set_msrp_address`]).
+    pub(crate) msrp_address: Option<(String<MAX_LOCAL_ADDRESS_LEN>, u16)>,
 }
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
@@ -228,6 +231,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             next_handle: 1,
             chats: core::array::from_fn(|_| None),
             publication: None,
+            msrp_address: None,
         };
         client.registration.init(&mut client.rng);
         client

@@ -216,16 +216,44 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .position(|c| c.as_ref().is_some_and(|c| c.id == chat.0))
     }
 
+    /// Sets the `host:port` peers reach this client's MSRP at, put in its MSRP URIs and SDP (default:
+    /// the local address's host and [`MSRP_PORT`]). For a client whose SIP and MSRP are reached at
+    /// different addresses, e.g. a test peer behind QEMU's user network.
+    pub fn set_msrp_address(&mut self, host_port: &str) -> Result<(), CommandError> {
+        let (host, port) = host_port.rsplit_once(':').ok_or(CommandError::InvalidValue)?;
+        let port: u16 = port.parse().map_err(|_| CommandError::InvalidValue)?;
+        if host.is_empty() || host.bytes().any(|b| matches!(b, b'\r' | b'\n' | b' ' | b'/')) {
+            return Err(CommandError::InvalidValue);
+        }
+        let mut owned = String::new();
+        owned.push_str(host).map_err(|_| CommandError::TooLarge)?;
+        self.msrp_address = Some((owned, port));
+        Ok(())
+    }
+
+    /// Our MSRP host and port (see [`Client::set_msrp_address`]).
+    pub(super) fn msrp_endpoint(&self) -> (String<{ crate::client::MAX_LOCAL_ADDRESS_LEN }>, u16) {
+        match &self.msrp_address {
+            Some((host, port)) => (host.clone(), *port),
+            None => {
+                let mut host = String::new();
+                let _ = host.push_str(host_of(self.local.as_str()));
+                (host, MSRP_PORT)
+            }
+        }
+    }
+
     pub(super) fn new_local_msrp_uri(&mut self) -> String<{ msrp::MAX_URI_LEN }> {
         let mut id = [0u8; 12];
         crate::msrp::id::fill_base32(&mut self.rng, &mut id);
+        let (host, port) = self.msrp_endpoint();
         let mut uri = String::new();
         let _ = core::fmt::Write::write_fmt(
             &mut uri,
             format_args!(
                 "msrp://{}:{}/{};tcp",
-                host_of(self.local.as_str()),
-                MSRP_PORT,
+                host.as_str(),
+                port,
                 core::str::from_utf8(&id).unwrap_or("s")
             ),
         );

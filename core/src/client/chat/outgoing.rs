@@ -3,8 +3,8 @@
 use heapless::{String, Vec};
 
 use super::{
-    dialog_parts_of, host_of, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState, ChatTx,
+    SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
 };
 use crate::client::events::{ChatId, ClientEvent};
 use crate::client::wire::{self, RequestHead};
@@ -32,10 +32,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let local_tag = generate_tag(&mut self.rng);
         let call_id = wire::new_call_id(&mut self.rng);
         let session_id = wire::new_call_id(&mut self.rng);
-        let host = host_of(self.local.as_str());
+        let (msrp_host, msrp_port) = self.msrp_endpoint();
+        let host = msrp_host.as_str();
         let path = [local_uri.as_str()];
         let media = [MsrpMediaDesc {
-            port: MSRP_PORT,
+            port: msrp_port,
             tls: false,
             title: None,
             direction: None,
