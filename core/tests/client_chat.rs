@@ -34,6 +34,8 @@ struct Side {
     current: Vec<u8>,
     msrp_in: Vec<u8>,
     chat: Option<ChatId>,
+    /// Bytes arrived before `chat` was known.
+    pending_msrp: bool,
 }
 
 struct Pair {
@@ -230,12 +232,17 @@ impl Pair {
             ] {
                 let mut chunk = [0u8; 512];
                 let n = stream.read(now, &mut chunk);
-                if n > 0 {
-                    side.msrp_in.extend_from_slice(&chunk[..n]);
+                side.msrp_in.extend_from_slice(&chunk[..n]);
+                // A passive side may get the active side's first bytes before its own ChatConnect
+                // (as a runtime would hold an accepted connection's bytes): keep them until then.
+                if let (Some(chat), true) = (side.chat, n > 0 || side.pending_msrp) {
                     let input = std::mem::take(&mut side.msrp_in);
-                    let used = client.handle_msrp(now, side.chat.unwrap(), &input).unwrap();
+                    let used = client.handle_msrp(now, chat, &input).unwrap();
                     drain(client, side, &input);
                     side.msrp_in = input[used..].to_vec();
+                    side.pending_msrp = false;
+                } else if n > 0 {
+                    side.pending_msrp = true;
                 }
             }
             if self.a.poll_timeout().is_some_and(|t| t <= now) {
@@ -561,4 +568,21 @@ fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_bod
     assert_eq!(p.b.chat_peer_address(chat_b), Some("192.0.2.50:40000"));
     // Bob's own path keeps the default: his local host and the MSRP port.
     assert_eq!(p.a.chat_peer_address(chat_a), Some("10.0.0.2:2855"));
+    // Alice offered actpass, Bob (a device: active whenever allowed) connects, Alice listens.
+    assert!(p.sa.events.contains(&ClientEvent::ChatConnect {
+        chat: chat_a,
+        active: false
+    }));
+    assert!(p.sb.events.contains(&ClientEvent::ChatConnect {
+        chat: chat_b,
+        active: true
+    }));
+    for (i, text) in ["one", "two"].into_iter().enumerate() {
+        let now = p.clock.now();
+        p.a.send_chat(now, chat_a, text).unwrap();
+        p.b.send_chat(now, chat_b, &text.to_uppercase()).unwrap();
+        p.run_for_ms(2_000);
+        assert_eq!(p.sb.texts.get(i).map(String::as_str), Some(text));
+        assert_eq!(p.sa.texts.get(i), Some(&text.to_uppercase()));
+    }
 }

@@ -49,8 +49,8 @@
 //! `poll_msrp_transmit` returns, and reports a failed or closed connection with
 //! `msrp_connection_lost` (state table in the `msrp` module). One chat connection at a time; its
 //! buffers are a `MsrpBuffers`. The feature enables TCP in embassy-net (about 11 KB of code), so a
-//! pager-only firmware leaves it off. It is built by `cargo xtask size` (the QEMU board's `chat`
-//! feature) but no hardware-in-loop test runs a chat yet.
+//! pager-only firmware leaves it off. The QEMU board's `chat` feature uses it; the hardware-in-loop
+//! tests `chat_over_msrp_*` chat with a host user through the server, with either side inviting.
 //!
 //! ## What it does not do (yet)
 //!

@@ -15,7 +15,8 @@
 //! Known limit: connecting (or waiting for the peer's connection) is awaited inside the run loop, so
 //! SIP input and timers wait too, for up to [`CONNECT_TIMEOUT`] when the peer never comes. UDP
 //! datagrams queue in the socket meanwhile; a select over the connect and the loop's other inputs
-//! would remove the stall. No hardware-in-loop test covers this module yet.
+//! would remove the stall. The hardware-in-loop tests `chat_over_msrp_*` cover the active side (the
+//! device connects); the passive side (`accept`) is not exercised by a test yet.
 
 use embassy_net::tcp::TcpSocket;
 use embassy_net::{IpEndpoint, Stack};

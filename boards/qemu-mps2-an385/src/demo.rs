@@ -27,8 +27,8 @@
 //!
 //! With the `chat` feature the client has one chat slot and `simple-im-embassy::run_with_chat` drives
 //! its MSRP connection: the demo accepts every invitation, a pager `CHAT` makes it invite the sender,
-//! and chat events are logged as `EVENT chat-invitation`, `EVENT chat-established`, `EVENT chat-body
-//! text=T`, `EVENT chat-closed status=N`. No HIL test runs this variant yet.
+//! every chat message gets the reply `chat received`, and chat events are logged as `EVENT chat-invitation`, `EVENT chat-established`, `EVENT chat-body
+//! text=T`, `EVENT chat-closed status=N`. The hardware-in-loop tests `chat_over_msrp_*` run this variant.
 
 use crate::rng::DemoRng;
 use crate::semihosting;
@@ -56,6 +56,8 @@ pub const DEMO_SOCKETS: usize = 1 + cfg!(feature = "chat") as usize;
 const BODY: usize = 64;
 const READY: &[u8] = b"READY 10.0.2.15";
 const GREETING: &str = "hello from device";
+/// What the demo answers to every chat message (feature `chat`).
+const CHAT_REPLY: &str = "chat received";
 
 type Settings = String<64>;
 
@@ -160,6 +162,13 @@ pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
             // A demo device takes every chat it is invited to, and invites whoever pages it `CHAT`.
             ClientEvent::ChatInvitation { chat, .. } => {
                 let _ = COMMANDS.try_send(Command::AcceptChat(chat));
+            }
+            // ... and answers every chat message it receives.
+            ClientEvent::ChatMessageEnd { chat, len } if len > 0 => {
+                let mut text = String::new();
+                if text.push_str(CHAT_REPLY).is_ok() {
+                    let _ = COMMANDS.try_send(Command::SendChat { chat, text });
+                }
             }
             ClientEvent::PagerReceived {
                 from,

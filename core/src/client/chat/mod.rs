@@ -1,9 +1,10 @@
 //! Session mode (OMA IM "IM session", RFC 4975 over an INVITE dialog): chat invitations accepted or
 //! declined, invitations sent, text over MSRP, BYE.
 //!
-//! The device is always the **active** MSRP side (it opens the TCP connection): its offers carry
-//! `a=setup:active`, and its answers take `active` whenever the offer allows it (`actpass`, `passive`),
-//! because a device behind NAT can connect out but rarely accept. The client never opens a socket: it
+//! The device is the **active** MSRP side whenever it can be (it opens the TCP connection): its offers
+//! carry `a=setup:active`, and its answers take `active` whenever the offer allows it (`actpass`,
+//! `passive`), because a device behind NAT can connect out but rarely accept. A client given an MSRP
+//! address ([`Client::set_msrp_address`]) offers `actpass` and takes the role the answer leaves it. The client never opens a socket: it
 //! reports [`ClientEvent::ChatConnect`]; the runtime connects to [`Client::chat_peer_address`], then
 //! feeds bytes with [`Client::handle_msrp`] and writes what [`Client::poll_msrp_transmit`] returns.
 //! Incoming message bodies stream out as [`ClientEvent::ChatBody`] spans into the bytes given to
@@ -218,7 +219,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Sets the `host:port` peers reach this client's MSRP at, put in its MSRP URIs and SDP (default:
     /// the local address's host and [`MSRP_PORT`]). For a client whose SIP and MSRP are reached at
-    /// different addresses, e.g. a test peer behind QEMU's user network.
+    /// different addresses, e.g. a test peer behind QEMU's user network. A client with an MSRP address
+    /// can take connections, so its offers say `a=setup:actpass` (the answerer picks) instead of
+    /// `active`.
     pub fn set_msrp_address(&mut self, host_port: &str) -> Result<(), CommandError> {
         let (host, port) = host_port.rsplit_once(':').ok_or(CommandError::InvalidValue)?;
         let port: u16 = port.parse().map_err(|_| CommandError::InvalidValue)?;

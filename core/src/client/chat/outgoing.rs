@@ -44,7 +44,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             accept_wrapped_types: CHAT_WRAPPED_TYPES,
             path: &path,
             max_size: None,
-            setup: Some(Setup::Active),
+            // Reachable at a configured MSRP address: let the answerer choose (RFC 6135 actpass).
+            setup: Some(if self.msrp_address.is_some() {
+                Setup::ActPass
+            } else {
+                Setup::Active
+            }),
             file: None,
         }];
         let desc = SessionDesc {
@@ -291,29 +296,33 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         };
         c.dialog = Some(dialog);
         let agreed = match (sdp::Session::parse(inv.body()), sdp::Session::parse(msg.body())) {
-            (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer)
-                .ok()
-                .map(|agreement| msrp_path_of(&answer, agreement.media_index)),
+            (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer).ok().map(|agreement| {
+                let active = agreement.offerer_role == sdp::Role::Active;
+                (msrp_path_of(&answer, agreement.media_index), active)
+            }),
             _ => None,
         };
-        let session = agreed.and_then(|remote| {
+        let session = agreed.and_then(|(remote, active)| {
+            let setup = if active {
+                MsrpSetup::Active
+            } else {
+                MsrpSetup::Passive
+            };
             MsrpSession::new(
                 session_config(),
                 c.local_uri.as_str(),
                 remote.as_str(),
-                MsrpSetup::Active,
+                setup,
                 &mut SliceRng(&ids),
             )
             .ok()
+            .map(|session| (session, active))
         });
         match session {
-            Some(session) => {
+            Some((session, active)) => {
                 c.msrp = Some(session);
                 c.state = ChatState::Active;
-                self.push_event(ClientEvent::ChatConnect {
-                    chat: id,
-                    active: true,
-                });
+                self.push_event(ClientEvent::ChatConnect { chat: id, active });
                 self.push_event(ClientEvent::ChatEstablished { chat: id });
             }
             None => {
