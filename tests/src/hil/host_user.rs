@@ -64,6 +64,9 @@ struct Msrp {
     listener: Option<TcpListener>,
     stream: Option<TcpStream>,
     chat: Option<ChatId>,
+    /// The client reported `ChatConnect`: it has an MSRP session to feed. The device may connect and
+    /// send before that (its answer and the connection race the 200 to us), so bytes wait.
+    connected: bool,
     /// Received bytes the client has not consumed yet.
     input: Vec<u8>,
     /// The chat message being received.
@@ -184,20 +187,20 @@ impl HostUser {
                 self.msrp.stream = None;
                 self.client.msrp_connection_lost(now, chat);
             }
-            Ok(n) => {
-                self.msrp.input.extend_from_slice(&buf[..n]);
-                let input = std::mem::take(&mut self.msrp.input);
-                let used = self
-                    .client
-                    .handle_msrp(now, chat, &input)
-                    .map_err(|e| format!("MSRP input refused: {e}"))?;
-                while let Some(event) = self.client.poll_event() {
-                    self.take_event(&event, &input);
-                }
-                self.msrp.input = input[used..].to_vec();
-            }
+            Ok(n) => self.msrp.input.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(format!("MSRP read: {e}")),
+        }
+        if self.msrp.connected && !self.msrp.input.is_empty() {
+            let input = std::mem::take(&mut self.msrp.input);
+            let used = self
+                .client
+                .handle_msrp(now, chat, &input)
+                .map_err(|e| format!("MSRP input refused: {e}"))?;
+            while let Some(event) = self.client.poll_event() {
+                self.take_event(&event, &input);
+            }
+            self.msrp.input = input[used..].to_vec();
         }
         Ok(())
     }
@@ -211,6 +214,10 @@ impl HostUser {
                     self.msrp.message.resize(at + bytes.len(), 0);
                 }
                 self.msrp.message[at..at + bytes.len()].copy_from_slice(bytes);
+            }
+            ClientEvent::ChatConnect { chat, .. } if Some(chat) == self.msrp.chat => {
+                self.msrp.connected = true;
+                self.events.push(convert(event, input));
             }
             ClientEvent::ChatMessageEnd { .. } => {
                 let text = String::from_utf8_lossy(&std::mem::take(&mut self.msrp.message)).into_owned();
