@@ -256,7 +256,11 @@ impl Pair {
 }
 
 fn established(loss: u32) -> (Pair, ChatId, ChatId) {
-    let mut p = Pair::new(loss);
+    established_from(Pair::new(loss))
+}
+
+/// Alice invites Bob and Bob accepts, on a pair the caller prepared.
+fn established_from(mut p: Pair) -> (Pair, ChatId, ChatId) {
     let now = p.clock.now();
     let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
     p.run_for_ms(5_000);
@@ -549,16 +553,7 @@ fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_bod
     let mut p = Pair::new(0);
     assert!(p.a.set_msrp_address("no-port").is_err());
     p.a.set_msrp_address("192.0.2.50:40000").unwrap();
-    let now = p.clock.now();
-    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
-    p.run_for_ms(5_000);
-    let chat_b = match p.sb.events.first() {
-        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
-        other => panic!("expected an invitation, got {other:?}"),
-    };
-    let now = p.clock.now();
-    p.b.accept_chat(now, chat_b).unwrap();
-    p.run_for_ms(10_000);
+    let (mut p, chat_a, chat_b) = established_from(p);
     assert!(p
         .sa
         .events
