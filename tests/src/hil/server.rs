@@ -81,9 +81,11 @@ impl ImServer {
             }
         }
         let config = data.join("server.toml");
+        // Direct media path: the relay names one address in every leg's SDP, and no single address
+        // reaches both the guest (the host is 10.0.2.2 behind QEMU's user network) and the host user.
         std::fs::write(
             &config,
-            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n"),
+            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\nmedia_path = \"direct\"\n"),
         )
         .map_err(|e| format!("{}: {e}", config.display()))?;
         let mut child = Command::new(&bin)
