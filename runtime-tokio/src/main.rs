@@ -197,6 +197,11 @@ struct ClientArgs {
     /// files this client starts, instead of `actpass` with a listening socket.
     #[arg(long)]
     msrp_active: bool,
+    /// An MSRP relay (RFC 4976) in front of this client, e.g. `msrp://127.0.0.1:2855/relay;tcp`: the
+    /// sessions this client starts put it first in their `a=path` and connect to it, from the port
+    /// named in the client's own MSRP URI so the relay can send back on the same connection.
+    #[arg(long, value_name = "URI")]
+    msrp_relay: Option<String>,
     /// The largest pager-mode body in bytes, sent or accepted (at most 3000); a longer text is sent in
     /// Large Message mode (its own MSRP session: INVITE, one SEND, BYE).
     #[arg(long, value_name = "BYTES", default_value_t = simple_im_tokio::client::DEFAULT_PAGER_LIMIT)]
@@ -452,6 +457,7 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         auto_display: args.auto_display,
         accept_chats: args.accept_chats,
         msrp_active: args.msrp_active,
+        msrp_relay: args.msrp_relay,
         expires: args.expires,
         pager_limit: args.pager_limit,
         timeout: std::time::Duration::from_secs(args.timeout),

@@ -77,6 +77,17 @@ pub enum Connect {
     To(String),
     /// The peer connects to this listener (its first connection is taken).
     Accept(tokio::net::TcpListener),
+    /// We connect to this `host:port` from this already bound socket (the port our URI names).
+    From(tokio::net::TcpSocket, String),
+}
+
+/// The first address `host:port` resolves to.
+async fn resolve_one(peer: &str) -> Result<std::net::SocketAddr, String> {
+    tokio::net::lookup_host(peer)
+        .await
+        .map_err(|e| format!("cannot resolve {peer}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{peer} resolves to no address"))
 }
 
 /// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
@@ -130,6 +141,13 @@ impl Session {
                 Connect::To(peer) => TcpStream::connect(peer.as_str())
                     .await
                     .map_err(|e| format!("cannot connect to {peer}: {e}")),
+                Connect::From(socket, peer) => match resolve_one(&peer).await {
+                    Ok(addr) => socket
+                        .connect(addr)
+                        .await
+                        .map_err(|e| format!("cannot connect to {peer}: {e}")),
+                    Err(e) => Err(e),
+                },
                 Connect::Accept(listener) => listener
                     .accept()
                     .await

@@ -81,6 +81,8 @@ pub struct Options {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in the sessions this client starts.
     pub msrp_active: bool,
+    /// An MSRP relay (RFC 4976) the sessions this client starts go through.
+    pub msrp_relay: Option<String>,
     /// Registration lifetime asked for, in seconds.
     pub expires: u32,
     /// Largest pager body sent or accepted.
@@ -163,6 +165,7 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         download_dir: options.download_dir.clone(),
         accept_chats: options.accept_chats,
         offer_active: options.msrp_active,
+        msrp_relay: options.msrp_relay.clone(),
         expires: options.expires,
     };
     let mut session = Session::open(&account).await?;

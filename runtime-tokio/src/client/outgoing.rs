@@ -73,6 +73,10 @@ pub struct Outgoing {
     pub(super) bye: Option<Vec<u8>>,
     pub(super) local_uri: String,
     pub(super) listener: Option<tokio::net::TcpListener>,
+    /// Through a relay: the socket bound to our URI's port, connected to the relay once answered.
+    pub(super) relay_socket: Option<tokio::net::TcpSocket>,
+    /// The RFC 4976 relay first in our path, if any.
+    pub(super) relay: Option<String>,
     pub(super) msrp: Option<MsrpSession>,
     pub(super) outbox: Outbox,
     pub(super) incoming: Vec<u8>,
@@ -84,6 +88,20 @@ pub struct Outgoing {
     pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
+}
+
+/// A TCP socket bound to `addr` (port 0: an ephemeral one), not yet connected.
+fn bound_socket(addr: SocketAddr) -> Result<tokio::net::TcpSocket, String> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    let socket = socket.map_err(|e| format!("cannot open an MSRP socket: {e}"))?;
+    socket
+        .bind(addr)
+        .map_err(|e| format!("cannot bind an MSRP socket to {addr}: {e}"))?;
+    Ok(socket)
 }
 
 fn token(bytes: usize) -> String {
@@ -105,14 +123,28 @@ impl Session {
 
     async fn invite_with(&mut self, to: &str, file: Option<FileOffer>) -> Result<u32, String> {
         let local = self.local_address();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
-            .await
-            .map_err(|e| format!("cannot listen for MSRP: {e}"))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        // Through a relay we connect to it, from a port bound now and named in our URI (the relay
+        // finds our connection by that address); otherwise we listen in case the answerer connects.
+        let relay = self.msrp_relay().map(str::to_owned);
+        let (listener, relay_socket, port) = if relay.is_some() {
+            let socket = bound_socket(SocketAddr::new(local.ip(), 0))?;
+            let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+            (None, Some(socket), port)
+        } else {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
+                .await
+                .map_err(|e| format!("cannot listen for MSRP: {e}"))?;
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            (Some(listener), None, port)
+        };
         let local_uri = format!("msrp://{}:{port}/{};tcp", local.ip(), token(8));
         let host = local.ip().to_string();
         let session_id = token(6);
-        let path = [local_uri.as_str()];
+        let path: Vec<&str> = relay
+            .iter()
+            .map(String::as_str)
+            .chain([local_uri.as_str()])
+            .collect();
         let transfer_id = token(8);
         let file_types = [FILE_TYPE];
         let media = [MsrpMediaDesc {
@@ -124,7 +156,7 @@ impl Session {
             accept_wrapped_types: if file.is_some() { &[] } else { WRAPPED_TYPES },
             path: &path,
             max_size: None,
-            setup: Some(if self.offer_active() {
+            setup: Some(if self.offer_active() || relay.is_some() {
                 sdp::Setup::Active
             } else {
                 sdp::Setup::ActPass
@@ -187,7 +219,9 @@ impl Session {
             ack: None,
             bye: None,
             local_uri,
-            listener: Some(listener),
+            listener,
+            relay_socket,
+            relay,
             msrp: None,
             outbox: Outbox::default(),
             incoming: Vec::new(),

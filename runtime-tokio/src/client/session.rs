@@ -110,6 +110,8 @@ pub struct Account {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in sessions we start (and connect) instead of `actpass`.
     pub offer_active: bool,
+    /// An MSRP relay (RFC 4976) first in the path of the sessions we start.
+    pub msrp_relay: Option<String>,
     /// Registration lifetime asked for, in seconds (refreshed at half of what is granted).
     pub expires: u32,
 }
@@ -198,6 +200,11 @@ impl Session {
     /// Whether our offers say `a=setup:active` (we connect) rather than `actpass`.
     pub(super) fn offer_active(&self) -> bool {
         self.account.offer_active
+    }
+
+    /// The MSRP relay our sessions go through, if any.
+    pub(super) fn msrp_relay(&self) -> Option<&str> {
+        self.account.msrp_relay.as_deref()
     }
 
     /// Whether SIP runs over TCP.
