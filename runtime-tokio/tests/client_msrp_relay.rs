@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 use simple_im_tests::peers::kamailio::{is_installed, MsrpRelay};
 use simple_im_tests::peers::{free_port, scratch_dir};
 
+/// The server's own relay on an ephemeral port, so tests run in parallel. SIP runs over TCP in these
+/// tests: over UDP a retransmitted INVITE can replace the relay session (seen on a loaded machine).
+const RELAY_ON_ANY_PORT: &str = "[msrp]\nlisten = \"127.0.0.1:0\"\n";
+
 fn kamailio_relay(test: &str) -> Option<MsrpRelay> {
     if !is_installed() {
         eprintln!("SKIPPED {test}: kamailio is not installed (`cargo xtask setup` installs it)");
@@ -30,9 +34,9 @@ fn a_chat_through_kamailio_as_msrp_relay_carries_lines_both_ways() {
     let Some(relay) = kamailio_relay("kamailio-msrp-chat") else {
         return;
     };
-    let server = ServerProcess::start();
-    let mut bob = server.online("bob", &["--accept-chats"]);
-    let mut alice = server.online("alice", &["--msrp-relay", &relay.uri, "chat", "bob"]);
+    let server = ServerProcess::start_with(RELAY_ON_ANY_PORT);
+    let mut bob = server.online("bob", &["--tcp", "--accept-chats"]);
+    let mut alice = server.online("alice", &["--tcp", "--msrp-relay", &relay.uri, "chat", "bob"]);
     alice.say("hello through kamailio");
 
     let invitation = bob.expect(|l| l.starts_with("invitation "));
@@ -66,11 +70,11 @@ fn a_file_transfer_through_kamailio_as_msrp_relay_arrives_intact() {
     let Some(relay) = kamailio_relay("kamailio-msrp-file") else {
         return;
     };
-    let server = ServerProcess::start();
+    let server = ServerProcess::start_with(RELAY_ON_ANY_PORT);
     let dir = tempfile::tempdir().unwrap();
     let downloads = dir.path().join("downloads");
     std::fs::create_dir(&downloads).unwrap();
-    let mut bob = server.online("bob", &["--download-dir", downloads.to_str().unwrap()]);
+    let mut bob = server.online("bob", &["--tcp", "--download-dir", downloads.to_str().unwrap()]);
 
     // 1 MB of varied bytes, in chunks small enough for the module's 10 KiB frame buffer.
     let content: Vec<u8> = (0u32..1024 * 1024)
@@ -81,6 +85,7 @@ fn a_file_transfer_through_kamailio_as_msrp_relay_arrives_intact() {
     let sent = server.run(
         "alice",
         &[
+            "--tcp",
             "--msrp-relay",
             &relay.uri,
             "send-file",

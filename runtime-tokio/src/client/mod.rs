@@ -48,6 +48,7 @@ pub mod outgoing;
 pub mod outgoing_msrp;
 pub mod output;
 pub mod session;
+pub mod tls;
 pub mod transfer;
 
 use output::Note;
@@ -83,6 +84,8 @@ pub struct Options {
     pub msrp_active: bool,
     /// An MSRP relay (RFC 4976) the sessions this client starts go through.
     pub msrp_relay: Option<String>,
+    /// MSRP over TLS in the sessions this client starts, trusting the CAs of this PEM file.
+    pub msrp_tls: Option<std::path::PathBuf>,
     /// Registration lifetime asked for, in seconds.
     pub expires: u32,
     /// Largest pager body sent or accepted.
@@ -166,6 +169,10 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         accept_chats: options.accept_chats,
         offer_active: options.msrp_active,
         msrp_relay: options.msrp_relay.clone(),
+        msrp_tls: match &options.msrp_tls {
+            Some(ca) => Some(tls::client_config(ca)?),
+            None => None,
+        },
         expires: options.expires,
     };
     let mut session = Session::open(&account).await?;

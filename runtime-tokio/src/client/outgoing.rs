@@ -73,8 +73,9 @@ pub struct Outgoing {
     pub(super) bye: Option<Vec<u8>>,
     pub(super) local_uri: String,
     pub(super) listener: Option<tokio::net::TcpListener>,
-    /// Through a relay: the socket bound to our URI's port, connected to the relay once answered.
-    pub(super) relay_socket: Option<tokio::net::TcpSocket>,
+    /// Through a relay or over TLS: the socket bound to our URI's port, connected to the first hop of
+    /// the path once answered.
+    pub(super) dial_socket: Option<tokio::net::TcpSocket>,
     /// The RFC 4976 relay first in our path, if any.
     pub(super) relay: Option<String>,
     pub(super) msrp: Option<MsrpSession>,
@@ -126,7 +127,9 @@ impl Session {
         // Through a relay we connect to it, from a port bound now and named in our URI (the relay
         // finds our connection by that address); otherwise we listen in case the answerer connects.
         let relay = self.msrp_relay().map(str::to_owned);
-        let (listener, relay_socket, port) = if relay.is_some() {
+        // With TLS we always connect (we have no certificate to accept with).
+        let tls = self.msrp_tls().is_some();
+        let (listener, dial_socket, port) = if relay.is_some() || tls {
             let socket = bound_socket(SocketAddr::new(local.ip(), 0))?;
             let port = socket.local_addr().map_err(|e| e.to_string())?.port();
             (None, Some(socket), port)
@@ -137,7 +140,8 @@ impl Session {
             let port = listener.local_addr().map_err(|e| e.to_string())?.port();
             (Some(listener), None, port)
         };
-        let local_uri = format!("msrp://{}:{port}/{};tcp", local.ip(), token(8));
+        let scheme = if tls { "msrps" } else { "msrp" };
+        let local_uri = format!("{scheme}://{}:{port}/{};tcp", local.ip(), token(8));
         let host = local.ip().to_string();
         let session_id = token(6);
         let path: Vec<&str> = relay
@@ -149,14 +153,14 @@ impl Session {
         let file_types = [FILE_TYPE];
         let media = [MsrpMediaDesc {
             port,
-            tls: false,
+            tls,
             title: None,
             direction: file.as_ref().map(|_| sdp::Direction::SendOnly),
             accept_types: if file.is_some() { &file_types } else { CHAT_TYPES },
             accept_wrapped_types: if file.is_some() { &[] } else { WRAPPED_TYPES },
             path: &path,
             max_size: None,
-            setup: Some(if self.offer_active() || relay.is_some() {
+            setup: Some(if self.offer_active() || relay.is_some() || tls {
                 sdp::Setup::Active
             } else {
                 sdp::Setup::ActPass
@@ -220,7 +224,7 @@ impl Session {
             bye: None,
             local_uri,
             listener,
-            relay_socket,
+            dial_socket,
             relay,
             msrp: None,
             outbox: Outbox::default(),

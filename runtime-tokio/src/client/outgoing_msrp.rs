@@ -181,10 +181,14 @@ impl Session {
             let first = remote_path.split(' ').next().unwrap_or("");
             let authority = first
                 .strip_prefix("msrp://")
+                .or_else(|| first.strip_prefix("msrps://"))
                 .and_then(|r| r.split('/').next())
                 .ok_or_else(|| format!("unusable MSRP path {first}"))?;
-            match out.relay_socket.take() {
-                Some(socket) => super::chat::Connect::From(socket, authority.to_owned()),
+            match out.dial_socket.take() {
+                Some(socket) => {
+                    let tls = self.msrp_tls().filter(|_| first.starts_with("msrps:"));
+                    super::chat::Connect::From(socket, authority.to_owned(), tls)
+                }
                 None => super::chat::Connect::To(authority.to_owned()),
             }
         };
