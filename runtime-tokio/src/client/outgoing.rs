@@ -21,6 +21,12 @@
 //! | Closing | any final answer to BYE, or 4 s | `chat_closed 200` | Closed |
 //!
 //! MSRP bodies come from an [`Outbox`]: queued texts (chat lines, the one Large Message).
+//!
+//! Through an RFC 4976 relay (`--msrp-relay`) or over TLS (`--msrp-tls`) we always connect, so the
+//! offer says `a=setup:active` and no listener is opened; instead a socket is bound first and its port
+//! named in our URI, then connected from once answered. A relay is put before our URI in `a=path` and
+//! before the answerer's path in the To-Path of what we send; with TLS our URI is `msrps:` and the
+//! media `TCP/TLS/MSRP`.
 
 use super::outgoing_msrp::{FileOffer, Outbox, FILE_TYPE};
 use super::output::Note;
