@@ -1,7 +1,8 @@
 //! MSRP over TLS (msrps, RFC 4975 §14): the server's relay accepts a TLS leg on `[msrp] tls_listen`
 //! with the committed test certificate (`tests/tls/`), and a client started with `--msrp-tls CA_FILE`
-//! chats through it with bob, whose leg stays on TCP. A client trusting an unrelated CA refuses the
-//! relay's certificate, so the chat cannot silently fall back to an unchecked connection.
+//! chats through it with bob, whose leg stays on TCP, and sends him a 2 MB file (SHA-256 checked). A
+//! client trusting an unrelated CA refuses the relay's certificate, so the chat cannot silently fall
+//! back to an unchecked connection.
 
 mod client_support;
 
@@ -75,5 +76,41 @@ fn a_client_that_does_not_trust_the_relay_certificate_gets_no_chat() {
         !bob.seen.iter().any(|l| l.starts_with("chat_message ")),
         "{:?}",
         bob.seen
+    );
+}
+
+#[test]
+fn a_file_sent_over_a_tls_leg_arrives_with_its_sha256() {
+    use sha2::{Digest, Sha256};
+    let server = tls_server();
+    let dir = tempfile::tempdir().unwrap();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let mut bob = server.online("bob", &["--tcp", "--download-dir", downloads.to_str().unwrap()]);
+    let content: Vec<u8> = (0u32..2 * 1024 * 1024)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)
+        .collect();
+    let file = dir.path().join("secret.bin");
+    std::fs::write(&file, &content).unwrap();
+    let ca = tls_file("test-ca.pem");
+    let sent = server.run(
+        "alice",
+        &[
+            "--tcp",
+            "--msrp-tls",
+            &ca,
+            "send-file",
+            "bob",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(sent.status.success(), "{sent:?}");
+    let received = bob.expect(|l| l.starts_with("file_received ") || l.starts_with("file_failed "));
+    assert!(received.starts_with("file_received "), "{:?}", bob.seen);
+    let hex = |bytes: &[u8]| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
+    assert_eq!(field(&received, "sha256"), Some(hex(&content)));
+    assert_eq!(
+        hex(&std::fs::read(downloads.join("secret.bin")).unwrap()),
+        hex(&content)
     );
 }
