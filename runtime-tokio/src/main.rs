@@ -197,9 +197,9 @@ struct ClientArgs {
     /// files this client starts, instead of `actpass` with a listening socket.
     #[arg(long)]
     msrp_active: bool,
-    /// An MSRP relay (RFC 4976) in front of this client, e.g. `msrp://127.0.0.1:2855/relay;tcp`: the
-    /// sessions this client starts put it first in their `a=path` and connect to it, from the port
-    /// named in the client's own MSRP URI so the relay can send back on the same connection.
+    /// An MSRP relay (RFC 4976) in front of this client, e.g. `msrp://relay.example.com:2855;tcp`: the
+    /// sessions this client starts connect to it first and authenticate (AUTH, Digest with --user and
+    /// --password), then put its Use-Path first in their `a=path` and run on that connection.
     #[arg(long, value_name = "URI")]
     msrp_relay: Option<String>,
     /// MSRP over TLS (msrps, RFC 4975 §14) in the sessions this client starts, trusting the CA

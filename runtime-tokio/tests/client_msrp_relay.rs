@@ -1,7 +1,8 @@
 //! Interop with a third-party MSRP implementation: Kamailio's `msrp` module as an RFC 4976 relay
 //! between a `simple-im client` (started with `--msrp-relay`) and the real `simple-im server`, which
-//! relays MSRP itself (media-path option 2) on to the other client. A chat both ways and a file
-//! transfer pass through it. The sender never listens in this mode, so every MSRP byte to and from it
+//! relays MSRP itself (media-path option 2) on to the other client. The client first authenticates
+//! with the relay (RFC 4976 AUTH, HTTP Digest) and puts the Use-Path it gets in its path. A chat both
+//! ways and a file transfer pass through it; a user the relay does not know gets a clear error. The sender never listens in this mode, so every MSRP byte to and from it
 //! crosses Kamailio, whose log must show the forwarded SENDs and REPORTs.
 //!
 //! Skips, saying so on stderr, only when `kamailio` is not installed (CI installs it).
@@ -22,7 +23,12 @@ fn kamailio_relay(test: &str) -> Option<MsrpRelay> {
         eprintln!("SKIPPED {test}: kamailio is not installed (`cargo xtask setup` installs it)");
         return None;
     }
-    Some(MsrpRelay::start(&scratch_dir(test), free_port()))
+    Some(MsrpRelay::start(
+        &scratch_dir(test),
+        free_port(),
+        "alice",
+        "alice-pw",
+    ))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -62,6 +68,39 @@ fn a_chat_through_kamailio_as_msrp_relay_carries_lines_both_ways() {
     assert!(
         !log.contains("not forwarded"),
         "kamailio dropped a REPORT:\n{log}"
+    );
+    assert!(
+        log.contains("msrp relay: AUTH of alice accepted"),
+        "no AUTH:\n{log}"
+    );
+}
+
+#[test]
+fn a_user_the_relay_does_not_authorise_gets_a_clear_error() {
+    let Some(relay) = kamailio_relay("kamailio-msrp-auth") else {
+        return;
+    };
+    let server = ServerProcess::start_with(RELAY_ON_ANY_PORT);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, b"not through this relay").unwrap();
+    // The relay knows only alice: bob's digest answer is checked against alice's password and fails.
+    let sent = server.run(
+        "bob",
+        &[
+            "--tcp",
+            "--msrp-relay",
+            &relay.uri,
+            "send-file",
+            "alice",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(sent.status.code(), Some(1), "{sent:?}");
+    let error = stderr(&sent);
+    assert!(
+        error.contains(&format!("MSRP relay {} refused AUTH: 401", relay.uri)),
+        "{error}"
     );
 }
 

@@ -80,6 +80,8 @@ pub enum Connect {
     /// We connect to this `host:port` from this already bound socket (the port our URI names), with
     /// TLS when a connector is given (an `msrps:` first hop).
     From(tokio::net::TcpSocket, String, Option<tokio_rustls::TlsConnector>),
+    /// An already open connection (to an MSRP relay, after AUTH).
+    Connected(TcpStream),
 }
 
 type BoxedRead = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
@@ -169,6 +171,7 @@ impl Session {
                         .map(|s| (s, tls.map(|connector| (connector, peer)))),
                     Err(e) => Err(e),
                 },
+                Connect::Connected(stream) => Ok((stream, None)),
                 Connect::Accept(listener) => listener
                     .accept()
                     .await

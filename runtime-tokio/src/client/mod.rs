@@ -47,6 +47,7 @@ pub mod online;
 pub mod outgoing;
 pub mod outgoing_msrp;
 pub mod output;
+pub mod relay_auth;
 pub mod session;
 pub mod tls;
 pub mod transfer;

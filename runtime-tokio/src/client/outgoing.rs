@@ -24,9 +24,10 @@
 //!
 //! Through an RFC 4976 relay (`--msrp-relay`) or over TLS (`--msrp-tls`) we always connect, so the
 //! offer says `a=setup:active` and no listener is opened; instead a socket is bound first and its port
-//! named in our URI, then connected from once answered. A relay is put before our URI in `a=path` and
-//! before the answerer's path in the To-Path of what we send; with TLS our URI is `msrps:` and the
-//! media `TCP/TLS/MSRP`.
+//! named in our URI. With a relay it connects before the offer and authenticates ([`super::relay_auth`]);
+//! the relay's Use-Path goes before our URI in `a=path` and before the answerer's path in the To-Path
+//! of what we send. With TLS the socket connects once answered; our URI is `msrps:` and the media
+//! `TCP/TLS/MSRP`.
 
 use super::outgoing_msrp::{FileOffer, Outbox, FILE_TYPE};
 use super::output::Note;
@@ -82,7 +83,9 @@ pub struct Outgoing {
     /// Through a relay or over TLS: the socket bound to our URI's port, connected to the first hop of
     /// the path once answered.
     pub(super) dial_socket: Option<tokio::net::TcpSocket>,
-    /// The RFC 4976 relay first in our path, if any.
+    /// Through a relay: the connection authenticated with AUTH, used for the session.
+    pub(super) dial_stream: Option<tokio::net::TcpStream>,
+    /// The RFC 4976 relay path (its Use-Path) first in our path, if any.
     pub(super) relay: Option<String>,
     pub(super) msrp: Option<MsrpSession>,
     pub(super) outbox: Outbox,
@@ -95,6 +98,36 @@ pub struct Outgoing {
     pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
+}
+
+impl Session {
+    /// Connects `socket` to the relay `relay_uri` and authenticates (AUTH with our SIP credentials);
+    /// returns the connection and the relay's Use-Path.
+    async fn relay_auth(
+        &self,
+        socket: tokio::net::TcpSocket,
+        relay_uri: &str,
+        local_uri: &str,
+    ) -> Result<(tokio::net::TcpStream, String), String> {
+        let authority = relay_uri
+            .strip_prefix("msrp://")
+            .and_then(|r| r.split(['/', ';']).next())
+            .ok_or_else(|| format!("--msrp-relay {relay_uri}: not an msrp:// URI"))?;
+        let addr = tokio::net::lookup_host(authority)
+            .await
+            .map_err(|e| format!("--msrp-relay {relay_uri}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("--msrp-relay {relay_uri}: no address"))?;
+        let mut stream = socket
+            .connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect to the MSRP relay {relay_uri}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let (user, password) = self.secret();
+        let use_path =
+            super::relay_auth::authenticate(&mut stream, relay_uri, local_uri, &user, &password).await?;
+        Ok((stream, use_path))
+    }
 }
 
 /// A TCP socket bound to `addr` (port 0: an ephemeral one), not yet connected.
@@ -148,6 +181,14 @@ impl Session {
         };
         let scheme = if tls { "msrps" } else { "msrp" };
         let local_uri = format!("{scheme}://{}:{port}/{};tcp", local.ip(), token(8));
+        // Through a relay: connect now and AUTH (RFC 4976 §5); its Use-Path replaces the configured URI.
+        let (dial_socket, dial_stream, relay) = match (relay, dial_socket) {
+            (Some(relay_uri), Some(socket)) => {
+                let (stream, use_path) = self.relay_auth(socket, &relay_uri, &local_uri).await?;
+                (None, Some(stream), Some(use_path))
+            }
+            (relay, socket) => (socket, None, relay),
+        };
         let host = local.ip().to_string();
         let session_id = token(6);
         let path: Vec<&str> = relay
@@ -231,6 +272,7 @@ impl Session {
             local_uri,
             listener,
             dial_socket,
+            dial_stream,
             relay,
             msrp: None,
             outbox: Outbox::default(),

@@ -184,12 +184,16 @@ impl Session {
                 .or_else(|| first.strip_prefix("msrps://"))
                 .and_then(|r| r.split('/').next())
                 .ok_or_else(|| format!("unusable MSRP path {first}"))?;
-            match out.dial_socket.take() {
-                Some(socket) => {
-                    let tls = self.msrp_tls().filter(|_| first.starts_with("msrps:"));
-                    super::chat::Connect::From(socket, authority.to_owned(), tls)
+            if let Some(stream) = out.dial_stream.take() {
+                super::chat::Connect::Connected(stream)
+            } else {
+                match out.dial_socket.take() {
+                    Some(socket) => {
+                        let tls = self.msrp_tls().filter(|_| first.starts_with("msrps:"));
+                        super::chat::Connect::From(socket, authority.to_owned(), tls)
+                    }
+                    None => super::chat::Connect::To(authority.to_owned()),
                 }
-                None => super::chat::Connect::To(authority.to_owned()),
             }
         };
         self.open_msrp(out.id, connect);

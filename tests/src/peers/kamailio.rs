@@ -76,13 +76,14 @@ pub fn is_installed() -> bool {
 /// `tests/interop/kamailio/msrp-relay.cfg`), listening on TCP `127.0.0.1:port`.
 pub struct MsrpRelay {
     running: Running,
-    /// Its MSRP URI, to put first in a client's path.
+    /// Its MSRP URI (no session-id: the one to AUTH with; the Use-Path it answers has one).
     pub uri: String,
 }
 
 impl MsrpRelay {
-    /// Starts the relay; returns once its port accepts TCP connections, or panics after 15 s.
-    pub fn start(dir: &Path, port: u16) -> MsrpRelay {
+    /// Starts the relay, accepting AUTH from `user` with `password`; returns once its port accepts
+    /// TCP connections, or panics after 15 s.
+    pub fn start(dir: &Path, port: u16, user: &str, password: &str) -> MsrpRelay {
         let program = require_program("kamailio");
         let config = interop_dir().join("kamailio").join("msrp-relay.cfg");
         let run_dir = dir.join("kamailio-msrp-run");
@@ -92,6 +93,9 @@ impl MsrpRelay {
         cmd.arg("-l").arg(format!("tcp:127.0.0.1:{port}"));
         cmd.args(["-m", &SHM_MB.to_string(), "-M", &PKG_MB.to_string()]);
         cmd.arg("-Y").arg(&run_dir).current_dir(&run_dir);
+        cmd.arg("-A").arg(format!("USE_PATH_ADDR=\"127.0.0.1:{port}\""));
+        cmd.arg("-A").arg(format!("AUTH_USER=\"{user}\""));
+        cmd.arg("-A").arg(format!("AUTH_PASSWORD=\"{password}\""));
         let mut running = Running::spawn("kamailio-msrp", cmd);
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -106,7 +110,7 @@ impl MsrpRelay {
         }
         MsrpRelay {
             running,
-            uri: format!("msrp://127.0.0.1:{port}/kamailio-relay;tcp"),
+            uri: format!("msrp://127.0.0.1:{port};tcp"),
         }
     }
 
