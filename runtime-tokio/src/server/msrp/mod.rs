@@ -195,12 +195,8 @@ impl MsrpRelay {
     /// The URI of a leg: `msrps://` on the TLS port for a TLS leg (when TLS is on).
     fn leg_uri(&self, sid: &str, tls: bool) -> String {
         match self.tls_port().filter(|_| tls) {
-            Some(port) => {
-                let plain = self.uri_for(sid);
-                let rest = plain.strip_prefix("msrp://").unwrap_or(&plain);
-                let rest = rest.replacen(&format!(":{}/", self.local.port()), &format!(":{port}/"), 1);
-                format!("msrps://{rest}")
-            }
+            Some(port) if self.host.contains(':') => format!("msrps://[{}]:{port}/{sid};tcp", self.host),
+            Some(port) => format!("msrps://{}:{port}/{sid};tcp", self.host),
             None => self.uri_for(sid),
         }
     }

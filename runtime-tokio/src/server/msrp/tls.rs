@@ -108,3 +108,37 @@ async fn front(stream: TcpStream, acceptor: TlsAcceptor, plain: SocketAddr) {
     let _ = relay.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut tls, &mut relay).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_file(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("tls")
+            .join(name)
+    }
+
+    #[test]
+    fn loads_the_test_certificate_and_names_what_is_wrong() {
+        assert!(acceptor(&test_file("msrp-server.pem"), &test_file("msrp-server.key")).is_ok());
+        let missing = acceptor(&test_file("absent.pem"), &test_file("msrp-server.key"))
+            .err()
+            .unwrap();
+        assert!(
+            missing.starts_with("msrp.tls_certificate ") && missing.contains("absent.pem"),
+            "{missing}"
+        );
+        // A certificate where the key should be: no private key in that file.
+        let swapped = acceptor(&test_file("msrp-server.pem"), &test_file("msrp-server.pem"))
+            .err()
+            .unwrap();
+        assert!(swapped.starts_with("msrp.tls_key "), "{swapped}");
+        // A key that does not match the certificate.
+        let other = acceptor(&test_file("test-ca.pem"), &test_file("msrp-server.key"))
+            .err()
+            .unwrap();
+        assert!(other.contains("certificate and key"), "{other}");
+    }
+}
