@@ -100,36 +100,6 @@ pub struct Outgoing {
     pub(super) file: Option<FileOffer>,
 }
 
-impl Session {
-    /// Connects `socket` to the relay `relay_uri` and authenticates (AUTH with our SIP credentials);
-    /// returns the connection and the relay's Use-Path.
-    async fn relay_auth(
-        &self,
-        socket: tokio::net::TcpSocket,
-        relay_uri: &str,
-        local_uri: &str,
-    ) -> Result<(tokio::net::TcpStream, String), String> {
-        let authority = relay_uri
-            .strip_prefix("msrp://")
-            .and_then(|r| r.split(['/', ';']).next())
-            .ok_or_else(|| format!("--msrp-relay {relay_uri}: not an msrp:// URI"))?;
-        let addr = tokio::net::lookup_host(authority)
-            .await
-            .map_err(|e| format!("--msrp-relay {relay_uri}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("--msrp-relay {relay_uri}: no address"))?;
-        let mut stream = socket
-            .connect(addr)
-            .await
-            .map_err(|e| format!("cannot connect to the MSRP relay {relay_uri}: {e}"))?;
-        let _ = stream.set_nodelay(true);
-        let (user, password) = self.secret();
-        let use_path =
-            super::relay_auth::authenticate(&mut stream, relay_uri, local_uri, &user, &password).await?;
-        Ok((stream, use_path))
-    }
-}
-
 /// A TCP socket bound to `addr` (port 0: an ephemeral one), not yet connected.
 fn bound_socket(addr: SocketAddr) -> Result<tokio::net::TcpSocket, String> {
     let socket = if addr.is_ipv4() {
@@ -184,7 +154,9 @@ impl Session {
         // Through a relay: connect now and AUTH (RFC 4976 §5); its Use-Path replaces the configured URI.
         let (dial_socket, dial_stream, relay) = match (relay, dial_socket) {
             (Some(relay_uri), Some(socket)) => {
-                let (stream, use_path) = self.relay_auth(socket, &relay_uri, &local_uri).await?;
+                let (user, password) = self.secret();
+                let (stream, use_path) =
+                    super::relay_auth::connect(socket, &relay_uri, &local_uri, &user, &password).await?;
                 (None, Some(stream), Some(use_path))
             }
             (relay, socket) => (socket, None, relay),

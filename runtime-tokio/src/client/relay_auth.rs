@@ -36,6 +36,33 @@ impl Response {
     }
 }
 
+/// Connects `socket` to the relay `relay_uri` and authenticates as `user`; returns the connection and
+/// the relay's Use-Path.
+pub async fn connect(
+    socket: tokio::net::TcpSocket,
+    relay_uri: &str,
+    local_uri: &str,
+    user: &str,
+    password: &str,
+) -> Result<(TcpStream, String), String> {
+    let authority = relay_uri
+        .strip_prefix("msrp://")
+        .and_then(|r| r.split(['/', ';']).next())
+        .ok_or_else(|| format!("--msrp-relay {relay_uri}: not an msrp:// URI"))?;
+    let addr = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| format!("--msrp-relay {relay_uri}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--msrp-relay {relay_uri}: no address"))?;
+    let mut stream = socket
+        .connect(addr)
+        .await
+        .map_err(|e| format!("cannot connect to the MSRP relay {relay_uri}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let use_path = authenticate(&mut stream, relay_uri, local_uri, user, password).await?;
+    Ok((stream, use_path))
+}
+
 /// Authenticates with the relay `relay_uri` on `stream` as `user`; returns the relay's Use-Path.
 pub async fn authenticate(
     stream: &mut TcpStream,
