@@ -37,6 +37,9 @@
 //! advertise = "10.0.2.2"             # host put in the relay's MSRP URIs and c= lines; default: listen IP
 //! media_path = "relay"               # "relay": the server relays MSRP (OMA option 2); "direct": SDP untouched
 //! deferred_msrp_listen = "127.0.0.1:0"  # the Deferred Messaging function's own MSRP listener
+//! tls_listen = "127.0.0.1:2856"      # MSRP over TLS (msrps) for the relay's legs; off when absent
+//! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
+//! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! ```
 //!
 //! ## Why these defaults
@@ -173,6 +176,12 @@ pub struct MsrpSettings {
     /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
     /// the SDP it sends). Port 0 picks a free port at start-up.
     pub deferred_msrp_listen: SocketAddr,
+    /// Where the relay accepts MSRP over TLS (`msrps`, RFC 4975 §14); no TLS when `None`.
+    pub tls_listen: Option<SocketAddr>,
+    /// The relay's TLS certificate chain (PEM, leaf first).
+    pub tls_certificate: Option<PathBuf>,
+    /// The private key of the TLS certificate (PEM).
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for MsrpSettings {
@@ -182,6 +191,9 @@ impl Default for MsrpSettings {
             advertise: None,
             media_path: MediaPath::Relay,
             deferred_msrp_listen: SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
+            tls_listen: None,
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }
@@ -449,8 +461,28 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         sip: file.sip,
         limits: file.limits,
         server,
-        msrp: file.msrp,
+        msrp: resolve_msrp_tls(file.msrp, base)?,
     })
+}
+
+/// `[msrp] tls_listen` needs a certificate and a key; their paths are relative to the config file.
+fn resolve_msrp_tls(mut msrp: MsrpSettings, base: &Path) -> Result<MsrpSettings, ConfigError> {
+    msrp.tls_certificate = msrp.tls_certificate.map(|p| base.join(p));
+    msrp.tls_key = msrp.tls_key.map(|p| base.join(p));
+    if msrp.tls_listen.is_some() {
+        for (key, value) in [
+            ("msrp.tls_certificate", &msrp.tls_certificate),
+            ("msrp.tls_key", &msrp.tls_key),
+        ] {
+            if value.is_none() {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "required when msrp.tls_listen is set".into(),
+                });
+            }
+        }
+    }
+    Ok(msrp)
 }
 
 /// Digest algorithm names as `--digest-algorithms` and `server.digest_algorithms` take them.

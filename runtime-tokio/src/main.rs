@@ -197,6 +197,16 @@ struct ClientArgs {
     /// files this client starts, instead of `actpass` with a listening socket.
     #[arg(long)]
     msrp_active: bool,
+    /// An MSRP relay (RFC 4976) in front of this client, e.g. `msrp://relay.example.com:2855;tcp`: the
+    /// sessions this client starts connect to it first and authenticate (AUTH, Digest with --user and
+    /// --password), then put its Use-Path first in their `a=path` and run on that connection.
+    #[arg(long, value_name = "URI")]
+    msrp_relay: Option<String>,
+    /// MSRP over TLS (msrps, RFC 4975 §14) in the sessions this client starts, trusting the CA
+    /// certificates in this PEM file: the offer says `TCP/TLS/MSRP` with an `msrps:` path and
+    /// `a=setup:active`, and the client connects with TLS, checking the peer's name against its URI.
+    #[arg(long, value_name = "CA_FILE")]
+    msrp_tls: Option<std::path::PathBuf>,
     /// The largest pager-mode body in bytes, sent or accepted (at most 3000); a longer text is sent in
     /// Large Message mode (its own MSRP session: INVITE, one SEND, BYE).
     #[arg(long, value_name = "BYTES", default_value_t = simple_im_tokio::client::DEFAULT_PAGER_LIMIT)]
@@ -452,6 +462,8 @@ fn client(args: ClientArgs, action: Option<ClientAction>) -> ExitCode {
         auto_display: args.auto_display,
         accept_chats: args.accept_chats,
         msrp_active: args.msrp_active,
+        msrp_relay: args.msrp_relay,
+        msrp_tls: args.msrp_tls,
         expires: args.expires,
         pager_limit: args.pager_limit,
         timeout: std::time::Duration::from_secs(args.timeout),

@@ -287,3 +287,37 @@ fn msrp_table_defaults_and_overrides() {
     let (line, _, message) = syntax_error("[msrp]\nport = 1\n");
     assert_eq!(line, Some(2), "{message}");
 }
+
+#[test]
+fn msrp_tls_needs_a_certificate_and_a_key_relative_to_the_config_file() {
+    assert_eq!(Config::default().msrp.tls_listen, None);
+    let text = "[msrp]\ntls_listen = \"127.0.0.1:2856\"\ntls_certificate = \"msrp.pem\"\ntls_key = \"/keys/msrp.key\"\n";
+    let msrp = Config::from_toml(text, Path::new("/etc/simple-im")).unwrap().msrp;
+    assert_eq!(
+        msrp.tls_listen,
+        Some("127.0.0.1:2856".parse::<SocketAddr>().unwrap())
+    );
+    assert_eq!(
+        msrp.tls_certificate.as_deref(),
+        Some(Path::new("/etc/simple-im/msrp.pem"))
+    );
+    assert_eq!(msrp.tls_key.as_deref(), Some(Path::new("/keys/msrp.key")));
+    for (text, missing) in [
+        (
+            "[msrp]\ntls_listen = \"127.0.0.1:0\"\ntls_key = \"k.pem\"\n",
+            "msrp.tls_certificate",
+        ),
+        (
+            "[msrp]\ntls_listen = \"127.0.0.1:0\"\ntls_certificate = \"c.pem\"\n",
+            "msrp.tls_key",
+        ),
+    ] {
+        match Config::from_toml(text, Path::new(".")) {
+            Err(ConfigError::Invalid { key, reason }) => {
+                assert_eq!(key, missing, "{text}");
+                assert!(reason.contains("tls_listen"), "{reason}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}

@@ -77,6 +77,38 @@ pub enum Connect {
     To(String),
     /// The peer connects to this listener (its first connection is taken).
     Accept(tokio::net::TcpListener),
+    /// We connect to this `host:port` from this already bound socket (the port our URI names), with
+    /// TLS when a connector is given (an `msrps:` first hop).
+    From(tokio::net::TcpSocket, String, Option<tokio_rustls::TlsConnector>),
+    /// An already open connection (to an MSRP relay, after AUTH).
+    Connected(TcpStream),
+}
+
+type BoxedRead = Box<dyn tokio::io::AsyncRead + Unpin + Send>;
+type BoxedWrite = Box<dyn tokio::io::AsyncWrite + Unpin + Send>;
+
+/// TLS over `stream`, the certificate checked against the host of `peer`, split in two halves.
+async fn tls_halves(
+    stream: TcpStream,
+    connector: &tokio_rustls::TlsConnector,
+    peer: &str,
+) -> Result<(BoxedRead, BoxedWrite), String> {
+    let name = super::tls::server_name(peer)?;
+    let tls = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS with {peer}: {e}"))?;
+    let (read, write) = tokio::io::split(tls);
+    Ok((Box::new(read), Box::new(write)))
+}
+
+/// The first address `host:port` resolves to.
+async fn resolve_one(peer: &str) -> Result<std::net::SocketAddr, String> {
+    tokio::net::lookup_host(peer)
+        .await
+        .map_err(|e| format!("cannot resolve {peer}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{peer} resolves to no address"))
 }
 
 /// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
@@ -129,22 +161,42 @@ impl Session {
             let opened = match connect {
                 Connect::To(peer) => TcpStream::connect(peer.as_str())
                     .await
-                    .map_err(|e| format!("cannot connect to {peer}: {e}")),
+                    .map_err(|e| format!("cannot connect to {peer}: {e}"))
+                    .map(|s| (s, None)),
+                Connect::From(socket, peer, tls) => match resolve_one(&peer).await {
+                    Ok(addr) => socket
+                        .connect(addr)
+                        .await
+                        .map_err(|e| format!("cannot connect to {peer}: {e}"))
+                        .map(|s| (s, tls.map(|connector| (connector, peer)))),
+                    Err(e) => Err(e),
+                },
+                Connect::Connected(stream) => Ok((stream, None)),
                 Connect::Accept(listener) => listener
                     .accept()
                     .await
-                    .map(|(s, _)| s)
+                    .map(|(s, _)| (s, None))
                     .map_err(|e| format!("cannot accept the MSRP connection: {e}")),
             };
-            let stream = match opened {
-                Ok(s) => s,
+            let opened = match opened {
+                Ok((stream, Some((connector, peer)))) => {
+                    let _ = stream.set_nodelay(true);
+                    tls_halves(stream, &connector, &peer).await
+                }
+                Ok((stream, None)) => {
+                    let _ = stream.set_nodelay(true);
+                    let (read, write) = stream.into_split();
+                    Ok((Box::new(read) as BoxedRead, Box::new(write) as BoxedWrite))
+                }
+                Err(e) => Err(e),
+            };
+            let (mut read, mut write) = match opened {
+                Ok(halves) => halves,
                 Err(e) => {
                     let _ = report.send(MsrpInput::Lost(id, e));
                     return;
                 }
             };
-            let _ = stream.set_nodelay(true);
-            let (mut read, mut write) = stream.into_split();
             let wake = report.clone();
             tokio::spawn(async move {
                 while let Some(bytes) = queue.recv().await {

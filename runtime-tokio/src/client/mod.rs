@@ -47,7 +47,9 @@ pub mod online;
 pub mod outgoing;
 pub mod outgoing_msrp;
 pub mod output;
+pub mod relay_auth;
 pub mod session;
+pub mod tls;
 pub mod transfer;
 
 use output::Note;
@@ -81,6 +83,10 @@ pub struct Options {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in the sessions this client starts.
     pub msrp_active: bool,
+    /// An MSRP relay (RFC 4976) the sessions this client starts go through.
+    pub msrp_relay: Option<String>,
+    /// MSRP over TLS in the sessions this client starts, trusting the CAs of this PEM file.
+    pub msrp_tls: Option<std::path::PathBuf>,
     /// Registration lifetime asked for, in seconds.
     pub expires: u32,
     /// Largest pager body sent or accepted.
@@ -163,6 +169,11 @@ async fn run_async(options: &Options, mode: Mode) -> Result<(), String> {
         download_dir: options.download_dir.clone(),
         accept_chats: options.accept_chats,
         offer_active: options.msrp_active,
+        msrp_relay: options.msrp_relay.clone(),
+        msrp_tls: match &options.msrp_tls {
+            Some(ca) => Some(tls::client_config(ca)?),
+            None => None,
+        },
         expires: options.expires,
     };
     let mut session = Session::open(&account).await?;

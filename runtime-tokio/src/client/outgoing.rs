@@ -21,6 +21,13 @@
 //! | Closing | any final answer to BYE, or 4 s | `chat_closed 200` | Closed |
 //!
 //! MSRP bodies come from an [`Outbox`]: queued texts (chat lines, the one Large Message).
+//!
+//! Through an RFC 4976 relay (`--msrp-relay`) or over TLS (`--msrp-tls`) we always connect, so the
+//! offer says `a=setup:active` and no listener is opened; instead a socket is bound first and its port
+//! named in our URI. With a relay it connects before the offer and authenticates ([`super::relay_auth`]);
+//! the relay's Use-Path goes before our URI in `a=path` and before the answerer's path in the To-Path
+//! of what we send. With TLS the socket connects once answered; our URI is `msrps:` and the media
+//! `TCP/TLS/MSRP`.
 
 use super::outgoing_msrp::{FileOffer, Outbox, FILE_TYPE};
 use super::output::Note;
@@ -73,6 +80,13 @@ pub struct Outgoing {
     pub(super) bye: Option<Vec<u8>>,
     pub(super) local_uri: String,
     pub(super) listener: Option<tokio::net::TcpListener>,
+    /// Through a relay or over TLS: the socket bound to our URI's port, connected to the first hop of
+    /// the path once answered.
+    pub(super) dial_socket: Option<tokio::net::TcpSocket>,
+    /// Through a relay: the connection authenticated with AUTH, used for the session.
+    pub(super) dial_stream: Option<tokio::net::TcpStream>,
+    /// The RFC 4976 relay path (its Use-Path) first in our path, if any.
+    pub(super) relay: Option<String>,
     pub(super) msrp: Option<MsrpSession>,
     pub(super) outbox: Outbox,
     pub(super) incoming: Vec<u8>,
@@ -84,6 +98,20 @@ pub struct Outgoing {
     pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
+}
+
+/// A TCP socket bound to `addr` (port 0: an ephemeral one), not yet connected.
+fn bound_socket(addr: SocketAddr) -> Result<tokio::net::TcpSocket, String> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    let socket = socket.map_err(|e| format!("cannot open an MSRP socket: {e}"))?;
+    socket
+        .bind(addr)
+        .map_err(|e| format!("cannot bind an MSRP socket to {addr}: {e}"))?;
+    Ok(socket)
 }
 
 fn token(bytes: usize) -> String {
@@ -105,26 +133,53 @@ impl Session {
 
     async fn invite_with(&mut self, to: &str, file: Option<FileOffer>) -> Result<u32, String> {
         let local = self.local_address();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
-            .await
-            .map_err(|e| format!("cannot listen for MSRP: {e}"))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        let local_uri = format!("msrp://{}:{port}/{};tcp", local.ip(), token(8));
+        // Through a relay we connect to it, from a port bound now and named in our URI (the relay
+        // finds our connection by that address); otherwise we listen in case the answerer connects.
+        let relay = self.msrp_relay().map(str::to_owned);
+        // With TLS we always connect (we have no certificate to accept with).
+        let tls = self.msrp_tls().is_some();
+        let (listener, dial_socket, port) = if relay.is_some() || tls {
+            let socket = bound_socket(SocketAddr::new(local.ip(), 0))?;
+            let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+            (None, Some(socket), port)
+        } else {
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
+                .await
+                .map_err(|e| format!("cannot listen for MSRP: {e}"))?;
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            (Some(listener), None, port)
+        };
+        let scheme = if tls { "msrps" } else { "msrp" };
+        let local_uri = format!("{scheme}://{}:{port}/{};tcp", local.ip(), token(8));
+        // Through a relay: connect now and AUTH (RFC 4976 §5); its Use-Path replaces the configured URI.
+        let (dial_socket, dial_stream, relay) = match (relay, dial_socket) {
+            (Some(relay_uri), Some(socket)) => {
+                let (user, password) = self.secret();
+                let (stream, use_path) =
+                    super::relay_auth::connect(socket, &relay_uri, &local_uri, &user, &password).await?;
+                (None, Some(stream), Some(use_path))
+            }
+            (relay, socket) => (socket, None, relay),
+        };
         let host = local.ip().to_string();
         let session_id = token(6);
-        let path = [local_uri.as_str()];
+        let path: Vec<&str> = relay
+            .iter()
+            .map(String::as_str)
+            .chain([local_uri.as_str()])
+            .collect();
         let transfer_id = token(8);
         let file_types = [FILE_TYPE];
         let media = [MsrpMediaDesc {
             port,
-            tls: false,
+            tls,
             title: None,
             direction: file.as_ref().map(|_| sdp::Direction::SendOnly),
             accept_types: if file.is_some() { &file_types } else { CHAT_TYPES },
             accept_wrapped_types: if file.is_some() { &[] } else { WRAPPED_TYPES },
             path: &path,
             max_size: None,
-            setup: Some(if self.offer_active() {
+            setup: Some(if self.offer_active() || relay.is_some() || tls {
                 sdp::Setup::Active
             } else {
                 sdp::Setup::ActPass
@@ -187,7 +242,10 @@ impl Session {
             ack: None,
             bye: None,
             local_uri,
-            listener: Some(listener),
+            listener,
+            dial_socket,
+            dial_stream,
+            relay,
             msrp: None,
             outbox: Outbox::default(),
             incoming: Vec::new(),

@@ -147,9 +147,17 @@ impl Session {
             .media()
             .nth(agreement.media_index)
             .ok_or("SDP answer without the MSRP stream")?;
-        let remote_path = media.path().collect::<Vec<_>>().join(" ");
+        // Our relay, if any, is the first hop of everything we send (RFC 4976 §5.2).
+        let remote_path = out
+            .relay
+            .iter()
+            .map(String::as_str)
+            .chain(media.path())
+            .collect::<Vec<_>>()
+            .join(" ");
         // The answerer chose: `active` connects to us, anything else (passive) waits for us.
-        let we_listen = !self.offer_active() && media.setup() == Some(sdp::Setup::Active);
+        let we_listen =
+            out.listener.is_some() && !self.offer_active() && media.setup() == Some(sdp::Setup::Active);
         drop(answer);
         drop(offer);
         let setup = if we_listen {
@@ -173,9 +181,20 @@ impl Session {
             let first = remote_path.split(' ').next().unwrap_or("");
             let authority = first
                 .strip_prefix("msrp://")
+                .or_else(|| first.strip_prefix("msrps://"))
                 .and_then(|r| r.split('/').next())
                 .ok_or_else(|| format!("unusable MSRP path {first}"))?;
-            super::chat::Connect::To(authority.to_owned())
+            if let Some(stream) = out.dial_stream.take() {
+                super::chat::Connect::Connected(stream)
+            } else {
+                match out.dial_socket.take() {
+                    Some(socket) => {
+                        let tls = self.msrp_tls().filter(|_| first.starts_with("msrps:"));
+                        super::chat::Connect::From(socket, authority.to_owned(), tls)
+                    }
+                    None => super::chat::Connect::To(authority.to_owned()),
+                }
+            }
         };
         self.open_msrp(out.id, connect);
         for text in std::mem::take(&mut out.queued) {

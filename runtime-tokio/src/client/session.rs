@@ -110,6 +110,10 @@ pub struct Account {
     pub accept_chats: bool,
     /// Offer `a=setup:active` in sessions we start (and connect) instead of `actpass`.
     pub offer_active: bool,
+    /// An MSRP relay (RFC 4976) first in the path of the sessions we start.
+    pub msrp_relay: Option<String>,
+    /// MSRP over TLS for the sessions we start: the client configuration trusting the given CAs.
+    pub msrp_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Registration lifetime asked for, in seconds (refreshed at half of what is granted).
     pub expires: u32,
 }
@@ -198,6 +202,19 @@ impl Session {
     /// Whether our offers say `a=setup:active` (we connect) rather than `actpass`.
     pub(super) fn offer_active(&self) -> bool {
         self.account.offer_active
+    }
+
+    /// The MSRP relay our sessions go through, if any.
+    pub(super) fn msrp_relay(&self) -> Option<&str> {
+        self.account.msrp_relay.as_deref()
+    }
+
+    /// The TLS connector of our MSRP sessions, when they use TLS.
+    pub(super) fn msrp_tls(&self) -> Option<tokio_rustls::TlsConnector> {
+        self.account
+            .msrp_tls
+            .clone()
+            .map(tokio_rustls::TlsConnector::from)
     }
 
     /// Whether SIP runs over TCP.

@@ -136,6 +136,8 @@ pub struct Running {
     pub tcp: Vec<SocketAddr>,
     /// The MSRP relay's bound address (`None` with a direct media path).
     pub msrp: Option<SocketAddr>,
+    /// The relay's MSRP-over-TLS address (`None` without `[msrp] tls_listen`).
+    pub msrp_tls: Option<SocketAddr>,
 }
 
 /// Binds the configured addresses and starts serving. Returns once the sockets are bound.
@@ -170,6 +172,18 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         ),
         crate::config::MediaPath::Direct => None,
     };
+    let mut msrp_tls = None;
+    if let (Some(relay), Some(listen)) = (&msrp, config.msrp.tls_listen) {
+        let (Some(certificate), Some(key)) = (&config.msrp.tls_certificate, &config.msrp.tls_key) else {
+            return Err("msrp.tls_listen needs msrp.tls_certificate and msrp.tls_key".into());
+        };
+        let acceptor = msrp::tls::acceptor(certificate, key)?;
+        let bound = relay
+            .start_tls(listen, acceptor)
+            .await
+            .map_err(|e| format!("cannot bind the MSRP TLS listen address {listen}: {e}"))?;
+        msrp_tls = Some(bound);
+    }
     let msrp_addr = msrp.as_ref().map(|relay| relay.local_addr());
     let server = Arc::new(Server {
         msrp,
@@ -197,6 +211,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         udp,
         tcp,
         msrp: msrp_addr,
+        msrp_tls,
     })
 }
 
@@ -326,6 +341,9 @@ pub fn run(config: Config, options: Options) -> std::process::ExitCode {
         }
         if let Some(addr) = running.msrp {
             let _ = writeln!(out, "simple-im: msrp on tcp {addr}");
+        }
+        if let Some(addr) = running.msrp_tls {
+            let _ = writeln!(out, "simple-im: msrps on tls {addr}");
         }
         let _ = writeln!(out, "simple-im: data in {}", data_dir.display());
         let _ = writeln!(out, "simple-im: ready");

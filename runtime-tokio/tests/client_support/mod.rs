@@ -26,11 +26,22 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a server with alice and bob.
     pub fn start() -> ServerProcess {
+        Self::start_with("")
+    }
+
+    /// Starts a server with alice and bob and `extra` appended to its configuration (whole tables).
+    pub fn start_with(extra: &str) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("server.toml");
         // Short registrations allowed, so a test can watch refreshes.
-        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n[server]\nmin_expires = 1\n";
-        std::fs::write(&config, text).unwrap();
+        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n";
+        // The MSRP relay on a free port, unless `extra` configures `[msrp]` itself.
+        let msrp = if extra.contains("[msrp]") {
+            ""
+        } else {
+            "[msrp]\nlisten = \"127.0.0.1:0\"\n"
+        };
+        std::fs::write(&config, format!("{text}{msrp}{extra}")).unwrap();
         let data = dir.path().join("data");
         for (name, password) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
             let added = simple_im()

@@ -62,3 +62,66 @@ impl Drop for Kamailio {
         self.running.stop("TERM", Duration::from_secs(5));
     }
 }
+
+/// Whether a `kamailio` binary is on the PATH (or in /usr/sbin): the MSRP relay test skips, saying
+/// so, when it is not.
+pub fn is_installed() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into()])
+        .any(|dir| dir.join("kamailio").is_file())
+}
+
+/// Kamailio's `msrp` module as an RFC 4976 MSRP relay (committed config
+/// `tests/interop/kamailio/msrp-relay.cfg`), listening on TCP `127.0.0.1:port`.
+pub struct MsrpRelay {
+    running: Running,
+    /// Its MSRP URI (no session-id: the one to AUTH with; the Use-Path it answers has one).
+    pub uri: String,
+}
+
+impl MsrpRelay {
+    /// Starts the relay, accepting AUTH from `user` with `password`; returns once its port accepts
+    /// TCP connections, or panics after 15 s.
+    pub fn start(dir: &Path, port: u16, user: &str, password: &str) -> MsrpRelay {
+        let program = require_program("kamailio");
+        let config = interop_dir().join("kamailio").join("msrp-relay.cfg");
+        let run_dir = dir.join("kamailio-msrp-run");
+        std::fs::create_dir_all(&run_dir).unwrap_or_else(|e| panic!("creating {}: {e}", run_dir.display()));
+        let mut cmd = Command::new(program);
+        cmd.arg("-DD").arg("-E").arg("-f").arg(&config);
+        cmd.arg("-l").arg(format!("tcp:127.0.0.1:{port}"));
+        cmd.args(["-m", &SHM_MB.to_string(), "-M", &PKG_MB.to_string()]);
+        cmd.arg("-Y").arg(&run_dir).current_dir(&run_dir);
+        cmd.arg("-A").arg(format!("USE_PATH_ADDR=\"127.0.0.1:{port}\""));
+        cmd.arg("-A").arg(format!("AUTH_USER=\"{user}\""));
+        cmd.arg("-A").arg(format!("AUTH_PASSWORD=\"{password}\""));
+        let mut running = Running::spawn("kamailio-msrp", cmd);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                let status = running.wait_timeout(Duration::from_millis(10));
+                panic!(
+                    "kamailio (msrp relay) did not listen on 127.0.0.1:{port} within 15 s (exit {status:?}):\n{}",
+                    running.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        MsrpRelay {
+            running,
+            uri: format!("msrp://127.0.0.1:{port};tcp"),
+        }
+    }
+
+    /// Its log so far.
+    pub fn output(&self) -> String {
+        self.running.output()
+    }
+}
+
+impl Drop for MsrpRelay {
+    fn drop(&mut self) {
+        self.running.stop("TERM", Duration::from_secs(5));
+    }
+}

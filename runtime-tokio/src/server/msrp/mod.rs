@@ -37,13 +37,17 @@
 //!
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
 //!
-//! Not done yet: MSRP over TLS; re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
+//! MSRP over TLS (`[msrp] tls_listen`) is in [`tls`]: the caller's leg is a TLS leg when the caller's
+//! path starts with `msrps:`; the callee's leg is always TCP.
+//!
+//! Not done yet: TLS toward the callee, and toward a passive TLS caller (the relay dials TCP); re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
 //! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
 //! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
 //! method for clients that use the server as their own relay.
 
 mod leg;
 pub mod sdp;
+pub mod tls;
 
 use super::rng::OsRng;
 use super::sip::SipMessage;
@@ -77,6 +81,8 @@ pub struct MsrpRelay {
     sessions: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
     /// Sessions by SIP Call-ID.
     calls: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
+    /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
+    tls_port: std::sync::OnceLock<u16>,
 }
 
 /// A forwarded SEND awaiting its response from the next hop.
@@ -159,6 +165,7 @@ impl MsrpRelay {
             host,
             sessions: Mutex::default(),
             calls: Mutex::default(),
+            tls_port: std::sync::OnceLock::new(),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));
@@ -185,6 +192,15 @@ impl MsrpRelay {
         format!("msrp://{host}:{}/{sid};tcp", self.local.port())
     }
 
+    /// The URI of a leg: `msrps://` on the TLS port for a TLS leg (when TLS is on).
+    fn leg_uri(&self, sid: &str, tls: bool) -> String {
+        match self.tls_port().filter(|_| tls) {
+            Some(port) if self.host.contains(':') => format!("msrps://[{}]:{port}/{sid};tcp", self.host),
+            Some(port) => format!("msrps://{}:{port}/{sid};tcp", self.host),
+            None => self.uri_for(sid),
+        }
+    }
+
     fn find(&self, sid: &str) -> Option<Arc<RelaySession>> {
         lock(&self.sessions).get(sid).cloned()
     }
@@ -193,19 +209,22 @@ impl MsrpRelay {
     /// with its offer rewritten for the callee, and the call's [`Media`].
     pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
         let caller = sdp::find(msg.body())?;
-        let new_leg = || {
+        // TLS toward the caller when it asked for msrps and would connect to us (the relay dials TCP).
+        let caller_tls = caller.path.starts_with("msrps:") && !caller.is_passive();
+        let new_leg = |tls: bool| {
             let sid = generate_session_id(&mut OsRng).as_str().to_owned();
             Leg {
-                uri: self.uri_for(&sid).into_boxed_str(),
+                uri: self.leg_uri(&sid, tls).into_boxed_str(),
                 sid: sid.into_boxed_str(),
                 endpoint: Mutex::new(None),
                 io: Mutex::new(None),
                 dialing: AtomicBool::new(false),
             }
         };
-        let legs = [new_leg(), new_leg()];
+        let legs = [new_leg(caller_tls), new_leg(false)];
         let path = format!("{} {}", legs[1].uri, caller.path);
         let body = sdp::rewrite(msg.body(), &self.host, self.local.port(), &path, "actpass")?;
+        let body = sdp::with_msrp_transport(&body, false)?;
         let rewritten = sdp::with_body(msg, &body)?;
         let caller_passive = caller.is_passive();
         *lock(&legs[0].endpoint) = Some(caller.path.into_boxed_str());
@@ -320,7 +339,10 @@ impl Media {
         let path = format!("{} {}", caller_leg.uri, callee.path);
         let setup = if caller_passive { "active" } else { "passive" };
         let relay = &self.relay;
-        let body = sdp::rewrite(response.body(), &relay.host, relay.local.port(), &path, setup)?;
+        let tls_port = relay.tls_port().filter(|_| caller_leg.uri.starts_with("msrps:"));
+        let port = tls_port.unwrap_or(relay.local.port());
+        let body = sdp::rewrite(response.body(), &relay.host, port, &path, setup)?;
+        let body = sdp::with_msrp_transport(&body, tls_port.is_some())?;
         let rewritten = sdp::with_body(response, &body)?;
         let callee_passive = callee.is_passive();
         let first_answer = lock(&callee_leg.endpoint)

@@ -119,6 +119,28 @@ pub fn rewrite(body: &[u8], host: &str, port: u16, path: &str, setup: &str) -> O
     Some(out.into_bytes())
 }
 
+/// `body` with the transport of its MSRP media set: `TCP/TLS/MSRP` when `tls`, else `TCP/MSRP`.
+pub fn with_msrp_transport(body: &[u8], tls: bool) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let proto = if tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" };
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut done = false;
+    for line in lines(text) {
+        if !done && line.starts_with("m=") && is_msrp_media(line) {
+            let mut fields: Vec<&str> = line.split_whitespace().collect();
+            if let Some(slot) = fields.get_mut(2) {
+                *slot = proto;
+            }
+            out.push_str(&fields.join(" "));
+            done = true;
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    Some(out.into_bytes())
+}
+
 /// `msg` (request or response) with `body` in place of its own; Content-Length follows.
 pub fn with_body(msg: &SipMessage, body: &[u8]) -> Option<SipMessage> {
     let mut buf = vec![0u8; 1024 + msg.raw().len() + body.len()];
@@ -163,6 +185,15 @@ m=message 7394 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://10.0.0.1
         assert!(out.ends_with("a=setup:actpass\r\n"), "{out}");
         assert!(out.contains("o=alice 1 1 IN IP4 10.0.0.1\r\n"), "o= is kept");
         assert_eq!(find(out.as_bytes()).unwrap().path, path);
+    }
+
+    #[test]
+    fn sets_the_msrp_transport_both_ways() {
+        let tls = with_msrp_transport(OFFER.as_bytes(), true).unwrap();
+        let tls = String::from_utf8(tls).unwrap();
+        assert!(tls.contains("m=message 7394 TCP/TLS/MSRP *\r\n"), "{tls}");
+        let plain = String::from_utf8(with_msrp_transport(tls.as_bytes(), false).unwrap()).unwrap();
+        assert_eq!(plain, OFFER);
     }
 
     #[test]
