@@ -48,6 +48,7 @@ pub mod conference;
 pub mod exploder;
 pub mod focus;
 mod pager;
+pub mod switch;
 
 pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
 

@@ -1,0 +1,673 @@
+//! The MSRP switch of a group chat (OMA IM 2.0 Controlling function, RFC 4975 endpoint role toward
+//! every participant): each participant's SEND is replicated to every other participant.
+//!
+//! ## Legs and binding
+//!
+//! When the focus accepts an INVITE with an MSRP offer ([`super::focus`]), [`Switch::join`] gives the
+//! participant its own server URI `msrp://HOST:PORT/SID;tcp` on the relay's listener (one MSRP port
+//! for the server). The relay hands a connection whose first To-Path names such a SID to the switch
+//! ([`crate::server::msrp::ForeignLegs`]); the first request then binds it with the relay's rule:
+//!
+//! | first request | answer |
+//! |---|---|
+//! | To-Path's SID is no live participant leg | 481, connection closed |
+//! | From-Path is not the path the participant's SIP endpoint put in its SDP | 403, connection closed |
+//! | the leg already has a connection | 506, connection closed |
+//! | otherwise | bound; the request is handled like every later one |
+//!
+//! ## Requests on a bound connection
+//!
+//! | request | action |
+//! |---|---|
+//! | SEND, bodiless | 200 (Failure-Report permitting), nothing replicated |
+//! | SEND chunk, not the last (`+`) | 200, chunk kept until the message is whole (at most [`MAX_MESSAGE`] bytes, else 413) |
+//! | SEND, last chunk | 200; one copy per other bound participant, see below |
+//! | response to a copy | counted for that copy's delivery (see reports) |
+//! | REPORT | absorbed (reports end at the switch: it is each participant's peer) |
+//! | other method | 501 |
+//!
+//! A copy is a new SEND with a new transaction-id and Message-ID, To-Path = the recipient's SDP path,
+//! From-Path = the recipient's leg URI, and a `message/cpim` body whose `From` is the sender's AoR
+//! (`"Anonymous" <sip:anonymous@anonymous.invalid>` when its INVITE asked for privacy) and `To` the
+//! group URI. A CPIM body from the sender keeps its other headers and content; its own `From` is
+//! replaced (the switch vouches for the SIP-authenticated identity only).
+//!
+//! ## Reports (per recipient)
+//!
+//! The switch answers each SEND itself. A recipient answering non-2xx, or whose connection is lost
+//! before it answered, is one failed copy: the sender gets a failure REPORT (Failure-Report `yes` or
+//! `partial`) whose comment names that recipient; the other copies are not affected. When the sender
+//! asked for `Success-Report: yes`, one success REPORT follows once every copy was answered 2xx.
+//!
+//! ## Slow recipients
+//!
+//! Copies queue per recipient, at most [`QUEUE`] messages. A recipient whose queue is full is dropped
+//! from the conference ([`super::focus::expel`]: BYE, NOTIFY to the conference subscribers), so one
+//! slow reader neither blocks the others nor makes the server grow without bound.
+
+use crate::server::msrp::{same_path, ForeignLegs, MsrpRelay};
+use crate::server::participating::ANONYMOUS_FROM;
+use crate::server::rng::OsRng;
+use crate::server::Server;
+use bytes::{Bytes, BytesMut};
+use simple_im_core::msrp::generate_session_id;
+use simple_im_core::msrp::wire::builder::{write_report, write_response};
+use simple_im_core::msrp::wire::{parse_message, Continuation, Head, Parsed, ReportRequest, Status};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+/// Copies (and responses) waiting for one recipient's connection before it is dropped as too slow.
+pub const QUEUE: usize = 1024;
+/// The largest message the switch reassembles from chunks.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+/// How long a new connection may take to bind.
+const BIND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One participant's leg.
+struct Member {
+    sid: Box<str>,
+    uri: String,
+    /// The participant's SDP path (where copies go, and the only From-Path that may bind).
+    endpoint: String,
+    /// The participant's AoR and the identity shown to the others (CPIM From).
+    user: String,
+    shown: String,
+    group: String,
+    group_uri: String,
+    call_id: String,
+    /// The queue to the connection's writer, once bound.
+    out: Mutex<Option<mpsc::Sender<Bytes>>>,
+    /// Copies sent to this member and not answered yet, by transaction-id.
+    pending: Mutex<HashMap<String, Arc<Delivery>>>,
+    /// Woken when the member leaves (its connection closes).
+    gone: Notify,
+    left: std::sync::atomic::AtomicBool,
+}
+
+impl Member {
+    fn queue(&self, bytes: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+        match lock(&self.out).as_ref() {
+            Some(out) => out.try_send(bytes),
+            None => Err(mpsc::error::TrySendError::Closed(bytes)),
+        }
+    }
+}
+
+/// One replicated message: what its sender is told once the copies are answered.
+struct Delivery {
+    origin: Weak<Member>,
+    /// The sender's From-Path (where REPORTs go) and Message-ID.
+    report_path: String,
+    message_id: String,
+    total: usize,
+    remaining: AtomicUsize,
+    failed: AtomicUsize,
+    success_report: bool,
+    failure_report: ReportRequest,
+}
+
+/// The switch: every participant leg of every room.
+pub struct Switch {
+    relay: Arc<MsrpRelay>,
+    server: Weak<Server>,
+    legs: Mutex<HashMap<Box<str>, Arc<Member>>>,
+    rooms: Mutex<HashMap<String, Vec<Arc<Member>>>>,
+    counter: AtomicU64,
+}
+
+impl Switch {
+    /// A switch serving legs on `relay`'s listener.
+    pub fn start(server: &Arc<Server>, relay: Arc<MsrpRelay>) -> Arc<Switch> {
+        let switch = Arc::new(Switch {
+            relay: relay.clone(),
+            server: Arc::downgrade(server),
+            legs: Mutex::default(),
+            rooms: Mutex::default(),
+            counter: AtomicU64::new(1),
+        });
+        relay.set_foreign_legs(switch.clone());
+        switch
+    }
+
+    /// The relay's advertised host and port (for the SDP answer).
+    pub fn address(&self) -> (String, u16) {
+        (
+            self.relay.advertised_host().to_owned(),
+            self.relay.local_addr().port(),
+        )
+    }
+
+    /// Adds a participant whose SDP path is `endpoint` to `group`'s room (replacing its earlier leg,
+    /// a re-join): returns its leg URI.
+    pub fn join(
+        &self,
+        group: &str,
+        group_uri: &str,
+        user: &str,
+        anonymous: bool,
+        call_id: &str,
+        endpoint: &str,
+    ) -> String {
+        self.leave_user(group, user);
+        let sid: Box<str> = generate_session_id(&mut OsRng).as_str().into();
+        let member = Arc::new(Member {
+            uri: self.relay.uri_for(&sid),
+            sid: sid.clone(),
+            endpoint: endpoint.to_owned(),
+            user: user.to_owned(),
+            shown: if anonymous {
+                ANONYMOUS_FROM.to_owned()
+            } else {
+                format!("<{user}>")
+            },
+            group: group.to_owned(),
+            group_uri: group_uri.to_owned(),
+            call_id: call_id.to_owned(),
+            out: Mutex::new(None),
+            pending: Mutex::default(),
+            gone: Notify::new(),
+            left: Default::default(),
+        });
+        lock(&self.legs).insert(sid, member.clone());
+        lock(&self.rooms)
+            .entry(group.to_owned())
+            .or_default()
+            .push(member.clone());
+        member.uri.clone()
+    }
+
+    /// Removes the leg of the SIP dialog `call_id` (BYE, expulsion), closing its connection.
+    pub fn leave(&self, call_id: &str) {
+        let found = lock(&self.legs).values().find(|m| m.call_id == call_id).cloned();
+        if let Some(member) = found {
+            self.remove(&member);
+        }
+    }
+
+    fn leave_user(&self, group: &str, user: &str) {
+        let key = crate::server::participating::address_key(user);
+        let found: Vec<_> = lock(&self.rooms)
+            .get(group)
+            .map(|room| {
+                room.iter()
+                    .filter(|m| crate::server::participating::address_key(&m.user) == key)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for member in found {
+            self.remove(&member);
+        }
+    }
+
+    fn remove(&self, member: &Arc<Member>) {
+        if member.left.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        lock(&self.legs).remove(&member.sid);
+        {
+            let mut rooms = lock(&self.rooms);
+            if let Some(room) = rooms.get_mut(&member.group) {
+                room.retain(|m| !Arc::ptr_eq(m, member));
+                if room.is_empty() {
+                    rooms.remove(&member.group);
+                }
+            }
+        }
+        lock(&member.out).take();
+        member.gone.notify_waiters();
+        let lost: Vec<Arc<Delivery>> = lock(&member.pending).drain().map(|(_, d)| d).collect();
+        for delivery in lost {
+            self.answered(&delivery, Some((408, &member.user)));
+        }
+    }
+
+    /// Participants with a bound leg in `group`.
+    pub fn bound_count(&self, group: &str) -> usize {
+        lock(&self.rooms)
+            .get(group)
+            .map_or(0, |room| room.iter().filter(|m| lock(&m.out).is_some()).count())
+    }
+
+    fn next_id(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A copy was answered (`failure` = its non-2xx code and the recipient): REPORTs per the module docs.
+    fn answered(&self, delivery: &Delivery, failure: Option<(u16, &str)>) {
+        if let Some((code, recipient)) = failure {
+            delivery.failed.fetch_add(1, Ordering::Relaxed);
+            if delivery.failure_report != ReportRequest::No {
+                self.report(delivery, code, &format!("not delivered to {recipient}"));
+            }
+        }
+        let left = delivery
+            .remaining
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        if left == 0 && delivery.success_report && delivery.failed.load(Ordering::Relaxed) == 0 {
+            self.report(delivery, 200, "delivered to every participant");
+        }
+    }
+
+    fn report(&self, delivery: &Delivery, code: u16, comment: &str) {
+        let Some(origin) = delivery.origin.upgrade() else {
+            return;
+        };
+        let tid = format!("s{:x}", self.next_id());
+        let range = simple_im_core::msrp::wire::ByteRange {
+            start: 1,
+            end: Some(delivery.total as u64),
+            total: Some(delivery.total as u64),
+        };
+        let status = Status {
+            namespace: 0,
+            code,
+            comment: Some(comment),
+        };
+        let mut buf = vec![0u8; 1024 + delivery.report_path.len() + origin.uri.len() + comment.len()];
+        if let Ok(len) = write_report(
+            &mut buf,
+            &tid,
+            &delivery.report_path,
+            &origin.uri,
+            &delivery.message_id,
+            Some(&range),
+            &status,
+        ) {
+            buf.truncate(len);
+            let _ = origin.queue(Bytes::from(buf));
+        }
+    }
+
+    /// Replicates a whole message from `sender` to every other bound participant of its room.
+    fn replicate(&self, sender: &Arc<Member>, message: Reassembled) {
+        let body = cpim_copy(
+            &sender.shown,
+            &sender.group_uri,
+            &message.content_type,
+            &message.body,
+        );
+        let recipients: Vec<Arc<Member>> = lock(&self.rooms)
+            .get(&sender.group)
+            .map(|room| {
+                room.iter()
+                    .filter(|m| !Arc::ptr_eq(m, sender) && lock(&m.out).is_some())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let delivery = Arc::new(Delivery {
+            origin: Arc::downgrade(sender),
+            report_path: message.from_path,
+            message_id: message.message_id,
+            total: message.body.len(),
+            remaining: AtomicUsize::new(recipients.len()),
+            failed: AtomicUsize::new(0),
+            success_report: message.success_report,
+            failure_report: message.failure_report,
+        });
+        if recipients.is_empty() && delivery.success_report {
+            self.report(&delivery, 200, "no other participant");
+        }
+        let mut slow = Vec::new();
+        for recipient in recipients {
+            let id = self.next_id();
+            let tid = format!("s{id:x}");
+            let copy = send_bytes(
+                &tid,
+                &recipient.endpoint,
+                &recipient.uri,
+                &format!("m{id:x}"),
+                &body,
+            );
+            lock(&recipient.pending).insert(tid.clone(), delivery.clone());
+            match recipient.queue(copy) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    lock(&recipient.pending).remove(&tid);
+                    self.answered(&delivery, Some((408, &recipient.user)));
+                    slow.push(recipient);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    lock(&recipient.pending).remove(&tid);
+                    self.answered(&delivery, Some((481, &recipient.user)));
+                }
+            }
+        }
+        for member in slow {
+            self.expel(&member);
+        }
+    }
+
+    /// Drops a participant from the conference (slow reader): its leg closes, the focus sends BYE
+    /// and tells the conference subscribers.
+    fn expel(&self, member: &Arc<Member>) {
+        self.remove(member);
+        if let Some(server) = self.server.upgrade() {
+            super::focus::expel(&server, &member.call_id);
+        }
+    }
+}
+
+impl ForeignLegs for Switch {
+    fn owns(&self, sid: &str) -> bool {
+        lock(&self.legs).contains_key(sid)
+    }
+
+    fn serve(self: Arc<Self>, stream: TcpStream) {
+        tokio::spawn(async move { self.connection(stream).await });
+    }
+}
+
+/// A message whose chunks are all in.
+struct Reassembled {
+    from_path: String,
+    message_id: String,
+    content_type: String,
+    body: Vec<u8>,
+    success_report: bool,
+    failure_report: ReportRequest,
+}
+
+/// The CPIM body of a copy: the sender's identity in `From`, the group in `To`.
+fn cpim_copy(shown: &str, group_uri: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("From: {shown}\r\nTo: <{group_uri}>\r\n").into_bytes();
+    let is_cpim = content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("message/cpim"));
+    if is_cpim {
+        // Keep the sender's CPIM headers but its From and To, then its content as it came.
+        let split = body.windows(4).position(|w| w == b"\r\n\r\n");
+        let (headers, rest) = match split {
+            Some(at) => (body.get(..at).unwrap_or(&[]), body.get(at..).unwrap_or(&[])),
+            None => (&[][..], body),
+        };
+        for line in headers.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let name = line.split(|b| *b == b':').next().unwrap_or(&[]);
+            if line.is_empty() || name.eq_ignore_ascii_case(b"From") || name.eq_ignore_ascii_case(b"To") {
+                continue;
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(rest);
+    } else {
+        out.extend_from_slice(format!("\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn send_bytes(tid: &str, to_path: &str, from_path: &str, message_id: &str, body: &[u8]) -> Bytes {
+    let len = body.len();
+    let mut out = BytesMut::with_capacity(256 + to_path.len() + from_path.len() + len);
+    out.extend_from_slice(
+        format!(
+            "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {from_path}\r\nMessage-ID: {message_id}\r\n\
+             Byte-Range: 1-{len}/{len}\r\nContent-Type: message/cpim\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+    out.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    out.freeze()
+}
+
+fn response(head: &Head<'_>, code: u16, comment: &str, from: &str) -> Option<Bytes> {
+    let to = head.from_path()?.texts().next()?;
+    let mut buf = vec![0u8; 512 + to.len() + from.len()];
+    let len = write_response(&mut buf, head.transaction_id, code, Some(comment), to, from).ok()?;
+    buf.truncate(len);
+    Some(Bytes::from(buf))
+}
+
+/// Whether a SEND with this head may be answered with `code` (RFC 4975 §7.2).
+fn answerable(head: &Head<'_>, code: u16) -> bool {
+    match head.failure_report().ok().flatten().unwrap_or(ReportRequest::Yes) {
+        ReportRequest::Yes => true,
+        ReportRequest::Partial => code != 200,
+        ReportRequest::No => false,
+    }
+}
+
+/// What one connection does with each complete message.
+enum Step {
+    Continue,
+    Close,
+}
+
+impl Switch {
+    async fn connection(self: Arc<Self>, stream: TcpStream) {
+        let (mut read, write) = stream.into_split();
+        let mut write = Some(write);
+        let mut buf = Vec::with_capacity(4096);
+        let mut member: Option<Arc<Member>> = None;
+        let mut partial: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            // Every complete message in the buffer first.
+            loop {
+                let (step, used) = match parse_message(&buf) {
+                    Ok(Parsed::Complete(message, used)) => {
+                        let step = match &member {
+                            None => match self.bind(&message.head) {
+                                Ok(bound) => {
+                                    let (tx, rx) = mpsc::channel(QUEUE);
+                                    if let Some(write) = write.take() {
+                                        tokio::spawn(write_queue(write, rx));
+                                    }
+                                    *lock(&bound.out) = Some(tx);
+                                    member = Some(bound.clone());
+                                    self.on_message(&bound, &message, &mut partial)
+                                }
+                                Err(answer) => {
+                                    if let (Some(bytes), Some(write)) = (answer, write.as_mut()) {
+                                        let _ = write.write_all(&bytes).await;
+                                    }
+                                    return;
+                                }
+                            },
+                            Some(bound) => self.on_message(bound, &message, &mut partial),
+                        };
+                        (step, used)
+                    }
+                    Ok(Parsed::Partial) if buf.len() <= MAX_MESSAGE + 8192 => break,
+                    _ => (Step::Close, 0),
+                };
+                if matches!(step, Step::Close) {
+                    if let Some(m) = &member {
+                        self.remove(m);
+                    }
+                    return;
+                }
+                buf.drain(..used);
+            }
+            let read_more = read.read(&mut chunk);
+            let n = match &member {
+                None => match tokio::time::timeout(BIND_TIMEOUT, read_more).await {
+                    Ok(Ok(n)) => n,
+                    _ => 0,
+                },
+                Some(m) => {
+                    let gone = m.gone.notified();
+                    tokio::pin!(gone);
+                    gone.as_mut().enable();
+                    if m.left.load(Ordering::Acquire) {
+                        return;
+                    }
+                    tokio::select! {
+                        n = read_more => n.unwrap_or(0),
+                        _ = gone => return,
+                    }
+                }
+            };
+            if n == 0 {
+                if let Some(m) = &member {
+                    self.remove(m);
+                }
+                return;
+            }
+            buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+        }
+    }
+
+    /// The binding table of the module docs: the bound member, or the answer to send before closing.
+    fn bind(&self, head: &Head<'_>) -> Result<Arc<Member>, Option<Bytes>> {
+        let named = head
+            .to_path()
+            .and_then(|p| p.texts().next())
+            .unwrap_or("")
+            .to_owned();
+        let sid = head
+            .to_path()
+            .and_then(|p| p.first())
+            .and_then(Result::ok)
+            .and_then(|u| u.session_id.map(str::to_owned));
+        let is_request = head.method().is_some();
+        let refuse = |code: u16, comment: &str| {
+            Err(is_request
+                .then(|| response(head, code, comment, &named))
+                .flatten())
+        };
+        let Some(member) = sid.and_then(|sid| lock(&self.legs).get(sid.as_str()).cloned()) else {
+            return refuse(481, "Session Does Not Exist");
+        };
+        let from = head.from_path().map(|p| p.0.trim()).unwrap_or("");
+        if !same_path(from, &member.endpoint) {
+            return refuse(403, "Forbidden");
+        }
+        if lock(&member.out).is_some() {
+            return refuse(506, "Session Already Bound");
+        }
+        Ok(member)
+    }
+
+    fn on_message(
+        &self,
+        member: &Arc<Member>,
+        message: &simple_im_core::msrp::wire::Message<'_>,
+        partial: &mut HashMap<String, Vec<u8>>,
+    ) -> Step {
+        let head = &message.head;
+        if let Some(code) = head.status_code() {
+            let delivery = lock(&member.pending).remove(head.transaction_id);
+            if let Some(delivery) = delivery {
+                let failure = (!(200..300).contains(&code)).then_some((code, member.user.as_str()));
+                self.answered(&delivery, failure);
+            }
+            return Step::Continue;
+        }
+        let method = head.method().map(|m| m.as_str()).unwrap_or("");
+        if method == "REPORT" {
+            return Step::Continue;
+        }
+        let answer = |code: u16, comment: &str| {
+            if method != "SEND" || answerable(head, code) {
+                if let Some(bytes) = response(head, code, comment, &member.uri) {
+                    let _ = member.queue(bytes);
+                }
+            }
+        };
+        if method != "SEND" {
+            answer(501, "Not Implemented");
+            return Step::Continue;
+        }
+        let to_ok = head
+            .to_path()
+            .map(|p| same_path(p.0.trim(), &member.uri))
+            .unwrap_or(false);
+        if !to_ok {
+            answer(403, "Forbidden");
+            return Step::Continue;
+        }
+        let message_id = head.message_id().unwrap_or("").to_owned();
+        if message.body.is_empty()
+            && message.continuation == Continuation::Complete
+            && !partial.contains_key(&message_id)
+        {
+            answer(200, "OK");
+            return Step::Continue;
+        }
+        let so_far = partial.entry(message_id.clone()).or_default();
+        if so_far.len() + message.body.len() > MAX_MESSAGE {
+            partial.remove(&message_id);
+            answer(413, "Message Too Large");
+            return Step::Continue;
+        }
+        so_far.extend_from_slice(message.body);
+        answer(200, "OK");
+        match message.continuation {
+            Continuation::More => return Step::Continue,
+            Continuation::Aborted => {
+                partial.remove(&message_id);
+                return Step::Continue;
+            }
+            Continuation::Complete => {}
+        }
+        let body = partial.remove(&message_id).unwrap_or_default();
+        let whole = Reassembled {
+            from_path: head
+                .from_path()
+                .map(|p| p.0.trim().to_owned())
+                .unwrap_or_default(),
+            message_id,
+            content_type: head.content_type().unwrap_or("text/plain").to_owned(),
+            body,
+            success_report: head.success_report().ok().flatten() == Some(ReportRequest::Yes),
+            failure_report: head.failure_report().ok().flatten().unwrap_or(ReportRequest::Yes),
+        };
+        self.replicate(member, whole);
+        Step::Continue
+    }
+}
+
+/// Writes what is queued for one participant until its queue closes or the socket fails.
+async fn write_queue(mut write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(bytes) = rx.recv().await {
+        if write.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
+    let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpim_copy;
+
+    #[test]
+    fn plain_text_is_wrapped_with_the_sender_and_the_group() {
+        let body = cpim_copy("<sip:a@d>", "sip:g@d", "text/plain", b"hi");
+        assert_eq!(
+            body,
+            b"From: <sip:a@d>\r\nTo: <sip:g@d>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
+        );
+    }
+
+    #[test]
+    fn a_cpim_body_gets_the_switch_identity_in_place_of_its_own() {
+        let sent = b"From: <sip:mallory@d>\r\nTo: <sip:x@d>\r\nDateTime: 2026-01-01T00:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+        let body = cpim_copy("<sip:a@d>", "sip:g@d", "message/cpim", sent);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.starts_with("From: <sip:a@d>\r\nTo: <sip:g@d>\r\nDateTime: 2026"),
+            "{text}"
+        );
+        assert!(!text.contains("mallory"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\nContent-Type: text/plain\r\n\r\nhi"),
+            "{text}"
+        );
+    }
+}
