@@ -46,7 +46,7 @@ async fn start(dir: &Path) -> Running {
     store.add_group(lobby).await.unwrap();
     // UDP only: binding TCP on the UDP socket's ephemeral port fails now and then on a busy machine.
     let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n",
+        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
         dir.display()
     );
     let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
@@ -186,8 +186,8 @@ async fn subscriber_sees_full_state_then_joins_and_leaves() {
 
     let mut alice = registered(&running, "alice").await;
     let ok = join(&mut alice).await;
-    // The focus declines the MSRP stream for now (port 0): the MSRP switch is not built.
-    assert!(String::from_utf8_lossy(ok.body()).contains("m=message 0 TCP/MSRP *"));
+    // The focus answers with alice's leg on the MSRP switch (tests/server_group_chat.rs uses it).
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=setup:passive"));
     let joined = notify(&mut bob, dir.path()).await;
     assert!(joined.contains("state=\"partial\" version=\"2\""), "{joined}");
     assert!(
