@@ -428,3 +428,47 @@ async fn leaving_and_rejoining_follow_the_participant_list() {
     members[0].peer.send("after").await;
     assert_eq!(back.peer.received().await.unwrap().text, "after");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_expels_a_participant_with_refer_method_bye() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("e", 3);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let mut members = join_all(&running, &users[..2], "room").await;
+    let mut outsider = registered(&running, "e2").await;
+    let refused = expel(&mut outsider, "e1").await;
+    assert_eq!(refused.status(), Some(403), "{}", refused.reason());
+
+    let mut owner = members.remove(0);
+    let accepted = expel(&mut owner.ua, "e1").await;
+    assert_eq!(accepted.status(), Some(202), "{}", accepted.reason());
+    let mut expelled = members.remove(0);
+    let bye = expelled.ua.incoming().await;
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.call_id(), expelled.ok.call_id());
+    assert!(
+        expelled.peer.received().await.is_none(),
+        "the expelled leg closes"
+    );
+    owner.peer.send("after").await;
+    // The owner is alone now: its message reaches nobody, and the second REFER finds no participant.
+    let again = expel(&mut owner.ua, "e1").await;
+    assert_eq!(again.status(), Some(404), "{}", again.reason());
+}
+
+/// The owner's expulsion request: REFER to the room with Refer-To `USER;method=BYE`.
+async fn expel(ua: &mut Ua, user: &str) -> SipMessage {
+    let headers = [
+        ("Refer-To", format!("<sip:{user}@localhost;method=BYE>")),
+        ("Refer-Sub", "false".to_owned()),
+    ];
+    ua.request(
+        "REFER",
+        "sip:room@localhost",
+        "<sip:room@localhost>",
+        &headers,
+        None,
+        true,
+    )
+    .await
+}

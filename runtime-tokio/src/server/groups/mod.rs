@@ -3,7 +3,8 @@
 //! XDMS holds group documents).
 //!
 //! Modules: [`pager`](fan_out) (this page), [`exploder`] (RFC 5365 URI lists), [`focus`] (joining and
-//! leaving with INVITE/BYE), [`conference`] (RFC 4575 subscriptions), [`cli`].
+//! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
+//! removing a participant), [`conference`] (RFC 4575 subscriptions), [`cli`].
 //!
 //! ## Pager mode into a group
 //!
@@ -45,6 +46,7 @@
 
 pub mod cli;
 pub mod conference;
+pub mod expel;
 pub mod exploder;
 pub mod focus;
 mod pager;
