@@ -472,3 +472,63 @@ async fn expel(ua: &mut Ua, user: &str) -> SipMessage {
     )
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_that_stops_reading_is_dropped_with_bye_and_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("q", 4);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let mut watcher = registered(&running, "q3").await;
+    let subscribed = watcher
+        .request(
+            "SUBSCRIBE",
+            "sip:room@localhost",
+            "<sip:room@localhost>",
+            &[("Event", "conference".to_owned()), ("Expires", "600".to_owned())],
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(subscribed.status(), Some(200));
+    watcher.incoming().await;
+    let mut members = join_all(&running, &users[..3], "room").await;
+    for _ in 0..3 {
+        watcher.incoming().await;
+    }
+    let mut slow = members.pop().unwrap();
+    let mut fast = members.pop().unwrap();
+    let mut sender = members.pop().unwrap();
+    // Copies of this many messages outgrow the slow reader's socket buffers and then its queue.
+    const MESSAGES: usize = 6000;
+    let text = "x".repeat(4000);
+    for i in 0..MESSAGES {
+        sender.peer.sent += 1;
+        let tid = format!("t{i}");
+        let send = format!(
+            "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\nFailure-Report: no\r\n\
+             Byte-Range: 1-{len}/{len}\r\nContent-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n",
+            sender.peer.leg,
+            sender.peer.path,
+            len = text.len()
+        );
+        sender.peer.stream.write_all(send.as_bytes()).await.unwrap();
+        // In step with the fast reader (a reader that keeps up is never dropped).
+        let got = fast
+            .peer
+            .received()
+            .await
+            .expect("the fast reader gets every message");
+        assert_eq!(got.text.len(), text.len());
+    }
+    let bye = slow.ua.incoming().await;
+    assert_eq!(bye.method(), Some("BYE"));
+    assert_eq!(bye.call_id(), slow.ok.call_id());
+    let notify = String::from_utf8_lossy(watcher.incoming().await.body()).into_owned();
+    assert!(
+        notify.contains("<user entity=\"sip:q2@localhost\" state=\"deleted\">"),
+        "{notify}"
+    );
+    // The fast reader is still in the room: the next message reaches it.
+    sender.peer.send("still here").await;
+    assert_eq!(fast.peer.received().await.unwrap().text, "still here");
+}
