@@ -271,11 +271,22 @@ async fn every_message_reaches_every_other_member(members: Vec<Member>, per_send
             member
         }));
     }
+    let mut members = Vec::new();
     for task in tasks {
-        let mut member = task.await.unwrap();
-        // Nothing more arrives: exactly once.
-        let extra = tokio::time::timeout(Duration::from_millis(200), member.peer.received()).await;
-        assert!(matches!(extra, Err(_) | Ok(None)), "{extra:?}");
+        members.push(task.await.unwrap());
+    }
+    // Every copy is in; nothing more arrives at anyone (exactly once), checked side by side.
+    let checks: Vec<_> = members
+        .into_iter()
+        .map(|mut member| {
+            tokio::spawn(async move {
+                let extra = tokio::time::timeout(Duration::from_millis(300), member.peer.received()).await;
+                assert!(matches!(extra, Err(_) | Ok(None)), "{extra:?}");
+            })
+        })
+        .collect();
+    for check in checks {
+        check.await.unwrap();
     }
 }
 
