@@ -35,7 +35,7 @@ mod accept;
 mod listener;
 mod pump;
 mod push;
-mod signalling;
+pub(crate) mod signalling;
 
 pub use accept::answer;
 pub use push::deliver;

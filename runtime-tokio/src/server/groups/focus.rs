@@ -23,6 +23,7 @@ use super::{conference, may_send, passes_invite_rules};
 use crate::server::sip::SipMessage;
 use crate::server::transport::Flow;
 use crate::server::{invite, reply, Request, Server};
+use crate::store::Group;
 use bytes::Bytes;
 use simple_im_core::sip::transaction::TransactionKey;
 use simple_im_core::sip::HeaderName;
@@ -66,6 +67,8 @@ pub struct Room {
 pub struct Focus {
     rooms: Mutex<HashMap<String, Room>>,
     switch: std::sync::OnceLock<Arc<Switch>>,
+    /// The ad-hoc rooms (RFC 5366) alive now: removed with their group when their last participant leaves.
+    adhoc: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Focus {
@@ -79,6 +82,11 @@ impl Focus {
     pub fn with_room<T>(&self, group: &str, f: impl FnOnce(&mut Room) -> T) -> T {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         f(rooms.entry(group.to_owned()).or_default())
+    }
+
+    /// Marks `group` as an ad-hoc room (closed when empty).
+    pub(super) fn mark_adhoc(&self, group: &str) {
+        self.adhoc.lock().unwrap_or_else(|e| e.into_inner()).insert(group.to_owned());
     }
 
     /// The group whose conference-event subscription has this Call-ID.
@@ -129,7 +137,7 @@ fn declining_answer(offer: &[u8], local: std::net::SocketAddr) -> String {
 }
 
 /// The SDP answer naming the participant's switch leg `uri` at the relay's `host:port`.
-fn switch_answer((host, port): &(String, u16), uri: &str) -> String {
+pub(super) fn switch_answer((host, port): &(String, u16), uri: &str) -> String {
     let family = if host.contains(':') { "IP6" } else { "IP4" };
     format!(
         "v=0\r\no=simple-im 1 1 IN {family} {host}\r\ns=-\r\nc=IN {family} {host}\r\nt=0 0\r\n\
@@ -149,11 +157,22 @@ pub(super) fn to_tag(response: &Bytes) -> Option<String> {
 /// An INVITE whose Request-URI names no account: joins the group it names. `false` (nothing sent)
 /// when the URI is not a group.
 pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage, flow: &Flow) -> bool {
+    if super::exploder::is_exploder(server, msg.request_uri().unwrap_or("")) {
+        super::adhoc::invite(server, key, msg, flow).await;
+        return true;
+    }
     let Some(group) = super::lookup(server, msg.request_uri().unwrap_or("")).await else {
         return false;
     };
+    join(server, key, msg, flow, &group).await;
+    true
+}
+
+/// The INVITE `msg` joins `group` (the table in the module docs); the ad-hoc chat's creator joins
+/// its new room this way too.
+pub(super) async fn join(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage, flow: &Flow, group: &Group) {
     let Some(user) = msg.from().map(|f| f.uri_text.to_owned()) else {
-        return false;
+        return;
     };
     let send = |code: u16, reason: &str, headers: &[(&str, String)], body: Option<(&str, &[u8])>| {
         let bytes = reply::build(msg, Some(flow.peer()), code, reason, headers, body);
@@ -164,12 +183,12 @@ pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage
     };
     if let Err((code, reason)) = passes_invite_rules(server, msg, &user) {
         send(code, &reason, &[], None);
-        return true;
+        return;
     }
     if !may_send(server, &group, &user) {
         let reason = format!("Forbidden (not a member of the private group {})", group.name);
         send(403, &reason, &[], None);
-        return true;
+        return;
     }
     let user_key = crate::server::participating::address_key(&user);
     let joined = server.focus.with_room(&group.name, |room| {
@@ -182,7 +201,7 @@ pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage
     if max > 0 && joined >= max {
         let reason = format!("Forbidden (the group has its maximum of {max} participants)");
         send(403, &reason, &[], None);
-        return true;
+        return;
     }
     let local = server.transactions.transports().local_addr(flow);
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
@@ -210,7 +229,7 @@ pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage
         &[contact],
         Some(("application/sdp", answer.as_bytes())),
     ) else {
-        return true;
+        return;
     };
     let participant = Participant {
         user: user.clone(),
@@ -237,7 +256,6 @@ pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage
         room.participants.push(participant.clone());
     });
     conference::changed(server, &group.name, &group_uri, &participant, true);
-    true
 }
 
 /// Retransmits the 200 over UDP at T1, 2*T1, ... (capped at T2 = 4 s) until its ACK or 64*T1.
@@ -291,7 +309,47 @@ pub async fn bye(server: &Arc<Server>, request: &Request) -> bool {
     reply::send(server, request, 200, "OK", &[], None);
     let group_uri = format!("sip:{group}@{}", server.config.domain);
     conference::changed(server, &group, &group_uri, &participant, false);
+    close_if_empty(server, &group).await;
     true
+}
+
+/// Removes an ad-hoc room and its group once nobody is left in it (pre-defined rooms stay).
+async fn close_if_empty(server: &Arc<Server>, group: &str) {
+    let empty = server.focus.with_room(group, |room| room.participants.is_empty());
+    if !empty {
+        return;
+    }
+    let was_adhoc = server.focus.adhoc.lock().unwrap_or_else(|e| e.into_inner()).remove(group);
+    if was_adhoc {
+        server.focus.rooms.lock().unwrap_or_else(|e| e.into_inner()).remove(group);
+        let _ = server.store.remove_group(group).await;
+    }
+}
+
+/// Adds a participant the focus invited itself (ad-hoc chat): its dialog was originated here.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn add_invited(
+    server: &Arc<Server>,
+    group: &str,
+    user: &str,
+    contact: &str,
+    call_id: &str,
+    remote: &str,
+    local_tag: &str,
+    flow: Flow,
+) {
+    let participant = Participant {
+        user: user.to_owned(),
+        contact: contact.to_owned(),
+        call_id: call_id.to_owned(),
+        acked: Arc::new(AtomicBool::new(true)),
+        remote: remote.to_owned(),
+        local_tag: local_tag.to_owned(),
+        flow,
+    };
+    server.focus.with_room(group, |room| room.participants.push(participant.clone()));
+    let group_uri = format!("sip:{group}@{}", server.config.domain);
+    conference::changed(server, group, &group_uri, &participant, true);
 }
 
 /// Ends a participant's dialog from the focus side (a slow reader dropped by the switch, or the owner's
@@ -309,6 +367,10 @@ pub fn expel(server: &Arc<Server>, call_id: &str) -> bool {
     }
     let group_uri = format!("sip:{group}@{}", server.config.domain);
     conference::changed(server, &group, &group_uri, &participant, false);
+    {
+        let (server, group) = (server.clone(), group.clone());
+        tokio::spawn(async move { close_if_empty(&server, &group).await });
+    }
     let branch = crate::server::proxy::new_branch();
     if let Some(bye) = build_bye(server, &participant, &group_uri, &branch) {
         let server = server.clone();

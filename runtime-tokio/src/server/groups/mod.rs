@@ -44,6 +44,7 @@
 //! `OK (delivered 3, stored 1, refused 0)`. When copies were stored, the sender gets one system
 //! notice (not one per member: fan-out must not multiply notices).
 
+pub mod adhoc;
 pub mod cli;
 pub mod conference;
 pub mod expel;

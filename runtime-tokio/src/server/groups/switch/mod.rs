@@ -167,8 +167,31 @@ impl Switch {
         call_id: &str,
         endpoint: &str,
     ) -> String {
-        self.leave_user(group, user);
+        let (sid, _) = self.reserve();
+        self.join_reserved(group, group_uri, user, anonymous, call_id, endpoint, sid)
+    }
+
+    /// A new leg's session-id and URI, for an offer made before the endpoint's path is known (the
+    /// focus inviting someone); [`Switch::join_reserved`] puts it in the room once answered.
+    pub fn reserve(&self) -> (Box<str>, String) {
         let sid: Box<str> = generate_session_id(&mut OsRng).as_str().into();
+        let uri = self.relay.uri_for(&sid);
+        (sid, uri)
+    }
+
+    /// [`Switch::join`] with a leg from [`Switch::reserve`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_reserved(
+        &self,
+        group: &str,
+        group_uri: &str,
+        user: &str,
+        anonymous: bool,
+        call_id: &str,
+        endpoint: &str,
+        sid: Box<str>,
+    ) -> String {
+        self.leave_user(group, user);
         let member = Arc::new(Member {
             uri: self.relay.uri_for(&sid),
             sid: sid.clone(),

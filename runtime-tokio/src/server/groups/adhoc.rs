@@ -1,0 +1,145 @@
+//! Ad-hoc chats (RFC 5366, OMA IM ad-hoc group session): an INVITE to the URI-list service
+//! (`sip:exploder@DOMAIN` or the bare domain, [`super::exploder`]) whose `multipart/mixed` body holds
+//! the SDP offer and an `application/resource-lists+xml` part with `Content-Disposition:
+//! recipient-list` creates a conference and the focus invites the listed users.
+//!
+//! | step | what happens |
+//! |---|---|
+//! | the INVITE fails the rules of [`super`] (loop rule, system URI) | 403 |
+//! | the caller is not a user of this domain | 403 |
+//! | the body is not multipart/mixed with one recipient-list part | 415 / 400, as for a list MESSAGE |
+//! | otherwise | a private group `chat-XXXXXXXXXXXX` (owner: the caller, members: the caller and the listed users of this domain) is created in the store; the caller joins it like a pre-defined room, and the 200's Contact `sip:chat-...@HOST` is the conference URI |
+//! | each listed user of this domain with a registration | the focus sends it an INVITE (From: the conference URI, SDP naming its switch leg, `a=setup:passive`); a 2xx is ACKed and the user becomes a participant (NOTIFY to subscribers); any other answer leaves it out |
+//! | the last participant leaves (BYE, expulsion, dropped as slow) | the room closes: the group is removed from the store ([`super::focus`]) |
+//!
+//! Listed users of other domains are skipped (no Participating function of another server is
+//! reached yet), and so are users with no registration (nothing is stored for them: a chat is live).
+
+use super::{exploder, focus, local_user, passes_invite_rules};
+use crate::server::deferred_session::signalling::{new_dialog, send_invite, Answer};
+use crate::server::sip::SipMessage;
+use crate::server::transport::Flow;
+use crate::server::{invite, msrp, reply, rng, Server};
+use crate::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_core::sip::header::NameAddr;
+use simple_im_core::sip::transaction::TransactionKey;
+use simple_im_core::sip::{HeaderName, Method};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an invited user has to answer the focus's INVITE.
+const ANSWER_WAIT: Duration = Duration::from_secs(64);
+
+/// An INVITE to the URI-list service: creates the ad-hoc chat (the table in the module docs).
+pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage, flow: &Flow) {
+    let refuse = |code: u16, reason: &str| {
+        if let Some(bytes) = reply::build(msg, Some(flow.peer()), code, reason, &[], None) {
+            invite::send_upstream(server, key, code, bytes);
+        }
+    };
+    let creator = msg.from().map(|f| f.uri_text.to_owned()).unwrap_or_default();
+    if let Err((code, reason)) = passes_invite_rules(server, msg, &creator) {
+        refuse(code, &reason);
+        return;
+    }
+    let Some(owner) = local_user(server, &creator) else {
+        refuse(403, "Forbidden (only users of this domain create ad-hoc chats)");
+        return;
+    };
+    let listed = match exploder::split(msg).and_then(|(_, list)| exploder::recipients(list.body)) {
+        Ok(listed) => listed,
+        Err((code, reason)) => {
+            refuse(code, &reason);
+            return;
+        }
+    };
+    let invitees: Vec<String> = listed
+        .iter()
+        .filter_map(|key| local_user(server, key))
+        .filter(|user| !user.eq_ignore_ascii_case(&owner))
+        .collect();
+    let group = Group {
+        name: format!("chat-{}", rng::token(6)),
+        owner: owner.clone(),
+        private: true,
+        may_invite: InvitePolicy::Owner,
+        max_participants: 0,
+        members: std::iter::once(owner).chain(invitees.iter().cloned()).collect(),
+        created: UnixMillis::now(),
+    };
+    if server.store.add_group(group.clone()).await.is_err() {
+        refuse(500, "Server Internal Error (the ad-hoc chat could not be stored)");
+        return;
+    }
+    server.focus.mark_adhoc(&group.name);
+    focus::join(server, key, msg, flow, &group).await;
+    for user in invitees {
+        tokio::spawn(dial_out(server.clone(), group.name.clone(), user));
+    }
+}
+
+/// The focus invites `user` into the ad-hoc room `group`.
+async fn dial_out(server: Arc<Server>, group: String, user: String) {
+    let Some(switch) = server.focus.switch(&server) else {
+        return;
+    };
+    let Some(binding) = server.location.lookup(&user).pop() else {
+        return;
+    };
+    let domain = &server.config.domain;
+    let (group_uri, user_uri) = (format!("sip:{group}@{domain}"), format!("sip:{user}@{domain}"));
+    let mut dialog = new_dialog(&server, &group_uri, &user_uri, &binding.uri, binding.flow);
+    let (sid, leg) = switch.reserve();
+    let offer = focus::switch_answer(&switch.address(), &leg);
+    let sdp = Some(("application/sdp", offer.as_bytes()));
+    let Some((branch, bytes)) = dialog.request(&server, Method::Invite, 1, sdp) else {
+        return;
+    };
+    let Some(mut answers) = send_invite(&server, dialog.flow, &branch, bytes) else {
+        return;
+    };
+    let Ok(Some(Answer::Final(answer))) = tokio::time::timeout(ANSWER_WAIT, answers.recv()).await else {
+        return;
+    };
+    if !answer.status().is_some_and(|c| (200..300).contains(&c)) {
+        return;
+    }
+    if let Some(to) = answer.header(HeaderName::To) {
+        dialog.remote = to.to_owned();
+    }
+    if let Some(target) = answer
+        .header(HeaderName::Contact)
+        .and_then(|c| NameAddr::parse(c).ok())
+        .map(|c| c.uri_text.to_owned())
+    {
+        dialog.target = target;
+    }
+    let Some((_, ack)) = dialog.request(&server, Method::Ack, 1, None) else {
+        return;
+    };
+    let transports = server.transactions.transports();
+    let _ = transports.send(&dialog.flow, ack.clone());
+    // Every retransmitted 2xx is ACKed again (a lost ACK over UDP would end the dialog).
+    let (weak, flow) = (Arc::downgrade(&server), dialog.flow);
+    tokio::spawn(async move {
+        while let Some(Answer::Final(_)) = answers.recv().await {
+            let Some(server) = weak.upgrade() else { return };
+            let _ = server.transactions.transports().send(&flow, ack.clone());
+        }
+    });
+    let Some(media) = msrp::sdp::find(answer.body()) else {
+        return;
+    };
+    switch.join_reserved(&group, &group_uri, &user_uri, false, &dialog.call_id, &media.path, sid);
+    let local_tag = dialog.local.rsplit(";tag=").next().unwrap_or("").to_owned();
+    focus::add_invited(
+        &server,
+        &group,
+        &user_uri,
+        &dialog.target,
+        &dialog.call_id,
+        &dialog.remote,
+        &local_tag,
+        dialog.flow,
+    );
+}
