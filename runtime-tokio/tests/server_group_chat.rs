@@ -543,3 +543,153 @@ async fn a_recipient_that_stops_reading_is_dropped_with_bye_and_notify() {
     sender.peer.send("still here").await;
     assert_eq!(fast.peer.received().await.unwrap().text, "still here");
 }
+
+/// The multipart body of an ad-hoc chat INVITE (RFC 5366): the SDP offer and the recipient list.
+fn adhoc_body(name: &str, path: &str, invitees: &[String]) -> String {
+    let entries: String = invitees
+        .iter()
+        .map(|u| format!("<entry uri=\"sip:{u}@localhost\"/>"))
+        .collect();
+    format!(
+        "--b1\r\nContent-Type: application/sdp\r\n\r\n\
+         v=0\r\no={name} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message 9 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\na=path:{path}\r\na=setup:active\r\n\
+         \r\n--b1\r\nContent-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n\
+         <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+         <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>{entries}</list></resource-lists>\r\n\
+         --b1--\r\n"
+    )
+}
+
+/// An invited user answers the focus's INVITE with its own MSRP path and binds the leg offered.
+async fn accept_invitation(msrp: SocketAddr, mut ua: Ua) -> Member {
+    let invite = loop {
+        let msg = ua.receive_within(WAIT).await.expect("the focus's INVITE");
+        if msg.method() == Some("INVITE") {
+            break msg;
+        }
+    };
+    assert!(
+        invite.header(HeaderName::From).unwrap().contains("sip:chat-"),
+        "{:?}",
+        invite.header(HeaderName::From)
+    );
+    let offer = String::from_utf8_lossy(invite.body()).into_owned();
+    let leg = offer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=path:"))
+        .expect("the offer names a leg")
+        .to_owned();
+    let path = format!("msrp://127.0.0.1:9/{}inv;tcp", ua.name);
+    let answer = format!(
+        "v=0\r\no={} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message 9 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\na=path:{path}\r\na=setup:active\r\n",
+        ua.name
+    );
+    let contact = ("Contact", format!("<{}>", ua.contact()));
+    let ok = simple_im_tokio::server::reply::build(
+        &invite,
+        None,
+        200,
+        "OK",
+        &[contact],
+        Some(("application/sdp", answer.as_bytes())),
+    )
+    .unwrap();
+    ua.send_raw(&ok).await;
+    let ok = SipMessage::parse(ok, false).unwrap();
+    let peer = Peer::bind(msrp, path, leg).await;
+    Member { ua, ok, peer }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_member_adhoc_chat_from_a_recipient_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("a", 10);
+    let running = start(dir.path(), &users, Vec::new()).await;
+    let mut creator = registered(&running, "a0").await;
+    let mut invitees = Vec::new();
+    for user in &users[1..] {
+        invitees.push(registered(&running, user).await);
+    }
+    let path = "msrp://127.0.0.1:9/a0adhoc;tcp";
+    let body = adhoc_body("a0", path, &users[1..]);
+    let ok = creator
+        .request(
+            "INVITE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[],
+            Some(("multipart/mixed;boundary=b1", body.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    let conference = ok.header(HeaderName::Contact).unwrap().to_owned();
+    assert!(conference.starts_with("<sip:chat-"), "{conference}");
+    in_dialog(&mut creator, Method::Ack, &ok, cseq_of(&ok)).await;
+    let leg = String::from_utf8_lossy(ok.body())
+        .lines()
+        .find_map(|l| l.strip_prefix("a=path:").map(str::to_owned))
+        .unwrap();
+    let peer = Peer::bind(running.msrp.unwrap(), path.to_owned(), leg).await;
+    let mut members = vec![Member {
+        ua: creator,
+        ok,
+        peer,
+    }];
+    let accepting: Vec<_> = invitees
+        .into_iter()
+        .map(|ua| tokio::spawn(accept_invitation(running.msrp.unwrap(), ua)))
+        .collect();
+    for task in accepting {
+        members.push(task.await.unwrap());
+    }
+    every_message_reaches_every_other_member(members, 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adhoc_chat_closes_when_its_last_participant_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("c", 2);
+    let running = start(dir.path(), &users, Vec::new()).await;
+    let mut creator = registered(&running, "c0").await;
+    // c1 is not registered: nobody is invited, the creator is alone.
+    let body = adhoc_body("c0", "msrp://127.0.0.1:9/c0;tcp", &users[1..]);
+    let ok = creator
+        .request(
+            "INVITE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[],
+            Some(("multipart/mixed;boundary=b1", body.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    in_dialog(&mut creator, Method::Ack, &ok, cseq_of(&ok)).await;
+    let contact = ok.header(HeaderName::Contact).unwrap();
+    let name = contact
+        .trim_start_matches("<sip:")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(running.server.store.group(&name).await.unwrap().is_some());
+    // Once the creator leaves, the room and its group are gone.
+    in_dialog(&mut creator, Method::Bye, &ok, cseq_of(&ok) + 100).await;
+    let bye_ok = creator.receive_within(WAIT).await.expect("the BYE's answer");
+    assert_eq!(bye_ok.status(), Some(200), "{}", bye_ok.reason());
+    let mut gone = 0;
+    // Up to 5 s: the store's writer commits the removal (slow on a loaded machine).
+    for _ in 0..250 {
+        if running.server.store.group(&name).await.unwrap().is_none() {
+            gone += 1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gone, 1, "the ad-hoc group {name} is removed when empty");
+    let again = invite(&mut creator, &name, "msrp://127.0.0.1:9/c0b;tcp").await;
+    assert_eq!(again.status(), Some(404), "{}", again.reason());
+}

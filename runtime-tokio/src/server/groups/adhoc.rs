@@ -15,8 +15,9 @@
 //! Listed users of other domains are skipped (no Participating function of another server is
 //! reached yet), and so are users with no registration (nothing is stored for them: a chat is live).
 
+use super::switch::Switch;
 use super::{exploder, focus, local_user, passes_invite_rules};
-use crate::server::deferred_session::signalling::{new_dialog, send_invite, Answer};
+use crate::server::deferred_session::signalling::{new_dialog, send_invite, Answer, Dialog};
 use crate::server::sip::SipMessage;
 use crate::server::transport::Flow;
 use crate::server::{invite, msrp, reply, rng, Server};
@@ -88,21 +89,37 @@ async fn dial_out(server: Arc<Server>, group: String, user: String) {
     };
     let domain = &server.config.domain;
     let (group_uri, user_uri) = (format!("sip:{group}@{domain}"), format!("sip:{user}@{domain}"));
-    let mut dialog = new_dialog(&server, &group_uri, &user_uri, &binding.uri, binding.flow);
     let (sid, leg) = switch.reserve();
-    let offer = focus::switch_answer(&switch.address(), &leg);
+    let dialog = new_dialog(&server, &group_uri, &user_uri, &binding.uri, binding.flow);
+    if invite_and_join(&server, &switch, dialog, &group, &user_uri, &sid, &leg)
+        .await
+        .is_none()
+    {
+        switch.unreserve(&sid);
+    }
+}
+
+/// Sends the focus's INVITE offering the reserved leg `sid` (URI `leg`), ACKs a 2xx and puts the user
+/// in the room; `None` when it does not answer 2xx with MSRP media.
+async fn invite_and_join(
+    server: &Arc<Server>,
+    switch: &Switch,
+    mut dialog: Dialog,
+    group: &str,
+    user_uri: &str,
+    sid: &str,
+    leg: &str,
+) -> Option<()> {
+    let group_uri = format!("sip:{group}@{}", server.config.domain);
+    let offer = focus::switch_answer(&switch.address(), leg);
     let sdp = Some(("application/sdp", offer.as_bytes()));
-    let Some((branch, bytes)) = dialog.request(&server, Method::Invite, 1, sdp) else {
-        return;
-    };
-    let Some(mut answers) = send_invite(&server, dialog.flow, &branch, bytes) else {
-        return;
-    };
+    let (branch, bytes) = dialog.request(server, Method::Invite, 1, sdp)?;
+    let mut answers = send_invite(server, dialog.flow, &branch, bytes)?;
     let Ok(Some(Answer::Final(answer))) = tokio::time::timeout(ANSWER_WAIT, answers.recv()).await else {
-        return;
+        return None;
     };
     if !answer.status().is_some_and(|c| (200..300).contains(&c)) {
-        return;
+        return None;
     }
     if let Some(to) = answer.header(HeaderName::To) {
         dialog.remote = to.to_owned();
@@ -114,32 +131,38 @@ async fn dial_out(server: Arc<Server>, group: String, user: String) {
     {
         dialog.target = target;
     }
-    let Some((_, ack)) = dialog.request(&server, Method::Ack, 1, None) else {
-        return;
-    };
+    let (_, ack) = dialog.request(server, Method::Ack, 1, None)?;
     let transports = server.transactions.transports();
     let _ = transports.send(&dialog.flow, ack.clone());
     // Every retransmitted 2xx is ACKed again (a lost ACK over UDP would end the dialog).
-    let (weak, flow) = (Arc::downgrade(&server), dialog.flow);
+    let (weak, flow) = (Arc::downgrade(server), dialog.flow);
     tokio::spawn(async move {
         while let Some(Answer::Final(_)) = answers.recv().await {
             let Some(server) = weak.upgrade() else { return };
             let _ = server.transactions.transports().send(&flow, ack.clone());
         }
     });
-    let Some(media) = msrp::sdp::find(answer.body()) else {
-        return;
-    };
-    switch.join_reserved(&group, &group_uri, &user_uri, false, &dialog.call_id, &media.path, sid);
+    // A 2xx without MSRP media: the dialog stays, the user is not in the chat (it may BYE).
+    let media = msrp::sdp::find(answer.body())?;
+    switch.join_reserved(
+        group,
+        &group_uri,
+        user_uri,
+        false,
+        &dialog.call_id,
+        &media.path,
+        sid.into(),
+    );
     let local_tag = dialog.local.rsplit(";tag=").next().unwrap_or("").to_owned();
     focus::add_invited(
-        &server,
-        &group,
-        &user_uri,
+        server,
+        group,
+        user_uri,
         &dialog.target,
         &dialog.call_id,
         &dialog.remote,
         &local_tag,
         dialog.flow,
     );
+    Some(())
 }

@@ -86,7 +86,10 @@ impl Focus {
 
     /// Marks `group` as an ad-hoc room (closed when empty).
     pub(super) fn mark_adhoc(&self, group: &str) {
-        self.adhoc.lock().unwrap_or_else(|e| e.into_inner()).insert(group.to_owned());
+        self.adhoc
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(group.to_owned());
     }
 
     /// The group whose conference-event subscription has this Call-ID.
@@ -170,7 +173,13 @@ pub async fn invite(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage
 
 /// The INVITE `msg` joins `group` (the table in the module docs); the ad-hoc chat's creator joins
 /// its new room this way too.
-pub(super) async fn join(server: &Arc<Server>, key: &TransactionKey, msg: &SipMessage, flow: &Flow, group: &Group) {
+pub(super) async fn join(
+    server: &Arc<Server>,
+    key: &TransactionKey,
+    msg: &SipMessage,
+    flow: &Flow,
+    group: &Group,
+) {
     let Some(user) = msg.from().map(|f| f.uri_text.to_owned()) else {
         return;
     };
@@ -185,7 +194,7 @@ pub(super) async fn join(server: &Arc<Server>, key: &TransactionKey, msg: &SipMe
         send(code, &reason, &[], None);
         return;
     }
-    if !may_send(server, &group, &user) {
+    if !may_send(server, group, &user) {
         let reason = format!("Forbidden (not a member of the private group {})", group.name);
         send(403, &reason, &[], None);
         return;
@@ -319,9 +328,19 @@ async fn close_if_empty(server: &Arc<Server>, group: &str) {
     if !empty {
         return;
     }
-    let was_adhoc = server.focus.adhoc.lock().unwrap_or_else(|e| e.into_inner()).remove(group);
+    let was_adhoc = server
+        .focus
+        .adhoc
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(group);
     if was_adhoc {
-        server.focus.rooms.lock().unwrap_or_else(|e| e.into_inner()).remove(group);
+        server
+            .focus
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(group);
         let _ = server.store.remove_group(group).await;
     }
 }
@@ -347,7 +366,9 @@ pub(super) fn add_invited(
         local_tag: local_tag.to_owned(),
         flow,
     };
-    server.focus.with_room(group, |room| room.participants.push(participant.clone()));
+    server
+        .focus
+        .with_room(group, |room| room.participants.push(participant.clone()));
     let group_uri = format!("sip:{group}@{}", server.config.domain);
     conference::changed(server, group, &group_uri, &participant, true);
 }

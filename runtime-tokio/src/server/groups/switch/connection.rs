@@ -53,7 +53,7 @@ impl Switch {
                 let (step, used) = match parse_message(&buf) {
                     Ok(Parsed::Complete(message, used)) => {
                         let step = match &member {
-                            None => match self.bind(&message.head) {
+                            None => match self.wait_for_answer(&message.head).await.bind(&message.head) {
                                 Ok(bound) => {
                                     let (tx, rx) = mpsc::channel(QUEUE);
                                     if let Some(write) = write.take() {
@@ -111,6 +111,29 @@ impl Switch {
                 return;
             }
             buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+        }
+    }
+
+    /// Waits while the leg the head names is reserved (its participant has not answered the focus's
+    /// INVITE yet: the connection may come first).
+    async fn wait_for_answer(&self, head: &Head<'_>) -> &Self {
+        let sid = head
+            .to_path()
+            .and_then(|p| p.first())
+            .and_then(Result::ok)
+            .and_then(|u| u.session_id);
+        let Some(sid) = sid else { return self };
+        let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
+        loop {
+            let joined = self.joined.notified();
+            tokio::pin!(joined);
+            joined.as_mut().enable();
+            if !lock(&self.reserved).contains(sid) {
+                return self;
+            }
+            if tokio::time::timeout_at(deadline, joined).await.is_err() {
+                return self;
+            }
         }
     }
 

@@ -130,6 +130,11 @@ pub struct Switch {
     relay: Arc<MsrpRelay>,
     server: Weak<Server>,
     legs: Mutex<HashMap<Box<str>, Arc<Member>>>,
+    /// Legs offered by the focus whose participant has not answered yet: a connection naming one
+    /// waits (up to the bind timeout) for the answer instead of being refused.
+    reserved: Mutex<std::collections::HashSet<Box<str>>>,
+    /// Woken when a reserved leg is joined or given up.
+    joined: Notify,
     rooms: Mutex<HashMap<String, Vec<Arc<Member>>>>,
     counter: AtomicU64,
 }
@@ -141,6 +146,8 @@ impl Switch {
             relay: relay.clone(),
             server: Arc::downgrade(server),
             legs: Mutex::default(),
+            reserved: Mutex::default(),
+            joined: Notify::new(),
             rooms: Mutex::default(),
             counter: AtomicU64::new(1),
         });
@@ -176,7 +183,14 @@ impl Switch {
     pub fn reserve(&self) -> (Box<str>, String) {
         let sid: Box<str> = generate_session_id(&mut OsRng).as_str().into();
         let uri = self.relay.uri_for(&sid);
+        lock(&self.reserved).insert(sid.clone());
         (sid, uri)
+    }
+
+    /// Gives up a leg from [`Switch::reserve`] (the participant declined or never answered).
+    pub fn unreserve(&self, sid: &str) {
+        lock(&self.reserved).remove(sid);
+        self.joined.notify_waiters();
     }
 
     /// [`Switch::join`] with a leg from [`Switch::reserve`].
@@ -215,6 +229,8 @@ impl Switch {
             .entry(group.to_owned())
             .or_default()
             .push(member.clone());
+        lock(&self.reserved).remove(&member.sid);
+        self.joined.notify_waiters();
         member.uri.clone()
     }
 
@@ -394,7 +410,7 @@ impl Switch {
 
 impl ForeignLegs for Switch {
     fn owns(&self, sid: &str) -> bool {
-        lock(&self.legs).contains_key(sid)
+        lock(&self.legs).contains_key(sid) || lock(&self.reserved).contains(sid)
     }
 
     fn serve(self: Arc<Self>, stream: TcpStream) {
