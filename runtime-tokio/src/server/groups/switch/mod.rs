@@ -53,7 +53,7 @@
 //! recipient before the next message is read, so every recipient sees each sender's messages once
 //! and in the order sent.
 //!
-//! Not done yet: ad-hoc rooms (the focus serves the store's pre-defined groups), legs over TLS,
+//! Not done yet: legs over TLS,
 //! participants that only accept connections (`a=setup:passive` offers get the switch's passive
 //! answer all the same), participants behind another server's Participating function.
 
