@@ -2,11 +2,13 @@
 //! focus names in its answer, and the switch replicates every SEND to every other participant with
 //! the sender in CPIM From. Test peers are in-process MSRP endpoints on the core framer.
 
+mod groups_support;
 mod server_support;
 
+use groups_support::in_dialog;
 use server_support::{registered, store_with_users, Ua};
 use simple_im_core::msrp::wire::{parse_message, Parsed};
-use simple_im_core::sip::{HeaderName, MessageWriter, Method};
+use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, Options, Running};
 use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
@@ -52,31 +54,20 @@ fn names(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-/// Sends ACK or BYE in the dialog the INVITE's 200 `ok` established.
-async fn in_dialog(ua: &mut Ua, method: Method<'_>, ok: &SipMessage, cseq: u32) {
-    let mut buf = vec![0u8; 2048];
-    let local = ua.local();
-    let target = ok
-        .header(HeaderName::Contact)
-        .unwrap()
-        .trim_matches(['<', '>'])
-        .to_owned();
-    let mut w = MessageWriter::request(&mut buf, method, &target).unwrap();
-    w.header_fmt(
-        HeaderName::Via,
-        format_args!("SIP/2.0/UDP {local};branch=z9hG4bKchat{cseq}{}", method.as_str()),
-    )
-    .unwrap();
-    w.header(HeaderName::MaxForwards, "70").unwrap();
-    w.header(HeaderName::From, ok.header(HeaderName::From).unwrap())
-        .unwrap();
-    w.header(HeaderName::To, ok.header(HeaderName::To).unwrap())
-        .unwrap();
-    w.header(HeaderName::CallId, ok.call_id()).unwrap();
-    w.header_fmt(HeaderName::CSeq, format_args!("{cseq} {}", method.as_str()))
-        .unwrap();
-    let len = w.finish(b"").unwrap();
-    ua.send_raw(&buf[..len]).await;
+/// Subscribes `ua` to the conference events of `sip:room@localhost` (the full-state NOTIFY follows).
+async fn subscribe_to_room(ua: &mut Ua) {
+    let headers = [("Event", "conference".to_owned()), ("Expires", "600".to_owned())];
+    let subscribed = ua
+        .request(
+            "SUBSCRIBE",
+            "sip:room@localhost",
+            "<sip:room@localhost>",
+            &headers,
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(subscribed.status(), Some(200));
 }
 
 fn cseq_of(msg: &SipMessage) -> u32 {
@@ -395,17 +386,7 @@ async fn leaving_and_rejoining_follow_the_participant_list() {
     let users = names("l", 3);
     let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
     let mut watcher = registered(&running, "l2").await;
-    let subscribed = watcher
-        .request(
-            "SUBSCRIBE",
-            "sip:room@localhost",
-            "<sip:room@localhost>",
-            &[("Event", "conference".to_owned()), ("Expires", "600".to_owned())],
-            None,
-            true,
-        )
-        .await;
-    assert_eq!(subscribed.status(), Some(200));
+    subscribe_to_room(&mut watcher).await;
     let full = watcher.incoming().await;
     assert!(String::from_utf8_lossy(full.body()).contains("<user-count>0</user-count>"));
 
@@ -490,17 +471,7 @@ async fn a_recipient_that_stops_reading_is_dropped_with_bye_and_notify() {
     let users = names("q", 4);
     let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
     let mut watcher = registered(&running, "q3").await;
-    let subscribed = watcher
-        .request(
-            "SUBSCRIBE",
-            "sip:room@localhost",
-            "<sip:room@localhost>",
-            &[("Event", "conference".to_owned()), ("Expires", "600".to_owned())],
-            None,
-            true,
-        )
-        .await;
-    assert_eq!(subscribed.status(), Some(200));
+    subscribe_to_room(&mut watcher).await;
     watcher.incoming().await;
     let mut members = join_all(&running, &users[..3], "room").await;
     for _ in 0..3 {

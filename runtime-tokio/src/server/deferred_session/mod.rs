@@ -34,7 +34,7 @@
 mod accept;
 mod listener;
 mod pump;
-mod push;
+pub(crate) mod push;
 pub(crate) mod signalling;
 
 pub use accept::answer;

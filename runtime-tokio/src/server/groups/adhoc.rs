@@ -17,14 +17,14 @@
 
 use super::switch::Switch;
 use super::{exploder, focus, local_user, passes_invite_rules};
+use crate::server::deferred_session::push::confirm;
 use crate::server::deferred_session::signalling::{new_dialog, send_invite, Answer, Dialog};
 use crate::server::sip::SipMessage;
 use crate::server::transport::Flow;
 use crate::server::{invite, msrp, reply, rng, Server};
 use crate::store::{Group, InvitePolicy, UnixMillis};
-use simple_im_core::sip::header::NameAddr;
 use simple_im_core::sip::transaction::TransactionKey;
-use simple_im_core::sip::{HeaderName, Method};
+use simple_im_core::sip::Method;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,27 +121,8 @@ async fn invite_and_join(
     if !answer.status().is_some_and(|c| (200..300).contains(&c)) {
         return None;
     }
-    if let Some(to) = answer.header(HeaderName::To) {
-        dialog.remote = to.to_owned();
-    }
-    if let Some(target) = answer
-        .header(HeaderName::Contact)
-        .and_then(|c| NameAddr::parse(c).ok())
-        .map(|c| c.uri_text.to_owned())
-    {
-        dialog.target = target;
-    }
-    let (_, ack) = dialog.request(server, Method::Ack, 1, None)?;
-    let transports = server.transactions.transports();
-    let _ = transports.send(&dialog.flow, ack.clone());
-    // Every retransmitted 2xx is ACKed again (a lost ACK over UDP would end the dialog).
-    let (weak, flow) = (Arc::downgrade(server), dialog.flow);
-    tokio::spawn(async move {
-        while let Some(Answer::Final(_)) = answers.recv().await {
-            let Some(server) = weak.upgrade() else { return };
-            let _ = server.transactions.transports().send(&flow, ack.clone());
-        }
-    });
+    // Learns the dialog's remote tag and target, ACKs the 2xx and every retransmission of it.
+    confirm(server, &mut dialog, &answer, answers);
     // A 2xx without MSRP media: the dialog stays, the user is not in the chat (it may BYE).
     let media = msrp::sdp::find(answer.body())?;
     switch.join_reserved(
