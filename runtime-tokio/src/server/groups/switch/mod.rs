@@ -20,7 +20,7 @@
 //! | request | action |
 //! |---|---|
 //! | SEND, bodiless | 200 (Failure-Report permitting), nothing replicated |
-//! | SEND chunk, not the last (`+`) | 200, chunk kept until the message is whole (at most [`MAX_MESSAGE`] bytes, else 413) |
+//! | SEND chunk, not the last (`+`) | 200, chunk kept until the message is whole (at most [`MAX_MESSAGE`] bytes, else 413; a single chunk that large closes the connection) |
 //! | SEND, last chunk | 200; one copy per other bound participant, see below |
 //! | response to a copy | counted for that copy's delivery (see reports) |
 //! | REPORT | absorbed (reports end at the switch: it is each participant's peer) |
