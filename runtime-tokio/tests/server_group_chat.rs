@@ -125,6 +125,8 @@ struct Peer {
     stream: TcpStream,
     buf: Vec<u8>,
     sent: u32,
+    /// The status this endpoint answers SENDs with.
+    answer: u16,
 }
 
 /// A SEND the peer received: the CPIM From and the text.
@@ -143,23 +145,29 @@ impl Peer {
             stream,
             buf: Vec::new(),
             sent: 0,
+            answer: 200,
         };
         let bind = format!(
             "MSRP b0 SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: b0\r\nByte-Range: 1-0/0\r\n-------b0$\r\n",
             peer.leg, peer.path
         );
         peer.stream.write_all(bind.as_bytes()).await.unwrap();
-        let (status, _, _) = peer.next().await.expect("an answer to the bind");
+        let (status, ..) = peer.next().await.expect("an answer to the bind");
         assert_eq!(status, Some(200));
         peer
     }
 
     async fn send(&mut self, text: &str) {
+        self.send_with(text, "").await;
+    }
+
+    /// A SEND with extra header lines (each ending in CRLF).
+    async fn send_with(&mut self, text: &str, headers: &str) {
         self.sent += 1;
         let tid = format!("t{}", self.sent);
         let send = format!(
             "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\nByte-Range: 1-{len}/{len}\r\n\
-             Content-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n",
+             {headers}Content-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n",
             self.leg,
             self.path,
             len = text.len()
@@ -167,8 +175,9 @@ impl Peer {
         self.stream.write_all(send.as_bytes()).await.unwrap();
     }
 
-    /// The next message: (status for responses, method, whole bytes). Answers SENDs with 200.
-    async fn next(&mut self) -> Option<(Option<u16>, String, String)> {
+    /// The next message: (status for responses, method, body, Status header). Answers SENDs with
+    /// [`Peer::answer`].
+    async fn next(&mut self) -> Option<(Option<u16>, String, String, String)> {
         loop {
             let parsed = match parse_message(&self.buf) {
                 Ok(Parsed::Complete(message, used)) => {
@@ -176,23 +185,25 @@ impl Peer {
                     let method = head.method().map(|m| m.as_str().to_owned()).unwrap_or_default();
                     let answer = (method == "SEND").then(|| {
                         format!(
-                            "MSRP {tid} 200 OK\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n-------{tid}$\r\n",
+                            "MSRP {tid} {code} Answer\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n-------{tid}$\r\n",
+                            code = self.answer,
                             tid = head.transaction_id,
                             to = head.from_path().unwrap().texts().next().unwrap(),
                             from = self.path
                         )
                     });
                     let body = String::from_utf8_lossy(message.body).into_owned();
-                    Some((head.status_code(), method, body, answer, used))
+                    let status_header = head.get("Status").unwrap_or("").to_owned();
+                    Some((head.status_code(), method, body, status_header, answer, used))
                 }
                 _ => None,
             };
-            if let Some((status, method, body, answer, used)) = parsed {
+            if let Some((status, method, body, status_header, answer, used)) = parsed {
                 self.buf.drain(..used);
                 if let Some(answer) = answer {
                     self.stream.write_all(answer.as_bytes()).await.unwrap();
                 }
-                return Some((status, method, body));
+                return Some((status, method, body, status_header));
             }
             let mut chunk = [0u8; 8192];
             let n = tokio::time::timeout(WAIT, self.stream.read(&mut chunk))
@@ -209,7 +220,7 @@ impl Peer {
     /// The next SEND received (responses and REPORTs skipped).
     async fn received(&mut self) -> Option<Received> {
         loop {
-            let (_, method, body) = self.next().await?;
+            let (_, method, body, _) = self.next().await?;
             if method != "SEND" {
                 continue;
             }
@@ -663,4 +674,48 @@ async fn an_adhoc_chat_closes_when_its_last_participant_leaves() {
     assert_eq!(gone, 1, "the ad-hoc group {name} is removed when empty");
     let again = invite(&mut creator, &name, "msrp://127.0.0.1:9/c0b;tcp").await;
     assert_eq!(again.status(), Some(404), "{}", again.reason());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_per_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("r", 3);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let mut members = join_all(&running, &users, "room").await;
+    members[2].peer.answer = 486;
+    members[0].peer.send_with("one", "Success-Report: yes\r\n").await;
+    // r1 gets it although r2 refuses its copy.
+    assert_eq!(members[1].peer.received().await.unwrap().text, "one");
+    let refused = members[2].peer.received().await.unwrap();
+    assert_eq!(refused.text, "one");
+    // The sender: its SEND answered 200, then one failure REPORT naming r2, and no success REPORT.
+    let mut reports = Vec::new();
+    while let Ok(Some((status, method, _, status_header))) =
+        tokio::time::timeout(Duration::from_millis(500), members[0].peer.next()).await
+    {
+        reports.push((status, method, status_header));
+    }
+    assert_eq!(reports.first().map(|r| r.0), Some(Some(200)), "{reports:?}");
+    let failures: Vec<_> = reports.iter().filter(|r| r.1 == "REPORT").collect();
+    assert_eq!(failures.len(), 1, "{reports:?}");
+    assert!(failures[0].2.starts_with("000 486"), "{reports:?}");
+    assert!(failures[0].2.contains("sip:r2@localhost"), "{reports:?}");
+
+    // When every copy is answered 2xx, the success REPORT comes.
+    members[2].peer.answer = 200;
+    members[0].peer.send_with("two", "Success-Report: yes\r\n").await;
+    assert_eq!(members[1].peer.received().await.unwrap().text, "two");
+    assert_eq!(members[2].peer.received().await.unwrap().text, "two");
+    let mut success = None;
+    while let Ok(Some((_, method, _, status_header))) =
+        tokio::time::timeout(Duration::from_millis(500), members[0].peer.next()).await
+    {
+        if method == "REPORT" {
+            success = Some(status_header);
+        }
+    }
+    assert!(
+        success.as_deref().is_some_and(|s| s.starts_with("000 200")),
+        "{success:?}"
+    );
 }
