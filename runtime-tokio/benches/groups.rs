@@ -13,8 +13,14 @@
 //! - throughput: with [`IN_FLIGHT`] messages outstanding, group messages accepted per second and
 //!   copies delivered per second.
 //!
+//! Then the session-mode room on the MSRP switch ([`session`]): 1,000 participants, p50/p99 from
+//! sending to the last copy's arrival, and messages per second.
+//!
 //! A plain bench binary (not criterion): the figures wanted are percentiles of a latency distribution
 //! and one sustained rate, which it reports directly.
+
+#[path = "groups/session.rs"]
+mod session;
 
 use bytes::Bytes;
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
@@ -45,7 +51,7 @@ fn main() {
     // Cargo passes `--bench`; anything else is a filter this bench does not use.
     let (latency_messages, throughput_messages) = if quick { (20, 40) } else { (300, 1000) };
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("bench data dir");
-    let (server_addr, server_handle) = start_server(dir.path());
+    let (server_addr, msrp_addr, server_handle) = start_server(dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -115,14 +121,16 @@ fn main() {
             throughput_messages as f64 / elapsed,
             (throughput_messages as f64) * ((MEMBERS - 1) as f64) / elapsed
         );
+        session::run(server_handle, msrp_addr, latency_messages, throughput_messages).await;
     });
 }
 
 /// Starts the server (on its own thread and runtime) with the users and the room; returns its UDP
-/// address and the server.
-fn start_server(dir: &std::path::Path) -> (SocketAddr, Arc<server::Server>) {
+/// and MSRP addresses and the server.
+fn start_server(dir: &std::path::Path) -> (SocketAddr, SocketAddr, Arc<server::Server>) {
     let text = format!(
-        "data_dir = \"{}\"\ntrusted_cores = [\"127.0.0.1\"]\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
+        "data_dir = \"{}\"\ntrusted_cores = [\"127.0.0.1\"]\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n\
+         [msrp]\nlisten = \"127.0.0.1:0\"\n",
         dir.display()
     );
     let config = Config::from_toml(&text, dir).expect("config");
@@ -169,7 +177,9 @@ fn start_server(dir: &std::path::Path) -> (SocketAddr, Arc<server::Server>) {
             let running = server::start(config, Options::default(), store)
                 .await
                 .expect("server");
-            tx.send((running.udp[0], running.server.clone())).expect("report");
+            let msrp = running.msrp.expect("the MSRP relay");
+            tx.send((running.udp[0], msrp, running.server.clone()))
+                .expect("report");
             std::future::pending::<()>().await;
         });
     });

@@ -5,8 +5,9 @@
 mod groups_support;
 mod server_support;
 
+use groups_support::{in_dialog, in_dialog_with};
 use server_support::{registered, store_with_users, Ua};
-use simple_im_core::sip::{HeaderName, MessageWriter, Method};
+use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, Options, Running};
 use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
@@ -89,47 +90,6 @@ async fn notify(ua: &mut Ua, dir: &Path) -> String {
     String::from_utf8_lossy(msg.body()).into_owned()
 }
 
-/// Sends ACK or BYE in the dialog the INVITE's 200 `ok` established.
-async fn in_dialog(ua: &mut Ua, method: Method<'_>, ok: &SipMessage, cseq: u32) {
-    in_dialog_with(ua, method, ok, cseq, &[]).await;
-}
-
-/// [`in_dialog`] with extra headers.
-async fn in_dialog_with(
-    ua: &mut Ua,
-    method: Method<'_>,
-    ok: &SipMessage,
-    cseq: u32,
-    headers: &[(&str, &str)],
-) {
-    let mut buf = vec![0u8; 2048];
-    let local = ua.local();
-    let target = ok
-        .header(HeaderName::Contact)
-        .unwrap()
-        .trim_matches(['<', '>'])
-        .to_owned();
-    let mut w = MessageWriter::request(&mut buf, method, &target).unwrap();
-    w.header_fmt(
-        HeaderName::Via,
-        format_args!("SIP/2.0/UDP {local};branch=z9hG4bKdlg{cseq}{}", method.as_str()),
-    )
-    .unwrap();
-    w.header(HeaderName::MaxForwards, "70").unwrap();
-    w.header(HeaderName::From, ok.header(HeaderName::From).unwrap())
-        .unwrap();
-    w.header(HeaderName::To, ok.header(HeaderName::To).unwrap())
-        .unwrap();
-    w.header(HeaderName::CallId, ok.call_id()).unwrap();
-    w.header_fmt(HeaderName::CSeq, format_args!("{cseq} {}", method.as_str()))
-        .unwrap();
-    for (name, value) in headers {
-        w.header(HeaderName::parse(name), value).unwrap();
-    }
-    let len = w.finish(b"").unwrap();
-    ua.send_raw(&buf[..len]).await;
-}
-
 async fn join(ua: &mut Ua) -> SipMessage {
     join_group(ua, "team").await
 }
@@ -186,8 +146,8 @@ async fn subscriber_sees_full_state_then_joins_and_leaves() {
 
     let mut alice = registered(&running, "alice").await;
     let ok = join(&mut alice).await;
-    // The focus declines the MSRP stream for now (port 0): the MSRP switch is not built.
-    assert!(String::from_utf8_lossy(ok.body()).contains("m=message 0 TCP/MSRP *"));
+    // The focus answers with alice's leg on the MSRP switch (tests/server_group_chat.rs uses it).
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=setup:passive"));
     let joined = notify(&mut bob, dir.path()).await;
     assert!(joined.contains("state=\"partial\" version=\"2\""), "{joined}");
     assert!(

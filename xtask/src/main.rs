@@ -30,7 +30,7 @@ commands:
   bench [NAME] [--quick] run criterion benchmarks (NAME: parse, msrp, store; default all), --quick for a
                         short run; `bench pager` runs the SIPp load test against simple-im and Kamailio
                         (--quick, --smoke: one rate, fails if simple-im loses a message, --rates R1,R2
-                        --secs N); `bench groups` measures group fan-out (1,000 members: p50/p99, msg/s)
+                        --secs N); `bench groups` measures group fan-out (1,000 members, pager and MSRP: p50/p99, msg/s)
                         `bench msrp` also runs the MSRP relay (1 GiB vs a copy-proxy, 10,000 idle sessions)
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
   size-elf ELF [--files] split one firmware ELF into network stack, simple-im and the rest

@@ -266,6 +266,8 @@ impl Server {
                 "BYE" if groups::focus::is_participant_dialog(&server, &request.msg) => {
                     groups::focus::bye(&server, &request).await;
                 }
+                // The owner expelling a group-chat participant (REFER with method=BYE).
+                "REFER" if groups::expel::refer(&server, &request).await => {}
                 "OPTIONS" => reply::send(
                     &server,
                     &request,

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use crate::server_support::Ua;
-use simple_im_core::sip::HeaderName;
+use simple_im_core::sip::{HeaderName, MessageWriter, Method};
 use simple_im_tokio::server::sip::SipMessage;
 use std::time::Duration;
 
@@ -73,4 +73,45 @@ impl Listening {
 pub fn from_system(msg: &SipMessage) -> bool {
     msg.header(HeaderName::From)
         .is_some_and(|f| f.contains("sip:system@localhost"))
+}
+
+/// Sends ACK or BYE in the dialog the INVITE's 200 `ok` established.
+pub async fn in_dialog(ua: &mut Ua, method: Method<'_>, ok: &SipMessage, cseq: u32) {
+    in_dialog_with(ua, method, ok, cseq, &[]).await;
+}
+
+/// [`in_dialog`] with extra headers.
+pub async fn in_dialog_with(
+    ua: &mut Ua,
+    method: Method<'_>,
+    ok: &SipMessage,
+    cseq: u32,
+    headers: &[(&str, &str)],
+) {
+    let mut buf = vec![0u8; 2048];
+    let local = ua.local();
+    let target = ok
+        .header(HeaderName::Contact)
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_owned();
+    let mut w = MessageWriter::request(&mut buf, method, &target).unwrap();
+    w.header_fmt(
+        HeaderName::Via,
+        format_args!("SIP/2.0/UDP {local};branch=z9hG4bKdlg{cseq}{}", method.as_str()),
+    )
+    .unwrap();
+    w.header(HeaderName::MaxForwards, "70").unwrap();
+    w.header(HeaderName::From, ok.header(HeaderName::From).unwrap())
+        .unwrap();
+    w.header(HeaderName::To, ok.header(HeaderName::To).unwrap())
+        .unwrap();
+    w.header(HeaderName::CallId, ok.call_id()).unwrap();
+    w.header_fmt(HeaderName::CSeq, format_args!("{cseq} {}", method.as_str()))
+        .unwrap();
+    for (name, value) in headers {
+        w.header(HeaderName::parse(name), value).unwrap();
+    }
+    let len = w.finish(b"").unwrap();
+    ua.send_raw(&buf[..len]).await;
 }

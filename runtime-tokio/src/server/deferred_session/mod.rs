@@ -34,8 +34,8 @@
 mod accept;
 mod listener;
 mod pump;
-mod push;
-mod signalling;
+pub(crate) mod push;
+pub(crate) mod signalling;
 
 pub use accept::answer;
 pub use push::deliver;

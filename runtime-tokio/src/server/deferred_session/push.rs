@@ -151,7 +151,7 @@ async fn invite(
 /// Takes the dialog's remote tag and target from the 2xx and ACKs it, and every retransmission of it
 /// (an ACK lost over UDP would otherwise make the recipient end the dialog) until the INVITE
 /// transaction ends.
-fn confirm(
+pub(crate) fn confirm(
     server: &Arc<Server>,
     dialog: &mut Dialog,
     answer: &SipMessage,

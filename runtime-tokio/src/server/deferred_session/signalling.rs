@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// What an INVITE of ours hears.
-pub(super) enum Answer {
+pub(crate) enum Answer {
     /// A final response (2xx or error).
     Final(SipMessage),
     /// No final response: timeout or transport failure.
@@ -38,7 +38,7 @@ pub(super) struct Outgoing {
 }
 
 /// Sends `invite` (whose top Via carries `branch`) on `flow` through a new INVITE client transaction.
-pub(super) fn send_invite(
+pub(crate) fn send_invite(
     server: &Arc<Server>,
     flow: Flow,
     branch: &str,
@@ -152,7 +152,7 @@ fn drain(
 }
 
 /// Our end of a dialog we originated.
-pub(super) struct Dialog {
+pub(crate) struct Dialog {
     pub call_id: String,
     /// Our From value, with our tag.
     pub local: String,
@@ -219,7 +219,7 @@ pub(super) fn contact(server: &Server, flow: &Flow) -> String {
 }
 
 /// A fresh dialog toward `target` on `flow`, from `from_uri` to `to_uri`.
-pub(super) fn new_dialog(server: &Server, from_uri: &str, to_uri: &str, target: &str, flow: Flow) -> Dialog {
+pub(crate) fn new_dialog(server: &Server, from_uri: &str, to_uri: &str, target: &str, flow: Flow) -> Dialog {
     Dialog {
         call_id: format!("{}@{}", rng::token(12), server.config.domain),
         local: format!("<{from_uri}>;tag={}", rng::token(6)),

@@ -52,7 +52,7 @@ pub fn is_exploder(server: &Server, request_uri: &str) -> bool {
 }
 
 /// The message part and the recipient-list part of a URI-list MESSAGE body, or the 4xx to answer.
-fn split(msg: &crate::server::sip::SipMessage) -> Result<(Part<'_>, Part<'_>), (u16, String)> {
+pub(super) fn split(msg: &crate::server::sip::SipMessage) -> Result<(Part<'_>, Part<'_>), (u16, String)> {
     let unsupported = || {
         (
             415,
@@ -100,7 +100,7 @@ fn split(msg: &crate::server::sip::SipMessage) -> Result<(Part<'_>, Part<'_>), (
 }
 
 /// The distinct recipients of the list: `Ok(local user names or foreign URIs)`, or the 4xx.
-fn recipients(list: &[u8]) -> Result<Vec<String>, (u16, String)> {
+pub(super) fn recipients(list: &[u8]) -> Result<Vec<String>, (u16, String)> {
     let mut found: Vec<String> = Vec::new();
     for entry in entries(list) {
         let entry = entry.map_err(|e| (400, format!("Bad Request ({e})")))?;

@@ -3,7 +3,8 @@
 //! XDMS holds group documents).
 //!
 //! Modules: [`pager`](fan_out) (this page), [`exploder`] (RFC 5365 URI lists), [`focus`] (joining and
-//! leaving with INVITE/BYE), [`conference`] (RFC 4575 subscriptions), [`cli`].
+//! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
+//! removing a participant), [`conference`] (RFC 4575 subscriptions), [`cli`].
 //!
 //! ## Pager mode into a group
 //!
@@ -43,11 +44,14 @@
 //! `OK (delivered 3, stored 1, refused 0)`. When copies were stored, the sender gets one system
 //! notice (not one per member: fan-out must not multiply notices).
 
+pub mod adhoc;
 pub mod cli;
 pub mod conference;
+pub mod expel;
 pub mod exploder;
 pub mod focus;
 mod pager;
+pub mod switch;
 
 pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
 

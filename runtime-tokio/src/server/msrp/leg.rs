@@ -183,7 +183,7 @@ fn response_bytes(info: &HeadInfo, code: u16, from: &str) -> Option<Vec<u8>> {
 }
 
 /// Whether two paths name the same URIs in the same order (RFC 4975 §6.1 comparison).
-fn same_path(a: &str, b: &str) -> bool {
+pub(crate) fn same_path(a: &str, b: &str) -> bool {
     let (a, b) = (Path(a), Path(b));
     a.len() == b.len()
         && a.uris()

@@ -46,6 +46,7 @@
 //! method for clients that use the server as their own relay.
 
 mod leg;
+pub(crate) use leg::same_path;
 pub mod sdp;
 pub mod tls;
 
@@ -57,9 +58,9 @@ use simple_im_core::msrp::wire::ReportRequest;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 /// How long a relay session may wait for its first connection before it is collected.
@@ -73,9 +74,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Another owner of server URIs on the relay's listener (the group chat switch): a connection whose
+/// first request names one of its session-ids is handed over whole, before the relay reads from it.
+pub trait ForeignLegs: Send + Sync {
+    /// Whether `sid` is one of its session-ids.
+    fn owns(&self, sid: &str) -> bool;
+    /// Takes over the connection (nothing has been read from it).
+    fn serve(self: Arc<Self>, stream: TcpStream);
+}
+
 /// The relay: its listener and its sessions.
 pub struct MsrpRelay {
     local: SocketAddr,
+    foreign: OnceLock<Arc<dyn ForeignLegs>>,
     host: String,
     /// Sessions by the session-id of either leg.
     sessions: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
@@ -162,6 +173,7 @@ impl MsrpRelay {
         };
         let relay = Arc::new(MsrpRelay {
             local,
+            foreign: OnceLock::new(),
             host,
             sessions: Mutex::default(),
             calls: Mutex::default(),
@@ -183,7 +195,18 @@ impl MsrpRelay {
         lock(&self.calls).len()
     }
 
-    fn uri_for(&self, sid: &str) -> String {
+    /// Hands connections for `owner`'s session-ids to it (set once; later calls are ignored).
+    pub fn set_foreign_legs(&self, owner: Arc<dyn ForeignLegs>) {
+        let _ = self.foreign.set(owner);
+    }
+
+    /// The host the relay advertises in URIs and `c=` lines.
+    pub fn advertised_host(&self) -> &str {
+        &self.host
+    }
+
+    /// The relay's URI for the session-id `sid` (`msrp://HOST:PORT/SID;tcp`).
+    pub fn uri_for(&self, sid: &str) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -373,7 +396,48 @@ async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
         };
         let Some(strong) = relay.upgrade() else { return };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(leg::serve(strong, stream));
+        tokio::spawn(route(strong, stream));
+    }
+}
+
+/// Hands the connection to the [`ForeignLegs`] owner when its first request's To-Path names one of
+/// its session-ids (peeked, not read), else serves it as a relay leg.
+async fn route(relay: Arc<MsrpRelay>, stream: TcpStream) {
+    if let Some(owner) = relay.foreign.get().cloned() {
+        let peeked = tokio::time::timeout(BIND_TIMEOUT, peek_first_sid(&stream)).await;
+        if let Ok(Some(sid)) = peeked {
+            if owner.owns(&sid) {
+                owner.serve(stream);
+                return;
+            }
+        }
+    }
+    leg::serve(relay, stream).await;
+}
+
+/// The session-id of the first To-Path URI of the first request, once its To-Path line has arrived.
+async fn peek_first_sid(stream: &TcpStream) -> Option<String> {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        stream.readable().await.ok()?;
+        let n = stream.peek(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        let text = String::from_utf8_lossy(buf.get(..n)?);
+        if let Some(start) = text.find("\r\nTo-Path:") {
+            let line = text.get(start + 10..)?;
+            if let Some(end) = line.find("\r\n") {
+                let first = line.get(..end)?.split_whitespace().next()?;
+                let path = first.split(';').next()?;
+                return path.rsplit('/').next().map(str::to_owned);
+            }
+        }
+        if n == buf.len() {
+            return None;
+        }
+        // Not the whole line yet: wait a moment for more bytes (peek does not consume them).
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

@@ -1,0 +1,505 @@
+//! The MSRP switch of a group chat (OMA IM 2.0 Controlling function, RFC 4975 endpoint role toward
+//! every participant): each participant's SEND is replicated to every other participant.
+//!
+//! ## Legs and binding
+//!
+//! When the focus accepts an INVITE with an MSRP offer ([`super::focus`]), [`Switch::join`] gives the
+//! participant its own server URI `msrp://HOST:PORT/SID;tcp` on the relay's listener (one MSRP port
+//! for the server). The relay hands a connection whose first To-Path names such a SID to the switch
+//! ([`crate::server::msrp::ForeignLegs`]); the first request then binds it with the relay's rule:
+//!
+//! | first request | answer |
+//! |---|---|
+//! | To-Path's SID is no live participant leg | 481, connection closed |
+//! | From-Path is not the path the participant's SIP endpoint put in its SDP | 403, connection closed |
+//! | the leg already has a connection | 506, connection closed |
+//! | otherwise | bound; the request is handled like every later one |
+//!
+//! ## Requests on a bound connection
+//!
+//! | request | action |
+//! |---|---|
+//! | SEND, bodiless | 200 (Failure-Report permitting), nothing replicated |
+//! | SEND chunk, not the last (`+`) | 200, chunk kept until the message is whole (at most [`MAX_MESSAGE`] bytes, else 413; a single chunk that large closes the connection) |
+//! | SEND, last chunk | 200; one copy per other bound participant, see below |
+//! | response to a copy | counted for that copy's delivery (see reports) |
+//! | REPORT | absorbed (reports end at the switch: it is each participant's peer) |
+//! | other method | 501 |
+//!
+//! A copy is a new SEND with a new transaction-id and Message-ID, To-Path = the recipient's SDP path,
+//! From-Path = the recipient's leg URI, and a `message/cpim` body whose `From` is the sender's AoR
+//! (`"Anonymous" <sip:anonymous@anonymous.invalid>` when its INVITE asked for privacy) and `To` the
+//! group URI. A CPIM body from the sender keeps its other headers and content; its own `From` is
+//! replaced (the switch vouches for the SIP-authenticated identity only).
+//!
+//! ## Reports (per recipient)
+//!
+//! The switch answers each SEND itself. A recipient answering non-2xx, or whose connection is lost
+//! before it answered, is one failed copy: the sender gets a failure REPORT (Failure-Report `yes` or
+//! `partial`) whose comment names that recipient; the other copies are not affected. When the sender
+//! asked for `Success-Report: yes`, one success REPORT follows once every copy was answered 2xx.
+//!
+//! ## Slow recipients
+//!
+//! Everything written to a participant (copies, and the responses and REPORTs for its own SENDs)
+//! queues on its connection, at most [`QUEUE`] messages beyond what its socket buffers hold. A
+//! participant whose queue is full when a copy is due is dropped from the conference
+//! ([`super::focus::expel`]: BYE, NOTIFY to the conference subscribers), so one slow reader neither
+//! blocks the others nor makes the server grow without bound. The sender is never slowed down by a
+//! recipient; a sender that does not read its own responses fills its own queue and is dropped the
+//! same way (when its next copy is due).
+//!
+//! Ordering: one connection's messages are replicated one after the other, each copy queued on every
+//! recipient before the next message is read, so every recipient sees each sender's messages once
+//! and in the order sent.
+//!
+//! Not done yet: legs over TLS,
+//! participants that only accept connections (`a=setup:passive` offers get the switch's passive
+//! answer all the same), participants behind another server's Participating function.
+
+mod connection;
+
+use crate::server::msrp::{ForeignLegs, MsrpRelay};
+use crate::server::participating::ANONYMOUS_FROM;
+use crate::server::rng::OsRng;
+use crate::server::Server;
+use bytes::{Bytes, BytesMut};
+use simple_im_core::msrp::generate_session_id;
+use simple_im_core::msrp::wire::builder::write_report;
+use simple_im_core::msrp::wire::{ReportRequest, Status};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+/// Copies (and responses) waiting for one recipient's connection before it is dropped as too slow.
+pub const QUEUE: usize = 1024;
+/// The largest message the switch reassembles from chunks.
+pub const MAX_MESSAGE: usize = 256 * 1024;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One participant's leg.
+struct Member {
+    sid: Box<str>,
+    uri: String,
+    /// The participant's SDP path (where copies go, and the only From-Path that may bind).
+    endpoint: String,
+    /// The participant's AoR and the identity shown to the others (CPIM From).
+    user: String,
+    shown: String,
+    group: String,
+    group_uri: String,
+    call_id: String,
+    /// The queue to the connection's writer, once bound.
+    out: Mutex<Option<mpsc::Sender<Bytes>>>,
+    /// Copies sent to this member and not answered yet, by transaction-id.
+    pending: Mutex<HashMap<String, Arc<Delivery>>>,
+    /// Woken when the member leaves (its connection closes).
+    gone: Notify,
+    left: std::sync::atomic::AtomicBool,
+}
+
+impl Member {
+    fn queue(&self, bytes: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+        match lock(&self.out).as_ref() {
+            Some(out) => out.try_send(bytes),
+            None => Err(mpsc::error::TrySendError::Closed(bytes)),
+        }
+    }
+}
+
+/// One replicated message: what its sender is told once the copies are answered.
+struct Delivery {
+    origin: Weak<Member>,
+    /// The sender's From-Path (where REPORTs go) and Message-ID.
+    report_path: String,
+    message_id: String,
+    total: usize,
+    remaining: AtomicUsize,
+    failed: AtomicUsize,
+    success_report: bool,
+    failure_report: ReportRequest,
+}
+
+/// The switch: every participant leg of every room.
+pub struct Switch {
+    relay: Arc<MsrpRelay>,
+    server: Weak<Server>,
+    legs: Mutex<HashMap<Box<str>, Arc<Member>>>,
+    /// Legs offered by the focus whose participant has not answered yet: a connection naming one
+    /// waits (up to the bind timeout) for the answer instead of being refused.
+    reserved: Mutex<std::collections::HashSet<Box<str>>>,
+    /// Woken when a reserved leg is joined or given up.
+    joined: Notify,
+    rooms: Mutex<HashMap<String, Vec<Arc<Member>>>>,
+    counter: AtomicU64,
+}
+
+impl Switch {
+    /// A switch serving legs on `relay`'s listener.
+    pub fn start(server: &Arc<Server>, relay: Arc<MsrpRelay>) -> Arc<Switch> {
+        let switch = Arc::new(Switch {
+            relay: relay.clone(),
+            server: Arc::downgrade(server),
+            legs: Mutex::default(),
+            reserved: Mutex::default(),
+            joined: Notify::new(),
+            rooms: Mutex::default(),
+            counter: AtomicU64::new(1),
+        });
+        relay.set_foreign_legs(switch.clone());
+        switch
+    }
+
+    /// The relay's advertised host and port (for the SDP answer).
+    pub fn address(&self) -> (String, u16) {
+        (
+            self.relay.advertised_host().to_owned(),
+            self.relay.local_addr().port(),
+        )
+    }
+
+    /// Adds a participant whose SDP path is `endpoint` to `group`'s room (replacing its earlier leg,
+    /// a re-join): returns its leg URI.
+    pub fn join(
+        &self,
+        group: &str,
+        group_uri: &str,
+        user: &str,
+        anonymous: bool,
+        call_id: &str,
+        endpoint: &str,
+    ) -> String {
+        let (sid, _) = self.reserve();
+        self.join_reserved(group, group_uri, user, anonymous, call_id, endpoint, sid)
+    }
+
+    /// A new leg's session-id and URI, for an offer made before the endpoint's path is known (the
+    /// focus inviting someone); [`Switch::join_reserved`] puts it in the room once answered.
+    pub fn reserve(&self) -> (Box<str>, String) {
+        let sid: Box<str> = generate_session_id(&mut OsRng).as_str().into();
+        let uri = self.relay.uri_for(&sid);
+        lock(&self.reserved).insert(sid.clone());
+        (sid, uri)
+    }
+
+    /// Gives up a leg from [`Switch::reserve`] (the participant declined or never answered).
+    pub fn unreserve(&self, sid: &str) {
+        lock(&self.reserved).remove(sid);
+        self.joined.notify_waiters();
+    }
+
+    /// [`Switch::join`] with a leg from [`Switch::reserve`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_reserved(
+        &self,
+        group: &str,
+        group_uri: &str,
+        user: &str,
+        anonymous: bool,
+        call_id: &str,
+        endpoint: &str,
+        sid: Box<str>,
+    ) -> String {
+        self.leave_user(group, user);
+        let member = Arc::new(Member {
+            uri: self.relay.uri_for(&sid),
+            sid: sid.clone(),
+            endpoint: endpoint.to_owned(),
+            user: user.to_owned(),
+            shown: if anonymous {
+                ANONYMOUS_FROM.to_owned()
+            } else {
+                format!("<{user}>")
+            },
+            group: group.to_owned(),
+            group_uri: group_uri.to_owned(),
+            call_id: call_id.to_owned(),
+            out: Mutex::new(None),
+            pending: Mutex::default(),
+            gone: Notify::new(),
+            left: Default::default(),
+        });
+        lock(&self.legs).insert(sid, member.clone());
+        lock(&self.rooms)
+            .entry(group.to_owned())
+            .or_default()
+            .push(member.clone());
+        lock(&self.reserved).remove(&member.sid);
+        self.joined.notify_waiters();
+        member.uri.clone()
+    }
+
+    /// Removes the leg of the SIP dialog `call_id` (BYE, expulsion), closing its connection.
+    pub fn leave(&self, call_id: &str) {
+        let found = lock(&self.legs).values().find(|m| m.call_id == call_id).cloned();
+        if let Some(member) = found {
+            self.remove(&member);
+        }
+    }
+
+    fn leave_user(&self, group: &str, user: &str) {
+        let key = crate::server::participating::address_key(user);
+        let found: Vec<_> = lock(&self.rooms)
+            .get(group)
+            .map(|room| {
+                room.iter()
+                    .filter(|m| crate::server::participating::address_key(&m.user) == key)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for member in found {
+            self.remove(&member);
+        }
+    }
+
+    fn remove(&self, member: &Arc<Member>) {
+        if member.left.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        lock(&self.legs).remove(&member.sid);
+        {
+            let mut rooms = lock(&self.rooms);
+            if let Some(room) = rooms.get_mut(&member.group) {
+                room.retain(|m| !Arc::ptr_eq(m, member));
+                if room.is_empty() {
+                    rooms.remove(&member.group);
+                }
+            }
+        }
+        lock(&member.out).take();
+        member.gone.notify_waiters();
+        let lost: Vec<Arc<Delivery>> = lock(&member.pending).drain().map(|(_, d)| d).collect();
+        for delivery in lost {
+            self.answered(&delivery, Some((408, &member.user)));
+        }
+    }
+
+    /// Participants with a bound leg in `group`.
+    pub fn bound_count(&self, group: &str) -> usize {
+        lock(&self.rooms)
+            .get(group)
+            .map_or(0, |room| room.iter().filter(|m| lock(&m.out).is_some()).count())
+    }
+
+    fn next_id(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A copy was answered (`failure` = its non-2xx code and the recipient): REPORTs per the module docs.
+    fn answered(&self, delivery: &Delivery, failure: Option<(u16, &str)>) {
+        if let Some((code, recipient)) = failure {
+            delivery.failed.fetch_add(1, Ordering::Relaxed);
+            if delivery.failure_report != ReportRequest::No {
+                self.report(delivery, code, &format!("not delivered to {recipient}"));
+            }
+        }
+        let left = delivery
+            .remaining
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(1);
+        if left == 0 && delivery.success_report && delivery.failed.load(Ordering::Relaxed) == 0 {
+            self.report(delivery, 200, "delivered to every participant");
+        }
+    }
+
+    fn report(&self, delivery: &Delivery, code: u16, comment: &str) {
+        let Some(origin) = delivery.origin.upgrade() else {
+            return;
+        };
+        let tid = format!("s{:x}", self.next_id());
+        let range = simple_im_core::msrp::wire::ByteRange {
+            start: 1,
+            end: Some(delivery.total as u64),
+            total: Some(delivery.total as u64),
+        };
+        let status = Status {
+            namespace: 0,
+            code,
+            comment: Some(comment),
+        };
+        let mut buf = vec![0u8; 1024 + delivery.report_path.len() + origin.uri.len() + comment.len()];
+        if let Ok(len) = write_report(
+            &mut buf,
+            &tid,
+            &delivery.report_path,
+            &origin.uri,
+            &delivery.message_id,
+            Some(&range),
+            &status,
+        ) {
+            buf.truncate(len);
+            let _ = origin.queue(Bytes::from(buf));
+        }
+    }
+
+    /// Replicates a whole message from `sender` to every other bound participant of its room.
+    fn replicate(&self, sender: &Arc<Member>, message: Reassembled) {
+        let body = cpim_copy(
+            &sender.shown,
+            &sender.group_uri,
+            &message.content_type,
+            &message.body,
+        );
+        let recipients: Vec<Arc<Member>> = lock(&self.rooms)
+            .get(&sender.group)
+            .map(|room| {
+                room.iter()
+                    .filter(|m| !Arc::ptr_eq(m, sender) && lock(&m.out).is_some())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let delivery = Arc::new(Delivery {
+            origin: Arc::downgrade(sender),
+            report_path: message.from_path,
+            message_id: message.message_id,
+            total: message.body.len(),
+            remaining: AtomicUsize::new(recipients.len()),
+            failed: AtomicUsize::new(0),
+            success_report: message.success_report,
+            failure_report: message.failure_report,
+        });
+        if recipients.is_empty() && delivery.success_report {
+            self.report(&delivery, 200, "no other participant");
+        }
+        let mut slow = Vec::new();
+        for recipient in recipients {
+            let id = self.next_id();
+            let tid = format!("s{id:x}");
+            let copy = send_bytes(
+                &tid,
+                &recipient.endpoint,
+                &recipient.uri,
+                &format!("m{id:x}"),
+                &body,
+            );
+            lock(&recipient.pending).insert(tid.clone(), delivery.clone());
+            match recipient.queue(copy) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    lock(&recipient.pending).remove(&tid);
+                    self.answered(&delivery, Some((408, &recipient.user)));
+                    slow.push(recipient);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    lock(&recipient.pending).remove(&tid);
+                    self.answered(&delivery, Some((481, &recipient.user)));
+                }
+            }
+        }
+        for member in slow {
+            self.expel(&member);
+        }
+    }
+
+    /// Drops a participant from the conference (slow reader): its leg closes, the focus sends BYE
+    /// and tells the conference subscribers.
+    fn expel(&self, member: &Arc<Member>) {
+        self.remove(member);
+        if let Some(server) = self.server.upgrade() {
+            super::focus::expel(&server, &member.call_id);
+        }
+    }
+}
+
+impl ForeignLegs for Switch {
+    fn owns(&self, sid: &str) -> bool {
+        lock(&self.legs).contains_key(sid) || lock(&self.reserved).contains(sid)
+    }
+
+    fn serve(self: Arc<Self>, stream: TcpStream) {
+        tokio::spawn(async move { self.connection(stream).await });
+    }
+}
+
+/// A message whose chunks are all in.
+struct Reassembled {
+    from_path: String,
+    message_id: String,
+    content_type: String,
+    body: Vec<u8>,
+    success_report: bool,
+    failure_report: ReportRequest,
+}
+
+/// The CPIM body of a copy: the sender's identity in `From`, the group in `To`.
+fn cpim_copy(shown: &str, group_uri: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("From: {shown}\r\nTo: <{group_uri}>\r\n").into_bytes();
+    let is_cpim = content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("message/cpim"));
+    if is_cpim {
+        // Keep the sender's CPIM headers but its From and To, then its content as it came.
+        let split = body.windows(4).position(|w| w == b"\r\n\r\n");
+        let (headers, rest) = match split {
+            Some(at) => (body.get(..at).unwrap_or(&[]), body.get(at..).unwrap_or(&[])),
+            None => (&[][..], body),
+        };
+        for line in headers.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let name = line.split(|b| *b == b':').next().unwrap_or(&[]);
+            if line.is_empty() || name.eq_ignore_ascii_case(b"From") || name.eq_ignore_ascii_case(b"To") {
+                continue;
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(rest);
+    } else {
+        out.extend_from_slice(format!("\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn send_bytes(tid: &str, to_path: &str, from_path: &str, message_id: &str, body: &[u8]) -> Bytes {
+    let len = body.len();
+    let mut out = BytesMut::with_capacity(256 + to_path.len() + from_path.len() + len);
+    out.extend_from_slice(
+        format!(
+            "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {from_path}\r\nMessage-ID: {message_id}\r\n\
+             Byte-Range: 1-{len}/{len}\r\nContent-Type: message/cpim\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(body);
+    out.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cpim_copy;
+
+    #[test]
+    fn plain_text_is_wrapped_with_the_sender_and_the_group() {
+        let body = cpim_copy("<sip:a@d>", "sip:g@d", "text/plain", b"hi");
+        assert_eq!(
+            body,
+            b"From: <sip:a@d>\r\nTo: <sip:g@d>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
+        );
+    }
+
+    #[test]
+    fn a_cpim_body_gets_the_switch_identity_in_place_of_its_own() {
+        let sent = b"From: <sip:mallory@d>\r\nTo: <sip:x@d>\r\nDateTime: 2026-01-01T00:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+        let body = cpim_copy("<sip:a@d>", "sip:g@d", "message/cpim", sent);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.starts_with("From: <sip:a@d>\r\nTo: <sip:g@d>\r\nDateTime: 2026"),
+            "{text}"
+        );
+        assert!(!text.contains("mallory"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\nContent-Type: text/plain\r\n\r\nhi"),
+            "{text}"
+        );
+    }
+}
