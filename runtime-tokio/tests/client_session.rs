@@ -1,6 +1,6 @@
 //! `simple-im client` in session mode end to end: an MSRP chat both ways and Large Message mode
-//! between real client processes through a real `simple-im server` (its INVITE proxy, direct MSRP
-//! path).
+//! between real client processes through a real `simple-im server` (its INVITE proxy and MSRP relay),
+//! and its Deferred Messaging function for users who are offline.
 
 mod client_support;
 
@@ -71,15 +71,74 @@ fn a_message_over_the_pager_limit_goes_in_its_own_msrp_session() {
 }
 
 #[test]
-fn a_large_message_to_an_offline_user_fails_with_the_status_and_reason() {
+fn a_large_message_to_an_offline_user_is_delivered_when_they_register() {
     let server = ServerProcess::start();
-    let large = "z".repeat(2000);
+    // Nobody is online as bob: the Deferred Messaging function answers the INVITE and stores the SEND.
+    let large: String = (0..5000).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
     let sent = server.run("alice", &["send", "bob", &large]);
-    assert_eq!(sent.status.code(), Some(1), "{sent:?}");
+    assert!(sent.status.success(), "{sent:?}");
+    assert_eq!(stdout(&sent), "sent mode=large bytes=5000 status=200 reason=OK\n");
+
+    // bob registers: the message comes in a session from alice, once, then the session ends.
+    let mut bob = server.online("bob", &["--accept-chats"]);
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    assert_eq!(field(&invitation, "from").as_deref(), Some("sip:alice@localhost"));
+    let got = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some(large.as_str()));
+    bob.expect(|l| l.starts_with("chat_closed "));
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert!(!rest.iter().any(|l| l.starts_with("chat_message ")), "{rest:?}");
+    registering_again_brings_nothing_before_a_marker(&server);
+}
+
+/// bob registers once more: the deferred push (which starts on REGISTER) must bring nothing, which
+/// the arrival of a pager marker sent afterwards makes observable without waiting a fixed time.
+fn registering_again_brings_nothing_before_a_marker(server: &ServerProcess) {
+    let mut again = server.online("bob", &["--accept-chats"]);
+    let sent = server.run("alice", &["send", "bob", "marker"]);
+    assert!(sent.status.success(), "{sent:?}");
+    again.expect(|l| l.starts_with("message ") && l.contains("text=marker"));
     assert!(
-        stderr(&sent).contains("sip:bob@localhost: 480 Temporarily Unavailable"),
-        "{sent:?}"
+        !again
+            .seen
+            .iter()
+            .any(|l| l.starts_with("chat_message ") || l.starts_with("invitation ")),
+        "{:?}",
+        again.seen
     );
+}
+
+#[test]
+fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_register() {
+    let server = ServerProcess::start();
+    let mut alice = server.online("alice", &["chat", "bob"]);
+    let lines: Vec<String> = (1..=5).map(|i| format!("line {i} of the chat")).collect();
+    alice.expect(|l| l.starts_with("chat_established "));
+    for line in &lines {
+        alice.say(line);
+    }
+    for _ in &lines {
+        alice.expect(|l| l.starts_with("chat_sent "));
+    }
+    let (status, rest) = alice.finish();
+    assert!(status.success(), "{rest:?}");
+
+    let mut bob = server.online("bob", &["--accept-chats"]);
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    assert_eq!(field(&invitation, "from").as_deref(), Some("sip:alice@localhost"));
+    let mut got = Vec::new();
+    for _ in &lines {
+        let line = bob.expect(|l| l.starts_with("chat_message "));
+        got.push(field(&line, "text").unwrap());
+    }
+    assert_eq!(got, lines);
+    bob.expect(|l| l.starts_with("chat_closed "));
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert!(!rest.iter().any(|l| l.starts_with("chat_message ")), "{rest:?}");
+
+    registering_again_brings_nothing_before_a_marker(&server);
 }
 
 #[test]

@@ -178,9 +178,7 @@ impl Session {
             super::chat::Connect::To(authority.to_owned())
         };
         self.open_msrp(out.id, connect);
-        for text in std::mem::take(&mut out.queued) {
-            Self::queue_text(out, &text)?;
-        }
+        Self::send_queued(out)?;
         if let Some(offer) = out.file.take() {
             let session = out.msrp.as_mut().ok_or("the session is not established")?;
             let handle = session
@@ -192,27 +190,34 @@ impl Session {
         Ok(())
     }
 
-    fn queue_text(out: &mut Outgoing, text: &str) -> Result<(), String> {
-        let session = out.msrp.as_mut().ok_or("the session is not established")?;
-        let handle = session
-            .send("text/plain;charset=utf-8", Some(text.len() as u64))
-            .map_err(|e| format!("cannot send now: {e:?}"))?;
-        out.outbox.texts.insert(handle, text.as_bytes().to_vec());
-        out.unconfirmed.push((handle, text.len() as u64));
+    /// Hands the lines waiting in `out.queued` to the MSRP session, in order, while it has room: its
+    /// queue of outgoing messages is bounded, and a message leaves it once sent and reported, so
+    /// lines typed (or piped) faster than that wait here instead of failing.
+    fn send_queued(out: &mut Outgoing) -> Result<(), String> {
+        let Some(session) = out.msrp.as_mut() else {
+            return Ok(());
+        };
+        while let Some(text) = out.queued.first() {
+            let handle = match session.send("text/plain;charset=utf-8", Some(text.len() as u64)) {
+                Ok(handle) => handle,
+                Err(msrp::SendError::QueueFull) => break,
+                Err(e) => return Err(format!("cannot send now: {e:?}")),
+            };
+            let text = out.queued.remove(0);
+            out.unconfirmed.push((handle, text.len() as u64));
+            out.outbox.texts.insert(handle, text.into_bytes());
+        }
         Ok(())
     }
 
-    /// Sends `text` in outgoing session `id` (queued until it is established).
+    /// Sends `text` in outgoing session `id` (queued until it is established and has room).
     pub fn say(&mut self, id: u32, text: &str) -> Result<(), String> {
         let out = self
             .outgoing
             .get_mut(&id)
             .ok_or_else(|| format!("no session {id}"))?;
-        if out.msrp.is_none() {
-            out.queued.push(text.to_owned());
-            return Ok(());
-        }
-        Self::queue_text(out, text)
+        out.queued.push(text.to_owned());
+        Self::send_queued(out)
     }
 
     /// Whether every message sent in session `id` was confirmed by a success REPORT.
@@ -325,6 +330,11 @@ impl Session {
             let Some(mut out) = self.outgoing.remove(&id) else {
                 continue;
             };
+            if let Err(why) = Self::send_queued(&mut out) {
+                self.notes
+                    .push_back(Note::new("error").with("chat", id).with("reason", why));
+                out.queued.clear();
+            }
             if let (Some(session), Some(link)) = (out.msrp.as_mut(), self.chats.get(&id)) {
                 while link.writable() {
                     let Some(n) = session.poll_transmit(now, buf, &mut out.outbox) else {

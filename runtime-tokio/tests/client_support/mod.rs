@@ -20,6 +20,9 @@ pub struct ServerProcess {
     child: Child,
     /// `127.0.0.1:PORT` (UDP and TCP).
     pub address: String,
+    /// The MSRP relay's listen port (`[msrp] listen`, fixed in the config: every client MSRP
+    /// connection goes to it).
+    pub msrp_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -28,9 +31,6 @@ impl ServerProcess {
     pub fn start() -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("server.toml");
-        // Short registrations allowed, so a test can watch refreshes.
-        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n";
-        std::fs::write(&config, text).unwrap();
         let data = dir.path().join("data");
         for (name, password) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
             let added = simple_im()
@@ -43,8 +43,20 @@ impl ServerProcess {
         }
         // Port 0 for TCP takes the UDP port, which another test may hold over TCP: retry then.
         let mut attempts = 0;
-        let (child, address, lines) = loop {
+        // The relay's port is fixed in the config (2855 by default, which parallel tests would share):
+        // a port found free just before, retried like the SIP port when another process took it.
+        let (child, address, msrp_port, lines) = loop {
             attempts += 1;
+            let msrp_port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            // Short registrations allowed, so a test can watch refreshes.
+            let text = format!(
+                "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n\
+                 [msrp]\nlisten = \"127.0.0.1:{msrp_port}\"\n"
+            );
+            std::fs::write(&config, text).unwrap();
             let mut child = simple_im()
                 .arg("--data")
                 .arg(&data)
@@ -71,7 +83,7 @@ impl ServerProcess {
                 }
             }
             match address {
-                Some(address) if ready => break (child, address, lines),
+                Some(address) if ready => break (child, address, msrp_port, lines),
                 _ => {
                     let output = child.wait_with_output().unwrap();
                     assert!(attempts < 10, "server did not start: {output:?}");
@@ -83,6 +95,7 @@ impl ServerProcess {
         ServerProcess {
             child,
             address,
+            msrp_port,
             _dir: dir,
         }
     }

@@ -31,7 +31,7 @@
 //! | INVITE with an MSRP offer relayed | session created, offer rewritten |
 //! | 2xx relayed upstream | callee's path learnt, answer rewritten; a passive endpoint is connected to |
 //! | final non-2xx, CANCEL, Timer C, branch failure | session ended |
-//! | BYE routed through the proxy | session ended |
+//! | BYE routed through the proxy, once answered (or unanswerable) | session ended (after the callee has seen the BYE, so it does not take the closed connection for a failure) |
 //! | a bound connection closes | session ended (the other connection is closed too, as a direct connection would fail) |
 //! | no connection bound within [`UNBOUND_LIFETIME`] | session collected by the sweeper |
 //!
