@@ -184,3 +184,50 @@ fn ending_a_chat_that_still_rings_cancels_the_invitation() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+/// One chat from `from` (who started it) to `to` (online, accepting): the line's id printed on
+/// sending is the id the receiver prints, and the delivery then the display notification come back
+/// with it (the display one on `display ID`, or at once with `--auto-display`).
+fn chat_line_is_delivered_and_displayed(server: &ServerProcess, from: &str, to: &str, auto_display: bool) {
+    let mut args = vec!["--accept-chats"];
+    if auto_display {
+        args.push("--auto-display");
+    }
+    let mut receiver = server.online(to, &args);
+    let mut sender = server.online(from, &["chat", to]);
+    sender.say("did you read this?");
+    let sent = sender.expect(|l| l.starts_with("chat_sent "));
+    let id = field(&sent, "id").expect("a CPIM line has an id");
+    let got = receiver.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some("did you read this?"));
+    assert_eq!(field(&got, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(field(&got, "display").as_deref(), Some("requested"));
+    if !auto_display {
+        receiver.say(&format!("display {id}"));
+    }
+    // The two notifications are separate MESSAGEs: either may arrive first.
+    let mut notifications = vec![
+        sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
+        sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
+    ];
+    notifications.sort();
+    assert_eq!(
+        notifications,
+        [
+            format!("delivered id={id} status=delivered"),
+            format!("displayed id={id} status=displayed")
+        ]
+    );
+    let (status, _) = sender.finish();
+    assert!(status.success());
+    receiver.expect(|l| l.starts_with("chat_closed "));
+    let (status, _) = receiver.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn chats_both_ways_carry_delivery_and_display_notifications() {
+    let server = ServerProcess::start();
+    chat_line_is_delivered_and_displayed(&server, "alice", "bob", false);
+    chat_line_is_delivered_and_displayed(&server, "bob", "alice", true);
+}

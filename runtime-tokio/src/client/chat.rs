@@ -79,20 +79,6 @@ pub enum Connect {
     Accept(tokio::net::TcpListener),
 }
 
-/// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
-pub fn chat_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    if text.starts_with("From:") || text.starts_with("To:") || text.starts_with("NS:") {
-        // message/cpim: headers, blank line, MIME headers, blank line, content.
-        let mut parts = text.splitn(3, "\r\n\r\n");
-        let (_, _, content) = (parts.next(), parts.next(), parts.next());
-        if let Some(content) = content {
-            return content.to_owned();
-        }
-    }
-    text.into_owned()
-}
-
 impl Session {
     /// The core asked for the MSRP connection of `chat`.
     pub(super) fn chat_connect(&mut self, chat: ChatId, active: bool) {

@@ -391,12 +391,9 @@ impl Session {
         while let Some(event) = session.poll_event() {
             match event {
                 msrp::Event::MessageReceived { .. } if transfer.chat => {
-                    let text = super::chat::chat_text(&std::mem::take(&mut transfer.text));
-                    self.notes.push_back(
-                        Note::new("chat_message")
-                            .with("chat", transfer.id)
-                            .with("text", text),
-                    );
+                    let body = std::mem::take(&mut transfer.text);
+                    let note = self.received_chat_message(transfer.id, &body);
+                    self.notes.push_back(note);
                 }
                 msrp::Event::Sent { .. } if transfer.chat => {
                     self.notes

@@ -61,7 +61,8 @@ fn online_note(options: &Options, session: &mut Session, note: Note) {
         return;
     }
     print(options, &note);
-    if note.event == "message" && options.auto_display && note.text("display").is_some() {
+    let received = matches!(note.event, "message" | "chat_message");
+    if received && options.auto_display && note.text("display").is_some() {
         if let Some(id) = note.text("id") {
             if let Err(reason) = session.mark_displayed(id) {
                 print(options, &Note::new("error").with("reason", reason));

@@ -84,6 +84,10 @@ pub struct Outgoing {
     pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
+    /// Lines go as `message/cpim` asking for IMDNs (the answer accepts CPIM; see [`super::chat_imdn`]).
+    pub(super) cpim: bool,
+    /// The `imdn.Message-ID` of each CPIM line sent, printed in its `chat_sent` line.
+    pub(super) message_ids: std::collections::HashMap<MessageHandle, String>,
 }
 
 fn token(bytes: usize) -> String {
@@ -195,6 +199,8 @@ impl Session {
             unconfirmed: Vec::new(),
             cancelled: false,
             file,
+            cpim: false,
+            message_ids: std::collections::HashMap::new(),
         };
         self.send_invite(&mut out, None)?;
         self.outgoing.insert(id, out);

@@ -148,6 +148,10 @@ impl Session {
             .nth(agreement.media_index)
             .ok_or("SDP answer without the MSRP stream")?;
         let remote_path = media.path().collect::<Vec<_>>().join(" ");
+        out.cpim = out.file.is_none()
+            && media
+                .accept_types()
+                .any(|t| t.eq_ignore_ascii_case("message/cpim") || t == "*");
         // The answerer chose: `active` connects to us, anything else (passive) waits for us.
         let we_listen = !self.offer_active() && media.setup() == Some(sdp::Setup::Active);
         drop(answer);
@@ -178,7 +182,7 @@ impl Session {
             super::chat::Connect::To(authority.to_owned())
         };
         self.open_msrp(out.id, connect);
-        Self::send_queued(out)?;
+        Self::send_queued(out, self.aor())?;
         if let Some(offer) = out.file.take() {
             let session = out.msrp.as_mut().ok_or("the session is not established")?;
             let handle = session
@@ -193,31 +197,41 @@ impl Session {
     /// Hands the lines waiting in `out.queued` to the MSRP session, in order, while it has room: its
     /// queue of outgoing messages is bounded, and a message leaves it once sent and reported, so
     /// lines typed (or piped) faster than that wait here instead of failing.
-    fn send_queued(out: &mut Outgoing) -> Result<(), String> {
+    fn send_queued(out: &mut Outgoing, from: &str) -> Result<(), String> {
         let Some(session) = out.msrp.as_mut() else {
             return Ok(());
         };
         while let Some(text) = out.queued.first() {
-            let handle = match session.send("text/plain;charset=utf-8", Some(text.len() as u64)) {
+            let (content_type, body, id) = if out.cpim {
+                let (body, id) = super::chat_imdn::chat_line_cpim(from, &out.to, text)?;
+                ("message/cpim", body, Some(id))
+            } else {
+                ("text/plain;charset=utf-8", text.as_bytes().to_vec(), None)
+            };
+            let handle = match session.send(content_type, Some(body.len() as u64)) {
                 Ok(handle) => handle,
                 Err(msrp::SendError::QueueFull) => break,
                 Err(e) => return Err(format!("cannot send now: {e:?}")),
             };
-            let text = out.queued.remove(0);
-            out.unconfirmed.push((handle, text.len() as u64));
-            out.outbox.texts.insert(handle, text.into_bytes());
+            out.queued.remove(0);
+            out.unconfirmed.push((handle, body.len() as u64));
+            out.outbox.texts.insert(handle, body);
+            if let Some(id) = id {
+                out.message_ids.insert(handle, id);
+            }
         }
         Ok(())
     }
 
     /// Sends `text` in outgoing session `id` (queued until it is established and has room).
     pub fn say(&mut self, id: u32, text: &str) -> Result<(), String> {
+        let from = self.aor().to_owned();
         let out = self
             .outgoing
             .get_mut(&id)
             .ok_or_else(|| format!("no session {id}"))?;
         out.queued.push(text.to_owned());
-        Self::send_queued(out)
+        Self::send_queued(out, &from)
     }
 
     /// Whether every message sent in session `id` was confirmed by a success REPORT.
@@ -286,15 +300,21 @@ impl Session {
         while let Some(event) = session.poll_event() {
             match event {
                 msrp::Event::MessageReceived { .. } => {
-                    let text = super::chat::chat_text(&std::mem::take(&mut out.incoming));
-                    self.notes
-                        .push_back(Note::new("chat_message").with("chat", id).with("text", text));
+                    let body = std::mem::take(&mut out.incoming);
+                    let note = self.received_chat_message(id, &body);
+                    self.notes.push_back(note);
                 }
                 msrp::Event::MessageAborted { .. } => {
                     out.incoming.clear();
                     self.notes.push_back(Note::new("chat_aborted").with("chat", id));
                 }
-                msrp::Event::Sent { .. } => self.notes.push_back(Note::new("chat_sent").with("chat", id)),
+                msrp::Event::Sent { message, .. } => {
+                    let mut note = Note::new("chat_sent").with("chat", id);
+                    if let Some(message_id) = out.message_ids.remove(&message) {
+                        note = note.with("id", message_id);
+                    }
+                    self.notes.push_back(note);
+                }
                 msrp::Event::Delivered { message, end, .. } => {
                     let done = out
                         .unconfirmed
@@ -330,7 +350,7 @@ impl Session {
             let Some(mut out) = self.outgoing.remove(&id) else {
                 continue;
             };
-            if let Err(why) = Self::send_queued(&mut out) {
+            if let Err(why) = Self::send_queued(&mut out, self.aor()) {
                 self.notes
                     .push_back(Note::new("error").with("chat", id).with("reason", why));
                 out.queued.clear();

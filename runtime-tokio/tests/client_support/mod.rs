@@ -137,6 +137,18 @@ impl ServerProcess {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // Standard error is read too (so a chatty client never blocks on a full pipe), its lines
+        // prefixed with `stderr: ` so that failures show them next to the events.
+        let stderr = child.stderr.take().unwrap();
+        let errors = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if errors.send(format!("stderr: {line}")).is_err() {
+                    break;
+                }
+            }
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };

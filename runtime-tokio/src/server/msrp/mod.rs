@@ -111,7 +111,7 @@ pub(crate) struct RelaySession {
     ended: AtomicBool,
     /// Woken when the session ends.
     end: Notify,
-    /// Woken when a leg binds.
+    /// Woken when a leg binds, when the callee's path is learnt from its 2xx, and when the session ends.
     bound: Notify,
     ever_bound: AtomicBool,
     created: Instant,
@@ -327,6 +327,9 @@ impl Media {
             .replace(callee.path.into_boxed_str())
             .is_none();
         if first_answer {
+            // A callee that connects as soon as it has answered may be waiting in its binding for
+            // this path (see `leg::learnt_endpoint`).
+            session.bound.notify_waiters();
             callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
             for (index, leg) in session.legs.iter().enumerate() {
                 if leg.dialing.load(Ordering::Relaxed) {
