@@ -100,6 +100,20 @@ impl ServerProcess {
         }
     }
 
+    /// The server's resident set size and its peak so far, in KiB (`VmRSS`, `VmHWM` of
+    /// /proc/PID/status).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// `simple-im client --server ADDR --user NAME --password NAME-pw` plus `args`.
     pub fn client_command(&self, user: &str, args: &[&str]) -> Command {
         let mut command = simple_im();
