@@ -4,6 +4,10 @@
 
 use simple_im_core::client::{ChatId, Client, ClientConfig, ClientEvent, TransportKind};
 use simple_im_core::sim::{LinkConfig, SimClock, SimLink, SimRng, SimStream};
+use simple_im_core::sip::auth::{
+    ha1, Algorithm, Credentials, DigestRequest, DigestServer, ServerConfig, Verification,
+};
+use simple_im_core::sip::{response_to, Header, HeaderName, Message, Method, ParseConfig};
 use simple_im_core::time::Instant;
 
 type Peer = Client<SimRng, u8>;
@@ -30,6 +34,8 @@ struct Side {
     current: Vec<u8>,
     msrp_in: Vec<u8>,
     chat: Option<ChatId>,
+    /// Bytes arrived before `chat` was known.
+    pending_msrp: bool,
 }
 
 struct Pair {
@@ -42,6 +48,86 @@ struct Pair {
     ba: SimLink<16, 2048>,
     msrp_ab: SimStream<16384>,
     msrp_ba: SimStream<16384>,
+    /// A proxy on alice's way out that challenges her INVITEs with 407 (the server does).
+    proxy: Option<ChallengingProxy>,
+}
+
+/// Challenges every INVITE from alice without valid Proxy-Authorization; passes the rest to bob.
+struct ChallengingProxy {
+    digest: DigestServer,
+    /// Per INVITE seen: (CSeq number, had valid credentials).
+    invites: Vec<(u32, bool)>,
+}
+
+impl ChallengingProxy {
+    fn new() -> Self {
+        let mut cfg = ServerConfig::default();
+        cfg.algorithms.clear();
+        cfg.algorithms.push(Algorithm::SHA256).unwrap();
+        ChallengingProxy {
+            digest: DigestServer::new("example.com", [5; 32], cfg).unwrap(),
+            invites: Vec::new(),
+        }
+    }
+
+    /// `Some(answer)` to send back to alice instead of forwarding `datagram`, or `None` to forward.
+    fn intercept(&mut self, now: Instant, datagram: &[u8]) -> Option<Vec<u8>> {
+        let mut slots = [Header::EMPTY; 40];
+        let msg = Message::parse_datagram(datagram, &mut slots, &ParseConfig::default()).ok()?;
+        match msg.method()? {
+            // The ACK of our 407 (it carries our To tag) is absorbed here, hop by hop.
+            Method::Ack => {
+                let to_tag = msg
+                    .to()
+                    .and_then(Result::ok)
+                    .and_then(|to| to.tag().map(str::to_string));
+                (to_tag.as_deref() == Some("proxy")).then(Vec::new)
+            }
+            Method::Invite => {
+                let seq = msg.cseq()?.ok()?.seq;
+                let valid = msg.header(HeaderName::ProxyAuthorization).is_some_and(|value| {
+                    let Ok(Credentials::Digest(c)) = Credentials::parse(value) else {
+                        return false;
+                    };
+                    let stored = ha1(Algorithm::SHA256, "alice", "example.com", "pw");
+                    let request = DigestRequest {
+                        method: "INVITE",
+                        uri: msg.request_uri().unwrap(),
+                        body: msg.body(),
+                    };
+                    self.digest.verify(&c, &request, stored.as_str(), now) == Verification::Ok
+                });
+                if !self.invites.contains(&(seq, valid)) {
+                    self.invites.push((seq, valid));
+                }
+                if valid {
+                    return None;
+                }
+                let nonce = self.digest.issue_nonce(now);
+                let mut value = [0u8; 512];
+                let len = self
+                    .digest
+                    .challenge(&nonce, Algorithm::SHA256, false)
+                    .emit(&mut value)
+                    .unwrap();
+                let value = std::str::from_utf8(&value[..len]).unwrap();
+                let mut out = vec![0u8; 2048];
+                let mut w = response_to(
+                    &msg,
+                    407,
+                    "Proxy Authentication Required",
+                    Some("proxy"),
+                    &mut out,
+                )
+                .unwrap();
+                w.header(HeaderName::ProxyAuthenticate, value).unwrap();
+                let n = w.finish(b"").unwrap();
+                out.truncate(n);
+                Some(out)
+            }
+            _ => None,
+        }
+    }
 }
 
 fn drain(c: &mut Peer, side: &mut Side, input: &[u8]) {
@@ -86,6 +172,7 @@ impl Pair {
             ba: SimLink::new(link, 12),
             msrp_ab: SimStream::new(LinkConfig::PERFECT, 13, 21),
             msrp_ba: SimStream::new(LinkConfig::PERFECT, 17, 22),
+            proxy: None,
         }
     }
 
@@ -126,6 +213,12 @@ impl Pair {
             };
             let now = self.clock.advance_to(next.max(now));
             while let Some(d) = self.ab.receive(now) {
+                if let Some(answer) = self.proxy.as_mut().and_then(|p| p.intercept(now, &d)) {
+                    if !answer.is_empty() {
+                        self.ba.send(now, &answer).unwrap();
+                    }
+                    continue;
+                }
                 self.b.handle_datagram(now, 1, &d);
                 drain(&mut self.b, &mut self.sb, &d);
             }
@@ -139,12 +232,17 @@ impl Pair {
             ] {
                 let mut chunk = [0u8; 512];
                 let n = stream.read(now, &mut chunk);
-                if n > 0 {
-                    side.msrp_in.extend_from_slice(&chunk[..n]);
+                side.msrp_in.extend_from_slice(&chunk[..n]);
+                // A passive side may get the active side's first bytes before its own ChatConnect
+                // (as a runtime would hold an accepted connection's bytes): keep them until then.
+                if let (Some(chat), true) = (side.chat, n > 0 || side.pending_msrp) {
                     let input = std::mem::take(&mut side.msrp_in);
-                    let used = client.handle_msrp(now, side.chat.unwrap(), &input).unwrap();
+                    let used = client.handle_msrp(now, chat, &input).unwrap();
                     drain(client, side, &input);
                     side.msrp_in = input[used..].to_vec();
+                    side.pending_msrp = false;
+                } else if n > 0 {
+                    side.pending_msrp = true;
                 }
             }
             if self.a.poll_timeout().is_some_and(|t| t <= now) {
@@ -158,7 +256,11 @@ impl Pair {
 }
 
 fn established(loss: u32) -> (Pair, ChatId, ChatId) {
-    let mut p = Pair::new(loss);
+    established_from(Pair::new(loss))
+}
+
+/// Alice invites Bob and Bob accepts, on a pair the caller prepared.
+fn established_from(mut p: Pair) -> (Pair, ChatId, ChatId) {
     let now = p.clock.now();
     let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
     p.run_for_ms(5_000);
@@ -371,4 +473,111 @@ fn large_message_streams_through_chat_body_events_body() {
         pieces >= 8,
         "a 6000-byte message in 700-byte reads comes out in pieces: {pieces}"
     );
+}
+
+#[test]
+fn inviting_first_407_is_answered_with_credentials_and_the_chat_is_established() {
+    on_big_stack(inviting_first_407_is_answered_with_credentials_and_the_chat_is_established_body);
+}
+
+fn inviting_first_407_is_answered_with_credentials_and_the_chat_is_established_body() {
+    let mut p = Pair::new(0);
+    p.proxy = Some(ChallengingProxy::new());
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(5_000);
+    let invites = &p.proxy.as_ref().unwrap().invites;
+    assert_eq!(
+        invites,
+        &vec![(1, false), (2, true)],
+        "challenged once, then CSeq + 1 with credentials"
+    );
+    let chat_b = match p.sb.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("bob expected the authenticated invitation, got {other:?}"),
+    };
+    assert!(!p
+        .sa
+        .events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::ChatClosed { .. })));
+    let now = p.clock.now();
+    p.b.accept_chat(now, chat_b).unwrap();
+    p.run_for_ms(10_000);
+    assert!(
+        p.sa.events
+            .contains(&ClientEvent::ChatEstablished { chat: chat_a }),
+        "{:?}",
+        p.sa.events
+    );
+}
+
+#[test]
+fn inviting_a_second_407_ends_the_chat_with_that_status() {
+    on_big_stack(inviting_a_second_407_ends_the_chat_with_that_status_body);
+}
+
+fn inviting_a_second_407_ends_the_chat_with_that_status_body() {
+    let mut p = Pair::new(0);
+    let mut proxy = ChallengingProxy::new();
+    // Credentials for another password: every INVITE stays unauthenticated.
+    proxy.digest = DigestServer::new("elsewhere.example", [6; 32], {
+        let mut cfg = ServerConfig::default();
+        cfg.algorithms.clear();
+        cfg.algorithms.push(Algorithm::SHA256).unwrap();
+        cfg
+    })
+    .unwrap();
+    p.proxy = Some(proxy);
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(5_000);
+    assert_eq!(p.proxy.as_ref().unwrap().invites, vec![(1, false), (2, false)]);
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_a,
+            status: 407
+        }),
+        "{:?}",
+        p.sa.events
+    );
+    assert!(p.sb.events.is_empty());
+}
+
+#[test]
+fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to() {
+    on_big_stack(set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_body);
+}
+
+fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_body() {
+    let mut p = Pair::new(0);
+    assert!(p.a.set_msrp_address("no-port").is_err());
+    p.a.set_msrp_address("192.0.2.50:40000").unwrap();
+    let (mut p, chat_a, chat_b) = established_from(p);
+    assert!(p
+        .sa
+        .events
+        .contains(&ClientEvent::ChatEstablished { chat: chat_a }));
+    let (a_local, _) = p.a.chat_paths(chat_a).unwrap();
+    assert!(a_local.starts_with("msrp://192.0.2.50:40000/"), "{a_local}");
+    assert_eq!(p.b.chat_peer_address(chat_b), Some("192.0.2.50:40000"));
+    // Bob's own path keeps the default: his local host and the MSRP port.
+    assert_eq!(p.a.chat_peer_address(chat_a), Some("10.0.0.2:2855"));
+    // Alice offered actpass, Bob (a device: active whenever allowed) connects, Alice listens.
+    assert!(p.sa.events.contains(&ClientEvent::ChatConnect {
+        chat: chat_a,
+        active: false
+    }));
+    assert!(p.sb.events.contains(&ClientEvent::ChatConnect {
+        chat: chat_b,
+        active: true
+    }));
+    for (i, text) in ["one", "two"].into_iter().enumerate() {
+        let now = p.clock.now();
+        p.a.send_chat(now, chat_a, text).unwrap();
+        p.b.send_chat(now, chat_b, &text.to_uppercase()).unwrap();
+        p.run_for_ms(2_000);
+        assert_eq!(p.sb.texts.get(i).map(String::as_str), Some(text));
+        assert_eq!(p.sa.texts.get(i), Some(&text.to_uppercase()));
+    }
 }

@@ -5,7 +5,7 @@ mod client_harness;
 
 use client_harness::{body_of, config, header_of, Seen, World};
 use core::time::Duration;
-use simple_im_core::client::{ClientEvent, Destination, Disposition, ImdnRequest};
+use simple_im_core::client::{ClientEvent, CommandError, Destination, Disposition, ImdnRequest};
 use simple_im_core::cpim;
 use simple_im_core::imdn::{NotificationKind, Received, Status};
 use simple_im_core::sim::{LinkConfig, SimRng};
@@ -398,4 +398,127 @@ fn outgoing_407_after_credentials_reports_pager_failed() {
     w.run_for_secs(5);
     assert_eq!(w.events(), vec![ClientEvent::PagerFailed { handle, status: 407 }]);
     assert!(w.server.requests.is_empty());
+}
+
+#[test]
+fn a_pager_client_without_session_mode_answers_invite_and_bye_with_405_allowing_message_and_options() {
+    use simple_im_core::client::PagerClient;
+    use simple_im_core::time::Instant;
+    const { assert!(!PagerClient::<SimRng, u8>::SESSION_MODE) };
+    let mut client: PagerClient<SimRng, u8> = PagerClient::new(config(), Instant::ZERO, SimRng::new(21));
+    let mut buf = [0u8; 1500];
+    for method in ["INVITE", "BYE"] {
+        let request = String::from_utf8(message_from_peer("MESSAGE", ""))
+            .unwrap()
+            .replace("MESSAGE", method);
+        client.handle_datagram(Instant::ZERO, 9, request.as_bytes());
+        let sent = client.poll_transmit(&mut buf).expect("an answer");
+        assert_eq!(sent.dest, Destination::Peer(9));
+        let answer = &buf[..sent.len];
+        assert_eq!(status_of(answer), "SIP/2.0 405 Method Not Allowed", "{method}");
+        assert!(contains(answer, "Allow: MESSAGE, OPTIONS\r\n"), "{method}");
+        assert!(client.poll_transmit(&mut buf).is_none());
+    }
+    let now = Instant::from_millis(1);
+    assert_eq!(
+        client.invite_chat(now, "sip:bob@example.com"),
+        Err(CommandError::Busy)
+    );
+    assert_eq!(
+        client.accept_chat(now, simple_im_core::client::ChatId(1)),
+        Err(CommandError::UnknownHandle)
+    );
+}
+
+#[test]
+fn barring_publication_is_refreshed_at_half_its_lifetime_so_the_server_keeps_it() {
+    let mut w = registered(LinkConfig::PERFECT, 40);
+    w.server.publish_granted = Some(120);
+    let now = w.now();
+    w.client.set_barring(now, true).unwrap();
+    w.run_for_secs(600);
+    let barring_events: Vec<_> = w
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::BarringPublished { .. }))
+        .collect();
+    assert_eq!(
+        barring_events,
+        vec![ClientEvent::BarringPublished {
+            barred: true,
+            status: 200
+        }],
+        "refreshes report nothing"
+    );
+    let publishes = &w.server.publishes;
+    assert!(publishes.len() >= 10, "a refresh every 60 s: {publishes:?}");
+    assert_eq!(
+        (publishes[0].1.as_deref(), publishes[0].2, publishes[0].3),
+        (None, true, 200)
+    );
+    for (index, pair) in publishes.windows(2).enumerate() {
+        let (before, refresh) = (&pair[0], &pair[1]);
+        // The server tags the publication made by its n-th PUBLISH "e<n>".
+        let previous_etag = format!("e{}", index + 1);
+        assert_eq!(refresh.1.as_deref(), Some(previous_etag.as_str()));
+        assert!(!refresh.2, "a refresh carries no body");
+        assert_eq!(refresh.3, 200);
+        let gap_ms = refresh.0.as_millis() - before.0.as_millis();
+        // Half of the granted 120 s, counted from the 2xx (one link round trip after the request).
+        assert!(
+            (60_000..60_100).contains(&gap_ms),
+            "{gap_ms} ms between PUBLISHes"
+        );
+    }
+    let (_, until) = w.server.publication.clone().expect("still published");
+    assert!(until > w.now(), "the server still bars after 600 s");
+
+    let now = w.now();
+    w.server
+        .send_request(now, "MESSAGE", "text/plain", b"still barred?");
+    w.run_for_secs(3);
+    assert!(w.pagers().is_empty());
+    assert_eq!(
+        w.server.responses.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![480]
+    );
+}
+
+#[test]
+fn a_refresh_answered_412_starts_a_new_publication_with_the_document() {
+    let mut w = registered(LinkConfig::PERFECT, 41);
+    w.server.publish_granted = Some(100);
+    let now = w.now();
+    w.client.set_barring(now, true).unwrap();
+    w.run_for_secs(10);
+    w.server.publication = None; // the server restarted and lost its publications
+    w.run_for_secs(50);
+    let statuses: Vec<_> = w
+        .server
+        .publishes
+        .iter()
+        .map(|(_, if_match, body, status)| (if_match.is_some(), *body, *status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(false, true, 200), (true, false, 412), (false, true, 200)]
+    );
+    assert!(contains(
+        &body_of(w.server.requests.last().unwrap()),
+        "<incoming-im-barring>true</incoming-im-barring>"
+    ));
+    assert_eq!(
+        w.events(),
+        vec![
+            ClientEvent::BarringPublished {
+                barred: true,
+                status: 200
+            },
+            ClientEvent::BarringPublished {
+                barred: true,
+                status: 200
+            }
+        ]
+    );
+    assert!(w.server.publication.is_some());
 }

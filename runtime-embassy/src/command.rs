@@ -44,6 +44,8 @@ pub enum Command<const BODY: usize> {
     },
     /// End a chat (BYE).
     CloseChat(ChatId),
+    /// Invite `to` (a SIP URI) to a chat; `ChatConnect`/`ChatEstablished` or `ChatClosed` follow.
+    InviteChat(String<MAX_AOR_LEN>),
     /// Bar or allow incoming IMs (published to the server as a service setting).
     SetBarring(bool),
     /// Remove the registration; the runner keeps running (answers still go out).

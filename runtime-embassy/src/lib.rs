@@ -41,20 +41,35 @@
 //! The RNG is any `simple_im_core::rng::Rng` (wrap the chip's TRNG): branches, tags and digest
 //! cnonces come from it, so it should be unpredictable on a real device.
 //!
+//! ## Chats (feature `chat`)
+//!
+//! `run_with_chat` is [`run`] plus one embassy-net TCP connection for the chat that reports
+//! `ChatConnect`: it connects to `Client::chat_peer_address` (or accepts on `MSRP_PORT` when the
+//! device is the passive side), feeds what arrives to `handle_msrp`, writes what
+//! `poll_msrp_transmit` returns, and reports a failed or closed connection with
+//! `msrp_connection_lost` (state table in the `msrp` module). One chat connection at a time; its
+//! buffers are a `MsrpBuffers`. The feature enables TCP in embassy-net (about 11 KB of code), so a
+//! pager-only firmware leaves it off. The QEMU board's `chat` feature uses it; the hardware-in-loop
+//! tests `chat_over_msrp_*` chat with a host user through the server, with either side inviting.
+//!
 //! ## What it does not do (yet)
 //!
-//! SIP over TCP and the MSRP connections of session-mode chats are not driven: chat commands reach
-//! the client, but no MSRP socket is opened, so a chat never gets past `ChatConnect`.
+//! SIP over TCP is not driven (the client supports it; the runner opens only the UDP socket).
 #![no_std]
 #![forbid(unsafe_code)]
 
+mod chat_link;
 mod command;
 mod log;
+#[cfg(feature = "chat")]
+mod msrp;
 mod runner;
 
 use core::fmt;
 
 pub use command::{Command, Control, ImdnAsk, MAX_DATE_TIME_LEN};
+#[cfg(feature = "chat")]
+pub use msrp::{run_with_chat, MsrpBuffers, MSRP_PORT};
 pub use runner::{now, run, server_endpoint, Application, UdpBuffers, PAGER_CONTENT_TYPE};
 
 use simple_im_core::client::CommandError;

@@ -6,7 +6,7 @@
 //! application right after the input that produced them, while the receive buffer still holds the
 //! bytes their spans point into.
 
-use embassy_futures::select::{select3, Either3};
+use embassy_futures::select::{select4, Either4};
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
 use embassy_sync::blocking_mutex::raw::RawMutex;
@@ -16,6 +16,7 @@ use simple_im_core::client::{Client, ClientEvent, CommandError, Destination, Imd
 use simple_im_core::rng::Rng;
 use simple_im_core::time::Instant;
 
+use crate::chat_link::{ChatLink, LinkNotes, NoChat};
 use crate::command::{Command, Control};
 use crate::log::{debug, warning};
 use crate::RunError;
@@ -82,15 +83,30 @@ pub fn now() -> Instant {
 }
 
 /// The server's address from the configuration: an IPv4 literal with a port (`10.0.2.2:5060`).
-/// Devices without DNS are provisioned with an address; names are refused.
+/// Devices without DNS are provisioned with an address; names are refused. (The core's compact
+/// address parser, not `SocketAddrV4`'s, which would link `core::net`'s parser into the firmware.)
 pub fn server_endpoint(server: &str) -> Result<IpEndpoint, RunError> {
-    let parsed: core::net::SocketAddrV4 = server.parse().map_err(|_| RunError::ServerNotAnAddress)?;
-    Ok(IpEndpoint::new(IpAddress::Ipv4(*parsed.ip()), parsed.port()))
+    let (host, port) = server.rsplit_once(':').ok_or(RunError::ServerNotAnAddress)?;
+    let ip = simple_im_core::sip::uri::parse_ipv4(host).ok_or(RunError::ServerNotAnAddress)?;
+    let port = decimal_u16(port).ok_or(RunError::ServerNotAnAddress)?;
+    Ok(IpEndpoint::new(IpAddress::Ipv4(ip), port))
+}
+
+/// A port: one or more ASCII digits (no sign) whose value fits 16 bits.
+fn decimal_u16(digits: &str) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u16, |value, b| {
+        let digit = u16::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
+        value.checked_mul(10)?.checked_add(digit)
+    })
 }
 
 /// Registers `client` and runs it over UDP from `local_port` until a [`Command::Stop`] or a
 /// [`Control::Stop`]. Set the client's local address (`Client::set_local_address`: the `host:port`
-/// the server reaches this device at) before calling.
+/// the server reaches this device at) before calling. Chats get no MSRP connection here: use
+/// `run_with_chat` (feature `chat`) for a client with chat slots.
 pub async fn run<
     R,
     M,
@@ -117,6 +133,48 @@ where
     M: RawMutex,
     App: Application,
 {
+    drive(client, stack, local_port, buffers, commands, app, &mut NoChat).await
+}
+
+/// Which input the events of a turn index.
+#[derive(Clone, Copy)]
+enum Input {
+    Nothing,
+    Datagram(usize),
+    Msrp,
+}
+
+/// The run loop of [`run`] and `run_with_chat`, with the chat connection `link`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn drive<
+    R,
+    M,
+    App,
+    L,
+    const BODY: usize,
+    const CMDS: usize,
+    const RING: usize,
+    const DATAGRAM: usize,
+    const META: usize,
+    const REQ: usize,
+    const OUT: usize,
+    const SRV: usize,
+    const CHATS: usize,
+>(
+    client: &mut Client<R, IpEndpoint, REQ, OUT, SRV, CHATS>,
+    stack: Stack<'_>,
+    local_port: u16,
+    buffers: &mut UdpBuffers<RING, DATAGRAM, META>,
+    commands: Receiver<'_, M, Command<BODY>, CMDS>,
+    app: &mut App,
+    link: &mut L,
+) -> Result<(), RunError>
+where
+    R: Rng,
+    M: RawMutex,
+    App: Application,
+    L: ChatLink,
+{
     let server = server_endpoint(client.config().server.as_str())?;
     let UdpBuffers {
         rx_meta,
@@ -130,7 +188,7 @@ where
     socket.bind(local_port).map_err(|_| RunError::Bind)?;
     stack.wait_config_up().await;
     client.register(now()).map_err(RunError::Register)?;
-    let mut input_len = 0usize;
+    let mut input = Input::Nothing;
     let mut stopping = false;
     loop {
         while let Some(t) = client.poll_transmit(transmit) {
@@ -142,38 +200,58 @@ where
                 warning!("UDP send of {} bytes failed: {}", t.len, e);
             }
         }
-        let input = datagram.get(..input_len).unwrap_or(&[]);
-        while let Some(event) = client.poll_event() {
-            debug!("client event {}", event);
-            stopping |= app.on_event(&event, input) == Control::Stop;
+        link.transmit(client).await;
+        let mut notes = LinkNotes::default();
+        {
+            let bytes = match input {
+                Input::Nothing => &[][..],
+                Input::Datagram(len) => datagram.get(..len).unwrap_or(&[]),
+                Input::Msrp => link.input(),
+            };
+            while let Some(event) = client.poll_event() {
+                debug!("client event {}", event);
+                notes.observe(&event);
+                stopping |= app.on_event(&event, bytes) == Control::Stop;
+            }
         }
+        if let Input::Msrp = input {
+            link.consumed();
+        }
+        input = Input::Nothing;
         if stopping {
             return Ok(());
         }
-        input_len = 0;
+        if link.apply(client, notes).await {
+            continue; // what the new or lost connection made the client say goes out before waiting
+        }
         let deadline = client.poll_timeout().map_or(embassy_time::Instant::MAX, |at| {
             embassy_time::Instant::from_millis(at.as_millis())
         });
-        match select3(
+        match select4(
             socket.recv_from(datagram),
             Timer::at(deadline),
             commands.receive(),
+            link.receive(),
         )
         .await
         {
-            Either3::First(Ok((len, meta))) => {
-                input_len = len;
+            Either4::First(Ok((len, meta))) => {
+                input = Input::Datagram(len);
                 let bytes = datagram.get(..len).unwrap_or(&[]);
                 client.handle_datagram(now(), meta.endpoint, bytes);
             }
-            Either3::First(Err(e)) => warning!("datagram dropped: {}", e),
-            Either3::Second(()) => client.handle_timeout(now()),
-            Either3::Third(Command::Stop) => stopping = true,
-            Either3::Third(command) => {
+            Either4::First(Err(e)) => warning!("datagram dropped: {}", e),
+            Either4::Second(()) => client.handle_timeout(now()),
+            Either4::Third(Command::Stop) => stopping = true,
+            Either4::Third(command) => {
                 if let Err(e) = apply(client, command) {
                     warning!("command refused: {}", e);
                     stopping |= app.on_command_error(e) == Control::Stop;
                 }
+            }
+            Either4::Fourth(()) => {
+                input = Input::Msrp;
+                link.feed(client);
             }
         }
     }
@@ -206,6 +284,7 @@ fn apply<
         Command::DeclineChat(chat) => client.decline_chat(at, chat),
         Command::SendChat { chat, text } => client.send_chat(at, chat, text.as_str()),
         Command::CloseChat(chat) => client.close_chat(at, chat),
+        Command::InviteChat(to) => client.invite_chat(at, to.as_str()).map(|_chat| ()),
         Command::SetBarring(barred) => client.set_barring(at, barred),
         Command::Unregister => client.unregister(at),
         Command::Stop => Ok(()),
@@ -221,11 +300,22 @@ mod tests {
         let endpoint = server_endpoint("10.0.2.2:5060").expect("an address");
         assert_eq!(endpoint.port, 5060);
         assert_eq!(endpoint.addr, IpAddress::v4(10, 0, 2, 2));
+        // As `SocketAddrV4` reads it: leading zeros in the port are fine.
+        assert_eq!(server_endpoint("192.0.2.1:05061").expect("an address").port, 5061);
+        assert_eq!(
+            server_endpoint("192.0.2.1:65535").expect("an address").port,
+            65535
+        );
     }
 
     #[test]
     fn server_endpoint_refuses_names_missing_ports_and_bad_ports() {
         for bad in [
+            "+10.0.2.2:5060",
+            "10.0.2.2:+5060",
+            "10.0.2.2:-1",
+            "10.0.2.2:5060:1",
+            "010.0.2.2:5060",
             "im.example.com:5060",
             "10.0.2.2",
             "10.0.2.2:",

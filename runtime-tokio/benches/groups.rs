@@ -122,7 +122,7 @@ fn main() {
 /// address and the server.
 fn start_server(dir: &std::path::Path) -> (SocketAddr, Arc<server::Server>) {
     let text = format!(
-        "data_dir = \"{}\"\ntrusted_cores = [\"127.0.0.1\"]\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n",
+        "data_dir = \"{}\"\ntrusted_cores = [\"127.0.0.1\"]\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
         dir.display()
     );
     let config = Config::from_toml(&text, dir).expect("config");

@@ -46,7 +46,7 @@ async fn start(dir: &Path) -> Running {
     store.add_group(lobby).await.unwrap();
     // UDP only: binding TCP on the UDP socket's ephemeral port fails now and then on a busy machine.
     let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n",
+        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
         dir.display()
     );
     let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");

@@ -107,8 +107,15 @@ pub fn require_tools() -> Result<(), String> {
     Ok(())
 }
 
-/// Builds the release firmware for `board` once per test process and returns the ELF's path.
+/// Builds the release firmware (the pager client) for `board` and returns the path of a copy of its
+/// ELF that no later build overwrites.
 pub fn build_firmware(board: Board) -> Result<PathBuf, String> {
+    build_firmware_with(board, "")
+}
+
+/// [`build_firmware`] with the firmware's cargo `features` (`chat`: one chat over MSRP). Each variant
+/// is copied to its own file under the build lock, so a test booting one never reads the other.
+pub fn build_firmware_with(board: Board, features: &str) -> Result<PathBuf, String> {
     // Cargo would serialise parallel builds on its lock anyway; this keeps the output readable.
     static BUILD_LOCK: Mutex<()> = Mutex::new(());
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -116,6 +123,11 @@ pub fn build_firmware(board: Board) -> Result<PathBuf, String> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&dir)
         .args(["build", "--release", "--target", board.target()])
+        .args(if features.is_empty() {
+            vec![]
+        } else {
+            vec!["--features", features]
+        })
         // The firmware has its own workspace, target directory and profile: drop what the outer
         // cargo exported for the host build.
         .env_remove("CARGO_TARGET_DIR")
@@ -129,10 +141,14 @@ pub fn build_firmware(board: Board) -> Result<PathBuf, String> {
     let status = wait_bounded(&mut child, BUILD_TIMEOUT)?;
     let log = stderr.join().unwrap_or_default();
     match status {
-        Some(s) if s.success() => Ok(dir
-            .join("target")
-            .join(board.target())
-            .join("release/qemu-mps2-an385")),
+        Some(s) if s.success() => {
+            let release = dir.join("target").join(board.target()).join("release");
+            let variant = if features.is_empty() { "pager" } else { features };
+            let copy = release.join(format!("qemu-mps2-an385-{}", variant.replace(',', "-")));
+            std::fs::copy(release.join("qemu-mps2-an385"), &copy)
+                .map_err(|e| format!("copying the firmware to {}: {e}", copy.display()))?;
+            Ok(copy)
+        }
         Some(s) => Err(format!(
             "firmware build for {} failed ({s}):\n{log}",
             board.target()

@@ -79,11 +79,19 @@ fn boards_to_build() -> Result<Vec<PathBuf>, String> {
 
 /// `cargo build --release` in the board's directory (so its `.cargo/config.toml` applies); returns
 /// the path of the executable cargo reports.
-fn build(dir: &Path) -> Result<PathBuf, String> {
+pub fn build(dir: &Path) -> Result<PathBuf, String> {
+    build_with_features(dir, "")
+}
+
+/// [`build`] with the board's cargo `features` (comma-separated; empty for the defaults).
+pub fn build_with_features(dir: &Path, features: &str) -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.current_dir(dir)
         .args(["build", "--release", "--message-format=json-render-diagnostics"])
         .stdout(Stdio::piped());
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
     eprintln!("xtask: running {cmd:?} in {}", dir.display());
     let output = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     if !output.status.success() {

@@ -16,6 +16,7 @@ mod setup;
 mod setup_embedded;
 mod setup_interop;
 mod size;
+mod size_split;
 mod steps;
 
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ commands:
                         --secs N); `bench groups` measures group fan-out (1,000 members: p50/p99, msg/s)
                         `bench msrp` also runs the MSRP relay (1 GiB vs a copy-proxy, 10,000 idle sessions)
   size                  text/data/bss the core adds to a minimal Cortex-M firmware
+  size-elf ELF [--files] split one firmware ELF into network stack, simple-im and the rest
   build-boards          build the real boards' firmware (release) and print their sizes
   fuzz [TARGET] [--seconds N]  run fuzz targets (default all, 30 s each)";
 
@@ -42,6 +44,12 @@ fn main() -> ExitCode {
         Some("test") => steps::test(args.iter().any(|a| a == "--quick")),
         Some("bench") => steps::bench(&args[1..]),
         Some("size") => size::run().map(|_| ()),
+        Some("size-elf") => match args.get(1) {
+            Some(elf) => {
+                size_split::split(std::path::Path::new(elf)).map(|s| size_split::print_table(elf, &s))
+            }
+            None => Err("usage: cargo xtask size-elf FIRMWARE.elf [--files]".into()),
+        },
         Some("build-boards") => build_boards::run().map(|summary| println!("{summary}")),
         Some("fuzz") => fuzz::run_from_args(&args[1..]),
         Some("-h" | "--help" | "help") => {

@@ -1,4 +1,6 @@
-//! `cargo xtask size`: what each part of the core adds to a minimal Cortex-M firmware.
+//! `cargo xtask size`: what each part of the core adds to a minimal Cortex-M firmware, then the QEMU
+//! and Nucleo firmwares split into network stack, simple-im and the rest (`size_split`), against the
+//! issue 7 budget (simple-im <= 64 KiB code and <= 16 KiB RAM; QEMU firmware <= 128 KiB / 64 KiB).
 //!
 //! The probe firmware in `boards/size-probe` calls into the core only through features. It is built
 //! bare and then once per feature, for thumbv7em-none-eabihf with the release profile the boards use
@@ -7,9 +9,34 @@
 //! bss = zeroed RAM. The build also proves the core needs no allocator: the firmware links without one,
 //! and no allocator symbol may appear in it.
 
+use crate::size_split::Part;
 use crate::steps::{cargo, root, run as run_cmd};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use std::path::PathBuf;
+
+/// The firmwares split into network stack, simple-im and the rest (see `size_split`): board, cargo
+/// features, title, and whether the whole-firmware budget applies (it is the QEMU pager firmware's; the
+/// chat variant is shown to track how far over it is, and the Nucleo has 2 MiB of flash).
+const FIRMWARES: &[(&str, &str, &str, bool)] = &[
+    (
+        "qemu-mps2-an385",
+        "",
+        "QEMU mps2-an385 IM client firmware (thumbv7m-none-eabi, release)",
+        true,
+    ),
+    (
+        "qemu-mps2-an385",
+        "chat",
+        "the same with one chat over MSRP (feature chat)",
+        false,
+    ),
+    (
+        "nucleo-f767zi",
+        "",
+        "Nucleo-F767ZI IM client firmware (thumbv7em-none-eabihf, release)",
+        false,
+    ),
+];
 
 /// The layers the probe can link, each one feature of `boards/size-probe`.
 const LAYERS: &[(&str, &str)] = &[
@@ -145,6 +172,45 @@ pub fn run() -> Result<String, String> {
             added.bss
         );
         summary.push(format!("{feature} +{} B text +{} B bss", added.text, added.bss));
+    }
+    for &(board, features, title, firmware_budget) in FIRMWARES {
+        let elf = crate::build_boards::build_with_features(&root().join("boards").join(board), features)?;
+        crate::build_boards::measure(&elf)?; // refuses an allocator
+        let split = crate::size_split::split(&elf)?;
+        crate::size_split::print_table(title, &split);
+        let simple_im =
+            |m: &std::collections::BTreeMap<Part, u64>| m.get(&Part::SimpleIm).copied().unwrap_or(0);
+        let total = |m: &std::collections::BTreeMap<Part, u64>| m.values().sum::<u64>();
+        let verdict = |value: u64, limit: u64| if value <= limit { "met" } else { "NOT met" };
+        let (im_text, im_ram) = (
+            simple_im(&split.text),
+            simple_im(&split.data) + simple_im(&split.bss),
+        );
+        let (fw_text, fw_ram) = (
+            total(&split.text) + total(&split.data),
+            total(&split.data) + total(&split.bss),
+        );
+        print!(
+            "  issue 7 budget: simple-im {im_text} B code <= 64 KiB {}, {im_ram} B RAM <= 16 KiB {}",
+            verdict(im_text, 64 * 1024),
+            verdict(im_ram, 16 * 1024),
+        );
+        if firmware_budget {
+            print!(
+                "; firmware {fw_text} B flash <= 128 KiB {}, {fw_ram} B RAM <= 64 KiB {}",
+                verdict(fw_text, 128 * 1024),
+                verdict(fw_ram, 64 * 1024),
+            );
+        }
+        println!();
+        summary.push(format!(
+            "{board}{}{features}: {} B text, {} B RAM (simple-im {} B text, {} B RAM)",
+            if features.is_empty() { "" } else { "+" },
+            total(&split.text),
+            total(&split.data) + total(&split.bss),
+            simple_im(&split.text),
+            simple_im(&split.data) + simple_im(&split.bss)
+        ));
     }
     Ok(summary.join(", "))
 }

@@ -32,19 +32,17 @@ pub enum Addressing {
 /// DHCP by default; replace with `Addressing::Static { .. }` on a network without a DHCP server.
 pub const ADDRESSING: Addressing = Addressing::Dhcp;
 
-/// The SIP server's IPv4 address (no DNS: the demo resolves nothing).
-pub const SERVER_IP: [u8; 4] = [192, 168, 1, 10];
-/// The SIP server's UDP port.
-pub const SERVER_PORT: u16 = 5060;
-/// The SIP domain the server is responsible for: the OPTIONS Request-URI is `sip:` + this.
-pub const SERVER_DOMAIN: &str = "example.com";
+/// The SIP server: an IPv4 address and UDP port (no DNS on the device).
+pub const SERVER: &str = "192.168.1.10:5060";
 /// The device's public identity (address-of-record).
 pub const AOR: &str = "sip:device@example.com";
+/// The digest user name (a product provisions the credentials, see above).
+pub const USER: &str = "device";
+/// The digest password.
+pub const PASSWORD: &str = "device";
 /// Local UDP port for SIP.
 pub const LOCAL_SIP_PORT: u16 = 5060;
-
-/// Seconds between two OPTIONS keep-alives.
-pub const KEEPALIVE_PERIOD_S: u64 = 30;
-/// How long to wait for the answer to one OPTIONS before reporting the server as silent (RFC 3261's
-/// Timer F for non-INVITE transactions is 64*T1 = 32 s; a keep-alive gives up well before the next).
-pub const RESPONSE_TIMEOUT_S: u64 = 5;
+/// Who gets [`GREETING`] after the first registration (`None`: nobody).
+pub const PEER: Option<&str> = None;
+/// The pager sent to [`PEER`].
+pub const GREETING: &str = "hello from a Nucleo-F767ZI";

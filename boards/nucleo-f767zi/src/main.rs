@@ -1,23 +1,23 @@
 //! simple-im firmware for ST's Nucleo-F767ZI (STM32F767ZI, Cortex-M7 at 216 MHz, 512 KiB RAM).
 //!
 //! Boot: clocks to 216 MHz, the on-board Ethernet (RMII to a LAN8742A PHY), the hardware RNG, then
-//! embassy-net with DHCPv4 (or the static address of `config::ADDRESSING`), and the network demo
-//! (`demo`). Logs are defmt frames over RTT, which probe-rs prints while it runs the firmware; a
+//! embassy-net with DHCPv4 (or the static address of `config::ADDRESSING`), and the IM client
+//! (`im_client`: register, pager, IMDN). Logs are defmt frames over RTT, which probe-rs prints while it runs the firmware; a
 //! panic is logged the same way (panic-probe) and stops the core under the debugger.
 //!
 //! No allocator is linked: the packet buffers, the network stack's state and every socket buffer are
 //! statics or live in a task's future, which the executor allocates statically.
 //!
 //! Module split: `board` (clocks, pins, peripherals) and `hw_rng` are the board; `config` is what a
-//! deployment edits (later: provisions); `demo` is the application that the simple-im client replaces.
+//! deployment edits (later: provisions); `im_client` is the application, on `simple-im-embassy`.
 
 #![no_std]
 #![no_main]
 
 mod board;
 mod config;
-mod demo;
 mod hw_rng;
+mod im_client;
 
 use defmt_rtt as _;
 use embassy_executor::Spawner;
@@ -28,7 +28,7 @@ use static_cell::StaticCell;
 use board::EthernetDriver;
 use config::Addressing;
 
-/// Sockets: the demo's UDP socket and DHCP's; the IM client will add its own.
+/// Sockets: the IM client's UDP socket and DHCP's, and one spare.
 const SOCKETS: usize = 3;
 
 static NET_RESOURCES: StaticCell<StackResources<SOCKETS>> = StaticCell::new();
@@ -60,7 +60,7 @@ async fn main(spawner: Spawner) {
     // Each task has one slot and is spawned once, so this fails only if a task is spawned twice.
     let spawned = net_task(runner)
         .map(|task| spawner.spawn(task))
-        .and_then(|()| demo::options_keepalive(stack, board.rng).map(|task| spawner.spawn(task)));
+        .and_then(|()| im_client::im_client(stack, board.rng).map(|task| spawner.spawn(task)));
     if let Err(e) = spawned {
         defmt::panic!("task not spawned: {}", e);
     }

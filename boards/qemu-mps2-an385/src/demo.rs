@@ -24,6 +24,11 @@
 //!
 //! A pager `EXIT` ends the run with success, `PANIC` panics (the harness checks that a failing
 //! firmware ends QEMU with status 1).
+//!
+//! With the `chat` feature the client has one chat slot and `simple-im-embassy::run_with_chat` drives
+//! its MSRP connection: the demo accepts every invitation, a pager `CHAT` makes it invite the sender,
+//! every chat message gets the reply `chat received`, and chat events are logged as `EVENT chat-invitation`, `EVENT chat-established`, `EVENT chat-body
+//! text=T`, `EVENT chat-closed status=N`. The hardware-in-loop tests `chat_over_msrp_*` run this variant.
 
 use crate::rng::DemoRng;
 use crate::semihosting;
@@ -32,8 +37,9 @@ use embassy_net::{IpEndpoint, Ipv4Address, Stack};
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::channel::Channel;
 use heapless::String;
-use simple_im_core::client::{ClientConfig, ClientEvent, PagerClient, TransportKind};
+use simple_im_core::client::{ClientConfig, ClientEvent, TransportKind};
 use simple_im_embassy::{Command, Control, UdpBuffers};
+use static_cell::StaticCell;
 
 /// The firmware's own address (QEMU user networking's default guest address).
 pub const DEVICE_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
@@ -43,12 +49,15 @@ pub const HOST_IP: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
 pub const SIP_PORT: u16 = 5060;
 /// Host port that receives the READY datagram unless the command line names another.
 pub const DEFAULT_READY_PORT: u16 = 15062;
-/// UDP sockets the demo opens: READY's (closed before the client's opens) and the client's.
-pub const UDP_SOCKETS: usize = 1;
+/// Sockets the demo opens: READY's UDP socket (closed before the client's opens), the client's, and
+/// with the `chat` feature the MSRP connection's TCP socket.
+pub const DEMO_SOCKETS: usize = 1 + cfg!(feature = "chat") as usize;
 /// Largest pager text the demo sends (the greeting).
 const BODY: usize = 64;
 const READY: &[u8] = b"READY 10.0.2.15";
 const GREETING: &str = "hello from device";
+/// What the demo answers to every chat message (feature `chat`).
+const CHAT_REPLY: &str = "chat received";
 
 type Settings = String<64>;
 
@@ -112,13 +121,27 @@ static COMMANDS: Channel<CriticalSectionRawMutex, Command<BODY>, 4> = Channel::n
 /// Socket ring of 3 KiB per direction, datagrams up to 1500 bytes, 4 queued each way.
 type Buffers = UdpBuffers<3072, 1500, 4>;
 
+/// The pager client, or with the `chat` feature the client with one chat slot.
+#[cfg(not(feature = "chat"))]
+type ImClient = simple_im_core::client::PagerClient<DemoRng, IpEndpoint>;
+#[cfg(feature = "chat")]
+type ImClient = simple_im_core::client::Client<DemoRng, IpEndpoint>;
+
+/// The MSRP connection's buffers: 2 KiB TCP rings, 2 KiB chunk buffers.
+#[cfg(feature = "chat")]
+static IM_MSRP_BUFFERS: StaticCell<simple_im_embassy::MsrpBuffers<2048, 2048>> = StaticCell::new();
+
+/// The client and its socket buffers live in statics of their own (not in the task's future), so
+/// `cargo xtask size` can charge their RAM to simple-im by name (`IM_CLIENT`, `IM_BUFFERS`).
+static IM_CLIENT: StaticCell<ImClient> = StaticCell::new();
+static IM_BUFFERS: StaticCell<Buffers> = StaticCell::new();
+
 #[embassy_executor::task]
 pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
     stack.wait_config_up().await;
     send_ready(stack, demo.ready_port).await;
 
-    let mut client: PagerClient<DemoRng, IpEndpoint> =
-        PagerClient::new(demo.client, simple_im_embassy::now(), rng);
+    let client = IM_CLIENT.init(ImClient::new(demo.client, simple_im_embassy::now(), rng));
     if let Err(e) = client.set_local_address(demo.contact.as_str()) {
         defmt::error!("contact {=str} unusable: {}", demo.contact.as_str(), e);
         semihosting::exit_failure();
@@ -136,12 +159,34 @@ pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
                     let _ = COMMANDS.try_send(Command::SendPager { to, body, imdn: None });
                 }
             }
+            // A demo device takes every chat it is invited to, and invites whoever pages it `CHAT`.
+            ClientEvent::ChatInvitation { chat, .. } => {
+                let _ = COMMANDS.try_send(Command::AcceptChat(chat));
+            }
+            // ... and answers every chat message it receives.
+            ClientEvent::ChatMessageEnd { chat, len } if len > 0 => {
+                let mut text = String::new();
+                if text.push_str(CHAT_REPLY).is_ok() {
+                    let _ = COMMANDS.try_send(Command::SendChat { chat, text });
+                }
+            }
             ClientEvent::PagerReceived {
-                body, display_handle, ..
+                from,
+                body,
+                display_handle,
+                ..
             } => {
                 match body.of(input) {
                     b"EXIT" => return Control::Stop,
                     b"PANIC" => panic!("PANIC requested by a pager"),
+                    b"CHAT" => {
+                        let mut to = String::new();
+                        let uri = from.str_of(input).trim_start_matches('<');
+                        let uri = uri.split(['>', ';']).next().unwrap_or("");
+                        if to.push_str(uri).is_ok() {
+                            let _ = COMMANDS.try_send(Command::InviteChat(to));
+                        }
+                    }
                     _ => {}
                 }
                 // A demo device "shows" every message at once.
@@ -155,12 +200,24 @@ pub async fn im_client(stack: Stack<'static>, demo: DemoConfig, rng: DemoRng) {
         }
         Control::Continue
     };
-    let mut buffers = Buffers::new();
+    let buffers = IM_BUFFERS.init(Buffers::new());
+    #[cfg(not(feature = "chat"))]
     let result = simple_im_embassy::run(
-        &mut client,
+        client,
         stack,
         SIP_PORT,
-        &mut buffers,
+        buffers,
+        COMMANDS.receiver(),
+        &mut on_event,
+    )
+    .await;
+    #[cfg(feature = "chat")]
+    let result = simple_im_embassy::run_with_chat(
+        client,
+        stack,
+        SIP_PORT,
+        buffers,
+        IM_MSRP_BUFFERS.init(simple_im_embassy::MsrpBuffers::new()),
         COMMANDS.receiver(),
         &mut on_event,
     )
@@ -215,6 +272,10 @@ fn report(event: &ClientEvent, input: &[u8]) {
         ClientEvent::DeliveryNotification { .. } => defmt::info!("EVENT delivery-notification"),
         ClientEvent::DisplayNotification { .. } => defmt::info!("EVENT display-notification"),
         ClientEvent::Rejected { status } => defmt::info!("EVENT rejected status={=u16}", status),
+        ClientEvent::ChatInvitation { .. } => defmt::info!("EVENT chat-invitation"),
+        ClientEvent::ChatEstablished { .. } => defmt::info!("EVENT chat-established"),
+        ClientEvent::ChatBody { body, .. } => defmt::info!("EVENT chat-body text={=str}", body.str_of(input)),
+        ClientEvent::ChatClosed { status, .. } => defmt::info!("EVENT chat-closed status={=u16}", status),
         _ => defmt::info!("EVENT other"),
     }
 }

@@ -29,7 +29,7 @@ use lan9118::Lan9118;
 use static_cell::StaticCell;
 
 /// Sockets: the demo's UDP socket plus one spare.
-const SOCKETS: usize = demo::UDP_SOCKETS + 1;
+const SOCKETS: usize = demo::DEMO_SOCKETS + 1;
 /// QEMU offers no entropy source; the seed only varies TCP initial sequence numbers and ports.
 const NET_RANDOM_SEED: u64 = 0x5349_4D50_4C45_494D;
 

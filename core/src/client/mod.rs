@@ -57,7 +57,8 @@
 //! | MESSAGE | CPIM with an IMDN payload | 200 | `DeliveryNotification` / `DisplayNotification` |
 //! | MESSAGE | otherwise | 200 (+ delivery IMDN when asked) | `PagerReceived` |
 //! | OPTIONS | | 200 | |
-//! | INVITE, ACK, BYE | see the chat table in [`chat`] | | |
+//! | INVITE, ACK, BYE | session mode (`CHATS > 0`): see the chat table in [`chat`] | | |
+//! | INVITE, BYE | no session mode (`CHATS == 0`, e.g. [`PagerClient`]) | 405 + `Allow: MESSAGE, OPTIONS` | |
 //! | other | | 405 Method Not Allowed + Allow | |
 //!
 //! Barring answers 480: RFC 3428 leaves the code to the UA; 480 tells the sender's network the user is
@@ -188,11 +189,27 @@ pub struct Client<
     pub(crate) sent_ids: Deque<(MessageHandle, crate::imdn::MessageId), { notify::SENT_ID_SLOTS }>,
     pub(crate) next_handle: u32,
     pub(crate) chats: [Option<chat::Chat<REQ>>; CHATS],
+    pub(crate) publication: Option<settings::Publication>,
+    /// Where peers reach our MSRP (host, port) when it is not the local address's host and
+    /// `chat::MSRP_PORT` (see [`Client::set_msrp_address`]).
+    pub(crate) msrp_address: Option<(String<MAX_LOCAL_ADDRESS_LEN>, u16)>,
 }
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
     Client<R, A, REQ, OUT, SRV, CHATS>
 {
+    /// Whether session mode (chats over MSRP) is compiled in: `CHATS > 0`. With no chat slot the
+    /// compiler drops the INVITE, SDP and MSRP code (every chat path starts by testing this constant),
+    /// and the client answers INVITE and BYE with 405 like any method it does not implement.
+    pub const SESSION_MODE: bool = CHATS > 0;
+
+    /// The methods a 405 lists in its Allow header.
+    const ALLOW: &'static str = if Self::SESSION_MODE {
+        "INVITE, ACK, BYE, MESSAGE, OPTIONS"
+    } else {
+        "MESSAGE, OPTIONS"
+    };
+
     /// A client for `config`, not yet registered (call [`Client::register`]).
     pub fn new(config: ClientConfig, now: Instant, rng: R) -> Self {
         let _ = now;
@@ -213,6 +230,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             sent_ids: Deque::new(),
             next_handle: 1,
             chats: core::array::from_fn(|_| None),
+            publication: None,
+            msrp_address: None,
         };
         client.registration.init(&mut client.rng);
         client
@@ -326,7 +345,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let Some(Ok(via)) = msg.top_via() else { return };
         let Some(branch) = via.branch else { return };
         let Some(status) = msg.status_code() else { return };
-        if self.chat_response(now, branch, status, msg) {
+        if Self::SESSION_MODE && self.chat_response(now, branch, status, msg) {
             return;
         }
         if self.registration.owns(branch) {
@@ -365,10 +384,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             self.push_event(ClientEvent::Rejected { status: 400 });
             return;
         };
-        if matches!(
-            method,
-            Some(crate::sip::Method::Invite | crate::sip::Method::Ack | crate::sip::Method::Bye)
-        ) && self.chat_request(now, base, msg, &key, reply_to)
+        if Self::SESSION_MODE
+            && matches!(
+                method,
+                Some(crate::sip::Method::Invite | crate::sip::Method::Ack | crate::sip::Method::Bye)
+            )
+            && self.chat_request(now, base, msg, &key, reply_to)
         {
             return;
         }
@@ -416,7 +437,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     ) -> Option<Vec<u8, RESPONSE_CAPACITY>> {
         let tag = crate::sip::dialog::generate_tag(&mut self.rng);
         let mut bytes: Vec<u8, RESPONSE_CAPACITY> = Vec::new();
-        if wire::response(msg, code, reason, &tag, &mut bytes).is_err() {
+        if wire::response(msg, code, reason, &tag, Self::ALLOW, &mut bytes).is_err() {
             warning!("cannot answer {}: request lacks headers or is too long", code);
             return None;
         }
@@ -500,7 +521,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
         }
         self.registration_timeout(now);
-        self.chat_timeout(now);
+        self.publication_timeout(now);
+        if Self::SESSION_MODE {
+            self.chat_timeout(now);
+        }
     }
 
     /// The next instant at which to call [`Client::handle_timeout`], after a full drain.
@@ -512,6 +536,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .chain(outgoing)
             .chain(chats)
             .chain(self.registration.poll_timeout())
+            .chain(self.publication_deadline())
             .min()
     }
 
@@ -539,7 +564,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     };
                 } else if let Some(bytes) = self.registration.take_transmit() {
                     (Destination::Server, bytes)
-                } else if let Some(bytes) = self.chat_transmit() {
+                } else if let Some(bytes) = Self::SESSION_MODE.then(|| self.chat_transmit()).flatten() {
                     (Destination::Server, bytes)
                 } else if let Some(o) = self.outgoing.iter_mut().flatten().find(|o| o.pending > 0) {
                     o.pending -= 1;

@@ -18,7 +18,7 @@ use crate::cpim;
 use crate::imdn;
 use crate::log::{debug, warning};
 use crate::rng::Rng;
-use crate::sip::builder::{BuildError, MessageWriter};
+use crate::sip::builder::BuildError;
 use crate::sip::dialog::generate_tag;
 use crate::sip::transaction::{generate_branch, Branch, ClientNonInvite, Output};
 use crate::sip::{Header, HeaderName, Message, Method, ParseConfig};
@@ -38,7 +38,10 @@ pub struct ImdnRequest<'a> {
 pub(crate) enum Purpose {
     Pager(MessageHandle),
     Notification,
-    Publish { barred: bool },
+    Publish {
+        barred: bool,
+        kind: super::settings::PublishKind,
+    },
     Register,
     Bye,
 }
@@ -283,14 +286,22 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         {
             return;
         }
+        if let Purpose::Publish { barred, kind } = purpose {
+            self.publish_done(now, barred, kind, status, Some(msg));
+            return;
+        }
         self.outgoing_done(purpose, status);
     }
 
-    pub(crate) fn outgoing_failed(&mut self, _now: Instant, index: usize, _outcome: TxOutcome) {
+    pub(crate) fn outgoing_failed(&mut self, now: Instant, index: usize, _outcome: TxOutcome) {
         let Some(Some(o)) = self.outgoing.get(index) else {
             return;
         };
         let purpose = o.purpose;
+        if let Purpose::Publish { barred, kind } = purpose {
+            self.publish_done(now, barred, kind, 408, None);
+            return;
+        }
         self.outgoing_done(purpose, 408);
     }
 
@@ -301,7 +312,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
             Purpose::Pager(handle) => self.push_event(ClientEvent::PagerFailed { handle, status }),
             Purpose::Notification => debug!("IMDN MESSAGE finished with {}", status),
-            Purpose::Publish { barred } => self.push_event(ClientEvent::BarringPublished { barred, status }),
+            Purpose::Publish { .. } => {} // publish_done
             Purpose::Register | Purpose::Bye => {}
         }
     }
@@ -342,34 +353,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         .ok_or(())?;
         let mut bytes: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut bytes, |buf| {
-            let mut w = MessageWriter::request(buf, method, uri)?;
-            for h in old_msg.headers() {
-                match HeaderName::parse(h.name) {
-                    HeaderName::Via => {
-                        let old_branch = crate::sip::header::Via::parse(h.value)
-                            .ok()
-                            .and_then(|v| v.branch)
-                            .unwrap_or("");
-                        let (before, after) = h.value.split_once(old_branch).unwrap_or((h.value, ""));
-                        w.header_fmt(
-                            HeaderName::Via,
-                            format_args!("{}{}{}", before, branch.as_str(), after),
-                        )?;
-                    }
-                    HeaderName::CSeq => {
-                        w.header_fmt(
-                            HeaderName::CSeq,
-                            format_args!("{} {}", cseq.saturating_add(1), method.as_str()),
-                        )?;
-                    }
-                    HeaderName::Authorization | HeaderName::ProxyAuthorization => {}
-                    name => {
-                        w.header(name, h.value)?;
-                    }
-                }
-            }
-            w.header(answer_name, answer.as_str())?;
-            w.finish(old_msg.body())
+            let next = cseq.saturating_add(1);
+            wire::reissue_with_answer(buf, &old_msg, branch.as_str(), next, answer_name, answer.as_str())
         })
         .map_err(|_| ())?;
         self.start_outgoing(now, index, bytes, branch, cseq.saturating_add(1), true, purpose);

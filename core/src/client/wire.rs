@@ -32,12 +32,13 @@ pub(crate) fn response<const N: usize>(
     code: u16,
     reason: &str,
     tag: &str,
+    allow: &str,
     out: &mut Vec<u8, N>,
 ) -> Result<(), BuildError> {
     fill(out, |buf| {
         let mut w = response_to(msg, code, reason, Some(tag), buf)?;
         if code == 405 {
-            w.header(HeaderName::Allow, "INVITE, ACK, BYE, MESSAGE, OPTIONS")?;
+            w.header(HeaderName::Allow, allow)?;
         }
         w.finish(b"")
     })
@@ -147,4 +148,43 @@ pub(crate) fn aor_user(aor: &str) -> &str {
         .or_else(|| aor.strip_prefix("sip:"))
         .unwrap_or(aor);
     s.split_once('@').map_or("", |(u, _)| u)
+}
+
+/// Writes `old` again as a new transaction with credentials (RFC 3261 §22.2): the top Via's branch
+/// replaced by `branch`, CSeq `cseq`, earlier Authorization/Proxy-Authorization dropped, `answer` added
+/// under `answer_name`; every other header and the body unchanged.
+pub(crate) fn reissue_with_answer(
+    out: &mut [u8],
+    old: &Message<'_, '_>,
+    branch: &str,
+    cseq: u32,
+    answer_name: HeaderName<'_>,
+    answer: &str,
+) -> Result<usize, BuildError> {
+    let method = old.method().ok_or(BuildError::MissingHeader("CSeq"))?;
+    let uri = old
+        .request_uri()
+        .ok_or(BuildError::MissingHeader("Request-URI"))?;
+    let mut w = MessageWriter::request(out, method, uri)?;
+    for h in old.headers() {
+        match HeaderName::parse(h.name) {
+            HeaderName::Via => {
+                let old_branch = crate::sip::header::Via::parse(h.value)
+                    .ok()
+                    .and_then(|v| v.branch)
+                    .unwrap_or("");
+                let (before, after) = h.value.split_once(old_branch).unwrap_or((h.value, ""));
+                w.header_fmt(HeaderName::Via, format_args!("{}{}{}", before, branch, after))?;
+            }
+            HeaderName::CSeq => {
+                w.header_fmt(HeaderName::CSeq, format_args!("{} {}", cseq, method.as_str()))?;
+            }
+            HeaderName::Authorization | HeaderName::ProxyAuthorization => {}
+            name => {
+                w.header(name, h.value)?;
+            }
+        }
+    }
+    w.header(answer_name, answer)?;
+    w.finish(old.body())
 }

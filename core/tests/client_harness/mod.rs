@@ -3,6 +3,7 @@
 //! device in its own non-INVITE client transactions).
 #![allow(dead_code)]
 
+use core::time::Duration;
 use std::string::String;
 use std::vec::Vec;
 
@@ -61,6 +62,12 @@ pub struct Server {
     answered: Vec<(String, Vec<u8>)>,
     pub out: Vec<Vec<u8>>,
     rng: SimRng,
+    /// RFC 3903 publication of the settings: the live entity tag and when it expires.
+    pub publication: Option<(String, Instant)>,
+    /// Expires granted to a PUBLISH (the asked value when `None`).
+    pub publish_granted: Option<u32>,
+    /// (time, SIP-If-Match, has body, status) per PUBLISH answered.
+    pub publishes: Vec<(Instant, Option<String>, bool, u16)>,
 }
 
 impl Server {
@@ -80,6 +87,9 @@ impl Server {
             answered: Vec::new(),
             out: Vec::new(),
             rng: SimRng::new(77),
+            publication: None,
+            publish_granted: None,
+            publishes: Vec::new(),
         }
     }
 
@@ -197,7 +207,49 @@ impl Server {
             self.seen_keys.push(key);
             self.requests.push(bytes.to_vec());
         }
+        if method == Method::Publish {
+            self.publish(now, msg);
+            return;
+        }
         self.reply(msg, 200, "OK", &[]);
+    }
+
+    /// An event state compositor's view of a PUBLISH (RFC 3903 §6): an expired publication is gone,
+    /// `SIP-If-Match` must name the live one (else 412), a new one gets a fresh entity tag.
+    fn publish(&mut self, now: Instant, msg: &Message<'_, '_>) {
+        if self.publication.as_ref().is_some_and(|(_, until)| *until <= now) {
+            self.publication = None;
+        }
+        let if_match = msg.header(HeaderName::SipIfMatch).map(str::to_string);
+        let has_body = !msg.body().is_empty();
+        let live = self.publication.as_ref().map(|(etag, _)| etag.clone());
+        let status = match (&if_match, live) {
+            (Some(asked), Some(live)) if *asked == live => 200,
+            (Some(_), _) => 412,
+            (None, _) if has_body => 200,
+            (None, _) => 400,
+        };
+        self.publishes.push((now, if_match, has_body, status));
+        if status != 200 {
+            let reason = if status == 412 {
+                "Conditional Request Failed"
+            } else {
+                "Bad Request"
+            };
+            self.reply(msg, status, reason, &[]);
+            return;
+        }
+        let asked: u32 = msg.header(HeaderName::Expires).unwrap().trim().parse().unwrap();
+        let granted = self.publish_granted.unwrap_or(asked);
+        let etag = format!("e{}", self.publishes.len());
+        self.publication = Some((etag.clone(), now + Duration::from_secs(u64::from(granted))));
+        let expires = granted.to_string();
+        self.reply(
+            msg,
+            200,
+            "OK",
+            &[(HeaderName::SipETag, &etag), (HeaderName::Expires, &expires)],
+        );
     }
 
     /// A fresh SHA-256 challenge (a WWW-Authenticate / Proxy-Authenticate value).

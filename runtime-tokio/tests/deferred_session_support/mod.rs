@@ -319,14 +319,13 @@ pub async fn start_with(dir: &std::path::Path, extra: &str, users: &[(&str, &str
 
 async fn start_configured(dir: &std::path::Path, extra: &str, sip: &str, users: &[(&str, &str)]) -> Running {
     let store = store_with_users(dir, users).await;
-    let text = format!("data_dir = \"{}\"\n{extra}\n{sip}", dir.display());
-    // The relay's default port (2855) would be shared by every test of the process: an ephemeral one
-    // unless the test configures [msrp] itself.
-    let text = if extra.contains("[msrp]") {
-        text
+    // The MSRP relay on a free port, unless the test configures `[msrp]` itself.
+    let msrp = if extra.contains("[msrp]") {
+        ""
     } else {
-        format!("{text}[msrp]\nlisten = \"127.0.0.1:0\"\n")
+        "[msrp]\nlisten = \"127.0.0.1:0\"\n"
     };
+    let text = format!("data_dir = \"{}\"\n{extra}\n{sip}{msrp}", dir.display());
     let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
     simple_im_tokio::server::start(config, Options::default(), store)
         .await

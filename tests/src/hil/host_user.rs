@@ -3,10 +3,11 @@
 //! keeps the harness small; the server in the middle is what both sides must agree with.
 
 use simple_im_core::client::{
-    ClientConfig, ClientEvent, Destination, ImdnRequest, PagerClient, TransportKind,
+    ChatId, Client, ClientConfig, ClientEvent, Destination, ImdnRequest, TransportKind,
 };
 use simple_im_core::rng::Rng;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// What the host user saw, with the text copied out of the datagram.
@@ -14,11 +15,20 @@ use std::time::{Duration, Instant};
 pub enum HostEvent {
     Registered,
     RegistrationFailed(u16),
-    PagerReceived { from: String, body: String },
+    PagerReceived {
+        from: String,
+        body: String,
+    },
     PagerSent,
     PagerFailed(u16),
     Delivered,
     Displayed,
+    ChatInvitation(ChatId),
+    ChatEstablished,
+    /// A whole chat message received over MSRP.
+    ChatText(String),
+    ChatSent,
+    ChatClosed(u16),
     Other(String),
 }
 
@@ -38,12 +48,29 @@ impl Rng for ClockRng {
 
 /// A registered host user (`sip:NAME@localhost`).
 pub struct HostUser {
-    client: PagerClient<ClockRng, SocketAddr>,
+    client: Client<ClockRng, SocketAddr>,
     socket: UdpSocket,
     server: SocketAddr,
     epoch: Instant,
     /// Events not yet taken by `wait_for`, in order.
     pub events: Vec<HostEvent>,
+    msrp: Msrp,
+}
+
+/// The host user's side of a chat: it listens (the device, behind QEMU's user network, connects out
+/// to `10.0.2.2:port`, which is the host's loopback) and pumps one MSRP connection.
+#[derive(Default)]
+struct Msrp {
+    listener: Option<TcpListener>,
+    stream: Option<TcpStream>,
+    chat: Option<ChatId>,
+    /// The client reported `ChatConnect`: it has an MSRP session to feed. The device may connect and
+    /// send before that (its answer and the connection race the 200 to us), so bytes wait.
+    connected: bool,
+    /// Received bytes the client has not consumed yet.
+    input: Vec<u8>,
+    /// The chat message being received.
+    message: Vec<u8>,
 }
 
 impl HostUser {
@@ -59,7 +86,7 @@ impl HostUser {
             .map_or(1, |d| d.as_nanos() as u64)
             | 1;
         let epoch = Instant::now();
-        let mut client = PagerClient::new(config, simple_im_core::time::Instant::ZERO, ClockRng(seed));
+        let mut client = Client::new(config, simple_im_core::time::Instant::ZERO, ClockRng(seed));
         client
             .set_local_address(&local.to_string())
             .map_err(|e| e.to_string())?;
@@ -69,6 +96,7 @@ impl HostUser {
             server,
             epoch,
             events: Vec::new(),
+            msrp: Msrp::default(),
         };
         let now = user.now();
         user.client.register(now).map_err(|e| e.to_string())?;
@@ -79,6 +107,124 @@ impl HostUser {
             HostEvent::Registered => Ok(user),
             other => Err(format!("{name} did not register: {other:?}")),
         })
+    }
+
+    /// Listens for MSRP on a loopback port and advertises it as `10.0.2.2:port`, where a QEMU guest
+    /// reaches it. Call before a chat.
+    pub fn listen_for_chats(&mut self) -> Result<(), String> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        self.client
+            .set_msrp_address(&format!("10.0.2.2:{port}"))
+            .map_err(|e| e.to_string())?;
+        self.msrp.listener = Some(listener);
+        Ok(())
+    }
+
+    /// Invites `to` to a chat (offering `actpass`: the device will connect to this user).
+    pub fn invite_chat(&mut self, to: &str) -> Result<ChatId, String> {
+        let now = self.now();
+        let chat = self.client.invite_chat(now, to).map_err(|e| e.to_string())?;
+        self.msrp.chat = Some(chat);
+        self.flush()?;
+        Ok(chat)
+    }
+
+    /// Runs the client (SIP and MSRP) for `duration`.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), String> {
+        match self.wait_for(duration, |_| false) {
+            Err(e) if e.starts_with("host user: nothing wanted") => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Accepts the chat invitation `chat`.
+    pub fn accept_chat(&mut self, chat: ChatId) -> Result<(), String> {
+        let now = self.now();
+        self.client.accept_chat(now, chat).map_err(|e| e.to_string())?;
+        self.msrp.chat = Some(chat);
+        self.flush()
+    }
+
+    /// Sends `text` in the chat.
+    pub fn send_chat(&mut self, text: &str) -> Result<(), String> {
+        let chat = self.msrp.chat.ok_or("no chat")?;
+        let now = self.now();
+        self.client
+            .send_chat(now, chat, text)
+            .map_err(|e| e.to_string())?;
+        self.flush()
+    }
+
+    /// Accepts the device's MSRP connection when one is pending, writes what the client sends and
+    /// feeds it what arrived; events from that input go to `events`.
+    fn pump_msrp(&mut self) -> Result<(), String> {
+        if self.msrp.stream.is_none() {
+            if let Some(listener) = &self.msrp.listener {
+                if let Ok((stream, _)) = listener.accept() {
+                    stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+                    self.msrp.stream = Some(stream);
+                }
+            }
+        }
+        let (Some(stream), Some(chat)) = (self.msrp.stream.as_mut(), self.msrp.chat) else {
+            return Ok(());
+        };
+        let now = simple_im_core::time::Instant::from_millis(self.epoch.elapsed().as_millis() as u64);
+        let mut out = vec![0u8; 8192];
+        while let Some((_, n)) = self.client.poll_msrp_transmit(now, &mut out) {
+            stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+            stream
+                .write_all(&out[..n])
+                .map_err(|e| format!("MSRP write: {e}"))?;
+            stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+        }
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                self.msrp.stream = None;
+                self.client.msrp_connection_lost(now, chat);
+            }
+            Ok(n) => self.msrp.input.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(format!("MSRP read: {e}")),
+        }
+        if self.msrp.connected && !self.msrp.input.is_empty() {
+            let input = std::mem::take(&mut self.msrp.input);
+            let used = self
+                .client
+                .handle_msrp(now, chat, &input)
+                .map_err(|e| format!("MSRP input refused: {e}"))?;
+            while let Some(event) = self.client.poll_event() {
+                self.take_event(&event, &input);
+            }
+            self.msrp.input = input[used..].to_vec();
+        }
+        Ok(())
+    }
+
+    fn take_event(&mut self, event: &ClientEvent, input: &[u8]) {
+        match *event {
+            ClientEvent::ChatBody { body, offset, .. } => {
+                let bytes = body.of(input);
+                let at = offset as usize;
+                if self.msrp.message.len() < at + bytes.len() {
+                    self.msrp.message.resize(at + bytes.len(), 0);
+                }
+                self.msrp.message[at..at + bytes.len()].copy_from_slice(bytes);
+            }
+            ClientEvent::ChatConnect { chat, .. } if Some(chat) == self.msrp.chat => {
+                self.msrp.connected = true;
+                self.events.push(convert(event, input));
+            }
+            ClientEvent::ChatMessageEnd { .. } => {
+                let text = String::from_utf8_lossy(&std::mem::take(&mut self.msrp.message)).into_owned();
+                self.events.push(HostEvent::ChatText(text));
+            }
+            _ => self.events.push(convert(event, input)),
+        }
     }
 
     fn now(&self) -> simple_im_core::time::Instant {
@@ -138,8 +284,10 @@ impl HostUser {
         loop {
             self.flush()?;
             while let Some(event) = self.client.poll_event() {
-                self.events.push(convert(&event, &buf[..len]));
+                self.take_event(&event, &buf[..len]);
             }
+            self.pump_msrp()?;
+            self.flush()?;
             if let Some(at) = self.events.iter().position(&wanted) {
                 return Ok(self.events.remove(at));
             }
@@ -154,9 +302,12 @@ impl HostUser {
                 .client
                 .poll_timeout()
                 .map(|at| self.epoch + Duration::from_millis(at.as_millis()));
-            let wake = timer
+            let mut wake = timer
                 .map_or(deadline, |t| t.min(deadline))
                 .max(now + Duration::from_millis(1));
+            if self.msrp.listener.is_some() {
+                wake = wake.min(now + Duration::from_millis(20)); // poll the MSRP connection
+            }
             self.socket
                 .set_read_timeout(Some(wake - now))
                 .map_err(|e| e.to_string())?;
@@ -194,6 +345,10 @@ fn convert(event: &ClientEvent, input: &[u8]) -> HostEvent {
         ClientEvent::PagerFailed { status, .. } => HostEvent::PagerFailed(status),
         ClientEvent::DeliveryNotification { .. } => HostEvent::Delivered,
         ClientEvent::DisplayNotification { .. } => HostEvent::Displayed,
+        ClientEvent::ChatInvitation { chat, .. } => HostEvent::ChatInvitation(chat),
+        ClientEvent::ChatEstablished { .. } => HostEvent::ChatEstablished,
+        ClientEvent::ChatSent { .. } => HostEvent::ChatSent,
+        ClientEvent::ChatClosed { status, .. } => HostEvent::ChatClosed(status),
         other => HostEvent::Other(format!("{other:?}")),
     }
 }

@@ -48,8 +48,24 @@ pub struct ImServer {
 }
 
 impl ImServer {
-    /// Starts a server with these `(name, password)` users in a fresh data directory.
+    /// Starts a server with these `(name, password)` users in a fresh data directory. The server takes
+    /// its TCP port equal to the UDP port the OS gave it; when another process holds that TCP port it
+    /// exits at once ("Address already in use"), and the start is tried again (a few times).
     pub fn start(users: &[(&str, &str)]) -> Result<ImServer, String> {
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_or_exit(users) {
+                Ok(server) => return Ok(server),
+                Err(StartError::Exited(e)) => last = e,
+                Err(StartError::Fatal(e)) => return Err(e),
+            }
+        }
+        Err(format!(
+            "server did not start in {START_ATTEMPTS} attempts: {last}"
+        ))
+    }
+
+    fn start_or_exit(users: &[(&str, &str)]) -> Result<ImServer, StartError> {
         let bin = build_server()?;
         let data = fresh_data_dir()?;
         for (name, password) in users {
@@ -60,16 +76,16 @@ impl ImServer {
                 .output()
                 .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
             if !out.status.success() {
-                return Err(format!(
-                    "user add {name} failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                return Err(format!("user add {name} failed: {stderr}").into());
             }
         }
         let config = data.join("server.toml");
+        // Direct media path: the relay names one address in every leg's SDP, and no single address
+        // reaches both the guest (the host is 10.0.2.2 behind QEMU's user network) and the host user.
         std::fs::write(
             &config,
-            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\n"),
+            format!("domain = \"{DOMAIN}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[msrp]\nlisten = \"127.0.0.1:0\"\nmedia_path = \"direct\"\n"),
         )
         .map_err(|e| format!("{}: {e}", config.display()))?;
         let mut child = Command::new(&bin)
@@ -101,9 +117,16 @@ impl ImServer {
         let deadline = std::time::Instant::now() + SERVER_READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let line = lines
-                .recv_timeout(left)
-                .map_err(|_| format!("server not ready within {SERVER_READY_TIMEOUT:?}"))?;
+            let line = match lines.recv_timeout(left) {
+                Ok(line) => line,
+                // Its stdout closed before "ready": the process ended (a port taken).
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(StartError::Exited("the server exited before it was ready".into()))
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!("server not ready within {SERVER_READY_TIMEOUT:?}").into())
+                }
+            };
             if let Some(addr) = line.strip_prefix("simple-im: listening on udp ") {
                 server.udp = addr
                     .trim()
@@ -114,6 +137,22 @@ impl ImServer {
                 return Ok(server);
             }
         }
+    }
+}
+
+/// How often [`ImServer::start`] tries when the server exits at start.
+const START_ATTEMPTS: usize = 5;
+
+enum StartError {
+    /// The server process ended before it was ready: worth another try.
+    Exited(String),
+    /// Anything else (build, users, timeout): reported as it is.
+    Fatal(String),
+}
+
+impl From<String> for StartError {
+    fn from(e: String) -> Self {
+        StartError::Fatal(e)
     }
 }
 

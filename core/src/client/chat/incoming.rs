@@ -3,8 +3,8 @@
 use heapless::Vec;
 
 use super::{
-    dialog_parts_of, host_of, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState, ChatTx,
+    SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
 };
 use crate::client::events::{ChatId, ClientEvent, Span};
 use crate::client::{wire, Client, CommandError};
@@ -86,8 +86,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Accepts the invitation `chat`: answers 200 with our SDP and asks the runtime to connect MSRP.
     pub fn accept_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let local = self.local.clone();
+        let (msrp_host, msrp_port) = self.msrp_endpoint();
         let timers = self.config.timers();
         let mut ids = [0u8; 8];
         self.rng.fill(&mut ids);
@@ -108,13 +112,13 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             accept_types: CHAT_ACCEPT_TYPES,
             accept_wrapped_types: CHAT_WRAPPED_TYPES,
             path: &path,
-            port: MSRP_PORT,
+            port: msrp_port,
             max_size: None,
             prefer_passive: false,
             accept_file_transfer: false,
         };
         let negotiated = sdp::negotiate(&offer, &caps).map_err(|_| CommandError::InvalidValue)?;
-        let host = host_of(local.as_str());
+        let host = msrp_host.as_str();
         let session_id = wire::new_call_id(&mut SliceRng(&ids));
         let mut answer = [0u8; MAX_SDP_LEN];
         let answer_len = negotiated
@@ -188,6 +192,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Declines the invitation `chat` (603 Decline).
     pub fn decline_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return Err(CommandError::UnknownHandle);

@@ -1,9 +1,10 @@
 //! Session mode (OMA IM "IM session", RFC 4975 over an INVITE dialog): chat invitations accepted or
 //! declined, invitations sent, text over MSRP, BYE.
 //!
-//! The device is always the **active** MSRP side (it opens the TCP connection): its offers carry
-//! `a=setup:active`, and its answers take `active` whenever the offer allows it (`actpass`, `passive`),
-//! because a device behind NAT can connect out but rarely accept. The client never opens a socket: it
+//! The device is the **active** MSRP side whenever it can be (it opens the TCP connection): its offers
+//! carry `a=setup:active`, and its answers take `active` whenever the offer allows it (`actpass`,
+//! `passive`), because a device behind NAT can connect out but rarely accept. A client given an MSRP
+//! address ([`Client::set_msrp_address`]) offers `actpass` and takes the role the answer leaves it. The client never opens a socket: it
 //! reports [`ClientEvent::ChatConnect`]; the runtime connects to [`Client::chat_peer_address`], then
 //! feeds bytes with [`Client::handle_msrp`] and writes what [`Client::poll_msrp_transmit`] returns.
 //! Incoming message bodies stream out as [`ClientEvent::ChatBody`] spans into the bytes given to
@@ -21,11 +22,12 @@
 //! | - | `invite_chat` | INVITE with the offer | Inviting |
 //! | Inviting | 2xx with a matching answer | ACK, `ChatConnect`, `ChatEstablished` | Active |
 //! | Inviting | 2xx with an unusable answer | ACK, BYE, `ChatClosed{488}` | Closed |
+//! | Inviting | first 401/407 | ACK, INVITE again with credentials (new branch, CSeq + 1) | Inviting |
 //! | Inviting | non-2xx final / timeout | (ACK by the transaction) `ChatClosed{status}` | Closed |
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! Not done: authentication of INVITE (401/407), re-INVITE/UPDATE, CANCEL of a pending invitation,
+//! Not done: re-INVITE/UPDATE, CANCEL of a pending invitation,
 //! MSRP over TLS, chat IMDN inside the session.
 
 mod incoming;
@@ -92,6 +94,8 @@ pub(crate) struct Chat<const REQ: usize> {
     msrp: Option<MsrpSession>,
     local_uri: String<{ msrp::MAX_URI_LEN }>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
+    /// Our INVITE already carries credentials (a second 401/407 ends the chat).
+    authed: bool,
 }
 
 /// The INVITE transaction of a chat: ours (we invited) or the peer's (we were invited), never both.
@@ -165,6 +169,7 @@ impl<const REQ: usize> Chat<REQ> {
             msrp: None,
             local_uri,
             texts: Deque::new(),
+            authed: false,
         }
     }
 
@@ -212,16 +217,46 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .position(|c| c.as_ref().is_some_and(|c| c.id == chat.0))
     }
 
+    /// Sets the `host:port` peers reach this client's MSRP at, put in its MSRP URIs and SDP (default:
+    /// the local address's host and [`MSRP_PORT`]). For a client whose SIP and MSRP are reached at
+    /// different addresses, e.g. a test peer behind QEMU's user network. A client with an MSRP address
+    /// can take connections, so its offers say `a=setup:actpass` (the answerer picks) instead of
+    /// `active`.
+    pub fn set_msrp_address(&mut self, host_port: &str) -> Result<(), CommandError> {
+        let (host, port) = host_port.rsplit_once(':').ok_or(CommandError::InvalidValue)?;
+        let port: u16 = port.parse().map_err(|_| CommandError::InvalidValue)?;
+        if host.is_empty() || host.bytes().any(|b| matches!(b, b'\r' | b'\n' | b' ' | b'/')) {
+            return Err(CommandError::InvalidValue);
+        }
+        let mut owned = String::new();
+        owned.push_str(host).map_err(|_| CommandError::TooLarge)?;
+        self.msrp_address = Some((owned, port));
+        Ok(())
+    }
+
+    /// Our MSRP host and port (see [`Client::set_msrp_address`]).
+    pub(super) fn msrp_endpoint(&self) -> (String<{ crate::client::MAX_LOCAL_ADDRESS_LEN }>, u16) {
+        match &self.msrp_address {
+            Some((host, port)) => (host.clone(), *port),
+            None => {
+                let mut host = String::new();
+                let _ = host.push_str(host_of(self.local.as_str()));
+                (host, MSRP_PORT)
+            }
+        }
+    }
+
     pub(super) fn new_local_msrp_uri(&mut self) -> String<{ msrp::MAX_URI_LEN }> {
         let mut id = [0u8; 12];
         crate::msrp::id::fill_base32(&mut self.rng, &mut id);
+        let (host, port) = self.msrp_endpoint();
         let mut uri = String::new();
         let _ = core::fmt::Write::write_fmt(
             &mut uri,
             format_args!(
                 "msrp://{}:{}/{};tcp",
-                host_of(self.local.as_str()),
-                MSRP_PORT,
+                host.as_str(),
+                port,
                 core::str::from_utf8(&id).unwrap_or("s")
             ),
         );
@@ -332,6 +367,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Ends the chat with BYE.
     pub fn close_chat(&mut self, now: Instant, chat: ChatId) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         self.end_chat(now, index);
         self.push_event(ClientEvent::ChatClosed { chat, status: 200 });

@@ -3,8 +3,8 @@
 use heapless::{String, Vec};
 
 use super::{
-    dialog_parts_of, host_of, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState, ChatTx,
+    SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
 };
 use crate::client::events::{ChatId, ClientEvent};
 use crate::client::wire::{self, RequestHead};
@@ -23,16 +23,20 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 {
     /// Invites `to` to a chat: sends an INVITE with an MSRP offer. `ChatConnect` follows the answer.
     pub fn invite_chat(&mut self, now: Instant, to: &str) -> Result<ChatId, CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::Busy); // no chat slot at all
+        }
         let index = self.free_chat_slot().ok_or(CommandError::Busy)?;
         let local_uri = self.new_local_msrp_uri();
         let branch = generate_branch(&mut self.rng);
         let local_tag = generate_tag(&mut self.rng);
         let call_id = wire::new_call_id(&mut self.rng);
         let session_id = wire::new_call_id(&mut self.rng);
-        let host = host_of(self.local.as_str());
+        let (msrp_host, msrp_port) = self.msrp_endpoint();
+        let host = msrp_host.as_str();
         let path = [local_uri.as_str()];
         let media = [MsrpMediaDesc {
-            port: MSRP_PORT,
+            port: msrp_port,
             tls: false,
             title: None,
             direction: None,
@@ -40,7 +44,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             accept_wrapped_types: CHAT_WRAPPED_TYPES,
             path: &path,
             max_size: None,
-            setup: Some(Setup::Active),
+            // Reachable at a configured MSRP address: let the answerer choose (RFC 6135 actpass).
+            setup: Some(if self.msrp_address.is_some() {
+                Setup::ActPass
+            } else {
+                Setup::Active
+            }),
             file: None,
         }];
         let desc = SessionDesc {
@@ -127,6 +136,18 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 }
             }
         }
+        let authed = self
+            .chats
+            .get(index)
+            .and_then(|c| c.as_ref())
+            .is_some_and(|c| c.authed);
+        if matches!(status, 401 | 407)
+            && state == ChatState::Inviting
+            && !authed
+            && self.reinvite_with_credentials(now, index, status, msg).is_ok()
+        {
+            return true;
+        }
         match status {
             200..=299 if state == ChatState::Inviting => self.invite_accepted(now, index, msg),
             // A retransmitted 2xx: our ACK was lost.
@@ -144,6 +165,64 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             _ => {}
         }
         true
+    }
+
+    /// Answers the challenge in `challenge_msg` (a 401 or 407 to our INVITE) and sends the INVITE
+    /// again in a new transaction: same dialog identifiers and offer, new branch, CSeq + 1.
+    fn reinvite_with_credentials(
+        &mut self,
+        now: Instant,
+        index: usize,
+        status: u16,
+        challenge_msg: &Message<'_, '_>,
+    ) -> Result<(), ()> {
+        let (challenge_name, answer_name) = if status == 407 {
+            (HeaderName::ProxyAuthenticate, HeaderName::ProxyAuthorization)
+        } else {
+            (HeaderName::WwwAuthenticate, HeaderName::Authorization)
+        };
+        let old = self
+            .chats
+            .get(index)
+            .and_then(|c| c.as_ref())
+            .ok_or(())?
+            .our_invite();
+        let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
+        let old_msg = Message::parse_datagram(&old, &mut slots, &ParseConfig::default()).map_err(|_| ())?;
+        let uri = old_msg.request_uri().ok_or(())?;
+        let cseq = old_msg
+            .cseq()
+            .and_then(Result::ok)
+            .ok_or(())?
+            .seq
+            .saturating_add(1);
+        let answer = crate::client::registration::answer_challenge(
+            &mut self.registration.digest,
+            &mut self.rng,
+            &self.config,
+            challenge_msg.values(challenge_name),
+            "INVITE",
+            uri,
+            old_msg.body(),
+        )
+        .ok_or(())?;
+        let branch = generate_branch(&mut self.rng);
+        let mut bytes: Vec<u8, REQ> = Vec::new();
+        wire::fill(&mut bytes, |buf| {
+            wire::reissue_with_answer(buf, &old_msg, branch.as_str(), cseq, answer_name, answer.as_str())
+        })
+        .map_err(|_| ())?;
+        let tx = ClientInvite::new(now, self.config.timers(), self.reliability(), bytes);
+        let Some(Some(c)) = self.chats.get_mut(index) else {
+            return Err(());
+        };
+        c.tx = Some(ChatTx::Client(tx));
+        c.branch.clear();
+        let _ = c.branch.push_str(branch.as_str());
+        c.authed = true;
+        c.ack = None;
+        let _ = pump_client_invite(c);
+        Ok(())
     }
 
     fn invite_accepted(&mut self, now: Instant, index: usize, msg: &Message<'_, '_>) {
@@ -217,29 +296,33 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         };
         c.dialog = Some(dialog);
         let agreed = match (sdp::Session::parse(inv.body()), sdp::Session::parse(msg.body())) {
-            (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer)
-                .ok()
-                .map(|agreement| msrp_path_of(&answer, agreement.media_index)),
+            (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer).ok().map(|agreement| {
+                let active = agreement.offerer_role == sdp::Role::Active;
+                (msrp_path_of(&answer, agreement.media_index), active)
+            }),
             _ => None,
         };
-        let session = agreed.and_then(|remote| {
+        let session = agreed.and_then(|(remote, active)| {
+            let setup = if active {
+                MsrpSetup::Active
+            } else {
+                MsrpSetup::Passive
+            };
             MsrpSession::new(
                 session_config(),
                 c.local_uri.as_str(),
                 remote.as_str(),
-                MsrpSetup::Active,
+                setup,
                 &mut SliceRng(&ids),
             )
             .ok()
+            .map(|session| (session, active))
         });
         match session {
-            Some(session) => {
+            Some((session, active)) => {
                 c.msrp = Some(session);
                 c.state = ChatState::Active;
-                self.push_event(ClientEvent::ChatConnect {
-                    chat: id,
-                    active: true,
-                });
+                self.push_event(ClientEvent::ChatConnect { chat: id, active });
                 self.push_event(ClientEvent::ChatEstablished { chat: id });
             }
             None => {

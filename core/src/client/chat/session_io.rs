@@ -57,6 +57,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 {
     /// Sends `text` (text/plain) in the chat.
     pub fn send_chat(&mut self, now: Instant, chat: ChatId, text: &str) -> Result<(), CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let _ = now;
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let Some(Some(c)) = self.chats.get_mut(index) else {
@@ -75,6 +78,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
     /// Bytes from the MSRP connection of `chat`. Returns how many were consumed (keep the rest).
     pub fn handle_msrp(&mut self, now: Instant, chat: ChatId, bytes: &[u8]) -> Result<usize, CommandError> {
+        if !Self::SESSION_MODE {
+            return Err(CommandError::UnknownHandle);
+        }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return Err(CommandError::UnknownHandle);
@@ -94,6 +100,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// The MSRP connection of `chat` was closed or failed.
     pub fn msrp_connection_lost(&mut self, now: Instant, chat: ChatId) {
+        if !Self::SESSION_MODE {
+            return;
+        }
         if let Some(index) = self.chat_index(chat) {
             if let Some(Some(c)) = self.chats.get_mut(index) {
                 if let Some(m) = c.msrp.as_mut() {
@@ -106,6 +115,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// The next MSRP bytes to write, for the connection of the returned chat.
     pub fn poll_msrp_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(ChatId, usize)> {
+        if !Self::SESSION_MODE {
+            return None;
+        }
         for index in 0..self.chats.len() {
             let Some(Some(c)) = self.chats.get_mut(index) else {
                 continue;

@@ -2,7 +2,8 @@
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
-use core::str::FromStr;
+
+use super::ip::{parse_ipv4, parse_ipv6};
 
 /// A host: a domain name, an IPv4 address, or an IPv6 reference (written `[...]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +38,7 @@ impl<'a> Host<'a> {
     pub fn parse_prefix(s: &'a str) -> Option<(Host<'a>, usize)> {
         if let Some(rest) = s.strip_prefix('[') {
             let close = memchr::memchr(b']', rest.as_bytes())?;
-            let addr = Ipv6Addr::from_str(rest.get(..close)?).ok()?;
+            let addr = parse_ipv6(rest.get(..close)?)?;
             return Some((Host::Ipv6(addr), close + 2));
         }
         let len = s.bytes().position(|b| !is_domain_byte(b)).unwrap_or(s.len());
@@ -45,9 +46,9 @@ impl<'a> Host<'a> {
         if text.is_empty() || text.starts_with(['.', '-']) || text.contains("..") {
             return None;
         }
-        let host = match Ipv4Addr::from_str(text) {
-            Ok(addr) => Host::Ipv4(addr),
-            Err(_) => Host::Domain(text),
+        let host = match parse_ipv4(text) {
+            Some(addr) => Host::Ipv4(addr),
+            None => Host::Domain(text),
         };
         Some((host, len))
     }

@@ -10,10 +10,12 @@
 
 mod escape;
 mod host;
+mod ip;
 
 pub use escape::{eq_unescaped, eq_unescaped_ignore_case, unescape, Unescape};
 pub(crate) use host::parse_hostport;
 pub use host::Host;
+pub use ip::{parse_ipv4, parse_ipv6};
 
 use crate::sip::header::Params;
 use core::fmt;
