@@ -682,3 +682,48 @@ fn invited_cancel_of_the_invite_answers_200_and_487_and_closes_the_chat_body() {
         assert!(!buf[..t.len].starts_with(b"SIP/2.0 405"));
     }
 }
+
+#[test]
+fn invited_180_and_200_copy_the_invites_record_route() {
+    on_big_stack(invited_180_and_200_copy_the_invites_record_route_body);
+}
+
+fn invited_180_and_200_copy_the_invites_record_route_body() {
+    let mut p = Pair::new(0);
+    let now = p.clock.now();
+    p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    let mut buf = [0u8; 2048];
+    let t = p.a.poll_transmit(&mut buf).unwrap();
+    // As two record-routing proxies would have left it.
+    let invite = String::from_utf8_lossy(&buf[..t.len]).replacen(
+        "\r\n",
+        "\r\nRecord-Route: <sip:p2.example;lr>\r\nRecord-Route: <sip:p1.example;lr>\r\n",
+        1,
+    );
+    p.b.handle_datagram(now, 1, invite.as_bytes());
+    drain(&mut p.b, &mut p.sb, invite.as_bytes());
+    let chat_b = match p.sb.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("expected an invitation, got {other:?}"),
+    };
+    let mut answers = Vec::new();
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        answers.push(String::from_utf8_lossy(&buf[..t.len]).into_owned());
+    }
+    p.b.accept_chat(now, chat_b).unwrap();
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        answers.push(String::from_utf8_lossy(&buf[..t.len]).into_owned());
+    }
+    for code in ["180", "200"] {
+        let answer = answers
+            .iter()
+            .find(|a| a.starts_with(&format!("SIP/2.0 {code} ")))
+            .unwrap_or_else(|| panic!("no {code}: {answers:#?}"));
+        let first = answer.find("Record-Route: <sip:p2.example;lr>");
+        let second = answer.find("Record-Route: <sip:p1.example;lr>");
+        assert!(
+            first.is_some() && second.is_some() && first < second,
+            "{code} lacks the Record-Route values in order:\n{answer}"
+        );
+    }
+}

@@ -169,8 +169,7 @@ fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
 fn ending_a_chat_that_still_rings_cancels_the_invitation() {
     let server = ServerProcess::start();
     // bob does not accept chats: the invitation rings until alice gives up. The server answers the
-    // CANCEL and forwards it; the core client does not answer CANCEL with 487 yet, so alice's client
-    // closes on its own 4 s after cancelling.
+    // CANCEL and forwards it; bob's core answers it 200 and the INVITE 487, which reaches alice.
     let mut bob = server.online("bob", &[]);
     let alice = server.online("alice", &["chat", "bob"]);
     bob.expect(|l| l.starts_with("invitation "));
@@ -183,6 +182,8 @@ fn ending_a_chat_that_still_rings_cancels_the_invitation() {
         "{rest:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let closed = bob.expect(|l| l.starts_with("chat_closed "));
+    assert_eq!(field(&closed, "status").as_deref(), Some("487"), "{:?}", bob.seen);
 }
 
 /// One chat from `from` (who started it) to `to` (online, accepting): the line's id printed on

@@ -60,7 +60,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let local_tag = generate_tag(&mut self.rng);
         let mut ringing: Vec<u8, REQ> = Vec::new();
         if wire::fill(&mut ringing, |buf| {
-            response_to(msg, 180, "Ringing", Some(local_tag.as_str()), buf)?.finish(b"")
+            let mut w = response_to(msg, 180, "Ringing", Some(local_tag.as_str()), buf)?;
+            copy_record_route(msg, &mut w)?;
+            w.finish(b"")
         })
         .is_err()
         {
@@ -151,6 +153,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut ok: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut ok, |buf| {
             let mut w = response_to(&msg, 200, "OK", Some(c.local_tag.as_str()), buf)?;
+            copy_record_route(&msg, &mut w)?;
             w.header_fmt(
                 HeaderName::Contact,
                 format_args!("<sip:{}@{}>", user, local.as_str()),
@@ -286,4 +289,17 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         c.state = ChatState::Closed;
         Ok(())
     }
+}
+
+/// Copies the INVITE's Record-Route values, in order, into a dialog-creating response (RFC 3261
+/// §12.1.1): the proxies that asked to stay in the path see the dialog's later requests, and the
+/// inviter builds its route set from them.
+fn copy_record_route(
+    invite: &Message<'_, '_>,
+    w: &mut crate::sip::builder::MessageWriter<'_>,
+) -> Result<(), crate::sip::BuildError> {
+    for value in invite.values(HeaderName::RecordRoute) {
+        w.header(HeaderName::RecordRoute, value)?;
+    }
+    Ok(())
 }
