@@ -265,6 +265,14 @@ impl Pair {
     }
 }
 
+/// The chat of the invitation `side` received first.
+fn invitation_of(side: &Side) -> ChatId {
+    match side.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("expected an invitation, got {other:?}"),
+    }
+}
+
 fn established(loss: u32) -> (Pair, ChatId, ChatId) {
     established_from(Pair::new(loss))
 }
@@ -274,10 +282,7 @@ fn established_from(mut p: Pair) -> (Pair, ChatId, ChatId) {
     let now = p.clock.now();
     let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
     p.run_for_ms(5_000);
-    let chat_b = match p.sb.events.first() {
-        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
-        other => panic!("expected an invitation, got {other:?}"),
-    };
+    let chat_b = invitation_of(&p.sb);
     let now = p.clock.now();
     p.b.accept_chat(now, chat_b).unwrap();
     p.run_for_ms(10_000);
@@ -627,10 +632,7 @@ fn invited_cancel_of_the_invite_answers_200_and_487_and_closes_the_chat_body() {
     let now = p.clock.now();
     let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
     p.run_for_ms(2_000);
-    let chat_b = match p.sb.events.first() {
-        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
-        other => panic!("expected an invitation, got {other:?}"),
-    };
+    let chat_b = invitation_of(&p.sb);
     let invite = p
         .sent
         .0
@@ -702,10 +704,7 @@ fn invited_180_and_200_copy_the_invites_record_route_body() {
     );
     p.b.handle_datagram(now, 1, invite.as_bytes());
     drain(&mut p.b, &mut p.sb, invite.as_bytes());
-    let chat_b = match p.sb.events.first() {
-        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
-        other => panic!("expected an invitation, got {other:?}"),
-    };
+    let chat_b = invitation_of(&p.sb);
     let mut answers = Vec::new();
     while let Some(t) = p.b.poll_transmit(&mut buf) {
         answers.push(String::from_utf8_lossy(&buf[..t.len]).into_owned());

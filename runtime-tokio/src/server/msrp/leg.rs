@@ -695,44 +695,38 @@ async fn write_both(writer: &mut OwnedWriteHalf, mut first: &[u8], mut second: &
     writer.write_all(second).await
 }
 
-/// The connection of leg `index`, waiting up to [`BIND_TIMEOUT`] for its endpoint to connect.
 /// The `a=path` the SIP endpoint of leg `index` put in its SDP. The callee's is learnt from its 2xx,
 /// which it may send a moment before connecting: a connection arriving first waits for it (up to
 /// [`BIND_TIMEOUT`], or until the session ends) instead of being refused.
 async fn learnt_endpoint(session: &RelaySession, index: usize) -> Option<String> {
-    let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
-    loop {
-        let learnt = session.bound.notified();
-        tokio::pin!(learnt);
-        learnt.as_mut().enable();
-        if session.is_ended() {
-            return None;
-        }
-        if let Some(path) = session
+    wait_on_session(session, || {
+        session
             .leg(index)
             .and_then(|l| lock(&l.endpoint).as_deref().map(str::to_owned))
-        {
-            return Some(path);
-        }
-        if tokio::time::timeout_at(deadline, learnt).await.is_err() {
-            return None;
-        }
-    }
+    })
+    .await
 }
 
+/// The connection of leg `index`, waiting up to [`BIND_TIMEOUT`] for its endpoint to connect.
 async fn wait_for_leg(session: &RelaySession, index: usize) -> Option<Arc<LegIo>> {
+    wait_on_session(session, || session.io(index)).await
+}
+
+/// Waits until `probe` finds something, checking again each time the session's `bound` notification
+/// fires; `None` when the session ends or [`BIND_TIMEOUT`] passes first.
+async fn wait_on_session<T>(session: &RelaySession, probe: impl Fn() -> Option<T>) -> Option<T> {
     let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
     loop {
-        let bound = session.bound.notified();
-        tokio::pin!(bound);
-        bound.as_mut().enable();
+        let woken = session.bound.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if session.is_ended() {
             return None;
         }
-        if let Some(io) = session.io(index) {
-            return Some(io);
+        if let Some(found) = probe() {
+            return Some(found);
         }
-        if tokio::time::timeout_at(deadline, bound).await.is_err() {
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return None;
         }
     }
