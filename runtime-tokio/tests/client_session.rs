@@ -145,16 +145,28 @@ fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_register()
 fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
     let server = ServerProcess::start();
     let mut bob = server.online("bob", &["--accept-chats", "--tcp"]);
-    // alice offers a=setup:active and never listens: the chat works only if bob listens.
+    // alice offers a=setup:active and never listens. Through the relay (the default media path) bob is
+    // offered `actpass` by the relay, which alice connects to; on the direct path bob would listen.
     let mut alice = server.online("alice", &["--msrp-active", "chat", "bob"]);
     alice.say("are you listening?");
     let invitation = bob.expect(|l| l.starts_with("invitation "));
     let chat = field(&invitation, "chat").unwrap();
     let got = bob.expect(|l| l.starts_with("chat_message "));
     assert_eq!(field(&got, "text").as_deref(), Some("are you listening?"));
-    bob.say(&format!("chat {chat} yes"));
-    let reply = alice.expect(|l| l.starts_with("chat_message "));
-    assert_eq!(field(&reply, "text").as_deref(), Some("yes"));
+    // Lines typed faster than the MSRP session confirms them wait their turn, in order.
+    let replies: Vec<String> = (1..=6).map(|i| format!("yes {i}")).collect();
+    for reply in &replies {
+        bob.say(&format!("chat {chat} {reply}"));
+    }
+    for reply in &replies {
+        let got = alice.expect(|l| l.starts_with("chat_message "));
+        assert_eq!(field(&got, "text").as_deref(), Some(reply.as_str()));
+    }
+    assert!(
+        !bob.seen.iter().any(|l| l.starts_with("error ")),
+        "{:?}",
+        bob.seen
+    );
     let (status, _) = alice.finish();
     assert!(status.success());
     let closed = bob.expect(|l| l.starts_with("chat_closed ") || l.starts_with("chat_failed "));

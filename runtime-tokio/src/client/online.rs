@@ -117,11 +117,7 @@ fn online_command(options: &Options, session: &mut Session, line: &str) -> Resul
             if chat >= FIRST_OUTGOING_ID {
                 return session.say(chat, text);
             }
-            let now = session.now();
-            let sent = session
-                .core()
-                .send_chat(now, simple_im_core::client::ChatId(chat), text)
-                .map_err(|e| format!("chat {chat}: {e}"));
+            let sent = session.say_core_chat(chat, text);
             session.drain_events(&[]);
             sent
         }

@@ -75,7 +75,8 @@ pub struct Outgoing {
     pub(super) listener: Option<tokio::net::TcpListener>,
     pub(super) msrp: Option<MsrpSession>,
     pub(super) outbox: Outbox,
-    pub(super) incoming: Vec<u8>,
+    /// Bodies of the messages being received, by Message-ID.
+    pub(super) incoming: std::collections::HashMap<String, Vec<u8>>,
     /// Texts given before the session was up.
     pub(super) queued: Vec<String>,
     /// Messages sent whose success REPORT has not covered every byte yet: (handle, length).
@@ -194,7 +195,7 @@ impl Session {
             listener: Some(listener),
             msrp: None,
             outbox: Outbox::default(),
-            incoming: Vec::new(),
+            incoming: std::collections::HashMap::new(),
             queued: Vec::new(),
             unconfirmed: Vec::new(),
             cancelled: false,

@@ -64,14 +64,16 @@ impl BodySource for Outbox {
     }
 }
 
-/// Collects incoming body bytes.
-struct Collect<'a>(&'a mut Vec<u8>);
+/// Collects incoming body bytes per message: one read may carry several messages, whose bodies
+/// arrive before their `MessageReceived` events are polled.
+struct Collect<'a>(&'a mut HashMap<String, Vec<u8>>);
 
 impl BodySink for Collect<'_> {
-    fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+    fn body(&mut self, id: &str, offset: u64, bytes: &[u8]) {
+        let body = self.0.entry(id.to_owned()).or_default();
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
-        if at == self.0.len() {
-            self.0.extend_from_slice(bytes);
+        if at == body.len() {
+            body.extend_from_slice(bytes);
         }
     }
 }
@@ -299,13 +301,13 @@ impl Session {
         let Some(session) = out.msrp.as_mut() else { return };
         while let Some(event) = session.poll_event() {
             match event {
-                msrp::Event::MessageReceived { .. } => {
-                    let body = std::mem::take(&mut out.incoming);
+                msrp::Event::MessageReceived { id: message, .. } => {
+                    let body = out.incoming.remove(message.as_str()).unwrap_or_default();
                     let note = self.received_chat_message(id, &body);
                     self.notes.push_back(note);
                 }
-                msrp::Event::MessageAborted { .. } => {
-                    out.incoming.clear();
+                msrp::Event::MessageAborted { id: message, .. } => {
+                    out.incoming.remove(message.as_str());
                     self.notes.push_back(Note::new("chat_aborted").with("chat", id));
                 }
                 msrp::Event::Sent { message, .. } => {
