@@ -50,6 +50,10 @@ struct Pair {
     msrp_ba: SimStream<16384>,
     /// A proxy on alice's way out that challenges her INVITEs with 407 (the server does).
     proxy: Option<ChallengingProxy>,
+    /// BYE requests each side has sent (alice, bob).
+    byes_sent: (usize, usize),
+    /// Every SIP datagram each side has sent (alice, bob).
+    sent: (Vec<Vec<u8>>, Vec<Vec<u8>>),
 }
 
 /// Challenges every INVITE from alice without valid Proxy-Authorization; passes the rest to bob.
@@ -173,6 +177,8 @@ impl Pair {
             msrp_ab: SimStream::new(LinkConfig::PERFECT, 13, 21),
             msrp_ba: SimStream::new(LinkConfig::PERFECT, 17, 22),
             proxy: None,
+            byes_sent: (0, 0),
+            sent: (Vec::new(), Vec::new()),
         }
     }
 
@@ -182,9 +188,13 @@ impl Pair {
             let now = self.clock.now();
             let mut buf = [0u8; 2048];
             while let Some(t) = self.a.poll_transmit(&mut buf) {
+                self.byes_sent.0 += usize::from(buf[..t.len].starts_with(b"BYE "));
+                self.sent.0.push(buf[..t.len].to_vec());
                 self.ab.send(now, &buf[..t.len]).unwrap();
             }
             while let Some(t) = self.b.poll_transmit(&mut buf) {
+                self.byes_sent.1 += usize::from(buf[..t.len].starts_with(b"BYE "));
+                self.sent.1.push(buf[..t.len].to_vec());
                 self.ba.send(now, &buf[..t.len]).unwrap();
             }
             let mut mbuf = [0u8; 4096];
@@ -255,6 +265,14 @@ impl Pair {
     }
 }
 
+/// The chat of the invitation `side` received first.
+fn invitation_of(side: &Side) -> ChatId {
+    match side.events.first() {
+        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
+        other => panic!("expected an invitation, got {other:?}"),
+    }
+}
+
 fn established(loss: u32) -> (Pair, ChatId, ChatId) {
     established_from(Pair::new(loss))
 }
@@ -264,10 +282,7 @@ fn established_from(mut p: Pair) -> (Pair, ChatId, ChatId) {
     let now = p.clock.now();
     let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
     p.run_for_ms(5_000);
-    let chat_b = match p.sb.events.first() {
-        Some(ClientEvent::ChatInvitation { chat, .. }) => *chat,
-        other => panic!("expected an invitation, got {other:?}"),
-    };
+    let chat_b = invitation_of(&p.sb);
     let now = p.clock.now();
     p.b.accept_chat(now, chat_b).unwrap();
     p.run_for_ms(10_000);
@@ -329,6 +344,8 @@ fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_ea
         }),
         "BYE in the dialog row"
     );
+    // The BYE ends the dialog for both: bob answers it with 200 and sends no BYE of his own.
+    assert_eq!(p.byes_sent, (1, 0), "a received BYE is answered, not returned");
 }
 
 #[test]
@@ -579,5 +596,133 @@ fn set_msrp_address_puts_that_host_and_port_in_the_path_the_peer_connects_to_bod
         p.run_for_ms(2_000);
         assert_eq!(p.sb.texts.get(i).map(String::as_str), Some(text));
         assert_eq!(p.sa.texts.get(i), Some(&text.to_uppercase()));
+    }
+}
+
+#[test]
+fn invited_cancel_of_the_invite_answers_200_and_487_and_closes_the_chat() {
+    on_big_stack(invited_cancel_of_the_invite_answers_200_and_487_and_closes_the_chat_body);
+}
+
+/// The CANCEL a proxy would send for `invite` (RFC 3261 §9.1: same Request-URI, Via, From, To,
+/// Call-ID and CSeq number; no body).
+fn cancel_for(invite: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(invite);
+    let head = text.split("\r\n\r\n").next().unwrap();
+    let mut out = String::new();
+    for (i, line) in head.split("\r\n").enumerate() {
+        let lower = line.to_ascii_lowercase();
+        if i == 0 {
+            out.push_str(&line.replacen("INVITE", "CANCEL", 1));
+        } else if lower.starts_with("cseq:") {
+            out.push_str(&line.replace("INVITE", "CANCEL"));
+        } else if lower.starts_with("content-") || lower.starts_with("contact:") {
+            continue;
+        } else {
+            out.push_str(line);
+        }
+        out.push_str("\r\n");
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out.into_bytes()
+}
+
+fn invited_cancel_of_the_invite_answers_200_and_487_and_closes_the_chat_body() {
+    let mut p = Pair::new(0);
+    let now = p.clock.now();
+    let chat_a = p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    p.run_for_ms(2_000);
+    let chat_b = invitation_of(&p.sb);
+    let invite = p
+        .sent
+        .0
+        .iter()
+        .find(|d| d.starts_with(b"INVITE "))
+        .unwrap()
+        .clone();
+    let cancel = cancel_for(&invite);
+    let now = p.clock.now();
+    p.b.handle_datagram(now, 1, &cancel);
+    drain(&mut p.b, &mut p.sb, &cancel);
+    p.run_for_ms(2_000);
+    let answers: Vec<String> = p
+        .sent
+        .1
+        .iter()
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .filter(|d| d.starts_with("SIP/2.0 "))
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.starts_with("SIP/2.0 200") && a.contains(" CANCEL\r\n")),
+        "{answers:#?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.starts_with("SIP/2.0 487") && a.contains(" INVITE\r\n")),
+        "{answers:#?}"
+    );
+    assert!(p.sb.events.contains(&ClientEvent::ChatClosed {
+        chat: chat_b,
+        status: 487
+    }));
+    assert!(
+        p.sa.events.contains(&ClientEvent::ChatClosed {
+            chat: chat_a,
+            status: 487
+        }),
+        "{:?}",
+        p.sa.events
+    );
+    // A CANCEL matching nothing any more is answered 200 (the chat slot still holds the INVITE's
+    // transaction) or 481, never 405.
+    p.b.handle_datagram(p.clock.now(), 1, &cancel);
+    let mut buf = [0u8; 2048];
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        assert!(!buf[..t.len].starts_with(b"SIP/2.0 405"));
+    }
+}
+
+#[test]
+fn invited_180_and_200_copy_the_invites_record_route() {
+    on_big_stack(invited_180_and_200_copy_the_invites_record_route_body);
+}
+
+fn invited_180_and_200_copy_the_invites_record_route_body() {
+    let mut p = Pair::new(0);
+    let now = p.clock.now();
+    p.a.invite_chat(now, "sip:bob@10.0.0.2:5060").unwrap();
+    let mut buf = [0u8; 2048];
+    let t = p.a.poll_transmit(&mut buf).unwrap();
+    // As two record-routing proxies would have left it.
+    let invite = String::from_utf8_lossy(&buf[..t.len]).replacen(
+        "\r\n",
+        "\r\nRecord-Route: <sip:p2.example;lr>\r\nRecord-Route: <sip:p1.example;lr>\r\n",
+        1,
+    );
+    p.b.handle_datagram(now, 1, invite.as_bytes());
+    drain(&mut p.b, &mut p.sb, invite.as_bytes());
+    let chat_b = invitation_of(&p.sb);
+    let mut answers = Vec::new();
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        answers.push(String::from_utf8_lossy(&buf[..t.len]).into_owned());
+    }
+    p.b.accept_chat(now, chat_b).unwrap();
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        answers.push(String::from_utf8_lossy(&buf[..t.len]).into_owned());
+    }
+    for code in ["180", "200"] {
+        let answer = answers
+            .iter()
+            .find(|a| a.starts_with(&format!("SIP/2.0 {code} ")))
+            .unwrap_or_else(|| panic!("no {code}: {answers:#?}"));
+        let first = answer.find("Record-Route: <sip:p2.example;lr>");
+        let second = answer.find("Record-Route: <sip:p1.example;lr>");
+        assert!(
+            first.is_some() && second.is_some() && first < second,
+            "{code} lacks the Record-Route values in order:\n{answer}"
+        );
     }
 }

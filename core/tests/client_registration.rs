@@ -133,3 +133,34 @@ fn any_unregister_sends_expires_zero_and_reports_unregistered() {
     assert_eq!(w.server.registers.len(), 3, "no refresh after unregistering");
     let _ = Instant::ZERO;
 }
+
+#[test]
+fn registered_2xx_listing_other_devices_first_reports_our_own_binding_expiry() {
+    let mut w = World::new(config(), LinkConfig::PERFECT, 5);
+    w.server.other_bindings = vec!["<sip:alice@10.9.9.9:5062;transport=udp>;expires=17".to_string()];
+    w.server.granted = 900;
+    let now = w.now();
+    w.client.register(now).unwrap();
+    w.run_for_secs(2);
+    assert_eq!(w.events(), vec![ClientEvent::Registered { expires: 900 }]);
+}
+
+#[test]
+fn unregistering_with_a_nonce_the_registrar_forgot_answers_its_fresh_challenge() {
+    let mut w = World::new(config(), LinkConfig::PERFECT, 6);
+    w.server.granted = 3600; // no refresh before the un-REGISTER
+    w.server.forget_nonces = true;
+    let now = w.now();
+    w.client.register(now).unwrap();
+    w.run_for_secs(310); // past the 5-minute nonce lifetime
+    let now = w.now();
+    w.client.unregister(now).unwrap();
+    w.run_for_secs(2);
+    let auth: Vec<bool> = w.server.registers.iter().map(|(_, a)| *a).collect();
+    assert_eq!(
+        auth,
+        vec![false, true, false, true],
+        "the un-REGISTER is sent again with the new nonce"
+    );
+    assert_eq!(w.events().last(), Some(&ClientEvent::Unregistered));
+}

@@ -182,7 +182,7 @@ struct ClientArgs {
     /// Print events as JSON lines instead of plain text.
     #[arg(long)]
     json: bool,
-    /// Send a display notification for every received message that asks for one.
+    /// Send a display notification for every received message (pager or chat) that asks for one.
     #[arg(long)]
     auto_display: bool,
     /// Accept chat invitations, including Large Message sessions (otherwise they are printed and left

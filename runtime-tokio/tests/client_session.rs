@@ -1,6 +1,6 @@
 //! `simple-im client` in session mode end to end: an MSRP chat both ways and Large Message mode
-//! between real client processes through a real `simple-im server` (its INVITE proxy, direct MSRP
-//! path).
+//! between real client processes through a real `simple-im server` (its INVITE proxy and MSRP relay),
+//! and its Deferred Messaging function for users who are offline.
 
 mod client_support;
 
@@ -71,31 +71,102 @@ fn a_message_over_the_pager_limit_goes_in_its_own_msrp_session() {
 }
 
 #[test]
-fn a_large_message_to_an_offline_user_fails_with_the_status_and_reason() {
+fn a_large_message_to_an_offline_user_is_delivered_when_they_register() {
     let server = ServerProcess::start();
-    let large = "z".repeat(2000);
+    // Nobody is online as bob: the Deferred Messaging function answers the INVITE and stores the SEND.
+    let large: String = (0..5000).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
     let sent = server.run("alice", &["send", "bob", &large]);
-    assert_eq!(sent.status.code(), Some(1), "{sent:?}");
+    assert!(sent.status.success(), "{sent:?}");
+    assert_eq!(stdout(&sent), "sent mode=large bytes=5000 status=200 reason=OK\n");
+
+    // bob registers: the message comes in a session from alice, once, then the session ends.
+    let mut bob = server.online("bob", &["--accept-chats"]);
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    assert_eq!(field(&invitation, "from").as_deref(), Some("sip:alice@localhost"));
+    let got = bob.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some(large.as_str()));
+    bob.expect(|l| l.starts_with("chat_closed "));
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert!(!rest.iter().any(|l| l.starts_with("chat_message ")), "{rest:?}");
+    registering_again_brings_nothing_before_a_marker(&server);
+}
+
+/// bob registers once more: the deferred push (which starts on REGISTER) must bring nothing, which
+/// the arrival of a pager marker sent afterwards makes observable without waiting a fixed time.
+fn registering_again_brings_nothing_before_a_marker(server: &ServerProcess) {
+    let mut again = server.online("bob", &["--accept-chats"]);
+    let sent = server.run("alice", &["send", "bob", "marker"]);
+    assert!(sent.status.success(), "{sent:?}");
+    again.expect(|l| l.starts_with("message ") && l.contains("text=marker"));
     assert!(
-        stderr(&sent).contains("sip:bob@localhost: 480 Temporarily Unavailable"),
-        "{sent:?}"
+        !again
+            .seen
+            .iter()
+            .any(|l| l.starts_with("chat_message ") || l.starts_with("invitation ")),
+        "{:?}",
+        again.seen
     );
+}
+
+#[test]
+fn a_chat_to_an_offline_user_arrives_in_order_exactly_once_after_they_register() {
+    let server = ServerProcess::start();
+    let mut alice = server.online("alice", &["chat", "bob"]);
+    let lines: Vec<String> = (1..=5).map(|i| format!("line {i} of the chat")).collect();
+    alice.expect(|l| l.starts_with("chat_established "));
+    for line in &lines {
+        alice.say(line);
+    }
+    for _ in &lines {
+        alice.expect(|l| l.starts_with("chat_sent "));
+    }
+    let (status, rest) = alice.finish();
+    assert!(status.success(), "{rest:?}");
+
+    let mut bob = server.online("bob", &["--accept-chats"]);
+    let invitation = bob.expect(|l| l.starts_with("invitation "));
+    assert_eq!(field(&invitation, "from").as_deref(), Some("sip:alice@localhost"));
+    let mut got = Vec::new();
+    for _ in &lines {
+        let line = bob.expect(|l| l.starts_with("chat_message "));
+        got.push(field(&line, "text").unwrap());
+    }
+    assert_eq!(got, lines);
+    bob.expect(|l| l.starts_with("chat_closed "));
+    let (status, rest) = bob.finish();
+    assert!(status.success());
+    assert!(!rest.iter().any(|l| l.starts_with("chat_message ")), "{rest:?}");
+
+    registering_again_brings_nothing_before_a_marker(&server);
 }
 
 #[test]
 fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
     let server = ServerProcess::start();
     let mut bob = server.online("bob", &["--accept-chats", "--tcp"]);
-    // alice offers a=setup:active and never listens: the chat works only if bob listens.
+    // alice offers a=setup:active and never listens. Through the relay (the default media path) bob is
+    // offered `actpass` by the relay, which alice connects to; on the direct path bob would listen.
     let mut alice = server.online("alice", &["--msrp-active", "chat", "bob"]);
     alice.say("are you listening?");
     let invitation = bob.expect(|l| l.starts_with("invitation "));
     let chat = field(&invitation, "chat").unwrap();
     let got = bob.expect(|l| l.starts_with("chat_message "));
     assert_eq!(field(&got, "text").as_deref(), Some("are you listening?"));
-    bob.say(&format!("chat {chat} yes"));
-    let reply = alice.expect(|l| l.starts_with("chat_message "));
-    assert_eq!(field(&reply, "text").as_deref(), Some("yes"));
+    // Lines typed faster than the MSRP session confirms them wait their turn, in order.
+    let replies: Vec<String> = (1..=6).map(|i| format!("yes {i}")).collect();
+    for reply in &replies {
+        bob.say(&format!("chat {chat} {reply}"));
+    }
+    for reply in &replies {
+        let got = alice.expect(|l| l.starts_with("chat_message "));
+        assert_eq!(field(&got, "text").as_deref(), Some(reply.as_str()));
+    }
+    assert!(
+        !bob.seen.iter().any(|l| l.starts_with("error ")),
+        "{:?}",
+        bob.seen
+    );
     let (status, _) = alice.finish();
     assert!(status.success());
     let closed = bob.expect(|l| l.starts_with("chat_closed ") || l.starts_with("chat_failed "));
@@ -110,8 +181,7 @@ fn an_offer_with_setup_active_is_answered_by_a_listening_client() {
 fn ending_a_chat_that_still_rings_cancels_the_invitation() {
     let server = ServerProcess::start();
     // bob does not accept chats: the invitation rings until alice gives up. The server answers the
-    // CANCEL and forwards it; the core client does not answer CANCEL with 487 yet, so alice's client
-    // closes on its own 4 s after cancelling.
+    // CANCEL and forwards it; bob's core answers it 200 and the INVITE 487, which reaches alice.
     let mut bob = server.online("bob", &[]);
     let alice = server.online("alice", &["chat", "bob"]);
     bob.expect(|l| l.starts_with("invitation "));
@@ -124,4 +194,53 @@ fn ending_a_chat_that_still_rings_cancels_the_invitation() {
         "{rest:?}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let closed = bob.expect(|l| l.starts_with("chat_closed "));
+    assert_eq!(field(&closed, "status").as_deref(), Some("487"), "{:?}", bob.seen);
+}
+
+/// One chat from `from` (who started it) to `to` (online, accepting): the line's id printed on
+/// sending is the id the receiver prints, and the delivery then the display notification come back
+/// with it (the display one on `display ID`, or at once with `--auto-display`).
+fn chat_line_is_delivered_and_displayed(server: &ServerProcess, from: &str, to: &str, auto_display: bool) {
+    let mut args = vec!["--accept-chats"];
+    if auto_display {
+        args.push("--auto-display");
+    }
+    let mut receiver = server.online(to, &args);
+    let mut sender = server.online(from, &["chat", to]);
+    sender.say("did you read this?");
+    let sent = sender.expect(|l| l.starts_with("chat_sent "));
+    let id = field(&sent, "id").expect("a CPIM line has an id");
+    let got = receiver.expect(|l| l.starts_with("chat_message "));
+    assert_eq!(field(&got, "text").as_deref(), Some("did you read this?"));
+    assert_eq!(field(&got, "id").as_deref(), Some(id.as_str()));
+    assert_eq!(field(&got, "display").as_deref(), Some("requested"));
+    if !auto_display {
+        receiver.say(&format!("display {id}"));
+    }
+    // The two notifications are separate MESSAGEs: either may arrive first.
+    let mut notifications = vec![
+        sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
+        sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
+    ];
+    notifications.sort();
+    assert_eq!(
+        notifications,
+        [
+            format!("delivered id={id} status=delivered"),
+            format!("displayed id={id} status=displayed")
+        ]
+    );
+    let (status, _) = sender.finish();
+    assert!(status.success());
+    receiver.expect(|l| l.starts_with("chat_closed "));
+    let (status, _) = receiver.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn chats_both_ways_carry_delivery_and_display_notifications() {
+    let server = ServerProcess::start();
+    chat_line_is_delivered_and_displayed(&server, "alice", "bob", false);
+    chat_line_is_delivered_and_displayed(&server, "bob", "alice", true);
 }

@@ -57,7 +57,7 @@
 //! | MESSAGE | CPIM with an IMDN payload | 200 | `DeliveryNotification` / `DisplayNotification` |
 //! | MESSAGE | otherwise | 200 (+ delivery IMDN when asked) | `PagerReceived` |
 //! | OPTIONS | | 200 | |
-//! | INVITE, ACK, BYE | session mode (`CHATS > 0`): see the chat table in [`chat`] | | |
+//! | INVITE, ACK, BYE, CANCEL | session mode (`CHATS > 0`): see the chat table in [`chat`] | | |
 //! | INVITE, BYE | no session mode (`CHATS == 0`, e.g. [`PagerClient`]) | 405 + `Allow: MESSAGE, OPTIONS` | |
 //! | other | | 405 Method Not Allowed + Allow | |
 //!
@@ -387,7 +387,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         if Self::SESSION_MODE
             && matches!(
                 method,
-                Some(crate::sip::Method::Invite | crate::sip::Method::Ack | crate::sip::Method::Bye)
+                Some(
+                    crate::sip::Method::Invite
+                        | crate::sip::Method::Ack
+                        | crate::sip::Method::Bye
+                        | crate::sip::Method::Cancel
+                )
             )
             && self.chat_request(now, base, msg, &key, reply_to)
         {

@@ -10,10 +10,12 @@
 //! | Registered | refresh time | REGISTER with the cached challenge's credentials (nc + 1) | Registering |
 //! | RetryWait | backoff elapsed | REGISTER | Registering |
 //! | any | `unregister()` | REGISTER `Expires: 0` | Unregistering |
-//! | Unregistering | any final or timeout | `Unregistered` | Idle |
+//! | Unregistering | 401/407 after credentials, the first time (a registrar that retired the nonce without `stale=true`) | resend with the fresh challenge | Unregistering |
+//! | Unregistering | any other final, or timeout | `Unregistered` | Idle |
 //!
 //! Backoff starts at [`RETRY_MIN_S`] and doubles up to [`RETRY_MAX_S`]; a success resets it. The
-//! granted lifetime is the Contact's `expires` in the 2xx, else its `Expires` header, else what we asked.
+//! granted lifetime is the `expires` of **our** Contact in the 2xx (which lists every device's binding),
+//! else its `Expires` header, else what we asked.
 
 use core::time::Duration;
 
@@ -65,6 +67,8 @@ pub(crate) struct Registration<const REQ: usize> {
     cseq: u32,
     tx: Option<Outgoing<REQ>>,
     challenge: Option<(bool, String<MAX_CHALLENGE_LEN>)>,
+    /// The un-REGISTER under way has already answered a plain 401 once (see `registration_response`).
+    unregister_retried: bool,
     pub(crate) digest: DigestClient,
     expires_asked: u32,
     refresh_at: Option<Instant>,
@@ -81,6 +85,7 @@ impl<const REQ: usize> Registration<REQ> {
             cseq: 0,
             tx: None,
             challenge: None,
+            unregister_retried: false,
             digest: DigestClient::new(),
             expires_asked: 0,
             refresh_at: None,
@@ -150,6 +155,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Removes the registration (REGISTER with `Expires: 0`); ends with `Unregistered`.
     pub fn unregister(&mut self, now: Instant) -> Result<(), CommandError> {
+        self.registration.unregister_retried = false;
         self.send_register(now, 0)
     }
 
@@ -268,8 +274,15 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     let mut s = String::new();
                     s.push_str(v).ok().map(|_| s)
                 });
+                // A plain 401 to our credentials usually means a wrong password; but a registrar
+                // that retired our nonce may say so without `stale=true`. An un-REGISTER must not
+                // be given up on that: it answers the fresh challenge once.
+                let unregister_retry = asked == 0 && !self.registration.unregister_retried;
+                if authed && !stale && unregister_retry {
+                    self.registration.unregister_retried = true;
+                }
                 match cached {
-                    Some(challenge) if !authed || stale => {
+                    Some(challenge) if !authed || stale || unregister_retry => {
                         self.registration.challenge = Some((proxy, challenge));
                         self.registration.digest.reset();
                         if self.send_register(now, asked).is_err() {
@@ -283,11 +296,13 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 }
             }
             200..=299 if asked == 0 => {
+                self.registration.unregister_retried = false;
                 self.registration.state = RegistrationState::Idle;
                 self.push_event(ClientEvent::Unregistered);
             }
             200..=299 => {
-                let granted = granted_expires(msg).unwrap_or(asked);
+                let user = wire::aor_user(self.config.aor.as_str());
+                let granted = granted_expires(msg, user, self.local.as_str()).unwrap_or(asked);
                 let reg = &mut self.registration;
                 reg.state = RegistrationState::Registered;
                 reg.backoff_s = RETRY_MIN_S;
@@ -332,13 +347,33 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 }
 
-fn granted_expires(msg: &Message<'_, '_>) -> Option<u32> {
+/// The lifetime of our own binding: its Contact's `expires` (a 2xx lists every binding of the AoR,
+/// other devices' first maybe: RFC 3261 §10.2.4), else the `Expires` header.
+fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32> {
     msg.values(HeaderName::Contact)
-        .find_map(|v| NameAddr::parse(v).ok().and_then(|c| c.expires()))
+        .filter_map(|v| NameAddr::parse(v).ok())
+        .find(|c| is_our_contact(c.uri_text, user, local))
+        .and_then(|c| c.expires())
         .or_else(|| {
             msg.header(HeaderName::Expires)
                 .and_then(|v| v.trim().parse().ok())
         })
+}
+
+/// Whether `uri` is the Contact we register, `sip:USER@LOCAL` (parameters aside).
+fn is_our_contact(uri: &str, user: &str, local: &str) -> bool {
+    let Some(rest) = uri
+        .get(..4)
+        .filter(|s| s.eq_ignore_ascii_case("sip:"))
+        .and(uri.get(4..))
+    else {
+        return false;
+    };
+    let Some((u, host_port)) = rest.split_once('@') else {
+        return false;
+    };
+    let host_port = host_port.split([';', '?', '>']).next().unwrap_or("");
+    u == user && host_port.eq_ignore_ascii_case(local)
 }
 
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {

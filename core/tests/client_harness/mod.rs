@@ -49,6 +49,12 @@ pub fn config() -> ClientConfig {
 pub struct Server {
     pub digest: DigestServer,
     pub granted: u32,
+    /// Other devices' bindings of the AoR, listed before ours in a 2xx to REGISTER (with their own
+    /// `expires`).
+    pub other_bindings: Vec<String>,
+    /// Answer credentials with a retired nonce with a plain 401 (no `stale=true`), as a registrar
+    /// that forgot the nonce does.
+    pub forget_nonces: bool,
     /// Challenge non-REGISTER requests with 407 until they carry valid Proxy-Authorization.
     pub challenge_messages: bool,
     /// (time, authenticated) per REGISTER received (retransmissions included).
@@ -78,6 +84,8 @@ impl Server {
         Server {
             digest: DigestServer::new(REALM, [9; 32], cfg).unwrap(),
             granted: 600,
+            other_bindings: Vec::new(),
+            forget_nonces: false,
             challenge_messages: false,
             registers: Vec::new(),
             requests: Vec::new(),
@@ -297,10 +305,14 @@ impl Server {
             Some(Verification::Ok) => {
                 let contact = msg.header(HeaderName::Contact).unwrap().to_string();
                 let expires = format!("{};expires={}", contact, self.granted);
-                self.reply(msg, 200, "OK", &[(HeaderName::Contact, &expires)]);
+                let others = self.other_bindings.clone();
+                let mut contacts: Vec<(HeaderName<'_>, &str)> =
+                    others.iter().map(|b| (HeaderName::Contact, b.as_str())).collect();
+                contacts.push((HeaderName::Contact, &expires));
+                self.reply(msg, 200, "OK", &contacts);
             }
             other => {
-                let stale = matches!(other, Some(Verification::Stale));
+                let stale = matches!(other, Some(Verification::Stale)) && !self.forget_nonces;
                 let value = self.challenge(now, stale);
                 self.reply(msg, 401, "Unauthorized", &[(HeaderName::WwwAuthenticate, &value)]);
             }

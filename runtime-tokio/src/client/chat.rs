@@ -55,6 +55,8 @@ pub struct ChatLink {
     /// the bodies of several messages before their ends, so a body at offset 0 starts a new entry
     /// and each end takes the oldest.
     pub incoming: std::collections::VecDeque<Vec<u8>>,
+    /// Lines for a core chat waiting for room in the core's small queue of chat texts.
+    pub(super) waiting: std::collections::VecDeque<String>,
 }
 
 impl ChatLink {
@@ -111,20 +113,6 @@ async fn resolve_one(peer: &str) -> Result<std::net::SocketAddr, String> {
         .ok_or_else(|| format!("{peer} resolves to no address"))
 }
 
-/// The text of a received chat message: the CPIM body when it is CPIM-wrapped, else the bytes.
-pub fn chat_text(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    if text.starts_with("From:") || text.starts_with("To:") || text.starts_with("NS:") {
-        // message/cpim: headers, blank line, MIME headers, blank line, content.
-        let mut parts = text.splitn(3, "\r\n\r\n");
-        let (_, _, content) = (parts.next(), parts.next(), parts.next());
-        if let Some(content) = content {
-            return content.to_owned();
-        }
-    }
-    text.into_owned()
-}
-
 impl Session {
     /// The core asked for the MSRP connection of `chat`.
     pub(super) fn chat_connect(&mut self, chat: ChatId, active: bool) {
@@ -151,6 +139,7 @@ impl Session {
                 in_flight,
                 unread: Vec::new(),
                 incoming: std::collections::VecDeque::new(),
+                waiting: std::collections::VecDeque::new(),
             },
         );
         let report = self.msrp_sender.clone();
@@ -287,8 +276,47 @@ impl Session {
         }
     }
 
+    /// Sends `text` in core chat `chat`, after the lines already waiting: the core queues only a
+    /// couple of texts per chat (a device's memory), so lines typed faster wait here.
+    pub fn say_core_chat(&mut self, chat: u32, text: &str) -> Result<(), String> {
+        let link = self
+            .chats
+            .get_mut(&chat)
+            .ok_or_else(|| format!("chat {chat}: no such chat"))?;
+        link.waiting.push_back(text.to_owned());
+        self.send_core_waiting();
+        Ok(())
+    }
+
+    /// Hands waiting lines to their core chats while the core takes them.
+    fn send_core_waiting(&mut self) {
+        let now = self.now();
+        let ids: Vec<u32> = self
+            .chats
+            .iter()
+            .filter(|(_, l)| !l.waiting.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            while let Some(text) = self.chats.get(&id).and_then(|l| l.waiting.front().cloned()) {
+                match self.client.send_chat(now, ChatId(id), &text) {
+                    Ok(()) => {}
+                    Err(simple_im_core::client::CommandError::Busy) => break,
+                    Err(e) => {
+                        self.notes
+                            .push_back(Note::new("error").with("reason", format!("chat {id}: {e}")));
+                    }
+                }
+                if let Some(link) = self.chats.get_mut(&id) {
+                    link.waiting.pop_front();
+                }
+            }
+        }
+    }
+
     /// Writes the MSRP bytes the core has queued to their connections.
     pub(super) async fn flush_msrp(&mut self) {
+        self.send_core_waiting();
         let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
         loop {
             let now = self.now();

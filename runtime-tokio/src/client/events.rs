@@ -99,9 +99,7 @@ impl Session {
                 if len == 0 {
                     Note::new("chat_aborted").with("chat", chat.0)
                 } else {
-                    Note::new("chat_message")
-                        .with("chat", chat.0)
-                        .with("text", super::chat::chat_text(&text))
+                    self.received_chat_message(chat.0, &text)
                 }
             }
             ClientEvent::ChatSent { chat } => Note::new("chat_sent").with("chat", chat.0),

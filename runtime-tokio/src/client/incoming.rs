@@ -50,6 +50,8 @@ pub struct Incoming {
     pub(super) chat: bool,
     /// Our chat lines.
     pub(super) outbox: super::outgoing_msrp::Outbox,
+    /// Chat lines waiting for room in the MSRP session's bounded queue.
+    pub(super) waiting: std::collections::VecDeque<String>,
     /// The chat message being received.
     pub(super) text: Vec<u8>,
 }
@@ -74,6 +76,7 @@ impl Incoming {
             done: false,
             chat: false,
             outbox: Default::default(),
+            waiting: Default::default(),
             text: Vec::new(),
         }
     }
@@ -391,12 +394,9 @@ impl Session {
         while let Some(event) = session.poll_event() {
             match event {
                 msrp::Event::MessageReceived { .. } if transfer.chat => {
-                    let text = super::chat::chat_text(&std::mem::take(&mut transfer.text));
-                    self.notes.push_back(
-                        Note::new("chat_message")
-                            .with("chat", transfer.id)
-                            .with("text", text),
-                    );
+                    let body = std::mem::take(&mut transfer.text);
+                    let note = self.received_chat_message(transfer.id, &body);
+                    self.notes.push_back(note);
                 }
                 msrp::Event::Sent { .. } if transfer.chat => {
                     self.notes
@@ -422,6 +422,7 @@ impl Session {
     pub(super) fn flush_incoming_msrp(&mut self, buf: &mut [u8]) {
         let now = self.now();
         for (id, transfer) in self.incoming.iter_mut() {
+            super::listening::send_waiting(transfer);
             let (Some(session), Some(link)) = (transfer.msrp.as_mut(), self.chats.get(id)) else {
                 continue;
             };

@@ -108,11 +108,33 @@ impl Session {
             .get_mut(&id)
             .filter(|i| i.chat)
             .ok_or_else(|| format!("no chat {id}"))?;
-        let session = chat.msrp.as_mut().ok_or("the chat's connection is gone")?;
-        let handle = session
-            .send("text/plain;charset=utf-8", Some(text.len() as u64))
-            .map_err(|e| format!("cannot send now: {e:?}"))?;
-        chat.outbox.add_text(handle, text.as_bytes().to_vec());
+        if chat.msrp.is_none() {
+            return Err("the chat's connection is gone".into());
+        }
+        chat.waiting.push_back(text.to_owned());
+        send_waiting(chat);
         Ok(())
+    }
+}
+
+/// Hands the lines waiting in `chat` to its MSRP session, in order, while its bounded queue has room
+/// (a message leaves it once sent and reported): lines typed faster wait instead of failing.
+pub(super) fn send_waiting(chat: &mut Incoming) {
+    let Some(session) = chat.msrp.as_mut() else {
+        return;
+    };
+    while let Some(text) = chat.waiting.front() {
+        match session.send("text/plain;charset=utf-8", Some(text.len() as u64)) {
+            Ok(handle) => {
+                let text = chat.waiting.pop_front().unwrap_or_default();
+                chat.outbox.add_text(handle, text.into_bytes());
+            }
+            Err(msrp::SendError::QueueFull) => break,
+            // The session failed: its end is reported by the connection; the lines are dropped.
+            Err(_) => {
+                chat.waiting.clear();
+                break;
+            }
+        }
     }
 }

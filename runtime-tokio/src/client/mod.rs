@@ -20,10 +20,11 @@
 //! | `message` | `from`, `content_type`, `text`, `id` (IMDN Message-ID, if any), `display=requested` when the sender asked for a display notification |
 //! | `sent` | `handle`, `status`, `reason` (the final response to our MESSAGE) |
 //! | `send_failed` | `handle`, `status`, `reason` |
-//! | `delivered` / `displayed` | `id` (our message's Message-ID), `status` (`delivered`/`displayed`, `failed`, `forbidden`, `error`, `other`), `handle` |
+//! | `delivered` / `displayed` | `id` (our message's Message-ID), `status` (`delivered`/`displayed`, `failed`, `forbidden`, `error`, `other`), `handle` (pagers), `chat` (when it came inside a chat) |
 //! | `invitation` | `chat`, `from` |
-//! | `chat_established`, `chat_sent`, `chat_send_failed`, `chat_aborted` | `chat` |
-//! | `chat_message` | `chat`, `text` |
+//! | `chat_established`, `chat_send_failed`, `chat_aborted` | `chat` |
+//! | `chat_sent` | `chat`, `id` (the line's IMDN Message-ID, when it went as CPIM asking for notifications) |
+//! | `chat_message` | `chat`, `text`, `id` and `display=requested` as for `message` (see [`chat_imdn`]) |
 //! | `chat_closed` | `chat`, `status` |
 //! | `chat_failed` | `chat`, `reason` |
 //! | `incoming_barred`, `rejected` | (`status`) |
@@ -31,13 +32,14 @@
 //!
 //! # Online commands on stdin
 //!
-//! `display ID` sends the display notification of a received message; `send TO TEXT` sends a pager
+//! `display ID` sends the display notification of a received message (pager or chat); `send TO TEXT` sends a pager
 //! (prints `sent`/`send_failed`); `quit` (or end of input) un-registers and exits.
 //!
 //! The session driver is in [`session`] (SIP link in [`link`], MSRP connections in [`chat`]), the
 //! line format in [`output`].
 
 pub mod chat;
+pub mod chat_imdn;
 pub mod download;
 pub mod events;
 pub mod incoming;

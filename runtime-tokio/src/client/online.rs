@@ -61,7 +61,8 @@ fn online_note(options: &Options, session: &mut Session, note: Note) {
         return;
     }
     print(options, &note);
-    if note.event == "message" && options.auto_display && note.text("display").is_some() {
+    let received = matches!(note.event, "message" | "chat_message");
+    if received && options.auto_display && note.text("display").is_some() {
         if let Some(id) = note.text("id") {
             if let Err(reason) = session.mark_displayed(id) {
                 print(options, &Note::new("error").with("reason", reason));
@@ -116,11 +117,7 @@ fn online_command(options: &Options, session: &mut Session, line: &str) -> Resul
             if chat >= FIRST_OUTGOING_ID {
                 return session.say(chat, text);
             }
-            let now = session.now();
-            let sent = session
-                .core()
-                .send_chat(now, simple_im_core::client::ChatId(chat), text)
-                .map_err(|e| format!("chat {chat}: {e}"));
+            let sent = session.say_core_chat(chat, text);
             session.drain_events(&[]);
             sent
         }

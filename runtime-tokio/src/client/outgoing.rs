@@ -89,7 +89,8 @@ pub struct Outgoing {
     pub(super) relay: Option<String>,
     pub(super) msrp: Option<MsrpSession>,
     pub(super) outbox: Outbox,
-    pub(super) incoming: Vec<u8>,
+    /// Bodies of the messages being received, by Message-ID.
+    pub(super) incoming: std::collections::HashMap<String, Vec<u8>>,
     /// Texts given before the session was up.
     pub(super) queued: Vec<String>,
     /// Messages sent whose success REPORT has not covered every byte yet: (handle, length).
@@ -98,6 +99,10 @@ pub struct Outgoing {
     pub(super) cancelled: bool,
     /// The file offered, sent once the session is up.
     pub(super) file: Option<FileOffer>,
+    /// Lines go as `message/cpim` asking for IMDNs (the answer accepts CPIM; see [`super::chat_imdn`]).
+    pub(super) cpim: bool,
+    /// The `imdn.Message-ID` of each CPIM line sent, printed in its `chat_sent` line.
+    pub(super) message_ids: std::collections::HashMap<MessageHandle, String>,
 }
 
 /// A TCP socket bound to `addr` (port 0: an ephemeral one), not yet connected.
@@ -248,11 +253,13 @@ impl Session {
             relay,
             msrp: None,
             outbox: Outbox::default(),
-            incoming: Vec::new(),
+            incoming: std::collections::HashMap::new(),
             queued: Vec::new(),
             unconfirmed: Vec::new(),
             cancelled: false,
             file,
+            cpim: false,
+            message_ids: std::collections::HashMap::new(),
         };
         self.send_invite(&mut out, None)?;
         self.outgoing.insert(id, out);

@@ -64,14 +64,16 @@ impl BodySource for Outbox {
     }
 }
 
-/// Collects incoming body bytes.
-struct Collect<'a>(&'a mut Vec<u8>);
+/// Collects incoming body bytes per message: one read may carry several messages, whose bodies
+/// arrive before their `MessageReceived` events are polled.
+struct Collect<'a>(&'a mut HashMap<String, Vec<u8>>);
 
 impl BodySink for Collect<'_> {
-    fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+    fn body(&mut self, id: &str, offset: u64, bytes: &[u8]) {
+        let body = self.0.entry(id.to_owned()).or_default();
         let at = usize::try_from(offset).unwrap_or(usize::MAX);
-        if at == self.0.len() {
-            self.0.extend_from_slice(bytes);
+        if at == body.len() {
+            body.extend_from_slice(bytes);
         }
     }
 }
@@ -155,6 +157,10 @@ impl Session {
             .chain(media.path())
             .collect::<Vec<_>>()
             .join(" ");
+        out.cpim = out.file.is_none()
+            && media
+                .accept_types()
+                .any(|t| t.eq_ignore_ascii_case("message/cpim") || t == "*");
         // The answerer chose: `active` connects to us, anything else (passive) waits for us.
         let we_listen =
             out.listener.is_some() && !self.offer_active() && media.setup() == Some(sdp::Setup::Active);
@@ -197,9 +203,7 @@ impl Session {
             }
         };
         self.open_msrp(out.id, connect);
-        for text in std::mem::take(&mut out.queued) {
-            Self::queue_text(out, &text)?;
-        }
+        Self::send_queued(out, self.aor())?;
         if let Some(offer) = out.file.take() {
             let session = out.msrp.as_mut().ok_or("the session is not established")?;
             let handle = session
@@ -211,27 +215,44 @@ impl Session {
         Ok(())
     }
 
-    fn queue_text(out: &mut Outgoing, text: &str) -> Result<(), String> {
-        let session = out.msrp.as_mut().ok_or("the session is not established")?;
-        let handle = session
-            .send("text/plain;charset=utf-8", Some(text.len() as u64))
-            .map_err(|e| format!("cannot send now: {e:?}"))?;
-        out.outbox.texts.insert(handle, text.as_bytes().to_vec());
-        out.unconfirmed.push((handle, text.len() as u64));
+    /// Hands the lines waiting in `out.queued` to the MSRP session, in order, while it has room: its
+    /// queue of outgoing messages is bounded, and a message leaves it once sent and reported, so
+    /// lines typed (or piped) faster than that wait here instead of failing.
+    fn send_queued(out: &mut Outgoing, from: &str) -> Result<(), String> {
+        let Some(session) = out.msrp.as_mut() else {
+            return Ok(());
+        };
+        while let Some(text) = out.queued.first() {
+            let (content_type, body, id) = if out.cpim {
+                let (body, id) = super::chat_imdn::chat_line_cpim(from, &out.to, text)?;
+                ("message/cpim", body, Some(id))
+            } else {
+                ("text/plain;charset=utf-8", text.as_bytes().to_vec(), None)
+            };
+            let handle = match session.send(content_type, Some(body.len() as u64)) {
+                Ok(handle) => handle,
+                Err(msrp::SendError::QueueFull) => break,
+                Err(e) => return Err(format!("cannot send now: {e:?}")),
+            };
+            out.queued.remove(0);
+            out.unconfirmed.push((handle, body.len() as u64));
+            out.outbox.texts.insert(handle, body);
+            if let Some(id) = id {
+                out.message_ids.insert(handle, id);
+            }
+        }
         Ok(())
     }
 
-    /// Sends `text` in outgoing session `id` (queued until it is established).
+    /// Sends `text` in outgoing session `id` (queued until it is established and has room).
     pub fn say(&mut self, id: u32, text: &str) -> Result<(), String> {
+        let from = self.aor().to_owned();
         let out = self
             .outgoing
             .get_mut(&id)
             .ok_or_else(|| format!("no session {id}"))?;
-        if out.msrp.is_none() {
-            out.queued.push(text.to_owned());
-            return Ok(());
-        }
-        Self::queue_text(out, text)
+        out.queued.push(text.to_owned());
+        Self::send_queued(out, &from)
     }
 
     /// Whether every message sent in session `id` was confirmed by a success REPORT.
@@ -299,16 +320,22 @@ impl Session {
         let Some(session) = out.msrp.as_mut() else { return };
         while let Some(event) = session.poll_event() {
             match event {
-                msrp::Event::MessageReceived { .. } => {
-                    let text = super::chat::chat_text(&std::mem::take(&mut out.incoming));
-                    self.notes
-                        .push_back(Note::new("chat_message").with("chat", id).with("text", text));
+                msrp::Event::MessageReceived { id: message, .. } => {
+                    let body = out.incoming.remove(message.as_str()).unwrap_or_default();
+                    let note = self.received_chat_message(id, &body);
+                    self.notes.push_back(note);
                 }
-                msrp::Event::MessageAborted { .. } => {
-                    out.incoming.clear();
+                msrp::Event::MessageAborted { id: message, .. } => {
+                    out.incoming.remove(message.as_str());
                     self.notes.push_back(Note::new("chat_aborted").with("chat", id));
                 }
-                msrp::Event::Sent { .. } => self.notes.push_back(Note::new("chat_sent").with("chat", id)),
+                msrp::Event::Sent { message, .. } => {
+                    let mut note = Note::new("chat_sent").with("chat", id);
+                    if let Some(message_id) = out.message_ids.remove(&message) {
+                        note = note.with("id", message_id);
+                    }
+                    self.notes.push_back(note);
+                }
                 msrp::Event::Delivered { message, end, .. } => {
                     let done = out
                         .unconfirmed
@@ -344,6 +371,11 @@ impl Session {
             let Some(mut out) = self.outgoing.remove(&id) else {
                 continue;
             };
+            if let Err(why) = Self::send_queued(&mut out, self.aor()) {
+                self.notes
+                    .push_back(Note::new("error").with("chat", id).with("reason", why));
+                out.queued.clear();
+            }
             if let (Some(session), Some(link)) = (out.msrp.as_mut(), self.chats.get(&id)) {
                 while link.writable() {
                     let Some(n) = session.poll_transmit(now, buf, &mut out.outbox) else {

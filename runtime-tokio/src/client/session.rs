@@ -56,6 +56,9 @@ pub struct Session {
     pub last_final: Option<FinalResponse>,
     /// Received IMs awaiting a display notification, by the id printed in their `message` event.
     pub(super) displays: HashMap<String, ReceivedHandle>,
+    /// Received chat messages awaiting a display notification: their CPIM header section, by id
+    /// (see [`super::chat_imdn`]).
+    pub(super) chat_displays: HashMap<String, Vec<u8>>,
     /// Chats: their MSRP connections and the text of the message being received.
     pub(super) chats: HashMap<u32, ChatLink>,
     msrp_inputs: tokio::sync::mpsc::UnboundedReceiver<MsrpInput>,
@@ -157,6 +160,7 @@ impl Session {
             notes: VecDeque::new(),
             last_final: None,
             displays: HashMap::new(),
+            chat_displays: HashMap::new(),
             chats: HashMap::new(),
             msrp_inputs,
             msrp_sender,
@@ -259,6 +263,9 @@ impl Session {
 
     /// Sends the display notification of the IM printed with `id`.
     pub fn mark_displayed(&mut self, id: &str) -> Result<(), String> {
+        if self.mark_chat_displayed(id)? {
+            return Ok(());
+        }
         let handle = self
             .displays
             .remove(id)

@@ -20,6 +20,9 @@ pub struct ServerProcess {
     child: Child,
     /// `127.0.0.1:PORT` (UDP and TCP).
     pub address: String,
+    /// The MSRP relay's listen port (`[msrp] listen`, fixed in the config: every client MSRP
+    /// connection goes to it).
+    pub msrp_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -33,15 +36,6 @@ impl ServerProcess {
     pub fn start_with(extra: &str) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("server.toml");
-        // Short registrations allowed, so a test can watch refreshes.
-        let text = "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n";
-        // The MSRP relay on a free port, unless `extra` configures `[msrp]` itself.
-        let msrp = if extra.contains("[msrp]") {
-            ""
-        } else {
-            "[msrp]\nlisten = \"127.0.0.1:0\"\n"
-        };
-        std::fs::write(&config, format!("{text}{msrp}{extra}")).unwrap();
         let data = dir.path().join("data");
         for (name, password) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
             let added = simple_im()
@@ -54,8 +48,25 @@ impl ServerProcess {
         }
         // Port 0 for TCP takes the UDP port, which another test may hold over TCP: retry then.
         let mut attempts = 0;
-        let (child, address, lines) = loop {
+        // The relay's port is fixed in the config (2855 by default, which parallel tests would share):
+        // a port found free just before, retried like the SIP port when another process took it.
+        let (child, address, msrp_port, lines) = loop {
             attempts += 1;
+            let msrp_port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            // Short registrations allowed, so a test can watch refreshes. `extra` may bring its own
+            // `[msrp]` table (then `msrp_port` is not the relay's).
+            let msrp = if extra.contains("[msrp]") {
+                String::new()
+            } else {
+                format!("[msrp]\nlisten = \"127.0.0.1:{msrp_port}\"\n")
+            };
+            let text = format!(
+                "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\n[server]\nmin_expires = 1\n{msrp}{extra}"
+            );
+            std::fs::write(&config, text).unwrap();
             let mut child = simple_im()
                 .arg("--data")
                 .arg(&data)
@@ -82,7 +93,7 @@ impl ServerProcess {
                 }
             }
             match address {
-                Some(address) if ready => break (child, address, lines),
+                Some(address) if ready => break (child, address, msrp_port, lines),
                 _ => {
                     let output = child.wait_with_output().unwrap();
                     assert!(attempts < 10, "server did not start: {output:?}");
@@ -94,8 +105,23 @@ impl ServerProcess {
         ServerProcess {
             child,
             address,
+            msrp_port,
             _dir: dir,
         }
+    }
+
+    /// The server's resident set size and its peak so far, in KiB (`VmRSS`, `VmHWM` of
+    /// /proc/PID/status).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// `simple-im client --server ADDR --user NAME --password NAME-pw` plus `args`.
@@ -135,6 +161,18 @@ impl ServerProcess {
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        // Standard error is read too (so a chatty client never blocks on a full pipe), its lines
+        // prefixed with `stderr: ` so that failures show them next to the events.
+        let stderr = child.stderr.take().unwrap();
+        let errors = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if errors.send(format!("stderr: {line}")).is_err() {
+                    break;
+                }
+            }
+        });
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };

@@ -12,6 +12,16 @@ use std::time::Duration;
 /// The display filter of broken packets.
 pub const BROKEN_FILTER: &str = "_ws.malformed || _ws.expert.severity >= error";
 
+/// A stopped capture, decoded: one summary line per packet.
+pub struct Decoded {
+    /// Every SIP packet.
+    pub sip: String,
+    /// Every MSRP packet (empty when no MSRP port was given).
+    pub msrp: String,
+    /// Every malformed packet or error-level expert item.
+    pub broken: String,
+}
+
 /// A capture in progress.
 pub struct Capture {
     running: Running,
@@ -65,7 +75,13 @@ impl Capture {
     }
 
     /// Stops the capture and decodes it: (every SIP packet, the broken ones), one summary line each.
-    pub fn finish(mut self) -> (String, String) {
+    pub fn finish(self) -> (String, String) {
+        let decoded = self.finish_with_msrp();
+        (decoded.sip, decoded.broken)
+    }
+
+    /// [`Capture::finish`], also returning every MSRP packet's summary line.
+    pub fn finish_with_msrp(mut self) -> Decoded {
         std::thread::sleep(Duration::from_millis(300));
         self.running.stop("INT", Duration::from_secs(5));
         let sip = self.decode("sip");
@@ -75,15 +91,17 @@ impl Capture {
             self.ports,
             self.running.output()
         );
+        let mut msrp = String::new();
         if !self.msrp_ports.is_empty() {
-            let msrp = self.decode("msrp");
+            msrp = self.decode("msrp");
             assert!(
                 !msrp.trim().is_empty(),
                 "tshark decoded no MSRP packet on ports {:?}",
                 self.msrp_ports
             );
         }
-        (sip, self.decode(BROKEN_FILTER))
+        let broken = self.decode(BROKEN_FILTER);
+        Decoded { sip, msrp, broken }
     }
 
     /// Stops the capture; panics when it holds no SIP packet or any broken one.

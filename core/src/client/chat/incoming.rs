@@ -60,7 +60,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let local_tag = generate_tag(&mut self.rng);
         let mut ringing: Vec<u8, REQ> = Vec::new();
         if wire::fill(&mut ringing, |buf| {
-            response_to(msg, 180, "Ringing", Some(local_tag.as_str()), buf)?.finish(b"")
+            let mut w = response_to(msg, 180, "Ringing", Some(local_tag.as_str()), buf)?;
+            copy_record_route(msg, &mut w)?;
+            w.finish(b"")
         })
         .is_err()
         {
@@ -151,6 +153,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut ok: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut ok, |buf| {
             let mut w = response_to(&msg, 200, "OK", Some(c.local_tag.as_str()), buf)?;
+            copy_record_route(&msg, &mut w)?;
             w.header_fmt(
                 HeaderName::Contact,
                 format_args!("<sip:{}@{}>", user, local.as_str()),
@@ -196,6 +199,73 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return Err(CommandError::UnknownHandle);
         }
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
+        self.refuse_invitation(now, index, 603, "Decline")
+    }
+
+    /// A CANCEL (RFC 3261 §9.2): it matches the ringing invitation whose INVITE had the same Call-ID
+    /// and top Via branch. The CANCEL gets 200 and the INVITE 487; a CANCEL for a chat already
+    /// answered gets 200 and changes nothing; one matching no chat gets 481.
+    pub(crate) fn incoming_cancel(
+        &mut self,
+        now: Instant,
+        msg: &Message<'_, '_>,
+        key: &TransactionKey,
+        reply_to: super::super::Destination<A>,
+    ) {
+        let call_id = msg.call_id().unwrap_or("");
+        let branch = msg
+            .top_via()
+            .and_then(Result::ok)
+            .and_then(|v| v.branch)
+            .unwrap_or("");
+        let found = self.chats.iter().position(|c| {
+            c.as_ref().is_some_and(|c| {
+                let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
+                Message::parse_datagram(&c.invite, &mut slots, &ParseConfig::default()).is_ok_and(|invite| {
+                    invite.call_id() == Some(call_id)
+                        && invite.top_via().and_then(Result::ok).and_then(|v| v.branch) == Some(branch)
+                })
+            })
+        });
+        let Some(index) = found else {
+            self.respond_in_transaction(
+                now,
+                msg,
+                key.clone(),
+                481,
+                "Call/Transaction Does Not Exist",
+                reply_to,
+            );
+            return;
+        };
+        self.respond_in_transaction(now, msg, key.clone(), 200, "OK", reply_to);
+        let ringing = self
+            .chats
+            .get(index)
+            .and_then(Option::as_ref)
+            .filter(|c| c.state == ChatState::Invited)
+            .map(|c| c.id);
+        if let Some(id) = ringing {
+            if self
+                .refuse_invitation(now, index, 487, "Request Terminated")
+                .is_ok()
+            {
+                self.push_event(ClientEvent::ChatClosed {
+                    chat: ChatId(id),
+                    status: 487,
+                });
+            }
+        }
+    }
+
+    /// Answers the ringing invitation in slot `index` with the final `code` and closes the chat.
+    fn refuse_invitation(
+        &mut self,
+        now: Instant,
+        index: usize,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), CommandError> {
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return Err(CommandError::UnknownHandle);
         };
@@ -206,17 +276,30 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
             .map_err(|_| CommandError::InvalidValue)?;
-        let mut decline: Vec<u8, REQ> = Vec::new();
-        wire::fill(&mut decline, |buf| {
-            response_to(&msg, 603, "Decline", Some(c.local_tag.as_str()), buf)?.finish(b"")
+        let mut answer: Vec<u8, REQ> = Vec::new();
+        wire::fill(&mut answer, |buf| {
+            response_to(&msg, code, reason, Some(c.local_tag.as_str()), buf)?.finish(b"")
         })
         .map_err(|_| CommandError::TooLarge)?;
         if let Some(tx) = c.server_tx() {
-            tx.send_response(now, 603, decline)
+            tx.send_response(now, code, answer)
                 .map_err(|_| CommandError::UnknownHandle)?;
         }
         pump_server_invite(c);
         c.state = ChatState::Closed;
         Ok(())
     }
+}
+
+/// Copies the INVITE's Record-Route values, in order, into a dialog-creating response (RFC 3261
+/// §12.1.1): the proxies that asked to stay in the path see the dialog's later requests, and the
+/// inviter builds its route set from them.
+fn copy_record_route(
+    invite: &Message<'_, '_>,
+    w: &mut crate::sip::builder::MessageWriter<'_>,
+) -> Result<(), crate::sip::BuildError> {
+    for value in invite.values(HeaderName::RecordRoute) {
+        w.header(HeaderName::RecordRoute, value)?;
+    }
+    Ok(())
 }

@@ -17,6 +17,8 @@
 //! | - | INVITE, offer unusable (no MSRP, no common type) | 488 Not Acceptable Here | - |
 //! | Invited | `accept_chat` | 200 + SDP answer (retransmitted until ACK on UDP), `ChatConnect` | Accepted |
 //! | Invited | `decline_chat` | 603 Decline | Closed |
+//! | Invited | CANCEL of its INVITE | 200 to the CANCEL, 487 Request Terminated to the INVITE, `ChatClosed{487}` | Closed |
+//! | - | CANCEL matching no ringing invitation (answered already, or unknown) | 200 if the chat exists, else 481 | - |
 //! | Accepted | ACK | `ChatEstablished` | Active |
 //! | Accepted | no ACK within 64*T1 | `ChatClosed{408}` | Closed |
 //! | - | `invite_chat` | INVITE with the offer | Inviting |
@@ -27,7 +29,7 @@
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! Not done: re-INVITE/UPDATE, CANCEL of a pending invitation,
+//! Not done: re-INVITE/UPDATE, CANCEL of our own pending invitation,
 //! MSRP over TLS, chat IMDN inside the session.
 
 mod incoming;
@@ -332,12 +334,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 true
             }
             (Some(Method::Bye), Some(i)) => {
-                let id = self
-                    .chats
-                    .get(i)
-                    .and_then(|c| c.as_ref())
-                    .map(|c| c.id)
-                    .unwrap_or(0);
+                let mut id = 0;
+                if let Some(Some(chat)) = self.chats.get_mut(i) {
+                    id = chat.id;
+                    // The peer ended the dialog: `end_chat` must not send a BYE of ours.
+                    chat.state = ChatState::Closed;
+                }
                 self.end_chat(now, i);
                 self.respond_in_transaction(now, msg, key.clone(), 200, "OK", reply_to);
                 self.push_event(ClientEvent::ChatClosed {
@@ -359,6 +361,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
             (Some(Method::Invite), _) => {
                 self.incoming_invite(now, base, msg, key, reply_to);
+                true
+            }
+            (Some(Method::Cancel), _) => {
+                self.incoming_cancel(now, msg, key, reply_to);
                 true
             }
             _ => false,

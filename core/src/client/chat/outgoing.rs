@@ -117,6 +117,15 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         else {
             return false;
         };
+        // A response matches a client transaction by branch *and* CSeq method (RFC 3261 §17.1.3):
+        // the 200 to a CANCEL of our INVITE shares its branch and must not be taken for its 2xx.
+        if msg
+            .cseq()
+            .and_then(Result::ok)
+            .is_some_and(|c| c.method != Method::Invite)
+        {
+            return true;
+        }
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return true;
         };

@@ -104,12 +104,6 @@ pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
         super::reinvite(server, msg, flow, target);
         return;
     }
-    if msg.method() == Some("BYE") {
-        // The call is over: so is its MSRP relay session (its connections close).
-        if let Some(relay) = &server.msrp {
-            relay.end_call(msg.call_id());
-        }
-    }
     let key = match server.transactions.arrive(&msg, flow) {
         Some(Arrival::New(key)) => Some(key),
         Some(Arrival::Retransmission) => return,
@@ -132,6 +126,15 @@ pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
                 }
             }
             Forked::Unreachable => reply::send(&server, &request, 408, "Request Timeout", &[], None),
+        }
+        // The call is over once the BYE has been answered (or could not be): so is its MSRP relay
+        // session, whose connections close. Not before: the callee must see the BYE ahead of the
+        // closed connection, or it takes the session for broken (RFC 4975 §5.1 ties the MSRP
+        // session's end to the SIP session's).
+        if request.msg.method() == Some("BYE") {
+            if let Some(relay) = &server.msrp {
+                relay.end_call(request.msg.call_id());
+            }
         }
     });
 }

@@ -10,6 +10,7 @@
 //! | To-Path's first session-id is no live leg | 481, connection closed |
 //! | From-Path is not the path the leg's SIP endpoint put in its SDP | 403, connection closed |
 //! | the leg already has a connection | 506, connection closed |
+//! | the leg's endpoint path is not known yet (a callee connecting before its 2xx reached us) | waits for the 2xx (at most [`BIND_TIMEOUT`]), then as above |
 //! | otherwise | bound; the request is handled like every later one |
 //!
 //! ## Requests and responses on a bound connection
@@ -442,7 +443,7 @@ impl Connection {
     async fn on_head(&mut self) -> Result<(), ()> {
         let info = self.reader.as_deref().and_then(HeadInfo::read).ok_or(())?;
         if self.bound.is_none() {
-            self.bind(&info);
+            self.bind(&info).await;
             if self.close {
                 self.inbound = Inbound::Discarding;
                 return Ok(());
@@ -521,7 +522,7 @@ impl Connection {
     }
 
     /// The binding table of the module docs.
-    fn bind(&mut self, info: &HeadInfo) {
+    async fn bind(&mut self, info: &HeadInfo) {
         let to_path = Path(&info.to_path);
         let named = to_path.texts().next().unwrap_or("").to_owned();
         let sid = session_id_of(to_path.first());
@@ -535,7 +536,7 @@ impl Connection {
             None => Err(481),
             Some((session, index)) => {
                 let leg = session.leg(*index);
-                let endpoint = leg.and_then(|l| lock(&l.endpoint).as_deref().map(str::to_owned));
+                let endpoint = learnt_endpoint(session, *index).await;
                 match (leg, endpoint) {
                     (Some(leg), Some(path)) if same_path(&info.from_path, &path) => {
                         let mut slot = lock(&leg.io);
@@ -694,20 +695,38 @@ async fn write_both(writer: &mut OwnedWriteHalf, mut first: &[u8], mut second: &
     writer.write_all(second).await
 }
 
+/// The `a=path` the SIP endpoint of leg `index` put in its SDP. The callee's is learnt from its 2xx,
+/// which it may send a moment before connecting: a connection arriving first waits for it (up to
+/// [`BIND_TIMEOUT`], or until the session ends) instead of being refused.
+async fn learnt_endpoint(session: &RelaySession, index: usize) -> Option<String> {
+    wait_on_session(session, || {
+        session
+            .leg(index)
+            .and_then(|l| lock(&l.endpoint).as_deref().map(str::to_owned))
+    })
+    .await
+}
+
 /// The connection of leg `index`, waiting up to [`BIND_TIMEOUT`] for its endpoint to connect.
 async fn wait_for_leg(session: &RelaySession, index: usize) -> Option<Arc<LegIo>> {
+    wait_on_session(session, || session.io(index)).await
+}
+
+/// Waits until `probe` finds something, checking again each time the session's `bound` notification
+/// fires; `None` when the session ends or [`BIND_TIMEOUT`] passes first.
+async fn wait_on_session<T>(session: &RelaySession, probe: impl Fn() -> Option<T>) -> Option<T> {
     let deadline = tokio::time::Instant::now() + BIND_TIMEOUT;
     loop {
-        let bound = session.bound.notified();
-        tokio::pin!(bound);
-        bound.as_mut().enable();
+        let woken = session.bound.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         if session.is_ended() {
             return None;
         }
-        if let Some(io) = session.io(index) {
-            return Some(io);
+        if let Some(found) = probe() {
+            return Some(found);
         }
-        if tokio::time::timeout_at(deadline, bound).await.is_err() {
+        if tokio::time::timeout_at(deadline, woken).await.is_err() {
             return None;
         }
     }

@@ -31,7 +31,7 @@
 //! | INVITE with an MSRP offer relayed | session created, offer rewritten |
 //! | 2xx relayed upstream | callee's path learnt, answer rewritten; a passive endpoint is connected to |
 //! | final non-2xx, CANCEL, Timer C, branch failure | session ended |
-//! | BYE routed through the proxy | session ended |
+//! | BYE routed through the proxy, once answered (or unanswerable) | session ended (after the callee has seen the BYE, so it does not take the closed connection for a failure) |
 //! | a bound connection closes | session ended (the other connection is closed too, as a direct connection would fail) |
 //! | no connection bound within [`UNBOUND_LIFETIME`] | session collected by the sweeper |
 //!
@@ -128,7 +128,7 @@ pub(crate) struct RelaySession {
     ended: AtomicBool,
     /// Woken when the session ends.
     end: Notify,
-    /// Woken when a leg binds.
+    /// Woken when a leg binds, when the callee's path is learnt from its 2xx, and when the session ends.
     bound: Notify,
     ever_bound: AtomicBool,
     created: Instant,
@@ -372,6 +372,9 @@ impl Media {
             .replace(callee.path.into_boxed_str())
             .is_none();
         if first_answer {
+            // A callee that connects as soon as it has answered may be waiting in its binding for
+            // this path (see `leg::learnt_endpoint`).
+            session.bound.notify_waiters();
             callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
             for (index, leg) in session.legs.iter().enumerate() {
                 if leg.dialing.load(Ordering::Relaxed) {
