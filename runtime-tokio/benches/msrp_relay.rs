@@ -6,13 +6,19 @@
 //! The same child also runs the reference: a plain Tokio TCP copy-proxy (`tokio::io::copy_buf` each
 //! way, with the relay's 64 KiB reads, between the first two connections it accepts).
 //!
-//! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (64 MiB
-//!    with `--quick`) through the relay, and then through the copy-proxy; one receiver parses the
-//!    stream with the core's `ChunkReader` and stops at the last body byte. Printed: MB/s of each and
-//!    the ratio relay / copy-proxy (target >= 0.8).
+//! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (256 MiB
+//!    with `--quick`) through the relay, and then the same bytes through the copy-proxy; one receiver
+//!    parses the stream with the core's `ChunkReader` up to the last end-line. Five such pairs run
+//!    alternately over the same connections (a burst of load elsewhere hits both kinds alike); printed:
+//!    median [min - max] MB/s of each and of the ratio relay / copy-proxy per pair (target >= 0.8).
+//!    Both proxies are tasks of the same one-thread runtime in the same child, reading 64 KiB at once.
 //! 2. Idle sessions: 10,000 relay sessions (1,000 with `--quick`), both legs connected and bound with a
 //!    bodiless SEND, then nothing. Printed: the child's resident memory growth per session (target
-//!    < 4 KiB). Kernel socket buffers are not in a process's RSS, so this is the relay's own cost.
+//!    < 4 KiB) and, to tell the relay's own allocations from memory the allocator keeps, the growth of
+//!    the heap in use (glibc `mallinfo2`). Kernel socket buffers are not in a process's RSS, so this is
+//!    the relay's own cost. Every session costs two descriptors on each side: the bench raises the soft
+//!    open-file limit to what it needs, or to the hard limit, and runs fewer sessions (saying so) when
+//!    the hard limit is lower and cannot be raised (no CAP_SYS_RESOURCE).
 //!
 //! Both parts run on the bench machine next to the client side; on a loaded 2-core machine the
 //! absolute figures move, the ratio less so.
@@ -28,6 +34,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const CHUNK: usize = 1 << 20;
+/// Throughput runs of each kind (alternating relay and copy-proxy).
+const REPETITIONS: usize = 5;
+/// Descriptors each process needs besides two per session (stdio, pipes, epoll, listeners).
+const FD_MARGIN: u64 = 24;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -37,14 +47,18 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let (bytes, sessions) = if quick {
-        (64u64 << 20, 1_000)
+        (256u64 << 20, 1_000)
     } else {
         (1u64 << 30, 10_000)
     };
-    let allowed = raise_fd_limit(2 * sessions as u64 + 100);
+    let allowed = raise_fd_limit(2 * sessions as u64 + FD_MARGIN);
     // Each side holds two descriptors per session: without the privilege to raise the hard limit,
     // run as many sessions as it allows (and say so).
-    let sessions = sessions.min((allowed.saturating_sub(100) / 2) as usize);
+    let wanted = sessions;
+    let sessions = sessions.min((allowed.saturating_sub(FD_MARGIN) / 2) as usize);
+    if sessions < wanted {
+        println!("open-file limit {allowed} (hard limit, not raisable here): {sessions} idle sessions, not {wanted}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -120,6 +134,9 @@ fn child() {
                     let _ = writeln!(out, "{}", listener.local_addr().unwrap());
                     tokio::spawn(copy_proxy(listener));
                 }
+                ["heap"] => {
+                    let _ = writeln!(out, "{}", heap_in_use());
+                }
                 ["sessions", n] => {
                     for _ in 0..n.parse::<u64>().unwrap_or(0) {
                         calls += 1;
@@ -132,6 +149,12 @@ fn child() {
             let _ = out.flush();
         }
     });
+}
+
+/// Bytes the allocator has handed out and not got back (RSS also holds freed memory it keeps).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    unsafe { libc::mallinfo2() }.uordblks
 }
 
 async fn copy_proxy(listener: TcpListener) {
@@ -286,14 +309,23 @@ fn body() -> Vec<u8> {
         .collect()
 }
 
-/// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s.
-async fn transfer(mut tx: TcpStream, mut rx: TcpStream, to: &str, from: &str, total: u64) -> f64 {
-    let body = body();
+/// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s, and `rx`
+/// back for the next repetition.
+async fn transfer(
+    tx: &mut TcpStream,
+    mut rx: TcpStream,
+    to: &str,
+    from: &str,
+    total: u64,
+    body: &[u8],
+) -> (f64, TcpStream) {
     let receiver = tokio::spawn(async move {
         let mut reader: Box<ChunkReader> = Box::default();
         let mut buf = vec![0u8; 256 * 1024];
         let (mut filled, mut received) = (0usize, 0u64);
-        while received < total {
+        // Up to the last chunk's end-line, so that the next run starts on a clean stream.
+        let mut last_end_seen = false;
+        while !last_end_seen {
             let n = rx.read(&mut buf[filled..]).await.expect("receiver reads");
             assert!(n > 0, "connection closed after {received} bytes");
             filled += n;
@@ -309,12 +341,17 @@ async fn transfer(mut tx: TcpStream, mut rx: TcpStream, to: &str, from: &str, to
                         received += bytes.len() as u64;
                         pos += bytes.len();
                     }
+                    Some(ChunkEvent::End(_)) if received >= total => {
+                        pos += used;
+                        last_end_seen = true;
+                    }
                     Some(_) => pos += used,
                 }
             }
             buf.copy_within(pos..filled, 0);
             filled -= pos;
         }
+        rx
     });
     let started = Instant::now();
     let mut offset = 0u64;
@@ -335,8 +372,20 @@ Failure-Report: no\r\nContent-Type: application/octet-stream\r\n\r\n",
         tx.write_all(end.as_bytes()).await.unwrap();
         offset += len;
     }
-    receiver.await.expect("receiver");
-    total as f64 / started.elapsed().as_secs_f64() / 1e6
+    let rx = receiver.await.expect("receiver");
+    (total as f64 / started.elapsed().as_secs_f64() / 1e6, rx)
+}
+
+/// `median [min - max]` of `values`, with `decimals` decimals.
+fn spread(values: &mut [f64], decimals: usize) -> String {
+    values.sort_by(f64::total_cmp);
+    let (first, last) = (values.first().copied(), values.last().copied());
+    let median = values.get(values.len() / 2).copied().unwrap_or(0.0);
+    format!(
+        "{median:>10.decimals$} [{:.decimals$} - {:.decimals$}]",
+        first.unwrap_or(0.0),
+        last.unwrap_or(0.0)
+    )
 }
 
 async fn parent(bytes: u64, sessions: usize) {
@@ -347,29 +396,47 @@ async fn parent(bytes: u64, sessions: usize) {
         relay.child.id()
     );
 
-    // 1. Throughput through the relay, then through the copy-proxy, same sender and receiver.
+    // 1. Throughput, alternating relay and copy-proxy runs over the same connections, so that a
+    //    burst of load elsewhere on the machine hits both about equally.
     let legs = relay.ask("sessions 1", 1).remove(0);
     let (caller_remote, callee_remote) = legs.split_once('|').expect("two paths");
     let caller = endpoint("a", 1);
     let callee = endpoint("b", 1);
-    let a = bind(&caller, caller_remote).await;
-    let b = bind(&callee, callee_remote).await;
-    let through_relay = transfer(a, b, caller_remote, &caller, bytes).await;
+    let mut relay_tx = bind(&caller, caller_remote).await;
+    let mut relay_rx = bind(&callee, callee_remote).await;
     let proxy_addr = relay.ask("proxy", 1).remove(0);
-    let a = TcpStream::connect(&proxy_addr).await.unwrap();
-    let b = TcpStream::connect(&proxy_addr).await.unwrap();
-    let _ = (a.set_nodelay(true), b.set_nodelay(true));
-    let through_copy = transfer(a, b, &callee, &caller, bytes).await;
+    let mut proxy_tx = TcpStream::connect(&proxy_addr).await.unwrap();
+    let mut proxy_rx = TcpStream::connect(&proxy_addr).await.unwrap();
+    let _ = (proxy_tx.set_nodelay(true), proxy_rx.set_nodelay(true));
+    let body = body();
+    let (mut relayed, mut copied, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..REPETITIONS {
+        let (speed, rx) = transfer(&mut relay_tx, relay_rx, caller_remote, &caller, bytes, &body).await;
+        relay_rx = rx;
+        relayed.push(speed);
+        let (speed, rx) = transfer(&mut proxy_tx, proxy_rx, &callee, &caller, bytes, &body).await;
+        proxy_rx = rx;
+        copied.push(speed);
+        ratios.push(relayed.last().unwrap_or(&0.0) / speed);
+    }
+    drop((relay_tx, relay_rx, proxy_tx, proxy_rx));
     let mib = bytes >> 20;
-    println!("msrp relay/throughput      {through_relay:>10.1} MB/s  ({mib} MiB, 1 MiB chunks)");
-    println!("copy-proxy/throughput      {through_copy:>10.1} MB/s  (tokio::io::copy_buf, 64 KiB reads, same bytes)");
     println!(
-        "ratio relay / copy-proxy   {:>10.2}      (target >= 0.8)",
-        through_relay / through_copy
+        "throughput: {REPETITIONS} alternating runs of {mib} MiB each, 1 MiB chunks; median [min - max]"
+    );
+    println!("msrp relay/throughput      {} MB/s", spread(&mut relayed, 1));
+    println!(
+        "copy-proxy/throughput      {} MB/s  (tokio::io::copy_buf, 64 KiB reads)",
+        spread(&mut copied, 1)
+    );
+    println!(
+        "ratio relay / copy-proxy   {}       (per run pair; target >= 0.8)",
+        spread(&mut ratios, 2)
     );
 
     // 2. Idle sessions: both legs bound, then quiet.
     let baseline = relay.rss_kib();
+    let heap_before: usize = relay.ask("heap", 1).remove(0).parse().unwrap_or(0);
     let mut held = Vec::with_capacity(2 * sessions);
     let started = Instant::now();
     let mut opened = 0;
@@ -385,6 +452,7 @@ async fn parent(bytes: u64, sessions: usize) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let loaded = relay.rss_kib();
+    let heap_after: usize = relay.ask("heap", 1).remove(0).parse().unwrap_or(0);
     let per_session = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / sessions as f64;
     println!(
         "idle sessions              {sessions:>10}      (bound in {:.1} s)",
@@ -392,5 +460,9 @@ async fn parent(bytes: u64, sessions: usize) {
     );
     println!("relay RSS                  {baseline:>10} -> {loaded} KiB");
     println!("relay RSS per idle session {per_session:>10.0} B    (target < 4096)");
+    println!(
+        "relay heap per idle session {:>9.0} B    (allocated and not freed; RSS adds what the allocator keeps)",
+        heap_after.saturating_sub(heap_before) as f64 / sessions as f64
+    );
     drop(held);
 }
