@@ -135,7 +135,8 @@ fn child() {
                     tokio::spawn(copy_proxy(listener));
                 }
                 ["heap"] => {
-                    let _ = writeln!(out, "{}", heap_in_use());
+                    let (in_use, free) = heap();
+                    let _ = writeln!(out, "{in_use} {free}");
                 }
                 ["sessions", n] => {
                     for _ in 0..n.parse::<u64>().unwrap_or(0) {
@@ -151,10 +152,12 @@ fn child() {
     });
 }
 
-/// Bytes the allocator has handed out and not got back (RSS also holds freed memory it keeps).
-fn heap_in_use() -> usize {
+/// Bytes the allocator has handed out and not got back, and freed bytes it keeps in its heap (both
+/// count in RSS once touched).
+fn heap() -> (usize, usize) {
     // SAFETY: mallinfo2 only reads the allocator's counters.
-    unsafe { libc::mallinfo2() }.uordblks
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks, info.fordblks)
 }
 
 async fn copy_proxy(listener: TcpListener) {
@@ -243,6 +246,13 @@ impl Relay {
                 line.trim_end().to_owned()
             })
             .collect()
+    }
+
+    /// The child allocator's (in use, free) heap bytes.
+    fn heap(&mut self) -> (usize, usize) {
+        let line = self.ask("heap", 1).remove(0);
+        let mut numbers = line.split_whitespace().map(|n| n.parse().unwrap_or(0));
+        (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
     }
 
     fn rss_kib(&self) -> u64 {
@@ -436,7 +446,7 @@ async fn parent(bytes: u64, sessions: usize) {
 
     // 2. Idle sessions: both legs bound, then quiet.
     let baseline = relay.rss_kib();
-    let heap_before: usize = relay.ask("heap", 1).remove(0).parse().unwrap_or(0);
+    let heap_before = relay.heap();
     let mut held = Vec::with_capacity(2 * sessions);
     let started = Instant::now();
     let mut opened = 0;
@@ -452,7 +462,7 @@ async fn parent(bytes: u64, sessions: usize) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let loaded = relay.rss_kib();
-    let heap_after: usize = relay.ask("heap", 1).remove(0).parse().unwrap_or(0);
+    let heap_after = relay.heap();
     let per_session = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / sessions as f64;
     println!(
         "idle sessions              {sessions:>10}      (bound in {:.1} s)",
@@ -460,9 +470,14 @@ async fn parent(bytes: u64, sessions: usize) {
     );
     println!("relay RSS                  {baseline:>10} -> {loaded} KiB");
     println!("relay RSS per idle session {per_session:>10.0} B    (target < 4096)");
+    let per = |after: usize, before: usize| after.saturating_sub(before) as f64 / sessions as f64;
     println!(
-        "relay heap per idle session {:>9.0} B    (allocated and not freed; RSS adds what the allocator keeps)",
-        heap_after.saturating_sub(heap_before) as f64 / sessions as f64
+        "  of which heap in use      {:>9.0} B    (allocated and not freed)",
+        per(heap_after.0, heap_before.0)
+    );
+    println!(
+        "  and freed heap kept       {:>9.0} B    (fragmentation the allocator cannot return)",
+        per(heap_after.1, heap_before.1)
     );
     drop(held);
 }
