@@ -430,6 +430,8 @@ async fn parent(bytes: u64, sessions: usize) {
         ratios.push(relayed.last().unwrap_or(&0.0) / speed);
     }
     drop((relay_tx, relay_rx, proxy_tx, proxy_rx));
+    // Lets the child end those connections (and free their buffers) before the idle baseline.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mib = bytes >> 20;
     println!(
         "throughput: {REPETITIONS} alternating runs of {mib} MiB each, 1 MiB chunks; median [min - max]"
