@@ -357,8 +357,11 @@ impl Connection {
             // An idle connection keeps no buffers while it waits (10,000 quiet sessions must stay
             // cheap); this runs before every wait, also after a read that found nothing.
             if filled == 0 && self.reader.as_ref().is_none_or(|r| r.is_idle()) {
-                buf = Box::default();
-                self.reader = None;
+                let pool = &self.relay.pool;
+                pool.give_buffer(std::mem::take(&mut buf), FIRST_READ);
+                if let Some(reader) = self.reader.take() {
+                    pool.give_reader(reader);
+                }
             }
             // The waits poll the socket's own read-readiness slot (one reader per connection) rather
             // than holding a `readable()` future: 150 bytes less in every connection's task.
@@ -393,11 +396,13 @@ impl Connection {
             let streaming = self.reader.as_ref().is_some_and(|r| !r.is_idle());
             let want = if streaming { READ_BUFFER } else { FIRST_READ };
             if buf.len() < want {
-                let mut larger = vec![0u8; want].into_boxed_slice();
+                let mut larger = self.relay.pool.buffer(want, FIRST_READ);
                 if let (Some(to), Some(from)) = (larger.get_mut(..filled), buf.get(..filled)) {
                     to.copy_from_slice(from);
                 }
-                buf = larger;
+                self.relay
+                    .pool
+                    .give_buffer(std::mem::replace(&mut buf, larger), FIRST_READ);
             }
             let n = match read.try_read(buf.get_mut(filled..).unwrap_or(&mut [])) {
                 Ok(0) => return,
@@ -423,7 +428,8 @@ impl Connection {
     async fn process(&mut self, data: &[u8]) -> Result<usize, ()> {
         let mut pos = 0;
         loop {
-            let reader = self.reader.get_or_insert_with(Default::default);
+            let pool = &self.relay.pool;
+            let reader = self.reader.get_or_insert_with(|| pool.reader());
             let (used, event) = reader.feed(data.get(pos..).unwrap_or(&[])).map_err(|_| ())?;
             match event {
                 None => return Ok(pos + used),

@@ -43,6 +43,7 @@
 //! method for clients that use the server as their own relay.
 
 mod leg;
+mod pool;
 pub mod sdp;
 
 use super::rng::OsRng;
@@ -77,6 +78,8 @@ pub struct MsrpRelay {
     sessions: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
     /// Sessions by SIP Call-ID (keys share the sessions' strings).
     calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
+    /// Spare read buffers and chunk readers for the connections.
+    pool: pool::Pool,
 }
 
 /// A forwarded SEND awaiting its response from the next hop.
@@ -161,6 +164,7 @@ impl MsrpRelay {
             host,
             sessions: Mutex::default(),
             calls: Mutex::default(),
+            pool: pool::Pool::default(),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));
