@@ -58,7 +58,7 @@ use tokio::net::TcpStream;
 use tokio::sync::OwnedMutexGuard;
 
 /// Bytes read at once while a connection is busy.
-pub const READ_BUFFER: usize = 64 * 1024;
+pub const READ_BUFFER: usize = 256 * 1024;
 /// Bytes read at once when a message starts: most messages (and every bind) are small.
 const FIRST_READ: usize = 4 * 1024;
 /// Forwarded bytes gathered before they are written to the far connection.

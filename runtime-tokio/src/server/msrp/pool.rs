@@ -21,7 +21,7 @@ use std::sync::Mutex;
 /// Small buffers (first reads, binds, short messages) kept.
 pub const SPARE_SMALL: usize = 16;
 /// Large buffers (streaming bodies) kept.
-pub const SPARE_LARGE: usize = 4;
+pub const SPARE_LARGE: usize = 2;
 /// Chunk readers kept.
 pub const SPARE_READERS: usize = 16;
 
