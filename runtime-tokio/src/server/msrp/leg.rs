@@ -38,7 +38,9 @@
 //!
 //! ## Buffers and back-pressure
 //!
-//! A connection reads into a [`READ_BUFFER`] buffer that exists only while bytes are in flight, and
+//! A connection reads into a buffer it holds only while bytes are in flight ([`FIRST_READ`] when a
+//! message starts, [`READ_BUFFER`] while a body streams; both come from and go back to the relay's
+//! [`super::pool`], so binds and short messages do not churn the heap), and
 //! writes forwarded bytes to the far connection before it reads again: when the far endpoint reads
 //! slowly, this connection stops reading and TCP pushes back on the sender. Responses and REPORTs
 //! for an endpoint queue on its [`LegIo`] and are written between forwarded chunks, never inside one.
