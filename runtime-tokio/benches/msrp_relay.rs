@@ -3,16 +3,23 @@
 //! The relay runs in a child process (this binary with `--child`), on a one-thread Tokio runtime like
 //! `simple-im server`, with the relay code the server uses (`server::msrp::MsrpRelay`); sessions are
 //! opened through the same offer/answer calls the INVITE proxy makes, from synthetic SIP messages.
-//! The same child also runs the reference: a plain Tokio TCP copy-proxy (`tokio::io::copy_buf` each
-//! way, with the relay's 64 KiB reads, between the first two connections it accepts).
+//! The same child also runs the references: plain Tokio TCP copy-proxies (`tokio::io::copy_buf` each
+//! way between the first two connections each accepts), one reading 64 KiB at once and one 256 KiB
+//! (the relay's read size while a body streams).
 //!
-//! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (64 MiB
-//!    with `--quick`) through the relay, and then through the copy-proxy; one receiver parses the
-//!    stream with the core's `ChunkReader` and stops at the last body byte. Printed: MB/s of each and
-//!    the ratio relay / copy-proxy (target >= 0.8).
+//! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (256 MiB
+//!    with `--quick`) through the relay, and then the same bytes through each copy-proxy; one receiver
+//!    parses the stream with the core's `ChunkReader` up to the last end-line. Five such rounds run
+//!    over the same connections (a burst of load elsewhere hits every proxy alike); printed: median
+//!    [min - max] MB/s of each and of the ratio relay / faster copy-proxy per round (target >= 0.8).
+//!    All proxies are tasks of the same one-thread runtime in the same child.
 //! 2. Idle sessions: 10,000 relay sessions (1,000 with `--quick`), both legs connected and bound with a
 //!    bodiless SEND, then nothing. Printed: the child's resident memory growth per session (target
-//!    < 4 KiB). Kernel socket buffers are not in a process's RSS, so this is the relay's own cost.
+//!    < 4 KiB) and, to tell the relay's own allocations from memory the allocator keeps, the growth of
+//!    the heap in use (glibc `mallinfo2`). Kernel socket buffers are not in a process's RSS, so this is
+//!    the relay's own cost. Every session costs two descriptors on each side: the bench raises the soft
+//!    open-file limit to what it needs, or to the hard limit, and runs fewer sessions (saying so) when
+//!    the hard limit is lower and cannot be raised (no CAP_SYS_RESOURCE).
 //!
 //! Both parts run on the bench machine next to the client side; on a loaded 2-core machine the
 //! absolute figures move, the ratio less so.
@@ -28,6 +35,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const CHUNK: usize = 1 << 20;
+/// Throughput runs of each kind (alternating relay and copy-proxy).
+const REPETITIONS: usize = 5;
+/// Read sizes of the reference copy-proxies.
+const PROXY_READS_KIB: [usize; 2] = [64, 256];
+/// Descriptors each process needs besides two per session (stdio, pipes, epoll, listeners).
+const FD_MARGIN: u64 = 24;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -37,14 +50,18 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let (bytes, sessions) = if quick {
-        (64u64 << 20, 1_000)
+        (256u64 << 20, 1_000)
     } else {
         (1u64 << 30, 10_000)
     };
-    let allowed = raise_fd_limit(2 * sessions as u64 + 100);
+    let allowed = raise_fd_limit(2 * sessions as u64 + FD_MARGIN);
     // Each side holds two descriptors per session: without the privilege to raise the hard limit,
     // run as many sessions as it allows (and say so).
-    let sessions = sessions.min((allowed.saturating_sub(100) / 2) as usize);
+    let wanted = sessions;
+    let sessions = sessions.min((allowed.saturating_sub(FD_MARGIN) / 2) as usize);
+    if sessions < wanted {
+        println!("open-file limit {allowed} (hard limit, not raisable here): {sessions} idle sessions, not {wanted}");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -115,10 +132,14 @@ fn child() {
                 ["relay"] => {
                     let _ = writeln!(out, "{}", relay.local_addr());
                 }
-                ["proxy"] => {
+                ["proxy", kib] => {
                     let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy");
                     let _ = writeln!(out, "{}", listener.local_addr().unwrap());
-                    tokio::spawn(copy_proxy(listener));
+                    tokio::spawn(copy_proxy(listener, kib.parse::<usize>().unwrap_or(64) * 1024));
+                }
+                ["heap"] => {
+                    let (in_use, free) = heap();
+                    let _ = writeln!(out, "{in_use} {free}");
                 }
                 ["sessions", n] => {
                     for _ in 0..n.parse::<u64>().unwrap_or(0) {
@@ -134,16 +155,24 @@ fn child() {
     });
 }
 
-async fn copy_proxy(listener: TcpListener) {
+/// Bytes the allocator has handed out and not got back, and freed bytes it keeps in its heap (both
+/// count in RSS once touched).
+fn heap() -> (usize, usize) {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let info = unsafe { libc::mallinfo2() };
+    (info.uordblks, info.fordblks)
+}
+
+async fn copy_proxy(listener: TcpListener, read_size: usize) {
     let (a, _) = listener.accept().await.expect("first connection");
     let (b, _) = listener.accept().await.expect("second connection");
     let _ = a.set_nodelay(true);
     let _ = b.set_nodelay(true);
     let (ar, mut aw) = a.into_split();
     let (br, mut bw) = b.into_split();
-    // The same 64 KiB reads as the relay (plain `tokio::io::copy` reads 8 KiB at a time).
-    let mut ar = tokio::io::BufReader::with_capacity(64 * 1024, ar);
-    let mut br = tokio::io::BufReader::with_capacity(64 * 1024, br);
+    // Plain `tokio::io::copy` reads 8 KiB at a time; the relay's reads are its FIRST_READ and READ_BUFFER.
+    let mut ar = tokio::io::BufReader::with_capacity(read_size, ar);
+    let mut br = tokio::io::BufReader::with_capacity(read_size, br);
     let one = tokio::spawn(async move { tokio::io::copy_buf(&mut ar, &mut bw).await });
     let _ = tokio::io::copy_buf(&mut br, &mut aw).await;
     let _ = one.await;
@@ -222,6 +251,13 @@ impl Relay {
             .collect()
     }
 
+    /// The child allocator's (in use, free) heap bytes.
+    fn heap(&mut self) -> (usize, usize) {
+        let line = self.ask("heap", 1).remove(0);
+        let mut numbers = line.split_whitespace().map(|n| n.parse().unwrap_or(0));
+        (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+    }
+
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
@@ -286,14 +322,23 @@ fn body() -> Vec<u8> {
         .collect()
 }
 
-/// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s.
-async fn transfer(mut tx: TcpStream, mut rx: TcpStream, to: &str, from: &str, total: u64) -> f64 {
-    let body = body();
+/// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s, and `rx`
+/// back for the next repetition.
+async fn transfer(
+    tx: &mut TcpStream,
+    mut rx: TcpStream,
+    to: &str,
+    from: &str,
+    total: u64,
+    body: &[u8],
+) -> (f64, TcpStream) {
     let receiver = tokio::spawn(async move {
         let mut reader: Box<ChunkReader> = Box::default();
         let mut buf = vec![0u8; 256 * 1024];
         let (mut filled, mut received) = (0usize, 0u64);
-        while received < total {
+        // Up to the last chunk's end-line, so that the next run starts on a clean stream.
+        let mut last_end_seen = false;
+        while !last_end_seen {
             let n = rx.read(&mut buf[filled..]).await.expect("receiver reads");
             assert!(n > 0, "connection closed after {received} bytes");
             filled += n;
@@ -309,12 +354,17 @@ async fn transfer(mut tx: TcpStream, mut rx: TcpStream, to: &str, from: &str, to
                         received += bytes.len() as u64;
                         pos += bytes.len();
                     }
+                    Some(ChunkEvent::End(_)) if received >= total => {
+                        pos += used;
+                        last_end_seen = true;
+                    }
                     Some(_) => pos += used,
                 }
             }
             buf.copy_within(pos..filled, 0);
             filled -= pos;
         }
+        rx
     });
     let started = Instant::now();
     let mut offset = 0u64;
@@ -335,8 +385,20 @@ Failure-Report: no\r\nContent-Type: application/octet-stream\r\n\r\n",
         tx.write_all(end.as_bytes()).await.unwrap();
         offset += len;
     }
-    receiver.await.expect("receiver");
-    total as f64 / started.elapsed().as_secs_f64() / 1e6
+    let rx = receiver.await.expect("receiver");
+    (total as f64 / started.elapsed().as_secs_f64() / 1e6, rx)
+}
+
+/// `median [min - max]` of `values`, with `decimals` decimals.
+fn spread(values: &mut [f64], decimals: usize) -> String {
+    values.sort_by(f64::total_cmp);
+    let (first, last) = (values.first().copied(), values.last().copied());
+    let median = values.get(values.len() / 2).copied().unwrap_or(0.0);
+    format!(
+        "{median:>10.decimals$} [{:.decimals$} - {:.decimals$}]",
+        first.unwrap_or(0.0),
+        last.unwrap_or(0.0)
+    )
 }
 
 async fn parent(bytes: u64, sessions: usize) {
@@ -347,29 +409,61 @@ async fn parent(bytes: u64, sessions: usize) {
         relay.child.id()
     );
 
-    // 1. Throughput through the relay, then through the copy-proxy, same sender and receiver.
+    // 1. Throughput, alternating relay and copy-proxy runs over the same connections, so that a
+    //    burst of load elsewhere on the machine hits both about equally.
     let legs = relay.ask("sessions 1", 1).remove(0);
     let (caller_remote, callee_remote) = legs.split_once('|').expect("two paths");
     let caller = endpoint("a", 1);
     let callee = endpoint("b", 1);
-    let a = bind(&caller, caller_remote).await;
-    let b = bind(&callee, callee_remote).await;
-    let through_relay = transfer(a, b, caller_remote, &caller, bytes).await;
-    let proxy_addr = relay.ask("proxy", 1).remove(0);
-    let a = TcpStream::connect(&proxy_addr).await.unwrap();
-    let b = TcpStream::connect(&proxy_addr).await.unwrap();
-    let _ = (a.set_nodelay(true), b.set_nodelay(true));
-    let through_copy = transfer(a, b, &callee, &caller, bytes).await;
+    let mut relay_tx = bind(&caller, caller_remote).await;
+    let mut relay_rx = bind(&callee, callee_remote).await;
+    // Two copy-proxies: 64 KiB reads and 256 KiB reads (the relay's reads while a body streams); the
+    // relay is compared with the faster of the two in each round.
+    let mut proxies = Vec::new();
+    for kib in PROXY_READS_KIB {
+        let addr = relay.ask(&format!("proxy {kib}"), 1).remove(0);
+        let tx = TcpStream::connect(&addr).await.unwrap();
+        let rx = TcpStream::connect(&addr).await.unwrap();
+        let _ = (tx.set_nodelay(true), rx.set_nodelay(true));
+        proxies.push((tx, Some(rx), Vec::new()));
+    }
+    let body = body();
+    let (mut relayed, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..REPETITIONS {
+        let (relay_speed, rx) = transfer(&mut relay_tx, relay_rx, caller_remote, &caller, bytes, &body).await;
+        relay_rx = rx;
+        relayed.push(relay_speed);
+        let mut best: f64 = 0.0;
+        for (tx, rx, speeds) in &mut proxies {
+            let Some(receiver) = rx.take() else { continue };
+            let (speed, receiver) = transfer(tx, receiver, &callee, &caller, bytes, &body).await;
+            *rx = Some(receiver);
+            speeds.push(speed);
+            best = best.max(speed);
+        }
+        ratios.push(relay_speed / best);
+    }
+    drop((relay_tx, relay_rx));
     let mib = bytes >> 20;
-    println!("msrp relay/throughput      {through_relay:>10.1} MB/s  ({mib} MiB, 1 MiB chunks)");
-    println!("copy-proxy/throughput      {through_copy:>10.1} MB/s  (tokio::io::copy_buf, 64 KiB reads, same bytes)");
+    println!("throughput: {REPETITIONS} rounds of {mib} MiB each through every proxy, 1 MiB chunks; median [min - max]");
+    println!("msrp relay/throughput      {} MB/s", spread(&mut relayed, 1));
+    for (kib, (_, _, speeds)) in PROXY_READS_KIB.iter().zip(&mut proxies) {
+        println!(
+            "copy-proxy/{kib:<3} KiB reads  {} MB/s  (tokio::io::copy_buf)",
+            spread(speeds, 1)
+        );
+    }
     println!(
-        "ratio relay / copy-proxy   {:>10.2}      (target >= 0.8)",
-        through_relay / through_copy
+        "ratio relay / copy-proxy   {}       (per round, against the faster proxy; target >= 0.8)",
+        spread(&mut ratios, 2)
     );
+    drop(proxies);
+    // Lets the child end those connections (and free their buffers) before the idle baseline.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     // 2. Idle sessions: both legs bound, then quiet.
     let baseline = relay.rss_kib();
+    let heap_before = relay.heap();
     let mut held = Vec::with_capacity(2 * sessions);
     let started = Instant::now();
     let mut opened = 0;
@@ -385,6 +479,7 @@ async fn parent(bytes: u64, sessions: usize) {
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let loaded = relay.rss_kib();
+    let heap_after = relay.heap();
     let per_session = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / sessions as f64;
     println!(
         "idle sessions              {sessions:>10}      (bound in {:.1} s)",
@@ -392,5 +487,14 @@ async fn parent(bytes: u64, sessions: usize) {
     );
     println!("relay RSS                  {baseline:>10} -> {loaded} KiB");
     println!("relay RSS per idle session {per_session:>10.0} B    (target < 4096)");
+    let per = |after: usize, before: usize| after.saturating_sub(before) as f64 / sessions as f64;
+    println!(
+        "  of which heap in use      {:>9.0} B    (allocated and not freed)",
+        per(heap_after.0, heap_before.0)
+    );
+    println!(
+        "  and freed heap kept       {:>9.0} B    (fragmentation the allocator cannot return)",
+        per(heap_after.1, heap_before.1)
+    );
     drop(held);
 }

@@ -47,6 +47,7 @@
 
 mod leg;
 pub(crate) use leg::same_path;
+mod pool;
 pub mod sdp;
 pub mod tls;
 
@@ -88,10 +89,12 @@ pub struct MsrpRelay {
     local: SocketAddr,
     foreign: OnceLock<Arc<dyn ForeignLegs>>,
     host: String,
-    /// Sessions by the session-id of either leg.
-    sessions: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
-    /// Sessions by SIP Call-ID.
-    calls: Mutex<HashMap<Box<str>, Arc<RelaySession>>>,
+    /// Sessions by the session-id of either leg (keys share the legs' strings).
+    sessions: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
+    /// Sessions by SIP Call-ID (keys share the sessions' strings).
+    calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
+    /// Spare read buffers and chunk readers for the connections.
+    pool: pool::Pool,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
 }
@@ -111,8 +114,9 @@ struct Pending {
 
 /// One leg: the server URI an endpoint connects to, and the endpoint's own path.
 struct Leg {
-    // Boxed strings: no spare capacity, as 10,000 idle sessions keep all of these.
-    sid: Box<str>,
+    // Boxed strings: no spare capacity, as 10,000 idle sessions keep all of these; the session-id is
+    // shared with its key in `MsrpRelay::sessions` (one allocation, not two).
+    sid: Arc<str>,
     uri: Box<str>,
     /// The endpoint's own `a=path`, once its SDP is seen.
     endpoint: Mutex<Option<Box<str>>>,
@@ -123,7 +127,8 @@ struct Leg {
 
 /// A relay session: two legs of one call.
 pub(crate) struct RelaySession {
-    call_id: Box<str>,
+    /// Shared with its key in `MsrpRelay::calls`.
+    call_id: Arc<str>,
     legs: [Leg; 2],
     ended: AtomicBool,
     /// Woken when the session ends.
@@ -178,6 +183,7 @@ impl MsrpRelay {
             sessions: Mutex::default(),
             calls: Mutex::default(),
             tls_port: std::sync::OnceLock::new(),
+            pool: pool::Pool::default(),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));
@@ -238,7 +244,7 @@ impl MsrpRelay {
             let sid = generate_session_id(&mut OsRng).as_str().to_owned();
             Leg {
                 uri: self.leg_uri(&sid, tls).into_boxed_str(),
-                sid: sid.into_boxed_str(),
+                sid: sid.into(),
                 endpoint: Mutex::new(None),
                 io: Mutex::new(None),
                 dialing: AtomicBool::new(false),
@@ -295,16 +301,16 @@ impl MsrpRelay {
         {
             let mut sessions = lock(&self.sessions);
             for leg in &session.legs {
-                sessions.remove(&leg.sid);
+                sessions.remove(&*leg.sid);
             }
         }
         {
             let mut calls = lock(&self.calls);
             if calls
-                .get(&session.call_id)
+                .get(&*session.call_id)
                 .is_some_and(|s| Arc::ptr_eq(s, session))
             {
-                calls.remove(&session.call_id);
+                calls.remove(&*session.call_id);
             }
         }
         for leg in &session.legs {
