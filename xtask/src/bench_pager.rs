@@ -31,7 +31,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rates (MESSAGE/s) of a full run, stepped up until one is not clean.
-const FULL_RATES: &[u32] = &[2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000];
+const FULL_RATES: &[u32] = &[
+    2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000,
+];
 /// Rates of a `--quick` run.
 const QUICK_RATES: &[u32] = &[2_000, 4_000];
 /// Seconds per rate step.
