@@ -82,3 +82,34 @@ fn imdn_xml_write_reparses_to_the_same_text() {
         assert_eq!(again, doc, "{name}");
     }
 }
+
+/// The `uri_list` property: a recipient-list history written from an accepted list reads back as a
+/// valid list that shows no more entries than the list did.
+#[test]
+fn uri_list_history_reads_back_with_no_more_entries() {
+    use simple_im_core::resource_lists::{entries, write_history, CopyControl};
+    let cases = regressions("uri_list");
+    assert!(!cases.is_empty(), "the regression corpus is present");
+    for (name, data) in cases {
+        let visible = entries(&data)
+            .take(4096)
+            .map_while(Result::ok)
+            .filter(|e| e.copy_control != CopyControl::Bcc)
+            .count();
+        let mut out = [0u8; 8192];
+        // `Ok(0)` means there is no history to send (nothing visible), not an empty document.
+        let Ok(len @ 1..) = write_history(&data, &mut out) else {
+            continue;
+        };
+        let written: Vec<_> = entries(&out[..len]).collect();
+        assert!(
+            written.iter().all(Result::is_ok),
+            "{name}: written history does not read back: {written:?}\n{}",
+            String::from_utf8_lossy(&out[..len])
+        );
+        assert!(
+            written.len() <= visible,
+            "{name}: the history shows more than the list"
+        );
+    }
+}
