@@ -31,7 +31,8 @@ struct Side {
     events: Vec<ClientEvent>,
     /// Reassembled incoming chat messages.
     texts: Vec<String>,
-    current: Vec<u8>,
+    /// Messages being reassembled, oldest first.
+    current: std::collections::VecDeque<Vec<u8>>,
     msrp_in: Vec<u8>,
     chat: Option<ChatId>,
     /// Bytes arrived before `chat` was known.
@@ -138,17 +139,21 @@ fn drain(c: &mut Peer, side: &mut Side, input: &[u8]) {
     while let Some(e) = c.poll_event() {
         match e {
             ClientEvent::ChatBody { body, offset, .. } => {
-                let bytes = body.of(input);
-                let at = offset as usize;
-                if side.current.len() < at + bytes.len() {
-                    side.current.resize(at + bytes.len(), 0);
+                // One read may hold the bodies of several messages before their ends.
+                if offset == 0 || side.current.is_empty() {
+                    side.current.push_back(Vec::new());
                 }
-                side.current[at..at + bytes.len()].copy_from_slice(bytes);
+                let current = side.current.back_mut().unwrap();
+                let (bytes, at) = (body.of(input), offset as usize);
+                if current.len() < at + bytes.len() {
+                    current.resize(at + bytes.len(), 0);
+                }
+                current[at..at + bytes.len()].copy_from_slice(bytes);
             }
             ClientEvent::ChatMessageEnd { len, .. } => {
-                assert_eq!(len as usize, side.current.len());
-                side.texts
-                    .push(String::from_utf8(std::mem::take(&mut side.current)).unwrap());
+                let text = side.current.pop_front().unwrap_or_default();
+                assert_eq!(len as usize, text.len());
+                side.texts.push(String::from_utf8(text).unwrap());
             }
             ClientEvent::ChatInvitation { chat, .. } | ClientEvent::ChatConnect { chat, .. } => {
                 side.chat = Some(chat)
@@ -725,4 +730,149 @@ fn invited_180_and_200_copy_the_invites_record_route_body() {
             "{code} lacks the Record-Route values in order:\n{answer}"
         );
     }
+}
+
+/// A CPIM chat line from `from_path` asking for delivery and display notifications (RFC 5438).
+fn cpim_send(tid: &str, to_path: &str, from_path: &str, message_id: &str, text: &str) -> Vec<u8> {
+    let cpim = format!(
+        "From: <sip:bob@example.com>\r\nTo: <sip:alice@example.com>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+         imdn.Message-ID: {message_id}\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
+         imdn.Disposition-Notification: positive-delivery, display\r\n\r\n\
+         Content-Type: text/plain;charset=utf-8\r\n\r\n{text}"
+    );
+    format!(
+        "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {from_path}\r\nMessage-ID: {tid}-m\r\n\
+         Byte-Range: 1-{len}/{len}\r\nContent-Type: message/cpim\r\n\r\n{cpim}\r\n-------{tid}$\r\n",
+        len = cpim.len()
+    )
+    .into_bytes()
+}
+
+/// The notifications bob's side received as chat messages: (Message-ID asked about, disposition).
+fn notifications_in(texts: &[String]) -> Vec<(String, &'static str)> {
+    texts
+        .iter()
+        .filter(|t| t.contains("Content-Type: message/imdn+xml"))
+        .map(|t| {
+            let id = t.split("<message-id>").nth(1).unwrap().split('<').next().unwrap();
+            let what = if t.contains("<delivered/>") {
+                "delivered"
+            } else if t.contains("<displayed/>") {
+                "displayed"
+            } else {
+                "other"
+            };
+            (id.to_string(), what)
+        })
+        .collect()
+}
+
+#[test]
+fn cpim_lines_asking_for_imdn_are_answered_inside_the_chat() {
+    on_big_stack(cpim_lines_asking_for_imdn_are_answered_inside_the_chat_body);
+}
+
+fn cpim_lines_asking_for_imdn_are_answered_inside_the_chat_body() {
+    let (mut p, chat_a, _) = established(0);
+    let (local, remote) =
+        p.a.chat_paths(chat_a)
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .unwrap();
+    // Two lines in one read: the end of the first and the start of the second reach the client
+    // together, so both header sections must be held at once.
+    let mut wire = cpim_send("t1", &local, &remote, "Line0001", "first");
+    wire.extend(cpim_send("t2", &local, &remote, "Line0002", "second"));
+    let now = p.clock.now();
+    let used = p.a.handle_msrp(now, chat_a, &wire).unwrap();
+    assert_eq!(used, wire.len());
+    // Both bodies come before both ends here, so the harness's one-message `drain` cannot be used.
+    let mut events = Vec::new();
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
+    while let Some(e) = p.a.poll_event() {
+        if let ClientEvent::ChatBody { body, offset, .. } = e {
+            if offset == 0 {
+                bodies.push(Vec::new());
+            }
+            bodies.last_mut().unwrap().extend_from_slice(body.of(&wire));
+        }
+        events.push(e);
+    }
+    let asked: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::ChatNotificationsRequested {
+                chat,
+                message_id,
+                delivery_sent,
+                display_handle,
+            } => Some((
+                *chat,
+                message_id.as_str().to_string(),
+                *delivery_sent,
+                *display_handle,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 2, "{events:?}");
+    assert!(asked
+        .iter()
+        .all(|(c, _, delivered, display)| *c == chat_a && *delivered && display.is_some()));
+    assert_eq!(asked[0].1, "Line0001");
+    assert_eq!(asked[1].1, "Line0002");
+    // Each request comes just before its message's end, and the text is still the whole CPIM body.
+    let order: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::ChatNotificationsRequested { .. } => Some(true),
+            ClientEvent::ChatMessageEnd { .. } => Some(false),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [true, false, true, false]);
+    assert!(bodies[1].ends_with(b"\r\n\r\nsecond"), "{bodies:?}");
+
+    p.run_for_ms(2_000);
+    assert_eq!(
+        notifications_in(&p.sb.texts),
+        [
+            ("Line0001".to_string(), "delivered"),
+            ("Line0002".to_string(), "delivered")
+        ],
+        "delivery notifications arrive inside the chat: {:?}",
+        p.sb.texts
+    );
+    let now = p.clock.now();
+    p.a.mark_displayed(now, asked[0].3.unwrap()).unwrap();
+    p.run_for_ms(2_000);
+    assert_eq!(
+        notifications_in(&p.sb.texts).get(2),
+        Some(&("Line0001".to_string(), "displayed"))
+    );
+    assert!(
+        !p.sent.0.iter().any(|d| d.starts_with(b"MESSAGE ")),
+        "no pager notification while the chat takes them"
+    );
+
+    // Once the chat is over, the display notification goes by pager instead of being lost.
+    let now = p.clock.now();
+    p.a.close_chat(now, chat_a).unwrap();
+    p.run_for_ms(1_000);
+    let now = p.clock.now();
+    p.a.mark_displayed(now, asked[1].3.unwrap()).unwrap();
+    p.run_for_ms(1_000);
+    let pager: Vec<String> = p
+        .sent
+        .0
+        .iter()
+        .filter(|d| d.starts_with(b"MESSAGE "))
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    assert_eq!(pager.len(), 1, "{pager:?}");
+    assert!(pager[0].contains("<message-id>Line0002</message-id>") && pager[0].contains("<displayed/>"));
+    assert!(
+        pager[0].starts_with("MESSAGE sip:bob@example.com "),
+        "to the IM's sender: {}",
+        pager[0]
+    );
 }

@@ -200,7 +200,7 @@ fn ending_a_chat_that_still_rings_cancels_the_invitation() {
 
 /// One chat from `from` (who started it) to `to` (online, accepting): the line's id printed on
 /// sending is the id the receiver prints, and the delivery then the display notification come back
-/// with it (the display one on `display ID`, or at once with `--auto-display`).
+/// with it inside the chat (the display one on `display ID`, or at once with `--auto-display`).
 fn chat_line_is_delivered_and_displayed(server: &ServerProcess, from: &str, to: &str, auto_display: bool) {
     let mut args = vec!["--accept-chats"];
     if auto_display {
@@ -218,17 +218,19 @@ fn chat_line_is_delivered_and_displayed(server: &ServerProcess, from: &str, to: 
     if !auto_display {
         receiver.say(&format!("display {id}"));
     }
-    // The two notifications are separate MESSAGEs: either may arrive first.
-    let mut notifications = vec![
+    // The receiver's core accepted the chat and answers inside it (message/imdn+xml wrapped in CPIM,
+    // listed in both sides' accept-wrapped-types): the lines name the chat, which a pager
+    // notification's do not. Delivery is sent first, on the same connection.
+    let chat = field(&sent, "chat").expect("chat_sent names the chat");
+    let notifications = [
         sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
         sender.expect(|l| l.starts_with("delivered ") || l.starts_with("displayed ")),
     ];
-    notifications.sort();
     assert_eq!(
         notifications,
         [
-            format!("delivered id={id} status=delivered"),
-            format!("displayed id={id} status=displayed")
+            format!("delivered id={id} status=delivered chat={chat}"),
+            format!("displayed id={id} status=displayed chat={chat}")
         ]
     );
     let (status, _) = sender.finish();

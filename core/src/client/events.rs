@@ -62,6 +62,40 @@ pub struct ReceivedHandle(pub u32);
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ChatId(pub u32);
 
+/// Longest IMDN Message-ID a [`ChatMessageId`] holds (ours are 20 characters).
+pub const CHAT_MESSAGE_ID_LEN: usize = 32;
+
+/// The `imdn.Message-ID` of a received chat message, copied (a chat body is not held whole, so it
+/// cannot be a [`Span`]). Empty when the id was longer than [`CHAT_MESSAGE_ID_LEN`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ChatMessageId {
+    bytes: [u8; CHAT_MESSAGE_ID_LEN],
+    len: u8,
+}
+
+impl ChatMessageId {
+    pub(crate) fn new(id: &str) -> Self {
+        let mut bytes = [0u8; CHAT_MESSAGE_ID_LEN];
+        let len = match bytes.get_mut(..id.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(id.as_bytes());
+                id.len()
+            }
+            None => 0,
+        };
+        ChatMessageId {
+            bytes,
+            len: u8::try_from(len).unwrap_or(0),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.bytes.get(..usize::from(self.len)).unwrap_or(&[])).unwrap_or("")
+    }
+}
+
 /// A disposition reported by a notification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -182,6 +216,21 @@ pub enum ClientEvent {
         chat: ChatId,
         /// Its length.
         len: u64,
+    },
+    /// A chat message being received asked for notifications (RFC 5438, `message/cpim` with
+    /// `imdn.Disposition-Notification`); it comes just before the message's `ChatMessageEnd`. The
+    /// delivery notification, when asked, is already on its way: inside the session when the peer's
+    /// `a=accept-wrapped-types` takes `message/imdn+xml`, else as a pager MESSAGE. Pass
+    /// `display_handle` to `Client::mark_displayed` once the user has seen the message.
+    ChatNotificationsRequested {
+        /// The chat.
+        chat: ChatId,
+        /// The message's `imdn.Message-ID`.
+        message_id: ChatMessageId,
+        /// Whether a delivery notification was sent.
+        delivery_sent: bool,
+        /// `Some` when the sender asked for a display notification.
+        display_handle: Option<ReceivedHandle>,
     },
     /// Our chat message was written to the connection.
     ChatSent {

@@ -78,7 +78,8 @@ mod wire;
 
 pub use config::{ClientConfig, ConfigError, Limits, StoredSecret, TransportKind};
 pub use events::{
-    ChatId, ClientEvent, Destination, Disposition, MessageHandle, ReceivedHandle, Span, Transmit,
+    ChatId, ChatMessageId, ClientEvent, Destination, Disposition, MessageHandle, ReceivedHandle, Span,
+    Transmit,
 };
 pub use pager::ImdnRequest;
 pub use registration::RegistrationState;

@@ -5,7 +5,8 @@
 //! keeps a copy of its CPIM header section (at most [`DISPLAY_RECORD_LEN`] bytes, which holds From, To,
 //! NS, Message-ID, DateTime, Disposition-Notification and a couple of IMDN-Record-Routes) in one of
 //! [`DISPLAY_SLOTS`] slots, the oldest evicted first. Notifications are sent as pager MESSAGEs with
-//! `Content-Type: message/cpim` to the IM's sender (or its top IMDN-Record-Route), as §7.1.2 asks.
+//! `Content-Type: message/cpim` to the IM's sender (or its top IMDN-Record-Route), as §7.1.2 asks;
+//! those of chat messages go inside the chat when the peer takes them there (see `chat::imdn`).
 
 use heapless::Vec;
 
@@ -31,6 +32,8 @@ pub const NOTIFICATION_CAPACITY: usize = 768;
 /// A received IM awaiting its display notification.
 pub(crate) struct PendingDisplay {
     handle: u32,
+    /// The chat the IM came in (its display notification goes there while the chat lasts).
+    chat: Option<u32>,
     cpim_head: Vec<u8, DISPLAY_RECORD_LEN>,
 }
 
@@ -55,7 +58,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .flatten()
             .ok_or(CommandError::UnknownHandle)?;
         if let Some((kind, status)) = received.displayed() {
-            self.send_notification(now, &received, kind, status);
+            let chat = record.chat.and_then(|id| self.chat_index(super::ChatId(id)));
+            self.send_chat_notification(now, chat, &received, kind, status, &record.cpim_head);
         }
         Ok(())
     }
@@ -89,7 +93,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     /// Keeps the CPIM header section of an IM for a later display notification; returns its handle.
-    pub(crate) fn remember_for_display(&mut self, cpim_body: &[u8], body_offset: usize) -> Option<u32> {
+    pub(crate) fn remember_for_display(
+        &mut self,
+        chat: Option<u32>,
+        cpim_body: &[u8],
+        body_offset: usize,
+    ) -> Option<u32> {
         let head = cpim_body.get(..body_offset)?;
         let cpim_head = Vec::from_slice(head).ok().or_else(|| {
             warning!("IM header section too long to remember for a display notification");
@@ -106,7 +115,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     .position(|d| d.as_ref().is_some_and(|d| d.handle == oldest))?
             }
         };
-        *self.displays.get_mut(index)? = Some(PendingDisplay { handle, cpim_head });
+        *self.displays.get_mut(index)? = Some(PendingDisplay {
+            handle,
+            chat,
+            cpim_head,
+        });
         Some(handle)
     }
 

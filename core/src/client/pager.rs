@@ -416,7 +416,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 }
                 if received.requested.display {
                     display_handle = self
-                        .remember_for_display(body, im.body_offset())
+                        .remember_for_display(None, body, im.body_offset())
                         .map(ReceivedHandle);
                 }
             }

@@ -6,20 +6,24 @@
 //! printed in the `chat_sent` line, and the notifications come back as `delivered` / `displayed` lines
 //! with that id, like a pager's.
 //!
-//! A received chat message asking for notifications (whichever side started the chat: the core's
-//! incoming chats and the runtime's own sessions both pass here) is answered like a pager IM: the
-//! delivery notification at once, the display notification on `display ID` or with `--auto-display`.
+//! A received chat message asking for notifications is answered like a pager IM: the delivery
+//! notification at once, the display notification on `display ID` or with `--auto-display`.
 //!
-//! ## Where the notifications go: by pager, not inside the session
+//! ## Where the notifications go
 //!
 //! RFC 5438 defines IMDN for page mode only and leaves session mode to MSRP's own REPORTs (§13); OMA
-//! SIMPLE IM allows either the session or a SIP MESSAGE. Notifications are sent as pager MESSAGEs to the
-//! IM's sender (or its `IMDN-Route`), because:
+//! SIMPLE IM allows either the session or a SIP MESSAGE.
+//!
+//! In the chats the **core** holds (the invitations `--accept-chats` accepts), the core answers: inside
+//! the session, as `message/cpim` wrapping `message/imdn+xml`, when the peer's `a=accept-wrapped-types`
+//! lists it (the OMA way), else by pager; a display notification goes in the session while it lasts.
+//!
+//! In the runtime's own sessions (the ones it starts, Large Message and deferred pushes) they are
+//! sent as pager MESSAGEs to the IM's sender (or its `IMDN-Route`), because:
 //! - the session is often gone when a notification is due (a display notification minutes later, a
 //!   Large Message session closed right after its SEND, a deferred chat pushed after its sender left),
 //!   and a MESSAGE to an offline sender is stored by the server's Deferred Messaging function and
 //!   delivered when they register;
-//! - the core's chat sends only `text/plain` lines, so an incoming chat could not carry them anyway;
 //! - the server's Deferred Messaging function already sends its delivery notifications that way.
 //!
 //! A notification that does arrive inside a session (`message/cpim` wrapping `message/imdn+xml`, which
@@ -40,7 +44,9 @@ impl Session {
     /// A chat message received whole in chat `chat`: its `chat_message` line (or the `delivered` /
     /// `displayed` line of a notification carried in the session), after sending the delivery
     /// notification it asks for and remembering it for a display notification.
-    pub(super) fn received_chat_message(&mut self, chat: u32, body: &[u8]) -> Note {
+    /// In the core's chats (`by_core`) the core has answered the request already
+    /// (`ChatNotificationsRequested`, which put the display handle in `displays`).
+    pub(super) fn received_chat_message(&mut self, chat: u32, body: &[u8], by_core: bool) -> Note {
         let Ok(im) = cpim::Message::parse(body) else {
             return Note::new("chat_message")
                 .with("chat", chat)
@@ -62,6 +68,12 @@ impl Session {
             .map(|h| h.value.trim().to_owned());
         if let Some(id) = &id {
             note = note.with("id", id.as_str());
+        }
+        if by_core {
+            if id.as_ref().is_some_and(|id| self.displays.contains_key(id)) {
+                note = note.with("display", "requested");
+            }
+            return note;
         }
         if let Ok(Some(mut received)) = imdn::Received::from_cpim(&im) {
             if let Some((kind, status)) = received.delivered() {

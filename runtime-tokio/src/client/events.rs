@@ -99,8 +99,18 @@ impl Session {
                 if len == 0 {
                     Note::new("chat_aborted").with("chat", chat.0)
                 } else {
-                    self.received_chat_message(chat.0, &text)
+                    self.received_chat_message(chat.0, &text, true)
                 }
+            }
+            ClientEvent::ChatNotificationsRequested {
+                message_id,
+                display_handle,
+                ..
+            } => {
+                if let Some(handle) = display_handle {
+                    self.displays.insert(message_id.as_str().to_owned(), handle);
+                }
+                return None;
             }
             ClientEvent::ChatSent { chat } => Note::new("chat_sent").with("chat", chat.0),
             ClientEvent::ChatSendFailed { chat } => Note::new("chat_send_failed").with("chat", chat.0),

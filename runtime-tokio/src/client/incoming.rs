@@ -395,7 +395,7 @@ impl Session {
             match event {
                 msrp::Event::MessageReceived { .. } if transfer.chat => {
                     let body = std::mem::take(&mut transfer.text);
-                    let note = self.received_chat_message(transfer.id, &body);
+                    let note = self.received_chat_message(transfer.id, &body, false);
                     self.notes.push_back(note);
                 }
                 msrp::Event::Sent { .. } if transfer.chat => {

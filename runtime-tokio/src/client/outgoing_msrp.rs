@@ -322,7 +322,7 @@ impl Session {
             match event {
                 msrp::Event::MessageReceived { id: message, .. } => {
                     let body = out.incoming.remove(message.as_str()).unwrap_or_default();
-                    let note = self.received_chat_message(id, &body);
+                    let note = self.received_chat_message(id, &body, false);
                     self.notes.push_back(note);
                 }
                 msrp::Event::MessageAborted { id: message, .. } => {

@@ -3,8 +3,8 @@
 use heapless::Vec;
 
 use super::{
-    dialog_parts_of, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState, ChatTx,
-    SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, imdn, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState,
+    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
 };
 use crate::client::events::{ChatId, ClientEvent, Span};
 use crate::client::{wire, Client, CommandError};
@@ -137,6 +137,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             )
             .map_err(|_| CommandError::TooLarge)?;
         let remote_path = msrp_path_of(&offer, negotiated.media_index);
+        let imdn_in_session = imdn::takes_imdn_in_session(offer.media().nth(negotiated.media_index));
         let setup = match negotiated.role {
             sdp::Role::Active => MsrpSetup::Active,
             sdp::Role::Passive => MsrpSetup::Passive,
@@ -182,6 +183,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         pump_server_invite(c);
         c.dialog = Some(dialog);
         c.msrp = Some(session);
+        c.imdn_in_session = imdn_in_session;
         c.state = ChatState::Accepted;
         if self.config.transport == crate::client::TransportKind::Udp {
             c.retransmit_interval = timers.t1;

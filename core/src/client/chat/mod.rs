@@ -29,9 +29,12 @@
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! Not done: re-INVITE/UPDATE, CANCEL of our own pending invitation,
-//! MSRP over TLS, chat IMDN inside the session.
+//! IMDN requests in received CPIM lines are answered as [`imdn`] describes.
+//!
+//! Not done: re-INVITE/UPDATE, CANCEL of our own pending invitation, MSRP over TLS, IMDN requests
+//! on the lines the core sends (`send_chat` writes `text/plain`).
 
+mod imdn;
 mod incoming;
 mod outgoing;
 mod session_io;
@@ -66,6 +69,7 @@ pub const MSRP_PORT: u16 = 2855;
 pub const CHAT_ACCEPT_TYPES: &[&str] = &["message/cpim", "text/plain"];
 /// Media types accepted inside CPIM.
 pub const CHAT_WRAPPED_TYPES: &[&str] = &["text/plain", "message/imdn+xml"];
+pub use imdn::{CHAT_HEADS, CHAT_HEAD_LEN};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChatState {
@@ -96,6 +100,11 @@ pub(crate) struct Chat<const REQ: usize> {
     msrp: Option<MsrpSession>,
     local_uri: String<{ msrp::MAX_URI_LEN }>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
+    /// Starts of the incoming messages in progress (for their IMDN requests), and the IMs our
+    /// notifications being written answer.
+    heads: imdn::Heads,
+    /// The peer's SDP takes `message/imdn+xml` inside `message/cpim`.
+    imdn_in_session: bool,
     /// Our INVITE already carries credentials (a second 401/407 ends the chat).
     authed: bool,
 }
@@ -171,6 +180,8 @@ impl<const REQ: usize> Chat<REQ> {
             msrp: None,
             local_uri,
             texts: Deque::new(),
+            heads: Deque::new(),
+            imdn_in_session: false,
             authed: false,
         }
     }
@@ -391,6 +402,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         c.state = ChatState::Closed;
         c.msrp = None;
         c.texts.clear();
+        c.heads.clear();
         c.retransmit_at = None;
         c.give_up_at = None;
         let Some(mut dialog) = c.dialog.take() else { return };
@@ -478,7 +490,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     pump_server_invite(c);
                 }
             }
-            self.drain_msrp_events(index);
+            self.drain_msrp_events(now, index);
             if let Some((id, status)) = expired {
                 self.end_chat(now, index);
                 self.push_event(ClientEvent::ChatClosed {

@@ -3,8 +3,8 @@
 use heapless::{String, Vec};
 
 use super::{
-    dialog_parts_of, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState, ChatTx,
-    SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
+    dialog_parts_of, imdn, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState,
+    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
 };
 use crate::client::events::{ChatId, ClientEvent};
 use crate::client::wire::{self, RequestHead};
@@ -307,11 +307,13 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let agreed = match (sdp::Session::parse(inv.body()), sdp::Session::parse(msg.body())) {
             (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer).ok().map(|agreement| {
                 let active = agreement.offerer_role == sdp::Role::Active;
-                (msrp_path_of(&answer, agreement.media_index), active)
+                let imdn = imdn::takes_imdn_in_session(answer.media().nth(agreement.media_index));
+                (msrp_path_of(&answer, agreement.media_index), active, imdn)
             }),
             _ => None,
         };
-        let session = agreed.and_then(|(remote, active)| {
+        c.imdn_in_session = agreed.as_ref().is_some_and(|(_, _, imdn)| *imdn);
+        let session = agreed.and_then(|(remote, active, _)| {
             let setup = if active {
                 MsrpSetup::Active
             } else {

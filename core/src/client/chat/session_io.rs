@@ -1,8 +1,10 @@
-//! The MSRP side of a chat: texts out through a [`BodySource`], bodies in through a [`BodySink`] that
-//! turns every slice into a [`ClientEvent::ChatBody`] span (no copy, any message size).
+//! The MSRP side of a chat: texts (and our notifications) out through a [`BodySource`], bodies in
+//! through a [`BodySink`] that turns every slice into a [`ClientEvent::ChatBody`] span (no copy, any
+//! message size) and keeps the first bytes of each message for its IMDN request (see [`super::imdn`]).
 
-use heapless::{Deque, Vec};
+use heapless::Deque;
 
+use super::imdn::{self, Heads};
 use super::{Text, CHAT_TEXT_QUEUE};
 use crate::client::events::{ChatId, ClientEvent, Span};
 use crate::client::{Client, CommandError, EVENT_QUEUE_CAPACITY};
@@ -11,11 +13,17 @@ use crate::msrp::session::{self as msrp, BodyRead, BodySink, BodySource};
 use crate::rng::Rng;
 use crate::time::Instant;
 
-struct Texts<'q>(&'q Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>);
+struct Outbox<'q> {
+    texts: &'q Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
+    heads: &'q Heads,
+}
 
-impl BodySource for Texts<'_> {
+impl BodySource for Outbox<'_> {
     fn read(&mut self, message: msrp::MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
-        let Some((_, text)) = self.0.iter().find(|(h, _)| *h == message) else {
+        let Some((_, text)) = self.texts.iter().find(|(h, _)| *h == message) else {
+            if let Some(read) = imdn::read_notice(self.heads, message, offset, buf) {
+                return read;
+            }
             return BodyRead { len: 0, end: true };
         };
         let rest = usize::try_from(offset)
@@ -37,10 +45,12 @@ struct Bodies<'e> {
     chat: ChatId,
     base: &'e [u8],
     events: &'e mut Deque<ClientEvent, { EVENT_QUEUE_CAPACITY }>,
+    heads: &'e mut Heads,
 }
 
 impl BodySink for Bodies<'_> {
-    fn body(&mut self, _id: &str, offset: u64, bytes: &[u8]) {
+    fn body(&mut self, id: &str, offset: u64, bytes: &[u8]) {
+        imdn::keep_body(self.heads, id, offset, bytes);
         let event = ClientEvent::ChatBody {
             chat: self.chat,
             offset,
@@ -90,11 +100,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             chat,
             base: bytes,
             events: &mut self.events,
+            heads: &mut c.heads,
         };
         let used = session
             .handle_input(now, bytes, &mut sink)
             .map_err(|_| CommandError::InvalidValue)?;
-        self.drain_msrp_events(index);
+        self.drain_msrp_events(now, index);
         Ok(used)
     }
 
@@ -109,7 +120,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     m.connection_lost(now);
                 }
             }
-            self.drain_msrp_events(index);
+            self.drain_msrp_events(now, index);
         }
     }
 
@@ -124,8 +135,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             };
             let id = ChatId(c.id);
             let Some(session) = c.msrp.as_mut() else { continue };
-            let written = session.poll_transmit(now, buf, &mut Texts(&c.texts));
-            self.drain_msrp_events(index);
+            let mut outbox = Outbox {
+                texts: &c.texts,
+                heads: &c.heads,
+            };
+            let written = session.poll_transmit(now, buf, &mut outbox);
+            self.drain_msrp_events(now, index);
             if let Some(n) = written {
                 return Some((id, n));
             }
@@ -150,16 +165,27 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         rest.split('/').next()
     }
 
-    pub(super) fn drain_msrp_events(&mut self, index: usize) {
-        let Some(Some(c)) = self.chats.get_mut(index) else {
-            return;
-        };
-        let chat = ChatId(c.id);
-        let Some(session) = c.msrp.as_mut() else { return };
-        let mut out: Vec<ClientEvent, 4> = Vec::new();
-        while let Some(e) = session.poll_event() {
+    pub(super) fn drain_msrp_events(&mut self, now: Instant, index: usize) {
+        loop {
+            let Some(Some(c)) = self.chats.get_mut(index) else {
+                return;
+            };
+            let chat = ChatId(c.id);
+            let Some(e) = c.msrp.as_mut().and_then(|s| s.poll_event()) else {
+                return;
+            };
             let event = match e {
-                msrp::Event::MessageReceived { len, .. } => Some(ClientEvent::ChatMessageEnd { chat, len }),
+                msrp::Event::IncomingMessage { id, content_type, .. } => {
+                    imdn::note_content_type(&mut c.heads, &id, &content_type);
+                    None
+                }
+                msrp::Event::MessageReceived { id, len } => {
+                    if let Some(head) = imdn::take_cpim_head(&mut c.heads, &id) {
+                        self.answer_chat_message(now, index, chat, &head);
+                    }
+                    Some(ClientEvent::ChatMessageEnd { chat, len })
+                }
+                msrp::Event::Sent { message } if c.notice_done(message) => None,
                 msrp::Event::Sent { message } => {
                     if let Some(i) = c.texts.iter().position(|(h, _)| *h == message) {
                         // Keep the queue order: texts finish in order on one connection.
@@ -169,8 +195,15 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     }
                     Some(ClientEvent::ChatSent { chat })
                 }
+                msrp::Event::SendFailed { message, .. } if c.notice_done(message) => {
+                    warning!("notification in the chat failed");
+                    None
+                }
                 msrp::Event::SendFailed { .. } => Some(ClientEvent::ChatSendFailed { chat }),
-                msrp::Event::MessageAborted { .. } => Some(ClientEvent::ChatMessageEnd { chat, len: 0 }),
+                msrp::Event::MessageAborted { id, .. } => {
+                    let _ = imdn::take_cpim_head(&mut c.heads, &id);
+                    Some(ClientEvent::ChatMessageEnd { chat, len: 0 })
+                }
                 other => {
                     let _ = other;
                     debug!("msrp event without a client event");
@@ -178,13 +211,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 }
             };
             if let Some(event) = event {
-                if out.push(event).is_err() {
-                    break;
-                }
+                self.push_event(event);
             }
-        }
-        for e in out {
-            self.push_event(e);
         }
     }
 }
