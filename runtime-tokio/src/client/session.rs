@@ -193,11 +193,6 @@ impl Session {
         self.local
     }
 
-    /// The server's address.
-    pub(super) fn server_address(&self) -> SocketAddr {
-        self.account.server
-    }
-
     /// Our address-of-record.
     pub(super) fn aor(&self) -> &str {
         &self.account.aor
@@ -445,13 +440,9 @@ impl Session {
     pub async fn shut_down(&mut self) {
         self.close_chats();
         let deadline = Instant::now() + Duration::from_secs(5);
-        // The core reuses the registration's nonce for the un-REGISTER; when the server has retired it
-        // (401 without stale=true) the core reports `Unregistered` without retrying, having dropped
-        // the old challenge, so one more attempt starts afresh and answers the new challenge.
-        for _attempt in 0..2 {
-            if self.unregister().is_err() {
-                break;
-            }
+        // A registrar that retired our nonce answers 401 without stale=true: the core answers that
+        // fresh challenge itself before it reports `unregistered`.
+        if self.unregister().is_ok() {
             let _ = self
                 .wait_for(
                     deadline,
@@ -459,13 +450,6 @@ impl Session {
                     |_, _| {},
                 )
                 .await;
-            let challenged = self
-                .last_final
-                .as_ref()
-                .is_some_and(|f| matches!(f.status, 401 | 407));
-            if !challenged {
-                break;
-            }
         }
         let _ = self.flush().await;
     }

@@ -113,13 +113,9 @@ impl Session {
             .flat_map(|v| v.split(','))
             .map(|r| r.trim().to_owned())
             .collect();
+        // The server Record-Routes every INVITE it proxies and the answerer copies the Record-Route
+        // into its 2xx, so the route set comes from the answer alone (RFC 3261 §12.1.2).
         routes.reverse();
-        if routes.is_empty() {
-            // A 2xx without Record-Route (the core client's answers carry none): the server proxied
-            // the INVITE, and routes in-dialog requests only when a Route names it, so use it as a
-            // preloaded outbound-proxy route (RFC 3261 §8.1.2).
-            routes.push(format!("<sip:{};lr>", self.server_address()));
-        }
         out.routes = routes;
         let ack = self.in_dialog(out, "ACK", out.cseq);
         out.ack = Some(ack.clone());
