@@ -70,9 +70,10 @@ enum Command {
     ///   registered expires          registration_failed status reason          unregistered
     ///   message from content_type text (id) (display=requested)     (x): only when it applies
     ///   sent handle status reason   send_failed handle status reason
-    ///   delivered id status handle  displayed id status handle
-    ///       (status: delivered/displayed, failed, forbidden, error, other)
-    ///   invitation chat from        chat_established chat      chat_message chat text
+    ///   delivered id status (handle) (chat)   displayed id status (handle) (chat)
+    ///       (status: delivered/displayed, failed, forbidden, error, other; chat: it came in that chat)
+    ///   invitation chat from        chat_established chat
+    ///   chat_message chat text (id) (display=requested)
     ///   chat_sent chat              chat_delivered chat        chat_send_failed chat
     ///   chat_aborted chat           chat_closed chat status (reason)
     ///   chat_failed chat reason
