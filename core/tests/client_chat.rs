@@ -294,6 +294,16 @@ fn established_from(mut p: Pair) -> (Pair, ChatId, ChatId) {
     (p, chat_a, chat_b)
 }
 
+/// An established chat and alice's MSRP paths in it (her URI, bob's path), to write SENDs to her.
+fn established_with_alices_paths() -> (Pair, ChatId, String, String) {
+    let (p, chat_a, _) = established(0);
+    let (local, remote) =
+        p.a.chat_paths(chat_a)
+            .map(|(l, r)| (l.to_string(), r.to_string()))
+            .unwrap();
+    (p, chat_a, local, remote)
+}
+
 #[test]
 fn inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way() {
     on_big_stack(inviting_2xx_with_matching_answer_acks_connects_and_carries_three_messages_each_way_body);
@@ -441,11 +451,7 @@ fn large_message_streams_through_chat_body_events() {
 }
 
 fn large_message_streams_through_chat_body_events_body() {
-    let (mut p, chat_a, _) = established(0);
-    let (local, remote) =
-        p.a.chat_paths(chat_a)
-            .map(|(l, r)| (l.to_string(), r.to_string()))
-            .unwrap();
+    let (mut p, chat_a, local, remote) = established_with_alices_paths();
     let body: Vec<u8> = (0..6000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let mut wire = Vec::new();
     for (n, (range, flag)) in [((1usize, 3000usize), '+'), ((3001, 6000), '$')]
@@ -773,11 +779,7 @@ fn cpim_lines_asking_for_imdn_are_answered_inside_the_chat() {
 }
 
 fn cpim_lines_asking_for_imdn_are_answered_inside_the_chat_body() {
-    let (mut p, chat_a, _) = established(0);
-    let (local, remote) =
-        p.a.chat_paths(chat_a)
-            .map(|(l, r)| (l.to_string(), r.to_string()))
-            .unwrap();
+    let (mut p, chat_a, local, remote) = established_with_alices_paths();
     // Two lines in one read: the end of the first and the start of the second reach the client
     // together, so both header sections must be held at once.
     let mut wire = cpim_send("t1", &local, &remote, "Line0001", "first");
@@ -875,4 +877,30 @@ fn cpim_lines_asking_for_imdn_are_answered_inside_the_chat_body() {
         "to the IM's sender: {}",
         pager[0]
     );
+}
+
+#[test]
+fn a_notification_the_chat_cannot_carry_goes_by_pager() {
+    on_big_stack(a_notification_the_chat_cannot_carry_goes_by_pager_body);
+}
+
+fn a_notification_the_chat_cannot_carry_goes_by_pager_body() {
+    let (mut p, chat_a, local, remote) = established_with_alices_paths();
+    let wire = cpim_send("t9", &local, &remote, "Line0009", "just before the drop");
+    let now = p.clock.now();
+    p.a.handle_msrp(now, chat_a, &wire).unwrap();
+    while p.a.poll_event().is_some() {}
+    // The connection drops before the delivery notification queued in the chat is written.
+    p.a.msrp_connection_lost(now, chat_a);
+    p.run_for_ms(1_000);
+    assert!(notifications_in(&p.sb.texts).is_empty(), "{:?}", p.sb.texts);
+    let pager: Vec<String> = p
+        .sent
+        .0
+        .iter()
+        .filter(|d| d.starts_with(b"MESSAGE "))
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    assert_eq!(pager.len(), 1, "{pager:?}");
+    assert!(pager[0].contains("<message-id>Line0009</message-id>") && pager[0].contains("<delivered/>"));
 }

@@ -13,7 +13,8 @@
 //! | `display` | - | header section kept ([`super::super::notify`]); `mark_displayed` sends it, in the chat while it lasts as above, else by pager |
 //!
 //! A notification in the chat takes the slot of the IM's header section until it is written, so no
-//! more RAM than the [`CHAT_HEADS`] slots is used. Either way the application gets `ChatNotificationsRequested` (Message-ID, whether delivery was
+//! more RAM than the [`CHAT_HEADS`] slots is used; if its SEND fails (connection lost, error
+//! response) or the chat ends before it is written, it is sent by pager instead, never dropped. Either way the application gets `ChatNotificationsRequested` (Message-ID, whether delivery was
 //! sent, the display handle) just before the message's `ChatMessageEnd`. A header section longer than
 //! [`CHAT_HEAD_LEN`] does not parse: that message gets no notification (a warning is logged). The
 //! notification in the session is the OMA way (message/imdn+xml listed in `a=accept-wrapped-types`);
@@ -21,6 +22,7 @@
 
 use heapless::{Deque, Vec};
 
+use super::session_io::read_from;
 use super::{Chat, SliceRng};
 use crate::client::events::{ChatId, ChatMessageId, ClientEvent, ReceivedHandle};
 use crate::client::notify::NOTIFICATION_CAPACITY;
@@ -245,6 +247,29 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 }
 
+impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
+    Client<R, A, REQ, OUT, SRV, CHATS>
+{
+    /// A notification the chat could not carry (failed, or the chat ended first) goes by pager.
+    pub(super) fn notice_by_pager(&mut self, now: Instant, kind: NotificationKind, head: &[u8]) {
+        let Some(im) = cpim::Message::parse(head).ok() else {
+            return;
+        };
+        let Some(received) = imdn::Received::from_cpim(&im).ok().flatten() else {
+            return;
+        };
+        self.send_notification(now, &received, kind, success(kind));
+    }
+}
+
+/// The status a notification of `kind` reports (the client sends only positive ones).
+fn success(kind: NotificationKind) -> Status<'static> {
+    match kind {
+        NotificationKind::Display => Status::Displayed,
+        _ => Status::Delivered,
+    }
+}
+
 /// Reads a notification in the chat: rebuilt from the IM's header section (see [`HeadKind::Notice`]).
 pub(crate) fn read_notice(
     heads: &Heads,
@@ -262,40 +287,40 @@ pub(crate) fn read_notice(
     })?;
     let im = cpim::Message::parse(&head.bytes).ok()?;
     let received = imdn::Received::from_cpim(&im).ok().flatten()?;
-    let status = match kind {
-        NotificationKind::Display => Status::Displayed,
-        _ => Status::Delivered,
-    };
+    let status = success(kind);
     let mut scratch = [0u8; NOTIFICATION_CAPACITY];
     let len = received
         .build_notification(kind, status, None, &mut SliceRng(&seed), &mut scratch)
         .ok()?;
-    let rest = usize::try_from(offset)
-        .ok()
-        .and_then(|o| scratch.get(o..len))
-        .unwrap_or(&[]);
-    let n = rest.len().min(buf.len());
-    if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
-        dst.copy_from_slice(src);
-    }
-    Some(BodyRead {
-        len: n,
-        end: n == rest.len(),
-    })
+    Some(read_from(scratch.get(..len)?, offset, buf))
 }
 
 impl<const REQ: usize> Chat<REQ> {
-    /// Whether `message` is our queued notification (its end is not a user's `ChatSent`); frees it.
-    pub(super) fn notice_done(&mut self, message: msrp::MessageHandle) -> bool {
-        let mine = |h: &InboundHead| matches!(h.kind, HeadKind::Notice { message: m, .. } if m == message);
-        if !self.heads.iter().any(mine) {
-            return false;
-        }
+    /// Takes out our notification written as `message` (its end is not a user's `ChatSent`): what it
+    /// notifies and the IM's header section, to send it by pager if it failed.
+    pub(super) fn take_notice(
+        &mut self,
+        message: msrp::MessageHandle,
+    ) -> Option<(NotificationKind, Vec<u8, CHAT_HEAD_LEN>)> {
+        let mut found = None;
         for _ in 0..self.heads.len() {
-            if let Some(head) = self.heads.pop_front().filter(|h| !mine(h)) {
-                let _ = self.heads.push_back(head);
+            let Some(head) = self.heads.pop_front() else { break };
+            match head.kind {
+                HeadKind::Notice { message: m, kind, .. } if m == message => found = Some((kind, head.bytes)),
+                _ => {
+                    let _ = self.heads.push_back(head);
+                }
             }
         }
-        true
+        found
+    }
+
+    /// Takes out any notification not yet written (the chat is ending).
+    pub(super) fn take_any_notice(&mut self) -> Option<(NotificationKind, Vec<u8, CHAT_HEAD_LEN>)> {
+        let message = self.heads.iter().find_map(|h| match h.kind {
+            HeadKind::Notice { message, .. } => Some(message),
+            _ => None,
+        })?;
+        self.take_notice(message)
     }
 }

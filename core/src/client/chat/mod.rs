@@ -395,6 +395,14 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// Sends BYE if a dialog exists and marks the chat closed.
     pub(super) fn end_chat(&mut self, now: Instant, index: usize) {
+        while let Some((kind, head)) = self
+            .chats
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .and_then(Chat::take_any_notice)
+        {
+            self.notice_by_pager(now, kind, &head);
+        }
         let Some(Some(c)) = self.chats.get_mut(index) else {
             return;
         };

@@ -20,24 +20,28 @@ struct Outbox<'q> {
 
 impl BodySource for Outbox<'_> {
     fn read(&mut self, message: msrp::MessageHandle, offset: u64, buf: &mut [u8]) -> BodyRead {
-        let Some((_, text)) = self.texts.iter().find(|(h, _)| *h == message) else {
-            if let Some(read) = imdn::read_notice(self.heads, message, offset, buf) {
-                return read;
+        match self.texts.iter().find(|(h, _)| *h == message) {
+            Some((_, text)) => read_from(text, offset, buf),
+            None => {
+                imdn::read_notice(self.heads, message, offset, buf).unwrap_or(BodyRead { len: 0, end: true })
             }
-            return BodyRead { len: 0, end: true };
-        };
-        let rest = usize::try_from(offset)
-            .ok()
-            .and_then(|o| text.get(o..))
-            .unwrap_or(&[]);
-        let len = rest.len().min(buf.len());
-        if let (Some(dst), Some(src)) = (buf.get_mut(..len), rest.get(..len)) {
-            dst.copy_from_slice(src);
         }
-        BodyRead {
-            len,
-            end: len == rest.len(),
-        }
+    }
+}
+
+/// Copies what fits of `body` from `offset` into `buf`.
+pub(super) fn read_from(body: &[u8], offset: u64, buf: &mut [u8]) -> BodyRead {
+    let rest = usize::try_from(offset)
+        .ok()
+        .and_then(|o| body.get(o..))
+        .unwrap_or(&[]);
+    let len = rest.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..len), rest.get(..len)) {
+        dst.copy_from_slice(src);
+    }
+    BodyRead {
+        len,
+        end: len == rest.len(),
     }
 }
 
@@ -185,7 +189,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     }
                     Some(ClientEvent::ChatMessageEnd { chat, len })
                 }
-                msrp::Event::Sent { message } if c.notice_done(message) => None,
+                msrp::Event::Sent { message } if c.take_notice(message).is_some() => None,
                 msrp::Event::Sent { message } => {
                     if let Some(i) = c.texts.iter().position(|(h, _)| *h == message) {
                         // Keep the queue order: texts finish in order on one connection.
@@ -195,11 +199,13 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                     }
                     Some(ClientEvent::ChatSent { chat })
                 }
-                msrp::Event::SendFailed { message, .. } if c.notice_done(message) => {
-                    warning!("notification in the chat failed");
-                    None
-                }
-                msrp::Event::SendFailed { .. } => Some(ClientEvent::ChatSendFailed { chat }),
+                msrp::Event::SendFailed { message, .. } => match c.take_notice(message) {
+                    Some((kind, head)) => {
+                        self.notice_by_pager(now, kind, &head);
+                        None
+                    }
+                    None => Some(ClientEvent::ChatSendFailed { chat }),
+                },
                 msrp::Event::MessageAborted { id, .. } => {
                     let _ = imdn::take_cpim_head(&mut c.heads, &id);
                     Some(ClientEvent::ChatMessageEnd { chat, len: 0 })
