@@ -1,4 +1,5 @@
-//! tshark as a wire check of what the client builds itself, SIP and MSRP: every packet of a chat, a
+//! tshark as a wire check of what the client builds itself, SIP and MSRP: every packet of a chat (with
+//! its delivery notification inside the session), a
 //! Large Message and a file push through the server (its relay in the media path) decodes with no
 //! malformed packet and no error-level expert item. SIP is read on the server's SIP port; MSRP on the
 //! relay's fixed listen port (`[msrp] listen`), which every client MSRP connection goes to.
@@ -31,6 +32,8 @@ fn sip_and_msrp_of_chats_large_messages_and_files_decode_cleanly() {
     let mut alice = server.online("alice", &["chat", "bob"]);
     alice.say("hello over the wire");
     bob.expect(|l| l.starts_with("chat_message "));
+    // Bob's core answers the line's IMDN request inside the chat: that SEND is on the wire too.
+    alice.expect(|l| l.starts_with("delivered ") && l.contains(" chat="));
     alice.finish();
     let large = "w".repeat(3000);
     assert!(server.run("alice", &["send", "bob", &large]).status.success());
