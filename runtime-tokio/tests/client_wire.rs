@@ -1,8 +1,8 @@
 //! tshark as a wire check of what the client builds itself, SIP and MSRP: every packet of a chat (with
-//! its delivery notification inside the session), a
-//! Large Message and a file push through the server (its relay in the media path) decodes with no
-//! malformed packet and no error-level expert item. SIP is read on the server's SIP port; MSRP on the
-//! relay's fixed listen port (`[msrp] listen`), which every client MSRP connection goes to.
+//! its delivery notification inside the session), a Large Message and a file push through the server
+//! (its relay in the media path) decodes with no malformed packet and no error-level expert item. SIP
+//! is read on the server's SIP port; MSRP on the relay's fixed listen port (`[msrp] listen`), which
+//! every client MSRP connection goes to.
 
 mod client_support;
 
