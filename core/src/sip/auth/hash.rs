@@ -101,6 +101,7 @@ pub(crate) enum Hasher {
 }
 
 impl Hasher {
+    #[inline(never)] // six callers; the hash states are large to initialise inline
     pub(crate) fn new(hash: HashFunction) -> Self {
         match hash {
             HashFunction::Md5 => Hasher::Md5(Md5::new()),
