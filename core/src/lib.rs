@@ -56,6 +56,7 @@ pub mod rng;
 pub mod sdp;
 pub mod sim;
 pub mod sip;
+pub(crate) mod substring;
 pub mod time;
 pub mod write;
 pub mod xml;

@@ -100,7 +100,7 @@ fn find_delimiter(body: &[u8], boundary: &[u8], from: usize) -> Option<(usize, u
     let mut at = from;
     loop {
         let rest = body.get(at..)?;
-        let found = memchr::memmem::find(rest, b"--")?;
+        let found = crate::substring::find(rest, b"--")?;
         let start = at.checked_add(found)?;
         let line_start = start == 0 || body.get(start.wrapping_sub(1)) == Some(&b'\n');
         let after = start.checked_add(2)?;
@@ -163,12 +163,12 @@ impl<'a> Parts<'a> {
             (&[][..], whole.get(2..).unwrap_or_default())
         } else if whole.starts_with(b"\n") {
             (&[][..], whole.get(1..).unwrap_or_default())
-        } else if let Some(end) = memchr::memmem::find(whole, b"\r\n\r\n") {
+        } else if let Some(end) = crate::substring::find(whole, b"\r\n\r\n") {
             (
                 whole.get(..end).unwrap_or_default(),
                 whole.get(end.saturating_add(4)..).unwrap_or_default(),
             )
-        } else if let Some(end) = memchr::memmem::find(whole, b"\n\n") {
+        } else if let Some(end) = crate::substring::find(whole, b"\n\n") {
             (
                 whole.get(..end).unwrap_or_default(),
                 whole.get(end.saturating_add(2)..).unwrap_or_default(),

@@ -15,20 +15,21 @@ use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use std::path::PathBuf;
 
 /// The firmwares split into network stack, simple-im and the rest (see `size_split`): board, cargo
-/// features, title, and whether the whole-firmware budget applies (it is the QEMU pager firmware's; the
-/// chat variant is shown to track how far over it is, and the Nucleo has 2 MiB of flash).
+/// features, title, and whether the whole-firmware budget applies. It applies to both QEMU variants:
+/// the issue asks for one device client that does pager, IMDN and chat within it. The Nucleo has
+/// 2 MiB of flash.
 const FIRMWARES: &[(&str, &str, &str, bool)] = &[
     (
         "qemu-mps2-an385",
         "",
-        "QEMU mps2-an385 IM client firmware (thumbv7m-none-eabi, release)",
+        "QEMU mps2-an385 IM client firmware, pager + IMDN (thumbv7m-none-eabi, release)",
         true,
     ),
     (
         "qemu-mps2-an385",
         "chat",
-        "the same with one chat over MSRP (feature chat)",
-        false,
+        "QEMU mps2-an385 IM client firmware, pager + IMDN + one chat over MSRP (feature chat)",
+        true,
     ),
     (
         "nucleo-f767zi",
@@ -181,7 +182,13 @@ pub fn run() -> Result<String, String> {
         let simple_im =
             |m: &std::collections::BTreeMap<Part, u64>| m.get(&Part::SimpleIm).copied().unwrap_or(0);
         let total = |m: &std::collections::BTreeMap<Part, u64>| m.values().sum::<u64>();
-        let verdict = |value: u64, limit: u64| if value <= limit { "met" } else { "NOT met" };
+        let verdict = |value: u64, limit: u64| {
+            if value <= limit {
+                "met".to_string()
+            } else {
+                format!("NOT met, {} B over", value - limit)
+            }
+        };
         let (im_text, im_ram) = (
             simple_im(&split.text),
             simple_im(&split.data) + simple_im(&split.bss),

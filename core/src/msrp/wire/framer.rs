@@ -12,8 +12,9 @@
 //! ## Finding the end-line
 //!
 //! The body ends at the first `CRLF "-------" tid` followed by a flag byte and CRLF. The scanner looks
-//! for the part every end-line shares, `CRLF "-------"`, with a `memmem` searcher (`EndLineFinder`,
-//! built once per reader because building one costs about as much as scanning a 4 KiB read), then
+//! for the part every end-line shares, `CRLF "-------"`, with a substring searcher (`EndLineFinder`:
+//! `memmem` on hosts, a compact search on devices, see `substring`; built once per reader because
+//! building a `memmem` searcher costs about as much as scanning a 4 KiB read), then
 //! compares the transaction id at each hit; a key whose id, flag or CRLF is wrong is body data and the
 //! search goes on after it. Searching for the 9-byte prefix rather than for CR matters for file data:
 //! CR is one byte in 256 of random data, and restarting a `memchr` every 256 bytes cost half the
@@ -24,7 +25,7 @@
 
 use core::fmt;
 
-use memchr::memmem;
+use crate::substring;
 
 use super::head::{Head, HeadError};
 use super::{
@@ -93,11 +94,11 @@ const END_LINE_PREFIX: &[u8] = b"\r\n-------";
 
 /// A reusable searcher for [`END_LINE_PREFIX`]: build it once and keep it across reads.
 #[derive(Clone, Debug)]
-pub(crate) struct EndLineFinder(memmem::Finder<'static>);
+pub(crate) struct EndLineFinder(substring::Finder);
 
 impl EndLineFinder {
     pub(crate) fn new() -> Self {
-        EndLineFinder(memmem::Finder::new(END_LINE_PREFIX))
+        EndLineFinder(substring::Finder::new(END_LINE_PREFIX))
     }
 }
 
@@ -256,11 +257,11 @@ pub(crate) fn start_line_tid(buf: &[u8]) -> Result<Option<&[u8]>, FrameError> {
 
 /// Finds the end of the header block, searching from `from` (a resume point; use 0 the first time).
 pub(crate) fn find_head_end(buf: &[u8], key: &EndLineKey, from: usize) -> Option<HeadEnd> {
-    let line_end = memmem::find(buf, b"\r\n")?;
+    let line_end = substring::find(buf, b"\r\n")?;
     let from = from.max(line_end);
     let window = buf.get(from..)?;
-    let blank = memmem::find(window, b"\r\n\r\n").map(|i| from + i);
-    let end_line = memmem::find(window, key.key()).map(|i| from + i);
+    let blank = substring::find(window, b"\r\n\r\n").map(|i| from + i);
+    let end_line = substring::find(window, key.key()).map(|i| from + i);
     match (blank, end_line) {
         (Some(b), e) if e.is_none_or(|e| b < e) => Some(HeadEnd {
             head_len: b + 2,

@@ -14,7 +14,9 @@
 //! segment by segment, so nothing is copied.
 
 use md5::Md5;
-use sha2::{Digest as _, Sha256, Sha512_256};
+#[cfg(feature = "digest-sha512-256")]
+use sha2::Sha512_256;
+use sha2::{Digest as _, Sha256};
 
 use super::hex;
 use super::quoted::QuotedStr;
@@ -25,6 +27,7 @@ pub const MD5_LEN: usize = 16;
 /// Output length of SHA-256, in bytes.
 pub const SHA256_LEN: usize = 32;
 /// Output length of SHA-512/256, in bytes.
+#[cfg(feature = "digest-sha512-256")]
 pub const SHA512_256_LEN: usize = 32;
 /// The longest output of a supported hash function.
 pub const MAX_DIGEST_LEN: usize = 32;
@@ -93,14 +96,17 @@ impl HexDigest {
 pub(crate) enum Hasher {
     Md5(Md5),
     Sha256(Sha256),
+    #[cfg(feature = "digest-sha512-256")]
     Sha512_256(Sha512_256),
 }
 
 impl Hasher {
+    #[inline(never)] // six callers; the hash states are large to initialise inline
     pub(crate) fn new(hash: HashFunction) -> Self {
         match hash {
             HashFunction::Md5 => Hasher::Md5(Md5::new()),
             HashFunction::Sha256 => Hasher::Sha256(Sha256::new()),
+            #[cfg(feature = "digest-sha512-256")]
             HashFunction::Sha512_256 => Hasher::Sha512_256(Sha512_256::new()),
         }
     }
@@ -109,6 +115,7 @@ impl Hasher {
         match self {
             Hasher::Md5(h) => h.update(data),
             Hasher::Sha256(h) => h.update(data),
+            #[cfg(feature = "digest-sha512-256")]
             Hasher::Sha512_256(h) => h.update(data),
         }
         self
@@ -136,6 +143,7 @@ impl Hasher {
         match self {
             Hasher::Md5(h) => store(&h.finalize()),
             Hasher::Sha256(h) => store(&h.finalize()),
+            #[cfg(feature = "digest-sha512-256")]
             Hasher::Sha512_256(h) => store(&h.finalize()),
         }
         out

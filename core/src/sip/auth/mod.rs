@@ -84,9 +84,11 @@ pub use client::{
     CNONCE_RANDOM_BYTES, MAX_CNONCE_LEN,
 };
 pub use emit::EmitError;
+#[cfg(feature = "digest-sha512-256")]
+pub use hash::SHA512_256_LEN;
 pub use hash::{
     compute_response, ha1, userhash, DigestBytes, HexDigest, ResponseError, ResponseInputs, MAX_DIGEST_LEN,
-    MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN, SHA512_256_LEN,
+    MAX_HEX_DIGEST_LEN, MD5_LEN, SHA256_LEN,
 };
 pub use header::{
     AlgorithmValue, Challenge, Credentials, DigestChallenge, DigestCredentials, OtherAuth, QopOptions,
@@ -122,7 +124,10 @@ pub enum HashFunction {
     Md5,
     /// SHA-256 (FIPS 180-4).
     Sha256,
-    /// SHA-512/256 (FIPS 180-4): SHA-512 truncated to 256 bits with its own initial values.
+    /// SHA-512/256 (FIPS 180-4): SHA-512 truncated to 256 bits with its own initial values. Only with
+    /// the `digest-sha512-256` feature: devices that talk to registrars offering SHA-256 leave it off,
+    /// which saves SHA-512's compression function and tables (about 2 KB of Cortex-M code).
+    #[cfg(feature = "digest-sha512-256")]
     Sha512_256,
 }
 
@@ -132,6 +137,7 @@ impl HashFunction {
         match self {
             HashFunction::Md5 => hash::MD5_LEN,
             HashFunction::Sha256 => hash::SHA256_LEN,
+            #[cfg(feature = "digest-sha512-256")]
             HashFunction::Sha512_256 => hash::SHA512_256_LEN,
         }
     }
@@ -141,6 +147,7 @@ impl HashFunction {
         match self {
             HashFunction::Md5 => 1,
             HashFunction::Sha256 => 2,
+            #[cfg(feature = "digest-sha512-256")]
             HashFunction::Sha512_256 => 3,
         }
     }
@@ -179,20 +186,31 @@ impl Algorithm {
         session: true,
     };
     /// `SHA-512-256`.
+    #[cfg(feature = "digest-sha512-256")]
     pub const SHA512_256: Algorithm = Algorithm {
         hash: HashFunction::Sha512_256,
         session: false,
     };
     /// `SHA-512-256-sess`.
+    #[cfg(feature = "digest-sha512-256")]
     pub const SHA512_256_SESS: Algorithm = Algorithm {
         hash: HashFunction::Sha512_256,
         session: true,
     };
 
     /// Every algorithm this implementation computes, strongest first.
+    #[cfg(feature = "digest-sha512-256")]
     pub const ALL: [Algorithm; 6] = [
         Algorithm::SHA512_256,
         Algorithm::SHA512_256_SESS,
+        Algorithm::SHA256,
+        Algorithm::SHA256_SESS,
+        Algorithm::MD5,
+        Algorithm::MD5_SESS,
+    ];
+    /// Every algorithm this implementation computes, strongest first.
+    #[cfg(not(feature = "digest-sha512-256"))]
+    pub const ALL: [Algorithm; 4] = [
         Algorithm::SHA256,
         Algorithm::SHA256_SESS,
         Algorithm::MD5,
@@ -206,7 +224,9 @@ impl Algorithm {
             (HashFunction::Md5, true) => "MD5-sess",
             (HashFunction::Sha256, false) => "SHA-256",
             (HashFunction::Sha256, true) => "SHA-256-sess",
+            #[cfg(feature = "digest-sha512-256")]
             (HashFunction::Sha512_256, false) => "SHA-512-256",
+            #[cfg(feature = "digest-sha512-256")]
             (HashFunction::Sha512_256, true) => "SHA-512-256-sess",
         }
     }

@@ -20,12 +20,23 @@ macro_rules! header_names {
         ];
 
         /// The table row of a known name, by a `match` (a jump table, not a search).
+        #[cfg(not(feature = "small-code"))]
         #[inline]
         fn entry(name: &HeaderName<'_>) -> Option<(&'static str, Option<u8>, bool)> {
             match name {
                 $( HeaderName::$variant => Some(($name, $compact, $list)), )*
                 HeaderName::Other(_) => None,
             }
+        }
+
+        /// The table row of a known name, by a search of `KNOWN` (devices: the `match` above costs
+        /// about 1 KB of Cortex-M code, one arm per name; the search a few dozen bytes).
+        #[cfg(feature = "small-code")]
+        fn entry(name: &HeaderName<'_>) -> Option<(&'static str, Option<u8>, bool)> {
+            KNOWN
+                .iter()
+                .find(|(known, ..)| known == name)
+                .map(|&(_, full, compact, list)| (full, compact, list))
         }
     };
 }
