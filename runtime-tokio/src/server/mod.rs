@@ -184,6 +184,9 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             .map_err(|e| format!("cannot bind the MSRP TLS listen address {listen}: {e}"))?;
         msrp_tls = Some(bound);
     }
+    if let (Some(relay), Some(ca)) = (&msrp, &config.msrp.tls_ca) {
+        relay.set_tls_connector(msrp::tls::connector(ca)?);
+    }
     let msrp_addr = msrp.as_ref().map(|relay| relay.local_addr());
     let server = Arc::new(Server {
         msrp,

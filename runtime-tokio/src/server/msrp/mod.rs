@@ -37,10 +37,11 @@
 //!
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
 //!
-//! MSRP over TLS (`[msrp] tls_listen`) is in [`tls`]: the caller's leg is a TLS leg when the caller's
-//! path starts with `msrps:`; the callee's leg is always TCP.
+//! MSRP over TLS (`[msrp] tls_listen`, `tls_ca`) is in [`tls`]: the caller's leg is a TLS leg when the
+//! caller's path starts with `msrps:`; the callee is offered TCP, and an endpoint the relay dials (a
+//! passive one) is dialed over TLS when its path starts with `msrps:`.
 //!
-//! Not done yet: TLS toward the callee, and toward a passive TLS caller (the relay dials TCP); re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
+//! Not done yet: re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
 //! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
 //! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
 //! method for clients that use the server as their own relay.
@@ -97,6 +98,8 @@ pub struct MsrpRelay {
     pool: pool::Pool,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
+    /// How the relay dials `msrps:` endpoints (`[msrp] tls_ca`); none: it cannot.
+    tls_connector: OnceLock<tokio_rustls::TlsConnector>,
 }
 
 /// A forwarded SEND awaiting its response from the next hop.
@@ -183,6 +186,7 @@ impl MsrpRelay {
             sessions: Mutex::default(),
             calls: Mutex::default(),
             tls_port: std::sync::OnceLock::new(),
+            tls_connector: OnceLock::new(),
             pool: pool::Pool::default(),
         });
         let weak = Arc::downgrade(&relay);
@@ -238,8 +242,9 @@ impl MsrpRelay {
     /// with its offer rewritten for the callee, and the call's [`Media`].
     pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
         let caller = sdp::find(msg.body())?;
-        // TLS toward the caller when it asked for msrps and would connect to us (the relay dials TCP).
-        let caller_tls = caller.path.starts_with("msrps:") && !caller.is_passive();
+        // TLS toward the caller when it asked for msrps (it connects to our TLS port, or we dial it
+        // over TLS when it is passive).
+        let caller_tls = caller.path.starts_with("msrps:");
         let new_leg = |tls: bool| {
             let sid = generate_session_id(&mut OsRng).as_str().to_owned();
             Leg {
