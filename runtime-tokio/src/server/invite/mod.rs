@@ -26,7 +26,8 @@
 //!
 //! MSRP (OMA media-path option 2): an initial INVITE offering MSRP has its SDP rewritten by the relay
 //! ([`super::msrp`]) before it is forked, and so has the 2xx answer on its way upstream; a call that
-//! ends without a 2xx, and a BYE routed through us, end the relay session.
+//! ends without a 2xx, and a BYE routed through us, end the relay session. A re-INVITE offering MSRP
+//! in a relayed call is rewritten too, keeping or replacing the legs ([`super::msrp::MsrpRelay::reoffer`]).
 //!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
@@ -492,6 +493,11 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
         respond(server, &key, &msg, &flow, 483, "Too Many Hops", &[]);
         return;
     };
+    // A re-offer in a relayed call keeps the relay in the media path (see `MsrpRelay::reoffer`).
+    let (msg, media) = match server.msrp.as_ref().and_then(|relay| relay.reoffer(&msg)) {
+        Some((rewritten, media)) => (rewritten, Some(media)),
+        None => (msg, None),
+    };
     let server = server.clone();
     tokio::spawn(async move {
         relay(
@@ -502,7 +508,7 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
             &[target],
             max_forwards,
             false,
-            None,
+            media.as_ref(),
             tx,
             rx,
         )

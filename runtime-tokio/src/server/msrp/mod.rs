@@ -41,8 +41,13 @@
 //! caller's path starts with `msrps:`; the callee is offered TCP, and an endpoint the relay dials (a
 //! passive one) is dialed over TLS when its path starts with `msrps:`.
 //!
-//! Not done yet: re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
-//! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
+//! A re-INVITE offering MSRP in a relayed call is rewritten the same way ([`MsrpRelay::reoffer`]): the
+//! legs are kept while the offerer's path is unchanged, else a new session replaces the old one once
+//! the re-INVITE is answered.
+//!
+//! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
+//! answerer's (the new path is learnt, but the leg's old connection still holds it); re-INVITEs
+//! without an offer (the offer in the 2xx passes unrewritten); more than one MSRP media line per offer (the first accepted one is relayed);
 //! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
 //! method for clients that use the server as their own relay.
 
@@ -162,10 +167,26 @@ impl RelaySession {
     }
 }
 
-/// The relay's part in one call, held by the INVITE proxy.
+/// The relay's part in one offer/answer exchange of a call, held by the INVITE proxy.
 pub struct Media {
     relay: Arc<MsrpRelay>,
     session: Arc<RelaySession>,
+    /// The leg of the endpoint that made the offer (0 for an initial INVITE; either for a re-INVITE).
+    offerer: usize,
+    /// How the exchange ends the relay's sessions, when it succeeds and when it fails.
+    kind: Exchange,
+}
+
+/// What kind of offer/answer exchange a [`Media`] is part of.
+enum Exchange {
+    /// The initial INVITE: its failure ends the session.
+    Initial,
+    /// A re-INVITE whose offerer kept its path: the legs (and their connections) stay, and a failed
+    /// re-INVITE leaves the session as it was (RFC 3261 §14.1).
+    Kept,
+    /// A re-INVITE whose offerer moved: a new session with new legs, which replaces the old one once
+    /// answered; a failed re-INVITE ends only the new one.
+    Replacing(Arc<RelaySession>),
 }
 
 impl MsrpRelay {
@@ -241,6 +262,71 @@ impl MsrpRelay {
     /// Puts the relay in the media path of the INVITE `msg` when it offers MSRP: returns the INVITE
     /// with its offer rewritten for the callee, and the call's [`Media`].
     pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
+        let (rewritten, session) = self.new_session(msg)?;
+        // A retransmitted or forked INVITE with the same Call-ID replaces the older session.
+        if let Some(old) = lock(&self.calls).insert(session.call_id.clone(), session.clone()) {
+            self.end_session(&old);
+        }
+        let media = Media {
+            relay: self.clone(),
+            session,
+            offerer: 0,
+            kind: Exchange::Initial,
+        };
+        Some((rewritten, media))
+    }
+
+    /// Keeps the relay in the media path of a re-INVITE `msg` of a relayed call when it offers MSRP:
+    /// returns the re-INVITE with its offer rewritten for the far endpoint, and the exchange's
+    /// [`Media`]; `None` when the call has no relay session or the re-INVITE no MSRP offer.
+    ///
+    /// | offerer's `a=path` | legs | on 2xx | on failure |
+    /// |---|---|---|---|
+    /// | the one its leg was bound to (a refresh, a change of other media) | kept, connections reused | answer rewritten | session unchanged |
+    /// | a new one (the endpoint moved) | a new session, new legs for both ends | it replaces the old session, whose connections close | the new session ends |
+    pub fn reoffer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
+        let offered = sdp::find(msg.body())?;
+        let current = lock(&self.calls).get(msg.call_id()).cloned()?;
+        let kept = current.legs.iter().position(|leg| {
+            lock(&leg.endpoint)
+                .as_deref()
+                .is_some_and(|path| same_path(path, &offered.path))
+        });
+        let Some(offerer) = kept else {
+            let (rewritten, session) = self.new_session(msg)?;
+            let media = Media {
+                relay: self.clone(),
+                session,
+                offerer: 0,
+                kind: Exchange::Replacing(current),
+            };
+            return Some((rewritten, media));
+        };
+        let far = current.leg(1 - offerer)?;
+        let path = format!("{} {}", far.uri, offered.path);
+        // The far endpoint's connection stays as it is: the relay keeps its role toward it.
+        let setup = if far.dialing.load(Ordering::Relaxed) {
+            "active"
+        } else {
+            "passive"
+        };
+        let far_tls = far.uri.starts_with("msrps:");
+        let port = self.tls_port().filter(|_| far_tls).unwrap_or(self.local.port());
+        let body = sdp::rewrite(msg.body(), &self.host, port, &path, setup)?;
+        let body = sdp::with_msrp_transport(&body, far_tls)?;
+        let rewritten = sdp::with_body(msg, &body)?;
+        let media = Media {
+            relay: self.clone(),
+            session: current,
+            offerer,
+            kind: Exchange::Kept,
+        };
+        Some((rewritten, media))
+    }
+
+    /// A new relay session for the offer in `msg` (leg 0 toward the offerer), registered by its legs'
+    /// session-ids but not yet as its call's session; the offer rewritten for the far endpoint.
+    fn new_session(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Arc<RelaySession>)> {
         let caller = sdp::find(msg.body())?;
         // TLS toward the caller when it asked for msrps (it connects to our TLS port, or we dial it
         // over TLS when it is passive).
@@ -280,15 +366,7 @@ impl MsrpRelay {
                 sessions.insert(leg.sid.clone(), session.clone());
             }
         }
-        // A retransmitted or forked INVITE with the same Call-ID replaces the older session.
-        if let Some(old) = lock(&self.calls).insert(session.call_id.clone(), session.clone()) {
-            self.end_session(&old);
-        }
-        let media = Media {
-            relay: self.clone(),
-            session,
-        };
-        Some((rewritten, media))
+        Some((rewritten, session))
     }
 
     /// Ends the relay session of the SIP call `call_id` (BYE), if there is one.
@@ -368,7 +446,8 @@ impl Media {
     pub fn answer(&self, response: &SipMessage) -> Option<SipMessage> {
         let callee = sdp::find(response.body())?;
         let session = &self.session;
-        let [caller_leg, callee_leg] = &session.legs;
+        let caller_leg = session.leg(self.offerer)?;
+        let callee_leg = session.leg(1 - self.offerer)?;
         let caller_passive = caller_leg.dialing.load(Ordering::Relaxed);
         let path = format!("{} {}", caller_leg.uri, callee.path);
         let setup = if caller_passive { "active" } else { "passive" };
@@ -393,12 +472,21 @@ impl Media {
                 }
             }
         }
+        if let Exchange::Replacing(old) = &self.kind {
+            // The endpoints now talk to the new legs: the call's session is the new one.
+            lock(&self.relay.calls).insert(session.call_id.clone(), session.clone());
+            self.relay.end_session(old);
+        }
         Some(rewritten)
     }
 
-    /// The call failed or was cancelled: the relay session ends.
+    /// The INVITE failed or was cancelled: an initial INVITE's relay session ends, a re-INVITE's new
+    /// one too, while a re-INVITE that kept the legs leaves them as they were.
     pub fn end(&self) {
-        self.relay.end_session(&self.session);
+        match self.kind {
+            Exchange::Initial | Exchange::Replacing(_) => self.relay.end_session(&self.session),
+            Exchange::Kept => {}
+        }
     }
 }
 
