@@ -442,6 +442,9 @@ pub struct Established {
     pub to: String,
     pub route: String,
     pub bob_contact: String,
+    /// The SDP offer as bob got it, and the answer as alice got it.
+    pub bob_sdp: Vec<u8>,
+    pub alice_sdp: Vec<u8>,
 }
 
 /// Alice (TCP UA) INVITEs bob with an MSRP offer of `alice_path` (answering the 407); returns the
@@ -525,6 +528,8 @@ pub async fn establish_sdp(alice: &mut Ua, bob: &mut Ua, offer: &str, answer: &s
         to: ok.header(HeaderName::To).unwrap().to_owned(),
         route: ok.header(HeaderName::RecordRoute).unwrap().to_owned(),
         bob_contact: bob.contact(),
+        bob_sdp: invite.body().to_vec(),
+        alice_sdp: ok.body().to_vec(),
         call,
     }
 }

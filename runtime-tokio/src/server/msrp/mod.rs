@@ -41,26 +41,24 @@
 //! caller's path starts with `msrps:`; the callee is offered TCP, and an endpoint the relay dials (a
 //! passive one) is dialed over TLS when its path starts with `msrps:`.
 //!
-//! A re-INVITE offering MSRP in a relayed call is rewritten the same way ([`MsrpRelay::reoffer`]): the
-//! legs are kept while the offerer's path is unchanged, else a new session replaces the old one once
-//! the re-INVITE is answered.
+//! Each MSRP media line of an offer gets its own relay session (other media pass through), and a
+//! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs:
+//! see [`media`].
 //!
 //! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
 //! answerer's (the new path is learnt, but the leg's old connection still holds it); re-INVITEs
-//! without an offer (the offer in the 2xx passes unrewritten); more than one MSRP media line per offer (the first accepted one is relayed);
-//! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
+//! without an offer (the offer in the 2xx passes unrewritten); forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
 //! method for clients that use the server as their own relay.
 
 mod leg;
 pub(crate) use leg::same_path;
+mod media;
+pub use media::Media;
 mod pool;
 pub mod sdp;
 pub mod tls;
 
-use super::rng::OsRng;
-use super::sip::SipMessage;
 use leg::LegIo;
-use simple_im_core::msrp::generate_session_id;
 use simple_im_core::msrp::wire::ReportRequest;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -97,7 +95,8 @@ pub struct MsrpRelay {
     host: String,
     /// Sessions by the session-id of either leg (keys share the legs' strings).
     sessions: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
-    /// Sessions by SIP Call-ID (keys share the sessions' strings).
+    /// Sessions by SIP Call-ID, one per relayed MSRP media line ([`media::line_key`]; keys share the
+    /// sessions' strings).
     calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
     /// Spare read buffers and chunk readers for the connections.
     pool: pool::Pool,
@@ -133,9 +132,10 @@ struct Leg {
     dialing: AtomicBool,
 }
 
-/// A relay session: two legs of one call.
+/// A relay session: two legs of one MSRP media line of a call.
 pub(crate) struct RelaySession {
-    /// Shared with its key in `MsrpRelay::calls`.
+    /// Its key in `MsrpRelay::calls` (shared with it): the Call-ID, with the line number after the
+    /// first line ([`media::line_key`]).
     call_id: Arc<str>,
     legs: [Leg; 2],
     ended: AtomicBool,
@@ -165,28 +165,6 @@ impl RelaySession {
     fn next_tid(&self) -> String {
         format!("r{:x}", self.counter.fetch_add(1, Ordering::Relaxed))
     }
-}
-
-/// The relay's part in one offer/answer exchange of a call, held by the INVITE proxy.
-pub struct Media {
-    relay: Arc<MsrpRelay>,
-    session: Arc<RelaySession>,
-    /// The leg of the endpoint that made the offer (0 for an initial INVITE; either for a re-INVITE).
-    offerer: usize,
-    /// How the exchange ends the relay's sessions, when it succeeds and when it fails.
-    kind: Exchange,
-}
-
-/// What kind of offer/answer exchange a [`Media`] is part of.
-enum Exchange {
-    /// The initial INVITE: its failure ends the session.
-    Initial,
-    /// A re-INVITE whose offerer kept its path: the legs (and their connections) stay, and a failed
-    /// re-INVITE leaves the session as it was (RFC 3261 §14.1).
-    Kept,
-    /// A re-INVITE whose offerer moved: a new session with new legs, which replaces the old one once
-    /// answered; a failed re-INVITE ends only the new one.
-    Replacing(Arc<RelaySession>),
 }
 
 impl MsrpRelay {
@@ -221,7 +199,7 @@ impl MsrpRelay {
         self.local
     }
 
-    /// Relay sessions alive now.
+    /// Relay sessions alive now (one per relayed MSRP line of a call).
     pub fn session_count(&self) -> usize {
         lock(&self.calls).len()
     }
@@ -259,122 +237,19 @@ impl MsrpRelay {
         lock(&self.sessions).get(sid).cloned()
     }
 
-    /// Puts the relay in the media path of the INVITE `msg` when it offers MSRP: returns the INVITE
-    /// with its offer rewritten for the callee, and the call's [`Media`].
-    pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
-        let (rewritten, session) = self.new_session(msg)?;
-        // A retransmitted or forked INVITE with the same Call-ID replaces the older session.
-        if let Some(old) = lock(&self.calls).insert(session.call_id.clone(), session.clone()) {
-            self.end_session(&old);
-        }
-        let media = Media {
-            relay: self.clone(),
-            session,
-            offerer: 0,
-            kind: Exchange::Initial,
-        };
-        Some((rewritten, media))
-    }
-
-    /// Keeps the relay in the media path of a re-INVITE `msg` of a relayed call when it offers MSRP:
-    /// returns the re-INVITE with its offer rewritten for the far endpoint, and the exchange's
-    /// [`Media`]; `None` when the call has no relay session or the re-INVITE no MSRP offer.
-    ///
-    /// | offerer's `a=path` | legs | on 2xx | on failure |
-    /// |---|---|---|---|
-    /// | the one its leg was bound to (a refresh, a change of other media) | kept, connections reused | answer rewritten | session unchanged |
-    /// | a new one (the endpoint moved) | a new session, new legs for both ends | it replaces the old session, whose connections close | the new session ends |
-    pub fn reoffer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
-        let offered = sdp::find(msg.body())?;
-        let current = lock(&self.calls).get(msg.call_id()).cloned()?;
-        let kept = current.legs.iter().position(|leg| {
-            lock(&leg.endpoint)
-                .as_deref()
-                .is_some_and(|path| same_path(path, &offered.path))
-        });
-        let Some(offerer) = kept else {
-            let (rewritten, session) = self.new_session(msg)?;
-            let media = Media {
-                relay: self.clone(),
-                session,
-                offerer: 0,
-                kind: Exchange::Replacing(current),
-            };
-            return Some((rewritten, media));
-        };
-        let far = current.leg(1 - offerer)?;
-        let path = format!("{} {}", far.uri, offered.path);
-        // The far endpoint's connection stays as it is: the relay keeps its role toward it.
-        let setup = if far.dialing.load(Ordering::Relaxed) {
-            "active"
-        } else {
-            "passive"
-        };
-        let far_tls = far.uri.starts_with("msrps:");
-        let port = self.tls_port().filter(|_| far_tls).unwrap_or(self.local.port());
-        let body = sdp::rewrite(msg.body(), &self.host, port, &path, setup)?;
-        let body = sdp::with_msrp_transport(&body, far_tls)?;
-        let rewritten = sdp::with_body(msg, &body)?;
-        let media = Media {
-            relay: self.clone(),
-            session: current,
-            offerer,
-            kind: Exchange::Kept,
-        };
-        Some((rewritten, media))
-    }
-
-    /// A new relay session for the offer in `msg` (leg 0 toward the offerer), registered by its legs'
-    /// session-ids but not yet as its call's session; the offer rewritten for the far endpoint.
-    fn new_session(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Arc<RelaySession>)> {
-        let caller = sdp::find(msg.body())?;
-        // TLS toward the caller when it asked for msrps (it connects to our TLS port, or we dial it
-        // over TLS when it is passive).
-        let caller_tls = caller.path.starts_with("msrps:");
-        let new_leg = |tls: bool| {
-            let sid = generate_session_id(&mut OsRng).as_str().to_owned();
-            Leg {
-                uri: self.leg_uri(&sid, tls).into_boxed_str(),
-                sid: sid.into(),
-                endpoint: Mutex::new(None),
-                io: Mutex::new(None),
-                dialing: AtomicBool::new(false),
-            }
-        };
-        let legs = [new_leg(caller_tls), new_leg(false)];
-        let path = format!("{} {}", legs[1].uri, caller.path);
-        let body = sdp::rewrite(msg.body(), &self.host, self.local.port(), &path, "actpass")?;
-        let body = sdp::with_msrp_transport(&body, false)?;
-        let rewritten = sdp::with_body(msg, &body)?;
-        let caller_passive = caller.is_passive();
-        *lock(&legs[0].endpoint) = Some(caller.path.into_boxed_str());
-        legs[0].dialing.store(caller_passive, Ordering::Relaxed);
-        let session = Arc::new(RelaySession {
-            call_id: msg.call_id().into(),
-            legs,
-            ended: AtomicBool::new(false),
-            end: Notify::new(),
-            bound: Notify::new(),
-            ever_bound: AtomicBool::new(false),
-            created: Instant::now(),
-            counter: AtomicU64::new(1),
-            pending: Mutex::new(Vec::new()),
-        });
-        {
-            let mut sessions = lock(&self.sessions);
-            for leg in &session.legs {
-                sessions.insert(leg.sid.clone(), session.clone());
-            }
-        }
-        Some((rewritten, session))
-    }
-
-    /// Ends the relay session of the SIP call `call_id` (BYE), if there is one.
+    /// Ends the relay sessions of the SIP call `call_id` (BYE), if there are any.
     pub fn end_call(&self, call_id: &str) {
-        let session = lock(&self.calls).get(call_id).cloned();
-        if let Some(session) = session {
+        for session in self.call_sessions(call_id) {
             self.end_session(&session);
         }
+    }
+
+    /// The relay sessions of the SIP call `call_id`, one per relayed MSRP line.
+    fn call_sessions(&self, call_id: &str) -> Vec<Arc<RelaySession>> {
+        let calls = lock(&self.calls);
+        (0..sdp::MAX_MSRP_LINES)
+            .filter_map(|line| calls.get(media::line_key(call_id, line).as_str()).cloned())
+            .collect()
     }
 
     fn end_session(&self, session: &Arc<RelaySession>) {
@@ -436,56 +311,6 @@ impl MsrpRelay {
             for p in due {
                 leg::report_failure(&session, p, 408);
             }
-        }
-    }
-}
-
-impl Media {
-    /// Rewrites a 2xx answer for the caller (the callee's path learnt, the relay put in its place);
-    /// `None` when the answer carries no MSRP media (then it is relayed as it is).
-    pub fn answer(&self, response: &SipMessage) -> Option<SipMessage> {
-        let callee = sdp::find(response.body())?;
-        let session = &self.session;
-        let caller_leg = session.leg(self.offerer)?;
-        let callee_leg = session.leg(1 - self.offerer)?;
-        let caller_passive = caller_leg.dialing.load(Ordering::Relaxed);
-        let path = format!("{} {}", caller_leg.uri, callee.path);
-        let setup = if caller_passive { "active" } else { "passive" };
-        let relay = &self.relay;
-        let tls_port = relay.tls_port().filter(|_| caller_leg.uri.starts_with("msrps:"));
-        let port = tls_port.unwrap_or(relay.local.port());
-        let body = sdp::rewrite(response.body(), &relay.host, port, &path, setup)?;
-        let body = sdp::with_msrp_transport(&body, tls_port.is_some())?;
-        let rewritten = sdp::with_body(response, &body)?;
-        let callee_passive = callee.is_passive();
-        let first_answer = lock(&callee_leg.endpoint)
-            .replace(callee.path.into_boxed_str())
-            .is_none();
-        if first_answer {
-            // A callee that connects as soon as it has answered may be waiting in its binding for
-            // this path (see `leg::learnt_endpoint`).
-            session.bound.notify_waiters();
-            callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
-            for (index, leg) in session.legs.iter().enumerate() {
-                if leg.dialing.load(Ordering::Relaxed) {
-                    leg::dial(self.relay.clone(), session.clone(), index);
-                }
-            }
-        }
-        if let Exchange::Replacing(old) = &self.kind {
-            // The endpoints now talk to the new legs: the call's session is the new one.
-            lock(&self.relay.calls).insert(session.call_id.clone(), session.clone());
-            self.relay.end_session(old);
-        }
-        Some(rewritten)
-    }
-
-    /// The INVITE failed or was cancelled: an initial INVITE's relay session ends, a re-INVITE's new
-    /// one too, while a re-INVITE that kept the legs leaves them as they were.
-    pub fn end(&self) {
-        match self.kind {
-            Exchange::Initial | Exchange::Replacing(_) => self.relay.end_session(&self.session),
-            Exchange::Kept => {}
         }
     }
 }
