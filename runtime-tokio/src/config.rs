@@ -36,7 +36,7 @@
 //! listen = "127.0.0.1:2855"          # the MSRP relay's TCP listener (port 0: any free port)
 //! advertise = "10.0.2.2"             # host put in the relay's MSRP URIs and c= lines; default: listen IP
 //! media_path = "relay"               # "relay": the server relays MSRP (OMA option 2); "direct": SDP untouched
-//! deferred_msrp_listen = "127.0.0.1:0"  # the Deferred Messaging function's own MSRP listener
+//! deferred_msrp_listen = "127.0.0.1:0"  # Deferred Messaging's MSRP listener with media_path = "direct" (else the relay's)
 //! tls_listen = "127.0.0.1:2856"      # MSRP over TLS (msrps) for the relay's legs; off when absent
 //! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
@@ -174,8 +174,8 @@ pub struct MsrpSettings {
     pub advertise: Option<String>,
     /// Relay or direct media path.
     pub media_path: MediaPath,
-    /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
-    /// the SDP it sends). Port 0 picks a free port at start-up.
+    /// Where the Deferred Messaging function accepts MSRP connections when there is no relay
+    /// (`media_path = "direct"`; with the relay it shares the relay's port). Port 0 picks a free port.
     pub deferred_msrp_listen: SocketAddr,
     /// Where the relay accepts MSRP over TLS (`msrps`, RFC 4975 §14); no TLS when `None`.
     pub tls_listen: Option<SocketAddr>,

@@ -47,8 +47,9 @@
 //!
 //! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
 //! answerer's (the new path is learnt, but the leg's old connection still holds it); re-INVITEs
-//! without an offer (the offer in the 2xx passes unrewritten); forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
-//! method for clients that use the server as their own relay.
+//! without an offer (the offer in the 2xx passes unrewritten); forked calls answered twice (the
+//! first 2xx's callee owns the callee leg); the RFC 4976 AUTH method for clients that use the server
+//! as their own relay.
 
 mod leg;
 pub(crate) use leg::same_path;
@@ -79,8 +80,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Another owner of server URIs on the relay's listener (the group chat switch): a connection whose
-/// first request names one of its session-ids is handed over whole, before the relay reads from it.
+/// Another owner of server URIs on the relay's listener (the group chat switch, the Deferred Messaging
+/// function): a connection whose first request names one of its session-ids is handed over whole,
+/// before the relay reads from it.
 pub trait ForeignLegs: Send + Sync {
     /// Whether `sid` is one of its session-ids.
     fn owns(&self, sid: &str) -> bool;
@@ -91,7 +93,8 @@ pub trait ForeignLegs: Send + Sync {
 /// The relay: its listener and its sessions.
 pub struct MsrpRelay {
     local: SocketAddr,
-    foreign: OnceLock<Arc<dyn ForeignLegs>>,
+    /// Other owners of URIs on this listener (the group switch, the Deferred Messaging function).
+    foreign: Mutex<Vec<Arc<dyn ForeignLegs>>>,
     host: String,
     /// Sessions by the session-id of either leg (keys share the legs' strings).
     sessions: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
@@ -180,7 +183,7 @@ impl MsrpRelay {
         };
         let relay = Arc::new(MsrpRelay {
             local,
-            foreign: OnceLock::new(),
+            foreign: Mutex::default(),
             host,
             sessions: Mutex::default(),
             calls: Mutex::default(),
@@ -204,9 +207,9 @@ impl MsrpRelay {
         lock(&self.calls).len()
     }
 
-    /// Hands connections for `owner`'s session-ids to it (set once; later calls are ignored).
-    pub fn set_foreign_legs(&self, owner: Arc<dyn ForeignLegs>) {
-        let _ = self.foreign.set(owner);
+    /// Hands connections for `owner`'s session-ids to it (owners are asked in the order added).
+    pub fn add_foreign_legs(&self, owner: Arc<dyn ForeignLegs>) {
+        lock(&self.foreign).push(owner);
     }
 
     /// The host the relay advertises in URIs and `c=` lines.
@@ -330,10 +333,11 @@ async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
 /// Hands the connection to the [`ForeignLegs`] owner when its first request's To-Path names one of
 /// its session-ids (peeked, not read), else serves it as a relay leg.
 async fn route(relay: Arc<MsrpRelay>, stream: TcpStream) {
-    if let Some(owner) = relay.foreign.get().cloned() {
+    let owners = lock(&relay.foreign).clone();
+    if !owners.is_empty() {
         let peeked = tokio::time::timeout(BIND_TIMEOUT, peek_first_sid(&stream)).await;
         if let Ok(Some(sid)) = peeked {
-            if owner.owns(&sid) {
+            if let Some(owner) = owners.into_iter().find(|owner| owner.owns(&sid)) {
                 owner.serve(stream);
                 return;
             }
