@@ -102,11 +102,18 @@ fn alice_side(call: &Established) -> Side<'_> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refresh_from_the_callee_keeps_the_legs_and_a_declined_move_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
-    let relay = running.server.msrp.clone().unwrap();
+/// A call between two registered TCP UAs with a chat through the relay already flowing.
+struct Chatting {
+    running: Running,
+    alice: Ua,
+    bob: Ua,
+    call: Established,
+    alice_msrp: Peer,
+    bob_msrp: Peer,
+}
+
+async fn chatting(dir: &std::path::Path) -> Chatting {
+    let running = start(dir, "", Options::default()).await;
     let mut alice = registered_tcp(&running, "alice").await;
     let mut bob = registered_tcp(&running, "bob").await;
     let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
@@ -114,6 +121,28 @@ async fn a_refresh_from_the_callee_keeps_the_legs_and_a_declined_move_changes_no
     let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
     let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, config).await;
     chat(&mut alice_msrp, &mut bob_msrp, "before").await;
+    Chatting {
+        running,
+        alice,
+        bob,
+        call,
+        alice_msrp,
+        bob_msrp,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_from_the_callee_keeps_the_legs_and_a_declined_move_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
+    let relay = running.server.msrp.clone().unwrap();
 
     // Bob (the callee) refreshes the session with the same SDP: each side is offered/answered the
     // very paths it already uses, so the connections carry on.
@@ -155,15 +184,16 @@ Byte-Range: 1-0/0\r\n-------p1$\r\n"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reinvite_with_a_new_msrp_address_moves_the_chat_to_new_legs() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
     let relay = running.server.msrp.clone().unwrap();
-    let mut alice = registered_tcp(&running, "alice").await;
-    let mut bob = registered_tcp(&running, "bob").await;
-    let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
     let config = SessionConfig::default();
-    let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
-    let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, config).await;
-    chat(&mut alice_msrp, &mut bob_msrp, "before").await;
 
     let mut side = alice_side(&call);
     let (bob_remote, alice_remote) = reinvite(&mut alice, &mut side, &mut bob, ALICE_MOVED, 200, BOB).await;
