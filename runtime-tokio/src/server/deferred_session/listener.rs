@@ -1,6 +1,11 @@
-//! The function's own MSRP listener: a new connection's first request names the session it is for
-//! in its To-Path; the connection is handed to that session if one is waiting for it, else answered
-//! 481 and closed (a session already bound to a connection is never joined by another).
+//! How the function gets its MSRP connections: a new connection's first request names the session it
+//! is for in its To-Path; the connection is handed to that session if one is waiting for it, else
+//! answered 481 and closed (a session already bound to a connection is never joined by another).
+//!
+//! | server | connections come from |
+//! |---|---|
+//! | with the relay (the default) | the relay's listener, for the session-ids waiting here ([`DeferredLegs`], the relay's `ForeignLegs` hook) |
+//! | `media_path = "direct"` (no relay) | the function's own listener, `[msrp] deferred_msrp_listen` ([`serve`]) |
 
 use super::super::msrp::ForeignLegs;
 use super::{lock, Handover, Server};
