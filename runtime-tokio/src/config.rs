@@ -36,10 +36,11 @@
 //! listen = "127.0.0.1:2855"          # the MSRP relay's TCP listener (port 0: any free port)
 //! advertise = "10.0.2.2"             # host put in the relay's MSRP URIs and c= lines; default: listen IP
 //! media_path = "relay"               # "relay": the server relays MSRP (OMA option 2); "direct": SDP untouched
-//! deferred_msrp_listen = "127.0.0.1:0"  # the Deferred Messaging function's own MSRP listener
+//! deferred_msrp_listen = "127.0.0.1:0"  # Deferred Messaging's MSRP listener with media_path = "direct" (else the relay's)
 //! tls_listen = "127.0.0.1:2856"      # MSRP over TLS (msrps) for the relay's legs; off when absent
 //! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
+//! tls_ca = "/etc/simple-im/msrp-peers-ca.pem"   # CAs trusted when the relay dials an msrps: endpoint
 //! ```
 //!
 //! ## Why these defaults
@@ -173,8 +174,8 @@ pub struct MsrpSettings {
     pub advertise: Option<String>,
     /// Relay or direct media path.
     pub media_path: MediaPath,
-    /// Where the Deferred Messaging function accepts MSRP connections (its own listener, advertised in
-    /// the SDP it sends). Port 0 picks a free port at start-up.
+    /// Where the Deferred Messaging function accepts MSRP connections when there is no relay
+    /// (`media_path = "direct"`; with the relay it shares the relay's port). Port 0 picks a free port.
     pub deferred_msrp_listen: SocketAddr,
     /// Where the relay accepts MSRP over TLS (`msrps`, RFC 4975 §14); no TLS when `None`.
     pub tls_listen: Option<SocketAddr>,
@@ -182,6 +183,9 @@ pub struct MsrpSettings {
     pub tls_certificate: Option<PathBuf>,
     /// The private key of the TLS certificate (PEM).
     pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) trusted when the relay dials an endpoint whose path is `msrps:` (a
+    /// passive one); without it such endpoints cannot be reached.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for MsrpSettings {
@@ -194,6 +198,7 @@ impl Default for MsrpSettings {
             tls_listen: None,
             tls_certificate: None,
             tls_key: None,
+            tls_ca: None,
         }
     }
 }
@@ -469,6 +474,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
 fn resolve_msrp_tls(mut msrp: MsrpSettings, base: &Path) -> Result<MsrpSettings, ConfigError> {
     msrp.tls_certificate = msrp.tls_certificate.map(|p| base.join(p));
     msrp.tls_key = msrp.tls_key.map(|p| base.join(p));
+    msrp.tls_ca = msrp.tls_ca.map(|p| base.join(p));
     if msrp.tls_listen.is_some() {
         for (key, value) in [
             ("msrp.tls_certificate", &msrp.tls_certificate),

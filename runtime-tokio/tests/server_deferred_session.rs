@@ -472,3 +472,31 @@ async fn a_user_registered_over_a_tcp_connection_that_is_gone_is_offline_and_get
     answer(&mut bob, &bye, 200, None).await;
     assert_eq!(pending(&running, "bob").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_function_shares_the_relays_port_and_has_its_own_only_without_a_relay() {
+    // With the relay (the default), the stored session's MSRP goes to the relay's port.
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "").await;
+    assert_eq!(
+        running.server.deferred_sessions.msrp_addr,
+        running.msrp.expect("the relay listens"),
+        "one MSRP port for the server"
+    );
+    let mut alice = registered(&running, "alice").await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
+    chat.send_and_confirm("message/cpim", &cpim(0)).await;
+    sender_bye(&mut alice, &ok).await;
+    assert_eq!(pending(&running, "bob").await, 1);
+
+    // Direct media path: no relay, so the function listens on `deferred_msrp_listen`.
+    let dir = tempfile::tempdir().unwrap();
+    let direct = "[msrp]\nlisten = \"127.0.0.1:0\"\nmedia_path = \"direct\"\n";
+    let running = start(dir.path(), direct).await;
+    assert!(running.msrp.is_none());
+    let mut alice = registered(&running, "alice").await;
+    let (mut chat, ok) = sender_session(&mut alice, "bob").await;
+    chat.send_and_confirm("message/cpim", &cpim(0)).await;
+    sender_bye(&mut alice, &ok).await;
+    assert_eq!(pending(&running, "bob").await, 1);
+}

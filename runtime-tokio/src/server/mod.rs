@@ -140,6 +140,18 @@ pub struct Running {
     pub msrp_tls: Option<SocketAddr>,
 }
 
+/// Where endpoints reach the relay: its advertised host when that is an IP address, else its listen
+/// address (loopback for an unspecified one), on its port.
+fn relay_address(relay: &msrp::MsrpRelay) -> std::net::SocketAddr {
+    let local = relay.local_addr();
+    let ip = match relay.advertised_host().parse::<std::net::IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) if local.ip().is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        Err(_) => local.ip(),
+    };
+    std::net::SocketAddr::new(ip, local.port())
+}
+
 /// Binds the configured addresses and starts serving. Returns once the sockets are bound.
 pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> Result<Running, String> {
     let cell: Arc<OnceLock<std::sync::Weak<Server>>> = Arc::new(OnceLock::new());
@@ -160,10 +172,6 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             config.charging_log.display()
         )
     })?;
-    let (deferred_sessions, msrp_listener) =
-        deferred_session::DeferredSessions::bind(config.msrp.deferred_msrp_listen)
-            .await
-            .map_err(|e| format!("cannot bind msrp.deferred_msrp_listen: {e}"))?;
     let msrp = match config.msrp.media_path {
         crate::config::MediaPath::Relay => Some(
             msrp::MsrpRelay::start(config.msrp.listen, config.msrp.advertise.as_deref())
@@ -184,7 +192,25 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             .map_err(|e| format!("cannot bind the MSRP TLS listen address {listen}: {e}"))?;
         msrp_tls = Some(bound);
     }
+    if let (Some(relay), Some(ca)) = (&msrp, &config.msrp.tls_ca) {
+        relay.set_tls_connector(msrp::tls::connector(ca)?);
+    }
     let msrp_addr = msrp.as_ref().map(|relay| relay.local_addr());
+    // The Deferred Messaging function takes its connections on the relay's port; only without a
+    // relay does it listen on its own (`deferred_msrp_listen`).
+    let (deferred_sessions, msrp_listener) = match &msrp {
+        Some(relay) => (
+            deferred_session::DeferredSessions::new(relay_address(relay)),
+            None,
+        ),
+        None => {
+            let (sessions, listener) =
+                deferred_session::DeferredSessions::bind(config.msrp.deferred_msrp_listen)
+                    .await
+                    .map_err(|e| format!("cannot bind msrp.deferred_msrp_listen: {e}"))?;
+            (sessions, Some(listener))
+        }
+    };
     let server = Arc::new(Server {
         msrp,
         auth: auth::Authenticator::new(&config.domain, &options.digest_algorithms)?,
@@ -200,7 +226,13 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         deferred_sessions,
         focus: groups::focus::Focus::default(),
     });
-    deferred_session::DeferredSessions::serve(Arc::downgrade(&server), msrp_listener);
+    match (&server.msrp, msrp_listener) {
+        (Some(relay), _) => deferred_session::DeferredSessions::join_relay(Arc::downgrade(&server), relay),
+        (None, Some(listener)) => {
+            deferred_session::DeferredSessions::serve(Arc::downgrade(&server), listener)
+        }
+        (None, None) => {}
+    }
     let _ = cell.set(Arc::downgrade(&server));
     tokio::spawn(deferred::expiry_loop(
         Arc::downgrade(&server),

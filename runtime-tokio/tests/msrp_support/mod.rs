@@ -97,6 +97,50 @@ impl Peer {
         Peer { events, send }
     }
 
+    /// Accepts one TLS connection on `listener` (handshake with `acceptor`) and runs a passive
+    /// session on it.
+    pub async fn accept_tls(
+        listener: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        local_uri: &str,
+        remote_path: &str,
+        config: SessionConfig,
+    ) -> Peer {
+        let session = Session::new(config, local_uri, remote_path, Setup::Passive, &mut Seed(11)).unwrap();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (send, commands) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("the relay connects");
+            match acceptor.accept(stream).await {
+                Ok(tls) => drive(session, tls, commands, events_tx).await,
+                Err(_) => {
+                    let _ = events_tx.send(PeerEvent::Closed);
+                }
+            }
+        });
+        Peer { events, send }
+    }
+
+    /// Connects over TLS (trusting `connector`'s CAs) to the first hop of `remote_path`, an
+    /// `msrps:` URI, and runs an active session.
+    pub async fn connect_tls(
+        connector: tokio_rustls::TlsConnector,
+        local_uri: &str,
+        remote_path: &str,
+        config: SessionConfig,
+    ) -> Peer {
+        let first = remote_path.split_whitespace().next().unwrap();
+        let authority = first.trim_start_matches("msrps://").split('/').next().unwrap();
+        let stream = TcpStream::connect(authority).await.expect("connect to the relay");
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = connector.connect(name, stream).await.expect("TLS with the relay");
+        let session = Session::new(config, local_uri, remote_path, Setup::Active, &mut Seed(13)).unwrap();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (send, commands) = mpsc::unbounded_channel();
+        tokio::spawn(drive(session, tls, commands, events_tx));
+        Peer { events, send }
+    }
+
     /// The next session event that `pick` selects, skipping others; panics after `wait`.
     pub async fn event<T>(
         &mut self,
@@ -212,13 +256,13 @@ impl BodySink for Collected {
 
 async fn drive(
     mut session: Session,
-    stream: TcpStream,
+    stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     mut commands: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<PeerEvent>,
 ) {
     let started = std::time::Instant::now();
     let now = || Instant::from_millis(started.elapsed().as_millis() as u64);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut source = Bodies::default();
     let mut sink = Collected::default();
     let mut types: HashMap<String, String> = HashMap::new();
@@ -304,6 +348,11 @@ pub fn sdp_with_setup(path: &str, setup: &str) -> String {
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=message 9 TCP/MSRP *\r\na=accept-types:text/plain application/octet-stream\r\na=path:{path}\r\na=setup:{setup}\r\n"
     )
+}
+
+/// The SDP of an MSRP-over-TLS endpoint (`TCP/TLS/MSRP`) at `path` with `a=setup:SETUP`.
+pub fn sdp_tls(path: &str, setup: &str) -> String {
+    sdp_with_setup(path, setup).replace("TCP/MSRP", "TCP/TLS/MSRP")
 }
 
 /// The `a=path` value of an SDP body.
@@ -393,11 +442,19 @@ pub struct Established {
     pub to: String,
     pub route: String,
     pub bob_contact: String,
+    /// The SDP offer as bob got it, and the answer as alice got it.
+    pub bob_sdp: Vec<u8>,
+    pub alice_sdp: Vec<u8>,
 }
 
 /// Alice (TCP UA) INVITEs bob with an MSRP offer of `alice_path` (answering the 407); returns the
 /// call and the INVITE as bob received it.
 pub async fn offer(alice: &mut Ua, bob: &mut Ua, alice_path: &str) -> (Call, SipMessage) {
+    offer_sdp(alice, bob, &sdp(alice_path)).await
+}
+
+/// [`offer`] with the whole SDP offer given.
+pub async fn offer_sdp(alice: &mut Ua, bob: &mut Ua, offer: &str) -> (Call, SipMessage) {
     let mut call = Call {
         call_id: format!("msrp-{}", alice.local().port()),
         from: format!("<sip:alice@localhost>;tag=a{}", alice.local().port()),
@@ -405,9 +462,8 @@ pub async fn offer(alice: &mut Ua, bob: &mut Ua, alice_path: &str) -> (Call, Sip
     };
     let uri = "sip:bob@localhost";
     let to = "<sip:bob@localhost>".to_owned();
-    let offer = sdp(alice_path);
     alice
-        .send_raw(&request(alice, &call, "INVITE", uri, &to, &[], Some(&offer)))
+        .send_raw(&request(alice, &call, "INVITE", uri, &to, &[], Some(offer)))
         .await;
     let challenge = response_with(alice, 407).await;
     let challenge_to = challenge.header(HeaderName::To).unwrap().to_owned();
@@ -424,7 +480,7 @@ pub async fn offer(alice: &mut Ua, bob: &mut Ua, alice_path: &str) -> (Call, Sip
             uri,
             &to,
             &[credentials],
-            Some(&offer),
+            Some(offer),
         ))
         .await;
     (call, request_with(bob, "INVITE").await)
@@ -443,13 +499,18 @@ pub async fn establish_with(
     bob_path: &str,
     bob_setup: &str,
 ) -> Established {
-    let (call, invite) = offer(alice, bob, alice_path).await;
+    let answer = sdp_with_setup(bob_path, bob_setup);
+    establish_sdp(alice, bob, &sdp(alice_path), &answer).await
+}
+
+/// [`offer_sdp`], then bob answers 200 with the SDP `answer`.
+pub async fn establish_sdp(alice: &mut Ua, bob: &mut Ua, offer: &str, answer: &str) -> Established {
+    let (call, invite) = offer_sdp(alice, bob, offer).await;
     let bob_remote = path_of(invite.body());
     let mut headers = vec![("Contact", format!("<{}>", bob.contact()))];
     for rr in invite.values(HeaderName::RecordRoute) {
         headers.push(("Record-Route", rr.to_owned()));
     }
-    let answer = sdp_with_setup(bob_path, bob_setup);
     let ok = reply::build(
         &invite,
         None,
@@ -467,6 +528,8 @@ pub async fn establish_with(
         to: ok.header(HeaderName::To).unwrap().to_owned(),
         route: ok.header(HeaderName::RecordRoute).unwrap().to_owned(),
         bob_contact: bob.contact(),
+        bob_sdp: invite.body().to_vec(),
+        alice_sdp: ok.body().to_vec(),
         call,
     }
 }

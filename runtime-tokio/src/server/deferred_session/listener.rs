@@ -1,10 +1,17 @@
-//! The function's own MSRP listener: a new connection's first request names the session it is for
-//! in its To-Path; the connection is handed to that session if one is waiting for it, else answered
-//! 481 and closed (a session already bound to a connection is never joined by another).
+//! How the function gets its MSRP connections: a new connection's first request names the session it
+//! is for in its To-Path; the connection is handed to that session if one is waiting for it, else
+//! answered 481 and closed (a session already bound to a connection is never joined by another).
+//!
+//! | server | connections come from |
+//! |---|---|
+//! | with the relay (the default) | the relay's listener, for the session-ids waiting here ([`DeferredLegs`], the relay's `ForeignLegs` hook) |
+//! | `media_path = "direct"` (no relay) | the function's own listener, `[msrp] deferred_msrp_listen` ([`serve`]) |
 
+use super::super::msrp::ForeignLegs;
 use super::{lock, Handover, Server};
 use simple_im_core::msrp::wire::builder::write_response;
 use simple_im_core::msrp::MsrpUri;
+use std::sync::Arc;
 use std::sync::Weak;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,20 +29,37 @@ pub(super) async fn serve(server: Weak<Server>, listener: TcpListener) {
         if server.strong_count() == 0 {
             return;
         }
-        let server = server.clone();
-        tokio::spawn(async move {
-            if let Ok(Some((id, handover))) = tokio::time::timeout(FIRST_HEAD_WAIT, first_head(stream)).await
-            {
-                let Some(server) = server.upgrade() else { return };
-                let waiting = lock(&server.deferred_sessions.waiting).remove(&id);
-                match waiting {
-                    Some(waiting) => {
-                        let _ = waiting.send(handover);
-                    }
-                    None => no_such_session(handover).await,
-                }
+        tokio::spawn(hand_over(server.clone(), stream));
+    }
+}
+
+/// Gives a new connection to the session its first request names, or answers it 481.
+async fn hand_over(server: Weak<Server>, stream: TcpStream) {
+    if let Ok(Some((id, handover))) = tokio::time::timeout(FIRST_HEAD_WAIT, first_head(stream)).await {
+        let Some(server) = server.upgrade() else { return };
+        let waiting = lock(&server.deferred_sessions.waiting).remove(&id);
+        match waiting {
+            Some(waiting) => {
+                let _ = waiting.send(handover);
             }
-        });
+            None => no_such_session(handover).await,
+        }
+    }
+}
+
+/// The function as an owner of session-ids on the relay's listener: a connection whose first
+/// To-Path names a session waiting for its peer is handed over as from our own listener.
+pub(super) struct DeferredLegs(pub(super) Weak<Server>);
+
+impl ForeignLegs for DeferredLegs {
+    fn owns(&self, sid: &str) -> bool {
+        self.0
+            .upgrade()
+            .is_some_and(|server| lock(&server.deferred_sessions.waiting).contains_key(sid))
+    }
+
+    fn serve(self: Arc<Self>, stream: TcpStream) {
+        tokio::spawn(hand_over(self.0.clone(), stream));
     }
 }
 

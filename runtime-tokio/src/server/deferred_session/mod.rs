@@ -7,7 +7,7 @@
 //!
 //! | event | action |
 //! |---|---|
-//! | INVITE with an MSRP offer to a user of ours with no contact (or only contacts whose TCP connection is gone) | 200 with an SDP answer naming our own MSRP listener (`a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
+//! | INVITE with an MSRP offer to a user of ours with no contact (or only contacts whose TCP connection is gone) | 200 with an SDP answer naming the relay's MSRP port (ours with no relay; `a=setup:passive`); over UDP the 200 is retransmitted until the ACK |
 //! | the sender is barred, blocked or not granted by the recipient's policy | 403, as for pager mode |
 //! | INVITE to such a user without an MSRP offer (no SDP, audio only) | 480 Temporarily Unavailable, as before |
 //! | MSRP offer we cannot take (a file transfer, no usable path or type) | 488 Not Acceptable Here |
@@ -74,24 +74,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl DeferredSessions {
-    /// Binds the MSRP listener at `addr`; [`DeferredSessions::serve`] accepts on it.
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<(DeferredSessions, tokio::net::TcpListener)> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        let msrp_addr = listener.local_addr()?;
-        let state = DeferredSessions {
+    /// The function reached at `msrp_addr`: the relay's listener (see [`DeferredSessions::join_relay`]),
+    /// or its own from [`DeferredSessions::bind`].
+    pub fn new(msrp_addr: SocketAddr) -> DeferredSessions {
+        DeferredSessions {
             msrp_addr,
             waiting: Mutex::default(),
             dialogs: Mutex::default(),
             unacked: Mutex::default(),
             busy: Mutex::default(),
             invites: signalling::Outgoing::default(),
-        };
-        Ok((state, listener))
+        }
+    }
+
+    /// Binds the function's own MSRP listener at `addr` (when there is no relay, `media_path =
+    /// "direct"`); [`DeferredSessions::serve`] accepts on it.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<(DeferredSessions, tokio::net::TcpListener)> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let msrp_addr = listener.local_addr()?;
+        Ok((DeferredSessions::new(msrp_addr), listener))
     }
 
     /// Accepts MSRP connections until the server is dropped.
     pub fn serve(server: std::sync::Weak<Server>, listener: tokio::net::TcpListener) {
         tokio::spawn(listener::serve(server, listener));
+    }
+
+    /// Takes the connections for our sessions from the relay's listener (one MSRP port for the
+    /// server, as the group switch does).
+    pub fn join_relay(server: std::sync::Weak<Server>, relay: &super::msrp::MsrpRelay) {
+        relay.add_foreign_legs(std::sync::Arc::new(listener::DeferredLegs(server)));
     }
 
     /// A new session-id, and our MSRP URI carrying it.

@@ -1,19 +1,15 @@
 //! The SIP side of the sessions the function originates: an INVITE client transaction per push
-//! (the core's [`ClientInvite`], driven here), and the requests of our own dialogs (INVITE, ACK for
-//! a 2xx, BYE).
+//! (the proxy's shared table, [`super::super::invite::client`], with a channel of [`Answer`]s as its
+//! listener), and the requests of our own dialogs (INVITE, ACK for a 2xx, BYE).
 
-use super::super::invite::route;
+use super::super::invite::client::{ClientInvites, Heard, Listener};
 use super::super::sip::SipMessage;
 use super::super::transport::Flow;
 use super::super::{proxy, rng, Server};
-use super::lock;
 use bytes::Bytes;
-use simple_im_core::sip::transaction::{
-    ClientInvite, Event, Output, Reliability, TimerConfig, TransactionKey,
-};
+use simple_im_core::sip::transaction::TransactionKey;
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// What an INVITE of ours hears.
@@ -24,17 +20,28 @@ pub(crate) enum Answer {
     Failed,
 }
 
-struct Entry {
-    machine: ClientInvite<Bytes>,
-    flow: Flow,
-    invite: SipMessage,
-    answers: mpsc::UnboundedSender<Answer>,
+impl Listener for mpsc::UnboundedSender<Answer> {
+    fn hear(&self, heard: Heard<'_>) {
+        let answer = match heard {
+            Heard::Provisional(_) => return,
+            Heard::Final(response) => Answer::Final(response.clone()),
+            Heard::Failed => Answer::Failed,
+        };
+        let _ = self.send(answer);
+    }
 }
 
 /// Our INVITE client transactions.
-#[derive(Default)]
 pub(super) struct Outgoing {
-    table: Mutex<HashMap<TransactionKey, Entry>>,
+    table: ClientInvites<mpsc::UnboundedSender<Answer>>,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Outgoing {
+            table: ClientInvites::new(|server| &server.deferred_sessions.invites.table),
+        }
+    }
 }
 
 /// Sends `invite` (whose top Via carries `branch`) on `flow` through a new INVITE client transaction.
@@ -46,109 +53,18 @@ pub(crate) fn send_invite(
 ) -> Option<mpsc::UnboundedReceiver<Answer>> {
     let key = TransactionKey::client(branch, "INVITE").ok()?;
     let invite = SipMessage::parse(bytes.clone(), flow.is_reliable()).ok()?;
-    let reliability = if flow.is_reliable() {
-        Reliability::Reliable
-    } else {
-        Reliability::Unreliable
-    };
     let (tx, rx) = mpsc::unbounded_channel();
-    let machine = ClientInvite::new(
-        server.transactions.now(),
-        TimerConfig::default(),
-        reliability,
-        bytes,
-    );
-    let mut table = lock(&server.deferred_sessions.invites.table);
-    table.insert(
-        key.clone(),
-        Entry {
-            machine,
-            flow,
-            invite,
-            answers: tx,
-        },
-    );
-    drain(server, &mut table, &key, None);
+    server
+        .deferred_sessions
+        .invites
+        .table
+        .start(server, key, flow, invite, bytes, tx);
     Some(rx)
 }
 
 /// Matches a response to one of our INVITEs; gives it back when it is not for us.
 pub fn response(server: &Arc<Server>, msg: SipMessage) -> Option<SipMessage> {
-    if msg.cseq_method() != Some("INVITE") {
-        return Some(msg);
-    }
-    let Some(key) = msg
-        .top_via()
-        .and_then(|v| v.branch)
-        .and_then(|b| TransactionKey::client(b, "INVITE").ok())
-    else {
-        return Some(msg);
-    };
-    let mut table = lock(&server.deferred_sessions.invites.table);
-    let Some(entry) = table.get_mut(&key) else {
-        return Some(msg);
-    };
-    entry
-        .machine
-        .handle_response(server.transactions.now(), msg.status().unwrap_or(500));
-    drain(server, &mut table, &key, Some(&msg));
-    None
-}
-
-fn drain(
-    server: &Arc<Server>,
-    table: &mut HashMap<TransactionKey, Entry>,
-    key: &TransactionKey,
-    response: Option<&SipMessage>,
-) {
-    let Some(entry) = table.get_mut(key) else { return };
-    let transports = server.transactions.transports();
-    let mut terminated = false;
-    while let Some(output) = entry.machine.poll_output() {
-        match output {
-            Output::Transmit(bytes) => {
-                if transports
-                    .send(&entry.flow, Bytes::copy_from_slice(bytes))
-                    .is_err()
-                {
-                    let _ = entry.answers.send(Answer::Failed);
-                }
-            }
-            Output::SendAck { .. } => {
-                if let Some(ack) = response.and_then(|r| route::ack_for(&entry.invite, r)) {
-                    let _ = transports.send(&entry.flow, ack);
-                }
-            }
-            Output::Event(Event::FinalReceived(_)) => {
-                if let Some(response) = response {
-                    let _ = entry.answers.send(Answer::Final(response.clone()));
-                }
-            }
-            Output::Event(Event::TimedOut | Event::TransportError) => {
-                let _ = entry.answers.send(Answer::Failed);
-            }
-            Output::Event(Event::Terminated) => terminated = true,
-            Output::Event(_) => {}
-        }
-    }
-    if terminated {
-        table.remove(key);
-    } else if let Some(deadline) = entry.machine.poll_timeout() {
-        let wait = deadline
-            .as_millis()
-            .saturating_sub(server.transactions.now().as_millis());
-        let server = Arc::downgrade(server);
-        let key = key.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-            let Some(server) = server.upgrade() else { return };
-            let mut table = lock(&server.deferred_sessions.invites.table);
-            if let Some(entry) = table.get_mut(&key) {
-                entry.machine.handle_timeout(server.transactions.now());
-                drain(&server, &mut table, &key, None);
-            }
-        });
-    }
+    server.deferred_sessions.invites.table.response(server, msg)
 }
 
 /// Our end of a dialog we originated.

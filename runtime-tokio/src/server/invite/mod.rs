@@ -26,7 +26,8 @@
 //!
 //! MSRP (OMA media-path option 2): an initial INVITE offering MSRP has its SDP rewritten by the relay
 //! ([`super::msrp`]) before it is forked, and so has the 2xx answer on its way upstream; a call that
-//! ends without a 2xx, and a BYE routed through us, end the relay session.
+//! ends without a 2xx, and a BYE routed through us, end the relay session. A re-INVITE offering MSRP
+//! in a relayed call is rewritten too, keeping or replacing the legs ([`super::msrp::MsrpRelay::reoffer`]).
 //!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
@@ -34,6 +35,7 @@
 //! dropped). An INVITE to a user with no contact goes to the Deferred Messaging function
 //! ([`super::deferred_session`]), which answers it itself.
 
+pub(crate) mod client;
 mod relay;
 pub mod route;
 
@@ -46,7 +48,7 @@ use super::transport::Flow;
 use super::{pager, registrar, reply, Server};
 use bytes::Bytes;
 use simple_im_core::sip::transaction::{
-    ClientInvite, Event, Output, Reliability, ServerInvite, ServerRequest, TimerConfig, TransactionKey,
+    Event, Output, Reliability, ServerInvite, ServerRequest, TimerConfig, TransactionKey,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -74,19 +76,37 @@ struct ServerEntry {
     call: Option<mpsc::UnboundedSender<CallInput>>,
 }
 
-struct ClientEntry {
-    machine: ClientInvite<Bytes>,
-    flow: Flow,
-    invite: SipMessage,
+/// A proxy branch: which branch of which call hears its responses.
+struct BranchListener {
     index: usize,
     call: mpsc::UnboundedSender<CallInput>,
 }
 
+impl client::Listener for BranchListener {
+    fn hear(&self, heard: client::Heard<'_>) {
+        let input = match heard {
+            client::Heard::Provisional(response) | client::Heard::Final(response) => {
+                CallInput::Response(self.index, response.clone())
+            }
+            client::Heard::Failed => CallInput::Failed(self.index),
+        };
+        let _ = self.call.send(input);
+    }
+}
+
 /// The INVITE transactions of the proxy.
-#[derive(Default)]
 pub struct Invites {
     server: Mutex<HashMap<TransactionKey, ServerEntry>>,
-    client: Mutex<HashMap<TransactionKey, ClientEntry>>,
+    client: client::ClientInvites<BranchListener>,
+}
+
+impl Default for Invites {
+    fn default() -> Self {
+        Invites {
+            server: Mutex::default(),
+            client: client::ClientInvites::new(|server| &server.invites.client),
+        }
+    }
 }
 
 fn reliability(flow: &Flow) -> Reliability {
@@ -272,76 +292,7 @@ fn drain_server(
 
 /// Matches a response to an INVITE client transaction of ours; gives it back when it matches none.
 pub fn response(server: &Arc<Server>, msg: SipMessage) -> Option<SipMessage> {
-    if msg.cseq_method() != Some("INVITE") {
-        return Some(msg);
-    }
-    let Some(key) = msg
-        .top_via()
-        .and_then(|v| v.branch)
-        .and_then(|b| TransactionKey::client(b, "INVITE").ok())
-    else {
-        return Some(msg);
-    };
-    let mut table = lock(&server.invites.client);
-    let Some(entry) = table.get_mut(&key) else {
-        return Some(msg);
-    };
-    let code = msg.status().unwrap_or(500);
-    entry.machine.handle_response(server.transactions.now(), code);
-    drain_client(server, &mut table, &key, Some(&msg));
-    None
-}
-
-fn drain_client(
-    server: &Arc<Server>,
-    table: &mut HashMap<TransactionKey, ClientEntry>,
-    key: &TransactionKey,
-    response: Option<&SipMessage>,
-) {
-    let Some(entry) = table.get_mut(key) else { return };
-    let transports = server.transactions.transports();
-    let mut terminated = false;
-    while let Some(output) = entry.machine.poll_output() {
-        match output {
-            Output::Transmit(bytes) => {
-                if transports
-                    .send(&entry.flow, Bytes::copy_from_slice(bytes))
-                    .is_err()
-                {
-                    let _ = entry.call.send(CallInput::Failed(entry.index));
-                }
-            }
-            Output::SendAck { .. } => {
-                if let Some(ack) = response.and_then(|r| route::ack_for(&entry.invite, r)) {
-                    let _ = transports.send(&entry.flow, ack);
-                }
-            }
-            Output::Event(Event::ProvisionalReceived(_) | Event::FinalReceived(_)) => {
-                if let Some(response) = response {
-                    let _ = entry
-                        .call
-                        .send(CallInput::Response(entry.index, response.clone()));
-                }
-            }
-            Output::Event(Event::TimedOut | Event::TransportError) => {
-                let _ = entry.call.send(CallInput::Failed(entry.index));
-            }
-            Output::Event(Event::Terminated) => terminated = true,
-            Output::Event(_) => {}
-        }
-    }
-    if terminated {
-        table.remove(key);
-    } else if let Some(deadline) = entry.machine.poll_timeout() {
-        let key = key.clone();
-        at(server, deadline, move |server| {
-            let mut table = lock(&server.invites.client);
-            if let Some(entry) = table.get_mut(&key) {
-                entry.machine.handle_timeout(server.transactions.now());
-                drain_client(server, &mut table, &key, None);
-            }
-        });
-    }
+    server.invites.client.response(server, msg)
 }
 
 /// The caller's identity check: `Some(())` to go on, `None` after answering 407/403.
@@ -492,6 +443,11 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
         respond(server, &key, &msg, &flow, 483, "Too Many Hops", &[]);
         return;
     };
+    // A re-offer in a relayed call keeps the relay in the media path (see `MsrpRelay::reoffer`).
+    let (msg, media) = match server.msrp.as_ref().and_then(|relay| relay.reoffer(&msg)) {
+        Some((rewritten, media)) => (rewritten, Some(media)),
+        None => (msg, None),
+    };
     let server = server.clone();
     tokio::spawn(async move {
         relay(
@@ -502,7 +458,7 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
             &[target],
             max_forwards,
             false,
-            None,
+            media.as_ref(),
             tx,
             rx,
         )

@@ -6,10 +6,8 @@ use super::super::proxy::{self, Target};
 use super::super::sip::SipMessage;
 use super::super::transport::Flow;
 use super::super::{reply, Server};
-use super::{
-    drain_client, lock, reliability, respond, route, send_upstream, CallInput, ClientEntry, TIMER_C,
-};
-use simple_im_core::sip::transaction::{ClientInvite, TimerConfig, TransactionKey};
+use super::{respond, route, send_upstream, BranchListener, CallInput, TIMER_C};
+use simple_im_core::sip::transaction::TransactionKey;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -55,20 +53,15 @@ pub(super) async fn relay(
         let Ok(client_key) = TransactionKey::client(&branch_id, "INVITE") else {
             continue;
         };
-        let now = server.transactions.now();
-        let machine = ClientInvite::new(now, TimerConfig::default(), reliability(&target.flow), bytes);
-        let mut table = lock(&server.invites.client);
-        table.insert(
-            client_key.clone(),
-            ClientEntry {
-                machine,
-                flow: target.flow,
-                invite: invite.clone(),
-                index: branches.len(),
-                call: tx.clone(),
-            },
-        );
-        drain_client(server, &mut table, &client_key, None);
+        let listener = BranchListener {
+            index: branches.len(),
+            call: tx.clone(),
+        };
+        let (flow, invite_copy) = (target.flow, invite.clone());
+        server
+            .invites
+            .client
+            .start(server, client_key, flow, invite_copy, bytes, listener);
         branches.push(Branch {
             invite,
             flow: target.flow,

@@ -311,11 +311,9 @@ pub(super) fn dial(relay: Arc<MsrpRelay>, session: Arc<RelaySession>, index: usi
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let connect = TcpStream::connect((host.as_str(), port));
-        let Ok(Ok(stream)) = tokio::time::timeout(BIND_TIMEOUT, connect).await else {
+        let Ok(stream) = relay.dial_endpoint(&host, port, first.secure).await else {
             return;
         };
-        let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
         let io = LegIo::new(write);
         let tid = session.next_tid();

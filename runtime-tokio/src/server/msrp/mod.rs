@@ -37,24 +37,29 @@
 //!
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
 //!
-//! MSRP over TLS (`[msrp] tls_listen`) is in [`tls`]: the caller's leg is a TLS leg when the caller's
-//! path starts with `msrps:`; the callee's leg is always TCP.
+//! MSRP over TLS (`[msrp] tls_listen`, `tls_ca`) is in [`tls`]: the caller's leg is a TLS leg when the
+//! caller's path starts with `msrps:`; the callee is offered TCP, and an endpoint the relay dials (a
+//! passive one) is dialed over TLS when its path starts with `msrps:`.
 //!
-//! Not done yet: TLS toward the callee, and toward a passive TLS caller (the relay dials TCP); re-INVITEs (their SDP passes unrewritten, so a re-offer with new paths
-//! bypasses the relay); more than one MSRP media line per offer (the first accepted one is relayed);
-//! forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH
-//! method for clients that use the server as their own relay.
+//! Each MSRP media line of an offer gets its own relay session (other media pass through), and a
+//! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs:
+//! see [`media`].
+//!
+//! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
+//! answerer's (the new path is learnt, but the leg's old connection still holds it); re-INVITEs
+//! without an offer (the offer in the 2xx passes unrewritten); forked calls answered twice (the
+//! first 2xx's callee owns the callee leg); the RFC 4976 AUTH method for clients that use the server
+//! as their own relay.
 
 mod leg;
 pub(crate) use leg::same_path;
+mod media;
+pub use media::Media;
 mod pool;
 pub mod sdp;
 pub mod tls;
 
-use super::rng::OsRng;
-use super::sip::SipMessage;
 use leg::LegIo;
-use simple_im_core::msrp::generate_session_id;
 use simple_im_core::msrp::wire::ReportRequest;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,8 +80,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Another owner of server URIs on the relay's listener (the group chat switch): a connection whose
-/// first request names one of its session-ids is handed over whole, before the relay reads from it.
+/// Another owner of server URIs on the relay's listener (the group chat switch, the Deferred Messaging
+/// function): a connection whose first request names one of its session-ids is handed over whole,
+/// before the relay reads from it.
 pub trait ForeignLegs: Send + Sync {
     /// Whether `sid` is one of its session-ids.
     fn owns(&self, sid: &str) -> bool;
@@ -87,16 +93,20 @@ pub trait ForeignLegs: Send + Sync {
 /// The relay: its listener and its sessions.
 pub struct MsrpRelay {
     local: SocketAddr,
-    foreign: OnceLock<Arc<dyn ForeignLegs>>,
+    /// Other owners of URIs on this listener (the group switch, the Deferred Messaging function).
+    foreign: Mutex<Vec<Arc<dyn ForeignLegs>>>,
     host: String,
     /// Sessions by the session-id of either leg (keys share the legs' strings).
     sessions: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
-    /// Sessions by SIP Call-ID (keys share the sessions' strings).
+    /// Sessions by SIP Call-ID, one per relayed MSRP media line ([`media::line_key`]; keys share the
+    /// sessions' strings).
     calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
     /// Spare read buffers and chunk readers for the connections.
     pool: pool::Pool,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
+    /// How the relay dials `msrps:` endpoints (`[msrp] tls_ca`); none: it cannot.
+    tls_connector: OnceLock<tokio_rustls::TlsConnector>,
 }
 
 /// A forwarded SEND awaiting its response from the next hop.
@@ -125,9 +135,10 @@ struct Leg {
     dialing: AtomicBool,
 }
 
-/// A relay session: two legs of one call.
+/// A relay session: two legs of one MSRP media line of a call.
 pub(crate) struct RelaySession {
-    /// Shared with its key in `MsrpRelay::calls`.
+    /// Its key in `MsrpRelay::calls` (shared with it): the Call-ID, with the line number after the
+    /// first line ([`media::line_key`]).
     call_id: Arc<str>,
     legs: [Leg; 2],
     ended: AtomicBool,
@@ -159,12 +170,6 @@ impl RelaySession {
     }
 }
 
-/// The relay's part in one call, held by the INVITE proxy.
-pub struct Media {
-    relay: Arc<MsrpRelay>,
-    session: Arc<RelaySession>,
-}
-
 impl MsrpRelay {
     /// Binds `listen` and starts accepting MSRP connections; `advertise` is the host put in the
     /// relay's URIs and `c=` lines (the listen address's IP when `None`).
@@ -178,11 +183,12 @@ impl MsrpRelay {
         };
         let relay = Arc::new(MsrpRelay {
             local,
-            foreign: OnceLock::new(),
+            foreign: Mutex::default(),
             host,
             sessions: Mutex::default(),
             calls: Mutex::default(),
             tls_port: std::sync::OnceLock::new(),
+            tls_connector: OnceLock::new(),
             pool: pool::Pool::default(),
         });
         let weak = Arc::downgrade(&relay);
@@ -196,14 +202,14 @@ impl MsrpRelay {
         self.local
     }
 
-    /// Relay sessions alive now.
+    /// Relay sessions alive now (one per relayed MSRP line of a call).
     pub fn session_count(&self) -> usize {
         lock(&self.calls).len()
     }
 
-    /// Hands connections for `owner`'s session-ids to it (set once; later calls are ignored).
-    pub fn set_foreign_legs(&self, owner: Arc<dyn ForeignLegs>) {
-        let _ = self.foreign.set(owner);
+    /// Hands connections for `owner`'s session-ids to it (owners are asked in the order added).
+    pub fn add_foreign_legs(&self, owner: Arc<dyn ForeignLegs>) {
+        lock(&self.foreign).push(owner);
     }
 
     /// The host the relay advertises in URIs and `c=` lines.
@@ -234,64 +240,19 @@ impl MsrpRelay {
         lock(&self.sessions).get(sid).cloned()
     }
 
-    /// Puts the relay in the media path of the INVITE `msg` when it offers MSRP: returns the INVITE
-    /// with its offer rewritten for the callee, and the call's [`Media`].
-    pub fn offer(self: &Arc<Self>, msg: &SipMessage) -> Option<(SipMessage, Media)> {
-        let caller = sdp::find(msg.body())?;
-        // TLS toward the caller when it asked for msrps and would connect to us (the relay dials TCP).
-        let caller_tls = caller.path.starts_with("msrps:") && !caller.is_passive();
-        let new_leg = |tls: bool| {
-            let sid = generate_session_id(&mut OsRng).as_str().to_owned();
-            Leg {
-                uri: self.leg_uri(&sid, tls).into_boxed_str(),
-                sid: sid.into(),
-                endpoint: Mutex::new(None),
-                io: Mutex::new(None),
-                dialing: AtomicBool::new(false),
-            }
-        };
-        let legs = [new_leg(caller_tls), new_leg(false)];
-        let path = format!("{} {}", legs[1].uri, caller.path);
-        let body = sdp::rewrite(msg.body(), &self.host, self.local.port(), &path, "actpass")?;
-        let body = sdp::with_msrp_transport(&body, false)?;
-        let rewritten = sdp::with_body(msg, &body)?;
-        let caller_passive = caller.is_passive();
-        *lock(&legs[0].endpoint) = Some(caller.path.into_boxed_str());
-        legs[0].dialing.store(caller_passive, Ordering::Relaxed);
-        let session = Arc::new(RelaySession {
-            call_id: msg.call_id().into(),
-            legs,
-            ended: AtomicBool::new(false),
-            end: Notify::new(),
-            bound: Notify::new(),
-            ever_bound: AtomicBool::new(false),
-            created: Instant::now(),
-            counter: AtomicU64::new(1),
-            pending: Mutex::new(Vec::new()),
-        });
-        {
-            let mut sessions = lock(&self.sessions);
-            for leg in &session.legs {
-                sessions.insert(leg.sid.clone(), session.clone());
-            }
-        }
-        // A retransmitted or forked INVITE with the same Call-ID replaces the older session.
-        if let Some(old) = lock(&self.calls).insert(session.call_id.clone(), session.clone()) {
-            self.end_session(&old);
-        }
-        let media = Media {
-            relay: self.clone(),
-            session,
-        };
-        Some((rewritten, media))
-    }
-
-    /// Ends the relay session of the SIP call `call_id` (BYE), if there is one.
+    /// Ends the relay sessions of the SIP call `call_id` (BYE), if there are any.
     pub fn end_call(&self, call_id: &str) {
-        let session = lock(&self.calls).get(call_id).cloned();
-        if let Some(session) = session {
+        for session in self.call_sessions(call_id) {
             self.end_session(&session);
         }
+    }
+
+    /// The relay sessions of the SIP call `call_id`, one per relayed MSRP line.
+    fn call_sessions(&self, call_id: &str) -> Vec<Arc<RelaySession>> {
+        let calls = lock(&self.calls);
+        (0..sdp::MAX_MSRP_LINES)
+            .filter_map(|line| calls.get(media::line_key(call_id, line).as_str()).cloned())
+            .collect()
     }
 
     fn end_session(&self, session: &Arc<RelaySession>) {
@@ -357,46 +318,6 @@ impl MsrpRelay {
     }
 }
 
-impl Media {
-    /// Rewrites a 2xx answer for the caller (the callee's path learnt, the relay put in its place);
-    /// `None` when the answer carries no MSRP media (then it is relayed as it is).
-    pub fn answer(&self, response: &SipMessage) -> Option<SipMessage> {
-        let callee = sdp::find(response.body())?;
-        let session = &self.session;
-        let [caller_leg, callee_leg] = &session.legs;
-        let caller_passive = caller_leg.dialing.load(Ordering::Relaxed);
-        let path = format!("{} {}", caller_leg.uri, callee.path);
-        let setup = if caller_passive { "active" } else { "passive" };
-        let relay = &self.relay;
-        let tls_port = relay.tls_port().filter(|_| caller_leg.uri.starts_with("msrps:"));
-        let port = tls_port.unwrap_or(relay.local.port());
-        let body = sdp::rewrite(response.body(), &relay.host, port, &path, setup)?;
-        let body = sdp::with_msrp_transport(&body, tls_port.is_some())?;
-        let rewritten = sdp::with_body(response, &body)?;
-        let callee_passive = callee.is_passive();
-        let first_answer = lock(&callee_leg.endpoint)
-            .replace(callee.path.into_boxed_str())
-            .is_none();
-        if first_answer {
-            // A callee that connects as soon as it has answered may be waiting in its binding for
-            // this path (see `leg::learnt_endpoint`).
-            session.bound.notify_waiters();
-            callee_leg.dialing.store(callee_passive, Ordering::Relaxed);
-            for (index, leg) in session.legs.iter().enumerate() {
-                if leg.dialing.load(Ordering::Relaxed) {
-                    leg::dial(self.relay.clone(), session.clone(), index);
-                }
-            }
-        }
-        Some(rewritten)
-    }
-
-    /// The call failed or was cancelled: the relay session ends.
-    pub fn end(&self) {
-        self.relay.end_session(&self.session);
-    }
-}
-
 async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -412,10 +333,11 @@ async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
 /// Hands the connection to the [`ForeignLegs`] owner when its first request's To-Path names one of
 /// its session-ids (peeked, not read), else serves it as a relay leg.
 async fn route(relay: Arc<MsrpRelay>, stream: TcpStream) {
-    if let Some(owner) = relay.foreign.get().cloned() {
+    let owners = lock(&relay.foreign).clone();
+    if !owners.is_empty() {
         let peeked = tokio::time::timeout(BIND_TIMEOUT, peek_first_sid(&stream)).await;
         if let Ok(Some(sid)) = peeked {
-            if owner.owns(&sid) {
+            if let Some(owner) = owners.into_iter().find(|owner| owner.owns(&sid)) {
                 owner.serve(stream);
                 return;
             }

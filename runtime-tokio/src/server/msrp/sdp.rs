@@ -9,6 +9,14 @@
 //! | `m=message PORT ...` | PORT becomes the relay's port | - |
 //! | `a=path:` | the relay's URI for the leg, then the far endpoint's path | - |
 //! | `a=setup:` | the relay's role toward the endpoint (added when absent) | dropped (re-stated in the media) |
+//!
+//! An SDP body may carry several MSRP media lines (a chat and a file transfer, say): [`find_all`]
+//! lists them by their `m=` index and [`rewrite_media`] rewrites each with its own leg pair. Other
+//! media (`m=audio`, ...) pass through untouched: the relay is not in their path, so a section that
+//! relied on the session-level `c=` is given the original address as its own `c=` line (the
+//! session-level one now names the relay). An accepted MSRP line the relay does not carry (beyond
+//! [`MAX_MSRP_LINES`], or without `a=path`) gets port 0, as an offerer removing a stream does
+//! (RFC 3264 §8.2): MSRP never bypasses the relay.
 
 use super::super::sip::{unfold, SipMessage};
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
@@ -45,98 +53,146 @@ fn is_msrp_media(line: &str) -> bool {
 
 /// The first accepted (non-zero port) MSRP media of `body`, when there is one with a path.
 pub fn find(body: &[u8]) -> Option<MsrpMedia> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut in_msrp = false;
-    let mut path = None;
-    let mut setup = None;
-    let mut session_setup = None;
-    for line in lines(text) {
-        if line.starts_with("m=") {
-            if path.is_some() {
-                break;
-            }
-            in_msrp = is_msrp_media(line);
-            continue;
-        }
-        let value = |name: &str| line.strip_prefix(name).map(|v| v.trim().to_owned());
-        match (in_msrp, value("a=path:"), value("a=setup:")) {
-            (true, Some(p), _) => path = Some(p),
-            (true, _, Some(s)) => setup = Some(s),
-            (false, _, Some(s)) => session_setup = Some(s),
-            _ => {}
-        }
-    }
-    Some(MsrpMedia {
-        path: path.filter(|p| !p.is_empty())?,
-        setup: setup.or(session_setup).unwrap_or_else(|| "active".to_owned()),
-    })
+    find_all(body).into_iter().next().map(|line| line.media)
 }
 
-/// `body` with its MSRP media pointing at the relay: `host:port`, `path` and `setup`.
-pub fn rewrite(body: &[u8], host: &str, port: u16, path: &str, setup: &str) -> Option<Vec<u8>> {
+/// The most MSRP media lines of one SDP body the relay carries.
+pub const MAX_MSRP_LINES: usize = 8;
+
+/// One accepted MSRP media line of an SDP body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MsrpLine {
+    /// Its position among the body's `m=` lines (offer and answer keep the order, RFC 3264 §6).
+    pub index: usize,
+    pub media: MsrpMedia,
+}
+
+/// The body's media sections: (the `m=` line, the section's other lines), after the session part.
+fn sections(text: &str) -> (Vec<&str>, Vec<(&str, Vec<&str>)>) {
+    let mut session = Vec::new();
+    let mut media: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in lines(text) {
+        if line.starts_with("m=") {
+            media.push((line, Vec::new()));
+        } else if let Some((_, rest)) = media.last_mut() {
+            rest.push(line);
+        } else {
+            session.push(line);
+        }
+    }
+    (session, media)
+}
+
+/// The accepted (non-zero port) MSRP media lines of `body` that have a path, first
+/// [`MAX_MSRP_LINES`] only.
+pub fn find_all(body: &[u8]) -> Vec<MsrpLine> {
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Vec::new();
+    };
+    let (session, media) = sections(text);
+    let attribute = |lines: &[&str], name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+    };
+    let session_setup = attribute(&session, "a=setup:");
+    media
+        .iter()
+        .enumerate()
+        .filter(|(_, (m, _))| is_msrp_media(m))
+        .filter_map(|(index, (_, rest))| {
+            let path = attribute(rest, "a=path:").filter(|p| !p.is_empty())?;
+            let setup = attribute(rest, "a=setup:")
+                .or_else(|| session_setup.clone())
+                .unwrap_or_else(|| "active".to_owned());
+            Some(MsrpLine {
+                index,
+                media: MsrpMedia { path, setup },
+            })
+        })
+        .take(MAX_MSRP_LINES)
+        .collect()
+}
+
+/// How one MSRP media line is rewritten by [`rewrite_media`].
+#[derive(Clone, Debug)]
+pub struct LineRewrite {
+    /// The line's position among the `m=` lines.
+    pub index: usize,
+    pub port: u16,
+    pub path: String,
+    pub setup: &'static str,
+    /// `TCP/TLS/MSRP` rather than `TCP/MSRP`.
+    pub tls: bool,
+}
+
+/// `body` with each MSRP line of `rewrites` pointing at the relay (`host`, and the line's port, path,
+/// setup and transport); other MSRP lines rejected with port 0; other media untouched (see the
+/// module docs).
+pub fn rewrite_media(body: &[u8], host: &str, rewrites: &[LineRewrite]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(body).ok()?;
     let family = if host.contains(':') { "IP6" } else { "IP4" };
-    let mut out = String::with_capacity(text.len() + 128);
-    let mut in_msrp = false;
-    let mut setup_written = false;
-    let finish_media = |out: &mut String, in_msrp: bool, setup_written: &mut bool| {
-        if in_msrp && !*setup_written {
-            out.push_str(&format!("a=setup:{setup}\r\n"));
-            *setup_written = true;
-        }
-    };
-    for line in lines(text) {
-        if line.starts_with("m=") {
-            finish_media(&mut out, in_msrp, &mut setup_written);
-            in_msrp = !setup_written && is_msrp_media(line);
-            if in_msrp {
-                let mut fields: Vec<&str> = line.split_whitespace().collect();
-                let port_text = port.to_string();
-                if let Some(slot) = fields.get_mut(1) {
-                    *slot = &port_text;
-                }
-                out.push_str(&fields.join(" "));
-                out.push_str("\r\n");
-                continue;
-            }
-        } else if line.starts_with("c=") {
-            out.push_str(&format!("c=IN {family} {host}\r\n"));
-            continue;
-        } else if line.starts_with("a=setup:") {
-            if in_msrp {
-                out.push_str(&format!("a=setup:{setup}\r\n"));
-                setup_written = true;
-            }
-            continue;
-        } else if in_msrp && line.starts_with("a=path:") {
-            out.push_str(&format!("a=path:{path}\r\n"));
-            continue;
-        }
+    let relay_c = format!("c=IN {family} {host}");
+    let (session, media) = sections(text);
+    let original_c = session.iter().find(|l| l.starts_with("c=")).copied();
+    let mut out = String::with_capacity(text.len() + 128 * rewrites.len().max(1));
+    let mut push = |line: &str| {
         out.push_str(line);
         out.push_str("\r\n");
-    }
-    finish_media(&mut out, in_msrp, &mut setup_written);
-    Some(out.into_bytes())
-}
-
-/// `body` with the transport of its MSRP media set: `TCP/TLS/MSRP` when `tls`, else `TCP/MSRP`.
-pub fn with_msrp_transport(body: &[u8], tls: bool) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let proto = if tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" };
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut done = false;
-    for line in lines(text) {
-        if !done && line.starts_with("m=") && is_msrp_media(line) {
-            let mut fields: Vec<&str> = line.split_whitespace().collect();
-            if let Some(slot) = fields.get_mut(2) {
-                *slot = proto;
-            }
-            out.push_str(&fields.join(" "));
-            done = true;
-        } else {
-            out.push_str(line);
+    };
+    for line in &session {
+        match line {
+            l if l.starts_with("c=") => push(&relay_c),
+            l if l.starts_with("a=setup:") => {}
+            l => push(l),
         }
-        out.push_str("\r\n");
+    }
+    for (index, (m, rest)) in media.iter().enumerate() {
+        let mut fields: Vec<&str> = m.split_whitespace().collect();
+        match rewrites.iter().find(|r| r.index == index) {
+            Some(r) => {
+                let port = r.port.to_string();
+                if let Some(slot) = fields.get_mut(1) {
+                    *slot = &port;
+                }
+                if let Some(slot) = fields.get_mut(2) {
+                    *slot = if r.tls { "TCP/TLS/MSRP" } else { "TCP/MSRP" };
+                }
+                push(&fields.join(" "));
+                let mut setup_written = false;
+                for line in rest {
+                    if line.starts_with("c=") {
+                        push(&relay_c);
+                    } else if line.starts_with("a=path:") {
+                        push(&format!("a=path:{}", r.path));
+                    } else if line.starts_with("a=setup:") {
+                        push(&format!("a=setup:{}", r.setup));
+                        setup_written = true;
+                    } else {
+                        push(line);
+                    }
+                }
+                if !setup_written {
+                    push(&format!("a=setup:{}", r.setup));
+                }
+            }
+            None if is_msrp_media(m) => {
+                if let Some(slot) = fields.get_mut(1) {
+                    *slot = "0";
+                }
+                push(&fields.join(" "));
+                rest.iter().for_each(|l| push(l));
+            }
+            None => {
+                push(m);
+                let own_c = rest.iter().any(|l| l.starts_with("c="));
+                if let (false, Some(c)) = (own_c, original_c) {
+                    push(c);
+                }
+                rest.iter().for_each(|l| push(l));
+            }
+        }
     }
     Some(out.into_bytes())
 }
@@ -177,7 +233,14 @@ m=message 7394 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://10.0.0.1
     #[test]
     fn rewrites_address_port_path_and_adds_setup() {
         let path = "msrp://127.0.0.1:2855/relay;tcp msrp://10.0.0.1:7394/abc;tcp";
-        let out = rewrite(OFFER.as_bytes(), "127.0.0.1", 2855, path, "actpass").unwrap();
+        let line = LineRewrite {
+            index: 0,
+            port: 2855,
+            path: path.to_owned(),
+            setup: "actpass",
+            tls: false,
+        };
+        let out = rewrite_media(OFFER.as_bytes(), "127.0.0.1", std::slice::from_ref(&line)).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("c=IN IP4 127.0.0.1\r\n"), "{out}");
         assert!(out.contains("m=message 2855 TCP/MSRP *\r\n"), "{out}");
@@ -185,15 +248,60 @@ m=message 7394 TCP/MSRP *\r\na=accept-types:text/plain\r\na=path:msrp://10.0.0.1
         assert!(out.ends_with("a=setup:actpass\r\n"), "{out}");
         assert!(out.contains("o=alice 1 1 IN IP4 10.0.0.1\r\n"), "o= is kept");
         assert_eq!(find(out.as_bytes()).unwrap().path, path);
+        // The transport follows the leg: TLS on request.
+        let tls = LineRewrite { tls: true, ..line };
+        let out = rewrite_media(OFFER.as_bytes(), "127.0.0.1", &[tls]).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("m=message 2855 TCP/TLS/MSRP *\r\n"), "{out}");
+    }
+
+    const TWO_LINES_AND_AUDIO: &str = "v=0\r\no=alice 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\n\
+t=0 0\r\nm=message 7394 TCP/MSRP *\r\na=path:msrp://10.0.0.1:7394/chat;tcp\r\n\
+m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+m=message 7394 TCP/TLS/MSRP *\r\na=path:msrps://10.0.0.1:7394/file;tcp\r\na=setup:passive\r\n\
+a=sendonly\r\n";
+
+    #[test]
+    fn finds_every_msrp_line_by_its_m_index() {
+        let found = find_all(TWO_LINES_AND_AUDIO.as_bytes());
+        let summary: Vec<_> = found
+            .iter()
+            .map(|l| (l.index, l.media.path.as_str(), l.media.setup.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (0, "msrp://10.0.0.1:7394/chat;tcp", "active"),
+                (2, "msrps://10.0.0.1:7394/file;tcp", "passive")
+            ]
+        );
     }
 
     #[test]
-    fn sets_the_msrp_transport_both_ways() {
-        let tls = with_msrp_transport(OFFER.as_bytes(), true).unwrap();
-        let tls = String::from_utf8(tls).unwrap();
-        assert!(tls.contains("m=message 7394 TCP/TLS/MSRP *\r\n"), "{tls}");
-        let plain = String::from_utf8(with_msrp_transport(tls.as_bytes(), false).unwrap()).unwrap();
-        assert_eq!(plain, OFFER);
+    fn rewrites_each_msrp_line_and_leaves_audio_where_it_was() {
+        let rewrite = |index, path: &str, tls| LineRewrite {
+            index,
+            port: 2855,
+            path: path.to_owned(),
+            setup: "actpass",
+            tls,
+        };
+        let rewrites = [
+            rewrite(0, "msrp://r/a;tcp x", false),
+            rewrite(2, "msrp://r/b;tcp y", false),
+        ];
+        let out = rewrite_media(TWO_LINES_AND_AUDIO.as_bytes(), "127.0.0.1", &rewrites).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let expected = "v=0\r\no=alice 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=message 2855 TCP/MSRP *\r\na=path:msrp://r/a;tcp x\r\na=setup:actpass\r\n\
+m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.1\r\na=rtpmap:0 PCMU/8000\r\n\
+m=message 2855 TCP/MSRP *\r\na=path:msrp://r/b;tcp y\r\na=setup:actpass\r\na=sendonly\r\n";
+        assert_eq!(out, expected);
+        // A line the relay does not carry is removed (port 0), never passed around the relay.
+        let out = rewrite_media(TWO_LINES_AND_AUDIO.as_bytes(), "127.0.0.1", &rewrites[..1]).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("m=message 0 TCP/TLS/MSRP *\r\n"), "{out}");
+        assert_eq!(find_all(out.as_bytes()).len(), 1);
     }
 
     #[test]

@@ -2,7 +2,14 @@
 //!
 //! When `[msrp] tls_listen` is set, the relay also accepts TLS connections there. A caller whose own
 //! `a=path` starts with an `msrps:` URI gets a leg URI `msrps://HOST:TLS_PORT/SID;tcp` and an answer
-//! with `TCP/TLS/MSRP`; everything else stays on TCP.
+//! with `TCP/TLS/MSRP`. The offer to the callee stays `TCP/MSRP` (the relay cannot know whether the
+//! callee speaks TLS, and a TLS offer would make a plain callee fail the call).
+//!
+//! When the relay is the side that connects (an endpoint that answered or offered `a=setup:passive`)
+//! and that endpoint's path starts with `msrps:`, the relay dials it over TLS ([`MsrpRelay::dial_endpoint`]),
+//! checking its certificate against the CA certificates of `[msrp] tls_ca` and the host named in the
+//! URI. Without `tls_ca` such an endpoint cannot be reached (no certificate could be checked) and the
+//! session ends as when any dial fails; the relay never falls back to clear text for an `msrps:` hop.
 //!
 //! ## Design: TLS ends in front of the relay
 //!
@@ -18,6 +25,15 @@
 //! | TLS handshake, within [`super::BIND_TIMEOUT`] | connection dropped |
 //! | connect to the relay's TCP listener | TLS connection closed |
 //! | copy both ways until either side closes | both closed |
+//!
+//! Dialing is the mirror image: TLS to the endpoint, then the plaintext side is a loopback TCP
+//! connection whose other end the relay's connection code gets as if it had dialed plain TCP.
+//!
+//! | step (dial) | on failure |
+//! |---|---|
+//! | TCP connect and TLS handshake (certificate checked), within [`super::BIND_TIMEOUT`] | no connection: the leg stays unbound |
+//! | loopback pair (listener on 127.0.0.1:0, connect, accept) | TLS connection closed |
+//! | copy both ways until either side closes | both closed |
 
 use super::{MsrpRelay, BIND_TIMEOUT};
 use rustls::pki_types::pem::PemObject;
@@ -27,7 +43,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// A TLS server configuration from a PEM certificate chain (leaf first) and its PEM private key.
 pub fn acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, String> {
@@ -52,7 +68,46 @@ pub fn acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// The connector the relay dials `msrps:` endpoints with, trusting only the CA certificates of
+/// `ca` (`[msrp] tls_ca`).
+pub fn connector(ca: &Path) -> Result<TlsConnector, String> {
+    // The client's trust set-up is the same; only the option named in its errors differs.
+    let config =
+        crate::client::tls::client_config(ca).map_err(|e| e.replacen("--msrp-tls", "msrp.tls_ca", 1))?;
+    Ok(TlsConnector::from(config))
+}
+
 impl MsrpRelay {
+    /// Lets the relay dial `msrps:` endpoints, trusting what `connector` trusts (set once).
+    pub fn set_tls_connector(&self, connector: TlsConnector) {
+        let _ = self.tls_connector.set(connector);
+    }
+
+    /// A connection to an endpoint the relay dials: plain TCP, or for an `msrps:` hop a TLS
+    /// connection whose plaintext is handed back as a loopback TCP stream (see the module docs).
+    pub(super) async fn dial_endpoint(&self, host: &str, port: u16, tls: bool) -> std::io::Result<TcpStream> {
+        let connect = TcpStream::connect((host, port));
+        let stream = tokio::time::timeout(BIND_TIMEOUT, connect).await??;
+        let _ = stream.set_nodelay(true);
+        if !tls {
+            return Ok(stream);
+        }
+        let unusable = |what: &str| std::io::Error::other(what.to_owned());
+        let connector = self
+            .tls_connector
+            .get()
+            .ok_or_else(|| unusable("an msrps: endpoint but no msrp.tls_ca to check it with"))?;
+        let name = crate::client::tls::server_name(host).map_err(|e| unusable(&e))?;
+        let tls = tokio::time::timeout(BIND_TIMEOUT, connector.connect(name, stream)).await??;
+        let pair = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let relay_side = TcpStream::connect(pair.local_addr()?).await?;
+        let (tls_side, _) = pair.accept().await?;
+        let _ = relay_side.set_nodelay(true);
+        let _ = tls_side.set_nodelay(true);
+        tokio::spawn(bridge(tls, tls_side));
+        Ok(relay_side)
+    }
+
     /// Binds `listen` for MSRP over TLS and starts accepting there; returns the bound address. Legs
     /// opened after this call may be TLS legs.
     pub async fn start_tls(
@@ -107,6 +162,11 @@ async fn front(stream: TcpStream, acceptor: TlsAcceptor, plain: SocketAddr) {
     };
     let _ = relay.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut tls, &mut relay).await;
+}
+
+/// Copies between a dialed TLS connection and the loopback stream the relay reads and writes.
+async fn bridge(mut tls: tokio_rustls::client::TlsStream<TcpStream>, mut plain: TcpStream) {
+    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
 }
 
 #[cfg(test)]

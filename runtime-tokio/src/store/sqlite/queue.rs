@@ -6,7 +6,7 @@ use super::sql::{from_sql_ms, limit_to_sql, to_sql_count, to_sql_ms};
 use crate::store::{
     DeferredId, DeferredMessage, Enqueued, NewDeferred, Quota, QuotaLimit, StoreError, UnixMillis,
 };
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, ToSql};
 
 /// FNV-1a over the fields that identify a message for duplicate suppression, separated by NUL (which
 /// none of them contains). Stable across builds and platforms, unlike `std`'s hasher, because it is
@@ -139,26 +139,50 @@ pub fn enqueue(conn: &Connection, message: &NewDeferred, quota: Quota) -> Result
     let body_len = u64::try_from(message.body.len()).unwrap_or(u64::MAX);
     let size = check_quota(message, body_len, messages, bytes, quota)?;
 
-    conn.prepare_cached(
-        "INSERT INTO deferred (mailbox, dedupe_hash, sender, message_id, content_type, date, cpim, extra_headers,
-                               body, size, submitted_ms, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        mailbox,
-        hash,
-        message.sender,
-        message.message_id,
-        message.content_type,
-        message.date,
-        message.cpim,
-        encode_headers(&message.extra_headers),
-        message.body,
-        size,
-        to_sql_ms(message.submitted),
-        to_sql_ms(message.expires),
-    ])?;
-    Ok(Enqueued::Stored(DeferredId(conn.last_insert_rowid())))
+    let sql = concat!(
+        "INSERT INTO deferred (mailbox, dedupe_hash, ",
+        message_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    );
+    let id = insert_message(conn, sql, &[&mailbox, &hash], message, size)?;
+    Ok(Enqueued::Stored(DeferredId(id)))
+}
+
+/// The columns of a stored message that both queues (`deferred`, `session_messages`) have, in the
+/// order [`insert_message`] binds them, after each table's own leading columns.
+macro_rules! message_columns {
+    () => {
+        "sender, message_id, content_type, date, cpim, extra_headers, body, size, submitted_ms, expires_ms"
+    };
+}
+pub(super) use message_columns;
+
+/// Inserts `message` (`size` bytes counted against the quota) with `sql`, an INSERT naming the
+/// table's `leading` columns and then [`message_columns!`]; returns the new row's id.
+pub(super) fn insert_message(
+    conn: &Connection,
+    sql: &str,
+    leading: &[&dyn ToSql],
+    message: &NewDeferred,
+    size: i64,
+) -> Result<i64, StoreError> {
+    let headers = encode_headers(&message.extra_headers);
+    let (submitted, expires) = (to_sql_ms(message.submitted), to_sql_ms(message.expires));
+    let fields: [&dyn ToSql; 10] = [
+        &message.sender,
+        &message.message_id,
+        &message.content_type,
+        &message.date,
+        &message.cpim,
+        &headers,
+        &message.body,
+        &size,
+        &submitted,
+        &expires,
+    ];
+    conn.prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(leading.iter().chain(fields.iter())))?;
+    Ok(conn.last_insert_rowid())
 }
 
 pub fn pending(conn: &Connection, recipient: &str, limit: usize) -> Result<Vec<DeferredMessage>, StoreError> {

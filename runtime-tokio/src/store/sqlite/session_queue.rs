@@ -9,7 +9,7 @@
 //! in one transaction. Parts of an upload never committed (the sender went away) are collected by
 //! [`expire`] after [`ORPHAN_MS`].
 
-use super::queue::{check_quota, deferred_from_row, encode_headers};
+use super::queue::{check_quota, deferred_from_row, insert_message, message_columns};
 use super::sql::{limit_to_sql, to_sql_count, to_sql_ms};
 use crate::store::{DeferredId, DeferredMessage, Enqueued, NewDeferred, Quota, StoreError, UnixMillis};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -80,25 +80,12 @@ pub fn enqueue(
             return Err(e);
         }
     };
-    conn.prepare_cached(
-        "INSERT INTO session_messages (recipient, sender, message_id, content_type, date, cpim, extra_headers,
-                                       body, size, submitted_ms, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        message.recipient,
-        message.sender,
-        message.message_id,
-        message.content_type,
-        message.date,
-        message.cpim,
-        encode_headers(&message.extra_headers),
-        message.body,
-        size,
-        to_sql_ms(message.submitted),
-        to_sql_ms(message.expires),
-    ])?;
-    let id = conn.last_insert_rowid();
+    let sql = concat!(
+        "INSERT INTO session_messages (recipient, ",
+        message_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    );
+    let id = insert_message(conn, sql, &[&message.recipient], message, size)?;
     if let Some(upload) = upload {
         conn.prepare_cached("UPDATE session_parts SET message = ?2 WHERE upload = ?1 AND message IS NULL")?
             .execute(params![upload, id])?;

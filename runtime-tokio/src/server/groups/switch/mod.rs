@@ -151,7 +151,7 @@ impl Switch {
             rooms: Mutex::default(),
             counter: AtomicU64::new(1),
         });
-        relay.set_foreign_legs(switch.clone());
+        relay.add_foreign_legs(switch.clone());
         switch
     }
 

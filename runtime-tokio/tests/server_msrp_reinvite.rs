@@ -1,0 +1,213 @@
+//! Re-INVITEs inside a relayed MSRP session, end to end through the running server: the re-offer and
+//! its answer are rewritten like the initial ones, so the relay stays in the media path. A refresh
+//! (same paths) keeps the legs and their connections; a new MSRP address moves the chat to new legs;
+//! a declined re-INVITE leaves the session as it was. Messages are checked both ways after each.
+
+mod msrp_support;
+mod server_support;
+
+use msrp_support::{establish, path_of, request, request_with, response_with, sdp, Call, Established};
+use msrp_support::{Outgoing, Peer};
+use server_support::{start, tcp_addr, Ua};
+use simple_im_core::msrp::session::SessionConfig;
+use simple_im_core::sip::HeaderName;
+use simple_im_tokio::server::{reply, Options, Running};
+use std::time::Duration;
+
+const ALICE: &str = "msrp://127.0.0.1:9/alicereinv1;tcp";
+const ALICE_MOVED: &str = "msrp://127.0.0.1:9/alicemoved2;tcp";
+const BOB: &str = "msrp://127.0.0.1:9/bobreinv1;tcp";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A TCP UA registered for 600 s (in-dialog requests reach it over its own connection).
+async fn registered_tcp(running: &Running, name: &str) -> Ua {
+    let mut ua = Ua::tcp(name, &format!("{name}-pw"), tcp_addr(running)).await;
+    assert_eq!(ua.register(600).await.status(), Some(200));
+    ua
+}
+
+async fn chat(alice: &mut Peer, bob: &mut Peer, round: &str) {
+    let there = format!("to bob {round}");
+    alice
+        .send
+        .send(Outgoing::Text(there.clone().into_bytes()))
+        .unwrap();
+    assert_eq!(bob.message(WAIT).await.1, there.as_bytes());
+    let back = format!("to alice {round}");
+    bob.send.send(Outgoing::Text(back.clone().into_bytes())).unwrap();
+    assert_eq!(alice.message(WAIT).await.1, back.as_bytes());
+}
+
+/// One side of the dialog, as that side writes its requests.
+struct Side<'a> {
+    call: Call,
+    remote_target: String,
+    to: String,
+    route: &'a str,
+}
+
+/// `offerer` re-INVITEs `answerer` with an offer of `path`; the answerer answers `code` (with its
+/// own `answer_path` on a 2xx). Returns the path the answerer was offered and, on a 2xx, the path
+/// the offerer got back.
+async fn reinvite(
+    offerer: &mut Ua,
+    side: &mut Side<'_>,
+    answerer: &mut Ua,
+    path: &str,
+    code: u16,
+    answer_path: &str,
+) -> (String, Option<String>) {
+    side.call.cseq += 1;
+    let route = [("Route", side.route.to_owned())];
+    let offer = sdp(path);
+    let invite = request(
+        offerer,
+        &side.call,
+        "INVITE",
+        &side.remote_target,
+        &side.to,
+        &route,
+        Some(&offer),
+    );
+    offerer.send_raw(&invite).await;
+    let got = request_with(answerer, "INVITE").await;
+    let offered = path_of(got.body());
+    let contact = [("Contact", format!("<{}>", answerer.contact()))];
+    let answer = sdp(answer_path);
+    let body = (code < 300).then_some(("application/sdp", answer.as_bytes()));
+    let reason = if code < 300 { "OK" } else { "Not Acceptable Here" };
+    let response = reply::build(&got, None, code, reason, &contact, body).unwrap();
+    answerer.send_raw(&response).await;
+    let final_response = response_with(offerer, code).await;
+    assert_eq!(final_response.cseq_method(), Some("INVITE"));
+    if code >= 300 {
+        return (offered, None);
+    }
+    let to = final_response.header(HeaderName::To).unwrap().to_owned();
+    let ack = request(offerer, &side.call, "ACK", &side.remote_target, &to, &route, None);
+    offerer.send_raw(&ack).await;
+    (offered, Some(path_of(final_response.body())))
+}
+
+fn alice_side(call: &Established) -> Side<'_> {
+    Side {
+        call: Call {
+            call_id: call.call.call_id.clone(),
+            from: call.call.from.clone(),
+            cseq: call.call.cseq,
+        },
+        remote_target: call.bob_contact.clone(),
+        to: call.to.clone(),
+        route: &call.route,
+    }
+}
+
+/// A call between two registered TCP UAs with a chat through the relay already flowing.
+struct Chatting {
+    running: Running,
+    alice: Ua,
+    bob: Ua,
+    call: Established,
+    alice_msrp: Peer,
+    bob_msrp: Peer,
+}
+
+async fn chatting(dir: &std::path::Path) -> Chatting {
+    let running = start(dir, "", Options::default()).await;
+    let mut alice = registered_tcp(&running, "alice").await;
+    let mut bob = registered_tcp(&running, "bob").await;
+    let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
+    let config = SessionConfig::default();
+    let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, config).await;
+    chat(&mut alice_msrp, &mut bob_msrp, "before").await;
+    Chatting {
+        running,
+        alice,
+        bob,
+        call,
+        alice_msrp,
+        bob_msrp,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_from_the_callee_keeps_the_legs_and_a_declined_move_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
+    let relay = running.server.msrp.clone().unwrap();
+
+    // Bob (the callee) refreshes the session with the same SDP: each side is offered/answered the
+    // very paths it already uses, so the connections carry on.
+    let mut bob_side = Side {
+        call: Call {
+            call_id: call.call.call_id.clone(),
+            from: call.to.clone(),
+            cseq: 10,
+        },
+        remote_target: alice.contact(),
+        to: call.call.from.clone(),
+        route: &call.route,
+    };
+    let (offered, answered) = reinvite(&mut bob, &mut bob_side, &mut alice, BOB, 200, ALICE).await;
+    assert_eq!(offered, call.alice_remote, "alice is offered her own leg again");
+    assert_eq!(answered.as_deref(), Some(call.bob_remote.as_str()));
+    chat(&mut alice_msrp, &mut bob_msrp, "after the refresh").await;
+    assert_eq!(relay.session_count(), 1);
+
+    // Alice offers a new address but bob declines: the session stays as it was.
+    let mut side = alice_side(&call);
+    let (offered, answered) = reinvite(&mut alice, &mut side, &mut bob, ALICE_MOVED, 488, BOB).await;
+    assert!(offered.ends_with(ALICE_MOVED), "{offered}");
+    assert_ne!(offered, call.bob_remote, "a new leg for the move");
+    assert!(answered.is_none());
+    chat(&mut alice_msrp, &mut bob_msrp, "after the declined move").await;
+    assert_eq!(relay.session_count(), 1);
+    // The declined offer's leg is gone: a connection to it gets 481.
+    let new_leg = offered.split_whitespace().next().unwrap();
+    let relay_addr = running.msrp.unwrap().to_string();
+    let probe = format!(
+        "MSRP p1 SEND\r\nTo-Path: {new_leg} {ALICE_MOVED}\r\nFrom-Path: {BOB}\r\nMessage-ID: p\r\n\
+Byte-Range: 1-0/0\r\n-------p1$\r\n"
+    );
+    let (answer, _) = msrp_support::inject(&relay_addr, probe.as_bytes()).await;
+    assert!(answer.starts_with("MSRP p1 481"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinvite_with_a_new_msrp_address_moves_the_chat_to_new_legs() {
+    let dir = tempfile::tempdir().unwrap();
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
+    let relay = running.server.msrp.clone().unwrap();
+    let config = SessionConfig::default();
+
+    let mut side = alice_side(&call);
+    let (bob_remote, alice_remote) = reinvite(&mut alice, &mut side, &mut bob, ALICE_MOVED, 200, BOB).await;
+    let alice_remote = alice_remote.unwrap();
+    // Both ends are given new relay legs, still through the relay, with the far end's path behind.
+    assert!(bob_remote.ends_with(ALICE_MOVED), "{bob_remote}");
+    assert!(alice_remote.ends_with(BOB), "{alice_remote}");
+    assert_ne!(bob_remote, call.bob_remote);
+    assert_ne!(alice_remote, call.alice_remote);
+    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
+    // The old legs' connections close; the endpoints connect to their new legs.
+    assert!(alice_msrp.closed_within(WAIT).await);
+    assert!(bob_msrp.closed_within(WAIT).await);
+    let mut alice_msrp = Peer::connect(ALICE_MOVED, &alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(BOB, &bob_remote, config).await;
+    chat(&mut alice_msrp, &mut bob_msrp, "after the move").await;
+}
