@@ -25,6 +25,7 @@
 //! deferred_expiry_seconds = 604800
 //! quota_messages = 1000
 //! quota_bytes = 10485760
+//! imdn_aggregation_ms = 2000         # the URI-list service's IMDN batch window (at most 16000)
 //!
 //! [server]
 //! digest_algorithms = ["SHA-256", "MD5"]   # challenged in this order; --digest-algorithms overrides
@@ -52,6 +53,9 @@
 //!   an abandoned account's queue does not grow for ever (the quota bounds it too).
 //! - quota 1000 messages / 10 MiB per recipient: about 7 days of a busy user's pager traffic at the
 //!   default size limit, while 10,000 full mailboxes still fit in 100 GiB.
+//! - `imdn_aggregation_ms = 2000`: a recipient's delivery notification is answered only once the
+//!   batch holding it went out, so the window must stay well inside the 32 s a SIP client waits
+//!   (Timer F); 2 s lets the online recipients of a list answer together in one batch.
 
 use crate::store::Quota;
 use serde::Deserialize;
@@ -210,6 +214,9 @@ pub struct Limits {
     pub quota_messages: u64,
     /// The most deferred body bytes one recipient may have pending.
     pub quota_bytes: u64,
+    /// How long the URI-list service collects delivery notifications before it sends the sender one
+    /// aggregated notification (RFC 5438 §8.3); a batch goes at once when every recipient has answered.
+    pub imdn_aggregation_ms: u64,
 }
 
 impl Default for Limits {
@@ -219,11 +226,20 @@ impl Default for Limits {
             deferred_expiry_seconds: 7 * 24 * 3600,
             quota_messages: 1000,
             quota_bytes: 10 * 1024 * 1024,
+            imdn_aggregation_ms: 2000,
         }
     }
 }
 
+/// The longest IMDN batch window accepted (see `imdn_aggregation_ms`).
+pub const MAX_IMDN_AGGREGATION_MS: u64 = 16_000;
+
 impl Limits {
+    /// The URI-list service's IMDN batch window.
+    pub fn imdn_aggregation(&self) -> Duration {
+        Duration::from_millis(self.imdn_aggregation_ms)
+    }
+
     /// The per-recipient deferred quota, as the store takes it.
     pub fn quota(&self) -> Quota {
         Quota {
@@ -434,11 +450,20 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         ),
         ("limits.quota_messages", file.limits.quota_messages),
         ("limits.quota_bytes", file.limits.quota_bytes),
+        ("limits.imdn_aggregation_ms", file.limits.imdn_aggregation_ms),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
         return Err(ConfigError::Invalid {
             key,
             reason: "must be greater than 0".into(),
+        });
+    }
+    if file.limits.imdn_aggregation_ms > MAX_IMDN_AGGREGATION_MS {
+        return Err(ConfigError::Invalid {
+            key: "limits.imdn_aggregation_ms",
+            reason: format!(
+                "at most {MAX_IMDN_AGGREGATION_MS} (a recipient's notification waits for its batch, within SIP's 32 s)"
+            ),
         });
     }
     let server = resolve_server(file.server)?;

@@ -122,6 +122,8 @@ pub struct Server {
     pub deferred_sessions: deferred_session::DeferredSessions,
     /// Group chats: participants and conference-event subscriptions.
     pub focus: groups::focus::Focus,
+    /// IMDN aggregation of the URI-list service.
+    pub aggregate: groups::imdn_aggregate::Aggregator,
     /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
     pub msrp: Option<Arc<msrp::MsrpRelay>>,
 }
@@ -199,6 +201,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         invites: invite::Invites::default(),
         deferred_sessions,
         focus: groups::focus::Focus::default(),
+        aggregate: groups::imdn_aggregate::Aggregator::default(),
     });
     deferred_session::DeferredSessions::serve(Arc::downgrade(&server), msrp_listener);
     let _ = cell.set(Arc::downgrade(&server));

@@ -50,10 +50,11 @@ pub mod conference;
 pub mod expel;
 pub mod exploder;
 pub mod focus;
+pub mod imdn_aggregate;
 mod pager;
 pub mod switch;
 
-pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
+pub use pager::{fan_out, fan_out_copies, fan_out_each, Outcome, Tally};
 
 use super::participating::address_key;
 use super::sip::SipMessage;
