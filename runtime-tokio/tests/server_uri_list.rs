@@ -5,15 +5,14 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, header, listen};
+use groups_support::{drain, header, listen, notify_delivered};
 use server_support::{config, registered, store_with_users, Ua};
 use simple_im_core::cpim;
-use simple_im_core::imdn::{Imdn, Received};
+use simple_im_core::imdn::Imdn;
 use simple_im_core::multipart;
 use simple_im_core::resource_lists::{entries, CopyControl};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::rng::OsRng;
 use simple_im_tokio::server::{self, sip::SipMessage, Options, Running};
 use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
 use std::time::Duration;
@@ -190,33 +189,6 @@ fn routed_copy() -> String {
     )
 }
 
-/// What a recipient's client does with a copy asking for a positive delivery notification: builds
-/// it with the core's tracker and sends it to the top route (RFC 5438 §7.2.1).
-async fn notify_delivered(ua: &mut Ua, copy: &SipMessage) -> SipMessage {
-    let im = cpim::Message::parse(copy.body()).unwrap();
-    let mut received = Received::from_cpim(&im).unwrap().unwrap();
-    let (kind, status) = received.delivered().unwrap();
-    let mut buf = vec![0u8; 4096];
-    let len = received
-        .build_notification(kind, status, None, &mut OsRng, &mut buf)
-        .unwrap();
-    let destination = received.destination().to_owned();
-    assert_eq!(
-        destination, "sip:exploder@localhost",
-        "the exploder routes the notifications"
-    );
-    let to = format!("<{destination}>");
-    ua.request(
-        "MESSAGE",
-        &destination,
-        &to,
-        &[],
-        Some(("message/cpim", &buf[..len])),
-        true,
-    )
-    .await
-}
-
 /// The `(recipient-uri, status)` of every IMDN document an aggregated (or single) notification holds.
 fn documents(notification: &SipMessage) -> Vec<(Option<String>, String)> {
     let message = cpim::Message::parse(notification.body()).unwrap();
@@ -281,7 +253,7 @@ async fn list_of_fifty_with_offline_recipients_and_aggregated_delivery_notificat
             assert_eq!(copies.len(), 1, "copies to {}", ua.name);
             assert_eq!(copies[0].header(HeaderName::ContentType), Some("message/cpim"));
             assert_eq!(String::from_utf8_lossy(copies[0].body()), routed_copy());
-            let answer = notify_delivered(&mut ua, &copies[0]).await;
+            let answer = notify_delivered(&mut ua, &copies[0], "sip:exploder@localhost").await;
             assert_eq!(answer.status(), Some(200), "{}", answer.reason());
         });
     }
@@ -355,7 +327,12 @@ async fn an_expired_copy_is_reported_failed_in_the_aggregated_notification() {
     assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
     let alice = listen(alice);
     let (mut bob, copies) = bob.stop().await;
-    assert_eq!(notify_delivered(&mut bob, &copies[0]).await.status(), Some(200));
+    assert_eq!(
+        notify_delivered(&mut bob, &copies[0], "sip:exploder@localhost")
+            .await
+            .status(),
+        Some(200)
+    );
     // carol never registers: her copy expires after a second and the expiry loop reports it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (_, to_alice) = alice.stop().await;

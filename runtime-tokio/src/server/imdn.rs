@@ -167,7 +167,15 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
         send(server, &direct).await;
         return;
     }
-    send(server, &notification).await;
+    match super::groups::imdn_route::for_stored_copy(server, &notification).await {
+        Some(Some(routed)) => {
+            send(server, &routed).await;
+        }
+        Some(None) => {}
+        None => {
+            send(server, &notification).await;
+        }
+    }
 }
 
 /// Sends `notification` to its user's newest contact, or stores it for the user when that fails.

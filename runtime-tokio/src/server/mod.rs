@@ -124,6 +124,8 @@ pub struct Server {
     pub focus: groups::focus::Focus,
     /// IMDN aggregation of the URI-list service.
     pub aggregate: groups::imdn_aggregate::Aggregator,
+    /// Notification routes of pager messages into groups.
+    pub group_routes: groups::imdn_route::GroupRoutes,
     /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
     pub msrp: Option<Arc<msrp::MsrpRelay>>,
 }
@@ -202,6 +204,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         deferred_sessions,
         focus: groups::focus::Focus::default(),
         aggregate: groups::imdn_aggregate::Aggregator::default(),
+        group_routes: groups::imdn_route::GroupRoutes::default(),
     });
     deferred_session::DeferredSessions::serve(Arc::downgrade(&server), msrp_listener);
     let _ = cell.set(Arc::downgrade(&server));

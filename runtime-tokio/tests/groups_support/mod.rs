@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use crate::server_support::Ua;
+use simple_im_core::cpim;
+use simple_im_core::imdn::Received;
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
+use simple_im_tokio::server::rng::OsRng;
 use simple_im_tokio::server::sip::SipMessage;
 use std::time::Duration;
 
@@ -114,4 +117,29 @@ pub async fn in_dialog_with(
     }
     let len = w.finish(b"").unwrap();
     ua.send_raw(&buf[..len]).await;
+}
+
+/// What a recipient's client does with a copy asking for a positive delivery notification: builds
+/// it with the core's tracker and sends it to the top route (RFC 5438 §7.2.1), which must be
+/// `route`. Returns the answer.
+pub async fn notify_delivered(ua: &mut Ua, copy: &SipMessage, route: &str) -> SipMessage {
+    let im = cpim::Message::parse(copy.body()).unwrap();
+    let mut received = Received::from_cpim(&im).unwrap().unwrap();
+    let (kind, status) = received.delivered().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = received
+        .build_notification(kind, status, None, &mut OsRng, &mut buf)
+        .unwrap();
+    let destination = received.destination().to_owned();
+    assert_eq!(destination, route, "notifications are routed through {route}");
+    let to = format!("<{destination}>");
+    ua.request(
+        "MESSAGE",
+        &destination,
+        &to,
+        &[],
+        Some(("message/cpim", &buf[..len])),
+        true,
+    )
+    .await
 }

@@ -439,7 +439,7 @@ pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str) {
     let recipient = recipient_key(server, sender);
     let outcome = match server.aggregate.accept(server, &recipient, body) {
         Some(outcome) => outcome.await.unwrap_or(false),
-        None => match forward_alone(server, sender, body) {
+        None => match forward_alone(server, sender, body, &exploder_uri(server)) {
             Some(notification) => imdn::send(server, &notification).await,
             None => {
                 let reason = "Not Found (the notification names no user of this domain to go to)";
@@ -459,9 +459,10 @@ pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str) {
     reply::send(server, request, code, reason, &[], None);
 }
 
-/// A notification for a list not tracked, on its way to the IM's sender (its CPIM To) alone, with
-/// our `IMDN-Route` removed.
-fn forward_alone(server: &Server, sender: &str, body: &[u8]) -> Option<Notification> {
+/// A notification routed through `route` (ours) whose list or group message is not tracked, on its
+/// way to the IM's sender (its CPIM To) alone, with our `IMDN-Route` removed. `None` when the CPIM
+/// To is not a user of our domain.
+pub(super) fn forward_alone(server: &Server, sender: &str, body: &[u8], route: &str) -> Option<Notification> {
     let parsed = cpim::Message::parse(body).ok()?;
     let to = cpim::NameAddr::parse(parsed.get(cpim::CPIM_NS, "To")?.value)
         .uri
@@ -479,13 +480,13 @@ fn forward_alone(server: &Server, sender: &str, body: &[u8]) -> Option<Notificat
         destination: to.clone(),
         from_uri: format!("sip:{}", address_key(sender)),
         message_id,
-        body: without_own_route(body, &exploder_uri(server)),
+        body: without_own_route(body, route),
         im_sender: to,
     })
 }
 
 /// `body` without the first `IMDN-Route` line naming `uri`.
-fn without_own_route(body: &[u8], uri: &str) -> Vec<u8> {
+pub(super) fn without_own_route(body: &[u8], uri: &str) -> Vec<u8> {
     let mut start = 0;
     while let Some(end) = find(body, b"\r\n", start) {
         if end == start {

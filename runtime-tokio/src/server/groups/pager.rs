@@ -49,13 +49,15 @@ impl Tally {
 }
 
 /// Sends one copy of `msg` to each of `members` (user names of this domain) and waits for every
-/// outcome. `group_uri` goes into [`CONTROLLING_HEADER`].
+/// outcome. `group_uri` goes into [`CONTROLLING_HEADER`]; `body`, when given, replaces the
+/// request's body in the copies (the group's IMDN route, [`super::imdn_route`]).
 pub async fn fan_out(
     server: &Arc<Server>,
     msg: &SipMessage,
     sender: &str,
     group_uri: &str,
     members: &[String],
+    body: Option<&[u8]>,
 ) -> Tally {
     let privacy = participating::wants_privacy(msg);
     let copies = members
@@ -64,6 +66,9 @@ pub async fn fan_out(
             let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
             copy.extra_headers
                 .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
+            if let Some(body) = body {
+                copy.body = body.to_vec();
+            }
             copy
         })
         .collect();

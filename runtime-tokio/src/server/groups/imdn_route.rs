@@ -1,0 +1,192 @@
+//! Delivery and display notifications of pager-mode messages into a group (RFC 5438 §8; OMA: the
+//! Controlling function stays on the path of the notifications): members notify the group, and the
+//! group forwards each notification to the message's real sender, so a member never needs (or
+//! learns) the sender's address.
+//!
+//! | event | what happens |
+//! |---|---|
+//! | CPIM MESSAGE into a group asks for notifications | every copy gets `IMDN-Record-Route: <group URI>` as its top route; (group, Message-ID) → sender remembered |
+//! | ... and the sender asked for privacy (RFC 3323) | the copy's CPIM `From` becomes `<sip:anonymous@anonymous.invalid>` as well as its SIP From |
+//! | a member's notification to the group URI for a remembered message | our `IMDN-Route` removed, sent to the sender's contact or stored for the sender; 200, or 480 when neither worked |
+//! | the Deferred Messaging function's notification for a stored copy | the same, without a request to answer |
+//! | a notification from a non-member, or for a message not remembered | forwarded to its CPIM To when that is a user of ours (as if sent directly), else 404 |
+//! | [`MAX_ROUTED`] messages remembered | the oldest forgotten; a route lives as long as a stored copy can |
+//!
+//! The table of remembered messages is in memory: after a restart, a notification for an earlier
+//! message of a sender who asked for privacy gets 404 (its sender cannot be found any more).
+
+use super::imdn_aggregate::{forward_alone, without_own_route};
+use super::{is_member, local_user};
+use crate::server::imdn::{self, Notification};
+use crate::server::participating::address_key;
+use crate::server::{reply, Request, Server};
+use crate::store::Group;
+use simple_im_core::cpim::{self, IMDN_NS};
+use simple_im_core::imdn::{Imdn, Received};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// The most group messages whose notifications are routed at once.
+pub const MAX_ROUTED: usize = 16_384;
+
+/// The CPIM From a copy shows when its sender asked for privacy.
+const ANONYMOUS_CPIM_FROM: &str = "<sip:anonymous@anonymous.invalid>";
+
+#[derive(Debug, Default)]
+struct Table {
+    senders: HashMap<(String, String), (String, Instant)>,
+    order: VecDeque<(String, String)>,
+}
+
+/// The remembered group messages (see the module docs).
+#[derive(Debug, Default)]
+pub struct GroupRoutes {
+    table: Mutex<Table>,
+}
+
+impl GroupRoutes {
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn remember(&self, server: &Server, group_uri: &str, message_id: &str, sender: &str) {
+        let limits = &server.config.limits;
+        let deadline = Instant::now() + limits.deferred_expiry() + server.options.expiry_interval;
+        let key = (address_key(group_uri), message_id.to_owned());
+        let mut table = self.table();
+        let now = Instant::now();
+        while let Some(oldest) = table.order.front().cloned() {
+            let expired = table.senders.get(&oldest).is_none_or(|(_, d)| *d <= now);
+            if !expired && table.order.len() < MAX_ROUTED {
+                break;
+            }
+            table.order.pop_front();
+            table.senders.remove(&oldest);
+        }
+        if table
+            .senders
+            .insert(key.clone(), (sender.to_owned(), deadline))
+            .is_none()
+        {
+            table.order.push_back(key);
+        }
+    }
+
+    fn sender_of(&self, route: &str, message_id: &str) -> Option<String> {
+        let key = (address_key(route), message_id.to_owned());
+        let table = self.table();
+        let (sender, deadline) = table.senders.get(&key)?;
+        (*deadline > Instant::now()).then(|| sender.clone())
+    }
+}
+
+/// The body each copy of a group MESSAGE carries, when it differs from the request's: a CPIM body
+/// asking for notifications gets the group as its top `IMDN-Record-Route` (and the message is
+/// remembered); with `privacy`, its CPIM From is anonymised too.
+pub fn copy_body(
+    server: &Server,
+    body: &[u8],
+    group_uri: &str,
+    sender: &str,
+    privacy: bool,
+) -> Option<Vec<u8>> {
+    let parsed = cpim::Message::parse(body).ok()?;
+    let received = Received::from_cpim(&parsed).ok()??;
+    let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
+    let mut routed = super::imdn_aggregate::with_record_route(body, prefix, group_uri)?;
+    if privacy {
+        routed = with_anonymous_from(&routed)?;
+    }
+    server
+        .group_routes
+        .remember(server, group_uri, received.message_id, sender);
+    Some(routed)
+}
+
+/// `body` (CPIM) with its `From` header's value replaced by the anonymous URI.
+fn with_anonymous_from(body: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut out = String::with_capacity(text.len());
+    let mut replaced = false;
+    let mut rest = text;
+    while let Some(end) = rest.find("\r\n") {
+        let (line, after) = rest.split_at(end);
+        if line.is_empty() {
+            break;
+        }
+        match line.split_once(':') {
+            Some((name, _)) if !replaced && name.trim() == "From" => {
+                out.push_str("From: ");
+                out.push_str(ANONYMOUS_CPIM_FROM);
+                replaced = true;
+            }
+            _ => out.push_str(line),
+        }
+        out.push_str("\r\n");
+        rest = after.get(2..)?;
+    }
+    out.push_str(rest);
+    replaced.then(|| out.into_bytes())
+}
+
+/// The notification `body` (from `notifier`) redirected to the remembered sender of the message it
+/// is about, when it is routed through `route` (a group URI of ours) and remembered.
+fn redirected(server: &Server, route: &str, notifier: &str, body: &[u8]) -> Option<Notification> {
+    let parsed = cpim::Message::parse(body).ok()?;
+    let document = Imdn::parse(parsed.body()).ok()?;
+    let sender = server
+        .group_routes
+        .sender_of(route, document.message_id.as_held())?;
+    let user = local_user(server, &sender)?;
+    let message_id = parsed.get(IMDN_NS, "Message-ID")?.value.to_owned();
+    Some(Notification {
+        user,
+        destination: sender.clone(),
+        from_uri: format!("sip:{}", address_key(notifier)),
+        message_id,
+        body: without_own_route(body, route),
+        im_sender: sender,
+    })
+}
+
+/// Answers a member's notification sent to `group` (see the module docs).
+pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str, group: &Group) {
+    let body = request.msg.body();
+    let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
+    let member = local_user(server, sender)
+        .is_some_and(|user| group.owner.eq_ignore_ascii_case(&user) || is_member(group, &user));
+    let routed = member
+        .then(|| redirected(server, &group_uri, sender, body))
+        .flatten();
+    let Some(notification) = routed.or_else(|| forward_alone(server, sender, body, &group_uri)) else {
+        let reason = "Not Found (the notification names no message of this group and no user of this domain)";
+        reply::send(server, request, 404, reason, &[], None);
+        return;
+    };
+    let (code, reason) = if imdn::send(server, &notification).await {
+        (200, "OK")
+    } else {
+        (
+            480,
+            "Temporarily Unavailable (the notification could neither be delivered nor stored)",
+        )
+    };
+    reply::send(server, request, code, reason, &[], None);
+}
+
+/// For the Deferred Messaging function: `notification` redirected to the real sender when its
+/// destination is a group route we remember, or sent straight to the IM's sender when it names a
+/// group we do not remember the message of. `None`: not routed through a group.
+pub async fn for_stored_copy(server: &Server, notification: &Notification) -> Option<Option<Notification>> {
+    super::lookup(server, &notification.destination).await?;
+    let redirected = redirected(
+        server,
+        &notification.destination,
+        &notification.from_uri,
+        &notification.body,
+    );
+    Some(redirected.or_else(|| notification.bypassing_route(|h| server.is_local(h))))
+}
