@@ -161,16 +161,23 @@ impl Peer {
         self.send_with(text, "").await;
     }
 
-    /// A SEND with extra header lines (each ending in CRLF).
+    /// A SEND of `body` as `content_type`.
+    async fn send_typed(&mut self, content_type: &str, body: &str) {
+        self.send_with(body, &format!("Content-Type: {content_type}\r\n"))
+            .await;
+    }
+
+    /// A SEND with extra header lines (each ending in CRLF; a Content-Type among them replaces text/plain).
     async fn send_with(&mut self, text: &str, headers: &str) {
         self.sent += 1;
         let tid = format!("t{}", self.sent);
         let send = format!(
             "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\nByte-Range: 1-{len}/{len}\r\n\
-             {headers}Content-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n",
+             {headers}{plain}\r\n{text}\r\n-------{tid}$\r\n",
             self.leg,
             self.path,
-            len = text.len()
+            len = text.len(),
+            plain = if headers.contains("Content-Type:") { "" } else { "Content-Type: text/plain\r\n" },
         );
         self.stream.write_all(send.as_bytes()).await.unwrap();
     }
@@ -717,5 +724,80 @@ async fn reports_are_per_recipient() {
     assert!(
         success.as_deref().is_some_and(|s| s.starts_with("000 200")),
         "{success:?}"
+    );
+}
+
+/// In a room, a message asking for delivery notifications carries the group as its top
+/// IMDN-Record-Route; a participant's notification reaches only the message's sender (not the rest
+/// of the room), and one about an unknown message reaches nobody and gets a 404 REPORT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_notifications_go_only_to_the_sender_through_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("n", 3);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let mut members = join_all(&running, &users, "room").await;
+    let im = "From: <sip:n0@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+              imdn.Message-ID: chat-0001\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
+              imdn.Disposition-Notification: positive-delivery\r\n\r\n\
+              Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
+    members[0].peer.send_typed("message/cpim", im).await;
+    let mut copies = Vec::new();
+    for member in &mut members[1..] {
+        let (_, method, body, _) = member.peer.next().await.unwrap();
+        assert_eq!(method, "SEND");
+        assert!(
+            body.contains("imdn.IMDN-Record-Route: <sip:room@localhost>\r\n"),
+            "{body}"
+        );
+        copies.push(body);
+    }
+    // n1's client notifies in its session, as RFC 5438 over MSRP does.
+    let copy = simple_im_core::cpim::Message::parse(copies[0].as_bytes()).unwrap();
+    let mut received = simple_im_core::imdn::Received::from_cpim(&copy).unwrap().unwrap();
+    assert_eq!(received.destination(), "sip:room@localhost");
+    let (kind, status) = received.delivered().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = received
+        .build_notification(
+            kind,
+            status,
+            None,
+            &mut simple_im_tokio::server::rng::OsRng,
+            &mut buf,
+        )
+        .unwrap();
+    let notification = String::from_utf8(buf[..len].to_vec()).unwrap();
+    members[1].peer.send_typed("message/cpim", &notification).await;
+    let got = loop {
+        let (_, method, body, _) = members[0].peer.next().await.unwrap();
+        if method == "SEND" {
+            break body;
+        }
+    };
+    assert!(
+        got.contains("<delivered/>") && got.contains("<message-id>chat-0001</message-id>"),
+        "{got}"
+    );
+    assert!(got.contains("From: <sip:n1@localhost>"), "{got}");
+    let to_n2 = tokio::time::timeout(Duration::from_millis(600), members[2].peer.received()).await;
+    assert!(
+        to_n2.is_err(),
+        "the notification went to another participant: {to_n2:?}"
+    );
+
+    // A notification about a message nobody in the room sent: n1 gets a 404 failure REPORT.
+    let unknown = notification.replace("chat-0001", "chat-9999");
+    members[1].peer.send_typed("message/cpim", &unknown).await;
+    let report = loop {
+        let (_, method, _, status) = members[1].peer.next().await.unwrap();
+        if method == "REPORT" {
+            break status;
+        }
+    };
+    assert!(report.starts_with("000 404"), "{report}");
+    let to_n0 = tokio::time::timeout(Duration::from_millis(600), members[0].peer.received()).await;
+    assert!(
+        to_n0.is_err(),
+        "the unknown notification reached someone: {to_n0:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! Delivery and display notifications of pager-mode messages into a group (RFC 5438 §8; OMA: the
+//! Delivery and display notifications of messages into a group (pager mode and group chats) (RFC 5438 §8; OMA: the
 //! Controlling function stays on the path of the notifications): members notify the group, and the
 //! group forwards each notification to the message's real sender, so a member never needs (or
 //! learns) the sender's address.
@@ -11,6 +11,11 @@
 //! | the Deferred Messaging function's notification for a stored copy | the same, without a request to answer |
 //! | a notification from a non-member, or for a message not remembered | forwarded to its CPIM To when that is a user of ours (as if sent directly), else 404 |
 //! | [`MAX_ROUTED`] messages remembered | the oldest forgotten; a route lives as long as a stored copy can |
+//!
+//! In a group chat the MSRP switch asks [`chat_message`] about each message: one asking for
+//! notifications gets the group's `IMDN-Record-Route` and is remembered with its sender's switch
+//! leg; a notification is sent only on that leg (not to the room), or to nobody (a 404 failure
+//! REPORT to its sender) when the message is not remembered.
 //!
 //! The table of remembered messages is in memory: after a restart, a notification for an earlier
 //! message of a sender who asked for privacy gets 404 (its sender cannot be found any more).
@@ -189,4 +194,54 @@ pub async fn for_stored_copy(server: &Server, notification: &Notification) -> Op
         &notification.body,
     );
     Some(redirected.or_else(|| notification.bypassing_route(|h| server.is_local(h))))
+}
+
+/// The value remembered for a chat message: the sender's switch leg, not an address.
+const CHAT_LEG: &str = "msrp-leg:";
+
+/// Where the switch sends a chat message of a room (its CPIM copy `copy`, see [`chat_message`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatRouting {
+    /// To every other participant; with the copy re-written (the group's `IMDN-Record-Route`
+    /// added) when the message asks for notifications.
+    Everyone(Option<Vec<u8>>),
+    /// A notification: only to the participant on this switch leg, the sender of the message it is about.
+    OnlyTo(String),
+    /// A notification about no message of this room that is remembered: to nobody.
+    Nobody,
+}
+
+/// The group-chat rule of the module docs: a notification goes only to the sender of the message it
+/// is about (never to the whole room); a message asking for notifications gets the group as its top
+/// `IMDN-Record-Route` and is remembered with the sender's leg `sender_sid`.
+pub fn chat_message(server: &Server, group_uri: &str, sender_sid: &str, copy: &[u8]) -> ChatRouting {
+    let Ok(parsed) = cpim::Message::parse(copy) else {
+        return ChatRouting::Everyone(None);
+    };
+    if super::imdn_aggregate::is_notification(copy) {
+        let sender = Imdn::parse(parsed.body())
+            .ok()
+            .and_then(|d| server.group_routes.sender_of(group_uri, d.message_id.as_held()));
+        return match sender.as_deref().and_then(|s| s.strip_prefix(CHAT_LEG)) {
+            Some(sid) => ChatRouting::OnlyTo(sid.to_owned()),
+            None => ChatRouting::Nobody,
+        };
+    }
+    let Ok(Some(received)) = Received::from_cpim(&parsed) else {
+        return ChatRouting::Everyone(None);
+    };
+    let Some(prefix) = parsed
+        .get(IMDN_NS, "Disposition-Notification")
+        .and_then(|h| h.prefix())
+    else {
+        return ChatRouting::Everyone(None);
+    };
+    let routed = super::imdn_aggregate::with_record_route(copy, prefix, group_uri);
+    if routed.is_some() {
+        let leg = format!("{CHAT_LEG}{sender_sid}");
+        server
+            .group_routes
+            .remember(server, group_uri, received.message_id, &leg);
+    }
+    ChatRouting::Everyone(routed)
 }
