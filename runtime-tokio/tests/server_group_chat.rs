@@ -801,3 +801,58 @@ async fn chat_notifications_go_only_to_the_sender_through_the_group() {
         "the unknown notification reached someone: {to_n0:?}"
     );
 }
+
+/// tshark decodes a room's traffic (the SIP of joining, messaging and leaving, and the MSRP on the
+/// switch's port: binds, copies with CPIM bodies, responses and REPORTs) with no malformed packet
+/// and no error-level expert item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_decodes_cleanly_in_tshark() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("w", 3);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let sip_port = running.udp[0].port();
+    let msrp_port = running.msrp.unwrap().port();
+    let scratch = simple_im_tests::peers::scratch_dir("group-chat-tshark");
+    let capture = tokio::task::spawn_blocking(move || {
+        simple_im_tests::peers::tshark::Capture::start_with_msrp(
+            &scratch,
+            &[sip_port],
+            &[msrp_port],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    let mut members = join_all(&running, &users, "room").await;
+    members[0]
+        .peer
+        .send_with("hello room", "Success-Report: yes\r\n")
+        .await;
+    for member in &mut members[1..] {
+        assert_eq!(member.peer.received().await.unwrap().text, "hello room");
+    }
+    // The success REPORT for w0's message.
+    let report = loop {
+        let (_, method, _, status) = members[0].peer.next().await.unwrap();
+        if method == "REPORT" {
+            break status;
+        }
+    };
+    assert!(report.starts_with("000 200"), "{report}");
+    let im = "From: <sip:w1@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+              imdn.Message-ID: tshark-1\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
+              imdn.Disposition-Notification: positive-delivery\r\n\r\n\
+              Content-Type: text/plain\r\nContent-Length: 4\r\n\r\ncpim";
+    members[1].peer.send_typed("message/cpim", im).await;
+    for i in [0, 2] {
+        assert_eq!(members[i].peer.received().await.unwrap().text, "cpim");
+    }
+    for member in &mut members {
+        let cseq = cseq_of(&member.ok) + 1;
+        in_dialog(&mut member.ua, Method::Bye, &member.ok.clone(), cseq).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::spawn_blocking(move || capture.assert_clean())
+        .await
+        .unwrap();
+}
