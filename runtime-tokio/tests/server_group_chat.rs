@@ -6,12 +6,12 @@ mod groups_support;
 mod server_support;
 
 use groups_support::in_dialog;
-use server_support::{registered, store_with_users, Ua};
+use server_support::{registered, Ua};
 use simple_im_core::msrp::wire::{parse_message, Parsed};
 use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
-use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{Options, Running};
+use simple_im_tokio::store::Group;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -22,32 +22,19 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A server whose store has `users` (password NAME-pw) and the groups given.
 async fn start(dir: &Path, users: &[String], groups: Vec<Group>) -> Running {
-    let pairs: Vec<(String, String)> = users.iter().map(|u| (u.clone(), format!("{u}-pw"))).collect();
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
-    let store = store_with_users(dir, &refs).await;
-    for group in groups {
-        store.add_group(group).await.unwrap();
-    }
-    let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
-        dir.display()
-    );
-    let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
-    server::start(config, Options::default(), store)
-        .await
-        .expect("server starts")
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    groups_support::start_with_groups(dir, &users, &groups, "", Options::default()).await
 }
 
+/// A group owned by its first member.
 fn group(name: &str, private: bool, members: &[String]) -> Group {
-    Group {
-        name: name.into(),
-        owner: members.first().cloned().unwrap_or_default(),
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    groups_support::group(
+        name,
+        members.first().copied().unwrap_or_default(),
         private,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: members.to_vec(),
-        created: UnixMillis::now(),
-    }
+        &members,
+    )
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {

@@ -7,40 +7,21 @@ mod server_support;
 
 use groups_support::{drain, from_system, header, listen, notify_delivered};
 
-use server_support::{config, registered, store_with_users, udp_addr, Ua};
+use server_support::{registered, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{Options, Running};
+use simple_im_tokio::store::Group;
 
-const USERS: &[(&str, &str)] = &[
-    ("alice", "alice-pw"),
-    ("bob", "bob-pw"),
-    ("carol", "carol-pw"),
-    ("dave", "dave-pw"),
-    ("erin", "erin-pw"),
-];
+const USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin"];
 
+/// A group owned by alice.
 fn group(name: &str, private: bool, members: &[&str]) -> Group {
-    Group {
-        name: name.into(),
-        owner: "alice".into(),
-        private,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
-        created: UnixMillis::now(),
-    }
+    groups_support::group(name, "alice", private, members)
 }
 
 async fn start_with_groups(dir: &std::path::Path, extra: &str, groups: &[Group]) -> Running {
-    let store = store_with_users(dir, USERS).await;
-    for g in groups {
-        store.add_group(g.clone()).await.expect("group added");
-    }
-    server::start(config(dir, extra), Options::default(), store)
-        .await
-        .expect("server starts")
+    groups_support::start_with_groups(dir, USERS, groups, extra, Options::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

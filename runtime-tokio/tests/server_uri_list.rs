@@ -5,64 +5,31 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, header, listen, notify_delivered};
-use server_support::{config, registered, store_with_users, Ua};
+use groups_support::{drain, group, header, listen, notify_delivered, start_with_groups};
+use server_support::{registered, Ua};
 use simple_im_core::cpim;
 use simple_im_core::imdn::Imdn;
 use simple_im_core::multipart;
 use simple_im_core::resource_lists::{entries, CopyControl};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::{self, sip::SipMessage, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{sip::SipMessage, Options, Running};
 use std::time::Duration;
 
 /// The IMDN batch window of these tests' server.
 const AGGREGATION_MS: u64 = 500;
 
-async fn start(dir: &std::path::Path, users: &[(String, String)]) -> Running {
+async fn start(dir: &std::path::Path, users: &[&str]) -> Running {
     start_with(dir, users, "", Options::default()).await
 }
 
-/// [`start`] with more `[limits]` lines and other options.
-async fn start_with(
-    dir: &std::path::Path,
-    users: &[(String, String)],
-    limits: &str,
-    options: Options,
-) -> Running {
-    let users: Vec<(&str, &str)> = users.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
-    let store = store_with_users(dir, &users).await;
-    let team = Group {
-        name: "team".into(),
-        owner: "alice".into(),
-        private: false,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: vec!["bob".into()],
-        created: UnixMillis::now(),
-    };
-    store.add_group(team).await.unwrap();
+/// [`start`] with more `[limits]` lines and other options. A group `team` (bob) exists.
+async fn start_with(dir: &std::path::Path, users: &[&str], limits: &str, options: Options) -> Running {
+    let team = group("team", "alice", false, &["bob"]);
     // Lists are larger than RFC 3428's 1300 bytes; the test sends them over UDP on loopback anyway.
-    server::start(
-        config(
-            dir,
-            &format!(
-                "[limits]\nmax_pager_body_bytes = 65000\nimdn_aggregation_ms = {AGGREGATION_MS}\n{limits}"
-            ),
-        ),
-        options,
-        store,
-    )
-    .await
-    .expect("server starts")
-}
-
-fn users(names: &[&str]) -> Vec<(String, String)> {
-    names
-        .iter()
-        .map(|n| ((*n).to_owned(), format!("{n}-pw")))
-        .collect()
+    let limits =
+        format!("[limits]\nmax_pager_body_bytes = 65000\nimdn_aggregation_ms = {AGGREGATION_MS}\n{limits}");
+    start_with_groups(dir, users, &[team], &limits, options).await
 }
 
 /// A URI-list body: the message part, then the list of `(uri, copyControl, anonymize)`.
@@ -99,7 +66,7 @@ async fn send_list(ua: &mut Ua, uri: &str, body: &[u8]) -> SipMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_message_is_exploded_with_to_and_history_per_copy_control() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), &users(&["alice", "bob", "carol", "dave", "erin"])).await;
+    let running = start(dir.path(), &["alice", "bob", "carol", "dave", "erin"]).await;
     let mut alice = registered(&running, "alice").await;
     let bob = listen(registered(&running, "bob").await);
     let carol = listen(registered(&running, "carol").await);
@@ -228,7 +195,7 @@ async fn list_of_fifty_with_offline_recipients_and_aggregated_delivery_notificat
     let names: Vec<String> = (0..50).map(|i| format!("user{i:02}")).collect();
     let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
     all.push("alice");
-    let running = start(dir.path(), &users(&all)).await;
+    let running = start(dir.path(), &all).await;
     let mut online = Vec::new();
     for name in &names[..40] {
         online.push(listen(registered(&running, name).await));
@@ -308,7 +275,7 @@ async fn an_expired_copy_is_reported_failed_in_the_aggregated_notification() {
     };
     let running = start_with(
         dir.path(),
-        &users(&["alice", "bob", "carol"]),
+        &["alice", "bob", "carol"],
         "deferred_expiry_seconds = 1",
         options,
     )
@@ -354,7 +321,7 @@ async fn an_expired_copy_is_reported_failed_in_the_aggregated_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_or_looping_list_requests_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), &users(&["alice", "bob"])).await;
+    let running = start(dir.path(), &["alice", "bob"]).await;
     let mut alice = registered(&running, "alice").await;
 
     let plain = alice
