@@ -41,6 +41,10 @@
 //! tls_listen = "127.0.0.1:2856"      # MSRP over TLS (msrps) for the relay's legs; off when absent
 //! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
+//!
+//! [[peers]]                          # another domain's server (repeatable)
+//! domain = "other.example"           # INVITEs to its users and groups go to it; its users' requests
+//! address = "192.0.2.7:5060"         #   are believed only from this address's IP
 //! ```
 //!
 //! ## Why these defaults
@@ -99,6 +103,20 @@ pub struct Config {
     pub msrp: MsrpSettings,
     /// Settings of the server roles (`[server]`).
     pub server: ServerSettings,
+    /// Servers of other domains, reached directly (`[[peers]]`).
+    pub peers: Vec<PeerDomain>,
+}
+
+/// A server of another domain (`[[peers]]`): requests for users or groups of `domain` go to
+/// `address` (SIP over UDP), and a request whose From is of `domain` is believed only when it comes
+/// from `address`'s IP (the peer vouches for its own users, as a SIP/IP core would).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerDomain {
+    /// The other server's domain.
+    pub domain: String,
+    /// Its SIP address.
+    pub address: SocketAddr,
 }
 
 /// The `[server]` table: role settings, resolved into [`crate::server::Options`] by
@@ -268,6 +286,7 @@ struct ConfigFile {
     limits: Limits,
     server: ServerFile,
     msrp: MsrpSettings,
+    peers: Vec<PeerDomain>,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file when there is one.
@@ -345,6 +364,7 @@ impl Default for Config {
             limits: Limits::default(),
             server: ServerSettings::default(),
             msrp: MsrpSettings::default(),
+            peers: Vec::new(),
         }
     }
 }
@@ -382,6 +402,11 @@ impl Config {
     /// server may take as the sender's identity.
     pub fn is_trusted_core(&self, source: IpAddr) -> bool {
         self.trusted_cores.contains(&source)
+    }
+
+    /// The configured server of `domain` (another domain's), if any.
+    pub fn peer_for(&self, domain: &str) -> Option<&PeerDomain> {
+        self.peers.iter().find(|p| p.domain.eq_ignore_ascii_case(domain))
     }
 
     /// The server role options: the `[server]` settings over [`crate::server::Options::default`].
@@ -487,6 +512,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         limits: file.limits,
         server,
         msrp: resolve_msrp_tls(file.msrp, base)?,
+        peers: file.peers,
     })
 }
 

@@ -5,13 +5,13 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::in_dialog;
+use groups_support::{in_dialog, in_dialog_with};
 use server_support::{registered, Ua};
 use simple_im_core::msrp::wire::{parse_message, Parsed};
 use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
-use simple_im_tokio::server::{Options, Running};
-use simple_im_tokio::store::Group;
+use simple_im_tokio::server::{self, Options, Running};
+use simple_im_tokio::store::{Group, UnixMillis};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -24,6 +24,21 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn start(dir: &Path, users: &[String], groups: Vec<Group>) -> Running {
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
     groups_support::start_with_groups(dir, &users, &groups, "", Options::default()).await
+}
+
+/// [`start`] with the `[sip]` section given and more configuration (`extra`, after it).
+async fn start_on(dir: &Path, users: &[&str], room: Group, sip: &str, extra: &str) -> Running {
+    let store = server_support::store_with_users(dir, &[("dave", "dave-pw")]).await;
+    debug_assert_eq!(users, ["dave"]);
+    store.add_group(room).await.unwrap();
+    let text = format!(
+        "data_dir = \"{}\"\n{sip}[msrp]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
+        dir.display()
+    );
+    let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
+    server::start(config, Options::default(), store)
+        .await
+        .expect("server A starts")
 }
 
 /// A group owned by its first member.
@@ -842,4 +857,107 @@ async fn a_room_decodes_cleanly_in_tshark() {
     tokio::task::spawn_blocking(move || capture.assert_clean())
         .await
         .unwrap();
+}
+
+/// Two servers on loopback: `localhost` (A, 127.0.0.1) hosts the room, `b.test` (B, 127.0.0.2)
+/// serves carol. Each names the other in `[[peers]]`; A refuses a request claiming to be from a
+/// b.test user that does not come from B. carol joins `sip:room@localhost` through B (her Participating function,
+/// B's relay in the media path), and she and dave (a user of A in the room) each receive the other's
+/// message with the sender named in CPIM From.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    // A's SIP port is needed in B's configuration before A starts: reserved, then released for A.
+    let port_a = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store_b = simple_im_tokio::store::SqliteStore::open(dir_b.path()).unwrap();
+    let carol = simple_im_tokio::store::NewUser {
+        name: "carol".into(),
+        display_name: "Carol".into(),
+        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
+        created: UnixMillis::now(),
+    };
+    simple_im_tokio::store::Store::add_user(&store_b, carol)
+        .await
+        .unwrap();
+    let text_b = format!(
+        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
+         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:{port_a}\"\n",
+        dir_b.path().display()
+    );
+    let config_b = simple_im_tokio::config::Config::from_toml(&text_b, dir_b.path()).unwrap();
+    let b = server::start(config_b, Options::default(), std::sync::Arc::new(store_b))
+        .await
+        .expect("server B starts");
+    let users = vec!["dave".to_owned()];
+    let extra_a = format!("[[peers]]\ndomain = \"b.test\"\naddress = \"{}\"", b.udp[0]);
+    let room = group("room", false, &users);
+    let a = {
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        let sip = format!("[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n");
+        start_on(dir_a.path(), &users, room, &sip, &extra_a).await
+    };
+    let mut members = join_all(&a, &users, "room").await;
+
+    let mut impostor = Ua::udp("carol", "carol-pw", a.udp[0]).await.in_domain("b.test");
+    let refused = invite(&mut impostor, "room", "msrp://127.0.0.1:9/fake;tcp").await;
+    assert_eq!(refused.status(), Some(403), "{}", refused.reason());
+    assert!(
+        refused.reason().contains("come through its server"),
+        "{}",
+        refused.reason()
+    );
+
+    let mut carol = Ua::udp("carol", "carol-pw", b.udp[0]).await.in_domain("b.test");
+    assert_eq!(carol.register(600).await.status(), Some(200));
+    let path = "msrp://127.0.0.1:9/carolb1;tcp";
+    let ok = invite(&mut carol, "room", path).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    let route: Vec<String> = ok
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Record-Route"))
+        .map(|(_, v)| v.to_owned())
+        .collect();
+    let route = route.into_iter().rev().collect::<Vec<_>>().join(", ");
+    in_dialog_with(
+        &mut carol,
+        Method::Ack,
+        &ok,
+        cseq_of(&ok),
+        &[("Route", route.as_str())],
+    )
+    .await;
+    let answer = String::from_utf8_lossy(ok.body()).into_owned();
+    let leg = answer
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=path:"))
+        .expect("the answer names a leg")
+        .to_owned();
+    let relay_b = b.msrp.unwrap();
+    assert!(
+        leg.contains(&format!(":{}/", relay_b.port())),
+        "B's relay is in the media path: {leg}"
+    );
+    let mut carol_msrp = Peer::bind(relay_b, path.to_owned(), leg).await;
+
+    members[0].peer.send("hello from A").await;
+    let got = carol_msrp.received().await.expect("dave's message reaches carol");
+    assert_eq!(
+        (got.from.as_str(), got.text.as_str()),
+        ("<sip:dave@localhost>", "hello from A")
+    );
+    carol_msrp.send("hello from B").await;
+    let got = members[0]
+        .peer
+        .received()
+        .await
+        .expect("carol's message reaches dave");
+    assert_eq!(
+        (got.from.as_str(), got.text.as_str()),
+        ("<sip:carol@b.test>", "hello from B")
+    );
 }

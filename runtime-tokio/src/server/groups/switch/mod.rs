@@ -59,7 +59,8 @@
 //!
 //! Not done yet: legs over TLS,
 //! participants that only accept connections (`a=setup:passive` offers get the switch's passive
-//! answer all the same), participants behind another server's Participating function.
+//! answer all the same). A participant behind another server's relay (path `relay-uri ... own`)
+//! binds through the relay, which connects with its own URI: the first hop must match.
 
 mod connection;
 
