@@ -41,6 +41,16 @@ async fn start_on(dir: &Path, users: &[&str], room: Group, sip: &str, extra: &st
         .expect("server A starts")
 }
 
+/// A public room `sip:room@localhost` of `count` users named PREFIX0.., each joined and bound; the
+/// directory must outlive the server.
+async fn open_room(prefix: &str, count: usize) -> (tempfile::TempDir, Running, Vec<String>, Vec<Member>) {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names(prefix, count);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let members = join_all(&running, &users, "room").await;
+    (dir, running, users, members)
+}
+
 /// A group owned by its first member.
 fn group(name: &str, private: bool, members: &[String]) -> Group {
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
@@ -103,19 +113,22 @@ struct Member {
     peer: Peer,
 }
 
+/// The MSRP path the 2xx answer names (`a=path`).
+fn leg_of(ok: &SipMessage) -> String {
+    String::from_utf8_lossy(ok.body())
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=path:").map(str::to_owned))
+        .expect("the answer names a leg")
+}
+
 /// Joins `group` and binds the MSRP leg the answer names.
 async fn join(running: &Running, mut ua: Ua, group: &str, attempt: u32) -> Member {
     let path = format!("msrp://127.0.0.1:9/{}x{attempt};tcp", ua.name);
     let ok = invite(&mut ua, group, &path).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.reason());
     in_dialog(&mut ua, Method::Ack, &ok, cseq_of(&ok)).await;
-    let answer = String::from_utf8_lossy(ok.body()).into_owned();
-    let leg = answer
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("a=path:"))
-        .expect("the answer names a leg")
-        .to_owned();
-    assert!(answer.contains("a=setup:passive"), "{answer}");
+    let leg = leg_of(&ok);
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=setup:passive"));
     let peer = Peer::bind(running.msrp.unwrap(), path, leg).await;
     Member { ua, ok, peer }
 }
@@ -226,6 +239,26 @@ impl Peer {
         }
     }
 
+    /// The body of the next SEND received (responses and REPORTs skipped).
+    async fn next_send(&mut self) -> String {
+        self.next_of("SEND").await.1
+    }
+
+    /// The Status header of the next REPORT received (other messages skipped).
+    async fn next_report(&mut self) -> String {
+        self.next_of("REPORT").await.2
+    }
+
+    /// The next request of `method`: (method, body, Status header).
+    async fn next_of(&mut self, method: &str) -> (String, String, String) {
+        loop {
+            let (_, got, body, status) = self.next().await.expect("a message");
+            if got == method {
+                return (got, body, status);
+            }
+        }
+    }
+
     /// The next SEND received (responses and REPORTs skipped).
     async fn received(&mut self) -> Option<Received> {
         loop {
@@ -321,10 +354,7 @@ async fn two_hundred_member_room_delivers_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_is_named_in_cpim_or_anonymised() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = names("p", 2);
-    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
-    let mut members = join_all(&running, &users, "room").await;
+    let (_dir, running, _, mut members) = open_room("p", 2).await;
     members[0].peer.send("hello").await;
     let got = members[1].peer.received().await.unwrap();
     assert_eq!(got.from, "<sip:p0@localhost>");
@@ -687,10 +717,7 @@ async fn an_adhoc_chat_closes_when_its_last_participant_leaves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_per_recipient() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = names("r", 3);
-    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
-    let mut members = join_all(&running, &users, "room").await;
+    let (_dir, _running, _, mut members) = open_room("r", 3).await;
     members[2].peer.answer = 486;
     members[0].peer.send_with("one", "Success-Report: yes\r\n").await;
     // r1 gets it although r2 refuses its copy.
@@ -729,20 +756,25 @@ async fn reports_are_per_recipient() {
     );
 }
 
+/// A CPIM message from `user` to the room asking for a positive delivery notification.
+fn cpim_asking_delivery(user: &str, message_id: &str, text: &str) -> String {
+    format!(
+        "From: <sip:{user}@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+         imdn.Message-ID: {message_id}\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
+         imdn.Disposition-Notification: positive-delivery\r\n\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+}
+
 /// In a room, a message asking for delivery notifications carries the group as its top
 /// IMDN-Record-Route; a participant's notification reaches only the message's sender (not the rest
 /// of the room), and one about an unknown message reaches nobody and gets a 404 REPORT.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_notifications_go_only_to_the_sender_through_the_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = names("n", 3);
-    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
-    let mut members = join_all(&running, &users, "room").await;
-    let im = "From: <sip:n0@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
-              imdn.Message-ID: chat-0001\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
-              imdn.Disposition-Notification: positive-delivery\r\n\r\n\
-              Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi";
-    members[0].peer.send_typed("message/cpim", im).await;
+    let (_dir, _running, _, mut members) = open_room("n", 3).await;
+    let im = cpim_asking_delivery("n0", "chat-0001", "hi");
+    members[0].peer.send_typed("message/cpim", &im).await;
     let mut copies = Vec::new();
     for member in &mut members[1..] {
         let (_, method, body, _) = member.peer.next().await.unwrap();
@@ -770,12 +802,7 @@ async fn chat_notifications_go_only_to_the_sender_through_the_group() {
         .unwrap();
     let notification = String::from_utf8(buf[..len].to_vec()).unwrap();
     members[1].peer.send_typed("message/cpim", &notification).await;
-    let got = loop {
-        let (_, method, body, _) = members[0].peer.next().await.unwrap();
-        if method == "SEND" {
-            break body;
-        }
-    };
+    let got = members[0].peer.next_send().await;
     assert!(
         got.contains("<delivered/>") && got.contains("<message-id>chat-0001</message-id>"),
         "{got}"
@@ -790,12 +817,7 @@ async fn chat_notifications_go_only_to_the_sender_through_the_group() {
     // A notification about a message nobody in the room sent: n1 gets a 404 failure REPORT.
     let unknown = notification.replace("chat-0001", "chat-9999");
     members[1].peer.send_typed("message/cpim", &unknown).await;
-    let report = loop {
-        let (_, method, _, status) = members[1].peer.next().await.unwrap();
-        if method == "REPORT" {
-            break status;
-        }
-    };
+    let report = members[1].peer.next_report().await;
     assert!(report.starts_with("000 404"), "{report}");
     let to_n0 = tokio::time::timeout(Duration::from_millis(600), members[0].peer.received()).await;
     assert!(
@@ -825,6 +847,8 @@ async fn a_room_decodes_cleanly_in_tshark() {
     })
     .await
     .unwrap();
+    // On a loaded machine dumpcap applies its filter a while after it says it is capturing.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut members = join_all(&running, &users, "room").await;
     members[0]
         .peer
@@ -834,20 +858,17 @@ async fn a_room_decodes_cleanly_in_tshark() {
         assert_eq!(member.peer.received().await.unwrap().text, "hello room");
     }
     // The success REPORT for w0's message.
-    let report = loop {
-        let (_, method, _, status) = members[0].peer.next().await.unwrap();
-        if method == "REPORT" {
-            break status;
-        }
-    };
+    let report = members[0].peer.next_report().await;
     assert!(report.starts_with("000 200"), "{report}");
-    let im = "From: <sip:w1@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
-              imdn.Message-ID: tshark-1\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
-              imdn.Disposition-Notification: positive-delivery\r\n\r\n\
-              Content-Type: text/plain\r\nContent-Length: 4\r\n\r\ncpim";
-    members[1].peer.send_typed("message/cpim", im).await;
+    let im = cpim_asking_delivery("w1", "tshark-1", "cpim");
+    members[1].peer.send_typed("message/cpim", &im).await;
     for i in [0, 2] {
         assert_eq!(members[i].peer.received().await.unwrap().text, "cpim");
+    }
+    // One more message after the SIP and MSRP above, so the capture has MSRP even if it started late.
+    members[2].peer.send("last").await;
+    for i in [0, 1] {
+        assert_eq!(members[i].peer.received().await.unwrap().text, "last");
     }
     for member in &mut members {
         let cseq = cseq_of(&member.ok) + 1;
@@ -931,12 +952,7 @@ async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
         &[("Route", route.as_str())],
     )
     .await;
-    let answer = String::from_utf8_lossy(ok.body()).into_owned();
-    let leg = answer
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("a=path:"))
-        .expect("the answer names a leg")
-        .to_owned();
+    let leg = leg_of(&ok);
     let relay_b = b.msrp.unwrap();
     assert!(
         leg.contains(&format!(":{}/", relay_b.port())),

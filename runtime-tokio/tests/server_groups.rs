@@ -122,22 +122,32 @@ async fn private_group_refuses_a_non_member_and_public_group_admits_one() {
     assert_eq!(erin.message("nobody", "?").await.status(), Some(404));
 }
 
+/// A MESSAGE into team asking for privacy (RFC 3323 `Privacy: id`).
+async fn send_privately(
+    ua: &mut Ua,
+    content_type: &str,
+    body: &[u8],
+) -> simple_im_tokio::server::sip::SipMessage {
+    let privacy = [("Privacy", "id".to_owned())];
+    let to = "<sip:team@localhost>";
+    ua.request(
+        "MESSAGE",
+        "sip:team@localhost",
+        to,
+        &privacy,
+        Some((content_type, body)),
+        true,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacy_request_anonymises_the_sender_in_every_copy() {
     let dir = tempfile::tempdir().unwrap();
     let running = start_with_groups(dir.path(), "", &[group("team", false, &["alice", "bob"])]).await;
     let mut alice = registered(&running, "alice").await;
     let bob = listen(registered(&running, "bob").await);
-    let answer = alice
-        .request(
-            "MESSAGE",
-            "sip:team@localhost",
-            "<sip:team@localhost>",
-            &[("Privacy", "id".to_owned())],
-            Some(("text/plain", b"guess who")),
-            true,
-        )
-        .await;
+    let answer = send_privately(&mut alice, "text/plain", b"guess who").await;
     assert_eq!(answer.status(), Some(200), "{}", answer.reason());
     let (_, copies) = bob.stop().await;
     let copy = &copies[0];
@@ -161,16 +171,7 @@ async fn group_notifications_route_back_through_the_group_keeping_the_sender_pri
     let running = start_with_groups(dir.path(), "", &[team]).await;
     let mut alice = registered(&running, "alice").await;
     let bob = listen(registered(&running, "bob").await);
-    let answer = alice
-        .request(
-            "MESSAGE",
-            "sip:team@localhost",
-            "<sip:team@localhost>",
-            &[("Privacy", "id".to_owned())],
-            Some(("message/cpim", CPIM_INTO_TEAM.as_bytes())),
-            true,
-        )
-        .await;
+    let answer = send_privately(&mut alice, "message/cpim", CPIM_INTO_TEAM.as_bytes()).await;
     assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
     let alice = listen(alice);
     let (mut bob, copies) = bob.stop().await;
