@@ -149,11 +149,22 @@ async fn privacy_request_anonymises_the_sender_in_every_copy() {
     let bob = listen(registered(&running, "bob").await);
     let answer = send_privately(&mut alice, "text/plain", b"guess who").await;
     assert_eq!(answer.status(), Some(200), "{}", answer.reason());
+    // A CPIM body names its sender too: anonymised as well, even without notifications asked.
+    let cpim =
+        "From: <sip:alice@localhost>\r\nTo: <sip:team@localhost>\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+    let answer = send_privately(&mut alice, "message/cpim", cpim.as_bytes()).await;
+    assert_eq!(answer.status(), Some(200), "{}", answer.reason());
     let (_, copies) = bob.stop().await;
     let copy = &copies[0];
     assert_eq!(copy.body(), b"guess who");
     let from = copy.header(HeaderName::From).unwrap();
     assert!(!from.contains("alice"), "sender not anonymised: {from}");
+    let cpim_copy = String::from_utf8_lossy(copies[1].raw()).into_owned();
+    assert!(!cpim_copy.contains("alice"), "{cpim_copy}");
+    assert!(
+        cpim_copy.contains("From: <sip:anonymous@anonymous.invalid>\r\n"),
+        "{cpim_copy}"
+    );
 }
 
 const CPIM_INTO_TEAM: &str = "From: <sip:alice@localhost>\r\nTo: <sip:team@localhost>\r\n\

@@ -6,7 +6,7 @@
 //! | event | what happens |
 //! |---|---|
 //! | CPIM MESSAGE into a group asks for notifications | every copy gets `IMDN-Record-Route: <group URI>` as its top route; (group, Message-ID) → sender remembered |
-//! | ... and the sender asked for privacy (RFC 3323) | the copy's CPIM `From` becomes `<sip:anonymous@anonymous.invalid>` as well as its SIP From |
+//! | any CPIM MESSAGE into a group whose sender asked for privacy (RFC 3323) | the copy's CPIM `From` becomes `<sip:anonymous@anonymous.invalid>` as well as its SIP From |
 //! | a member's notification to the group URI for a remembered message | our `IMDN-Route` removed, sent to the sender's contact or stored for the sender; 200, or 480 when neither worked |
 //! | the Deferred Messaging function's notification for a stored copy | the same, without a request to answer |
 //! | a notification from a non-member, or for a message not remembered | forwarded to its CPIM To when that is a user of ours (as if sent directly), else 404 |
@@ -90,7 +90,7 @@ impl GroupRoutes {
 
 /// The body each copy of a group MESSAGE carries, when it differs from the request's: a CPIM body
 /// asking for notifications gets the group as its top `IMDN-Record-Route` (and the message is
-/// remembered); with `privacy`, its CPIM From is anonymised too.
+/// remembered); with `privacy`, any CPIM body gets an anonymous CPIM From.
 pub fn copy_body(
     server: &Server,
     body: &[u8],
@@ -99,16 +99,19 @@ pub fn copy_body(
     privacy: bool,
 ) -> Option<Vec<u8>> {
     let parsed = cpim::Message::parse(body).ok()?;
-    let received = Received::from_cpim(&parsed).ok()??;
-    let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
-    let mut routed = super::imdn_aggregate::with_record_route(body, prefix, group_uri)?;
-    if privacy {
-        routed = with_anonymous_from(&routed)?;
+    let routed = Received::from_cpim(&parsed).ok().flatten().and_then(|received| {
+        let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
+        let routed = super::imdn_aggregate::with_record_route(body, prefix, group_uri)?;
+        server
+            .group_routes
+            .remember(server, group_uri, received.message_id, sender);
+        Some(routed)
+    });
+    match (routed, privacy) {
+        (Some(routed), true) => with_anonymous_from(&routed),
+        (None, true) => with_anonymous_from(body),
+        (routed, false) => routed,
     }
-    server
-        .group_routes
-        .remember(server, group_uri, received.message_id, sender);
-    Some(routed)
 }
 
 /// `body` (CPIM) with its `From` header's value replaced by the anonymous URI.
