@@ -943,6 +943,7 @@ async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
         .filter(|(n, _)| n.eq_ignore_ascii_case("Record-Route"))
         .map(|(_, v)| v.to_owned())
         .collect();
+    assert!(!route.is_empty(), "the focus's 200 keeps B's Record-Route");
     let route = route.into_iter().rev().collect::<Vec<_>>().join(", ");
     in_dialog_with(
         &mut carol,
@@ -975,5 +976,22 @@ async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
     assert_eq!(
         (got.from.as_str(), got.text.as_str()),
         ("<sip:carol@b.test>", "hello from B")
+    );
+
+    // carol leaves through B: the BYE reaches the focus, and the room has dave alone again.
+    let bye = [("Route", route.as_str())];
+    in_dialog_with(&mut carol, Method::Bye, &ok, cseq_of(&ok) + 1, &bye).await;
+    let bye_ok = carol.receive_within(WAIT).await.expect("the BYE's answer");
+    assert_eq!(bye_ok.status(), Some(200), "{}", bye_ok.reason());
+    for _ in 0..100 {
+        if a.server.focus.with_room("room", |r| r.participants.len()) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        a.server.focus.with_room("room", |r| r.participants.len()),
+        1,
+        "carol left the room on A"
     );
 }
