@@ -230,7 +230,7 @@ fn track_notifications(server: &Server, body: &mut Vec<u8>, listed: &[Listed]) -
             return false;
         };
         let exploder = imdn_aggregate::exploder_uri(server);
-        let Some(routed) = imdn_aggregate::with_record_route(body, &prefix, &exploder) else {
+        let Some(routed) = super::cpim_edit::with_record_route(body, &prefix, &exploder) else {
             return false;
         };
         if !server.aggregate.track(server, &received, listed) {

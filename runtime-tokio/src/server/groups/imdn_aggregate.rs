@@ -3,7 +3,7 @@
 //!
 //! When a list MESSAGE carries a CPIM message that asks for notifications, the exploder puts itself
 //! on their path: every copy gets `imdn.IMDN-Record-Route: <sip:exploder@DOMAIN>` as its top route
-//! ([`with_record_route`]), and the list is tracked here, keyed by the IM's sender and Message-ID.
+//! ([`super::cpim_edit::with_record_route`]), and the list is tracked here, keyed by the IM's sender and Message-ID.
 //! Recipients (and the Deferred Messaging function, for copies it stored) then send their
 //! notifications to the exploder, which collects them and sends the sender **aggregated**
 //! notifications: one `message/cpim` whose content is a `multipart/mixed` of `message/imdn+xml`
@@ -372,46 +372,6 @@ pub fn recipient_key(server: &Server, uri: &str) -> String {
     }
 }
 
-/// The CPIM body `body` with `IMDN-Record-Route: <uri>` as its top route, written with the prefix
-/// `prefix` the IM gave the IMDN namespace. `None` when the body is not CPIM as expected.
-pub fn with_record_route(body: &[u8], prefix: &str, uri: &str) -> Option<Vec<u8>> {
-    let parsed = cpim::Message::parse(body).ok()?;
-    // Skip MIME headers wrapping the CPIM message, when the sender included them.
-    let start = if parsed.outer_headers().is_empty() {
-        0
-    } else {
-        find(body, b"\r\n\r\n", 0)? + 4
-    };
-    let block_end = find(body, b"\r\n\r\n", start)? + 2;
-    let mut at = block_end;
-    let mut line_start = start;
-    while line_start < block_end {
-        let line_end = find(body, b"\r\n", line_start)?;
-        let name = body.get(line_start..line_end)?.split(|b| *b == b':').next()?;
-        let is_route =
-            std::str::from_utf8(name).is_ok_and(|n| n.trim().rsplit('.').next() == Some("IMDN-Record-Route"));
-        if is_route {
-            at = line_start;
-            break;
-        }
-        line_start = line_end + 2;
-    }
-    let line = format!("{prefix}.IMDN-Record-Route: <{uri}>\r\n");
-    let mut out = Vec::with_capacity(body.len() + line.len());
-    out.extend_from_slice(body.get(..at)?);
-    out.extend_from_slice(line.as_bytes());
-    out.extend_from_slice(body.get(at..)?);
-    Some(out)
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack
-        .get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
-}
-
 /// The `Disposition-Notification` prefix and the tracker's view of a CPIM list message that asks
 /// for notifications.
 pub fn asks_for_notifications(cpim_body: &[u8]) -> Option<(cpim::Message<'_>, String)> {
@@ -480,28 +440,7 @@ pub(super) fn forward_alone(server: &Server, sender: &str, body: &[u8], route: &
         destination: to.clone(),
         from_uri: format!("sip:{}", address_key(sender)),
         message_id,
-        body: without_own_route(body, route),
+        body: super::cpim_edit::without_own_route(body, route),
         im_sender: to,
     })
-}
-
-/// `body` without the first `IMDN-Route` line naming `uri`.
-pub(super) fn without_own_route(body: &[u8], uri: &str) -> Vec<u8> {
-    let mut start = 0;
-    while let Some(end) = find(body, b"\r\n", start) {
-        if end == start {
-            break;
-        }
-        let line = String::from_utf8_lossy(body.get(start..end).unwrap_or_default());
-        let is_ours = line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().rsplit('.').next() == Some("IMDN-Route") && address_key(value) == address_key(uri)
-        });
-        if is_ours {
-            let mut out = body.get(..start).unwrap_or_default().to_vec();
-            out.extend_from_slice(body.get(end + 2..).unwrap_or_default());
-            return out;
-        }
-        start = end + 2;
-    }
-    body.to_vec()
 }

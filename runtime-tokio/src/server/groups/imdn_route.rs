@@ -20,7 +20,8 @@
 //! The table of remembered messages is in memory: after a restart, a notification for an earlier
 //! message of a sender who asked for privacy gets 404 (its sender cannot be found any more).
 
-use super::imdn_aggregate::{forward_alone, without_own_route};
+use super::cpim_edit::{with_anonymous_from, without_own_route};
+use super::imdn_aggregate::forward_alone;
 use super::{is_member, local_user};
 use crate::server::imdn::{self, Notification};
 use crate::server::participating::address_key;
@@ -34,9 +35,6 @@ use std::time::Instant;
 
 /// The most group messages whose notifications are routed at once.
 pub const MAX_ROUTED: usize = 16_384;
-
-/// The CPIM From a copy shows when its sender asked for privacy.
-const ANONYMOUS_CPIM_FROM: &str = "<sip:anonymous@anonymous.invalid>";
 
 #[derive(Debug, Default)]
 struct Table {
@@ -101,7 +99,7 @@ pub fn copy_body(
     let parsed = cpim::Message::parse(body).ok()?;
     let routed = Received::from_cpim(&parsed).ok().flatten().and_then(|received| {
         let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
-        let routed = super::imdn_aggregate::with_record_route(body, prefix, group_uri)?;
+        let routed = super::cpim_edit::with_record_route(body, prefix, group_uri)?;
         server
             .group_routes
             .remember(server, group_uri, received.message_id, sender);
@@ -112,32 +110,6 @@ pub fn copy_body(
         (None, true) => with_anonymous_from(body),
         (routed, false) => routed,
     }
-}
-
-/// `body` (CPIM) with its `From` header's value replaced by the anonymous URI.
-fn with_anonymous_from(body: &[u8]) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut out = String::with_capacity(text.len());
-    let mut replaced = false;
-    let mut rest = text;
-    while let Some(end) = rest.find("\r\n") {
-        let (line, after) = rest.split_at(end);
-        if line.is_empty() {
-            break;
-        }
-        match line.split_once(':') {
-            Some((name, _)) if !replaced && name.trim() == "From" => {
-                out.push_str("From: ");
-                out.push_str(ANONYMOUS_CPIM_FROM);
-                replaced = true;
-            }
-            _ => out.push_str(line),
-        }
-        out.push_str("\r\n");
-        rest = after.get(2..)?;
-    }
-    out.push_str(rest);
-    replaced.then(|| out.into_bytes())
 }
 
 /// The notification `body` (from `notifier`) redirected to the remembered sender of the message it
@@ -239,7 +211,7 @@ pub fn chat_message(server: &Server, group_uri: &str, sender_sid: &str, copy: &[
     else {
         return ChatRouting::Everyone(None);
     };
-    let routed = super::imdn_aggregate::with_record_route(copy, prefix, group_uri);
+    let routed = super::cpim_edit::with_record_route(copy, prefix, group_uri);
     if routed.is_some() {
         let leg = format!("{CHAT_LEG}{sender_sid}");
         server

@@ -2,7 +2,7 @@
 //! `sip:NAME@DOMAIN` whose members and policy are kept in the store (`simple-im group ...` until the
 //! XDMS holds group documents).
 //!
-//! Modules: [`pager`](fan_out) (this page), [`exploder`] (RFC 5365 URI lists) with
+//! Modules: [`pager`](fan_out) (this page), [`cpim_edit`] (CPIM header edits), [`exploder`] (RFC 5365 URI lists) with
 //! [`imdn_aggregate`] (its notifications), [`imdn_route`] (notifications of group messages),
 //! [`focus`] (joining and
 //! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
@@ -52,6 +52,7 @@
 pub mod adhoc;
 pub mod cli;
 pub mod conference;
+pub mod cpim_edit;
 pub mod expel;
 pub mod exploder;
 pub mod focus;
