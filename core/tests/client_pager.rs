@@ -218,6 +218,69 @@ fn message_cpim_with_imdn_payload_reports_notifications_for_our_handle() {
     let _ = (NotificationKind::Delivery, Status::Delivered);
 }
 
+/// A URI-list server's aggregated notification (RFC 5438 §8.3): each `message/imdn+xml` part is
+/// reported for our handle, and nothing is reported as an IM.
+#[test]
+fn an_aggregated_notification_reports_every_part() {
+    let mut w = registered(LinkConfig::PERFECT, 15);
+    let now = w.now();
+    let ask = ImdnRequest {
+        date_time: "2026-11-24T02:00:00Z",
+        display: false,
+    };
+    let handle = w
+        .client
+        .send_pager(
+            now,
+            "sip:exploder@example.com",
+            "text/plain",
+            b"to all",
+            Some(ask),
+        )
+        .unwrap();
+    w.run_for_secs(5);
+    let sent = body_of(&w.server.requests[0]);
+    let im = cpim::Message::parse(&sent).unwrap();
+    let message_id = im.get(cpim::IMDN_NS, "Message-ID").unwrap().value;
+    let document = |recipient: &str, status: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<imdn xmlns=\"urn:ietf:params:xml:ns:imdn\">\
+             <message-id>{message_id}</message-id><datetime>2026-11-24T02:00:00Z</datetime>\
+             <recipient-uri>{recipient}</recipient-uri><delivery-notification><status><{status}/></status>\
+             </delivery-notification></imdn>"
+        )
+    };
+    let content = format!(
+        "--agg\r\nContent-Type: message/imdn+xml\r\n\r\n{}\r\n--agg\r\nContent-Type: message/imdn+xml\r\n\r\n{}\r\n--agg--\r\n",
+        document("sip:bob@example.com", "delivered"),
+        document("sip:carol@example.com", "failed")
+    );
+    let aggregated = format!(
+        "From: <sip:exploder@example.com>\r\nTo: <sip:alice@example.com>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+         imdn.Message-ID: agg1\r\n\r\nContent-Type: multipart/mixed;boundary=\"agg\"\r\n\
+         Content-Disposition: notification\r\nContent-Length: {}\r\n\r\n{content}",
+        content.len()
+    );
+    let now = w.now();
+    w.server
+        .send_request(now, "MESSAGE", "message/cpim", aggregated.as_bytes());
+    w.run_for_secs(2);
+    let statuses: std::vec::Vec<Disposition> = w
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::DeliveryNotification {
+                handle: Some(h),
+                status,
+                ..
+            } if h == handle => Some(status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, [Disposition::Success, Disposition::Failed]);
+    assert!(w.pagers().is_empty(), "an aggregated notification is not an IM");
+}
+
 #[test]
 fn message_incoming_ims_barred_answers_480_after_the_publish() {
     let mut w = registered(LinkConfig::PERFECT, 14);

@@ -25,6 +25,7 @@
 //! deferred_expiry_seconds = 604800
 //! quota_messages = 1000
 //! quota_bytes = 10485760
+//! imdn_aggregation_ms = 2000         # the URI-list service's IMDN batch window (at most 16000)
 //!
 //! [server]
 //! digest_algorithms = ["SHA-256", "MD5"]   # challenged in this order; --digest-algorithms overrides
@@ -41,6 +42,10 @@
 //! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! tls_ca = "/etc/simple-im/msrp-peers-ca.pem"   # CAs trusted when the relay dials an msrps: endpoint
+//!
+//! [[peers]]                          # another domain's server (repeatable)
+//! domain = "other.example"           # INVITEs to its users and groups go to it; its users' requests
+//! address = "192.0.2.7:5060"         #   are believed only from this address's IP
 //! ```
 //!
 //! ## Why these defaults
@@ -53,6 +58,9 @@
 //!   an abandoned account's queue does not grow for ever (the quota bounds it too).
 //! - quota 1000 messages / 10 MiB per recipient: about 7 days of a busy user's pager traffic at the
 //!   default size limit, while 10,000 full mailboxes still fit in 100 GiB.
+//! - `imdn_aggregation_ms = 2000`: a recipient's delivery notification is answered only once the
+//!   batch holding it went out, so the window must stay well inside the 32 s a SIP client waits
+//!   (Timer F); 2 s lets the online recipients of a list answer together in one batch.
 
 use crate::store::Quota;
 use serde::Deserialize;
@@ -96,6 +104,20 @@ pub struct Config {
     pub msrp: MsrpSettings,
     /// Settings of the server roles (`[server]`).
     pub server: ServerSettings,
+    /// Servers of other domains, reached directly (`[[peers]]`).
+    pub peers: Vec<PeerDomain>,
+}
+
+/// A server of another domain (`[[peers]]`): requests for users or groups of `domain` go to
+/// `address` (SIP over UDP), and a request whose From is of `domain` is believed only when it comes
+/// from `address`'s IP (the peer vouches for its own users, as a SIP/IP core would).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerDomain {
+    /// The other server's domain.
+    pub domain: String,
+    /// Its SIP address.
+    pub address: SocketAddr,
 }
 
 /// The `[server]` table: role settings, resolved into [`crate::server::Options`] by
@@ -215,6 +237,9 @@ pub struct Limits {
     pub quota_messages: u64,
     /// The most deferred body bytes one recipient may have pending.
     pub quota_bytes: u64,
+    /// How long the URI-list service collects delivery notifications before it sends the sender one
+    /// aggregated notification (RFC 5438 §8.3); a batch goes at once when every recipient has answered.
+    pub imdn_aggregation_ms: u64,
 }
 
 impl Default for Limits {
@@ -224,11 +249,20 @@ impl Default for Limits {
             deferred_expiry_seconds: 7 * 24 * 3600,
             quota_messages: 1000,
             quota_bytes: 10 * 1024 * 1024,
+            imdn_aggregation_ms: 2000,
         }
     }
 }
 
+/// The longest IMDN batch window accepted (see `imdn_aggregation_ms`).
+pub const MAX_IMDN_AGGREGATION_MS: u64 = 16_000;
+
 impl Limits {
+    /// The URI-list service's IMDN batch window.
+    pub fn imdn_aggregation(&self) -> Duration {
+        Duration::from_millis(self.imdn_aggregation_ms)
+    }
+
     /// The per-recipient deferred quota, as the store takes it.
     pub fn quota(&self) -> Quota {
         Quota {
@@ -257,6 +291,7 @@ struct ConfigFile {
     limits: Limits,
     server: ServerFile,
     msrp: MsrpSettings,
+    peers: Vec<PeerDomain>,
 }
 
 /// Why the configuration could not be loaded. Every variant names the file when there is one.
@@ -334,6 +369,7 @@ impl Default for Config {
             limits: Limits::default(),
             server: ServerSettings::default(),
             msrp: MsrpSettings::default(),
+            peers: Vec::new(),
         }
     }
 }
@@ -371,6 +407,11 @@ impl Config {
     /// server may take as the sender's identity.
     pub fn is_trusted_core(&self, source: IpAddr) -> bool {
         self.trusted_cores.contains(&source)
+    }
+
+    /// The configured server of `domain` (another domain's), if any.
+    pub fn peer_for(&self, domain: &str) -> Option<&PeerDomain> {
+        self.peers.iter().find(|p| p.domain.eq_ignore_ascii_case(domain))
     }
 
     /// The server role options: the `[server]` settings over [`crate::server::Options::default`].
@@ -439,11 +480,20 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         ),
         ("limits.quota_messages", file.limits.quota_messages),
         ("limits.quota_bytes", file.limits.quota_bytes),
+        ("limits.imdn_aggregation_ms", file.limits.imdn_aggregation_ms),
     ];
     if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
         return Err(ConfigError::Invalid {
             key,
             reason: "must be greater than 0".into(),
+        });
+    }
+    if file.limits.imdn_aggregation_ms > MAX_IMDN_AGGREGATION_MS {
+        return Err(ConfigError::Invalid {
+            key: "limits.imdn_aggregation_ms",
+            reason: format!(
+                "at most {MAX_IMDN_AGGREGATION_MS} (a recipient's notification waits for its batch, within SIP's 32 s)"
+            ),
         });
     }
     let server = resolve_server(file.server)?;
@@ -467,6 +517,7 @@ fn resolve(file: ConfigFile, base: &Path, data_override: Option<&Path>) -> Resul
         limits: file.limits,
         server,
         msrp: resolve_msrp_tls(file.msrp, base)?,
+        peers: file.peers,
     })
 }
 

@@ -5,12 +5,12 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{in_dialog, in_dialog_with};
-use server_support::{registered, store_with_users, Ua};
+use groups_support::{group, in_dialog, in_dialog_with, start_with_groups};
+use server_support::{registered, Ua};
 use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
-use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{Options, Running};
+use simple_im_tokio::store::Group;
 use std::path::Path;
 
 const OFFER: &str = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
@@ -18,45 +18,15 @@ m=message 7654 TCP/MSRP *\r\na=accept-types:message/cpim text/plain\r\na=path:ms
 
 /// The private group `team` (alice, bob, carol) and the public `lobby` (alice; at most 1 participant).
 async fn start(dir: &Path) -> Running {
-    let users = [
-        ("alice", "alice-pw"),
-        ("bob", "bob-pw"),
-        ("carol", "carol-pw"),
-        ("erin", "erin-pw"),
-    ];
-    let store = store_with_users(dir, &users).await;
-    let team = Group {
-        name: "team".into(),
-        owner: "alice".into(),
-        private: true,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: vec!["alice".into(), "bob".into(), "carol".into()],
-        created: UnixMillis::now(),
-    };
-    store.add_group(team).await.unwrap();
+    let team = group("team", "alice", true, &["alice", "bob", "carol"]);
     let lobby = Group {
-        name: "lobby".into(),
-        owner: "alice".into(),
-        private: false,
-        may_invite: InvitePolicy::Owner,
         max_participants: 1,
-        members: vec!["alice".into()],
-        created: UnixMillis::now(),
+        ..group("lobby", "alice", false, &["alice"])
     };
-    store.add_group(lobby).await.unwrap();
-    // UDP only: binding TCP on the UDP socket's ephemeral port fails now and then on a busy machine.
-    let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
-        dir.display()
-    );
-    let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
-    server::start(config, Options::default(), store)
-        .await
-        .expect("server starts")
+    let users = ["alice", "bob", "carol", "erin"];
+    start_with_groups(dir, &users, &[team, lobby], "", Options::default()).await
 }
 
-/// Validates a conference-info body against the RFC 4575 schema with xmllint (no network).
 fn assert_schema_valid(body: &[u8], dir: &Path) {
     let schema = concat!(
         env!("CARGO_MANIFEST_DIR"),

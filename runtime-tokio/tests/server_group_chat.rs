@@ -5,13 +5,13 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::in_dialog;
-use server_support::{registered, store_with_users, Ua};
+use groups_support::{in_dialog, in_dialog_with};
+use server_support::{registered, Ua};
 use simple_im_core::msrp::wire::{parse_message, Parsed};
 use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::store::{Group, UnixMillis};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -22,32 +22,44 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A server whose store has `users` (password NAME-pw) and the groups given.
 async fn start(dir: &Path, users: &[String], groups: Vec<Group>) -> Running {
-    let pairs: Vec<(String, String)> = users.iter().map(|u| (u.clone(), format!("{u}-pw"))).collect();
-    let refs: Vec<(&str, &str)> = pairs.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
-    let store = store_with_users(dir, &refs).await;
-    for group in groups {
-        store.add_group(group).await.unwrap();
-    }
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    groups_support::start_with_groups(dir, &users, &groups, "", Options::default()).await
+}
+
+/// [`start`] with the `[sip]` section given and more configuration (`extra`, after it).
+async fn start_on(dir: &Path, users: &[&str], room: Group, sip: &str, extra: &str) -> Running {
+    let store = server_support::store_with_users(dir, &[("dave", "dave-pw")]).await;
+    debug_assert_eq!(users, ["dave"]);
+    store.add_group(room).await.unwrap();
     let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
+        "data_dir = \"{}\"\n{sip}[msrp]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
         dir.display()
     );
     let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
     server::start(config, Options::default(), store)
         .await
-        .expect("server starts")
+        .expect("server A starts")
 }
 
+/// A public room `sip:room@localhost` of `count` users named PREFIX0.., each joined and bound; the
+/// directory must outlive the server.
+async fn open_room(prefix: &str, count: usize) -> (tempfile::TempDir, Running, Vec<String>, Vec<Member>) {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names(prefix, count);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let members = join_all(&running, &users, "room").await;
+    (dir, running, users, members)
+}
+
+/// A group owned by its first member.
 fn group(name: &str, private: bool, members: &[String]) -> Group {
-    Group {
-        name: name.into(),
-        owner: members.first().cloned().unwrap_or_default(),
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    groups_support::group(
+        name,
+        members.first().copied().unwrap_or_default(),
         private,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: members.to_vec(),
-        created: UnixMillis::now(),
-    }
+        &members,
+    )
 }
 
 fn names(prefix: &str, n: usize) -> Vec<String> {
@@ -101,19 +113,22 @@ struct Member {
     peer: Peer,
 }
 
+/// The MSRP path the 2xx answer names (`a=path`).
+fn leg_of(ok: &SipMessage) -> String {
+    String::from_utf8_lossy(ok.body())
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("a=path:").map(str::to_owned))
+        .expect("the answer names a leg")
+}
+
 /// Joins `group` and binds the MSRP leg the answer names.
 async fn join(running: &Running, mut ua: Ua, group: &str, attempt: u32) -> Member {
     let path = format!("msrp://127.0.0.1:9/{}x{attempt};tcp", ua.name);
     let ok = invite(&mut ua, group, &path).await;
     assert_eq!(ok.status(), Some(200), "{}", ok.reason());
     in_dialog(&mut ua, Method::Ack, &ok, cseq_of(&ok)).await;
-    let answer = String::from_utf8_lossy(ok.body()).into_owned();
-    let leg = answer
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("a=path:"))
-        .expect("the answer names a leg")
-        .to_owned();
-    assert!(answer.contains("a=setup:passive"), "{answer}");
+    let leg = leg_of(&ok);
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=setup:passive"));
     let peer = Peer::bind(running.msrp.unwrap(), path, leg).await;
     Member { ua, ok, peer }
 }
@@ -161,16 +176,23 @@ impl Peer {
         self.send_with(text, "").await;
     }
 
-    /// A SEND with extra header lines (each ending in CRLF).
+    /// A SEND of `body` as `content_type`.
+    async fn send_typed(&mut self, content_type: &str, body: &str) {
+        self.send_with(body, &format!("Content-Type: {content_type}\r\n"))
+            .await;
+    }
+
+    /// A SEND with extra header lines (each ending in CRLF; a Content-Type among them replaces text/plain).
     async fn send_with(&mut self, text: &str, headers: &str) {
         self.sent += 1;
         let tid = format!("t{}", self.sent);
         let send = format!(
             "MSRP {tid} SEND\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {tid}\r\nByte-Range: 1-{len}/{len}\r\n\
-             {headers}Content-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n",
+             {headers}{plain}\r\n{text}\r\n-------{tid}$\r\n",
             self.leg,
             self.path,
-            len = text.len()
+            len = text.len(),
+            plain = if headers.contains("Content-Type:") { "" } else { "Content-Type: text/plain\r\n" },
         );
         self.stream.write_all(send.as_bytes()).await.unwrap();
     }
@@ -214,6 +236,26 @@ impl Peer {
                 return None;
             }
             self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The body of the next SEND received (responses and REPORTs skipped).
+    async fn next_send(&mut self) -> String {
+        self.next_of("SEND").await.1
+    }
+
+    /// The Status header of the next REPORT received (other messages skipped).
+    async fn next_report(&mut self) -> String {
+        self.next_of("REPORT").await.2
+    }
+
+    /// The next request of `method`: (method, body, Status header).
+    async fn next_of(&mut self, method: &str) -> (String, String, String) {
+        loop {
+            let (_, got, body, status) = self.next().await.expect("a message");
+            if got == method {
+                return (got, body, status);
+            }
         }
     }
 
@@ -312,10 +354,7 @@ async fn two_hundred_member_room_delivers_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sender_is_named_in_cpim_or_anonymised() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = names("p", 2);
-    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
-    let mut members = join_all(&running, &users, "room").await;
+    let (_dir, running, _, mut members) = open_room("p", 2).await;
     members[0].peer.send("hello").await;
     let got = members[1].peer.received().await.unwrap();
     assert_eq!(got.from, "<sip:p0@localhost>");
@@ -678,10 +717,7 @@ async fn an_adhoc_chat_closes_when_its_last_participant_leaves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_per_recipient() {
-    let dir = tempfile::tempdir().unwrap();
-    let users = names("r", 3);
-    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
-    let mut members = join_all(&running, &users, "room").await;
+    let (_dir, _running, _, mut members) = open_room("r", 3).await;
     members[2].peer.answer = 486;
     members[0].peer.send_with("one", "Success-Report: yes\r\n").await;
     // r1 gets it although r2 refuses its copy.
@@ -717,5 +753,245 @@ async fn reports_are_per_recipient() {
     assert!(
         success.as_deref().is_some_and(|s| s.starts_with("000 200")),
         "{success:?}"
+    );
+}
+
+/// A CPIM message from `user` to the room asking for a positive delivery notification.
+fn cpim_asking_delivery(user: &str, message_id: &str, text: &str) -> String {
+    format!(
+        "From: <sip:{user}@localhost>\r\nTo: <sip:room@localhost>\r\nNS: imdn <urn:ietf:params:imdn>\r\n\
+         imdn.Message-ID: {message_id}\r\nDateTime: 2026-11-24T08:00:00Z\r\n\
+         imdn.Disposition-Notification: positive-delivery\r\n\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
+}
+
+/// In a room, a message asking for delivery notifications carries the group as its top
+/// IMDN-Record-Route; a participant's notification reaches only the message's sender (not the rest
+/// of the room), and one about an unknown message reaches nobody and gets a 404 REPORT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_notifications_go_only_to_the_sender_through_the_group() {
+    let (_dir, _running, _, mut members) = open_room("n", 3).await;
+    let im = cpim_asking_delivery("n0", "chat-0001", "hi");
+    members[0].peer.send_typed("message/cpim", &im).await;
+    let mut copies = Vec::new();
+    for member in &mut members[1..] {
+        let (_, method, body, _) = member.peer.next().await.unwrap();
+        assert_eq!(method, "SEND");
+        assert!(
+            body.contains("imdn.IMDN-Record-Route: <sip:room@localhost>\r\n"),
+            "{body}"
+        );
+        copies.push(body);
+    }
+    // n1's client notifies in its session, as RFC 5438 over MSRP does.
+    let copy = simple_im_core::cpim::Message::parse(copies[0].as_bytes()).unwrap();
+    let mut received = simple_im_core::imdn::Received::from_cpim(&copy).unwrap().unwrap();
+    assert_eq!(received.destination(), "sip:room@localhost");
+    let (kind, status) = received.delivered().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = received
+        .build_notification(
+            kind,
+            status,
+            None,
+            &mut simple_im_tokio::server::rng::OsRng,
+            &mut buf,
+        )
+        .unwrap();
+    let notification = String::from_utf8(buf[..len].to_vec()).unwrap();
+    members[1].peer.send_typed("message/cpim", &notification).await;
+    let got = members[0].peer.next_send().await;
+    assert!(
+        got.contains("<delivered/>") && got.contains("<message-id>chat-0001</message-id>"),
+        "{got}"
+    );
+    assert!(got.contains("From: <sip:n1@localhost>"), "{got}");
+    let to_n2 = tokio::time::timeout(Duration::from_millis(600), members[2].peer.received()).await;
+    assert!(
+        to_n2.is_err(),
+        "the notification went to another participant: {to_n2:?}"
+    );
+
+    // A notification about a message nobody in the room sent: n1 gets a 404 failure REPORT.
+    let unknown = notification.replace("chat-0001", "chat-9999");
+    members[1].peer.send_typed("message/cpim", &unknown).await;
+    let report = members[1].peer.next_report().await;
+    assert!(report.starts_with("000 404"), "{report}");
+    let to_n0 = tokio::time::timeout(Duration::from_millis(600), members[0].peer.received()).await;
+    assert!(
+        to_n0.is_err(),
+        "the unknown notification reached someone: {to_n0:?}"
+    );
+}
+
+/// tshark decodes a room's traffic (the SIP of joining, messaging and leaving, and the MSRP on the
+/// switch's port: binds, copies with CPIM bodies, responses and REPORTs) with no malformed packet
+/// and no error-level expert item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_decodes_cleanly_in_tshark() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = names("w", 3);
+    let running = start(dir.path(), &users, vec![group("room", false, &users)]).await;
+    let sip_port = running.udp[0].port();
+    let msrp_port = running.msrp.unwrap().port();
+    let scratch = simple_im_tests::peers::scratch_dir("group-chat-tshark");
+    let capture = tokio::task::spawn_blocking(move || {
+        simple_im_tests::peers::tshark::Capture::start_with_msrp(
+            &scratch,
+            &[sip_port],
+            &[msrp_port],
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .unwrap();
+    // On a loaded machine dumpcap applies its filter a while after it says it is capturing.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut members = join_all(&running, &users, "room").await;
+    members[0]
+        .peer
+        .send_with("hello room", "Success-Report: yes\r\n")
+        .await;
+    for member in &mut members[1..] {
+        assert_eq!(member.peer.received().await.unwrap().text, "hello room");
+    }
+    // The success REPORT for w0's message.
+    let report = members[0].peer.next_report().await;
+    assert!(report.starts_with("000 200"), "{report}");
+    let im = cpim_asking_delivery("w1", "tshark-1", "cpim");
+    members[1].peer.send_typed("message/cpim", &im).await;
+    for i in [0, 2] {
+        assert_eq!(members[i].peer.received().await.unwrap().text, "cpim");
+    }
+    // One more message after the SIP and MSRP above, so the capture has MSRP even if it started late.
+    members[2].peer.send("last").await;
+    for i in [0, 1] {
+        assert_eq!(members[i].peer.received().await.unwrap().text, "last");
+    }
+    for member in &mut members {
+        let cseq = cseq_of(&member.ok) + 1;
+        in_dialog(&mut member.ua, Method::Bye, &member.ok.clone(), cseq).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::spawn_blocking(move || capture.assert_clean())
+        .await
+        .unwrap();
+}
+
+/// Two servers on loopback: `localhost` (A, 127.0.0.1) hosts the room, `b.test` (B, 127.0.0.2)
+/// serves carol. Each names the other in `[[peers]]`; A refuses a request claiming to be from a
+/// b.test user that does not come from B. carol joins `sip:room@localhost` through B (her Participating function,
+/// B's relay in the media path), and she and dave (a user of A in the room) each receive the other's
+/// message with the sender named in CPIM From.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    // A's SIP port is needed in B's configuration before A starts: reserved, then released for A.
+    let port_a = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store_b = simple_im_tokio::store::SqliteStore::open(dir_b.path()).unwrap();
+    let carol = simple_im_tokio::store::NewUser {
+        name: "carol".into(),
+        display_name: "Carol".into(),
+        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
+        created: UnixMillis::now(),
+    };
+    simple_im_tokio::store::Store::add_user(&store_b, carol)
+        .await
+        .unwrap();
+    let text_b = format!(
+        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
+         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:{port_a}\"\n",
+        dir_b.path().display()
+    );
+    let config_b = simple_im_tokio::config::Config::from_toml(&text_b, dir_b.path()).unwrap();
+    let b = server::start(config_b, Options::default(), std::sync::Arc::new(store_b))
+        .await
+        .expect("server B starts");
+    let users = vec!["dave".to_owned()];
+    let extra_a = format!("[[peers]]\ndomain = \"b.test\"\naddress = \"{}\"", b.udp[0]);
+    let room = group("room", false, &users);
+    let a = {
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        let sip = format!("[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n");
+        start_on(dir_a.path(), &users, room, &sip, &extra_a).await
+    };
+    let mut members = join_all(&a, &users, "room").await;
+
+    let mut impostor = Ua::udp("carol", "carol-pw", a.udp[0]).await.in_domain("b.test");
+    let refused = invite(&mut impostor, "room", "msrp://127.0.0.1:9/fake;tcp").await;
+    assert_eq!(refused.status(), Some(403), "{}", refused.reason());
+    assert!(
+        refused.reason().contains("come through its server"),
+        "{}",
+        refused.reason()
+    );
+
+    let mut carol = Ua::udp("carol", "carol-pw", b.udp[0]).await.in_domain("b.test");
+    assert_eq!(carol.register(600).await.status(), Some(200));
+    let path = "msrp://127.0.0.1:9/carolb1;tcp";
+    let ok = invite(&mut carol, "room", path).await;
+    assert_eq!(ok.status(), Some(200), "{}", ok.reason());
+    let route: Vec<String> = ok
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Record-Route"))
+        .map(|(_, v)| v.to_owned())
+        .collect();
+    assert!(!route.is_empty(), "the focus's 200 keeps B's Record-Route");
+    let route = route.into_iter().rev().collect::<Vec<_>>().join(", ");
+    in_dialog_with(
+        &mut carol,
+        Method::Ack,
+        &ok,
+        cseq_of(&ok),
+        &[("Route", route.as_str())],
+    )
+    .await;
+    let leg = leg_of(&ok);
+    let relay_b = b.msrp.unwrap();
+    assert!(
+        leg.contains(&format!(":{}/", relay_b.port())),
+        "B's relay is in the media path: {leg}"
+    );
+    let mut carol_msrp = Peer::bind(relay_b, path.to_owned(), leg).await;
+
+    members[0].peer.send("hello from A").await;
+    let got = carol_msrp.received().await.expect("dave's message reaches carol");
+    assert_eq!(
+        (got.from.as_str(), got.text.as_str()),
+        ("<sip:dave@localhost>", "hello from A")
+    );
+    carol_msrp.send("hello from B").await;
+    let got = members[0]
+        .peer
+        .received()
+        .await
+        .expect("carol's message reaches dave");
+    assert_eq!(
+        (got.from.as_str(), got.text.as_str()),
+        ("<sip:carol@b.test>", "hello from B")
+    );
+
+    // carol leaves through B: the BYE reaches the focus, and the room has dave alone again.
+    let bye = [("Route", route.as_str())];
+    in_dialog_with(&mut carol, Method::Bye, &ok, cseq_of(&ok) + 1, &bye).await;
+    let bye_ok = carol.receive_within(WAIT).await.expect("the BYE's answer");
+    assert_eq!(bye_ok.status(), Some(200), "{}", bye_ok.reason());
+    for _ in 0..100 {
+        if a.server.focus.with_room("room", |r| r.participants.len()) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        a.server.focus.with_room("room", |r| r.participants.len()),
+        1,
+        "carol left the room on A"
     );
 }

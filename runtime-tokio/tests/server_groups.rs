@@ -5,42 +5,23 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, from_system, header, listen};
+use groups_support::{drain, from_system, header, listen, notify_delivered};
 
-use server_support::{config, registered, store_with_users, udp_addr, Ua};
+use server_support::{registered, udp_addr, Ua};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{Options, Running};
+use simple_im_tokio::store::Group;
 
-const USERS: &[(&str, &str)] = &[
-    ("alice", "alice-pw"),
-    ("bob", "bob-pw"),
-    ("carol", "carol-pw"),
-    ("dave", "dave-pw"),
-    ("erin", "erin-pw"),
-];
+const USERS: &[&str] = &["alice", "bob", "carol", "dave", "erin"];
 
+/// A group owned by alice.
 fn group(name: &str, private: bool, members: &[&str]) -> Group {
-    Group {
-        name: name.into(),
-        owner: "alice".into(),
-        private,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: members.iter().map(|m| (*m).to_owned()).collect(),
-        created: UnixMillis::now(),
-    }
+    groups_support::group(name, "alice", private, members)
 }
 
 async fn start_with_groups(dir: &std::path::Path, extra: &str, groups: &[Group]) -> Running {
-    let store = store_with_users(dir, USERS).await;
-    for g in groups {
-        store.add_group(g.clone()).await.expect("group added");
-    }
-    server::start(config(dir, extra), Options::default(), store)
-        .await
-        .expect("server starts")
+    groups_support::start_with_groups(dir, USERS, groups, extra, Options::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,28 +122,112 @@ async fn private_group_refuses_a_non_member_and_public_group_admits_one() {
     assert_eq!(erin.message("nobody", "?").await.status(), Some(404));
 }
 
+/// A MESSAGE into team asking for privacy (RFC 3323 `Privacy: id`).
+async fn send_privately(
+    ua: &mut Ua,
+    content_type: &str,
+    body: &[u8],
+) -> simple_im_tokio::server::sip::SipMessage {
+    let privacy = [("Privacy", "id".to_owned())];
+    let to = "<sip:team@localhost>";
+    ua.request(
+        "MESSAGE",
+        "sip:team@localhost",
+        to,
+        &privacy,
+        Some((content_type, body)),
+        true,
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privacy_request_anonymises_the_sender_in_every_copy() {
     let dir = tempfile::tempdir().unwrap();
     let running = start_with_groups(dir.path(), "", &[group("team", false, &["alice", "bob"])]).await;
     let mut alice = registered(&running, "alice").await;
     let bob = listen(registered(&running, "bob").await);
-    let answer = alice
-        .request(
-            "MESSAGE",
-            "sip:team@localhost",
-            "<sip:team@localhost>",
-            &[("Privacy", "id".to_owned())],
-            Some(("text/plain", b"guess who")),
-            true,
-        )
-        .await;
+    let answer = send_privately(&mut alice, "text/plain", b"guess who").await;
+    assert_eq!(answer.status(), Some(200), "{}", answer.reason());
+    // A CPIM body names its sender too: anonymised as well, even without notifications asked.
+    let cpim =
+        "From: <sip:alice@localhost>\r\nTo: <sip:team@localhost>\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+    let answer = send_privately(&mut alice, "message/cpim", cpim.as_bytes()).await;
     assert_eq!(answer.status(), Some(200), "{}", answer.reason());
     let (_, copies) = bob.stop().await;
     let copy = &copies[0];
     assert_eq!(copy.body(), b"guess who");
     let from = copy.header(HeaderName::From).unwrap();
     assert!(!from.contains("alice"), "sender not anonymised: {from}");
+    let cpim_copy = String::from_utf8_lossy(copies[1].raw()).into_owned();
+    assert!(!cpim_copy.contains("alice"), "{cpim_copy}");
+    assert!(
+        cpim_copy.contains("From: <sip:anonymous@anonymous.invalid>\r\n"),
+        "{cpim_copy}"
+    );
+}
+
+const CPIM_INTO_TEAM: &str = "From: <sip:alice@localhost>\r\nTo: <sip:team@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: team-0001\r\nDateTime: 2026-11-24T07:00:00Z\r\n\
+imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nguess who";
+
+/// A CPIM message into a group from a sender who asked for privacy: each copy names neither the
+/// sender (SIP or CPIM From) nor any route but the group's, the online member's notification and
+/// the stored copy's (sent by the Deferred Messaging function) both reach the sender through the
+/// group, and a non-member cannot use the route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_notifications_route_back_through_the_group_keeping_the_sender_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let team = group("team", true, &["alice", "bob", "carol"]);
+    let running = start_with_groups(dir.path(), "", &[team]).await;
+    let mut alice = registered(&running, "alice").await;
+    let bob = listen(registered(&running, "bob").await);
+    let answer = send_privately(&mut alice, "message/cpim", CPIM_INTO_TEAM.as_bytes()).await;
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+    let alice = listen(alice);
+    let (mut bob, copies) = bob.stop().await;
+    let copy = &copies[0];
+    let text = String::from_utf8_lossy(copy.raw()).into_owned();
+    assert!(!text.contains("alice"), "the copy names the sender: {text}");
+    assert!(String::from_utf8_lossy(copy.body()).contains("imdn.IMDN-Record-Route: <sip:team@localhost>\r\n"));
+    let answer = notify_delivered(&mut bob, copy, "sip:team@localhost").await;
+    assert_eq!(answer.status(), Some(200), "{}", answer.reason());
+
+    // A non-member replaying the notification cannot reach the sender through the group.
+    let mut dave = registered(&running, "dave").await;
+    let replayed = notify_delivered(&mut dave, copy, "sip:team@localhost").await;
+    assert_eq!(replayed.status(), Some(404), "{}", replayed.reason());
+
+    let mut carol = registered(&running, "carol").await;
+    let stored = drain(&mut carol).await;
+    assert_eq!(stored.len(), 1);
+    assert!(!String::from_utf8_lossy(stored[0].raw()).contains("alice"));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, to_alice) = alice.stop().await;
+    let mut notifiers: Vec<String> = to_alice
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("<delivered/>"))
+        .map(|m| {
+            let body = String::from_utf8_lossy(m.body()).into_owned();
+            assert!(body.contains("<message-id>team-0001</message-id>"), "{body}");
+            assert!(
+                !body.contains("IMDN-Route"),
+                "the group removed its route: {body}"
+            );
+            let from = m.header(HeaderName::From).unwrap();
+            ["bob", "carol"]
+                .into_iter()
+                .find(|n| from.contains(n))
+                .unwrap_or(from)
+                .to_owned()
+        })
+        .collect();
+    notifiers.sort();
+    assert_eq!(
+        notifiers,
+        ["bob", "carol"],
+        "one notification from each member, via the group"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,43 +5,31 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, header, listen};
-use server_support::{config, registered, store_with_users, Ua};
+use groups_support::{drain, group, header, listen, notify_delivered, start_with_groups};
+use server_support::{registered, Ua};
+use simple_im_core::cpim;
+use simple_im_core::imdn::Imdn;
 use simple_im_core::multipart;
 use simple_im_core::resource_lists::{entries, CopyControl};
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::groups::CONTROLLING_HEADER;
-use simple_im_tokio::server::{self, sip::SipMessage, Options, Running};
-use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use simple_im_tokio::server::{sip::SipMessage, Options, Running};
+use std::time::Duration;
 
-async fn start(dir: &std::path::Path, users: &[(String, String)]) -> Running {
-    let users: Vec<(&str, &str)> = users.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
-    let store = store_with_users(dir, &users).await;
-    let team = Group {
-        name: "team".into(),
-        owner: "alice".into(),
-        private: false,
-        may_invite: InvitePolicy::Owner,
-        max_participants: 0,
-        members: vec!["bob".into()],
-        created: UnixMillis::now(),
-    };
-    store.add_group(team).await.unwrap();
-    // Lists are larger than RFC 3428's 1300 bytes; the test sends them over UDP on loopback anyway.
-    server::start(
-        config(dir, "[limits]\nmax_pager_body_bytes = 65000"),
-        Options::default(),
-        store,
-    )
-    .await
-    .expect("server starts")
+/// The IMDN batch window of these tests' server.
+const AGGREGATION_MS: u64 = 500;
+
+async fn start(dir: &std::path::Path, users: &[&str]) -> Running {
+    start_with(dir, users, "", Options::default()).await
 }
 
-fn users(names: &[&str]) -> Vec<(String, String)> {
-    names
-        .iter()
-        .map(|n| ((*n).to_owned(), format!("{n}-pw")))
-        .collect()
+/// [`start`] with more `[limits]` lines and other options. A group `team` (bob) exists.
+async fn start_with(dir: &std::path::Path, users: &[&str], limits: &str, options: Options) -> Running {
+    let team = group("team", "alice", false, &["bob"]);
+    // Lists are larger than RFC 3428's 1300 bytes; the test sends them over UDP on loopback anyway.
+    let limits =
+        format!("[limits]\nmax_pager_body_bytes = 65000\nimdn_aggregation_ms = {AGGREGATION_MS}\n{limits}");
+    start_with_groups(dir, users, &[team], &limits, options).await
 }
 
 /// A URI-list body: the message part, then the list of `(uri, copyControl, anonymize)`.
@@ -78,7 +66,7 @@ async fn send_list(ua: &mut Ua, uri: &str, body: &[u8]) -> SipMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_message_is_exploded_with_to_and_history_per_copy_control() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), &users(&["alice", "bob", "carol", "dave", "erin"])).await;
+    let running = start(dir.path(), &["alice", "bob", "carol", "dave", "erin"]).await;
     let mut alice = registered(&running, "alice").await;
     let bob = listen(registered(&running, "bob").await);
     let carol = listen(registered(&running, "carol").await);
@@ -157,64 +145,183 @@ async fn list_message_is_exploded_with_to_and_history_per_copy_control() {
 
 const CPIM_LIST_MESSAGE: &str = "From: <sip:alice@localhost>\r\nTo: <sip:exploder@localhost>\r\n\
 NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: list-0001\r\nDateTime: 2026-11-24T04:00:00Z\r\n\
-imdn.Disposition-Notification: positive-delivery\r\n\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+imdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\r\n\
+Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
 
-/// 50 recipients, 10 of them offline: everyone gets the CPIM message once, the offline ones when they
-/// register, and the sender gets a delivery notification for each stored copy delivered.
+/// The copy the exploder sends: the CPIM message with the exploder as its top IMDN-Record-Route.
+fn routed_copy() -> String {
+    CPIM_LIST_MESSAGE.replace(
+        "\r\n\r\nContent-Type",
+        "\r\nimdn.IMDN-Record-Route: <sip:exploder@localhost>\r\n\r\nContent-Type",
+    )
+}
+
+/// The `(recipient-uri, status)` of every IMDN document an aggregated (or single) notification holds.
+fn documents(notification: &SipMessage) -> Vec<(Option<String>, String)> {
+    let message = cpim::Message::parse(notification.body()).unwrap();
+    assert_eq!(
+        message.content_header("Content-Disposition"),
+        Some("notification")
+    );
+    let content_type = message.content_header("Content-Type").unwrap();
+    let docs: Vec<&[u8]> = match content_type.split_once("boundary=") {
+        Some((_, boundary)) => multipart::parts(message.body(), boundary.trim_matches('"'))
+            .unwrap()
+            .map(|p| {
+                let p = p.unwrap();
+                assert_eq!(p.media_type(), "message/imdn+xml");
+                p.body
+            })
+            .collect(),
+        None => vec![message.body()],
+    };
+    docs.into_iter()
+        .map(|doc| {
+            let imdn = Imdn::parse(doc).unwrap();
+            assert_eq!(imdn.message_id.as_held(), "list-0001");
+            let recipient = imdn.recipient_uri.map(|r| r.as_held().to_owned());
+            (recipient, imdn.status.element().to_owned())
+        })
+        .collect()
+}
+
+/// 50 recipients, 10 of them offline, and one listed address with no account: everyone gets the CPIM
+/// message once (the offline ones when they register), routed for notifications through the
+/// exploder; the sender gets the 50 delivery notifications and one `<failed/>` aggregated into a
+/// few notifications from the exploder, each recipient named once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_of_fifty_with_offline_recipients_and_delivery_notifications() {
+async fn list_of_fifty_with_offline_recipients_and_aggregated_delivery_notifications() {
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<String> = (0..50).map(|i| format!("user{i:02}")).collect();
     let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
     all.push("alice");
-    let running = start(dir.path(), &users(&all)).await;
+    let running = start(dir.path(), &all).await;
     let mut online = Vec::new();
     for name in &names[..40] {
         online.push(listen(registered(&running, name).await));
     }
-    let mut alice = registered(&running, "alice").await;
-    let recipients: Vec<(String, &str, bool)> = names
-        .iter()
-        .map(|n| (format!("sip:{n}@localhost"), "to", false))
-        .collect();
-    let recipients: Vec<(&str, &str, bool)> =
-        recipients.iter().map(|(u, c, a)| (u.as_str(), *c, *a)).collect();
+    let alice = registered(&running, "alice").await;
+    let mut recipients: Vec<String> = names.iter().map(|n| format!("sip:{n}@localhost")).collect();
+    recipients.push("sip:ghost@localhost".to_owned());
+    let recipients: Vec<(&str, &str, bool)> = recipients.iter().map(|u| (u.as_str(), "to", false)).collect();
     let body = list_body("message/cpim", CPIM_LIST_MESSAGE, &recipients);
-    let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
-    assert_eq!(answer.status(), Some(202), "{}", answer.reason());
-    assert_eq!(answer.reason(), "Accepted (delivered 40, stored 10, refused 0)");
+    let alice_listening = {
+        let mut alice = alice;
+        let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
+        assert_eq!(answer.status(), Some(202), "{}", answer.reason());
+        assert_eq!(answer.reason(), "Accepted (delivered 40, stored 10, refused 1)");
+        listen(alice)
+    };
+    // The online recipients notify at the same time, as their clients would on receipt.
+    let mut notifying = tokio::task::JoinSet::new();
     for member in online {
-        let (ua, copies) = member.stop().await;
-        assert_eq!(copies.len(), 1, "copies to {}", ua.name);
-        assert_eq!(copies[0].header(HeaderName::ContentType), Some("message/cpim"));
-        assert_eq!(copies[0].body(), CPIM_LIST_MESSAGE.as_bytes(), "CPIM unaltered");
+        notifying.spawn(async move {
+            let (mut ua, copies) = member.stop().await;
+            assert_eq!(copies.len(), 1, "copies to {}", ua.name);
+            assert_eq!(copies[0].header(HeaderName::ContentType), Some("message/cpim"));
+            assert_eq!(String::from_utf8_lossy(copies[0].body()), routed_copy());
+            let answer = notify_delivered(&mut ua, &copies[0], "sip:exploder@localhost").await;
+            assert_eq!(answer.status(), Some(200), "{}", answer.reason());
+        });
     }
-    let alice = listen(alice);
+    while let Some(done) = notifying.join_next().await {
+        done.unwrap();
+    }
     for name in &names[40..] {
         let mut ua = registered(&running, name).await;
         let copies = drain(&mut ua).await;
         assert_eq!(copies.len(), 1, "stored copy to {name}");
-        assert_eq!(copies[0].body(), CPIM_LIST_MESSAGE.as_bytes());
+        assert_eq!(String::from_utf8_lossy(copies[0].body()), routed_copy());
     }
-    let (_, to_alice) = alice.stop().await;
+    // The last batch leaves one window after the last stored copy's notification.
+    tokio::time::sleep(Duration::from_millis(3 * AGGREGATION_MS)).await;
+    let (_, to_alice) = alice_listening.stop().await;
     let notifications: Vec<&SipMessage> = to_alice
         .iter()
-        .filter(|m| String::from_utf8_lossy(m.body()).contains("<delivered/>"))
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
         .collect();
-    assert_eq!(
-        notifications.len(),
-        10,
-        "one delivery notification per stored copy"
+    assert!(
+        (2..=12).contains(&notifications.len()),
+        "aggregated into a few notifications, got {}",
+        notifications.len()
     );
-    for n in notifications {
-        assert!(String::from_utf8_lossy(n.body()).contains("<message-id>list-0001</message-id>"));
+    let mut reported: Vec<(Option<String>, String)> = Vec::new();
+    for n in &notifications {
+        assert!(n
+            .header(HeaderName::From)
+            .unwrap()
+            .contains("sip:exploder@localhost"));
+        reported.extend(documents(n));
     }
+    reported.sort();
+    let mut expected: Vec<(Option<String>, String)> = names
+        .iter()
+        .map(|n| (Some(format!("sip:{n}@localhost")), "delivered".to_owned()))
+        .collect();
+    expected.push((Some("sip:ghost@localhost".to_owned()), "failed".to_owned()));
+    expected.sort();
+    assert_eq!(reported, expected, "each recipient reported exactly once");
+}
+
+/// A stored copy that expires is reported `<failed/>` through the exploder, after the online
+/// recipient's `<delivered/>` (which went when its batch window closed); the list then has every
+/// recipient finished, so that last batch goes without waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_copy_is_reported_failed_in_the_aggregated_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        expiry_interval: Duration::from_millis(200),
+        ..Options::default()
+    };
+    let running = start_with(
+        dir.path(),
+        &["alice", "bob", "carol"],
+        "deferred_expiry_seconds = 1",
+        options,
+    )
+    .await;
+    let bob = listen(registered(&running, "bob").await);
+    let mut alice = registered(&running, "alice").await;
+    let body = list_body(
+        "message/cpim",
+        CPIM_LIST_MESSAGE,
+        &[
+            ("sip:bob@localhost", "to", false),
+            ("sip:carol@localhost", "bcc", false),
+        ],
+    );
+    let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+    let alice = listen(alice);
+    let (mut bob, copies) = bob.stop().await;
+    assert_eq!(
+        notify_delivered(&mut bob, &copies[0], "sip:exploder@localhost")
+            .await
+            .status(),
+        Some(200)
+    );
+    // carol never registers: her copy expires after a second and the expiry loop reports it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, to_alice) = alice.stop().await;
+    let reported: Vec<(Option<String>, String)> = to_alice
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
+        .flat_map(documents)
+        .collect();
+    // carol was a bcc recipient: her failure is reported without naming her.
+    assert_eq!(
+        reported,
+        [
+            (Some("sip:bob@localhost".to_owned()), "delivered".to_owned()),
+            (None, "failed".to_owned())
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_or_looping_list_requests_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), &users(&["alice", "bob"])).await;
+    let running = start(dir.path(), &["alice", "bob"]).await;
     let mut alice = registered(&running, "alice").await;
 
     let plain = alice

@@ -406,6 +406,19 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             self.receive_notification(base, im.body());
             return (200, "OK");
         }
+        if let Some(boundary) = aggregated_notification_boundary(&im) {
+            // RFC 5438 §8.3: a URI-list server's aggregated notification, one IMDN document per part.
+            for part in crate::multipart::parts(im.body(), boundary)
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if part.media_type().eq_ignore_ascii_case("message/imdn+xml") {
+                    self.receive_notification(base, part.body);
+                }
+            }
+            return (200, "OK");
+        }
         let from = im.get(cpim::CPIM_NS, "From").map_or("", |h| h.value);
         let message_id = im.get(cpim::IMDN_NS, "Message-ID");
         let mut display_handle = None;
@@ -444,4 +457,22 @@ fn add_to_tag<const REQ: usize>(bytes: &[u8], tag: &str) -> Option<Vec<u8, REQ>>
     out.extend_from_slice(tag.as_bytes()).ok()?;
     out.extend_from_slice(bytes.get(close..)?).ok()?;
     Some(out)
+}
+
+/// The boundary of an aggregated notification (RFC 5438 §8.3): `Content-Disposition: notification`
+/// over `multipart/mixed` content.
+fn aggregated_notification_boundary<'a>(im: &cpim::Message<'a>) -> Option<&'a str> {
+    let disposition = im.content_header("Content-Disposition")?;
+    let is_notification = disposition
+        .split(';')
+        .next()
+        .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"));
+    let content_type = crate::sip::header::ContentType::parse(im.content_type()?).ok()?;
+    let multipart = content_type.kind.eq_ignore_ascii_case("multipart")
+        && content_type.subtype.eq_ignore_ascii_case("mixed");
+    if !(is_notification && multipart) {
+        return None;
+    }
+    let boundary = content_type.params.get("boundary").flatten()?;
+    Some(boundary.trim_matches('"'))
 }

@@ -8,7 +8,8 @@
 //! | its recipient's account was removed (`simple-im user remove`) | `negative-delivery` | `<failed/>`, stored for the sender |
 //!
 //! The server, on the recipient's behalf, builds the notification with the core's IMDN tracker and
-//! sends it toward the sender (the top `IMDN-Record-Route`, else the CPIM From). A sender of our domain who is registered gets it at once; one who is offline gets it stored
+//! sends it toward the sender (the top `IMDN-Record-Route`, else the CPIM From; a route naming our
+//! URI-list service hands it to that list's aggregation, [`super::groups::imdn_aggregate`]). A sender of our domain who is registered gets it at once; one who is offline gets it stored
 //! as a deferred message of its own, delivered at its next registration (OMA-AD 5.3.2.1.3: the
 //! recipient's server SHOULD store notifications for an offline sender). A notification is never
 //! itself notified (the tracker refuses IMs with `Content-Disposition: notification`).
@@ -57,9 +58,24 @@ pub struct Notification {
     pub message_id: String,
     /// The `message/cpim` body.
     pub body: Vec<u8>,
+    /// The URI of the IM's sender (its CPIM From), where the notification goes without its route.
+    pub im_sender: String,
 }
 
 impl Notification {
+    /// The notification sent straight to the IM's sender instead of its top route (used when the
+    /// route is our own URI-list service and it no longer tracks the list, or when no server runs).
+    /// `None` when the sender is not a user of our domain.
+    pub fn bypassing_route(&self, is_local: impl Fn(&str) -> bool) -> Option<Notification> {
+        let key = address_key(&self.im_sender);
+        let (user, host) = key.split_once('@')?;
+        is_local(host).then(|| Notification {
+            user: user.to_owned(),
+            destination: self.im_sender.clone(),
+            ..self.clone()
+        })
+    }
+
     /// The notification as a deferred message of its own, kept for `expiry` (for a sender who is
     /// offline now; OMA-AD 5.3.2.1.3).
     pub fn to_deferred(&self, expiry: std::time::Duration) -> NewDeferred {
@@ -127,15 +143,44 @@ pub fn build(
         from_uri: format!("sip:{}@{domain}", m.recipient),
         message_id,
         body,
+        im_sender: received.sender.uri.to_owned(),
     })
 }
 
-/// Sends the delivery notification for `fate` that `stored` asked for, if any, to the sender's
-/// newest contact, or stores it for the sender when that fails.
+/// Sends the delivery notification for `fate` that `stored` asked for, if any. One routed through
+/// our URI-list service (its `IMDN-Record-Route`) joins that list's aggregation
+/// ([`super::groups::imdn_aggregate`]); the push of stored messages does not wait for the batch.
 async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     let Some(notification) = build(&server.config.domain, |h| server.is_local(h), stored, fate) else {
         return;
     };
+    if super::groups::exploder::is_exploder(server, &notification.destination) {
+        let recipient = format!("{}@{}", stored.message.recipient, server.config.domain);
+        let aggregate = &server.aggregate;
+        if aggregate.accept(server, &recipient, &notification.body).is_some() {
+            return;
+        }
+        // The list is no longer tracked (restart, or its state outlived): straight to the sender.
+        let Some(direct) = notification.bypassing_route(|h| server.is_local(h)) else {
+            return;
+        };
+        send(server, &direct).await;
+        return;
+    }
+    match super::groups::imdn_route::for_stored_copy(server, &notification).await {
+        Some(Some(routed)) => {
+            send(server, &routed).await;
+        }
+        Some(None) => {}
+        None => {
+            send(server, &notification).await;
+        }
+    }
+}
+
+/// Sends `notification` to its user's newest contact, or stores it for the user when that fails.
+/// Returns whether it was delivered or stored.
+pub async fn send(server: &Arc<Server>, notification: &Notification) -> bool {
     if let Some(binding) = server.location.lookup(&notification.user).pop() {
         let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
         if let Some((branch, bytes)) = system::originate(
@@ -151,7 +196,7 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
                 .request(binding.flow, &branch, "MESSAGE", bytes)
                 .await;
             if answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c))) {
-                return;
+                return true;
             }
         }
     }
@@ -161,17 +206,19 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
         .store
         .enqueue(deferred, server.config.limits.quota())
         .await
-        .is_ok()
+        .is_err()
     {
-        server.charging.record(&super::charging::Record {
-            event: Event::Deferred,
-            sender: &notification.from_uri,
-            recipient: &notification.user,
-            size,
-            message_id: &notification.message_id,
-            status: 0,
-        });
+        return false;
     }
+    server.charging.record(&super::charging::Record {
+        event: Event::Deferred,
+        sender: &notification.from_uri,
+        recipient: &notification.user,
+        size,
+        message_id: &notification.message_id,
+        status: 0,
+    });
+    true
 }
 
 /// The CLI's part when it removes `user`, whose `pending` messages will never be delivered: charges
@@ -185,9 +232,16 @@ pub async fn recipient_removed(
     let mut stored = 0;
     for message in pending {
         let is_local = |host: &str| config.is_local_domain(host);
-        let Some(notification) = build(&config.domain, is_local, message, Fate::Failed) else {
+        let Some(mut notification) = build(&config.domain, is_local, message, Fate::Failed) else {
             continue;
         };
+        // No server runs to aggregate for the URI-list service: the sender gets it directly.
+        if super::groups::exploder::names_exploder(is_local, &notification.destination) {
+            match notification.bypassing_route(is_local) {
+                Some(direct) => notification = direct,
+                None => continue,
+            }
+        }
         let deferred = notification.to_deferred(config.limits.deferred_expiry());
         if store.enqueue(deferred, config.limits.quota()).await.is_ok() {
             stored += 1;

@@ -122,6 +122,10 @@ pub struct Server {
     pub deferred_sessions: deferred_session::DeferredSessions,
     /// Group chats: participants and conference-event subscriptions.
     pub focus: groups::focus::Focus,
+    /// IMDN aggregation of the URI-list service.
+    pub aggregate: groups::imdn_aggregate::Aggregator,
+    /// Notification routes of pager messages into groups.
+    pub group_routes: groups::imdn_route::GroupRoutes,
     /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
     pub msrp: Option<Arc<msrp::MsrpRelay>>,
 }
@@ -225,6 +229,8 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         invites: invite::Invites::default(),
         deferred_sessions,
         focus: groups::focus::Focus::default(),
+        aggregate: groups::imdn_aggregate::Aggregator::default(),
+        group_routes: groups::imdn_route::GroupRoutes::default(),
     });
     match (&server.msrp, msrp_listener) {
         (Some(relay), _) => deferred_session::DeferredSessions::join_relay(Arc::downgrade(&server), relay),

@@ -2,10 +2,61 @@
 //! waits, and counting what each received.
 #![allow(dead_code)]
 
-use crate::server_support::Ua;
+use crate::server_support::{store_with_users, Ua};
+use simple_im_core::cpim;
+use simple_im_core::imdn::Received;
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
+use simple_im_tokio::config::Config;
+use simple_im_tokio::server::rng::OsRng;
 use simple_im_tokio::server::sip::SipMessage;
+use simple_im_tokio::server::{self, Options, Running};
+use simple_im_tokio::store::{Group, InvitePolicy, UnixMillis};
+use std::path::Path;
 use std::time::Duration;
+
+/// A pre-defined group owned by `owner`, only the owner inviting, no participant limit.
+pub fn group(name: &str, owner: &str, private: bool, members: &[&str]) -> Group {
+    Group {
+        name: name.into(),
+        owner: owner.into(),
+        private,
+        may_invite: InvitePolicy::Owner,
+        max_participants: 0,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
+        created: UnixMillis::now(),
+    }
+}
+
+/// Starts the server of a group test in `dir`: a store with `users` (password `NAME-pw`) and
+/// `groups`, the `extra` configuration lines (top-level keys or whole sections), SIP over UDP only
+/// (binding TCP on the UDP socket's ephemeral port fails now and then on a busy machine) and the MSRP
+/// relay on a free port.
+pub async fn start_with_groups(
+    dir: &Path,
+    users: &[&str],
+    groups: &[Group],
+    extra: &str,
+    options: Options,
+) -> Running {
+    let passwords: Vec<String> = users.iter().map(|u| format!("{u}-pw")).collect();
+    let pairs: Vec<(&str, &str)> = users
+        .iter()
+        .copied()
+        .zip(passwords.iter().map(String::as_str))
+        .collect();
+    let store = store_with_users(dir, &pairs).await;
+    for group in groups {
+        store.add_group(group.clone()).await.expect("group added");
+    }
+    let text = format!(
+        "data_dir = \"{}\"\n{extra}\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
+        dir.display()
+    );
+    let config = Config::from_toml(&text, dir).expect("test config");
+    server::start(config, options, store)
+        .await
+        .expect("server starts")
+}
 
 /// How long a test listens for copies that must not come.
 pub const QUIET: Duration = Duration::from_millis(400);
@@ -114,4 +165,29 @@ pub async fn in_dialog_with(
     }
     let len = w.finish(b"").unwrap();
     ua.send_raw(&buf[..len]).await;
+}
+
+/// What a recipient's client does with a copy asking for a positive delivery notification: builds
+/// it with the core's tracker and sends it to the top route (RFC 5438 §7.2.1), which must be
+/// `route`. Returns the answer.
+pub async fn notify_delivered(ua: &mut Ua, copy: &SipMessage, route: &str) -> SipMessage {
+    let im = cpim::Message::parse(copy.body()).unwrap();
+    let mut received = Received::from_cpim(&im).unwrap().unwrap();
+    let (kind, status) = received.delivered().unwrap();
+    let mut buf = vec![0u8; 4096];
+    let len = received
+        .build_notification(kind, status, None, &mut OsRng, &mut buf)
+        .unwrap();
+    let destination = received.destination().to_owned();
+    assert_eq!(destination, route, "notifications are routed through {route}");
+    let to = format!("<{destination}>");
+    ua.request(
+        "MESSAGE",
+        &destination,
+        &to,
+        &[],
+        Some(("message/cpim", &buf[..len])),
+        true,
+    )
+    .await
 }

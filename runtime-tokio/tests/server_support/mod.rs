@@ -67,6 +67,8 @@ enum Link {
 /// A test user agent for `name@localhost`.
 pub struct Ua {
     pub name: String,
+    /// The domain of the UA's AoR (`localhost` unless [`Ua::in_domain`] says otherwise).
+    pub domain: String,
     password: String,
     link: Link,
     server: SocketAddr,
@@ -94,6 +96,7 @@ impl Ua {
     fn with(name: &str, password: &str, link: Link, server: SocketAddr, local: SocketAddr) -> Ua {
         Ua {
             name: name.into(),
+            domain: "localhost".into(),
             password: password.into(),
             link,
             server,
@@ -102,6 +105,12 @@ impl Ua {
             inbox: VecDeque::new(),
             digest: DigestClient::new(),
         }
+    }
+
+    /// The same UA with its AoR in `domain` (a second server's users).
+    pub fn in_domain(mut self, domain: &str) -> Ua {
+        self.domain = domain.into();
+        self
     }
 
     fn transport(&self) -> &'static str {
@@ -213,7 +222,7 @@ impl Ua {
         }
         w.header_fmt(
             HeaderName::From,
-            format_args!("<sip:{}@localhost>;tag=t{}", self.name, self.local.port()),
+            format_args!("<sip:{}@{}>;tag=t{}", self.name, self.domain, self.local.port()),
         )
         .unwrap();
         w.header(HeaderName::To, to).unwrap();
@@ -316,10 +325,10 @@ impl Ua {
 
     /// Registers (with digest) for `expires` seconds; returns the final status.
     pub async fn register(&mut self, expires: u32) -> SipMessage {
-        let to = format!("<sip:{}@localhost>", self.name);
+        let to = format!("<sip:{}@{}>", self.name, self.domain);
         self.request(
             "REGISTER",
-            "sip:localhost",
+            &format!("sip:{}", self.domain),
             &to,
             &[("Expires", expires.to_string())],
             None,

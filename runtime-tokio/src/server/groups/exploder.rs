@@ -15,21 +15,24 @@
 //! `recipient-list-history` part ([`simple_im_core::resource_lists::write_history`]: `to` and `cc`
 //! entries, anonymised ones counted under `sip:anonymous@anonymous.invalid`, `bcc` never shown). A
 //! CPIM message part is sent alone: its own CPIM To/cc headers say who it went to, and it must reach
-//! the recipient as CPIM so that the IMDN machinery works on it. Delivery notifications go back to
-//! the sender: a recipient's client addresses them to the CPIM From, and for a copy that was stored,
-//! the Deferred Messaging function sends the notification when it delivers the copy (as for any
-//! stored message).
+//! the recipient as CPIM so that the IMDN machinery works on it. When that CPIM message asks for
+//! notifications, the exploder adds itself as the top `IMDN-Record-Route` and aggregates the
+//! notifications back to the sender ([`super::imdn_aggregate`]); a MESSAGE to the exploder that is
+//! itself a notification goes there instead of being exploded.
 //!
 //! Recipients are users of this domain; an entry naming a group is refused by the loop rule (the copy
 //! would pass a second Controlling function); an entry of another domain is refused (404) until
 //! interworking exists. Duplicates are exploded once (RFC 5365 §4.1).
 
-use super::{answer, fan_out_copies, passes_rules, CONTROLLING_HEADER};
+use super::imdn_aggregate::{self, Listed};
+use super::{answer, fan_out_each, passes_rules, Outcome, Tally, CONTROLLING_HEADER};
 use crate::server::participating::address_key;
 use crate::server::{deferred, participating, reply, Request, Server};
 use crate::store::NewDeferred;
+use simple_im_core::cpim;
+use simple_im_core::imdn::Received;
 use simple_im_core::multipart::{self, Part};
-use simple_im_core::resource_lists::{entries, write_history};
+use simple_im_core::resource_lists::{entries, write_history, CopyControl};
 use simple_im_core::sip::header::ContentType;
 use simple_im_core::sip::{HeaderName, Uri};
 use std::sync::Arc;
@@ -42,13 +45,18 @@ pub const MAX_RECIPIENTS: usize = 1000;
 
 /// Whether a Request-URI names the URI-list service of this server.
 pub fn is_exploder(server: &Server, request_uri: &str) -> bool {
-    let Ok(uri) = Uri::parse(request_uri) else {
+    names_exploder(|host| server.is_local(host), request_uri)
+}
+
+/// Whether `uri` names the URI-list service of the domain whose hosts `is_local` accepts.
+pub fn names_exploder(is_local: impl Fn(&str) -> bool, uri: &str) -> bool {
+    let Ok(uri) = Uri::parse(uri) else {
         return false;
     };
     let Some(sip) = uri.as_sip() else {
         return false;
     };
-    server.is_local(&sip.host.to_string()) && sip.user.is_none_or(|u| u.eq_ignore_ascii_case(EXPLODER_USER))
+    is_local(&sip.host.to_string()) && sip.user.is_none_or(|u| u.eq_ignore_ascii_case(EXPLODER_USER))
 }
 
 /// The message part and the recipient-list part of a URI-list MESSAGE body, or the 4xx to answer.
@@ -121,6 +129,10 @@ pub(super) fn recipients(list: &[u8]) -> Result<Vec<String>, (u16, String)> {
 /// Answers a MESSAGE to the URI-list service (see the module docs).
 pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
     let msg = &request.msg;
+    if imdn_aggregate::is_notification(msg.body()) {
+        imdn_aggregate::incoming(server, request, sender).await;
+        return;
+    }
     if !passes_rules(server, request, sender) {
         return;
     }
@@ -140,15 +152,18 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
             return;
         }
     };
-    let (content_type, body) = copy_body(&message_part, list_part.body);
+    let (content_type, mut body) = copy_body(&message_part, list_part.body);
+    let cpim = content_type.to_ascii_lowercase().starts_with("message/cpim");
+    let listed = listed(server, &recipients, list_part.body);
+    let tracked = cpim && track_notifications(server, &mut body, &listed);
     let service_uri = msg.request_uri().unwrap_or_default().to_owned();
     let privacy = participating::wants_privacy(msg);
-    let mut refused_foreign = 0;
+    let mut refused: Vec<String> = Vec::new();
     let mut copies: Vec<NewDeferred> = Vec::new();
     for key in recipients {
         let local = key.split_once('@').filter(|(_, host)| server.is_local(host));
         let Some((user, _)) = local else {
-            refused_foreign += 1;
+            refused.push(key);
             continue;
         };
         let mut copy = deferred::stored_copy(server, msg, sender, user, privacy);
@@ -158,14 +173,73 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
             .push(("To".to_owned(), format!("<sip:{user}@{}>", server.config.domain)));
         copy.extra_headers
             .push((CONTROLLING_HEADER.to_owned(), format!("<{service_uri}>")));
-        copy.cpim = content_type.to_ascii_lowercase().starts_with("message/cpim");
+        copy.cpim = cpim;
         copy.content_type = content_type.clone();
         copy.body = body.clone();
         copies.push(copy);
     }
-    let mut tally = fan_out_copies(server, msg, sender, copies).await;
-    tally.refused += refused_foreign;
+    let mut tally = Tally {
+        refused: refused.len(),
+        ..Tally::default()
+    };
+    for (user, outcome) in fan_out_each(server, msg, sender, copies).await {
+        tally.add(outcome);
+        if matches!(outcome, Outcome::Refused(_) | Outcome::Failed) {
+            refused.push(format!("{user}@{}", server.config.domain));
+        }
+    }
+    if tracked {
+        let im = cpim::Message::parse(message_part.body).ok();
+        if let Some(Ok(Some(im))) = im.as_ref().map(Received::from_cpim) {
+            server.aggregate.refused(server, &im, &refused);
+        }
+    }
     answer(server, request, sender, &service_uri, tally);
+}
+
+/// Every distinct recipient as the IMDN aggregation tracks it (`bcc` and anonymised ones hidden).
+fn listed(server: &Server, recipients: &[String], list: &[u8]) -> Vec<Listed> {
+    let hidden: Vec<String> = entries(list)
+        .flatten()
+        .filter(|e| e.anonymize || e.copy_control == CopyControl::Bcc)
+        .map(|e| address_key(&e.uri.to_string()))
+        .collect();
+    recipients
+        .iter()
+        .map(|key| {
+            let key = imdn_aggregate::recipient_key(server, key);
+            Listed {
+                uri: format!("sip:{key}"),
+                hidden: hidden
+                    .iter()
+                    .any(|h| imdn_aggregate::recipient_key(server, h) == key),
+                key,
+            }
+        })
+        .collect()
+}
+
+/// Puts the exploder on the notifications' path when the CPIM `body` asks for any: the list is
+/// tracked and `body` gets the exploder's `IMDN-Record-Route`. Returns whether it did.
+fn track_notifications(server: &Server, body: &mut Vec<u8>, listed: &[Listed]) -> bool {
+    let routed = {
+        let Some((im, prefix)) = imdn_aggregate::asks_for_notifications(body) else {
+            return false;
+        };
+        let Ok(Some(received)) = Received::from_cpim(&im) else {
+            return false;
+        };
+        let exploder = imdn_aggregate::exploder_uri(server);
+        let Some(routed) = super::cpim_edit::with_record_route(body, &prefix, &exploder) else {
+            return false;
+        };
+        if !server.aggregate.track(server, &received, listed) {
+            return false;
+        }
+        routed
+    };
+    *body = routed;
+    true
 }
 
 /// The Content-Type and body every copy carries (see the module docs).

@@ -232,12 +232,13 @@ pub(super) async fn join(
         _ => declining_answer(msg.body(), local),
     };
     let contact = ("Contact", format!("<sip:{}@{local}>", group.name));
-    let Some(ok) = send(
-        200,
-        "OK",
-        &[contact],
-        Some(("application/sdp", answer.as_bytes())),
-    ) else {
+    // The dialog's route set (RFC 3261 §12.1.1): a participant behind another server's proxy sends
+    // its ACK and BYE through that proxy.
+    let mut headers = vec![contact];
+    for route in msg.values(HeaderName::RecordRoute) {
+        headers.push(("Record-Route", route.to_owned()));
+    }
+    let Some(ok) = send(200, "OK", &headers, Some(("application/sdp", answer.as_bytes()))) else {
         return;
     };
     let participant = Participant {

@@ -2,7 +2,9 @@
 //! `sip:NAME@DOMAIN` whose members and policy are kept in the store (`simple-im group ...` until the
 //! XDMS holds group documents).
 //!
-//! Modules: [`pager`](fan_out) (this page), [`exploder`] (RFC 5365 URI lists), [`focus`] (joining and
+//! Modules: [`pager`](fan_out) (this page), [`cpim_edit`] (CPIM header edits), [`exploder`] (RFC 5365 URI lists) with
+//! [`imdn_aggregate`] (its notifications), [`imdn_route`] (notifications of group messages),
+//! [`focus`] (joining and
 //! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
 //! removing a participant), [`conference`] (RFC 4575 subscriptions), [`cli`].
 //!
@@ -26,7 +28,10 @@
 //! came through), Date, Subject and Content-Type as sent, the body byte for byte (a CPIM body keeps
 //! its CPIM From, the sender's identity for CPIM-aware clients), a fresh Call-ID, and
 //! [`CONTROLLING_HEADER`]`: <group URI>`, which names the function downstream and is what the loop
-//! rule looks for.
+//! rule looks for. A CPIM body that asks for notifications gets the group as its top
+//! `IMDN-Record-Route` (and an anonymised CPIM From when the sender asked for privacy), so members'
+//! notifications come back through the group to the sender ([`imdn_route`]); a notification sent
+//! to the group URI is routed there instead of being fanned out.
 //!
 //! | member | outcome of its copy |
 //! |---|---|
@@ -47,13 +52,16 @@
 pub mod adhoc;
 pub mod cli;
 pub mod conference;
+pub mod cpim_edit;
 pub mod expel;
 pub mod exploder;
 pub mod focus;
+pub mod imdn_aggregate;
+pub mod imdn_route;
 mod pager;
 pub mod switch;
 
-pub use pager::{fan_out, fan_out_copies, Outcome, Tally};
+pub use pager::{fan_out, fan_out_copies, fan_out_each, Outcome, Tally};
 
 use super::participating::address_key;
 use super::sip::SipMessage;
@@ -138,6 +146,10 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
     let Some(group) = lookup(server, request_uri).await else {
         return false;
     };
+    if imdn_aggregate::is_notification(msg.body()) {
+        imdn_route::incoming(server, request, sender, &group).await;
+        return true;
+    }
     if !passes_rules(server, request, sender) {
         return true;
     }
@@ -154,7 +166,9 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
         .cloned()
         .collect();
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
-    let tally = fan_out(server, msg, sender, &group_uri, &members).await;
+    let privacy = super::participating::wants_privacy(msg);
+    let body = imdn_route::copy_body(server, msg.body(), &group_uri, sender, privacy);
+    let tally = fan_out(server, msg, sender, &group_uri, &members, body.as_deref()).await;
     answer(server, request, sender, &group_uri, tally);
     true
 }

@@ -37,7 +37,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, outcome: Outcome) {
+    /// Counts one more outcome.
+    pub fn add(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Delivered => self.delivered += 1,
             Outcome::Stored => self.stored += 1,
@@ -48,13 +49,15 @@ impl Tally {
 }
 
 /// Sends one copy of `msg` to each of `members` (user names of this domain) and waits for every
-/// outcome. `group_uri` goes into [`CONTROLLING_HEADER`].
+/// outcome. `group_uri` goes into [`CONTROLLING_HEADER`]; `body`, when given, replaces the
+/// request's body in the copies (the group's IMDN route, [`super::imdn_route`]).
 pub async fn fan_out(
     server: &Arc<Server>,
     msg: &SipMessage,
     sender: &str,
     group_uri: &str,
     members: &[String],
+    body: Option<&[u8]>,
 ) -> Tally {
     let privacy = participating::wants_privacy(msg);
     let copies = members
@@ -63,6 +66,9 @@ pub async fn fan_out(
             let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
             copy.extra_headers
                 .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
+            if let Some(body) = body {
+                copy.body = body.to_vec();
+            }
             copy
         })
         .collect();
@@ -77,6 +83,20 @@ pub async fn fan_out_copies(
     sender: &str,
     copies: Vec<NewDeferred>,
 ) -> Tally {
+    let mut tally = Tally::default();
+    for (_, outcome) in fan_out_each(server, msg, sender, copies).await {
+        tally.add(outcome);
+    }
+    tally
+}
+
+/// [`fan_out_copies`], returning each copy's recipient with its outcome (in completion order).
+pub async fn fan_out_each(
+    server: &Arc<Server>,
+    msg: &SipMessage,
+    sender: &str,
+    copies: Vec<NewDeferred>,
+) -> Vec<(String, Outcome)> {
     let mut tasks = JoinSet::new();
     for copy in copies {
         let server = server.clone();
@@ -95,14 +115,15 @@ pub async fn fan_out_copies(
             if outcome != Outcome::Stored {
                 crate::server::pager::record(&server, event, &sender, &member, &msg, status);
             }
-            outcome
+            (member, outcome)
         });
     }
-    let mut tally = Tally::default();
+    let mut outcomes = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        tally.add(done.unwrap_or(Outcome::Failed));
+        // A copy task that panicked has no name left: counted as failed under an empty name.
+        outcomes.push(done.unwrap_or_else(|_| (String::new(), Outcome::Failed)));
     }
-    tally
+    outcomes
 }
 
 /// One member's copy: the outcome table of the module docs, row by row.

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! INVITE (new)   -> INVITE server transaction (core ServerInvite), 100 Trying at once
-//!                -> loop / Max-Forwards (482/483) -> proxy auth (407/403) -> recipient (404)
+//!                -> loop / Max-Forwards (482/483) -> proxy auth (407/403; a peer domain's user only
+//!                   from that peer's address) -> a peer domain's URI from our user: to that server
+//!                -> recipient (404)
 //!                -> contacts (480 when none: session-mode deferral is a later issue)
 //!                -> one INVITE client transaction (core ClientInvite) per contact, Record-Route added
 //!                -> responses: 1xx relayed; every 2xx relayed (§16.7 step 5), the first one CANCELs the
@@ -312,6 +314,15 @@ async fn authenticate(
         .filter(|s| server.is_local(&s.host.to_string()))
         .and_then(|s| s.user);
     let Some(user) = user else {
+        // A user of a peer domain is believed only from that domain's server.
+        let host = from.uri.as_sip().map(|s| s.host.to_string()).unwrap_or_default();
+        if let Some(peer) = server.config.peer_for(&host) {
+            if peer.address.ip() != flow.peer().ip() {
+                let reason = format!("Forbidden (users of {host} come through its server)");
+                respond(server, key, msg, flow, 403, &reason, &[]);
+                return None;
+            }
+        }
         return Some(());
     };
     let now = server.transactions.now();
@@ -366,6 +377,10 @@ async fn call(
     if authenticate(server, &key, &msg, &flow).await.is_none() {
         return;
     }
+    if let Some(target) = peer_target(server, &msg) {
+        forward(server, &key, msg, &flow, &[target], max_forwards, tx, rx).await;
+        return;
+    }
     let Some(recipient) = pager::recipient(server, &msg).await else {
         // Not an account: a group URI is the focus's (the Controlling IM Function).
         if super::groups::focus::invite(server, &key, &msg, &flow).await {
@@ -393,6 +408,46 @@ async fn call(
         }
         return;
     }
+    forward(server, &key, msg, &flow, &targets, max_forwards, tx, rx).await;
+}
+
+/// The server of the peer domain an INVITE from one of our users is for (its Request-URI's host has
+/// a `[[peers]]` entry): the Participating function hands the session to that domain's functions,
+/// the relay staying in the media path.
+fn peer_target(server: &Server, msg: &SipMessage) -> Option<Target> {
+    let from_local = msg
+        .from()
+        .and_then(|f| f.uri.as_sip().map(|s| server.is_local(&s.host.to_string())))
+        .unwrap_or(false);
+    let uri = msg.request_uri()?;
+    let parsed = simple_im_core::sip::Uri::parse(uri).ok()?;
+    let host = parsed.as_sip()?.host.to_string();
+    if !from_local || server.is_local(&host) {
+        return None;
+    }
+    let peer = server.config.peer_for(&host)?;
+    Some(Target {
+        uri: uri.to_owned(),
+        flow: Flow::Udp {
+            socket: 0,
+            peer: peer.address,
+        },
+    })
+}
+
+/// Forks the INVITE to `targets` with the relay in the media path, and ends the relay session when
+/// no 2xx came.
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    server: &Arc<Server>,
+    key: &TransactionKey,
+    msg: SipMessage,
+    flow: &Flow,
+    targets: &[Target],
+    max_forwards: u32,
+    tx: mpsc::UnboundedSender<CallInput>,
+    rx: mpsc::UnboundedReceiver<CallInput>,
+) {
     // OMA media-path option 2: the MSRP relay goes into the offer (and, in `relay`, the answer).
     let (msg, media) = match server.msrp.as_ref().and_then(|relay| relay.offer(&msg)) {
         Some((rewritten, media)) => (rewritten, Some(media)),
@@ -400,10 +455,10 @@ async fn call(
     };
     let answered = relay(
         server,
-        &key,
+        key,
         &msg,
-        &flow,
-        &targets,
+        flow,
+        targets,
         max_forwards,
         true,
         media.as_ref(),

@@ -159,7 +159,12 @@ impl Switch {
             return refuse(481, "Session Does Not Exist");
         };
         let from = head.from_path().map(|p| p.0.trim()).unwrap_or("");
-        if !same_path(from, &member.endpoint) {
+        // A participant behind another server's relay (RFC 4976) has the path `relay-uri ... its
+        // own`, and the relay binds with its own URI alone: that first hop must match.
+        let first_hop = |path: &str| path.split_whitespace().next().unwrap_or("").to_owned();
+        let through_relay = member.endpoint.split_whitespace().nth(1).is_some()
+            && same_path(&first_hop(from), &first_hop(&member.endpoint));
+        if !same_path(from, &member.endpoint) && !through_relay {
             return refuse(403, "Forbidden");
         }
         if lock(&member.out).is_some() {

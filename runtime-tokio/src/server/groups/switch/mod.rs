@@ -30,7 +30,11 @@
 //! From-Path = the recipient's leg URI, and a `message/cpim` body whose `From` is the sender's AoR
 //! (`"Anonymous" <sip:anonymous@anonymous.invalid>` when its INVITE asked for privacy) and `To` the
 //! group URI. A CPIM body from the sender keeps its other headers and content; its own `From` is
-//! replaced (the switch vouches for the SIP-authenticated identity only).
+//! replaced (the switch vouches for the SIP-authenticated identity only). A message asking for
+//! notifications gets the group as its top `IMDN-Record-Route`, and a notification (CPIM with
+//! `Content-Disposition: notification`) is sent only to the sender of the message it is about, or
+//! to nobody with a 404 failure REPORT when that message is not known
+//! ([`super::imdn_route::chat_message`]).
 //!
 //! ## Reports (per recipient)
 //!
@@ -55,10 +59,12 @@
 //!
 //! Not done yet: legs over TLS,
 //! participants that only accept connections (`a=setup:passive` offers get the switch's passive
-//! answer all the same), participants behind another server's Participating function.
+//! answer all the same). A participant behind another server's relay (path `relay-uri ... own`)
+//! binds through the relay, which connects with its own URI: the first hop must match.
 
 mod connection;
 
+use super::imdn_route::ChatRouting;
 use crate::server::msrp::{ForeignLegs, MsrpRelay};
 use crate::server::participating::ANONYMOUS_FROM;
 use crate::server::rng::OsRng;
@@ -340,16 +346,32 @@ impl Switch {
 
     /// Replicates a whole message from `sender` to every other bound participant of its room.
     fn replicate(&self, sender: &Arc<Member>, message: Reassembled) {
-        let body = cpim_copy(
+        let mut body = cpim_copy(
             &sender.shown,
             &sender.group_uri,
             &message.content_type,
             &message.body,
         );
+        // Notifications go only to the sender of the message they are about ([`super::imdn_route`]).
+        let routing = self
+            .server
+            .upgrade()
+            .map_or(ChatRouting::Everyone(None), |server| {
+                super::imdn_route::chat_message(&server, &sender.group_uri, &sender.sid, &body)
+            });
+        let only_to = match routing {
+            ChatRouting::Everyone(routed) => {
+                body = routed.unwrap_or(body);
+                None
+            }
+            ChatRouting::OnlyTo(sid) => Some(sid),
+            ChatRouting::Nobody => Some(String::new()),
+        };
         let recipients: Vec<Arc<Member>> = lock(&self.rooms)
             .get(&sender.group)
             .map(|room| {
                 room.iter()
+                    .filter(|m| only_to.as_deref().is_none_or(|sid| *m.sid == *sid))
                     .filter(|m| !Arc::ptr_eq(m, sender) && lock(&m.out).is_some())
                     .cloned()
                     .collect()
@@ -365,7 +387,15 @@ impl Switch {
             success_report: message.success_report,
             failure_report: message.failure_report,
         });
-        if recipients.is_empty() && delivery.success_report {
+        if recipients.is_empty() && only_to.is_some() {
+            if delivery.failure_report != ReportRequest::No {
+                self.report(
+                    &delivery,
+                    404,
+                    "the notification's message or its sender is not in this room",
+                );
+            }
+        } else if recipients.is_empty() && delivery.success_report {
             self.report(&delivery, 200, "no other participant");
         }
         let mut slow = Vec::new();
@@ -438,8 +468,9 @@ fn cpim_copy(shown: &str, group_uri: &str, content_type: &str, body: &[u8]) -> V
     if is_cpim {
         // Keep the sender's CPIM headers but its From and To, then its content as it came.
         let split = body.windows(4).position(|w| w == b"\r\n\r\n");
+        // `rest` starts with the CRLF ending the last header line, which the loop below writes itself.
         let (headers, rest) = match split {
-            Some(at) => (body.get(..at).unwrap_or(&[]), body.get(at..).unwrap_or(&[])),
+            Some(at) => (body.get(..at).unwrap_or(&[]), body.get(at + 2..).unwrap_or(&[])),
             None => (&[][..], body),
         };
         for line in headers.split(|b| *b == b'\n') {
@@ -498,8 +529,8 @@ mod tests {
         );
         assert!(!text.contains("mallory"), "{text}");
         assert!(
-            text.ends_with("\r\n\r\nContent-Type: text/plain\r\n\r\nhi"),
-            "{text}"
+            text.ends_with("T00:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhi"),
+            "one blank line between the message and content headers: {text}"
         );
     }
 }
