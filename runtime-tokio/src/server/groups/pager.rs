@@ -57,13 +57,20 @@ pub async fn fan_out(
     members: &[String],
 ) -> Tally {
     let privacy = participating::wants_privacy(msg);
+    // The copies differ only in their recipient: the request's headers are read (and anonymised)
+    // once, for the first member, and that copy is cloned for the others.
+    let Some(first) = members.first() else {
+        return Tally::default();
+    };
+    let mut template = deferred::stored_copy(server, msg, sender, first, privacy);
+    template
+        .extra_headers
+        .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
     let copies = members
         .iter()
-        .map(|member| {
-            let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
-            copy.extra_headers
-                .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
-            copy
+        .map(|member| NewDeferred {
+            recipient: member.clone(),
+            ..template.clone()
         })
         .collect();
     fan_out_copies(server, msg, sender, copies).await
