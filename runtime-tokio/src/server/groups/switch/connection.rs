@@ -186,10 +186,11 @@ impl Switch {
                 self.answered(&delivery, failure);
             } else if let Some(failure) = failure {
                 // A `partial` copy's refusal (a late or repeated answer to a `yes` copy finds
-                // nothing). Only a message of the member's own room counts.
+                // nothing): only for a message of the member's own room, once per member.
                 let same_room =
                     |d: &super::Delivery| d.origin.upgrade().is_some_and(|o| o.group == member.group);
-                if let Some(delivery) = self.recent(id).filter(|d| same_room(d)) {
+                let found = self.recent(id).filter(|d| same_room(d));
+                if let Some(delivery) = found.filter(|d| d.first_refusal(member)) {
                     self.answered(&delivery, Some(failure));
                 }
             }

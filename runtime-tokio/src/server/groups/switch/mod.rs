@@ -156,6 +156,20 @@ struct Delivery {
     failed: AtomicUsize,
     success_report: bool,
     failure_report: ReportRequest,
+    /// The recipients whose refusal of a `partial` copy was counted (each counts once).
+    refused_by: Mutex<Vec<Arc<Member>>>,
+}
+
+impl Delivery {
+    /// Whether `member`'s refusal of this message's copy is its first (and to be counted).
+    fn first_refusal(&self, member: &Arc<Member>) -> bool {
+        let mut refused = lock(&self.refused_by);
+        if refused.iter().any(|m| Arc::ptr_eq(m, member)) {
+            return false;
+        }
+        refused.push(member.clone());
+        true
+    }
 }
 
 /// The switch: every participant leg of every room.
@@ -448,6 +462,7 @@ impl Switch {
             failed: AtomicUsize::new(0),
             success_report: message.success_report,
             failure_report: message.failure_report,
+            refused_by: Mutex::default(),
         });
         if recipients.is_empty() && delivery.success_report {
             self.report(&delivery, 200, "no other participant");
