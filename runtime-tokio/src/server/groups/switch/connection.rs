@@ -58,7 +58,8 @@ impl Switch {
                                     let (tx, rx) = mpsc::channel(QUEUE);
                                     if let Some(write) = write.take() {
                                         let user = bound.user.clone();
-                                        tokio::spawn(writer::write_queue(self.clone(), user, write, rx));
+                                        let writer = writer::write_queue(self.clone(), user, write, rx);
+                                        self.writers.spawn(writer);
                                     }
                                     *lock(&bound.out) = Some(tx);
                                     member = Some(bound.clone());
