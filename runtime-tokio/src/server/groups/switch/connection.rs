@@ -58,8 +58,7 @@ impl Switch {
                                     let (tx, rx) = mpsc::channel(QUEUE);
                                     if let Some(write) = write.take() {
                                         let user = bound.user.clone();
-                                        let writer = writer::write_queue(self.clone(), user, write, rx);
-                                        self.writers.spawn(writer);
+                                        tokio::spawn(writer::write_queue(self.clone(), user, write, rx));
                                     }
                                     *lock(&bound.out) = Some(tx);
                                     member = Some(bound.clone());

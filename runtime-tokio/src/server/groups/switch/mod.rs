@@ -191,7 +191,6 @@ pub struct Switch {
     trace: Mutex<Option<FanoutTrace>>,
     epoch: Instant,
     last_written: AtomicU64,
-    writers: writer::Writers,
 }
 
 /// When the switch handled the last message it replicated (`Switch::last_fanout`): what the
@@ -221,7 +220,6 @@ impl Switch {
             trace: Mutex::default(),
             epoch: Instant::now(),
             last_written: AtomicU64::new(0),
-            writers: writer::Writers::start(),
         });
         relay.set_foreign_legs(switch.clone());
         switch

@@ -5,11 +5,6 @@
 //! keeps, and writes it with one system call, so a burst of copies, responses and REPORTs costs one
 //! write rather than one per message. The buffer grows to the largest batch once and is reused.
 //!
-//! The writer tasks run on the switch's own small multi-threaded runtime ([`Writers`]), beside the
-//! server's single-threaded one: a message's thousand writes are spread over the machine's cores
-//! while the server thread goes on reading and replicating. (The sockets stay registered with the
-//! server's runtime, which keeps driving their readiness.)
-//!
 //! When the socket fails, the copies still queued are lost: a copy whose sender wants failures
 //! reported and that no answer will account for (sent with `Failure-Report: partial`) is reported
 //! here, as 408, naming the recipient. Copies sent with `yes` are accounted for by the leg's pending
@@ -24,55 +19,6 @@ use tokio::sync::mpsc;
 
 /// Bytes gathered into one write at most (a larger single message is written on its own).
 const BATCH: usize = 64 * 1024;
-/// Writer threads at most (fewer on a machine with fewer cores).
-const MAX_WRITER_THREADS: usize = 4;
-
-/// The runtime the writer tasks run on, owned by a thread of its own, which drops it when the
-/// switch (holding `stop`) goes away.
-pub(super) struct Writers {
-    handle: Option<tokio::runtime::Handle>,
-    _stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Writers {
-    /// Starts the writer runtime; without one (a thread or runtime could not be made) writers run
-    /// on the caller's runtime.
-    pub(super) fn start() -> Writers {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_WRITER_THREADS);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-        let started = std::thread::Builder::new()
-            .name("msrp-switch-writers".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(threads)
-                    .thread_name("msrp-switch-writer")
-                    .enable_all()
-                    .build();
-                if let Ok(runtime) = runtime {
-                    let _ = handle_tx.send(runtime.handle().clone());
-                    runtime.block_on(async {
-                        let _ = stopped.await;
-                    });
-                }
-            });
-        let handle = started.ok().and_then(|_| handle_rx.recv().ok());
-        Writers {
-            _stop: handle.is_some().then_some(stop),
-            handle,
-        }
-    }
-
-    /// Runs a connection's writer.
-    pub(super) fn spawn(&self, writer: impl std::future::Future<Output = ()> + Send + 'static) {
-        match &self.handle {
-            Some(handle) => drop(handle.spawn(writer)),
-            None => drop(tokio::spawn(writer)),
-        }
-    }
-}
 
 /// One message for a participant, in pieces written back to back (see [`super::copy`]).
 pub(super) struct Outgoing {
