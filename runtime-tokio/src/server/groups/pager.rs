@@ -60,16 +60,23 @@ pub async fn fan_out(
     body: Option<&[u8]>,
 ) -> Tally {
     let privacy = participating::wants_privacy(msg);
+    // The copies differ only in their recipient: the request's headers are read (and anonymised)
+    // once, for the first member, and that copy is cloned for the others.
+    let Some(first) = members.first() else {
+        return Tally::default();
+    };
+    let mut template = deferred::stored_copy(server, msg, sender, first, privacy);
+    template
+        .extra_headers
+        .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
+    if let Some(body) = body {
+        template.body = body.to_vec();
+    }
     let copies = members
         .iter()
-        .map(|member| {
-            let mut copy = deferred::stored_copy(server, msg, sender, member, privacy);
-            copy.extra_headers
-                .push((CONTROLLING_HEADER.to_owned(), format!("<{group_uri}>")));
-            if let Some(body) = body {
-                copy.body = body.to_vec();
-            }
-            copy
+        .map(|member| NewDeferred {
+            recipient: member.clone(),
+            ..template.clone()
         })
         .collect();
     fan_out_copies(server, msg, sender, copies).await

@@ -1,7 +1,7 @@
 //! One participant's connection to the switch: binding it to its leg, reading whole messages
 //! (chunks reassembled) and answering them, per the tables in the parent's module docs.
 
-use super::{lock, Member, Reassembled, Switch, MAX_MESSAGE, QUEUE};
+use super::{copy, lock, writer, Member, Reassembled, Switch, MAX_MESSAGE, QUEUE};
 use crate::server::msrp::same_path;
 use bytes::Bytes;
 use simple_im_core::msrp::wire::builder::write_response;
@@ -57,7 +57,8 @@ impl Switch {
                                 Ok(bound) => {
                                     let (tx, rx) = mpsc::channel(QUEUE);
                                     if let Some(write) = write.take() {
-                                        tokio::spawn(write_queue(write, rx));
+                                        let user = bound.user.clone();
+                                        tokio::spawn(writer::write_queue(self.clone(), user, write, rx));
                                     }
                                     *lock(&bound.out) = Some(tx);
                                     member = Some(bound.clone());
@@ -181,10 +182,22 @@ impl Switch {
     ) -> Step {
         let head = &message.head;
         if let Some(code) = head.status_code() {
-            let delivery = lock(&member.pending).remove(head.transaction_id);
-            if let Some(delivery) = delivery {
-                let failure = (!(200..300).contains(&code)).then_some((code, member.user.as_str()));
+            let Some(id) = copy::copy_id(head.transaction_id) else {
+                return Step::Continue;
+            };
+            let failure = (!(200..300).contains(&code)).then_some((code, member.user.as_str()));
+            let pending = lock(&member.pending).remove(&id);
+            if let Some(delivery) = pending {
                 self.answered(&delivery, failure);
+            } else if let Some(failure) = failure {
+                // A `partial` copy's refusal (a late or repeated answer to a `yes` copy finds
+                // nothing): only for a message of the member's own room, once per member.
+                let same_room =
+                    |d: &super::Delivery| d.origin.upgrade().is_some_and(|o| o.group == member.group);
+                let found = self.recent(id).filter(|d| same_room(d));
+                if let Some(delivery) = found.filter(|d| d.first_refusal(member)) {
+                    self.answered(&delivery, Some(failure));
+                }
             }
             return Step::Continue;
         }
@@ -195,7 +208,7 @@ impl Switch {
         let answer = |code: u16, comment: &str| {
             if method != "SEND" || answerable(head, code) {
                 if let Some(bytes) = response(head, code, comment, &member.uri) {
-                    let _ = member.queue(bytes);
+                    member.queue(bytes);
                 }
             }
         };
@@ -250,14 +263,4 @@ impl Switch {
         self.replicate(member, whole);
         Step::Continue
     }
-}
-
-/// Writes what is queued for one participant until its queue closes or the socket fails.
-async fn write_queue(mut write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
-    while let Some(bytes) = rx.recv().await {
-        if write.write_all(&bytes).await.is_err() {
-            return;
-        }
-    }
-    let _ = write.shutdown().await;
 }

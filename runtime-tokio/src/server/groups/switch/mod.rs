@@ -26,27 +26,42 @@
 //! | REPORT | absorbed (reports end at the switch: it is each participant's peer) |
 //! | other method | 501 |
 //!
-//! A copy is a new SEND with a new transaction-id and Message-ID, To-Path = the recipient's SDP path,
-//! From-Path = the recipient's leg URI, and a `message/cpim` body whose `From` is the sender's AoR
+//! A copy is a new SEND with the switch's transaction-id and Message-ID (shared by all copies of one
+//! message: each recipient is its own session), To-Path = the recipient's SDP path, From-Path = the
+//! recipient's leg URI, and a `message/cpim` body whose `From` is the sender's AoR
 //! (`"Anonymous" <sip:anonymous@anonymous.invalid>` when its INVITE asked for privacy) and `To` the
 //! group URI. A CPIM body from the sender keeps its other headers and content; its own `From` is
-//! replaced (the switch vouches for the SIP-authenticated identity only). A message asking for
-//! notifications gets the group as its top `IMDN-Record-Route`, and a notification (CPIM with
-//! `Content-Disposition: notification`) is sent only to the sender of the message it is about, or
-//! to nobody with a 404 failure REPORT when that message is not known
+//! replaced (the switch vouches for the SIP-authenticated identity only). The copy is encoded once
+//! for all recipients ([`copy`]), only its To-Path/From-Path lines differ, and those are encoded when
+//! the leg joins. A message asking for notifications gets the group as its top `IMDN-Record-Route`,
+//! and a notification (CPIM with `Content-Disposition: notification`) is sent only to the sender of
+//! the message it is about, or to nobody with a 404 failure REPORT when that message is not known
 //! ([`super::imdn_route::chat_message`]).
 //!
 //! ## Reports (per recipient)
 //!
-//! The switch answers each SEND itself. A recipient answering non-2xx, or whose connection is lost
-//! before it answered, is one failed copy: the sender gets a failure REPORT (Failure-Report `yes` or
-//! `partial`) whose comment names that recipient; the other copies are not affected. When the sender
-//! asked for `Success-Report: yes`, one success REPORT follows once every copy was answered 2xx.
+//! The switch answers each SEND itself. What the copies ask of their recipients follows from what
+//! the sender asked of the switch ([`copy::CopyReports`]):
+//!
+//! | sender's SEND | copies carry | a recipient answers |
+//! |---|---|---|
+//! | `Success-Report: yes` | no Failure-Report (`yes`) | every copy |
+//! | `Failure-Report: yes` or `partial` (the default `yes` included) | `Failure-Report: partial` | only a refusal |
+//! | `Failure-Report: no` | `Failure-Report: no` | nothing |
+//!
+//! So the common case sends no 200 per copy back to the switch. A recipient answering non-2xx, or a
+//! copy lost with its connection before it was written (or, for `yes` copies, before it was
+//! answered), is one failed copy: the sender gets a failure REPORT (when it asked for failures)
+//! whose comment names that recipient; the other copies are not affected. A refusal of a `partial`
+//! copy is matched to its message among the last [`RECENT`] messages the switch replicated. When the
+//! sender asked for `Success-Report: yes`, one success REPORT follows once every copy was answered 2xx.
 //!
 //! ## Slow recipients
 //!
 //! Everything written to a participant (copies, and the responses and REPORTs for its own SENDs)
-//! queues on its connection, at most [`QUEUE`] messages beyond what its socket buffers hold. A
+//! queues on its connection, at most [`QUEUE`] messages beyond what its socket buffers hold; the
+//! connection's writer task takes all that is queued at each wake-up and writes it at once
+//! ([`writer`]). A
 //! participant whose queue is full when a copy is due is dropped from the conference
 //! ([`super::focus::expel`]: BYE, NOTIFY to the conference subscribers), so one slow reader neither
 //! blocks the others nor makes the server grow without bound. The sender is never slowed down by a
@@ -63,26 +78,33 @@
 //! binds through the relay, which connects with its own URI: the first hop must match.
 
 mod connection;
+mod copy;
+mod writer;
 
 use super::imdn_route::ChatRouting;
 use crate::server::msrp::{ForeignLegs, MsrpRelay};
 use crate::server::participating::ANONYMOUS_FROM;
 use crate::server::rng::OsRng;
 use crate::server::Server;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use copy::CopyReports;
 use simple_im_core::msrp::generate_session_id;
 use simple_im_core::msrp::wire::builder::write_report;
 use simple_im_core::msrp::wire::{ReportRequest, Status};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
+use writer::Outgoing;
 
 /// Copies (and responses) waiting for one recipient's connection before it is dropped as too slow.
 pub const QUEUE: usize = 1024;
 /// The largest message the switch reassembles from chunks.
 pub const MAX_MESSAGE: usize = 256 * 1024;
+/// Replicated messages whose `Failure-Report: partial` copies a refusal can still be matched to.
+pub const RECENT: usize = 4096;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -100,26 +122,36 @@ struct Member {
     group: String,
     group_uri: String,
     call_id: String,
+    /// The To-Path and From-Path lines of every copy to this leg ([`copy::paths`]).
+    paths: Bytes,
     /// The queue to the connection's writer, once bound.
-    out: Mutex<Option<mpsc::Sender<Bytes>>>,
-    /// Copies sent to this member and not answered yet, by transaction-id.
-    pending: Mutex<HashMap<String, Arc<Delivery>>>,
+    out: Mutex<Option<mpsc::Sender<Outgoing>>>,
+    /// Copies sent to this member that must be answered and were not yet, by message number.
+    pending: Mutex<HashMap<u64, Arc<Delivery>>>,
     /// Woken when the member leaves (its connection closes).
     gone: Notify,
     left: std::sync::atomic::AtomicBool,
 }
 
 impl Member {
-    fn queue(&self, bytes: Bytes) -> Result<(), mpsc::error::TrySendError<Bytes>> {
+    fn send(&self, item: Outgoing) -> Result<(), mpsc::error::TrySendError<Outgoing>> {
         match lock(&self.out).as_ref() {
-            Some(out) => out.try_send(bytes),
-            None => Err(mpsc::error::TrySendError::Closed(bytes)),
+            Some(out) => out.try_send(item),
+            None => Err(mpsc::error::TrySendError::Closed(item)),
         }
+    }
+
+    /// Queues a response or REPORT (dropped when the queue is full or closed: the member is then
+    /// being dropped as too slow, or gone).
+    fn queue(&self, bytes: Bytes) {
+        let _ = self.send(Outgoing::whole(bytes));
     }
 }
 
 /// One replicated message: what its sender is told once the copies are answered.
 struct Delivery {
+    /// The message's number (in its copies' transaction-id).
+    id: u64,
     origin: Weak<Member>,
     /// The sender's From-Path (where REPORTs go) and Message-ID.
     report_path: String,
@@ -129,6 +161,20 @@ struct Delivery {
     failed: AtomicUsize,
     success_report: bool,
     failure_report: ReportRequest,
+    /// The recipients whose refusal of a `partial` copy was counted (each counts once).
+    refused_by: Mutex<Vec<Arc<Member>>>,
+}
+
+impl Delivery {
+    /// Whether `member`'s refusal of this message's copy is its first (and to be counted).
+    fn first_refusal(&self, member: &Arc<Member>) -> bool {
+        let mut refused = lock(&self.refused_by);
+        if refused.iter().any(|m| Arc::ptr_eq(m, member)) {
+            return false;
+        }
+        refused.push(member.clone());
+        true
+    }
 }
 
 /// The switch: every participant leg of every room.
@@ -143,6 +189,25 @@ pub struct Switch {
     joined: Notify,
     rooms: Mutex<HashMap<String, Vec<Arc<Member>>>>,
     counter: AtomicU64,
+    /// The last [`RECENT`] messages sent with `Failure-Report: partial` copies, oldest first.
+    recent: Mutex<VecDeque<Arc<Delivery>>>,
+    /// Timings of the last message replicated, and when a writer last finished a write (nanoseconds
+    /// since `epoch`).
+    trace: Mutex<Option<FanoutTrace>>,
+    epoch: Instant,
+    last_written: AtomicU64,
+}
+
+/// When the switch handled the last message it replicated (`Switch::last_fanout`): what the
+/// `groups` bench reads to split the latency from send to the last delivery into stages.
+#[derive(Clone, Copy, Debug)]
+pub struct FanoutTrace {
+    /// The message was whole (its last chunk read and parsed).
+    pub received: Instant,
+    /// Every copy was queued on its recipient's connection.
+    pub queued: Instant,
+    /// Copies queued.
+    pub copies: usize,
 }
 
 impl Switch {
@@ -156,6 +221,10 @@ impl Switch {
             joined: Notify::new(),
             rooms: Mutex::default(),
             counter: AtomicU64::new(1),
+            recent: Mutex::default(),
+            trace: Mutex::default(),
+            epoch: Instant::now(),
+            last_written: AtomicU64::new(0),
         });
         relay.add_foreign_legs(switch.clone());
         switch
@@ -225,6 +294,7 @@ impl Switch {
             group: group.to_owned(),
             group_uri: group_uri.to_owned(),
             call_id: call_id.to_owned(),
+            paths: copy::paths(endpoint, &self.relay.uri_for(&sid)),
             out: Mutex::new(None),
             pending: Mutex::default(),
             gone: Notify::new(),
@@ -297,6 +367,25 @@ impl Switch {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The timings of the last message replicated, and when a connection's writer last finished a
+    /// write (for a message sent alone: when its last copy left the switch).
+    pub fn last_fanout(&self) -> Option<(FanoutTrace, Instant)> {
+        let trace = (*lock(&self.trace))?;
+        let written = self.epoch + Duration::from_nanos(self.last_written.load(Ordering::Relaxed));
+        Some((trace, written))
+    }
+
+    /// A writer finished a write.
+    fn written(&self) {
+        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_written.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// The message `id` among the [`RECENT`] ones with `partial` copies.
+    fn recent(&self, id: u64) -> Option<Arc<Delivery>> {
+        lock(&self.recent).iter().rev().find(|d| d.id == id).cloned()
+    }
+
     /// A copy was answered (`failure` = its non-2xx code and the recipient): REPORTs per the module docs.
     fn answered(&self, delivery: &Delivery, failure: Option<(u16, &str)>) {
         if let Some((code, recipient)) = failure {
@@ -318,7 +407,7 @@ impl Switch {
         let Some(origin) = delivery.origin.upgrade() else {
             return;
         };
-        let tid = format!("s{:x}", self.next_id());
+        let tid = copy::transaction_id(self.next_id());
         let range = simple_im_core::msrp::wire::ByteRange {
             start: 1,
             end: Some(delivery.total as u64),
@@ -340,13 +429,16 @@ impl Switch {
             &status,
         ) {
             buf.truncate(len);
-            let _ = origin.queue(Bytes::from(buf));
+            origin.queue(Bytes::from(buf));
         }
     }
 
     /// Replicates a whole message from `sender` to every other bound participant of its room.
     fn replicate(&self, sender: &Arc<Member>, message: Reassembled) {
-        let mut body = cpim_copy(
+        let received = Instant::now();
+        let id = self.next_id();
+        let reports = CopyReports::for_sender(message.success_report, message.failure_report);
+        let mut body = copy::cpim_copy(
             &sender.shown,
             &sender.group_uri,
             &message.content_type,
@@ -367,6 +459,7 @@ impl Switch {
             ChatRouting::OnlyTo(sid) => Some(sid),
             ChatRouting::Nobody => Some(String::new()),
         };
+        let prepared = copy::prepare(id, reports, &body);
         let recipients: Vec<Arc<Member>> = lock(&self.rooms)
             .get(&sender.group)
             .map(|room| {
@@ -378,6 +471,7 @@ impl Switch {
             })
             .unwrap_or_default();
         let delivery = Arc::new(Delivery {
+            id,
             origin: Arc::downgrade(sender),
             report_path: message.from_path,
             message_id: message.message_id,
@@ -386,6 +480,7 @@ impl Switch {
             failed: AtomicUsize::new(0),
             success_report: message.success_report,
             failure_report: message.failure_report,
+            refused_by: Mutex::default(),
         });
         if recipients.is_empty() && only_to.is_some() {
             if delivery.failure_report != ReportRequest::No {
@@ -398,31 +493,42 @@ impl Switch {
         } else if recipients.is_empty() && delivery.success_report {
             self.report(&delivery, 200, "no other participant");
         }
+        if reports == CopyReports::FailuresOnly {
+            let mut recent = lock(&self.recent);
+            if recent.len() >= RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(delivery.clone());
+        }
+        // A lost `partial` copy is reported by the writer; a lost `yes` copy by the pending answers.
+        let unanswered = (reports == CopyReports::FailuresOnly).then_some(&delivery);
+        let copies = recipients.len();
         let mut slow = Vec::new();
         for recipient in recipients {
-            let id = self.next_id();
-            let tid = format!("s{id:x}");
-            let copy = send_bytes(
-                &tid,
-                &recipient.endpoint,
-                &recipient.uri,
-                &format!("m{id:x}"),
-                &body,
-            );
-            lock(&recipient.pending).insert(tid.clone(), delivery.clone());
-            match recipient.queue(copy) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    lock(&recipient.pending).remove(&tid);
-                    self.answered(&delivery, Some((408, &recipient.user)));
-                    slow.push(recipient);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    lock(&recipient.pending).remove(&tid);
-                    self.answered(&delivery, Some((481, &recipient.user)));
-                }
+            if reports == CopyReports::EveryAnswer {
+                lock(&recipient.pending).insert(id, delivery.clone());
             }
+            let pieces = [
+                prepared.head.clone(),
+                recipient.paths.clone(),
+                prepared.rest.clone(),
+            ];
+            let failure = match recipient.send(Outgoing::copy(pieces, unanswered.cloned())) {
+                Ok(()) => continue,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    slow.push(recipient.clone());
+                    408
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => 481,
+            };
+            lock(&recipient.pending).remove(&id);
+            self.answered(&delivery, Some((failure, &recipient.user)));
         }
+        *lock(&self.trace) = Some(FanoutTrace {
+            received,
+            queued: Instant::now(),
+            copies,
+        });
         for member in slow {
             self.expel(&member);
         }
@@ -456,81 +562,4 @@ struct Reassembled {
     body: Vec<u8>,
     success_report: bool,
     failure_report: ReportRequest,
-}
-
-/// The CPIM body of a copy: the sender's identity in `From`, the group in `To`.
-fn cpim_copy(shown: &str, group_uri: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!("From: {shown}\r\nTo: <{group_uri}>\r\n").into_bytes();
-    let is_cpim = content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("message/cpim"));
-    if is_cpim {
-        // Keep the sender's CPIM headers but its From and To, then its content as it came.
-        let split = body.windows(4).position(|w| w == b"\r\n\r\n");
-        // `rest` starts with the CRLF ending the last header line, which the loop below writes itself.
-        let (headers, rest) = match split {
-            Some(at) => (body.get(..at).unwrap_or(&[]), body.get(at + 2..).unwrap_or(&[])),
-            None => (&[][..], body),
-        };
-        for line in headers.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let name = line.split(|b| *b == b':').next().unwrap_or(&[]);
-            if line.is_empty() || name.eq_ignore_ascii_case(b"From") || name.eq_ignore_ascii_case(b"To") {
-                continue;
-            }
-            out.extend_from_slice(line);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(rest);
-    } else {
-        out.extend_from_slice(format!("\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
-        out.extend_from_slice(body);
-    }
-    out
-}
-
-fn send_bytes(tid: &str, to_path: &str, from_path: &str, message_id: &str, body: &[u8]) -> Bytes {
-    let len = body.len();
-    let mut out = BytesMut::with_capacity(256 + to_path.len() + from_path.len() + len);
-    out.extend_from_slice(
-        format!(
-            "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {from_path}\r\nMessage-ID: {message_id}\r\n\
-             Byte-Range: 1-{len}/{len}\r\nContent-Type: message/cpim\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(body);
-    out.extend_from_slice(format!("\r\n-------{tid}$\r\n").as_bytes());
-    out.freeze()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cpim_copy;
-
-    #[test]
-    fn plain_text_is_wrapped_with_the_sender_and_the_group() {
-        let body = cpim_copy("<sip:a@d>", "sip:g@d", "text/plain", b"hi");
-        assert_eq!(
-            body,
-            b"From: <sip:a@d>\r\nTo: <sip:g@d>\r\n\r\nContent-Type: text/plain\r\n\r\nhi"
-        );
-    }
-
-    #[test]
-    fn a_cpim_body_gets_the_switch_identity_in_place_of_its_own() {
-        let sent = b"From: <sip:mallory@d>\r\nTo: <sip:x@d>\r\nDateTime: 2026-01-01T00:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
-        let body = cpim_copy("<sip:a@d>", "sip:g@d", "message/cpim", sent);
-        let text = String::from_utf8(body).unwrap();
-        assert!(
-            text.starts_with("From: <sip:a@d>\r\nTo: <sip:g@d>\r\nDateTime: 2026"),
-            "{text}"
-        );
-        assert!(!text.contains("mallory"), "{text}");
-        assert!(
-            text.ends_with("T00:00:00Z\r\n\r\nContent-Type: text/plain\r\n\r\nhi"),
-            "one blank line between the message and content headers: {text}"
-        );
-    }
 }
