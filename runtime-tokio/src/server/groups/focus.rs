@@ -238,7 +238,10 @@ pub(super) async fn join(
     for route in msg.values(HeaderName::RecordRoute) {
         headers.push(("Record-Route", route.to_owned()));
     }
-    let Some(ok) = send(200, "OK", &headers, Some(("application/sdp", answer.as_bytes()))) else {
+    // The participant is in the room before its 200 leaves: a BYE sent straight after the 200 must
+    // find it (it used to race the insertion below and got 405).
+    let body = Some(("application/sdp", answer.as_bytes()));
+    let Some(ok) = reply::build(msg, Some(flow.peer()), 200, "OK", &headers, body) else {
         return;
     };
     let participant = Participant {
@@ -257,14 +260,15 @@ pub(super) async fn join(
         local_tag: to_tag(&ok).unwrap_or_default(),
         flow: *flow,
     };
-    if !flow.is_reliable() {
-        retransmit_until_ack(server, *flow, ok, participant.acked.clone());
-    }
     server.focus.with_room(&group.name, |room| {
         room.participants
             .retain(|p| crate::server::participating::address_key(&p.user) != user_key);
         room.participants.push(participant.clone());
     });
+    invite::send_upstream(server, key, 200, ok.clone());
+    if !flow.is_reliable() {
+        retransmit_until_ack(server, *flow, ok, participant.acked.clone());
+    }
     conference::changed(server, &group.name, &group_uri, &participant, true);
 }
 
