@@ -1,7 +1,9 @@
 //! Re-INVITEs inside a relayed MSRP session, end to end through the running server: the re-offer and
 //! its answer are rewritten like the initial ones, so the relay stays in the media path. A refresh
 //! (same paths) keeps the legs and their connections; a new MSRP address moves the chat to new legs;
-//! a declined re-INVITE leaves the session as it was. Messages are checked both ways after each.
+//! a declined re-INVITE leaves the session as it was. A re-INVITE without SDP gets the offer in its
+//! 2xx and the answer in the ACK (RFC 3261 §13.2.1): both are rewritten the same way. Messages are
+//! checked both ways after each.
 
 mod msrp_support;
 mod server_support;
@@ -17,6 +19,7 @@ use std::time::Duration;
 const ALICE: &str = "msrp://127.0.0.1:9/alicereinv1;tcp";
 const ALICE_MOVED: &str = "msrp://127.0.0.1:9/alicemoved2;tcp";
 const BOB: &str = "msrp://127.0.0.1:9/bobreinv1;tcp";
+const BOB_MOVED: &str = "msrp://127.0.0.1:9/bobmoved3;tcp";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A TCP UA registered for 600 s (in-dialog requests reach it over its own connection).
@@ -87,6 +90,59 @@ async fn reinvite(
     let ack = request(offerer, &side.call, "ACK", &side.remote_target, &to, &route, None);
     offerer.send_raw(&ack).await;
     (offered, Some(path_of(final_response.body())))
+}
+
+/// `asker` re-INVITEs `offerer` without SDP; the offerer offers `offer_path` in its 200 and the asker
+/// answers `answer_path` in the ACK. Returns the path the asker was offered in the 200 and the path
+/// the offerer got in the ACK.
+async fn reinvite_without_sdp(
+    asker: &mut Ua,
+    side: &mut Side<'_>,
+    offerer: &mut Ua,
+    offer_path: &str,
+    answer_path: &str,
+) -> (String, String) {
+    side.call.cseq += 1;
+    let route = [("Route", side.route.to_owned())];
+    let invite = request(
+        asker,
+        &side.call,
+        "INVITE",
+        &side.remote_target,
+        &side.to,
+        &route,
+        None,
+    );
+    asker.send_raw(&invite).await;
+    let got = request_with(offerer, "INVITE").await;
+    assert!(got.body().is_empty(), "the re-INVITE is relayed without SDP");
+    let contact = [("Contact", format!("<{}>", offerer.contact()))];
+    let offer = sdp(offer_path);
+    let ok = reply::build(
+        &got,
+        None,
+        200,
+        "OK",
+        &contact,
+        Some(("application/sdp", offer.as_bytes())),
+    );
+    offerer.send_raw(&ok.unwrap()).await;
+    let ok = response_with(asker, 200).await;
+    assert_eq!(ok.cseq_method(), Some("INVITE"));
+    let to = ok.header(HeaderName::To).unwrap().to_owned();
+    let answer = sdp(answer_path);
+    let ack = request(
+        asker,
+        &side.call,
+        "ACK",
+        &side.remote_target,
+        &to,
+        &route,
+        Some(&answer),
+    );
+    asker.send_raw(&ack).await;
+    let ack = request_with(offerer, "ACK").await;
+    (path_of(ok.body()), path_of(ack.body()))
 }
 
 fn alice_side(call: &Established) -> Side<'_> {
@@ -210,4 +266,40 @@ async fn a_reinvite_with_a_new_msrp_address_moves_the_chat_to_new_legs() {
     let mut alice_msrp = Peer::connect(ALICE_MOVED, &alice_remote, config).await;
     let mut bob_msrp = Peer::connect(BOB, &bob_remote, config).await;
     chat(&mut alice_msrp, &mut bob_msrp, "after the move").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reinvite_without_sdp_has_the_offer_in_the_2xx_and_the_answer_in_the_ack_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
+    let relay = running.server.msrp.clone().unwrap();
+    let config = SessionConfig::default();
+
+    // Bob offers the paths already in use: each side sees the relay leg it is connected to.
+    let mut side = alice_side(&call);
+    let (offered, answered) = reinvite_without_sdp(&mut alice, &mut side, &mut bob, BOB, ALICE).await;
+    assert_eq!(offered, call.alice_remote, "alice is offered her own leg again");
+    assert_eq!(answered, call.bob_remote, "bob gets his own leg back in the ACK");
+    chat(&mut alice_msrp, &mut bob_msrp, "after the refresh in the 2xx").await;
+    assert_eq!(relay.session_count(), 1);
+
+    // Bob moves in the 2xx's offer: new legs for both, announced in the 2xx and the ACK.
+    let (offered, answered) = reinvite_without_sdp(&mut alice, &mut side, &mut bob, BOB_MOVED, ALICE).await;
+    assert!(offered.ends_with(BOB_MOVED), "{offered}");
+    assert!(answered.ends_with(ALICE), "{answered}");
+    assert_ne!(offered, call.alice_remote);
+    assert_ne!(answered, call.bob_remote);
+    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
+    assert!(alice_msrp.closed_within(WAIT).await);
+    assert!(bob_msrp.closed_within(WAIT).await);
+    let mut alice_msrp = Peer::connect(ALICE, &offered, config).await;
+    let mut bob_msrp = Peer::connect(BOB_MOVED, &answered, config).await;
+    chat(&mut alice_msrp, &mut bob_msrp, "after the move in the 2xx").await;
 }

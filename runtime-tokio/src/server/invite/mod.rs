@@ -29,7 +29,9 @@
 //! MSRP (OMA media-path option 2): an initial INVITE offering MSRP has its SDP rewritten by the relay
 //! ([`super::msrp`]) before it is forked, and so has the 2xx answer on its way upstream; a call that
 //! ends without a 2xx, and a BYE routed through us, end the relay session. A re-INVITE offering MSRP
-//! in a relayed call is rewritten too, keeping or replacing the legs ([`super::msrp::MsrpRelay::reoffer`]).
+//! in a relayed call is rewritten too, keeping or replacing the legs ([`super::msrp::MsrpRelay::reoffer`]);
+//! so is the offer in the 2xx to a re-INVITE without SDP, and its answer in the ACK
+//! ([`super::msrp::MsrpRelay::late_offer`]).
 //!
 //! Not done yet: in-dialog routing over TCP to a UA that is not registered (only registered contacts'
 //! connections are known; others are reached over UDP), double Record-Route when the two sides use
@@ -498,10 +500,14 @@ pub(crate) fn reinvite(server: &Arc<Server>, msg: SipMessage, flow: Flow, target
         respond(server, &key, &msg, &flow, 483, "Too Many Hops", &[]);
         return;
     };
-    // A re-offer in a relayed call keeps the relay in the media path (see `MsrpRelay::reoffer`).
+    // A re-offer in a relayed call keeps the relay in the media path (see `MsrpRelay::reoffer`); a
+    // re-INVITE without SDP gets the offer in its 2xx, which is rewritten the same way.
     let (msg, media) = match server.msrp.as_ref().and_then(|relay| relay.reoffer(&msg)) {
         Some((rewritten, media)) => (rewritten, Some(media)),
-        None => (msg, None),
+        None => {
+            let late = server.msrp.as_ref().and_then(|relay| relay.late_offer(&msg));
+            (msg, late)
+        }
     };
     let server = server.clone();
     tokio::spawn(async move {

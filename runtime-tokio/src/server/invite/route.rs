@@ -6,7 +6,7 @@
 //! |---|---|
 //! | in-dialog (To tag, top Route naming us), non-INVITE | our own top Route removed; sent statefully (non-INVITE client transaction) to the next Route, else to the Request-URI; the response relayed |
 //! | in-dialog re-INVITE | the same target, through an INVITE client transaction (`reinvite` in the parent module) |
-//! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11); dropped without our Route |
+//! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11); dropped without our Route; an answer to an offer the relay rewrote in the 2xx is rewritten |
 //! | CANCEL matching an INVITE server transaction | 200 through its own transaction; the call CANCELs its pending branches |
 //! | CANCEL matching none | given back: the dispatcher answers 481 |
 //!
@@ -150,6 +150,9 @@ pub fn ack(server: &Arc<Server>, msg: &SipMessage, flow: Flow) {
     let Some(max_forwards) = proxy::next_max_forwards(msg) else {
         return;
     };
+    // The answer to an offer the relay rewrote in the 2xx (a re-INVITE without SDP) is rewritten too.
+    let rewritten = server.msrp.as_ref().and_then(|relay| relay.answer_in_ack(msg));
+    let msg = rewritten.as_ref().unwrap_or(msg);
     let branch = proxy::new_branch();
     if let Some(bytes) = proxy::build_branch(server, msg, &flow, &target, &branch, max_forwards, false) {
         let _ = server.transactions.transports().send(&target.flow, bytes);

@@ -13,6 +13,16 @@
 //! | re-INVITE | some path is new (the endpoint moved) | new ones, one per line | they replace the call's old ones, whose connections close (RFC 4975 §5.4: a new To-Path, a new connection) | the new ones end |
 //!
 //! In a re-INVITE either end may be the offerer: each kept line remembers which of its legs offered.
+//!
+//! ## Offers in a 2xx (a re-INVITE without SDP, RFC 3261 §13.2.1, RFC 3264)
+//!
+//! A re-INVITE of a relayed call that carries no SDP asks the far end for an offer: it comes in the
+//! 2xx and its answer in the ACK. The re-INVITE's [`Media`] is then a *late offer*: the first 2xx's
+//! offer goes through [`MsrpRelay::reoffer`] exactly like an offer in a request (kept or new legs, the
+//! table above), its rewritten body is remembered for retransmissions of the 2xx, and the exchange
+//! waits in [`MsrpRelay`]'s ACK table for the answer. The ACK's SDP is then rewritten by
+//! [`Media::answer`] as a 2xx's would be; an ACK without SDP, or none within [`ACK_WAIT`], fails the
+//! exchange (kept legs stay, new ones end).
 
 use super::{leg, lock, sdp, Leg, MsrpRelay, RelaySession};
 use crate::server::rng::OsRng;
@@ -49,7 +59,12 @@ enum Exchange {
     Initial,
     Kept,
     Replacing,
+    /// A re-INVITE without SDP: the offer comes in the 2xx, the answer in the ACK.
+    LateOffer,
 }
+
+/// How long an offer made in a 2xx waits for the ACK that answers it (64·T1, RFC 3261 Timer H).
+pub const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(32);
 
 /// The relay's part in one offer/answer exchange of a call, held by the INVITE proxy.
 pub struct Media {
@@ -59,6 +74,8 @@ pub struct Media {
     kind: Exchange,
     /// The first 2xx was handled (later ones are retransmissions or forks).
     answered: AtomicBool,
+    /// A late offer's 2xx body as rewritten the first time (a retransmission gets the same legs).
+    late_offer_body: Mutex<Option<Vec<u8>>>,
 }
 
 impl MsrpRelay {
@@ -121,6 +138,46 @@ impl MsrpRelay {
         Some((rewritten, self.media(msg, lines, Exchange::Kept)))
     }
 
+    /// The relay's part in a re-INVITE `msg` without SDP in a relayed call: the offer will come in
+    /// the 2xx (see the module docs); `None` when `msg` has a body or the call has no relay session.
+    pub fn late_offer(self: &Arc<Self>, msg: &SipMessage) -> Option<Media> {
+        if !msg.body().is_empty() || self.call_sessions(msg.call_id()).is_empty() {
+            return None;
+        }
+        Some(self.media(msg, Vec::new(), Exchange::LateOffer))
+    }
+
+    /// Rewrites the answer an ACK carries to an offer made in a 2xx ([`MsrpRelay::late_offer`]);
+    /// `None` when no such exchange waits for this ACK or its answer has no MSRP media (then it is
+    /// forwarded as it is). An ACK without SDP fails the exchange.
+    pub fn answer_in_ack(&self, ack: &SipMessage) -> Option<SipMessage> {
+        let exchange = lock(&self.awaiting_ack).remove(ack.call_id())?.1;
+        if ack.body().is_empty() {
+            exchange.end();
+            return None;
+        }
+        exchange.answer(ack)
+    }
+
+    /// Fails the late-offer exchanges whose ACK did not come within [`ACK_WAIT`].
+    pub(super) fn expire_awaiting_ack(&self, now: Instant) {
+        let expired: Vec<Media> = {
+            let mut table = lock(&self.awaiting_ack);
+            let keys: Vec<String> = table
+                .iter()
+                .filter(|(_, (since, _))| now.duration_since(*since) > ACK_WAIT)
+                .map(|(key, _)| key.clone())
+                .collect();
+            keys.iter()
+                .filter_map(|key| table.remove(key))
+                .map(|(_, m)| m)
+                .collect()
+        };
+        for exchange in expired {
+            exchange.end();
+        }
+    }
+
     fn media(self: &Arc<Self>, msg: &SipMessage, lines: Vec<Line>, kind: Exchange) -> Media {
         Media {
             relay: self.clone(),
@@ -128,6 +185,7 @@ impl MsrpRelay {
             lines,
             kind,
             answered: AtomicBool::new(false),
+            late_offer_body: Mutex::new(None),
         }
     }
 
@@ -233,6 +291,9 @@ impl Media {
     /// Rewrites a 2xx answer for the offerer (the answerer's paths learnt, the relay put in their
     /// place); `None` when the answer carries no MSRP media (then it is relayed as it is).
     pub fn answer(&self, response: &SipMessage) -> Option<SipMessage> {
+        if self.kind == Exchange::LateOffer {
+            return self.offer_in_2xx(response);
+        }
         let answered = sdp::find_all(response.body());
         let mut rewrites = Vec::with_capacity(self.lines.len());
         for line in &self.lines {
@@ -244,7 +305,7 @@ impl Media {
         }
         if !self.answered.swap(true, Ordering::AcqRel) {
             match self.kind {
-                Exchange::Initial => {}
+                Exchange::Initial | Exchange::LateOffer => {}
                 Exchange::Replacing => {
                     // The endpoints now talk to the new legs: the call's sessions are the new ones.
                     self.relay.end_call(&self.call_id);
@@ -265,6 +326,20 @@ impl Media {
         }
         let body = sdp::rewrite_media(response.body(), &self.relay.host, &rewrites)?;
         sdp::with_body(response, &body)
+    }
+
+    /// A late offer's 2xx: its offer rewritten like a re-offer the first time (the exchange then waits
+    /// for the ACK), the same body again for a retransmission.
+    fn offer_in_2xx(&self, response: &SipMessage) -> Option<SipMessage> {
+        let mut cached = lock(&self.late_offer_body);
+        if let Some(body) = cached.as_deref() {
+            return sdp::with_body(response, body);
+        }
+        let (rewritten, exchange) = self.relay.reoffer(response)?;
+        *cached = Some(rewritten.body().to_vec());
+        let waiting = (Instant::now(), exchange);
+        lock(&self.relay.awaiting_ack).insert(self.call_id.clone(), waiting);
+        Some(rewritten)
     }
 
     /// One answered line: the answerer's path learnt (and its passive endpoints dialed the first

@@ -42,12 +42,11 @@
 //! passive one) is dialed over TLS when its path starts with `msrps:`.
 //!
 //! Each MSRP media line of an offer gets its own relay session (other media pass through), and a
-//! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs:
-//! see [`media`].
+//! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs,
+//! and so are an offer in the 2xx to a re-INVITE without SDP and its answer in the ACK: see [`media`].
 //!
 //! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
-//! answerer's (the new path is learnt, but the leg's old connection still holds it); re-INVITEs
-//! without an offer (the offer in the 2xx passes unrewritten); forked calls answered twice (the
+//! answerer's (the new path is learnt, but the leg's old connection still holds it); forked calls answered twice (the
 //! first 2xx's callee owns the callee leg); the RFC 4976 AUTH method for clients that use the server
 //! as their own relay.
 
@@ -103,6 +102,9 @@ pub struct MsrpRelay {
     calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
     /// Spare read buffers and chunk readers for the connections.
     pool: pool::Pool,
+    /// Offers made in a 2xx (a re-INVITE without SDP) waiting for the ACK's answer, by Call-ID, with
+    /// when the 2xx passed ([`media`]).
+    awaiting_ack: Mutex<HashMap<String, (Instant, Media)>>,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
     /// How the relay dials `msrps:` endpoints (`[msrp] tls_ca`); none: it cannot.
@@ -190,6 +192,7 @@ impl MsrpRelay {
             tls_port: std::sync::OnceLock::new(),
             tls_connector: OnceLock::new(),
             pool: pool::Pool::default(),
+            awaiting_ack: Mutex::default(),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));
@@ -284,6 +287,7 @@ impl MsrpRelay {
     /// Fires due forwarding timers and collects sessions nobody connected to. Only the sessions that
     /// need something are copied out of the table (a sweep of 10,000 idle sessions allocates nothing).
     fn sweep(self: &Arc<Self>, now: Instant) {
+        self.expire_awaiting_ack(now);
         let due_now = |p: &Pending| p.deadline.is_some_and(|d| d <= now);
         let (stale, timed_out): (Vec<_>, Vec<_>) = {
             let calls = lock(&self.calls);
