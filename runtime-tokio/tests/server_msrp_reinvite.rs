@@ -3,7 +3,7 @@
 //! (same paths) keeps the legs and their connections; a new MSRP address moves the chat to new legs;
 //! a declined re-INVITE leaves the session as it was. A re-INVITE without SDP gets the offer in its
 //! 2xx and the answer in the ACK (RFC 3261 §13.2.1): both are rewritten the same way. Messages are
-//! checked both ways after each.
+//! checked both ways after each. An UPDATE with an offer (RFC 3311) is rewritten like a re-INVITE.
 
 mod msrp_support;
 mod server_support;
@@ -60,20 +60,33 @@ async fn reinvite(
     code: u16,
     answer_path: &str,
 ) -> (String, Option<String>) {
+    offer_in_dialog("INVITE", offerer, side, answerer, path, code, answer_path).await
+}
+
+/// [`reinvite`] with the offer in a `method` request (INVITE, or UPDATE which has no ACK).
+async fn offer_in_dialog(
+    method: &str,
+    offerer: &mut Ua,
+    side: &mut Side<'_>,
+    answerer: &mut Ua,
+    path: &str,
+    code: u16,
+    answer_path: &str,
+) -> (String, Option<String>) {
     side.call.cseq += 1;
     let route = [("Route", side.route.to_owned())];
     let offer = sdp(path);
     let invite = request(
         offerer,
         &side.call,
-        "INVITE",
+        method,
         &side.remote_target,
         &side.to,
         &route,
         Some(&offer),
     );
     offerer.send_raw(&invite).await;
-    let got = request_with(answerer, "INVITE").await;
+    let got = request_with(answerer, method).await;
     let offered = path_of(got.body());
     let contact = [("Contact", format!("<{}>", answerer.contact()))];
     let answer = sdp(answer_path);
@@ -82,9 +95,9 @@ async fn reinvite(
     let response = reply::build(&got, None, code, reason, &contact, body).unwrap();
     answerer.send_raw(&response).await;
     let final_response = response_with(offerer, code).await;
-    assert_eq!(final_response.cseq_method(), Some("INVITE"));
-    if code >= 300 {
-        return (offered, None);
+    assert_eq!(final_response.cseq_method(), Some(method));
+    if code >= 300 || method != "INVITE" {
+        return (offered, (code < 300).then(|| path_of(final_response.body())));
     }
     let to = final_response.header(HeaderName::To).unwrap().to_owned();
     let ack = request(offerer, &side.call, "ACK", &side.remote_target, &to, &route, None);
@@ -302,4 +315,49 @@ async fn a_reinvite_without_sdp_has_the_offer_in_the_2xx_and_the_answer_in_the_a
     let mut alice_msrp = Peer::connect(ALICE, &offered, config).await;
     let mut bob_msrp = Peer::connect(BOB_MOVED, &answered, config).await;
     chat(&mut alice_msrp, &mut bob_msrp, "after the move in the 2xx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_with_an_offer_is_rewritten_like_a_reinvite() {
+    let dir = tempfile::tempdir().unwrap();
+    let Chatting {
+        running,
+        mut alice,
+        mut bob,
+        call,
+        mut alice_msrp,
+        mut bob_msrp,
+    } = chatting(dir.path()).await;
+    let relay = running.server.msrp.clone().unwrap();
+    let config = SessionConfig::default();
+    let mut side = alice_side(&call);
+
+    // A refresh by UPDATE keeps the legs and their connections.
+    let (offered, answered) =
+        offer_in_dialog("UPDATE", &mut alice, &mut side, &mut bob, ALICE, 200, BOB).await;
+    assert_eq!(offered, call.bob_remote, "bob is offered his own leg again");
+    assert_eq!(answered.as_deref(), Some(call.alice_remote.as_str()));
+    chat(&mut alice_msrp, &mut bob_msrp, "after the UPDATE refresh").await;
+
+    // A declined move by UPDATE changes nothing.
+    let (offered, answered) =
+        offer_in_dialog("UPDATE", &mut alice, &mut side, &mut bob, ALICE_MOVED, 488, BOB).await;
+    assert!(offered.ends_with(ALICE_MOVED), "{offered}");
+    assert!(answered.is_none());
+    chat(&mut alice_msrp, &mut bob_msrp, "after the declined UPDATE").await;
+    assert_eq!(relay.session_count(), 1);
+
+    // A move by UPDATE: new legs for both ends, the old connections closed.
+    let (bob_remote, alice_remote) =
+        offer_in_dialog("UPDATE", &mut alice, &mut side, &mut bob, ALICE_MOVED, 200, BOB).await;
+    let alice_remote = alice_remote.unwrap();
+    assert!(bob_remote.ends_with(ALICE_MOVED), "{bob_remote}");
+    assert!(alice_remote.ends_with(BOB), "{alice_remote}");
+    assert_ne!(alice_remote, call.alice_remote);
+    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
+    assert!(alice_msrp.closed_within(WAIT).await);
+    assert!(bob_msrp.closed_within(WAIT).await);
+    let mut alice_msrp = Peer::connect(ALICE_MOVED, &alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(BOB, &bob_remote, config).await;
+    chat(&mut alice_msrp, &mut bob_msrp, "after the UPDATE move").await;
 }

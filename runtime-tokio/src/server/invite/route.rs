@@ -5,6 +5,7 @@
 //! | request | handling |
 //! |---|---|
 //! | in-dialog (To tag, top Route naming us), non-INVITE | our own top Route removed; sent statefully (non-INVITE client transaction) to the next Route, else to the Request-URI; the response relayed |
+//! | in-dialog UPDATE offering MSRP (RFC 3311) in a relayed call | as above, with the offer and its 2xx answer rewritten like a re-INVITE's ([`crate::server::msrp::MsrpRelay::reoffer`]); a non-2xx leaves the session as it was |
 //! | in-dialog re-INVITE | the same target, through an INVITE client transaction (`reinvite` in the parent module) |
 //! | ACK for a 2xx | the same target, statelessly (it has no transaction, §16.11); dropped without our Route; an answer to an offer the relay rewrote in the 2xx is rewritten |
 //! | CANCEL matching an INVITE server transaction | 200 through its own transaction; the call CANCELs its pending branches |
@@ -109,23 +110,46 @@ pub fn in_dialog(server: &Arc<Server>, msg: SipMessage, flow: Flow) {
         Some(Arrival::Retransmission) => return,
         None => None,
     };
+    // An UPDATE offering MSRP (RFC 3311) in a relayed call is a re-offer like a re-INVITE's.
+    let media = match msg.method() {
+        Some("UPDATE") => server.msrp.as_ref().and_then(|relay| relay.reoffer(&msg)),
+        _ => None,
+    };
     let server = server.clone();
     tokio::spawn(async move {
         let request = Request { msg, flow, key };
         let Some(max_forwards) = proxy::next_max_forwards(&request.msg) else {
+            if let Some((_, media)) = &media {
+                media.end();
+            }
             reply::send(&server, &request, 483, "Too Many Hops", &[], None);
             return;
         };
-        match proxy::fork(&server, &request.msg, &flow, &[target], max_forwards, false).await {
+        let forwarded = media.as_ref().map_or(&request.msg, |(rewritten, _)| rewritten);
+        match proxy::fork(&server, forwarded, &flow, &[target], max_forwards, false).await {
             Forked::Answered(response) => {
                 let code = response.status().unwrap_or(500);
+                let response = match &media {
+                    Some((_, media)) if (200..300).contains(&code) => media.answer(&response),
+                    Some((_, media)) => {
+                        media.end();
+                        None
+                    }
+                    None => None,
+                }
+                .unwrap_or(response);
                 if let Some(bytes) = reply::relayed(&response) {
                     server
                         .transactions
                         .respond(request.key.as_ref(), &flow, code, bytes);
                 }
             }
-            Forked::Unreachable => reply::send(&server, &request, 408, "Request Timeout", &[], None),
+            Forked::Unreachable => {
+                if let Some((_, media)) = &media {
+                    media.end();
+                }
+                reply::send(&server, &request, 408, "Request Timeout", &[], None)
+            }
         }
         // The call is over once the BYE has been answered (or could not be): so is its MSRP relay
         // session, whose connections close. Not before: the callee must see the BYE ahead of the
