@@ -42,6 +42,7 @@
 //! tls_certificate = "/etc/simple-im/msrp.pem"  # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "/etc/simple-im/msrp.key"          # PEM private key (PKCS#8, PKCS#1 or SEC1)
 //! tls_ca = "/etc/simple-im/msrp-peers-ca.pem"   # CAs trusted when the relay dials an msrps: endpoint
+//! tls_to_callee = false              # true: an msrps caller's callee is offered TLS too, never clear text
 //!
 //! [[peers]]                          # another domain's server (repeatable)
 //! domain = "other.example"           # INVITEs to its users and groups go to it; its users' requests
@@ -208,6 +209,9 @@ pub struct MsrpSettings {
     /// CA certificates (PEM) trusted when the relay dials an endpoint whose path is `msrps:` (a
     /// passive one); without it such endpoints cannot be reached.
     pub tls_ca: Option<PathBuf>,
+    /// Offer the callee TLS (`msrps:` on `tls_listen`) when the caller's path is `msrps:`, with no
+    /// clear-text fall-back; off: the callee is offered TCP.
+    pub tls_to_callee: bool,
 }
 
 impl Default for MsrpSettings {
@@ -221,6 +225,7 @@ impl Default for MsrpSettings {
             tls_certificate: None,
             tls_key: None,
             tls_ca: None,
+            tls_to_callee: false,
         }
     }
 }
@@ -526,6 +531,12 @@ fn resolve_msrp_tls(mut msrp: MsrpSettings, base: &Path) -> Result<MsrpSettings,
     msrp.tls_certificate = msrp.tls_certificate.map(|p| base.join(p));
     msrp.tls_key = msrp.tls_key.map(|p| base.join(p));
     msrp.tls_ca = msrp.tls_ca.map(|p| base.join(p));
+    if msrp.tls_to_callee && msrp.tls_listen.is_none() {
+        return Err(ConfigError::Invalid {
+            key: "msrp.tls_to_callee",
+            reason: "needs msrp.tls_listen (the callee would have no TLS port to connect to)".into(),
+        });
+    }
     if msrp.tls_listen.is_some() {
         for (key, value) in [
             ("msrp.tls_certificate", &msrp.tls_certificate),

@@ -321,3 +321,23 @@ fn msrp_tls_needs_a_certificate_and_a_key_relative_to_the_config_file() {
         }
     }
 }
+
+#[test]
+fn msrp_tls_to_callee_is_off_by_default_and_needs_the_tls_listener() {
+    assert!(!Config::default().msrp.tls_to_callee);
+    let text = "[msrp]\ntls_listen = \"127.0.0.1:0\"\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\n\
+tls_to_callee = true\n";
+    assert!(
+        Config::from_toml(text, Path::new("."))
+            .unwrap()
+            .msrp
+            .tls_to_callee
+    );
+    match Config::from_toml("[msrp]\ntls_to_callee = true\n", Path::new(".")) {
+        Err(ConfigError::Invalid { key, reason }) => {
+            assert_eq!(key, "msrp.tls_to_callee");
+            assert!(reason.contains("tls_listen"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

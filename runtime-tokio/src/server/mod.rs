@@ -195,6 +195,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
             .await
             .map_err(|e| format!("cannot bind the MSRP TLS listen address {listen}: {e}"))?;
         msrp_tls = Some(bound);
+        relay.set_tls_to_callee(config.msrp.tls_to_callee);
     }
     if let (Some(relay), Some(ca)) = (&msrp, &config.msrp.tls_ca) {
         relay.set_tls_connector(msrp::tls::connector(ca)?);

@@ -220,16 +220,10 @@ impl MsrpRelay {
         for (number, line) in offered.iter().enumerate() {
             let key = line_key(msg.call_id(), number);
             let session = self.new_session(&key, &line.media);
-            // The callee is offered TCP: the relay cannot know whether it has TLS (see `tls`).
+            // The callee is offered TLS when the offerer asked for it and `tls_to_callee` is on, TCP
+            // otherwise (see `tls`).
             let callee_leg = session.leg(1)?;
-            let path = format!("{} {}", callee_leg.uri, line.media.path);
-            rewrites.push(sdp::LineRewrite {
-                index: line.index,
-                port: self.local.port(),
-                path,
-                setup: "actpass",
-                tls: false,
-            });
+            rewrites.push(self.line_rewrite(line.index, callee_leg, &line.media.path, "actpass"));
             lines.push(Line {
                 index: line.index,
                 session,
@@ -262,7 +256,10 @@ impl MsrpRelay {
                 dialing: AtomicBool::new(false),
             }
         };
-        let legs = [new_leg(offerer_tls), new_leg(false)];
+        // With `tls_to_callee`, msrps stays msrps on both hops (without a TLS listener `leg_uri`
+        // gives plain URIs).
+        let callee_tls = offerer_tls && self.tls_to_callee.load(Ordering::Relaxed);
+        let legs = [new_leg(offerer_tls), new_leg(callee_tls)];
         *lock(&legs[0].endpoint) = Some(offerer.path.clone().into_boxed_str());
         legs[0].dialing.store(offerer.is_passive(), Ordering::Relaxed);
         Arc::new(RelaySession {
@@ -321,9 +318,10 @@ impl Media {
                 }
             }
         }
-        if rewrites.is_empty() {
+        if answered.is_empty() {
             return None;
         }
+        // Lines without a rewrite (refused below) get port 0: their answer never reaches the offerer.
         let body = sdp::rewrite_media(response.body(), &self.relay.host, &rewrites)?;
         sdp::with_body(response, &body)
     }
@@ -348,6 +346,11 @@ impl Media {
         let session = &line.session;
         let offerer_leg = session.leg(line.offerer)?;
         let answerer_leg = session.leg(1 - line.offerer)?;
+        if answerer_leg.uri.starts_with("msrps:") && !answer.path.starts_with("msrps:") {
+            // Offered TLS, answered clear text: never a fall-back to an unencrypted hop (see `tls`).
+            self.relay.end_session(session);
+            return None;
+        }
         let setup = if offerer_leg.dialing.load(Ordering::Relaxed) {
             "active"
         } else {

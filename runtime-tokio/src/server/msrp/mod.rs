@@ -38,8 +38,9 @@
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
 //!
 //! MSRP over TLS (`[msrp] tls_listen`, `tls_ca`) is in [`tls`]: the caller's leg is a TLS leg when the
-//! caller's path starts with `msrps:`; the callee is offered TCP, and an endpoint the relay dials (a
-//! passive one) is dialed over TLS when its path starts with `msrps:`.
+//! caller's path starts with `msrps:`, and so is the callee's with `[msrp] tls_to_callee` (offered
+//! `TCP/TLS/MSRP`, no clear-text fall-back; TCP otherwise); an endpoint the relay dials (a passive one) is dialed over TLS when its path starts
+//! with `msrps:`.
 //!
 //! Each MSRP media line of an offer gets its own relay session (other media pass through), and a
 //! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs,
@@ -105,6 +106,8 @@ pub struct MsrpRelay {
     /// Offers made in a 2xx (a re-INVITE without SDP) waiting for the ACK's answer, by Call-ID, with
     /// when the 2xx passed ([`media`]).
     awaiting_ack: Mutex<HashMap<String, (Instant, Media)>>,
+    /// The callee of an msrps caller is offered TLS too (`[msrp] tls_to_callee`).
+    tls_to_callee: AtomicBool,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
     /// How the relay dials `msrps:` endpoints (`[msrp] tls_ca`); none: it cannot.
@@ -193,6 +196,7 @@ impl MsrpRelay {
             tls_connector: OnceLock::new(),
             pool: pool::Pool::default(),
             awaiting_ack: Mutex::default(),
+            tls_to_callee: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));

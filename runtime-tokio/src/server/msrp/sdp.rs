@@ -16,7 +16,7 @@
 //! relied on the session-level `c=` is given the original address as its own `c=` line (the
 //! session-level one now names the relay). An accepted MSRP line the relay does not carry (beyond
 //! [`MAX_MSRP_LINES`], or without `a=path`) gets port 0, as an offerer removing a stream does
-//! (RFC 3264 §8.2): MSRP never bypasses the relay.
+//! (RFC 3264 §8.2), and loses its `a=path` and `c=`: MSRP never bypasses the relay.
 
 use super::super::sip::{unfold, SipMessage};
 use simple_im_core::sip::{HeaderName, MessageWriter, Method};
@@ -182,7 +182,10 @@ pub fn rewrite_media(body: &[u8], host: &str, rewrites: &[LineRewrite]) -> Optio
                     *slot = "0";
                 }
                 push(&fields.join(" "));
-                rest.iter().for_each(|l| push(l));
+                // The endpoint's own address stays out: nobody may be sent around the relay.
+                rest.iter()
+                    .filter(|l| !l.starts_with("a=path:") && !l.starts_with("c="))
+                    .for_each(|l| push(l));
             }
             None => {
                 push(m);

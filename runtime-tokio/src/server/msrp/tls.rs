@@ -2,8 +2,16 @@
 //!
 //! When `[msrp] tls_listen` is set, the relay also accepts TLS connections there. A caller whose own
 //! `a=path` starts with an `msrps:` URI gets a leg URI `msrps://HOST:TLS_PORT/SID;tcp` and an answer
-//! with `TCP/TLS/MSRP`. The offer to the callee stays `TCP/MSRP` (the relay cannot know whether the
-//! callee speaks TLS, and a TLS offer would make a plain callee fail the call).
+//! with `TCP/TLS/MSRP`. The callee is offered:
+//!
+//! | caller's path | `tls_to_callee` | offer to the callee | a clear-text answer |
+//! |---|---|---|---|
+//! | `msrp:` | either | `TCP/MSRP`, `msrp:` leg | accepted |
+//! | `msrps:` | false (default) | `TCP/MSRP`, `msrp:` leg (the relay cannot know whether the callee has TLS; a plain callee still gets the chat) | accepted |
+//! | `msrps:` | true | `TCP/TLS/MSRP`, `msrps:` leg on the TLS port | refused: the line's relay session ends, the caller gets the line rejected (port 0, no path) |
+//!
+//! With `tls_to_callee` a caller that asked for msrps gets it on both hops or not at all: there is no
+//! fall-back to TCP, neither in the answer nor by a second offer.
 //!
 //! When the relay is the side that connects (an endpoint that answered or offered `a=setup:passive`)
 //! and that endpoint's path starts with `msrps:`, the relay dials it over TLS ([`MsrpRelay::dial_endpoint`]),
@@ -120,6 +128,11 @@ impl MsrpRelay {
         let _ = self.tls_port.set(local.port());
         tokio::spawn(accept_loop(Arc::downgrade(self), listener, acceptor));
         Ok(local)
+    }
+
+    /// Whether a callee is offered TLS when the caller asked for msrps (`[msrp] tls_to_callee`).
+    pub fn set_tls_to_callee(&self, on: bool) {
+        self.tls_to_callee.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The TLS listener's port, when TLS is on.
