@@ -9,7 +9,7 @@
 //! | exchange | offerer's paths | relay sessions | on 2xx | on failure |
 //! |---|---|---|---|---|
 //! | initial INVITE | - | new, one per line (older ones of the Call-ID end: a fork or retransmission) | answer rewritten, passive endpoints dialed | ended |
-//! | re-INVITE | every line's path is one a leg is bound to (a refresh, a change of other media) | kept, connections reused | answer rewritten; lines no longer offered end | unchanged (RFC 3261 §14.1) |
+//! | re-INVITE | every line's path is one a leg is bound to (a refresh, a change of other media) | kept, connections reused | answer rewritten; lines no longer offered end; an answerer whose path changed gets its leg re-bound to its new connection | unchanged (RFC 3261 §14.1) |
 //! | re-INVITE | some path is new (the endpoint moved) | new ones, one per line | they replace the call's old ones, whose connections close (RFC 4975 §5.4: a new To-Path, a new connection) | the new ones end |
 //!
 //! In a re-INVITE either end may be the offerer: each kept line remembers which of its legs offered.
@@ -254,6 +254,7 @@ impl MsrpRelay {
                 endpoint: Mutex::new(None),
                 io: Mutex::new(None),
                 dialing: AtomicBool::new(false),
+                rebind: AtomicBool::new(false),
             }
         };
         // With `tls_to_callee`, msrps stays msrps on both hops (without a TLS listener `leg_uri`
@@ -359,10 +360,22 @@ impl Media {
         let rewrite = self
             .relay
             .line_rewrite(line.index, offerer_leg, &answer.path, setup);
-        let first_answer = lock(&answerer_leg.endpoint)
-            .replace(answer.path.clone().into_boxed_str())
-            .is_none();
-        if first_answer {
+        let previous = lock(&answerer_leg.endpoint).replace(answer.path.clone().into_boxed_str());
+        let moved = self.kind == Exchange::Kept
+            && previous
+                .as_deref()
+                .is_some_and(|old| !super::same_path(old, &answer.path));
+        if moved {
+            // The answerer moved while the offerer stayed: same legs, a new connection for the
+            // answerer's (RFC 4975 §5.4), which takes the leg over from the old one (see `leg`).
+            let index = 1 - line.offerer;
+            answerer_leg.rebind.store(true, Ordering::Release);
+            answerer_leg.dialing.store(answer.is_passive(), Ordering::Relaxed);
+            if answer.is_passive() {
+                leg::dial(self.relay.clone(), session.clone(), index);
+            }
+        }
+        if previous.is_none() {
             // An answerer that connects as soon as it has answered may be waiting in its binding
             // for this path (see `leg::learnt_endpoint`).
             session.bound.notify_waiters();

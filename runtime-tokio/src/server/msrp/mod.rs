@@ -108,6 +108,9 @@ pub struct MsrpRelay {
     awaiting_ack: Mutex<HashMap<String, (Instant, Media)>>,
     /// The callee of an msrps caller is offered TLS too (`[msrp] tls_to_callee`).
     tls_to_callee: AtomicBool,
+    /// Local addresses of the loopback connections TLS fronts opened to the listener and the
+    /// listener has not accepted yet ([`tls`]): how a leg knows its connection came over TLS.
+    tls_fronted: Mutex<std::collections::HashSet<SocketAddr>>,
     /// The MSRP-over-TLS listener's port, once [`MsrpRelay::start_tls`] ran.
     tls_port: std::sync::OnceLock<u16>,
     /// How the relay dials `msrps:` endpoints (`[msrp] tls_ca`); none: it cannot.
@@ -138,6 +141,9 @@ struct Leg {
     io: Mutex<Option<Arc<LegIo>>>,
     /// The relay connects to this endpoint (it answered or offered `a=setup:passive`).
     dialing: AtomicBool,
+    /// The endpoint moved (a new path in a re-INVITE's answer): its next connection takes the leg
+    /// over from the old one, which is released without ending the session.
+    rebind: AtomicBool,
 }
 
 /// A relay session: two legs of one MSRP media line of a call.
@@ -197,6 +203,7 @@ impl MsrpRelay {
             pool: pool::Pool::default(),
             awaiting_ack: Mutex::default(),
             tls_to_callee: AtomicBool::new(false),
+            tls_fronted: Mutex::default(),
         });
         let weak = Arc::downgrade(&relay);
         tokio::spawn(accept_loop(weak.clone(), listener));

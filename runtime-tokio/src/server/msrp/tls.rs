@@ -157,24 +157,55 @@ async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener, acceptor: Tl
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let Some(strong) = relay.upgrade() else { return };
-        let plain = strong.plain_addr();
-        drop(strong);
-        tokio::spawn(front(stream, acceptor.clone(), plain));
+        if relay.strong_count() == 0 {
+            return;
+        }
+        tokio::spawn(front(stream, acceptor.clone(), relay.clone()));
     }
 }
 
 /// One TLS connection: handshake, then plaintext both ways with the relay.
-async fn front(stream: TcpStream, acceptor: TlsAcceptor, plain: SocketAddr) {
+async fn front(stream: TcpStream, acceptor: TlsAcceptor, relay: Weak<MsrpRelay>) {
     let _ = stream.set_nodelay(true);
     let Ok(Ok(mut tls)) = tokio::time::timeout(BIND_TIMEOUT, acceptor.accept(stream)).await else {
         return;
     };
-    let Ok(mut relay) = TcpStream::connect(plain).await else {
+    let Some(mut relay) = connect_plaintext(&relay).await else {
         return;
     };
     let _ = relay.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut tls, &mut relay).await;
+}
+
+/// The loopback connection a TLS front hands its plaintext to, its address noted (before it
+/// connects, so the relay's accept always finds it) as one that came in over TLS.
+async fn connect_plaintext(relay: &Weak<MsrpRelay>) -> Option<TcpStream> {
+    let plain = relay.upgrade()?.plain_addr();
+    let socket = match plain {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .ok()?;
+    socket.bind(SocketAddr::new(plain.ip(), 0)).ok()?;
+    let local = socket.local_addr().ok()?;
+    relay.upgrade()?.note_tls_front(local);
+    let connected = socket.connect(plain).await;
+    if connected.is_err() {
+        relay.upgrade()?.came_over_tls(local);
+    }
+    connected.ok()
+}
+
+impl MsrpRelay {
+    fn note_tls_front(&self, local: SocketAddr) {
+        super::lock(&self.tls_fronted).insert(local);
+    }
+
+    /// Whether the connection accepted from `peer` is a TLS front's plaintext (asked once per
+    /// connection: the note is taken).
+    pub(super) fn came_over_tls(&self, peer: SocketAddr) -> bool {
+        super::lock(&self.tls_fronted).remove(&peer)
+    }
 }
 
 /// Copies between a dialed TLS connection and the loopback stream the relay reads and writes.
