@@ -158,6 +158,32 @@ async fn reinvite_without_sdp(
     (path_of(ok.body()), path_of(ack.body()))
 }
 
+/// After a move: each end was given a new relay leg (`alice` and `bob` are (own path, path to the
+/// relay)) with the far end's path behind it, the new relay session replaced the old one, the old
+/// connections close, and a chat over new connections to the new legs works.
+async fn chat_after_move(
+    running: &Running,
+    call: &Established,
+    old: (Peer, Peer),
+    alice: (&str, &str),
+    bob: (&str, &str),
+) {
+    let ((alice_path, alice_remote), (bob_path, bob_remote)) = (alice, bob);
+    assert!(alice_remote.ends_with(bob_path), "{alice_remote}");
+    assert!(bob_remote.ends_with(alice_path), "{bob_remote}");
+    assert_ne!(alice_remote, call.alice_remote);
+    assert_ne!(bob_remote, call.bob_remote);
+    let relay = running.server.msrp.clone().unwrap();
+    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
+    let (mut old_alice, mut old_bob) = old;
+    assert!(old_alice.closed_within(WAIT).await);
+    assert!(old_bob.closed_within(WAIT).await);
+    let config = SessionConfig::default();
+    let mut alice_msrp = Peer::connect(alice_path, alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(bob_path, bob_remote, config).await;
+    chat(&mut alice_msrp, &mut bob_msrp, "after the move").await;
+}
+
 fn alice_side(call: &Established) -> Side<'_> {
     Side {
         call: Call {
@@ -258,27 +284,22 @@ async fn a_reinvite_with_a_new_msrp_address_moves_the_chat_to_new_legs() {
         mut alice,
         mut bob,
         call,
-        mut alice_msrp,
-        mut bob_msrp,
+        alice_msrp,
+        bob_msrp,
     } = chatting(dir.path()).await;
-    let relay = running.server.msrp.clone().unwrap();
-    let config = SessionConfig::default();
 
     let mut side = alice_side(&call);
     let (bob_remote, alice_remote) = reinvite(&mut alice, &mut side, &mut bob, ALICE_MOVED, 200, BOB).await;
     let alice_remote = alice_remote.unwrap();
-    // Both ends are given new relay legs, still through the relay, with the far end's path behind.
-    assert!(bob_remote.ends_with(ALICE_MOVED), "{bob_remote}");
-    assert!(alice_remote.ends_with(BOB), "{alice_remote}");
-    assert_ne!(bob_remote, call.bob_remote);
-    assert_ne!(alice_remote, call.alice_remote);
-    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
-    // The old legs' connections close; the endpoints connect to their new legs.
-    assert!(alice_msrp.closed_within(WAIT).await);
-    assert!(bob_msrp.closed_within(WAIT).await);
-    let mut alice_msrp = Peer::connect(ALICE_MOVED, &alice_remote, config).await;
-    let mut bob_msrp = Peer::connect(BOB, &bob_remote, config).await;
-    chat(&mut alice_msrp, &mut bob_msrp, "after the move").await;
+    let old = (alice_msrp, bob_msrp);
+    chat_after_move(
+        &running,
+        &call,
+        old,
+        (ALICE_MOVED, &alice_remote),
+        (BOB, &bob_remote),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +314,6 @@ async fn a_reinvite_without_sdp_has_the_offer_in_the_2xx_and_the_answer_in_the_a
         mut bob_msrp,
     } = chatting(dir.path()).await;
     let relay = running.server.msrp.clone().unwrap();
-    let config = SessionConfig::default();
 
     // Bob offers the paths already in use: each side sees the relay leg it is connected to.
     let mut side = alice_side(&call);
@@ -305,16 +325,8 @@ async fn a_reinvite_without_sdp_has_the_offer_in_the_2xx_and_the_answer_in_the_a
 
     // Bob moves in the 2xx's offer: new legs for both, announced in the 2xx and the ACK.
     let (offered, answered) = reinvite_without_sdp(&mut alice, &mut side, &mut bob, BOB_MOVED, ALICE).await;
-    assert!(offered.ends_with(BOB_MOVED), "{offered}");
-    assert!(answered.ends_with(ALICE), "{answered}");
-    assert_ne!(offered, call.alice_remote);
-    assert_ne!(answered, call.bob_remote);
-    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
-    assert!(alice_msrp.closed_within(WAIT).await);
-    assert!(bob_msrp.closed_within(WAIT).await);
-    let mut alice_msrp = Peer::connect(ALICE, &offered, config).await;
-    let mut bob_msrp = Peer::connect(BOB_MOVED, &answered, config).await;
-    chat(&mut alice_msrp, &mut bob_msrp, "after the move in the 2xx").await;
+    let old = (alice_msrp, bob_msrp);
+    chat_after_move(&running, &call, old, (ALICE, &offered), (BOB_MOVED, &answered)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,7 +341,6 @@ async fn an_update_with_an_offer_is_rewritten_like_a_reinvite() {
         mut bob_msrp,
     } = chatting(dir.path()).await;
     let relay = running.server.msrp.clone().unwrap();
-    let config = SessionConfig::default();
     let mut side = alice_side(&call);
 
     // A refresh by UPDATE keeps the legs and their connections.
@@ -351,13 +362,13 @@ async fn an_update_with_an_offer_is_rewritten_like_a_reinvite() {
     let (bob_remote, alice_remote) =
         offer_in_dialog("UPDATE", &mut alice, &mut side, &mut bob, ALICE_MOVED, 200, BOB).await;
     let alice_remote = alice_remote.unwrap();
-    assert!(bob_remote.ends_with(ALICE_MOVED), "{bob_remote}");
-    assert!(alice_remote.ends_with(BOB), "{alice_remote}");
-    assert_ne!(alice_remote, call.alice_remote);
-    assert_eq!(relay.session_count(), 1, "the new session replaced the old one");
-    assert!(alice_msrp.closed_within(WAIT).await);
-    assert!(bob_msrp.closed_within(WAIT).await);
-    let mut alice_msrp = Peer::connect(ALICE_MOVED, &alice_remote, config).await;
-    let mut bob_msrp = Peer::connect(BOB, &bob_remote, config).await;
-    chat(&mut alice_msrp, &mut bob_msrp, "after the UPDATE move").await;
+    let old = (alice_msrp, bob_msrp);
+    chat_after_move(
+        &running,
+        &call,
+        old,
+        (ALICE_MOVED, &alice_remote),
+        (BOB, &bob_remote),
+    )
+    .await;
 }
