@@ -47,13 +47,14 @@
 
 mod leg;
 pub(crate) use leg::same_path;
+mod outgoing;
 mod pool;
 pub mod sdp;
 pub mod tls;
 
 use super::rng::OsRng;
 use super::sip::SipMessage;
-use leg::LegIo;
+use outgoing::LegIo;
 use simple_im_core::msrp::generate_session_id;
 use simple_im_core::msrp::wire::ReportRequest;
 use std::collections::HashMap;
