@@ -231,7 +231,11 @@ async fn write_all_vectored(writer: &mut OwnedWriteHalf, slices: &[&[u8]]) -> st
         let mut io = [IoSlice::new(&[]); MAX_PIECES];
         let rest = slices.get(index..).unwrap_or(&[]);
         for (i, (slot, slice)) in io.iter_mut().zip(rest).enumerate() {
-            *slot = IoSlice::new(if i == 0 { slice.get(offset..).unwrap_or(&[]) } else { slice });
+            *slot = IoSlice::new(if i == 0 {
+                slice.get(offset..).unwrap_or(&[])
+            } else {
+                slice
+            });
         }
         let io = io.get(..rest.len()).unwrap_or(&[]);
         let mut written = writer.write_vectored(io).await?;
@@ -251,4 +255,103 @@ async fn write_all_vectored(writer: &mut OwnedWriteHalf, slices: &[&[u8]]) -> st
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A connected pair: the writing side of one end as a [`LegIo`], and the other end to read from.
+    async fn pair() -> (Arc<LegIo>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (far, _) = listener.accept().await.unwrap();
+        let (_, write) = near.into_split();
+        (LegIo::new(write), far)
+    }
+
+    fn input(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    #[test]
+    fn pieces_are_referenced_when_long_copied_when_short_and_merged_when_adjacent() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (to, _peer) = pair().await;
+            let data = input(64 * 1024);
+            let mut out = Outgoing::open(to).await;
+            out.begin("t1".into(), true, |h, tid| {
+                h.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes())
+            });
+            assert!(!out.body(&data, 0..10_000));
+            assert!(!out.body(&data, 10_000..20_000));
+            assert!(!out.body(&data, 20_000..20_100));
+            out.end(b'$');
+            assert_eq!(
+                out.pieces,
+                [
+                    Piece::Staged(0..11),
+                    Piece::Input(0..20_000),
+                    Piece::Staged(11..11 + 100 + 14)
+                ]
+            );
+        });
+    }
+
+    /// Many messages, some bodies long and some short, written into a socket whose reader is slower
+    /// than the writer (partial `writev`s): the far end gets exactly the framed stream, in order, and
+    /// control messages queued while a message is in flight come after its end-line.
+    #[test]
+    fn a_batch_arrives_whole_and_in_order_through_partial_writes() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (to, mut peer) = pair().await;
+            let data = input(3 << 20);
+            let reader = tokio::spawn(async move {
+                let mut got = Vec::new();
+                peer.read_to_end(&mut got).await.unwrap();
+                got
+            });
+            let mut expected = Vec::new();
+            let mut out = Outgoing::open(to.clone()).await;
+            let mut at = 0;
+            for (n, len) in [1_000_000usize, 3, 700, 2_000_000, 5_000].into_iter().enumerate() {
+                let tid = format!("m{n}");
+                out.begin(tid.clone(), true, |h, tid| {
+                    h.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes())
+                });
+                expected.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes());
+                // Split the body in uneven pieces, as reads would.
+                let end = (at + len).min(data.len());
+                let mut from = at;
+                while from < end {
+                    let to = (from + 300_001).min(end);
+                    if out.body(&data, from..to) {
+                        out.write(&data).await;
+                    }
+                    from = to;
+                }
+                expected.extend_from_slice(&data[at..end]);
+                at = end;
+                to.queue(format!("CONTROL {n}\r\n").as_bytes());
+                out.end(b'$');
+                expected.extend_from_slice(format!("\r\n-------{tid}$\r\nCONTROL {n}\r\n").as_bytes());
+            }
+            out.release(&data).await;
+            // Closes the writing side so that the reader sees the end.
+            drop(to);
+            let got = reader.await.unwrap();
+            assert_eq!(got.len(), expected.len());
+            assert!(got == expected, "the forwarded stream differs");
+        });
+    }
 }
