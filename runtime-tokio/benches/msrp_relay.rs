@@ -4,15 +4,19 @@
 //! `simple-im server`, with the relay code the server uses (`server::msrp::MsrpRelay`); sessions are
 //! opened through the same offer/answer calls the INVITE proxy makes, from synthetic SIP messages.
 //! The same child also runs the references: plain Tokio TCP copy-proxies (`tokio::io::copy_buf` each
-//! way between the first two connections each accepts), one reading 64 KiB at once and one 256 KiB
-//! (the relay's read size while a body streams).
+//! way between the first two connections each accepts), one reading 64 KiB at once (the relay's read
+//! size while a body streams) and one 256 KiB.
 //!
 //! 1. Throughput: one sender writes SEND chunks of 1 MiB (Failure-Report `no`) totalling 1 GiB (256 MiB
-//!    with `--quick`) through the relay, and then the same bytes through each copy-proxy; one receiver
-//!    parses the stream with the core's `ChunkReader` up to the last end-line. Five such rounds run
-//!    over the same connections (a burst of load elsewhere hits every proxy alike); printed: median
-//!    [min - max] MB/s of each and of the ratio relay / faster copy-proxy per round (target >= 0.8).
-//!    All proxies are tasks of the same one-thread runtime in the same child.
+//!    with `--quick`) through the relay and through each copy-proxy; one receiver parses the stream
+//!    with the core's `ChunkReader` up to the last end-line. Five rounds run over the same
+//!    connections, each through all three, in an order that rotates from round to round. Printed:
+//!    median [min - max] MB/s of each; the same as MB per CPU-second of the child's runtime thread
+//!    (`/proc/PID/schedstat`), which other load on the machine moves much less; the per-round ratios
+//!    relay / each proxy; and the verdict against the faster copy-proxy (higher median throughput),
+//!    as the median of the per-round ratios (target >= 0.8). All proxies are tasks of the same
+//!    one-thread runtime in the same child, with the same socket options (`TCP_NODELAY`).
+//!    `--throughput-only` skips part 2.
 //! 2. Idle sessions: 10,000 relay sessions (1,000 with `--quick`), both legs connected and bound with a
 //!    bodiless SEND, then nothing. Printed: the child's resident memory growth per session (target
 //!    < 4 KiB) and, to tell the relay's own allocations from memory the allocator keeps, the growth of
