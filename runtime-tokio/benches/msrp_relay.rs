@@ -328,15 +328,7 @@ async fn bind(local: &str, remote: &str) -> TcpStream {
 }
 
 fn body() -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..CHUNK)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    simple_im_tests::bench_data::file_like(CHUNK)
 }
 
 /// Sends `total` body bytes from `tx` and returns when `rx` has parsed the last one: MB/s, and `rx`

@@ -264,9 +264,12 @@ mod tests {
     use tokio::net::{TcpListener, TcpStream};
 
     /// A connected pair: the writing side of one end as a [`LegIo`], and the other end to read from.
+    /// The writing end's send buffer is small, so that a large batch takes many partial `writev`s.
     async fn pair() -> (Arc<LegIo>, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let near = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(16 * 1024).unwrap();
+        let near = socket.connect(listener.local_addr().unwrap()).await.unwrap();
         let (far, _) = listener.accept().await.unwrap();
         let (_, write) = near.into_split();
         (LegIo::new(write), far)
@@ -318,35 +321,41 @@ mod tests {
             let data = input(3 << 20);
             let reader = tokio::spawn(async move {
                 let mut got = Vec::new();
-                peer.read_to_end(&mut got).await.unwrap();
+                // Bounded: a writer that lost its place in the batch would write on and on.
+                (&mut peer).take(8 << 20).read_to_end(&mut got).await.unwrap();
                 got
             });
             let mut expected = Vec::new();
-            let mut out = Outgoing::open(to.clone()).await;
-            let mut at = 0;
-            for (n, len) in [1_000_000usize, 3, 700, 2_000_000, 5_000].into_iter().enumerate() {
-                let tid = format!("m{n}");
-                out.begin(tid.clone(), true, |h, tid| {
-                    h.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes())
-                });
-                expected.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes());
-                // Split the body in uneven pieces, as reads would.
-                let end = (at + len).min(data.len());
-                let mut from = at;
-                while from < end {
-                    let to = (from + 300_001).min(end);
-                    if out.body(&data, from..to) {
-                        out.write(&data).await;
+            let writing = async {
+                let mut out = Outgoing::open(to.clone()).await;
+                let mut at = 0;
+                for (n, len) in [1_000_000usize, 3, 700, 2_000_000, 5_000].into_iter().enumerate() {
+                    let tid = format!("m{n}");
+                    out.begin(tid.clone(), true, |h, tid| {
+                        h.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes())
+                    });
+                    expected.extend_from_slice(format!("HEAD {tid}\r\n\r\n").as_bytes());
+                    // Split the body in uneven pieces, as reads would.
+                    let end = (at + len).min(data.len());
+                    let mut from = at;
+                    while from < end {
+                        let to = (from + 300_001).min(end);
+                        if out.body(&data, from..to) {
+                            out.write(&data).await;
+                        }
+                        from = to;
                     }
-                    from = to;
+                    expected.extend_from_slice(&data[at..end]);
+                    at = end;
+                    to.queue(format!("CONTROL {n}\r\n").as_bytes());
+                    out.end(b'$');
+                    expected.extend_from_slice(format!("\r\n-------{tid}$\r\nCONTROL {n}\r\n").as_bytes());
                 }
-                expected.extend_from_slice(&data[at..end]);
-                at = end;
-                to.queue(format!("CONTROL {n}\r\n").as_bytes());
-                out.end(b'$');
-                expected.extend_from_slice(format!("\r\n-------{tid}$\r\nCONTROL {n}\r\n").as_bytes());
-            }
-            out.release(&data).await;
+                out.release(&data).await;
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), writing)
+                .await
+                .expect("the batch was written in time");
             // Closes the writing side so that the reader sees the end.
             drop(to);
             let got = reader.await.unwrap();
