@@ -200,43 +200,33 @@ impl Peer {
     /// The next message: (status for responses, method, body, Status header). Answers SENDs with
     /// [`Peer::answer`].
     async fn next(&mut self) -> Option<(Option<u16>, String, String, String)> {
-        loop {
-            let parsed = match parse_message(&self.buf) {
-                Ok(Parsed::Complete(message, used)) => {
-                    let head = &message.head;
-                    let method = head.method().map(|m| m.as_str().to_owned()).unwrap_or_default();
-                    let answer = (method == "SEND").then(|| {
-                        format!(
-                            "MSRP {tid} {code} Answer\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n-------{tid}$\r\n",
-                            code = self.answer,
-                            tid = head.transaction_id,
-                            to = head.from_path().unwrap().texts().next().unwrap(),
-                            from = self.path
-                        )
-                    });
-                    let body = String::from_utf8_lossy(message.body).into_owned();
-                    let status_header = head.get("Status").unwrap_or("").to_owned();
-                    Some((head.status_code(), method, body, status_header, answer, used))
-                }
-                _ => None,
-            };
-            if let Some((status, method, body, status_header, answer, used)) = parsed {
-                self.buf.drain(..used);
-                if let Some(answer) = answer {
-                    self.stream.write_all(answer.as_bytes()).await.unwrap();
-                }
-                return Some((status, method, body, status_header));
-            }
-            let mut chunk = [0u8; 8192];
-            let n = tokio::time::timeout(WAIT, self.stream.read(&mut chunk))
-                .await
-                .ok()?
-                .ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
+        server_support::read_whole_msrp(&mut self.stream, &mut self.buf, WAIT).await?;
+        let Ok(Parsed::Complete(message, used)) = parse_message(&self.buf) else {
+            return None;
+        };
+        let head = &message.head;
+        let method = head.method().map(|m| m.as_str().to_owned()).unwrap_or_default();
+        let answer = (method == "SEND").then(|| {
+            format!(
+                "MSRP {tid} {code} Answer\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n-------{tid}$\r\n",
+                code = self.answer,
+                tid = head.transaction_id,
+                to = head.from_path().unwrap().texts().next().unwrap(),
+                from = self.path
+            )
+        });
+        let got = (
+            head.status_code(),
+            method,
+            String::from_utf8_lossy(message.body).into_owned(),
+            head.get("Status").unwrap_or("").to_owned(),
+        );
+        drop(message);
+        self.buf.drain(..used);
+        if let Some(answer) = answer {
+            self.stream.write_all(answer.as_bytes()).await.unwrap();
         }
+        Some(got)
     }
 
     /// The body of the next SEND received (responses and REPORTs skipped).

@@ -10,7 +10,7 @@ use simple_im_tokio::server::{self, Options, Running};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -103,38 +103,22 @@ impl Peer {
     }
 
     async fn next(&mut self, within: Duration) -> Option<Got> {
-        loop {
-            let parsed = match parse_message(&self.buf) {
-                Ok(Parsed::Complete(message, used)) => {
-                    let head = &message.head;
-                    Some((
-                        used,
-                        Got {
-                            status: head.status_code(),
-                            method: head.method().map(|m| m.as_str().to_owned()).unwrap_or_default(),
-                            tid: head.transaction_id.to_owned(),
-                            failure_report: head.get("Failure-Report").map(str::to_owned),
-                            status_header: head.get("Status").unwrap_or("").to_owned(),
-                            body: String::from_utf8_lossy(message.body).into_owned(),
-                        },
-                    ))
-                }
-                _ => None,
-            };
-            if let Some((used, got)) = parsed {
-                self.buf.drain(..used);
-                return Some(got);
-            }
-            let mut chunk = [0u8; 8192];
-            let n = tokio::time::timeout(within, self.stream.read(&mut chunk))
-                .await
-                .ok()?
-                .ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        server_support::read_whole_msrp(&mut self.stream, &mut self.buf, within).await?;
+        let Ok(Parsed::Complete(message, used)) = parse_message(&self.buf) else {
+            return None;
+        };
+        let head = &message.head;
+        let got = Got {
+            status: head.status_code(),
+            method: head.method().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            tid: head.transaction_id.to_owned(),
+            failure_report: head.get("Failure-Report").map(str::to_owned),
+            status_header: head.get("Status").unwrap_or("").to_owned(),
+            body: String::from_utf8_lossy(message.body).into_owned(),
+        };
+        drop(message);
+        self.buf.drain(..used);
+        Some(got)
     }
 
     /// Everything that arrives within [`QUIET`].

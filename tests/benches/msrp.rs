@@ -24,15 +24,7 @@ const READ: usize = 64 << 10;
 
 /// The file's bytes: a pattern with no CR/LF structure, like compressed data.
 fn file() -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..FILE_SIZE)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    simple_im_tests::bench_data::file_like(FILE_SIZE)
 }
 
 /// The file as a stream of SEND chunks.

@@ -407,3 +407,23 @@ pub async fn registered(running: &Running, name: &str) -> Ua {
     assert_eq!(ua.register(600).await.status(), Some(200));
     ua
 }
+
+/// Reads from `stream` into `buf` until `buf` starts with one whole MSRP message; `None` when the
+/// connection closes or nothing completes it within `within`. The caller parses it from `buf`.
+pub async fn read_whole_msrp(stream: &mut TcpStream, buf: &mut Vec<u8>, within: Duration) -> Option<()> {
+    use simple_im_core::msrp::wire::{parse_message, Parsed};
+    loop {
+        if let Ok(Parsed::Complete(..)) = parse_message(buf) {
+            return Some(());
+        }
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(within, stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(chunk.get(..n)?);
+    }
+}

@@ -42,76 +42,34 @@
 //! A connection reads into a buffer it holds only while bytes are in flight ([`FIRST_READ`] when a
 //! message starts, [`READ_BUFFER`] while a body streams; both come from and go back to the relay's
 //! [`super::pool`], so binds and short messages do not churn the heap), and
-//! writes forwarded bytes to the far connection before it reads again: when the far endpoint reads
+//! writes what it forwards from one read to the far connection, in one `writev` (body bytes straight
+//! from the read buffer, see [`super::outgoing`]), before it reads again: when the far endpoint reads
 //! slowly, this connection stops reading and TCP pushes back on the sender. Responses and REPORTs
 //! for an endpoint queue on its [`LegIo`] and are written between forwarded chunks, never inside one.
 
+use super::outgoing::{LegIo, Outgoing};
 use super::{lock, MsrpRelay, Pending, RelaySession, BIND_TIMEOUT, FORWARD_TIMEOUT};
 use simple_im_core::msrp::uri::{MsrpUri, Path};
 use simple_im_core::msrp::wire::builder::{write_report, write_response};
 use simple_im_core::msrp::wire::{ByteRange, ChunkEvent, ChunkReader, Continuation, ReportRequest, Status};
 use std::future::Future;
+use std::io::Write;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedMutexGuard;
 
-/// Bytes read at once while a connection is busy.
-pub const READ_BUFFER: usize = 256 * 1024;
+/// Bytes read at once while a connection is busy. Larger reads mean fewer system calls, yet on the
+/// bench machine they cost more CPU per byte: `cargo xtask bench msrp` measured a copy-proxy with
+/// 64 KiB reads moving about 1.5 times the bytes per CPU-second of one with 256 KiB reads, and the
+/// relay about 1.1 times (likely the cache: a smaller buffer is still there when the write copies
+/// it out).
+pub const READ_BUFFER: usize = 64 * 1024;
 /// Bytes read at once when a message starts: most messages (and every bind) are small.
 const FIRST_READ: usize = 4 * 1024;
-/// Forwarded bytes gathered before they are written to the far connection.
-const FLUSH_AT: usize = 64 * 1024;
-/// Body pieces at least this long are written without being copied into the gathering buffer.
-const DIRECT_WRITE: usize = 8 * 1024;
-
-/// The writing side of one connection, shared by the two legs' tasks.
-pub(crate) struct LegIo {
-    writer: Arc<tokio::sync::Mutex<OwnedWriteHalf>>,
-    /// Complete responses and REPORTs waiting for the end of the chunk being forwarded.
-    control: Mutex<Vec<u8>>,
-}
-
-impl LegIo {
-    fn new(writer: OwnedWriteHalf) -> Arc<LegIo> {
-        Arc::new(LegIo {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
-            control: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn queue(&self, bytes: &[u8]) {
-        lock(&self.control).extend_from_slice(bytes);
-    }
-
-    /// Writes the queued control messages unless a forwarded chunk holds the connection (its holder
-    /// writes them when the chunk ends).
-    async fn try_flush(&self) {
-        loop {
-            let Ok(mut writer) = self.writer.try_lock() else {
-                return;
-            };
-            let batch = std::mem::take(&mut *lock(&self.control));
-            if batch.is_empty() || writer.write_all(&batch).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Writes the queued control messages through the writer the caller holds.
-    async fn flush_held(&self, writer: &mut OwnedWriteHalf) -> std::io::Result<()> {
-        let batch = std::mem::take(&mut *lock(&self.control));
-        if batch.is_empty() {
-            return Ok(());
-        }
-        writer.write_all(&batch).await
-    }
-}
-
 /// The parts of a head the relay keeps after the reader moves on.
 struct HeadInfo {
     tid: String,
@@ -233,56 +191,14 @@ pub(super) fn report_failure(session: &RelaySession, p: Pending, code: u16) {
     tokio::spawn(async move { io.try_flush().await });
 }
 
-/// A message being forwarded to the far leg. Boxed in [`Connection`]: it exists only while a message
-/// streams through, and an idle connection's task should not carry its room.
-struct Forward {
-    /// The far connection, held for the whole message (`None` once writing to it failed).
-    writer: Option<OwnedMutexGuard<OwnedWriteHalf>>,
-    to: Arc<LegIo>,
-    tid: String,
-    has_body: bool,
-    /// The forwarded head and small body pieces, gathered for one write.
-    out: Vec<u8>,
-}
-
-impl Forward {
-    /// Writes what was gathered; on failure the rest of the message is read and dropped (its
-    /// transaction is reported by the far connection's task).
-    async fn write_gathered(&mut self) {
-        if let Some(writer) = &mut self.writer {
-            if !self.out.is_empty() && writer.write_all(&self.out).await.is_err() {
-                self.writer = None;
-            }
-        }
-        self.out.clear();
-    }
-
-    /// Ends the message with its end-line (`flag`: `$`, `+` or `#`) and releases the far connection
-    /// after writing the control messages queued for it meanwhile.
-    async fn close(mut self, flag: u8) {
-        let Some(mut writer) = self.writer.take() else {
-            return;
-        };
-        if self.has_body {
-            self.out.extend_from_slice(b"\r\n");
-        }
-        self.out
-            .extend_from_slice(format!("-------{}{}\r\n", self.tid, char::from(flag)).as_bytes());
-        let _ = writer.write_all(&self.out).await;
-        let _ = self.to.flush_held(&mut writer).await;
-        drop(writer);
-        self.to.try_flush().await;
-    }
-}
-
 struct Connection {
     relay: Arc<MsrpRelay>,
     io: Arc<LegIo>,
     bound: Option<(Arc<RelaySession>, usize)>,
     reader: Option<Box<ChunkReader>>,
-    /// The message being read is forwarded (`None`: no message, or one that is answered here or
-    /// dropped).
-    forward: Option<Box<Forward>>,
+    /// Forwarded bytes on their way to the far leg (`None` between reads when no forwarded message
+    /// is in flight).
+    out: Option<Box<Outgoing>>,
     close: bool,
 }
 
@@ -345,7 +261,7 @@ impl Connection {
             io,
             bound,
             reader: None,
-            forward: None,
+            out: None,
             close: false,
         }
     }
@@ -425,8 +341,24 @@ impl Connection {
         }
     }
 
-    /// Feeds `data` to the reader; returns how much was consumed.
+    /// Feeds `data` to the reader and writes what it forwards (in one `writev` where it can); returns
+    /// how much was consumed.
     async fn process(&mut self, data: &[u8]) -> Result<usize, ()> {
+        let consumed = self.feed(data).await;
+        // The batch refers to `data`: it is written before the caller moves the buffer on, and the
+        // far connection is released unless a message is still in flight.
+        match self.out.take() {
+            Some(mut out) if out.in_flight() => {
+                out.write(data).await;
+                self.out = Some(out);
+            }
+            Some(out) => out.release(data).await,
+            None => {}
+        }
+        consumed
+    }
+
+    async fn feed(&mut self, data: &[u8]) -> Result<usize, ()> {
         let mut pos = 0;
         loop {
             let pool = &self.relay.pool;
@@ -438,11 +370,12 @@ impl Connection {
                     pos += used;
                     // Boxed: its state (the head, the waits for the far leg) would otherwise sit in
                     // every idle connection's task.
-                    Box::pin(self.on_head()).await?;
+                    Box::pin(self.on_head(data)).await?;
                 }
                 Some(ChunkEvent::Body(bytes)) => {
+                    let start = pos;
                     pos += bytes.len();
-                    self.on_body(bytes).await?;
+                    self.on_body(data, start..pos).await;
                 }
                 Some(ChunkEvent::End(flag)) => {
                     pos += used;
@@ -455,11 +388,8 @@ impl Connection {
         }
     }
 
-    /// Writes gathered forwarded bytes and this connection's queued responses.
+    /// Writes this connection's queued responses.
     async fn flush(&mut self) -> Result<(), ()> {
-        if let Some(forward) = &mut self.forward {
-            forward.write_gathered().await;
-        }
         self.io.try_flush().await;
         Ok(())
     }
@@ -470,15 +400,14 @@ impl Connection {
                 self.io.queue(&bytes);
             }
         }
-        self.forward = None;
     }
 
-    async fn on_head(&mut self) -> Result<(), ()> {
+    /// A head was read (`input`: the read buffer, which the batch of earlier messages may refer to).
+    async fn on_head(&mut self, input: &[u8]) -> Result<(), ()> {
         let info = self.reader.as_deref().and_then(HeadInfo::read).ok_or(())?;
         if self.bound.is_none() {
             self.bind(&info).await;
             if self.close {
-                self.forward = None;
                 return Ok(());
             }
         }
@@ -489,7 +418,6 @@ impl Connection {
         };
         if let Some(code) = info.status {
             self.on_response(&session, me, &info, code);
-            self.forward = None;
             return Ok(());
         }
         let to_path = Path(&info.to_path);
@@ -517,7 +445,14 @@ impl Connection {
             self.reject(&info, 481, &leg.uri);
             return Ok(());
         };
-        let writer = to.writer.clone().lock_owned().await;
+        let mut out = match self.out.take() {
+            Some(out) if out.reusable_for(&to) => out,
+            Some(stale) => {
+                stale.release(input).await;
+                Outgoing::open(to).await
+            }
+            None => Outgoing::open(to).await,
+        };
         if info.is_send() && info.failure_report == ReportRequest::Yes {
             if let Some(bytes) = response_bytes(&info, 200, &leg.uri) {
                 self.io.queue(&bytes);
@@ -536,22 +471,17 @@ impl Connection {
             });
         }
         let method = info.method.as_deref().unwrap_or("SEND");
-        let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(format!("MSRP {tid} {method}\r\nTo-Path: {rest}\r\n").as_bytes());
-        out.extend_from_slice(format!("From-Path: {} {}\r\n", far.uri, info.from_path).as_bytes());
-        for (name, value) in &info.others {
-            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-        if info.has_body {
-            out.extend_from_slice(b"\r\n");
-        }
-        self.forward = Some(Box::new(Forward {
-            writer: Some(writer),
-            to,
-            tid,
-            has_body: info.has_body,
-            out,
-        }));
+        out.begin(tid, info.has_body, |head, tid| {
+            let _ = write!(head, "MSRP {tid} {method}\r\nTo-Path: {rest}\r\n");
+            let _ = write!(head, "From-Path: {} {}\r\n", far.uri, info.from_path);
+            for (name, value) in &info.others {
+                let _ = write!(head, "{name}: {value}\r\n");
+            }
+            if info.has_body {
+                head.extend_from_slice(b"\r\n");
+            }
+        });
+        self.out = Some(out);
         Ok(())
     }
 
@@ -616,48 +546,38 @@ impl Connection {
         }
     }
 
-    async fn on_body(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        let Some(forward) = &mut self.forward else {
-            return Ok(());
-        };
-        let Some(writer) = &mut forward.writer else {
-            return Ok(());
-        };
-        // Small pieces are gathered; a large one goes out at once, behind what was gathered.
-        if bytes.len() < DIRECT_WRITE && forward.out.len() + bytes.len() < FLUSH_AT {
-            forward.out.extend_from_slice(bytes);
-            return Ok(());
+    /// Body bytes `input[range]` of the message being read: added to the batch when it is forwarded.
+    async fn on_body(&mut self, input: &[u8], range: Range<usize>) {
+        if let Some(out) = &mut self.out {
+            if out.body(input, range) {
+                out.write(input).await;
+            }
         }
-        let ok = write_both(writer, &forward.out, bytes).await.is_ok();
-        forward.out.clear();
-        if !ok {
-            forward.writer = None;
-        }
-        Ok(())
     }
 
     async fn on_end(&mut self, flag: Continuation) -> Result<(), ()> {
-        let Some(forward) = self.forward.take() else {
+        let Some(tid) = self.out.as_mut().and_then(|out| out.end(flag.as_byte())) else {
             return Ok(());
         };
         if let Some((session, _)) = &self.bound {
             let deadline = Instant::now() + FORWARD_TIMEOUT;
             let mut pending = lock(&session.pending);
-            if let Some(p) = pending.iter_mut().find(|p| p.tid == forward.tid) {
+            if let Some(p) = pending.iter_mut().find(|p| p.tid == tid) {
                 if p.failure_report == ReportRequest::Yes {
                     p.deadline = Some(deadline);
                 }
             }
         }
-        forward.close(flag.as_byte()).await;
         Ok(())
     }
 
     /// The connection is over: a chunk it was feeding is closed with `#`, SENDs forwarded into it
     /// are reported failed (408), and its session ends.
     async fn finish(&mut self) {
-        if let Some(forward) = self.forward.take() {
-            forward.close(b'#').await;
+        if let Some(mut out) = self.out.take() {
+            // `process` wrote every piece that referred to the read buffer.
+            out.end(b'#');
+            out.release(&[]).await;
         }
         let Some((session, me)) = self.bound.take() else {
             self.io.try_flush().await;
@@ -681,22 +601,6 @@ impl Connection {
         }
         self.relay.end_session(&session);
     }
-}
-
-/// Writes `first` then `second` with as few system calls as the socket allows (one `writev` when it
-/// takes both).
-async fn write_both(writer: &mut OwnedWriteHalf, mut first: &[u8], mut second: &[u8]) -> std::io::Result<()> {
-    while !first.is_empty() {
-        let slices = [std::io::IoSlice::new(first), std::io::IoSlice::new(second)];
-        let n = writer.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        let from_first = n.min(first.len());
-        first = first.get(from_first..).unwrap_or(&[]);
-        second = second.get(n - from_first..).unwrap_or(&[]);
-    }
-    writer.write_all(second).await
 }
 
 /// The `a=path` the SIP endpoint of leg `index` put in its SDP. The callee's is learnt from its 2xx,

@@ -55,11 +55,12 @@ mod leg;
 pub(crate) use leg::same_path;
 mod media;
 pub use media::Media;
+mod outgoing;
 mod pool;
 pub mod sdp;
 pub mod tls;
 
-use leg::LegIo;
+use outgoing::LegIo;
 use simple_im_core::msrp::wire::ReportRequest;
 use std::collections::HashMap;
 use std::net::SocketAddr;
