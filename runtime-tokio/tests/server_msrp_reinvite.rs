@@ -4,6 +4,8 @@
 //! a declined re-INVITE leaves the session as it was. A re-INVITE without SDP gets the offer in its
 //! 2xx and the answer in the ACK (RFC 3261 §13.2.1): both are rewritten the same way. Messages are
 //! checked both ways after each. An UPDATE with an offer (RFC 3311) is rewritten like a re-INVITE.
+//! An answerer that moves while the offerer stays keeps its leg: its new connection takes the leg over
+//! and the old one is released without ending the session.
 
 mod msrp_support;
 mod server_support;
@@ -15,6 +17,8 @@ use simple_im_core::msrp::session::SessionConfig;
 use simple_im_core::sip::HeaderName;
 use simple_im_tokio::server::{reply, Options, Running};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const ALICE: &str = "msrp://127.0.0.1:9/alicereinv1;tcp";
 const ALICE_MOVED: &str = "msrp://127.0.0.1:9/alicemoved2;tcp";
@@ -371,4 +375,94 @@ async fn an_update_with_an_offer_is_rewritten_like_a_reinvite() {
         (BOB, &bob_remote),
     )
     .await;
+}
+
+/// An MSRP endpoint written by hand, for an end whose To-Path changes mid-session on the same
+/// connection (the core's session keeps the path it was made with).
+struct RawEndpoint {
+    stream: TcpStream,
+    seen: String,
+    sent: u32,
+}
+
+impl RawEndpoint {
+    async fn connect(to_path: &str) -> RawEndpoint {
+        let first = to_path.split_whitespace().next().unwrap();
+        let authority = first.trim_start_matches("msrp://").split('/').next().unwrap();
+        let stream = TcpStream::connect(authority).await.unwrap();
+        RawEndpoint {
+            stream,
+            seen: String::new(),
+            sent: 0,
+        }
+    }
+
+    /// Sends `text` in one SEND from `from` along `to_path` and waits for its 200.
+    async fn send(&mut self, to_path: &str, from: &str, text: &str) {
+        self.sent += 1;
+        let tid = format!("raw{}", self.sent);
+        let len = text.len();
+        let send = format!(
+            "MSRP {tid} SEND\r\nTo-Path: {to_path}\r\nFrom-Path: {from}\r\nMessage-ID: {tid}\r\n\
+Byte-Range: 1-{len}/{len}\r\nContent-Type: text/plain\r\n\r\n{text}\r\n-------{tid}$\r\n"
+        );
+        self.stream.write_all(send.as_bytes()).await.unwrap();
+        self.read_until(&format!("MSRP {tid} 200")).await;
+    }
+
+    /// Reads until `needle` has arrived (everything read is kept).
+    async fn read_until(&mut self, needle: &str) {
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.seen.contains(needle) {
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await;
+            let n = read
+                .unwrap_or_else(|_| panic!("{needle:?} did not arrive: {}", self.seen))
+                .unwrap();
+            assert!(n > 0, "closed before {needle:?}: {}", self.seen);
+            self.seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answerer_that_moves_keeps_its_leg_on_a_new_connection_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), "", Options::default()).await;
+    let relay = running.server.msrp.clone().unwrap();
+    let mut alice = registered_tcp(&running, "alice").await;
+    let mut bob = registered_tcp(&running, "bob").await;
+    let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
+    let mut alice_msrp = RawEndpoint::connect(&call.alice_remote).await;
+    let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, SessionConfig::default()).await;
+    alice_msrp.send(&call.alice_remote, ALICE, "hello bob").await;
+    assert_eq!(bob_msrp.message(WAIT).await.1, b"hello bob");
+
+    // Alice re-offers her own path; bob answers from a new address.
+    let mut side = alice_side(&call);
+    let (offered, answered) = reinvite(&mut alice, &mut side, &mut bob, ALICE, 200, BOB_MOVED).await;
+    let answered = answered.unwrap();
+    assert_eq!(offered, call.bob_remote, "bob keeps his leg");
+    let alice_leg = call.alice_remote.split_whitespace().next().unwrap();
+    assert_eq!(
+        answered,
+        format!("{alice_leg} {BOB_MOVED}"),
+        "alice keeps hers, bob's new path behind"
+    );
+
+    // Bob's new connection takes his leg over (its first SEND binds it); the old one is released and
+    // the session is not ended.
+    let mut moved_msrp = Peer::connect(BOB_MOVED, &offered, SessionConfig::default()).await;
+    moved_msrp
+        .send
+        .send(Outgoing::Text(b"hello from the new place".to_vec()))
+        .unwrap();
+    alice_msrp.read_until("hello from the new place").await;
+    assert!(
+        bob_msrp.closed_within(WAIT).await,
+        "the old connection is released"
+    );
+    assert_eq!(relay.session_count(), 1);
+    alice_msrp.send(&answered, ALICE, "hello moved bob").await;
+    assert_eq!(moved_msrp.message(WAIT).await.1, b"hello moved bob");
 }

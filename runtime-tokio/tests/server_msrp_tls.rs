@@ -257,3 +257,29 @@ async fn without_tls_to_callee_the_callee_of_a_tls_caller_is_offered_tcp() {
         invite.body()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_leg_cannot_be_bound_over_clear_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = tls_server(dir.path(), "test-ca.pem").await;
+    let mut bob = registered(&running, "bob").await;
+    let mut alice = Ua::tcp("alice", "alice-pw", tcp_addr(&running)).await;
+    let alice_path = "msrps://127.0.0.1:9/alicetls7;tcp";
+    let offer = sdp_tls(alice_path, "active");
+    let bob_path = "msrp://127.0.0.1:9/bobtls7;tcp";
+    let call = establish_sdp(&mut alice, &mut bob, &offer, &sdp_with_setup(bob_path, "active")).await;
+    // Alice's TLS leg, reached on the relay's clear-text port with her own From-Path: refused.
+    let probe = format!(
+        "MSRP p7 SEND\r\nTo-Path: {}\r\nFrom-Path: {alice_path}\r\nMessage-ID: p\r\n\
+Byte-Range: 1-0/0\r\n-------p7$\r\n",
+        call.alice_remote
+    );
+    let relay_addr = running.msrp.unwrap().to_string();
+    let (reply, _) = msrp_support::inject(&relay_addr, probe.as_bytes()).await;
+    assert!(reply.starts_with("MSRP p7 403"), "{reply}");
+    // Over TLS the same leg binds, and the chat works.
+    let config = SessionConfig::default();
+    let mut alice_msrp = Peer::connect_tls(trusting_test_ca(), alice_path, &call.alice_remote, config).await;
+    let mut bob_msrp = Peer::connect(bob_path, &call.bob_remote, config).await;
+    chat_both_ways(&mut alice_msrp, &mut bob_msrp).await;
+}

@@ -9,6 +9,8 @@
 //! |---|---|
 //! | To-Path's first session-id is no live leg | 481, connection closed |
 //! | From-Path is not the path the leg's SIP endpoint put in its SDP | 403, connection closed |
+//! | the leg is a TLS leg (`msrps:`) and the connection did not come through the TLS listener | 403, connection closed (no clear-text way into a TLS leg) |
+//! | the leg already has a connection, and its endpoint moved (a new path in a re-INVITE's answer, `Leg::rebind`) | bound; the old connection is released: its write side is shut (the endpoint sees it close) and its end does not end the session |
 //! | the leg already has a connection | 506, connection closed |
 //! | the leg's endpoint path is not known yet (a callee connecting before its 2xx reached us) | waits for the 2xx (at most [`BIND_TIMEOUT`]), then as above |
 //! | otherwise | bound; the request is handled like every later one |
@@ -200,12 +202,15 @@ struct Connection {
     /// is in flight).
     out: Option<Box<Outgoing>>,
     close: bool,
+    /// The connection came through the TLS listener (from its TLS front), see [`super::tls`].
+    via_tls: bool,
 }
 
 /// Serves an accepted connection until it closes or its session ends.
-pub(super) async fn serve(relay: Arc<MsrpRelay>, stream: TcpStream) {
+pub(super) async fn serve(relay: Arc<MsrpRelay>, stream: TcpStream, via_tls: bool) {
     let (read, write) = stream.into_split();
     let mut conn = Connection::new(relay, LegIo::new(write), None);
+    conn.via_tls = via_tls;
     conn.run(read).await;
     Box::pin(conn.finish()).await;
 }
@@ -238,12 +243,8 @@ pub(super) fn dial(relay: Arc<MsrpRelay>, session: Arc<RelaySession>, index: usi
             leg.uri
         );
         io.queue(bind.as_bytes());
-        {
-            let mut slot = lock(&leg.io);
-            if slot.is_some() || session.is_ended() {
-                return;
-            }
-            *slot = Some(io.clone());
+        if session.is_ended() || take_leg(leg, &io).is_err() {
+            return;
         }
         session.ever_bound.store(true, Ordering::Release);
         session.bound.notify_waiters();
@@ -263,6 +264,7 @@ impl Connection {
             reader: None,
             out: None,
             close: false,
+            via_tls: false,
         }
     }
 
@@ -502,15 +504,8 @@ impl Connection {
                 let leg = session.leg(*index);
                 let endpoint = learnt_endpoint(session, *index).await;
                 match (leg, endpoint) {
-                    (Some(leg), Some(path)) if same_path(&info.from_path, &path) => {
-                        let mut slot = lock(&leg.io);
-                        if slot.is_some() {
-                            Err(506)
-                        } else {
-                            *slot = Some(self.io.clone());
-                            Ok(())
-                        }
-                    }
+                    (Some(leg), Some(_)) if leg.uri.starts_with("msrps:") && !self.via_tls => Err(403),
+                    (Some(leg), Some(path)) if same_path(&info.from_path, &path) => take_leg(leg, &self.io),
                     _ => Err(403),
                 }
             }
@@ -593,14 +588,36 @@ impl Connection {
             report_failure(&session, p, 408);
         }
         self.io.try_flush().await;
-        if let Some(leg) = session.leg(me) {
+        let replaced = session.leg(me).is_some_and(|leg| {
             let mut slot = lock(&leg.io);
-            if slot.as_ref().is_some_and(|io| Arc::ptr_eq(io, &self.io)) {
+            let ours = slot.as_ref().is_some_and(|io| Arc::ptr_eq(io, &self.io));
+            if ours {
                 slot.take();
             }
+            !ours && slot.is_some()
+        });
+        // A connection released for its endpoint's new one (it moved) ends alone.
+        if !replaced {
+            self.relay.end_session(&session);
         }
-        self.relay.end_session(&session);
     }
+}
+
+/// Puts `io` in `leg`'s connection slot: 506 when another connection holds it, unless the endpoint
+/// moved ([`super::Leg`]'s `rebind`): then the old connection is released, its write side shut so
+/// that the endpoint sees it close.
+fn take_leg(leg: &super::Leg, io: &Arc<LegIo>) -> Result<(), u16> {
+    let old = {
+        let mut slot = lock(&leg.io);
+        if slot.is_some() && !leg.rebind.swap(false, Ordering::AcqRel) {
+            return Err(506);
+        }
+        slot.replace(io.clone())
+    };
+    if let Some(old) = old {
+        tokio::spawn(async move { old.shut().await });
+    }
+    Ok(())
 }
 
 /// The `a=path` the SIP endpoint of leg `index` put in its SDP. The callee's is learnt from its 2xx,
@@ -655,7 +672,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (stream, _) = listener.accept().await.unwrap();
-        let task = serve(relay, stream);
+        let task = serve(relay, stream, false);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 272, "a connection's task holds {size} bytes");
     }

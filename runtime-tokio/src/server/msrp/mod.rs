@@ -46,9 +46,11 @@
 //! re-INVITE offering MSRP in a relayed call is rewritten the same way, keeping or replacing the legs,
 //! and so are an offer in the 2xx to a re-INVITE without SDP and its answer in the ACK: see [`media`].
 //!
-//! Not done yet: a re-INVITE whose offer keeps the offerer's path but whose answer changes the
-//! answerer's (the new path is learnt, but the leg's old connection still holds it); forked calls answered twice (the
-//! first 2xx's callee owns the callee leg); the RFC 4976 AUTH method for clients that use the server
+//! A re-INVITE whose offer keeps the offerer's path but whose answer changes the answerer's keeps the
+//! legs: the answerer's new connection takes its leg over and the old one is released without ending
+//! the session (a passive answerer is dialed at its new path); see the binding table in [`leg`].
+//!
+//! Not done yet: forked calls answered twice (the first 2xx's callee owns the callee leg); the RFC 4976 AUTH method for clients that use the server
 //! as their own relay.
 
 mod leg;
@@ -336,19 +338,20 @@ impl MsrpRelay {
 
 async fn accept_loop(relay: Weak<MsrpRelay>, listener: TcpListener) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let Some(strong) = relay.upgrade() else { return };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(route(strong, stream));
+        let via_tls = strong.came_over_tls(peer);
+        tokio::spawn(route(strong, stream, via_tls));
     }
 }
 
 /// Hands the connection to the [`ForeignLegs`] owner when its first request's To-Path names one of
 /// its session-ids (peeked, not read), else serves it as a relay leg.
-async fn route(relay: Arc<MsrpRelay>, stream: TcpStream) {
+async fn route(relay: Arc<MsrpRelay>, stream: TcpStream, via_tls: bool) {
     let owners = lock(&relay.foreign).clone();
     if !owners.is_empty() {
         let peeked = tokio::time::timeout(BIND_TIMEOUT, peek_first_sid(&stream)).await;
@@ -359,7 +362,7 @@ async fn route(relay: Arc<MsrpRelay>, stream: TcpStream) {
             }
         }
     }
-    leg::serve(relay, stream).await;
+    leg::serve(relay, stream, via_tls).await;
 }
 
 /// The session-id of the first To-Path URI of the first request, once its To-Path line has arrived.

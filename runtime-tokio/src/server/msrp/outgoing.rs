@@ -53,6 +53,13 @@ impl LegIo {
         })
     }
 
+    /// Shuts the write side (a connection released for its endpoint's new one: the endpoint sees it
+    /// close), after a forwarded chunk that holds the writer.
+    pub(super) async fn shut(&self) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.writer.lock().await.shutdown().await;
+    }
+
     pub(super) fn queue(&self, bytes: &[u8]) {
         lock(&self.control).extend_from_slice(bytes);
     }

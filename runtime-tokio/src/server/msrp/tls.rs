@@ -23,9 +23,11 @@
 //!
 //! A TLS connection is decrypted here and its plaintext handed to the relay's own TCP listener over
 //! loopback, so the relay's connection code (framing, binding, forwarding, reports) is one code path for
-//! both transports and knows nothing of TLS. Binding is unchanged: a connection is bound to a leg by the
-//! session-id and From-Path of its first request, never by its address. The cost is one loopback hop
-//! and two socket buffers per TLS leg.
+//! both transports and knows almost nothing of TLS. Binding is unchanged: a connection is bound to a
+//! leg by the session-id and From-Path of its first request, never by its address. The one fact that
+//! crosses: the front binds its loopback socket first and notes its address, so the relay's accept
+//! knows the connection came over TLS, and a TLS leg (`msrps:`) refuses one that did not (403: no
+//! clear-text way into a TLS leg). The cost is one loopback hop and two socket buffers per TLS leg.
 //!
 //! | step | on failure |
 //! |---|---|
