@@ -10,17 +10,13 @@ mod server_support;
 
 use msrp_support::{establish, establish_with, sdp_with_setup, Outgoing, Peer};
 use reinvite_support::*;
-use server_support::start;
 use simple_im_core::msrp::session::SessionConfig;
-use simple_im_tokio::server::Options;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answerer_that_moves_keeps_its_leg_on_a_new_connection_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let (running, mut alice, mut bob) = server_with_alice_and_bob(dir.path()).await;
     let relay = running.server.msrp.clone().unwrap();
-    let mut alice = registered_tcp(&running, "alice").await;
-    let mut bob = registered_tcp(&running, "bob").await;
     let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
     let mut alice_msrp = RawEndpoint::connect(&call.alice_remote).await;
     let mut bob_msrp = Peer::connect(BOB, &call.bob_remote, SessionConfig::default()).await;
@@ -59,10 +55,8 @@ async fn an_answerer_that_moves_keeps_its_leg_on_a_new_connection_and_the_sessio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passive_answerer_that_moves_is_dialed_at_its_new_address() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), "", Options::default()).await;
+    let (running, mut alice, mut bob) = server_with_alice_and_bob(dir.path()).await;
     let relay = running.server.msrp.clone().unwrap();
-    let mut alice = registered_tcp(&running, "alice").await;
-    let mut bob = registered_tcp(&running, "bob").await;
     let config = SessionConfig::default();
     let (listener, bob_path) = passive_endpoint("bobpassive1").await;
     let call = establish_with(&mut alice, &mut bob, ALICE, &bob_path, "passive").await;

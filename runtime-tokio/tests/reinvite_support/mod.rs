@@ -205,10 +205,16 @@ pub struct Chatting {
     pub bob_msrp: Peer,
 }
 
-pub async fn chatting(dir: &std::path::Path) -> Chatting {
+/// A server on loopback with alice and bob registered over TCP.
+pub async fn server_with_alice_and_bob(dir: &std::path::Path) -> (Running, Ua, Ua) {
     let running = start(dir, "", Options::default()).await;
-    let mut alice = registered_tcp(&running, "alice").await;
-    let mut bob = registered_tcp(&running, "bob").await;
+    let alice = registered_tcp(&running, "alice").await;
+    let bob = registered_tcp(&running, "bob").await;
+    (running, alice, bob)
+}
+
+pub async fn chatting(dir: &std::path::Path) -> Chatting {
+    let (running, mut alice, mut bob) = server_with_alice_and_bob(dir).await;
     let call = establish(&mut alice, &mut bob, ALICE, BOB).await;
     let config = SessionConfig::default();
     let mut alice_msrp = Peer::connect(ALICE, &call.alice_remote, config).await;
