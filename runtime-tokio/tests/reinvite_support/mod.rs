@@ -104,15 +104,15 @@ pub async fn offer_in_dialog(
 }
 
 /// `asker` re-INVITEs `offerer` without SDP; the offerer offers `offer_path` in its 200 and the asker
-/// answers `answer_path` in the ACK. Returns the path the asker was offered in the 200 and the path
-/// the offerer got in the ACK.
+/// answers `answer_path` in the ACK (an ACK without SDP when `None`). Returns the path the asker was
+/// offered in the 200 and the path the offerer got in the ACK, if any.
 pub async fn reinvite_without_sdp(
     asker: &mut Ua,
     side: &mut Side<'_>,
     offerer: &mut Ua,
     offer_path: &str,
-    answer_path: &str,
-) -> (String, String) {
+    answer_path: Option<&str>,
+) -> (String, Option<String>) {
     side.call.cseq += 1;
     let route = [("Route", side.route.to_owned())];
     let invite = request(
@@ -141,7 +141,7 @@ pub async fn reinvite_without_sdp(
     let ok = response_with(asker, 200).await;
     assert_eq!(ok.cseq_method(), Some("INVITE"));
     let to = ok.header(HeaderName::To).unwrap().to_owned();
-    let answer = sdp(answer_path);
+    let answer = answer_path.map(sdp);
     let ack = request(
         asker,
         &side.call,
@@ -149,11 +149,12 @@ pub async fn reinvite_without_sdp(
         &side.remote_target,
         &to,
         &route,
-        Some(&answer),
+        answer.as_deref(),
     );
     asker.send_raw(&ack).await;
     let ack = request_with(offerer, "ACK").await;
-    (path_of(ok.body()), path_of(ack.body()))
+    let answered = (!ack.body().is_empty()).then(|| path_of(ack.body()));
+    (path_of(ok.body()), answered)
 }
 
 /// After a move: each end was given a new relay leg (`alice` and `bob` are (own path, path to the
