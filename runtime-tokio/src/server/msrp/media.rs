@@ -28,6 +28,7 @@ use super::{leg, lock, sdp, Leg, MsrpRelay, RelaySession};
 use crate::server::rng::OsRng;
 use crate::server::sip::SipMessage;
 use simple_im_core::msrp::generate_session_id;
+use simple_im_core::sip::HeaderName;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -151,7 +152,7 @@ impl MsrpRelay {
     /// `None` when no such exchange waits for this ACK or its answer has no MSRP media (then it is
     /// forwarded as it is). An ACK without SDP fails the exchange.
     pub fn answer_in_ack(&self, ack: &SipMessage) -> Option<SipMessage> {
-        let exchange = lock(&self.awaiting_ack).remove(ack.call_id())?.1;
+        let exchange = lock(&self.awaiting_ack).remove(&ack_key(ack)?)?.1;
         if ack.body().is_empty() {
             exchange.end();
             return None;
@@ -285,6 +286,14 @@ impl MsrpRelay {
     }
 }
 
+/// Where an offer made in a 2xx waits for its ACK: the Call-ID and the CSeq number, which the ACK
+/// shares with the re-INVITE (RFC 3261 §13.2.2.4), so a late ACK of an earlier exchange is not
+/// taken for it.
+fn ack_key(msg: &SipMessage) -> Option<String> {
+    let number = msg.header(HeaderName::CSeq)?.split_whitespace().next()?;
+    Some(format!("{}\n{number}", msg.call_id()))
+}
+
 impl Media {
     /// Rewrites a 2xx answer for the offerer (the answerer's paths learnt, the relay put in their
     /// place); `None` when the answer carries no MSRP media (then it is relayed as it is).
@@ -337,7 +346,8 @@ impl Media {
         let (rewritten, exchange) = self.relay.reoffer(response)?;
         *cached = Some(rewritten.body().to_vec());
         let waiting = (Instant::now(), exchange);
-        lock(&self.relay.awaiting_ack).insert(self.call_id.clone(), waiting);
+        let key = ack_key(response)?;
+        lock(&self.relay.awaiting_ack).insert(key, waiting);
         Some(rewritten)
     }
 

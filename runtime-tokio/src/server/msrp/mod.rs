@@ -106,8 +106,8 @@ pub struct MsrpRelay {
     calls: Mutex<HashMap<Arc<str>, Arc<RelaySession>>>,
     /// Spare read buffers and chunk readers for the connections.
     pool: pool::Pool,
-    /// Offers made in a 2xx (a re-INVITE without SDP) waiting for the ACK's answer, by Call-ID, with
-    /// when the 2xx passed ([`media`]).
+    /// Offers made in a 2xx (a re-INVITE without SDP) waiting for the ACK's answer, by Call-ID and
+    /// CSeq number, with when the 2xx passed ([`media`]).
     awaiting_ack: Mutex<HashMap<String, (Instant, Media)>>,
     /// The callee of an msrps caller is offered TLS too (`[msrp] tls_to_callee`).
     tls_to_callee: AtomicBool,
