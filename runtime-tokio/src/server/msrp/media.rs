@@ -13,6 +13,7 @@
 //! | re-INVITE | some path is new (the endpoint moved) | new ones, one per line | they replace the call's old ones, whose connections close (RFC 4975 §5.4: a new To-Path, a new connection) | the new ones end |
 //!
 //! In a re-INVITE either end may be the offerer: each kept line remembers which of its legs offered.
+//! An UPDATE with an offer (RFC 3311) is the same exchange as a re-INVITE's (`invite::route`).
 //!
 //! ## Offers in a 2xx (a re-INVITE without SDP, RFC 3261 §13.2.1, RFC 3264)
 //!
