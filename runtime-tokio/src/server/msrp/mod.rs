@@ -33,6 +33,7 @@
 //! | final non-2xx, CANCEL, Timer C, branch failure | session ended |
 //! | BYE routed through the proxy, once answered (or unanswerable) | session ended (after the callee has seen the BYE, so it does not take the closed connection for a failure) |
 //! | a bound connection closes | session ended (the other connection is closed too, as a direct connection would fail) |
+//! | a connection released for its endpoint's new one (the endpoint moved in a re-INVITE answer) closes | nothing more: the new connection holds the leg |
 //! | no connection bound within [`UNBOUND_LIFETIME`] | session collected by the sweeper |
 //!
 //! Ending a session removes its URIs (later connections get 481) and closes its connections.
