@@ -34,6 +34,7 @@ use crate::sip::header::NameAddr;
 use crate::sip::transaction::{generate_branch, ClientNonInvite, ClientNonInviteState};
 use crate::sip::{HeaderName, Message, Method};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 /// First retry delay after a failed registration.
 pub const RETRY_MIN_S: u32 = 30;
@@ -205,11 +206,19 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut bytes: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut bytes, |buf| {
             let mut w = wire::start_request(buf, &head)?;
-            w.header_fmt(
+            w.header_parts(
                 HeaderName::Contact,
-                format_args!("<sip:{}@{};transport={}>", user, self.local.as_str(), transport),
+                &[
+                    "<sip:",
+                    user,
+                    "@",
+                    self.local.as_str(),
+                    ";transport=",
+                    transport,
+                    ">",
+                ],
             )?;
-            w.header_fmt(HeaderName::Expires, format_args!("{}", expires))?;
+            w.header_parts(HeaderName::Expires, &[Decimal::new(expires.into()).as_str()])?;
             if let Some((proxy, value)) = &authorization {
                 let name = if *proxy {
                     HeaderName::ProxyAuthorization
