@@ -194,7 +194,8 @@ pub(crate) fn reissue_with_answer(
                     .ok()
                     .and_then(|v| v.branch)
                     .unwrap_or("");
-                let (before, after) = h.value.split_once(old_branch).unwrap_or((h.value, ""));
+                let (before, after) =
+                    crate::substring::split_once_str(h.value, old_branch).unwrap_or((h.value, ""));
                 w.header_parts(HeaderName::Via, &[before, branch, after])?;
             }
             HeaderName::CSeq => {

@@ -174,8 +174,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                     return Err(self.err(ErrorKind::ContentOutsideRoot, start));
                 }
                 let body = rest.get(9..).unwrap_or("");
-                let end = body
-                    .find("]]>")
+                let end = crate::substring::find_str(body, "]]>")
                     .ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
                 let data = body.get(..end).unwrap_or("");
                 self.check_chars(data, start + 9)?;
@@ -204,7 +203,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
     /// Checks character data or an attribute value: allowed characters and valid references.
     fn check_text(&self, s: &str, offset: usize) -> Result<(), Error> {
         self.check_chars(s, offset)?;
-        if let Some(i) = s.find("]]>") {
+        if let Some(i) = crate::substring::find_str(s, "]]>") {
             return Err(self.err(ErrorKind::InvalidCharacter, offset + i));
         }
         let mut from = 0;
@@ -221,7 +220,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
 
     fn processing_instruction(&mut self, rest: &'a str, start: usize) -> Result<Event<'a>, Error> {
         let body = rest.get(2..).unwrap_or("");
-        let end = body.find("?>").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
+        let end = crate::substring::find_str(body, "?>").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
         let inner = body.get(..end).unwrap_or("");
         let target_len = name_len(inner);
         if target_len == 0 {
@@ -256,7 +255,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
 
     fn comment(&mut self, rest: &'a str, start: usize) -> Result<Event<'a>, Error> {
         let body = rest.get(4..).unwrap_or("");
-        let end = body.find("--").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
+        let end = crate::substring::find_str(body, "--").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
         if body.get(end..end + 3) != Some("-->") {
             return Err(self.err(ErrorKind::DoubleHyphenInComment, start + 4 + end));
         }

@@ -44,7 +44,8 @@ impl<'a> Host<'a> {
         }
         let len = s.bytes().position(|b| !is_domain_byte(b)).unwrap_or(s.len());
         let text = s.get(..len)?;
-        if text.is_empty() || text.starts_with(['.', '-']) || text.contains("..") {
+        if text.is_empty() || text.starts_with(['.', '-']) || crate::substring::find_str(text, "..").is_some()
+        {
             return None;
         }
         let host = match parse_ipv4(text) {
