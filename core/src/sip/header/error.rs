@@ -53,6 +53,7 @@ impl fmt::Display for HeaderErrorKind {
 
 impl HeaderErrorKind {
     /// Hands the `Display` text to `out` piece by piece, without `core::fmt` (see [`crate::write`]).
+    #[inline(never)]
     pub fn describe(&self, out: crate::write::TextSink<'_>) {
         match self {
             HeaderErrorKind::Empty => out("the value is empty"),

@@ -84,6 +84,7 @@ impl Host<'_> {
     /// Hands the host's text to `out` piece by piece, without `core::fmt` (see [`crate::write`]):
     /// a domain as written, an IPv4 address dotted, an IPv6 address in brackets in the RFC 5952 form
     /// that `Ipv6Addr`'s `Display` writes.
+    #[inline(never)]
     pub fn describe(&self, out: TextSink<'_>) {
         match self {
             Host::Domain(d) => out(d),

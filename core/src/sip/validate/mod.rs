@@ -84,6 +84,7 @@ impl fmt::Display for InvalidKind<'_> {
 impl InvalidKind<'_> {
     /// Hands the `Display` text to `out` piece by piece, without `core::fmt`: the client puts it in
     /// its 400 reason phrase (see [`crate::write`]).
+    #[inline(never)]
     pub fn describe(&self, out: TextSink<'_>) {
         match self {
             InvalidKind::UnsupportedVersion(v) => {
