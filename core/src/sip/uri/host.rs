@@ -130,22 +130,22 @@ fn describe_ipv6(address: &Ipv6Addr, out: TextSink<'_>) {
             (best_start, best_len) = (run_start, run_len);
         }
     }
-    let hex_groups = |groups: &[u16], out: TextSink<'_>| {
-        for (i, &group) in groups.iter().enumerate() {
-            if i > 0 {
-                out(":");
-            }
-            let digits = [group >> 12, group >> 8, group >> 4, group].map(|n| hex_pair((n & 0xf) as u8)[1]);
-            let first = digits.iter().position(|&d| d != b'0').unwrap_or(digits.len() - 1);
-            out(core::str::from_utf8(digits.get(first..).unwrap_or(&[])).unwrap_or("0"));
+    // One pass: the run (when two groups or longer) becomes "::", other groups are joined by ":".
+    let compress = best_len > 1;
+    let mut i = 0;
+    while let Some(&group) = groups.get(i) {
+        if compress && i == best_start {
+            out("::");
+            i += best_len;
+            continue;
         }
-    };
-    if best_len > 1 {
-        hex_groups(groups.get(..best_start).unwrap_or(&[]), out);
-        out("::");
-        hex_groups(groups.get(best_start + best_len..).unwrap_or(&[]), out);
-    } else {
-        hex_groups(&groups, out);
+        if i > 0 && !(compress && i == best_start + best_len) {
+            out(":");
+        }
+        let digits = [group >> 12, group >> 8, group >> 4, group].map(|n| hex_pair((n & 0xf) as u8)[1]);
+        let first = digits.iter().position(|&d| d != b'0').unwrap_or(digits.len() - 1);
+        out(core::str::from_utf8(digits.get(first..).unwrap_or(&[])).unwrap_or("0"));
+        i += 1;
     }
 }
 
