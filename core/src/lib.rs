@@ -44,6 +44,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub(crate) mod ascii_trim;
 pub mod client;
 pub mod conference_info;
 pub mod cpim;

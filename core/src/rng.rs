@@ -22,11 +22,11 @@ impl<R: Rng + ?Sized> Rng for &mut R {
 }
 
 /// Appends `bytes` to `out` as lowercase hex digits, two per byte. Callers size `N` for the digits they
-/// append, so a full string only happens by mistake; the digits that do not fit are dropped.
+/// append, so a full string only happens by mistake; the digit pairs that do not fit are dropped.
 pub(crate) fn push_hex<const N: usize>(out: &mut heapless::String<N>, bytes: &[u8]) {
     for &byte in bytes {
-        for digit in crate::write::hex_pair(byte) {
-            let _ = out.push(char::from(digit));
-        }
+        let pair = crate::write::hex_pair(byte);
+        // The digits are ASCII; pushing them as a `str` spares the UTF-8 encoding of `push(char)`.
+        let _ = out.push_str(core::str::from_utf8(&pair).unwrap_or("00"));
     }
 }

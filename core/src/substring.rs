@@ -32,6 +32,19 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
+/// `str::find` with a `&str` needle, through [`find`]: on devices this keeps `core`'s `StrSearcher`
+/// (Two-Way, ~1.3 KB of Cortex-M code) out of the firmware. A match of a whole `str` starts and ends
+/// on character boundaries, so the offset can slice `hay`.
+pub(crate) fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    find(hay.as_bytes(), needle.as_bytes())
+}
+
+/// `str::split_once` with a `&str` needle, through [`find_str`].
+pub(crate) fn split_once_str<'h>(hay: &'h str, needle: &str) -> Option<(&'h str, &'h str)> {
+    let at = find_str(hay, needle)?;
+    Some((hay.get(..at)?, hay.get(at + needle.len()..)?))
+}
+
 /// A searcher for one fixed needle, built once and kept across reads.
 #[derive(Clone, Debug)]
 pub(crate) struct Finder {
@@ -72,5 +85,19 @@ mod tests {
         assert_eq!(find(b"", b"x"), None);
         assert_eq!(find(b"abc", b""), Some(0));
         assert_eq!(Finder::new(b"--").find(b"a-b--c"), Some(3));
+    }
+
+    #[test]
+    fn str_helpers_answer_like_std() {
+        for (hay, needle) in [
+            ("a]]>b", "]]>"),
+            ("é--x", "--"),
+            ("abc", ""),
+            ("", "x"),
+            ("z;branch=z9", "z9"),
+        ] {
+            assert_eq!(find_str(hay, needle), hay.find(needle));
+            assert_eq!(split_once_str(hay, needle), hay.split_once(needle));
+        }
     }
 }

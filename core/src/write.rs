@@ -4,6 +4,18 @@
 //! owns and fails with [`BufferTooSmall`] instead of truncating or allocating. (This module used to be
 //! `xml::writer`; that path remains as an alias.) The writer never leaves a
 //! half-written piece behind: a push that does not fit writes nothing.
+//!
+//! ## Text without `core::fmt`
+//!
+//! The device firmware must not link `core::fmt` (its machinery is ~9 KB of flash), so the paths a
+//! device runs write text from pieces instead of `write!`:
+//!
+//! - [`Decimal`] renders an integer into a small stack buffer, to push or to pass on as `&str`;
+//! - [`ByteWriter::push_all`] appends several `&str` pieces;
+//! - a type that describes itself in words (error kinds that end up in a SIP reason phrase) has a
+//!   `describe(&self, out: TextSink)` method that hands its text to `out` piece by piece. Its
+//!   `Display` impl is [`display_pieces`] over the same method, so host and device print the same
+//!   words from one source, and the device path never names `core::fmt`.
 
 use core::fmt;
 
@@ -15,6 +27,53 @@ pub struct BufferTooSmall;
 impl fmt::Display for BufferTooSmall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("output buffer too small: pass a larger buffer")
+    }
+}
+
+/// Where a `describe` method sends its text, one piece at a time (see the module docs). A `dyn`
+/// closure keeps every `describe` a single, non-generic function.
+pub type TextSink<'s> = &'s mut dyn FnMut(&str);
+
+/// `Display` through a `describe` method: forwards each piece to the formatter and reports the
+/// first error.
+pub fn display_pieces(f: &mut fmt::Formatter<'_>, describe: impl FnOnce(TextSink)) -> fmt::Result {
+    let mut result = Ok(());
+    describe(&mut |piece| {
+        if result.is_ok() {
+            result = f.write_str(piece);
+        }
+    });
+    result
+}
+
+/// The decimal digits of an unsigned integer, rendered without `core::fmt`.
+#[derive(Clone, Copy)]
+pub struct Decimal {
+    digits: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    /// Renders `n` (at most 20 digits: `u64::MAX`).
+    pub fn new(n: u64) -> Self {
+        let mut digits = [b'0'; 20];
+        let mut start = digits.len();
+        let mut rest = n;
+        while let Some(slot) = start.checked_sub(1).and_then(|at| digits.get_mut(at)) {
+            *slot = b'0' + (rest % 10) as u8;
+            start -= 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        Decimal { digits, start }
+    }
+
+    /// The digits, most significant first, with no leading zeros (`"0"` for zero).
+    pub fn as_str(&self) -> &str {
+        let digits = self.digits.get(self.start..).unwrap_or(&[]);
+        core::str::from_utf8(digits).unwrap_or("0")
     }
 }
 
@@ -114,20 +173,17 @@ impl<'b> ByteWriter<'b> {
 
     /// Appends the decimal form of `n`.
     pub fn push_u64(&mut self, n: u64) -> Result<(), BufferTooSmall> {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut rest = n;
-        loop {
-            at = at.saturating_sub(1);
-            if let Some(d) = digits.get_mut(at) {
-                *d = b'0' + (rest % 10) as u8;
-            }
-            rest /= 10;
-            if rest == 0 || at == 0 {
-                break;
-            }
+        self.push_str(Decimal::new(n).as_str())
+    }
+
+    /// Appends `pieces` in order, or writes nothing and fails when they do not all fit.
+    pub fn push_all(&mut self, pieces: &[&str]) -> Result<(), BufferTooSmall> {
+        let start = self.len;
+        let result = pieces.iter().try_for_each(|piece| self.push_str(piece));
+        if result.is_err() {
+            self.len = start;
         }
-        self.push(digits.get(at..).unwrap_or(&[]))
+        result
     }
 
     /// Appends `text` with the five XML special characters replaced by entity references, so it is
@@ -195,5 +251,35 @@ mod tests {
             w.written(),
             b"018446744073709551615a&lt;b&amp;&apos;&quot;".as_slice()
         );
+    }
+
+    #[test]
+    fn decimal_matches_display() {
+        for n in [0, 7, 10, 99, 100, 65_535, 4_294_967_295, u64::MAX] {
+            assert_eq!(Decimal::new(n).as_str(), std::format!("{n}"));
+        }
+    }
+
+    #[test]
+    fn push_all_is_all_or_nothing() {
+        let mut buf = [0u8; 6];
+        let mut w = ByteWriter::new(&mut buf);
+        w.push_all(&["ab", "cd"]).unwrap();
+        assert_eq!(w.push_all(&["e", "fg"]), Err(BufferTooSmall));
+        assert_eq!(w.written(), b"abcd");
+    }
+
+    #[test]
+    fn display_pieces_joins_what_describe_hands_out() {
+        struct Two;
+        impl fmt::Display for Two {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                display_pieces(f, |out| {
+                    out("one, ");
+                    out(Decimal::new(2).as_str());
+                })
+            }
+        }
+        assert_eq!(std::format!("{Two}"), "one, 2");
     }
 }

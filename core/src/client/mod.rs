@@ -370,8 +370,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             if is_ack {
                 return; // never answered
             }
-            let mut reason: String<96> = String::new();
-            let _ = fmt::Write::write_fmt(&mut reason, format_args!("Bad Request ({})", invalid.kind));
+            let reason = wire::bad_request_reason(&invalid.kind);
             let reason = wire::header_safe(&reason);
             self.respond_stateless(msg, 400, reason, reply_to);
             self.push_event(ClientEvent::Rejected { status: 400 });

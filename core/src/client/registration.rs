@@ -28,12 +28,15 @@ use super::wire::{self, CallId, RequestHead};
 use super::{Client, CommandError, TxOutcome};
 use crate::log::{info, warning};
 use crate::rng::Rng;
-use crate::sip::auth::{select_challenge, ChallengePreference, DigestClient, DigestRequest, Secret};
+use crate::sip::auth::{
+    select_challenge, ChallengePreference, DigestChallenge, DigestClient, DigestRequest, Secret,
+};
 use crate::sip::dialog::{generate_tag, Tag};
 use crate::sip::header::NameAddr;
 use crate::sip::transaction::{generate_branch, ClientNonInvite, ClientNonInviteState};
 use crate::sip::{HeaderName, Message, Method};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 /// First retry delay after a failed registration.
 pub const RETRY_MIN_S: u32 = 30;
@@ -127,13 +130,31 @@ pub(crate) fn answer_challenge<'v>(
     body: &[u8],
 ) -> Option<String<MAX_AUTHORIZATION_LEN>> {
     let challenge = select_challenge(values, ChallengePreference::Strongest)?;
+    answer_selected(
+        digest,
+        rng,
+        config,
+        &challenge,
+        &DigestRequest { method, uri, body },
+    )
+}
+
+/// The part of [`answer_challenge`] that does not depend on where the challenges come from: one copy
+/// for both callers (REGISTER and the pager's requests) instead of one per iterator type.
+#[inline(never)]
+fn answer_selected(
+    digest: &mut DigestClient,
+    rng: &mut impl Rng,
+    config: &ClientConfig,
+    challenge: &DigestChallenge<'_>,
+    request: &DigestRequest<'_>,
+) -> Option<String<MAX_AUTHORIZATION_LEN>> {
     let secret = match &config.secret {
         StoredSecret::Password(p) => Secret::Password(p.as_str()),
         StoredSecret::Ha1(h) => Secret::Ha1(h.as_str()),
     };
-    let request = DigestRequest { method, uri, body };
     let answer = digest
-        .respond(&challenge, config.username.as_str(), secret, &request, rng)
+        .respond(challenge, config.username.as_str(), secret, request, rng)
         .map_err(|e| warning!("cannot answer the digest challenge: {:?}", e))
         .ok()?;
     let mut buf = [0u8; MAX_AUTHORIZATION_LEN];
@@ -205,11 +226,19 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut bytes: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut bytes, |buf| {
             let mut w = wire::start_request(buf, &head)?;
-            w.header_fmt(
+            w.header_parts(
                 HeaderName::Contact,
-                format_args!("<sip:{}@{};transport={}>", user, self.local.as_str(), transport),
+                &[
+                    "<sip:",
+                    user,
+                    "@",
+                    self.local.as_str(),
+                    ";transport=",
+                    transport,
+                    ">",
+                ],
             )?;
-            w.header_fmt(HeaderName::Expires, format_args!("{}", expires))?;
+            w.header_parts(HeaderName::Expires, &[Decimal::new(expires.into()).as_str()])?;
             if let Some((proxy, value)) = &authorization {
                 let name = if *proxy {
                     HeaderName::ProxyAuthorization

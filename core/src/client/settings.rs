@@ -81,11 +81,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     fn publish(&mut self, now: Instant, kind: PublishKind) -> Result<(), CommandError> {
-        let mut expires: String<10> = String::new();
-        let _ = core::fmt::Write::write_fmt(
-            &mut expires,
-            format_args!("{}", self.config.registration_expiry_s),
-        );
+        let expires = crate::write::Decimal::new(self.config.registration_expiry_s.into());
         let aor = self.config.aor.clone();
         let etag = self
             .publication

@@ -5,6 +5,7 @@ use heapless::{String, Vec};
 use crate::rng::Rng;
 use crate::sip::builder::{response_to, BuildError, MessageWriter};
 use crate::sip::{HeaderName, Message, Method};
+use crate::write::Decimal;
 
 /// Random bytes in a generated Call-ID.
 pub(crate) const CALL_ID_RANDOM_BYTES: usize = 12;
@@ -23,6 +24,22 @@ pub(crate) fn new_call_id(rng: &mut impl Rng) -> CallId {
 /// function so the call site says why it is safe.
 pub(crate) fn header_safe(value: &str) -> &str {
     value
+}
+
+/// The reason phrase of the 400 answering an invalid request: `Bad Request (what is wrong)`, cut
+/// after the last piece that fits in 96 bytes (a piece that does not fit ends the text, as `write!`
+/// into a full string would).
+pub(crate) fn bad_request_reason(kind: &crate::sip::InvalidKind<'_>) -> String<96> {
+    let mut reason = String::new();
+    let mut full = reason.push_str("Bad Request (").is_err();
+    let mut push = |piece: &str| {
+        if !full {
+            full = reason.push_str(piece).is_err();
+        }
+    };
+    kind.describe(&mut push);
+    push(")");
+    reason
 }
 
 /// The server-transaction key of a request (RFC 3261 §17.2.3), when its top Via has an RFC 3261 branch.
@@ -66,37 +83,41 @@ pub(crate) fn start_request<'b>(
     head: &RequestHead<'_>,
 ) -> Result<MessageWriter<'b>, BuildError> {
     let mut w = MessageWriter::request(buf, head.method, head.uri)?;
-    w.header_fmt(
+    w.header_parts(
         HeaderName::Via,
-        format_args!(
-            "SIP/2.0/{} {};branch={};rport",
-            head.transport, head.local, head.branch
-        ),
+        &[
+            "SIP/2.0/",
+            head.transport,
+            " ",
+            head.local,
+            ";branch=",
+            head.branch,
+            ";rport",
+        ],
     )?;
     w.header(HeaderName::MaxForwards, "70")?;
     check_value(head.display_name)?;
     check_value(head.from_uri)?;
     check_value(head.to)?;
     if head.display_name.is_empty() {
-        w.header_fmt(
-            HeaderName::From,
-            format_args!("<{}>;tag={}", head.from_uri, head.from_tag),
-        )?;
+        w.header_parts(HeaderName::From, &["<", head.from_uri, ">;tag=", head.from_tag])?;
     } else {
-        w.header_fmt(
+        w.header_parts(
             HeaderName::From,
-            format_args!(
-                "\"{}\" <{}>;tag={}",
-                head.display_name, head.from_uri, head.from_tag
-            ),
+            &[
+                "\"",
+                head.display_name,
+                "\" <",
+                head.from_uri,
+                ">;tag=",
+                head.from_tag,
+            ],
         )?;
     }
-    w.header_fmt(HeaderName::To, format_args!("<{}>", head.to))?;
+    w.header_parts(HeaderName::To, &["<", head.to, ">"])?;
     w.header(HeaderName::CallId, head.call_id)?;
-    w.header_fmt(
-        HeaderName::CSeq,
-        format_args!("{} {}", head.cseq, head.method.as_str()),
-    )?;
+    let cseq = Decimal::new(head.cseq.into());
+    w.header_parts(HeaderName::CSeq, &[cseq.as_str(), " ", head.method.as_str()])?;
     Ok(w)
 }
 
@@ -173,11 +194,13 @@ pub(crate) fn reissue_with_answer(
                     .ok()
                     .and_then(|v| v.branch)
                     .unwrap_or("");
-                let (before, after) = h.value.split_once(old_branch).unwrap_or((h.value, ""));
-                w.header_fmt(HeaderName::Via, format_args!("{}{}{}", before, branch, after))?;
+                let (before, after) =
+                    crate::substring::split_once_str(h.value, old_branch).unwrap_or((h.value, ""));
+                w.header_parts(HeaderName::Via, &[before, branch, after])?;
             }
             HeaderName::CSeq => {
-                w.header_fmt(HeaderName::CSeq, format_args!("{} {}", cseq, method.as_str()))?;
+                let cseq = Decimal::new(cseq.into());
+                w.header_parts(HeaderName::CSeq, &[cseq.as_str(), " ", method.as_str()])?;
             }
             HeaderName::Authorization | HeaderName::ProxyAuthorization => {}
             name => {

@@ -197,7 +197,7 @@ impl From<xml::Error> for ImdnError {
 }
 
 fn trim_xml_space(s: &str) -> &str {
-    s.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    crate::ascii_trim::trim(s, crate::ascii_trim::is_xml_space)
 }
 
 /// The content of the element whose start was just read: its one piece of character data, trimmed of

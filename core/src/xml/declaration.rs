@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use super::event::{is_space, Declaration};
+use super::event::Declaration;
 
 /// What is wrong with an XML declaration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ fn is_encoding_name(v: &str) -> bool {
 
 fn skip_spaces(s: &str, at: usize) -> usize {
     let rest = s.get(at..).unwrap_or("");
-    at + (rest.len() - rest.trim_start_matches(is_space).len())
+    at + (rest.len() - crate::ascii_trim::trim_start(rest, crate::ascii_trim::is_xml_space).len())
 }
 
 /// Reads the pseudo-attributes in `data` (everything between `<?xml` and `?>`). On error, returns the

@@ -166,15 +166,15 @@ pub struct Attributes<'a> {
 impl<'a> Iterator for Attributes<'a> {
     type Item = Attribute<'a>;
     fn next(&mut self) -> Option<Attribute<'a>> {
-        let s = self.rest.trim_start_matches(is_space);
+        let s = crate::ascii_trim::trim_start(self.rest, crate::ascii_trim::is_xml_space);
         let (name, after) = s.split_once('=')?;
-        let after = after.trim_start_matches(is_space);
+        let after = crate::ascii_trim::trim_start(after, crate::ascii_trim::is_xml_space);
         let quote = after.chars().next()?;
         let body = after.get(1..)?;
         let close = body.find(quote)?;
         self.rest = body.get(close + 1..)?;
         Some(Attribute {
-            name: QName::split(name.trim_end_matches(is_space)),
+            name: QName::split(crate::ascii_trim::trim_end(name, crate::ascii_trim::is_xml_space)),
             raw_value: body.get(..close)?,
         })
     }

@@ -174,8 +174,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                     return Err(self.err(ErrorKind::ContentOutsideRoot, start));
                 }
                 let body = rest.get(9..).unwrap_or("");
-                let end = body
-                    .find("]]>")
+                let end = crate::substring::find_str(body, "]]>")
                     .ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
                 let data = body.get(..end).unwrap_or("");
                 self.check_chars(data, start + 9)?;
@@ -204,7 +203,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
     /// Checks character data or an attribute value: allowed characters and valid references.
     fn check_text(&self, s: &str, offset: usize) -> Result<(), Error> {
         self.check_chars(s, offset)?;
-        if let Some(i) = s.find("]]>") {
+        if let Some(i) = crate::substring::find_str(s, "]]>") {
             return Err(self.err(ErrorKind::InvalidCharacter, offset + i));
         }
         let mut from = 0;
@@ -221,7 +220,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
 
     fn processing_instruction(&mut self, rest: &'a str, start: usize) -> Result<Event<'a>, Error> {
         let body = rest.get(2..).unwrap_or("");
-        let end = body.find("?>").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
+        let end = crate::substring::find_str(body, "?>").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
         let inner = body.get(..end).unwrap_or("");
         let target_len = name_len(inner);
         if target_len == 0 {
@@ -243,7 +242,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         }
         Ok(Event::ProcessingInstruction {
             target,
-            data: data.trim_matches(is_space),
+            data: crate::ascii_trim::trim(data, crate::ascii_trim::is_xml_space),
         })
     }
 
@@ -256,7 +255,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
 
     fn comment(&mut self, rest: &'a str, start: usize) -> Result<Event<'a>, Error> {
         let body = rest.get(4..).unwrap_or("");
-        let end = body.find("--").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
+        let end = crate::substring::find_str(body, "--").ok_or(self.err(ErrorKind::UnexpectedEof, start))?;
         if body.get(end..end + 3) != Some("-->") {
             return Err(self.err(ErrorKind::DoubleHyphenInComment, start + 4 + end));
         }
@@ -274,7 +273,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             return Err(self.err(ErrorKind::InvalidName, start + 2));
         }
         let after = body.get(len..).unwrap_or("");
-        let trimmed = after.trim_start_matches(is_space);
+        let trimmed = crate::ascii_trim::trim_start(after, crate::ascii_trim::is_xml_space);
         if !trimmed.starts_with('>') {
             let kind = if trimmed.is_empty() {
                 ErrorKind::UnexpectedEof
@@ -319,7 +318,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         let mut i = attrs_start;
         let (attrs_end, empty, tag_end) = loop {
             let at = rest.get(i..).unwrap_or("");
-            let trimmed = at.trim_start_matches(is_space);
+            let trimmed = crate::ascii_trim::trim_start(at, crate::ascii_trim::is_xml_space);
             let skipped = at.len() - trimmed.len();
             if trimmed.starts_with('>') {
                 break (i, false, i + skipped + 1);
@@ -348,12 +347,12 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                 .map_err(|_| self.err(ErrorKind::TooManyAttributes, start + name_at))?;
             i += alen;
             let at = rest.get(i..).unwrap_or("");
-            let t = at.trim_start_matches(is_space);
+            let t = crate::ascii_trim::trim_start(at, crate::ascii_trim::is_xml_space);
             let Some(t) = t.strip_prefix('=') else {
                 return Err(self.err(ErrorKind::MalformedAttribute, start + i));
             };
             i += at.len() - t.len();
-            let t2 = t.trim_start_matches(is_space);
+            let t2 = crate::ascii_trim::trim_start(t, crate::ascii_trim::is_xml_space);
             i += t.len() - t2.len();
             let quote = match t2.chars().next() {
                 Some(q @ ('"' | '\'')) => q,

@@ -281,7 +281,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 .ok()
                 .and_then(|v| v.branch)
                 .unwrap_or("");
-            let (before, after) = via.split_once(old).unwrap_or((via, ""));
+            let (before, after) = crate::substring::split_once_str(via, old).unwrap_or((via, ""));
             w.header_fmt(
                 HeaderName::Via,
                 format_args!("{}{}{}", before, branch.as_str(), after),

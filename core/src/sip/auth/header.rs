@@ -20,6 +20,7 @@ use super::params::{
 use super::quoted::QuotedStr;
 use super::username::Username;
 use super::{Algorithm, Qop};
+use crate::sip::header::is_lws_byte;
 
 /// The `algorithm` parameter as received: one this implementation computes, or another kept verbatim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +133,7 @@ impl<'a> Iterator for ListItems<'a> {
 fn trim_item(item: &str, wire: bool) -> &str {
     let start = lws_len(item.as_bytes(), 0);
     let item = item.get(start..).unwrap_or("");
-    let mut trimmed = item.trim_end_matches([' ', '\t', '\r', '\n']);
+    let mut trimmed = crate::ascii_trim::trim_end(item, is_lws_byte);
     let backslashes = trimmed.bytes().rev().take_while(|b| *b == b'\\').count();
     if wire && backslashes % 2 == 1 {
         trimmed = item.get(..trimmed.len() + 1).unwrap_or(trimmed);
@@ -159,7 +160,7 @@ impl<'a> OtherAuth<'a> {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         let mut w = Writer::new(buf);
         w.token(self.scheme)?;
-        let params = self.params.trim_matches([' ', '\t', '\r', '\n']);
+        let params = crate::ascii_trim::trim(self.params, is_lws_byte);
         if !params.is_empty() {
             check_line_breaks(params, 0).map_err(|_| EmitError::InvalidValue)?;
             w.raw(b" ")?;
@@ -558,10 +559,7 @@ fn split_scheme(value: &str) -> Result<(&str, &str, usize), ParseError> {
         });
     }
     let scheme = value.get(start..after_scheme).unwrap_or("");
-    let rest = value
-        .get(rest_start..)
-        .unwrap_or("")
-        .trim_end_matches([' ', '\t', '\r', '\n']);
+    let rest = crate::ascii_trim::trim_end(value.get(rest_start..).unwrap_or(""), is_lws_byte);
     check_line_breaks(rest, rest_start)?;
     Ok((scheme, rest, rest_start))
 }

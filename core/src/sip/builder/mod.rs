@@ -17,10 +17,12 @@
 //! - folded values unfolded: each run of LWS containing a line break becomes one SP;
 //! - every `Content-Length` dropped and one written last, equal to the body length.
 
-use crate::sip::header::{is_lws_byte, CSeq, HeaderName, NameAddr};
+#[cfg(test)]
+use crate::sip::header::CSeq; // the tests name it through `super::*`
+use crate::sip::header::{is_lws_byte, HeaderName, NameAddr};
 use crate::sip::message::{Message, StartLine};
 use crate::sip::method::Method;
-use crate::write::ByteWriter;
+use crate::write::{ByteWriter, Decimal};
 use core::fmt;
 
 /// Why a message could not be written.
@@ -103,7 +105,21 @@ impl<'b> MessageWriter<'b> {
         self.header_unchecked(name, value, false)
     }
 
-    /// Adds a header line whose value is formatted (`format_args!("{} INVITE", seq)`).
+    /// Adds a header line whose value is `pieces` joined, with the checks of [`MessageWriter::header`].
+    /// The device path's way to write a value made of parts (numbers via [`crate::write::Decimal`]),
+    /// which keeps `core::fmt` out of the firmware.
+    pub fn header_parts(&mut self, name: HeaderName<'_>, pieces: &[&str]) -> Result<&mut Self, BuildError> {
+        if name == HeaderName::ContentLength {
+            return Ok(self);
+        }
+        self.put_all(&[name.as_str(), ": "])?;
+        let start = self.out.len();
+        self.put_all(pieces)?;
+        self.end_checked_value(start)
+    }
+
+    /// Adds a header line whose value is formatted (`format_args!("{} INVITE", seq)`). Host code only:
+    /// it links `core::fmt` (devices use [`MessageWriter::header_parts`]).
     pub fn header_fmt(
         &mut self,
         name: HeaderName<'_>,
@@ -115,6 +131,11 @@ impl<'b> MessageWriter<'b> {
         self.put_all(&[name.as_str(), ": "])?;
         let start = self.out.len();
         fmt::Write::write_fmt(self, value).map_err(|_| BuildError::BufferTooSmall)?;
+        self.end_checked_value(start)
+    }
+
+    /// Ends a header line whose value began at `start`, refusing a value with a line break in it.
+    fn end_checked_value(&mut self, start: usize) -> Result<&mut Self, BuildError> {
         if self
             .out
             .written()
@@ -171,7 +192,7 @@ impl<'b> MessageWriter<'b> {
     }
 
     fn put_all(&mut self, parts: &[&str]) -> Result<(), BuildError> {
-        parts.iter().try_for_each(|p| self.put(p.as_bytes()))
+        Ok(self.out.push_all(parts)?)
     }
 
     fn put_code(&mut self, code: u16) -> Result<(), BuildError> {
@@ -290,7 +311,8 @@ pub fn response_to<'b>(
         .cseq()
         .ok_or(BuildError::MissingHeader("CSeq"))?
         .map_err(|_| BuildError::MalformedHeader("CSeq"))?;
-    w.header_fmt(HeaderName::CSeq, format_args!("{cseq}"))?;
+    let seq = Decimal::new(cseq.seq.into());
+    w.header_parts(HeaderName::CSeq, &[seq.as_str(), " ", cseq.method.as_str()])?;
     Ok(w)
 }
 
@@ -332,16 +354,8 @@ pub fn ack_for_non_2xx(
         .cseq()
         .ok_or(BuildError::MissingHeader("CSeq"))?
         .map_err(|_| BuildError::MalformedHeader("CSeq"))?;
-    w.header_fmt(
-        HeaderName::CSeq,
-        format_args!(
-            "{}",
-            CSeq {
-                seq: cseq.seq,
-                method: Method::Ack
-            }
-        ),
-    )?;
+    let seq = Decimal::new(cseq.seq.into());
+    w.header_parts(HeaderName::CSeq, &[seq.as_str(), " ", Method::Ack.as_str()])?;
     w.finish(&[])
 }
 

@@ -47,17 +47,37 @@ impl HeaderError {
 
 impl fmt::Display for HeaderErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::write::display_pieces(f, |out| self.describe(out))
+    }
+}
+
+impl HeaderErrorKind {
+    /// Hands the `Display` text to `out` piece by piece, without `core::fmt` (see [`crate::write`]).
+    #[inline(never)]
+    pub fn describe(&self, out: crate::write::TextSink<'_>) {
         match self {
-            HeaderErrorKind::Empty => f.write_str("the value is empty"),
-            HeaderErrorKind::Expected(what) => write!(f, "expected {what}"),
-            HeaderErrorKind::UnterminatedQuote => f.write_str("quoted string is not terminated"),
-            HeaderErrorKind::UnterminatedAngle => f.write_str("'<' has no matching '>'"),
-            HeaderErrorKind::TooLarge(what) => write!(f, "{what} is too large"),
-            HeaderErrorKind::NotANumber(what) => write!(f, "{what} must be a non-negative decimal number"),
-            HeaderErrorKind::Trailing => f.write_str("unexpected text after the value"),
-            HeaderErrorKind::Uri(e) => write!(f, "malformed URI: {e}"),
+            HeaderErrorKind::Empty => out("the value is empty"),
+            HeaderErrorKind::Expected(what) => {
+                out("expected ");
+                out(what);
+            }
+            HeaderErrorKind::UnterminatedQuote => out("quoted string is not terminated"),
+            HeaderErrorKind::UnterminatedAngle => out("'<' has no matching '>'"),
+            HeaderErrorKind::TooLarge(what) => {
+                out(what);
+                out(" is too large");
+            }
+            HeaderErrorKind::NotANumber(what) => {
+                out(what);
+                out(" must be a non-negative decimal number");
+            }
+            HeaderErrorKind::Trailing => out("unexpected text after the value"),
+            HeaderErrorKind::Uri(e) => {
+                out("malformed URI: ");
+                out(e.as_str());
+            }
             HeaderErrorKind::UnbracketedUri => {
-                f.write_str("a URI containing ',', '?' or ';' must be enclosed in '<' '>'")
+                out("a URI containing ',', '?' or ';' must be enclosed in '<' '>'")
             }
         }
     }

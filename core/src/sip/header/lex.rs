@@ -184,7 +184,7 @@ impl<'a> Cursor<'a> {
 
 /// Trims LWS (including folded line breaks) from both ends.
 pub fn trim_lws(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_ascii() && is_lws(c as u8))
+    crate::ascii_trim::trim(s, is_lws)
 }
 
 /// Splits a comma-separated header value into its items, honouring quoted strings (with `\` escapes) and

@@ -6,6 +6,7 @@
 //! [`crate::sip::validate`] then reports the exact problem (RFC 4475 lwsstart, trws, lwsruri, ltgtruri).
 
 use super::ParseError;
+use crate::ascii_trim::{trim, trim_end, trim_start};
 use crate::sip::method::Method;
 
 /// The first line of a message.
@@ -37,14 +38,14 @@ impl<'a> StartLine<'a> {
         let (first, rest) = line.split_once(' ').ok_or(ParseError::MalformedStartLine)?;
         let is_response = first.len() > 4 && first.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
         if is_response {
-            let rest = rest.trim_start_matches(' ');
+            let rest = trim_start(rest, is_sp);
             let digits = rest.as_bytes().get(..3).ok_or(ParseError::BadStatusCode)?;
             let after = rest.as_bytes().get(3).copied();
             if !digits.iter().all(u8::is_ascii_digit) || after.is_some_and(|b| b != b' ') {
                 return Err(ParseError::BadStatusCode);
             }
             let code = digits.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
-            let reason = rest.get(4..).unwrap_or("").trim_end_matches([' ', '\t']);
+            let reason = trim_end(rest.get(4..).unwrap_or(""), is_wsp);
             return Ok(StartLine::Response {
                 version: first,
                 code,
@@ -52,9 +53,9 @@ impl<'a> StartLine<'a> {
             });
         }
         let method = Method::parse(first).ok_or(ParseError::MalformedStartLine)?;
-        let rest = rest.trim_end_matches([' ', '\t']);
+        let rest = trim_end(rest, is_wsp);
         let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::MalformedStartLine)?;
-        let uri = uri.trim_matches(' ');
+        let uri = trim(uri, is_sp);
         if uri.is_empty() || version.is_empty() {
             return Err(ParseError::MalformedStartLine);
         }
@@ -67,6 +68,16 @@ impl<'a> StartLine<'a> {
             StartLine::Request { version, .. } | StartLine::Response { version, .. } => version,
         }
     }
+}
+
+/// SP, the separator of the start line's elements.
+fn is_sp(b: u8) -> bool {
+    b == b' '
+}
+
+/// SP or HT (RFC 5234 `WSP`).
+fn is_wsp(b: u8) -> bool {
+    matches!(b, b' ' | b'\t')
 }
 
 #[cfg(test)]

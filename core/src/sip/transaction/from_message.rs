@@ -31,7 +31,7 @@
 //! server transaction sent in its response; the key cannot know that tag, so the owner compares it after
 //! the lookup. Header syntax beyond what the key needs is [`crate::sip::validate`]'s job.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use heapless::String;
 
@@ -234,10 +234,15 @@ fn cseq<'a>(message: &Message<'_, 'a>) -> Result<CSeq<'a>, MatchError> {
 
 fn sent_by_text(via: &Via<'_>) -> Result<String<MAX_SENT_BY_LEN>, MatchError> {
     let mut text = String::new();
-    let written = match via.port {
-        Some(port) => write!(text, "{}:{port}", via.host),
-        None => write!(text, "{}", via.host),
-    };
-    written.map_err(|_| MatchError::Key(KeyError::SentByTooLong))?;
+    let mut fits = true;
+    let mut push = |piece: &str| fits &= text.push_str(piece).is_ok();
+    via.host.describe(&mut push);
+    if let Some(port) = via.port {
+        push(":");
+        push(crate::write::Decimal::new(port.into()).as_str());
+    }
+    if !fits {
+        return Err(MatchError::Key(KeyError::SentByTooLong));
+    }
     Ok(text)
 }

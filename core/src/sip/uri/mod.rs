@@ -44,7 +44,14 @@ pub enum UriError {
 
 impl fmt::Display for UriError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.as_str())
+    }
+}
+
+impl UriError {
+    /// What is wrong, in words (the `Display` text; devices write it without `core::fmt`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
             UriError::BadScheme => "missing or invalid scheme",
             UriError::ForbiddenChar => {
                 "contains whitespace, '<', '>', '\"' or an unescaped special character"
@@ -55,7 +62,7 @@ impl fmt::Display for UriError {
             UriError::BadPort => "port is not a number from 0 to 65535",
             UriError::BadParam => "malformed URI parameter",
             UriError::Trailing => "unexpected text after the host",
-        })
+        }
     }
 }
 

@@ -69,14 +69,16 @@ fn check_value<'a>(
             }))
         }
     };
-    match name {
-        HeaderName::Via => each(&|v| Via::parse(v).map(drop)),
-        HeaderName::Contact => each(&|v| Contact::parse(v).map(drop)),
-        HeaderName::Route | HeaderName::RecordRoute => each(&|v| NameAddr::parse(v).map(drop)),
-        HeaderName::To | HeaderName::From => NameAddr::parse(value).map(drop).map_err(malformed),
+    // The single-value headers share one error path: their parsers' `HeaderError` becomes a
+    // `Problem` in one place (one copy of that conversion, not one per arm).
+    let single: Result<(), HeaderError> = match name {
+        HeaderName::Via => return each(&|v| Via::parse(v).map(drop)),
+        HeaderName::Contact => return each(&|v| Contact::parse(v).map(drop)),
+        HeaderName::Route | HeaderName::RecordRoute => return each(&|v| NameAddr::parse(v).map(drop)),
+        HeaderName::To | HeaderName::From => NameAddr::parse(value).map(drop),
         HeaderName::CSeq => {
             let cseq = CSeq::parse(value).map_err(malformed)?;
-            match message.method() {
+            return match message.method() {
                 Some(request) if request != cseq.method => Err((
                     InvalidKind::CseqMethodMismatch {
                         cseq: cseq.method,
@@ -85,24 +87,25 @@ fn check_value<'a>(
                     None,
                 )),
                 _ => Ok(()),
-            }
+            };
         }
-        HeaderName::CallId => check_call_id(value).map_err(malformed),
-        HeaderName::MaxForwards => parse_max_forwards(value).map(drop).map_err(malformed),
-        HeaderName::Expires | HeaderName::MinExpires => parse_expires(value).map(drop).map_err(malformed),
-        HeaderName::ContentLength => parse_content_length(value).map(drop).map_err(malformed),
-        HeaderName::RetryAfter => parse_retry_after(value).map(drop).map_err(malformed),
-        HeaderName::ContentType => ContentType::parse(value).map(drop).map_err(malformed),
-        HeaderName::Event => Event::parse(value).map(drop).map_err(malformed),
-        HeaderName::SubscriptionState => SubscriptionState::parse(value).map(drop).map_err(malformed),
+        HeaderName::CallId => check_call_id(value),
+        HeaderName::MaxForwards => parse_max_forwards(value).map(drop),
+        HeaderName::Expires | HeaderName::MinExpires => parse_expires(value).map(drop),
+        HeaderName::ContentLength => parse_content_length(value).map(drop),
+        HeaderName::RetryAfter => parse_retry_after(value).map(drop),
+        HeaderName::ContentType => ContentType::parse(value).map(drop),
+        HeaderName::Event => Event::parse(value).map(drop),
+        HeaderName::SubscriptionState => SubscriptionState::parse(value).map(drop),
         HeaderName::Require
         | HeaderName::ProxyRequire
         | HeaderName::Supported
         | HeaderName::Unsupported
-        | HeaderName::Allow => check_tokens(value).map_err(malformed),
-        HeaderName::Date => check_date(value).map_err(malformed),
+        | HeaderName::Allow => check_tokens(value),
+        HeaderName::Date => check_date(value),
         _ => Ok(()),
-    }
+    };
+    single.map_err(malformed)
 }
 
 /// RFC 3261 `callid = word ["@" word]`.

@@ -14,6 +14,7 @@ use crate::sip::header::{HeaderError, HeaderName};
 use crate::sip::message::{Message, StartLine};
 use crate::sip::method::Method;
 use crate::sip::uri::{Uri, UriError};
+use crate::write::{Decimal, TextSink};
 use core::fmt;
 
 /// Which deviations from RFC 3261 to tolerate.
@@ -76,32 +77,62 @@ pub enum InvalidKind<'a> {
 
 impl fmt::Display for InvalidKind<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::write::display_pieces(f, |out| self.describe(out))
+    }
+}
+
+impl InvalidKind<'_> {
+    /// Hands the `Display` text to `out` piece by piece, without `core::fmt`: the client puts it in
+    /// its 400 reason phrase (see [`crate::write`]).
+    #[inline(never)]
+    pub fn describe(&self, out: TextSink<'_>) {
         match self {
             InvalidKind::UnsupportedVersion(v) => {
-                write!(f, "unsupported SIP version {v} (expected SIP/2.0)")
+                out("unsupported SIP version ");
+                out(v);
+                out(" (expected SIP/2.0)");
             }
             InvalidKind::StartLineSpacing => {
-                f.write_str("request line elements must be separated by single spaces, with none at the end")
+                out("request line elements must be separated by single spaces, with none at the end")
             }
-            InvalidKind::RequestUriInBrackets => f.write_str("Request-URI must not be enclosed in '<' '>'"),
-            InvalidKind::MalformedRequestUri(e) => write!(f, "malformed Request-URI: {e}"),
-            InvalidKind::RequestUriHeaders => {
-                f.write_str("Request-URI must not contain a header part ('?...')")
+            InvalidKind::RequestUriInBrackets => out("Request-URI must not be enclosed in '<' '>'"),
+            InvalidKind::MalformedRequestUri(e) => {
+                out("malformed Request-URI: ");
+                out(e.as_str());
             }
-            InvalidKind::StatusCodeOutOfRange(c) => write!(f, "status code {c} is outside 100-699"),
-            InvalidKind::MissingHeader(h) => write!(f, "mandatory header {h} is missing"),
+            InvalidKind::RequestUriHeaders => out("Request-URI must not contain a header part ('?...')"),
+            InvalidKind::StatusCodeOutOfRange(c) => {
+                out("status code ");
+                out(Decimal::new((*c).into()).as_str());
+                out(" is outside 100-699");
+            }
+            InvalidKind::MissingHeader(h) => {
+                out("mandatory header ");
+                out(h.as_str());
+                out(" is missing");
+            }
             InvalidKind::MultipleValues(h) => {
-                write!(f, "{h} appears more than once but takes a single value")
+                out(h.as_str());
+                out(" appears more than once but takes a single value");
             }
-            InvalidKind::MalformedHeader(h, e) => write!(f, "malformed {h}: {}", e.kind),
+            InvalidKind::MalformedHeader(h, e) => {
+                out("malformed ");
+                out(h.as_str());
+                out(": ");
+                e.kind.describe(out);
+            }
             InvalidKind::CseqMethodMismatch { cseq, request } => {
-                write!(f, "CSeq method {cseq} differs from request method {request}")
+                out("CSeq method ");
+                out(cseq.as_str());
+                out(" differs from request method ");
+                out(request.as_str());
             }
             InvalidKind::ContentLengthExceedsBody { declared, available } => {
-                write!(
-                    f,
-                    "Content-Length {declared} exceeds the {available} octets of body received"
-                )
+                out("Content-Length ");
+                out(Decimal::new((*declared).into()).as_str());
+                out(" exceeds the ");
+                out(Decimal::new(u64::try_from(*available).unwrap_or(u64::MAX)).as_str());
+                out(" octets of body received");
             }
         }
     }
