@@ -5,10 +5,8 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, group, header, listen, notify_delivered, start_with_groups};
+use groups_support::{drain, group, header, imdn_documents, listen, notify_delivered, start_with_groups};
 use server_support::{registered, Ua};
-use simple_im_core::cpim;
-use simple_im_core::imdn::Imdn;
 use simple_im_core::multipart;
 use simple_im_core::resource_lists::{entries, CopyControl};
 use simple_im_core::sip::HeaderName;
@@ -158,29 +156,11 @@ fn routed_copy() -> String {
 
 /// The `(recipient-uri, status)` of every IMDN document an aggregated (or single) notification holds.
 fn documents(notification: &SipMessage) -> Vec<(Option<String>, String)> {
-    let message = cpim::Message::parse(notification.body()).unwrap();
-    assert_eq!(
-        message.content_header("Content-Disposition"),
-        Some("notification")
-    );
-    let content_type = message.content_header("Content-Type").unwrap();
-    let docs: Vec<&[u8]> = match content_type.split_once("boundary=") {
-        Some((_, boundary)) => multipart::parts(message.body(), boundary.trim_matches('"'))
-            .unwrap()
-            .map(|p| {
-                let p = p.unwrap();
-                assert_eq!(p.media_type(), "message/imdn+xml");
-                p.body
-            })
-            .collect(),
-        None => vec![message.body()],
-    };
-    docs.into_iter()
-        .map(|doc| {
-            let imdn = Imdn::parse(doc).unwrap();
-            assert_eq!(imdn.message_id.as_held(), "list-0001");
-            let recipient = imdn.recipient_uri.map(|r| r.as_held().to_owned());
-            (recipient, imdn.status.element().to_owned())
+    imdn_documents(notification)
+        .into_iter()
+        .map(|(message_id, recipient, status)| {
+            assert_eq!(message_id, "list-0001");
+            (recipient, status)
         })
         .collect()
 }
@@ -261,6 +241,9 @@ async fn list_of_fifty_with_offline_recipients_and_aggregated_delivery_notificat
     expected.push((Some("sip:ghost@localhost".to_owned()), "failed".to_owned()));
     expected.sort();
     assert_eq!(reported, expected, "each recipient reported exactly once");
+    // The stored copies' notifications were held in alice's queue until their batch went.
+    let held = running.server.store.pending("alice", 100).await.unwrap();
+    assert!(held.is_empty(), "{} held notifications left", held.len());
 }
 
 /// A stored copy that expires is reported `<failed/>` through the exploder, after the online

@@ -149,22 +149,14 @@ pub fn build(
 
 /// Sends the delivery notification for `fate` that `stored` asked for, if any. One routed through
 /// our URI-list service (its `IMDN-Record-Route`) joins that list's aggregation
-/// ([`super::groups::imdn_aggregate`]); the push of stored messages does not wait for the batch.
+/// ([`super::groups::imdn_aggregate`]) after being held in the sender's queue, so the push of stored
+/// messages does not wait for the batch and a crash within the batch window loses nothing.
 async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     let Some(notification) = build(&server.config.domain, |h| server.is_local(h), stored, fate) else {
         return;
     };
     if super::groups::exploder::is_exploder(server, &notification.destination) {
-        let recipient = format!("{}@{}", stored.message.recipient, server.config.domain);
-        let aggregate = &server.aggregate;
-        if aggregate.accept(server, &recipient, &notification.body).is_some() {
-            return;
-        }
-        // The list is no longer tracked (restart, or its state outlived): straight to the sender.
-        let Some(direct) = notification.bypassing_route(|h| server.is_local(h)) else {
-            return;
-        };
-        send(server, &direct).await;
+        to_exploder(server, stored, fate, &notification).await;
         return;
     }
     match super::groups::imdn_route::for_stored_copy(server, &notification).await {
@@ -175,6 +167,64 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
         None => {
             send(server, &notification).await;
         }
+    }
+}
+
+/// [`notify`] for a notification routed through our URI-list service.
+async fn to_exploder(
+    server: &Arc<Server>,
+    stored: &DeferredMessage,
+    fate: Fate,
+    notification: &Notification,
+) {
+    let recipient = format!("{}@{}", stored.message.recipient, server.config.domain);
+    let aggregate = &server.aggregate;
+    super::groups::tracked_lists::recall(server, &notification.body).await;
+    let Some(alone) = aggregate.alone(server, &recipient, &notification.body) else {
+        // The list is not tracked (its state outlived): straight to the sender.
+        if let Some(direct) = notification.bypassing_route(|h| server.is_local(h)) {
+            send(server, &direct).await;
+        }
+        return;
+    };
+    match hold(server, stored, fate, &alone).await {
+        Held::Stored(id) => {
+            if !aggregate.accept_held(server, &recipient, &notification.body, id) {
+                // The list was forgotten meanwhile (its deadline passed): it goes alone.
+                let _ = server.store.delivered(id).await;
+                send(server, &alone).await;
+            }
+        }
+        // Held (and so sent, or about to be) before a crash that interrupted this push.
+        Held::Before => {}
+        // The sender's queue is full or the store failed: aggregated without the safety net.
+        Held::Not => {
+            if aggregate.accept(server, &recipient, &notification.body).is_none() {
+                send(server, &alone).await;
+            }
+        }
+    }
+}
+
+/// What became of holding a notification in its sender's queue.
+enum Held {
+    Stored(crate::store::DeferredId),
+    /// Held once already, by an earlier push of the same stored message.
+    Before,
+    Not,
+}
+
+/// Stores `alone` (a notification for `stored`'s fate, as it would go alone) in its sender's queue,
+/// durably, under a Message-ID derived from the stored message, so that pushing the same stored
+/// message again after a crash holds it once.
+async fn hold(server: &Server, stored: &DeferredMessage, fate: Fate, alone: &Notification) -> Held {
+    let mut row = alone.to_deferred(server.config.limits.deferred_expiry());
+    let m = &stored.message;
+    row.message_id = format!("held-imdn-{fate:?}-{}-{}", m.recipient, m.message_id);
+    match server.store.enqueue(row, server.config.limits.quota()).await {
+        Ok(crate::store::Enqueued::Stored(id)) => Held::Stored(id),
+        Ok(crate::store::Enqueued::Duplicate(_)) => Held::Before,
+        Err(_) => Held::Not,
     }
 }
 

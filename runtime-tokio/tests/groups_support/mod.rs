@@ -191,3 +191,36 @@ pub async fn notify_delivered(ua: &mut Ua, copy: &SipMessage, route: &str) -> Si
     )
     .await
 }
+
+/// `(Message-ID, recipient-uri, status)` of every IMDN document a notification holds, aggregated
+/// (`multipart/mixed`) or single.
+pub fn imdn_documents(notification: &SipMessage) -> Vec<(String, Option<String>, String)> {
+    let message = cpim::Message::parse(notification.body()).unwrap();
+    assert_eq!(
+        message.content_header("Content-Disposition"),
+        Some("notification")
+    );
+    let content_type = message.content_header("Content-Type").unwrap();
+    let docs: Vec<&[u8]> = match content_type.split_once("boundary=") {
+        Some((_, boundary)) => simple_im_core::multipart::parts(message.body(), boundary.trim_matches('"'))
+            .unwrap()
+            .map(|p| {
+                let p = p.unwrap();
+                assert_eq!(p.media_type(), "message/imdn+xml");
+                p.body
+            })
+            .collect(),
+        None => vec![message.body()],
+    };
+    docs.into_iter()
+        .map(|doc| {
+            let imdn = simple_im_core::imdn::Imdn::parse(doc).unwrap();
+            let recipient = imdn.recipient_uri.map(|r| r.as_held().to_owned());
+            (
+                imdn.message_id.as_held().to_owned(),
+                recipient,
+                imdn.status.element().to_owned(),
+            )
+        })
+        .collect()
+}

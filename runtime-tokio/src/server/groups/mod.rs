@@ -60,6 +60,7 @@ pub mod imdn_aggregate;
 pub mod imdn_route;
 mod pager;
 pub mod switch;
+pub mod tracked_lists;
 
 pub use pager::{fan_out, fan_out_copies, fan_out_each, Outcome, Tally};
 
@@ -167,7 +168,7 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
         .collect();
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
     let privacy = super::participating::wants_privacy(msg);
-    let body = imdn_route::copy_body(server, msg.body(), &group_uri, sender, privacy);
+    let body = imdn_route::copy_body(server, msg.body(), &group_uri, sender, privacy).await;
     let tally = fan_out(server, msg, sender, &group_uri, &members, body.as_deref()).await;
     answer(server, request, sender, &group_uri, tally);
     true
