@@ -2,10 +2,13 @@
 //! `b.test` (B, 127.0.0.2) serving carol, each naming the other in `[[peers]]`. A MESSAGE from a
 //! user of one to a user of the other goes through both servers, the recipient's server answering
 //! (delivered, or stored while the recipient is offline); a request claiming a peer domain's user
-//! that does not come from that peer is refused.
+//! that does not come from that peer is refused. A URI list naming users of both domains gets each
+//! its copy, and their delivery notifications aggregated back to the sender.
 
+mod groups_support;
 mod server_support;
 
+use groups_support::{imdn_documents, listen, notify_delivered};
 use server_support::{store_with_users, Ua};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::server::sip::SipMessage;
@@ -18,6 +21,9 @@ struct TwoDomains {
     b: Running,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
 }
+
+/// The IMDN batch window of server A.
+const AGGREGATION_MS: u64 = 500;
 
 async fn two_domains() -> TwoDomains {
     let dir_a = tempfile::tempdir().unwrap();
@@ -45,9 +51,9 @@ async fn two_domains() -> TwoDomains {
     let b = server::start(config_b, Options::default(), Arc::new(store_b))
         .await
         .expect("server B starts");
-    let store_a = store_with_users(dir_a.path(), &[("alice", "alice-pw")]).await;
+    let store_a = store_with_users(dir_a.path(), &[("alice", "alice-pw"), ("bob", "bob-pw")]).await;
     let text_a = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n\
+        "data_dir = \"{}\"\n[limits]\nimdn_aggregation_ms = {AGGREGATION_MS}\nmax_pager_body_bytes = 65000\n[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n\
          [[peers]]\ndomain = \"b.test\"\naddress = \"{}\"\n",
         dir_a.path().display(),
         b.udp[0]
@@ -129,5 +135,82 @@ async fn a_peer_domain_user_is_believed_only_from_her_server() {
         refused.reason().contains("come through its server"),
         "{}",
         refused.reason()
+    );
+}
+
+const CPIM_LIST_MESSAGE: &str = "From: <sip:alice@localhost>\r\nTo: <sip:exploder@localhost>\r\n\
+NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: peer-list-1\r\nDateTime: 2026-11-24T09:00:00Z\r\n\
+imdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\r\n\
+Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+
+/// alice lists bob (her domain), carol (b.test, a peer) and someone of a domain nobody serves:
+/// bob and carol get one copy each (carol's through B), the third entry is refused, and the
+/// sender gets the two delivery notifications (carol's back through B) and the failure, each once,
+/// from the exploder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_naming_a_peer_domain_user_reaches_her_and_her_notification_is_aggregated() {
+    let servers = two_domains().await;
+    let mut alice = Ua::udp("alice", "alice-pw", servers.a.udp[0]).await;
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let mut bob = Ua::udp("bob", "bob-pw", servers.a.udp[0]).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
+        .await
+        .in_domain("b.test");
+    assert_eq!(carol.register(600).await.status(), Some(200));
+    let (bob, carol) = (listen(bob), listen(carol));
+
+    let list = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+        <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>\r\n\
+        <entry uri=\"sip:bob@localhost\"/><entry uri=\"sip:carol@b.test\"/>\
+        <entry uri=\"sip:zed@nowhere.test\"/>\r\n</list></resource-lists>\r\n";
+    let body = format!(
+        "--b1\r\nContent-Type: message/cpim\r\n\r\n{CPIM_LIST_MESSAGE}\r\n--b1\r\n\
+         Content-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n\
+         {list}--b1--\r\n"
+    );
+    let answer = alice
+        .request(
+            "MESSAGE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[("Require", "recipient-list-message".to_owned())],
+            Some(("multipart/mixed;boundary=\"b1\"", body.as_bytes())),
+            true,
+        )
+        .await;
+    assert_eq!(answer.reason(), "OK (delivered 2, stored 0, refused 1)");
+    let alice = listen(alice);
+
+    let ((mut bob, to_bob), (mut carol, to_carol)) = tokio::join!(bob.stop(), carol.stop());
+    assert_eq!((to_bob.len(), to_carol.len()), (1, 1), "one copy each");
+    let carol_to = to_carol[0].header(simple_im_core::sip::HeaderName::To).unwrap();
+    assert!(carol_to.contains("sip:carol@b.test"), "{carol_to}");
+    let (from_bob, from_carol) = tokio::join!(
+        notify_delivered(&mut bob, &to_bob[0], "sip:exploder@localhost"),
+        notify_delivered(&mut carol, &to_carol[0], "sip:exploder@localhost")
+    );
+    assert_eq!(from_bob.status(), Some(200), "{}", from_bob.reason());
+    assert_eq!(from_carol.status(), Some(200), "{}", from_carol.reason());
+
+    tokio::time::sleep(std::time::Duration::from_millis(3 * AGGREGATION_MS)).await;
+    let (_, to_alice) = alice.stop().await;
+    let mut reported: Vec<(Option<String>, String)> = to_alice
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
+        .flat_map(imdn_documents)
+        .map(|(message_id, recipient, status)| {
+            assert_eq!(message_id, "peer-list-1");
+            (recipient, status)
+        })
+        .collect();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [
+            (Some("sip:bob@localhost".to_owned()), "delivered".to_owned()),
+            (Some("sip:carol@b.test".to_owned()), "delivered".to_owned()),
+            (Some("sip:zed@nowhere.test".to_owned()), "failed".to_owned()),
+        ]
     );
 }

@@ -20,9 +20,12 @@
 //! notifications back to the sender ([`super::imdn_aggregate`]); a MESSAGE to the exploder that is
 //! itself a notification goes there instead of being exploded.
 //!
-//! Recipients are users of this domain; an entry naming a group is refused by the loop rule (the copy
-//! would pass a second Controlling function); an entry of another domain is refused (404) until
-//! interworking exists. Duplicates are exploded once (RFC 5365 §4.1).
+//! Recipients are users of this domain, or users of a `[[peers]]` domain, whose copy goes to that
+//! domain's server ([`super::pager`]: its 2xx counts as delivered, a 202 as stored there, a 4xx-6xx
+//! as refused, no answer as failed); their notifications come back through their server to the
+//! exploder and join the aggregation like any other. An entry naming a group is refused by the loop
+//! rule (the copy would pass a second Controlling function); an entry of any other domain is refused
+//! (404). Duplicates are exploded once (RFC 5365 §4.1).
 
 use super::imdn_aggregate::{self, Listed, TrackedList};
 use super::{answer, fan_out_each, passes_rules, Outcome, Tally, CONTROLLING_HEADER};
@@ -166,16 +169,23 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
     let mut refused: Vec<String> = Vec::new();
     let mut copies: Vec<NewDeferred> = Vec::new();
     for key in recipients {
-        let local = key.split_once('@').filter(|(_, host)| server.is_local(host));
-        let Some((user, _)) = local else {
+        let Some((user, host)) = key.split_once('@') else {
             refused.push(key);
             continue;
         };
-        let mut copy = deferred::stored_copy(server, msg, sender, user, privacy);
+        // A user of ours by name; a peer domain's by address (the copy goes to that server).
+        let (copy_recipient, to) = if server.is_local(host) {
+            (user, format!("<sip:{user}@{}>", server.config.domain))
+        } else if server.config.peer_for(host).is_some() {
+            (key.as_str(), format!("<sip:{key}>"))
+        } else {
+            refused.push(key);
+            continue;
+        };
+        let mut copy = deferred::stored_copy(server, msg, sender, copy_recipient, privacy);
         copy.extra_headers
             .retain(|(name, _)| !HeaderName::To.matches(name));
-        copy.extra_headers
-            .push(("To".to_owned(), format!("<sip:{user}@{}>", server.config.domain)));
+        copy.extra_headers.push(("To".to_owned(), to));
         copy.extra_headers
             .push((CONTROLLING_HEADER.to_owned(), format!("<{service_uri}>")));
         copy.cpim = cpim;
@@ -190,7 +200,12 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
     for (user, outcome) in fan_out_each(server, msg, sender, copies).await {
         tally.add(outcome);
         if matches!(outcome, Outcome::Refused(_) | Outcome::Failed) {
-            refused.push(format!("{user}@{}", server.config.domain));
+            let key = if user.contains('@') {
+                user
+            } else {
+                format!("{user}@{}", server.config.domain)
+            };
+            refused.push(key);
         }
     }
     if tracked.is_some() {
