@@ -138,6 +138,49 @@ async fn a_peer_domain_user_is_believed_only_from_her_server() {
     );
 }
 
+/// Sends alice's CPIM list message (asking for delivery notifications) to `recipients`.
+async fn send_list(alice: &mut Ua, recipients: &[&str]) -> SipMessage {
+    let entries: String = recipients
+        .iter()
+        .map(|uri| format!("<entry uri=\"{uri}\"/>"))
+        .collect();
+    let list = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+         <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>\r\n\
+         {entries}\r\n</list></resource-lists>\r\n"
+    );
+    let body = format!(
+        "--b1\r\nContent-Type: message/cpim\r\n\r\n{CPIM_LIST_MESSAGE}\r\n--b1\r\n\
+         Content-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n\
+         {list}--b1--\r\n"
+    );
+    alice
+        .request(
+            "MESSAGE",
+            "sip:exploder@localhost",
+            "<sip:exploder@localhost>",
+            &[("Require", "recipient-list-message".to_owned())],
+            Some(("multipart/mixed;boundary=\"b1\"", body.as_bytes())),
+            true,
+        )
+        .await
+}
+
+/// The sorted `(recipient, status)` of the notification documents among `received`.
+fn reported(received: &[SipMessage]) -> Vec<(Option<String>, String)> {
+    let mut reported: Vec<(Option<String>, String)> = received
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
+        .flat_map(imdn_documents)
+        .map(|(message_id, recipient, status)| {
+            assert_eq!(message_id, "peer-list-1");
+            (recipient, status)
+        })
+        .collect();
+    reported.sort();
+    reported
+}
+
 const CPIM_LIST_MESSAGE: &str = "From: <sip:alice@localhost>\r\nTo: <sip:exploder@localhost>\r\n\
 NS: imdn <urn:ietf:params:imdn>\r\nimdn.Message-ID: peer-list-1\r\nDateTime: 2026-11-24T09:00:00Z\r\n\
 imdn.Disposition-Notification: positive-delivery, negative-delivery\r\n\r\n\
@@ -160,25 +203,11 @@ async fn a_list_naming_a_peer_domain_user_reaches_her_and_her_notification_is_ag
     assert_eq!(carol.register(600).await.status(), Some(200));
     let (bob, carol) = (listen(bob), listen(carol));
 
-    let list = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
-        <resource-lists xmlns=\"urn:ietf:params:xml:ns:resource-lists\"><list>\r\n\
-        <entry uri=\"sip:bob@localhost\"/><entry uri=\"sip:carol@b.test\"/>\
-        <entry uri=\"sip:zed@nowhere.test\"/>\r\n</list></resource-lists>\r\n";
-    let body = format!(
-        "--b1\r\nContent-Type: message/cpim\r\n\r\n{CPIM_LIST_MESSAGE}\r\n--b1\r\n\
-         Content-Type: application/resource-lists+xml\r\nContent-Disposition: recipient-list\r\n\r\n\
-         {list}--b1--\r\n"
-    );
-    let answer = alice
-        .request(
-            "MESSAGE",
-            "sip:exploder@localhost",
-            "<sip:exploder@localhost>",
-            &[("Require", "recipient-list-message".to_owned())],
-            Some(("multipart/mixed;boundary=\"b1\"", body.as_bytes())),
-            true,
-        )
-        .await;
+    let answer = send_list(
+        &mut alice,
+        &["sip:bob@localhost", "sip:carol@b.test", "sip:zed@nowhere.test"],
+    )
+    .await;
     assert_eq!(answer.reason(), "OK (delivered 2, stored 0, refused 1)");
     let alice = listen(alice);
 
@@ -195,22 +224,50 @@ async fn a_list_naming_a_peer_domain_user_reaches_her_and_her_notification_is_ag
 
     tokio::time::sleep(std::time::Duration::from_millis(3 * AGGREGATION_MS)).await;
     let (_, to_alice) = alice.stop().await;
-    let mut reported: Vec<(Option<String>, String)> = to_alice
-        .iter()
-        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
-        .flat_map(imdn_documents)
-        .map(|(message_id, recipient, status)| {
-            assert_eq!(message_id, "peer-list-1");
-            (recipient, status)
-        })
-        .collect();
-    reported.sort();
     assert_eq!(
-        reported,
+        reported(&to_alice),
         [
             (Some("sip:bob@localhost".to_owned()), "delivered".to_owned()),
             (Some("sip:carol@b.test".to_owned()), "delivered".to_owned()),
             (Some("sip:zed@nowhere.test".to_owned()), "failed".to_owned()),
+        ]
+    );
+}
+
+/// carol (b.test) is offline when alice's list arrives: her server stores the copy (202 counted as
+/// stored), and when carol registers, B's Deferred Messaging function sends its notification to
+/// A's exploder, where it joins bob's in the aggregation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_stored_by_the_peer_is_notified_back_into_the_aggregation() {
+    let servers = two_domains().await;
+    let mut alice = Ua::udp("alice", "alice-pw", servers.a.udp[0]).await;
+    assert_eq!(alice.register(600).await.status(), Some(200));
+    let mut bob = Ua::udp("bob", "bob-pw", servers.a.udp[0]).await;
+    assert_eq!(bob.register(600).await.status(), Some(200));
+    let bob = listen(bob);
+    let answer = send_list(&mut alice, &["sip:bob@localhost", "sip:carol@b.test"]).await;
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+    let alice = listen(alice);
+    let (mut bob, to_bob) = bob.stop().await;
+    let from_bob = notify_delivered(&mut bob, &to_bob[0], "sip:exploder@localhost").await;
+    assert_eq!(from_bob.status(), Some(200), "{}", from_bob.reason());
+
+    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
+        .await
+        .in_domain("b.test");
+    assert_eq!(carol.register(600).await.status(), Some(200));
+    assert_eq!(
+        groups_support::drain(&mut carol).await.len(),
+        1,
+        "carol's stored copy"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3 * AGGREGATION_MS)).await;
+    let (_, to_alice) = alice.stop().await;
+    assert_eq!(
+        reported(&to_alice),
+        [
+            (Some("sip:bob@localhost".to_owned()), "delivered".to_owned()),
+            (Some("sip:carol@b.test".to_owned()), "delivered".to_owned()),
         ]
     );
 }

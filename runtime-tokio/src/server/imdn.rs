@@ -103,14 +103,22 @@ impl Notification {
 }
 
 /// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
-/// to a user of our domain (`domain`, or a host `is_local` accepts). Routing toward other domains
-/// comes with the interworking issue.
+/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also sends those
+/// for a `[[peers]]` domain, to that server.
 pub fn build(
     domain: &str,
     is_local: impl Fn(&str) -> bool,
     stored: &DeferredMessage,
     fate: Fate,
 ) -> Option<Notification> {
+    let notification = build_any(domain, stored, fate)?;
+    let key = address_key(&notification.destination);
+    let (_, host) = key.split_once('@')?;
+    is_local(host).then_some(notification)
+}
+
+/// [`build`] wherever the notification goes (`user` is then the user part at another domain).
+fn build_any(domain: &str, stored: &DeferredMessage, fate: Fate) -> Option<Notification> {
     let m = &stored.message;
     if !m.cpim {
         return None;
@@ -129,10 +137,7 @@ pub fn build(
     body.truncate(len);
     let destination = received.destination().to_owned();
     let key = address_key(&destination);
-    let (user, host) = key.split_once('@')?;
-    if !is_local(host) {
-        return None;
-    }
+    let (user, _) = key.split_once('@')?;
     let message_id = cpim::Message::parse(&body)
         .ok()
         .and_then(|n| n.get(cpim::IMDN_NS, "Message-ID").map(|h| h.value.to_owned()))
@@ -152,9 +157,17 @@ pub fn build(
 /// ([`super::groups::imdn_aggregate`]) after being held in the sender's queue, so the push of stored
 /// messages does not wait for the batch and a crash within the batch window loses nothing.
 async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
-    let Some(notification) = build(&server.config.domain, |h| server.is_local(h), stored, fate) else {
+    let Some(notification) = build_any(&server.config.domain, stored, fate) else {
         return;
     };
+    let key = address_key(&notification.destination);
+    let host = key.split_once('@').map_or("", |(_, host)| host);
+    if !server.is_local(host) {
+        if let Some(peer) = server.config.peer_for(host) {
+            to_peer_domain(server, &notification, peer.address).await;
+        }
+        return;
+    }
     if super::groups::exploder::is_exploder(server, &notification.destination) {
         to_exploder(server, stored, fate, &notification).await;
         return;
@@ -204,6 +217,34 @@ async fn to_exploder(
             }
         }
     }
+}
+
+/// Sends a notification whose destination (the IM's sender or its route, e.g. another server's
+/// URI-list service) is of a `[[peers]]` domain to that domain's server at `peer`. Best effort: no
+/// user of ours could hold it, so when the peer does not take it, it is gone (counted nowhere).
+async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: std::net::SocketAddr) {
+    let binding = super::location::Binding {
+        uri: notification.destination.clone(),
+        flow: super::transport::Flow::Udp { socket: 0, peer },
+        expires_at: std::time::Instant::now(),
+        call_id: String::new(),
+        cseq: 0,
+    };
+    let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
+    let Some((branch, bytes)) = system::originate(
+        server,
+        &binding,
+        &from,
+        &notification.destination,
+        "message/cpim",
+        &notification.body,
+    ) else {
+        return;
+    };
+    let _ = server
+        .transactions
+        .request(binding.flow, &branch, "MESSAGE", bytes)
+        .await;
 }
 
 /// What became of holding a notification in its sender's queue.
