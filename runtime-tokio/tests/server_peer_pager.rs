@@ -9,12 +9,10 @@ mod groups_support;
 mod server_support;
 
 use groups_support::{imdn_documents, listen, notify_delivered};
-use server_support::{store_with_users, Ua};
+use server_support::{registered, store_with_users, Ua};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{NewUser, SqliteStore, Store, UnixMillis};
-use std::sync::Arc;
 
 struct TwoDomains {
     a: Running,
@@ -29,28 +27,8 @@ async fn two_domains() -> TwoDomains {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     // A's SIP port is needed in B's configuration before A starts: reserved, then released for A.
-    let port_a = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let store_b = SqliteStore::open(dir_b.path()).unwrap();
-    let carol = NewUser {
-        name: "carol".into(),
-        display_name: "Carol".into(),
-        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
-        created: UnixMillis::now(),
-    };
-    store_b.add_user(carol).await.unwrap();
-    let text_b = format!(
-        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
-         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:{port_a}\"\n",
-        dir_b.path().display()
-    );
-    let config_b = Config::from_toml(&text_b, dir_b.path()).unwrap();
-    let b = server::start(config_b, Options::default(), Arc::new(store_b))
-        .await
-        .expect("server B starts");
+    let port_a = groups_support::reserve_port();
+    let b = groups_support::start_b_test(dir_b.path(), &format!("127.0.0.1:{port_a}")).await;
     let store_a = store_with_users(dir_a.path(), &[("alice", "alice-pw"), ("bob", "bob-pw")]).await;
     let text_a = format!(
         "data_dir = \"{}\"\n[limits]\nimdn_aggregation_ms = {AGGREGATION_MS}\nmax_pager_body_bytes = 65000\n[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n\
@@ -69,6 +47,15 @@ async fn two_domains() -> TwoDomains {
     }
 }
 
+/// carol's UA, registered at B.
+async fn carol_at_b(servers: &TwoDomains) -> Ua {
+    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
+        .await
+        .in_domain("b.test");
+    assert_eq!(carol.register(600).await.status(), Some(200));
+    carol
+}
+
 async fn send(ua: &mut Ua, to: &str, text: &str) -> SipMessage {
     ua.request(
         "MESSAGE",
@@ -84,17 +71,13 @@ async fn send(ua: &mut Ua, to: &str, text: &str) -> SipMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_to_a_peer_domain_user_goes_through_her_server_both_ways() {
     let servers = two_domains().await;
-    let mut alice = Ua::udp("alice", "alice-pw", servers.a.udp[0]).await;
-    assert_eq!(alice.register(600).await.status(), Some(200));
+    let mut alice = registered(&servers.a, "alice").await;
 
     // carol is offline: B stores it and says so; the 202 comes back through A.
     let stored = send(&mut alice, "sip:carol@b.test", "while you were away").await;
     assert_eq!(stored.status(), Some(202), "{}", stored.reason());
 
-    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
-        .await
-        .in_domain("b.test");
-    assert_eq!(carol.register(600).await.status(), Some(200));
+    let mut carol = carol_at_b(&servers).await;
     let first = carol.incoming().await;
     assert_eq!(first.body(), b"while you were away");
     assert!(first
@@ -193,14 +176,9 @@ Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_naming_a_peer_domain_user_reaches_her_and_her_notification_is_aggregated() {
     let servers = two_domains().await;
-    let mut alice = Ua::udp("alice", "alice-pw", servers.a.udp[0]).await;
-    assert_eq!(alice.register(600).await.status(), Some(200));
-    let mut bob = Ua::udp("bob", "bob-pw", servers.a.udp[0]).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
-    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
-        .await
-        .in_domain("b.test");
-    assert_eq!(carol.register(600).await.status(), Some(200));
+    let mut alice = registered(&servers.a, "alice").await;
+    let bob = registered(&servers.a, "bob").await;
+    let carol = carol_at_b(&servers).await;
     let (bob, carol) = (listen(bob), listen(carol));
 
     let answer = send_list(
@@ -240,10 +218,8 @@ async fn a_list_naming_a_peer_domain_user_reaches_her_and_her_notification_is_ag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_copy_stored_by_the_peer_is_notified_back_into_the_aggregation() {
     let servers = two_domains().await;
-    let mut alice = Ua::udp("alice", "alice-pw", servers.a.udp[0]).await;
-    assert_eq!(alice.register(600).await.status(), Some(200));
-    let mut bob = Ua::udp("bob", "bob-pw", servers.a.udp[0]).await;
-    assert_eq!(bob.register(600).await.status(), Some(200));
+    let mut alice = registered(&servers.a, "alice").await;
+    let bob = registered(&servers.a, "bob").await;
     let bob = listen(bob);
     let answer = send_list(&mut alice, &["sip:bob@localhost", "sip:carol@b.test"]).await;
     assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
@@ -252,10 +228,7 @@ async fn a_copy_stored_by_the_peer_is_notified_back_into_the_aggregation() {
     let from_bob = notify_delivered(&mut bob, &to_bob[0], "sip:exploder@localhost").await;
     assert_eq!(from_bob.status(), Some(200), "{}", from_bob.reason());
 
-    let mut carol = Ua::udp("carol", "carol-pw", servers.b.udp[0])
-        .await
-        .in_domain("b.test");
-    assert_eq!(carol.register(600).await.status(), Some(200));
+    let mut carol = carol_at_b(&servers).await;
     assert_eq!(
         groups_support::drain(&mut carol).await.len(),
         1,

@@ -230,21 +230,31 @@ async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer:
         call_id: String::new(),
         cseq: 0,
     };
+    deliver(server, &binding, notification).await;
+}
+
+/// Sends `notification` as a MESSAGE to `binding`; whether it was answered 2xx.
+async fn deliver(
+    server: &Arc<Server>,
+    binding: &super::location::Binding,
+    notification: &Notification,
+) -> bool {
     let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
     let Some((branch, bytes)) = system::originate(
         server,
-        &binding,
+        binding,
         &from,
         &notification.destination,
         "message/cpim",
         &notification.body,
     ) else {
-        return;
+        return false;
     };
-    let _ = server
+    let answer = server
         .transactions
         .request(binding.flow, &branch, "MESSAGE", bytes)
         .await;
+    answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c)))
 }
 
 /// What became of holding a notification in its sender's queue.
@@ -273,22 +283,8 @@ async fn hold(server: &Server, stored: &DeferredMessage, fate: Fate, alone: &Not
 /// Returns whether it was delivered or stored.
 pub async fn send(server: &Arc<Server>, notification: &Notification) -> bool {
     if let Some(binding) = server.location.lookup(&notification.user).pop() {
-        let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
-        if let Some((branch, bytes)) = system::originate(
-            server,
-            &binding,
-            &from,
-            &notification.destination,
-            "message/cpim",
-            &notification.body,
-        ) {
-            let answer = server
-                .transactions
-                .request(binding.flow, &branch, "MESSAGE", bytes)
-                .await;
-            if answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c))) {
-                return true;
-            }
+        if deliver(server, &binding, notification).await {
+            return true;
         }
     }
     let deferred = notification.to_deferred(server.config.limits.deferred_expiry());

@@ -224,3 +224,37 @@ pub fn imdn_documents(notification: &SipMessage) -> Vec<(String, Option<String>,
         })
         .collect()
 }
+
+/// A free UDP port on 127.0.0.1, reserved and released at once: for a server whose address another
+/// server's configuration needs before it starts.
+pub fn reserve_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Server B of the two-domain tests: domain `b.test` on 127.0.0.2 serving carol (`carol-pw`), with
+/// `localhost` at `peer_a` as its `[[peers]]` entry.
+pub async fn start_b_test(dir: &Path, peer_a: &str) -> Running {
+    let store = simple_im_tokio::store::SqliteStore::open(dir).unwrap();
+    let carol = simple_im_tokio::store::NewUser {
+        name: "carol".into(),
+        display_name: "Carol".into(),
+        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
+        created: UnixMillis::now(),
+    };
+    simple_im_tokio::store::Store::add_user(&store, carol)
+        .await
+        .unwrap();
+    let text = format!(
+        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
+         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"{peer_a}\"\n",
+        dir.display()
+    );
+    let config = Config::from_toml(&text, dir).unwrap();
+    server::start(config, Options::default(), std::sync::Arc::new(store))
+        .await
+        .expect("server B starts")
+}
