@@ -33,7 +33,7 @@
 //! A notification the Deferred Messaging function generates has no request to hold back (and the
 //! push of stored messages must not stall on the window), so it is made durable another way: it is
 //! first **held**, stored in the sender's own deferred queue in the form it would take alone
-//! ([`super::super::imdn`] does this), and its batch remembers the held row. When the batch has been
+//! ([`crate::server::imdn`] does this), and its batch remembers the held row. When the batch has been
 //! delivered to the sender or stored for the sender, the held rows are removed; when it could be
 //! neither, they stay and reach the sender at its next registration. After a crash within the window
 //! the held rows are all that is left, and the restarted server pushes them to the sender one by one:
