@@ -44,8 +44,8 @@
 //! tls_ca = "/etc/simple-im/msrp-peers-ca.pem"   # CAs trusted when the relay dials an msrps: endpoint
 //!
 //! [[peers]]                          # another domain's server (repeatable)
-//! domain = "other.example"           # INVITEs, MESSAGEs and list copies to its users go to it; its users' requests
-//! address = "192.0.2.7:5060"         #   are believed only from this address's IP
+//! domain = "other.example"           # INVITEs, MESSAGEs and list copies to its users go to it;
+//! address = "192.0.2.7:5060"         #   its users' requests are believed only from this IP
 //! ```
 //!
 //! ## Why these defaults
