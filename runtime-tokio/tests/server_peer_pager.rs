@@ -24,17 +24,46 @@ struct TwoDomains {
 const AGGREGATION_MS: u64 = 500;
 
 async fn two_domains() -> TwoDomains {
+    two_domains_over(false).await
+}
+
+/// The two servers; with `tcp`, each reaches the other over TCP only (`transport = "tcp"`, and
+/// the peer addresses are TCP listeners on ports where no UDP socket listens).
+async fn two_domains_over(tcp: bool) -> TwoDomains {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     // A's SIP port is needed in B's configuration before A starts: reserved, then released for A.
     let port_a = groups_support::reserve_port();
-    let b = groups_support::start_b_test(dir_b.path(), &format!("127.0.0.1:{port_a}")).await;
+    let (b, tcp_a, b_address, peer_lines) = if tcp {
+        let (tcp_a, tcp_b) = (
+            groups_support::reserve_tcp_port("127.0.0.1"),
+            groups_support::reserve_tcp_port("127.0.0.2"),
+        );
+        let b = groups_support::start_b_test_with(
+            dir_b.path(),
+            &format!("127.0.0.1:{tcp_a}"),
+            &format!("tcp = [\"127.0.0.2:{tcp_b}\"]"),
+            "transport = \"tcp\"",
+        )
+        .await;
+        let b_address = b.tcp[0];
+        (
+            b,
+            format!("[\"127.0.0.1:{tcp_a}\"]"),
+            b_address,
+            "transport = \"tcp\"\n",
+        )
+    } else {
+        let b = groups_support::start_b_test(dir_b.path(), &format!("127.0.0.1:{port_a}")).await;
+        let b_address = b.udp[0];
+        (b, "[]".to_owned(), b_address, "")
+    };
     let store_a = store_with_users(dir_a.path(), &[("alice", "alice-pw"), ("bob", "bob-pw")]).await;
     let text_a = format!(
-        "data_dir = \"{}\"\n[limits]\nimdn_aggregation_ms = {AGGREGATION_MS}\nmax_pager_body_bytes = 65000\n[sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n\
-         [[peers]]\ndomain = \"b.test\"\naddress = \"{}\"\n",
+        "data_dir = \"{}\"\n[limits]\nimdn_aggregation_ms = {AGGREGATION_MS}\nmax_pager_body_bytes = 65000\n\
+         [sip]\nudp = [\"127.0.0.1:{port_a}\"]\ntcp = {tcp_a}\n[msrp]\nlisten = \"127.0.0.1:0\"\n\
+         [[peers]]\ndomain = \"b.test\"\naddress = \"{b_address}\"\n{peer_lines}",
         dir_a.path().display(),
-        b.udp[0]
     );
     let config_a = Config::from_toml(&text_a, dir_a.path()).unwrap();
     let a = server::start(config_a, Options::default(), store_a)
@@ -70,14 +99,24 @@ async fn send(ua: &mut Ua, to: &str, text: &str) -> SipMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_to_a_peer_domain_user_goes_through_her_server_both_ways() {
-    let servers = two_domains().await;
+    both_ways(&two_domains().await).await;
+}
+
+/// The same with `transport = "tcp"` on both sides, where UDP toward the peer addresses would reach
+/// nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_over_tcp_carry_messages_both_ways() {
+    both_ways(&two_domains_over(true).await).await;
+}
+
+async fn both_ways(servers: &TwoDomains) {
     let mut alice = registered(&servers.a, "alice").await;
 
     // carol is offline: B stores it and says so; the 202 comes back through A.
     let stored = send(&mut alice, "sip:carol@b.test", "while you were away").await;
     assert_eq!(stored.status(), Some(202), "{}", stored.reason());
 
-    let mut carol = carol_at_b(&servers).await;
+    let mut carol = carol_at_b(servers).await;
     let first = carol.incoming().await;
     assert_eq!(first.body(), b"while you were away");
     assert!(first

@@ -164,7 +164,7 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     let host = key.split_once('@').map_or("", |(_, host)| host);
     if !server.is_local(host) {
         if let Some(peer) = server.config.peer_for(host) {
-            to_peer_domain(server, &notification, peer.address).await;
+            to_peer_domain(server, &notification, peer).await;
         }
         return;
     }
@@ -220,12 +220,15 @@ async fn to_exploder(
 }
 
 /// Sends a notification whose destination (the IM's sender or its route, e.g. another server's
-/// URI-list service) is of a `[[peers]]` domain to that domain's server at `peer`. Best effort: no
+/// URI-list service) is of a `[[peers]]` domain to that domain's server `peer`. Best effort: no
 /// user of ours could hold it, so when the peer does not take it, it is gone (counted nowhere).
-async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: std::net::SocketAddr) {
+async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: &crate::config::PeerDomain) {
+    let Some(flow) = super::pager::peer_flow(server, peer).await else {
+        return;
+    };
     let binding = super::location::Binding {
         uri: notification.destination.clone(),
-        flow: super::transport::Flow::Udp { socket: 0, peer },
+        flow,
         expires_at: std::time::Instant::now(),
         call_id: String::new(),
         cseq: 0,

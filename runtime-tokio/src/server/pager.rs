@@ -25,6 +25,7 @@ use super::charging::{Event, Record};
 use super::proxy::{self, Forked, Target};
 use super::sip::SipMessage;
 use super::{deferred, participating, registrar, reply, Request, Server};
+use crate::config::{PeerDomain, PeerTransport};
 use simple_im_core::sip::header::NameAddr;
 use simple_im_core::sip::HeaderName;
 use std::sync::Arc;
@@ -151,9 +152,14 @@ async fn to_peer(server: &Arc<Server>, request: &Request, sender: &str, max_forw
     if !from_local {
         return false;
     }
+    let Some(flow) = peer_flow(server, &peer).await else {
+        let reason = "Temporarily Unavailable (the recipient's server cannot be reached)";
+        reply::send(server, request, 480, reason, &[], None);
+        return true;
+    };
     let target = Target {
         uri: msg.request_uri().unwrap_or_default().to_owned(),
-        flow: super::transport::Flow::Udp { socket: 0, peer },
+        flow,
     };
     let privacy = participating::wants_privacy(msg);
     let recipient = msg.request_uri().unwrap_or_default();
@@ -177,14 +183,26 @@ async fn to_peer(server: &Arc<Server>, request: &Request, sender: &str, max_forw
     true
 }
 
-/// The SIP address of the `[[peers]]` server of `uri`'s domain, when it is not ours.
-pub(crate) fn peer_of(server: &Server, uri: &str) -> Option<std::net::SocketAddr> {
+/// The `[[peers]]` server of `uri`'s domain, when it is not ours.
+pub(crate) fn peer_of(server: &Server, uri: &str) -> Option<PeerDomain> {
     let parsed = simple_im_core::sip::Uri::parse(uri).ok()?;
     let host = parsed.as_sip()?.host.to_string();
     if server.is_local(&host) {
         return None;
     }
-    Some(server.config.peer_for(&host)?.address)
+    server.config.peer_for(&host).cloned()
+}
+
+/// The flow to a `[[peers]]` server: its address from our first UDP socket, or our TCP connection
+/// to it (opened now when there is none); `None` when it cannot be connected.
+pub(crate) async fn peer_flow(server: &Server, peer: &PeerDomain) -> Option<super::transport::Flow> {
+    match peer.transport {
+        PeerTransport::Udp => Some(super::transport::Flow::Udp {
+            socket: 0,
+            peer: peer.address,
+        }),
+        PeerTransport::Tcp => server.transactions.transports().tcp_to(peer.address).await.ok(),
+    }
 }
 
 /// Whether the request came from a configured trusted SIP/IP core.

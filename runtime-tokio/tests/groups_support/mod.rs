@@ -235,9 +235,23 @@ pub fn reserve_port() -> u16 {
         .port()
 }
 
+/// [`reserve_port`] for a TCP listener on `ip`.
+pub fn reserve_tcp_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Server B of the two-domain tests: domain `b.test` on 127.0.0.2 serving carol (`carol-pw`), with
 /// `localhost` at `peer_a` as its `[[peers]]` entry.
 pub async fn start_b_test(dir: &Path, peer_a: &str) -> Running {
+    start_b_test_with(dir, peer_a, "tcp = []", "").await
+}
+
+/// [`start_b_test`] with B's `tcp = [...]` line and more lines for its `[[peers]]` entry.
+pub async fn start_b_test_with(dir: &Path, peer_a: &str, tcp_line: &str, peer_lines: &str) -> Running {
     let store = simple_im_tokio::store::SqliteStore::open(dir).unwrap();
     let carol = simple_im_tokio::store::NewUser {
         name: "carol".into(),
@@ -249,8 +263,8 @@ pub async fn start_b_test(dir: &Path, peer_a: &str) -> Running {
         .await
         .unwrap();
     let text = format!(
-        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
-         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"{peer_a}\"\n",
+        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\n{tcp_line}\n\
+         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"{peer_a}\"\n{peer_lines}\n",
         dir.display()
     );
     let config = Config::from_toml(&text, dir).unwrap();

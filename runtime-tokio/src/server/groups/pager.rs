@@ -215,9 +215,8 @@ async fn to_peer(server: &Arc<Server>, copy: &NewDeferred, host: &str) -> Outcom
     let Some(peer) = server.config.peer_for(host) else {
         return Outcome::Refused(404);
     };
-    let flow = crate::server::transport::Flow::Udp {
-        socket: 0,
-        peer: peer.address,
+    let Some(flow) = crate::server::pager::peer_flow(server, peer).await else {
+        return Outcome::Failed;
     };
     let uri = format!("sip:{}", copy.recipient);
     let branch = crate::server::proxy::new_branch();
