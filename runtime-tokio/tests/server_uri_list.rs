@@ -344,3 +344,55 @@ async fn malformed_or_looping_list_requests_are_refused_with_the_reason() {
     assert_eq!(looping.status(), Some(403));
     assert!(looping.reason().contains("nested group"), "{}", looping.reason());
 }
+
+/// The sender registers a second contact while a stored copy's notification waits in its batch: the
+/// registration pushes the held notification to that contact, and the batch then leaves it out, so
+/// carol's delivery is reported once in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_notification_pushed_at_a_registration_is_not_sent_again_by_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nmax_pager_body_bytes = 65000\nimdn_aggregation_ms = 3000\n";
+    let running = start_with_groups(
+        dir.path(),
+        &["alice", "bob", "carol"],
+        &[],
+        limits,
+        Options::default(),
+    )
+    .await;
+    let bob = listen(registered(&running, "bob").await);
+    let mut alice = registered(&running, "alice").await;
+    let body = list_body(
+        "message/cpim",
+        CPIM_LIST_MESSAGE,
+        &[
+            ("sip:bob@localhost", "to", false),
+            ("sip:carol@localhost", "to", false),
+        ],
+    );
+    let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+    let alice = listen(alice);
+    let mut carol = registered(&running, "carol").await;
+    assert_eq!(drain(&mut carol).await.len(), 1, "carol's stored copy");
+    // bob never notifies, so the list is not finished: carol's notification waits for the window.
+    // The newest contact gets both the push and, later, the batch: it listens throughout.
+    let second = listen(registered(&running, "alice").await);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (_, pushed) = second.stop().await;
+    let (_, to_alice) = alice.stop().await;
+    let _ = bob.stop().await;
+    let reported: Vec<(Option<String>, String)> = pushed
+        .iter()
+        .chain(&to_alice)
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
+        .flat_map(documents)
+        .collect();
+    assert_eq!(
+        reported,
+        [(Some("sip:carol@localhost".to_owned()), "delivered".to_owned())],
+        "pushed {} to the new contact, {} to the first",
+        pushed.len(),
+        to_alice.len()
+    );
+}

@@ -157,6 +157,13 @@ fn build_any(domain: &str, stored: &DeferredMessage, fate: Fate) -> Option<Notif
 /// ([`super::groups::imdn_aggregate`]) after being held in the sender's queue, so the push of stored
 /// messages does not wait for the batch and a crash within the batch window loses nothing.
 async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
+    if stored.message.message_id.starts_with(HELD_PREFIX) {
+        // A held notification is never notified itself; delivered alone, it leaves its batch.
+        if fate == Fate::Delivered {
+            server.aggregate.delivered_alone(stored.id);
+        }
+        return;
+    }
     let Some(notification) = build_any(&server.config.domain, stored, fate) else {
         return;
     };
@@ -260,6 +267,9 @@ async fn deliver(
     answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c)))
 }
 
+/// The start of a held notification's Message-ID in the sender's queue (see [`hold`]).
+const HELD_PREFIX: &str = "held-imdn-";
+
 /// What became of holding a notification in its sender's queue.
 enum Held {
     Stored(crate::store::DeferredId),
@@ -274,7 +284,7 @@ enum Held {
 async fn hold(server: &Server, stored: &DeferredMessage, fate: Fate, alone: &Notification) -> Held {
     let mut row = alone.to_deferred(server.config.limits.deferred_expiry());
     let m = &stored.message;
-    row.message_id = format!("held-imdn-{fate:?}-{}-{}", m.recipient, m.message_id);
+    row.message_id = format!("{HELD_PREFIX}{fate:?}-{}-{}", m.recipient, m.message_id);
     match server.store.enqueue(row, server.config.limits.quota()).await {
         Ok(crate::store::Enqueued::Stored(id)) => Held::Stored(id),
         Ok(crate::store::Enqueued::Duplicate(_)) => Held::Before,

@@ -35,7 +35,8 @@
 //! first **held**, stored in the sender's own deferred queue in the form it would take alone
 //! ([`crate::server::imdn`] does this), and its batch remembers the held row. When the batch has been
 //! delivered to the sender or stored for the sender, the held rows are removed; when it could be
-//! neither, they stay and reach the sender at its next registration. After a crash within the window
+//! neither, they stay and reach the sender at its next registration. A held row pushed to the sender
+//! inside the window (it registered again) leaves its batch ([`Aggregator::delivered_alone`]). After a crash within the window
 //! the held rows are all that is left, and the restarted server pushes them to the sender one by one:
 //! each notification arrives exactly once, aggregated or alone.
 use crate::server::imdn::{self, Notification};
@@ -116,7 +117,8 @@ struct ListState {
     recipients: HashMap<String, Recipient>,
     documents: Vec<Vec<u8>>,
     waiting: Vec<oneshot::Sender<bool>>,
-    held: Vec<DeferredId>,
+    /// The Deferred Messaging function's documents, each with the row holding it.
+    held: Vec<(DeferredId, Vec<u8>)>,
     timer_running: bool,
     deadline: Instant,
 }
@@ -127,11 +129,14 @@ impl ListState {
     }
 
     fn take_batch(&mut self) -> Batch {
+        let held = std::mem::take(&mut self.held);
+        let mut documents = std::mem::take(&mut self.documents);
+        documents.extend(held.iter().map(|(_, document)| document.clone()));
         Batch {
             sender_uri: self.sender_uri.clone(),
-            documents: std::mem::take(&mut self.documents),
+            documents,
             waiting: std::mem::take(&mut self.waiting),
-            held: std::mem::take(&mut self.held),
+            held: held.into_iter().map(|(id, _)| id).collect(),
         }
     }
 }
@@ -292,6 +297,14 @@ impl Aggregator {
         aggregated(server, &batch)
     }
 
+    /// The held row `id` reached the sender on its own (pushed from the queue at a registration
+    /// inside the window): its document leaves the batch waiting for it, so it arrives once.
+    pub fn delivered_alone(&self, id: DeferredId) {
+        for state in self.lists().values_mut() {
+            state.held.retain(|(held, _)| *held != id);
+        }
+    }
+
     /// [`Aggregator::accept`] for a notification of the Deferred Messaging function already held in
     /// the sender's queue as `held` (see the module docs); `false` when its list is not tracked.
     pub fn accept_held(
@@ -330,10 +343,12 @@ impl Aggregator {
         let Some(rewritten) = document_for(&document, recipient) else {
             return false;
         };
-        state.documents.push(rewritten);
         match joining {
-            Joining::Request(done) => state.waiting.push(done),
-            Joining::Held(id) => state.held.push(id),
+            Joining::Request(done) => {
+                state.documents.push(rewritten);
+                state.waiting.push(done);
+            }
+            Joining::Held(id) => state.held.push((id, rewritten)),
         }
         self.schedule(server, &mut lists, key);
         true
@@ -354,7 +369,7 @@ impl Aggregator {
             tokio::spawn(flush(server.clone(), batch));
             return;
         }
-        if state.timer_running || state.documents.is_empty() {
+        if state.timer_running || (state.documents.is_empty() && state.held.is_empty()) {
             return;
         }
         state.timer_running = true;
