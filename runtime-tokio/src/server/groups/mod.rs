@@ -3,7 +3,8 @@
 //! XDMS holds group documents).
 //!
 //! Modules: [`pager`](fan_out) (this page), [`cpim_edit`] (CPIM header edits), [`exploder`] (RFC 5365 URI lists) with
-//! [`imdn_aggregate`] (its notifications), [`imdn_route`] (notifications of group messages),
+//! [`imdn_aggregate`] (its notifications, with [`exploder_imdn`] answering them and [`tracked_lists`]
+//! keeping the lists in the store), [`imdn_route`] (notifications of group messages),
 //! [`focus`] (joining and
 //! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
 //! removing a participant), [`conference`] (RFC 4575 subscriptions), [`cli`].
@@ -55,6 +56,7 @@ pub mod conference;
 pub mod cpim_edit;
 pub mod expel;
 pub mod exploder;
+pub mod exploder_imdn;
 pub mod focus;
 pub mod imdn_aggregate;
 pub mod imdn_route;
