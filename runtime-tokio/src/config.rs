@@ -45,8 +45,9 @@
 //! tls_to_callee = false              # true: an msrps caller's callee is offered TLS too, never clear text
 //!
 //! [[peers]]                          # another domain's server (repeatable)
-//! domain = "other.example"           # INVITEs to its users and groups go to it; its users' requests
-//! address = "192.0.2.7:5060"         #   are believed only from this address's IP
+//! domain = "other.example"           # INVITEs, MESSAGEs and list copies to its users go to it;
+//! address = "192.0.2.7:5060"         #   its users' requests are believed only from this IP
+//! transport = "tcp"                  # "udp" (default) or "tcp"
 //! ```
 //!
 //! ## Why these defaults
@@ -110,8 +111,9 @@ pub struct Config {
 }
 
 /// A server of another domain (`[[peers]]`): requests for users or groups of `domain` go to
-/// `address` (SIP over UDP), and a request whose From is of `domain` is believed only when it comes
-/// from `address`'s IP (the peer vouches for its own users, as a SIP/IP core would).
+/// `address` (SIP over UDP, or TCP with `transport = "tcp"`), and a request whose From is of `domain`
+/// is believed only when it comes from `address`'s IP (the peer vouches for its own users, as a
+/// SIP/IP core would).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerDomain {
@@ -119,6 +121,20 @@ pub struct PeerDomain {
     pub domain: String,
     /// Its SIP address.
     pub address: SocketAddr,
+    /// How pager messages, list copies and notifications reach it (`"udp"`, the default, or `"tcp"`).
+    #[serde(default)]
+    pub transport: PeerTransport,
+}
+
+/// The transport toward a `[[peers]]` server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerTransport {
+    /// Datagrams from the server's first UDP socket.
+    #[default]
+    Udp,
+    /// One TCP connection the server opens and keeps while it stays open.
+    Tcp,
 }
 
 /// The `[server]` table: role settings, resolved into [`crate::server::Options`] by

@@ -11,7 +11,7 @@ use simple_im_core::msrp::wire::{parse_message, Parsed};
 use simple_im_core::sip::{HeaderName, Method};
 use simple_im_tokio::server::sip::SipMessage;
 use simple_im_tokio::server::{self, Options, Running};
-use simple_im_tokio::store::{Group, UnixMillis};
+use simple_im_tokio::store::Group;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -880,30 +880,8 @@ async fn a_user_of_another_domain_joins_a_room_through_her_own_server() {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     // A's SIP port is needed in B's configuration before A starts: reserved, then released for A.
-    let port_a = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let store_b = simple_im_tokio::store::SqliteStore::open(dir_b.path()).unwrap();
-    let carol = simple_im_tokio::store::NewUser {
-        name: "carol".into(),
-        display_name: "Carol".into(),
-        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
-        created: UnixMillis::now(),
-    };
-    simple_im_tokio::store::Store::add_user(&store_b, carol)
-        .await
-        .unwrap();
-    let text_b = format!(
-        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\ntcp = []\n\
-         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"127.0.0.1:{port_a}\"\n",
-        dir_b.path().display()
-    );
-    let config_b = simple_im_tokio::config::Config::from_toml(&text_b, dir_b.path()).unwrap();
-    let b = server::start(config_b, Options::default(), std::sync::Arc::new(store_b))
-        .await
-        .expect("server B starts");
+    let port_a = groups_support::reserve_port();
+    let b = groups_support::start_b_test(dir_b.path(), &format!("127.0.0.1:{port_a}")).await;
     let users = vec!["dave".to_owned()];
     let extra_a = format!("[[peers]]\ndomain = \"b.test\"\naddress = \"{}\"", b.udp[0]);
     let room = group("room", false, &users);

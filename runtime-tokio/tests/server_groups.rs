@@ -230,6 +230,61 @@ async fn group_notifications_route_back_through_the_group_keeping_the_sender_pri
     );
 }
 
+/// The group remembers a private sender's message in the store: after a restart, the online
+/// member's late notification and the offline member's stored copy's notification (from the
+/// Deferred Messaging function) still reach the sender through the group, once each.
+#[test]
+fn group_notifications_reach_a_private_sender_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let copy = first.block_on(async {
+        let team = group("team", true, &["alice", "bob", "carol"]);
+        let running = start_with_groups(dir.path(), "", &[team]).await;
+        let mut alice = registered(&running, "alice").await;
+        let bob = listen(registered(&running, "bob").await);
+        let answer = send_privately(&mut alice, "message/cpim", CPIM_INTO_TEAM.as_bytes()).await;
+        assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+        let (_, copies) = bob.stop().await;
+        assert_eq!(copies.len(), 1);
+        copies.into_iter().next().unwrap()
+    });
+    // Drops every task of the first server, its sockets and its store: only the store remains.
+    first.shutdown_timeout(std::time::Duration::from_secs(2));
+
+    let second = runtime();
+    second.block_on(async {
+        let running = start_with_groups(dir.path(), "", &[]).await;
+        let alice = listen(registered(&running, "alice").await);
+        let mut bob = registered(&running, "bob").await;
+        let answer = notify_delivered(&mut bob, &copy, "sip:team@localhost").await;
+        assert_eq!(answer.status(), Some(200), "{}", answer.reason());
+        let mut carol = registered(&running, "carol").await;
+        assert_eq!(drain(&mut carol).await.len(), 1, "carol's stored copy");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let (_, to_alice) = alice.stop().await;
+        let mut notifiers: Vec<&str> = to_alice
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m.body()).contains("<delivered/>"))
+            .map(|m| {
+                let from = m.header(HeaderName::From).unwrap();
+                ["bob", "carol"]
+                    .into_iter()
+                    .find(|n| from.contains(n))
+                    .unwrap_or(from)
+            })
+            .collect();
+        notifiers.sort_unstable();
+        assert_eq!(notifiers, ["bob", "carol"], "one notification from each member");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_that_passed_a_controlling_function_is_refused_by_a_group() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,8 @@
 mod groups_support;
 mod server_support;
 
-use groups_support::{drain, group, header, listen, notify_delivered, start_with_groups};
+use groups_support::{drain, group, header, imdn_documents, listen, notify_delivered, start_with_groups};
 use server_support::{registered, Ua};
-use simple_im_core::cpim;
-use simple_im_core::imdn::Imdn;
 use simple_im_core::multipart;
 use simple_im_core::resource_lists::{entries, CopyControl};
 use simple_im_core::sip::HeaderName;
@@ -158,29 +156,11 @@ fn routed_copy() -> String {
 
 /// The `(recipient-uri, status)` of every IMDN document an aggregated (or single) notification holds.
 fn documents(notification: &SipMessage) -> Vec<(Option<String>, String)> {
-    let message = cpim::Message::parse(notification.body()).unwrap();
-    assert_eq!(
-        message.content_header("Content-Disposition"),
-        Some("notification")
-    );
-    let content_type = message.content_header("Content-Type").unwrap();
-    let docs: Vec<&[u8]> = match content_type.split_once("boundary=") {
-        Some((_, boundary)) => multipart::parts(message.body(), boundary.trim_matches('"'))
-            .unwrap()
-            .map(|p| {
-                let p = p.unwrap();
-                assert_eq!(p.media_type(), "message/imdn+xml");
-                p.body
-            })
-            .collect(),
-        None => vec![message.body()],
-    };
-    docs.into_iter()
-        .map(|doc| {
-            let imdn = Imdn::parse(doc).unwrap();
-            assert_eq!(imdn.message_id.as_held(), "list-0001");
-            let recipient = imdn.recipient_uri.map(|r| r.as_held().to_owned());
-            (recipient, imdn.status.element().to_owned())
+    imdn_documents(notification)
+        .into_iter()
+        .map(|(message_id, recipient, status)| {
+            assert_eq!(message_id, "list-0001");
+            (recipient, status)
         })
         .collect()
 }
@@ -261,6 +241,9 @@ async fn list_of_fifty_with_offline_recipients_and_aggregated_delivery_notificat
     expected.push((Some("sip:ghost@localhost".to_owned()), "failed".to_owned()));
     expected.sort();
     assert_eq!(reported, expected, "each recipient reported exactly once");
+    // The stored copies' notifications were held in alice's queue until their batch went.
+    let held = running.server.store.pending("alice", 100).await.unwrap();
+    assert!(held.is_empty(), "{} held notifications left", held.len());
 }
 
 /// A stored copy that expires is reported `<failed/>` through the exploder, after the online
@@ -360,4 +343,56 @@ async fn malformed_or_looping_list_requests_are_refused_with_the_reason() {
         .await;
     assert_eq!(looping.status(), Some(403));
     assert!(looping.reason().contains("nested group"), "{}", looping.reason());
+}
+
+/// The sender registers a second contact while a stored copy's notification waits in its batch: the
+/// registration pushes the held notification to that contact, and the batch then leaves it out, so
+/// carol's delivery is reported once in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_notification_pushed_at_a_registration_is_not_sent_again_by_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "[limits]\nmax_pager_body_bytes = 65000\nimdn_aggregation_ms = 3000\n";
+    let running = start_with_groups(
+        dir.path(),
+        &["alice", "bob", "carol"],
+        &[],
+        limits,
+        Options::default(),
+    )
+    .await;
+    let bob = listen(registered(&running, "bob").await);
+    let mut alice = registered(&running, "alice").await;
+    let body = list_body(
+        "message/cpim",
+        CPIM_LIST_MESSAGE,
+        &[
+            ("sip:bob@localhost", "to", false),
+            ("sip:carol@localhost", "to", false),
+        ],
+    );
+    let answer = send_list(&mut alice, "sip:exploder@localhost", &body).await;
+    assert_eq!(answer.reason(), "Accepted (delivered 1, stored 1, refused 0)");
+    let alice = listen(alice);
+    let mut carol = registered(&running, "carol").await;
+    assert_eq!(drain(&mut carol).await.len(), 1, "carol's stored copy");
+    // bob never notifies, so the list is not finished: carol's notification waits for the window.
+    // The newest contact gets both the push and, later, the batch: it listens throughout.
+    let second = listen(registered(&running, "alice").await);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (_, pushed) = second.stop().await;
+    let (_, to_alice) = alice.stop().await;
+    let _ = bob.stop().await;
+    let reported: Vec<(Option<String>, String)> = pushed
+        .iter()
+        .chain(&to_alice)
+        .filter(|m| String::from_utf8_lossy(m.body()).contains("Content-Disposition: notification"))
+        .flat_map(documents)
+        .collect();
+    assert_eq!(
+        reported,
+        [(Some("sip:carol@localhost".to_owned()), "delivered".to_owned())],
+        "pushed {} to the new contact, {} to the first",
+        pushed.len(),
+        to_alice.len()
+    );
 }

@@ -3,7 +3,7 @@
 
 use simple_im_tokio::config::Config;
 use simple_im_tokio::server::groups::cli::{cli_add, cli_list, cli_member, cli_remove};
-use simple_im_tokio::store::{Group, InvitePolicy, SqliteStore, Store, StoreError, UnixMillis};
+use simple_im_tokio::store::{Group, ImdnRoute, InvitePolicy, SqliteStore, Store, StoreError, UnixMillis};
 use simple_im_tokio::users::{cli_add as add_user, CliError};
 
 fn setup() -> (tempfile::TempDir, Config) {
@@ -114,4 +114,76 @@ async fn group_names_never_shadow_accounts_and_owners_must_exist() {
         cli_add(&config, new_group("bad name", 0, &[])),
         Err(CliError::InvalidName(_))
     ));
+}
+
+/// The notification routes of group and list messages: durable across a reopen, replaced by a
+/// second write, invisible once expired, forgotten on request, and bounded with the
+/// soonest-expiring evicted first.
+#[tokio::test]
+async fn imdn_routes_survive_a_reopen_expire_and_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let route = |id: &str, value: &str, expires: u64| ImdnRoute {
+        route: "team@localhost".into(),
+        message_id: id.into(),
+        value: value.into(),
+        expires: UnixMillis(expires),
+    };
+    {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let now = UnixMillis(1_000);
+        store
+            .remember_imdn_route(route("m1", "first", 5_000), now)
+            .await
+            .unwrap();
+        store
+            .remember_imdn_route(route("m1", "sip:alice@localhost", 9_000), now)
+            .await
+            .unwrap();
+        store
+            .remember_imdn_route(route("m2", "sip:bob@localhost", 2_000), now)
+            .await
+            .unwrap();
+        store
+            .remember_imdn_route(route("m3", "sip:carol@localhost", 9_000), now)
+            .await
+            .unwrap();
+    }
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let now = UnixMillis(3_000);
+    assert_eq!(
+        store.imdn_route("team@localhost", "m1", now).await.unwrap(),
+        Some(("sip:alice@localhost".to_owned(), UnixMillis(9_000)))
+    );
+    assert_eq!(
+        store.imdn_route("team@localhost", "m2", now).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.imdn_route("other@localhost", "m1", now).await.unwrap(),
+        None
+    );
+    store.forget_imdn_route("team@localhost", "m3").await.unwrap();
+    assert_eq!(store.imdn_route("team@localhost", "m3", now).await.unwrap(), None);
+
+    // Past the bound the soonest-expiring rows go: write bound + 1 more rows expiring later than m1.
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..20_481u64 {
+        let store = store.clone();
+        let row = route(&format!("bulk{i}"), "sip:x@localhost", 10_000 + i);
+        writes.spawn(async move { store.remember_imdn_route(row, now).await.unwrap() });
+    }
+    while let Some(done) = writes.join_next().await {
+        done.unwrap();
+    }
+    assert_eq!(
+        store.imdn_route("team@localhost", "m1", now).await.unwrap(),
+        None,
+        "evicted first"
+    );
+    assert!(store
+        .imdn_route("team@localhost", "bulk20480", now)
+        .await
+        .unwrap()
+        .is_some());
 }

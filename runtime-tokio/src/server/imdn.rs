@@ -103,14 +103,22 @@ impl Notification {
 }
 
 /// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
-/// to a user of our domain (`domain`, or a host `is_local` accepts). Routing toward other domains
-/// comes with the interworking issue.
+/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also sends those
+/// for a `[[peers]]` domain, to that server.
 pub fn build(
     domain: &str,
     is_local: impl Fn(&str) -> bool,
     stored: &DeferredMessage,
     fate: Fate,
 ) -> Option<Notification> {
+    let notification = build_any(domain, stored, fate)?;
+    let key = address_key(&notification.destination);
+    let (_, host) = key.split_once('@')?;
+    is_local(host).then_some(notification)
+}
+
+/// [`build`] wherever the notification goes (`user` is then the user part at another domain).
+fn build_any(domain: &str, stored: &DeferredMessage, fate: Fate) -> Option<Notification> {
     let m = &stored.message;
     if !m.cpim {
         return None;
@@ -129,10 +137,7 @@ pub fn build(
     body.truncate(len);
     let destination = received.destination().to_owned();
     let key = address_key(&destination);
-    let (user, host) = key.split_once('@')?;
-    if !is_local(host) {
-        return None;
-    }
+    let (user, _) = key.split_once('@')?;
     let message_id = cpim::Message::parse(&body)
         .ok()
         .and_then(|n| n.get(cpim::IMDN_NS, "Message-ID").map(|h| h.value.to_owned()))
@@ -149,22 +154,29 @@ pub fn build(
 
 /// Sends the delivery notification for `fate` that `stored` asked for, if any. One routed through
 /// our URI-list service (its `IMDN-Record-Route`) joins that list's aggregation
-/// ([`super::groups::imdn_aggregate`]); the push of stored messages does not wait for the batch.
+/// ([`super::groups::imdn_aggregate`]) after being held in the sender's queue, so the push of stored
+/// messages does not wait for the batch and a crash within the batch window loses nothing.
 async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
-    let Some(notification) = build(&server.config.domain, |h| server.is_local(h), stored, fate) else {
+    if stored.message.message_id.starts_with(HELD_PREFIX) {
+        // A held notification is never notified itself; delivered alone, it leaves its batch.
+        if fate == Fate::Delivered {
+            server.aggregate.delivered_alone(stored.id);
+        }
+        return;
+    }
+    let Some(notification) = build_any(&server.config.domain, stored, fate) else {
         return;
     };
-    if super::groups::exploder::is_exploder(server, &notification.destination) {
-        let recipient = format!("{}@{}", stored.message.recipient, server.config.domain);
-        let aggregate = &server.aggregate;
-        if aggregate.accept(server, &recipient, &notification.body).is_some() {
-            return;
+    let key = address_key(&notification.destination);
+    let host = key.split_once('@').map_or("", |(_, host)| host);
+    if !server.is_local(host) {
+        if let Some(peer) = server.config.peer_for(host) {
+            to_peer_domain(server, &notification, peer).await;
         }
-        // The list is no longer tracked (restart, or its state outlived): straight to the sender.
-        let Some(direct) = notification.bypassing_route(|h| server.is_local(h)) else {
-            return;
-        };
-        send(server, &direct).await;
+        return;
+    }
+    if super::groups::exploder::is_exploder(server, &notification.destination) {
+        to_exploder(server, stored, fate, &notification).await;
         return;
     }
     match super::groups::imdn_route::for_stored_copy(server, &notification).await {
@@ -178,26 +190,114 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     }
 }
 
+/// [`notify`] for a notification routed through our URI-list service.
+async fn to_exploder(
+    server: &Arc<Server>,
+    stored: &DeferredMessage,
+    fate: Fate,
+    notification: &Notification,
+) {
+    let recipient = format!("{}@{}", stored.message.recipient, server.config.domain);
+    let aggregate = &server.aggregate;
+    super::groups::tracked_lists::recall(server, &notification.body).await;
+    let Some(alone) = aggregate.alone(server, &recipient, &notification.body) else {
+        // The list is not tracked (its state outlived): straight to the sender.
+        if let Some(direct) = notification.bypassing_route(|h| server.is_local(h)) {
+            send(server, &direct).await;
+        }
+        return;
+    };
+    match hold(server, stored, fate, &alone).await {
+        Held::Stored(id) => {
+            if !aggregate.accept_held(server, &recipient, &notification.body, id) {
+                // The list was forgotten meanwhile (its deadline passed): it goes alone.
+                let _ = server.store.delivered(id).await;
+                send(server, &alone).await;
+            }
+        }
+        // Held (and so sent, or about to be) before a crash that interrupted this push.
+        Held::Before => {}
+        // The sender's queue is full or the store failed: aggregated without the safety net.
+        Held::Not => {
+            if aggregate.accept(server, &recipient, &notification.body).is_none() {
+                send(server, &alone).await;
+            }
+        }
+    }
+}
+
+/// Sends a notification whose destination (the IM's sender or its route, e.g. another server's
+/// URI-list service) is of a `[[peers]]` domain to that domain's server `peer`. Best effort: no
+/// user of ours could hold it, so when the peer does not take it, it is gone (counted nowhere).
+async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: &crate::config::PeerDomain) {
+    let Some(flow) = super::pager::peer_flow(server, peer).await else {
+        return;
+    };
+    let binding = super::location::Binding {
+        uri: notification.destination.clone(),
+        flow,
+        expires_at: std::time::Instant::now(),
+        call_id: String::new(),
+        cseq: 0,
+    };
+    deliver(server, &binding, notification).await;
+}
+
+/// Sends `notification` as a MESSAGE to `binding`; whether it was answered 2xx.
+async fn deliver(
+    server: &Arc<Server>,
+    binding: &super::location::Binding,
+    notification: &Notification,
+) -> bool {
+    let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
+    let Some((branch, bytes)) = system::originate(
+        server,
+        binding,
+        &from,
+        &notification.destination,
+        "message/cpim",
+        &notification.body,
+    ) else {
+        return false;
+    };
+    let answer = server
+        .transactions
+        .request(binding.flow, &branch, "MESSAGE", bytes)
+        .await;
+    answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c)))
+}
+
+/// The start of a held notification's Message-ID in the sender's queue (see [`hold`]).
+const HELD_PREFIX: &str = "held-imdn-";
+
+/// What became of holding a notification in its sender's queue.
+enum Held {
+    Stored(crate::store::DeferredId),
+    /// Held once already, by an earlier push of the same stored message.
+    Before,
+    Not,
+}
+
+/// Stores `alone` (a notification for `stored`'s fate, as it would go alone) in its sender's queue,
+/// durably, under a Message-ID derived from the stored message, so that pushing the same stored
+/// message again after a crash holds it once.
+async fn hold(server: &Server, stored: &DeferredMessage, fate: Fate, alone: &Notification) -> Held {
+    let mut row = alone.to_deferred(server.config.limits.deferred_expiry());
+    let m = &stored.message;
+    row.message_id = format!("{HELD_PREFIX}{fate:?}-{}-{}", m.recipient, m.message_id);
+    match server.store.enqueue(row, server.config.limits.quota()).await {
+        Ok(crate::store::Enqueued::Stored(id)) => Held::Stored(id),
+        Ok(crate::store::Enqueued::Duplicate(_)) => Held::Before,
+        Err(_) => Held::Not,
+    }
+}
+
 /// Sends `notification` to its user's newest contact, or stores it for the user when that fails.
 /// Returns whether it was delivered or stored.
 pub async fn send(server: &Arc<Server>, notification: &Notification) -> bool {
     if let Some(binding) = server.location.lookup(&notification.user).pop() {
-        let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
-        if let Some((branch, bytes)) = system::originate(
-            server,
-            &binding,
-            &from,
-            &notification.destination,
-            "message/cpim",
-            &notification.body,
-        ) {
-            let answer = server
-                .transactions
-                .request(binding.flow, &branch, "MESSAGE", bytes)
-                .await;
-            if answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c))) {
-                return true;
-            }
+        if deliver(server, &binding, notification).await {
+            return true;
         }
     }
     let deferred = notification.to_deferred(server.config.limits.deferred_expiry());

@@ -5,6 +5,8 @@
 //! | our own Via with our branch prefix already present | 482 Loop Detected |
 //! | Max-Forwards exhausted | 483 Too Many Hops |
 //! | Request-URI is the system URI | a deferred-messaging command ([`deferred::command`]) |
+//! | sender of a `[[peers]]` domain not coming from that peer's address | 403 |
+//! | Request-URI of a `[[peers]]` domain, sender of ours | forwarded to that peer ([`to_peer`]); its answer relayed, 480 when it does not answer |
 //! | Request-URI not a user of our domain (by name, else by display name) but a group | the Controlling IM Function ([`super::groups`]) |
 //! | Request-URI neither a user nor a group | 404 |
 //! | sender of our domain without (valid) Proxy-Authorization, unless from a trusted core | 407 / 403 |
@@ -23,6 +25,7 @@ use super::charging::{Event, Record};
 use super::proxy::{self, Forked, Target};
 use super::sip::SipMessage;
 use super::{deferred, participating, registrar, reply, Request, Server};
+use crate::config::{PeerDomain, PeerTransport};
 use simple_im_core::sip::header::NameAddr;
 use simple_im_core::sip::HeaderName;
 use std::sync::Arc;
@@ -44,6 +47,9 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     let target = msg.request_uri().map(participating::address_key);
     if target.is_some_and(|t| t == participating::address_key(&server.config.system_uri)) {
         deferred::command(server, request, &sender).await;
+        return;
+    }
+    if to_peer(server, request, &sender, max_forwards).await {
         return;
     }
     let Some(recipient) = recipient(server, msg).await else {
@@ -130,6 +136,75 @@ pub async fn message(server: &Arc<Server>, request: &Request) {
     }
 }
 
+/// Forwards a MESSAGE from our user `sender` to the server of the `[[peers]]` domain its
+/// Request-URI names (the other domain's Participating function takes it from there) and relays
+/// that server's answer; 480 when it does not answer (nothing was accepted here, so nothing is
+/// stored). `false`: not for a peer domain.
+async fn to_peer(server: &Arc<Server>, request: &Request, sender: &str, max_forwards: u32) -> bool {
+    let msg = &request.msg;
+    let Some(peer) = peer_of(server, msg.request_uri().unwrap_or_default()) else {
+        return false;
+    };
+    let sender_key = participating::address_key(sender);
+    let from_local = sender_key
+        .split_once('@')
+        .is_some_and(|(_, host)| server.is_local(host));
+    if !from_local {
+        return false;
+    }
+    let Some(flow) = peer_flow(server, &peer).await else {
+        let reason = "Temporarily Unavailable (the recipient's server cannot be reached)";
+        reply::send(server, request, 480, reason, &[], None);
+        return true;
+    };
+    let target = Target {
+        uri: msg.request_uri().unwrap_or_default().to_owned(),
+        flow,
+    };
+    let privacy = participating::wants_privacy(msg);
+    let recipient = msg.request_uri().unwrap_or_default();
+    match proxy::fork(server, msg, &request.flow, &[target], max_forwards, privacy).await {
+        Forked::Answered(response) => {
+            let code = response.status().unwrap_or(500);
+            if (200..300).contains(&code) {
+                record(server, Event::Delivered, sender, recipient, msg, code);
+            }
+            if let Some(bytes) = reply::relayed(&response) {
+                server
+                    .transactions
+                    .respond(request.key.as_ref(), &request.flow, code, bytes);
+            }
+        }
+        Forked::Unreachable => {
+            let reason = "Temporarily Unavailable (the recipient's server did not answer)";
+            reply::send(server, request, 480, reason, &[], None);
+        }
+    }
+    true
+}
+
+/// The `[[peers]]` server of `uri`'s domain, when it is not ours.
+pub(crate) fn peer_of(server: &Server, uri: &str) -> Option<PeerDomain> {
+    let parsed = simple_im_core::sip::Uri::parse(uri).ok()?;
+    let host = parsed.as_sip()?.host.to_string();
+    if server.is_local(&host) {
+        return None;
+    }
+    server.config.peer_for(&host).cloned()
+}
+
+/// The flow to a `[[peers]]` server: its address from our first UDP socket, or our TCP connection
+/// to it (opened now when there is none); `None` when it cannot be connected.
+pub(crate) async fn peer_flow(server: &Server, peer: &PeerDomain) -> Option<super::transport::Flow> {
+    match peer.transport {
+        PeerTransport::Udp => Some(super::transport::Flow::Udp {
+            socket: 0,
+            peer: peer.address,
+        }),
+        PeerTransport::Tcp => server.transactions.transports().tcp_to(peer.address).await.ok(),
+    }
+}
+
 /// Whether the request came from a configured trusted SIP/IP core.
 pub(super) fn from_trusted_core(server: &Server, request: &Request) -> bool {
     is_trusted_core(server, &request.flow)
@@ -155,7 +230,16 @@ pub(crate) async fn identify(server: &Arc<Server>, request: &Request) -> Option<
         .filter(|s| server.is_local(&s.host.to_string()))
         .and_then(|s| s.user);
     let Some(user) = local_user else {
-        // A sender of another domain: nothing here can verify it.
+        // A user of a peer domain is believed only from that domain's server.
+        let host = sip.map(|s| s.host.to_string()).unwrap_or_default();
+        if let Some(peer) = server.config.peer_for(&host) {
+            if peer.address.ip() != request.flow.peer().ip() {
+                let reason = format!("Forbidden (users of {host} come through its server)");
+                reply::send(server, request, 403, &reason, &[], None);
+                return None;
+            }
+        }
+        // Another sender of another domain: nothing here can verify it.
         return Some(from.uri_text.to_owned());
     };
     let now = server.transactions.now();

@@ -41,8 +41,8 @@ mod types;
 
 pub use sqlite::{SqliteStore, DB_FILE_NAME, SCHEMA_VERSION};
 pub use types::{
-    Credentials, DeferredId, DeferredMessage, Enqueued, Group, InvitePolicy, NewDeferred, NewUser, Quota,
-    QuotaLimit, StoreError, UnixMillis, User, UserPolicy,
+    Credentials, DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, InvitePolicy, NewDeferred, NewUser,
+    Quota, QuotaLimit, StoreError, UnixMillis, User, UserPolicy,
 };
 
 use std::future::Future;
@@ -130,4 +130,18 @@ pub trait Store: Send + Sync {
     fn add_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool>;
     /// Removes a member; `Ok(false)` when it was not a member. Fails with [`StoreError::NoSuchGroup`].
     fn remove_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool>;
+
+    /// Remembers (or replaces) how notifications about a group or list message are routed, durably
+    /// before returning; forgets rows expired at `now`, and the soonest-expiring rows beyond a
+    /// bound of 20,480.
+    fn remember_imdn_route(&self, route: ImdnRoute, now: UnixMillis) -> StoreFuture<'_, ()>;
+    /// The value remembered for `(route, message_id)` and its expiry, unless expired at `now`.
+    fn imdn_route(
+        &self,
+        route: &str,
+        message_id: &str,
+        now: UnixMillis,
+    ) -> StoreFuture<'_, Option<(String, UnixMillis)>>;
+    /// Forgets the route of one message.
+    fn forget_imdn_route(&self, route: &str, message_id: &str) -> StoreFuture<'_, ()>;
 }

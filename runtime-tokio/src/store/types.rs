@@ -279,3 +279,17 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Database(e.to_string())
     }
 }
+
+/// What the Controlling function remembers to route notifications about one message (see
+/// [`crate::store::Store::remember_imdn_route`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImdnRoute {
+    /// The URI the notifications are routed through (a group, the URI-list service), as a key.
+    pub route: String,
+    /// The `imdn.Message-ID` of the message.
+    pub message_id: String,
+    /// What the route needs: the message's sender, or a tracked list's description.
+    pub value: String,
+    /// When it may be forgotten (no stored copy of the message can still report).
+    pub expires: UnixMillis,
+}

@@ -191,3 +191,84 @@ pub async fn notify_delivered(ua: &mut Ua, copy: &SipMessage, route: &str) -> Si
     )
     .await
 }
+
+/// `(Message-ID, recipient-uri, status)` of every IMDN document a notification holds, aggregated
+/// (`multipart/mixed`) or single.
+pub fn imdn_documents(notification: &SipMessage) -> Vec<(String, Option<String>, String)> {
+    let message = cpim::Message::parse(notification.body()).unwrap();
+    assert_eq!(
+        message.content_header("Content-Disposition"),
+        Some("notification")
+    );
+    let content_type = message.content_header("Content-Type").unwrap();
+    let docs: Vec<&[u8]> = match content_type.split_once("boundary=") {
+        Some((_, boundary)) => simple_im_core::multipart::parts(message.body(), boundary.trim_matches('"'))
+            .unwrap()
+            .map(|p| {
+                let p = p.unwrap();
+                assert_eq!(p.media_type(), "message/imdn+xml");
+                p.body
+            })
+            .collect(),
+        None => vec![message.body()],
+    };
+    docs.into_iter()
+        .map(|doc| {
+            let imdn = simple_im_core::imdn::Imdn::parse(doc).unwrap();
+            let recipient = imdn.recipient_uri.map(|r| r.as_held().to_owned());
+            (
+                imdn.message_id.as_held().to_owned(),
+                recipient,
+                imdn.status.element().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A free UDP port on 127.0.0.1, reserved and released at once: for a server whose address another
+/// server's configuration needs before it starts.
+pub fn reserve_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// [`reserve_port`] for a TCP listener on `ip`.
+pub fn reserve_tcp_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Server B of the two-domain tests: domain `b.test` on 127.0.0.2 serving carol (`carol-pw`), with
+/// `localhost` at `peer_a` as its `[[peers]]` entry.
+pub async fn start_b_test(dir: &Path, peer_a: &str) -> Running {
+    start_b_test_with(dir, peer_a, "tcp = []", "").await
+}
+
+/// [`start_b_test`] with B's `tcp = [...]` line and more lines for its `[[peers]]` entry.
+pub async fn start_b_test_with(dir: &Path, peer_a: &str, tcp_line: &str, peer_lines: &str) -> Running {
+    let store = simple_im_tokio::store::SqliteStore::open(dir).unwrap();
+    let carol = simple_im_tokio::store::NewUser {
+        name: "carol".into(),
+        display_name: "Carol".into(),
+        credentials: simple_im_tokio::users::credentials("carol", "b.test", "carol-pw"),
+        created: UnixMillis::now(),
+    };
+    simple_im_tokio::store::Store::add_user(&store, carol)
+        .await
+        .unwrap();
+    let text = format!(
+        "domain = \"b.test\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.2:0\"]\n{tcp_line}\n\
+         [msrp]\nlisten = \"127.0.0.2:0\"\n[[peers]]\ndomain = \"localhost\"\naddress = \"{peer_a}\"\n{peer_lines}\n",
+        dir.display()
+    );
+    let config = Config::from_toml(&text, dir).unwrap();
+    server::start(config, Options::default(), std::sync::Arc::new(store))
+        .await
+        .expect("server B starts")
+}

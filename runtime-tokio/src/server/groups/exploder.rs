@@ -20,11 +20,14 @@
 //! notifications back to the sender ([`super::imdn_aggregate`]); a MESSAGE to the exploder that is
 //! itself a notification goes there instead of being exploded.
 //!
-//! Recipients are users of this domain; an entry naming a group is refused by the loop rule (the copy
-//! would pass a second Controlling function); an entry of another domain is refused (404) until
-//! interworking exists. Duplicates are exploded once (RFC 5365 §4.1).
+//! Recipients are users of this domain, or users of a `[[peers]]` domain, whose copy goes to that
+//! domain's server ([`super::pager`]: its 2xx counts as delivered, a 202 as stored there, a 4xx-6xx
+//! as refused, no answer as failed); their notifications come back through their server to the
+//! exploder and join the aggregation like any other. An entry naming a group is refused by the loop
+//! rule (the copy would pass a second Controlling function); an entry of any other domain is refused
+//! (404). Duplicates are exploded once (RFC 5365 §4.1).
 
-use super::imdn_aggregate::{self, Listed};
+use super::imdn_aggregate::{self, Listed, TrackedList};
 use super::{answer, fan_out_each, passes_rules, Outcome, Tally, CONTROLLING_HEADER};
 use crate::server::participating::address_key;
 use crate::server::{deferred, participating, reply, Request, Server};
@@ -155,22 +158,34 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
     let (content_type, mut body) = copy_body(&message_part, list_part.body);
     let cpim = content_type.to_ascii_lowercase().starts_with("message/cpim");
     let listed = listed(server, &recipients, list_part.body);
-    let tracked = cpim && track_notifications(server, &mut body, &listed);
+    let tracked = cpim
+        .then(|| track_notifications(server, &mut body, &listed))
+        .flatten();
+    if let Some(list) = &tracked {
+        super::tracked_lists::persist(server, list).await;
+    }
     let service_uri = msg.request_uri().unwrap_or_default().to_owned();
     let privacy = participating::wants_privacy(msg);
     let mut refused: Vec<String> = Vec::new();
     let mut copies: Vec<NewDeferred> = Vec::new();
     for key in recipients {
-        let local = key.split_once('@').filter(|(_, host)| server.is_local(host));
-        let Some((user, _)) = local else {
+        let Some((user, host)) = key.split_once('@') else {
             refused.push(key);
             continue;
         };
-        let mut copy = deferred::stored_copy(server, msg, sender, user, privacy);
+        // A user of ours by name; a peer domain's by address (the copy goes to that server).
+        let (copy_recipient, to) = if server.is_local(host) {
+            (user, format!("<sip:{user}@{}>", server.config.domain))
+        } else if server.config.peer_for(host).is_some() {
+            (key.as_str(), format!("<sip:{key}>"))
+        } else {
+            refused.push(key);
+            continue;
+        };
+        let mut copy = deferred::stored_copy(server, msg, sender, copy_recipient, privacy);
         copy.extra_headers
             .retain(|(name, _)| !HeaderName::To.matches(name));
-        copy.extra_headers
-            .push(("To".to_owned(), format!("<sip:{user}@{}>", server.config.domain)));
+        copy.extra_headers.push(("To".to_owned(), to));
         copy.extra_headers
             .push((CONTROLLING_HEADER.to_owned(), format!("<{service_uri}>")));
         copy.cpim = cpim;
@@ -185,10 +200,15 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) {
     for (user, outcome) in fan_out_each(server, msg, sender, copies).await {
         tally.add(outcome);
         if matches!(outcome, Outcome::Refused(_) | Outcome::Failed) {
-            refused.push(format!("{user}@{}", server.config.domain));
+            let key = if user.contains('@') {
+                user
+            } else {
+                format!("{user}@{}", server.config.domain)
+            };
+            refused.push(key);
         }
     }
-    if tracked {
+    if tracked.is_some() {
         let im = cpim::Message::parse(message_part.body).ok();
         if let Some(Ok(Some(im))) = im.as_ref().map(Received::from_cpim) {
             server.aggregate.refused(server, &im, &refused);
@@ -220,26 +240,27 @@ fn listed(server: &Server, recipients: &[String], list: &[u8]) -> Vec<Listed> {
 }
 
 /// Puts the exploder on the notifications' path when the CPIM `body` asks for any: the list is
-/// tracked and `body` gets the exploder's `IMDN-Record-Route`. Returns whether it did.
-fn track_notifications(server: &Server, body: &mut Vec<u8>, listed: &[Listed]) -> bool {
-    let routed = {
-        let Some((im, prefix)) = imdn_aggregate::asks_for_notifications(body) else {
-            return false;
-        };
-        let Ok(Some(received)) = Received::from_cpim(&im) else {
-            return false;
-        };
+/// tracked and `body` gets the exploder's `IMDN-Record-Route`. Returns the list when it did.
+fn track_notifications(server: &Server, body: &mut Vec<u8>, listed: &[Listed]) -> Option<TrackedList> {
+    let (routed, list) = {
+        let (im, prefix) = imdn_aggregate::asks_for_notifications(body)?;
+        let received = Received::from_cpim(&im).ok()??;
         let exploder = imdn_aggregate::exploder_uri(server);
-        let Some(routed) = super::cpim_edit::with_record_route(body, &prefix, &exploder) else {
-            return false;
+        let routed = super::cpim_edit::with_record_route(body, &prefix, &exploder)?;
+        let list = TrackedList {
+            sender_uri: received.sender.uri.to_owned(),
+            message_id: received.message_id.to_owned(),
+            date_time: received.date_time.to_owned(),
+            asked: received.requested,
+            listed: listed.to_vec(),
         };
-        if !server.aggregate.track(server, &received, listed) {
-            return false;
+        if !server.aggregate.track(server, list.clone()) {
+            return None;
         }
-        routed
+        (routed, list)
     };
     *body = routed;
-    true
+    Some(list)
 }
 
 /// The Content-Type and body every copy carries (see the module docs).

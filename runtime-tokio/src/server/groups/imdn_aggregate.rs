@@ -17,8 +17,10 @@
 //! | a tracked recipient's notification arrives | its document joins the batch; the batch timer starts if idle |
 //! | every recipient finished (failed, or sent every kind asked: delivery, display) | the batch goes at once; the list is forgotten |
 //! | the batch timer (`limits.imdn_aggregation_ms`) fires | the batch goes; the next notification starts the next batch |
+//! | the Deferred Messaging function's notification for a stored copy of a tracked list | held first (below), then joins the batch |
 //! | notification for a list not tracked (restart, forgotten, not a listed recipient) | forwarded alone to the IM's sender |
 //! | a list's deadline passed (deferred expiry plus a margin: no stored copy can still report) | forgotten |
+//! | a notification for a list tracked before a restart | the list is read back from the store ([`super::tracked_lists`]), then as above |
 //!
 //! Each document in a batch names the recipient as the exploder knows it (the SIP-authenticated
 //! sender of the notification, or the recipient of the stored copy), not as the recipient's client
@@ -26,12 +28,25 @@
 //! disclosed). A recipient's notification MESSAGE is answered only once the batch holding it was
 //! delivered to the sender or stored for the sender (200), or could be neither (480): nothing this
 //! server answered 200 for lives only in memory. The window is capped at 16 s to stay inside SIP's
-//! 32 s transaction timeout. A notification the Deferred Messaging function generates does not
-//! wait (the push of stored messages must not stall): a crash within the window loses it.
-
+//! 32 s transaction timeout.
+//!
+//! A notification the Deferred Messaging function generates has no request to hold back (and the
+//! push of stored messages must not stall on the window), so it is made durable another way: it is
+//! first **held**, stored in the sender's own deferred queue in the form it would take alone
+//! ([`crate::server::imdn`] does this), and its batch remembers the held row. When the batch has been
+//! delivered to the sender or stored for the sender, the held rows are removed; when it could be
+//! neither, they stay and reach the sender at its next registration. A held row pushed to the sender
+//! inside the window (it registered again) leaves its batch ([`Aggregator::delivered_alone`]). After a crash within the window
+//! the held rows are all that is left, and the restarted server pushes them to the sender one by one:
+//! each notification arrives exactly once, aggregated or alone.
+pub(super) use super::exploder_imdn::forward_alone;
+pub use super::exploder_imdn::{
+    asks_for_notifications, exploder_uri, incoming, is_notification, recipient_key,
+};
 use crate::server::imdn::{self, Notification};
 use crate::server::participating::address_key;
-use crate::server::{reply, rng, Request, Server};
+use crate::server::{rng, Server};
+use crate::store::DeferredId;
 use simple_im_core::cpim::{self, IMDN_NS};
 use simple_im_core::imdn::tracker::Received;
 use simple_im_core::imdn::{DispositionRequest, Imdn, NotificationKind, Status};
@@ -56,6 +71,21 @@ pub struct Listed {
     pub uri: String,
     /// A `bcc` or anonymised entry: never named to the sender.
     pub hidden: bool,
+}
+
+/// What describes a tracked list (what [`super::tracked_lists`] keeps in the store).
+#[derive(Clone, Debug)]
+pub struct TrackedList {
+    /// The IM's sender (its CPIM From).
+    pub sender_uri: String,
+    /// The IM's `imdn.Message-ID`.
+    pub message_id: String,
+    /// The IM's `DateTime`, repeated in the documents the exploder builds.
+    pub date_time: String,
+    /// The notifications the IM asked for.
+    pub asked: DispositionRequest,
+    /// Its recipients.
+    pub listed: Vec<Listed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -91,6 +121,8 @@ struct ListState {
     recipients: HashMap<String, Recipient>,
     documents: Vec<Vec<u8>>,
     waiting: Vec<oneshot::Sender<bool>>,
+    /// The Deferred Messaging function's documents, each with the row holding it.
+    held: Vec<(DeferredId, Vec<u8>)>,
     timer_running: bool,
     deadline: Instant,
 }
@@ -101,19 +133,33 @@ impl ListState {
     }
 
     fn take_batch(&mut self) -> Batch {
+        let held = std::mem::take(&mut self.held);
+        let mut documents = std::mem::take(&mut self.documents);
+        documents.extend(held.iter().map(|(_, document)| document.clone()));
         Batch {
             sender_uri: self.sender_uri.clone(),
-            documents: std::mem::take(&mut self.documents),
+            documents,
             waiting: std::mem::take(&mut self.waiting),
+            held: held.into_iter().map(|(id, _)| id).collect(),
         }
     }
 }
 
-/// Documents on their way to the sender, with the recipients' requests waiting for the outcome.
+/// Documents on their way to the sender, with the recipients' requests waiting for the outcome and
+/// the held rows standing for the Deferred Messaging function's notifications among them.
 struct Batch {
     sender_uri: String,
     documents: Vec<Vec<u8>>,
     waiting: Vec<oneshot::Sender<bool>>,
+    held: Vec<DeferredId>,
+}
+
+/// What stands behind a document joining a batch.
+enum Joining {
+    /// A recipient's notification request, answered with the batch's outcome.
+    Request(oneshot::Sender<bool>),
+    /// The Deferred Messaging function's notification, held in the sender's queue under this id.
+    Held(DeferredId),
 }
 
 /// The tracked lists (see the module docs).
@@ -129,16 +175,22 @@ impl Aggregator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Starts tracking the list IM `im` sent to `listed`. `false`: not tracked (nothing asked for,
-    /// already tracked, or [`MAX_TRACKED_LISTS`] reached), so the copies must not carry the route.
-    pub fn track(&self, server: &Server, im: &Received<'_>, listed: &[Listed]) -> bool {
-        let asked = im.requested;
+    /// Starts tracking `list`. `false`: not tracked (nothing asked for, already tracked, or
+    /// [`MAX_TRACKED_LISTS`] reached), so the copies must not carry the route.
+    pub fn track(&self, server: &Server, list: TrackedList) -> bool {
+        let asked = list.asked;
         if !(asked.positive_delivery || asked.negative_delivery || asked.display) {
             return false;
         }
+        self.insert(list, Instant::now() + lifetime(server))
+    }
+
+    /// Tracks `list` until `deadline` (a list read back from the store after a restart, or a new
+    /// one); `false` when it is tracked already or [`MAX_TRACKED_LISTS`] are.
+    pub fn insert(&self, list: TrackedList, deadline: Instant) -> bool {
         let key = ListKey {
-            sender: address_key(im.sender.uri),
-            message_id: im.message_id.to_owned(),
+            sender: address_key(&list.sender_uri),
+            message_id: list.message_id,
         };
         let now = Instant::now();
         let mut lists = self.lists();
@@ -146,36 +198,40 @@ impl Aggregator {
         if lists.len() >= MAX_TRACKED_LISTS || lists.contains_key(&key) {
             return false;
         }
-        let limits = &server.config.limits;
-        let lifetime =
-            limits.deferred_expiry() + server.options.expiry_interval + 2 * limits.imdn_aggregation();
-        let recipients = listed
-            .iter()
+        let recipients = list
+            .listed
+            .into_iter()
             .map(|l| {
                 let recipient = Recipient {
-                    uri: l.uri.clone(),
+                    uri: l.uri,
                     hidden: l.hidden,
                     delivered: false,
                     failed: false,
                     displayed: false,
                 };
-                (l.key.clone(), recipient)
+                (l.key, recipient)
             })
             .collect();
         lists.insert(
             key,
             ListState {
-                sender_uri: im.sender.uri.to_owned(),
-                date_time: im.date_time.to_owned(),
-                asked,
+                sender_uri: list.sender_uri,
+                date_time: list.date_time,
+                asked: list.asked,
                 recipients,
                 documents: Vec::new(),
                 waiting: Vec::new(),
+                held: Vec::new(),
                 timer_running: false,
-                deadline: now + lifetime,
+                deadline,
             },
         );
         true
+    }
+
+    /// Whether the list a notification `body` is about is tracked now.
+    pub fn tracks(&self, body: &[u8]) -> bool {
+        list_key(body).is_some_and(|key| self.lists().contains_key(&key))
     }
 
     /// Records that the copies to `refused` (keys as in [`Listed`]) will never be delivered: a
@@ -222,28 +278,84 @@ impl Aggregator {
         recipient_key: &str,
         body: &[u8],
     ) -> Option<oneshot::Receiver<bool>> {
+        let (done, outcome) = oneshot::channel();
+        self.join(server, recipient_key, body, Joining::Request(done))
+            .then_some(outcome)
+    }
+
+    /// The notification the exploder would send for a batch holding only `body` from the tracked
+    /// recipient `recipient_key` (the recipient named as the list names it): the form in which a
+    /// notification of the Deferred Messaging function is held. `None` when not tracked.
+    pub fn alone(&self, server: &Server, recipient_key: &str, body: &[u8]) -> Option<Notification> {
         let notification = cpim::Message::parse(body).ok()?;
         let document = Imdn::parse(notification.body()).ok()?;
-        let im_sender = notification.get(cpim::CPIM_NS, "To")?.value;
-        let key = ListKey {
-            sender: address_key(im_sender),
-            message_id: document.message_id.as_held().to_owned(),
+        let key = list_key(body)?;
+        let lists = self.lists();
+        let state = lists.get(&key)?;
+        let batch = Batch {
+            sender_uri: state.sender_uri.clone(),
+            documents: vec![document_for(&document, state.recipients.get(recipient_key)?)?],
+            waiting: Vec::new(),
+            held: Vec::new(),
+        };
+        aggregated(server, &batch)
+    }
+
+    /// The held row `id` reached the sender on its own (pushed from the queue at a registration
+    /// inside the window): its document leaves the batch waiting for it, so it arrives once.
+    pub fn delivered_alone(&self, id: DeferredId) {
+        for state in self.lists().values_mut() {
+            state.held.retain(|(held, _)| *held != id);
+        }
+    }
+
+    /// [`Aggregator::accept`] for a notification of the Deferred Messaging function already held in
+    /// the sender's queue as `held` (see the module docs); `false` when its list is not tracked.
+    pub fn accept_held(
+        &self,
+        server: &Arc<Server>,
+        recipient_key: &str,
+        body: &[u8],
+        held: DeferredId,
+    ) -> bool {
+        self.join(server, recipient_key, body, Joining::Held(held))
+    }
+
+    fn join(&self, server: &Arc<Server>, recipient_key: &str, body: &[u8], joining: Joining) -> bool {
+        let Ok(notification) = cpim::Message::parse(body) else {
+            return false;
+        };
+        let Ok(document) = Imdn::parse(notification.body()) else {
+            return false;
+        };
+        let Some(key) = list_key(body) else {
+            return false;
         };
         let mut lists = self.lists();
-        let state = lists.get_mut(&key)?;
-        let recipient = state.recipients.get_mut(recipient_key)?;
+        let Some(state) = lists.get_mut(&key) else {
+            return false;
+        };
+        let Some(recipient) = state.recipients.get_mut(recipient_key) else {
+            return false;
+        };
         match (document.kind, document.status) {
             (NotificationKind::Delivery, Status::Delivered) => recipient.delivered = true,
             (NotificationKind::Delivery, _) => recipient.failed = true,
             (NotificationKind::Display, _) => recipient.displayed = true,
             (NotificationKind::Processing, _) => {}
         }
-        let rewritten = document_for(&document, recipient)?;
-        state.documents.push(rewritten);
-        let (done, outcome) = oneshot::channel();
-        state.waiting.push(done);
+        let Some(rewritten) = document_for(&document, recipient) else {
+            return false;
+        };
+        match joining {
+            Joining::Request(done) => {
+                state.documents.push(rewritten);
+                state.waiting.push(done);
+            }
+            Joining::Held(id) => state.held.push((id, rewritten)),
+        }
         self.schedule(server, &mut lists, key);
-        Some(outcome)
+        true
     }
 
     /// Sends the list's batch now when every recipient finished (forgetting the list), or starts
@@ -256,11 +368,12 @@ impl Aggregator {
             let batch = state.take_batch();
             if !state.timer_running {
                 lists.remove(&key);
+                super::tracked_lists::forget(server, &key.sender, &key.message_id);
             }
             tokio::spawn(flush(server.clone(), batch));
             return;
         }
-        if state.timer_running || state.documents.is_empty() {
+        if state.timer_running || (state.documents.is_empty() && state.held.is_empty()) {
             return;
         }
         state.timer_running = true;
@@ -276,12 +389,31 @@ impl Aggregator {
                 let batch = state.take_batch();
                 if state.finished() {
                     lists.remove(&key);
+                    super::tracked_lists::forget(&server, &key.sender, &key.message_id);
                 }
                 batch
             };
             flush(server, batch).await;
         });
     }
+}
+
+/// How long a list is tracked: while a stored copy can still report, plus two batch windows.
+pub fn lifetime(server: &Server) -> std::time::Duration {
+    let limits = &server.config.limits;
+    limits.deferred_expiry() + server.options.expiry_interval + 2 * limits.imdn_aggregation()
+}
+
+/// The list a notification `body` is about: its IMDN document's Message-ID and its CPIM To (the IM's
+/// sender).
+fn list_key(body: &[u8]) -> Option<ListKey> {
+    let notification = cpim::Message::parse(body).ok()?;
+    let document = Imdn::parse(notification.body()).ok()?;
+    let im_sender = notification.get(cpim::CPIM_NS, "To")?.value;
+    Some(ListKey {
+        sender: address_key(im_sender),
+        message_id: document.message_id.as_held().to_owned(),
+    })
 }
 
 /// `document` re-written to name `recipient` as the exploder knows it (nobody when hidden).
@@ -302,12 +434,18 @@ fn document_for(document: &Imdn<'_>, recipient: &Recipient) -> Option<Vec<u8>> {
 }
 
 /// Sends the batch to the IM's sender (aggregated when it holds more than one document) and tells
-/// every waiting recipient request whether it was delivered or stored.
+/// every waiting recipient request whether it was delivered or stored. Once it was, the held rows
+/// it replaces leave the sender's queue; otherwise they stay there for the sender's next registration.
 async fn flush(server: Arc<Server>, batch: Batch) {
     let outcome = match aggregated(&server, &batch) {
         Some(notification) => imdn::send(&server, &notification).await,
         None => batch.documents.is_empty(),
     };
+    if outcome {
+        for held in &batch.held {
+            let _ = server.store.delivered(*held).await;
+        }
+    }
     for waiting in batch.waiting {
         let _ = waiting.send(outcome);
     }
@@ -355,92 +493,5 @@ fn aggregated(server: &Server, batch: &Batch) -> Option<Notification> {
         message_id,
         body,
         im_sender: batch.sender_uri.clone(),
-    })
-}
-
-/// The URI the exploder puts in `IMDN-Record-Route`.
-pub fn exploder_uri(server: &Server) -> String {
-    format!("sip:{}@{}", super::exploder::EXPLODER_USER, server.config.domain)
-}
-
-/// `user@domain` for a URI of one of our domains (aliases folded), else its [`address_key`].
-pub fn recipient_key(server: &Server, uri: &str) -> String {
-    let key = address_key(uri);
-    match key.split_once('@') {
-        Some((user, host)) if server.is_local(host) => format!("{user}@{}", server.config.domain),
-        _ => key,
-    }
-}
-
-/// The `Disposition-Notification` prefix and the tracker's view of a CPIM list message that asks
-/// for notifications.
-pub fn asks_for_notifications(cpim_body: &[u8]) -> Option<(cpim::Message<'_>, String)> {
-    let parsed = cpim::Message::parse(cpim_body).ok()?;
-    let prefix = parsed
-        .get(IMDN_NS, "Disposition-Notification")?
-        .prefix()?
-        .to_owned();
-    Some((parsed, prefix))
-}
-
-/// Whether a MESSAGE to the exploder is a notification (CPIM with `Content-Disposition:
-/// notification`) rather than a list to explode.
-pub fn is_notification(body: &[u8]) -> bool {
-    cpim::Message::parse(body).is_ok_and(|m| {
-        m.content_header("Content-Disposition")
-            .and_then(|d| d.split(';').next())
-            .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"))
-    })
-}
-
-/// Answers a notification sent to the exploder by `sender` (see the module docs).
-pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str) {
-    let body = request.msg.body();
-    let recipient = recipient_key(server, sender);
-    let outcome = match server.aggregate.accept(server, &recipient, body) {
-        Some(outcome) => outcome.await.unwrap_or(false),
-        None => match forward_alone(server, sender, body, &exploder_uri(server)) {
-            Some(notification) => imdn::send(server, &notification).await,
-            None => {
-                let reason = "Not Found (the notification names no user of this domain to go to)";
-                reply::send(server, request, 404, reason, &[], None);
-                return;
-            }
-        },
-    };
-    let (code, reason) = if outcome {
-        (200, "OK")
-    } else {
-        (
-            480,
-            "Temporarily Unavailable (the notification could neither be delivered nor stored)",
-        )
-    };
-    reply::send(server, request, code, reason, &[], None);
-}
-
-/// A notification routed through `route` (ours) whose list or group message is not tracked, on its
-/// way to the IM's sender (its CPIM To) alone, with our `IMDN-Route` removed. `None` when the CPIM
-/// To is not a user of our domain.
-pub(super) fn forward_alone(server: &Server, sender: &str, body: &[u8], route: &str) -> Option<Notification> {
-    let parsed = cpim::Message::parse(body).ok()?;
-    let to = cpim::NameAddr::parse(parsed.get(cpim::CPIM_NS, "To")?.value)
-        .uri
-        .to_owned();
-    let key = address_key(&to);
-    let (user, host) = key.split_once('@')?;
-    if !server.is_local(host) {
-        return None;
-    }
-    let message_id = parsed
-        .get(IMDN_NS, "Message-ID")
-        .map_or_else(|| rng::token(16), |h| h.value.to_owned());
-    Some(Notification {
-        user: user.to_owned(),
-        destination: to.clone(),
-        from_uri: format!("sip:{}", address_key(sender)),
-        message_id,
-        body: super::cpim_edit::without_own_route(body, route),
-        im_sender: to,
     })
 }

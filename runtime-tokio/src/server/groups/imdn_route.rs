@@ -17,8 +17,11 @@
 //! leg; a notification is sent only on that leg (not to the room), or to nobody (a 404 failure
 //! REPORT to its sender) when the message is not remembered.
 //!
-//! The table of remembered messages is in memory: after a restart, a notification for an earlier
-//! message of a sender who asked for privacy gets 404 (its sender cannot be found any more).
+//! The table of remembered pager messages is kept in memory and in the store
+//! ([`crate::store::Store::remember_imdn_route`], written before the copies go out): after a restart
+//! a notification about an earlier message is routed from the stored row (read back into memory),
+//! so it reaches even a sender who asked for privacy. Chat messages are remembered in memory only:
+//! the switch leg they name does not outlive the server.
 
 use super::cpim_edit::{with_anonymous_from, without_own_route};
 use super::imdn_aggregate::forward_alone;
@@ -26,7 +29,7 @@ use super::{is_member, local_user};
 use crate::server::imdn::{self, Notification};
 use crate::server::participating::address_key;
 use crate::server::{reply, Request, Server};
-use crate::store::Group;
+use crate::store::{Group, ImdnRoute, UnixMillis};
 use simple_im_core::cpim::{self, IMDN_NS};
 use simple_im_core::imdn::{Imdn, Received};
 use std::collections::{HashMap, VecDeque};
@@ -57,7 +60,11 @@ impl GroupRoutes {
 
     fn remember(&self, server: &Server, group_uri: &str, message_id: &str, sender: &str) {
         let limits = &server.config.limits;
-        let deadline = Instant::now() + limits.deferred_expiry() + server.options.expiry_interval;
+        let lifetime = limits.deferred_expiry() + server.options.expiry_interval;
+        self.remember_until(group_uri, message_id, sender, Instant::now() + lifetime);
+    }
+
+    fn remember_until(&self, group_uri: &str, message_id: &str, sender: &str, deadline: Instant) {
         let key = (address_key(group_uri), message_id.to_owned());
         let mut table = self.table();
         let now = Instant::now();
@@ -88,28 +95,73 @@ impl GroupRoutes {
 
 /// The body each copy of a group MESSAGE carries, when it differs from the request's: a CPIM body
 /// asking for notifications gets the group as its top `IMDN-Record-Route` (and the message is
-/// remembered); with `privacy`, any CPIM body gets an anonymous CPIM From.
-pub fn copy_body(
+/// remembered, in the store too, before this returns); with `privacy`, any CPIM body gets an
+/// anonymous CPIM From.
+pub async fn copy_body(
     server: &Server,
     body: &[u8],
     group_uri: &str,
     sender: &str,
     privacy: bool,
 ) -> Option<Vec<u8>> {
-    let parsed = cpim::Message::parse(body).ok()?;
-    let routed = Received::from_cpim(&parsed).ok().flatten().and_then(|received| {
-        let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
-        let routed = super::cpim_edit::with_record_route(body, prefix, group_uri)?;
+    let (routed, message_id) = {
+        let parsed = cpim::Message::parse(body).ok()?;
+        let routed = Received::from_cpim(&parsed).ok().flatten().and_then(|received| {
+            let prefix = parsed.get(IMDN_NS, "Disposition-Notification")?.prefix()?;
+            let routed = super::cpim_edit::with_record_route(body, prefix, group_uri)?;
+            Some((routed, received.message_id.to_owned()))
+        });
+        routed.unzip()
+    };
+    if let Some(message_id) = message_id {
         server
             .group_routes
-            .remember(server, group_uri, received.message_id, sender);
-        Some(routed)
-    });
+            .remember(server, group_uri, &message_id, sender);
+        let lifetime = server.config.limits.deferred_expiry() + server.options.expiry_interval;
+        let now = UnixMillis::now();
+        let route = ImdnRoute {
+            route: address_key(group_uri),
+            message_id,
+            value: sender.to_owned(),
+            expires: now.plus_millis(u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX)),
+        };
+        // A failed write costs only the route's survival across a restart, not the message.
+        let _ = server.store.remember_imdn_route(route, now).await;
+    }
     match (routed, privacy) {
         (Some(routed), true) => with_anonymous_from(&routed),
         (None, true) => with_anonymous_from(body),
         (routed, false) => routed,
     }
+}
+
+/// Reads the route of the message a notification `body` is about back from the store into memory
+/// when it is not there (after a restart).
+async fn recall(server: &Server, route: &str, body: &[u8]) {
+    let message_id = {
+        let Ok(parsed) = cpim::Message::parse(body) else {
+            return;
+        };
+        let Ok(document) = Imdn::parse(parsed.body()) else {
+            return;
+        };
+        document.message_id.as_held().to_owned()
+    };
+    if server.group_routes.sender_of(route, &message_id).is_some() {
+        return;
+    }
+    let now = UnixMillis::now();
+    let Ok(Some((sender, expires))) = server
+        .store
+        .imdn_route(&address_key(route), &message_id, now)
+        .await
+    else {
+        return;
+    };
+    let left = std::time::Duration::from_millis(expires.0.saturating_sub(now.0));
+    server
+        .group_routes
+        .remember_until(route, &message_id, &sender, Instant::now() + left);
 }
 
 /// The notification `body` (from `notifier`) redirected to the remembered sender of the message it
@@ -138,6 +190,9 @@ pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str, gro
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
     let member = local_user(server, sender)
         .is_some_and(|user| group.owner.eq_ignore_ascii_case(&user) || is_member(group, &user));
+    if member {
+        recall(server, &group_uri, body).await;
+    }
     let routed = member
         .then(|| redirected(server, &group_uri, sender, body))
         .flatten();
@@ -162,6 +217,7 @@ pub async fn incoming(server: &Arc<Server>, request: &Request, sender: &str, gro
 /// group we do not remember the message of. `None`: not routed through a group.
 pub async fn for_stored_copy(server: &Server, notification: &Notification) -> Option<Option<Notification>> {
     super::lookup(server, &notification.destination).await?;
+    recall(server, &notification.destination, &notification.body).await;
     let redirected = redirected(
         server,
         &notification.destination,

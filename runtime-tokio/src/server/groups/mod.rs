@@ -3,7 +3,8 @@
 //! XDMS holds group documents).
 //!
 //! Modules: [`pager`](fan_out) (this page), [`cpim_edit`] (CPIM header edits), [`exploder`] (RFC 5365 URI lists) with
-//! [`imdn_aggregate`] (its notifications), [`imdn_route`] (notifications of group messages),
+//! [`imdn_aggregate`] (its notifications, with [`exploder_imdn`] answering them and [`tracked_lists`]
+//! keeping the lists in the store), [`imdn_route`] (notifications of group messages),
 //! [`focus`] (joining and
 //! leaving with INVITE/BYE), [`switch`] (the MSRP switch of group chats), [`expel`] (the owner
 //! removing a participant), [`conference`] (RFC 4575 subscriptions), [`cli`].
@@ -55,11 +56,13 @@ pub mod conference;
 pub mod cpim_edit;
 pub mod expel;
 pub mod exploder;
+pub mod exploder_imdn;
 pub mod focus;
 pub mod imdn_aggregate;
 pub mod imdn_route;
 mod pager;
 pub mod switch;
+pub mod tracked_lists;
 
 pub use pager::{fan_out, fan_out_copies, fan_out_each, Outcome, Tally};
 
@@ -167,7 +170,7 @@ pub async fn message(server: &Arc<Server>, request: &Request, sender: &str) -> b
         .collect();
     let group_uri = format!("sip:{}@{}", group.name, server.config.domain);
     let privacy = super::participating::wants_privacy(msg);
-    let body = imdn_route::copy_body(server, msg.body(), &group_uri, sender, privacy);
+    let body = imdn_route::copy_body(server, msg.body(), &group_uri, sender, privacy).await;
     let tally = fan_out(server, msg, sender, &group_uri, &members, body.as_deref()).await;
     answer(server, request, sender, &group_uri, tally);
     true

@@ -1,6 +1,7 @@
 //! The pager-mode fan-out of the Controlling IM Function: one copy per member, each delivered to the
 //! member's contacts or stored durably, all in parallel, with every outcome counted (the outcome table
-//! is in the [module docs](super)).
+//! is in the [module docs](super)). A URI-list copy for a user of a `[[peers]]` domain goes to that
+//! domain's server instead ([`to_peer`]).
 
 use super::CONTROLLING_HEADER;
 use crate::server::charging::Event;
@@ -136,6 +137,9 @@ pub async fn fan_out_each(
 /// One member's copy: the outcome table of the module docs, row by row.
 async fn deliver_copy(server: &Arc<Server>, msg: &SipMessage, sender: &str, copy: NewDeferred) -> Outcome {
     let member = copy.recipient.clone();
+    if let Some((_, host)) = member.split_once('@') {
+        return to_peer(server, &copy, host).await;
+    }
     // Accounts first, as in pager routing (an account shadows a group of the same name); the account
     // lookup is cached, so a fan-out to users never waits for a database read.
     if !matches!(server.store.user(&member).await, Ok(Some(_))) {
@@ -201,5 +205,29 @@ async fn deliver_copy(server: &Arc<Server>, msg: &SipMessage, sender: &str, copy
         }
         Ok(Enqueued::Duplicate(_)) => Outcome::Stored,
         Err(_) => Outcome::Failed,
+    }
+}
+
+/// A URI-list copy for a user of the `[[peers]]` domain `host` (its recipient is `user@host`): sent
+/// to that domain's server, which delivers or stores it for its user. 2xx: delivered (202: stored
+/// there); 4xx-6xx: refused; no answer: failed (nothing here holds it, so the sender is told).
+async fn to_peer(server: &Arc<Server>, copy: &NewDeferred, host: &str) -> Outcome {
+    let Some(peer) = server.config.peer_for(host) else {
+        return Outcome::Refused(404);
+    };
+    let Some(flow) = crate::server::pager::peer_flow(server, peer).await else {
+        return Outcome::Failed;
+    };
+    let uri = format!("sip:{}", copy.recipient);
+    let branch = crate::server::proxy::new_branch();
+    let Some(bytes) = deferred::build_stored(server, copy, &uri, &flow, &branch) else {
+        return Outcome::Failed;
+    };
+    let answer = server.transactions.request(flow, &branch, "MESSAGE", bytes).await;
+    match answer.ok().and_then(|r| r.status()) {
+        Some(202) => Outcome::Stored,
+        Some(code) if (200..300).contains(&code) => Outcome::Delivered,
+        Some(code) if code >= 400 => Outcome::Refused(code),
+        _ => Outcome::Failed,
     }
 }

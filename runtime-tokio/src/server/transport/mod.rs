@@ -107,6 +107,10 @@ pub struct Transports {
     udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     tcp_listen: Vec<SocketAddr>,
     connections: Mutex<HashMap<u64, mpsc::UnboundedSender<Bytes>>>,
+    /// What received messages go to (for connections the server opens itself).
+    handler: std::sync::OnceLock<InboundHandler>,
+    /// Connections the server opened, by peer address, reused while open.
+    outbound: tokio::sync::Mutex<HashMap<SocketAddr, Flow>>,
 }
 
 impl Transports {
@@ -170,6 +174,23 @@ impl Transports {
         }
     }
 
+    /// An open TCP flow to `peer`: the one opened before while it stays open, else a new connection.
+    pub async fn tcp_to(self: &Arc<Self>, peer: SocketAddr) -> std::io::Result<Flow> {
+        let mut outbound = self.outbound.lock().await;
+        if let Some(flow) = outbound.get(&peer).filter(|f| self.is_open(f)) {
+            return Ok(*flow);
+        }
+        let handler = self
+            .handler
+            .get()
+            .cloned()
+            .ok_or_else(|| std::io::Error::other("transports not started"))?;
+        let local_ip = self.local_addr(&Flow::Tcp { conn: 0, peer }).ip();
+        let flow = tcp::connect(local_ip, peer, self.clone(), handler).await?;
+        outbound.insert(peer, flow);
+        Ok(flow)
+    }
+
     fn add_connection(&self, conn: u64, writer: mpsc::UnboundedSender<Bytes>) {
         self.connections
             .lock()
@@ -223,6 +244,7 @@ pub async fn start(
             other => break other?,
         }
     };
+    let _ = transports.handler.set(handler.clone());
     let transports = Arc::new(transports);
     for (index, socket) in udp_sockets.into_iter().enumerate() {
         tokio::spawn(udp::receive_loop(index, socket, handler.clone()));

@@ -23,6 +23,25 @@ pub async fn accept_loop(listener: TcpListener, transports: Arc<Transports>, han
     }
 }
 
+/// Opens a connection to `peer` from `local_ip` (the server's own address, which the peer checks)
+/// and serves it like an accepted one: messages it brings go to `handler`, and
+/// [`Transports::send`] writes on the returned flow.
+pub async fn connect(
+    local_ip: std::net::IpAddr,
+    peer: SocketAddr,
+    transports: Arc<Transports>,
+    handler: InboundHandler,
+) -> std::io::Result<Flow> {
+    let socket = if local_ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local_ip, 0))?;
+    let stream = socket.connect(peer).await?;
+    Ok(attach(stream, peer, transports, handler))
+}
+
 /// Registers a connected stream in the table and starts its writer and reader tasks.
 fn attach(stream: TcpStream, peer: SocketAddr, transports: Arc<Transports>, handler: InboundHandler) -> Flow {
     let _ = stream.set_nodelay(true);

@@ -42,6 +42,7 @@ mod accounts;
 mod cache;
 mod checkpoint;
 mod groups;
+mod imdn_routes;
 mod queue;
 mod schema;
 mod session_queue;
@@ -51,7 +52,7 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    DeferredId, DeferredMessage, Enqueued, Group, NewDeferred, NewUser, Quota, Store, StoreError,
+    DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, NewDeferred, NewUser, Quota, Store, StoreError,
     StoreFuture, UnixMillis, User, UserPolicy,
 };
 use cache::ReadCache;
@@ -326,5 +327,24 @@ impl Store for SqliteStore {
     fn remove_group_member(&self, group: &str, member: &str) -> StoreFuture<'_, bool> {
         let (group, member) = (group.to_owned(), member.to_owned());
         self.write(move |conn| groups::remove_member(conn, &group, &member))
+    }
+
+    fn remember_imdn_route(&self, route: ImdnRoute, now: UnixMillis) -> StoreFuture<'_, ()> {
+        self.write(move |conn| imdn_routes::remember(conn, &route, now))
+    }
+
+    fn imdn_route(
+        &self,
+        route: &str,
+        message_id: &str,
+        now: UnixMillis,
+    ) -> StoreFuture<'_, Option<(String, UnixMillis)>> {
+        let (route, message_id) = (route.to_owned(), message_id.to_owned());
+        self.read(move |conn| imdn_routes::lookup(conn, &route, &message_id, now))
+    }
+
+    fn forget_imdn_route(&self, route: &str, message_id: &str) -> StoreFuture<'_, ()> {
+        let (route, message_id) = (route.to_owned(), message_id.to_owned());
+        self.write(move |conn| imdn_routes::forget(conn, &route, &message_id))
     }
 }

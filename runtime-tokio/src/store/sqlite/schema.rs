@@ -147,6 +147,19 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (group_name, member)
     ) WITHOUT ROWID;
     "#,
+    // Version 4: the Controlling function's routing memory for notifications (group messages'
+    // senders, tracked URI lists), so that it survives a restart. A rowid table: the bound evicts by
+    // expiry through the index.
+    r#"
+    CREATE TABLE imdn_routes (
+        route TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        UNIQUE (route, message_id)
+    );
+    CREATE INDEX imdn_routes_by_expiry ON imdn_routes(expires_ms);
+    "#,
 ];
 
 /// The schema version this build creates and understands.
