@@ -20,6 +20,7 @@
 //! `Content-Disposition: notification`, `Content-Length` and the XML document. It is sent to the top
 //! route, or to the IM's `From` URI when there is none ([`Received::destination`]).
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 use super::disposition::DispositionRequest;
@@ -121,7 +122,7 @@ impl<'a> Received<'a> {
         let is_notification = msg.content_header("Content-Disposition").is_some_and(|v| {
             v.split(';')
                 .next()
-                .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"))
+                .is_some_and(|d| d.trim_ws().eq_ignore_ascii_case("notification"))
         });
         let requested = msg
             .get(IMDN_NS, "Disposition-Notification")
