@@ -103,3 +103,17 @@ fn msrp_head_values_keep_unicode_spaces() {
     assert_eq!(ReportRequest::parse(" yes\t"), Ok(ReportRequest::Yes));
     assert!(ReportRequest::parse(&format!("yes{NBSP}")).is_err());
 }
+
+#[test]
+fn cpim_notification_disposition_is_the_first_token_only() {
+    let parse = |disposition: &str| {
+        let text = format!("From: <im:a@b>\r\n\r\nContent-Disposition: {disposition}\r\n\r\n");
+        let notification = cpim::Message::parse(text.as_bytes()).unwrap().is_notification();
+        notification
+    };
+    assert!(parse("Notification ;handling=required"));
+    assert!(parse("\tnotification\t"));
+    assert!(!parse("notifications"));
+    assert!(!parse("render; notification"));
+    assert!(!parse(&format!("notification{IDEOGRAPHIC_SPACE}")));
+}

@@ -463,15 +463,13 @@ fn add_to_tag<const REQ: usize>(bytes: &[u8], tag: &str) -> Option<Vec<u8, REQ>>
 /// The boundary of an aggregated notification (RFC 5438 §8.3): `Content-Disposition: notification`
 /// over `multipart/mixed` content.
 fn aggregated_notification_boundary<'a>(im: &cpim::Message<'a>) -> Option<&'a str> {
-    let disposition = im.content_header("Content-Disposition")?;
-    let is_notification = disposition
-        .split(';')
-        .next()
-        .is_some_and(|d| d.trim_ws().eq_ignore_ascii_case("notification"));
+    if !im.is_notification() {
+        return None;
+    }
     let content_type = crate::sip::header::ContentType::parse(im.content_type()?).ok()?;
     let multipart = content_type.kind.eq_ignore_ascii_case("multipart")
         && content_type.subtype.eq_ignore_ascii_case("mixed");
-    if !(is_notification && multipart) {
+    if !multipart {
         return None;
     }
     let boundary = content_type.params.get("boundary").flatten()?;

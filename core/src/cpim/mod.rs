@@ -482,6 +482,16 @@ impl<'a> Message<'a> {
     pub fn content_type(&self) -> Option<&'a str> {
         self.content_header("Content-Type")
     }
+
+    /// Whether the content's disposition type is `notification` (RFC 5438 section 7.2.1: an IMDN, or an
+    /// aggregation of IMDNs, never itself notified).
+    pub fn is_notification(&self) -> bool {
+        self.content_header("Content-Disposition").is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|d| d.trim_ws().eq_ignore_ascii_case("notification"))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@
 //! `Content-Disposition: notification`, `Content-Length` and the XML document. It is sent to the top
 //! route, or to the IM's `From` URI when there is none ([`Received::destination`]).
 
-use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 use super::disposition::DispositionRequest;
@@ -119,11 +118,7 @@ impl<'a> Received<'a> {
     /// Reads the IMDN request of a received IM. `Ok(None)`: nothing to notify (no request, or the IM is
     /// itself a notification).
     pub fn from_cpim(msg: &cpim::Message<'a>) -> Result<Option<Received<'a>>, ReceiveError> {
-        let is_notification = msg.content_header("Content-Disposition").is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|d| d.trim_ws().eq_ignore_ascii_case("notification"))
-        });
+        let is_notification = msg.is_notification();
         let requested = msg
             .get(IMDN_NS, "Disposition-Notification")
             .map(|h| DispositionRequest::parse(h.value));
