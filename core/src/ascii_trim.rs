@@ -27,6 +27,42 @@ pub(crate) fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Protocol white space: SP, HTAB, CR, LF. SIP's LWS (RFC 3261 section 25.1: SP / HTAB, with CRLF
+/// folding), MSRP's header white space (RFC 4975), CPIM's (RFC 3862) and XML's `S` are all this class,
+/// so a no-break space (U+00A0) or an ideographic space (U+3000) is content, never padding. The
+/// `str::trim` family would strip those (Unicode `White_Space`), and on a device costs a UTF-8 decoder
+/// and a 256-byte table besides.
+pub(crate) fn is_ascii_ws(b: u8) -> bool {
+    is_xml_space(b)
+}
+
+/// `trim`, `trim_start` and `trim_end` by [`is_ascii_ws`], as methods so call sites read like the
+/// `str` ones they replace.
+pub(crate) trait TrimAsciiWs {
+    /// Without protocol white space at either end.
+    fn trim_ws(&self) -> &str;
+    /// Without leading protocol white space.
+    fn trim_ws_start(&self) -> &str;
+    /// Without trailing protocol white space.
+    fn trim_ws_end(&self) -> &str;
+}
+
+// Out of line: inlined, each of the ~50 call sites would carry its own pair of byte loops.
+impl TrimAsciiWs for str {
+    #[inline(never)]
+    fn trim_ws(&self) -> &str {
+        trim(self, is_ascii_ws)
+    }
+    #[inline(never)]
+    fn trim_ws_start(&self) -> &str {
+        trim_start(self, is_ascii_ws)
+    }
+    #[inline(never)]
+    fn trim_ws_end(&self) -> &str {
+        trim_end(self, is_ascii_ws)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +76,13 @@ mod tests {
             assert_eq!(trim_end(s, class), s.trim_end_matches(std_class));
             assert_eq!(trim(s, class), s.trim_matches(std_class));
         }
+    }
+
+    #[test]
+    fn protocol_white_space_is_ascii_only() {
+        assert_eq!(" \t a b \r\n".trim_ws(), "a b");
+        assert_eq!("\u{a0}a\u{3000}".trim_ws(), "\u{a0}a\u{3000}");
+        assert_eq!(" \u{a0}a ".trim_ws_start(), "\u{a0}a ");
+        assert_eq!(" a\u{3000}\t".trim_ws_end(), " a\u{3000}");
     }
 }

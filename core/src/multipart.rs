@@ -15,6 +15,7 @@
 //! The CRLF before a delimiter belongs to the delimiter, not to the part's body (§5.1.1). Lines ending
 //! in a bare LF are accepted too, as many SIP stacks write them.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 /// The longest boundary RFC 2046 allows (§5.1.1: 1 to 70 characters).
@@ -67,7 +68,7 @@ impl<'a> Part<'a> {
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers.lines().find_map(|line| {
             let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+            n.trim_ws().eq_ignore_ascii_case(name).then(|| v.trim_ws())
         })
     }
 
@@ -75,13 +76,13 @@ impl<'a> Part<'a> {
     /// Content-Type (RFC 2046 §5.1.1 default).
     pub fn media_type(&self) -> &'a str {
         self.header("Content-Type")
-            .map_or("text/plain", |ct| ct.split(';').next().unwrap_or(ct).trim())
+            .map_or("text/plain", |ct| ct.split(';').next().unwrap_or(ct).trim_ws())
     }
 
     /// The disposition type of Content-Disposition (e.g. `recipient-list`), without parameters.
     pub fn disposition(&self) -> Option<&'a str> {
         self.header("Content-Disposition")
-            .map(|cd| cd.split(';').next().unwrap_or(cd).trim())
+            .map(|cd| cd.split(';').next().unwrap_or(cd).trim_ws())
     }
 }
 

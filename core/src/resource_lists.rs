@@ -16,6 +16,7 @@
 //! one `sip:anonymous@anonymous.invalid` entry with `cp:count` for the anonymised `to` entries, then
 //! the same for `cc`; `bcc` entries are left out entirely.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 use crate::write::{BufferTooSmall, ByteWriter};
@@ -128,7 +129,7 @@ pub fn entries(document: &[u8]) -> Entries<'_> {
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
-    match value.trim() {
+    match value.trim_ws() {
         "true" | "1" => Some(true),
         "false" | "0" => Some(false),
         _ => None,
@@ -174,7 +175,7 @@ impl<'a> Entries<'a> {
                 {
                     continue;
                 }
-                let value = attribute.raw_value.trim();
+                let value = attribute.raw_value.trim_ws();
                 match attribute.name.local {
                     "copyControl" => {
                         entry.copy_control = match value {

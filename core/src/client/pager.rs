@@ -9,6 +9,7 @@
 //! | in flight | other final | `PagerSent` (2xx) or `PagerFailed{status}` |
 //! | in flight | timer F / transport error | `PagerFailed{408}` |
 
+use crate::ascii_trim::TrimAsciiWs;
 use heapless::Vec;
 
 use super::events::{ClientEvent, MessageHandle, ReceivedHandle, Span};
@@ -379,7 +380,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         }
         let content_type = msg.header(HeaderName::ContentType).unwrap_or("text/plain");
         let is_cpim = content_type
-            .trim_start()
+            .trim_ws_start()
             .get(..12)
             .is_some_and(|t| t.eq_ignore_ascii_case("message/cpim"));
         if !is_cpim {
@@ -399,7 +400,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         };
         let inner_type = im.content_type().unwrap_or("text/plain");
         if inner_type
-            .trim_start()
+            .trim_ws_start()
             .get(..16)
             .is_some_and(|t| t.eq_ignore_ascii_case("message/imdn+xml"))
         {
@@ -462,17 +463,15 @@ fn add_to_tag<const REQ: usize>(bytes: &[u8], tag: &str) -> Option<Vec<u8, REQ>>
 /// The boundary of an aggregated notification (RFC 5438 §8.3): `Content-Disposition: notification`
 /// over `multipart/mixed` content.
 fn aggregated_notification_boundary<'a>(im: &cpim::Message<'a>) -> Option<&'a str> {
-    let disposition = im.content_header("Content-Disposition")?;
-    let is_notification = disposition
-        .split(';')
-        .next()
-        .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"));
+    if !im.is_notification() {
+        return None;
+    }
     let content_type = crate::sip::header::ContentType::parse(im.content_type()?).ok()?;
     let multipart = content_type.kind.eq_ignore_ascii_case("multipart")
         && content_type.subtype.eq_ignore_ascii_case("mixed");
-    if !(is_notification && multipart) {
+    if !multipart {
         return None;
     }
     let boundary = content_type.params.get("boundary").flatten()?;
-    Some(boundary.trim_matches('"'))
+    Some(crate::ascii_trim::trim(boundary, |b| b == b'"'))
 }

@@ -17,6 +17,7 @@
 //! granted lifetime is the `expires` of **our** Contact in the 2xx (which lists every device's binding),
 //! else its `Expires` header, else what we asked.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::time::Duration;
 
 use heapless::{String, Vec};
@@ -385,7 +386,7 @@ fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32
         .and_then(|c| c.expires())
         .or_else(|| {
             msg.header(HeaderName::Expires)
-                .and_then(|v| v.trim().parse().ok())
+                .and_then(|v| v.trim_ws().parse().ok())
         })
 }
 

@@ -33,6 +33,7 @@
 //! A 2xx without `SIP-ETag` (a server that does not do RFC 3903) is refreshed by repeating the
 //! initial PUBLISH. Half the granted time leaves room for the retransmissions of a lost refresh.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::time::Duration;
 
 use heapless::String;
@@ -144,11 +145,11 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 let asked = self.config.registration_expiry_s;
                 let granted = msg
                     .header(HeaderName::Expires)
-                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .and_then(|v| v.trim_ws().parse::<u32>().ok())
                     .unwrap_or(asked);
                 let mut etag = String::new();
                 if let Some(value) = msg.header(HeaderName::SipETag) {
-                    let _ = etag.push_str(value.trim());
+                    let _ = etag.push_str(value.trim_ws());
                 }
                 let half = u64::from((granted / 2).max(1));
                 self.publication = Some(Publication {

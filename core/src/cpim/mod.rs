@@ -27,6 +27,7 @@
 mod builder;
 mod escape;
 
+use crate::ascii_trim::TrimAsciiWs;
 pub use builder::{BuildError, Builder};
 pub use escape::{needs_unescape, push_escaped, unescape, UnescapeError};
 
@@ -74,8 +75,8 @@ impl<'a> Header<'a> {
         self.params
             .split(';')
             .filter_map(|p| p.split_once('='))
-            .find(|(n, _)| n.trim() == name)
-            .map(|(_, v)| v.trim())
+            .find(|(n, _)| n.trim_ws() == name)
+            .map(|(_, v)| v.trim_ws())
     }
 
     /// The `;lang=` parameter (RFC 3862 §3.3.7 Subject).
@@ -97,10 +98,10 @@ pub struct NameAddr<'a> {
 impl<'a> NameAddr<'a> {
     /// Splits a From/To/cc value.
     pub fn parse(value: &'a str) -> NameAddr<'a> {
-        let value = value.trim();
+        let value = value.trim_ws();
         if let (Some(open), true) = (value.rfind('<'), value.ends_with('>')) {
-            let display = value.get(..open).unwrap_or("").trim();
-            let uri = value.get(open + 1..value.len() - 1).unwrap_or("").trim();
+            let display = value.get(..open).unwrap_or("").trim_ws();
+            let uri = value.get(open + 1..value.len() - 1).unwrap_or("").trim_ws();
             NameAddr {
                 display_name: (!display.is_empty()).then_some(display),
                 uri,
@@ -285,7 +286,7 @@ fn split_header(text: &str, offset: usize) -> Result<Header<'_>, ParseError> {
     Ok(Header {
         name,
         params,
-        value: value.trim(),
+        value: value.trim_ws(),
     })
 }
 
@@ -466,7 +467,7 @@ impl<'a> Message<'a> {
     /// Every header name listed by `Require` headers (§3.3.7).
     pub fn required(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.get_all(CPIM_NS, "Require")
-            .flat_map(|h| h.value.split(',').map(str::trim).filter(|s| !s.is_empty()))
+            .flat_map(|h| h.value.split(',').map(str::trim_ws).filter(|s| !s.is_empty()))
     }
 
     /// A MIME header of the encapsulated content, by case-insensitive name.
@@ -480,6 +481,16 @@ impl<'a> Message<'a> {
     /// The content's `Content-Type`.
     pub fn content_type(&self) -> Option<&'a str> {
         self.content_header("Content-Type")
+    }
+
+    /// Whether the content's disposition type is `notification` (RFC 5438 section 7.2.1: an IMDN, or an
+    /// aggregation of IMDNs, never itself notified).
+    pub fn is_notification(&self) -> bool {
+        self.content_header("Content-Disposition").is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|d| d.trim_ws().eq_ignore_ascii_case("notification"))
+        })
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `Disposition-Notification` CPIM header (RFC 5438 §6.2, §10).
 
+use crate::ascii_trim::TrimAsciiWs;
 use crate::write::{BufferTooSmall, ByteWriter};
 
 /// One `notify-req` of a `Disposition-Notification` value.
@@ -46,14 +47,14 @@ impl<'a> NotifyReq<'a> {
 pub fn notify_reqs(value: &str) -> impl Iterator<Item = (NotifyReq<'_>, &str)> {
     value
         .split(',')
-        .map(str::trim)
+        .map(str::trim_ws)
         .filter(|s| !s.is_empty())
         .map(|item| {
             let (token, params) = match item.find(';') {
                 Some(i) => (item.get(..i).unwrap_or(""), item.get(i..).unwrap_or("")),
                 None => (item, ""),
             };
-            (NotifyReq::from_token(token.trim()), params)
+            (NotifyReq::from_token(token.trim_ws()), params)
         })
 }
 

@@ -118,11 +118,7 @@ impl<'a> Received<'a> {
     /// Reads the IMDN request of a received IM. `Ok(None)`: nothing to notify (no request, or the IM is
     /// itself a notification).
     pub fn from_cpim(msg: &cpim::Message<'a>) -> Result<Option<Received<'a>>, ReceiveError> {
-        let is_notification = msg.content_header("Content-Disposition").is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|d| d.trim().eq_ignore_ascii_case("notification"))
-        });
+        let is_notification = msg.is_notification();
         let requested = msg
             .get(IMDN_NS, "Disposition-Notification")
             .map(|h| DispositionRequest::parse(h.value));

@@ -10,6 +10,7 @@
 //! parameters ignored. RFC 6714 (CEMA) lets an endpoint match incoming requests by session-id only
 //! because middleboxes may rewrite the authority: [`MsrpUri::matches_session_id`].
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 /// Why a string is not an MSRP URI.
@@ -166,9 +167,9 @@ impl<'a> Path<'a> {
     }
     /// The path text after its first URI (leading whitespace removed).
     pub fn rest_after_first(&self) -> &'a str {
-        let trimmed = self.0.trim_start();
+        let trimmed = self.0.trim_ws_start();
         match trimmed.find(|c: char| c.is_ascii_whitespace()) {
-            Some(i) => trimmed.get(i..).unwrap_or("").trim_start(),
+            Some(i) => trimmed.get(i..).unwrap_or("").trim_ws_start(),
             None => "",
         }
     }

@@ -1,5 +1,6 @@
 //! Typed values of the SDP attributes MSRP uses, parsed on demand from a [`super::Media`] view.
 
+use crate::ascii_trim::TrimAsciiWs;
 /// `a=setup` (RFC 4145 §4, as profiled for MSRP by RFC 6135 §4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -19,7 +20,7 @@ pub enum Setup {
 impl Setup {
     /// Reads an `a=setup` value.
     pub fn parse(value: &str) -> Setup {
-        match value.trim() {
+        match value.trim_ws() {
             "active" => Setup::Active,
             "passive" => Setup::Passive,
             "actpass" => Setup::ActPass,
@@ -233,7 +234,7 @@ pub struct FileRange {
 impl FileRange {
     /// Reads a `file-range` value.
     pub fn parse(value: &str) -> Option<FileRange> {
-        let (a, b) = value.trim().split_once('-')?;
+        let (a, b) = value.trim_ws().split_once('-')?;
         let start = a.parse().ok()?;
         let stop = if b == "*" { None } else { Some(b.parse().ok()?) };
         Some(FileRange { start, stop })
@@ -242,7 +243,7 @@ impl FileRange {
 
 /// The `type/subtype` part of a format entry, parameters dropped.
 fn essence(entry: &str) -> &str {
-    entry.split(';').next().unwrap_or("").trim()
+    entry.split(';').next().unwrap_or("").trim_ws()
 }
 
 /// True when format entry `pattern` covers media type `candidate` (RFC 4975 §8.6): `*` covers all,

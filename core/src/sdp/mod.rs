@@ -16,6 +16,7 @@ pub mod attrs;
 pub mod builder;
 pub mod offer_answer;
 
+use crate::ascii_trim::TrimAsciiWs;
 pub use attrs::{media_type_matches, Direction, FileDate, FileRange, FileSelector, Hash, Setup};
 pub use builder::{BuildError, FileTransfer, MsrpMediaDesc, SessionDesc};
 pub use offer_answer::{
@@ -387,7 +388,7 @@ impl<'s, 'a> Media<'s, 'a> {
 
     /// `a=max-size` in octets (`None` when absent or not a number).
     pub fn max_size(&self) -> Option<u64> {
-        self.value("max-size")?.trim().parse().ok()
+        self.value("max-size")?.trim_ws().parse().ok()
     }
 
     /// `a=setup` (RFC 4145), media level then session level.

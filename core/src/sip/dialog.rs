@@ -27,6 +27,7 @@
 //! Dialog identifiers compare the Call-ID byte for byte (§20.8: case-sensitive) and tags ignoring ASCII
 //! case (tags are tokens, §7.3.1).
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 use heapless::String;
@@ -264,12 +265,12 @@ impl<'a> RequestTarget<'a> {
 
 /// The URI inside a route value: between `<` and `>` for a name-addr, else the whole value.
 pub fn route_uri(value: &str) -> &str {
-    let value = value.trim();
+    let value = value.trim_ws();
     match (value.find('<'), value.rfind('>')) {
         (Some(open), Some(close)) if open < close => value.get(open + 1..close).unwrap_or(value),
         _ => value,
     }
-    .trim()
+    .trim_ws()
 }
 
 /// `true` when a route URI carries the `lr` parameter (a loose router, §19.1.1).
@@ -280,7 +281,7 @@ pub fn is_loose_route(uri: &str) -> bool {
             .split('=')
             .next()
             .unwrap_or("")
-            .trim()
+            .trim_ws()
             .eq_ignore_ascii_case("lr")
     })
 }
@@ -292,7 +293,7 @@ fn strict_request_uri(route: &str) -> Result<String<MAX_URI_LEN>, DialogError> {
     let without_headers = uri.split('?').next().unwrap_or(uri);
     let mut out = String::new();
     for (i, part) in without_headers.split(';').enumerate() {
-        let name = part.split('=').next().unwrap_or("").trim();
+        let name = part.split('=').next().unwrap_or("").trim_ws();
         if i > 0 && name.eq_ignore_ascii_case("method") {
             continue;
         }

@@ -97,22 +97,38 @@ impl fmt::Display for Method<'_> {
 }
 
 /// RFC 3261 `token` characters: alphanumerics and `-.!%*_+`'~`.
-#[inline]
+///
+/// With `small-code` this is the comparison itself, called out of line: the 256-byte table (and a copy
+/// of the scan at every call site) costs more flash than a device saves in time.
+#[cfg_attr(not(feature = "small-code"), inline)]
+#[cfg_attr(feature = "small-code", inline(never))]
 pub fn is_token_byte(b: u8) -> bool {
-    TOKEN_BYTES[usize::from(b)]
+    #[cfg(not(feature = "small-code"))]
+    {
+        TOKEN_BYTES[usize::from(b)]
+    }
+    #[cfg(feature = "small-code")]
+    {
+        is_token_char(b)
+    }
+}
+
+/// The rule behind [`is_token_byte`], usable in const context.
+const fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
 }
 
 /// Lookup table for [`is_token_byte`]: header names and values are scanned byte by byte on the hot path.
+#[cfg(not(feature = "small-code"))]
 static TOKEN_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-            );
+        table[b] = is_token_char(b as u8);
         b += 1;
     }
     table
@@ -121,6 +137,14 @@ static TOKEN_BYTES: [bool; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_bytes_are_rfc3261_token_characters() {
+        let listed: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~";
+        for b in 0..=u8::MAX {
+            assert_eq!(is_token_byte(b), listed.contains(&b), "byte {b:#04x}");
+        }
+    }
 
     #[test]
     fn known_methods_round_trip_through_their_names() {

@@ -20,6 +20,7 @@
 //! notification in the session is the OMA way (message/imdn+xml listed in `a=accept-wrapped-types`);
 //! the pager fallback keeps a notification from being lost when the peer cannot take it in the session.
 
+use crate::ascii_trim::TrimAsciiWs;
 use heapless::{Deque, Vec};
 
 use super::session_io::read_from;
@@ -124,7 +125,7 @@ pub(crate) fn keep_body(heads: &mut Heads, id: &str, offset: u64, bytes: &[u8]) 
 /// The message `id` started with this MSRP Content-Type.
 pub(crate) fn note_content_type(heads: &mut Heads, id: &str, content_type: &str) {
     let cpim = content_type
-        .trim_start()
+        .trim_ws_start()
         .get(..12)
         .is_some_and(|t| t.eq_ignore_ascii_case("message/cpim"));
     if !cpim {

@@ -62,6 +62,7 @@ mod receiver;
 pub mod relay;
 mod sender;
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 use core::time::Duration;
 
@@ -397,7 +398,7 @@ impl Session {
         Ok(Session {
             config,
             local_uri: copy_str(local_uri)?,
-            remote_path: copy_str(remote_path.trim())?,
+            remote_path: copy_str(remote_path.trim_ws())?,
             setup,
             bound: false,
             bind_pending: setup == Setup::Active,

@@ -1,6 +1,7 @@
 //! The receiving half of a session: framing input, matching requests to the session, reassembling
 //! messages from chunks and deciding responses and success REPORTs.
 
+use crate::ascii_trim::TrimAsciiWs;
 use heapless::String;
 
 use super::sender::Tid;
@@ -93,7 +94,7 @@ fn copy<const N: usize>(s: &str) -> Option<String<N>> {
 }
 
 fn media_type_accepted(accept: &[&str], content_type: &str) -> bool {
-    let media = content_type.split(';').next().unwrap_or("").trim();
+    let media = content_type.split(';').next().unwrap_or("").trim_ws();
     let (ty, _) = media.split_once('/').unwrap_or((media, ""));
     accept.is_empty()
         || accept.iter().any(|a| {

@@ -4,6 +4,7 @@
 //! [`MAX_HEADERS`] name/value pairs without copying. Typed values are parsed on demand by the accessors,
 //! so unknown or malformed headers cost nothing until someone reads them.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt;
 
 use super::{is_valid_transaction_id, MAX_TRANSACTION_ID_LEN};
@@ -127,7 +128,7 @@ pub struct ByteRange {
 impl ByteRange {
     /// Parses `start-end/total`.
     pub fn parse(value: &str) -> Result<Self, HeadError> {
-        let (start, rest) = value.trim().split_once('-').ok_or(HeadError::BadHeaderValue)?;
+        let (start, rest) = value.trim_ws().split_once('-').ok_or(HeadError::BadHeaderValue)?;
         let (end, total) = rest.split_once('/').ok_or(HeadError::BadHeaderValue)?;
         let start = parse_decimal(start)?;
         let end = parse_star_or_decimal(end)?;
@@ -151,7 +152,7 @@ impl fmt::Display for ByteRange {
 }
 
 fn parse_decimal(s: &str) -> Result<u64, HeadError> {
-    let s = s.trim();
+    let s = s.trim_ws();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(HeadError::BadHeaderValue);
     }
@@ -159,7 +160,7 @@ fn parse_decimal(s: &str) -> Result<u64, HeadError> {
 }
 
 fn parse_star_or_decimal(s: &str) -> Result<Option<u64>, HeadError> {
-    if s.trim() == "*" {
+    if s.trim_ws() == "*" {
         Ok(None)
     } else {
         parse_decimal(s).map(Some)
@@ -181,7 +182,7 @@ pub enum ReportRequest {
 impl ReportRequest {
     /// Parses `yes`, `no` or `partial` (case-insensitively).
     pub fn parse(value: &str) -> Result<Self, HeadError> {
-        let v = value.trim();
+        let v = value.trim_ws();
         if v.eq_ignore_ascii_case("yes") {
             Ok(ReportRequest::Yes)
         } else if v.eq_ignore_ascii_case("no") {
@@ -217,10 +218,10 @@ pub struct Status<'a> {
 impl<'a> Status<'a> {
     /// Parses `NNN NNN [comment]`.
     pub fn parse(value: &'a str) -> Result<Self, HeadError> {
-        let v = value.trim();
+        let v = value.trim_ws();
         let (namespace, rest) = v.split_once(' ').ok_or(HeadError::BadHeaderValue)?;
         let (code, comment) = match rest.split_once(' ') {
-            Some((c, comment)) => (c, Some(comment.trim()).filter(|c| !c.is_empty())),
+            Some((c, comment)) => (c, Some(comment.trim_ws()).filter(|c| !c.is_empty())),
             None => (rest, None),
         };
         Ok(Status {
@@ -260,14 +261,14 @@ impl<'a> Head<'a> {
         let mut headers = heapless::Vec::new();
         for line in lines.filter(|l| !l.is_empty()) {
             let (name, value) = line.split_once(':').ok_or(HeadError::BadHeaderLine)?;
-            let name = name.trim();
+            let name = name.trim_ws();
             if name.is_empty() {
                 return Err(HeadError::BadHeaderLine);
             }
             headers
                 .push(Header {
                     name,
-                    value: value.trim(),
+                    value: value.trim_ws(),
                 })
                 .map_err(|_| HeadError::TooManyHeaders)?;
         }
@@ -344,8 +345,8 @@ fn parse_start_line(line: &str) -> Result<(&str, StartLine<'_>), HeadError> {
         return Err(HeadError::BadTransactionId);
     }
     let (word, comment) = match rest.split_once(' ') {
-        Some((w, c)) => (w, Some(c.trim()).filter(|c| !c.is_empty())),
-        None => (rest.trim_end(), None),
+        Some((w, c)) => (w, Some(c.trim_ws()).filter(|c| !c.is_empty())),
+        None => (rest.trim_ws_end(), None),
     };
     if word.len() == 3 && word.bytes().all(|b| b.is_ascii_digit()) {
         let code = word.parse().map_err(|_| HeadError::BadStartLine)?;

@@ -1,5 +1,6 @@
 //! The [`Dialog`] itself: creation, in-dialog requests and responses, termination.
 
+use crate::ascii_trim::TrimAsciiWs;
 use heapless::{String, Vec};
 
 use super::{
@@ -30,7 +31,7 @@ fn route_set<'a>(values: impl Iterator<Item = &'a str>, count: usize) -> Result<
     }
     let mut set = RouteSet::new();
     for value in values {
-        set.push(copy(value.trim(), Field::Route)?)
+        set.push(copy(value.trim_ws(), Field::Route)?)
             .map_err(|_| DialogError::TooManyRoutes)?;
     }
     Ok(set)

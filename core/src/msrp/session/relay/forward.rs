@@ -1,6 +1,7 @@
 //! The forwarding half of the relay: deciding what to do with a request, rewriting its paths and
 //! streaming its body into the next hop's output in chunks of at most that hop's limit.
 
+use crate::ascii_trim::TrimAsciiWs;
 use core::fmt::Write as _;
 use core::mem;
 
@@ -91,7 +92,7 @@ impl Relay {
             return Inbound::Skipping;
         };
         let failure_report = head.failure_report().ok().flatten().unwrap_or(ReportRequest::Yes);
-        let from = head.from_path().map(|p| p.0.trim()).unwrap_or("");
+        let from = head.from_path().map(|p| p.0.trim_ws()).unwrap_or("");
         let tid = copy(head.transaction_id).unwrap_or_default();
         let reject = |code| {
             let to = Path(from)
