@@ -298,9 +298,13 @@ async fn push_one(server: &Arc<Server>, user: &str, stored: &DeferredMessage) ->
             Err(_) => return false,
         };
         if (200..300).contains(&code) {
+            // The notification is sent (or stored for the sender) before the copy leaves the queue:
+            // a crash in between then pushes the copy again (a duplicate the recipient can tell by
+            // its Message-ID) instead of losing the notification. Pushes to one user are serial
+            // ([`deliver`]), so no other push sends this copy meanwhile.
+            super::imdn::delivered(server, stored).await;
             let _ = server.store.delivered(stored.id).await;
             charge(server, Event::Delivered, stored, code);
-            super::imdn::delivered(server, stored).await;
             return true;
         }
         // Through a core (application-server mode) a 404 says the user is not registered there
