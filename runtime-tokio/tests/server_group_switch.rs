@@ -4,9 +4,8 @@
 
 mod server_support;
 
-use server_support::store_with_users;
 use simple_im_core::msrp::wire::{parse_message, Parsed};
-use simple_im_tokio::server::{self, Options, Running};
+use simple_im_tokio::server::{Options, Running};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -18,15 +17,8 @@ const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(400);
 
 async fn start(dir: &Path) -> Running {
-    let store = store_with_users(dir, &[]).await;
-    let text = format!(
-        "data_dir = \"{}\"\n[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[msrp]\nlisten = \"127.0.0.1:0\"\n",
-        dir.display()
-    );
-    let config = simple_im_tokio::config::Config::from_toml(&text, dir).expect("config");
-    server::start(config, Options::default(), store)
-        .await
-        .expect("server starts")
+    // The legs join the switch directly: no SIP user is involved.
+    server_support::start(dir, "", Options::default()).await
 }
 
 /// One message a peer received.
