@@ -185,6 +185,10 @@ async fn to_peer(server: &Arc<Server>, request: &Request, sender: &str, max_forw
 
 /// The `[[peers]]` server of `uri`'s domain, when it is not ours.
 pub(crate) fn peer_of(server: &Server, uri: &str) -> Option<PeerDomain> {
+    // Every MESSAGE asks: without peers configured, the Request-URI is not parsed again.
+    if server.config.peers.is_empty() {
+        return None;
+    }
     let parsed = simple_im_core::sip::Uri::parse(uri).ok()?;
     let host = parsed.as_sip()?.host.to_string();
     if server.is_local(&host) {

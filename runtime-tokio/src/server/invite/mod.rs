@@ -421,13 +421,11 @@ fn peer_target(server: &Server, msg: &SipMessage) -> Option<Target> {
         .from()
         .and_then(|f| f.uri.as_sip().map(|s| server.is_local(&s.host.to_string())))
         .unwrap_or(false);
-    let uri = msg.request_uri()?;
-    let parsed = simple_im_core::sip::Uri::parse(uri).ok()?;
-    let host = parsed.as_sip()?.host.to_string();
-    if !from_local || server.is_local(&host) {
+    if !from_local {
         return None;
     }
-    let peer = server.config.peer_for(&host)?;
+    let uri = msg.request_uri()?;
+    let peer = super::pager::peer_of(server, uri)?;
     Some(Target {
         uri: uri.to_owned(),
         flow: Flow::Udp {
