@@ -110,6 +110,10 @@ pub(crate) struct TcpLink<'a> {
     /// Bytes kept in `input`, and how many of them the client consumed in the last feed.
     kept: usize,
     used: usize,
+    /// The last feed consumed some bytes and left whole ones: the session may have stopped early for
+    /// back-pressure (its queues nearly full), so the rest is fed again once drained, without waiting
+    /// for more bytes from the peer.
+    refeed: bool,
     /// The connection failed while reading: report it at the next `apply`.
     lost: bool,
 }
@@ -132,6 +136,7 @@ impl<'a> TcpLink<'a> {
             output,
             kept: 0,
             used: 0,
+            refeed: false,
             lost: false,
         }
     }
@@ -139,6 +144,7 @@ impl<'a> TcpLink<'a> {
     fn drop_connection(&mut self, client: &mut impl MsrpClient) {
         self.socket.abort();
         self.kept = 0;
+        self.refeed = false;
         self.used = 0;
         self.lost = false;
         if let Some(chat) = self.chat.take() {
@@ -160,6 +166,7 @@ impl ChatLink for TcpLink<'_> {
             self.socket.abort();
             self.chat = None;
             self.kept = 0;
+            self.refeed = false;
         }
         let Some((chat, active)) = notes.connect else {
             return reported;
@@ -217,6 +224,9 @@ impl ChatLink for TcpLink<'_> {
         if self.chat.is_none() || self.lost {
             return core::future::pending::<()>().await;
         }
+        if core::mem::take(&mut self.refeed) {
+            return;
+        }
         let free = self.input.get_mut(self.kept..).unwrap_or(&mut []);
         match self.socket.read(free).await {
             // A full buffer the client could not consume, the peer's close, or an error.
@@ -249,6 +259,7 @@ impl ChatLink for TcpLink<'_> {
         self.input.copy_within(used..kept, 0);
         self.kept = kept - used;
         self.used = 0;
+        self.refeed = used > 0 && self.kept > 0;
         if self.kept == self.input.len() {
             self.lost = true; // nothing more fits and the client took nothing: a chunk head too large
         }

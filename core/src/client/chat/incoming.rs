@@ -3,12 +3,12 @@
 use heapless::Vec;
 
 use super::{
-    dialog_parts_of, imdn, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, imdn, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatMsrp,
+    ChatState, ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
 };
 use crate::client::events::{ChatId, ClientEvent, Span};
 use crate::client::{wire, Client, CommandError};
-use crate::msrp::session::{Session as MsrpSession, Setup as MsrpSetup};
+use crate::msrp::session::Setup as MsrpSetup;
 use crate::rng::Rng;
 use crate::sdp::{self, Connection, LocalCaps};
 use crate::sip::builder::response_to;
@@ -142,7 +142,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             sdp::Role::Active => MsrpSetup::Active,
             sdp::Role::Passive => MsrpSetup::Passive,
         };
-        let session = MsrpSession::new(
+        let session = ChatMsrp::with_capacities(
             session_config(),
             local_uri.as_str(),
             remote_path.as_str(),

@@ -70,6 +70,29 @@ pub const CHAT_ACCEPT_TYPES: &[&str] = &["message/cpim", "text/plain"];
 /// Media types accepted inside CPIM.
 pub const CHAT_WRAPPED_TYPES: &[&str] = &["text/plain", "message/imdn+xml"];
 pub use imdn::{CHAT_HEADS, CHAT_HEAD_LEN};
+/// Longest MSRP header block a chat reads: the bound of the blocks the session writes itself
+/// ([`msrp::MIN_TRANSMIT_BUFFER`]: two full paths and the other headers), half the server's.
+pub const CHAT_MSRP_HEAD_LEN: usize = msrp::MIN_TRANSMIT_BUFFER;
+/// Our MSRP chunks awaiting their responses at once (more wait, nothing is dropped).
+pub const CHAT_MSRP_PENDING: usize = 4;
+/// MSRP responses and REPORTs queued; `handle_msrp` consumes less input while they wait.
+pub const CHAT_MSRP_CONTROL: usize = 4;
+/// MSRP events between drains: the client's own [`EVENT_QUEUE_CAPACITY`](crate::client::EVENT_QUEUE_CAPACITY),
+/// which already bounds how much one `handle_msrp` call can report.
+pub const CHAT_MSRP_EVENTS: usize = crate::client::EVENT_QUEUE_CAPACITY;
+/// Settled messages of ours a late REPORT can still be matched to.
+pub const CHAT_MSRP_RECENT: usize = 2;
+
+/// The MSRP session of a chat: the server's machine with a device's capacities (the incoming
+/// messages in progress are bounded by [`CHAT_HEADS`], as their IMDN heads are).
+pub(crate) type ChatMsrp = MsrpSession<
+    CHAT_MSRP_HEAD_LEN,
+    CHAT_HEADS,
+    CHAT_MSRP_PENDING,
+    CHAT_MSRP_CONTROL,
+    CHAT_MSRP_EVENTS,
+    CHAT_MSRP_RECENT,
+>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChatState {
@@ -97,7 +120,7 @@ pub(crate) struct Chat<const REQ: usize> {
     retransmit_at: Option<Instant>,
     retransmit_interval: Duration,
     give_up_at: Option<Instant>,
-    msrp: Option<MsrpSession>,
+    msrp: Option<ChatMsrp>,
     local_uri: String<{ msrp::MAX_URI_LEN }>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
     /// Starts of the incoming messages in progress (for their IMDN requests), and the IMs our

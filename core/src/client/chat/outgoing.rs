@@ -3,14 +3,14 @@
 use heapless::{String, Vec};
 
 use super::{
-    dialog_parts_of, imdn, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
+    dialog_parts_of, imdn, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatMsrp,
+    ChatState, ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
 };
 use crate::client::events::{ChatId, ClientEvent};
 use crate::client::wire::{self, RequestHead};
 use crate::client::{Client, CommandError, RESPONSE_CAPACITY};
 use crate::log::warning;
-use crate::msrp::session::{Session as MsrpSession, Setup as MsrpSetup};
+use crate::msrp::session::Setup as MsrpSetup;
 use crate::rng::Rng;
 use crate::sdp::{self, Connection, MsrpMediaDesc, SessionDesc, Setup};
 use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage};
@@ -319,7 +319,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             } else {
                 MsrpSetup::Passive
             };
-            MsrpSession::new(
+            ChatMsrp::with_capacities(
                 session_config(),
                 c.local_uri.as_str(),
                 remote.as_str(),
