@@ -73,7 +73,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let id = self.new_handle();
         let local_uri = self.new_local_msrp_uri();
         let mut chat = Chat::new(id, ChatState::Invited, ChatTx::Server(tx), local_tag, local_uri);
-        chat.invite = invite;
+        chat.kept = invite;
         chat.server_key = Some(key.clone());
         pump_server_invite(&mut chat);
         if let Some(slot) = self.chats.get_mut(index) {
@@ -103,7 +103,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         if c.state != ChatState::Invited {
             return Err(CommandError::UnknownHandle);
         }
-        let invite = c.invite.clone();
+        let invite = c.kept.clone();
         let local_uri = c.local_uri.clone();
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
@@ -221,9 +221,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .and_then(|v| v.branch)
             .unwrap_or("");
         let found = self.chats.iter().position(|c| {
-            c.as_ref().is_some_and(|c| {
+            // Only invitations keep the peer's INVITE (an outgoing chat keeps its ACK there).
+            c.as_ref().filter(|c| c.server_key.is_some()).is_some_and(|c| {
                 let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
-                Message::parse_datagram(&c.invite, &mut slots, &ParseConfig::default()).is_ok_and(|invite| {
+                Message::parse_datagram(&c.kept, &mut slots, &ParseConfig::default()).is_ok_and(|invite| {
                     invite.call_id() == Some(call_id)
                         && invite.top_via().and_then(Result::ok).and_then(|v| v.branch) == Some(branch)
                 })
@@ -274,7 +275,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         if c.state != ChatState::Invited {
             return Err(CommandError::UnknownHandle);
         }
-        let invite = c.invite.clone();
+        let invite = c.kept.clone();
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
             .map_err(|_| CommandError::InvalidValue)?;

@@ -44,7 +44,7 @@ use core::time::Duration;
 use heapless::{Deque, String, Vec};
 
 use super::events::{ChatId, ClientEvent};
-use super::{Client, CommandError, RESPONSE_CAPACITY};
+use super::{Client, CommandError};
 use crate::log::warning;
 use crate::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig};
 use crate::rng::Rng;
@@ -77,9 +77,10 @@ pub const CHAT_MSRP_HEAD_LEN: usize = msrp::MIN_TRANSMIT_BUFFER;
 pub const CHAT_MSRP_PENDING: usize = 4;
 /// MSRP responses and REPORTs queued; `handle_msrp` consumes less input while they wait.
 pub const CHAT_MSRP_CONTROL: usize = 4;
-/// MSRP events between drains: the client's own [`EVENT_QUEUE_CAPACITY`](crate::client::EVENT_QUEUE_CAPACITY),
-/// which already bounds how much one `handle_msrp` call can report.
-pub const CHAT_MSRP_EVENTS: usize = crate::client::EVENT_QUEUE_CAPACITY;
+/// MSRP events between drains: enough for the worst burst, a lost connection failing every queued
+/// message, every pending transaction and every incoming message at once (`handle_msrp` itself
+/// consumes less input when the queue is nearly full).
+pub const CHAT_MSRP_EVENTS: usize = msrp::MAX_OUTGOING + CHAT_MSRP_PENDING + CHAT_HEADS;
 /// Settled messages of ours a late REPORT can still be matched to.
 pub const CHAT_MSRP_RECENT: usize = 2;
 
@@ -108,15 +109,17 @@ type Text = Vec<u8, CHAT_TEXT_CAPACITY>;
 pub(crate) struct Chat<const REQ: usize> {
     id: u32,
     state: ChatState,
-    /// Incoming: the INVITE (to answer it later); outgoing: unused (the transaction holds ours).
-    invite: Vec<u8, REQ>,
+    /// The one SIP message a chat keeps besides its transaction's. Incoming: the peer's INVITE (to
+    /// answer it later; CANCELs are matched against it). Outgoing: our ACK to the 2xx once sent (sent
+    /// again for each retransmitted 2xx); the transaction holds our INVITE. An incoming chat never
+    /// sends an ACK and an outgoing one never holds a peer's INVITE, so one buffer serves both.
+    kept: Vec<u8, REQ>,
     server_key: Option<TransactionKey>,
     tx: Option<ChatTx<REQ>>,
     branch: String<32>,
     pending: u8,
     local_tag: Tag,
     dialog: Option<Dialog>,
-    ack: Option<Vec<u8, RESPONSE_CAPACITY>>,
     retransmit_at: Option<Instant>,
     retransmit_interval: Duration,
     give_up_at: Option<Instant>,
@@ -189,14 +192,13 @@ impl<const REQ: usize> Chat<REQ> {
         Chat {
             id,
             state,
-            invite: Vec::new(),
+            kept: Vec::new(),
             server_key: None,
             tx: Some(tx),
             branch: String::new(),
             pending: 0,
             local_tag,
             dialog: None,
-            ack: None,
             retransmit_at: None,
             retransmit_interval: Duration::ZERO,
             give_up_at: None,

@@ -134,7 +134,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let wants_ack = pump_client_invite(c);
         let id = ChatId(c.id);
         let state = c.state;
-        let previous_ack = c.ack.clone();
+        let previous_ack: Option<Vec<u8, RESPONSE_CAPACITY>> =
+            Vec::from_slice(&c.kept).ok().filter(|ack| !ack.is_empty());
         if wants_ack {
             let invite = c.our_invite();
             let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
@@ -229,7 +230,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         c.branch.clear();
         let _ = c.branch.push_str(branch.as_str());
         c.authed = true;
-        c.ack = None;
+        c.kept.clear();
         let _ = pump_client_invite(c);
         Ok(())
     }
@@ -297,7 +298,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             w.finish(b"")
         });
         if built.is_ok() {
-            c.ack = Some(ack.clone());
+            c.kept = Vec::from_slice(&ack).unwrap_or_default();
             self.queue_stateless(crate::client::Destination::Server, ack);
         }
         let Some(Some(c)) = self.chats.get_mut(index) else {
