@@ -155,10 +155,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         wire::fill(&mut ok, |buf| {
             let mut w = response_to(&msg, 200, "OK", Some(c.local_tag.as_str()), buf)?;
             copy_record_route(&msg, &mut w)?;
-            w.header_fmt(
-                HeaderName::Contact,
-                format_args!("<sip:{}@{}>", user, local.as_str()),
-            )?;
+            w.header_parts(HeaderName::Contact, &["<sip:", user, "@", local.as_str(), ">"])?;
             w.header(HeaderName::ContentType, "application/sdp")?;
             w.finish(answer.get(..answer_len).unwrap_or(&[]))
         })

@@ -49,11 +49,12 @@ use crate::log::warning;
 use crate::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig};
 use crate::rng::Rng;
 use crate::sdp::{self, Origin};
-use crate::sip::dialog::{Dialog, DialogParts, Tag};
+use crate::sip::dialog::{Dialog, DialogParts, RouteValue, Tag};
 use crate::sip::header::NameAddr;
 use crate::sip::transaction::{ClientInvite, Output, ServerInvite, ServerRequest, TransactionKey};
 use crate::sip::{HeaderName, Message, Method};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 /// Default number of chat sessions at once.
 pub const DEFAULT_CHAT_SLOTS: usize = 1;
@@ -242,6 +243,11 @@ fn sdp_origin<'x>(session_id: &'x str, local: &'x str) -> Origin<'x> {
     }
 }
 
+/// Appends `pieces` to `out` (text without `core::fmt`); whether all fitted (`out` keeps what did).
+fn push_pieces<const N: usize>(out: &mut String<N>, pieces: &[&str]) -> bool {
+    pieces.iter().all(|piece| out.push_str(piece).is_ok())
+}
+
 fn host_of(local: &str) -> &str {
     local.rsplit_once(':').map_or(local, |(h, _)| h)
 }
@@ -288,15 +294,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut id = [0u8; 12];
         crate::msrp::id::fill_base32(&mut self.rng, &mut id);
         let (host, port) = self.msrp_endpoint();
+        let port = Decimal::new(u64::from(port));
+        let id = core::str::from_utf8(&id).unwrap_or("s");
         let mut uri = String::new();
-        let _ = core::fmt::Write::write_fmt(
+        let _ = push_pieces(
             &mut uri,
-            format_args!(
-                "msrp://{}:{}/{};tcp",
-                host.as_str(),
-                port,
-                core::str::from_utf8(&id).unwrap_or("s")
-            ),
+            &["msrp://", host.as_str(), ":", port.as_str(), "/", id, ";tcp"],
         );
         uri
     }
@@ -448,34 +451,29 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let Ok(target) = dialog.request_target() else {
             return;
         };
-        let mut to: String<{ crate::sip::dialog::MAX_URI_LEN + 64 }> = String::new();
-        let _ = core::fmt::Write::write_fmt(&mut to, format_args!("{}", dialog.remote_uri()));
-        let uri = target.request_uri.clone();
-        let routes: Vec<String<{ crate::sip::dialog::MAX_ROUTE_LEN + 2 }>, 4> = target
+        // The dialog was taken out of the slot, so its strings are passed as they are (no copies).
+        let mut bracketed: String<{ crate::sip::dialog::MAX_URI_LEN + 2 }> = String::new();
+        for route in target.routes() {
+            if let RouteValue::RemoteTarget(uri) = route {
+                let _ = push_pieces(&mut bracketed, &["<", uri, ">"]);
+            }
+        }
+        let route_refs: Vec<(HeaderName<'static>, &str), 4> = target
             .routes()
             .take(4)
-            .map(|r| {
-                let mut s = String::new();
-                let _ = core::fmt::Write::write_fmt(&mut s, format_args!("{}", r));
-                s
+            .map(|route| match route {
+                RouteValue::Entry(value) => (HeaderName::Route, value),
+                RouteValue::RemoteTarget(_) => (HeaderName::Route, bracketed.as_str()),
             })
             .collect();
-        let route_refs: Vec<(HeaderName<'static>, &str), 4> =
-            routes.iter().map(|r| (HeaderName::Route, r.as_str())).collect();
         let id = dialog.id();
-        let mut remote_tag: String<64> = String::new();
-        let _ = remote_tag.push_str(id.remote_tag());
-        let mut call_id: String<64> = String::new();
-        let _ = call_id.push_str(id.call_id());
-        let mut local_tag: String<64> = String::new();
-        let _ = local_tag.push_str(id.local_tag());
         if let Err(e) = self.send_in_dialog(
             now,
-            uri.as_str(),
-            to.as_str(),
-            remote_tag.as_str(),
-            local_tag.as_str(),
-            call_id.as_str(),
+            target.request_uri.as_str(),
+            dialog.remote_uri(),
+            id.remote_tag(),
+            id.local_tag(),
+            id.call_id(),
             cseq,
             &route_refs,
         ) {

@@ -13,10 +13,11 @@ use crate::log::warning;
 use crate::msrp::session::Setup as MsrpSetup;
 use crate::rng::Rng;
 use crate::sdp::{self, Connection, MsrpMediaDesc, SessionDesc, Setup};
-use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage};
+use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage, RouteValue};
 use crate::sip::transaction::{generate_branch, ClientInvite};
 use crate::sip::{ack_for_non_2xx, Header, HeaderName, Message, MessageWriter, Method, ParseConfig};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
     Client<R, A, REQ, OUT, SRV, CHATS>
@@ -81,9 +82,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut bytes: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut bytes, |buf| {
             let mut w = wire::start_request(buf, &head)?;
-            w.header_fmt(
+            w.header_parts(
                 HeaderName::Contact,
-                format_args!("<sip:{}@{}>", user, self.local.as_str()),
+                &["<sip:", user, "@", self.local.as_str(), ">"],
             )?;
             w.header(HeaderName::ContentType, "application/sdp")?;
             w.finish(offer.get(..offer_len).unwrap_or(&[]))
@@ -283,18 +284,18 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 .and_then(|v| v.branch)
                 .unwrap_or("");
             let (before, after) = crate::substring::split_once_str(via, old).unwrap_or((via, ""));
-            w.header_fmt(
-                HeaderName::Via,
-                format_args!("{}{}{}", before, branch.as_str(), after),
-            )?;
+            w.header_parts(HeaderName::Via, &[before, branch.as_str(), after])?;
             w.header(HeaderName::MaxForwards, "70")?;
             for route in target.routes() {
-                w.header_fmt(HeaderName::Route, format_args!("{}", route))?;
+                match route {
+                    RouteValue::Entry(value) => w.header(HeaderName::Route, value)?,
+                    RouteValue::RemoteTarget(uri) => w.header_parts(HeaderName::Route, &["<", uri, ">"])?,
+                };
             }
             w.header(HeaderName::From, inv.header(HeaderName::From).unwrap_or(""))?;
             w.header(HeaderName::To, msg.header(HeaderName::To).unwrap_or(""))?;
             w.header(HeaderName::CallId, inv.call_id().unwrap_or(""))?;
-            w.header_fmt(HeaderName::CSeq, format_args!("{} ACK", seq))?;
+            w.header_parts(HeaderName::CSeq, &[Decimal::new(u64::from(seq)).as_str(), " ACK"])?;
             w.finish(b"")
         });
         if built.is_ok() {
