@@ -71,8 +71,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut tx = ServerInvite::new(now, self.config.timers(), self.reliability());
         let _ = tx.send_response(now, 180, ringing);
         let id = self.new_handle();
-        let local_uri = self.new_local_msrp_uri();
-        let mut chat = Chat::new(id, ChatState::Invited, ChatTx::Server(tx), local_tag, local_uri);
+        let mut chat = Chat::new(id, ChatState::Invited, ChatTx::Server(tx), local_tag);
         chat.kept = invite;
         chat.server_key = Some(key.clone());
         pump_server_invite(&mut chat);
@@ -94,6 +93,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let local = self.local.clone();
         let (msrp_host, msrp_port) = self.msrp_endpoint();
+        // Our MSRP URI is made when we answer (the invitation itself needs none).
+        let local_uri = self.new_local_msrp_uri();
         let timers = self.config.timers();
         let mut ids = [0u8; 8];
         self.rng.fill(&mut ids);
@@ -104,7 +105,6 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return Err(CommandError::UnknownHandle);
         }
         let invite = c.kept.clone();
-        let local_uri = c.local_uri.clone();
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
             .map_err(|_| CommandError::InvalidValue)?;

@@ -125,7 +125,6 @@ pub(crate) struct Chat<const REQ: usize> {
     retransmit_interval: Duration,
     give_up_at: Option<Instant>,
     msrp: Option<ChatMsrp>,
-    local_uri: String<{ msrp::MAX_URI_LEN }>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
     /// Starts of the incoming messages in progress (for their IMDN requests), and the IMs our
     /// notifications being written answer.
@@ -183,13 +182,7 @@ impl<const REQ: usize> Chat<REQ> {
         }
     }
 
-    fn new(
-        id: u32,
-        state: ChatState,
-        tx: ChatTx<REQ>,
-        local_tag: Tag,
-        local_uri: String<{ msrp::MAX_URI_LEN }>,
-    ) -> Self {
+    fn new(id: u32, state: ChatState, tx: ChatTx<REQ>, local_tag: Tag) -> Self {
         Chat {
             id,
             state,
@@ -204,7 +197,6 @@ impl<const REQ: usize> Chat<REQ> {
             retransmit_interval: Duration::ZERO,
             give_up_at: None,
             msrp: None,
-            local_uri,
             texts: Deque::new(),
             heads: Deque::new(),
             imdn_in_session: false,

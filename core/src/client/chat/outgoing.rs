@@ -94,7 +94,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let id = self.new_handle();
         let mut branch_copy = String::new();
         let _ = branch_copy.push_str(branch.as_str());
-        let mut chat = Chat::new(id, ChatState::Inviting, ChatTx::Client(tx), local_tag, local_uri);
+        let mut chat = Chat::new(id, ChatState::Inviting, ChatTx::Client(tx), local_tag);
         chat.branch = branch_copy;
         let _ = pump_client_invite(&mut chat);
         if let Some(slot) = self.chats.get_mut(index) {
@@ -310,12 +310,14 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer).ok().map(|agreement| {
                 let active = agreement.offerer_role == sdp::Role::Active;
                 let imdn = imdn::takes_imdn_in_session(answer.media().nth(agreement.media_index));
-                (msrp_path_of(&answer, agreement.media_index), active, imdn)
+                // Our offer's a=path is our own MSRP URI (the slot does not keep a copy).
+                let ours = msrp_path_of(&offer, agreement.media_index);
+                (ours, msrp_path_of(&answer, agreement.media_index), active, imdn)
             }),
             _ => None,
         };
-        c.imdn_in_session = agreed.as_ref().is_some_and(|(_, _, imdn)| *imdn);
-        let session = agreed.and_then(|(remote, active, _)| {
+        c.imdn_in_session = agreed.as_ref().is_some_and(|(_, _, _, imdn)| *imdn);
+        let session = agreed.and_then(|(ours, remote, active, _)| {
             let setup = if active {
                 MsrpSetup::Active
             } else {
@@ -323,7 +325,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             };
             ChatMsrp::with_capacities(
                 session_config(),
-                c.local_uri.as_str(),
+                ours.as_str(),
                 remote.as_str(),
                 setup,
                 &mut SliceRng(&ids),
