@@ -646,8 +646,8 @@ pub const CLIENT_RAM_BUDGET: usize = 16 * 1024;
 /// The bound for the default client with one chat session. The chat slot holds an INVITE-sized copy
 /// (the peer's INVITE or our ACK), its INVITE transaction, the dialog and an MSRP session with a
 /// device's capacities ([`chat::CHAT_MSRP_HEAD_LEN`] and the other `CHAT_MSRP_*` consts), so session
-/// mode does not fit [`CLIENT_RAM_BUDGET`]; measured: 21 880 bytes on thumbv7m-none-eabi (10 600
-/// without the chat slot), 22 944 bytes on a 64-bit host.
+/// mode does not fit [`CLIENT_RAM_BUDGET`]; measured: 21 752 bytes on thumbv7m-none-eabi (10 600
+/// without the chat slot), 22 816 bytes on a 64-bit host.
 pub const CHAT_CLIENT_RAM_BUDGET: usize = 23 * 1024;
 
 /// The client without session mode: the configuration that meets [`CLIENT_RAM_BUDGET`].
