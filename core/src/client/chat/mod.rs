@@ -29,7 +29,7 @@
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! IMDN requests in received CPIM lines are answered as [`imdn`] describes.
+//! IMDN requests in received CPIM lines are answered as the `imdn` module describes.
 //!
 //! Not done: re-INVITE/UPDATE, CANCEL of our own pending invitation, MSRP over TLS, IMDN requests
 //! on the lines the core sends (`send_chat` writes `text/plain`).
