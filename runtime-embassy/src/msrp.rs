@@ -6,6 +6,7 @@
 //! | idle | `ChatConnect{!active}` | accept on [`MSRP_PORT`] | connected |
 //! | idle | connect/accept fails or times out | `msrp_connection_lost` | idle |
 //! | connected | bytes | `handle_msrp`, keep the unconsumed tail | connected |
+//! | connected | the last feed consumed some bytes and left a tail (the session's queues were nearly full) | feed the tail again after the drain, without waiting for the peer | connected |
 //! | connected | `poll_msrp_transmit` has bytes | write them all | connected |
 //! | connected | peer closed, error, or the tail fills the buffer | `msrp_connection_lost`, abort | idle |
 //! | connected | `ChatClosed` | close | idle |
