@@ -6,6 +6,7 @@
 //! | idle | `ChatConnect{!active}` | accept on [`MSRP_PORT`] | connected |
 //! | idle | connect/accept fails or times out | `msrp_connection_lost` | idle |
 //! | connected | bytes | `handle_msrp`, keep the unconsumed tail | connected |
+//! | connected | the last feed consumed some bytes and left a tail (the session's queues were nearly full) | feed the tail again after the drain, without waiting for the peer | connected |
 //! | connected | `poll_msrp_transmit` has bytes | write them all | connected |
 //! | connected | peer closed, error, or the tail fills the buffer | `msrp_connection_lost`, abort | idle |
 //! | connected | `ChatClosed` | close | idle |
@@ -110,6 +111,10 @@ pub(crate) struct TcpLink<'a> {
     /// Bytes kept in `input`, and how many of them the client consumed in the last feed.
     kept: usize,
     used: usize,
+    /// The last feed consumed some bytes and left whole ones: the session may have stopped early for
+    /// back-pressure (its queues nearly full), so the rest is fed again once drained, without waiting
+    /// for more bytes from the peer.
+    refeed: bool,
     /// The connection failed while reading: report it at the next `apply`.
     lost: bool,
 }
@@ -132,6 +137,7 @@ impl<'a> TcpLink<'a> {
             output,
             kept: 0,
             used: 0,
+            refeed: false,
             lost: false,
         }
     }
@@ -139,6 +145,7 @@ impl<'a> TcpLink<'a> {
     fn drop_connection(&mut self, client: &mut impl MsrpClient) {
         self.socket.abort();
         self.kept = 0;
+        self.refeed = false;
         self.used = 0;
         self.lost = false;
         if let Some(chat) = self.chat.take() {
@@ -160,6 +167,7 @@ impl ChatLink for TcpLink<'_> {
             self.socket.abort();
             self.chat = None;
             self.kept = 0;
+            self.refeed = false;
         }
         let Some((chat, active)) = notes.connect else {
             return reported;
@@ -217,6 +225,9 @@ impl ChatLink for TcpLink<'_> {
         if self.chat.is_none() || self.lost {
             return core::future::pending::<()>().await;
         }
+        if core::mem::take(&mut self.refeed) {
+            return;
+        }
         let free = self.input.get_mut(self.kept..).unwrap_or(&mut []);
         match self.socket.read(free).await {
             // A full buffer the client could not consume, the peer's close, or an error.
@@ -249,6 +260,7 @@ impl ChatLink for TcpLink<'_> {
         self.input.copy_within(used..kept, 0);
         self.kept = kept - used;
         self.used = 0;
+        self.refeed = used > 0 && self.kept > 0;
         if self.kept == self.input.len() {
             self.lost = true; // nothing more fits and the client took nothing: a chunk head too large
         }

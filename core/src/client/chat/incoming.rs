@@ -3,12 +3,12 @@
 use heapless::Vec;
 
 use super::{
-    dialog_parts_of, imdn, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
+    dialog_parts_of, imdn, msrp_path_of, pump_server_invite, sdp_origin, session_config, Chat, ChatMsrp,
+    ChatState, ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN, MSRP_PORT,
 };
 use crate::client::events::{ChatId, ClientEvent, Span};
 use crate::client::{wire, Client, CommandError};
-use crate::msrp::session::{Session as MsrpSession, Setup as MsrpSetup};
+use crate::msrp::session::Setup as MsrpSetup;
 use crate::rng::Rng;
 use crate::sdp::{self, Connection, LocalCaps};
 use crate::sip::builder::response_to;
@@ -71,9 +71,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut tx = ServerInvite::new(now, self.config.timers(), self.reliability());
         let _ = tx.send_response(now, 180, ringing);
         let id = self.new_handle();
-        let local_uri = self.new_local_msrp_uri();
-        let mut chat = Chat::new(id, ChatState::Invited, ChatTx::Server(tx), local_tag, local_uri);
-        chat.invite = invite;
+        let mut chat = Chat::new(id, ChatState::Invited, ChatTx::Server(tx), local_tag);
+        chat.kept = invite;
         chat.server_key = Some(key.clone());
         pump_server_invite(&mut chat);
         if let Some(slot) = self.chats.get_mut(index) {
@@ -94,6 +93,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let index = self.chat_index(chat).ok_or(CommandError::UnknownHandle)?;
         let local = self.local.clone();
         let (msrp_host, msrp_port) = self.msrp_endpoint();
+        // Our MSRP URI is made when we answer (the invitation itself needs none).
+        let local_uri = self.new_local_msrp_uri();
         let timers = self.config.timers();
         let mut ids = [0u8; 8];
         self.rng.fill(&mut ids);
@@ -103,8 +104,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         if c.state != ChatState::Invited {
             return Err(CommandError::UnknownHandle);
         }
-        let invite = c.invite.clone();
-        let local_uri = c.local_uri.clone();
+        let invite = c.kept.clone();
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
             .map_err(|_| CommandError::InvalidValue)?;
@@ -142,7 +142,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             sdp::Role::Active => MsrpSetup::Active,
             sdp::Role::Passive => MsrpSetup::Passive,
         };
-        let session = MsrpSession::new(
+        let session = ChatMsrp::with_capacities(
             session_config(),
             local_uri.as_str(),
             remote_path.as_str(),
@@ -155,10 +155,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         wire::fill(&mut ok, |buf| {
             let mut w = response_to(&msg, 200, "OK", Some(c.local_tag.as_str()), buf)?;
             copy_record_route(&msg, &mut w)?;
-            w.header_fmt(
-                HeaderName::Contact,
-                format_args!("<sip:{}@{}>", user, local.as_str()),
-            )?;
+            w.header_parts(HeaderName::Contact, &["<sip:", user, "@", local.as_str(), ">"])?;
             w.header(HeaderName::ContentType, "application/sdp")?;
             w.finish(answer.get(..answer_len).unwrap_or(&[]))
         })
@@ -221,9 +218,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             .and_then(|v| v.branch)
             .unwrap_or("");
         let found = self.chats.iter().position(|c| {
-            c.as_ref().is_some_and(|c| {
+            // Only invitations keep the peer's INVITE (an outgoing chat keeps its ACK there).
+            c.as_ref().filter(|c| c.server_key.is_some()).is_some_and(|c| {
                 let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
-                Message::parse_datagram(&c.invite, &mut slots, &ParseConfig::default()).is_ok_and(|invite| {
+                Message::parse_datagram(&c.kept, &mut slots, &ParseConfig::default()).is_ok_and(|invite| {
                     invite.call_id() == Some(call_id)
                         && invite.top_via().and_then(Result::ok).and_then(|v| v.branch) == Some(branch)
                 })
@@ -274,7 +272,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         if c.state != ChatState::Invited {
             return Err(CommandError::UnknownHandle);
         }
-        let invite = c.invite.clone();
+        let invite = c.kept.clone();
         let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
         let msg = Message::parse_datagram(&invite, &mut slots, &ParseConfig::default())
             .map_err(|_| CommandError::InvalidValue)?;

@@ -29,7 +29,7 @@
 //! | Active | BYE in the dialog | 200, `ChatClosed{200}` | Closed |
 //! | Active | `close_chat` | BYE, `ChatClosed{200}` | Closed |
 //!
-//! IMDN requests in received CPIM lines are answered as [`imdn`] describes.
+//! IMDN requests in received CPIM lines are answered as the `imdn` module describes.
 //!
 //! Not done: re-INVITE/UPDATE, CANCEL of our own pending invitation, MSRP over TLS, IMDN requests
 //! on the lines the core sends (`send_chat` writes `text/plain`).
@@ -44,16 +44,17 @@ use core::time::Duration;
 use heapless::{Deque, String, Vec};
 
 use super::events::{ChatId, ClientEvent};
-use super::{Client, CommandError, RESPONSE_CAPACITY};
+use super::{Client, CommandError};
 use crate::log::warning;
 use crate::msrp::session::{self as msrp, Session as MsrpSession, SessionConfig};
 use crate::rng::Rng;
 use crate::sdp::{self, Origin};
-use crate::sip::dialog::{Dialog, DialogParts, Tag};
+use crate::sip::dialog::{Dialog, DialogParts, RouteValue, Tag};
 use crate::sip::header::NameAddr;
 use crate::sip::transaction::{ClientInvite, Output, ServerInvite, ServerRequest, TransactionKey};
 use crate::sip::{HeaderName, Message, Method};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 /// Default number of chat sessions at once.
 pub const DEFAULT_CHAT_SLOTS: usize = 1;
@@ -70,6 +71,30 @@ pub const CHAT_ACCEPT_TYPES: &[&str] = &["message/cpim", "text/plain"];
 /// Media types accepted inside CPIM.
 pub const CHAT_WRAPPED_TYPES: &[&str] = &["text/plain", "message/imdn+xml"];
 pub use imdn::{CHAT_HEADS, CHAT_HEAD_LEN};
+/// Longest MSRP header block a chat reads: the bound of the blocks the session writes itself
+/// ([`msrp::MIN_TRANSMIT_BUFFER`]: two full paths and the other headers), half the server's.
+pub const CHAT_MSRP_HEAD_LEN: usize = msrp::MIN_TRANSMIT_BUFFER;
+/// Our MSRP chunks awaiting their responses at once (more wait, nothing is dropped).
+pub const CHAT_MSRP_PENDING: usize = 4;
+/// MSRP responses and REPORTs queued; `handle_msrp` consumes less input while they wait.
+pub const CHAT_MSRP_CONTROL: usize = 4;
+/// MSRP events between drains: enough for the worst burst, a lost connection failing every queued
+/// message, every pending transaction and every incoming message at once (`handle_msrp` itself
+/// consumes less input when the queue is nearly full).
+pub const CHAT_MSRP_EVENTS: usize = msrp::MAX_OUTGOING + CHAT_MSRP_PENDING + CHAT_HEADS;
+/// Settled messages of ours a late REPORT can still be matched to.
+pub const CHAT_MSRP_RECENT: usize = 2;
+
+/// The MSRP session of a chat: the server's machine with a device's capacities (the incoming
+/// messages in progress are bounded by [`CHAT_HEADS`], as their IMDN heads are).
+pub(crate) type ChatMsrp = MsrpSession<
+    CHAT_MSRP_HEAD_LEN,
+    CHAT_HEADS,
+    CHAT_MSRP_PENDING,
+    CHAT_MSRP_CONTROL,
+    CHAT_MSRP_EVENTS,
+    CHAT_MSRP_RECENT,
+>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ChatState {
@@ -85,20 +110,21 @@ type Text = Vec<u8, CHAT_TEXT_CAPACITY>;
 pub(crate) struct Chat<const REQ: usize> {
     id: u32,
     state: ChatState,
-    /// Incoming: the INVITE (to answer it later); outgoing: unused (the transaction holds ours).
-    invite: Vec<u8, REQ>,
+    /// The one SIP message a chat keeps besides its transaction's. Incoming: the peer's INVITE (to
+    /// answer it later; CANCELs are matched against it). Outgoing: our ACK to the 2xx once sent (sent
+    /// again for each retransmitted 2xx); the transaction holds our INVITE. An incoming chat never
+    /// sends an ACK and an outgoing one never holds a peer's INVITE, so one buffer serves both.
+    kept: Vec<u8, REQ>,
     server_key: Option<TransactionKey>,
     tx: Option<ChatTx<REQ>>,
     branch: String<32>,
     pending: u8,
     local_tag: Tag,
     dialog: Option<Dialog>,
-    ack: Option<Vec<u8, RESPONSE_CAPACITY>>,
     retransmit_at: Option<Instant>,
     retransmit_interval: Duration,
     give_up_at: Option<Instant>,
-    msrp: Option<MsrpSession>,
-    local_uri: String<{ msrp::MAX_URI_LEN }>,
+    msrp: Option<ChatMsrp>,
     texts: Deque<(msrp::MessageHandle, Text), CHAT_TEXT_QUEUE>,
     /// Starts of the incoming messages in progress (for their IMDN requests), and the IMs our
     /// notifications being written answer.
@@ -156,29 +182,21 @@ impl<const REQ: usize> Chat<REQ> {
         }
     }
 
-    fn new(
-        id: u32,
-        state: ChatState,
-        tx: ChatTx<REQ>,
-        local_tag: Tag,
-        local_uri: String<{ msrp::MAX_URI_LEN }>,
-    ) -> Self {
+    fn new(id: u32, state: ChatState, tx: ChatTx<REQ>, local_tag: Tag) -> Self {
         Chat {
             id,
             state,
-            invite: Vec::new(),
+            kept: Vec::new(),
             server_key: None,
             tx: Some(tx),
             branch: String::new(),
             pending: 0,
             local_tag,
             dialog: None,
-            ack: None,
             retransmit_at: None,
             retransmit_interval: Duration::ZERO,
             give_up_at: None,
             msrp: None,
-            local_uri,
             texts: Deque::new(),
             heads: Deque::new(),
             imdn_in_session: false,
@@ -215,6 +233,11 @@ fn sdp_origin<'x>(session_id: &'x str, local: &'x str) -> Origin<'x> {
         addr_type: "IP4",
         address: local,
     }
+}
+
+/// Appends `pieces` to `out` (text without `core::fmt`); whether all fitted (`out` keeps what did).
+fn push_pieces<const N: usize>(out: &mut String<N>, pieces: &[&str]) -> bool {
+    pieces.iter().all(|piece| out.push_str(piece).is_ok())
 }
 
 fn host_of(local: &str) -> &str {
@@ -263,15 +286,12 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut id = [0u8; 12];
         crate::msrp::id::fill_base32(&mut self.rng, &mut id);
         let (host, port) = self.msrp_endpoint();
+        let port = Decimal::new(u64::from(port));
+        let id = core::str::from_utf8(&id).unwrap_or("s");
         let mut uri = String::new();
-        let _ = core::fmt::Write::write_fmt(
+        let _ = push_pieces(
             &mut uri,
-            format_args!(
-                "msrp://{}:{}/{};tcp",
-                host.as_str(),
-                port,
-                core::str::from_utf8(&id).unwrap_or("s")
-            ),
+            &["msrp://", host.as_str(), ":", port.as_str(), "/", id, ";tcp"],
         );
         uri
     }
@@ -423,34 +443,29 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let Ok(target) = dialog.request_target() else {
             return;
         };
-        let mut to: String<{ crate::sip::dialog::MAX_URI_LEN + 64 }> = String::new();
-        let _ = core::fmt::Write::write_fmt(&mut to, format_args!("{}", dialog.remote_uri()));
-        let uri = target.request_uri.clone();
-        let routes: Vec<String<{ crate::sip::dialog::MAX_ROUTE_LEN + 2 }>, 4> = target
+        // The dialog was taken out of the slot, so its strings are passed as they are (no copies).
+        let mut bracketed: String<{ crate::sip::dialog::MAX_URI_LEN + 2 }> = String::new();
+        for route in target.routes() {
+            if let RouteValue::RemoteTarget(uri) = route {
+                let _ = push_pieces(&mut bracketed, &["<", uri, ">"]);
+            }
+        }
+        let route_refs: Vec<(HeaderName<'static>, &str), 4> = target
             .routes()
             .take(4)
-            .map(|r| {
-                let mut s = String::new();
-                let _ = core::fmt::Write::write_fmt(&mut s, format_args!("{}", r));
-                s
+            .map(|route| match route {
+                RouteValue::Entry(value) => (HeaderName::Route, value),
+                RouteValue::RemoteTarget(_) => (HeaderName::Route, bracketed.as_str()),
             })
             .collect();
-        let route_refs: Vec<(HeaderName<'static>, &str), 4> =
-            routes.iter().map(|r| (HeaderName::Route, r.as_str())).collect();
         let id = dialog.id();
-        let mut remote_tag: String<64> = String::new();
-        let _ = remote_tag.push_str(id.remote_tag());
-        let mut call_id: String<64> = String::new();
-        let _ = call_id.push_str(id.call_id());
-        let mut local_tag: String<64> = String::new();
-        let _ = local_tag.push_str(id.local_tag());
         if let Err(e) = self.send_in_dialog(
             now,
-            uri.as_str(),
-            to.as_str(),
-            remote_tag.as_str(),
-            local_tag.as_str(),
-            call_id.as_str(),
+            target.request_uri.as_str(),
+            dialog.remote_uri(),
+            id.remote_tag(),
+            id.local_tag(),
+            id.call_id(),
             cseq,
             &route_refs,
         ) {

@@ -3,20 +3,21 @@
 use heapless::{String, Vec};
 
 use super::{
-    dialog_parts_of, imdn, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatState,
-    ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
+    dialog_parts_of, imdn, msrp_path_of, pump_client_invite, sdp_origin, session_config, Chat, ChatMsrp,
+    ChatState, ChatTx, SliceRng, CHAT_ACCEPT_TYPES, CHAT_WRAPPED_TYPES, MAX_SDP_LEN,
 };
 use crate::client::events::{ChatId, ClientEvent};
 use crate::client::wire::{self, RequestHead};
 use crate::client::{Client, CommandError, RESPONSE_CAPACITY};
 use crate::log::warning;
-use crate::msrp::session::{Session as MsrpSession, Setup as MsrpSetup};
+use crate::msrp::session::Setup as MsrpSetup;
 use crate::rng::Rng;
 use crate::sdp::{self, Connection, MsrpMediaDesc, SessionDesc, Setup};
-use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage};
+use crate::sip::dialog::{generate_tag, Dialog, DialogParts, DialogUsage, RouteValue};
 use crate::sip::transaction::{generate_branch, ClientInvite};
 use crate::sip::{ack_for_non_2xx, Header, HeaderName, Message, MessageWriter, Method, ParseConfig};
 use crate::time::Instant;
+use crate::write::Decimal;
 
 impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, const CHATS: usize>
     Client<R, A, REQ, OUT, SRV, CHATS>
@@ -81,9 +82,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let mut bytes: Vec<u8, REQ> = Vec::new();
         wire::fill(&mut bytes, |buf| {
             let mut w = wire::start_request(buf, &head)?;
-            w.header_fmt(
+            w.header_parts(
                 HeaderName::Contact,
-                format_args!("<sip:{}@{}>", user, self.local.as_str()),
+                &["<sip:", user, "@", self.local.as_str(), ">"],
             )?;
             w.header(HeaderName::ContentType, "application/sdp")?;
             w.finish(offer.get(..offer_len).unwrap_or(&[]))
@@ -93,7 +94,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let id = self.new_handle();
         let mut branch_copy = String::new();
         let _ = branch_copy.push_str(branch.as_str());
-        let mut chat = Chat::new(id, ChatState::Inviting, ChatTx::Client(tx), local_tag, local_uri);
+        let mut chat = Chat::new(id, ChatState::Inviting, ChatTx::Client(tx), local_tag);
         chat.branch = branch_copy;
         let _ = pump_client_invite(&mut chat);
         if let Some(slot) = self.chats.get_mut(index) {
@@ -134,7 +135,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         let wants_ack = pump_client_invite(c);
         let id = ChatId(c.id);
         let state = c.state;
-        let previous_ack = c.ack.clone();
+        let previous_ack: Option<Vec<u8, RESPONSE_CAPACITY>> =
+            Vec::from_slice(&c.kept).ok().filter(|ack| !ack.is_empty());
         if wants_ack {
             let invite = c.our_invite();
             let mut slots = [Header::EMPTY; crate::client::MAX_HEADERS];
@@ -229,7 +231,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         c.branch.clear();
         let _ = c.branch.push_str(branch.as_str());
         c.authed = true;
-        c.ack = None;
+        c.kept.clear();
         let _ = pump_client_invite(c);
         Ok(())
     }
@@ -282,22 +284,22 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 .and_then(|v| v.branch)
                 .unwrap_or("");
             let (before, after) = crate::substring::split_once_str(via, old).unwrap_or((via, ""));
-            w.header_fmt(
-                HeaderName::Via,
-                format_args!("{}{}{}", before, branch.as_str(), after),
-            )?;
+            w.header_parts(HeaderName::Via, &[before, branch.as_str(), after])?;
             w.header(HeaderName::MaxForwards, "70")?;
             for route in target.routes() {
-                w.header_fmt(HeaderName::Route, format_args!("{}", route))?;
+                match route {
+                    RouteValue::Entry(value) => w.header(HeaderName::Route, value)?,
+                    RouteValue::RemoteTarget(uri) => w.header_parts(HeaderName::Route, &["<", uri, ">"])?,
+                };
             }
             w.header(HeaderName::From, inv.header(HeaderName::From).unwrap_or(""))?;
             w.header(HeaderName::To, msg.header(HeaderName::To).unwrap_or(""))?;
             w.header(HeaderName::CallId, inv.call_id().unwrap_or(""))?;
-            w.header_fmt(HeaderName::CSeq, format_args!("{} ACK", seq))?;
+            w.header_parts(HeaderName::CSeq, &[Decimal::new(u64::from(seq)).as_str(), " ACK"])?;
             w.finish(b"")
         });
         if built.is_ok() {
-            c.ack = Some(ack.clone());
+            c.kept = Vec::from_slice(&ack).unwrap_or_default();
             self.queue_stateless(crate::client::Destination::Server, ack);
         }
         let Some(Some(c)) = self.chats.get_mut(index) else {
@@ -308,20 +310,22 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             (Ok(offer), Ok(answer)) => sdp::check_answer(&offer, &answer).ok().map(|agreement| {
                 let active = agreement.offerer_role == sdp::Role::Active;
                 let imdn = imdn::takes_imdn_in_session(answer.media().nth(agreement.media_index));
-                (msrp_path_of(&answer, agreement.media_index), active, imdn)
+                // Our offer's a=path is our own MSRP URI (the slot does not keep a copy).
+                let ours = msrp_path_of(&offer, agreement.media_index);
+                (ours, msrp_path_of(&answer, agreement.media_index), active, imdn)
             }),
             _ => None,
         };
-        c.imdn_in_session = agreed.as_ref().is_some_and(|(_, _, imdn)| *imdn);
-        let session = agreed.and_then(|(remote, active, _)| {
+        c.imdn_in_session = agreed.as_ref().is_some_and(|(_, _, _, imdn)| *imdn);
+        let session = agreed.and_then(|(ours, remote, active, _)| {
             let setup = if active {
                 MsrpSetup::Active
             } else {
                 MsrpSetup::Passive
             };
-            MsrpSession::new(
+            ChatMsrp::with_capacities(
                 session_config(),
-                c.local_uri.as_str(),
+                ours.as_str(),
                 remote.as_str(),
                 setup,
                 &mut SliceRng(&ids),

@@ -70,7 +70,7 @@ use heapless::{Deque, String, Vec};
 
 use super::id::fill_base32;
 use super::uri::{MsrpUri, Path, UriError};
-use super::wire::{ChunkReader, ReportRequest, MAX_TRANSACTION_ID_LEN};
+use super::wire::{ChunkReader, ReportRequest, DEFAULT_MAX_HEAD_LEN, MAX_TRANSACTION_ID_LEN};
 use crate::rng::Rng;
 use crate::time::Instant;
 
@@ -331,7 +331,29 @@ enum Control {
 }
 
 /// One MSRP session endpoint. See the module docs for the behaviour tables.
-pub struct Session {
+///
+/// The capacities are const generics whose defaults are the `MAX_*` consts above (the server and the
+/// host client use those). A small device with one chat picks smaller ones through
+/// [`Session::with_capacities`]; every bound still behaves as its `MAX_*` const documents:
+///
+/// | parameter | default | bounds |
+/// |---|---|---|
+/// | `HEAD` | [`DEFAULT_MAX_HEAD_LEN`] | header block of one incoming request or response (longer: [`FrameError`](super::wire::FrameError)) |
+/// | `INCOMING` | [`MAX_INCOMING`] | incoming messages reassembled at once (more: 413) |
+/// | `PENDING` | [`MAX_PENDING`] | outgoing transactions awaiting a response (more: new chunks wait) |
+/// | `CONTROL` | [`MAX_CONTROL`] | responses and REPORTs queued (nearly full: `handle_input` stops early) |
+/// | `EVENTS` | [`MAX_EVENTS`] | events between drains (nearly full: `handle_input` stops early) |
+/// | `RECENT` | [`MAX_RECENT`] | settled messages late REPORTs are matched to |
+///
+/// `CONTROL` must be at least 2 and `EVENTS` at least 3, the room one request may need.
+pub struct Session<
+    const HEAD: usize = DEFAULT_MAX_HEAD_LEN,
+    const INCOMING: usize = MAX_INCOMING,
+    const PENDING: usize = MAX_PENDING,
+    const CONTROL: usize = MAX_CONTROL,
+    const EVENTS: usize = MAX_EVENTS,
+    const RECENT: usize = MAX_RECENT,
+> {
     config: SessionConfig,
     local_uri: String<MAX_URI_LEN>,
     remote_path: String<MAX_PATH_LEN>,
@@ -339,18 +361,18 @@ pub struct Session {
     bound: bool,
     bind_pending: bool,
     failed: bool,
-    reader: ChunkReader,
+    reader: ChunkReader<HEAD>,
     inbound: receiver::Inbound,
-    incoming: Vec<receiver::Incoming, MAX_INCOMING>,
+    incoming: Vec<receiver::Incoming, INCOMING>,
     outgoing: Vec<sender::Outgoing, MAX_OUTGOING>,
     current: Option<sender::ChunkOut>,
-    pending: Vec<sender::PendingTransaction, MAX_PENDING>,
-    control: Deque<Control, MAX_CONTROL>,
-    events: Deque<Event, MAX_EVENTS>,
+    pending: Vec<sender::PendingTransaction, PENDING>,
+    control: Deque<Control, CONTROL>,
+    events: Deque<Event, EVENTS>,
     id_prefix: [u8; 6],
     counter: u32,
     last_served: Option<MessageHandle>,
-    recent: Deque<(MessageHandle, MessageId), MAX_RECENT>,
+    recent: Deque<(MessageHandle, MessageId), RECENT>,
     next_handle: u32,
 }
 
@@ -382,6 +404,34 @@ impl Session {
         setup: Setup,
         ids: &mut impl Rng,
     ) -> Result<Self, SessionError> {
+        Self::with_capacities(config, local_uri, remote_path, setup, ids)
+    }
+}
+
+impl<
+        const HEAD: usize,
+        const INCOMING: usize,
+        const PENDING: usize,
+        const CONTROL: usize,
+        const EVENTS: usize,
+        const RECENT: usize,
+    > Session<HEAD, INCOMING, PENDING, CONTROL, EVENTS, RECENT>
+{
+    const ROOM_CHECK: () = assert!(
+        CONTROL >= 2 && EVENTS >= 3,
+        "a request needs 2 control and 3 event slots"
+    );
+
+    /// [`Session::new`] for a session with the capacities of its type (see [`Session`]).
+    pub fn with_capacities(
+        config: SessionConfig,
+        local_uri: &str,
+        remote_path: &str,
+        setup: Setup,
+        ids: &mut impl Rng,
+    ) -> Result<Self, SessionError> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::ROOM_CHECK;
         let local = MsrpUri::parse(local_uri).map_err(SessionError::BadUri)?;
         if local.session_id.is_none() {
             return Err(SessionError::LocalUriWithoutSessionId);

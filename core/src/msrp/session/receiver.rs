@@ -104,7 +104,15 @@ fn media_type_accepted(accept: &[&str], content_type: &str) -> bool {
         })
 }
 
-impl Session {
+impl<
+        const HEAD: usize,
+        const INCOMING: usize,
+        const PENDING: usize,
+        const CONTROL: usize,
+        const EVENTS: usize,
+        const RECENT: usize,
+    > Session<HEAD, INCOMING, PENDING, CONTROL, EVENTS, RECENT>
+{
     /// Feeds bytes read from the connection. Body bytes of accepted messages go to `sink` at once;
     /// returns how many bytes were consumed: keep the rest (a possible start of an end-line, at most
     /// `MAX_END_LINE_LEN` - 1 bytes) and present it again with the next bytes. While its response and

@@ -5,7 +5,7 @@ use heapless::String;
 
 use super::{
     BodyRead, BodySource, Control, Event, Failure, MessageHandle, MessageId, RangeSet, SendError, Session,
-    MAX_PENDING, MIN_TRANSMIT_BUFFER,
+    MIN_TRANSMIT_BUFFER,
 };
 use crate::msrp::uri::Path;
 use crate::msrp::wire::builder::{write_report, write_response};
@@ -76,7 +76,15 @@ impl ChunkOut {
     }
 }
 
-impl Session {
+impl<
+        const HEAD: usize,
+        const INCOMING: usize,
+        const PENDING: usize,
+        const CONTROL: usize,
+        const EVENTS: usize,
+        const RECENT: usize,
+    > Session<HEAD, INCOMING, PENDING, CONTROL, EVENTS, RECENT>
+{
     /// Queues a message of `total` bytes (or of unknown length, ended by the source), whose body will be
     /// pulled from the [`BodySource`] given to [`Session::poll_transmit`]. Reports follow the config.
     pub fn send(&mut self, content_type: &str, total: Option<u64>) -> Result<MessageHandle, SendError> {
@@ -192,7 +200,7 @@ impl Session {
         if !self.bound && self.setup == super::Setup::Passive {
             return None;
         }
-        if self.pending.len() >= MAX_PENDING {
+        if self.pending.is_full() {
             return None;
         }
         // Round robin: the message after the one served last, so an interrupted chunk lets the others in.

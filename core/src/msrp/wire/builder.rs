@@ -10,7 +10,7 @@ use core::fmt;
 
 use super::head::{ByteRange, Method, Status};
 use super::{Continuation, END_LINE_DASHES};
-use crate::write::{BufferTooSmall, ByteWriter};
+use crate::write::{BufferTooSmall, ByteWriter, Decimal};
 
 /// Why a message could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,36 +81,42 @@ impl<'b> Writer<'b> {
     pub fn fmt(&mut self, args: fmt::Arguments<'_>) -> Result<(), BuildError> {
         Ok(self.out.push_fmt(args)?)
     }
+    /// Appends `pieces` in order (the device path's way to write text: no `core::fmt`).
+    fn pieces(&mut self, pieces: &[&str]) -> Result<(), BuildError> {
+        Ok(self.out.push_all(pieces)?)
+    }
     /// `MSRP <tid> <METHOD>` CRLF.
     pub fn request_line(&mut self, tid: &str, method: Method<'_>) -> Result<(), BuildError> {
-        self.fmt(format_args!("MSRP {} {}\r\n", tid, method.as_str()))
+        self.pieces(&["MSRP ", tid, " ", method.as_str(), "\r\n"])
     }
     /// `MSRP <tid> <code>[ <comment>]` CRLF.
     pub fn response_line(&mut self, tid: &str, code: u16, comment: Option<&str>) -> Result<(), BuildError> {
+        let code = StatusDigits::new(code);
         match comment {
-            Some(c) => self.fmt(format_args!("MSRP {} {:03} {}\r\n", tid, code, c)),
-            None => self.fmt(format_args!("MSRP {} {:03}\r\n", tid, code)),
+            Some(c) => self.pieces(&["MSRP ", tid, " ", code.as_str(), " ", c, "\r\n"]),
+            None => self.pieces(&["MSRP ", tid, " ", code.as_str(), "\r\n"]),
         }
     }
     /// `<name>: <value>` CRLF.
     pub fn header(&mut self, name: &str, value: &str) -> Result<(), BuildError> {
-        self.fmt(format_args!("{}: {}\r\n", name, value))
+        self.pieces(&[name, ": ", value, "\r\n"])
     }
-    /// `Byte-Range: ...` CRLF.
+    /// `Byte-Range: ...` CRLF (`start-end/total`, `*` for an unknown end or total).
     pub fn byte_range(&mut self, range: &ByteRange) -> Result<(), BuildError> {
-        self.fmt(format_args!("Byte-Range: {}\r\n", range))
+        let start = Decimal::new(range.start);
+        let end = range.end.map(Decimal::new);
+        let total = range.total.map(Decimal::new);
+        let (end, total) = (star_or(&end), star_or(&total));
+        self.pieces(&["Byte-Range: ", start.as_str(), "-", end, "/", total, "\r\n"])
     }
     /// `Status: NNN NNN[ comment]` CRLF.
     pub fn status(&mut self, status: &Status<'_>) -> Result<(), BuildError> {
+        let namespace = StatusDigits::new(status.namespace);
+        let code = StatusDigits::new(status.code);
+        let (namespace, code) = (namespace.as_str(), code.as_str());
         match status.comment {
-            Some(c) => self.fmt(format_args!(
-                "Status: {:03} {:03} {}\r\n",
-                status.namespace, status.code, c
-            )),
-            None => self.fmt(format_args!(
-                "Status: {:03} {:03}\r\n",
-                status.namespace, status.code
-            )),
+            Some(c) => self.pieces(&["Status: ", namespace, " ", code, " ", c, "\r\n"]),
+            None => self.pieces(&["Status: ", namespace, " ", code, "\r\n"]),
         }
     }
     /// The blank line between headers and body.
@@ -132,6 +138,35 @@ impl<'b> Writer<'b> {
             self.truncate(start);
         }
         r
+    }
+}
+
+/// The digits, or `*` for an unknown value (Byte-Range).
+fn star_or(value: &Option<Decimal>) -> &str {
+    value.as_ref().map_or("*", Decimal::as_str)
+}
+
+/// A status code or namespace as MSRP writes it: at least three digits, zero-padded (`000`, `200`),
+/// like `{:03}`.
+struct StatusDigits {
+    digits: [u8; 3],
+    wide: Option<Decimal>,
+}
+
+impl StatusDigits {
+    fn new(n: u16) -> Self {
+        let digit = |place: u16| b'0' + ((n / place) % 10) as u8;
+        StatusDigits {
+            digits: [digit(100), digit(10), digit(1)],
+            wide: (n > 999).then(|| Decimal::new(u64::from(n))),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match &self.wide {
+            Some(wide) => wide.as_str(),
+            None => core::str::from_utf8(&self.digits).unwrap_or("000"),
+        }
     }
 }
 
@@ -175,4 +210,63 @@ pub fn write_report(
     w.status(status)?;
     w.end_line(tid, Continuation::Complete, false)?;
     Ok(w.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+
+    fn written(write: impl FnOnce(&mut Writer<'_>) -> Result<(), BuildError>) -> std::string::String {
+        let mut buf = [0u8; 128];
+        let mut w = Writer::new(&mut buf);
+        write(&mut w).unwrap();
+        std::string::String::from_utf8(w.written().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn lines_match_the_formatted_text() {
+        for code in [0u16, 7, 42, 200, 413, 999, 1000, 65535] {
+            let line = written(|w| w.response_line("t1", code, None));
+            assert_eq!(line, format!("MSRP t1 {:03}\r\n", code));
+            let line = written(|w| w.response_line("t1", code, Some("OK")));
+            assert_eq!(line, format!("MSRP t1 {:03} OK\r\n", code));
+            let status = Status {
+                namespace: 0,
+                code,
+                comment: None,
+            };
+            assert_eq!(
+                written(|w| w.status(&status)),
+                format!("Status: 000 {:03}\r\n", code)
+            );
+        }
+        for (start, end, total) in [
+            (1, Some(0), Some(0)),
+            (1, None, None),
+            (18446744073709551615, Some(9), None),
+        ] {
+            let range = ByteRange { start, end, total };
+            assert_eq!(
+                written(|w| w.byte_range(&range)),
+                format!("Byte-Range: {}\r\n", range)
+            );
+        }
+        assert_eq!(
+            written(|w| w.request_line("ab", Method::Send)),
+            "MSRP ab SEND\r\n"
+        );
+        assert_eq!(
+            written(|w| w.header("To-Path", "msrp://a")),
+            "To-Path: msrp://a\r\n"
+        );
+    }
+
+    #[test]
+    fn a_line_that_does_not_fit_writes_nothing() {
+        let mut buf = [0u8; 12];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(w.header("To-Path", "msrp://a"), Err(BuildError::BufferTooSmall));
+        assert!(w.is_empty());
+    }
 }
