@@ -539,15 +539,18 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// The next instant at which to call [`Client::handle_timeout`], after a full drain.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let servers = self.servers.iter().flatten().filter_map(|s| s.tx.poll_timeout());
-        let outgoing = self.outgoing.iter().flatten().filter_map(|o| o.tx.poll_timeout());
-        let chats = self.chats.iter().flatten().filter_map(|c| c.poll_timeout());
-        servers
-            .chain(outgoing)
-            .chain(chats)
-            .chain(self.registration.poll_timeout())
-            .chain(self.publication_deadline())
-            .min()
+        // One running minimum instead of a chain of iterators (a few hundred bytes less on a device).
+        let mut next = earliest(self.registration.poll_timeout(), self.publication_deadline());
+        for s in self.servers.iter().flatten() {
+            next = earliest(next, s.tx.poll_timeout());
+        }
+        for o in self.outgoing.iter().flatten() {
+            next = earliest(next, o.tx.poll_timeout());
+        }
+        for c in self.chats.iter().flatten() {
+            next = earliest(next, c.poll_timeout());
+        }
+        next
     }
 
     /// The next event for the application. Spans index the input of the call that produced it.
@@ -634,6 +637,15 @@ pub(crate) enum TxOutcome {
     Final(u16),
     /// No answer or a transport error.
     Failed,
+}
+
+/// The earlier of two optional deadlines (`None` is "no deadline").
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 pub(crate) fn classify(event: TxEvent) -> Option<TxOutcome> {
