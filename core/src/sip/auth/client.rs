@@ -189,6 +189,8 @@ impl DigestClient {
 
     /// Answers `challenge` for `request` with the given `cnonce` (ignored when the challenge has no
     /// `qop`). For tests against published vectors, or a caller with its own cnonce scheme.
+    // Not inlined into `respond` (one caller, but a long body): 44 B smaller on a device (measured).
+    #[inline(never)]
     pub fn respond_with_cnonce<'a>(
         &mut self,
         challenge: &DigestChallenge<'a>,
