@@ -388,7 +388,7 @@ fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32
         .and_then(|c| c.expires())
         .or_else(|| {
             msg.header(HeaderName::Expires)
-                .and_then(|v| v.trim_ws().parse().ok())
+                .and_then(|v| crate::write::parse_decimal(v.trim_ws()))
         })
 }
 
