@@ -327,6 +327,8 @@ impl ClientCredentials<'_> {
     }
 
     /// Writes the `Authorization`/`Proxy-Authorization` value into `buf`; returns its length.
+    // Not inlined into the client's one caller: 44 B smaller on a device (measured).
+    #[inline(never)]
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, EmitError> {
         self.credentials().emit(buf)
     }
