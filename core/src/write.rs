@@ -46,6 +46,21 @@ pub fn display_pieces(f: &mut fmt::Formatter<'_>, describe: impl FnOnce(TextSink
     result
 }
 
+/// Reads an unsigned decimal number exactly as `str::parse::<u32>` does (an optional `+`, then one or
+/// more ASCII digits; `None` when empty, for any other byte, or above `u32::MAX`). One copy for every
+/// integer field the core reads: `parse::<u8>`, `<u16>` and `<u32>` each linked their own ~180 B.
+/// Narrower fields convert with `try_from`, which fails exactly where their own `parse` would.
+pub fn parse_decimal(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.bytes().try_fold(0u32, |value, b| {
+        let digit = u32::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
+        value.checked_mul(10)?.checked_add(digit)
+    })
+}
+
 /// The decimal digits of an unsigned integer, rendered without `core::fmt`.
 #[derive(Clone, Copy)]
 pub struct Decimal {
@@ -228,6 +243,50 @@ impl fmt::Write for ByteWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parse_decimal` (and `try_from` for narrower fields) answers as `str::parse` does.
+    #[test]
+    fn parse_decimal_agrees_with_str_parse() {
+        let fixed = [
+            "",
+            "+",
+            "-",
+            "-0",
+            "0",
+            "+0",
+            "007",
+            "42",
+            " 42",
+            "42 ",
+            "4 2",
+            "++1",
+            "+-1",
+            "1a",
+            "٣",
+            "255",
+            "256",
+            "65535",
+            "65536",
+            "4294967295",
+            "4294967296",
+            "99999999999999999999",
+        ];
+        let numbers = (0..2000u64).map(|i| std::format!("{}", i * i * i * 613));
+        for text in fixed.iter().map(|t| std::string::String::from(*t)).chain(numbers) {
+            let ours = parse_decimal(&text);
+            assert_eq!(ours, text.parse::<u32>().ok(), "{text:?}");
+            assert_eq!(
+                ours.and_then(|n| u16::try_from(n).ok()),
+                text.parse::<u16>().ok(),
+                "{text:?}"
+            );
+            assert_eq!(
+                ours.and_then(|n| u8::try_from(n).ok()),
+                text.parse::<u8>().ok(),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn failed_push_writes_nothing() {

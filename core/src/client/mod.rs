@@ -288,6 +288,9 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     /// A SIP datagram arrived from `from` (UDP). Spans in the events it produces index `bytes`.
+    // Not inlined: inside a runtime's async run loop the whole receive path would share the future's
+    // frame, and the register pressure costs ~750 B of Cortex-M code (pager firmware, measured).
+    #[inline(never)]
     pub fn handle_datagram(&mut self, now: Instant, from: A, bytes: &[u8]) {
         self.handle_message(now, bytes, bytes, Destination::Peer(from));
     }
@@ -363,6 +366,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         }
     }
 
+    // Not inlined into `handle_message`, for the same reason: ~420 B smaller (pager firmware, measured).
+    #[inline(never)]
     fn handle_request(&mut self, now: Instant, base: &[u8], msg: &Message<'_, '_>, reply_to: Destination<A>) {
         let method = msg.method();
         let is_ack = matches!(method, Some(crate::sip::Method::Ack));
@@ -503,6 +508,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
     }
 
     /// A deadline from [`Client::poll_timeout`] has passed.
+    // Not inlined into a runtime's run loop: 64 B smaller on the pager firmware (measured).
+    #[inline(never)]
     pub fn handle_timeout(&mut self, now: Instant) {
         for slot in self.servers.iter_mut() {
             if let Some(s) = slot {
@@ -534,15 +541,18 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
 
     /// The next instant at which to call [`Client::handle_timeout`], after a full drain.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let servers = self.servers.iter().flatten().filter_map(|s| s.tx.poll_timeout());
-        let outgoing = self.outgoing.iter().flatten().filter_map(|o| o.tx.poll_timeout());
-        let chats = self.chats.iter().flatten().filter_map(|c| c.poll_timeout());
-        servers
-            .chain(outgoing)
-            .chain(chats)
-            .chain(self.registration.poll_timeout())
-            .chain(self.publication_deadline())
-            .min()
+        // One running minimum instead of a chain of iterators (a few hundred bytes less on a device).
+        let mut next = earliest(self.registration.poll_timeout(), self.publication_deadline());
+        for s in self.servers.iter().flatten() {
+            next = earliest(next, s.tx.poll_timeout());
+        }
+        for o in self.outgoing.iter().flatten() {
+            next = earliest(next, o.tx.poll_timeout());
+        }
+        for c in self.chats.iter().flatten() {
+            next = earliest(next, c.poll_timeout());
+        }
+        next
     }
 
     /// The next event for the application. Spans index the input of the call that produced it.
@@ -629,6 +639,15 @@ pub(crate) enum TxOutcome {
     Final(u16),
     /// No answer or a transport error.
     Failed,
+}
+
+/// The earlier of two optional deadlines (`None` is "no deadline").
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 pub(crate) fn classify(event: TxEvent) -> Option<TxOutcome> {

@@ -273,6 +273,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         Ok(())
     }
 
+    // Not inlined into `handle_response`: 120 B smaller on the pager firmware (measured).
+    #[inline(never)]
     pub(crate) fn registration_response(&mut self, now: Instant, status: u16, msg: &Message<'_, '_>) {
         let Some(t) = self.registration.tx.as_mut() else {
             return;
@@ -386,7 +388,7 @@ fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32
         .and_then(|c| c.expires())
         .or_else(|| {
             msg.header(HeaderName::Expires)
-                .and_then(|v| v.trim_ws().parse().ok())
+                .and_then(|v| crate::write::parse_decimal(v.trim_ws()))
         })
 }
 

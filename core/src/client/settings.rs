@@ -145,7 +145,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 let asked = self.config.registration_expiry_s;
                 let granted = msg
                     .header(HeaderName::Expires)
-                    .and_then(|v| v.trim_ws().parse::<u32>().ok())
+                    .and_then(|v| crate::write::parse_decimal(v.trim_ws()))
                     .unwrap_or(asked);
                 let mut etag = String::new();
                 if let Some(value) = msg.header(HeaderName::SipETag) {

@@ -65,7 +65,7 @@ pub(crate) fn reference(text: &str) -> Option<(char, usize)> {
                     u32::from_str_radix(hex, 16).ok()?
                 }
                 None if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                    digits.parse::<u32>().ok()?
+                    crate::write::parse_decimal(digits)?
                 }
                 _ => return None,
             };

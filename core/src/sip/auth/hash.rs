@@ -13,11 +13,10 @@
 //! Every intermediate digest enters the next hash as lowercase hex. Quoted values are hashed unescaped,
 //! segment by segment, so nothing is copied.
 
-use md5::Md5;
 #[cfg(feature = "digest-sha512-256")]
-use sha2::Sha512_256;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha512_256};
 
+use super::block_hash::{BlockFunction, BlockHash};
 use super::hex;
 use super::quoted::QuotedStr;
 use super::{Algorithm, HashFunction, Qop};
@@ -94,8 +93,8 @@ impl HexDigest {
 /// One of the supported hash functions, running.
 #[derive(Clone)]
 pub(crate) enum Hasher {
-    Md5(Md5),
-    Sha256(Sha256),
+    /// MD5 or SHA-256.
+    Block(BlockHash),
     #[cfg(feature = "digest-sha512-256")]
     Sha512_256(Sha512_256),
 }
@@ -104,8 +103,8 @@ impl Hasher {
     #[inline(never)] // six callers; the hash states are large to initialise inline
     pub(crate) fn new(hash: HashFunction) -> Self {
         match hash {
-            HashFunction::Md5 => Hasher::Md5(Md5::new()),
-            HashFunction::Sha256 => Hasher::Sha256(Sha256::new()),
+            HashFunction::Md5 => Hasher::Block(BlockHash::new(BlockFunction::Md5)),
+            HashFunction::Sha256 => Hasher::Block(BlockHash::new(BlockFunction::Sha256)),
             #[cfg(feature = "digest-sha512-256")]
             HashFunction::Sha512_256 => Hasher::Sha512_256(Sha512_256::new()),
         }
@@ -113,8 +112,7 @@ impl Hasher {
 
     pub(crate) fn update(&mut self, data: &[u8]) -> &mut Self {
         match self {
-            Hasher::Md5(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
+            Hasher::Block(h) => h.update(data),
             #[cfg(feature = "digest-sha512-256")]
             Hasher::Sha512_256(h) => h.update(data),
         }
@@ -134,18 +132,15 @@ impl Hasher {
             bytes: [0; MAX_DIGEST_LEN],
             len: 0,
         };
-        let mut store = |digest: &[u8]| {
-            if let Some(slot) = out.bytes.get_mut(..digest.len()) {
-                slot.copy_from_slice(digest);
-                out.len = digest.len() as u8; // at most MAX_DIGEST_LEN = 32
+        let len = match self {
+            Hasher::Block(h) => h.finish(&mut out.bytes),
+            #[cfg(feature = "digest-sha512-256")]
+            Hasher::Sha512_256(h) => {
+                out.bytes.copy_from_slice(&h.finalize());
+                SHA512_256_LEN
             }
         };
-        match self {
-            Hasher::Md5(h) => store(&h.finalize()),
-            Hasher::Sha256(h) => store(&h.finalize()),
-            #[cfg(feature = "digest-sha512-256")]
-            Hasher::Sha512_256(h) => store(&h.finalize()),
-        }
+        out.len = len as u8; // at most MAX_DIGEST_LEN = 32
         out
     }
 }
@@ -282,15 +277,19 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
         *i ^= k;
         *o ^= k;
     }
-    let mut inner = Sha256::new();
-    inner.update(inner_pad);
+    let mut inner = BlockHash::new(BlockFunction::Sha256);
+    inner.update(&inner_pad);
     for part in parts {
         inner.update(part);
     }
-    let mut outer = Sha256::new();
-    outer.update(outer_pad);
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    let mut inner_digest = [0u8; 32];
+    inner.finish(&mut inner_digest);
+    let mut outer = BlockHash::new(BlockFunction::Sha256);
+    outer.update(&outer_pad);
+    outer.update(&inner_digest);
+    let mut mac = [0u8; 32];
+    outer.finish(&mut mac);
+    mac
 }
 
 /// Compares two byte strings in time that depends only on their lengths (which are public here: the

@@ -67,6 +67,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod block_hash;
 pub mod client;
 pub mod emit;
 pub mod hash;

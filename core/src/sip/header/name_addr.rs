@@ -105,7 +105,7 @@ impl<'a> NameAddr<'a> {
         if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Some(v.parse().unwrap_or(u32::MAX))
+        Some(crate::write::parse_decimal(v).unwrap_or(u32::MAX))
     }
 
     /// The `q` parameter of a Contact, as written (`0.33`).

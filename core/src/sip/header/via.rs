@@ -78,11 +78,19 @@ impl<'a> Via<'a> {
                 (n, v) if n.eq_ignore_ascii_case("rport") => {
                     via.rport = Some(match v {
                         None => None,
-                        Some(v) => Some(v.parse().map_err(|_| bad("a port number in rport"))?),
+                        Some(v) => Some(
+                            crate::write::parse_decimal(v)
+                                .and_then(|n| u16::try_from(n).ok())
+                                .ok_or_else(|| bad("a port number in rport"))?,
+                        ),
                     })
                 }
                 (n, Some(v)) if n.eq_ignore_ascii_case("ttl") => {
-                    via.ttl = Some(v.parse().map_err(|_| bad("a ttl from 0 to 255"))?)
+                    via.ttl = Some(
+                        crate::write::parse_decimal(v)
+                            .and_then(|n| u8::try_from(n).ok())
+                            .ok_or_else(|| bad("a ttl from 0 to 255"))?,
+                    )
                 }
                 _ => {}
             }

@@ -156,7 +156,7 @@ pub(crate) fn parse_hostport(s: &str) -> Option<(Host<'_>, Option<u16>, usize)> 
     if s.as_bytes().get(used) == Some(&b':') {
         let digits = s.get(used + 1..)?;
         let n = digits.bytes().take_while(u8::is_ascii_digit).count();
-        port = Some(digits.get(..n)?.parse::<u16>().ok()?);
+        port = Some(u16::try_from(crate::write::parse_decimal(digits.get(..n)?)?).ok()?);
         used += 1 + n;
     }
     Some((host, port, used))

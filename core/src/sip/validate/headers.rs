@@ -42,6 +42,8 @@ pub(super) fn check_headers<'a>(message: &Message<'_, 'a>) -> Result<(), (Invali
 }
 
 /// Checks one header value; the offset in the error is relative to the value.
+// Not inlined into the per-header loop: 184 B smaller on a device (measured).
+#[inline(never)]
 fn check_value<'a>(
     message: &Message<'_, 'a>,
     name: HeaderName<'a>,
