@@ -7,7 +7,7 @@
 //! | bytes | attributed by |
 //! |---|---|
 //! | code (`.text`) | the DWARF line table: each address range goes to the crate of its source file |
-//! | code whose source file is the Rust library (inlined `core::...`) | the crate of the enclosing symbol |
+//! | code whose source file is the Rust library or a crate of no part (inlined `core::...`, `heapless`) | the innermost caller it was inlined into whose file has a part (DWARF inlined-subroutine call sites), else the crate of the enclosing symbol |
 //! | read-only data, data, bss | the crate named by the symbol (anonymous constants: "rest") |
 //! | a static named in [`STATIC_OWNERS`] | the part its table row names (e.g. the client's `StaticCell`) |
 //!
@@ -15,7 +15,11 @@
 //! `simple_im_embassy::runner::run`'s future, the future into the executor's `TaskStorage::poll`); the
 //! line table still says which source line each instruction came from. Code from the Rust library that
 //! stays a function of its own (`core::fmt::write`, `memcpy`) is "core library": it is shared by every
-//! caller, so it is not charged to any one of them.
+//! caller, so it is not charged to any one of them. Library code inlined into a function is charged to
+//! the source file it was inlined into, found by walking the DWARF inline tree outward: `?` on a
+//! `Result` in `client/pager.rs` counts as simple-im even when LTO has inlined that function into the
+//! executor's `TaskStorage::poll`. (Charging by the enclosing symbol alone made the simple-im row move by
+//! kilobytes when a function was merely kept out of line.)
 
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use std::collections::BTreeMap;
@@ -217,6 +221,7 @@ pub fn split(elf: &Path) -> Result<Split, String> {
 
     let mut out = Split::default();
     let code_ranges = line_table_ranges(&file)?;
+    let inlined_into = InlineOwners::read(&file)?;
     let mut text_sections = Vec::new();
     for section in file.sections() {
         let name = section.name().unwrap_or("");
@@ -242,6 +247,9 @@ pub fn split(elf: &Path) -> Result<Split, String> {
             let len = (*hi).min(end).min(next).saturating_sub(lo);
             covered += len;
             let part = match part_of_path(path) {
+                Some(Part::RustLibrary) | None if inlined_into.at(lo).is_some() => {
+                    inlined_into.at(lo).unwrap_or(Part::Rest)
+                }
                 Some(Part::RustLibrary) | None => {
                     let by_symbol = enclosing(lo).map_or(Part::Rest, |s| part_of_symbol(&s.2));
                     match (part_of_path(path), by_symbol) {
@@ -354,6 +362,108 @@ fn line_table_ranges(file: &object::File<'_>) -> Result<BTreeMap<u64, (u64, Stri
         }
     }
     Ok(ranges)
+}
+
+/// For library code inlined into other code: the part of the innermost caller, at each code address,
+/// whose source file has a part other than the Rust library (from the DWARF inline tree), painted
+/// over the text at 2-byte (Thumb instruction) granularity.
+struct InlineOwners {
+    start: u64,
+    /// Per half-word: nesting depth of the innermost inlined subroutine painted there, and its owner.
+    cells: Vec<(u16, Option<Part>)>,
+}
+
+impl InlineOwners {
+    fn at(&self, addr: u64) -> Option<Part> {
+        let index = usize::try_from(addr.checked_sub(self.start)? / 2).ok()?;
+        self.cells.get(index).and_then(|cell| cell.1)
+    }
+
+    fn read(file: &object::File<'_>) -> Result<Self, String> {
+        use gimli::{EndianSlice, RunTimeEndian};
+        let (start, end) = file
+            .sections()
+            .filter(|s| s.kind() == SectionKind::Text)
+            .fold((u64::MAX, 0), |(lo, hi), s| {
+                (lo.min(s.address()), hi.max(s.address() + s.size()))
+            });
+        let mut owners = InlineOwners {
+            start,
+            cells: vec![(0, None); usize::try_from(end.saturating_sub(start) / 2 + 1).unwrap_or(0)],
+        };
+        let endian = if file.is_little_endian() {
+            RunTimeEndian::Little
+        } else {
+            RunTimeEndian::Big
+        };
+        let load = |id: gimli::SectionId| -> Result<EndianSlice<'_, RunTimeEndian>, gimli::Error> {
+            let data = file
+                .section_by_name(id.name())
+                .and_then(|s| s.data().ok())
+                .unwrap_or(&[]);
+            Ok(EndianSlice::new(data, endian))
+        };
+        let dwarf = gimli::Dwarf::load(load).map_err(|e| format!("DWARF: {e}"))?;
+        let mut units = dwarf.units();
+        while let Some(header) = units.next().map_err(|e| format!("DWARF unit: {e}"))? {
+            let unit = dwarf.unit(header).map_err(|e| format!("DWARF unit: {e}"))?;
+            let Some(program) = unit.line_program.clone() else {
+                continue;
+            };
+            let line_header = program.header();
+            let file_part = |index: u64| -> Option<Part> {
+                let entry = line_header.file(index)?;
+                let dir = entry
+                    .directory(line_header)
+                    .and_then(|d| dwarf.attr_string(&unit, d).ok())
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let name = dwarf
+                    .attr_string(&unit, entry.path_name())
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                part_of_path(&format!("{dir}/{name}")).filter(|p| *p != Part::RustLibrary)
+            };
+            // Owner of each open inlined subroutine, by tree depth: its call site's part, or its
+            // caller's owner when the call site is library code too.
+            let mut stack: Vec<(isize, Option<Part>)> = Vec::new();
+            let mut depth: isize = 0;
+            let mut entries = unit.entries();
+            while let Some((delta, entry)) = entries.next_dfs().map_err(|e| format!("DWARF entry: {e}"))? {
+                depth += delta;
+                while stack.last().is_some_and(|(d, _)| *d >= depth) {
+                    stack.pop();
+                }
+                if entry.tag() != gimli::DW_TAG_inlined_subroutine {
+                    continue;
+                }
+                let call_part = match entry.attr_value(gimli::DW_AT_call_file) {
+                    Ok(Some(gimli::AttributeValue::FileIndex(index))) => file_part(index),
+                    Ok(Some(gimli::AttributeValue::Udata(index))) => file_part(index),
+                    _ => None,
+                };
+                let owner = call_part.or_else(|| stack.last().and_then(|(_, owner)| *owner));
+                stack.push((depth, owner));
+                let Some(owner) = owner else { continue };
+                let level = u16::try_from(stack.len()).unwrap_or(u16::MAX);
+                let mut ranges = dwarf
+                    .die_ranges(&unit, entry)
+                    .map_err(|e| format!("DWARF ranges: {e}"))?;
+                while let Some(range) = ranges.next().map_err(|e| format!("DWARF ranges: {e}"))? {
+                    let lo = range.begin.max(start).saturating_sub(start) / 2;
+                    let hi = range.end.min(end).saturating_sub(start).div_ceil(2);
+                    for i in lo..hi {
+                        if let Some(cell) = owners.cells.get_mut(i as usize) {
+                            if cell.0 <= level {
+                                *cell = (level, Some(owner));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(owners)
+    }
 }
 
 /// Prints one firmware's table.
