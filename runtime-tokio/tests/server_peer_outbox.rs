@@ -10,17 +10,20 @@
 
 mod server_support;
 
+use bytes::BytesMut;
 use server_support::Ua;
+use simple_im_core::sip::{frame, Framed};
 use simple_im_tokio::config::Config;
 use simple_im_tokio::server::peer_outbox::{backoff, FIRST_RETRY, MAX_BACKOFF};
 use simple_im_tokio::server::sip::SipMessage;
-use simple_im_tokio::server::{self, Options};
+use simple_im_tokio::server::{self, reply, Options};
 use simple_im_tokio::store::{NewUser, SqliteStore, Store, UnixMillis, DB_FILE_NAME};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The child's settings: `role|data dir|udp port|tcp port|peer tcp port`.
 const CHILD_VAR: &str = "SIMPLE_IM_PEER_OUTBOX_CHILD";
@@ -199,8 +202,13 @@ async fn carol(b: &ChildServer) -> Ua {
 }
 
 /// Up to B's going down: carol's IM stored by A, then B killed, then alice takes the IM; returns
-/// once A's notification failed at least once, with its Message-ID.
-async fn notification_stuck_at_a(domains: &Domains, a: &ChildServer, b: ChildServer) -> String {
+/// once A's notification failed `failures` times at least, with its Message-ID.
+async fn notification_stuck_at_a(
+    domains: &Domains,
+    a: &ChildServer,
+    b: ChildServer,
+    failures: u32,
+) -> String {
     let mut carol = carol(&b).await;
     let stored = carol
         .request(
@@ -221,7 +229,7 @@ async fn notification_stuck_at_a(domains: &Domains, a: &ChildServer, b: ChildSer
     assert!(String::from_utf8_lossy(im.body()).contains("peer-outbox-1"));
 
     let rows = outbox_until(domains, Duration::from_secs(10), |rows| {
-        rows.first().is_some_and(|(_, _, attempts)| *attempts >= 1)
+        rows.first().is_some_and(|(_, _, attempts)| *attempts >= failures)
     })
     .await;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -250,7 +258,8 @@ async fn a_notification_for_a_peer_that_is_down_reaches_it_when_it_is_back() {
     let domains = Domains::new();
     let b = domains.start_b();
     let a = domains.start_a();
-    let message_id = notification_stuck_at_a(&domains, &a, b).await;
+    // Two failed attempts: the retry after the first one (1 s) failed too.
+    let message_id = notification_stuck_at_a(&domains, &a, b, 2).await;
 
     let b = domains.start_b();
     carol_notified(&b, &message_id).await;
@@ -262,13 +271,105 @@ async fn a_notification_queued_before_a_restart_is_sent_by_the_restarted_server(
     let domains = Domains::new();
     let b = domains.start_b();
     let a = domains.start_a();
-    let message_id = notification_stuck_at_a(&domains, &a, b).await;
+    let message_id = notification_stuck_at_a(&domains, &a, b, 1).await;
 
     drop(a);
     let _a = domains.start_a();
     let b = domains.start_b();
     carol_notified(&b, &message_id).await;
     outbox_until(&domains, Duration::from_secs(5), <[_]>::is_empty).await;
+}
+
+/// A stand-in for B's server on its TCP address, answering each MESSAGE as the test says.
+struct FakePeer {
+    listener: tokio::net::TcpListener,
+    stream: Option<(tokio::net::TcpStream, BytesMut)>,
+}
+
+impl FakePeer {
+    async fn bind(domains: &Domains) -> FakePeer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.2", domains.b_ports.1))
+            .await
+            .unwrap();
+        FakePeer {
+            listener,
+            stream: None,
+        }
+    }
+
+    /// The next request from A (within 10 s), answered `code reason`.
+    async fn answer_next(&mut self, code: u16, reason: &str) -> SipMessage {
+        let request = tokio::time::timeout(Duration::from_secs(10), self.next_request())
+            .await
+            .expect("A sends again");
+        let answer = reply::build(&request, None, code, reason, &[], None).unwrap();
+        let (stream, _) = self.stream.as_mut().unwrap();
+        stream.write_all(&answer).await.unwrap();
+        request
+    }
+
+    async fn next_request(&mut self) -> SipMessage {
+        loop {
+            let Some((stream, buf)) = self.stream.as_mut() else {
+                let (stream, _) = self.listener.accept().await.unwrap();
+                self.stream = Some((stream, BytesMut::new()));
+                continue;
+            };
+            if let Ok(Framed::Complete(n)) = frame(buf) {
+                let msg = SipMessage::parse(buf.split_to(n).freeze(), true).unwrap();
+                if msg.status().is_none() {
+                    return msg;
+                }
+                continue;
+            }
+            if stream.read_buf(buf).await.unwrap_or(0) == 0 {
+                self.stream = None;
+            }
+        }
+    }
+}
+
+/// B's address answered by a stand-in: 503 is retried (the same notification again), 404 is final:
+/// the notification leaves A's queue and A's charging log records it rejected with 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_peer_gets_the_notification_again_and_a_final_refusal_drops_it() {
+    let domains = Domains::new();
+    let b = domains.start_b();
+    let a = domains.start_a();
+    let message_id = notification_stuck_at_a(&domains, &a, b, 1).await;
+
+    let mut fake_b = FakePeer::bind(&domains).await;
+    let busy = fake_b.answer_next(503, "Service Unavailable").await;
+    assert_eq!(a_outbox(&domains).len(), 1, "kept after a 503");
+    let again = fake_b.answer_next(404, "Not Found").await;
+    assert_eq!(
+        busy.body(),
+        again.body(),
+        "the same notification, so the same Message-ID"
+    );
+    assert!(String::from_utf8_lossy(again.body()).contains(&message_id));
+    outbox_until(&domains, Duration::from_secs(5), <[_]>::is_empty).await;
+
+    // The charging log is written by its own task: polled like the outbox.
+    let start = Instant::now();
+    let refused = loop {
+        let log = std::fs::read_to_string(domains.dir_a.path().join("charging.jsonl")).unwrap_or_default();
+        let found = log
+            .lines()
+            .find(|line| line.contains("\"event\":\"rejected\"") && line.contains(&message_id))
+            .map(str::to_owned);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no rejected record in {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(refused.contains("\"status\":404"), "{refused}");
+    assert!(refused.contains("sip:carol@b.test"), "{refused}");
+    drop(a);
 }
 
 #[test]
