@@ -13,6 +13,7 @@
 //! | any other final answer (3xx-6xx) | removed, logged with the code, charged `rejected` with it |
 //! | its lifetime (`[limits] deferred_expiry_seconds`) is over | removed, logged, charged `expired` |
 //! | its domain is no longer in `[[peers]]` (configuration changed) | removed, logged, charged `rejected` (status 0) |
+//! | it cannot be built as a request (not expected) | removed, logged, charged `rejected` (status 0) |
 //!
 //! The backoff starts at [`FIRST_RETRY`] and doubles with every failed attempt up to [`MAX_BACKOFF`];
 //! a `Retry-After` longer than that step is honoured (within the cap). Every attempt sends the same
@@ -157,8 +158,12 @@ async fn send_domain(server: Arc<Server>, head: PeerMessage) {
 enum Outcome {
     /// 2xx.
     Taken,
-    /// A final answer that will not change (the code; 0 when the domain is no longer a peer).
+    /// A final answer that will not change (its code).
     Refused(u16),
+    /// Its domain is no longer in `[[peers]]` (the configuration changed since it was queued).
+    NotAPeer,
+    /// It cannot be built as a SIP request (never expected of a row the server queued itself).
+    Unsendable,
     /// Try again later, not before the given `Retry-After`, if any.
     Later(Option<Duration>),
 }
@@ -191,7 +196,8 @@ async fn settle(server: &Server, row: &PeerMessage) -> bool {
     };
     match outcome {
         Some(Outcome::Taken) => {}
-        Some(Outcome::Refused(0)) => give_up(Event::Rejected, 0, "its domain is no longer a peer"),
+        Some(Outcome::NotAPeer) => give_up(Event::Rejected, 0, "its domain is no longer a peer"),
+        Some(Outcome::Unsendable) => give_up(Event::Rejected, 0, "it cannot be built as a SIP request"),
         Some(Outcome::Refused(code)) => give_up(Event::Rejected, code, &format!("the peer answered {code}")),
         None => give_up(Event::Expired, 0, "its lifetime is over"),
         Some(Outcome::Later(retry_after)) => {
@@ -221,7 +227,7 @@ pub fn backoff(attempts: u32) -> Duration {
 /// One attempt at sending `m` to its domain's server.
 async fn attempt(server: &Server, m: &NewPeerMessage) -> Outcome {
     let Some(peer) = server.config.peer_for(&m.domain) else {
-        return Outcome::Refused(0);
+        return Outcome::NotAPeer;
     };
     let Some(flow) = super::pager::peer_flow(server, peer).await else {
         return Outcome::Later(None);
@@ -245,7 +251,7 @@ async fn attempt(server: &Server, m: &NewPeerMessage) -> Outcome {
     let response = match answer {
         Ok(response) => response,
         Err(ClientFailure::Timeout | ClientFailure::Transport) => return Outcome::Later(None),
-        Err(ClientFailure::BadRequest) => return Outcome::Refused(500),
+        Err(ClientFailure::BadRequest) => return Outcome::Unsendable,
     };
     let code = response.status().unwrap_or(500);
     let retry_after = response
