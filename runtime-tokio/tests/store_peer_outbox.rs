@@ -8,6 +8,7 @@ fn row(domain: &str, user: &str, message_id: &str) -> NewPeerMessage {
         destination: format!("sip:{user}@{domain}"),
         from_uri: "sip:alice@localhost".into(),
         message_id: message_id.into(),
+        dedupe_key: format!("Delivered-{user}-im-{message_id}"),
         content_type: "message/cpim".into(),
         body: format!("notification {message_id}").into_bytes(),
         queued: UnixMillis(1_000),
@@ -63,7 +64,7 @@ async fn each_domain_is_sent_oldest_first_and_a_row_stays_until_done() {
 }
 
 #[tokio::test]
-async fn a_row_queued_twice_is_kept_once_and_survives_a_reopen() {
+async fn a_notification_queued_twice_is_kept_once_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     assert!(store
@@ -75,12 +76,14 @@ async fn a_row_queued_twice_is_kept_once_and_survives_a_reopen() {
         .peer_message_retry(first[0].id, 3, UnixMillis(9_000))
         .await
         .unwrap();
-    // The same notification queued again (a push repeated after a crash) leaves the row as it was.
-    assert!(!store
-        .queue_peer_message(row("b.test", "carol", "n1"))
-        .await
-        .unwrap());
-    // The same Message-ID to another user is another message.
+    // The same notification rebuilt with a new Message-ID (a push repeated after a crash) leaves
+    // the row as it was.
+    let rebuilt = NewPeerMessage {
+        message_id: "n1-rebuilt".into(),
+        ..row("b.test", "carol", "n1")
+    };
+    assert!(!store.queue_peer_message(rebuilt).await.unwrap());
+    // The same notified message for another user is another row.
     assert!(store
         .queue_peer_message(row("b.test", "dave", "n1"))
         .await

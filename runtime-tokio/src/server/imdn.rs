@@ -103,8 +103,8 @@ impl Notification {
 }
 
 /// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
-/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also sends those
-/// for a `[[peers]]` domain, to that server.
+/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also queues those
+/// for a `[[peers]]` domain, for that server ([`super::peer_outbox`]).
 pub fn build(
     domain: &str,
     is_local: impl Fn(&str) -> bool,
@@ -171,7 +171,9 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     let host = key.split_once('@').map_or("", |(_, host)| host);
     if !server.is_local(host) {
         if let Some(peer) = server.config.peer_for(host) {
-            to_peer_domain(server, &notification, peer).await;
+            let m = &stored.message;
+            let dedupe_key = format!("{fate:?}-{}-{}", m.recipient, m.message_id);
+            super::peer_outbox::queue(server, &peer.domain, &notification, dedupe_key).await;
         }
         return;
     }
@@ -224,13 +226,6 @@ async fn to_exploder(
             }
         }
     }
-}
-
-/// Hands a notification whose destination (the IM's sender or its route, e.g. another server's
-/// URI-list service) is of a `[[peers]]` domain to the durable outbound queue for that domain's
-/// server ([`super::peer_outbox`]), which sends it and retries until the peer takes it.
-async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: &crate::config::PeerDomain) {
-    super::peer_outbox::queue(server, &peer.domain, notification).await;
 }
 
 /// Sends `notification` as a MESSAGE to `binding`; whether it was answered 2xx.

@@ -72,9 +72,10 @@ impl PeerOutbox {
 }
 
 /// Queues `notification` for the server of the `[[peers]]` domain `domain`, durably, and wakes the
-/// sender. Returns whether it is queued (now or by an earlier push of the same message); `false`
-/// only when the store failed.
-pub async fn queue(server: &Server, domain: &str, notification: &Notification) -> bool {
+/// sender. `dedupe_key` names what it notifies, so that the notification rebuilt by a push repeated
+/// after a crash (with a new Message-ID) is not queued twice. Returns whether it is queued (now or
+/// by an earlier push); `false` only when the store failed.
+pub async fn queue(server: &Server, domain: &str, notification: &Notification, dedupe_key: String) -> bool {
     let queued = UnixMillis::now();
     let lifetime = u64::try_from(server.config.limits.deferred_expiry().as_millis()).unwrap_or(u64::MAX);
     let row = NewPeerMessage {
@@ -82,6 +83,7 @@ pub async fn queue(server: &Server, domain: &str, notification: &Notification) -
         destination: notification.destination.clone(),
         from_uri: notification.from_uri.clone(),
         message_id: notification.message_id.clone(),
+        dedupe_key,
         content_type: "message/cpim".into(),
         body: notification.body.clone(),
         queued,

@@ -147,7 +147,7 @@ pub trait Store: Send + Sync {
     fn forget_imdn_route(&self, route: &str, message_id: &str) -> StoreFuture<'_, ()>;
 
     /// Queues a MESSAGE the server originates toward a `[[peers]]` domain, durably before returning,
-    /// due at once; `Ok(false)` when the same `(destination, message_id)` is queued already.
+    /// due at once; `Ok(false)` when the same `(destination, dedupe_key)` is queued already.
     fn queue_peer_message(&self, message: NewPeerMessage) -> StoreFuture<'_, bool>;
     /// The oldest queued peer message of every domain (each domain's queue is sent in order).
     fn peer_message_heads(&self) -> StoreFuture<'_, Vec<PeerMessage>>;

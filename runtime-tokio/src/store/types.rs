@@ -308,8 +308,11 @@ pub struct NewPeerMessage {
     pub destination: String,
     /// The From URI (our user on whose behalf the server sends it).
     pub from_uri: String,
-    /// Its `imdn.Message-ID` (with `destination`, what makes a re-queued copy a duplicate).
+    /// Its `imdn.Message-ID` (for logs and charging records).
     pub message_id: String,
+    /// What it is about (for a notification: the notified message and its fate), the same however
+    /// often it is rebuilt: with `destination`, what makes a re-queued one a duplicate.
+    pub dedupe_key: String,
     /// The body's content type.
     pub content_type: String,
     /// The body, sent unchanged on every attempt (so the receiver can de-duplicate by Message-ID).

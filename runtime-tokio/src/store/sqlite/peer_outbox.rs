@@ -5,23 +5,24 @@ use super::sql::{from_sql_ms, to_sql_ms};
 use crate::store::{NewPeerMessage, PeerMessage, PeerMessageId, StoreError, UnixMillis};
 use rusqlite::{params, Connection, Row};
 
-const COLUMNS: &str = "id, domain, destination, from_uri, message_id, content_type, body, queued_ms, \
-                       expires_ms, attempts, next_attempt_ms";
+const COLUMNS: &str = "id, domain, destination, from_uri, message_id, dedupe_key, content_type, body, \
+                       queued_ms, expires_ms, attempts, next_attempt_ms";
 
-/// Queues `message` due at once; `false` when the same `(destination, message_id)` is queued already
+/// Queues `message` due at once; `false` when the same `(destination, dedupe_key)` is queued already
 /// (a push repeated after a crash), which leaves that row as it was.
 pub fn add(conn: &Connection, message: &NewPeerMessage) -> Result<bool, StoreError> {
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO peer_outbox (domain, destination, from_uri, message_id, content_type,
-             body, queued_ms, expires_ms, attempts, next_attempt_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7)",
+            "INSERT OR IGNORE INTO peer_outbox (domain, destination, from_uri, message_id, dedupe_key,
+             content_type, body, queued_ms, expires_ms, attempts, next_attempt_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?8)",
         )?
         .execute(params![
             message.domain,
             message.destination,
             message.from_uri,
             message.message_id,
+            message.dedupe_key,
             message.content_type,
             message.body,
             to_sql_ms(message.queued),
@@ -69,12 +70,13 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<PeerMessage> {
             destination: row.get(2)?,
             from_uri: row.get(3)?,
             message_id: row.get(4)?,
-            content_type: row.get(5)?,
-            body: row.get(6)?,
-            queued: from_sql_ms(row.get(7)?),
-            expires: from_sql_ms(row.get(8)?),
+            dedupe_key: row.get(5)?,
+            content_type: row.get(6)?,
+            body: row.get(7)?,
+            queued: from_sql_ms(row.get(8)?),
+            expires: from_sql_ms(row.get(9)?),
         },
-        attempts: row.get(9)?,
-        next_attempt: from_sql_ms(row.get(10)?),
+        attempts: row.get(10)?,
+        next_attempt: from_sql_ms(row.get(11)?),
     })
 }

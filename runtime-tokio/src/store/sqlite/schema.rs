@@ -170,13 +170,14 @@ const MIGRATIONS: &[&str] = &[
         destination TEXT NOT NULL,
         from_uri TEXT NOT NULL,
         message_id TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
         content_type TEXT NOT NULL,
         body BLOB NOT NULL,
         queued_ms INTEGER NOT NULL,
         expires_ms INTEGER NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         next_attempt_ms INTEGER NOT NULL,
-        UNIQUE (destination, message_id)
+        UNIQUE (destination, dedupe_key)
     );
     CREATE INDEX peer_outbox_by_domain ON peer_outbox(domain, id);
     "#,
