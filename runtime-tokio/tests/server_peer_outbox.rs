@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The child's settings: `role|data dir|udp port|tcp port|peer tcp port`.
+/// The child's settings: `role|data dir|udp port|tcp port|peer tcp port|[limits] lines`.
 const CHILD_VAR: &str = "SIMPLE_IM_PEER_OUTBOX_CHILD";
 
 /// The IM whose delivery carol asks to be told of.
@@ -43,7 +43,7 @@ async fn peer_server_child() {
     };
     let settings = settings.to_string_lossy().into_owned();
     let fields: Vec<&str> = settings.split('|').collect();
-    let [role, dir, udp, tcp, peer_tcp] = fields[..] else {
+    let [role, dir, udp, tcp, peer_tcp, limits] = fields[..] else {
         panic!("bad {CHILD_VAR}: {settings}");
     };
     let dir = Path::new(dir);
@@ -61,7 +61,7 @@ async fn peer_server_child() {
     // A restarted server finds its user there already.
     let _ = store.add_user(account).await;
     let text = format!(
-        "domain = \"{domain}\"\ndata_dir = \"{}\"\n[sip]\nudp = [\"{ip}:{udp}\"]\ntcp = [\"{ip}:{tcp}\"]\n\
+        "domain = \"{domain}\"\ndata_dir = \"{}\"\n[limits]\n{limits}\n[sip]\nudp = [\"{ip}:{udp}\"]\ntcp = [\"{ip}:{tcp}\"]\n\
          [msrp]\nlisten = \"{ip}:0\"\n[[peers]]\ndomain = \"{peer_domain}\"\n\
          address = \"{peer_ip}:{peer_tcp}\"\ntransport = \"tcp\"\n",
         dir.display()
@@ -120,6 +120,8 @@ struct Domains {
     dir_b: tempfile::TempDir,
     a_ports: (u16, u16),
     b_ports: (u16, u16),
+    /// A's `[limits]` lines.
+    a_limits: &'static str,
 }
 
 fn free_udp(ip: &str) -> u16 {
@@ -145,19 +147,23 @@ impl Domains {
             dir_b: tempfile::tempdir().unwrap(),
             a_ports: (free_udp("127.0.0.1"), free_tcp("127.0.0.1")),
             b_ports: (free_udp("127.0.0.2"), free_tcp("127.0.0.2")),
+            a_limits: "",
         }
     }
 
     fn start_a(&self) -> ChildServer {
         let (udp, tcp) = self.a_ports;
         let dir = self.dir_a.path().display();
-        ChildServer::start(&format!("A|{dir}|{udp}|{tcp}|{}", self.b_ports.1))
+        ChildServer::start(&format!(
+            "A|{dir}|{udp}|{tcp}|{}|{}",
+            self.b_ports.1, self.a_limits
+        ))
     }
 
     fn start_b(&self) -> ChildServer {
         let (udp, tcp) = self.b_ports;
         let dir = self.dir_b.path().display();
-        ChildServer::start(&format!("B|{dir}|{udp}|{tcp}|{}", self.a_ports.1))
+        ChildServer::start(&format!("B|{dir}|{udp}|{tcp}|{}|", self.a_ports.1))
     }
 
     fn a_store(&self) -> PathBuf {
@@ -191,6 +197,27 @@ async fn outbox_until(
             return rows;
         }
         assert!(start.elapsed() < within, "A's outbox stayed {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The line of A's charging log for `event` of the notification `message_id` (the log is written by
+/// its own task: polled like the outbox). Panics after 5 s.
+async fn charged(domains: &Domains, event: &str, message_id: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let log = std::fs::read_to_string(domains.dir_a.path().join("charging.jsonl")).unwrap_or_default();
+        let wanted = format!("\"event\":\"{event}\"");
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(&wanted) && l.contains(message_id))
+        {
+            return line.to_owned();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no {event} record in {log}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -350,25 +377,32 @@ async fn a_busy_peer_gets_the_notification_again_and_a_final_refusal_drops_it() 
     assert!(String::from_utf8_lossy(again.body()).contains(&message_id));
     outbox_until(&domains, Duration::from_secs(5), <[_]>::is_empty).await;
 
-    // The charging log is written by its own task: polled like the outbox.
-    let start = Instant::now();
-    let refused = loop {
-        let log = std::fs::read_to_string(domains.dir_a.path().join("charging.jsonl")).unwrap_or_default();
-        let found = log
-            .lines()
-            .find(|line| line.contains("\"event\":\"rejected\"") && line.contains(&message_id))
-            .map(str::to_owned);
-        if let Some(line) = found {
-            break line;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no rejected record in {log}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let refused = charged(&domains, "rejected", &message_id).await;
     assert!(refused.contains("\"status\":404"), "{refused}");
     assert!(refused.contains("sip:carol@b.test"), "{refused}");
+    drop(a);
+}
+
+/// A's notification lives no longer than a stored message: with `deferred_expiry_seconds = 4` and B down for
+/// good, the attempts at about 0, 1 and 3 s fail; the next would come after the lifetime (at 7 s), so
+/// the notification is dropped then and charged `expired`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_the_peer_never_takes_is_dropped_at_the_end_of_its_lifetime() {
+    let domains = Domains {
+        a_limits: "deferred_expiry_seconds = 4",
+        ..Domains::new()
+    };
+    let b = domains.start_b();
+    let a = domains.start_a();
+    let message_id = notification_stuck_at_a(&domains, &a, b, 1).await;
+    // Retried once (after 1 s), failed again, kept for the next attempt.
+    outbox_until(&domains, Duration::from_secs(5), |rows| {
+        rows.first().is_some_and(|(_, _, attempts)| *attempts == 2)
+    })
+    .await;
+    outbox_until(&domains, Duration::from_secs(5), <[_]>::is_empty).await;
+    let expired = charged(&domains, "expired", &message_id).await;
+    assert!(expired.contains("sip:carol@b.test"), "{expired}");
     drop(a);
 }
 
