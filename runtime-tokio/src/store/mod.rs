@@ -35,6 +35,13 @@
 //!   message's identity until the message's own expiry, so a late duplicate is still recognised.
 //! - `expire` removes what is past its expiry and returns it, for charging records and notices.
 //! - Bodies are opaque bytes, stored and returned exactly as received.
+//!
+//! ## The peer outbox
+//!
+//! MESSAGEs the server itself originates toward `[[peers]]` domains (delivery notifications) wait in
+//! a queue of their own until the peer takes them (`server::peer_outbox` sends and retries): queued
+//! durably before the first attempt, once per `(destination, dedupe_key)`, read back as each domain's
+//! oldest row so a domain's messages go in order, and removed only by the sender.
 
 mod sqlite;
 mod types;
