@@ -103,7 +103,7 @@ impl Notification {
 }
 
 /// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
-/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also queues those
+/// to a user of our domain (`domain`, or a host `is_local` accepts). `notify` also queues those
 /// for a `[[peers]]` domain, for that server ([`super::peer_outbox`]).
 pub fn build(
     domain: &str,
