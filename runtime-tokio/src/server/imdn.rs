@@ -103,8 +103,8 @@ impl Notification {
 }
 
 /// The delivery notification for `fate` that `stored` asked for, when it asked for one and it goes
-/// to a user of our domain (`domain`, or a host `is_local` accepts). [`notify`] also sends those
-/// for a `[[peers]]` domain, to that server.
+/// to a user of our domain (`domain`, or a host `is_local` accepts). `notify` also queues those
+/// for a `[[peers]]` domain, for that server ([`super::peer_outbox`]).
 pub fn build(
     domain: &str,
     is_local: impl Fn(&str) -> bool,
@@ -171,7 +171,9 @@ async fn notify(server: &Arc<Server>, stored: &DeferredMessage, fate: Fate) {
     let host = key.split_once('@').map_or("", |(_, host)| host);
     if !server.is_local(host) {
         if let Some(peer) = server.config.peer_for(host) {
-            to_peer_domain(server, &notification, peer).await;
+            let m = &stored.message;
+            let dedupe_key = format!("{fate:?}-{}-{}", m.recipient, m.message_id);
+            super::peer_outbox::queue(server, &peer.domain, &notification, dedupe_key).await;
         }
         return;
     }
@@ -226,45 +228,43 @@ async fn to_exploder(
     }
 }
 
-/// Sends a notification whose destination (the IM's sender or its route, e.g. another server's
-/// URI-list service) is of a `[[peers]]` domain to that domain's server `peer`. Best effort: no
-/// user of ours could hold it, so when the peer does not take it, it is gone (counted nowhere).
-async fn to_peer_domain(server: &Arc<Server>, notification: &Notification, peer: &crate::config::PeerDomain) {
-    let Some(flow) = super::pager::peer_flow(server, peer).await else {
-        return;
-    };
-    let binding = super::location::Binding {
-        uri: notification.destination.clone(),
-        flow,
-        expires_at: std::time::Instant::now(),
-        call_id: String::new(),
-        cseq: 0,
-    };
-    deliver(server, &binding, notification).await;
-}
-
 /// Sends `notification` as a MESSAGE to `binding`; whether it was answered 2xx.
 async fn deliver(
     server: &Arc<Server>,
     binding: &super::location::Binding,
     notification: &Notification,
 ) -> bool {
-    let from = format!("<{}>;tag={}", notification.from_uri, super::rng::token(6));
-    let Some((branch, bytes)) = system::originate(
+    let answer = originate_message(
         server,
         binding,
-        &from,
+        &notification.from_uri,
         &notification.destination,
         "message/cpim",
         &notification.body,
-    ) else {
-        return false;
+    )
+    .await;
+    answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c)))
+}
+
+/// Sends a MESSAGE of the server's own from `from_uri` (a fresh tag) to `destination` at `binding`,
+/// and waits for its final answer.
+pub(super) async fn originate_message(
+    server: &Server,
+    binding: &super::location::Binding,
+    from_uri: &str,
+    destination: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<super::sip::SipMessage, super::transaction::ClientFailure> {
+    let from = format!("<{from_uri}>;tag={}", super::rng::token(6));
+    let Some((branch, bytes)) = system::originate(server, binding, &from, destination, content_type, body)
+    else {
+        return Err(super::transaction::ClientFailure::BadRequest);
     };
-    let answer = server
+    server
         .transactions
         .request(binding.flow, &branch, "MESSAGE", bytes)
-        .await;
-    answer.is_ok_and(|r| r.status().is_some_and(|c| (200..300).contains(&c)))
+        .await
 }
 
 /// The start of a held notification's Message-ID in the sender's queue (see [`hold`]).

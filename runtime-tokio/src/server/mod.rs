@@ -32,6 +32,7 @@ pub mod location;
 pub mod msrp;
 pub mod pager;
 pub mod participating;
+pub mod peer_outbox;
 pub mod proxy;
 pub mod publish;
 pub mod registrar;
@@ -128,6 +129,8 @@ pub struct Server {
     pub group_routes: groups::imdn_route::GroupRoutes,
     /// The MSRP relay in the media path (`None` when `msrp.media_path = "direct"`).
     pub msrp: Option<Arc<msrp::MsrpRelay>>,
+    /// The durable queue of the server's own MESSAGEs to `[[peers]]` domains.
+    pub peer_outbox: peer_outbox::PeerOutbox,
 }
 
 /// A started server: its addresses and a handle to stop it.
@@ -232,6 +235,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         focus: groups::focus::Focus::default(),
         aggregate: groups::imdn_aggregate::Aggregator::default(),
         group_routes: groups::imdn_route::GroupRoutes::default(),
+        peer_outbox: peer_outbox::PeerOutbox::default(),
     });
     match (&server.msrp, msrp_listener) {
         (Some(relay), _) => deferred_session::DeferredSessions::join_relay(Arc::downgrade(&server), relay),
@@ -245,6 +249,7 @@ pub async fn start(config: Config, options: Options, store: Arc<dyn Store>) -> R
         Arc::downgrade(&server),
         server.options.expiry_interval,
     ));
+    tokio::spawn(peer_outbox::run(Arc::downgrade(&server)));
     Ok(Running {
         server,
         udp,

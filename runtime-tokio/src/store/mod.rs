@@ -35,14 +35,22 @@
 //!   message's identity until the message's own expiry, so a late duplicate is still recognised.
 //! - `expire` removes what is past its expiry and returns it, for charging records and notices.
 //! - Bodies are opaque bytes, stored and returned exactly as received.
+//!
+//! ## The peer outbox
+//!
+//! MESSAGEs the server itself originates toward `[[peers]]` domains (delivery notifications) wait in
+//! a queue of their own until the peer takes them (`server::peer_outbox` sends and retries): queued
+//! durably before the first attempt, once per `(destination, dedupe_key)`, read back as each domain's
+//! oldest row so a domain's messages go in order, and removed only by the sender.
 
 mod sqlite;
 mod types;
 
 pub use sqlite::{SqliteStore, DB_FILE_NAME, SCHEMA_VERSION};
 pub use types::{
-    Credentials, DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, InvitePolicy, NewDeferred, NewUser,
-    Quota, QuotaLimit, StoreError, UnixMillis, User, UserPolicy,
+    Credentials, DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, InvitePolicy, NewDeferred,
+    NewPeerMessage, NewUser, PeerMessage, PeerMessageId, Quota, QuotaLimit, StoreError, UnixMillis, User,
+    UserPolicy,
 };
 
 use std::future::Future;
@@ -144,4 +152,14 @@ pub trait Store: Send + Sync {
     ) -> StoreFuture<'_, Option<(String, UnixMillis)>>;
     /// Forgets the route of one message.
     fn forget_imdn_route(&self, route: &str, message_id: &str) -> StoreFuture<'_, ()>;
+
+    /// Queues a MESSAGE the server originates toward a `[[peers]]` domain, durably before returning,
+    /// due at once; `Ok(false)` when the same `(destination, dedupe_key)` is queued already.
+    fn queue_peer_message(&self, message: NewPeerMessage) -> StoreFuture<'_, bool>;
+    /// The oldest queued peer message of every domain (each domain's queue is sent in order).
+    fn peer_message_heads(&self) -> StoreFuture<'_, Vec<PeerMessage>>;
+    /// Removes a queued peer message: its peer took it, or it was given up. `false` when not queued.
+    fn peer_message_done(&self, id: PeerMessageId) -> StoreFuture<'_, bool>;
+    /// Records a failed attempt on a queued peer message: `attempts` so far, the next not before `next`.
+    fn peer_message_retry(&self, id: PeerMessageId, attempts: u32, next: UnixMillis) -> StoreFuture<'_, ()>;
 }

@@ -293,3 +293,45 @@ pub struct ImdnRoute {
     /// When it may be forgotten (no stored copy of the message can still report).
     pub expires: UnixMillis,
 }
+
+/// The store's identifier of an outbound peer message: increases in the order they were queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerMessageId(pub i64);
+
+/// A MESSAGE the server itself originates toward a user of a `[[peers]]` domain (a delivery
+/// notification), to keep until that domain's server takes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPeerMessage {
+    /// The `[[peers]]` domain whose server it goes to (the queue keeps each domain's order).
+    pub domain: String,
+    /// The Request-URI and To: the user at that domain.
+    pub destination: String,
+    /// The From URI (our user on whose behalf the server sends it).
+    pub from_uri: String,
+    /// Its `imdn.Message-ID` (for logs and charging records).
+    pub message_id: String,
+    /// What it is about (for a notification: the notified message and its fate), the same however
+    /// often it is rebuilt: with `destination`, what makes a re-queued one a duplicate.
+    pub dedupe_key: String,
+    /// The body's content type.
+    pub content_type: String,
+    /// The body, sent unchanged on every attempt (so the receiver can de-duplicate by Message-ID).
+    pub body: Vec<u8>,
+    /// When it was queued.
+    pub queued: UnixMillis,
+    /// When it is given up if the peer has not taken it.
+    pub expires: UnixMillis,
+}
+
+/// A queued outbound peer message with its retry state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerMessage {
+    /// Its id in the queue.
+    pub id: PeerMessageId,
+    /// What was queued.
+    pub message: NewPeerMessage,
+    /// Sending attempts made so far.
+    pub attempts: u32,
+    /// Not to be sent before this time.
+    pub next_attempt: UnixMillis,
+}

@@ -43,6 +43,7 @@ mod cache;
 mod checkpoint;
 mod groups;
 mod imdn_routes;
+mod peer_outbox;
 mod queue;
 mod schema;
 mod session_queue;
@@ -52,8 +53,8 @@ mod writer;
 pub use schema::SCHEMA_VERSION;
 
 use super::{
-    DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, NewDeferred, NewUser, Quota, Store, StoreError,
-    StoreFuture, UnixMillis, User, UserPolicy,
+    DeferredId, DeferredMessage, Enqueued, Group, ImdnRoute, NewDeferred, NewPeerMessage, NewUser,
+    PeerMessage, PeerMessageId, Quota, Store, StoreError, StoreFuture, UnixMillis, User, UserPolicy,
 };
 use cache::ReadCache;
 use checkpoint::Checkpointer;
@@ -346,5 +347,21 @@ impl Store for SqliteStore {
     fn forget_imdn_route(&self, route: &str, message_id: &str) -> StoreFuture<'_, ()> {
         let (route, message_id) = (route.to_owned(), message_id.to_owned());
         self.write(move |conn| imdn_routes::forget(conn, &route, &message_id))
+    }
+
+    fn queue_peer_message(&self, message: NewPeerMessage) -> StoreFuture<'_, bool> {
+        self.write(move |conn| peer_outbox::add(conn, &message))
+    }
+
+    fn peer_message_heads(&self) -> StoreFuture<'_, Vec<PeerMessage>> {
+        self.read(peer_outbox::heads)
+    }
+
+    fn peer_message_done(&self, id: PeerMessageId) -> StoreFuture<'_, bool> {
+        self.write(move |conn| peer_outbox::remove(conn, id))
+    }
+
+    fn peer_message_retry(&self, id: PeerMessageId, attempts: u32, next: UnixMillis) -> StoreFuture<'_, ()> {
+        self.write(move |conn| peer_outbox::retry_later(conn, id, attempts, next))
     }
 }

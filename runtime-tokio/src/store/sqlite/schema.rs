@@ -160,6 +160,27 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX imdn_routes_by_expiry ON imdn_routes(expires_ms);
     "#,
+    // Version 5: the outbound queue of MESSAGEs the server originates toward users of `[[peers]]`
+    // domains (delivery notifications), kept until the peer's server answers 2xx or refuses for good.
+    // Rows are sent in id order per domain; the index finds each domain's oldest row.
+    r#"
+    CREATE TABLE peer_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        from_uri TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        body BLOB NOT NULL,
+        queued_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        UNIQUE (destination, dedupe_key)
+    );
+    CREATE INDEX peer_outbox_by_domain ON peer_outbox(domain, id);
+    "#,
 ];
 
 /// The schema version this build creates and understands.
