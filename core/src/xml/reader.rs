@@ -354,17 +354,16 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             i += at.len() - t.len();
             let t2 = crate::ascii_trim::trim_start(t, crate::ascii_trim::is_xml_space);
             i += t.len() - t2.len();
-            let quote = match t2.chars().next() {
-                Some(q @ ('"' | '\'')) => q,
+            let quote = match t2.as_bytes().first() {
+                Some(&q @ (b'"' | b'\'')) => q,
                 Some(_) => return Err(self.err(ErrorKind::MalformedAttribute, start + i)),
                 None => return Err(self.err(ErrorKind::UnexpectedEof, start + i)),
             };
             let value_area = t2.get(1..).unwrap_or("");
-            let close = value_area
-                .find(quote)
+            let close = memchr::memchr(quote, value_area.as_bytes())
                 .ok_or(self.err(ErrorKind::UnexpectedEof, start + i))?;
             let value = value_area.get(..close).unwrap_or("");
-            if let Some(lt) = value.find('<') {
+            if let Some(lt) = memchr::memchr(b'<', value.as_bytes()) {
                 return Err(self.err(ErrorKind::MalformedAttribute, start + i + 1 + lt));
             }
             self.check_text(value, start + i + 1)?;
