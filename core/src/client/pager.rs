@@ -409,11 +409,10 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
         }
         if let Some(boundary) = aggregated_notification_boundary(&im) {
             // RFC 5438 §8.3: a URI-list server's aggregated notification, one IMDN document per part.
-            for part in crate::multipart::parts(im.body(), boundary)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+            // `filter_map(Result::ok)` rather than a second `flatten()`: the same parts (malformed ones
+            // skipped), 56 bytes less device code.
+            let parts = crate::multipart::parts(im.body(), boundary).into_iter();
+            for part in parts.flat_map(|parts| parts.filter_map(Result::ok)) {
                 if part.media_type().eq_ignore_ascii_case("message/imdn+xml") {
                     self.receive_notification(base, part.body);
                 }
