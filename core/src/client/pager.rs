@@ -419,8 +419,8 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             }
             return (200, "OK");
         }
-        let from = im.get(cpim::CPIM_NS, "From").map_or("", |h| h.value);
-        let message_id = im.get(cpim::IMDN_NS, "Message-ID");
+        let from = im.value(cpim::CPIM_NS, "From").unwrap_or("");
+        let message_id = im.value(cpim::IMDN_NS, "Message-ID");
         let mut display_handle = None;
         match imdn::Received::from_cpim(&im) {
             Ok(Some(mut received)) => {
@@ -440,7 +440,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             from: Span::within(base, from.as_bytes()),
             content_type: Span::within(base, inner_type.as_bytes()),
             body: Span::within(base, im.body()),
-            message_id: message_id.map(|h| Span::within(base, h.value.as_bytes())),
+            message_id: message_id.map(|id| Span::within(base, id.as_bytes())),
             display_handle,
         });
         (200, "OK")

@@ -430,8 +430,15 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// The value of the first header with namespace `ns` and local name `name`.
+    // One out-of-line copy for the many callers that want only the value (smaller device code).
+    #[inline(never)]
+    pub fn value(&self, ns: &str, name: &str) -> Option<&'a str> {
+        self.get(ns, name).map(|h| h.value)
+    }
+
     fn cpim_value(&self, name: &str) -> Option<&'a str> {
-        self.get(CPIM_NS, name).map(|h| h.value)
+        self.value(CPIM_NS, name)
     }
 
     /// `From` (RFC 3862 §3.3.1).
