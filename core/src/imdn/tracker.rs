@@ -141,7 +141,7 @@ impl<'a> Received<'a> {
             sender: NameAddr::parse(sender_value),
             recipient: recipient_value.map(NameAddr::parse),
             original_recipient: msg.value(IMDN_NS, "Original-To").map(|v| NameAddr::parse(v).uri),
-            subject: msg.subjects().next(),
+            subject: msg.get(cpim::CPIM_NS, "Subject").map(|h| (h.lang(), h.value)),
             requested,
             routes,
             sender_value,
