@@ -130,7 +130,7 @@ pub(crate) fn answer_challenge<'v>(
     uri: &str,
     body: &[u8],
 ) -> Option<String<MAX_AUTHORIZATION_LEN>> {
-    let challenge = select_challenge(values, ChallengePreference::Strongest)?;
+    let challenge = strongest_challenge(&mut values.into_iter())?;
     answer_selected(
         digest,
         rng,
@@ -138,6 +138,12 @@ pub(crate) fn answer_challenge<'v>(
         &challenge,
         &DigestRequest { method, uri, body },
     )
+}
+
+/// The strongest challenge this client can answer among header values. Through `dyn Iterator` so that
+/// one copy of `select_challenge` serves every caller (header values of a response, a stored value).
+fn strongest_challenge<'v>(values: &mut dyn Iterator<Item = &'v str>) -> Option<DigestChallenge<'v>> {
+    select_challenge(values, ChallengePreference::Strongest)
 }
 
 /// The part of [`answer_challenge`] that does not depend on where the challenges come from: one copy
@@ -300,7 +306,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 };
                 let value = msg
                     .values(name)
-                    .find(|v| select_challenge([*v], ChallengePreference::Strongest).is_some());
+                    .find(|v| strongest_challenge(&mut core::iter::once(*v)).is_some());
                 let stale = value.is_some_and(|v| contains_ignore_case(v, "stale=true"));
                 let cached = value.and_then(|v| {
                     let mut s = String::new();
