@@ -9,6 +9,7 @@
 //! | in flight | other final | `PagerSent` (2xx) or `PagerFailed{status}` |
 //! | in flight | timer F / transport error | `PagerFailed{408}` |
 
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::TrimAsciiWs;
 use heapless::Vec;
 
@@ -379,10 +380,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (413, "Request Entity Too Large");
         }
         let content_type = msg.header(HeaderName::ContentType).unwrap_or("text/plain");
-        let is_cpim = content_type
-            .trim_ws_start()
-            .get(..12)
-            .is_some_and(|t| t.eq_ignore_ascii_case("message/cpim"));
+        let is_cpim = starts_with_ignore_case(content_type.trim_ws_start(), "message/cpim");
         if !is_cpim {
             let from = msg.header(HeaderName::From).unwrap_or("");
             self.push_event(ClientEvent::PagerReceived {
@@ -399,11 +397,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (400, "Bad Request (CPIM body does not parse)");
         };
         let inner_type = im.content_type().unwrap_or("text/plain");
-        if inner_type
-            .trim_ws_start()
-            .get(..16)
-            .is_some_and(|t| t.eq_ignore_ascii_case("message/imdn+xml"))
-        {
+        if starts_with_ignore_case(inner_type.trim_ws_start(), "message/imdn+xml") {
             self.receive_notification(base, im.body());
             return (200, "OK");
         }

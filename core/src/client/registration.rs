@@ -17,6 +17,7 @@
 //! granted lifetime is the `expires` of **our** Contact in the 2xx (which lists every device's binding),
 //! else its `Expires` header, else what we asked.
 
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::TrimAsciiWs;
 use core::time::Duration;
 
@@ -400,11 +401,7 @@ fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32
 
 /// Whether `uri` is the Contact we register, `sip:USER@LOCAL` (parameters aside).
 fn is_our_contact(uri: &str, user: &str, local: &str) -> bool {
-    let Some(rest) = uri
-        .get(..4)
-        .filter(|s| s.eq_ignore_ascii_case("sip:"))
-        .and(uri.get(4..))
-    else {
+    let Some(rest) = uri.get(4..).filter(|_| starts_with_ignore_case(uri, "sip:")) else {
         return false;
     };
     let Some((u, host_port)) = rest.split_once('@') else {
