@@ -22,6 +22,16 @@ pub(crate) fn trim(s: &str, class: fn(u8) -> bool) -> &str {
     trim_end(trim_start(s, class), class)
 }
 
+/// Whether `s` starts with `prefix`, ASCII case ignored (`prefix` must be ASCII). The same answer as
+/// `s.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix))`, as one out-of-line copy
+/// for the media-type, scheme and header-name tests that each inlined it.
+#[inline(never)]
+pub(crate) fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 /// XML white space (XML 1.0 `S`): SP, HT, CR, LF.
 pub(crate) fn is_xml_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
@@ -66,6 +76,32 @@ impl TrimAsciiWs for str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_test_answers_as_the_str_formula() {
+        let texts = [
+            "Message/CPIM",
+            "message/cpim; x",
+            "message/cp",
+            "",
+            "sip:",
+            "SIP/2.0",
+            "é/cpim",
+            "mé",
+        ];
+        for text in texts {
+            for prefix in ["message/cpim", "sip:", "SIP/", "m", ""] {
+                let by_str = text
+                    .get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+                assert_eq!(
+                    starts_with_ignore_case(text, prefix),
+                    by_str,
+                    "{text:?} {prefix:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn cuts_where_the_str_methods_cut() {

@@ -9,6 +9,7 @@
 //! | in flight | other final | `PagerSent` (2xx) or `PagerFailed{status}` |
 //! | in flight | timer F / transport error | `PagerFailed{408}` |
 
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::TrimAsciiWs;
 use heapless::Vec;
 
@@ -379,10 +380,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (413, "Request Entity Too Large");
         }
         let content_type = msg.header(HeaderName::ContentType).unwrap_or("text/plain");
-        let is_cpim = content_type
-            .trim_ws_start()
-            .get(..12)
-            .is_some_and(|t| t.eq_ignore_ascii_case("message/cpim"));
+        let is_cpim = starts_with_ignore_case(content_type.trim_ws_start(), "message/cpim");
         if !is_cpim {
             let from = msg.header(HeaderName::From).unwrap_or("");
             self.push_event(ClientEvent::PagerReceived {
@@ -399,29 +397,24 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (400, "Bad Request (CPIM body does not parse)");
         };
         let inner_type = im.content_type().unwrap_or("text/plain");
-        if inner_type
-            .trim_ws_start()
-            .get(..16)
-            .is_some_and(|t| t.eq_ignore_ascii_case("message/imdn+xml"))
-        {
+        if starts_with_ignore_case(inner_type.trim_ws_start(), "message/imdn+xml") {
             self.receive_notification(base, im.body());
             return (200, "OK");
         }
         if let Some(boundary) = aggregated_notification_boundary(&im) {
             // RFC 5438 §8.3: a URI-list server's aggregated notification, one IMDN document per part.
-            for part in crate::multipart::parts(im.body(), boundary)
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+            // `filter_map(Result::ok)` rather than a second `flatten()`: the same parts (malformed ones
+            // skipped), 56 bytes less device code.
+            let parts = crate::multipart::parts(im.body(), boundary).into_iter();
+            for part in parts.flat_map(|parts| parts.filter_map(Result::ok)) {
                 if part.media_type().eq_ignore_ascii_case("message/imdn+xml") {
                     self.receive_notification(base, part.body);
                 }
             }
             return (200, "OK");
         }
-        let from = im.get(cpim::CPIM_NS, "From").map_or("", |h| h.value);
-        let message_id = im.get(cpim::IMDN_NS, "Message-ID");
+        let from = im.value(cpim::CPIM_NS, "From").unwrap_or("");
+        let message_id = im.value(cpim::IMDN_NS, "Message-ID");
         let mut display_handle = None;
         match imdn::Received::from_cpim(&im) {
             Ok(Some(mut received)) => {
@@ -441,7 +434,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             from: Span::within(base, from.as_bytes()),
             content_type: Span::within(base, inner_type.as_bytes()),
             body: Span::within(base, im.body()),
-            message_id: message_id.map(|h| Span::within(base, h.value.as_bytes())),
+            message_id: message_id.map(|id| Span::within(base, id.as_bytes())),
             display_handle,
         });
         (200, "OK")

@@ -17,6 +17,7 @@
 //! granted lifetime is the `expires` of **our** Contact in the 2xx (which lists every device's binding),
 //! else its `Expires` header, else what we asked.
 
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::TrimAsciiWs;
 use core::time::Duration;
 
@@ -130,7 +131,7 @@ pub(crate) fn answer_challenge<'v>(
     uri: &str,
     body: &[u8],
 ) -> Option<String<MAX_AUTHORIZATION_LEN>> {
-    let challenge = select_challenge(values, ChallengePreference::Strongest)?;
+    let challenge = strongest_challenge(&mut values.into_iter())?;
     answer_selected(
         digest,
         rng,
@@ -138,6 +139,12 @@ pub(crate) fn answer_challenge<'v>(
         &challenge,
         &DigestRequest { method, uri, body },
     )
+}
+
+/// The strongest challenge this client can answer among header values. Through `dyn Iterator` so that
+/// one copy of `select_challenge` serves every caller (header values of a response, a stored value).
+fn strongest_challenge<'v>(values: &mut dyn Iterator<Item = &'v str>) -> Option<DigestChallenge<'v>> {
+    select_challenge(values, ChallengePreference::Strongest)
 }
 
 /// The part of [`answer_challenge`] that does not depend on where the challenges come from: one copy
@@ -300,7 +307,7 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
                 };
                 let value = msg
                     .values(name)
-                    .find(|v| select_challenge([*v], ChallengePreference::Strongest).is_some());
+                    .find(|v| strongest_challenge(&mut core::iter::once(*v)).is_some());
                 let stale = value.is_some_and(|v| contains_ignore_case(v, "stale=true"));
                 let cached = value.and_then(|v| {
                     let mut s = String::new();
@@ -394,11 +401,7 @@ fn granted_expires(msg: &Message<'_, '_>, user: &str, local: &str) -> Option<u32
 
 /// Whether `uri` is the Contact we register, `sip:USER@LOCAL` (parameters aside).
 fn is_our_contact(uri: &str, user: &str, local: &str) -> bool {
-    let Some(rest) = uri
-        .get(..4)
-        .filter(|s| s.eq_ignore_ascii_case("sip:"))
-        .and(uri.get(4..))
-    else {
+    let Some(rest) = uri.get(4..).filter(|_| starts_with_ignore_case(uri, "sip:")) else {
         return false;
     };
     let Some((u, host_port)) = rest.split_once('@') else {

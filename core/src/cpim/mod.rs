@@ -27,6 +27,7 @@
 mod builder;
 mod escape;
 
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::TrimAsciiWs;
 pub use builder::{BuildError, Builder};
 pub use escape::{needs_unescape, push_escaped, unescape, UnescapeError};
@@ -310,9 +311,7 @@ impl<'a> Message<'a> {
             Some(l) => {
                 let h = split_header(l.text, 0)?;
                 let is_outer = h.name.eq_ignore_ascii_case("Content-Type")
-                    && h.value
-                        .get(..12)
-                        .is_some_and(|v| v.eq_ignore_ascii_case("message/cpim"));
+                    && starts_with_ignore_case(h.value, "message/cpim");
                 if is_outer {
                     Part::Outer
                 } else {
@@ -337,12 +336,7 @@ impl<'a> Message<'a> {
                 continue;
             }
             let header = split_header(line.text, line_start)?;
-            if part == Part::Cpim
-                && header.name.len() > 8
-                && header
-                    .name
-                    .get(..8)
-                    .is_some_and(|p| p.eq_ignore_ascii_case("Content-"))
+            if part == Part::Cpim && header.name.len() > 8 && starts_with_ignore_case(header.name, "Content-")
             {
                 part = Part::Content;
                 msg.missing_separator = true;
@@ -430,8 +424,15 @@ impl<'a> Message<'a> {
         })
     }
 
+    /// The value of the first header with namespace `ns` and local name `name`.
+    // One out-of-line copy for the many callers that want only the value (smaller device code).
+    #[inline(never)]
+    pub fn value(&self, ns: &str, name: &str) -> Option<&'a str> {
+        self.get(ns, name).map(|h| h.value)
+    }
+
     fn cpim_value(&self, name: &str) -> Option<&'a str> {
-        self.get(CPIM_NS, name).map(|h| h.value)
+        self.value(CPIM_NS, name)
     }
 
     /// `From` (RFC 3862 §3.3.1).

@@ -285,11 +285,19 @@ impl<'a> Imdn<'a> {
                 r.skip_element()?;
                 continue;
             }
+            // The four text elements share one read (one call site instead of four).
+            let text_slot = match start.name.local {
+                "message-id" => Some(&mut message_id),
+                "datetime" => Some(&mut datetime),
+                "recipient-uri" => Some(&mut recipient),
+                "original-recipient-uri" => Some(&mut original),
+                _ => None,
+            };
+            if let Some(slot) = text_slot {
+                set_once(slot, text_content(&mut r)?)?;
+                continue;
+            }
             match start.name.local {
-                "message-id" => set_once(&mut message_id, text_content(&mut r)?)?,
-                "datetime" => set_once(&mut datetime, text_content(&mut r)?)?,
-                "recipient-uri" => set_once(&mut recipient, text_content(&mut r)?)?,
-                "original-recipient-uri" => set_once(&mut original, text_content(&mut r)?)?,
                 "subject" => {
                     let lang = start
                         .attributes()

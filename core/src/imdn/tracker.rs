@@ -120,34 +120,28 @@ impl<'a> Received<'a> {
     pub fn from_cpim(msg: &cpim::Message<'a>) -> Result<Option<Received<'a>>, ReceiveError> {
         let is_notification = msg.is_notification();
         let requested = msg
-            .get(IMDN_NS, "Disposition-Notification")
-            .map(|h| DispositionRequest::parse(h.value));
+            .value(IMDN_NS, "Disposition-Notification")
+            .map(DispositionRequest::parse);
         let requested = match requested {
             Some(r) if !is_notification && !r.is_empty() => r,
             _ => return Ok(None),
         };
-        let message_id = msg
-            .get(IMDN_NS, "Message-ID")
-            .map(|h| h.value)
-            .filter(|v| !v.is_empty());
+        let message_id = msg.value(IMDN_NS, "Message-ID").filter(|v| !v.is_empty());
         let mut routes = heapless::Vec::new();
         for h in msg.get_all(IMDN_NS, "IMDN-Record-Route") {
             routes.push(h.value).map_err(|_| ReceiveError::TooManyRoutes)?;
         }
         let sender_value = msg
-            .get(cpim::CPIM_NS, "From")
-            .map(|h| h.value)
+            .value(cpim::CPIM_NS, "From")
             .ok_or(ReceiveError::MissingFrom)?;
-        let recipient_value = msg.get(cpim::CPIM_NS, "To").map(|h| h.value);
+        let recipient_value = msg.value(cpim::CPIM_NS, "To");
         Ok(Some(Received {
             message_id: message_id.ok_or(ReceiveError::MissingMessageId)?,
             date_time: msg.date_time().ok_or(ReceiveError::MissingDateTime)?,
             sender: NameAddr::parse(sender_value),
             recipient: recipient_value.map(NameAddr::parse),
-            original_recipient: msg
-                .get(IMDN_NS, "Original-To")
-                .map(|h| NameAddr::parse(h.value).uri),
-            subject: msg.subjects().next(),
+            original_recipient: msg.value(IMDN_NS, "Original-To").map(|v| NameAddr::parse(v).uri),
+            subject: msg.get(cpim::CPIM_NS, "Subject").map(|h| (h.lang(), h.value)),
             requested,
             routes,
             sender_value,

@@ -169,9 +169,10 @@ impl<'a> Iterator for Attributes<'a> {
         let s = crate::ascii_trim::trim_start(self.rest, crate::ascii_trim::is_xml_space);
         let (name, after) = s.split_once('=')?;
         let after = crate::ascii_trim::trim_start(after, crate::ascii_trim::is_xml_space);
-        let quote = after.chars().next()?;
+        // The reader accepted the tag, so the value opens with an ASCII quote.
+        let quote = *after.as_bytes().first()?;
         let body = after.get(1..)?;
-        let close = body.find(quote)?;
+        let close = memchr::memchr(quote, body.as_bytes())?;
         self.rest = body.get(close + 1..)?;
         Some(Attribute {
             name: QName::split(crate::ascii_trim::trim_end(name, crate::ascii_trim::is_xml_space)),

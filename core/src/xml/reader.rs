@@ -2,7 +2,7 @@
 
 use super::declaration;
 use super::entity::{is_xml_char, reference};
-use super::event::{is_space, Attributes, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
+use super::event::{is_space, EndElement, Error, ErrorKind, Event, QName, StartElement, Text};
 use super::{DEFAULT_MAX_DEPTH, DEFAULT_MAX_NAMESPACES, MAX_ATTRIBUTES, XML_NS};
 
 fn is_name_start(c: char) -> bool {
@@ -312,8 +312,12 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
         if self.open.is_empty() && self.root_seen {
             return Err(self.err(ErrorKind::ContentOutsideRoot, start));
         }
-        // Scan the attributes: syntax, uniqueness, references; remember where the tag ends.
+        // Scan the attributes: syntax, uniqueness, references; remember where the tag ends. Namespace
+        // declarations are bound during the same scan (one pass over the attributes, not three); a
+        // binding that does not fit is reported after the scan and the depth check, as before.
         let mut names: heapless::Vec<&'a str, MAX_ATTRIBUTES> = heapless::Vec::new();
+        let depth = self.open.len() + 1;
+        let mut namespaces_overflow = false;
         let attrs_start = 1 + len;
         let mut i = attrs_start;
         let (attrs_end, empty, tag_end) = loop {
@@ -354,50 +358,55 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             i += at.len() - t.len();
             let t2 = crate::ascii_trim::trim_start(t, crate::ascii_trim::is_xml_space);
             i += t.len() - t2.len();
-            let quote = match t2.chars().next() {
-                Some(q @ ('"' | '\'')) => q,
+            let quote = match t2.as_bytes().first() {
+                Some(&q @ (b'"' | b'\'')) => q,
                 Some(_) => return Err(self.err(ErrorKind::MalformedAttribute, start + i)),
                 None => return Err(self.err(ErrorKind::UnexpectedEof, start + i)),
             };
             let value_area = t2.get(1..).unwrap_or("");
-            let close = value_area
-                .find(quote)
+            let close = memchr::memchr(quote, value_area.as_bytes())
                 .ok_or(self.err(ErrorKind::UnexpectedEof, start + i))?;
             let value = value_area.get(..close).unwrap_or("");
-            if let Some(lt) = value.find('<') {
+            if let Some(lt) = memchr::memchr(b'<', value.as_bytes()) {
                 return Err(self.err(ErrorKind::MalformedAttribute, start + i + 1 + lt));
             }
             self.check_text(value, start + i + 1)?;
+            let declared = match QName::split(aname) {
+                QName {
+                    prefix: Some("xmlns"),
+                    local,
+                } => Some(Some(local)),
+                QName {
+                    prefix: None,
+                    local: "xmlns",
+                } => Some(None),
+                _ => None,
+            };
+            if let Some(prefix) = declared {
+                let binding = NsBinding {
+                    prefix,
+                    uri: value,
+                    depth,
+                };
+                namespaces_overflow |= self.ns.push(binding).is_err();
+            }
             i += 1 + close + 1;
         };
         let attrs = rest.get(attrs_start..attrs_end).unwrap_or("");
-        let depth = self.open.len() + 1;
         self.open
             .push(name)
             .map_err(|_| self.err(ErrorKind::TooDeep, start))?;
         self.root_seen = true;
-        for a in (Attributes { rest: attrs }) {
-            let prefix = match (a.name.prefix, a.name.local) {
-                (Some("xmlns"), p) => Some(p),
-                (None, "xmlns") => None,
-                _ => continue,
-            };
-            let binding = NsBinding {
-                prefix,
-                uri: a.raw_value,
-                depth,
-            };
-            self.ns
-                .push(binding)
-                .map_err(|_| self.err(ErrorKind::TooManyNamespaces, start))?;
+        if namespaces_overflow {
+            return Err(self.err(ErrorKind::TooManyNamespaces, start));
         }
         let qname = QName::split(name);
         let namespace = self.resolve(qname.prefix);
         if qname.prefix.is_some() && namespace.is_none() {
             return Err(self.err(ErrorKind::UnboundPrefix, start + 1));
         }
-        for a in (Attributes { rest: attrs }) {
-            if let Some(p) = a.name.prefix {
+        for attribute in &names {
+            if let Some(p) = QName::split(attribute).prefix {
                 if p != "xmlns" && self.resolve(Some(p)).is_none() {
                     return Err(self.err(ErrorKind::UnboundPrefix, start));
                 }
@@ -500,6 +509,22 @@ mod tests {
                 offset: 13
             })
         );
+    }
+
+    #[test]
+    fn namespace_overflow_is_reported_after_the_attribute_scan_and_the_depth_check() {
+        // The bindings are made while scanning; a later malformed attribute still wins.
+        let mut r: Reader<'_, 4, 1> = Reader::new(b"<a xmlns='u' xmlns:p='v' x=1/>");
+        assert_eq!(r.next_event().unwrap_err().kind, ErrorKind::MalformedAttribute);
+        // Too deep is checked before too many namespaces.
+        let mut r: Reader<'_, 1, 1> = Reader::new(b"<a><b xmlns='u' xmlns:p='v'/></a>");
+        assert!(r.next_event().is_ok());
+        assert_eq!(r.next_event().unwrap_err().kind, ErrorKind::TooDeep);
+        // A prefixed attribute needs a binding, declared before or after it in the same tag.
+        let mut r: Reader<'_> = Reader::new(b"<a p:x='1' xmlns:p='v'/>");
+        assert!(r.next_event().is_ok());
+        let mut r: Reader<'_> = Reader::new(b"<a q:x='1' xmlns:p='v'/>");
+        assert_eq!(r.next_event().unwrap_err().kind, ErrorKind::UnboundPrefix);
     }
 
     #[test]

@@ -105,8 +105,8 @@ fn answer_plan(challenge: &DigestChallenge<'_>) -> Result<(Algorithm, Option<Qop
         .map_err(|_| ClientError::UnsupportedAlgorithm)?;
     let qop = match challenge.qop {
         None => None,
-        Some(options) if options.contains(Qop::Auth) => Some(Qop::Auth),
-        Some(options) if options.contains(Qop::AuthInt) => Some(Qop::AuthInt),
+        Some(options) if options.offers("auth") => Some(Qop::Auth),
+        Some(options) if options.offers("auth-int") => Some(Qop::AuthInt),
         Some(_) => return Err(ClientError::UnsupportedQop),
     };
     if algorithm.session && qop.is_none() {

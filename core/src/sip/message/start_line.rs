@@ -6,6 +6,7 @@
 //! [`crate::sip::validate`] then reports the exact problem (RFC 4475 lwsstart, trws, lwsruri, ltgtruri).
 
 use super::ParseError;
+use crate::ascii_trim::starts_with_ignore_case;
 use crate::ascii_trim::{trim, trim_end, trim_start};
 use crate::sip::method::Method;
 
@@ -36,7 +37,7 @@ pub enum StartLine<'a> {
 impl<'a> StartLine<'a> {
     pub(crate) fn parse(line: &'a str) -> Result<StartLine<'a>, ParseError> {
         let (first, rest) = line.split_once(' ').ok_or(ParseError::MalformedStartLine)?;
-        let is_response = first.len() > 4 && first.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+        let is_response = first.len() > 4 && starts_with_ignore_case(first, "SIP/");
         if is_response {
             let rest = trim_start(rest, is_sp);
             let digits = rest.as_bytes().get(..3).ok_or(ParseError::BadStatusCode)?;

@@ -136,7 +136,7 @@ impl<B: AsRef<[u8]>> ClientInvite<B> {
             match (self.state, name) {
                 (ClientInviteState::Calling, TimerName::A) => {
                     self.outputs.push(Pending::Transmit);
-                    let doubled = self.timers.interval().saturating_mul(2);
+                    let doubled = super::timers::double(self.timers.interval());
                     self.timers.start_retransmit(TimerName::A, now, doubled);
                 }
                 (ClientInviteState::Calling, TimerName::B) => {

@@ -117,7 +117,7 @@ impl<B: AsRef<[u8]>> ClientNonInvite<B> {
             match (self.state, name) {
                 (Trying, TimerName::E) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
+                    let next = super::timers::double(self.timers.interval()).min(self.config.cap());
                     self.timers.start_retransmit(TimerName::E, now, next);
                 }
                 (Proceeding, TimerName::E) => {

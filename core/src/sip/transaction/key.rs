@@ -156,12 +156,10 @@ impl TransactionKey {
     /// The key of a server transaction: top Via branch and sent-by, and the request method (ACK
     /// counts as INVITE).
     pub fn server(branch: &str, sent_by: &str, method: &str) -> Result<Self, KeyError> {
-        let mut lowered = String::new();
-        for c in sent_by.chars() {
-            lowered
-                .push(c.to_ascii_lowercase())
-                .map_err(|_| KeyError::SentByTooLong)?;
-        }
+        // Copied whole, then lowercased in place (ASCII only, so still UTF-8): no per-char decoding.
+        let mut lowered: String<MAX_SENT_BY_LEN> = String::new();
+        lowered.push_str(sent_by).map_err(|_| KeyError::SentByTooLong)?;
+        lowered.make_ascii_lowercase();
         Ok(TransactionKey {
             role: Role::Server,
             id: KeyId::Branch {

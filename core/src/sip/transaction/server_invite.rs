@@ -163,7 +163,7 @@ impl<B: AsRef<[u8]>> ServerInvite<B> {
             match (self.state, name) {
                 (Completed, TimerName::G) => {
                     self.outputs.push(Pending::Transmit);
-                    let next = self.timers.interval().saturating_mul(2).min(self.config.cap());
+                    let next = super::timers::double(self.timers.interval()).min(self.config.cap());
                     self.timers.start_retransmit(TimerName::G, now, next);
                 }
                 (Completed, TimerName::H) => {

@@ -13,6 +13,11 @@ use crate::time::Instant;
 /// otherwise make a retransmission timer due again at the very instant it fired.
 const MIN_RETRANSMIT_INTERVAL: Duration = Duration::from_millis(1);
 
+/// `d * 2`, saturating at `Duration::MAX` (as `d.saturating_mul(2)`, by addition: no 64-bit division).
+pub(crate) fn double(d: Duration) -> Duration {
+    d.saturating_add(d)
+}
+
 /// RFC 3261 Timer D for unreliable transports: "at least 32 seconds" (§17.1.1.2, RFC 6026 §8.4).
 pub const TIMER_D_MINIMUM: Duration = Duration::from_secs(32);
 
@@ -38,7 +43,9 @@ impl TimerConfig {
 
     /// 64*T1: timers B, F, H, J (unreliable), L and M.
     pub fn transaction_timeout(&self) -> Duration {
-        self.t1.saturating_mul(64)
+        // Six saturating doublings: the same value as `saturating_mul(64)`, without the 64-bit division
+        // that `Duration`'s multiplication needs (no division routine on a device).
+        (0..6).fold(self.t1, |d, _| double(d))
     }
 
     /// The first retransmission interval (T1), never zero.
