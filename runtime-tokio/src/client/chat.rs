@@ -246,20 +246,33 @@ impl Session {
                 if !self.chats.contains_key(&chat) {
                     return;
                 }
-                let unread = self.unread_with(chat, &bytes);
-                let used = self.core().handle_msrp(now, ChatId(chat), &unread);
-                self.drain_events(&unread);
-                match used {
-                    Ok(n) => self.keep_unread(chat, unread, n),
-                    Err(e) => {
-                        self.notes.push_back(
-                            Note::new("chat_failed")
-                                .with("chat", chat)
-                                .with("reason", e.to_string()),
-                        );
-                        self.core().msrp_connection_lost(now, ChatId(chat));
-                        let _ = self.core().close_chat(now, ChatId(chat));
-                        self.drain_events(&[]);
+                let mut unread = self.unread_with(chat, &bytes);
+                loop {
+                    let used = self.core().handle_msrp(now, ChatId(chat), &unread);
+                    self.drain_events(&unread);
+                    match used {
+                        Ok(used) if used > 0 && used < unread.len() => {
+                            // The session stopped early because its queues were nearly full (a
+                            // chat slot is sized for a device): send what it queued, then feed the
+                            // rest now instead of waiting for the peer's next bytes.
+                            unread.drain(..used);
+                            self.write_core_msrp();
+                        }
+                        Ok(used) => {
+                            self.keep_unread(chat, unread, used);
+                            break;
+                        }
+                        Err(e) => {
+                            self.notes.push_back(
+                                Note::new("chat_failed")
+                                    .with("chat", chat)
+                                    .with("reason", e.to_string()),
+                            );
+                            self.core().msrp_connection_lost(now, ChatId(chat));
+                            let _ = self.core().close_chat(now, ChatId(chat));
+                            self.drain_events(&[]);
+                            break;
+                        }
                     }
                 }
             }
@@ -317,6 +330,14 @@ impl Session {
     /// Writes the MSRP bytes the core has queued to their connections.
     pub(super) async fn flush_msrp(&mut self) {
         self.send_core_waiting();
+        let mut buf = self.write_core_msrp();
+        self.flush_outgoing_msrp(&mut buf);
+        self.flush_incoming_msrp(&mut buf);
+    }
+
+    /// Hands the MSRP bytes the core's chats have queued to their connections, then drains the events
+    /// that produced; returns the scratch buffer for the other MSRP writers.
+    fn write_core_msrp(&mut self) -> Vec<u8> {
         let mut buf = vec![0u8; MSRP_CHUNK_BUFFER];
         loop {
             let now = self.now();
@@ -328,8 +349,7 @@ impl Session {
             }
         }
         self.drain_events(&[]);
-        self.flush_outgoing_msrp(&mut buf);
-        self.flush_incoming_msrp(&mut buf);
+        buf
     }
 
     /// Ends every chat with BYE (on shutdown).
