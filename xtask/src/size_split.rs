@@ -246,17 +246,15 @@ pub fn split(elf: &Path) -> Result<Split, String> {
             let next = in_section.peek().map_or(end, |(&next, _)| next);
             let len = (*hi).min(end).min(next).saturating_sub(lo);
             covered += len;
-            let part = match part_of_path(path) {
-                Some(Part::RustLibrary) | None if inlined_into.at(lo).is_some() => {
-                    inlined_into.at(lo).unwrap_or(Part::Rest)
-                }
-                Some(Part::RustLibrary) | None => {
+            let by_path = part_of_path(path);
+            let part = match by_path {
+                Some(Part::RustLibrary) | None => inlined_into.at(lo).unwrap_or_else(|| {
                     let by_symbol = enclosing(lo).map_or(Part::Rest, |s| part_of_symbol(&s.2));
-                    match (part_of_path(path), by_symbol) {
+                    match (by_path, by_symbol) {
                         (Some(Part::RustLibrary), Part::Rest) => Part::RustLibrary,
                         (_, part) => part,
                     }
-                }
+                }),
                 Some(part) => part,
             };
             *out.text.entry(part).or_default() += len;
@@ -310,22 +308,46 @@ fn demangled_path(symbol: &str) -> String {
     parts.join("::")
 }
 
-/// Address ranges of code with the source file each came from: start -> (end, path).
-fn line_table_ranges(file: &object::File<'_>) -> Result<BTreeMap<u64, (u64, String)>, String> {
-    use gimli::{EndianSlice, RunTimeEndian};
+type Dwarf<'a> = gimli::Dwarf<gimli::EndianSlice<'a, gimli::RunTimeEndian>>;
+type Reader<'a> = gimli::EndianSlice<'a, gimli::RunTimeEndian>;
+
+/// The ELF's DWARF sections (missing ones empty).
+fn load_dwarf<'a>(file: &'a object::File<'_>) -> Result<Dwarf<'a>, String> {
     let endian = if file.is_little_endian() {
-        RunTimeEndian::Little
+        gimli::RunTimeEndian::Little
     } else {
-        RunTimeEndian::Big
+        gimli::RunTimeEndian::Big
     };
-    let load = |id: gimli::SectionId| -> Result<EndianSlice<'_, RunTimeEndian>, gimli::Error> {
+    let load = |id: gimli::SectionId| -> Result<Reader<'a>, gimli::Error> {
         let data = file
             .section_by_name(id.name())
             .and_then(|s| s.data().ok())
             .unwrap_or(&[]);
-        Ok(EndianSlice::new(data, endian))
+        Ok(gimli::EndianSlice::new(data, endian))
     };
-    let dwarf = gimli::Dwarf::load(load).map_err(|e| format!("DWARF: {e}"))?;
+    gimli::Dwarf::load(load).map_err(|e| format!("DWARF: {e}"))
+}
+
+/// `directory/name` of a line-table file entry.
+fn file_path<'a>(
+    dwarf: &Dwarf<'a>,
+    unit: &gimli::Unit<Reader<'a>>,
+    header: &gimli::LineProgramHeader<Reader<'a>>,
+    entry: &gimli::FileEntry<Reader<'a>>,
+) -> String {
+    let text = |value| {
+        dwarf
+            .attr_string(unit, value)
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let dir = entry.directory(header).map(text).unwrap_or_default();
+    format!("{dir}/{}", text(entry.path_name()))
+}
+
+/// Address ranges of code with the source file each came from: start -> (end, path).
+fn line_table_ranges(file: &object::File<'_>) -> Result<BTreeMap<u64, (u64, String)>, String> {
+    let dwarf = load_dwarf(file)?;
     let mut ranges = BTreeMap::new();
     let mut units = dwarf.units();
     while let Some(header) = units.next().map_err(|e| format!("DWARF unit: {e}"))? {
@@ -338,18 +360,7 @@ fn line_table_ranges(file: &object::File<'_>) -> Result<BTreeMap<u64, (u64, Stri
         while let Some((header, row)) = rows.next_row().map_err(|e| format!("line table: {e}"))? {
             let path = row
                 .file(header)
-                .map(|entry| {
-                    let dir = entry
-                        .directory(header)
-                        .and_then(|d| dwarf.attr_string(&unit, d).ok())
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let name = dwarf
-                        .attr_string(&unit, entry.path_name())
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    format!("{dir}/{name}")
-                })
+                .map(|entry| file_path(&dwarf, &unit, header, entry))
                 .unwrap_or_default();
             if let Some((start, prev_path)) = previous.take() {
                 if row.address() > start {
@@ -380,7 +391,6 @@ impl InlineOwners {
     }
 
     fn read(file: &object::File<'_>) -> Result<Self, String> {
-        use gimli::{EndianSlice, RunTimeEndian};
         let (start, end) = file
             .sections()
             .filter(|s| s.kind() == SectionKind::Text)
@@ -391,19 +401,7 @@ impl InlineOwners {
             start,
             cells: vec![(0, None); usize::try_from(end.saturating_sub(start) / 2 + 1).unwrap_or(0)],
         };
-        let endian = if file.is_little_endian() {
-            RunTimeEndian::Little
-        } else {
-            RunTimeEndian::Big
-        };
-        let load = |id: gimli::SectionId| -> Result<EndianSlice<'_, RunTimeEndian>, gimli::Error> {
-            let data = file
-                .section_by_name(id.name())
-                .and_then(|s| s.data().ok())
-                .unwrap_or(&[]);
-            Ok(EndianSlice::new(data, endian))
-        };
-        let dwarf = gimli::Dwarf::load(load).map_err(|e| format!("DWARF: {e}"))?;
+        let dwarf = load_dwarf(file)?;
         let mut units = dwarf.units();
         while let Some(header) = units.next().map_err(|e| format!("DWARF unit: {e}"))? {
             let unit = dwarf.unit(header).map_err(|e| format!("DWARF unit: {e}"))?;
@@ -413,16 +411,8 @@ impl InlineOwners {
             let line_header = program.header();
             let file_part = |index: u64| -> Option<Part> {
                 let entry = line_header.file(index)?;
-                let dir = entry
-                    .directory(line_header)
-                    .and_then(|d| dwarf.attr_string(&unit, d).ok())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let name = dwarf
-                    .attr_string(&unit, entry.path_name())
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                part_of_path(&format!("{dir}/{name}")).filter(|p| *p != Part::RustLibrary)
+                part_of_path(&file_path(&dwarf, &unit, line_header, entry))
+                    .filter(|p| *p != Part::RustLibrary)
             };
             // Owner of each open inlined subroutine, by tree depth: its call site's part, or its
             // caller's owner when the call site is library code too.
