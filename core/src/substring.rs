@@ -6,6 +6,77 @@
 //! | feature `small-code` (devices) | `memchr` for the needle's first byte, then a comparison | `memmem`'s searchers are about 3 KB of Cortex-M code; device bodies are a few KB |
 //!
 //! Both return the same answer: the offset of the needle's first occurrence.
+//!
+//! The single-byte scans of the SIP, CPIM and XML parsers ([`memchr`], [`memchr2`], [`memchr_iter`])
+//! follow the same split: hosts call the `memchr` crate (word-at-a-time or SIMD), devices a plain loop
+//! over the bytes, which saves the crate's word-at-a-time routines (~0.35 KB of Cortex-M code) on
+//! messages of a few hundred bytes. Both answer the same offsets.
+
+/// Offset of the first `needle` byte in `hay`.
+#[cfg(not(feature = "small-code"))]
+#[inline]
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    memchr::memchr(needle, hay)
+}
+
+/// Offset of the first `needle` byte in `hay`.
+#[cfg(feature = "small-code")]
+#[inline(never)]
+pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// Offset of the first byte in `hay` that is `first` or `second`.
+#[cfg(not(feature = "small-code"))]
+#[inline]
+pub(crate) fn memchr2(first: u8, second: u8, hay: &[u8]) -> Option<usize> {
+    memchr::memchr2(first, second, hay)
+}
+
+/// Offset of the first byte in `hay` that is `first` or `second`.
+#[cfg(feature = "small-code")]
+#[inline(never)]
+pub(crate) fn memchr2(first: u8, second: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == first || b == second)
+}
+
+/// Offset of the last `needle` byte in `hay`.
+#[cfg(not(feature = "small-code"))]
+#[inline]
+pub(crate) fn memrchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    memchr::memrchr(needle, hay)
+}
+
+/// Offset of the last `needle` byte in `hay`.
+#[cfg(feature = "small-code")]
+#[inline(never)]
+pub(crate) fn memrchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().rposition(|&b| b == needle)
+}
+
+/// `str::rsplit_once` for an ASCII separator: the text before and after its last occurrence. An ASCII
+/// byte is a whole character, so both halves start and end on character boundaries. Through
+/// [`memrchr`], so devices keep no reverse `CharSearcher`.
+pub(crate) fn rsplit_once_ascii(s: &str, separator: u8) -> Option<(&str, &str)> {
+    let at = memrchr(separator, s.as_bytes())?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// The offsets of every `needle` byte in `hay`, in order.
+#[cfg(not(feature = "small-code"))]
+#[inline]
+pub(crate) fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr_iter(needle, hay)
+}
+
+/// The offsets of every `needle` byte in `hay`, in order.
+#[cfg(feature = "small-code")]
+pub(crate) fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    hay.iter()
+        .enumerate()
+        .filter(move |(_, &b)| b == needle)
+        .map(|(at, _)| at)
+}
 
 /// Offset of the first occurrence of `needle` in `hay` (`Some(0)` for an empty needle).
 #[cfg(not(feature = "small-code"))]
@@ -21,7 +92,7 @@ pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
         return Some(0);
     };
     let mut from = 0;
-    while let Some(offset) = hay.get(from..).and_then(|h| memchr::memchr(first, h)) {
+    while let Some(offset) = hay.get(from..).and_then(|h| memchr(first, h)) {
         let at = from + offset;
         let after = at + 1;
         if hay.get(after..after + rest.len())? == rest {
@@ -98,6 +169,23 @@ mod tests {
         ] {
             assert_eq!(find_str(hay, needle), hay.find(needle));
             assert_eq!(split_once_str(hay, needle), hay.split_once(needle));
+        }
+    }
+
+    #[test]
+    fn byte_scans_answer_like_std() {
+        for hay in ["", "@", "a@b@c", "é@ü", "no separator", "\r\n\r\n", "@@"] {
+            for byte in [b'@', b'\r', b'\n', b'x'] {
+                let needle = char::from(byte);
+                let bytes = hay.as_bytes();
+                assert_eq!(memchr(byte, bytes), hay.find(needle));
+                assert_eq!(memrchr(byte, bytes), hay.rfind(needle));
+                assert_eq!(memchr2(byte, b'@', bytes), hay.find([needle, '@']));
+                let every: std::vec::Vec<usize> = memchr_iter(byte, bytes).collect();
+                let std_every: std::vec::Vec<usize> = hay.match_indices(needle).map(|(at, _)| at).collect();
+                assert_eq!(every, std_every);
+                assert_eq!(rsplit_once_ascii(hay, byte), hay.rsplit_once(needle));
+            }
         }
     }
 }

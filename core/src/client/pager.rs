@@ -402,13 +402,15 @@ impl<R: Rng, A: Copy, const REQ: usize, const OUT: usize, const SRV: usize, cons
             return (200, "OK");
         }
         if let Some(boundary) = aggregated_notification_boundary(&im) {
-            // RFC 5438 §8.3: a URI-list server's aggregated notification, one IMDN document per part.
-            // `filter_map(Result::ok)` rather than a second `flatten()`: the same parts (malformed ones
-            // skipped), 56 bytes less device code.
-            let parts = crate::multipart::parts(im.body(), boundary).into_iter();
-            for part in parts.flat_map(|parts| parts.filter_map(Result::ok)) {
-                if part.media_type().eq_ignore_ascii_case("message/imdn+xml") {
-                    self.receive_notification(base, part.body);
+            // RFC 5438 §8.3: a URI-list server's aggregated notification, one IMDN document per part,
+            // malformed parts skipped. Plain `if let` and `for` rather than `flat_map`: the same parts,
+            // without the ~0.4 KB `Flatten` state machine in device code.
+            if let Ok(parts) = crate::multipart::parts(im.body(), boundary) {
+                for part in parts {
+                    let Ok(part) = part else { continue };
+                    if part.media_type().eq_ignore_ascii_case("message/imdn+xml") {
+                        self.receive_notification(base, part.body);
+                    }
                 }
             }
             return (200, "OK");

@@ -153,7 +153,7 @@ pub(crate) fn fill<const N: usize, E>(
 
 /// The registrar URI for an AoR: `sip:` and the AoR's host part.
 pub(crate) fn registrar_uri(aor: &str) -> String<72> {
-    let host = aor.rsplit_once('@').map_or(aor, |(_, h)| h);
+    let host = crate::substring::rsplit_once_ascii(aor, b'@').map_or(aor, |(_, h)| h);
     let host = host.split([';', '>', '?']).next().unwrap_or(host);
     let host = host.strip_prefix("sip:").unwrap_or(host);
     let mut uri = String::new();

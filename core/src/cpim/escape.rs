@@ -66,7 +66,7 @@ pub fn unescape<'o>(value: &str, out: &'o mut [u8]) -> Result<&'o str, UnescapeE
     let bytes = value.as_bytes();
     let mut i = 0;
     let mut plain_from = 0;
-    while let Some(rel) = memchr::memchr(b'\\', bytes.get(i..).unwrap_or(&[])) {
+    while let Some(rel) = crate::substring::memchr(b'\\', bytes.get(i..).unwrap_or(&[])) {
         let at = i + rel;
         w.push(bytes.get(plain_from..at).unwrap_or(&[]))?;
         let next = bytes.get(at + 1).copied();

@@ -63,12 +63,12 @@ pub struct Header<'a> {
 impl<'a> Header<'a> {
     /// The namespace prefix (`imdn` in `imdn.Message-ID`), if any.
     pub fn prefix(&self) -> Option<&'a str> {
-        self.name.rsplit_once('.').map(|(p, _)| p)
+        crate::substring::rsplit_once_ascii(self.name, b'.').map(|(p, _)| p)
     }
 
     /// The name without its prefix.
     pub fn local_name(&self) -> &'a str {
-        self.name.rsplit_once('.').map_or(self.name, |(_, n)| n)
+        crate::substring::rsplit_once_ascii(self.name, b'.').map_or(self.name, |(_, n)| n)
     }
 
     /// The value of a `;name=value` parameter.
@@ -100,7 +100,10 @@ impl<'a> NameAddr<'a> {
     /// Splits a From/To/cc value.
     pub fn parse(value: &'a str) -> NameAddr<'a> {
         let value = value.trim_ws();
-        if let (Some(open), true) = (value.rfind('<'), value.ends_with('>')) {
+        if let (Some(open), true) = (
+            crate::substring::memrchr(b'<', value.as_bytes()),
+            value.ends_with('>'),
+        ) {
             let display = value.get(..open).unwrap_or("").trim_ws();
             let uri = value.get(open + 1..value.len() - 1).unwrap_or("").trim_ws();
             NameAddr {
@@ -243,7 +246,7 @@ fn read_line(input: &[u8], start: usize) -> Result<Option<Line<'_>>, ParseError>
     let mut end = 0;
     let next;
     loop {
-        match memchr::memchr(b'\n', rest.get(end..).unwrap_or(&[])) {
+        match crate::substring::memchr(b'\n', rest.get(end..).unwrap_or(&[])) {
             Some(nl) => {
                 let line_end = end + nl;
                 let after = line_end + 1;

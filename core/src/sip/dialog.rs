@@ -266,7 +266,7 @@ impl<'a> RequestTarget<'a> {
 /// The URI inside a route value: between `<` and `>` for a name-addr, else the whole value.
 pub fn route_uri(value: &str) -> &str {
     let value = value.trim_ws();
-    match (value.find('<'), value.rfind('>')) {
+    match (value.find('<'), crate::substring::memrchr(b'>', value.as_bytes())) {
         (Some(open), Some(close)) if open < close => value.get(open + 1..close).unwrap_or(value),
         _ => value,
     }

@@ -97,15 +97,15 @@ pub fn frame_with_limit(buf: &[u8], limit: usize) -> Result<Framed, FrameError> 
 /// Finds the Content-Length in a header section (start line included, which is skipped).
 fn content_length(head: &[u8]) -> Result<Option<usize>, FrameError> {
     let mut found = None;
-    for lf in memchr::memchr_iter(b'\n', head) {
+    for lf in crate::substring::memchr_iter(b'\n', head) {
         let line = head.get(lf + 1..).unwrap_or(&[]);
         if !matches!(line.first(), Some(b'c' | b'C' | b'l' | b'L')) {
             continue;
         }
         let line = line
-            .get(..memchr::memchr(b'\r', line).unwrap_or(line.len()))
+            .get(..crate::substring::memchr(b'\r', line).unwrap_or(line.len()))
             .unwrap_or(line);
-        let Some(colon) = memchr::memchr(b':', line) else {
+        let Some(colon) = crate::substring::memchr(b':', line) else {
             continue;
         };
         let name = trim(line.get(..colon).unwrap_or(&[]));

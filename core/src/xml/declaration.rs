@@ -113,7 +113,8 @@ pub(crate) fn parse(data: &str) -> Result<Declaration<'_>, (DeclarationError, us
         };
         let value_at = quote_at + 1;
         let value_area = data.as_bytes().get(value_at..).unwrap_or(&[]);
-        let len = memchr::memchr(quote, value_area).ok_or((DeclarationError::MalformedValue, quote_at))?;
+        let len = crate::substring::memchr(quote, value_area)
+            .ok_or((DeclarationError::MalformedValue, quote_at))?;
         let value = data.get(value_at..value_at + len).unwrap_or("");
         match name {
             "version" if is_version(value) => {

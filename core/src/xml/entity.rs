@@ -85,7 +85,7 @@ pub fn decode<'o>(text: &str, out: &'o mut [u8]) -> Result<&'o str, DecodeError>
     let mut w = ByteWriter::new(out);
     let mut plain_from = 0;
     let mut i = 0;
-    while let Some(rel) = memchr::memchr(b'&', text.as_bytes().get(i..).unwrap_or(&[])) {
+    while let Some(rel) = crate::substring::memchr(b'&', text.as_bytes().get(i..).unwrap_or(&[])) {
         let at = i + rel;
         let (c, len) = text
             .get(at..)

@@ -172,7 +172,7 @@ impl<'a> Iterator for Attributes<'a> {
         // The reader accepted the tag, so the value opens with an ASCII quote.
         let quote = *after.as_bytes().first()?;
         let body = after.get(1..)?;
-        let close = memchr::memchr(quote, body.as_bytes())?;
+        let close = crate::substring::memchr(quote, body.as_bytes())?;
         self.rest = body.get(close + 1..)?;
         Some(Attribute {
             name: QName::split(crate::ascii_trim::trim_end(name, crate::ascii_trim::is_xml_space)),

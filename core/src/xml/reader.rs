@@ -153,7 +153,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                 return Ok(None);
             }
             if !rest.starts_with('<') {
-                let len = memchr::memchr(b'<', rest.as_bytes()).unwrap_or(rest.len());
+                let len = crate::substring::memchr(b'<', rest.as_bytes()).unwrap_or(rest.len());
                 let raw = rest.get(..len).unwrap_or("");
                 self.check_text(raw, start)?;
                 self.pos = start + len;
@@ -207,7 +207,7 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
             return Err(self.err(ErrorKind::InvalidCharacter, offset + i));
         }
         let mut from = 0;
-        while let Some(rel) = memchr::memchr(b'&', s.as_bytes().get(from..).unwrap_or(&[])) {
+        while let Some(rel) = crate::substring::memchr(b'&', s.as_bytes().get(from..).unwrap_or(&[])) {
             let at = from + rel;
             let (_, len) = s
                 .get(at..)
@@ -364,10 +364,10 @@ impl<'a, const MAX_DEPTH: usize, const MAX_NS: usize> Reader<'a, MAX_DEPTH, MAX_
                 None => return Err(self.err(ErrorKind::UnexpectedEof, start + i)),
             };
             let value_area = t2.get(1..).unwrap_or("");
-            let close = memchr::memchr(quote, value_area.as_bytes())
+            let close = crate::substring::memchr(quote, value_area.as_bytes())
                 .ok_or(self.err(ErrorKind::UnexpectedEof, start + i))?;
             let value = value_area.get(..close).unwrap_or("");
-            if let Some(lt) = memchr::memchr(b'<', value.as_bytes()) {
+            if let Some(lt) = crate::substring::memchr(b'<', value.as_bytes()) {
                 return Err(self.err(ErrorKind::MalformedAttribute, start + i + 1 + lt));
             }
             self.check_text(value, start + i + 1)?;

@@ -56,7 +56,7 @@ impl<'a> Iterator for Pieces<'a> {
             let run = core::mem::take(&mut self.rest);
             return Some(Piece::Run(run));
         }
-        match memchr::memchr(b'&', self.rest.as_bytes()) {
+        match crate::substring::memchr(b'&', self.rest.as_bytes()) {
             Some(0) => match reference(self.rest) {
                 Some((c, len)) => {
                     self.rest = self.rest.get(len..).unwrap_or("");

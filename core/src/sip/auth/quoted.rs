@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use memchr::memchr;
+use crate::substring::memchr;
 
 use super::emit::EmitError;
 use super::params::{scan_quoted_content, ParseError, ParseErrorKind};

@@ -209,7 +209,7 @@ impl<'b> MessageWriter<'b> {
         let bytes = value.as_bytes();
         let mut i = 0;
         while i < bytes.len() {
-            let Some(rel) = memchr::memchr2(b'\r', b'\n', bytes.get(i..).unwrap_or(&[])) else {
+            let Some(rel) = crate::substring::memchr2(b'\r', b'\n', bytes.get(i..).unwrap_or(&[])) else {
                 return self.put(bytes.get(i..).unwrap_or(&[]));
             };
             let brk = i + rel;
@@ -230,7 +230,7 @@ impl<'b> MessageWriter<'b> {
 }
 
 fn no_line_break(s: &str) -> Result<(), BuildError> {
-    match memchr::memchr2(b'\r', b'\n', s.as_bytes()) {
+    match crate::substring::memchr2(b'\r', b'\n', s.as_bytes()) {
         Some(_) => Err(BuildError::LineBreakInValue),
         None => Ok(()),
     }

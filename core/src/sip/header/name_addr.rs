@@ -67,7 +67,7 @@ impl<'a> NameAddr<'a> {
             }
             let start = c.pos;
             let rest = c.s.get(start..).unwrap_or("");
-            let close = memchr::memchr(b'>', rest.as_bytes()).ok_or(HeaderError::new(
+            let close = crate::substring::memchr(b'>', rest.as_bytes()).ok_or(HeaderError::new(
                 HeaderErrorKind::UnterminatedAngle,
                 start.saturating_sub(1),
             ))?;

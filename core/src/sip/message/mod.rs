@@ -196,7 +196,7 @@ impl<'h, 'a> Message<'h, 'a> {
     /// 1-based line number of a byte offset.
     pub fn line_of(&self, offset: usize) -> usize {
         let upto = self.raw.get(..offset).unwrap_or(self.raw);
-        memchr::memchr_iter(b'\n', upto).count() + 1
+        crate::substring::memchr_iter(b'\n', upto).count() + 1
     }
 }
 
@@ -324,7 +324,7 @@ fn is_content_length(name: &str) -> bool {
 /// CRLFCRLF on SIP text, where CR and LF are too frequent for a substring prefilter to skip anything.
 pub(crate) fn find_head_end(buf: &[u8], allow_bare_lf: bool) -> Option<(usize, usize)> {
     let mut from = 0;
-    while let Some(i) = memchr::memchr(b'\n', buf.get(from..)?) {
+    while let Some(i) = crate::substring::memchr(b'\n', buf.get(from..)?) {
         let lf = from + i;
         let crlf_before = lf > 0 && buf.get(lf - 1) == Some(&b'\r');
         match (buf.get(lf + 1), buf.get(lf + 2)) {
@@ -356,7 +356,7 @@ fn index_lines<'a>(
     // The header being built: name and value bounds within `head`.
     let mut current: Option<(&'a str, usize, usize)> = None;
     let mut end = None;
-    for lf in memchr::memchr_iter(b'\n', bytes) {
+    for lf in crate::substring::memchr_iter(b'\n', bytes) {
         let mut line_end = lf;
         if lf > line_start && bytes.get(lf - 1) == Some(&b'\r') {
             line_end = lf - 1;
@@ -417,7 +417,7 @@ fn split_header_line(
             .unwrap_or(bytes.len() - name_end);
     if name_end == 0 || bytes.get(colon) != Some(&b':') {
         // Not `token *WSP ":"`: the line is malformed; say whether it has a colon at all.
-        return Err(match memchr::memchr(b':', bytes) {
+        return Err(match crate::substring::memchr(b':', bytes) {
             Some(_) => ParseError::BadHeaderName { offset },
             None => ParseError::HeaderWithoutColon { offset },
         });

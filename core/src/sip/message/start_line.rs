@@ -55,7 +55,8 @@ impl<'a> StartLine<'a> {
         }
         let method = Method::parse(first).ok_or(ParseError::MalformedStartLine)?;
         let rest = trim_end(rest, is_wsp);
-        let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::MalformedStartLine)?;
+        let (uri, version) =
+            crate::substring::rsplit_once_ascii(rest, b' ').ok_or(ParseError::MalformedStartLine)?;
         let uri = trim(uri, is_sp);
         if uri.is_empty() || version.is_empty() {
             return Err(ParseError::MalformedStartLine);

@@ -60,7 +60,7 @@ pub fn eq_unescaped_ignore_case(a: &str, b: &str) -> bool {
 /// Whether every `%` in `s` starts a valid `%XX` escape.
 pub(crate) fn escapes_are_valid(s: &str) -> bool {
     let bytes = s.as_bytes();
-    memchr::memchr_iter(b'%', bytes).all(|i| {
+    crate::substring::memchr_iter(b'%', bytes).all(|i| {
         bytes.get(i + 1).copied().and_then(hex_value).is_some()
             && bytes.get(i + 2).copied().and_then(hex_value).is_some()
     })

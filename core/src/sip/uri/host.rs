@@ -38,7 +38,7 @@ impl<'a> Host<'a> {
     /// Parses a host at the start of `s`; returns it and the number of bytes it used.
     pub fn parse_prefix(s: &'a str) -> Option<(Host<'a>, usize)> {
         if let Some(rest) = s.strip_prefix('[') {
-            let close = memchr::memchr(b']', rest.as_bytes())?;
+            let close = crate::substring::memchr(b']', rest.as_bytes())?;
             let addr = parse_ipv6(rest.get(..close)?)?;
             return Some((Host::Ipv6(addr), close + 2));
         }

@@ -159,7 +159,7 @@ impl<'a> Uri<'a> {
         if s.bytes().any(is_forbidden) {
             return Err(UriError::ForbiddenChar);
         }
-        let colon = memchr::memchr(b':', s.as_bytes()).ok_or(UriError::BadScheme)?;
+        let colon = crate::substring::memchr(b':', s.as_bytes()).ok_or(UriError::BadScheme)?;
         let scheme = s.get(..colon).ok_or(UriError::BadScheme)?;
         let rest = s.get(colon + 1..).ok_or(UriError::BadScheme)?;
         let scheme_ok = scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
@@ -321,7 +321,7 @@ fn parse_sip(secure: bool, rest: &str) -> Result<SipUri<'_>, UriError> {
     if !escape::escapes_are_valid(rest) {
         return Err(UriError::BadEscape);
     }
-    let (userinfo, hostpart) = match memchr::memchr(b'@', rest.as_bytes()) {
+    let (userinfo, hostpart) = match crate::substring::memchr(b'@', rest.as_bytes()) {
         Some(at) => (rest.get(..at), rest.get(at + 1..).unwrap_or("")),
         None => (None, rest),
     };
@@ -381,7 +381,7 @@ fn parse_tel(rest: &str) -> Result<TelUri<'_>, UriError> {
 
 fn parse_mailbox(rest: &str) -> Result<MailboxUri<'_>, UriError> {
     let (mailbox, headers) = split_headers(rest);
-    let (user, domain) = match mailbox.rsplit_once('@') {
+    let (user, domain) = match crate::substring::rsplit_once_ascii(mailbox, b'@') {
         Some((u, d)) if !u.is_empty() => (Some(u), d),
         Some(_) => return Err(UriError::BadUser),
         None => (None, mailbox),

@@ -150,7 +150,7 @@ fn check_call_id(value: &str) -> Result<(), HeaderError> {
 /// RFC 3261 §20.17: an RFC 1123 date whose zone is always `GMT` (RFC 4475 baddate).
 fn check_date(value: &str) -> Result<(), HeaderError> {
     let v = trim_lws(value);
-    let zone_at = v.rfind(' ').map_or(0, |i| i + 1);
+    let zone_at = crate::substring::memrchr(b' ', v.as_bytes()).map_or(0, |i| i + 1);
     if v.len() >= 29 && v.ends_with(" GMT") && v.as_bytes().get(3) == Some(&b',') {
         Ok(())
     } else {
