@@ -92,15 +92,13 @@ pub fn server_endpoint(server: &str) -> Result<IpEndpoint, RunError> {
     Ok(IpEndpoint::new(IpAddress::Ipv4(ip), port))
 }
 
-/// A port: one or more ASCII digits (no sign) whose value fits 16 bits.
+/// A port: one or more ASCII digits (no sign) whose value fits 16 bits. The core's decimal reader,
+/// which also takes a leading `+` (as `str::parse` does); a provisioned address has none.
 fn decimal_u16(digits: &str) -> Option<u16> {
-    if digits.is_empty() {
+    if digits.starts_with('+') {
         return None;
     }
-    digits.bytes().try_fold(0u16, |value, b| {
-        let digit = u16::from(b.checked_sub(b'0').filter(|d| *d < 10)?);
-        value.checked_mul(10)?.checked_add(digit)
-    })
+    u16::try_from(simple_im_core::write::parse_decimal(digits)?).ok()
 }
 
 /// Registers `client` and runs it over UDP from `local_port` until a [`Command::Stop`] or a

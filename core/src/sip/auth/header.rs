@@ -82,11 +82,14 @@ impl<'a> QopOptions<'a> {
 
     /// Whether `qop` is offered.
     pub fn contains(&self, qop: Qop<'_>) -> bool {
-        self.iter().any(|offered| offered == qop)
+        match qop.known_name() {
+            Some(name) => self.offers(name),
+            None => self.iter().any(|offered| offered == qop),
+        }
     }
 
-    /// Whether the qop named `name` (compared ignoring ASCII case) is offered: [`Self::contains`] for a
-    /// known qop, without building a [`Qop`] for each item.
+    /// Whether the qop named `name` (compared ignoring ASCII case, as [`Qop::from_value`] does) is
+    /// offered, without building a [`Qop`] for each item.
     pub(crate) fn offers(&self, name: &str) -> bool {
         let (text, wire) = self.list.stored();
         ListItems { rest: text, wire }.any(|item| item.eq_ignore_ascii_case(name))
